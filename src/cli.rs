@@ -1,0 +1,268 @@
+//! The command line: `analyze`, `bench`. Each command is a thin layer over the library.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::model::{AnalyzeOptions, DeviceKind, Engine, HubOptions, ModelSource, DEFAULT_MODEL};
+
+/// Look inside GPT-2's attention: every head as a Markov chain and a graph, every token's probability.
+#[derive(Debug, Parser)]
+#[command(name = "attngraph", version, about)]
+pub struct Args {
+    /// What to do; without one, analyses "I love tennis." with the default model.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options shared by every command that loads a model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// A Hub id (openai-community/gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilbert/distilgpt2; `id@revision`
+    /// allowed) or a folder with config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Use only the local Hugging Face cache (also HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+}
+
+impl ModelArgs {
+    /// Loads the engine these arguments name.
+    pub fn load(&self) -> anyhow::Result<Engine> {
+        let source = ModelSource::parse(&self.model)?;
+        let device = self.device.open()?;
+        let engine = Engine::load(&source, &HubOptions::from_env(self.offline), &device)
+            .with_context(|| format!("cannot load model {}", source.name()))?;
+        Ok(engine)
+    }
+}
+
+/// Output formats of `analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    /// A table for people.
+    Table,
+    /// One JSON object for programs.
+    Json,
+}
+
+/// Output formats of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// One JSON object per line and length.
+    Json,
+    /// A table.
+    Table,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a text: each token's probability, surprisal, rank, entropy, top-k and the running perplexity, and
+    /// every head's attention (in JSON).
+    Analyze {
+        /// Model selection.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The text to read.
+        #[arg(long)]
+        text: String,
+        /// Prepend <|endoftext|> so the first token is scored too.
+        #[arg(long, overrides_with = "no_bos")]
+        bos: bool,
+        /// Do not prepend <|endoftext|> (the default here): the first token is context only.
+        #[arg(long, overrides_with = "bos")]
+        no_bos: bool,
+        /// Alternatives to list per token.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// Also output the pre-softmax scores QK^T/sqrt(d) (JSON only).
+        #[arg(long)]
+        scores: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+    },
+    /// Time whole analyses (forward + attentions + per-token statistics) at several lengths.
+    Bench {
+        /// Model selection.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Text lengths in tokens.
+        #[arg(long, value_delimiter = ',', default_value = "8,64,256,1024")]
+        tokens: Vec<usize>,
+        /// Analyses per length (a different text each time).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = BenchFormat::Json)]
+        format: BenchFormat,
+    },
+}
+
+/// Runs the parsed command line.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        None => {
+            let model = ModelArgs {
+                model: DEFAULT_MODEL.to_string(),
+                offline: false,
+                device: DeviceKind::Cpu,
+            };
+            analyze(
+                &model,
+                "I love tennis.",
+                true,
+                5,
+                false,
+                AnalyzeFormat::Table,
+            )
+        }
+        Some(Command::Analyze {
+            model,
+            text,
+            bos,
+            no_bos: _,
+            top_k,
+            scores,
+            format,
+        }) => analyze(&model, &text, bos, top_k, scores, format),
+        Some(Command::Bench {
+            model,
+            tokens,
+            repeat,
+            format,
+        }) => crate::cli_bench::bench(&model, &tokens, repeat, format == BenchFormat::Json),
+    }
+}
+
+fn analyze(
+    model: &ModelArgs,
+    text: &str,
+    bos: bool,
+    top_k: usize,
+    scores: bool,
+    format: AnalyzeFormat,
+) -> anyhow::Result<()> {
+    if text.is_empty() {
+        bail!("--text is empty: give a sentence, e.g. --text \"I love tennis.\"");
+    }
+    let engine = model.load()?;
+    let options = AnalyzeOptions {
+        bos,
+        top_k,
+        keep_scores: scores,
+    };
+    let analysis = engine.analyze(text, &options)?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        AnalyzeFormat::Json => {
+            let mut value = serde_json::to_value(&analysis)?;
+            flatten_stats(&mut value);
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("model_name".into(), engine.name().into());
+            }
+            serde_json::to_writer(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        AnalyzeFormat::Table => {
+            writeln!(
+                out,
+                "{:>4}  {:<16} {:>6}  {:>9}  {:>9}  {:>6}  {:>8}  {:>10}  top alternatives",
+                "pos", "token", "id", "p", "surprisal", "rank", "entropy", "PPL_t"
+            )?;
+            for (pos, token) in analysis.tokens.iter().enumerate() {
+                let label = format!("{:?}", token.display);
+                match &token.stats {
+                    Some(s) => {
+                        let alts: Vec<String> = s
+                            .top_k
+                            .iter()
+                            .take(3)
+                            .map(|a| {
+                                format!(
+                                    "{:?} {:.3}",
+                                    crate::model::tokenizer::visible_whitespace(&a.text),
+                                    a.prob
+                                )
+                            })
+                            .collect();
+                        writeln!(
+                            out,
+                            "{pos:>4}  {label:<16} {:>6}  {:>9.3e}  {:>6.2} b  {:>6}  {:>6.2} b  {:>10.2}  {}",
+                            token.id,
+                            s.logprob.exp(),
+                            s.surprisal_bits,
+                            s.rank,
+                            s.entropy_bits,
+                            s.running_perplexity,
+                            alts.join(", ")
+                        )?;
+                    }
+                    None => writeln!(
+                        out,
+                        "{pos:>4}  {label:<16} {:>6}  (context only: not scored)",
+                        token.id
+                    )?,
+                }
+            }
+            match analysis.perplexity {
+                Some(ppl) => writeln!(
+                    out,
+                    "perplexity {ppl:.3} over {} scored tokens ({}, {})",
+                    analysis.scored().count(),
+                    engine.name(),
+                    if analysis.bos {
+                        "with BOS"
+                    } else {
+                        "no BOS: the first token is not scored"
+                    }
+                )?,
+                None => writeln!(
+                    out,
+                    "perplexity: nothing scored (one token and no BOS; try --bos)"
+                )?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The JSON contract puts each token's statistics beside its id (`logprob` null where not scored).
+fn flatten_stats(value: &mut serde_json::Value) {
+    let Some(tokens) = value.get_mut("tokens").and_then(|t| t.as_array_mut()) else {
+        return;
+    };
+    for token in tokens {
+        let Some(obj) = token.as_object_mut() else {
+            continue;
+        };
+        let stats = obj.remove("stats").unwrap_or(serde_json::Value::Null);
+        for key in [
+            "logprob",
+            "surprisal_bits",
+            "rank",
+            "entropy_bits",
+            "top_k",
+            "running_perplexity",
+        ] {
+            let v = stats.get(key).cloned().unwrap_or(if key == "top_k" {
+                serde_json::Value::Array(Vec::new())
+            } else {
+                serde_json::Value::Null
+            });
+            obj.insert(key.to_string(), v);
+        }
+    }
+}
+
+/// Milliseconds since `start`.
+pub(crate) fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,265 @@
+//! `attngraph bench`: median time and peak memory of whole analyses at several text lengths.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::bail;
+
+use crate::cli::{ms_since, ModelArgs};
+use crate::model::{AnalyzeOptions, Engine};
+
+/// Common English words: texts made of them tokenize to about one token per word.
+const WORDS: &[&str] = &[
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "had",
+    "they",
+    "you",
+    "were",
+    "their",
+    "one",
+    "all",
+    "we",
+    "can",
+    "her",
+    "has",
+    "there",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "so",
+    "no",
+    "time",
+    "people",
+    "year",
+    "way",
+    "day",
+    "man",
+    "thing",
+    "woman",
+    "life",
+    "child",
+    "world",
+    "school",
+    "state",
+    "family",
+    "student",
+    "group",
+    "country",
+    "problem",
+    "hand",
+    "part",
+    "place",
+    "case",
+    "week",
+    "company",
+    "system",
+    "program",
+    "question",
+    "work",
+    "government",
+    "number",
+    "night",
+    "point",
+    "home",
+    "water",
+    "room",
+    "mother",
+    "area",
+    "money",
+    "story",
+    "fact",
+    "month",
+    "lot",
+    "right",
+    "study",
+    "book",
+    "eye",
+    "job",
+    "word",
+    "business",
+    "issue",
+    "side",
+    "kind",
+    "head",
+    "house",
+    "service",
+    "friend",
+    "father",
+    "power",
+    "hour",
+    "game",
+    "line",
+    "end",
+    "member",
+    "law",
+    "car",
+    "city",
+    "community",
+    "name",
+    "president",
+    "team",
+    "minute",
+    "idea",
+    "kid",
+    "body",
+    "information",
+    "back",
+    "parent",
+    "face",
+    "others",
+    "level",
+    "office",
+    "door",
+    "health",
+    "person",
+    "art",
+    "war",
+    "history",
+    "party",
+    "result",
+    "change",
+    "morning",
+    "reason",
+    "research",
+    "girl",
+    "guy",
+    "moment",
+    "air",
+    "teacher",
+    "force",
+    "education",
+    "tennis",
+    "love",
+    "music",
+    "river",
+    "green",
+];
+
+/// A text of exactly `tokens` tokens made of random words, different for each `seed`.
+pub fn random_text(engine: &Engine, tokens: usize, seed: u64) -> anyhow::Result<String> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        // xorshift64*: reproducible texts without a random-number dependency.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut text = String::new();
+    loop {
+        while text.len() < tokens * 8 + 16 {
+            let word = WORDS
+                .get((next() % WORDS.len() as u64) as usize)
+                .copied()
+                .unwrap_or("the");
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(word);
+        }
+        let (_, spans) = engine.tokenize(&text, false)?;
+        if let Some(&(_, end)) = spans.get(tokens.saturating_sub(1)) {
+            let cut = text.get(..end).unwrap_or(&text).to_string();
+            if engine.tokenize(&cut, false)?.0.len() == tokens {
+                return Ok(cut);
+            }
+        }
+        text.push_str(" and");
+    }
+}
+
+/// Peak resident memory of this process in MB since the last [`reset_peak_rss`] (Linux; `None` elsewhere).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Resets the kernel's peak-RSS counter, so each length reports its own peak (Linux ≥ 4.0; a no-op elsewhere).
+pub fn reset_peak_rss() {
+    // Writing "5" to clear_refs resets VmHWM to the current RSS.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Runs the benchmark and prints one line per length.
+pub fn bench(
+    model: &ModelArgs,
+    lengths: &[usize],
+    repeat: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    if repeat == 0 {
+        bail!("--repeat must be at least 1");
+    }
+    let engine = model.load()?;
+    let limit = engine.info().n_positions;
+    if let Some(&bad) = lengths.iter().find(|&&t| t == 0 || t > limit) {
+        bail!("--tokens {bad} is outside 1..={limit}, the model's context");
+    }
+    let options = AnalyzeOptions {
+        bos: false,
+        top_k: 5,
+        keep_scores: false,
+    };
+    let mut out = std::io::stdout().lock();
+    // One untimed analysis warms caches and thread pools, as the first keystroke in the app would.
+    engine.analyze(&random_text(&engine, 8, 0)?, &options)?;
+    for &tokens in lengths {
+        let texts: Vec<String> = (0..repeat)
+            .map(|rep| random_text(&engine, tokens, (tokens * 1000 + rep + 1) as u64))
+            .collect::<anyhow::Result<_>>()?;
+        reset_peak_rss();
+        let mut times = Vec::with_capacity(repeat);
+        for text in &texts {
+            let start = Instant::now();
+            let analysis = engine.analyze(text, &options)?;
+            times.push(ms_since(start));
+            drop(analysis);
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+        let peak = peak_rss_mb();
+        if json {
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name()});
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(
+                out,
+                "{tokens:>6} tokens  median {median:>9.1} ms  peak RSS {:>7.0} MB",
+                peak.unwrap_or(f64::NAN)
+            )?;
+        }
+    }
+    Ok(())
+}

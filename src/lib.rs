@@ -1,0 +1,8 @@
+//! attngraph: GPT-2's attention read as Markov chains and graphs, with every token's probability.
+//!
+//! Data flows one way: text → [`model`] (tokenize, GPT-2 forward on candle, [`model::Analysis`]) → the
+//! command line in [`cli`].
+
+pub mod cli;
+mod cli_bench;
+pub mod model;

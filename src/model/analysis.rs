@@ -1,0 +1,315 @@
+//! One text read by GPT-2, as plain data: tokens with their byte spans, per-token probabilities, the running
+//! perplexity, and every head's attention matrix. No candle or egui types leave this module.
+//!
+//! Conventions. Position 0 is never scored: with `bos` it is `<|endoftext|>`, without it the first token has no
+//! context. Token t (t ≥ 1) is scored by the logits at position t − 1. Statistics are computed in f64 from the
+//! model's f32 logits. PPL_t = exp(−(1/n) Σ ln p) over the n tokens scored up to t.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// The sizes of the model that made an analysis.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Heads per block.
+    pub n_head: usize,
+    /// Residual width.
+    pub n_embd: usize,
+    /// Context length.
+    pub n_positions: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+}
+
+/// One alternative the model considered for a position.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alternative {
+    /// Vocabulary id.
+    pub id: u32,
+    /// Its text (`\xNN` for bytes that are not complete UTF-8).
+    pub text: String,
+    /// Probability.
+    pub prob: f64,
+}
+
+/// How well the model predicted one token.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TokenStats {
+    /// ln p(x_t | x_<t).
+    pub logprob: f64,
+    /// −log₂ p(x_t | x_<t).
+    pub surprisal_bits: f64,
+    /// 1 + the number of tokens the model found more likely.
+    pub rank: usize,
+    /// Entropy of the predicted distribution, in bits.
+    pub entropy_bits: f64,
+    /// The k most likely tokens, most likely first.
+    pub top_k: Vec<Alternative>,
+    /// exp of the mean negative log-probability of the scored tokens up to and including this one.
+    pub running_perplexity: f64,
+}
+
+/// One token of the analysed text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Token {
+    /// Vocabulary id.
+    pub id: u32,
+    /// The piece of text it stands for.
+    pub text: String,
+    /// The same with whitespace made visible (`␣`, `↵`, `⇥`), for labels.
+    pub display: String,
+    /// Byte range in the input text (empty for the BOS token).
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+    /// Whether this is the prepended `<|endoftext|>`.
+    pub is_bos: bool,
+    /// Prediction statistics; `None` for position 0.
+    pub stats: Option<TokenStats>,
+}
+
+/// Every head's attention probabilities, stored as packed lower triangles: row q of a head holds q + 1 values,
+/// since the causal mask makes the rest zero. Half the memory of dense matrices (1024 tokens × 144 heads: 300 MB).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Attentions {
+    n_layer: usize,
+    n_head: usize,
+    n_tokens: usize,
+    data: Vec<f32>,
+}
+
+impl Attentions {
+    /// An empty tensor for `n_layer` × `n_head` heads over `n_tokens` tokens, to be filled layer by layer.
+    pub fn with_shape(n_layer: usize, n_head: usize, n_tokens: usize) -> Self {
+        Self {
+            n_layer,
+            n_head,
+            n_tokens,
+            data: Vec::with_capacity(n_layer * n_head * triangle(n_tokens)),
+        }
+    }
+
+    /// Appends one layer given as dense (n_head, t, t) row-major values.
+    pub fn push_layer_dense(&mut self, dense: &[f32]) {
+        let t = self.n_tokens;
+        for head in dense.chunks_exact(t * t).take(self.n_head) {
+            for (q, row) in head.chunks_exact(t).enumerate() {
+                self.data.extend_from_slice(row.get(..=q).unwrap_or(row));
+            }
+        }
+    }
+
+    /// Number of layers.
+    pub fn n_layer(&self) -> usize {
+        self.n_layer
+    }
+
+    /// Heads per layer.
+    pub fn n_head(&self) -> usize {
+        self.n_head
+    }
+
+    /// Tokens (rows and columns of each matrix).
+    pub fn n_tokens(&self) -> usize {
+        self.n_tokens
+    }
+
+    /// Row `query` of head (`layer`, `head`): the weights on keys 0..=query. Empty if out of range.
+    pub fn row(&self, layer: usize, head: usize, query: usize) -> &[f32] {
+        if layer >= self.n_layer || head >= self.n_head || query >= self.n_tokens {
+            return &[];
+        }
+        let base = (layer * self.n_head + head) * triangle(self.n_tokens);
+        let start = base + triangle(query);
+        self.data.get(start..start + query + 1).unwrap_or(&[])
+    }
+
+    /// A[query][key], 0 above the diagonal.
+    pub fn get(&self, layer: usize, head: usize, query: usize, key: usize) -> f32 {
+        self.row(layer, head, query)
+            .get(key)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The dense t × t matrix of one head.
+    pub fn matrix(&self, layer: usize, head: usize) -> Vec<Vec<f32>> {
+        (0..self.n_tokens)
+            .map(|q| {
+                let mut row = vec![0.0; self.n_tokens];
+                for (slot, &value) in row.iter_mut().zip(self.row(layer, head, q)) {
+                    *slot = value;
+                }
+                row
+            })
+            .collect()
+    }
+}
+
+impl Serialize for Attentions {
+    /// As nested lists [layer][head][query][key], zeros above the diagonal included.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut layers = serializer.serialize_seq(Some(self.n_layer))?;
+        for layer in 0..self.n_layer {
+            let heads: Vec<Vec<Vec<f32>>> = (0..self.n_head)
+                .map(|head| self.matrix(layer, head))
+                .collect();
+            layers.serialize_element(&heads)?;
+        }
+        layers.end()
+    }
+}
+
+/// Pre-softmax scores QK^T/√d of every head, dense [layer][head][query][key] (the upper triangle is what the
+/// mask removes; it is kept to show that the score matrix is not symmetric).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Scores(pub Vec<Vec<Vec<Vec<f32>>>>);
+
+/// A text read by GPT-2.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Analysis {
+    /// The input text.
+    pub text: String,
+    /// Whether `<|endoftext|>` was prepended as position 0.
+    pub bos: bool,
+    /// Model sizes.
+    pub model: ModelInfo,
+    /// The tokens, BOS included when prepended.
+    pub tokens: Vec<Token>,
+    /// exp of the mean negative log-probability of every scored token; `None` when nothing was scored.
+    pub perplexity: Option<f64>,
+    /// The k most likely next tokens after the text.
+    pub next_top_k: Vec<Alternative>,
+    /// Attention probabilities of every layer and head.
+    pub attentions: Attentions,
+    /// Pre-softmax scores, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Scores>,
+}
+
+impl Analysis {
+    /// The scored tokens' statistics, in order.
+    pub fn scored(&self) -> impl Iterator<Item = &TokenStats> {
+        self.tokens.iter().filter_map(|t| t.stats.as_ref())
+    }
+}
+
+/// Statistics of one predicted distribution, before the running perplexity is known.
+#[derive(Clone, Debug)]
+pub struct RowStats {
+    /// ln p of the actual token (when there is one).
+    pub logprob: f64,
+    /// Rank of the actual token.
+    pub rank: usize,
+    /// Entropy in nats.
+    pub entropy_nats: f64,
+    /// Top-k (id, probability), most likely first.
+    pub top_k: Vec<(u32, f64)>,
+}
+
+/// Computes the statistics of each logits row; row r scores `targets[r]` (or nothing, where it is `None`).
+/// Rows run in parallel; each is one pass for the log-sum-exp and one for the rest.
+pub fn row_stats(
+    logits: &[f32],
+    vocab: usize,
+    targets: &[Option<u32>],
+    top_k: usize,
+) -> Vec<RowStats> {
+    logits
+        .par_chunks_exact(vocab)
+        .zip(targets.par_iter())
+        .map(|(row, target)| one_row(row, *target, top_k))
+        .collect()
+}
+
+fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+    let sum_exp: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+    let lse = max + sum_exp.ln();
+    // H = −Σ p ln p = lse − Σ p·x.
+    let expected_logit: f64 = row
+        .iter()
+        .map(|&x| {
+            let x = x as f64;
+            (x - lse).exp() * x
+        })
+        .sum();
+    let target_logit = target.and_then(|id| row.get(id as usize)).copied();
+    let rank = target_logit.map_or(0, |t| 1 + row.iter().filter(|&&x| x > t).count());
+    RowStats {
+        logprob: target_logit.map_or(f64::NAN, |t| t as f64 - lse),
+        rank,
+        entropy_nats: lse - expected_logit,
+        top_k: top_k_of(row, k)
+            .into_iter()
+            .map(|(id, x)| (id, (x as f64 - lse).exp()))
+            .collect(),
+    }
+}
+
+/// The k largest entries of `row` as (index, value), largest first; ties broken by the lower index.
+pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return best;
+    }
+    for (idx, &x) in row.iter().enumerate() {
+        if best.len() == k && best.last().is_some_and(|&(_, low)| x <= low) {
+            continue;
+        }
+        let pos = best.partition_point(|&(_, v)| v >= x);
+        best.insert(pos, (idx as u32, x));
+        best.truncate(k);
+    }
+    best
+}
+
+/// Number of entries in the lower triangle (diagonal included) of an n × n matrix.
+fn triangle(n: usize) -> usize {
+    n * (n + 1) / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_rows_round_trip() {
+        // One layer, one head, 3 tokens: a dense row-stochastic lower-triangular matrix.
+        let dense = [1.0, 0.0, 0.0, 0.25, 0.75, 0.0, 0.5, 0.25, 0.25];
+        let mut att = Attentions::with_shape(1, 1, 3);
+        att.push_layer_dense(&dense);
+        assert_eq!(att.row(0, 0, 1), &[0.25, 0.75]);
+        assert_eq!(att.get(0, 0, 0, 2), 0.0);
+        assert_eq!(att.matrix(0, 0)[2], vec![0.5, 0.25, 0.25]);
+        assert!(att.row(0, 1, 0).is_empty());
+    }
+
+    #[test]
+    fn row_statistics_by_hand() {
+        // logits ln(1), ln(2), ln(1): probabilities 1/4, 1/2, 1/4.
+        let row = [0.0f32, 2f32.ln(), 0.0];
+        let stats = one_row(&row, Some(2), 2);
+        assert!((stats.logprob - 0.25f64.ln()).abs() < 1e-7);
+        assert_eq!(stats.rank, 2);
+        // H = 1/4·2 + 1/2·1 + 1/4·2 = 1.5 bits.
+        assert!((stats.entropy_nats / std::f64::consts::LN_2 - 1.5).abs() < 1e-7);
+        assert_eq!(
+            stats.top_k.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![1, 0]
+        );
+        assert!((stats.top_k[0].1 - 0.5).abs() < 1e-7);
+    }
+
+    #[test]
+    fn top_k_orders_and_breaks_ties_by_index() {
+        assert_eq!(
+            top_k_of(&[0.1, 0.5, 0.5, 0.9], 3),
+            vec![(3, 0.9), (1, 0.5), (2, 0.5)]
+        );
+        assert!(top_k_of(&[1.0], 0).is_empty());
+    }
+}

@@ -1,0 +1,324 @@
+//! The engine: a loaded GPT-2 and its tokenizer, turning a text into an [`Analysis`].
+
+use candle_core::Device;
+
+use super::analysis::{
+    row_stats, Alternative, Analysis, Attentions, ModelInfo, Scores, Token, TokenStats,
+};
+use super::config::{Config, ConfigError};
+use super::gpt2::Gpt2;
+use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
+use super::tokenizer::{bytes_to_text, visible_whitespace, Gpt2Tokenizer, TokenizerError};
+use super::weights::{Weights, WeightsError};
+
+/// Positions whose logits are computed at once: 64 × 50257 × 4 bytes = 13 MB, so no analysis ever holds the
+/// logits of a whole 1024-token text (200 MB).
+const LOGITS_CHUNK: usize = 64;
+
+/// Errors from loading a model or analysing a text.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Finding the files.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// config.json.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// model.safetensors.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// The tokenizer.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The tokenizer and the model disagree.
+    #[error("the tokenizer has {tokenizer} ids but the model's vocabulary has {model}: they belong to different models")]
+    VocabMismatch {
+        /// Tokenizer size.
+        tokenizer: usize,
+        /// Model vocabulary.
+        model: usize,
+    },
+    /// Nothing to analyse.
+    #[error("the text is empty: type a sentence, e.g. \"I love tennis.\"")]
+    EmptyText,
+    /// Longer than the context.
+    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it, or score a long file with `attngraph perplexity`, which slides a window over it")]
+    TooLong {
+        /// Tokens including BOS.
+        tokens: usize,
+        /// " (with BOS)" or "".
+        with_bos: &'static str,
+        /// n_positions.
+        limit: usize,
+    },
+    /// BOS asked for but the tokenizer has no `<|endoftext|>`.
+    #[error("this tokenizer has no <|endoftext|> token, so no BOS can be prepended; use --no-bos")]
+    NoBosToken,
+    /// The device could not be opened.
+    #[error("cannot use device {name}: {message}")]
+    Device {
+        /// The device asked for.
+        name: String,
+        /// Why not.
+        message: String,
+    },
+    /// candle failed during the forward pass.
+    #[error("the forward pass failed: {0}")]
+    Forward(#[from] candle_core::Error),
+}
+
+/// Where the model runs.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub enum DeviceKind {
+    /// The CPU (always available).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU (build with `--features cuda`).
+    Cuda,
+    /// An Apple GPU (build with `--features metal`).
+    Metal,
+}
+
+impl DeviceKind {
+    /// Opens the device.
+    pub fn open(self) -> Result<Device, EngineError> {
+        let fail = |name: &str, err: candle_core::Error| EngineError::Device {
+            name: name.into(),
+            message: format!("{err} (was attngraph built with `--features {name}`?)"),
+        };
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda => Device::new_cuda(0).map_err(|e| fail("cuda", e)),
+            Self::Metal => Device::new_metal(0).map_err(|e| fail("metal", e)),
+        }
+    }
+}
+
+/// What to compute for a text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyzeOptions {
+    /// Prepend `<|endoftext|>` so the first real token is scored too.
+    pub bos: bool,
+    /// How many alternatives to keep per position.
+    pub top_k: usize,
+    /// Also keep the pre-softmax scores.
+    pub keep_scores: bool,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        Self {
+            bos: true,
+            top_k: 5,
+            keep_scores: false,
+        }
+    }
+}
+
+/// A loaded model with its tokenizer.
+pub struct Engine {
+    model: Gpt2,
+    tokenizer: Gpt2Tokenizer,
+    name: String,
+}
+
+impl Engine {
+    /// Finds, downloads if needed, and loads a model.
+    pub fn load(
+        source: &ModelSource,
+        hub: &HubOptions,
+        device: &Device,
+    ) -> Result<Self, EngineError> {
+        let files = loader::resolve(source, hub)?;
+        let config = Config::from_file(&files.config)?;
+        let tokenizer = match &files.tokenizer {
+            TokenizerFiles::Json(path) => Gpt2Tokenizer::from_tokenizer_json(path)?,
+            TokenizerFiles::VocabMerges(vocab, merges) => {
+                Gpt2Tokenizer::from_vocab_merges(vocab, merges)?
+            }
+        };
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(EngineError::VocabMismatch {
+                tokenizer: tokenizer.vocab_size(),
+                model: config.vocab_size,
+            });
+        }
+        let weights = Weights::open(&files.weights)?;
+        let model = Gpt2::load(&weights, &config, device)?;
+        Ok(Self {
+            model,
+            tokenizer,
+            name: source.name(),
+        })
+    }
+
+    /// The model's name as given (Hub id or folder).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The model's sizes.
+    pub fn info(&self) -> ModelInfo {
+        let c = self.model.config();
+        ModelInfo {
+            n_layer: c.n_layer,
+            n_head: c.n_head,
+            n_embd: c.n_embd,
+            n_positions: c.n_positions,
+            vocab_size: c.vocab_size,
+        }
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Gpt2Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Gpt2 {
+        &self.model
+    }
+
+    /// Tokenizes `text`, prepending BOS if asked: (ids, byte spans).
+    pub fn tokenize(
+        &self,
+        text: &str,
+        bos: bool,
+    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), EngineError> {
+        let pieces = self.tokenizer.encode(text)?;
+        let mut ids = Vec::with_capacity(pieces.len() + 1);
+        let mut spans = Vec::with_capacity(pieces.len() + 1);
+        if bos {
+            ids.push(
+                self.tokenizer
+                    .end_of_text()
+                    .ok_or(EngineError::NoBosToken)?,
+            );
+            spans.push((0, 0));
+        }
+        for piece in pieces {
+            ids.push(piece.id);
+            spans.push((piece.start, piece.end));
+        }
+        Ok((ids, spans))
+    }
+
+    /// Reads `text` with the model: every token's statistics and every head's attention.
+    pub fn analyze(&self, text: &str, options: &AnalyzeOptions) -> Result<Analysis, EngineError> {
+        if text.is_empty() {
+            return Err(EngineError::EmptyText);
+        }
+        let (ids, spans) = self.tokenize(text, options.bos)?;
+        let info = self.info();
+        if ids.len() > info.n_positions {
+            return Err(EngineError::TooLong {
+                tokens: ids.len(),
+                with_bos: if options.bos { " (with BOS)" } else { "" },
+                limit: info.n_positions,
+            });
+        }
+        let t = ids.len();
+        let forward = self.model.forward(&ids, options.keep_scores)?;
+
+        let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, t);
+        for layer in &forward.attentions {
+            attentions.push_layer_dense(&layer.flatten_all()?.to_vec1::<f32>()?);
+        }
+        let scores = match forward.scores {
+            Some(layers) => Some(Scores(
+                layers
+                    .iter()
+                    .map(|s| s.to_vec3::<f32>())
+                    .collect::<Result<_, _>>()?,
+            )),
+            None => None,
+        };
+        drop(forward.attentions);
+
+        // Row r of the logits predicts token r + 1; the last row predicts the token after the text.
+        let targets: Vec<Option<u32>> = (0..t).map(|r| ids.get(r + 1).copied()).collect();
+        let mut rows = Vec::with_capacity(t);
+        for start in (0..t).step_by(LOGITS_CHUNK) {
+            let len = LOGITS_CHUNK.min(t - start);
+            let logits = self.model.logits(&forward.hidden, start, len)?;
+            let flat = logits.flatten_all()?.to_vec1::<f32>()?;
+            let chunk_targets = targets.get(start..start + len).unwrap_or(&[]);
+            rows.extend(row_stats(
+                &flat,
+                info.vocab_size,
+                chunk_targets,
+                options.top_k,
+            ));
+        }
+
+        let alternatives = |top: &[(u32, f64)]| -> Vec<Alternative> {
+            top.iter()
+                .map(|&(id, prob)| Alternative {
+                    id,
+                    text: self.tokenizer.text(id),
+                    prob,
+                })
+                .collect()
+        };
+        let mut nll_sum = 0.0;
+        let mut scored = 0usize;
+        let mut tokens = Vec::with_capacity(t);
+        for (pos, (&id, &(start, end))) in ids.iter().zip(&spans).enumerate() {
+            let stats = match pos.checked_sub(1).and_then(|r| rows.get(r)) {
+                Some(row) => {
+                    nll_sum -= row.logprob;
+                    scored += 1;
+                    Some(TokenStats {
+                        logprob: row.logprob,
+                        surprisal_bits: -row.logprob / std::f64::consts::LN_2,
+                        rank: row.rank,
+                        entropy_bits: row.entropy_nats / std::f64::consts::LN_2,
+                        top_k: alternatives(&row.top_k),
+                        running_perplexity: (nll_sum / scored as f64).exp(),
+                    })
+                }
+                None => None,
+            };
+            let piece = if options.bos && pos == 0 {
+                self.tokenizer.text(id)
+            } else {
+                text.get(start..end)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| bytes_to_text(self.tokenizer.bytes(id)))
+            };
+            tokens.push(Token {
+                id,
+                display: visible_whitespace(&self.tokenizer.text(id)),
+                text: piece,
+                start,
+                end,
+                is_bos: options.bos && pos == 0,
+                stats,
+            });
+        }
+        let next_top_k = rows
+            .last()
+            .map(|row| alternatives(&row.top_k))
+            .unwrap_or_default();
+        Ok(Analysis {
+            text: text.to_string(),
+            bos: options.bos,
+            model: info,
+            tokens,
+            perplexity: (scored > 0).then(|| (nll_sum / scored as f64).exp()),
+            next_top_k,
+            attentions,
+            scores,
+        })
+    }
+}

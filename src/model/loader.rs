@@ -1,0 +1,380 @@
+//! Where a model comes from: a local folder, or a Hugging Face Hub id resolved through the standard cache
+//! (shared with Python's `huggingface_hub`; honours HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+
+/// The model attngraph opens when none is named.
+pub const DEFAULT_MODEL: &str = "openai-community/gpt2";
+
+/// The GPT-2 checkpoints on the Hub, for pickers and help text.
+pub const KNOWN_MODELS: [&str; 5] = [
+    "openai-community/gpt2",
+    "openai-community/gpt2-medium",
+    "openai-community/gpt2-large",
+    "openai-community/gpt2-xl",
+    "distilbert/distilgpt2",
+];
+
+/// Errors while finding a model's files.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A path was given that does not exist.
+    #[error("model folder {0} does not exist; pass a folder with config.json and model.safetensors, or a Hub id such as {DEFAULT_MODEL}")]
+    NoSuchFolder(String),
+    /// The folder lacks a file.
+    #[error("{folder} has no {file}; a model folder needs config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt)")]
+    MissingFile {
+        /// The folder.
+        folder: String,
+        /// The missing file.
+        file: String,
+    },
+    /// Only a pickle checkpoint is there.
+    #[error("{0} has only pytorch_model.bin, a pickle file that can run code when loaded, so attngraph refuses it. Convert it once in Python: `GPT2LMHeadModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)`")]
+    PickleOnly(String),
+    /// Offline, and the cache lacks files.
+    #[error("offline and {repo} is not fully in the Hugging Face cache at {cache}: missing {missing}. Run once with a network (without --offline / HF_HUB_OFFLINE), or `huggingface-cli download {repo}`, or pass a local folder with --model")]
+    NotCached {
+        /// The repository.
+        repo: String,
+        /// The cache folder searched.
+        cache: String,
+        /// Missing files.
+        missing: String,
+    },
+    /// The Hub could not be reached or refused.
+    #[error("cannot download {file} of {repo} from {endpoint}: {message}. Check the network and the model id, or use --offline with a filled cache, or a local folder")]
+    Download {
+        /// The repository.
+        repo: String,
+        /// The file.
+        file: String,
+        /// The endpoint used.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Where to read a model from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A local folder.
+    Folder(PathBuf),
+    /// A Hub repository at a revision.
+    Hub {
+        /// `owner/name`.
+        repo: String,
+        /// Branch, tag or commit.
+        revision: String,
+    },
+}
+
+impl ModelSource {
+    /// Reads a `--model` argument: an existing folder, a path-like string, or a Hub id (`name@revision` allowed).
+    /// GPT-2's old short ids (`gpt2`, `distilgpt2`, …) map to their current owners.
+    pub fn parse(arg: &str) -> Result<Self, LoadError> {
+        let path = Path::new(arg);
+        if path.is_dir() {
+            return Ok(Self::Folder(path.to_path_buf()));
+        }
+        let path_like = arg.starts_with('.')
+            || arg.starts_with('/')
+            || arg.starts_with('~')
+            || arg.contains('\\')
+            || arg.split('/').count() > 2;
+        if path_like || path.exists() {
+            return Err(LoadError::NoSuchFolder(arg.to_string()));
+        }
+        let (repo, revision) = arg.split_once('@').unwrap_or((arg, "main"));
+        let repo = match repo {
+            "gpt2" | "gpt2-medium" | "gpt2-large" | "gpt2-xl" => format!("openai-community/{repo}"),
+            "distilgpt2" => "distilbert/distilgpt2".to_string(),
+            other => other.to_string(),
+        };
+        Ok(Self::Hub {
+            repo,
+            revision: revision.to_string(),
+        })
+    }
+
+    /// A short name for titles and JSON.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Folder(path) => path.display().to_string(),
+            Self::Hub { repo, revision } if revision == "main" => repo.clone(),
+            Self::Hub { repo, revision } => format!("{repo}@{revision}"),
+        }
+    }
+}
+
+/// The files a model is made of.
+#[derive(Clone, Debug)]
+pub struct ModelFiles {
+    /// `config.json`.
+    pub config: PathBuf,
+    /// `model.safetensors`.
+    pub weights: PathBuf,
+    /// `tokenizer.json`, or the folder holding `vocab.json` + `merges.txt`.
+    pub tokenizer: TokenizerFiles,
+}
+
+/// How the tokenizer is stored.
+#[derive(Clone, Debug)]
+pub enum TokenizerFiles {
+    /// A `tokenizer.json`.
+    Json(PathBuf),
+    /// `vocab.json` and `merges.txt`.
+    VocabMerges(PathBuf, PathBuf),
+}
+
+/// Progress of a download: (file name, bytes so far, total bytes).
+pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
+/// How to reach the Hub.
+#[derive(Clone, Default)]
+pub struct HubOptions {
+    /// Use only the cache.
+    pub offline: bool,
+    /// Called as bytes arrive; `None` draws hf-hub's progress bar on stderr.
+    pub progress: Option<ProgressFn>,
+}
+
+impl HubOptions {
+    /// Offline if asked or if HF_HUB_OFFLINE is set to a true value.
+    pub fn from_env(offline_flag: bool) -> Self {
+        let env_offline = std::env::var("HF_HUB_OFFLINE")
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
+            .unwrap_or(false);
+        Self {
+            offline: offline_flag || env_offline,
+            progress: None,
+        }
+    }
+}
+
+/// The Hub cache folder: HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
+/// ~/.cache/huggingface/hub — the order Python's huggingface_hub uses.
+pub fn hub_cache_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("HF_HUB_CACHE") {
+        return dir;
+    }
+    if let Some(home) = var("HF_HOME") {
+        return home.join("hub");
+    }
+    let cache = var("XDG_CACHE_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("huggingface").join("hub")
+}
+
+fn endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .map(|e| e.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "https://huggingface.co".to_string())
+}
+
+/// Finds (and if needed downloads) the files of `source`.
+pub fn resolve(source: &ModelSource, hub: &HubOptions) -> Result<ModelFiles, LoadError> {
+    match source {
+        ModelSource::Folder(folder) => resolve_folder(folder),
+        ModelSource::Hub { repo, revision } => resolve_hub(repo, revision, hub),
+    }
+}
+
+fn resolve_folder(folder: &Path) -> Result<ModelFiles, LoadError> {
+    let shown = folder.display().to_string();
+    if !folder.is_dir() {
+        return Err(LoadError::NoSuchFolder(shown));
+    }
+    let missing = |file: &str| LoadError::MissingFile {
+        folder: shown.clone(),
+        file: file.to_string(),
+    };
+    let weights = folder.join("model.safetensors");
+    if !weights.is_file() {
+        if folder.join("pytorch_model.bin").is_file() {
+            return Err(LoadError::PickleOnly(shown));
+        }
+        return Err(missing("model.safetensors"));
+    }
+    let config = folder.join("config.json");
+    if !config.is_file() {
+        return Err(missing("config.json"));
+    }
+    let json = folder.join("tokenizer.json");
+    let tokenizer = if json.is_file() {
+        TokenizerFiles::Json(json)
+    } else {
+        let (vocab, merges) = (folder.join("vocab.json"), folder.join("merges.txt"));
+        if !vocab.is_file() || !merges.is_file() {
+            return Err(missing("tokenizer.json"));
+        }
+        TokenizerFiles::VocabMerges(vocab, merges)
+    };
+    Ok(ModelFiles {
+        config,
+        weights,
+        tokenizer,
+    })
+}
+
+fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelFiles, LoadError> {
+    let cache_dir = hub_cache_dir();
+    let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
+    let cached = Cache::new(cache_dir.clone()).repo(repo.clone());
+    if hub.offline {
+        let config = cached.get("config.json");
+        let weights = cached.get("model.safetensors");
+        let tokenizer = match cached.get("tokenizer.json") {
+            Some(json) => Some(TokenizerFiles::Json(json)),
+            None => cached
+                .get("vocab.json")
+                .zip(cached.get("merges.txt"))
+                .map(|(v, m)| TokenizerFiles::VocabMerges(v, m)),
+        };
+        return match (config, weights, tokenizer) {
+            (Some(config), Some(weights), Some(tokenizer)) => Ok(ModelFiles {
+                config,
+                weights,
+                tokenizer,
+            }),
+            (config, weights, tokenizer) => {
+                let mut missing = Vec::new();
+                if config.is_none() {
+                    missing.push("config.json");
+                }
+                if weights.is_none() {
+                    missing.push("model.safetensors");
+                }
+                if tokenizer.is_none() {
+                    missing.push("tokenizer.json");
+                }
+                Err(LoadError::NotCached {
+                    repo: repo_id.to_string(),
+                    cache: cache_dir.display().to_string(),
+                    missing: missing.join(", "),
+                })
+            }
+        };
+    }
+    let endpoint = endpoint();
+    let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir))
+        .with_endpoint(endpoint.clone())
+        .with_progress(hub.progress.is_none());
+    if let Ok(token) = std::env::var("HF_TOKEN") {
+        builder = builder.with_token(Some(token));
+    }
+    let download_err = |file: &str, message: String| LoadError::Download {
+        repo: repo_id.to_string(),
+        file: file.to_string(),
+        endpoint: endpoint.clone(),
+        message,
+    };
+    let api = builder
+        .build()
+        .map_err(|err| download_err("(setup)", err.to_string()))?;
+    let api_repo = api.repo(repo);
+    let fetch = |file: &str| -> Result<PathBuf, LoadError> {
+        if let Some(path) = cached.get(file) {
+            return Ok(path);
+        }
+        let result = match &hub.progress {
+            Some(progress) => {
+                api_repo.download_with_progress(file, Reporter::new(progress.clone()))
+            }
+            None => api_repo.download(file),
+        };
+        result.map_err(|err| download_err(file, err.to_string()))
+    };
+    let config = fetch("config.json")?;
+    let tokenizer = match fetch("tokenizer.json") {
+        Ok(json) => TokenizerFiles::Json(json),
+        Err(_) => TokenizerFiles::VocabMerges(fetch("vocab.json")?, fetch("merges.txt")?),
+    };
+    let weights = fetch("model.safetensors")?;
+    Ok(ModelFiles {
+        config,
+        weights,
+        tokenizer,
+    })
+}
+
+/// Adapts hf-hub's progress callbacks to a [`ProgressFn`].
+struct Reporter {
+    callback: ProgressFn,
+    file: String,
+    done: u64,
+    total: u64,
+}
+
+impl Reporter {
+    fn new(callback: ProgressFn) -> Self {
+        Self {
+            callback,
+            file: String::new(),
+            done: 0,
+            total: 0,
+        }
+    }
+}
+
+impl hf_hub::api::Progress for Reporter {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.file = filename.to_string();
+        self.total = size as u64;
+        self.done = 0;
+        (self.callback)(&self.file, 0, self.total);
+    }
+
+    fn update(&mut self, size: usize) {
+        self.done += size as u64;
+        (self.callback)(&self.file, self.done, self.total);
+    }
+
+    fn finish(&mut self) {
+        (self.callback)(&self.file, self.total, self.total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_map_to_current_owners() {
+        assert_eq!(
+            ModelSource::parse("gpt2").unwrap(),
+            ModelSource::Hub {
+                repo: "openai-community/gpt2".into(),
+                revision: "main".into()
+            }
+        );
+        assert_eq!(
+            ModelSource::parse("distilgpt2@v1").unwrap().name(),
+            "distilbert/distilgpt2@v1"
+        );
+    }
+
+    #[test]
+    fn missing_paths_are_not_taken_for_hub_ids() {
+        let err = ModelSource::parse("./no/such/folder").unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,14 @@
+//! The engine: GPT-2 on candle, its tokenizer and loader, and the per-text [`Analysis`].
+//! Knows candle and tokenizers; never egui.
+
+pub mod analysis;
+pub mod config;
+pub mod engine;
+pub mod gpt2;
+pub mod loader;
+pub mod tokenizer;
+pub mod weights;
+
+pub use analysis::{Alternative, Analysis, Attentions, ModelInfo, Token, TokenStats};
+pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
+pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL};

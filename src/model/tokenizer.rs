@@ -1,0 +1,240 @@
+//! GPT-2's byte-level BPE tokenizer: ids from the `tokenizers` crate, and for each id the exact bytes it stands
+//! for, so every token gets its text, a display form with visible whitespace, and its byte span in the input.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+/// GPT-2's one special token: end of text, also used as the beginning-of-sequence token.
+pub const END_OF_TEXT: &str = "<|endoftext|>";
+
+/// Errors while building or running the tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    /// The tokenizer files could not be read or understood.
+    #[error("cannot load the tokenizer from {path}: {message}")]
+    Load {
+        /// The file or folder.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Encoding failed.
+    #[error("cannot tokenize the text: {0}")]
+    Encode(String),
+}
+
+/// One token of an encoded text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Piece {
+    /// Vocabulary id.
+    pub id: u32,
+    /// Byte range of this token in the input text.
+    pub start: usize,
+    /// End of the byte range (exclusive).
+    pub end: usize,
+}
+
+/// GPT-2's tokenizer with a byte map for each vocabulary entry.
+pub struct Gpt2Tokenizer {
+    inner: Tokenizer,
+    /// Bytes of every id, indexed by id.
+    bytes_of_id: Vec<Vec<u8>>,
+    end_of_text: Option<u32>,
+}
+
+impl Gpt2Tokenizer {
+    /// Loads `tokenizer.json` if the folder has one, else builds the byte-level BPE from `vocab.json` + `merges.txt`.
+    pub fn from_folder(folder: &Path) -> Result<Self, TokenizerError> {
+        let json = folder.join("tokenizer.json");
+        if json.is_file() {
+            return Self::from_tokenizer_json(&json);
+        }
+        Self::from_vocab_merges(&folder.join("vocab.json"), &folder.join("merges.txt"))
+    }
+
+    /// Loads a `tokenizer.json`.
+    pub fn from_tokenizer_json(path: &Path) -> Result<Self, TokenizerError> {
+        let inner = Tokenizer::from_file(path).map_err(|err| TokenizerError::Load {
+            path: path.display().to_string(),
+            message: err.to_string(),
+        })?;
+        Self::new(inner)
+    }
+
+    /// Builds GPT-2's tokenizer from `vocab.json` and `merges.txt`, as Hugging Face's `GPT2TokenizerFast` does:
+    /// byte-level pre-tokenizer without a prefix space, byte-level decoder, and `<|endoftext|>` as special token.
+    pub fn from_vocab_merges(vocab: &Path, merges: &Path) -> Result<Self, TokenizerError> {
+        let load_err = |path: &Path, message: String| TokenizerError::Load {
+            path: path.display().to_string(),
+            message,
+        };
+        for path in [vocab, merges] {
+            if !path.is_file() {
+                return Err(load_err(
+                    path,
+                    "file not found: a model folder needs tokenizer.json, or vocab.json and merges.txt".into(),
+                ));
+            }
+        }
+        let (Some(vocab_str), Some(merges_str)) = (vocab.to_str(), merges.to_str()) else {
+            return Err(load_err(vocab, "the path is not valid UTF-8".into()));
+        };
+        let bpe = BPE::from_file(vocab_str, merges_str)
+            .build()
+            .map_err(|err| load_err(vocab, err.to_string()))?;
+        let mut inner = Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
+        inner.with_decoder(Some(ByteLevel::default()));
+        inner.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
+        inner.add_special_tokens(&[AddedToken::from(END_OF_TEXT, true)]);
+        Self::new(inner)
+    }
+
+    fn new(inner: Tokenizer) -> Result<Self, TokenizerError> {
+        let byte_of_char = byte_decoder();
+        let size = inner.get_vocab_size(true);
+        let mut bytes_of_id = vec![Vec::new(); size];
+        for (token, id) in inner.get_vocab(true) {
+            let bytes: Vec<u8> = if inner.get_added_vocabulary().is_special_token(&token) {
+                token.as_bytes().to_vec()
+            } else {
+                token
+                    .chars()
+                    .map(|c| byte_of_char.get(&c).copied().ok_or(c))
+                    .collect::<Result<_, char>>()
+                    .map_err(|c| TokenizerError::Load {
+                        path: "tokenizer".into(),
+                        message: format!(
+                            "token {token:?} has the character {c:?}, which is not in GPT-2's byte alphabet: \
+                             this is not a byte-level BPE tokenizer"
+                        ),
+                    })?
+            };
+            if let Some(slot) = bytes_of_id.get_mut(id as usize) {
+                *slot = bytes;
+            }
+        }
+        let end_of_text = inner.token_to_id(END_OF_TEXT);
+        Ok(Self {
+            inner,
+            bytes_of_id,
+            end_of_text,
+        })
+    }
+
+    /// Number of ids, special tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.bytes_of_id.len()
+    }
+
+    /// The id of `<|endoftext|>`, if the vocabulary has it.
+    pub fn end_of_text(&self) -> Option<u32> {
+        self.end_of_text
+    }
+
+    /// Tokenizes `text` into ids with their byte spans. Spans are consecutive and cover the whole text.
+    pub fn encode(&self, text: &str) -> Result<Vec<Piece>, TokenizerError> {
+        let encoding = self
+            .inner
+            .encode(text, false)
+            .map_err(|err| TokenizerError::Encode(err.to_string()))?;
+        let mut pieces = Vec::with_capacity(encoding.get_ids().len());
+        let mut start = 0;
+        for &id in encoding.get_ids() {
+            let len = self.bytes(id).len();
+            let end = (start + len).min(text.len());
+            pieces.push(Piece { id, start, end });
+            start = end;
+        }
+        Ok(pieces)
+    }
+
+    /// The bytes an id stands for (empty for an unknown id).
+    pub fn bytes(&self, id: u32) -> &[u8] {
+        self.bytes_of_id.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The text of an id; bytes that are not complete UTF-8 (a piece of an emoji, say) are written `\xNN`.
+    pub fn text(&self, id: u32) -> String {
+        bytes_to_text(self.bytes(id))
+    }
+}
+
+/// Text of a byte string, with every byte that is not part of valid UTF-8 written as `\xNN`.
+pub fn bytes_to_text(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A token's text with whitespace made visible: space `␣`, newline `↵`, tab `⇥`, carriage return `␍`,
+/// other control characters as `\u{..}`.
+pub fn visible_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            ' ' => out.push('␣'),
+            '\n' => out.push('↵'),
+            '\t' => out.push('⇥'),
+            '\r' => out.push('␍'),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Inverse of GPT-2's `bytes_to_unicode`: the printable character that stands for each byte in the vocabulary.
+/// Bytes that are printable in Latin-1 stand for themselves; the other 68 are shifted to U+0100 and up, in order.
+fn byte_decoder() -> HashMap<char, u8> {
+    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
+    let mut map = HashMap::with_capacity(256);
+    let mut shifted = 0u32;
+    for byte in 0..=255u8 {
+        let c = if printable(byte) {
+            char::from(byte)
+        } else {
+            shifted += 1;
+            char::from_u32(255 + shifted).unwrap_or(char::REPLACEMENT_CHARACTER)
+        };
+        map.insert(c, byte);
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_decoder_matches_gpt2_table() {
+        let map = byte_decoder();
+        assert_eq!(map.len(), 256);
+        // From GPT-2's encoder.py: space (0x20) is the 33rd non-printable byte → U+0100 + 32 = 'Ġ'.
+        assert_eq!(map.get(&'Ġ'), Some(&b' '));
+        // Newline (0x0A) is the 11th → 'Ċ' (U+010A).
+        assert_eq!(map.get(&'Ċ'), Some(&b'\n'));
+        assert_eq!(map.get(&'a'), Some(&b'a'));
+    }
+
+    #[test]
+    fn partial_utf8_is_escaped() {
+        // "🎾" is F0 9F 8E BE; its first two bytes alone are not UTF-8.
+        assert_eq!(bytes_to_text(&[0xF0, 0x9F]), "\\xF0\\x9F");
+        assert_eq!(bytes_to_text("é".as_bytes()), "é");
+    }
+
+    #[test]
+    fn whitespace_is_visible() {
+        assert_eq!(visible_whitespace(" a\tb\n"), "␣a⇥b↵");
+    }
+}

@@ -1,0 +1,170 @@
+//! Reads GPT-2 weights from a safetensors file: validates the header (sizes, offsets, dtypes), accepts keys with
+//! or without the `transformer.` prefix, checks every shape against `config.json`, and converts to f32.
+//!
+//! Only safetensors is read. Pickle checkpoints (`pytorch_model.bin`) can execute code when loaded and are refused.
+
+use std::fs::File;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use safetensors::{Dtype, SafeTensors};
+
+/// Errors while reading weights.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// The file could not be opened or mapped.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The header or the data layout is invalid (truncated file, lying offsets, …).
+    #[error("{path} is not a valid safetensors file ({message}); download it again or re-save it with safetensors")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What the safetensors reader said.
+        message: String,
+    },
+    /// A tensor the model needs is not in the file.
+    #[error(
+        "{path} has no tensor `{name}` (nor `transformer.{name}`): is this a GPT-2 checkpoint?"
+    )]
+    Missing {
+        /// The file.
+        path: String,
+        /// The tensor name without prefix.
+        name: String,
+    },
+    /// A tensor's shape disagrees with config.json.
+    #[error("tensor `{name}` in {path} has shape {found:?} but config.json implies {expected:?}: the weights and config.json belong to different models")]
+    Shape {
+        /// The file.
+        path: String,
+        /// The tensor name.
+        name: String,
+        /// Shape in the file.
+        found: Vec<usize>,
+        /// Shape config.json implies.
+        expected: Vec<usize>,
+    },
+    /// A dtype that is not a float.
+    #[error(
+        "tensor `{name}` in {path} has dtype {dtype:?}; GPT-2 weights must be F32, F16 or BF16"
+    )]
+    Dtype {
+        /// The file.
+        path: String,
+        /// The tensor name.
+        name: String,
+        /// Its dtype.
+        dtype: String,
+    },
+    /// candle refused to build the tensor.
+    #[error("cannot place tensor `{name}` on the device: {source}")]
+    Candle {
+        /// The tensor name.
+        name: String,
+        /// candle's error.
+        source: candle_core::Error,
+    },
+}
+
+/// An open safetensors checkpoint.
+pub struct Weights {
+    path: String,
+    mmap: memmap2::Mmap,
+    prefix: &'static str,
+}
+
+impl Weights {
+    /// Opens and validates the file's header. No tensor data is copied yet.
+    pub fn open(path: &Path) -> Result<Self, WeightsError> {
+        let display = path.display().to_string();
+        let io = |source| WeightsError::Io {
+            path: display.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        // SAFETY: the map is read-only and lives inside `Weights`; every tensor is copied out of it while loading.
+        // A file truncated by another process while mapped would fault, the accepted risk of every mmap loader
+        // (safetensors, candle); the header and all offsets are validated against the file size first.
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let tensors = SafeTensors::deserialize(&mmap).map_err(|err| WeightsError::Corrupt {
+            path: display.clone(),
+            message: err.to_string(),
+        })?;
+        let prefix = if tensors
+            .names()
+            .iter()
+            .any(|name| name.starts_with("transformer."))
+        {
+            "transformer."
+        } else {
+            ""
+        };
+        Ok(Self {
+            path: display,
+            mmap,
+            prefix,
+        })
+    }
+
+    /// Whether the keys carry the `transformer.` prefix (as `save_pretrained` of GPT2LMHeadModel writes them).
+    pub fn has_prefix(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
+    /// Loads tensor `name` (without prefix) as f32 on `device`, checking its shape.
+    pub fn get(
+        &self,
+        name: &str,
+        shape: &[usize],
+        device: &Device,
+    ) -> Result<Tensor, WeightsError> {
+        let tensors =
+            SafeTensors::deserialize(&self.mmap).map_err(|err| WeightsError::Corrupt {
+                path: self.path.clone(),
+                message: err.to_string(),
+            })?;
+        let full = format!("{}{name}", self.prefix);
+        let view = tensors.tensor(&full).map_err(|_| WeightsError::Missing {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })?;
+        if view.shape() != shape {
+            return Err(WeightsError::Shape {
+                path: self.path.clone(),
+                name: full,
+                found: view.shape().to_vec(),
+                expected: shape.to_vec(),
+            });
+        }
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes(b.try_into().unwrap_or_default()).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes(b.try_into().unwrap_or_default()).to_f32())
+                .collect(),
+            other => {
+                return Err(WeightsError::Dtype {
+                    path: self.path.clone(),
+                    name: full,
+                    dtype: format!("{other:?}"),
+                })
+            }
+        };
+        Tensor::from_vec(values, shape, device)
+            .map_err(|source| WeightsError::Candle { name: full, source })
+    }
+}

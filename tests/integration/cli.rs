@@ -1,0 +1,125 @@
+//! The `analyze` command's JSON contract, checked against the reference values.
+
+use serde_json::Value;
+
+use crate::util::{hub_model, max_abs_diff, reference, rel, run_cli};
+
+fn analyze_json(extra: &[&str]) -> Value {
+    let model = hub_model();
+    let mut args = vec![
+        "analyze",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "I love tennis.",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let output = run_cli(&args, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn reference_case(with_bos: bool) -> Value {
+    reference()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == with_bos)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn analyze_json_without_bos_by_default() {
+    let out = analyze_json(&[]);
+    let want = reference_case(false);
+    let tokens = out["tokens"].as_array().unwrap();
+    let ids: Vec<&Value> = tokens.iter().map(|t| &t["id"]).collect();
+    assert_eq!(
+        ids,
+        want["ids"].as_array().unwrap().iter().collect::<Vec<_>>()
+    );
+    assert!(
+        tokens[0]["logprob"].is_null(),
+        "the first token has no context without BOS"
+    );
+    assert_eq!(tokens[1]["text"], " love");
+    assert_eq!(
+        (tokens[1]["start"].as_u64(), tokens[1]["end"].as_u64()),
+        (Some(1), Some(6))
+    );
+    for key in [
+        "surprisal_bits",
+        "rank",
+        "entropy_bits",
+        "top_k",
+        "running_perplexity",
+    ] {
+        assert!(tokens[1].get(key).is_some(), "token lacks {key}");
+    }
+    let lp = tokens[3]["logprob"].as_f64().unwrap();
+    assert!((lp - want["tokens"][3]["logprob"].as_f64().unwrap()).abs() <= 1e-4);
+    assert!(
+        rel(
+            out["perplexity"].as_f64().unwrap(),
+            want["perplexity"].as_f64().unwrap()
+        ) <= 1e-5
+    );
+    assert!(max_abs_diff(&out["attentions"], &want["attentions"]) <= 1e-5);
+    let model = &out["model"];
+    assert_eq!(
+        (
+            model["n_layer"].as_u64(),
+            model["n_head"].as_u64(),
+            model["n_embd"].as_u64(),
+            model["n_positions"].as_u64(),
+            model["vocab_size"].as_u64()
+        ),
+        (Some(3), Some(4), Some(16), Some(64), Some(50257))
+    );
+}
+
+#[test]
+fn analyze_json_with_bos_scores_the_first_word() {
+    let out = analyze_json(&["--bos", "--top-k", "3"]);
+    let want = reference_case(true);
+    let tokens = out["tokens"].as_array().unwrap();
+    assert_eq!(tokens[0]["id"], 50256);
+    assert!(tokens[0]["logprob"].is_null());
+    let lp = tokens[1]["logprob"].as_f64().unwrap();
+    assert!((lp - want["tokens"][1]["logprob"].as_f64().unwrap()).abs() <= 1e-4);
+    assert_eq!(tokens[1]["top_k"].as_array().unwrap().len(), 3);
+    assert!(
+        rel(
+            out["perplexity"].as_f64().unwrap(),
+            want["perplexity"].as_f64().unwrap()
+        ) <= 1e-5
+    );
+}
+
+#[test]
+fn analyze_table_is_readable() {
+    let model = hub_model();
+    let output = run_cli(
+        &[
+            "analyze",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "I love tennis.",
+            "--bos",
+        ],
+        &[],
+    );
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("\"␣tennis\""), "{table}");
+    assert!(table.contains("perplexity"), "{table}");
+    assert!(table.contains("context only"), "{table}");
+}

@@ -1,0 +1,172 @@
+//! The forward pass and per-token statistics against Hugging Face transformers (tests/fixtures/reference.json,
+//! written by tools/make_reference.py), for both key layouts and with and without BOS.
+
+use attngraph::model::AnalyzeOptions;
+use serde_json::Value;
+
+use crate::util::{engine, hub_model, max_abs_diff, prefixed_model, reference, rel};
+
+fn check_all_cases(folder: &std::path::Path) {
+    let engine = engine(folder);
+    let reference = reference();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let bos = case["with_bos"].as_bool().unwrap();
+        let options = AnalyzeOptions {
+            bos,
+            top_k: 5,
+            keep_scores: false,
+        };
+        let analysis = engine.analyze(text, &options).unwrap();
+        let ids: Vec<u64> = analysis.tokens.iter().map(|t| t.id as u64).collect();
+        let want_ids: Vec<u64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, want_ids, "ids of {text:?} (bos {bos})");
+
+        let ours = serde_json::to_value(&analysis.attentions).unwrap();
+        let err = max_abs_diff(&ours, &case["attentions"]);
+        assert!(
+            err <= 1e-5,
+            "attention error {err} for {text:?} (bos {bos})"
+        );
+
+        for (token, want) in analysis
+            .tokens
+            .iter()
+            .zip(case["tokens"].as_array().unwrap())
+        {
+            match (&token.stats, want.get("logprob")) {
+                (None, None) => {}
+                (Some(s), Some(lp)) => {
+                    let lp = lp.as_f64().unwrap();
+                    assert!(
+                        (s.logprob - lp).abs() <= 1e-4,
+                        "logprob {} vs {lp} in {text:?}",
+                        s.logprob
+                    );
+                    assert!(
+                        (s.surprisal_bits - want["surprisal_bits"].as_f64().unwrap()).abs() <= 2e-4
+                    );
+                    assert!(
+                        (s.entropy_bits - want["entropy_bits"].as_f64().unwrap()).abs() <= 1e-4
+                    );
+                    // Logits within 1e-5 of the actual token's may swap order between implementations.
+                    let band = &want["rank_band"];
+                    let (low, high) = (band[0].as_u64().unwrap(), band[1].as_u64().unwrap());
+                    assert!(
+                        (low..=high).contains(&(s.rank as u64)),
+                        "rank {} outside {low}..={high} in {text:?}",
+                        s.rank
+                    );
+                    assert!(
+                        high - low < 5,
+                        "the reference rank band is too wide to test anything"
+                    );
+                    let r = rel(
+                        s.running_perplexity,
+                        want["running_perplexity"].as_f64().unwrap(),
+                    );
+                    assert!(r <= 1e-5, "running perplexity relative error {r}");
+                    let top: Vec<&Value> = want["top5"].as_array().unwrap().iter().collect();
+                    for (alt, w) in s.top_k.iter().zip(top) {
+                        assert_eq!(
+                            alt.id as u64,
+                            w[0].as_u64().unwrap(),
+                            "top-k order in {text:?}"
+                        );
+                        assert!((alt.prob - w[1].as_f64().unwrap()).abs() <= 1e-5);
+                    }
+                }
+                (ours, theirs) => {
+                    panic!("scored mismatch at {text:?}: ours {ours:?}, reference {theirs:?}")
+                }
+            }
+        }
+        match (analysis.perplexity, case["perplexity"].as_f64()) {
+            (Some(ours), Some(want)) => {
+                assert!(rel(ours, want) <= 1e-5, "perplexity {ours} vs {want}")
+            }
+            (None, None) => {}
+            other => panic!("perplexity presence differs: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn matches_transformers_with_prefixed_keys_and_tokenizer_json() {
+    check_all_cases(&prefixed_model());
+}
+
+#[test]
+fn matches_transformers_with_hub_keys_and_vocab_merges() {
+    check_all_cases(&hub_model());
+}
+
+#[test]
+fn attention_rows_are_causal_distributions() {
+    let engine = engine(&prefixed_model());
+    let analysis = engine
+        .analyze(
+            "The quick brown fox jumps over the lazy dog.",
+            &AnalyzeOptions::default(),
+        )
+        .unwrap();
+    let att = &analysis.attentions;
+    assert_eq!((att.n_layer(), att.n_head()), (3, 4));
+    for layer in 0..att.n_layer() {
+        for head in 0..att.n_head() {
+            for q in 0..att.n_tokens() {
+                let sum: f32 = att.row(layer, head, q).iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "row sum {sum}");
+                assert_eq!(att.get(layer, head, q, q + 1), 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn pre_softmax_scores_match_transformers() {
+    let engine = engine(&hub_model());
+    let reference = reference();
+    let options = AnalyzeOptions {
+        bos: true,
+        top_k: 1,
+        keep_scores: true,
+    };
+    let analysis = engine.analyze("I love tennis.", &options).unwrap();
+    let layer = reference["scores"]["layer"].as_u64().unwrap() as usize;
+    let ours = serde_json::to_value(&analysis.scores.unwrap().0[layer]).unwrap();
+    let err = max_abs_diff(&ours, &reference["scores"]["scores"]);
+    assert!(err <= 1e-4, "score error {err}");
+    // The teaching point: scores are not symmetric.
+    assert_ne!(ours[0][1][2], ours[0][2][1]);
+}
+
+#[test]
+fn byte_spans_cover_the_text_and_bos_is_not_scored() {
+    let engine = engine(&prefixed_model());
+    let text = "我爱网球。 🎾 I love tennis.";
+    let analysis = engine.analyze(text, &AnalyzeOptions::default()).unwrap();
+    let first = &analysis.tokens[0];
+    assert!(first.is_bos && first.stats.is_none() && first.start == first.end);
+    let mut joined = Vec::new();
+    let mut at = 0;
+    for token in &analysis.tokens[1..] {
+        assert_eq!(token.start, at, "spans must be consecutive");
+        joined.extend_from_slice(&text.as_bytes()[token.start..token.end]);
+        at = token.end;
+        assert!(token.stats.is_some());
+    }
+    assert_eq!(joined, text.as_bytes());
+    // "I love tennis." ends the text; its pieces read back as text, "␣love" shows the space.
+    assert!(analysis
+        .tokens
+        .iter()
+        .any(|t| t.display == "␣love" && t.text == " love"));
+}

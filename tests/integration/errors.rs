@@ -1,0 +1,137 @@
+//! Bad input: a clear message, exit code 1, never a panic.
+
+use std::path::Path;
+
+use crate::util::{assert_clean_failure, hub_model, prefixed_model, run_cli};
+
+fn analyze(model: &Path, text: &str) -> std::process::Output {
+    run_cli(
+        &[
+            "analyze",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            text,
+        ],
+        &[],
+    )
+}
+
+/// A copy of the hub-layout fixture in a temporary folder, for breaking.
+fn copy_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "merges.txt",
+    ] {
+        std::fs::copy(hub_model().join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn empty_text() {
+    assert_clean_failure(&analyze(&hub_model(), ""), "empty");
+}
+
+#[test]
+fn text_longer_than_the_context() {
+    // The fixture reads 64 positions; 100 words are 100 tokens.
+    let text = "word ".repeat(100);
+    let stderr = assert_clean_failure(
+        &analyze(&hub_model(), &text),
+        "but the model reads at most 64",
+    );
+    assert!(stderr.contains("attngraph perplexity"), "{stderr}");
+}
+
+#[test]
+fn folder_without_weights() {
+    let dir = copy_model();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    assert_clean_failure(&analyze(dir.path(), "hi"), "has no model.safetensors");
+}
+
+#[test]
+fn pickle_only_folder_is_refused_with_a_way_out() {
+    let dir = copy_model();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"not read").unwrap();
+    assert_clean_failure(&analyze(dir.path(), "hi"), "safe_serialization=True");
+}
+
+#[test]
+fn truncated_safetensors() {
+    let dir = copy_model();
+    let path = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "is not a valid safetensors file",
+    );
+}
+
+#[test]
+fn garbage_and_empty_safetensors() {
+    let dir = copy_model();
+    let path = dir.path().join("model.safetensors");
+    std::fs::write(&path, b"\xff\xff\xff\xff\xff\xff\xff\x7fgarbage").unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "is not a valid safetensors file",
+    );
+    std::fs::write(&path, b"").unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "is not a valid safetensors file",
+    );
+}
+
+#[test]
+fn config_that_disagrees_with_the_weights() {
+    let dir = copy_model();
+    let path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"n_layer\": 3", "\"n_layer\": 4")).unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "has no tensor `h.3.ln_1.weight`",
+    );
+    std::fs::write(&path, text.replace("\"n_embd\": 16", "\"n_embd\": 32")).unwrap();
+    assert_clean_failure(&analyze(dir.path(), "hi"), "belong to different models");
+}
+
+#[test]
+fn absurd_config() {
+    let dir = copy_model();
+    let path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"n_head\": 4", "\"n_head\": 3")).unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "n_head = 3 does not divide n_embd = 16",
+    );
+    std::fs::write(&path, "{ not json").unwrap();
+    assert_clean_failure(&analyze(dir.path(), "hi"), "is not a GPT-2 config.json");
+}
+
+#[test]
+fn missing_folder() {
+    assert_clean_failure(
+        &analyze(Path::new("./no/such/model"), "hi"),
+        "does not exist",
+    );
+}
+
+#[test]
+fn prefixed_fixture_loads_as_well() {
+    let output = analyze(&prefixed_model(), "hi there");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

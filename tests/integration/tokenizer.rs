@@ -1,0 +1,55 @@
+//! GPT-2's tokenizer against Hugging Face's (tests/fixtures/tokenizer.json, whose ids the reference script also
+//! checked against OpenAI's own encoder), both from tokenizer.json and built from vocab.json + merges.txt.
+
+use attngraph::model::tokenizer::Gpt2Tokenizer;
+
+use crate::util::{fixtures, hub_model, prefixed_model};
+
+fn check(tokenizer: &Gpt2Tokenizer) {
+    let text = std::fs::read_to_string(fixtures().join("tokenizer.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 15);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let pieces = tokenizer.encode(text).unwrap();
+        let ids: Vec<u32> = pieces.iter().map(|p| p.id).collect();
+        assert_eq!(ids, want, "ids of {text:?}");
+        assert_eq!(
+            pieces.last().map_or(0, |p| p.end),
+            text.len(),
+            "spans must reach the end of {text:?}"
+        );
+    }
+}
+
+#[test]
+fn tokenizer_json_matches_transformers() {
+    check(&Gpt2Tokenizer::from_folder(&prefixed_model()).unwrap());
+}
+
+#[test]
+fn vocab_and_merges_match_transformers() {
+    check(&Gpt2Tokenizer::from_folder(&hub_model()).unwrap());
+}
+
+#[test]
+fn i_love_tennis() {
+    // The ids the GPT-2 tokenizer gives, as quoted in the issue and by every GPT-2 tutorial.
+    let tokenizer = Gpt2Tokenizer::from_folder(&hub_model()).unwrap();
+    let ids: Vec<u32> = tokenizer
+        .encode("I love tennis.")
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, vec![40, 1842, 20790, 13]);
+    assert_eq!(tokenizer.text(1842), " love");
+    assert_eq!(tokenizer.end_of_text(), Some(50256));
+}

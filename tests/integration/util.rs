@@ -1,0 +1,87 @@
+//! Shared helpers: fixture paths, the reference values written by tools/make_reference.py, running the CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use attngraph::model::{DeviceKind, Engine, HubOptions, ModelSource};
+use serde_json::Value;
+
+/// tests/fixtures.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+}
+
+/// The model saved by `save_pretrained` (keys with `transformer.`, tokenizer.json).
+pub fn prefixed_model() -> PathBuf {
+    fixtures().join("tiny-gpt2")
+}
+
+/// The same weights in the Hub's layout (no prefix, vocab.json + merges.txt).
+pub fn hub_model() -> PathBuf {
+    fixtures().join("tiny-gpt2-hub")
+}
+
+/// Loads an engine from a fixture folder on the CPU.
+pub fn engine(folder: &Path) -> Engine {
+    let source = ModelSource::Folder(folder.to_path_buf());
+    Engine::load(
+        &source,
+        &HubOptions::default(),
+        &DeviceKind::Cpu.open().unwrap(),
+    )
+    .unwrap()
+}
+
+/// reference.json.
+pub fn reference() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs the attngraph binary with `args` and extra environment variables.
+pub fn run_cli(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_attngraph"));
+    cmd.args(args);
+    // Never let a test reach the network or a developer's own cache.
+    cmd.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_CACHE", fixtures().join("no-such-cache"));
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().unwrap()
+}
+
+/// Asserts the command failed cleanly with a message containing `needle`, and returns stderr.
+pub fn assert_clean_failure(output: &Output, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    stderr
+}
+
+/// Maximum of |a − b| over two equally shaped nested JSON number arrays.
+pub fn max_abs_diff(a: &Value, b: &Value) -> f64 {
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "shapes differ");
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| max_abs_diff(p, q))
+                .fold(0.0, f64::max)
+        }
+        (Value::Number(x), Value::Number(y)) => (x.as_f64().unwrap() - y.as_f64().unwrap()).abs(),
+        _ => panic!("not numbers: {a} vs {b}"),
+    }
+}
+
+/// Relative error |a − b| / |b|.
+pub fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
