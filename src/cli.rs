@@ -104,6 +104,59 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = BenchFormat::Json)]
         format: BenchFormat,
     },
+
+    /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
+    Export {
+        /// Matrix and pruning.
+        #[command(flatten)]
+        select: crate::cli_graph::SelectArgs,
+        /// Node layout for SVG (and recorded in JSON).
+        #[arg(long, value_enum, default_value_t = crate::export::Layout::Arc)]
+        layout: crate::export::Layout,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: crate::export::Format,
+        /// Output file; `-` writes to stdout.
+        #[arg(short = 'o', long)]
+        output: std::path::PathBuf,
+    },
+    /// Markov statistics of the selected matrix: row sums, DAG check, absorption, entropy, teleport ranking, A^K.
+    Markov {
+        /// Matrix selection (pruning does not change the statistics).
+        #[command(flatten)]
+        select: crate::cli_graph::SelectArgs,
+        /// Teleport probability α of the ranking.
+        #[arg(long, default_value_t = 0.15)]
+        teleport: f64,
+        /// K of the k-step matrix A^K.
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+    },
+    /// Head-type scores (previous-token, duplicate, induction, sink, self) of every head, on a text or, without
+    /// --text, on a repeated random token sequence that reveals induction heads.
+    Heads {
+        /// Model selection.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The text (BOS is prepended); without it, the induction probe runs.
+        #[arg(long)]
+        text: Option<String>,
+        /// Length of the probe's random half.
+        #[arg(long, default_value_t = 50)]
+        probe_len: usize,
+        /// Leave attention to token 0 out of the scores.
+        #[arg(long)]
+        exclude_bos: bool,
+        /// Leave each token's attention to itself out of the scores.
+        #[arg(long)]
+        exclude_current: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+    },
 }
 
 /// Runs the parsed command line.
@@ -139,6 +192,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             repeat,
             format,
         }) => crate::cli_bench::bench(&model, &tokens, repeat, format == BenchFormat::Json),
+        Some(Command::Export {
+            select,
+            layout,
+            format,
+            output,
+        }) => crate::cli_graph::export(&select, layout, format, &output),
+        Some(Command::Markov {
+            select,
+            teleport,
+            steps,
+            format,
+        }) => crate::cli_graph::markov(&select, teleport, steps, format == AnalyzeFormat::Json),
+        Some(Command::Heads {
+            model,
+            text,
+            probe_len,
+            exclude_bos,
+            exclude_current,
+            format,
+        }) => crate::cli_graph::heads(
+            &model,
+            text.as_deref(),
+            probe_len,
+            exclude_bos,
+            exclude_current,
+            format == AnalyzeFormat::Json,
+        ),
     }
 }
 

@@ -5,4 +5,8 @@
 
 pub mod cli;
 mod cli_bench;
+pub mod cli_graph;
+pub mod export;
+pub mod graph;
+pub mod markov;
 pub mod model;

@@ -213,6 +213,24 @@ impl Engine {
         Ok((ids, spans))
     }
 
+    /// Every head's attention for a sequence of token ids (for probes that are not text).
+    pub fn attentions_of_ids(&self, ids: &[u32]) -> Result<Attentions, EngineError> {
+        let info = self.info();
+        if ids.is_empty() || ids.len() > info.n_positions {
+            return Err(EngineError::TooLong {
+                tokens: ids.len(),
+                with_bos: "",
+                limit: info.n_positions,
+            });
+        }
+        let forward = self.model.forward(ids, false)?;
+        let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
+        for layer in &forward.attentions {
+            attentions.push_layer_dense(&layer.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(attentions)
+    }
+
     /// Reads `text` with the model: every token's statistics and every head's attention.
     pub fn analyze(&self, text: &str, options: &AnalyzeOptions) -> Result<Analysis, EngineError> {
         if text.is_empty() {

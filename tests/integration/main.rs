@@ -3,6 +3,8 @@
 mod cli;
 mod engine;
 mod errors;
+mod export;
 mod hub;
+mod markov;
 mod tokenizer;
 mod util;

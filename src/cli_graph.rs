@@ -1,0 +1,279 @@
+//! `attngraph export`, `markov` and `heads`: the graph layer from the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::ValueEnum;
+
+use crate::cli::ModelArgs;
+use crate::export::{self, Format, Layout, Snapshot};
+use crate::graph::{self, heads, Pruning, Selection};
+use crate::markov;
+use crate::model::{Analysis, AnalyzeOptions, Engine};
+
+/// Aggregates over heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Aggregate {
+    /// Mean over the heads of --layer.
+    LayerMean,
+    /// Entry-wise max over the heads of --layer.
+    LayerMax,
+    /// Mean over all heads.
+    AllMean,
+    /// Attention rollout (Abnar & Zuidema 2020).
+    Rollout,
+    /// Attention flow (max-flow; short texts only).
+    Flow,
+}
+
+/// Which matrix, and which of its edges.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text.
+    #[arg(long)]
+    pub text: String,
+    /// Prepend <|endoftext|> as token 0.
+    #[arg(long)]
+    pub bos: bool,
+    /// Layer of the head (or of --aggregate layer-mean / layer-max).
+    #[arg(long)]
+    pub layer: Option<usize>,
+    /// Head within --layer.
+    #[arg(long)]
+    pub head: Option<usize>,
+    /// An aggregate instead of one head.
+    #[arg(long, value_enum, conflicts_with = "head")]
+    pub aggregate: Option<Aggregate>,
+    /// Keep edges with weight ≥ X.
+    #[arg(long, default_value_t = 0.0)]
+    pub threshold: f64,
+    /// Keep the K heaviest edges per row (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Keep the fewest edges per row whose weights reach P of the row.
+    #[arg(long, default_value_t = 1.0)]
+    pub mass: f64,
+    /// Drop token 0 (the attention sink) and renormalise rows.
+    #[arg(long)]
+    pub drop_first: bool,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> anyhow::Result<Selection> {
+        Ok(match (self.aggregate, self.layer, self.head) {
+            (None, Some(layer), Some(head)) => Selection::Head { layer, head },
+            (None, _, _) => bail!("choose a matrix: --layer L --head H, or --aggregate layer-mean|layer-max|all-mean|rollout|flow"),
+            (Some(Aggregate::LayerMean), Some(l), _) => Selection::LayerMean(l),
+            (Some(Aggregate::LayerMax), Some(l), _) => Selection::LayerMax(l),
+            (Some(Aggregate::LayerMean | Aggregate::LayerMax), None, _) => bail!("--aggregate layer-mean and layer-max need --layer L"),
+            (Some(Aggregate::AllMean), _, _) => Selection::AllMean,
+            (Some(Aggregate::Rollout), _, _) => Selection::Rollout,
+            (Some(Aggregate::Flow), _, _) => Selection::Flow,
+        })
+    }
+
+    fn pruning(&self) -> anyhow::Result<Pruning> {
+        if !(0.0..=1.0).contains(&self.threshold) {
+            bail!("--threshold {} must be between 0 and 1", self.threshold);
+        }
+        if !(self.mass > 0.0 && self.mass <= 1.0) {
+            bail!("--mass {} must be in (0, 1]", self.mass);
+        }
+        Ok(Pruning {
+            threshold: self.threshold,
+            top_k: self.top_k,
+            mass: self.mass,
+            drop_first: self.drop_first,
+        })
+    }
+
+    /// Loads the model, analyses the text, and builds the snapshot.
+    fn snapshot(&self, layout: Layout, teleport: f64, steps: usize) -> anyhow::Result<Snapshot> {
+        let selection = self.selection()?;
+        let pruning = self.pruning()?;
+        if self.text.is_empty() {
+            bail!("--text is empty: give a sentence, e.g. --text \"I love tennis.\"");
+        }
+        let engine = self.model.load()?;
+        let analysis = engine.analyze(
+            &self.text,
+            &AnalyzeOptions {
+                bos: self.bos,
+                top_k: 1,
+                keep_scores: false,
+            },
+        )?;
+        Ok(snapshot(
+            &engine, &analysis, selection, pruning, layout, teleport, steps,
+        )?)
+    }
+}
+
+/// The snapshot of one selection of an analysis.
+pub fn snapshot(
+    engine: &Engine,
+    analysis: &Analysis,
+    selection: Selection,
+    pruning: Pruning,
+    layout: Layout,
+    teleport: f64,
+    steps: usize,
+) -> Result<Snapshot, graph::SelectError> {
+    let matrix = graph::select(&analysis.attentions, selection)?;
+    Ok(Snapshot {
+        model: engine.name().to_string(),
+        text: analysis.text.clone(),
+        selection: selection.label(),
+        tokens: graph::token_nodes(analysis),
+        edges: pruning.edges(&matrix),
+        markov: markov::report(&matrix, teleport, steps),
+        matrix,
+        pruning,
+        layout,
+    })
+}
+
+/// `attngraph export`.
+pub fn export(
+    args: &SelectArgs,
+    layout: Layout,
+    format: Format,
+    output: &PathBuf,
+) -> anyhow::Result<()> {
+    let snap = args.snapshot(layout, 0.15, 1)?;
+    let text = export::render(&snap, format);
+    if output.as_os_str() == "-" {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    export::write_atomic(output, text.as_bytes())
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!(
+        "wrote {} ({} tokens, {} edges, {})",
+        output.display(),
+        snap.tokens.len(),
+        snap.edges.len(),
+        snap.selection
+    );
+    Ok(())
+}
+
+/// `attngraph markov`.
+pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> anyhow::Result<()> {
+    if !(teleport > 0.0 && teleport <= 1.0) {
+        bail!("--teleport {teleport} must be in (0, 1]");
+    }
+    let snap = args.snapshot(Layout::Arc, teleport, steps)?;
+    let mut out = std::io::stdout().lock();
+    let r = &snap.markov;
+    if json {
+        serde_json::to_writer(&mut out, r)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} — {} ({} tokens)",
+        snap.model,
+        snap.selection,
+        snap.tokens.len()
+    )?;
+    writeln!(
+        out,
+        "row-stochastic: {}   DAG without self-loops: {}   row 0 = e0: {}   absorbing: {:?}   sink mass: {:.3}",
+        r.is_row_stochastic, r.is_dag_without_self_loops, r.row0_is_e0, r.absorbing_states, r.sink_mass
+    )?;
+    writeln!(
+        out,
+        "{:>4}  {:<16} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "pos", "token", "row sum", "H bits", "2^H", "E[steps]", "rank π"
+    )?;
+    for (i, t) in snap.tokens.iter().enumerate() {
+        writeln!(
+            out,
+            "{i:>4}  {:<16} {:>8.5} {:>9.3} {:>9.2} {:>9.3} {:>9.4}",
+            format!("{:?}", t.text),
+            r.row_sums.get(i).copied().unwrap_or(f64::NAN),
+            r.row_entropy_bits.get(i).copied().unwrap_or(f64::NAN),
+            r.effective_attended.get(i).copied().unwrap_or(f64::NAN),
+            r.expected_steps.get(i).copied().unwrap_or(f64::NAN),
+            r.teleport_ranking.get(i).copied().unwrap_or(f64::NAN),
+        )?;
+    }
+    writeln!(out, "π: stationary distribution with teleport α = {teleport}; E[steps]: expected steps to absorption")?;
+    Ok(())
+}
+
+/// `attngraph heads`: head-type scores on the text, or on the induction probe.
+pub fn heads(
+    model: &ModelArgs,
+    text: Option<&str>,
+    probe: usize,
+    exclude_bos: bool,
+    exclude_current: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let engine = model.load()?;
+    let (ids, attentions) = match text {
+        Some(text) => {
+            let analysis = engine.analyze(
+                text,
+                &AnalyzeOptions {
+                    bos: true,
+                    top_k: 1,
+                    keep_scores: false,
+                },
+            )?;
+            (
+                analysis.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
+                analysis.attentions,
+            )
+        }
+        None => {
+            let info = engine.info();
+            let bos = engine
+                .tokenizer()
+                .end_of_text()
+                .context("the tokenizer has no <|endoftext|> for the probe")?;
+            let len = probe.min((info.n_positions - 1) / 2).max(1);
+            let ids = heads::induction_probe_ids(bos, len, info.vocab_size as u32, 7);
+            let att = engine.attentions_of_ids(&ids)?;
+            (ids, att)
+        }
+    };
+    let ex = heads::Exclusions {
+        bos: exclude_bos,
+        current_token: exclude_current,
+    };
+    let scores = heads::score_heads(&attentions, &ids, ex);
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &scores)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>5} {:>4}  {:>8} {:>9} {:>9} {:>6} {:>6}  type",
+        "layer", "head", "previous", "duplicate", "induction", "sink", "self"
+    )?;
+    for s in &scores {
+        writeln!(
+            out,
+            "{:>5} {:>4}  {:>8.3} {:>9.3} {:>9.3} {:>6.3} {:>6.3}  {}",
+            s.layer,
+            s.head,
+            s.previous_token,
+            s.duplicate_token,
+            s.induction,
+            s.sink,
+            s.self_attention,
+            s.badge(0.4).unwrap_or("")
+        )?;
+    }
+    Ok(())
+}

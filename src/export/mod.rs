@@ -1,0 +1,107 @@
+//! Exports of exactly what is selected: the chosen matrix, its pruned edges and a layout, as DOT, GraphML,
+//! JSON, CSV or SVG. Files are written to a temporary sibling and renamed, so a failed export leaves no half file.
+//! Plain data; never candle or egui.
+
+mod layout;
+mod svg;
+mod text;
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::graph::{Edge, Matrix, Pruning, TokenNode};
+use crate::markov::MarkovReport;
+
+pub use layout::{layout, Layout};
+pub use svg::to_svg;
+pub use text::{to_csv, to_dot, to_graphml, to_json};
+
+/// Version of the JSON export's schema; bumped when a field changes meaning.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Graphviz DOT.
+    Dot,
+    /// GraphML (networkx, Gephi).
+    Graphml,
+    /// JSON: tokens, matrix, edges, Markov statistics.
+    Json,
+    /// The matrix as CSV, a header row of tokens.
+    Csv,
+    /// The drawing (arc or circle layout).
+    Svg,
+}
+
+impl Format {
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Dot => "dot",
+            Self::Graphml => "graphml",
+            Self::Json => "json",
+            Self::Csv => "csv",
+            Self::Svg => "svg",
+        }
+    }
+}
+
+/// Everything an export shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// The model name.
+    pub model: String,
+    /// The text.
+    pub text: String,
+    /// Which matrix ("layer 3 head 5", "rollout", …).
+    pub selection: String,
+    /// The tokens (nodes).
+    pub tokens: Vec<TokenNode>,
+    /// The unpruned matrix.
+    pub matrix: Matrix,
+    /// The pruning applied to the edges.
+    pub pruning: Pruning,
+    /// The kept edges, query → key.
+    pub edges: Vec<Edge>,
+    /// Statistics of the unpruned matrix.
+    pub markov: MarkovReport,
+    /// Node positions.
+    pub layout: Layout,
+}
+
+/// Renders a snapshot in `format`.
+pub fn render(snapshot: &Snapshot, format: Format) -> String {
+    match format {
+        Format::Dot => to_dot(snapshot),
+        Format::Graphml => to_graphml(snapshot),
+        Format::Json => to_json(snapshot),
+        Format::Csv => to_csv(snapshot),
+        Format::Svg => to_svg(snapshot),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "export".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,104 @@
+//! The SVG drawing: the same picture the app shows. Arc layout puts tokens on a line in reading order with each
+//! edge as an arc above it (a causal head only points left, so arcs never cross the labels); circle layout puts
+//! them on a circle. Edge width and colour follow the weight; self-loops are small loops above the node.
+
+use std::fmt::Write;
+
+use super::layout::{layout, Layout};
+use super::text::xml_escape;
+use super::Snapshot;
+
+/// Colour of a weight in [0, 1]: light blue to deep violet.
+pub fn weight_rgb(w: f64) -> (u8, u8, u8) {
+    let w = w.clamp(0.0, 1.0);
+    let lerp = |a: f64, b: f64| (a + (b - a) * w).round() as u8;
+    (lerp(158.0, 84.0), lerp(202.0, 39.0), lerp(225.0, 143.0))
+}
+
+/// Renders the snapshot as a standalone SVG document.
+pub fn to_svg(s: &Snapshot) -> String {
+    let n = s.tokens.len();
+    let (width, height) = match s.layout {
+        Layout::Arc => ((n.max(4) * 70) as f64, 420.0),
+        Layout::Circle => (640.0, 640.0),
+    };
+    let pos = layout(s.layout, n, width, height);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\" font-family=\"sans-serif\">",
+        height + 30.0,
+        height + 30.0
+    );
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#54278f\"/></marker></defs>\n");
+    let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    let _ = writeln!(
+        out,
+        "<text x=\"10\" y=\"20\" font-size=\"14\">{} — {} — {} edges (token i → token j: i attends to j)</text>",
+        xml_escape(&s.model),
+        xml_escape(&s.selection),
+        s.edges.len()
+    );
+    // Light edges first, so heavy ones are drawn on top.
+    let mut edges = s.edges.clone();
+    edges.sort_by(|a, b| a.weight.total_cmp(&b.weight));
+    for e in &edges {
+        let (Some(&(x1, y1)), Some(&(x2, y2))) = (pos.get(e.from), pos.get(e.to)) else {
+            continue;
+        };
+        let (r, g, b) = weight_rgb(e.weight);
+        let stroke = format!("stroke=\"rgb({r},{g},{b})\" stroke-width=\"{:.2}\" stroke-opacity=\"{:.2}\" fill=\"none\"", 0.5 + 5.0 * e.weight, 0.25 + 0.75 * e.weight);
+        if e.from == e.to {
+            let _ = writeln!(
+                out,
+                "<path d=\"M {:.1} {:.1} C {:.1} {:.1} {:.1} {:.1} {:.1} {:.1}\" {stroke} marker-end=\"url(#arrow)\"/>",
+                x1 - 6.0,
+                y1 - 12.0,
+                x1 - 22.0,
+                y1 - 50.0,
+                x1 + 22.0,
+                y1 - 50.0,
+                x1 + 6.0,
+                y1 - 12.0
+            );
+            continue;
+        }
+        let d = match s.layout {
+            Layout::Arc => {
+                let lift = ((x1 - x2).abs() * 0.45).min(height * 0.65);
+                format!(
+                    "M {x1:.1} {:.1} C {x1:.1} {:.1} {x2:.1} {:.1} {x2:.1} {:.1}",
+                    y1 - 12.0,
+                    y1 - 12.0 - lift,
+                    y2 - 12.0 - lift,
+                    y2 - 12.0
+                )
+            }
+            Layout::Circle => {
+                let (cx, cy) = (width / 2.0, height / 2.0);
+                let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+                format!(
+                    "M {x1:.1} {y1:.1} Q {:.1} {:.1} {x2:.1} {y2:.1}",
+                    mx + (cx - mx) * 0.3,
+                    my + (cy - my) * 0.3
+                )
+            }
+        };
+        let _ = writeln!(out, "<path d=\"{d}\" {stroke} marker-end=\"url(#arrow)\"><title>{} → {}: {:.4}</title></path>", e.from, e.to, e.weight);
+    }
+    for (t, &(x, y)) in s.tokens.iter().zip(&pos) {
+        let _ = writeln!(
+            out,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"9\" fill=\"#f4a582\" stroke=\"#333\"/>"
+        );
+        let _ = writeln!(
+            out,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"13\" text-anchor=\"middle\">{}</text>",
+            y + 28.0,
+            xml_escape(&t.text)
+        );
+        let _ = writeln!(out, "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"#666\" text-anchor=\"middle\">{}</text>", y + 42.0, t.position);
+    }
+    out.push_str("</svg>\n");
+    out
+}

@@ -1,0 +1,226 @@
+//! Head-type scores with TransformerLens's definition: for a pattern P, score = Σ(A⊙P) / ΣA, where A may first
+//! lose its BOS column and its diagonal. Plus the tokens of the induction probe: a random sequence repeated.
+
+use serde::Serialize;
+
+use super::{head_matrix, Matrix};
+use crate::model::Attentions;
+
+/// What to leave out of A before scoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exclusions {
+    /// Zero column 0 (the BOS / sink token).
+    pub bos: bool,
+    /// Zero the diagonal (each token's attention to itself).
+    pub current_token: bool,
+}
+
+/// The scores of one head, each in [0, 1].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HeadScores {
+    /// Layer.
+    pub layer: usize,
+    /// Head.
+    pub head: usize,
+    /// Attention to the previous token.
+    pub previous_token: f64,
+    /// Attention to earlier copies of the same token.
+    pub duplicate_token: f64,
+    /// Attention to the token after an earlier copy of the same token.
+    pub induction: f64,
+    /// Attention to token 0.
+    pub sink: f64,
+    /// Attention to itself.
+    pub self_attention: f64,
+}
+
+impl HeadScores {
+    /// The best-fitting type if its score passes `min`, for badges.
+    pub fn badge(&self, min: f64) -> Option<&'static str> {
+        let kinds = [
+            ("induction", self.induction),
+            ("previous", self.previous_token),
+            ("duplicate", self.duplicate_token),
+            ("self", self.self_attention),
+            ("sink", self.sink),
+        ];
+        kinds
+            .iter()
+            .filter(|(_, s)| *s >= min)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(name, _)| *name)
+    }
+}
+
+/// Σ(A⊙P)/ΣA after exclusions; 0 when nothing is left.
+pub fn pattern_score(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
+    let n = a.n();
+    let (mut hit, mut total) = (0.0, 0.0);
+    for i in 0..n {
+        for j in 0..n {
+            if (ex.bos && j == 0) || (ex.current_token && i == j) {
+                continue;
+            }
+            let w = a.get(i, j);
+            total += w;
+            hit += w * pattern.get(i, j);
+        }
+    }
+    if total > 0.0 {
+        hit / total
+    } else {
+        0.0
+    }
+}
+
+/// P[i][i−1] = 1.
+pub fn previous_token_pattern(n: usize) -> Matrix {
+    let mut p = Matrix::zeros(n);
+    for i in 1..n {
+        p.set(i, i - 1, 1.0);
+    }
+    p
+}
+
+/// P[i][j] = 1 where j < i and token j equals token i.
+pub fn duplicate_token_pattern(ids: &[u32]) -> Matrix {
+    let mut p = Matrix::zeros(ids.len());
+    for (i, a) in ids.iter().enumerate() {
+        for (j, b) in ids.iter().enumerate().take(i) {
+            if a == b {
+                p.set(i, j, 1.0);
+            }
+        }
+    }
+    p
+}
+
+/// P[i][j] = 1 where 1 ≤ j ≤ i and token j − 1 equals token i, j − 1 < i: the duplicate pattern shifted one right.
+pub fn induction_pattern(ids: &[u32]) -> Matrix {
+    let mut p = Matrix::zeros(ids.len());
+    for (i, a) in ids.iter().enumerate() {
+        for j in 1..=i {
+            if ids.get(j - 1) == Some(a) && j - 1 < i {
+                p.set(i, j, 1.0);
+            }
+        }
+    }
+    p
+}
+
+/// P[i][0] = 1.
+pub fn sink_pattern(n: usize) -> Matrix {
+    let mut p = Matrix::zeros(n);
+    for i in 0..n {
+        p.set(i, 0, 1.0);
+    }
+    p
+}
+
+/// Scores every head of `att` for a text with token ids `ids`.
+pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadScores> {
+    let n = att.n_tokens();
+    let prev = previous_token_pattern(n);
+    let dup = duplicate_token_pattern(ids);
+    let ind = induction_pattern(ids);
+    let sink = sink_pattern(n);
+    let ident = Matrix::identity(n);
+    let mut out = Vec::with_capacity(att.n_layer() * att.n_head());
+    for layer in 0..att.n_layer() {
+        for head in 0..att.n_head() {
+            let a = head_matrix(att, layer, head);
+            out.push(HeadScores {
+                layer,
+                head,
+                previous_token: pattern_score(&a, &prev, ex),
+                duplicate_token: pattern_score(&a, &dup, ex),
+                induction: pattern_score(&a, &ind, ex),
+                sink: pattern_score(&a, &sink, Exclusions { bos: false, ..ex }),
+                self_attention: pattern_score(
+                    &a,
+                    &ident,
+                    Exclusions {
+                        current_token: false,
+                        ..ex
+                    },
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// The induction probe: `bos`, then `len` pseudo-random token ids below `vocab`, then the same ids again.
+/// An induction head attends, in the second half, to the token after the earlier copy of the current one.
+pub fn induction_probe_ids(bos: u32, len: usize, vocab: u32, seed: u64) -> Vec<u32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let first: Vec<u32> = (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            // Skip the 1000 lowest ids (bytes and very common pieces) so repeats within one half are rare.
+            let range = u64::from(vocab.saturating_sub(1001).max(1));
+            (1000 + state.wrapping_mul(0x2545_F491_4F6C_DD1D) % range) as u32
+        })
+        .collect();
+    std::iter::once(bos)
+        .chain(first.iter().copied())
+        .chain(first.iter().copied())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_by_hand() {
+        // ids: A B A B → duplicate: (2,0), (3,1); induction: token 2 (A) looks at 1 (after the earlier A),
+        // token 3 (B) looks at 2 (after the earlier B).
+        let ids = [7, 8, 7, 8];
+        let dup = duplicate_token_pattern(&ids);
+        let ind = induction_pattern(&ids);
+        assert_eq!(
+            (dup.get(2, 0), dup.get(3, 1), dup.get(3, 0)),
+            (1.0, 1.0, 0.0)
+        );
+        assert_eq!(
+            (ind.get(2, 1), ind.get(3, 2), ind.get(3, 1)),
+            (1.0, 1.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn a_pure_previous_token_head_scores_one() {
+        // Row 0 looks at itself, every other row at its predecessor.
+        let a = Matrix::from_rows(&[
+            vec![1.0, 0.0, 0.0],
+            vec![1.0, 0.0, 0.0],
+            vec![0.0, 1.0, 0.0],
+        ])
+        .unwrap();
+        let p = previous_token_pattern(3);
+        // Σ(A⊙P) = 2 of ΣA = 3; without BOS column: 1 of 1.
+        assert!((pattern_score(&a, &p, Exclusions::default()) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(
+            pattern_score(
+                &a,
+                &p,
+                Exclusions {
+                    bos: true,
+                    current_token: false
+                }
+            ),
+            1.0
+        );
+    }
+
+    #[test]
+    fn probe_repeats_its_first_half() {
+        let ids = induction_probe_ids(50256, 10, 50257, 3);
+        assert_eq!(ids.len(), 21);
+        assert_eq!(ids[1..11], ids[11..21]);
+        assert!(ids[1..].iter().all(|&id| (1000..50256).contains(&id)));
+    }
+}

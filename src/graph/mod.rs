@@ -1,0 +1,13 @@
+//! Attention matrices as graphs: choosing a matrix (head, aggregate, rollout, flow), pruning edges, building
+//! the petgraph graph, and head-type scores. Plain data and petgraph; never candle or egui.
+
+mod build;
+pub mod heads;
+mod matrix;
+mod prune;
+mod select;
+
+pub use build::{attention_graph, full_graph, token_nodes, TokenNode};
+pub use matrix::Matrix;
+pub use prune::{Edge, Pruning};
+pub use select::{head_matrix, select, SelectError, Selection, FLOW_MAX_TOKENS};

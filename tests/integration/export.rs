@@ -1,0 +1,196 @@
+//! Exports from the command line: each format holds exactly the selection, text escapes, atomic files.
+
+use serde_json::Value;
+
+use crate::util::{assert_clean_failure, hub_model, run_cli};
+
+fn export(extra: &[&str]) -> std::process::Output {
+    let model = hub_model();
+    let mut args = vec![
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "He said \"<a&b>\"\n\tok.",
+        "--bos",
+    ];
+    args.extend_from_slice(extra);
+    run_cli(&args, &[])
+}
+
+/// Every `&` starts one of XML's five entities: the text was escaped.
+fn entities_only(xml: &str) -> bool {
+    xml.match_indices('&').all(|(i, _)| {
+        ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+            .iter()
+            .any(|e| xml[i..].starts_with(e))
+    })
+}
+
+#[test]
+fn json_export_matches_the_selection_and_pruning() {
+    let out = export(&[
+        "--layer", "2", "--head", "1", "--top-k", "2", "--format", "json", "-o", "-",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["selection"], "layer 2 head 1");
+    let n = v["tokens"].as_array().unwrap().len();
+    // Row 0 has one positive entry (itself); every other row keeps its 2 heaviest.
+    assert_eq!(v["edges"].as_array().unwrap().len(), 1 + 2 * (n - 1));
+    assert!(v["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["from"].as_u64() >= e["to"].as_u64()));
+    assert_eq!(v["matrix"].as_array().unwrap().len(), n);
+    assert_eq!(v["markov"]["absorbing_states"][0], 0);
+}
+
+#[test]
+fn dot_and_graphml_escape_labels() {
+    let dot = export(&["--aggregate", "rollout", "--format", "dot", "-o", "-"]);
+    let dot = String::from_utf8(dot.stdout).unwrap();
+    assert!(dot.starts_with("// attngraph") && dot.trim_end().ends_with('}'));
+    assert!(dot.contains("\\\"<"), "quotes escaped: {dot}");
+    let gml = export(&[
+        "--layer", "0", "--head", "0", "--format", "graphml", "-o", "-",
+    ]);
+    let gml = String::from_utf8(gml.stdout).unwrap();
+    assert!(
+        gml.contains("&lt;") && gml.contains("&amp;") && gml.contains("&quot;"),
+        "{gml}"
+    );
+    assert!(entities_only(&gml), "a bare & in {gml}");
+    assert_eq!(
+        gml.matches("<node ").count(),
+        gml.matches("</node>").count()
+    );
+}
+
+#[test]
+fn csv_and_svg_files_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("m.csv");
+    let out = export(&[
+        "--aggregate",
+        "all-mean",
+        "--format",
+        "csv",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("query\\key,0:<|endoftext|>"));
+    let svg = dir.path().join("g.svg");
+    let out = export(&[
+        "--layer",
+        "1",
+        "--head",
+        "3",
+        "--threshold",
+        "0.1",
+        "--layout",
+        "circle",
+        "--format",
+        "svg",
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("&amp;") && entities_only(&svg));
+    // Nothing but the two exports is left in the folder (no temporary files).
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn bad_selection_and_unwritable_path() {
+    assert_clean_failure(
+        &export(&["--layer", "9", "--head", "0", "--format", "dot", "-o", "-"]),
+        "layer 9 head 0 does not exist",
+    );
+    assert_clean_failure(&export(&["--format", "dot", "-o", "-"]), "choose a matrix");
+    assert_clean_failure(
+        &export(&[
+            "--layer",
+            "0",
+            "--head",
+            "0",
+            "--format",
+            "dot",
+            "-o",
+            "/no/such/dir/x.dot",
+        ]),
+        "cannot write /no/such/dir/x.dot",
+    );
+    assert_clean_failure(
+        &export(&[
+            "--layer", "0", "--head", "0", "--mass", "0", "--format", "dot", "-o", "-",
+        ]),
+        "--mass 0 must be in (0, 1]",
+    );
+}
+
+#[test]
+fn markov_json_has_the_documented_fields() {
+    let model = hub_model();
+    let out = run_cli(
+        &[
+            "markov",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "I love tennis.",
+            "--bos",
+            "--aggregate",
+            "layer-mean",
+            "--layer",
+            "1",
+            "--steps",
+            "3",
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "row_sums",
+        "is_dag_without_self_loops",
+        "absorbing_states",
+        "absorption_probabilities",
+        "expected_steps",
+        "row_entropy_bits",
+        "effective_attended",
+        "sink_mass",
+        "teleport_ranking",
+        "k_step",
+    ] {
+        assert!(v.get(key).is_some(), "markov JSON lacks {key}");
+    }
+    assert_eq!(v["steps"], 3);
+    let pi: f64 = v["teleport_ranking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    assert!((pi - 1.0).abs() < 1e-9);
+}

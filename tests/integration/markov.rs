@@ -1,0 +1,150 @@
+//! The graph and Markov layer against numpy (tests/fixtures/markov_reference.json, written by
+//! tools/make_markov_reference.py from the transformers attention in reference.json).
+
+use attngraph::graph::{self, heads, Selection};
+use attngraph::markov;
+use attngraph::model::Attentions;
+use serde_json::Value;
+
+use crate::util::fixtures;
+
+fn load() -> (Value, Attentions, Vec<u32>) {
+    let text = std::fs::read_to_string(fixtures().join("markov_reference.json")).unwrap();
+    let reference: Value = serde_json::from_str(&text).unwrap();
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap())
+            .unwrap();
+    let case = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == reference["text"] && c["with_bos"] == true)
+        .unwrap();
+    let layers = case["attentions"].as_array().unwrap();
+    let n_head = layers[0].as_array().unwrap().len();
+    let n = layers[0][0].as_array().unwrap().len();
+    let mut att = Attentions::with_shape(layers.len(), n_head, n);
+    for layer in layers {
+        let dense: Vec<f32> = layer
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|h| {
+                h.as_array().unwrap().iter().flat_map(|r| {
+                    r.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap() as f32)
+                })
+            })
+            .collect();
+        att.push_layer_dense(&dense);
+    }
+    let ids = reference["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    (reference, att, ids)
+}
+
+/// Relative error 1e-6, with an absolute floor of 1e-9 for entries that are 0 in the reference.
+fn close(ours: f64, want: f64, what: &str) {
+    assert!(
+        (ours - want).abs() <= 1e-6 * want.abs() + 1e-9,
+        "{what}: {ours} vs numpy {want}"
+    );
+}
+
+fn close_all(ours: &Value, want: &Value, what: &str) {
+    match (ours, want) {
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{what}: shapes differ");
+            for (x, y) in a.iter().zip(b) {
+                close_all(x, y, what);
+            }
+        }
+        _ => close(ours.as_f64().unwrap(), want.as_f64().unwrap(), what),
+    }
+}
+
+#[test]
+fn statistics_match_numpy_for_heads_aggregates_and_rollout() {
+    let (reference, att, _) = load();
+    let teleport = reference["teleport"].as_f64().unwrap();
+    let steps = reference["steps"].as_u64().unwrap() as usize;
+    let selections = [
+        ("head_1_2", Selection::Head { layer: 1, head: 2 }),
+        ("layer_mean_1", Selection::LayerMean(1)),
+        ("all_mean", Selection::AllMean),
+        ("rollout", Selection::Rollout),
+    ];
+    for (name, selection) in selections {
+        let want = &reference["selections"][name];
+        let matrix = graph::select(&att, selection).unwrap();
+        close_all(
+            &serde_json::to_value(matrix.rows()).unwrap(),
+            &want["matrix"],
+            name,
+        );
+        let r = serde_json::to_value(markov::report(&matrix, teleport, steps)).unwrap();
+        assert_eq!(r["absorbing_states"], want["absorbing_states"], "{name}");
+        assert_eq!(r["is_dag_without_self_loops"], true, "{name}");
+        assert_eq!(r["row0_is_e0"], true, "{name}");
+        for key in [
+            "row_sums",
+            "absorption_probabilities",
+            "expected_steps",
+            "row_entropy_bits",
+            "effective_attended",
+            "sink_mass",
+            "teleport_ranking",
+            "k_step",
+        ] {
+            close_all(&r[key], &want[key], &format!("{name} {key}"));
+        }
+    }
+}
+
+#[test]
+fn head_scores_match_numpy() {
+    let (reference, att, ids) = load();
+    let ours = heads::score_heads(&att, &ids, heads::Exclusions::default());
+    let want = reference["head_scores"].as_array().unwrap();
+    assert_eq!(ours.len(), want.len());
+    for (s, w) in ours.iter().zip(want) {
+        let s = serde_json::to_value(s).unwrap();
+        for key in [
+            "previous_token",
+            "duplicate_token",
+            "induction",
+            "sink",
+            "self_attention",
+        ] {
+            close(s[key].as_f64().unwrap(), w[key].as_f64().unwrap(), key);
+        }
+    }
+}
+
+#[test]
+fn flow_is_bounded_by_one_and_refused_on_long_texts() {
+    let (_, att, _) = load();
+    let flow = graph::select(&att, Selection::Flow).unwrap();
+    for i in 0..flow.n() {
+        for j in 0..flow.n() {
+            let f = flow.get(i, j);
+            assert!((0.0..=1.0 + 1e-9).contains(&f), "flow {f}");
+            if j > i {
+                assert_eq!(f, 0.0, "flow never goes forward in time");
+            }
+        }
+        // Everything reaches token 0 eventually: all of token i's unit of flow can get there.
+        assert!(flow.get(i, 0) > 0.0);
+    }
+    let long = Attentions::with_shape(1, 1, graph::FLOW_MAX_TOKENS + 1);
+    assert!(matches!(
+        graph::select(&long, Selection::Flow),
+        Err(graph::SelectError::FlowTooLong(_))
+    ));
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Times a whole analysis in attngraph and in Hugging Face transformers side by side, on the same machine, and
+prints the ratios.
+
+A whole analysis = forward pass with every head's attention + per-token statistics (log-probability, rank,
+entropy, top-5) for every position, on a text of T tokens, model already loaded, a different text each time.
+Both sides use the GPT-2-small shape (12 layers, 12 heads, 768 wide, 50257 vocabulary, 1024 positions) with the
+same random weights, float32, CPU; PyTorch is limited to --threads threads (default 2) with eager attention.
+
+Usage:
+  cargo build --release
+  python tools/bench_compare.py --tokenizer tests/fixtures/tiny-gpt2/tokenizer.json [--tokens 8,64,256,1024] [--repeat 5]
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+
+
+def hf_analysis(model, ids):
+    with torch.no_grad():
+        out = model(torch.tensor([ids]), output_attentions=True)
+        logp = torch.log_softmax(out.logits[0].double(), dim=-1)
+        target = torch.tensor(ids[1:])
+        rows = logp[:-1]
+        lp = rows.gather(1, target[:, None])[:, 0]
+        rank = (rows > lp[:, None]).sum(dim=1) + 1
+        entropy = -(rows.exp() * rows).sum(dim=1)
+        top = torch.topk(logp, 5, dim=-1)
+        attentions = [a[0].numpy() for a in out.attentions]
+    return lp, rank, entropy, top, attentions
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokenizer", required=True, help="a GPT-2 tokenizer.json")
+    ap.add_argument("--tokens", default="8,64,256,1024")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "attngraph"))
+    args = ap.parse_args()
+    lengths = [int(t) for t in args.tokens.split(",")]
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    folder = tempfile.mkdtemp(prefix="attngraph-bench-")
+    try:
+        config = GPT2Config()  # GPT-2 small: 12 × 12 heads × 768, 1024 positions
+        config._attn_implementation = "eager"
+        model = GPT2LMHeadModel(config).eval()
+        model.save_pretrained(folder, safe_serialization=True)
+        shutil.copy(args.tokenizer, os.path.join(folder, "tokenizer.json"))
+
+        # attngraph first, in its own process: its peak memory is its own.
+        proc = subprocess.run(
+            [args.binary, "bench", "--model", folder, "--tokens", args.tokens, "--repeat", str(args.repeat), "--format", "json"],
+            capture_output=True, text=True, check=True,
+        )
+        ours = {r["tokens"]: r for r in map(json.loads, proc.stdout.strip().splitlines())}
+
+        g = torch.Generator().manual_seed(1)
+        theirs = {}
+        hf_analysis(model, [0] * 8)  # warm-up, as on the Rust side
+        for t in lengths:
+            times = []
+            for _ in range(args.repeat):
+                ids = torch.randint(0, 50000, (t,), generator=g).tolist()
+                start = time.perf_counter()
+                hf_analysis(model, ids)
+                times.append((time.perf_counter() - start) * 1e3)
+            theirs[t] = statistics.median(times)
+        peak_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        print(f"GPT-2-small shape, CPU, {args.threads} threads for PyTorch {torch.__version__}, median of {args.repeat}")
+        print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB |")
+        print("|---:|---:|---:|---:|---:|")
+        for t in lengths:
+            o = ours[t]
+            print(f"| {t} | {o['median_ms']:.1f} | {theirs[t]:.1f} | {o['median_ms'] / theirs[t]:.2f}× | {o['peak_rss_mb']:.0f} |")
+        print(f"(PyTorch process peak RSS over the whole run: {peak_py:.0f} MB)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
