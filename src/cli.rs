@@ -12,7 +12,7 @@ use crate::model::{AnalyzeOptions, DeviceKind, Engine, HubOptions, ModelSource, 
 #[derive(Debug, Parser)]
 #[command(name = "attngraph", version, about)]
 pub struct Args {
-    /// What to do; without one, analyses "I love tennis." with the default model.
+    /// What to do; without one, the app opens.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -50,6 +50,19 @@ pub enum AnalyzeFormat {
     Table,
     /// One JSON object for programs.
     Json,
+}
+
+/// The app's main views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuiView {
+    /// The attention graph.
+    Graph,
+    /// The matrix heatmap.
+    Matrix,
+    /// The layer × head grid.
+    Grid,
+    /// The Markov panel with the graph of A^k.
+    Markov,
 }
 
 /// Output formats of `bench`.
@@ -105,6 +118,30 @@ pub enum Command {
         format: BenchFormat,
     },
 
+    /// Open the app (the default when no command is given).
+    Gui {
+        /// Model to open (else the last one used).
+        #[arg(long)]
+        model: Option<String>,
+        /// Text to show (else the last one typed).
+        #[arg(long)]
+        text: Option<String>,
+        /// Layer of the head to select.
+        #[arg(long, requires = "head")]
+        layer: Option<usize>,
+        /// Head to select.
+        #[arg(long, requires = "layer")]
+        head: Option<usize>,
+        /// The main view.
+        #[arg(long, value_enum)]
+        view: Option<GuiView>,
+        /// Render the window, save it as a PNG and exit (works under Xvfb).
+        #[arg(long)]
+        screenshot: Option<std::path::PathBuf>,
+        /// Ignore saved settings and start from the defaults.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
         /// Matrix and pruning.
@@ -162,20 +199,34 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        None => {
-            let model = ModelArgs {
-                model: DEFAULT_MODEL.to_string(),
-                offline: false,
-                device: DeviceKind::Cpu,
+        None => crate::app::run(crate::app::Launch::default()),
+        Some(Command::Gui {
+            model,
+            text,
+            layer,
+            head,
+            view,
+            screenshot,
+            fresh,
+        }) => {
+            use crate::ui::settings::View;
+            let launch = crate::app::Launch {
+                model,
+                text,
+                selection: layer
+                    .zip(head)
+                    .map(|(layer, head)| crate::graph::Selection::Head { layer, head }),
+                view: view.map(|v| match v {
+                    GuiView::Graph => View::Graph,
+                    GuiView::Matrix => View::Matrix,
+                    GuiView::Grid => View::Grid,
+                    GuiView::Markov => View::Markov,
+                }),
+                screenshot,
+                fresh,
+                export_dir: None,
             };
-            analyze(
-                &model,
-                "I love tennis.",
-                true,
-                5,
-                false,
-                AnalyzeFormat::Table,
-            )
+            crate::app::run(launch)
         }
         Some(Command::Analyze {
             model,

@@ -123,9 +123,30 @@ pub fn snapshot(
     teleport: f64,
     steps: usize,
 ) -> Result<Snapshot, graph::SelectError> {
+    snapshot_of(
+        engine.name(),
+        analysis,
+        selection,
+        pruning,
+        layout,
+        teleport,
+        steps,
+    )
+}
+
+/// The snapshot of one selection of an analysis, for a model called `model`.
+pub fn snapshot_of(
+    model: &str,
+    analysis: &Analysis,
+    selection: Selection,
+    pruning: Pruning,
+    layout: Layout,
+    teleport: f64,
+    steps: usize,
+) -> Result<Snapshot, graph::SelectError> {
     let matrix = graph::select(&analysis.attentions, selection)?;
     Ok(Snapshot {
-        model: engine.name().to_string(),
+        model: model.to_string(),
         text: analysis.text.clone(),
         selection: selection.label(),
         tokens: graph::token_nodes(analysis),

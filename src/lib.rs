@@ -3,6 +3,7 @@
 //! Data flows one way: text → [`model`] (tokenize, GPT-2 forward on candle, [`model::Analysis`]) → the
 //! command line in [`cli`].
 
+pub mod app;
 pub mod cli;
 mod cli_bench;
 pub mod cli_graph;
@@ -10,3 +11,4 @@ pub mod export;
 pub mod graph;
 pub mod markov;
 pub mod model;
+pub mod ui;

@@ -15,7 +15,7 @@ use crate::graph::{Edge, Matrix, Pruning, TokenNode};
 use crate::markov::MarkovReport;
 
 pub use layout::{layout, Layout};
-pub use svg::to_svg;
+pub use svg::{to_svg, weight_rgb};
 pub use text::{to_csv, to_dot, to_graphml, to_json};
 
 /// Version of the JSON export's schema; bumped when a field changes meaning.

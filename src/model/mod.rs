@@ -11,4 +11,4 @@ pub mod weights;
 
 pub use analysis::{Alternative, Analysis, Attentions, ModelInfo, Token, TokenStats};
 pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
-pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL};
+pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, KNOWN_MODELS};

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, shared helpers in `util`.
 
+mod app;
 mod cli;
 mod engine;
 mod errors;

@@ -1,0 +1,908 @@
+//! The eframe app: the worker channel, the persisted settings, the panels, and the commands they return.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cli_graph;
+use crate::export::{self, Format, Snapshot};
+use crate::graph::{self, heads, Pruning, Selection};
+use crate::markov;
+use crate::model::{Analysis, AnalyzeOptions, KNOWN_MODELS};
+use crate::ui::graph_view::{self, FixedLayout, FixedState, ViewGraph};
+use crate::ui::markov_panel::{markov_panel_ui, MarkovCommand};
+use crate::ui::settings::{self, GraphLayout, Settings, View};
+use crate::ui::worker::{Request, Response, Worker};
+use crate::ui::{fonts, head_grid, matrix_view, token_panel};
+
+/// Typing pauses this long before the text is analysed.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// How the app was started from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Model to open instead of the remembered one.
+    pub model: Option<String>,
+    /// Text to show instead of the remembered one.
+    pub text: Option<String>,
+    /// Matrix to select.
+    pub selection: Option<Selection>,
+    /// View to show.
+    pub view: Option<View>,
+    /// Save a PNG of the window once the analysis is drawn, then exit.
+    pub screenshot: Option<PathBuf>,
+    /// Start from default settings, ignoring the saved ones.
+    pub fresh: bool,
+    /// Where window exports go (default `attngraph-exports` in the working folder).
+    pub export_dir: Option<PathBuf>,
+}
+
+/// Things derived from the analysis and the selection; rebuilt only when their inputs change.
+struct Derived {
+    key: String,
+    snapshot: Snapshot,
+    graph: ViewGraph,
+}
+
+/// Download progress shown in the window.
+struct Download {
+    file: String,
+    done: u64,
+    total: u64,
+    started: Instant,
+}
+
+/// The app.
+pub struct AttnApp {
+    settings: Settings,
+    worker: Worker,
+    model_name: Option<String>,
+    model_field: String,
+    loading: bool,
+    download: Option<Download>,
+    load_error: Option<String>,
+    analyze_error: Option<String>,
+    notice: Option<(String, Instant)>,
+    analysis: Option<Arc<Analysis>>,
+    head_scores: Vec<heads::HeadScores>,
+    last_millis: Option<f64>,
+    generation: u64,
+    analysis_generation: u64,
+    edited_at: Option<Instant>,
+    derived: Option<Derived>,
+    hovered: Option<usize>,
+    pinned: Option<usize>,
+    screenshot: Option<(PathBuf, u32)>,
+    export_dir: PathBuf,
+}
+
+impl AttnApp {
+    /// Creates the app, restoring settings from eframe's storage when there are any.
+    pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, launch: Launch) -> Self {
+        let stored = if launch.fresh {
+            None
+        } else {
+            storage.and_then(|s| s.get_string(settings::SETTINGS_KEY))
+        };
+        let (mut settings, notice) = settings::from_stored(stored.as_deref());
+        if let Some(model) = launch.model {
+            settings.model = model;
+        }
+        if let Some(text) = launch.text {
+            settings.text = text;
+        }
+        if let Some(selection) = launch.selection {
+            settings.selection = selection;
+        }
+        if let Some(view) = launch.view {
+            settings.view = view;
+        }
+        fonts::install_fallbacks(ctx);
+        ctx.set_theme(if settings.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        let wake_ctx = ctx.clone();
+        let worker = Worker::spawn(move || wake_ctx.request_repaint());
+        let mut app = Self {
+            model_field: settings.model.clone(),
+            settings,
+            worker,
+            model_name: None,
+            loading: false,
+            download: None,
+            load_error: None,
+            analyze_error: None,
+            notice: notice.map(|n| (n, Instant::now())),
+            analysis: None,
+            head_scores: Vec::new(),
+            last_millis: None,
+            generation: 0,
+            analysis_generation: 0,
+            edited_at: None,
+            derived: None,
+            hovered: None,
+            pinned: None,
+            screenshot: launch.screenshot.map(|p| (p, 0)),
+            export_dir: launch
+                .export_dir
+                .unwrap_or_else(|| PathBuf::from("attngraph-exports")),
+        };
+        app.load_model(app.settings.model.clone());
+        app
+    }
+
+    fn load_model(&mut self, model: String) {
+        self.loading = true;
+        self.load_error = None;
+        self.download = None;
+        self.worker.send(Request::Load {
+            model,
+            offline: false,
+        });
+        self.request_analysis();
+    }
+
+    fn request_analysis(&mut self) {
+        self.generation += 1;
+        self.edited_at = None;
+        self.worker.send(Request::Analyze {
+            generation: self.generation,
+            text: self.settings.text.clone(),
+            options: AnalyzeOptions {
+                bos: self.settings.bos,
+                top_k: 5,
+                keep_scores: false,
+            },
+        });
+    }
+
+    /// The current analysis, if one has arrived.
+    pub fn analysis(&self) -> Option<&Analysis> {
+        self.analysis.as_deref()
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Mutable settings, for tests that drive the app.
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+
+    /// The last load or analysis error shown.
+    pub fn error(&self) -> Option<&str> {
+        self.load_error.as_deref().or(self.analyze_error.as_deref())
+    }
+
+    /// Whether a load or an analysis is still pending.
+    pub fn busy(&self) -> bool {
+        self.loading
+            || self.edited_at.is_some()
+            || (self.generation > self.analysis_generation
+                && self.analyze_error.is_none()
+                && self.load_error.is_none())
+    }
+
+    /// The message shown in the status bar (exports, notices), if any.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_ref().map(|(n, _)| n.as_str())
+    }
+
+    /// The number of edges the graph view shows now.
+    pub fn edge_count(&self) -> Option<usize> {
+        self.derived.as_ref().map(|d| d.snapshot.edges.len())
+    }
+
+    /// The generation of the newest request and of the analysis on screen.
+    pub fn generations(&self) -> (u64, u64) {
+        (self.generation, self.analysis_generation)
+    }
+
+    fn poll(&mut self) {
+        for response in self.worker.poll() {
+            match response {
+                Response::Progress { file, done, total } => {
+                    let started = self
+                        .download
+                        .as_ref()
+                        .filter(|d| d.file == file)
+                        .map_or_else(Instant::now, |d| d.started);
+                    self.download = Some(Download {
+                        file,
+                        done,
+                        total,
+                        started,
+                    });
+                }
+                Response::Loaded { name } => {
+                    self.loading = false;
+                    self.download = None;
+                    if !self.settings.recent_models.contains(&name) {
+                        self.settings.recent_models.insert(0, name.clone());
+                        self.settings.recent_models.truncate(8);
+                    }
+                    self.settings.model = name.clone();
+                    self.model_name = Some(name);
+                    self.request_analysis();
+                }
+                Response::LoadFailed(message) => {
+                    self.loading = false;
+                    self.download = None;
+                    self.load_error = Some(message);
+                }
+                Response::Analyzed {
+                    generation,
+                    analysis,
+                    millis,
+                } => {
+                    if generation >= self.analysis_generation {
+                        let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+                        self.head_scores = heads::score_heads(
+                            &analysis.attentions,
+                            &ids,
+                            heads::Exclusions::default(),
+                        );
+                        self.analysis = Some(analysis);
+                        self.analysis_generation = generation;
+                        self.last_millis = Some(millis);
+                        self.analyze_error = None;
+                        self.derived = None;
+                        self.clamp_selection();
+                    }
+                }
+                Response::AnalyzeFailed {
+                    generation,
+                    message,
+                } => {
+                    if generation == self.generation && self.model_name.is_some() {
+                        self.analyze_error = Some(message);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl AttnApp {
+    fn clamp_selection(&mut self) {
+        let Some(a) = &self.analysis else { return };
+        let (nl, nh) = (a.model.n_layer, a.model.n_head);
+        self.settings.selection = match self.settings.selection {
+            Selection::Head { layer, head } => Selection::Head {
+                layer: layer.min(nl - 1),
+                head: head.min(nh - 1),
+            },
+            Selection::LayerMean(l) => Selection::LayerMean(l.min(nl - 1)),
+            Selection::LayerMax(l) => Selection::LayerMax(l.min(nl - 1)),
+            Selection::Flow if a.tokens.len() > graph::FLOW_MAX_TOKENS => Selection::Rollout,
+            other => other,
+        };
+    }
+
+    /// Rebuilds the snapshot and the view graph when the analysis or a control changed.
+    fn derive(&mut self) {
+        let Some(analysis) = self.analysis.clone() else {
+            return;
+        };
+        let s = &self.settings;
+        let steps = if s.view == View::Markov {
+            s.markov_steps
+        } else {
+            1
+        };
+        let focus = self.pinned.or(self.hovered);
+        let key = format!(
+            "{}|{:?}|{:?}|{:?}|{}|{steps}|{focus:?}|{}",
+            self.analysis_generation, s.selection, s.pruning, s.layout, s.log_scale, s.teleport
+        );
+        if self.derived.as_ref().is_some_and(|d| d.key == key) {
+            return;
+        }
+        let engine_name = self.model_name.clone().unwrap_or_default();
+        let Ok(mut snapshot) = cli_graph::snapshot_of(
+            &engine_name,
+            &analysis,
+            s.selection,
+            s.pruning,
+            s.layout.export_layout(),
+            s.teleport,
+            1,
+        ) else {
+            return;
+        };
+        if steps > 1 {
+            // The Markov view draws A^k; its statistics stay those of A.
+            let power = markov::power(&snapshot.matrix, steps);
+            snapshot.edges = s.pruning.edges(&power);
+            snapshot.selection = format!("{} — A^{steps}", snapshot.selection);
+            snapshot.markov.k_step = power.rows();
+            snapshot.markov.steps = steps;
+        }
+        let graph = graph_view::build(
+            &snapshot.tokens,
+            &snapshot.edges,
+            s.layout.export_layout(),
+            s.log_scale,
+            focus,
+        );
+        self.derived = Some(Derived {
+            key,
+            snapshot,
+            graph,
+        });
+    }
+
+    fn export(&mut self, format: Format) {
+        let Some(d) = &self.derived else { return };
+        let dir = self.export_dir.clone();
+        let name = d
+            .snapshot
+            .selection
+            .replace([' ', '—', '^'], "_")
+            .replace("__", "_");
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let path = dir.join(format!("{name}-{stamp}.{}", format.extension()));
+        let result = std::fs::create_dir_all(&dir).and_then(|()| {
+            export::write_atomic(&path, export::render(&d.snapshot, format).as_bytes())
+        });
+        self.notice = Some((
+            match result {
+                Ok(()) => format!("exported {}", path.display()),
+                Err(err) => format!("export failed: cannot write {}: {err}", path.display()),
+            },
+            Instant::now(),
+        ));
+    }
+
+    /// The whole window. Public so tests can drive it with egui_kittest.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        self.poll();
+        if self.edited_at.is_some_and(|t| t.elapsed() >= DEBOUNCE) {
+            self.request_analysis();
+        } else if let Some(t) = self.edited_at {
+            ui.ctx()
+                .request_repaint_after(DEBOUNCE.saturating_sub(t.elapsed()));
+        }
+        self.keyboard(ui);
+        self.derive();
+
+        egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        if self.analysis.is_some() && self.settings.view != View::Grid {
+            egui::Panel::left("grid")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    self.grid_ui(ui, 18.0);
+                });
+            egui::Panel::right("tokens")
+                .resizable(true)
+                .default_size(380.0)
+                .show(ui, |ui| {
+                    if let Some(a) = self.analysis.clone() {
+                        token_panel::token_panel_ui(ui, &a, self.pinned.or(self.hovered));
+                    }
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        self.screenshot_step(ui);
+    }
+
+    fn keyboard(&mut self, ui: &egui::Ui) {
+        if ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        let Some(a) = &self.analysis else { return };
+        let (nl, nh) = (a.model.n_layer, a.model.n_head);
+        let (mut layer, mut head) = match self.settings.selection {
+            Selection::Head { layer, head } => (layer, head),
+            _ => (0, 0),
+        };
+        let moved = ui.input(|i| {
+            let mut moved = false;
+            if i.key_pressed(egui::Key::ArrowRight) {
+                head = (head + 1) % nh;
+                moved = true;
+            }
+            if i.key_pressed(egui::Key::ArrowLeft) {
+                head = (head + nh - 1) % nh;
+                moved = true;
+            }
+            if i.key_pressed(egui::Key::ArrowDown) {
+                layer = (layer + 1) % nl;
+                moved = true;
+            }
+            if i.key_pressed(egui::Key::ArrowUp) {
+                layer = (layer + nl - 1) % nl;
+                moved = true;
+            }
+            moved
+        });
+        if moved {
+            self.settings.selection = Selection::Head { layer, head };
+        }
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label("Model");
+            ui.add(egui::TextEdit::singleline(&mut self.model_field).desired_width(260.0).hint_text("Hub id or folder"));
+            egui::ComboBox::from_id_salt("known_models").selected_text("▾").show_ui(ui, |ui| {
+                let mut choices: Vec<String> = KNOWN_MODELS.iter().map(|m| m.to_string()).collect();
+                choices.extend(self.settings.recent_models.iter().filter(|m| !KNOWN_MODELS.contains(&m.as_str())).cloned());
+                for m in choices {
+                    if ui.selectable_label(self.model_field == m, &m).clicked() {
+                        self.model_field = m;
+                    }
+                }
+            });
+            if ui.add_enabled(!self.loading, egui::Button::new("Load")).clicked() {
+                self.load_model(self.model_field.trim().to_string());
+            }
+            ui.separator();
+            if ui.checkbox(&mut self.settings.bos, "BOS").on_hover_text(
+                "Prepend <|endoftext|> as token 0, so the first word gets p(x₁ | BOS): the product p(x₁)·p(x₂|x₁)·… needs a context for x₁.",
+            ).changed() {
+                self.request_analysis();
+            }
+            ui.separator();
+            for (view, label) in [(View::Graph, "Graph"), (View::Matrix, "Matrix"), (View::Grid, "Heads"), (View::Markov, "Markov")] {
+                ui.selectable_value(&mut self.settings.view, view, label);
+            }
+            ui.separator();
+            let mut dark = self.settings.dark;
+            if ui.selectable_label(dark, if dark { "🌙" } else { "☀" }).on_hover_text("Dark / light theme").clicked() {
+                dark = !dark;
+                self.settings.dark = dark;
+                ui.ctx().set_theme(if dark { egui::Theme::Dark } else { egui::Theme::Light });
+            }
+        });
+        let response = ui.add(
+            egui::TextEdit::multiline(&mut self.settings.text)
+                .desired_rows(2)
+                .desired_width(f32::INFINITY)
+                .hint_text("Type a sentence, e.g. I love tennis.")
+                .id_salt("text"),
+        );
+        if response.changed() {
+            self.edited_at = Some(Instant::now());
+        }
+        ui.horizontal_wrapped(|ui| {
+            if self.analysis.is_some() {
+                // Layer and head ranges are known only once a model has answered.
+                self.selection_ui(ui);
+            }
+            ui.separator();
+            self.pruning_ui(ui);
+            ui.separator();
+            ui.label("Export");
+            for format in [
+                Format::Svg,
+                Format::Dot,
+                Format::Graphml,
+                Format::Json,
+                Format::Csv,
+            ] {
+                if ui.button(format.extension().to_uppercase()).clicked() {
+                    self.export(format);
+                }
+            }
+            if ui
+                .button("PNG")
+                .on_hover_text("Save the window as shown")
+                .clicked()
+            {
+                let stamp = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |t| t.as_secs());
+                self.screenshot = Some((self.export_dir.join(format!("window-{stamp}.png")), 100));
+                ui.ctx()
+                    .send_viewport_cmd(
+                        egui::ViewportCommand::Screenshot(egui::UserData::default()),
+                    );
+            }
+        });
+    }
+
+    fn selection_ui(&mut self, ui: &mut egui::Ui) {
+        let (nl, nh, n) = self.analysis.as_ref().map_or((1, 1, 0), |a| {
+            (a.model.n_layer, a.model.n_head, a.tokens.len())
+        });
+        let sel = &mut self.settings.selection;
+        let layer_of = |s: &Selection| match *s {
+            Selection::Head { layer, .. }
+            | Selection::LayerMean(layer)
+            | Selection::LayerMax(layer) => layer,
+            _ => 0,
+        };
+        let mut layer = layer_of(sel);
+        let mut head = match *sel {
+            Selection::Head { head, .. } => head,
+            _ => 0,
+        };
+        ui.label("Matrix");
+        egui::ComboBox::from_id_salt("matrix_kind")
+            .selected_text(sel.label())
+            .show_ui(ui, |ui| {
+                ui.selectable_value(sel, Selection::Head { layer, head }, "one head");
+                ui.selectable_value(sel, Selection::LayerMean(layer), "layer mean");
+                ui.selectable_value(sel, Selection::LayerMax(layer), "layer max");
+                ui.selectable_value(sel, Selection::AllMean, "all-head mean");
+                ui.selectable_value(sel, Selection::Rollout, "rollout");
+                ui.add_enabled_ui(n <= graph::FLOW_MAX_TOKENS, |ui| {
+                    ui.selectable_value(sel, Selection::Flow, "flow")
+                        .on_disabled_hover_text(format!(
+                            "flow is limited to {} tokens",
+                            graph::FLOW_MAX_TOKENS
+                        ));
+                });
+            });
+        let has_layer = matches!(
+            sel,
+            Selection::Head { .. } | Selection::LayerMean(_) | Selection::LayerMax(_)
+        );
+        if has_layer
+            && ui
+                .add(
+                    egui::DragValue::new(&mut layer)
+                        .range(0..=nl - 1)
+                        .prefix("layer "),
+                )
+                .changed()
+        {
+            *sel = match *sel {
+                Selection::Head { head, .. } => Selection::Head { layer, head },
+                Selection::LayerMean(_) => Selection::LayerMean(layer),
+                _ => Selection::LayerMax(layer),
+            };
+        }
+        if matches!(sel, Selection::Head { .. })
+            && ui
+                .add(
+                    egui::DragValue::new(&mut head)
+                        .range(0..=nh - 1)
+                        .prefix("head "),
+                )
+                .changed()
+        {
+            *sel = Selection::Head { layer, head };
+        }
+    }
+
+    fn pruning_ui(&mut self, ui: &mut egui::Ui) {
+        let p: &mut Pruning = &mut self.settings.pruning;
+        ui.add(
+            egui::Slider::new(&mut p.threshold, 0.0..=1.0)
+                .text("threshold")
+                .logarithmic(true)
+                .smallest_positive(0.001),
+        );
+        ui.add(
+            egui::DragValue::new(&mut p.top_k)
+                .range(0..=64)
+                .prefix("top-k "),
+        )
+        .on_hover_text("0 keeps all");
+        ui.add(egui::Slider::new(&mut p.mass, 0.05..=1.0).text("mass"));
+        ui.checkbox(&mut p.drop_first, "drop token 0")
+            .on_hover_text(
+                "Hide the attention sink and renormalise each row over the other tokens",
+            );
+        ui.checkbox(&mut self.settings.log_scale, "log colours");
+        egui::ComboBox::from_id_salt("layout")
+            .selected_text(format!("{:?}", self.settings.layout))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.settings.layout, GraphLayout::Arc, "Arc");
+                ui.selectable_value(&mut self.settings.layout, GraphLayout::Circle, "Circle");
+                ui.selectable_value(&mut self.settings.layout, GraphLayout::Force, "Force");
+            });
+    }
+
+    fn grid_ui(&mut self, ui: &mut egui::Ui, cell: f32) {
+        let Some(a) = self.analysis.clone() else {
+            return;
+        };
+        ui.strong("Layers × heads");
+        ui.small("Click a head; ←/→ change head, ↑/↓ change layer.");
+        egui::ScrollArea::both()
+            .id_salt("grid_scroll")
+            .show(ui, |ui| {
+                if let Some(sel) = head_grid::head_grid_ui(
+                    ui,
+                    &a.attentions,
+                    &self.head_scores,
+                    self.settings.selection,
+                    cell,
+                ) {
+                    self.settings.selection = sel;
+                    if self.settings.view == View::Grid {
+                        self.settings.view = View::Graph;
+                    }
+                }
+            });
+    }
+
+    fn central_ui(&mut self, ui: &mut egui::Ui) {
+        if let Some(err) = self.load_error.clone() {
+            ui.colored_label(egui::Color32::from_rgb(220, 80, 60), format!("⚠ {err}"));
+            ui.label("Pick a model above, or type the path of a local folder holding config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt), then Load.");
+            ui.separator();
+        }
+        if self.analysis.is_none() {
+            if let Some(d) = &self.download {
+                let secs = d.started.elapsed().as_secs_f64().max(0.1);
+                let fraction = if d.total > 0 {
+                    d.done as f32 / d.total as f32
+                } else {
+                    0.0
+                };
+                ui.label(format!(
+                    "Downloading {}: {:.1} / {:.1} MB at {:.1} MB/s",
+                    d.file,
+                    d.done as f64 / 1e6,
+                    d.total as f64 / 1e6,
+                    d.done as f64 / 1e6 / secs
+                ));
+                ui.add(egui::ProgressBar::new(fraction).show_percentage());
+            } else if self.loading {
+                ui.spinner();
+                ui.label(format!("Loading {}…", self.settings.model));
+            }
+            return;
+        }
+        match self.settings.view {
+            View::Grid => self.grid_ui(ui, 56.0),
+            View::Matrix => {
+                if let Some(d) = &self.derived {
+                    ui.strong(format!(
+                        "{} — row i: where token i looks",
+                        d.snapshot.selection
+                    ));
+                    matrix_view::matrix_ui(
+                        ui,
+                        &d.snapshot.matrix,
+                        &d.snapshot.tokens,
+                        self.settings.log_scale,
+                    );
+                }
+            }
+            View::Graph => self.graph_ui(ui),
+            View::Markov => {
+                let steps = self.settings.markov_steps;
+                let command = egui::Panel::bottom("markov_panel")
+                    .resizable(true)
+                    .default_size(260.0)
+                    .show(ui, |ui| {
+                        self.derived.as_ref().map(|d| {
+                            markov_panel_ui(ui, &d.snapshot.markov, &d.snapshot.tokens, steps)
+                        })
+                    });
+                if let Some(MarkovCommand::Steps(k)) = command.inner {
+                    self.settings.markov_steps = k;
+                }
+                self.graph_ui(ui);
+            }
+        }
+    }
+
+    fn graph_ui(&mut self, ui: &mut egui::Ui) {
+        let layout = self.settings.layout;
+        let Some(d) = &mut self.derived else { return };
+        ui.horizontal(|ui| {
+            ui.strong(&d.snapshot.selection);
+            ui.label(format!(
+                "{} edges of {} tokens · edge i → j: token i attends to j",
+                d.snapshot.edges.len(),
+                d.snapshot.tokens.len()
+            ));
+            legend(ui, self.settings.log_scale);
+        });
+        let style = egui_graphs::SettingsStyle::default().with_labels_always(true);
+        let interaction = egui_graphs::SettingsInteraction::default()
+            .with_node_clicking_enabled(true)
+            .with_node_selection_enabled(true);
+        let navigation = egui_graphs::SettingsNavigation::default()
+            .with_zoom_and_pan_enabled(true)
+            .with_fit_to_screen_enabled(true);
+        let id = Some(format!("graph-{layout:?}"));
+        if layout == GraphLayout::Force {
+            egui_graphs::GraphView::<
+                egui_graphs::FruchtermanReingoldState,
+                egui_graphs::LayoutForceDirected<egui_graphs::FruchtermanReingold>,
+            >::new()
+            .with_styles(&style)
+            .with_interactions(&interaction)
+            .with_navigations(&navigation)
+            .with_id(id)
+            .show(ui, &mut d.graph);
+        } else {
+            egui_graphs::GraphView::<FixedState, FixedLayout>::new()
+                .with_styles(&style)
+                .with_interactions(&interaction)
+                .with_navigations(&navigation)
+                .with_id(id)
+                .show(ui, &mut d.graph);
+        }
+        let hovered = d
+            .graph
+            .hovered_node()
+            .and_then(|n| d.graph.node(n))
+            .map(|n| *n.payload());
+        let pinned = d
+            .graph
+            .selected_nodes()
+            .first()
+            .and_then(|&n| d.graph.node(n))
+            .map(|n| *n.payload());
+        if hovered != self.hovered || pinned != self.pinned {
+            self.hovered = hovered;
+            self.pinned = pinned;
+        }
+        if let Some(focus) = self.pinned.or(self.hovered) {
+            let row: Vec<String> = (0..d.snapshot.matrix.n())
+                .filter(|&j| d.snapshot.matrix.get(focus, j) > 0.005)
+                .map(|j| format!("{} {:.3}", j, d.snapshot.matrix.get(focus, j)))
+                .collect();
+            let col: Vec<String> = (0..d.snapshot.matrix.n())
+                .filter(|&i| d.snapshot.matrix.get(i, focus) > 0.005)
+                .map(|i| format!("{} {:.3}", i, d.snapshot.matrix.get(i, focus)))
+                .collect();
+            egui::Area::new(egui::Id::new("focus_info"))
+                .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(8.0, -36.0))
+                .show(ui.ctx(), |ui| {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        ui.label(format!("token {focus} looks at: {}", row.join(", ")));
+                        ui.label(format!("looked at by: {}", col.join(", ")));
+                    });
+                });
+        }
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            match (&self.model_name, self.loading) {
+                (_, true) => ui.label(format!("loading {}…", self.settings.model)),
+                (Some(name), false) => ui.label(name.as_str()),
+                (None, false) => ui.label("no model loaded"),
+            };
+            if let Some(ms) = self.last_millis {
+                ui.separator();
+                ui.label(format!("last analysis {ms:.0} ms"));
+            }
+            if let Some(a) = &self.analysis {
+                ui.separator();
+                ui.label(format!(
+                    "{} tokens · {} layers × {} heads",
+                    a.tokens.len(),
+                    a.model.n_layer,
+                    a.model.n_head
+                ));
+            }
+            if let Some(err) = &self.analyze_error {
+                ui.separator();
+                ui.colored_label(
+                    egui::Color32::from_rgb(220, 80, 60),
+                    format!("⚠ {err} (showing the previous result)"),
+                );
+            }
+            if let Some((notice, at)) = &self.notice {
+                if at.elapsed() < Duration::from_secs(8) {
+                    ui.separator();
+                    ui.label(notice.as_str());
+                }
+            }
+        });
+    }
+
+    /// With `--screenshot`: wait until the analysis is drawn, ask for a screenshot, save it, close.
+    fn screenshot_step(&mut self, ui: &egui::Ui) {
+        let Some((path, frames)) = self.screenshot.take() else {
+            return;
+        };
+        let image = ui.input(|i| {
+            i.raw.events.iter().find_map(|e| match e {
+                egui::Event::Screenshot { image, .. } => Some(image.clone()),
+                _ => None,
+            })
+        });
+        if let Some(image) = image {
+            let result = save_png(&path, &image);
+            let closing = frames < 100;
+            self.notice = Some((
+                match &result {
+                    Ok(()) => format!("saved {}", path.display()),
+                    Err(err) => format!("screenshot failed: {err}"),
+                },
+                Instant::now(),
+            ));
+            if closing {
+                if let Err(err) = result {
+                    eprintln!("error: {err}");
+                }
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            return;
+        }
+        let ready =
+            (self.analysis.is_some() && self.edited_at.is_none()) || self.load_error.is_some();
+        let frames = if ready && frames < 100 {
+            frames + 1
+        } else {
+            frames
+        };
+        if frames == 8 {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::UserData::default()));
+        }
+        ui.ctx().request_repaint();
+        self.screenshot = Some((path, frames));
+    }
+}
+
+fn legend(ui: &mut egui::Ui, log_scale: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
+    for i in 0..24 {
+        let t = i as f32 / 23.0;
+        let x = rect.left() + t * (rect.width() - 5.0);
+        ui.painter().rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
+            0.0,
+            graph_view::ramp(t),
+        );
+    }
+    ui.small(if log_scale {
+        "0.001 … 1 (log)"
+    } else {
+        "0 … 1"
+    });
+}
+
+fn save_png(path: &std::path::Path, image: &egui::ColorImage) -> Result<(), String> {
+    let [w, h] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &bytes,
+        w as u32,
+        h as u32,
+        image::ExtendedColorType::Rgba8,
+    )
+    .map_err(|e| format!("cannot encode PNG: {e}"))?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    export::write_atomic(path, &png).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+impl eframe::App for AttnApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Ok(text) = serde_json::to_string(&self.settings) {
+            storage.set_string(settings::SETTINGS_KEY, text);
+        }
+    }
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(launch: Launch) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1500.0, 900.0])
+            .with_title("attngraph"),
+        persist_window: launch.screenshot.is_none(),
+        ..Default::default()
+    };
+    eframe::run_native("attngraph", options, Box::new(move |cc| Ok(Box::new(AttnApp::new(&cc.egui_ctx, cc.storage, launch)))))
+        .map_err(|e| anyhow::anyhow!("cannot open the window: {e}. Without a display, run under Xvfb (xvfb-run attngraph) or use the CLI"))
+}

@@ -1,0 +1,265 @@
+//! The graph view: egui_graphs drawing the selected matrix with a custom edge shape whose width and colour
+//! follow the weight, arcs for the arc layout, self-loops, arrows, and node colour by surprisal.
+
+use egui::epaint::CubicBezierShape;
+use egui::{Color32, Pos2, Shape, Stroke, Vec2};
+use egui_graphs::{DisplayEdge, DisplayNode, DrawContext, EdgeProps, Graph, Node};
+use petgraph::stable_graph::{IndexType, StableGraph};
+use petgraph::EdgeType;
+use serde::{Deserialize, Serialize};
+
+use crate::export::{layout, Layout};
+use crate::graph::{Edge, TokenNode};
+
+/// What an edge carries: its weight and how strongly to draw it.
+#[derive(Clone, Debug)]
+pub struct EdgeData {
+    /// The attention weight.
+    pub weight: f32,
+    /// 0..1 after the linear or log colour scale.
+    pub intensity: f32,
+    /// Part of the hovered or pinned node's row or column.
+    pub highlight: bool,
+}
+
+/// Colour of an intensity in [0, 1]: light blue to deep violet (the SVG export uses the same ramp).
+pub fn ramp(intensity: f32) -> Color32 {
+    let (r, g, b) = crate::export::weight_rgb(f64::from(intensity));
+    Color32::from_rgb(r, g, b)
+}
+
+/// Maps a weight to 0..1, linearly or on a log scale from 1e-3 to 1.
+pub fn intensity(weight: f32, log_scale: bool) -> f32 {
+    if log_scale {
+        ((weight.max(1e-3).log10() + 3.0) / 3.0).clamp(0.0, 1.0)
+    } else {
+        weight.clamp(0.0, 1.0)
+    }
+}
+
+/// An edge drawn as an arc whose width and colour follow the weight.
+#[derive(Clone, Debug)]
+pub struct WeightEdge {
+    data: EdgeData,
+}
+
+impl From<EdgeProps<EdgeData>> for WeightEdge {
+    fn from(props: EdgeProps<EdgeData>) -> Self {
+        Self {
+            data: props.payload,
+        }
+    }
+}
+
+impl WeightEdge {
+    fn stroke(&self, ctx: &DrawContext) -> Stroke {
+        let width = 0.6 + 5.0 * self.data.intensity;
+        let mut color = ramp(self.data.intensity);
+        if self.data.highlight {
+            color = Color32::from_rgb(230, 85, 13);
+        }
+        let alpha = (60.0 + 195.0 * self.data.intensity) as u8;
+        Stroke::new(
+            ctx.meta.canvas_to_screen_size(width).max(0.5),
+            color.gamma_multiply_u8(alpha),
+        )
+    }
+
+    /// Control points of the arc from `a` to `b` (screen space), bulging to the left of the direction of travel:
+    /// upwards for the arc layout, where queries sit right of their keys.
+    fn bezier(a: Pos2, b: Pos2) -> [Pos2; 4] {
+        let d = b - a;
+        let normal = Vec2::new(d.y, -d.x) * -0.45;
+        [a, a + normal, b + normal, b]
+    }
+
+    fn loop_points(center: Pos2, r: f32) -> [Pos2; 4] {
+        [
+            center + Vec2::new(-r * 0.5, -r),
+            center + Vec2::new(-r * 1.6, -r * 3.2),
+            center + Vec2::new(r * 1.6, -r * 3.2),
+            center + Vec2::new(r * 0.5, -r),
+        ]
+    }
+}
+
+fn arrow(tip: Pos2, from: Pos2, size: f32, color: Color32) -> Shape {
+    let dir = (tip - from).normalized();
+    let side = Vec2::new(-dir.y, dir.x) * size * 0.45;
+    Shape::convex_polygon(
+        vec![tip, tip - dir * size + side, tip - dir * size - side],
+        color,
+        Stroke::NONE,
+    )
+}
+
+impl<N: Clone, Ty: EdgeType, Ix: IndexType, D: DisplayNode<N, EdgeData, Ty, Ix>>
+    DisplayEdge<N, EdgeData, Ty, Ix, D> for WeightEdge
+{
+    fn shapes(
+        &mut self,
+        start: &Node<N, EdgeData, Ty, Ix, D>,
+        end: &Node<N, EdgeData, Ty, Ix, D>,
+        ctx: &DrawContext,
+    ) -> Vec<Shape> {
+        let stroke = self.stroke(ctx);
+        let tip = ctx.meta.canvas_to_screen_size(7.0);
+        let r = ctx.meta.canvas_to_screen_size(9.0);
+        let points = if start.id() == end.id() {
+            Self::loop_points(ctx.meta.canvas_to_screen_pos(start.location()), r)
+        } else {
+            let a = ctx.meta.canvas_to_screen_pos(start.location());
+            let b = ctx.meta.canvas_to_screen_pos(end.location());
+            let [p0, p1, p2, p3] = Self::bezier(a, b);
+            // Start and end on the node circles, not their centres.
+            [
+                p0 + (p1 - p0).normalized() * r,
+                p1,
+                p2,
+                p3 + (p2 - p3).normalized() * r,
+            ]
+        };
+        let [_, _, p2, p3] = points;
+        vec![
+            Shape::CubicBezier(CubicBezierShape::from_points_stroke(
+                points,
+                false,
+                Color32::TRANSPARENT,
+                stroke,
+            )),
+            arrow(p3, p2, tip.max(3.0), stroke.color),
+        ]
+    }
+
+    fn update(&mut self, state: &EdgeProps<EdgeData>) {
+        self.data = state.payload.clone();
+    }
+
+    fn is_inside(
+        &self,
+        start: &Node<N, EdgeData, Ty, Ix, D>,
+        end: &Node<N, EdgeData, Ty, Ix, D>,
+        pos: Pos2,
+    ) -> bool {
+        let points = if start.id() == end.id() {
+            Self::loop_points(start.location(), 9.0)
+        } else {
+            Self::bezier(start.location(), end.location())
+        };
+        let curve =
+            CubicBezierShape::from_points_stroke(points, false, Color32::TRANSPARENT, Stroke::NONE);
+        curve
+            .flatten(Some(0.5))
+            .iter()
+            .any(|p| p.distance(pos) < 4.0)
+    }
+
+    fn extra_bounds(
+        &self,
+        start: &Node<N, EdgeData, Ty, Ix, D>,
+        end: &Node<N, EdgeData, Ty, Ix, D>,
+    ) -> Option<(Pos2, Pos2)> {
+        let points = if start.id() == end.id() {
+            Self::loop_points(start.location(), 9.0)
+        } else {
+            Self::bezier(start.location(), end.location())
+        };
+        let rect = egui::Rect::from_points(&points);
+        Some((rect.min, rect.max))
+    }
+}
+
+/// A layout that leaves node positions where attngraph put them (arc and circle are computed, not simulated).
+#[derive(Debug, Default)]
+pub struct FixedLayout {
+    state: FixedState,
+}
+
+/// State of [`FixedLayout`]: nothing to keep.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FixedState {}
+
+impl egui_graphs::LayoutState for FixedState {}
+
+impl egui_graphs::Layout<FixedState> for FixedLayout {
+    fn next<N, E, Ty, Ix, Dn, De>(&mut self, _g: &mut Graph<N, E, Ty, Ix, Dn, De>, _ui: &egui::Ui)
+    where
+        N: Clone,
+        E: Clone,
+        Ty: EdgeType,
+        Ix: IndexType,
+        Dn: DisplayNode<N, E, Ty, Ix>,
+        De: DisplayEdge<N, E, Ty, Ix, Dn>,
+    {
+    }
+
+    fn state(&self) -> FixedState {
+        self.state.clone()
+    }
+
+    fn from_state(state: FixedState) -> impl egui_graphs::Layout<FixedState> {
+        Self { state }
+    }
+}
+
+/// The egui_graphs graph type of the view: node payload = token position.
+pub type ViewGraph = Graph<
+    usize,
+    EdgeData,
+    petgraph::Directed,
+    petgraph::stable_graph::DefaultIx,
+    egui_graphs::DefaultNodeShape,
+    WeightEdge,
+>;
+
+/// Node colour by surprisal: 0 bits green, 20+ bits red; grey for unscored tokens.
+pub fn surprisal_color(bits: Option<f64>) -> Color32 {
+    match bits {
+        None => Color32::from_gray(150),
+        Some(b) => {
+            let t = (b / 20.0).clamp(0.0, 1.0) as f32;
+            Color32::from_rgb((60.0 + 190.0 * t) as u8, (190.0 - 120.0 * t) as u8, 90)
+        }
+    }
+}
+
+/// Builds the view graph: nodes at arc or circle positions (force layout starts from the circle), edges with
+/// their drawing data. `focus` highlights one node's row and column.
+pub fn build(
+    nodes: &[TokenNode],
+    edges: &[Edge],
+    kind: Layout,
+    log_scale: bool,
+    focus: Option<usize>,
+) -> ViewGraph {
+    let n = nodes.len();
+    let spacing = 90.0;
+    let positions = layout(kind, n, spacing * n.max(4) as f64, 400.0);
+    let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(n, edges.len());
+    let idx: Vec<_> = nodes.iter().map(|t| sg.add_node(t.position)).collect();
+    for e in edges {
+        if let (Some(&a), Some(&b)) = (idx.get(e.from), idx.get(e.to)) {
+            let weight = e.weight as f32;
+            let highlight = focus.is_some_and(|f| f == e.from || f == e.to);
+            sg.add_edge(
+                a,
+                b,
+                EdgeData {
+                    weight,
+                    intensity: intensity(weight, log_scale),
+                    highlight,
+                },
+            );
+        }
+    }
+    let mut graph = ViewGraph::from(&sg);
+    for (node, (token, &(x, y))) in idx.iter().zip(nodes.iter().zip(&positions)) {
+        if let Some(view) = graph.node_mut(*node) {
+            view.set_label(format!("{}:{}", token.position, token.text));
+            view.set_location(Pos2::new(x as f32, y as f32));
+            view.set_color(surprisal_color(token.surprisal_bits));
+            view.display_mut().radius = 9.0;
+        }
+    }
+    graph
+}

@@ -1,0 +1,10 @@
+//! The desktop app's panels. Only this folder and `app.rs` know egui.
+
+pub mod fonts;
+pub mod graph_view;
+pub mod head_grid;
+pub mod markov_panel;
+pub mod matrix_view;
+pub mod settings;
+pub mod token_panel;
+pub mod worker;

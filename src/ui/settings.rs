@@ -1,0 +1,126 @@
+//! The persisted settings: one serde struct, every field defaulted, so an old or partial file still loads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::export::Layout;
+use crate::graph::{Pruning, Selection};
+use crate::model::DEFAULT_MODEL;
+
+/// The main view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum View {
+    /// The attention graph.
+    Graph,
+    /// The matrix as a heatmap.
+    Matrix,
+    /// The layer × head grid, large.
+    Grid,
+    /// The Markov panel beside the graph of A^k.
+    Markov,
+}
+
+/// Graph layouts in the app (the exports know arc and circle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GraphLayout {
+    /// Tokens on a line, edges as arcs.
+    Arc,
+    /// Tokens on a circle.
+    Circle,
+    /// Force-directed, starting from the circle.
+    Force,
+}
+
+impl GraphLayout {
+    /// The export layout closest to this one.
+    pub fn export_layout(self) -> Layout {
+        match self {
+            Self::Arc => Layout::Arc,
+            Self::Circle | Self::Force => Layout::Circle,
+        }
+    }
+}
+
+/// Everything remembered between runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The model (Hub id or folder).
+    pub model: String,
+    /// Recently opened models, newest first.
+    pub recent_models: Vec<String>,
+    /// The text.
+    pub text: String,
+    /// Prepend `<|endoftext|>`.
+    pub bos: bool,
+    /// The matrix shown.
+    pub selection: Selection,
+    /// Edge pruning.
+    pub pruning: Pruning,
+    /// Graph layout.
+    pub layout: GraphLayout,
+    /// Main view.
+    pub view: View,
+    /// Log colour scale for edge weights.
+    pub log_scale: bool,
+    /// Dark theme.
+    pub dark: bool,
+    /// k of the Markov view's A^k.
+    pub markov_steps: usize,
+    /// Teleport α of the ranking.
+    pub teleport: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.to_string(),
+            recent_models: Vec::new(),
+            text: "I love tennis.".to_string(),
+            bos: true,
+            selection: Selection::Head { layer: 0, head: 0 },
+            pruning: Pruning {
+                threshold: 0.02,
+                ..Pruning::default()
+            },
+            layout: GraphLayout::Arc,
+            view: View::Graph,
+            log_scale: false,
+            dark: true,
+            markov_steps: 1,
+            teleport: 0.15,
+        }
+    }
+}
+
+/// The key under which eframe stores the settings.
+pub const SETTINGS_KEY: &str = "attngraph.settings";
+
+/// Reads settings from their stored text; a corrupt or foreign value falls back to defaults with a notice.
+pub fn from_stored(text: Option<&str>) -> (Settings, Option<String>) {
+    match text {
+        None => (Settings::default(), None),
+        Some(text) => match serde_json::from_str::<Settings>(text) {
+            Ok(s) => (s, None),
+            Err(err) => (
+                Settings::default(),
+                Some(format!(
+                    "saved settings could not be read ({err}); using defaults"
+                )),
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_and_partial_settings() {
+        let (s, notice) = from_stored(Some("{ not json"));
+        assert_eq!(s, Settings::default());
+        assert!(notice.unwrap().contains("using defaults"));
+        let (s, notice) = from_stored(Some(r#"{"text":"hello","unknown_field":3}"#));
+        assert_eq!((s.text.as_str(), s.bos, notice), ("hello", true, None));
+    }
+}

@@ -1,0 +1,196 @@
+//! The worker thread: downloads, loads and runs the model so the UI thread never waits. The UI sends requests
+//! and polls responses each frame; the worker wakes the UI with `request_repaint` when a response lands.
+//! Stale analysis requests are dropped: only the newest text is analysed.
+
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::model::{Analysis, AnalyzeOptions, DeviceKind, Engine, HubOptions, ModelSource};
+
+/// What the UI asks for.
+#[derive(Debug)]
+pub enum Request {
+    /// Load a model (a Hub id or a folder).
+    Load {
+        /// The `--model` string.
+        model: String,
+        /// Use only the cache.
+        offline: bool,
+    },
+    /// Analyse a text with the loaded model.
+    Analyze {
+        /// Increases with every request; responses carry it back so the UI can drop stale ones.
+        generation: u64,
+        /// The text.
+        text: String,
+        /// Options.
+        options: AnalyzeOptions,
+    },
+}
+
+/// What the worker reports.
+#[derive(Debug)]
+pub enum Response {
+    /// Bytes arriving for a file.
+    Progress {
+        /// File name.
+        file: String,
+        /// Bytes so far.
+        done: u64,
+        /// Total bytes.
+        total: u64,
+    },
+    /// A model is ready.
+    Loaded {
+        /// Its name.
+        name: String,
+    },
+    /// Loading failed; the previous model (if any) stays loaded.
+    LoadFailed(String),
+    /// An analysis finished.
+    Analyzed {
+        /// The request's generation.
+        generation: u64,
+        /// The result.
+        analysis: Arc<Analysis>,
+        /// How long it took, in milliseconds.
+        millis: f64,
+    },
+    /// An analysis failed (empty text, too long, …); the previous result stays on screen.
+    AnalyzeFailed {
+        /// The request's generation.
+        generation: u64,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The UI's handle on the worker thread.
+pub struct Worker {
+    requests: Sender<Request>,
+    responses: Receiver<Response>,
+}
+
+impl Worker {
+    /// Starts the worker thread. `wake` is called after each response (the app passes `request_repaint`).
+    pub fn spawn(wake: impl Fn() + Send + Sync + 'static) -> Self {
+        let (requests, inbox) = mpsc::channel::<Request>();
+        let (outbox, responses) = mpsc::channel::<Response>();
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
+        let spawned = std::thread::Builder::new()
+            .name("attngraph-worker".into())
+            .spawn(move || run(&inbox, &outbox, &wake));
+        if let Err(err) = spawned {
+            // Without a worker nothing can load; the UI reports it through the channel's closed state.
+            let (dead_tx, dead_rx) = mpsc::channel();
+            let _ = dead_tx.send(Response::LoadFailed(format!(
+                "cannot start the worker thread: {err}"
+            )));
+            return Self {
+                requests,
+                responses: dead_rx,
+            };
+        }
+        Self {
+            requests,
+            responses,
+        }
+    }
+
+    /// Sends a request (ignored if the worker is gone).
+    pub fn send(&self, request: Request) {
+        let _ = self.requests.send(request);
+    }
+
+    /// The responses that arrived since the last call.
+    pub fn poll(&self) -> Vec<Response> {
+        let mut out = Vec::new();
+        loop {
+            match self.responses.try_recv() {
+                Ok(r) => out.push(r),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return out,
+            }
+        }
+    }
+}
+
+fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn() + Send + Sync>) {
+    let mut engine: Option<Engine> = None;
+    let send = |r: Response| {
+        let _ = outbox.send(r);
+        wake();
+    };
+    while let Ok(first) = inbox.recv() {
+        // Take everything queued; keep every load but only the newest analysis.
+        let mut batch = vec![first];
+        while let Ok(more) = inbox.try_recv() {
+            batch.push(more);
+        }
+        let newest_analysis = batch
+            .iter()
+            .rposition(|r| matches!(r, Request::Analyze { .. }));
+        for (idx, request) in batch.into_iter().enumerate() {
+            match request {
+                Request::Load { model, offline } => {
+                    let progress_out = outbox.clone();
+                    let progress_wake = wake.clone();
+                    let hub = HubOptions {
+                        offline: offline || HubOptions::from_env(false).offline,
+                        progress: Some(Arc::new(move |file: &str, done, total| {
+                            let _ = progress_out.send(Response::Progress {
+                                file: file.to_string(),
+                                done,
+                                total,
+                            });
+                            progress_wake();
+                        })),
+                    };
+                    let loaded = ModelSource::parse(&model)
+                        .map_err(|e| e.to_string())
+                        .and_then(|source| {
+                            let device = DeviceKind::Cpu.open().map_err(|e| e.to_string())?;
+                            Engine::load(&source, &hub, &device)
+                                .map_err(|e| format!("cannot load {model}: {e}"))
+                        });
+                    match loaded {
+                        Ok(e) => {
+                            let name = e.name().to_string();
+                            engine = Some(e);
+                            send(Response::Loaded { name });
+                        }
+                        Err(message) => send(Response::LoadFailed(message)),
+                    }
+                }
+                Request::Analyze {
+                    generation,
+                    text,
+                    options,
+                } => {
+                    if Some(idx) != newest_analysis {
+                        continue;
+                    }
+                    let Some(engine) = &engine else {
+                        send(Response::AnalyzeFailed {
+                            generation,
+                            message: "no model is loaded yet".into(),
+                        });
+                        continue;
+                    };
+                    let start = Instant::now();
+                    match engine.analyze(&text, &options) {
+                        Ok(analysis) => send(Response::Analyzed {
+                            generation,
+                            analysis: Arc::new(analysis),
+                            millis: start.elapsed().as_secs_f64() * 1e3,
+                        }),
+                        Err(err) => send(Response::AnalyzeFailed {
+                            generation,
+                            message: err.to_string(),
+                        }),
+                    }
+                }
+            }
+        }
+    }
+}

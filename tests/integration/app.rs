@@ -1,0 +1,186 @@
+//! The app driven through egui_kittest with the fixture model: typing, the token panel's numbers (checked
+//! against transformers' reference), head selection in the grid, pruning, export, and a model that fails to load.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use attngraph::app::{AttnApp, Launch};
+use attngraph::graph::Selection;
+use egui::accesskit::Role;
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::Harness;
+
+use crate::util::{hub_model, reference};
+
+fn harness(model: &Path, text: &str, export_dir: Option<&Path>) -> Harness<'static, AttnApp> {
+    let launch = Launch {
+        model: Some(model.display().to_string()),
+        text: Some(text.to_string()),
+        fresh: true,
+        export_dir: export_dir.map(Path::to_path_buf),
+        ..Launch::default()
+    };
+    let app = AttnApp::new(&egui::Context::default(), None, launch);
+    Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app)
+}
+
+/// Steps the UI until the worker has answered everything asked (the UI itself never blocks on it).
+fn settle(h: &mut Harness<'static, AttnApp>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if !h.state().busy() {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the worker did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn typing_shows_the_reference_tokens_and_probabilities() {
+    let mut h = harness(&hub_model(), "I", None);
+    settle(&mut h);
+    let text = h.get_by_role(Role::MultilineTextInput);
+    text.focus();
+    text.type_text(" love tennis.");
+    // The debounce holds the analysis back while typing, then sends it.
+    std::thread::sleep(Duration::from_millis(300));
+    settle(&mut h);
+    let want = reference()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == true)
+        .unwrap()
+        .clone();
+    let analysis = h.state().analysis().unwrap();
+    assert_eq!(analysis.text, "I love tennis.");
+    let ids: Vec<u64> = analysis.tokens.iter().map(|t| u64::from(t.id)).collect();
+    assert_eq!(
+        ids,
+        want["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect::<Vec<_>>()
+    );
+    // The panel prints p = exp(logprob) of " love" as the reference says.
+    let p = want["tokens"][2]["logprob"].as_f64().unwrap().exp();
+    h.get_by_label("2 ␣love");
+    h.get_by_label(&format!("{p:.2e}"));
+    let ppl = want["perplexity"].as_f64().unwrap();
+    let heading = h
+        .get_by_label_contains("Perplexity ")
+        .accesskit_node()
+        .label()
+        .filter(|l| !l.is_empty())
+        .or_else(|| {
+            h.get_by_label_contains("Perplexity ")
+                .accesskit_node()
+                .value()
+        })
+        .unwrap_or_default();
+    let shown: f64 = heading.trim_start_matches("Perplexity ").parse().unwrap();
+    assert!(
+        (shown - ppl).abs() / ppl < 1e-5,
+        "panel shows {shown}, transformers {ppl}"
+    );
+}
+
+#[test]
+fn clicking_a_head_in_the_grid_selects_it_and_arrows_move() {
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    h.get_by_label("layer 1 head 2").click();
+    h.step();
+    h.step();
+    assert_eq!(
+        h.state().settings().selection,
+        Selection::Head { layer: 1, head: 2 }
+    );
+    h.key_press(egui::Key::ArrowRight);
+    h.step();
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(
+        h.state().settings().selection,
+        Selection::Head { layer: 2, head: 3 }
+    );
+}
+
+#[test]
+fn pruning_changes_the_edges_drawn() {
+    let mut h = harness(
+        &hub_model(),
+        "The quick brown fox jumps over the lazy dog.",
+        None,
+    );
+    settle(&mut h);
+    let before = h.state().edge_count().unwrap();
+    h.get_by_label("drop token 0").click();
+    h.step();
+    h.step();
+    let after = h.state().edge_count().unwrap();
+    assert!(
+        after < before,
+        "dropping token 0 must remove its edges: {before} → {after}"
+    );
+}
+
+#[test]
+fn export_button_writes_the_file_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&hub_model(), "I love tennis.", Some(dir.path()));
+    settle(&mut h);
+    h.get_by_label("JSON").click();
+    h.step();
+    h.step();
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_eq!(json["tokens"].as_array().unwrap().len(), 5);
+    assert!(h
+        .state()
+        .notice()
+        .unwrap()
+        .contains(&files[0].display().to_string()));
+}
+
+#[test]
+fn a_model_that_fails_to_load_shows_the_error_and_the_app_recovers() {
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        hub_model().join("config.json"),
+        broken.path().join("config.json"),
+    )
+    .unwrap();
+    let mut h = harness(broken.path(), "I love tennis.", None);
+    settle(&mut h);
+    let err = h.state().error().unwrap().to_string();
+    assert!(err.contains("has no model.safetensors"), "{err}");
+    h.get_by_label_contains("has no model.safetensors");
+    // Type the fixture's folder into the model field and load it.
+    let field = h.get_by_role(Role::TextInput);
+    field.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_role(Role::TextInput)
+        .type_text(&hub_model().display().to_string());
+    h.step();
+    h.get_by_label("Load").click();
+    h.step();
+    settle(&mut h);
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    assert_eq!(h.state().analysis().unwrap().tokens.len(), 5);
+}
