@@ -118,6 +118,8 @@ pub enum Command {
         format: BenchFormat,
     },
 
+    /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
+    Perplexity(crate::cli_perplexity::PerplexityArgs),
     /// Open the app (the default when no command is given).
     Gui {
         /// Model to open (else the last one used).
@@ -200,6 +202,7 @@ pub enum Command {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         None => crate::app::run(crate::app::Launch::default()),
+        Some(Command::Perplexity(args)) => crate::cli_perplexity::perplexity(&args),
         Some(Command::Gui {
             model,
             text,

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 mod cli_bench;
 pub mod cli_graph;
+mod cli_perplexity;
 pub mod export;
 pub mod graph;
 pub mod markov;

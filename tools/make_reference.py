@@ -147,6 +147,43 @@ def scores_of(model, ids, layer):
     return s[0].numpy().astype(float).tolist()
 
 
+def sliding_window(model, ids, max_length, stride):
+    """The loop of Hugging Face's guide "Perplexity of fixed-length models", with all three aggregations:
+    token-weighted (the exact value), the 2023-24 mean of window losses, and the late-2022 Σ loss·trg_len / end."""
+    seq_len = len(ids)
+    input_all = torch.tensor([ids])
+    windows, nll_sum, n_tokens, legacy = [], 0.0, 0, 0.0
+    prev_end = 0
+    for begin in range(0, seq_len, stride):
+        end = min(begin + max_length, seq_len)
+        trg_len = end - prev_end
+        input_ids = input_all[:, begin:end]
+        target_ids = input_ids.clone()
+        target_ids[:, :-trg_len] = -100
+        with torch.no_grad():
+            loss = model(input_ids, labels=target_ids).loss
+        n_scored = int((target_ids[:, 1:] != -100).sum())
+        loss = float(loss)
+        windows.append({"begin": begin, "end": end, "trg_len": trg_len, "n_scored": n_scored, "mean_nll": loss})
+        nll_sum += loss * n_scored
+        n_tokens += n_scored
+        legacy += loss * trg_len
+        prev_end = end
+        if end == seq_len:
+            break
+    return {
+        "tokens": seq_len,
+        "predicted_tokens": n_tokens,
+        "nll_sum": nll_sum,
+        "ppl": {
+            "token": math.exp(nll_sum / n_tokens),
+            "window_mean": math.exp(sum(w["mean_nll"] for w in windows) / len(windows)),
+            "hf_legacy": math.exp(legacy / prev_end),
+        },
+        "windows": windows,
+    }
+
+
 def openai_encode(bpe_dir, text):
     """Ids from OpenAI's original BPE algorithm as ported in gpt-3-encoder (run with Node.js): an independent
     check that HF's tokenizer, whose ids are the reference, agrees with GPT-2's own encoder."""
@@ -228,6 +265,18 @@ def main():
         tok_ref.append({"text": line, "ids": fast})
     with open(os.path.join(FIXTURES, "tokenizer.json"), "w") as f:
         json.dump({"generator": "tools/make_reference.py", "cases": tok_ref}, f, ensure_ascii=False)
+    ppl_text = open(os.path.join(FIXTURES, "perplexity_text.txt"), encoding="utf-8").read()
+    ppl_cases = []
+    for text_name, text in (("long", ppl_text), ("short", "I love tennis. It is a fine game.")):
+        ids = tok(text)["input_ids"]
+        for max_length, stride in ((64, 32), (64, 64), (64, 7), (64, 1), (16, 5), (16, 16)):
+            for with_bos in (False, True):
+                seq = ([bos] if with_bos else []) + ids
+                ppl_cases.append({"text": text_name, "max_length": max_length, "stride": stride, "bos": with_bos,
+                                  **sliding_window(model, seq, max_length, stride)})
+    with open(os.path.join(FIXTURES, "perplexity_reference.json"), "w") as f:
+        json.dump({"generator": "tools/make_reference.py", "cases": ppl_cases}, f)
+
     print(f"wrote {len(cases)} analysis cases and {len(tok_ref)} tokenizer cases to {FIXTURES}")
 
 

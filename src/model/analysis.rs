@@ -226,26 +226,24 @@ pub fn row_stats(
 }
 
 fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
-    let sum_exp: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
-    let lse = max + sum_exp.ln();
-    // H = −Σ p ln p = lse − Σ p·x.
-    let expected_logit: f64 = row
-        .iter()
-        .map(|&x| {
-            let x = x as f64;
-            (x - lse).exp() * x
-        })
-        .sum();
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    // One pass: S = Σ e^(x−m) and W = Σ e^(x−m)·(x−m), exponentials in f32 (relative error ~1e-7), sums in f64.
+    // Then lse = m + ln S and H = −Σ p ln p = ln S − W / S.
+    let (sum_exp, weighted) = row.iter().fold((0.0f64, 0.0f64), |(s, w), &x| {
+        let d = x - max;
+        let e = f64::from(d.exp());
+        (s + e, w + e * f64::from(d))
+    });
+    let lse = f64::from(max) + sum_exp.ln();
     let target_logit = target.and_then(|id| row.get(id as usize)).copied();
     let rank = target_logit.map_or(0, |t| 1 + row.iter().filter(|&&x| x > t).count());
     RowStats {
-        logprob: target_logit.map_or(f64::NAN, |t| t as f64 - lse),
+        logprob: target_logit.map_or(f64::NAN, |t| f64::from(t) - lse),
         rank,
-        entropy_nats: lse - expected_logit,
+        entropy_nats: sum_exp.ln() - weighted / sum_exp,
         top_k: top_k_of(row, k)
             .into_iter()
-            .map(|(id, x)| (id, (x as f64 - lse).exp()))
+            .map(|(id, x)| (id, (f64::from(x) - lse).exp()))
             .collect(),
     }
 }

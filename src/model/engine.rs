@@ -11,9 +11,9 @@ use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
 use super::tokenizer::{bytes_to_text, visible_whitespace, Gpt2Tokenizer, TokenizerError};
 use super::weights::{Weights, WeightsError};
 
-/// Positions whose logits are computed at once: 64 × 50257 × 4 bytes = 13 MB, so no analysis ever holds the
+/// Positions whose logits are computed at once: 128 × 50257 × 4 bytes = 26 MB, so no analysis ever holds the
 /// logits of a whole 1024-token text (200 MB).
-const LOGITS_CHUNK: usize = 64;
+const LOGITS_CHUNK: usize = 128;
 
 /// Errors from loading a model or analysing a text.
 #[derive(Debug, thiserror::Error)]
@@ -223,11 +223,11 @@ impl Engine {
                 limit: info.n_positions,
             });
         }
-        let forward = self.model.forward(ids, false)?;
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
-        for layer in &forward.attentions {
-            attentions.push_layer_dense(&layer.flatten_all()?.to_vec1::<f32>()?);
-        }
+        self.model.forward(ids, false, &mut |_, probs, _| {
+            attentions.push_layer_dense(&probs.flatten_all()?.to_vec1::<f32>()?);
+            Ok(())
+        })?;
         Ok(attentions)
     }
 
@@ -246,29 +246,25 @@ impl Engine {
             });
         }
         let t = ids.len();
-        let forward = self.model.forward(&ids, options.keep_scores)?;
-
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, t);
-        for layer in &forward.attentions {
-            attentions.push_layer_dense(&layer.flatten_all()?.to_vec1::<f32>()?);
-        }
-        let scores = match forward.scores {
-            Some(layers) => Some(Scores(
-                layers
-                    .iter()
-                    .map(|s| s.to_vec3::<f32>())
-                    .collect::<Result<_, _>>()?,
-            )),
-            None => None,
-        };
-        drop(forward.attentions);
+        let mut score_layers = Vec::new();
+        let hidden = self
+            .model
+            .forward(&ids, options.keep_scores, &mut |_, probs, scores| {
+                attentions.push_layer_dense(&probs.flatten_all()?.to_vec1::<f32>()?);
+                if let Some(scores) = scores {
+                    score_layers.push(scores.to_vec3::<f32>()?);
+                }
+                Ok(())
+            })?;
+        let scores = options.keep_scores.then_some(Scores(score_layers));
 
         // Row r of the logits predicts token r + 1; the last row predicts the token after the text.
         let targets: Vec<Option<u32>> = (0..t).map(|r| ids.get(r + 1).copied()).collect();
         let mut rows = Vec::with_capacity(t);
         for start in (0..t).step_by(LOGITS_CHUNK) {
             let len = LOGITS_CHUNK.min(t - start);
-            let logits = self.model.logits(&forward.hidden, start, len)?;
+            let logits = self.model.logits(&hidden, start, len)?;
             let flat = logits.flatten_all()?.to_vec1::<f32>()?;
             let chunk_targets = targets.get(start..start + len).unwrap_or(&[]);
             rows.extend(row_stats(

@@ -190,15 +190,9 @@ impl Block {
     }
 }
 
-/// The result of one forward pass.
-pub struct Forward {
-    /// Final hidden states after `ln_f`, (t, n_embd): multiply by `wte`ᵀ for logits ([`Gpt2::logits`]).
-    pub hidden: Tensor,
-    /// Per layer, attention probabilities (n_head, t, t).
-    pub attentions: Vec<Tensor>,
-    /// Per layer, pre-softmax scores (n_head, t, t), when asked for.
-    pub scores: Option<Vec<Tensor>>,
-}
+/// Receives each layer's attention as the forward pass produces it, so no caller has to hold all layers at once:
+/// (layer index, probabilities (n_head, t, t), pre-softmax scores (n_head, t, t) when kept).
+pub type LayerVisitor<'a> = dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Result<()> + 'a;
 
 /// GPT-2 language model with its LM head tied to the token embedding.
 pub struct Gpt2 {
@@ -240,9 +234,15 @@ impl Gpt2 {
         &self.device
     }
 
-    /// Runs the model on `ids` (at most `n_positions` of them) and keeps every layer's attention probabilities;
-    /// with `keep_scores` also the pre-softmax scores.
-    pub fn forward(&self, ids: &[u32], keep_scores: bool) -> Result<Forward> {
+    /// Runs the model on `ids` (at most `n_positions` of them), handing every layer's attention probabilities
+    /// (and with `keep_scores` the pre-softmax scores) to `visit` as they are made. Returns the final hidden
+    /// states after `ln_f`, (t, n_embd): multiply by `wte`ᵀ for logits ([`Gpt2::logits`]).
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        keep_scores: bool,
+        visit: &mut LayerVisitor<'_>,
+    ) -> Result<Tensor> {
         let t = ids.len();
         if t == 0 || t > self.config.n_positions {
             candle_core::bail!(
@@ -254,24 +254,15 @@ impl Gpt2 {
         let positions = self.wpe.narrow(0, 0, t)?; // (t, n_embd)
         let mut x = self.wte.index_select(&ids_t, 0)?.add(&positions)?; // (t, n_embd)
         let mask = causal_mask(t, &self.device)?; // (t, t)
-        let mut attentions = Vec::with_capacity(self.blocks.len());
-        let mut scores = keep_scores.then(|| Vec::with_capacity(self.blocks.len()));
-        for block in &self.blocks {
+        for (idx, block) in self.blocks.iter().enumerate() {
             let out = block
                 .attn
                 .forward(&block.ln_1.forward(&x)?, &mask, keep_scores)?;
             x = (x + out.hidden)?;
             x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
-            attentions.push(out.probs);
-            if let (Some(all), Some(layer)) = (scores.as_mut(), out.scores) {
-                all.push(layer);
-            }
+            visit(idx, &out.probs, out.scores.as_ref())?;
         }
-        Ok(Forward {
-            hidden: self.ln_f.forward(&x)?,
-            attentions,
-            scores,
-        })
+        self.ln_f.forward(&x)
     }
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).

@@ -6,6 +6,7 @@ pub mod config;
 pub mod engine;
 pub mod gpt2;
 pub mod loader;
+pub mod perplexity;
 pub mod tokenizer;
 pub mod weights;
 

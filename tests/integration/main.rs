@@ -7,5 +7,6 @@ mod errors;
 mod export;
 mod hub;
 mod markov;
+mod perplexity;
 mod tokenizer;
 mod util;

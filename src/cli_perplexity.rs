@@ -1,0 +1,156 @@
+//! `attngraph perplexity`: sliding-window perplexity of files, as Hugging Face's guide computes it.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+use crate::cli::ModelArgs;
+use crate::model::perplexity::WindowOptions;
+
+/// Arguments of `attngraph perplexity`.
+#[derive(Debug, clap::Args)]
+pub struct PerplexityArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Tokens between window starts [default: max length / 2].
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Tokens per window [default: the model's context, n_positions].
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Prepend <|endoftext|> so the first token is scored too.
+    #[arg(long)]
+    pub bos: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PerplexityFormat::Text)]
+    pub format: PerplexityFormat,
+    /// Also write one CSV row per window (begin, end, trg_len, n_scored, mean_nll).
+    #[arg(long)]
+    pub per_window: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Text files, joined with a blank line ("\n\n") as the guide joins WikiText; `-` reads stdin.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PerplexityFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte.
+fn read_text(path: &PathBuf) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+    } else {
+        bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8: invalid byte at offset {}; convert it first (e.g. iconv -f latin1 -t utf-8)",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Runs the command.
+pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
+    let texts = args
+        .files
+        .iter()
+        .map(read_text)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let text = texts.join("\n\n");
+    let engine = args.model.load()?;
+    let max_length = args.max_length.unwrap_or(engine.info().n_positions);
+    let stride = args.stride.unwrap_or((max_length / 2).max(1));
+    let (ids, _) = engine.tokenize(&text, false)?;
+    if ids.is_empty() {
+        bail!("the input has no text to score");
+    }
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut progress = |done: usize, total: usize| {
+        if !show_progress {
+            return;
+        }
+        let secs = start.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / secs;
+        let eta = (total - done) as f64 / rate.max(1e-9);
+        eprint!("\rscored {done}/{total} tokens  {rate:.0} tokens/s  ETA {eta:.0} s   ");
+    };
+    let options = WindowOptions {
+        max_length,
+        stride,
+        bos: args.bos,
+    };
+    let report = engine.perplexity(&ids, options, &mut progress)?;
+    if show_progress {
+        eprintln!();
+    }
+    if let Some(path) = &args.per_window {
+        let mut csv = String::from("begin,end,trg_len,n_scored,mean_nll\n");
+        for w in &report.windows {
+            csv.push_str(&format!(
+                "{},{},{},{},{}\n",
+                w.begin, w.end, w.trg_len, w.n_scored, w.mean_nll
+            ));
+        }
+        crate::export::write_atomic(path, csv.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        PerplexityFormat::Json => {
+            let mut value = serde_json::to_value(&report)?;
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("model".into(), engine.name().into());
+                obj.insert("max_length".into(), max_length.into());
+                obj.insert("stride".into(), stride.into());
+                obj.insert("bos".into(), args.bos.into());
+            }
+            serde_json::to_writer(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        PerplexityFormat::Text => {
+            writeln!(
+                out,
+                "{}: {} tokens, {} scored, {} windows of {max_length}, stride {stride}{}",
+                engine.name(),
+                report.tokens,
+                report.predicted_tokens,
+                report.windows.len(),
+                if args.bos { ", BOS" } else { "" }
+            )?;
+            writeln!(
+                out,
+                "perplexity (token-weighted, exact)      {:.4}",
+                report.ppl.token
+            )?;
+            writeln!(
+                out,
+                "perplexity (mean of window losses)      {:.4}   HF guide 2023-24",
+                report.ppl.window_mean
+            )?;
+            writeln!(
+                out,
+                "perplexity (Σ loss·trg_len / end)       {:.4}   HF guide late 2022",
+                report.ppl.hf_legacy
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Sliding-window perplexity of long texts, exactly as Hugging Face's guide "Perplexity of fixed-length
+//! models" computes it: windows of `max_length` tokens starting at 0, S, 2S, …; each window scores only the
+//! tokens no earlier window scored, the rest of it is context. Only the scored positions go through the
+//! 50257-wide LM head, and only one window's logits exist at a time.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::engine::{Engine, EngineError};
+
+/// Window settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowOptions {
+    /// Tokens per window (at most n_positions).
+    pub max_length: usize,
+    /// Tokens between window starts (1..=max_length).
+    pub stride: usize,
+    /// Prepend `<|endoftext|>` so the first token is scored too.
+    pub bos: bool,
+}
+
+/// One window.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Window {
+    /// First token (inclusive).
+    pub begin: usize,
+    /// Last token (exclusive).
+    pub end: usize,
+    /// Tokens new to this window (`end − previous end`), as the guide's `trg_len`.
+    pub trg_len: usize,
+    /// Tokens actually scored: `trg_len`, less one in a window whose first token has no context.
+    pub n_scored: usize,
+    /// Mean negative log-likelihood of the scored tokens (nats): the guide's `outputs.loss`.
+    pub mean_nll: f64,
+}
+
+/// The three aggregations that Hugging Face's guide has used over the years.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Aggregates {
+    /// exp(Σ NLL / number of scored tokens): the exact value.
+    pub token: f64,
+    /// exp(mean of the windows' mean NLL): the 2023–24 guide.
+    pub window_mean: f64,
+    /// exp(Σ mean_nll·trg_len / last end): the late-2022 guide.
+    pub hf_legacy: f64,
+}
+
+/// The result of scoring a text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PerplexityReport {
+    /// The perplexities.
+    pub ppl: Aggregates,
+    /// Σ NLL over scored tokens (nats).
+    pub nll_sum: f64,
+    /// Number of scored tokens.
+    pub predicted_tokens: usize,
+    /// Tokens in the text (BOS included when prepended).
+    pub tokens: usize,
+    /// Every window.
+    pub windows: Vec<Window>,
+}
+
+/// Errors of the windowed scoring.
+#[derive(Debug, thiserror::Error)]
+pub enum PerplexityError {
+    /// Bad settings.
+    #[error("{0}")]
+    Options(String),
+    /// Too little text.
+    #[error("the text has {0} token(s); perplexity needs at least 2 (or 1 with --bos)")]
+    TooShort(usize),
+    /// The model failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// The windows the guide's loop visits for a text of `seq_len` tokens: (begin, end, trg_len, n_scored).
+pub fn plan_windows(
+    seq_len: usize,
+    max_length: usize,
+    stride: usize,
+) -> Vec<(usize, usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut prev_end = 0;
+    let mut begin = 0;
+    while begin < seq_len && stride > 0 {
+        let end = (begin + max_length).min(seq_len);
+        let trg_len = end - prev_end;
+        // The model's labels are shifted by one: the window's first token is never a target.
+        let n_scored = trg_len.min(end - begin - 1);
+        out.push((begin, end, trg_len, n_scored));
+        prev_end = end;
+        if end == seq_len {
+            break;
+        }
+        begin += stride;
+    }
+    out
+}
+
+impl Engine {
+    /// Scores `ids` window by window; `progress(tokens scored so far, total to score)` is called after each.
+    pub fn perplexity(
+        &self,
+        text_ids: &[u32],
+        options: WindowOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<PerplexityReport, PerplexityError> {
+        let n_positions = self.info().n_positions;
+        if options.max_length == 0 || options.max_length > n_positions {
+            return Err(PerplexityError::Options(format!(
+                "--max-length {} must be between 1 and the model's context, {n_positions}",
+                options.max_length
+            )));
+        }
+        if options.stride == 0 || options.stride > options.max_length {
+            return Err(PerplexityError::Options(format!(
+                "--stride {} must be between 1 and --max-length ({})",
+                options.stride, options.max_length
+            )));
+        }
+        let mut ids = Vec::with_capacity(text_ids.len() + 1);
+        if options.bos {
+            ids.push(
+                self.tokenizer()
+                    .end_of_text()
+                    .ok_or(EngineError::NoBosToken)?,
+            );
+        }
+        ids.extend_from_slice(text_ids);
+        if ids.len() < 2 {
+            return Err(PerplexityError::TooShort(text_ids.len()));
+        }
+        let plan = plan_windows(ids.len(), options.max_length, options.stride);
+        let total: usize = plan.iter().map(|w| w.3).sum();
+        let vocab = self.info().vocab_size;
+        let (mut nll_sum, mut scored, mut legacy) = (0.0, 0usize, 0.0);
+        let mut windows = Vec::with_capacity(plan.len());
+        for &(begin, end, trg_len, n_scored) in &plan {
+            let window = ids.get(begin..end).unwrap_or(&[]);
+            let hidden = self
+                .model()
+                .forward(window, false, &mut |_, _, _| Ok(()))
+                .map_err(EngineError::from)?;
+            // Position p predicts token p + 1; the last n_scored tokens are the targets.
+            let first_row = window.len() - 1 - n_scored;
+            let logits = self
+                .model()
+                .logits(&hidden, first_row, n_scored)
+                .map_err(EngineError::from)?;
+            let flat = logits
+                .flatten_all()
+                .and_then(|l| l.to_vec1::<f32>())
+                .map_err(EngineError::from)?;
+            let targets = window.get(first_row + 1..).unwrap_or(&[]);
+            let window_nll: f64 = flat
+                .par_chunks_exact(vocab)
+                .zip(targets.par_iter())
+                .map(|(row, &target)| nll(row, target))
+                .sum();
+            let mean_nll = window_nll / n_scored.max(1) as f64;
+            nll_sum += window_nll;
+            scored += n_scored;
+            legacy += mean_nll * trg_len as f64;
+            windows.push(Window {
+                begin,
+                end,
+                trg_len,
+                n_scored,
+                mean_nll,
+            });
+            progress(scored, total);
+        }
+        let last_end = plan.last().map_or(1, |w| w.1);
+        let window_mean =
+            windows.iter().map(|w| w.mean_nll).sum::<f64>() / windows.len().max(1) as f64;
+        Ok(PerplexityReport {
+            ppl: Aggregates {
+                token: (nll_sum / scored.max(1) as f64).exp(),
+                window_mean: window_mean.exp(),
+                hf_legacy: (legacy / last_end as f64).exp(),
+            },
+            nll_sum,
+            predicted_tokens: scored,
+            tokens: ids.len(),
+            windows,
+        })
+    }
+}
+
+/// −ln softmax(row)[target], with the log-sum-exp in f64.
+fn nll(row: &[f32], target: u32) -> f64 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let sum: f64 = row.iter().map(|&x| f64::from((x - max).exp())).sum();
+    let lse = f64::from(max) + sum.ln();
+    lse - row.get(target as usize).map_or(f64::NAN, |&x| f64::from(x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_follow_the_guide() {
+        // 10 tokens, windows of 4, stride 3: [0,4) scores 3 (first token has no context), [3,7) scores 3 new,
+        // [6,10) scores 3 new; the loop stops at the end.
+        assert_eq!(
+            plan_windows(10, 4, 3),
+            vec![(0, 4, 4, 3), (3, 7, 3, 3), (6, 10, 3, 3)]
+        );
+        // Stride = max length: disjoint windows, each loses its first token.
+        assert_eq!(plan_windows(8, 4, 4), vec![(0, 4, 4, 3), (4, 8, 4, 3)]);
+        // Shorter than one window.
+        assert_eq!(plan_windows(3, 4, 2), vec![(0, 3, 3, 2)]);
+    }
+}

@@ -1,0 +1,175 @@
+//! Sliding-window perplexity against Hugging Face's guide loop run by tools/make_reference.py
+//! (tests/fixtures/perplexity_reference.json): every aggregation and every window within 1e-5 relative.
+
+use attngraph::model::perplexity::WindowOptions;
+use serde_json::Value;
+
+use crate::util::{assert_clean_failure, engine, fixtures, hub_model, rel, run_cli};
+
+fn reference() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("perplexity_reference.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn text_of(name: &str) -> String {
+    match name {
+        "long" => std::fs::read_to_string(fixtures().join("perplexity_text.txt")).unwrap(),
+        _ => "I love tennis. It is a fine game.".to_string(),
+    }
+}
+
+#[test]
+fn every_case_matches_the_guide() {
+    let engine = engine(&hub_model());
+    let cases = reference()["cases"].as_array().unwrap().clone();
+    assert!(cases.len() >= 20);
+    for case in &cases {
+        let (ids, _) = engine
+            .tokenize(&text_of(case["text"].as_str().unwrap()), false)
+            .unwrap();
+        let options = WindowOptions {
+            max_length: case["max_length"].as_u64().unwrap() as usize,
+            stride: case["stride"].as_u64().unwrap() as usize,
+            bos: case["bos"].as_bool().unwrap(),
+        };
+        let report = engine.perplexity(&ids, options, &mut |_, _| {}).unwrap();
+        let what = format!("{} {options:?}", case["text"]);
+        assert_eq!(
+            report.tokens as u64,
+            case["tokens"].as_u64().unwrap(),
+            "{what}"
+        );
+        assert_eq!(
+            report.predicted_tokens as u64,
+            case["predicted_tokens"].as_u64().unwrap(),
+            "{what}"
+        );
+        for (key, ours) in [
+            ("token", report.ppl.token),
+            ("window_mean", report.ppl.window_mean),
+            ("hf_legacy", report.ppl.hf_legacy),
+        ] {
+            let want = case["ppl"][key].as_f64().unwrap();
+            assert!(rel(ours, want) <= 1e-5, "{what} {key}: {ours} vs {want}");
+        }
+        let windows = case["windows"].as_array().unwrap();
+        assert_eq!(report.windows.len(), windows.len(), "{what}");
+        for (ours, want) in report.windows.iter().zip(windows) {
+            assert_eq!(
+                (ours.begin as u64, ours.end as u64),
+                (
+                    want["begin"].as_u64().unwrap(),
+                    want["end"].as_u64().unwrap()
+                )
+            );
+            assert_eq!(
+                ours.n_scored as u64,
+                want["n_scored"].as_u64().unwrap(),
+                "{what}"
+            );
+            assert!(
+                rel(ours.mean_nll, want["mean_nll"].as_f64().unwrap()) <= 1e-5,
+                "{what}: window {}",
+                ours.begin
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_json_and_per_window_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("w.csv");
+    let model = hub_model();
+    let text = fixtures().join("perplexity_text.txt");
+    let out = run_cli(
+        &[
+            "perplexity",
+            "--model",
+            model.to_str().unwrap(),
+            "--stride",
+            "7",
+            "--format",
+            "json",
+            "--per-window",
+            csv.to_str().unwrap(),
+            text.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = reference()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["text"] == "long" && c["max_length"] == 64 && c["stride"] == 7 && c["bos"] == false
+        })
+        .unwrap()
+        .clone();
+    assert!(
+        rel(
+            v["ppl"]["token"].as_f64().unwrap(),
+            want["ppl"]["token"].as_f64().unwrap()
+        ) <= 1e-5
+    );
+    assert_eq!(
+        v["windows"].as_array().unwrap().len(),
+        want["windows"].as_array().unwrap().len()
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        rows.lines().count(),
+        1 + want["windows"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = hub_model();
+    let m = model.to_str().unwrap();
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, b"good text then \xff\xfe bad").unwrap();
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, bad.to_str().unwrap()], &[]),
+        "invalid byte at offset 15",
+    );
+    let one = dir.path().join("one.txt");
+    std::fs::write(&one, "a").unwrap();
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, one.to_str().unwrap()], &[]),
+        "needs at least 2",
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, empty.to_str().unwrap()], &[]),
+        "no text to score",
+    );
+    let text = fixtures().join("perplexity_text.txt");
+    let t = text.to_str().unwrap();
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "--stride", "0", t], &[]),
+        "--stride 0 must be between 1",
+    );
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "--stride", "65", t], &[]),
+        "--stride 65 must be between 1",
+    );
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "--max-length", "65", t], &[]),
+        "--max-length 65 must be between 1",
+    );
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "/no/such/file.txt"], &[]),
+        "cannot read /no/such/file.txt",
+    );
+}
