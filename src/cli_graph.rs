@@ -1,7 +1,6 @@
 //! `attngraph export`, `markov` and `heads`: the graph layer from the command line.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::ValueEnum;
@@ -163,7 +162,7 @@ pub fn export(
     args: &SelectArgs,
     layout: Layout,
     format: Format,
-    output: &PathBuf,
+    output: &std::path::Path,
 ) -> anyhow::Result<()> {
     let snap = args.snapshot(layout, 0.15, 1)?;
     let text = export::render(&snap, format);

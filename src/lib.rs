@@ -1,7 +1,13 @@
 //! attngraph: GPT-2's attention read as Markov chains and graphs, with every token's probability.
 //!
 //! Data flows one way: text → [`model`] (tokenize, GPT-2 forward on candle, [`model::Analysis`]) → the
-//! command line in [`cli`].
+//! command line in [`cli`], the graph and Markov layer ([`graph`], [`markov`], [`export`]) and the app ([`app`], [`ui`]).
+
+// Non-test code never panics on bad input: no unwrap, expect or unchecked indexing.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod app;
 pub mod cli;

@@ -45,10 +45,9 @@ pub fn to_dot(s: &Snapshot) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "// attngraph: {} — {} ({})",
+        "// attngraph: {} — {} (edge i -> j: token i attends to token j)",
         dot_escape(&s.model),
         dot_escape(&s.selection),
-        "edge i -> j: token i attends to token j"
     );
     let _ = writeln!(
         out,

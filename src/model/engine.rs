@@ -67,6 +67,9 @@ pub enum EngineError {
     Forward(#[from] candle_core::Error),
 }
 
+/// A token's byte range in the input: (start, end).
+pub type Span = (usize, usize);
+
 /// Where the model runs.
 #[derive(
     Clone,
@@ -190,11 +193,7 @@ impl Engine {
     }
 
     /// Tokenizes `text`, prepending BOS if asked: (ids, byte spans).
-    pub fn tokenize(
-        &self,
-        text: &str,
-        bos: bool,
-    ) -> Result<(Vec<u32>, Vec<(usize, usize)>), EngineError> {
+    pub fn tokenize(&self, text: &str, bos: bool) -> Result<(Vec<u32>, Vec<Span>), EngineError> {
         let pieces = self.tokenizer.encode(text)?;
         let mut ids = Vec::with_capacity(pieces.len() + 1);
         let mut spans = Vec::with_capacity(pieces.len() + 1);

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Sliding-window perplexity speed: attngraph against Hugging Face transformers running the guide's loop, on the
+same machine in one run, GPT-2-small shape with random weights, windows of 1024, stride 512.
+
+Both score the same token ids (a text is made of random words and tokenized once, by attngraph's tokenizer.json).
+PyTorch uses --threads threads (default 2). Prints scored tokens per second for each and the ratio, plus
+attngraph's peak RSS.
+
+Usage:
+  cargo build --release
+  python tools/bench_perplexity.py --tokenizer tests/fixtures/tiny-gpt2/tokenizer.json [--tokens 20000]
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+
+WORDS = ("the of and to in is that for it as was with be by on not he this are or his from at which but have an "
+         "had they you were their one all we can her has there been if more when will would who so no time people "
+         "year way day man thing woman life child world school state family student group country problem").split()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--tokens", type=int, default=20000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "attngraph"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    folder = tempfile.mkdtemp(prefix="attngraph-ppl-")
+    try:
+        config = GPT2Config()
+        config._attn_implementation = "eager"
+        model = GPT2LMHeadModel(config).eval()
+        model.save_pretrained(folder, safe_serialization=True)
+        shutil.copy(args.tokenizer, os.path.join(folder, "tokenizer.json"))
+        tok = PreTrainedTokenizerFast(tokenizer_file=args.tokenizer)
+        rng = random.Random(1)
+        text = " ".join(rng.choice(WORDS) for _ in range(args.tokens + 100))
+        ids = tok(text)["input_ids"][: args.tokens]
+        text = tok.decode(ids)
+        ids = tok(text)["input_ids"]
+        path = os.path.join(folder, "text.txt")
+        with open(path, "w") as f:
+            f.write(text)
+
+        start = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-v", args.binary, "perplexity", "--model", folder, "--stride", "512",
+                               "--format", "json", "--quiet", path], capture_output=True, text=True, check=True)
+        ours_s = time.perf_counter() - start
+        ours = json.loads(proc.stdout)
+        peak = next(int(l.split()[-1]) for l in proc.stderr.splitlines() if "Maximum resident" in l) / 1024
+
+        start = time.perf_counter()
+        seq = torch.tensor([ids])
+        nll_sum, n, prev_end = 0.0, 0, 0
+        for begin in range(0, len(ids), 512):
+            end = min(begin + 1024, len(ids))
+            trg_len = end - prev_end
+            inp = seq[:, begin:end]
+            tgt = inp.clone()
+            tgt[:, :-trg_len] = -100
+            with torch.no_grad():
+                loss = model(inp, labels=tgt).loss
+            k = int((tgt[:, 1:] != -100).sum())
+            nll_sum += float(loss) * k
+            n += k
+            prev_end = end
+            if end == len(ids):
+                break
+        theirs_s = time.perf_counter() - start
+        import math
+        print(f"{len(ids)} tokens, windows 1024, stride 512, GPT-2-small shape, PyTorch {torch.__version__} on {args.threads} threads")
+        print(f"| | scored tokens/s | perplexity (token) | peak RSS MB |")
+        print(f"|---|---:|---:|---:|")
+        print(f"| attngraph (whole process, load included) | {ours['predicted_tokens'] / ours_s:.0f} | {ours['ppl']['token']:.4f} | {peak:.0f} |")
+        print(f"| transformers (loop only) | {n / theirs_s:.0f} | {math.exp(nll_sum / n):.4f} | |")
+        print(f"ratio attngraph / transformers: {(ours['predicted_tokens'] / ours_s) / (n / theirs_s):.2f}×")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
