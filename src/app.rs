@@ -187,6 +187,11 @@ impl AttnApp {
                 && self.load_error.is_none())
     }
 
+    /// Marks the text as edited now, as typing in the text box does; the analysis follows after the debounce.
+    pub fn text_edited(&mut self) {
+        self.edited_at = Some(Instant::now());
+    }
+
     /// The message shown in the status bar (exports, notices), if any.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_ref().map(|(n, _)| n.as_str())
@@ -471,7 +476,7 @@ impl AttnApp {
                 .id_salt("text"),
         );
         if response.changed() {
-            self.edited_at = Some(Instant::now());
+            self.text_edited();
         }
         ui.horizontal_wrapped(|ui| {
             if self.analysis.is_some() {

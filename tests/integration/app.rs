@@ -184,3 +184,44 @@ fn a_model_that_fails_to_load_shows_the_error_and_the_app_recovers() {
     assert!(h.state().error().is_none(), "{:?}", h.state().error());
     assert_eq!(h.state().analysis().unwrap().tokens.len(), 5);
 }
+
+#[test]
+fn a_thousand_rapid_edits_never_block_and_end_on_the_final_text() {
+    let mut h = harness(&hub_model(), "a", None);
+    settle(&mut h);
+    let mut slowest = Duration::ZERO;
+    let mut text = String::from("a");
+    for i in 0..1000 {
+        // Edits arrive faster than the debounce, with a pause every 100 so analyses run while typing goes on.
+        let c = char::from(b'a' + (i % 26) as u8);
+        text.push(if i % 7 == 0 { ' ' } else { c });
+        if text.len() > 40 {
+            text.drain(..20);
+        }
+        h.state_mut().settings_mut().text = text.clone();
+        h.state_mut().text_edited();
+        let start = Instant::now();
+        h.step();
+        slowest = slowest.max(start.elapsed());
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    settle(&mut h);
+    assert_eq!(
+        h.state().analysis().unwrap().text,
+        text,
+        "the analysis on screen is of the final text"
+    );
+    let (asked, shown) = h.state().generations();
+    assert_eq!(asked, shown, "the newest request is the one shown");
+    // Stale requests were dropped: far fewer analyses than edits were asked for.
+    assert!(
+        asked < 100,
+        "{asked} analyses for 1000 edits: the debounce is not working"
+    );
+    // A frame never waits for the model. (A generous bound: a debug-build frame of this UI takes milliseconds,
+    // an analysis waited on would show as the worker's full time.)
+    assert!(slowest < Duration::from_secs(2), "a frame took {slowest:?}");
+}
