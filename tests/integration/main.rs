@@ -5,6 +5,7 @@ mod cli;
 mod engine;
 mod errors;
 mod export;
+mod fuzz;
 mod hub;
 mod markov;
 mod perplexity;

@@ -1,0 +1,84 @@
+//! Property tests over arbitrary text: tokenize → analyze → every matrix selection → pruning → every export
+//! never panics; whatever is accepted keeps its invariants, whatever is refused gets a clear error.
+
+use attngraph::export::{self, Format, Layout};
+use attngraph::graph::{Pruning, Selection};
+use attngraph::model::{AnalyzeOptions, EngineError};
+use proptest::prelude::*;
+
+use crate::util::{engine, hub_model};
+
+/// One engine for every case: loading builds the tokenizer from vocab.json + merges.txt, the slow part.
+static ENGINE: std::sync::LazyLock<attngraph::model::Engine> =
+    std::sync::LazyLock::new(|| engine(&hub_model()));
+
+/// Text built from pieces that stress tokenizers and escapes: control characters, zero-width and combining
+/// marks, CJK, emoji with joiners, markup characters, long runs of spaces, and arbitrary Unicode.
+fn nasty_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("\u{0}".to_string()),
+        Just("\u{7}\u{1b}[31m".to_string()),
+        Just("\u{200b}\u{200d}\u{feff}".to_string()),
+        Just("e\u{301}\u{302}\u{303}".to_string()),
+        Just("我爱网球".to_string()),
+        Just("👨‍👩‍👧‍👦🇫🇷".to_string()),
+        Just("<&\"'>]]>--".to_string()),
+        Just("        \t\t\n\r\n".to_string()),
+        Just("<|endoftext|>".to_string()),
+        "\\PC{0,12}",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_text_goes_through_every_layer_without_panicking(text in nasty_text(), bos in any::<bool>(), top_k in 0usize..4, drop_first in any::<bool>()) {
+        let engine = &*ENGINE;
+        let options = AnalyzeOptions { bos, top_k, keep_scores: false };
+        match engine.analyze(&text, &options) {
+            Err(EngineError::EmptyText) => prop_assert!(text.is_empty()),
+            Err(EngineError::TooLong { tokens, limit, .. }) => prop_assert!(tokens > limit),
+            Err(other) => prop_assert!(false, "unexpected error for {text:?}: {other}"),
+            Ok(analysis) => {
+                // Spans are consecutive and cover the text.
+                let last = analysis.tokens.last().map_or(0, |t| t.end);
+                prop_assert_eq!(last, text.len());
+                let att = &analysis.attentions;
+                for q in 0..att.n_tokens() {
+                    let sum: f32 = att.row(0, 0, q).iter().sum();
+                    prop_assert!((sum - 1.0).abs() < 1e-4);
+                }
+                let selections = [
+                    Selection::Head { layer: 2, head: 3 },
+                    Selection::LayerMean(1),
+                    Selection::LayerMax(0),
+                    Selection::AllMean,
+                    Selection::Rollout,
+                    Selection::Flow,
+                ];
+                for selection in selections {
+                    let pruning = Pruning { threshold: 0.01, top_k: 3, mass: 0.9, drop_first };
+                    let snapshot = match attngraph::cli_graph::snapshot_of("fixture", &analysis, selection, pruning, Layout::Circle, 0.15, 2) {
+                        Ok(s) => s,
+                        Err(attngraph::graph::SelectError::FlowTooLong(n)) => { prop_assert!(n > attngraph::graph::FLOW_MAX_TOKENS); continue; }
+                        Err(other) => { prop_assert!(false, "{other}"); continue; }
+                    };
+                    for format in [Format::Dot, Format::Graphml, Format::Json, Format::Csv, Format::Svg] {
+                        let out = export::render(&snapshot, format);
+                        prop_assert!(!out.is_empty());
+                        if matches!(format, Format::Graphml | Format::Svg) {
+                            // No raw control characters or unescaped markup from the text reach XML.
+                            prop_assert!(!out.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r')));
+                        }
+                        if format == Format::Json {
+                            prop_assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
