@@ -140,7 +140,7 @@ pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 pub struct HubOptions {
     /// Use only the cache.
     pub offline: bool,
-    /// Called as bytes arrive; `None` draws hf-hub's progress bar on stderr.
+    /// Called as bytes arrive; `None` prints a progress line on stderr.
     pub progress: Option<ProgressFn>,
 }
 
@@ -277,7 +277,8 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
     let endpoint = endpoint();
     let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir))
         .with_endpoint(endpoint.clone())
-        .with_progress(hub.progress.is_none());
+        .with_progress(false)
+        .with_retries(2);
     if let Ok(token) = std::env::var("HF_TOKEN") {
         builder = builder.with_token(Some(token));
     }
@@ -290,18 +291,20 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
     let api = builder
         .build()
         .map_err(|err| download_err("(setup)", err.to_string()))?;
-    let api_repo = api.repo(repo);
+    let stall = stall_timeout();
     let fetch = |file: &str| -> Result<PathBuf, LoadError> {
         if let Some(path) = cached.get(file) {
             return Ok(path);
         }
-        let result = match &hub.progress {
-            Some(progress) => {
-                api_repo.download_with_progress(file, Reporter::new(progress.clone()))
-            }
-            None => api_repo.download(file),
-        };
-        result.map_err(|err| download_err(file, err.to_string()))
+        let path = download_watched(&api, &repo, file, hub.progress.clone(), stall)
+            .map_err(|m| download_err(file, m))?;
+        if let Err(problem) = check_complete(&path) {
+            // hf-hub renames a finished download into the cache; a body cut short by the server can still land
+            // there. Remove it so the cache never holds a broken file, and say so.
+            remove_from_cache(&path);
+            return Err(download_err(file, format!("the downloaded file is incomplete or corrupt ({problem}); it was removed from the cache, run again")));
+        }
+        Ok(path)
     };
     let config = fetch("config.json")?;
     let tokenizer = match fetch("tokenizer.json") {
@@ -314,6 +317,105 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         weights,
         tokenizer,
     })
+}
+
+/// Seconds without a byte before a download counts as stalled: ATTNGRAPH_STALL_SECS, default 60.
+fn stall_timeout() -> std::time::Duration {
+    let secs = std::env::var("ATTNGRAPH_STALL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(60.0);
+    std::time::Duration::from_secs_f64(secs)
+}
+
+/// Downloads `file` on a helper thread and gives up when no byte arrives for `stall`. hf-hub's HTTP client has
+/// no read timeout, so a server that stops sending would otherwise hang the caller forever. A partial file stays
+/// in the cache's `blobs/` as `*.sync.part`, which hf-hub resumes next time; nothing appears under `snapshots/`.
+fn download_watched(
+    api: &hf_hub::api::sync::Api,
+    repo: &Repo,
+    file: &str,
+    progress: Option<ProgressFn>,
+    stall: std::time::Duration,
+) -> Result<PathBuf, String> {
+    use std::sync::mpsc;
+    let (beat_tx, beat_rx) = mpsc::channel::<Option<Result<PathBuf, String>>>();
+    let beat = beat_tx.clone();
+    let forward = progress.unwrap_or_else(stderr_progress);
+    let reporter = Reporter::new(Arc::new(move |name: &str, done, total| {
+        let _ = beat.send(None);
+        forward(name, done, total);
+    }));
+    let api_repo = api.repo(repo.clone());
+    let name = file.to_string();
+    std::thread::Builder::new()
+        .name(format!("download {file}"))
+        .spawn(move || {
+            let result = api_repo.download_with_progress(&name, reporter);
+            let _ = beat_tx.send(Some(result.map_err(|e| e.to_string())));
+        })
+        .map_err(|e| format!("cannot start the download thread: {e}"))?;
+    loop {
+        match beat_rx.recv_timeout(stall) {
+            Ok(None) => continue,
+            Ok(Some(result)) => return result,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Err(format!(
+                "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
+                stall.as_secs_f64()
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the download thread ended without a result".into())
+            }
+        }
+    }
+}
+
+/// A progress line on stderr: file, megabytes so far and in all, rate.
+fn stderr_progress() -> ProgressFn {
+    let start = std::time::Instant::now();
+    Arc::new(move |file: &str, done, total| {
+        let mb = |b: u64| b as f64 / 1e6;
+        let rate = mb(done) / start.elapsed().as_secs_f64().max(1e-3);
+        eprint!(
+            "\rdownloading {file}: {:.1} / {:.1} MB, {rate:.1} MB/s   ",
+            mb(done),
+            mb(total)
+        );
+        if done >= total {
+            eprintln!();
+        }
+    })
+}
+
+/// Checks that a downloaded file is whole: JSON parses, safetensors headers and offsets fit the file.
+fn check_complete(path: &Path) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if name.ends_with(".json") {
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else if name.ends_with(".safetensors") {
+        safetensors::SafeTensors::deserialize(&bytes)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    } else if bytes.is_empty() {
+        Err("empty file".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Removes a snapshot entry and the blob it points to.
+fn remove_from_cache(pointer: &Path) {
+    if let Ok(blob) = std::fs::canonicalize(pointer) {
+        let _ = std::fs::remove_file(blob);
+    }
+    let _ = std::fs::remove_file(pointer);
 }
 
 /// Adapts hf-hub's progress callbacks to a [`ProgressFn`].

@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod download;
 mod engine;
 mod errors;
 mod export;
