@@ -259,11 +259,17 @@ impl AttnApp {
                         self.clamp_selection();
                     }
                 }
+                Response::Continued(text) => {
+                    self.settings.text = text;
+                    self.request_analysis();
+                }
                 Response::AnalyzeFailed {
                     generation,
                     message,
                 } => {
-                    if generation == self.generation && self.model_name.is_some() {
+                    if (generation == self.generation || generation == u64::MAX)
+                        && self.model_name.is_some()
+                    {
                         self.analyze_error = Some(message);
                     }
                 }
@@ -456,6 +462,25 @@ impl AttnApp {
             ).changed() {
                 self.request_analysis();
             }
+            if ui
+                .add_enabled(self.model_name.is_some(), egui::Button::new("Continue ▸"))
+                .on_hover_text("Sample the next tokens from the model and append them")
+                .clicked()
+            {
+                self.worker.send(Request::Continue {
+                    text: self.settings.text.clone(),
+                    bos: self.settings.bos,
+                    options: self.settings.sampling,
+                });
+                self.settings.sampling.seed = self.settings.sampling.seed.wrapping_add(1);
+            }
+            let sampling = &mut self.settings.sampling;
+            ui.menu_button("⚙", |ui| {
+                ui.add(egui::Slider::new(&mut sampling.temperature, 0.0..=2.0).text("temperature (0: most likely)"));
+                ui.add(egui::Slider::new(&mut sampling.top_k, 0..=200).text("top-k (0: all)"));
+                ui.add(egui::Slider::new(&mut sampling.top_p, 0.05..=1.0).text("top-p"));
+                ui.add(egui::Slider::new(&mut sampling.max_new_tokens, 1..=64).text("tokens"));
+            });
             ui.separator();
             for (view, label) in [(View::Graph, "Graph"), (View::Matrix, "Matrix"), (View::Grid, "Heads"), (View::Markov, "Markov")] {
                 ui.selectable_value(&mut self.settings.view, view, label);

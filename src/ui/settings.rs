@@ -68,6 +68,8 @@ pub struct Settings {
     pub markov_steps: usize,
     /// Teleport α of the ranking.
     pub teleport: f64,
+    /// How "Continue" samples.
+    pub sampling: crate::model::generate::SamplingOptions,
 }
 
 impl Default for Settings {
@@ -88,6 +90,7 @@ impl Default for Settings {
             dark: true,
             markov_steps: 1,
             teleport: 0.15,
+            sampling: crate::model::generate::SamplingOptions::default(),
         }
     }
 }

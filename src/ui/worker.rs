@@ -6,6 +6,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::model::generate::SamplingOptions;
 use crate::model::{Analysis, AnalyzeOptions, DeviceKind, Engine, HubOptions, ModelSource};
 
 /// What the UI asks for.
@@ -26,6 +27,15 @@ pub enum Request {
         text: String,
         /// Options.
         options: AnalyzeOptions,
+    },
+    /// Sample tokens after a text.
+    Continue {
+        /// The text.
+        text: String,
+        /// Prepend BOS.
+        bos: bool,
+        /// Sampling settings.
+        options: SamplingOptions,
     },
 }
 
@@ -57,6 +67,8 @@ pub enum Response {
         /// How long it took, in milliseconds.
         millis: f64,
     },
+    /// The text with sampled tokens appended.
+    Continued(String),
     /// An analysis failed (empty text, too long, …); the previous result stays on screen.
     AnalyzeFailed {
         /// The request's generation.
@@ -162,6 +174,19 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         Err(message) => send(Response::LoadFailed(message)),
                     }
                 }
+                Request::Continue { text, bos, options } => match &engine {
+                    Some(engine) => match engine.continue_text(&text, bos, &options) {
+                        Ok(text) => send(Response::Continued(text)),
+                        Err(err) => send(Response::AnalyzeFailed {
+                            generation: u64::MAX,
+                            message: err.to_string(),
+                        }),
+                    },
+                    None => send(Response::AnalyzeFailed {
+                        generation: u64::MAX,
+                        message: "no model is loaded yet".into(),
+                    }),
+                },
                 Request::Analyze {
                     generation,
                     text,

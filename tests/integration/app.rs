@@ -225,3 +225,26 @@ fn a_thousand_rapid_edits_never_block_and_end_on_the_final_text() {
     // an analysis waited on would show as the worker's full time.)
     assert!(slowest < Duration::from_secs(2), "a frame took {slowest:?}");
 }
+
+#[test]
+fn continue_appends_sampled_tokens_and_the_panel_follows() {
+    let mut h = harness(&hub_model(), "I love", None);
+    settle(&mut h);
+    let before = h.state().analysis().unwrap().tokens.len();
+    h.state_mut().settings_mut().sampling.max_new_tokens = 3;
+    h.get_by_label("Continue ▸").click();
+    let start = Instant::now();
+    while h.state().settings().text == "I love" {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no continuation arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    settle(&mut h);
+    let text = h.state().settings().text.clone();
+    assert!(text.starts_with("I love") && text.len() > "I love".len());
+    assert_eq!(h.state().analysis().unwrap().text, text);
+    assert!(h.state().analysis().unwrap().tokens.len() > before);
+}

@@ -170,3 +170,39 @@ fn byte_spans_cover_the_text_and_bos_is_not_scored() {
         .iter()
         .any(|t| t.display == "␣love" && t.text == " love"));
 }
+
+#[test]
+fn greedy_continuation_takes_the_reference_argmax() {
+    // With temperature 0 the next token after "I love" (with BOS) must be the reference's most likely token at
+    // that position: tokens[3].top5[0] of the "I love tennis." case predicts from the context "<BOS> I love".
+    let engine = engine(&hub_model());
+    let case = reference()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == true)
+        .unwrap()
+        .clone();
+    let want = case["tokens"][3]["top5"][0][0].as_u64().unwrap() as u32;
+    let options = attngraph::model::generate::SamplingOptions {
+        temperature: 0.0,
+        max_new_tokens: 1,
+        ..Default::default()
+    };
+    let text = engine.continue_text("I love", true, &options).unwrap();
+    let expected = format!(
+        "I love{}",
+        String::from_utf8_lossy(engine.tokenizer().bytes(want))
+    );
+    assert_eq!(text, expected);
+    // Sampling is repeatable for a seed and adds the number of tokens asked for (the fixture never ends a text).
+    let sampled = attngraph::model::generate::SamplingOptions {
+        temperature: 1.0,
+        max_new_tokens: 5,
+        seed: 3,
+        ..Default::default()
+    };
+    let a = engine.continue_text("I love", true, &sampled).unwrap();
+    assert_eq!(a, engine.continue_text("I love", true, &sampled).unwrap());
+    assert_eq!(engine.tokenize(&a, true).unwrap().0.len(), 3 + 5);
+}

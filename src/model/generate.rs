@@ -1,0 +1,90 @@
+//! Continuing a text: sample the next tokens from the model (temperature, top-k, top-p, via candle-transformers'
+//! `LogitsProcessor`), so the distribution the probability panel describes turns into text.
+
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+
+use super::engine::{Engine, EngineError};
+
+/// How to sample.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SamplingOptions {
+    /// Softmax temperature; 0 takes the most likely token every time.
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the fewest tokens whose probabilities reach p (1: all).
+    pub top_p: f64,
+    /// Tokens to add.
+    pub max_new_tokens: usize,
+    /// Random seed, so a continuation can be repeated.
+    pub seed: u64,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            max_new_tokens: 8,
+            seed: 42,
+        }
+    }
+}
+
+impl SamplingOptions {
+    fn sampling(&self) -> Sampling {
+        let temperature = self.temperature;
+        match (temperature <= 0.0, self.top_k > 0, self.top_p < 1.0) {
+            (true, _, _) => Sampling::ArgMax,
+            (false, true, true) => Sampling::TopKThenTopP {
+                k: self.top_k,
+                p: self.top_p,
+                temperature,
+            },
+            (false, true, false) => Sampling::TopK {
+                k: self.top_k,
+                temperature,
+            },
+            (false, false, true) => Sampling::TopP {
+                p: self.top_p,
+                temperature,
+            },
+            (false, false, false) => Sampling::All { temperature },
+        }
+    }
+}
+
+impl Engine {
+    /// Samples up to `max_new_tokens` tokens after `text` and returns the text with them appended. Stops early at
+    /// `<|endoftext|>` or at the model's context length.
+    pub fn continue_text(
+        &self,
+        text: &str,
+        bos: bool,
+        options: &SamplingOptions,
+    ) -> Result<String, EngineError> {
+        if text.is_empty() && !bos {
+            return Err(EngineError::EmptyText);
+        }
+        let (mut ids, _) = self.tokenize(text, bos)?;
+        let limit = self.info().n_positions;
+        let mut processor = LogitsProcessor::from_sampling(options.seed, options.sampling());
+        let mut added = Vec::new();
+        for _ in 0..options.max_new_tokens {
+            if ids.len() >= limit {
+                break;
+            }
+            let hidden = self.model().forward(&ids, false, &mut |_, _, _| Ok(()))?;
+            let logits = self.model().logits(&hidden, ids.len() - 1, 1)?.squeeze(0)?;
+            let next = processor.sample(&logits)?;
+            if Some(next) == self.tokenizer().end_of_text() {
+                break;
+            }
+            ids.push(next);
+            added.extend_from_slice(self.tokenizer().bytes(next));
+        }
+        Ok(format!("{text}{}", String::from_utf8_lossy(&added)))
+    }
+}
