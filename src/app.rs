@@ -35,6 +35,8 @@ pub struct Launch {
     pub fresh: bool,
     /// Where window exports go (default `attngraph-exports` in the working folder).
     pub export_dir: Option<PathBuf>,
+    /// A file to score in the Perplexity tab once the model is loaded.
+    pub score_file: Option<PathBuf>,
 }
 
 /// Things derived from the analysis and the selection; rebuilt only when their inputs change.
@@ -74,6 +76,9 @@ pub struct AttnApp {
     pinned: Option<usize>,
     screenshot: Option<(PathBuf, u32)>,
     export_dir: PathBuf,
+    perplexity: crate::ui::perplexity_panel::PerplexityTab,
+    score_pending: bool,
+    score_requested: bool,
 }
 
 impl AttnApp {
@@ -128,6 +133,16 @@ impl AttnApp {
             export_dir: launch
                 .export_dir
                 .unwrap_or_else(|| PathBuf::from("attngraph-exports")),
+            perplexity: crate::ui::perplexity_panel::PerplexityTab {
+                path: launch
+                    .score_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+            score_pending: launch.score_file.is_some(),
+            score_requested: launch.score_file.is_some(),
         };
         app.load_model(app.settings.model.clone());
         app
@@ -192,6 +207,11 @@ impl AttnApp {
         self.edited_at = Some(Instant::now());
     }
 
+    /// The Perplexity tab's state.
+    pub fn perplexity_tab(&self) -> &crate::ui::perplexity_panel::PerplexityTab {
+        &self.perplexity
+    }
+
     /// The message shown in the status bar (exports, notices), if any.
     pub fn notice(&self) -> Option<&str> {
         self.notice.as_ref().map(|(n, _)| n.as_str())
@@ -233,6 +253,9 @@ impl AttnApp {
                     self.settings.model = name.clone();
                     self.model_name = Some(name);
                     self.request_analysis();
+                    if std::mem::take(&mut self.score_pending) {
+                        self.score_file();
+                    }
                 }
                 Response::LoadFailed(message) => {
                     self.loading = false;
@@ -258,6 +281,19 @@ impl AttnApp {
                         self.derived = None;
                         self.clamp_selection();
                     }
+                }
+                Response::PerplexityProgress(done, total) => {
+                    self.perplexity.progress = Some((done, total))
+                }
+                Response::PerplexityDone(scored) => {
+                    self.perplexity.progress = None;
+                    self.perplexity.error = None;
+                    self.perplexity.window = 0;
+                    self.perplexity.result = Some(*scored);
+                }
+                Response::PerplexityFailed(message) => {
+                    self.perplexity.progress = None;
+                    self.perplexity.error = Some(message);
                 }
                 Response::Continued(text) => {
                     self.settings.text = text;
@@ -347,6 +383,17 @@ impl AttnApp {
         });
     }
 
+    fn score_file(&mut self) {
+        self.perplexity.progress = Some((0, 1));
+        self.perplexity.error = None;
+        self.worker.send(Request::Perplexity {
+            path: self.perplexity.path.trim().to_string(),
+            max_length: self.perplexity.max_length,
+            stride: self.perplexity.stride,
+            bos: self.settings.bos,
+        });
+    }
+
     fn export(&mut self, format: Format) {
         let Some(d) = &self.derived else { return };
         let dir = self.export_dir.clone();
@@ -385,7 +432,7 @@ impl AttnApp {
 
         egui::Panel::top("controls").show(ui, |ui| self.controls_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
-        if self.analysis.is_some() && self.settings.view != View::Grid {
+        if self.analysis.is_some() && !matches!(self.settings.view, View::Grid | View::Perplexity) {
             egui::Panel::left("grid")
                 .resizable(true)
                 .default_size(300.0)
@@ -482,7 +529,7 @@ impl AttnApp {
                 ui.add(egui::Slider::new(&mut sampling.max_new_tokens, 1..=64).text("tokens"));
             });
             ui.separator();
-            for (view, label) in [(View::Graph, "Graph"), (View::Matrix, "Matrix"), (View::Grid, "Heads"), (View::Markov, "Markov")] {
+            for (view, label) in [(View::Graph, "Graph"), (View::Matrix, "Matrix"), (View::Grid, "Heads"), (View::Markov, "Markov"), (View::Perplexity, "Perplexity")] {
                 ui.selectable_value(&mut self.settings.view, view, label);
             }
             ui.separator();
@@ -687,6 +734,13 @@ impl AttnApp {
             return;
         }
         match self.settings.view {
+            View::Perplexity => {
+                if let crate::ui::perplexity_panel::PerplexityCommand::Run =
+                    self.perplexity.ui(ui, self.model_name.is_some())
+                {
+                    self.score_file();
+                }
+            }
             View::Grid => self.grid_ui(ui, 56.0),
             View::Matrix => {
                 if let Some(d) = &self.derived {
@@ -859,8 +913,11 @@ impl AttnApp {
             }
             return;
         }
-        let ready =
-            (self.analysis.is_some() && self.edited_at.is_none()) || self.load_error.is_some();
+        let scored = !self.score_requested
+            || self.perplexity.result.is_some()
+            || self.perplexity.error.is_some();
+        let ready = (self.analysis.is_some() && self.edited_at.is_none() && scored)
+            || self.load_error.is_some();
         let frames = if ready && frames < 100 {
             frames + 1
         } else {

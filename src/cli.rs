@@ -63,6 +63,8 @@ pub enum GuiView {
     Grid,
     /// The Markov panel with the graph of A^k.
     Markov,
+    /// Sliding-window perplexity of a file (with --score-file).
+    Perplexity,
 }
 
 /// Output formats of `bench`.
@@ -143,6 +145,9 @@ pub enum Command {
         /// Ignore saved settings and start from the defaults.
         #[arg(long)]
         fresh: bool,
+        /// Score this file in the Perplexity tab once the model is loaded.
+        #[arg(long)]
+        score_file: Option<std::path::PathBuf>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -211,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             view,
             screenshot,
             fresh,
+            score_file,
         }) => {
             use crate::ui::settings::View;
             let launch = crate::app::Launch {
@@ -224,10 +230,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     GuiView::Matrix => View::Matrix,
                     GuiView::Grid => View::Grid,
                     GuiView::Markov => View::Markov,
+                    GuiView::Perplexity => View::Perplexity,
                 }),
                 screenshot,
                 fresh,
                 export_dir: None,
+                score_file,
             };
             crate::app::run(launch)
         }

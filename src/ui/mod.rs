@@ -5,6 +5,7 @@ pub mod graph_view;
 pub mod head_grid;
 pub mod markov_panel;
 pub mod matrix_view;
+pub mod perplexity_panel;
 pub mod settings;
 pub mod token_panel;
 pub mod worker;

@@ -17,6 +17,8 @@ pub enum View {
     Grid,
     /// The Markov panel beside the graph of A^k.
     Markov,
+    /// Sliding-window perplexity of a file.
+    Perplexity,
 }
 
 /// Graph layouts in the app (the exports know arc and circle).

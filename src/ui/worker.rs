@@ -28,6 +28,17 @@ pub enum Request {
         /// Options.
         options: AnalyzeOptions,
     },
+    /// Score a file with sliding windows.
+    Perplexity {
+        /// The file.
+        path: String,
+        /// Window length (0: the model's context).
+        max_length: usize,
+        /// Stride (0: half the window).
+        stride: usize,
+        /// Prepend BOS.
+        bos: bool,
+    },
     /// Sample tokens after a text.
     Continue {
         /// The text.
@@ -67,6 +78,12 @@ pub enum Response {
         /// How long it took, in milliseconds.
         millis: f64,
     },
+    /// Tokens scored so far of a file.
+    PerplexityProgress(usize, usize),
+    /// A file was scored.
+    PerplexityDone(Box<crate::ui::perplexity_panel::ScoredFile>),
+    /// Scoring a file failed.
+    PerplexityFailed(String),
     /// The text with sampled tokens appended.
     Continued(String),
     /// An analysis failed (empty text, too long, …); the previous result stays on screen.
@@ -174,6 +191,26 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         Err(message) => send(Response::LoadFailed(message)),
                     }
                 }
+                Request::Perplexity {
+                    path,
+                    max_length,
+                    stride,
+                    bos,
+                } => match &engine {
+                    Some(engine) => {
+                        let progress_out = outbox.clone();
+                        let progress_wake = wake.clone();
+                        let mut progress = move |done: usize, total: usize| {
+                            let _ = progress_out.send(Response::PerplexityProgress(done, total));
+                            progress_wake();
+                        };
+                        match score_file(engine, &path, max_length, stride, bos, &mut progress) {
+                            Ok(scored) => send(Response::PerplexityDone(Box::new(scored))),
+                            Err(message) => send(Response::PerplexityFailed(message)),
+                        }
+                    }
+                    None => send(Response::PerplexityFailed("no model is loaded yet".into())),
+                },
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => match engine.continue_text(&text, bos, &options) {
                         Ok(text) => send(Response::Continued(text)),
@@ -218,4 +255,55 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
             }
         }
     }
+}
+
+fn score_file(
+    engine: &Engine,
+    path: &str,
+    max_length: usize,
+    stride: usize,
+    bos: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<crate::ui::perplexity_panel::ScoredFile, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{path} is not valid UTF-8: invalid byte at offset {}",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let (ids, _) = engine.tokenize(&text, false).map_err(|e| e.to_string())?;
+    let max_length = if max_length == 0 {
+        engine.info().n_positions
+    } else {
+        max_length
+    };
+    let stride = if stride == 0 {
+        (max_length / 2).max(1)
+    } else {
+        stride
+    };
+    let options = crate::model::perplexity::WindowOptions {
+        max_length,
+        stride,
+        bos,
+    };
+    let report = engine
+        .perplexity(&ids, options, progress)
+        .map_err(|e| e.to_string())?;
+    let mut tokens: Vec<String> = Vec::with_capacity(ids.len() + 1);
+    if bos {
+        tokens.push("<|endoftext|>".into());
+    }
+    tokens.extend(
+        ids.iter()
+            .map(|&id| crate::model::tokenizer::visible_whitespace(&engine.tokenizer().text(id))),
+    );
+    Ok(crate::ui::perplexity_panel::ScoredFile {
+        path: path.to_string(),
+        max_length,
+        stride,
+        report,
+        tokens,
+    })
 }

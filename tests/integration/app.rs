@@ -248,3 +248,57 @@ fn continue_appends_sampled_tokens_and_the_panel_follows() {
     assert_eq!(h.state().analysis().unwrap().text, text);
     assert!(h.state().analysis().unwrap().tokens.len() > before);
 }
+
+#[test]
+fn the_perplexity_tab_scores_a_file_like_the_guide() {
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    h.get_by_label("Perplexity").click();
+    h.step();
+    let path = crate::util::fixtures().join("perplexity_text.txt");
+    let inputs = h.get_all_by_role(Role::TextInput).collect::<Vec<_>>();
+    let file_field = inputs.last().unwrap();
+    file_field.focus();
+    file_field.type_text(path.to_str().unwrap());
+    h.step();
+    h.get_by_label("Score").click();
+    let start = Instant::now();
+    while h.state().perplexity_tab().result.is_none() {
+        h.step();
+        assert!(
+            h.state().perplexity_tab().error.is_none(),
+            "{:?}",
+            h.state().perplexity_tab().error
+        );
+        assert!(start.elapsed() < Duration::from_secs(60), "no result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+    // Defaults: the model's context (64) and half of it as stride, with the app's BOS.
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("perplexity_reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let want = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["text"] == "long" && c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == true
+        })
+        .unwrap()
+        .clone();
+    let got = h
+        .state()
+        .perplexity_tab()
+        .result
+        .as_ref()
+        .unwrap()
+        .report
+        .ppl
+        .token;
+    let ppl = want["ppl"]["token"].as_f64().unwrap();
+    assert!((got - ppl).abs() / ppl < 1e-5, "{got} vs {ppl}");
+    h.get_by_label_contains("orange: scored here");
+}

@@ -1,0 +1,156 @@
+//! The Perplexity tab: score a file with sliding windows, plot each window's mean NLL, and show for a chosen
+//! window which tokens are context and which are scored — the picture that makes the stride obvious.
+
+use egui::Color32;
+use egui_plot::{Line, Plot, PlotPoints, Points};
+
+use crate::model::perplexity::PerplexityReport;
+
+/// A finished scoring with the token texts for display.
+#[derive(Debug)]
+pub struct ScoredFile {
+    /// The file.
+    pub path: String,
+    /// Window length and stride used.
+    pub max_length: usize,
+    /// Stride used.
+    pub stride: usize,
+    /// The report.
+    pub report: PerplexityReport,
+    /// Display text of every token (BOS included when prepended).
+    pub tokens: Vec<String>,
+}
+
+/// The tab's own state.
+#[derive(Default)]
+pub struct PerplexityTab {
+    /// The file path typed.
+    pub path: String,
+    /// Stride (0: half the window).
+    pub stride: usize,
+    /// Window length (0: the model's context).
+    pub max_length: usize,
+    /// Progress (scored, total) while running.
+    pub progress: Option<(usize, usize)>,
+    /// The last result.
+    pub result: Option<ScoredFile>,
+    /// The last error.
+    pub error: Option<String>,
+    /// The window shown.
+    pub window: usize,
+}
+
+/// What the tab asks the app to do.
+#[must_use]
+pub enum PerplexityCommand {
+    /// Nothing.
+    None,
+    /// Score the file.
+    Run,
+}
+
+impl PerplexityTab {
+    /// Draws the tab.
+    pub fn ui(&mut self, ui: &mut egui::Ui, model_loaded: bool) -> PerplexityCommand {
+        let mut command = PerplexityCommand::None;
+        ui.horizontal(|ui| {
+            ui.label("File");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path)
+                    .desired_width(360.0)
+                    .hint_text("path of a UTF-8 text file"),
+            );
+            ui.add(
+                egui::DragValue::new(&mut self.max_length)
+                    .range(0..=4096)
+                    .prefix("window "),
+            )
+            .on_hover_text("0: the model's context (1024 for GPT-2)");
+            ui.add(
+                egui::DragValue::new(&mut self.stride)
+                    .range(0..=4096)
+                    .prefix("stride "),
+            )
+            .on_hover_text("0: half the window");
+            let running = self.progress.is_some();
+            if ui
+                .add_enabled(
+                    model_loaded && !running && !self.path.trim().is_empty(),
+                    egui::Button::new("Score"),
+                )
+                .clicked()
+            {
+                command = PerplexityCommand::Run;
+            }
+            if let Some((done, total)) = self.progress {
+                ui.add(
+                    egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                        .desired_width(160.0)
+                        .text(format!("{done}/{total} tokens")),
+                );
+            }
+        });
+        ui.label(
+            "Windows of L tokens start every S tokens. Each window scores only the tokens no earlier window scored; \
+             the rest of it is context. A smaller stride gives every prediction more context, and a lower perplexity.",
+        );
+        if let Some(err) = &self.error {
+            ui.colored_label(Color32::from_rgb(220, 80, 60), format!("⚠ {err}"));
+        }
+        let Some(r) = &self.result else {
+            return command;
+        };
+        let p = &r.report.ppl;
+        ui.heading(format!("{}: perplexity {:.3}", r.path, p.token));
+        ui.label(format!(
+            "token-weighted (exact) {:.4} · mean of window losses (HF guide 2023–24) {:.4} · Σ loss·trg_len / end (HF guide 2022) {:.4} · {} tokens, {} scored, {} windows of {}, stride {}",
+            p.token, p.window_mean, p.hf_legacy, r.report.tokens, r.report.predicted_tokens, r.report.windows.len(), r.max_length, r.stride
+        ));
+        let points: Vec<[f64; 2]> = r
+            .report
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| [i as f64, w.mean_nll])
+            .collect();
+        let chosen: Vec<[f64; 2]> = points.get(self.window).copied().into_iter().collect();
+        Plot::new("window_nll")
+            .height(160.0)
+            .x_axis_label("window")
+            .y_axis_label("mean NLL (nats)")
+            .show(ui, |plot| {
+                plot.line(Line::new("mean NLL", PlotPoints::from(points)));
+                plot.points(
+                    Points::new("chosen", PlotPoints::from(chosen))
+                        .radius(5.0)
+                        .color(Color32::from_rgb(230, 85, 13)),
+                );
+            });
+        let last = r.report.windows.len().saturating_sub(1);
+        ui.add(egui::Slider::new(&mut self.window, 0..=last).text("window"));
+        let Some(w) = r.report.windows.get(self.window) else {
+            return command;
+        };
+        let scored_from = w.end - w.n_scored;
+        ui.label(format!(
+            "window {}: tokens {}..{} — grey: context only, orange: scored here ({} tokens, mean NLL {:.3})",
+            self.window, w.begin, w.end, w.n_scored, w.mean_nll
+        ));
+        egui::ScrollArea::vertical()
+            .id_salt("window_tokens")
+            .show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing.x = 1.0;
+                    for (i, text) in r.tokens.iter().enumerate().take(w.end).skip(w.begin) {
+                        let color = if i >= scored_from {
+                            Color32::from_rgb(230, 120, 40)
+                        } else {
+                            Color32::from_gray(130)
+                        };
+                        ui.label(egui::RichText::new(text).monospace().color(color));
+                    }
+                });
+            });
+        command
+    }
+}
