@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::bail;
 
 use crate::cli::{ms_since, ModelArgs};
+use crate::model::engine::PrefixCache;
 use crate::model::{AnalyzeOptions, Engine};
 
 /// Common English words: texts made of them tokenize to about one token per word.
@@ -250,8 +251,28 @@ pub fn bench(
         times.sort_by(f64::total_cmp);
         let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
         let peak = peak_rss_mb();
+        // Typing: the same texts, each analysed after its first T − 1 tokens are in the prefix cache.
+        let mut typing = Vec::with_capacity(repeat);
+        for text in &texts {
+            let (_, spans) = engine.tokenize(text, false)?;
+            let cut = spans
+                .len()
+                .checked_sub(2)
+                .and_then(|i| spans.get(i))
+                .map_or(0, |s| s.1);
+            let mut cache = PrefixCache::default();
+            if cut > 0 {
+                engine.analyze_cached(text.get(..cut).unwrap_or(""), &options, &mut cache)?;
+            }
+            let start = Instant::now();
+            let analysis = engine.analyze_cached(text, &options, &mut cache)?;
+            typing.push(ms_since(start));
+            drop(analysis);
+        }
+        typing.sort_by(f64::total_cmp);
+        let typing_median = typing.get(typing.len() / 2).copied().unwrap_or(f64::NAN);
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name()});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "append_one_token_median_ms": typing_median});
             writeln!(out, "{line}")?;
         } else {
             writeln!(

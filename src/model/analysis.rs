@@ -93,10 +93,30 @@ impl Attentions {
 
     /// Appends one layer given as dense (n_head, t, t) row-major values.
     pub fn push_layer_dense(&mut self, dense: &[f32]) {
+        self.push_layer_rows(None, dense);
+    }
+
+    /// Appends one layer (the next after those already pushed) made of the first p rows of each head of the same
+    /// layer in `prefix`, followed by the new rows given dense as (n_head, t − p, t), where p = t minus the
+    /// number of new rows. Rows of a prefix never change when text is appended, so they are copied, not recomputed.
+    pub fn push_layer_rows(&mut self, prefix: Option<&Attentions>, new_rows: &[f32]) {
         let t = self.n_tokens;
-        for head in dense.chunks_exact(t * t).take(self.n_head) {
-            for (q, row) in head.chunks_exact(t).enumerate() {
-                self.data.extend_from_slice(row.get(..=q).unwrap_or(row));
+        let layer = self.data.len() / (self.n_head * triangle(t)).max(1);
+        let t_new = new_rows.len() / (self.n_head * t).max(1);
+        let p = t - t_new.min(t);
+        for (head, rows) in new_rows
+            .chunks_exact(t_new.max(1) * t)
+            .take(self.n_head)
+            .enumerate()
+        {
+            if let Some(old) = prefix {
+                for q in 0..p {
+                    self.data.extend_from_slice(old.row(layer, head, q));
+                }
+            }
+            for (i, row) in rows.chunks_exact(t).enumerate() {
+                self.data
+                    .extend_from_slice(row.get(..=p + i).unwrap_or(row));
             }
         }
     }

@@ -1,12 +1,12 @@
 //! The engine: a loaded GPT-2 and its tokenizer, turning a text into an [`Analysis`].
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 
 use super::analysis::{
     row_stats, Alternative, Analysis, Attentions, ModelInfo, Scores, Token, TokenStats,
 };
 use super::config::{Config, ConfigError};
-use super::gpt2::Gpt2;
+use super::gpt2::{Gpt2, KeyValue};
 use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
 use super::tokenizer::{bytes_to_text, visible_whitespace, Gpt2Tokenizer, TokenizerError};
 use super::weights::{Weights, WeightsError};
@@ -232,6 +232,29 @@ impl Engine {
 
     /// Reads `text` with the model: every token's statistics and every head's attention.
     pub fn analyze(&self, text: &str, options: &AnalyzeOptions) -> Result<Analysis, EngineError> {
+        self.analyze_with(text, options, None)
+    }
+
+    /// Like [`Engine::analyze`], reusing what `cache` holds from the previous text: causal attention means the
+    /// keys, values, attention rows and statistics of a common token prefix never change when text is appended,
+    /// so live typing pays only for the new tokens. The cache is then updated to this text.
+    pub fn analyze_cached(
+        &self,
+        text: &str,
+        options: &AnalyzeOptions,
+        cache: &mut PrefixCache,
+    ) -> Result<Analysis, EngineError> {
+        self.analyze_with(text, options, Some(cache))
+    }
+
+    fn analyze_with(
+        &self,
+        text: &str,
+        options: &AnalyzeOptions,
+        mut store: Option<&mut PrefixCache>,
+    ) -> Result<Analysis, EngineError> {
+        let empty = PrefixCache::default();
+        let cache: &PrefixCache = store.as_deref().unwrap_or(&empty);
         if text.is_empty() {
             return Err(EngineError::EmptyText);
         }
@@ -245,27 +268,62 @@ impl Engine {
             });
         }
         let t = ids.len();
+        // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).
+        let reuse = match &cache.previous {
+            Some(prev)
+                if !options.keep_scores
+                    && prev.bos == options.bos
+                    && cache.top_k == options.top_k =>
+            {
+                common_prefix(&cache.ids, &ids).min(t - 1)
+            }
+            _ => 0,
+        };
+        let past: Vec<KeyValue> = cache
+            .kv
+            .iter()
+            .map(|kv| kv.prefix(reuse))
+            .collect::<Result<_, _>>()?;
+        let past: &[KeyValue] = if reuse > 0 { &past } else { &[] };
+        let prefix = if reuse > 0 {
+            cache.previous.as_ref().map(|a| &a.attentions)
+        } else {
+            None
+        };
+        let new_ids = ids.get(reuse..).unwrap_or(&[]);
+
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, t);
         let mut score_layers = Vec::new();
-        let hidden = self
-            .model
-            .forward(&ids, options.keep_scores, &mut |_, probs, scores| {
-                attentions.push_layer_dense(&probs.flatten_all()?.to_vec1::<f32>()?);
+        let (hidden_new, kv) = self.model.forward_from(
+            new_ids,
+            past,
+            options.keep_scores,
+            &mut |_, probs, scores| {
+                attentions.push_layer_rows(prefix, &probs.flatten_all()?.to_vec1::<f32>()?);
                 if let Some(scores) = scores {
                     score_layers.push(scores.to_vec3::<f32>()?);
                 }
                 Ok(())
-            })?;
+            },
+        )?;
         let scores = options.keep_scores.then_some(Scores(score_layers));
+        let hidden = match (&cache.hidden, reuse) {
+            (Some(old), r) if r > 0 => Tensor::cat(&[&old.narrow(0, 0, r)?, &hidden_new], 0)?, // (t, n_embd)
+            _ => hidden_new,
+        };
 
-        // Row r of the logits predicts token r + 1; the last row predicts the token after the text.
-        let targets: Vec<Option<u32>> = (0..t).map(|r| ids.get(r + 1).copied()).collect();
-        let mut rows = Vec::with_capacity(t);
-        for start in (0..t).step_by(LOGITS_CHUNK) {
+        // Row r of the logits predicts token r + 1; the last row predicts the token after the text. Rows before
+        // `first_row` keep their targets, so the tokens they score are reused as they were.
+        let first_row = reuse.saturating_sub(1);
+        let targets: Vec<Option<u32>> = (first_row..t).map(|r| ids.get(r + 1).copied()).collect();
+        let mut rows = Vec::with_capacity(t - first_row);
+        for start in (first_row..t).step_by(LOGITS_CHUNK) {
             let len = LOGITS_CHUNK.min(t - start);
             let logits = self.model.logits(&hidden, start, len)?;
             let flat = logits.flatten_all()?.to_vec1::<f32>()?;
-            let chunk_targets = targets.get(start..start + len).unwrap_or(&[]);
+            let chunk_targets = targets
+                .get(start - first_row..start - first_row + len)
+                .unwrap_or(&[]);
             rows.extend(row_stats(
                 &flat,
                 info.vocab_size,
@@ -287,8 +345,22 @@ impl Engine {
         let mut scored = 0usize;
         let mut tokens = Vec::with_capacity(t);
         for (pos, (&id, &(start, end))) in ids.iter().zip(&spans).enumerate() {
-            let stats = match pos.checked_sub(1).and_then(|r| rows.get(r)) {
-                Some(row) => {
+            let reused = (pos <= first_row && reuse > 0)
+                .then(|| cache.previous.as_ref().and_then(|a| a.tokens.get(pos)))
+                .flatten();
+            if let Some(token) = reused {
+                if let Some(stats) = &token.stats {
+                    nll_sum -= stats.logprob;
+                    scored += 1;
+                }
+                tokens.push(token.clone());
+                continue;
+            }
+            let stats = match pos
+                .checked_sub(1)
+                .and_then(|r| rows.get(r.wrapping_sub(first_row)))
+            {
+                Some(row) if pos > first_row => {
                     nll_sum -= row.logprob;
                     scored += 1;
                     Some(TokenStats {
@@ -300,7 +372,7 @@ impl Engine {
                         running_perplexity: (nll_sum / scored as f64).exp(),
                     })
                 }
-                None => None,
+                _ => None,
             };
             let piece = if options.bos && pos == 0 {
                 self.tokenizer.text(id)
@@ -323,7 +395,7 @@ impl Engine {
             .last()
             .map(|row| alternatives(&row.top_k))
             .unwrap_or_default();
-        Ok(Analysis {
+        let analysis = Analysis {
             text: text.to_string(),
             bos: options.bos,
             model: info,
@@ -332,6 +404,47 @@ impl Engine {
             next_top_k,
             attentions,
             scores,
-        })
+        };
+        if let Some(store) = store.as_deref_mut() {
+            *store = if options.keep_scores {
+                PrefixCache::default()
+            } else {
+                PrefixCache {
+                    ids,
+                    kv,
+                    hidden: Some(hidden),
+                    top_k: options.top_k,
+                    previous: Some(analysis.clone()),
+                }
+            };
+        }
+        Ok(analysis)
     }
+}
+
+/// What [`Engine::analyze_cached`] keeps from one text to the next.
+#[derive(Default)]
+pub struct PrefixCache {
+    ids: Vec<u32>,
+    kv: Vec<KeyValue>,
+    hidden: Option<Tensor>,
+    top_k: usize,
+    previous: Option<Analysis>,
+}
+
+impl PrefixCache {
+    /// Tokens the next analysis could reuse at most.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Length of the longest common prefix.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }

@@ -97,28 +97,64 @@ impl Attention {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor, keep_scores: bool) -> Result<AttentionOutput> {
-        let (t, c) = x.dims2()?;
-        let qkv = self.c_attn.forward(x)?; // (t, 3c)
+    /// Attention of the new positions `x` (t_new, c), which follow `past` cached positions whose keys and values
+    /// are given. Returns the output and this layer's keys and values for all past + new positions.
+    fn forward(
+        &self,
+        x: &Tensor,
+        past: Option<&KeyValue>,
+        mask: &Tensor,
+        keep_scores: bool,
+    ) -> Result<(AttentionOutput, KeyValue)> {
+        let (t_new, c) = x.dims2()?;
+        let qkv = self.c_attn.forward(x)?; // (t_new, 3c)
         let heads = |i: usize| -> Result<Tensor> {
-            qkv.narrow(1, i * c, c)? // (t, c)
-                .reshape((t, self.n_head, self.head_dim))? // (t, n_head, head_dim)
-                .transpose(0, 1)? // (n_head, t, head_dim)
+            qkv.narrow(1, i * c, c)? // (t_new, c)
+                .reshape((t_new, self.n_head, self.head_dim))? // (t_new, n_head, head_dim)
+                .transpose(0, 1)? // (n_head, t_new, head_dim)
                 .contiguous()
         };
-        let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
+        let (q, k_new, v_new) = (heads(0)?, heads(1)?, heads(2)?);
+        let (k, v) = match past {
+            Some(kv) => (
+                Tensor::cat(&[&kv.k, &k_new], 1)?, // (n_head, t, head_dim)
+                Tensor::cat(&[&kv.v, &v_new], 1)?,
+            ),
+            None => (k_new, v_new),
+        };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?; // (n_head, t, t)
-        let masked = scores.broadcast_add(mask)?; // -inf above the diagonal
-        let probs = candle_nn::ops::softmax_last_dim(&masked)?; // (n_head, t, t)
+        let scores = (q.matmul(&k.t()?)? * scale)?; // (n_head, t_new, t)
+        let masked = scores.broadcast_add(mask)?; // -inf where a key lies in a query's future
+        let probs = candle_nn::ops::softmax_last_dim(&masked)?; // (n_head, t_new, t)
         let y = probs
-            .matmul(&v)? // (n_head, t, head_dim)
-            .transpose(0, 1)? // (t, n_head, head_dim)
-            .reshape((t, c))?;
-        Ok(AttentionOutput {
+            .matmul(&v)? // (n_head, t_new, head_dim)
+            .transpose(0, 1)? // (t_new, n_head, head_dim)
+            .reshape((t_new, c))?;
+        let out = AttentionOutput {
             hidden: self.c_proj.forward(&y)?,
             probs,
             scores: keep_scores.then_some(scores),
+        };
+        Ok((out, KeyValue { k, v }))
+    }
+}
+
+/// One layer's keys and values for every position so far, (n_head, t, head_dim) each: what a later call needs
+/// to extend the text without recomputing its prefix.
+#[derive(Clone, Debug)]
+pub struct KeyValue {
+    /// Keys.
+    pub k: Tensor,
+    /// Values.
+    pub v: Tensor,
+}
+
+impl KeyValue {
+    /// The first `len` positions.
+    pub fn prefix(&self, len: usize) -> Result<Self> {
+        Ok(Self {
+            k: self.k.narrow(1, 0, len)?,
+            v: self.v.narrow(1, 0, len)?,
         })
     }
 }
@@ -243,26 +279,47 @@ impl Gpt2 {
         keep_scores: bool,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<Tensor> {
-        let t = ids.len();
-        if t == 0 || t > self.config.n_positions {
+        Ok(self.forward_from(ids, &[], keep_scores, visit)?.0)
+    }
+
+    /// Runs the model on `new_ids`, which follow the positions whose keys and values are in `past` (one entry per
+    /// layer, or empty for a fresh start). Attention rows and hidden states are for the new positions only:
+    /// probabilities (n_head, t_new, t). Returns (hidden (t_new, n_embd), keys and values for all positions).
+    pub fn forward_from(
+        &self,
+        new_ids: &[u32],
+        past: &[KeyValue],
+        keep_scores: bool,
+        visit: &mut LayerVisitor<'_>,
+    ) -> Result<(Tensor, Vec<KeyValue>)> {
+        let offset = match past.first() {
+            Some(kv) => kv.k.dim(1)?,
+            None => 0,
+        };
+        let t_new = new_ids.len();
+        let t = offset + t_new;
+        if t_new == 0 || t > self.config.n_positions {
             candle_core::bail!(
                 "{t} tokens given; the model takes 1 to {}",
                 self.config.n_positions
             );
         }
-        let ids_t = Tensor::new(ids, &self.device)?;
-        let positions = self.wpe.narrow(0, 0, t)?; // (t, n_embd)
-        let mut x = self.wte.index_select(&ids_t, 0)?.add(&positions)?; // (t, n_embd)
-        let mask = causal_mask(t, &self.device)?; // (t, t)
+        let ids_t = Tensor::new(new_ids, &self.device)?;
+        let positions = self.wpe.narrow(0, offset, t_new)?; // (t_new, n_embd)
+        let mut x = self.wte.index_select(&ids_t, 0)?.add(&positions)?; // (t_new, n_embd)
+        let mask = causal_mask(offset, t_new, &self.device)?; // (t_new, t)
+        let mut cache = Vec::with_capacity(self.blocks.len());
         for (idx, block) in self.blocks.iter().enumerate() {
-            let out = block
-                .attn
-                .forward(&block.ln_1.forward(&x)?, &mask, keep_scores)?;
+            let (out, kv) =
+                block
+                    .attn
+                    .forward(&block.ln_1.forward(&x)?, past.get(idx), &mask, keep_scores)?;
             x = (x + out.hidden)?;
             x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
             visit(idx, &out.probs, out.scores.as_ref())?;
+            cache.push(kv);
         }
-        self.ln_f.forward(&x)
+        Ok((self.ln_f.forward(&x)?, cache))
     }
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).
@@ -271,10 +328,20 @@ impl Gpt2 {
     }
 }
 
-/// 0 on and below the diagonal, -inf above: (t, t).
-fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let values: Vec<f32> = (0..t)
-        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+/// The causal mask of `t_new` queries at positions offset.. over all offset + t_new keys: 0 where the key is
+/// not in the query's future, -inf where it is. (t_new, offset + t_new).
+fn causal_mask(offset: usize, t_new: usize, device: &Device) -> Result<Tensor> {
+    let t = offset + t_new;
+    let values: Vec<f32> = (0..t_new)
+        .flat_map(|i| {
+            (0..t).map(move |j| {
+                if j <= offset + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
-    Tensor::from_vec(values, (t, t), device)?.to_dtype(DType::F32)
+    Tensor::from_vec(values, (t_new, t), device)?.to_dtype(DType::F32)
 }

@@ -146,6 +146,8 @@ impl Worker {
 
 fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn() + Send + Sync>) {
     let mut engine: Option<Engine> = None;
+    // Keys, values and results of the last text: typing pays only for the tokens after the common prefix.
+    let mut cache = crate::model::engine::PrefixCache::default();
     let send = |r: Response| {
         let _ = outbox.send(r);
         wake();
@@ -186,6 +188,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         Ok(e) => {
                             let name = e.name().to_string();
                             engine = Some(e);
+                            cache = crate::model::engine::PrefixCache::default();
                             send(Response::Loaded { name });
                         }
                         Err(message) => send(Response::LoadFailed(message)),
@@ -240,7 +243,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         continue;
                     };
                     let start = Instant::now();
-                    match engine.analyze(&text, &options) {
+                    match engine.analyze_cached(&text, &options, &mut cache) {
                         Ok(analysis) => send(Response::Analyzed {
                             generation,
                             analysis: Arc::new(analysis),

@@ -206,3 +206,82 @@ fn greedy_continuation_takes_the_reference_argmax() {
     assert_eq!(a, engine.continue_text("I love", true, &sampled).unwrap());
     assert_eq!(engine.tokenize(&a, true).unwrap().0.len(), 3 + 5);
 }
+
+#[test]
+fn prefix_cache_gives_the_fresh_results_while_typing() {
+    use attngraph::model::engine::PrefixCache;
+    let engine = engine(&prefixed_model());
+    let mut cache = PrefixCache::default();
+    let options = AnalyzeOptions::default();
+    // Typing forward, a word rewritten in the middle (the prefix shrinks), and a BOS toggle (nothing reusable).
+    let steps = [
+        "I",
+        "I love",
+        "I love tenn",
+        "I love tennis",
+        "I love tennis.",
+        "I hate tennis.",
+        "I hate tennis. 我爱网球",
+    ];
+    for text in steps {
+        for bos in [true, true, false] {
+            let options = AnalyzeOptions {
+                bos,
+                ..options.clone()
+            };
+            let cached = engine.analyze_cached(text, &options, &mut cache).unwrap();
+            let fresh = engine.analyze(text, &options).unwrap();
+            assert_eq!(cached.tokens.len(), fresh.tokens.len());
+            let err = max_abs_diff(
+                &serde_json::to_value(&cached.attentions).unwrap(),
+                &serde_json::to_value(&fresh.attentions).unwrap(),
+            );
+            assert!(err <= 1e-5, "attention differs by {err} for {text:?}");
+            for (a, b) in cached.tokens.iter().zip(&fresh.tokens) {
+                assert_eq!((a.id, a.start, a.end), (b.id, b.start, b.end));
+                match (&a.stats, &b.stats) {
+                    (Some(x), Some(y)) => {
+                        assert!(
+                            (x.logprob - y.logprob).abs() <= 1e-4,
+                            "{text:?}: {} vs {}",
+                            x.logprob,
+                            y.logprob
+                        );
+                        assert!(rel(x.running_perplexity, y.running_perplexity) <= 1e-5);
+                        assert_eq!(x.top_k.first().map(|t| t.id), y.top_k.first().map(|t| t.id));
+                    }
+                    (None, None) => {}
+                    other => panic!("scored differently: {other:?}"),
+                }
+            }
+        }
+    }
+    // The cache now holds the last text and reuses its prefix.
+    assert!(!cache.is_empty());
+    // And the cached path still equals transformers.
+    let reference = reference();
+    let case = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == true)
+        .unwrap();
+    let mut cache = PrefixCache::default();
+    engine
+        .analyze_cached("I love", &options, &mut cache)
+        .unwrap();
+    let cached = engine
+        .analyze_cached("I love tennis.", &options, &mut cache)
+        .unwrap();
+    let err = max_abs_diff(
+        &serde_json::to_value(&cached.attentions).unwrap(),
+        &case["attentions"],
+    );
+    assert!(err <= 1e-5, "cached attention vs transformers: {err}");
+    assert!(
+        rel(
+            cached.perplexity.unwrap(),
+            case["perplexity"].as_f64().unwrap()
+        ) <= 1e-5
+    );
+}
