@@ -251,7 +251,7 @@ impl Engine {
         &self,
         text: &str,
         options: &AnalyzeOptions,
-        mut store: Option<&mut PrefixCache>,
+        store: Option<&mut PrefixCache>,
     ) -> Result<Analysis, EngineError> {
         let empty = PrefixCache::default();
         let cache: &PrefixCache = store.as_deref().unwrap_or(&empty);
@@ -405,7 +405,7 @@ impl Engine {
             attentions,
             scores,
         };
-        if let Some(store) = store.as_deref_mut() {
+        if let Some(store) = store {
             *store = if options.keep_scores {
                 PrefixCache::default()
             } else {
