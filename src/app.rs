@@ -407,7 +407,9 @@ impl AttnApp {
             .map_or(0, |t| t.as_secs());
         let path = dir.join(format!("{name}-{stamp}.{}", format.extension()));
         let result = std::fs::create_dir_all(&dir).and_then(|()| {
-            export::write_atomic(&path, export::render(&d.snapshot, format).as_bytes())
+            export::render_bytes(&d.snapshot, format)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| export::write_atomic(&path, &bytes))
         });
         self.notice = Some((
             match result {

@@ -165,12 +165,15 @@ pub fn export(
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
     let snap = args.snapshot(layout, 0.15, 1)?;
-    let text = export::render(&snap, format);
+    if output.as_os_str() == "-" && format == Format::Png {
+        bail!("PNG is binary: give a file with -o, e.g. -o graph.png");
+    }
+    let bytes = export::render_bytes(&snap, format)?;
     if output.as_os_str() == "-" {
-        std::io::stdout().lock().write_all(text.as_bytes())?;
+        std::io::stdout().lock().write_all(&bytes)?;
         return Ok(());
     }
-    export::write_atomic(output, text.as_bytes())
+    export::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!(
         "wrote {} ({} tokens, {} edges, {})",

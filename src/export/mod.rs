@@ -3,6 +3,7 @@
 //! Plain data; never candle or egui.
 
 mod layout;
+mod png;
 mod svg;
 mod text;
 
@@ -15,6 +16,7 @@ use crate::graph::{Edge, Matrix, Pruning, TokenNode};
 use crate::markov::MarkovReport;
 
 pub use layout::{layout, Layout};
+pub use png::{to_png, PngError};
 pub use svg::{to_svg, weight_rgb};
 pub use text::{to_csv, to_dot, to_graphml, to_json};
 
@@ -34,6 +36,8 @@ pub enum Format {
     Csv,
     /// The drawing (arc or circle layout).
     Svg,
+    /// The drawing rasterised (resvg), at twice the SVG's size.
+    Png,
 }
 
 impl Format {
@@ -45,6 +49,7 @@ impl Format {
             Self::Json => "json",
             Self::Csv => "csv",
             Self::Svg => "svg",
+            Self::Png => "png",
         }
     }
 }
@@ -72,14 +77,22 @@ pub struct Snapshot {
     pub layout: Layout,
 }
 
-/// Renders a snapshot in `format`.
+/// Renders a snapshot in `format` as bytes to write.
+pub fn render_bytes(snapshot: &Snapshot, format: Format) -> Result<Vec<u8>, PngError> {
+    match format {
+        Format::Png => to_png(snapshot, 2.0),
+        text => Ok(render(snapshot, text).into_bytes()),
+    }
+}
+
+/// Renders a snapshot in a text format (PNG is rendered by [`render_bytes`]; here it gives the SVG).
 pub fn render(snapshot: &Snapshot, format: Format) -> String {
     match format {
         Format::Dot => to_dot(snapshot),
         Format::Graphml => to_graphml(snapshot),
         Format::Json => to_json(snapshot),
         Format::Csv => to_csv(snapshot),
-        Format::Svg => to_svg(snapshot),
+        Format::Svg | Format::Png => to_svg(snapshot),
     }
 }
 

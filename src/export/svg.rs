@@ -18,19 +18,25 @@ pub fn weight_rgb(w: f64) -> (u8, u8, u8) {
 /// Renders the snapshot as a standalone SVG document.
 pub fn to_svg(s: &Snapshot) -> String {
     let n = s.tokens.len();
-    let (width, height) = match s.layout {
+    // A margin on each side keeps the first and last labels inside the picture.
+    let margin = 60.0;
+    let (inner, height) = match s.layout {
         Layout::Arc => ((n.max(4) * 70) as f64, 420.0),
         Layout::Circle => (640.0, 640.0),
     };
-    let pos = layout(s.layout, n, width, height);
+    let width = inner + 2.0 * margin;
+    let pos: Vec<(f64, f64)> = layout(s.layout, n, inner, height)
+        .into_iter()
+        .map(|(x, y)| (x + margin, y))
+        .collect();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\" font-family=\"sans-serif\">",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\" font-family=\"DejaVu Sans, Noto Sans, Liberation Sans, Arial, sans-serif\">",
         height + 30.0,
         height + 30.0
     );
-    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#54278f\"/></marker></defs>\n");
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#54278f\"/></marker></defs>\n");
     let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ = writeln!(
         out,
@@ -75,7 +81,7 @@ pub fn to_svg(s: &Snapshot) -> String {
                 )
             }
             Layout::Circle => {
-                let (cx, cy) = (width / 2.0, height / 2.0);
+                let (cx, cy) = (margin + inner / 2.0, height / 2.0);
                 let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
                 format!(
                     "M {x1:.1} {y1:.1} Q {:.1} {:.1} {x2:.1} {y2:.1}",

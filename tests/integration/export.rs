@@ -194,3 +194,34 @@ fn markov_json_has_the_documented_fields() {
         .sum();
     assert!((pi - 1.0).abs() < 1e-9);
 }
+
+#[test]
+fn png_export_is_a_real_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("g.png");
+    let out = export(&[
+        "--layer",
+        "1",
+        "--head",
+        "2",
+        "--format",
+        "png",
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: width and height, big-endian, at bytes 16..24; the SVG is drawn at twice its size.
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(width >= 800 && height >= 800, "{width}×{height}");
+    assert_clean_failure(
+        &export(&["--layer", "1", "--head", "2", "--format", "png", "-o", "-"]),
+        "PNG is binary",
+    );
+}

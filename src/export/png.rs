@@ -1,0 +1,62 @@
+//! PNG export: the SVG drawing rasterised by resvg, with the system's fonts for the labels.
+
+use super::Snapshot;
+
+/// Errors while rasterising.
+#[derive(Debug, thiserror::Error)]
+pub enum PngError {
+    /// resvg could not read the SVG it was given.
+    #[error("cannot read the drawing: {0}")]
+    Svg(String),
+    /// The picture would be empty or too large.
+    #[error("cannot make a {0}×{1} picture")]
+    Size(u32, u32),
+    /// Encoding failed.
+    #[error("cannot encode the PNG: {0}")]
+    Encode(String),
+}
+
+/// Renders the snapshot's SVG at `scale` (2.0 for sharp text on high-DPI screens) and encodes it as PNG.
+pub fn to_png(snapshot: &Snapshot, scale: f32) -> Result<Vec<u8>, PngError> {
+    let svg = super::to_svg(snapshot);
+    let mut options = resvg::usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // `sans-serif` maps to Arial unless told otherwise; point it at a family this system has.
+    let installed = [
+        "DejaVu Sans",
+        "Noto Sans",
+        "Liberation Sans",
+        "Arial",
+        "Helvetica",
+    ]
+    .into_iter()
+    .find(|name| {
+        fonts
+            .faces()
+            .any(|f| f.families.iter().any(|(family, _)| family == name))
+    });
+    if let Some(name) = installed {
+        fonts.set_sans_serif_family(name);
+    }
+    let tree =
+        resvg::usvg::Tree::from_str(&svg, &options).map_err(|e| PngError::Svg(e.to_string()))?;
+    let size = tree.size();
+    let (w, h) = (
+        (size.width() * scale).ceil() as u32,
+        (size.height() * scale).ceil() as u32,
+    );
+    // 16384² RGBA is 1 GB: beyond that the text is too long to draw as one picture.
+    if w == 0 || h == 0 || w > 16_384 || h > 16_384 {
+        return Err(PngError::Size(w, h));
+    }
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h).ok_or(PngError::Size(w, h))?;
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .encode_png()
+        .map_err(|e| PngError::Encode(e.to_string()))
+}
