@@ -51,9 +51,7 @@ pub enum WeightsError {
         expected: Vec<usize>,
     },
     /// A dtype that is not a float.
-    #[error(
-        "tensor `{name}` in {path} has dtype {dtype:?}; GPT-2 weights must be F32, F16 or BF16"
-    )]
+    #[error("tensor `{name}` in {path} has dtype {dtype}; GPT-2 weights must be F32, F16 or BF16")]
     Dtype {
         /// The file.
         path: String,

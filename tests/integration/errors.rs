@@ -135,3 +135,74 @@ fn prefixed_fixture_loads_as_well() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_huge_declared_header_is_refused_without_allocating_it() {
+    let dir = copy_model();
+    let path = dir.path().join("model.safetensors");
+    // The first 8 bytes declare the header length: here 2^40 bytes (1 TiB) for a file of 12 bytes.
+    let mut bytes = (1u64 << 40).to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}  ");
+    std::fs::write(&path, bytes).unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "is not a valid safetensors file",
+    );
+}
+
+#[test]
+fn integer_weights_are_refused() {
+    let dir = copy_model();
+    let path = dir.path().join("model.safetensors");
+    // A well-formed file whose wte is I32: the header is honest, the dtype is not a float.
+    let original = std::fs::read(&path).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&original).unwrap();
+    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in tensors.tensors() {
+        let dtype = if name == "wte.weight" {
+            safetensors::Dtype::I32
+        } else {
+            view.dtype()
+        };
+        owned.push((name, dtype, view.shape().to_vec(), view.data().to_vec()));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+    assert_clean_failure(
+        &analyze(dir.path(), "hi"),
+        "has dtype I32; GPT-2 weights must be F32, F16 or BF16",
+    );
+}
+
+#[test]
+fn the_hf_token_is_never_printed() {
+    let secret = "hf_attngraphTestSecretToken123";
+    let dir = tempfile::tempdir().unwrap();
+    // Offline with an empty cache fails; online against a closed port fails: neither message shows the token.
+    for offline in ["1", "0"] {
+        let out = run_cli(
+            &["analyze", "--text", "hi"],
+            &[
+                ("HF_TOKEN", Path::new(secret)),
+                ("HF_HUB_CACHE", dir.path()),
+                ("HF_HUB_OFFLINE", Path::new(offline)),
+                ("HF_ENDPOINT", Path::new("http://127.0.0.1:9")),
+            ],
+        );
+        assert!(!out.status.success());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains(secret), "token leaked: {all}");
+    }
+}
