@@ -194,7 +194,7 @@ impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.c_fc.forward(x)?; // (t, n_inner)
         let h = match self.activation {
-            Activation::GeluTanh => h.gelu()?,
+            Activation::GeluTanh => super::gelu::gelu(&h)?,
             Activation::GeluErf => h.gelu_erf()?,
             Activation::Relu => h.relu()?,
         };

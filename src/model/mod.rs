@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod config;
 pub mod engine;
+pub mod gelu;
 pub mod generate;
 pub mod gpt2;
 pub mod loader;
