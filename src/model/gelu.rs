@@ -14,27 +14,6 @@ fn gelu_tanh(x: f32) -> f32 {
     0.5 * x * (1.0 + tanh)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn matches_the_tanh_formula() {
-        for i in -400..=400 {
-            let x = i as f32 / 40.0;
-            let want = 0.5
-                * f64::from(x)
-                * (1.0
-                    + ((2.0 / std::f64::consts::PI).sqrt()
-                        * (f64::from(x) + 0.044715 * f64::from(x).powi(3)))
-                    .tanh());
-            assert!((f64::from(gelu_tanh(x)) - want).abs() < 2e-6, "x = {x}");
-        }
-        assert_eq!(gelu_tanh(100.0), 100.0);
-        assert_eq!(gelu_tanh(-100.0), 0.0);
-    }
-}
-
 struct ParallelGelu;
 
 impl CustomOp1 for ParallelGelu {
@@ -66,5 +45,26 @@ pub fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
         x.apply_op1_no_bwd(&ParallelGelu)
     } else {
         x.gelu()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_tanh_formula() {
+        for i in -400..=400 {
+            let x = i as f32 / 40.0;
+            let want = 0.5
+                * f64::from(x)
+                * (1.0
+                    + ((2.0 / std::f64::consts::PI).sqrt()
+                        * (f64::from(x) + 0.044715 * f64::from(x).powi(3)))
+                    .tanh());
+            assert!((f64::from(gelu_tanh(x)) - want).abs() < 2e-6, "x = {x}");
+        }
+        assert_eq!(gelu_tanh(100.0), 100.0);
+        assert_eq!(gelu_tanh(-100.0), 0.0);
     }
 }
