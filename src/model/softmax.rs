@@ -1,0 +1,100 @@
+//! Causal softmax on the CPU: each attention row normalised over the keys it may see, in one parallel pass that
+//! never touches the masked half. Replaces "add a −∞ mask, then softmax" (two full passes, the first on one
+//! thread); on other devices that generic path is used.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+struct CausalSoftmax {
+    /// Position of the first query row (the number of cached positions before it).
+    offset: usize,
+}
+
+impl CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "causal-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("causal softmax takes contiguous f32");
+        };
+        let (_heads, t_new, t) = layout.shape().dims3()?;
+        let input = values.get(start..end).unwrap_or(&[]);
+        let mut out = vec![0.0f32; input.len()];
+        out.par_chunks_mut(t)
+            .zip(input.par_chunks(t))
+            .enumerate()
+            .for_each(|(row, (dst, src))| {
+                // Query i (absolute position offset + i) sees keys 0..=offset + i.
+                let visible = (self.offset + row % t_new.max(1) + 1).min(t);
+                let (Some(dst), Some(src)) = (dst.get_mut(..visible), src.get(..visible)) else {
+                    return;
+                };
+                let max = src.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                let mut sum = 0.0f32;
+                for (d, &x) in dst.iter_mut().zip(src) {
+                    *d = (x - max).exp();
+                    sum += *d;
+                }
+                let inv = 1.0 / sum;
+                dst.iter_mut().for_each(|d| *d *= inv);
+            });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// Softmax of `scores` (n_head, t_new, t) over the keys each query may see; `mask` (t_new, t) holds 0 and −∞
+/// for the generic path.
+pub fn causal_softmax(
+    scores: &Tensor,
+    mask: &Tensor,
+    offset: usize,
+) -> candle_core::Result<Tensor> {
+    if scores.device().is_cpu()
+        && scores.dtype() == candle_core::DType::F32
+        && scores.is_contiguous()
+    {
+        scores.apply_op1_no_bwd(&CausalSoftmax { offset })
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn equals_mask_then_softmax() {
+        // 2 heads, 3 new queries after 2 cached positions, 5 keys.
+        let values: Vec<f32> = (0..30)
+            .map(|i| ((i * 7919) % 13) as f32 / 3.0 - 2.0)
+            .collect();
+        let scores = Tensor::from_vec(values, (2, 3, 5), &Device::Cpu).unwrap();
+        let mask: Vec<f32> = (0..3)
+            .flat_map(|i| (0..5).map(move |j| if j <= 2 + i { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (3, 5), &Device::Cpu).unwrap();
+        let ours = causal_softmax(&scores, &mask, 2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let generic =
+            candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask).unwrap()).unwrap();
+        let want = generic.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (a, b) in ours.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        // Row 0 of each head sees 3 keys: the last two are exactly 0.
+        assert_eq!((ours[3], ours[4]), (0.0, 0.0));
+    }
+}
