@@ -117,7 +117,8 @@ pub fn to_graphml(s: &Snapshot) -> String {
 }
 
 /// JSON, schema version [`JSON_SCHEMA_VERSION`]: `schema_version`, `model`, `text`, `selection`, `tokens`,
-/// `matrix` (rows), `pruning`, `edges` [{from, to, weight}], `markov` (the `markov` command's object), `layout`.
+/// `matrix` (rows), `pruning`, `edges` [{from, to, weight}], `markov` (the `markov` command's object), `layout`,
+/// `positions` ([x, y] of each token in the SVG and PNG drawings).
 pub fn to_json(s: &Snapshot) -> String {
     let mut value = serde_json::to_value(s).unwrap_or_default();
     if let Some(obj) = value.as_object_mut() {
@@ -129,6 +130,11 @@ pub fn to_json(s: &Snapshot) -> String {
         obj.insert(
             "edge_convention".into(),
             "an edge from i to j carries A[i][j]: token i attends to token j".into(),
+        );
+        let geometry = super::svg::geometry(s.layout, s.tokens.len());
+        obj.insert(
+            "positions".into(),
+            serde_json::to_value(geometry.positions).unwrap_or_default(),
         );
     }
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();

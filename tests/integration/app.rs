@@ -302,3 +302,18 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
     assert!((got - ppl).abs() / ppl < 1e-5, "{got} vs {ppl}");
     h.get_by_label_contains("orange: scored here");
 }
+
+#[test]
+fn an_analysis_error_shows_and_keeps_the_previous_result() {
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    // The fixture reads 64 positions: 100 words are too many.
+    h.state_mut().settings_mut().text = "word ".repeat(100);
+    h.state_mut().text_edited();
+    std::thread::sleep(Duration::from_millis(300));
+    settle(&mut h);
+    let err = h.state().error().unwrap().to_string();
+    assert!(err.contains("but the model reads at most 64"), "{err}");
+    h.get_by_label_contains("showing the previous result");
+    assert_eq!(h.state().analysis().unwrap().text, "I love tennis.");
+}

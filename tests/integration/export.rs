@@ -50,6 +50,15 @@ fn json_export_matches_the_selection_and_pruning() {
         .all(|e| e["from"].as_u64() >= e["to"].as_u64()));
     assert_eq!(v["matrix"].as_array().unwrap().len(), n);
     assert_eq!(v["markov"]["absorbing_states"][0], 0);
+    // The drawing's node positions, one [x, y] per token, left to right in the arc layout.
+    let xs: Vec<f64> = v["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_f64().unwrap())
+        .collect();
+    assert_eq!(xs.len(), n);
+    assert!(xs.windows(2).all(|w| w[0] < w[1]));
 }
 
 #[test]
