@@ -79,6 +79,7 @@ pub struct AttnApp {
     perplexity: crate::ui::perplexity_panel::PerplexityTab,
     score_pending: bool,
     score_requested: bool,
+    cancel_download: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AttnApp {
@@ -143,6 +144,7 @@ impl AttnApp {
             },
             score_pending: launch.score_file.is_some(),
             score_requested: launch.score_file.is_some(),
+            cancel_download: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         app.load_model(app.settings.model.clone());
         app
@@ -152,9 +154,12 @@ impl AttnApp {
         self.loading = true;
         self.load_error = None;
         self.download = None;
+        // A fresh flag per load: cancelling one download must not cancel the next.
+        self.cancel_download = Arc::new(std::sync::atomic::AtomicBool::new(false));
         self.worker.send(Request::Load {
             model,
             offline: false,
+            cancel: self.cancel_download.clone(),
         });
         self.request_analysis();
     }
@@ -729,6 +734,10 @@ impl AttnApp {
                     d.done as f64 / 1e6 / secs
                 ));
                 ui.add(egui::ProgressBar::new(fraction).show_percentage());
+                if ui.button("Cancel").clicked() {
+                    self.cancel_download
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             } else if self.loading {
                 ui.spinner();
                 ui.label(format!("Loading {}…", self.settings.model));
@@ -857,6 +866,19 @@ impl AttnApp {
                 (Some(name), false) => ui.label(name.as_str()),
                 (None, false) => ui.label("no model loaded"),
             };
+            if let Some(d) = &self.download {
+                ui.separator();
+                ui.label(format!(
+                    "downloading {}: {:.1} / {:.1} MB",
+                    d.file,
+                    d.done as f64 / 1e6,
+                    d.total as f64 / 1e6
+                ));
+                if ui.small_button("Cancel").clicked() {
+                    self.cancel_download
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             if let Some(ms) = self.last_millis {
                 ui.separator();
                 ui.label(format!("last analysis {ms:.0} ms"));

@@ -142,6 +142,12 @@ pub struct HubOptions {
     pub offline: bool,
     /// Called as bytes arrive; `None` prints a progress line on stderr.
     pub progress: Option<ProgressFn>,
+    /// Set to true to abandon a download in progress (the partial file stays in `blobs/` for a later resume).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The Hub cache folder; `None` follows HF_HUB_CACHE / HF_HOME ([`hub_cache_dir`]).
+    pub cache_dir: Option<PathBuf>,
+    /// The Hub's address; `None` follows HF_ENDPOINT, else https://huggingface.co.
+    pub endpoint: Option<String>,
 }
 
 impl HubOptions {
@@ -158,6 +164,9 @@ impl HubOptions {
         Self {
             offline: offline_flag || env_offline,
             progress: None,
+            cancel: None,
+            cache_dir: None,
+            endpoint: None,
         }
     }
 }
@@ -236,7 +245,7 @@ fn resolve_folder(folder: &Path) -> Result<ModelFiles, LoadError> {
 }
 
 fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelFiles, LoadError> {
-    let cache_dir = hub_cache_dir();
+    let cache_dir = hub.cache_dir.clone().unwrap_or_else(hub_cache_dir);
     let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
     let cached = Cache::new(cache_dir.clone()).repo(repo.clone());
     if hub.offline {
@@ -274,7 +283,7 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
             }
         };
     }
-    let endpoint = endpoint();
+    let endpoint = hub.endpoint.clone().unwrap_or_else(endpoint);
     let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir))
         .with_endpoint(endpoint.clone())
         .with_progress(false)
@@ -296,8 +305,15 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         if let Some(path) = cached.get(file) {
             return Ok(path);
         }
-        let path = download_watched(&api, &repo, file, hub.progress.clone(), stall)
-            .map_err(|m| download_err(file, m))?;
+        let path = download_watched(
+            &api,
+            &repo,
+            file,
+            hub.progress.clone(),
+            hub.cancel.clone(),
+            stall,
+        )
+        .map_err(|m| download_err(file, m))?;
         if let Err(problem) = check_complete(&path) {
             // hf-hub renames a finished download into the cache; a body cut short by the server can still land
             // there. Remove it so the cache never holds a broken file, and say so.
@@ -337,6 +353,7 @@ fn download_watched(
     repo: &Repo,
     file: &str,
     progress: Option<ProgressFn>,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     stall: std::time::Duration,
 ) -> Result<PathBuf, String> {
     use std::sync::mpsc;
@@ -356,16 +373,24 @@ fn download_watched(
             let _ = beat_tx.send(Some(result.map_err(|e| e.to_string())));
         })
         .map_err(|e| format!("cannot start the download thread: {e}"))?;
+    // Wake at least every 200 ms to notice a cancel; a stall is `stall` without a heartbeat.
+    let tick = stall.min(std::time::Duration::from_millis(200));
+    let mut last_beat = std::time::Instant::now();
     loop {
-        match beat_rx.recv_timeout(stall) {
-            Ok(None) => continue,
+        if cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err("cancelled; the partial download is kept and resumes next time".into());
+        }
+        match beat_rx.recv_timeout(tick) {
+            Ok(None) => last_beat = std::time::Instant::now(),
             Ok(Some(result)) => return result,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) if last_beat.elapsed() < stall => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => return Err(format!(
                 "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
                 stall.as_secs_f64()
-            ))
-            }
+            )),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err("the download thread ended without a result".into())
             }

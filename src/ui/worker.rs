@@ -18,6 +18,8 @@ pub enum Request {
         model: String,
         /// Use only the cache.
         offline: bool,
+        /// Set by the UI to abandon the download.
+        cancel: Arc<std::sync::atomic::AtomicBool>,
     },
     /// Analyse a text with the loaded model.
     Analyze {
@@ -163,11 +165,18 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
             .rposition(|r| matches!(r, Request::Analyze { .. }));
         for (idx, request) in batch.into_iter().enumerate() {
             match request {
-                Request::Load { model, offline } => {
+                Request::Load {
+                    model,
+                    offline,
+                    cancel,
+                } => {
                     let progress_out = outbox.clone();
                     let progress_wake = wake.clone();
                     let hub = HubOptions {
                         offline: offline || HubOptions::from_env(false).offline,
+                        cancel: Some(cancel),
+                        cache_dir: None,
+                        endpoint: None,
                         progress: Some(Arc::new(move |file: &str, done, total| {
                             let _ = progress_out.send(Response::Progress {
                                 file: file.to_string(),

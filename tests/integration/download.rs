@@ -268,3 +268,38 @@ fn a_stalled_server_times_out_and_the_next_run_completes() {
     );
     assert_snapshots_whole(cache.path());
 }
+
+#[test]
+fn a_download_can_be_cancelled() {
+    use attngraph::model::loader::{resolve, HubOptions, ModelSource};
+    use std::sync::atomic::AtomicBool;
+    let cache = tempfile::tempdir().unwrap();
+    let (endpoint, _) = serve(Fault::Stall("model.safetensors"));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        flag.store(true, Ordering::Relaxed);
+    });
+    let hub = HubOptions {
+        offline: false,
+        progress: Some(Arc::new(|_: &str, _, _| {})),
+        cancel: Some(cancel),
+        cache_dir: Some(cache.path().to_path_buf()),
+        endpoint: Some(endpoint),
+    };
+    let started = std::time::Instant::now();
+    let err = resolve(&ModelSource::parse("openai-community/gpt2").unwrap(), &hub)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cancelled"), "{err}");
+    // The stall would last 30 s; the cancel answers within a second or so of the flag.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!snapshot_files(cache.path())
+        .iter()
+        .any(|f| f.0 == "model.safetensors"));
+}
