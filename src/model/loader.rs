@@ -387,10 +387,12 @@ fn download_watched(
             Ok(None) => last_beat = std::time::Instant::now(),
             Ok(Some(result)) => return result,
             Err(mpsc::RecvTimeoutError::Timeout) if last_beat.elapsed() < stall => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => return Err(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
                 "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
                 stall.as_secs_f64()
-            )),
+            ))
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err("the download thread ended without a result".into())
             }

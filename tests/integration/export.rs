@@ -234,3 +234,45 @@ fn png_export_is_a_real_picture() {
         "PNG is binary",
     );
 }
+
+#[test]
+fn graphviz_reads_the_dot_export() {
+    // CI installs Graphviz (.ci/run); on a machine without it this check has nothing to run against.
+    if std::process::Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("graphviz_reads_the_dot_export: `dot` is not installed; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dot = dir.path().join("g.dot");
+    let out = export(&[
+        "--aggregate",
+        "rollout",
+        "--threshold",
+        "0.05",
+        "--format",
+        "dot",
+        "-o",
+        dot.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let svg = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&dot)
+        .output()
+        .unwrap();
+    assert!(
+        svg.status.success(),
+        "graphviz refused the file: {}",
+        String::from_utf8_lossy(&svg.stderr)
+    );
+    let text = String::from_utf8_lossy(&svg.stdout);
+    let nodes = std::fs::read_to_string(&dot)
+        .unwrap()
+        .matches(" [label=\"")
+        .count();
+    assert_eq!(text.matches("class=\"node\"").count(), nodes);
+}
