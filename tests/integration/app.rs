@@ -317,3 +317,97 @@ fn an_analysis_error_shows_and_keeps_the_previous_result() {
     h.get_by_label_contains("showing the previous result");
     assert_eq!(h.state().analysis().unwrap().text, "I love tennis.");
 }
+
+/// Resident memory of this process in MB (Linux).
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb / 1024.0
+}
+
+/// Run alone in a child process by `memory_stays_bounded_over_many_edits`, so no other test shares its memory.
+#[test]
+#[ignore = "run by memory_stays_bounded_over_many_edits in its own process"]
+fn memory_probe_child() {
+    let mut h = harness(&hub_model(), "a", None);
+    settle(&mut h);
+    let mut text = String::from("a");
+    let mut samples = Vec::new();
+    for round in 0..6 {
+        for i in 0..300 {
+            text.push(if i % 5 == 0 {
+                ' '
+            } else {
+                char::from(b'a' + (i % 26) as u8)
+            });
+            if text.len() > 50 {
+                text.drain(..25);
+            }
+            h.state_mut().settings_mut().text = text.clone();
+            h.state_mut().text_edited();
+            h.step();
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(260));
+                h.step();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        settle(&mut h);
+        if round > 0 {
+            samples.push(rss_mb());
+        }
+    }
+    println!(
+        "RSS_SAMPLES {}",
+        samples
+            .iter()
+            .map(|s| format!("{s:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+#[test]
+fn memory_stays_bounded_over_many_edits() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "app::memory_probe_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("RSS_SAMPLES "))
+        .unwrap()
+        .1;
+    let samples: Vec<f64> = line
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // 1,500 edits after warm-up: memory after the last round stays within 20 MB of the first (one analysis and
+    // one prefix cache are kept, whatever the number of edits).
+    let (first, last) = (samples[0], *samples.last().unwrap());
+    assert!(
+        last - first < 20.0,
+        "RSS grew from {first} MB to {last} MB over the edits: {samples:?}"
+    );
+}
