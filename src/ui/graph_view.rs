@@ -202,13 +202,76 @@ impl egui_graphs::Layout<FixedState> for FixedLayout {
     }
 }
 
+/// A token: a circle filled by surprisal, its label below in the theme's text colour (readable on both themes,
+/// whatever the fill), outlined when hovered or pinned.
+#[derive(Clone, Debug)]
+pub struct TokenShape {
+    pos: Pos2,
+    radius: f32,
+    label: String,
+    color: Option<Color32>,
+    emphasised: bool,
+}
+
+impl<N: Clone> From<egui_graphs::NodeProps<N>> for TokenShape {
+    fn from(props: egui_graphs::NodeProps<N>) -> Self {
+        Self {
+            pos: props.location(),
+            radius: 9.0,
+            label: props.label.clone(),
+            color: props.color(),
+            emphasised: props.selected || props.hovered || props.dragged,
+        }
+    }
+}
+
+impl<N: Clone, E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<N, E, Ty, Ix> for TokenShape {
+    fn closest_boundary_point(&self, dir: Vec2) -> Pos2 {
+        self.pos + dir.normalized() * self.radius
+    }
+
+    fn shapes(&mut self, ctx: &DrawContext) -> Vec<Shape> {
+        let center = ctx.meta.canvas_to_screen_pos(self.pos);
+        let radius = ctx.meta.canvas_to_screen_size(self.radius);
+        let visuals = &ctx.ctx.global_style().visuals;
+        let stroke = if self.emphasised {
+            Stroke::new(2.5, Color32::from_rgb(230, 85, 13))
+        } else {
+            Stroke::new(1.0, visuals.weak_text_color())
+        };
+        let fill = self.color.unwrap_or(Color32::GRAY);
+        // Labels keep a readable size at any zoom.
+        let font = egui::FontId::monospace(ctx.meta.canvas_to_screen_size(12.0).clamp(11.0, 24.0));
+        let galley = ctx
+            .ctx
+            .fonts_mut(|f| f.layout_no_wrap(self.label.clone(), font, visuals.text_color()));
+        let text_pos = center + Vec2::new(-galley.size().x / 2.0, radius + 4.0);
+        vec![
+            Shape::circle_filled(center, radius, fill),
+            Shape::circle_stroke(center, radius, stroke),
+            Shape::galley(text_pos, galley, visuals.text_color()),
+        ]
+    }
+
+    fn update(&mut self, state: &egui_graphs::NodeProps<N>) {
+        self.pos = state.location();
+        self.label = state.label.clone();
+        self.color = state.color();
+        self.emphasised = state.selected || state.hovered || state.dragged;
+    }
+
+    fn is_inside(&self, pos: Pos2) -> bool {
+        pos.distance(self.pos) <= self.radius
+    }
+}
+
 /// The egui_graphs graph type of the view: node payload = token position.
 pub type ViewGraph = Graph<
     usize,
     EdgeData,
     petgraph::Directed,
     petgraph::stable_graph::DefaultIx,
-    egui_graphs::DefaultNodeShape,
+    TokenShape,
     WeightEdge,
 >;
 
@@ -233,7 +296,7 @@ pub fn build(
     focus: Option<usize>,
 ) -> ViewGraph {
     let n = nodes.len();
-    let spacing = 90.0;
+    let spacing = 70.0;
     let positions = layout(kind, n, spacing * n.max(4) as f64, 400.0);
     let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(n, edges.len());
     let idx: Vec<_> = nodes.iter().map(|t| sg.add_node(t.position)).collect();
@@ -255,10 +318,9 @@ pub fn build(
     let mut graph = ViewGraph::from(&sg);
     for (node, (token, &(x, y))) in idx.iter().zip(nodes.iter().zip(&positions)) {
         if let Some(view) = graph.node_mut(*node) {
-            view.set_label(format!("{}:{}", token.position, token.text));
+            view.set_label(token.text.clone());
             view.set_location(Pos2::new(x as f32, y as f32));
             view.set_color(surprisal_color(token.surprisal_bits));
-            view.display_mut().radius = 9.0;
         }
     }
     graph
