@@ -16,29 +16,43 @@ pub enum PngError {
     Encode(String),
 }
 
+/// The system's fonts, read once per process (scanning them takes longer than drawing a picture).
+fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+    static FONTS: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let mut fonts = resvg::usvg::fontdb::Database::new();
+            fonts.load_system_fonts();
+            // `sans-serif` maps to Arial unless told otherwise; point it at a family this system has.
+            let installed = [
+                "DejaVu Sans",
+                "Noto Sans",
+                "Liberation Sans",
+                "Arial",
+                "Helvetica",
+            ]
+            .into_iter()
+            .find(|name| {
+                fonts
+                    .faces()
+                    .any(|f| f.families.iter().any(|(family, _)| family == name))
+            });
+            if let Some(name) = installed {
+                fonts.set_sans_serif_family(name);
+            }
+            std::sync::Arc::new(fonts)
+        })
+        .clone()
+}
+
 /// Renders the snapshot's SVG at `scale` (2.0 for sharp text on high-DPI screens) and encodes it as PNG.
 pub fn to_png(snapshot: &Snapshot, scale: f32) -> Result<Vec<u8>, PngError> {
     let svg = super::to_svg(snapshot);
-    let mut options = resvg::usvg::Options::default();
-    let fonts = options.fontdb_mut();
-    fonts.load_system_fonts();
-    // `sans-serif` maps to Arial unless told otherwise; point it at a family this system has.
-    let installed = [
-        "DejaVu Sans",
-        "Noto Sans",
-        "Liberation Sans",
-        "Arial",
-        "Helvetica",
-    ]
-    .into_iter()
-    .find(|name| {
-        fonts
-            .faces()
-            .any(|f| f.families.iter().any(|(family, _)| family == name))
-    });
-    if let Some(name) = installed {
-        fonts.set_sans_serif_family(name);
-    }
+    let options = resvg::usvg::Options {
+        fontdb: system_fonts(),
+        ..Default::default()
+    };
     let tree =
         resvg::usvg::Tree::from_str(&svg, &options).map_err(|e| PngError::Svg(e.to_string()))?;
     let size = tree.size();

@@ -66,6 +66,11 @@ proptest! {
                         Err(attngraph::graph::SelectError::FlowTooLong(n)) => { prop_assert!(n > attngraph::graph::FLOW_MAX_TOKENS); continue; }
                         Err(other) => { prop_assert!(false, "{other}"); continue; }
                     };
+                    if selection == Selection::Rollout && drop_first && top_k == 0 {
+                        // PNG in about one case of eight (rasterising is the slow export): a real picture.
+                        let png = export::render_bytes(&snapshot, Format::Png);
+                        prop_assert!(png.as_ref().is_ok_and(|b| b.starts_with(b"\x89PNG")), "{:?}", png.err());
+                    }
                     for format in [Format::Dot, Format::Graphml, Format::Json, Format::Csv, Format::Svg] {
                         let out = export::render(&snapshot, format);
                         prop_assert!(!out.is_empty());
