@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli_graph;
 use crate::export::{self, Format, Snapshot};
 use crate::graph::{self, heads, Pruning, Selection};
 use crate::markov;
@@ -355,7 +354,7 @@ impl AttnApp {
             return;
         }
         let engine_name = self.model_name.clone().unwrap_or_default();
-        let Ok(mut snapshot) = cli_graph::snapshot_of(
+        let Ok(mut snapshot) = export::Snapshot::of(
             &engine_name,
             &analysis,
             s.selection,

@@ -7,9 +7,8 @@ use clap::ValueEnum;
 
 use crate::cli::ModelArgs;
 use crate::export::{self, Format, Layout, Snapshot};
-use crate::graph::{self, heads, Pruning, Selection};
-use crate::markov;
-use crate::model::{Analysis, AnalyzeOptions, Engine};
+use crate::graph::{heads, Pruning, Selection};
+use crate::model::AnalyzeOptions;
 
 /// Aggregates over heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,55 +105,16 @@ impl SelectArgs {
                 keep_scores: false,
             },
         )?;
-        Ok(snapshot(
-            &engine, &analysis, selection, pruning, layout, teleport, steps,
+        Ok(Snapshot::of(
+            engine.name(),
+            &analysis,
+            selection,
+            pruning,
+            layout,
+            teleport,
+            steps,
         )?)
     }
-}
-
-/// The snapshot of one selection of an analysis.
-pub fn snapshot(
-    engine: &Engine,
-    analysis: &Analysis,
-    selection: Selection,
-    pruning: Pruning,
-    layout: Layout,
-    teleport: f64,
-    steps: usize,
-) -> Result<Snapshot, graph::SelectError> {
-    snapshot_of(
-        engine.name(),
-        analysis,
-        selection,
-        pruning,
-        layout,
-        teleport,
-        steps,
-    )
-}
-
-/// The snapshot of one selection of an analysis, for a model called `model`.
-pub fn snapshot_of(
-    model: &str,
-    analysis: &Analysis,
-    selection: Selection,
-    pruning: Pruning,
-    layout: Layout,
-    teleport: f64,
-    steps: usize,
-) -> Result<Snapshot, graph::SelectError> {
-    let matrix = graph::select(&analysis.attentions, selection)?;
-    Ok(Snapshot {
-        model: model.to_string(),
-        text: analysis.text.clone(),
-        selection: selection.label(),
-        tokens: graph::token_nodes(analysis),
-        edges: pruning.edges(&matrix),
-        markov: markov::report(&matrix, teleport, steps),
-        matrix,
-        pruning,
-        layout,
-    })
 }
 
 /// `attngraph export`.

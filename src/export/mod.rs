@@ -12,8 +12,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::graph::{Edge, Matrix, Pruning, TokenNode};
-use crate::markov::MarkovReport;
+use crate::graph::{self, Edge, Matrix, Pruning, SelectError, Selection, TokenNode};
+use crate::markov::{self, MarkovReport};
+use crate::model::Analysis;
 
 pub use layout::{layout, Layout};
 pub use png::{to_png, PngError};
@@ -75,6 +76,33 @@ pub struct Snapshot {
     pub markov: MarkovReport,
     /// Node positions.
     pub layout: Layout,
+}
+
+impl Snapshot {
+    /// The snapshot of one selection of an analysis by the model called `model`: the matrix, its pruned edges,
+    /// and the Markov statistics of the unpruned matrix (with teleport α and A^steps).
+    pub fn of(
+        model: &str,
+        analysis: &Analysis,
+        selection: Selection,
+        pruning: Pruning,
+        layout: Layout,
+        teleport: f64,
+        steps: usize,
+    ) -> Result<Self, SelectError> {
+        let matrix = graph::select(&analysis.attentions, selection)?;
+        Ok(Self {
+            model: model.to_string(),
+            text: analysis.text.clone(),
+            selection: selection.label(),
+            tokens: graph::token_nodes(analysis),
+            edges: pruning.edges(&matrix),
+            markov: markov::report(&matrix, teleport, steps),
+            matrix,
+            pruning,
+            layout,
+        })
+    }
 }
 
 /// Renders a snapshot in `format` as bytes to write.

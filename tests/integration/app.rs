@@ -10,7 +10,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 
-use crate::util::{hub_model, reference};
+use crate::util::{hub_model, reference_case};
 
 fn harness(model: &Path, text: &str, export_dir: Option<&Path>) -> Harness<'static, AttnApp> {
     let launch = Launch {
@@ -53,13 +53,7 @@ fn typing_shows_the_reference_tokens_and_probabilities() {
     // The debounce holds the analysis back while typing, then sends it.
     std::thread::sleep(Duration::from_millis(300));
     settle(&mut h);
-    let want = reference()["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == true)
-        .unwrap()
-        .clone();
+    let want = reference_case("I love tennis.", true);
     let analysis = h.state().analysis().unwrap();
     assert_eq!(analysis.text, "I love tennis.");
     let ids: Vec<u64> = analysis.tokens.iter().map(|t| u64::from(t.id)).collect();

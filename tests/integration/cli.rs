@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::{hub_model, max_abs_diff, reference, rel, run_cli};
+use crate::util::{hub_model, max_abs_diff, reference_case, rel, run_cli};
 
 fn analyze_json(extra: &[&str]) -> Value {
     let model = hub_model();
@@ -25,20 +25,10 @@ fn analyze_json(extra: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn reference_case(with_bos: bool) -> Value {
-    reference()["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == with_bos)
-        .unwrap()
-        .clone()
-}
-
 #[test]
 fn analyze_json_without_bos_by_default() {
     let out = analyze_json(&[]);
-    let want = reference_case(false);
+    let want = reference_case("I love tennis.", false);
     let tokens = out["tokens"].as_array().unwrap();
     let ids: Vec<&Value> = tokens.iter().map(|t| &t["id"]).collect();
     assert_eq!(
@@ -88,7 +78,7 @@ fn analyze_json_without_bos_by_default() {
 #[test]
 fn analyze_json_with_bos_scores_the_first_word() {
     let out = analyze_json(&["--bos", "--top-k", "3"]);
-    let want = reference_case(true);
+    let want = reference_case("I love tennis.", true);
     let tokens = out["tokens"].as_array().unwrap();
     assert_eq!(tokens[0]["id"], 50256);
     assert!(tokens[0]["logprob"].is_null());

@@ -4,7 +4,9 @@
 use attngraph::model::AnalyzeOptions;
 use serde_json::Value;
 
-use crate::util::{engine, hub_model, max_abs_diff, prefixed_model, reference, rel};
+use crate::util::{
+    engine, hub_model, max_abs_diff, prefixed_model, reference, reference_case, rel,
+};
 
 fn check_all_cases(folder: &std::path::Path) {
     let engine = engine(folder);
@@ -176,13 +178,7 @@ fn greedy_continuation_takes_the_reference_argmax() {
     // With temperature 0 the next token after "I love" (with BOS) must be the reference's most likely token at
     // that position: tokens[3].top5[0] of the "I love tennis." case predicts from the context "<BOS> I love".
     let engine = engine(&hub_model());
-    let case = reference()["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["text"] == "I love tennis." && c["with_bos"] == true)
-        .unwrap()
-        .clone();
+    let case = reference_case("I love tennis.", true);
     let want = case["tokens"][3]["top5"][0][0].as_u64().unwrap() as u32;
     let options = attngraph::model::generate::SamplingOptions {
         temperature: 0.0,

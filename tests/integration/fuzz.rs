@@ -61,7 +61,7 @@ proptest! {
                 ];
                 for selection in selections {
                     let pruning = Pruning { threshold: 0.01, top_k: 3, mass: 0.9, drop_first };
-                    let snapshot = match attngraph::cli_graph::snapshot_of("fixture", &analysis, selection, pruning, Layout::Circle, 0.15, 2) {
+                    let snapshot = match attngraph::export::Snapshot::of("fixture", &analysis, selection, pruning, Layout::Circle, 0.15, 2) {
                         Ok(s) => s,
                         Err(attngraph::graph::SelectError::FlowTooLong(n)) => { prop_assert!(n > attngraph::graph::FLOW_MAX_TOKENS); continue; }
                         Err(other) => { prop_assert!(false, "{other}"); continue; }

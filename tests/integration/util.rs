@@ -85,3 +85,14 @@ pub fn max_abs_diff(a: &Value, b: &Value) -> f64 {
 pub fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs()
 }
+
+/// The reference case of `text` with or without BOS.
+pub fn reference_case(text: &str, with_bos: bool) -> Value {
+    reference()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == text && c["with_bos"] == with_bos)
+        .unwrap()
+        .clone()
+}
