@@ -66,6 +66,8 @@ pub struct AttnApp {
     notice: Option<(String, Instant)>,
     analysis: Option<Arc<Analysis>>,
     head_scores: Vec<heads::HeadScores>,
+    probe_scores: Option<Vec<heads::HeadScores>>,
+    badges_from_probe: bool,
     last_millis: Option<f64>,
     generation: u64,
     analysis_generation: u64,
@@ -122,6 +124,8 @@ impl AttnApp {
             notice: notice.map(|n| (n, Instant::now())),
             analysis: None,
             head_scores: Vec::new(),
+            probe_scores: None,
+            badges_from_probe: false,
             last_millis: None,
             generation: 0,
             analysis_generation: 0,
@@ -211,6 +215,11 @@ impl AttnApp {
         self.edited_at = Some(Instant::now());
     }
 
+    /// Head-type scores on the induction probe, once asked for.
+    pub fn probe_scores(&self) -> Option<&[heads::HeadScores]> {
+        self.probe_scores.as_deref()
+    }
+
     /// The Perplexity tab's state.
     pub fn perplexity_tab(&self) -> &crate::ui::perplexity_panel::PerplexityTab {
         &self.perplexity
@@ -256,6 +265,8 @@ impl AttnApp {
                     }
                     self.settings.model = name.clone();
                     self.model_name = Some(name);
+                    self.probe_scores = None;
+                    self.badges_from_probe = false;
                     self.request_analysis();
                     if std::mem::take(&mut self.score_pending) {
                         self.score_file();
@@ -285,6 +296,10 @@ impl AttnApp {
                         self.derived = None;
                         self.clamp_selection();
                     }
+                }
+                Response::ProbeScores(scores) => {
+                    self.probe_scores = Some(scores);
+                    self.badges_from_probe = true;
                 }
                 Response::PerplexityProgress(done, total) => {
                     self.perplexity.progress = Some((done, total))
@@ -693,13 +708,31 @@ impl AttnApp {
         };
         ui.strong("Layers × heads");
         ui.small("Click a head; ←/→ change head, ↑/↓ change layer.");
+        ui.horizontal(|ui| {
+            ui.small("badges from");
+            ui.selectable_value(&mut self.badges_from_probe, false, "this text");
+            let probe = ui
+                .selectable_label(self.badges_from_probe, "induction probe")
+                .on_hover_text("Score every head on a random token sequence repeated: induction heads light up in the second half");
+            if probe.clicked() {
+                if self.probe_scores.is_some() {
+                    self.badges_from_probe = true;
+                } else {
+                    self.worker.send(Request::Probe);
+                }
+            }
+        });
+        let scores = match (&self.probe_scores, self.badges_from_probe) {
+            (Some(probe), true) => probe.clone(),
+            _ => self.head_scores.clone(),
+        };
         egui::ScrollArea::both()
             .id_salt("grid_scroll")
             .show(ui, |ui| {
                 if let Some(sel) = head_grid::head_grid_ui(
                     ui,
                     &a.attentions,
-                    &self.head_scores,
+                    &scores,
                     self.settings.selection,
                     cell,
                 ) {

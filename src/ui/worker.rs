@@ -41,6 +41,8 @@ pub enum Request {
         /// Prepend BOS.
         bos: bool,
     },
+    /// Score every head on the induction probe (a random token sequence repeated).
+    Probe,
     /// Sample tokens after a text.
     Continue {
         /// The text.
@@ -80,6 +82,8 @@ pub enum Response {
         /// How long it took, in milliseconds.
         millis: f64,
     },
+    /// Head-type scores on the induction probe.
+    ProbeScores(Vec<crate::graph::heads::HeadScores>),
     /// Tokens scored so far of a file.
     PerplexityProgress(usize, usize),
     /// A file was scored.
@@ -223,6 +227,19 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     }
                     None => send(Response::PerplexityFailed("no model is loaded yet".into())),
                 },
+                Request::Probe => match &engine {
+                    Some(engine) => match probe(engine) {
+                        Ok(scores) => send(Response::ProbeScores(scores)),
+                        Err(message) => send(Response::AnalyzeFailed {
+                            generation: u64::MAX,
+                            message,
+                        }),
+                    },
+                    None => send(Response::AnalyzeFailed {
+                        generation: u64::MAX,
+                        message: "no model is loaded yet".into(),
+                    }),
+                },
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => match engine.continue_text(&text, bos, &options) {
                         Ok(text) => send(Response::Continued(text)),
@@ -318,4 +335,23 @@ fn score_file(
         report,
         tokens,
     })
+}
+
+/// Head-type scores on BOS + 50 random tokens repeated (or as many as the context allows), where an induction
+/// head attends, in the second half, to the token after the earlier copy of the current one.
+fn probe(engine: &Engine) -> Result<Vec<crate::graph::heads::HeadScores>, String> {
+    use crate::graph::heads;
+    let info = engine.info();
+    let bos = engine
+        .tokenizer()
+        .end_of_text()
+        .ok_or("this tokenizer has no <|endoftext|> for the probe")?;
+    let len = 50.min(info.n_positions.saturating_sub(1) / 2).max(1);
+    let ids = heads::induction_probe_ids(bos, len, info.vocab_size as u32, 7);
+    let attentions = engine.attentions_of_ids(&ids).map_err(|e| e.to_string())?;
+    Ok(heads::score_heads(
+        &attentions,
+        &ids,
+        heads::Exclusions::default(),
+    ))
 }

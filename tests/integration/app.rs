@@ -405,3 +405,21 @@ fn memory_stays_bounded_over_many_edits() {
         "RSS grew from {first} MB to {last} MB over the edits: {samples:?}"
     );
 }
+
+#[test]
+fn the_induction_probe_scores_every_head() {
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    h.get_by_label("induction probe").click();
+    let start = Instant::now();
+    while h.state().probe_scores().is_none() {
+        h.step();
+        assert!(start.elapsed() < Duration::from_secs(30), "no probe scores");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let scores = h.state().probe_scores().unwrap();
+    assert_eq!(scores.len(), 3 * 4);
+    assert!(scores
+        .iter()
+        .all(|s| (0.0..=1.0).contains(&s.induction) && (0.0..=1.0).contains(&s.sink)));
+}
