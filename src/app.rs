@@ -280,15 +280,11 @@ impl AttnApp {
                 Response::Analyzed {
                     generation,
                     analysis,
+                    head_scores,
                     millis,
                 } => {
                     if generation >= self.analysis_generation {
-                        let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
-                        self.head_scores = heads::score_heads(
-                            &analysis.attentions,
-                            &ids,
-                            heads::Exclusions::default(),
-                        );
+                        self.head_scores = head_scores;
                         self.analysis = Some(analysis);
                         self.analysis_generation = generation;
                         self.last_millis = Some(millis);
@@ -723,25 +719,21 @@ impl AttnApp {
             }
         });
         let scores = match (&self.probe_scores, self.badges_from_probe) {
-            (Some(probe), true) => probe.clone(),
-            _ => self.head_scores.clone(),
+            (Some(probe), true) => probe.as_slice(),
+            _ => self.head_scores.as_slice(),
         };
-        egui::ScrollArea::both()
+        let clicked = egui::ScrollArea::both()
             .id_salt("grid_scroll")
             .show(ui, |ui| {
-                if let Some(sel) = head_grid::head_grid_ui(
-                    ui,
-                    &a.attentions,
-                    &scores,
-                    self.settings.selection,
-                    cell,
-                ) {
-                    self.settings.selection = sel;
-                    if self.settings.view == View::Grid {
-                        self.settings.view = View::Graph;
-                    }
-                }
-            });
+                head_grid::head_grid_ui(ui, &a.attentions, scores, self.settings.selection, cell)
+            })
+            .inner;
+        if let Some(sel) = clicked {
+            self.settings.selection = sel;
+            if self.settings.view == View::Grid {
+                self.settings.view = View::Graph;
+            }
+        }
     }
 
     fn central_ui(&mut self, ui: &mut egui::Ui) {

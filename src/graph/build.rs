@@ -3,7 +3,7 @@
 use petgraph::graph::DiGraph;
 use serde::Serialize;
 
-use super::{Edge, Matrix, Pruning};
+use super::Edge;
 use crate::model::Analysis;
 
 /// A node: one token.
@@ -44,9 +44,4 @@ pub fn attention_graph(nodes: &[TokenNode], edges: &[Edge]) -> DiGraph<TokenNode
         }
     }
     graph
-}
-
-/// The graph of every positive entry of `matrix` (no pruning), for the analytics.
-pub fn full_graph(nodes: &[TokenNode], matrix: &Matrix) -> DiGraph<TokenNode, f64> {
-    attention_graph(nodes, &Pruning::default().edges(matrix))
 }

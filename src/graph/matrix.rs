@@ -71,56 +71,44 @@ impl Matrix {
         (0..self.n).map(|i| self.row(i).to_vec()).collect()
     }
 
-    /// self · other.
+    /// self · other. Row i of the product is Σ_k self[i][k]·other[k], skipping zero entries: attention matrices
+    /// are lower-triangular, so about five sixths of the dense work never happens.
     pub fn matmul(&self, other: &Self) -> Self {
         let n = self.n.min(other.n);
         let mut out = Self::zeros(n);
-        for i in 0..n {
-            for k in 0..n {
-                let a = self.get(i, k);
+        for (i, out_row) in out.data.chunks_exact_mut(n.max(1)).enumerate() {
+            for (k, &a) in self.row(i).iter().enumerate().take(n) {
                 if a == 0.0 {
                     continue;
                 }
-                for j in 0..n {
-                    let v = out.get(i, j) + a * other.get(k, j);
-                    out.set(i, j, v);
+                for (o, &b) in out_row.iter_mut().zip(other.row(k)) {
+                    *o += a * b;
                 }
             }
         }
         out
     }
 
-    /// a·self + b·other, entry-wise.
-    pub fn blend(&self, a: f64, other: &Self, b: f64) -> Self {
+    /// Combines two matrices entry by entry.
+    fn zip_with(&self, other: &Self, f: impl Fn(f64, f64) -> f64) -> Self {
         Self {
             n: self.n,
             data: self
                 .data
                 .iter()
                 .zip(&other.data)
-                .map(|(x, y)| a * x + b * y)
+                .map(|(&x, &y)| f(x, y))
                 .collect(),
         }
+    }
+
+    /// a·self + b·other, entry-wise.
+    pub fn blend(&self, a: f64, other: &Self, b: f64) -> Self {
+        self.zip_with(other, |x, y| a * x + b * y)
     }
 
     /// Entry-wise maximum.
     pub fn max(&self, other: &Self) -> Self {
-        Self {
-            n: self.n,
-            data: self
-                .data
-                .iter()
-                .zip(&other.data)
-                .map(|(x, y)| x.max(*y))
-                .collect(),
-        }
-    }
-
-    /// Multiplies every entry by `s`.
-    pub fn scale(&self, s: f64) -> Self {
-        Self {
-            n: self.n,
-            data: self.data.iter().map(|x| x * s).collect(),
-        }
+        self.zip_with(other, f64::max)
     }
 }

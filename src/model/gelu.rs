@@ -4,6 +4,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::softmax::contiguous_f32;
+
 /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as Hugging Face's `NewGELUActivation`.
 fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -26,11 +28,8 @@ impl CustomOp1 for ParallelGelu {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets())
-        else {
-            candle_core::bail!("parallel GELU takes contiguous f32");
-        };
-        let input = values.get(start..end).unwrap_or(&[]);
+        let input = contiguous_f32(storage, layout, "parallel GELU")?;
+
         let out: Vec<f32> = input
             .par_chunks(8192)
             .flat_map_iter(|c| c.iter().map(|&x| gelu_tanh(x)))

@@ -5,6 +5,19 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+/// The contiguous f32 values a CPU op reads (this op and `gelu`'s take only that layout).
+pub(super) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets())
+    else {
+        candle_core::bail!("{op} takes contiguous f32");
+    };
+    Ok(values.get(start..end).unwrap_or(&[]))
+}
+
 struct CausalSoftmax {
     /// Position of the first query row (the number of cached positions before it).
     offset: usize,
@@ -20,12 +33,9 @@ impl CustomOp1 for CausalSoftmax {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets())
-        else {
-            candle_core::bail!("causal softmax takes contiguous f32");
-        };
+        let input = contiguous_f32(storage, layout, "causal softmax")?;
         let (_heads, t_new, t) = layout.shape().dims3()?;
-        let input = values.get(start..end).unwrap_or(&[]);
+
         let mut out = vec![0.0f32; input.len()];
         out.par_chunks_mut(t)
             .zip(input.par_chunks(t))

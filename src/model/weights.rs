@@ -110,11 +110,6 @@ impl Weights {
         })
     }
 
-    /// Whether the keys carry the `transformer.` prefix (as `save_pretrained` of GPT2LMHeadModel writes them).
-    pub fn has_prefix(&self) -> bool {
-        !self.prefix.is_empty()
-    }
-
     /// Loads tensor `name` (without prefix) as f32 on `device`, checking its shape.
     pub fn get(
         &self,

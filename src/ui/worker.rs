@@ -79,6 +79,8 @@ pub enum Response {
         generation: u64,
         /// The result.
         analysis: Arc<Analysis>,
+        /// Head-type scores of every head on this text (computed here, not on the UI thread).
+        head_scores: Vec<crate::graph::heads::HeadScores>,
         /// How long it took, in milliseconds.
         millis: f64,
     },
@@ -270,11 +272,21 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     };
                     let start = Instant::now();
                     match engine.analyze_cached(&text, &options, &mut cache) {
-                        Ok(analysis) => send(Response::Analyzed {
-                            generation,
-                            analysis: Arc::new(analysis),
-                            millis: start.elapsed().as_secs_f64() * 1e3,
-                        }),
+                        Ok(analysis) => {
+                            let millis = start.elapsed().as_secs_f64() * 1e3;
+                            let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+                            let head_scores = crate::graph::heads::score_heads(
+                                &analysis.attentions,
+                                &ids,
+                                crate::graph::heads::Exclusions::default(),
+                            );
+                            send(Response::Analyzed {
+                                generation,
+                                analysis,
+                                head_scores,
+                                millis,
+                            })
+                        }
                         Err(err) => send(Response::AnalyzeFailed {
                             generation,
                             message: err.to_string(),

@@ -148,3 +148,52 @@ fn flow_is_bounded_by_one_and_refused_on_long_texts() {
         Err(graph::SelectError::FlowTooLong(_))
     ));
 }
+
+#[test]
+fn the_petgraph_graph_carries_the_reference_weights() {
+    let (reference, att, ids) = load();
+    let want = &reference["selections"]["head_1_2"]["matrix"];
+    let matrix = graph::select(&att, Selection::Head { layer: 1, head: 2 }).unwrap();
+    let pruning = graph::Pruning {
+        threshold: 0.01,
+        ..Default::default()
+    };
+    let edges = pruning.edges(&matrix);
+    let nodes: Vec<graph::TokenNode> = ids
+        .iter()
+        .enumerate()
+        .map(|(position, &id)| graph::TokenNode {
+            position,
+            id,
+            text: String::new(),
+            surprisal_bits: None,
+        })
+        .collect();
+    let g = graph::attention_graph(&nodes, &edges);
+    assert_eq!(g.node_count(), ids.len());
+    assert_eq!(g.edge_count(), edges.len());
+    let mut kept = 0;
+    for e in g.edge_indices() {
+        let (from, to) = g.edge_endpoints(e).unwrap();
+        let (i, j) = (g[from].position, g[to].position);
+        // Query → key: the edge from i to j carries numpy's A[i][j], and keys never lie in the future.
+        close(g[e], want[i][j].as_f64().unwrap(), "edge weight");
+        assert!(j <= i);
+        kept += 1;
+    }
+    // Every entry of the reference at or above the threshold is an edge.
+    let above = want
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .filter(|v| v.as_f64().unwrap() >= 0.01)
+        .count();
+    assert_eq!(kept, above);
+    let mut without_loops = g.clone();
+    without_loops.retain_edges(|g, e| g.edge_endpoints(e).is_some_and(|(a, b)| a != b));
+    assert!(
+        !petgraph::algo::is_cyclic_directed(&without_loops),
+        "causal attention is a DAG once self-loops go"
+    );
+}
