@@ -6,13 +6,18 @@ use std::time::{Duration, Instant};
 
 use crate::export::{self, Format, Snapshot};
 use crate::graph::{self, heads, Pruning, Selection};
-use crate::markov;
 use crate::model::{Analysis, AnalyzeOptions, KNOWN_MODELS};
+use crate::ui::deriver::{DeriveRequest, Deriver};
+use crate::ui::dialogs::{self, DialogRequest, Dialogs, Kind, Purpose};
 use crate::ui::graph_view::{self, FixedLayout, FixedState, ViewGraph};
 use crate::ui::markov_panel::{markov_panel_ui, MarkovCommand};
+use crate::ui::perplexity_panel::PerplexityCommand;
 use crate::ui::settings::{self, GraphLayout, Settings, View};
 use crate::ui::worker::{Request, Response, Worker};
 use crate::ui::{fonts, head_grid, matrix_view, token_panel};
+
+/// How long a notice stays on screen.
+const TOAST: Duration = Duration::from_secs(8);
 
 /// Typing pauses this long before the text is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -40,9 +45,20 @@ pub struct Launch {
 
 /// Things derived from the analysis and the selection; rebuilt only when their inputs change.
 struct Derived {
-    key: String,
+    snapshot_key: String,
+    graph_key: String,
     snapshot: Snapshot,
     graph: ViewGraph,
+}
+
+/// A screenshot on its way. `--screenshot` waits until the analysis is drawn and 8 more frames, saves the
+/// window and closes it; a PNG export from the window waits 2 frames (for the menu to close) and saves the
+/// central view only.
+struct Screenshot {
+    path: PathBuf,
+    frames: u32,
+    crop: Option<egui::Rect>,
+    closing: bool,
 }
 
 /// Download progress shown in the window.
@@ -57,6 +73,8 @@ struct Download {
 pub struct AttnApp {
     settings: Settings,
     worker: Worker,
+    deriver: Deriver,
+    dialogs: Dialogs,
     model_name: Option<String>,
     model_field: String,
     loading: bool,
@@ -75,7 +93,8 @@ pub struct AttnApp {
     derived: Option<Derived>,
     hovered: Option<usize>,
     pinned: Option<usize>,
-    screenshot: Option<(PathBuf, u32)>,
+    screenshot: Option<Screenshot>,
+    central_rect: Option<egui::Rect>,
     export_dir: PathBuf,
     perplexity: crate::ui::perplexity_panel::PerplexityTab,
     score_pending: bool,
@@ -104,6 +123,10 @@ impl AttnApp {
         if let Some(view) = launch.view {
             settings.view = view;
         }
+        let export_dir = launch
+            .export_dir
+            .or_else(|| settings.export_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("attngraph-exports"));
         fonts::install_fallbacks(ctx);
         ctx.set_theme(if settings.dark {
             egui::Theme::Dark
@@ -112,10 +135,14 @@ impl AttnApp {
         });
         let wake_ctx = ctx.clone();
         let worker = Worker::spawn(move || wake_ctx.request_repaint());
+        let wake_ctx = ctx.clone();
+        let deriver = Deriver::spawn(move || wake_ctx.request_repaint());
         let mut app = Self {
             model_field: settings.model.clone(),
             settings,
             worker,
+            deriver,
+            dialogs: Dialogs::default(),
             model_name: None,
             loading: false,
             download: None,
@@ -133,10 +160,14 @@ impl AttnApp {
             derived: None,
             hovered: None,
             pinned: None,
-            screenshot: launch.screenshot.map(|p| (p, 0)),
-            export_dir: launch
-                .export_dir
-                .unwrap_or_else(|| PathBuf::from("attngraph-exports")),
+            screenshot: launch.screenshot.map(|path| Screenshot {
+                path,
+                frames: 0,
+                crop: None,
+                closing: true,
+            }),
+            central_rect: None,
+            export_dir,
             perplexity: crate::ui::perplexity_panel::PerplexityTab {
                 path: launch
                     .score_file
@@ -205,6 +236,7 @@ impl AttnApp {
     pub fn busy(&self) -> bool {
         self.loading
             || self.edited_at.is_some()
+            || self.deriver.busy()
             || (self.generation > self.analysis_generation
                 && self.analyze_error.is_none()
                 && self.load_error.is_none())
@@ -233,6 +265,21 @@ impl AttnApp {
     /// The number of edges the graph view shows now.
     pub fn edge_count(&self) -> Option<usize> {
         self.derived.as_ref().map(|d| d.snapshot.edges.len())
+    }
+
+    /// Answers the file dialogs with `picker` instead of the platform's dialog (tests answer them this way).
+    pub fn set_picker(&mut self, picker: dialogs::Picker) {
+        self.dialogs = Dialogs::with_picker(picker);
+    }
+
+    /// The file dialog being shown, if any.
+    pub fn dialog_open(&self) -> Option<Purpose> {
+        self.dialogs.open_purpose()
+    }
+
+    /// Where the quick export buttons write.
+    pub fn export_dir(&self) -> &std::path::Path {
+        &self.export_dir
     }
 
     /// The generation of the newest request and of the analysis on screen.
@@ -289,7 +336,6 @@ impl AttnApp {
                         self.analysis_generation = generation;
                         self.last_millis = Some(millis);
                         self.analyze_error = None;
-                        self.derived = None;
                         self.clamp_selection();
                     }
                 }
@@ -345,7 +391,8 @@ impl AttnApp {
         };
     }
 
-    /// Rebuilds the snapshot and the view graph when the analysis or a control changed.
+    /// Asks the snapshot thread for a new snapshot when the analysis or a control changed, takes the one that
+    /// arrived, and rebuilds the view graph (cheap: only the kept edges) when the snapshot or the focus changed.
     fn derive(&mut self) {
         let Some(analysis) = self.analysis.clone() else {
             return;
@@ -356,46 +403,54 @@ impl AttnApp {
         } else {
             1
         };
+        let snapshot_key = format!(
+            "{}|{:?}|{:?}|{:?}|{}|{steps}",
+            self.analysis_generation, s.selection, s.pruning, s.layout, s.teleport
+        );
+        let have = self.derived.as_ref().map(|d| d.snapshot_key.as_str());
+        if have != Some(snapshot_key.as_str()) {
+            self.deriver.request(DeriveRequest {
+                key: snapshot_key,
+                analysis,
+                model: self.model_name.clone().unwrap_or_default(),
+                selection: s.selection,
+                pruning: s.pruning,
+                layout: s.layout.export_layout(),
+                teleport: s.teleport,
+                steps,
+            });
+        }
         let focus = self.pinned.or(self.hovered);
-        let key = format!(
-            "{}|{:?}|{:?}|{:?}|{}|{steps}|{focus:?}|{}",
-            self.analysis_generation, s.selection, s.pruning, s.layout, s.log_scale, s.teleport
-        );
-        if self.derived.as_ref().is_some_and(|d| d.key == key) {
-            return;
-        }
-        let engine_name = self.model_name.clone().unwrap_or_default();
-        let Ok(mut snapshot) = export::Snapshot::of(
-            &engine_name,
-            &analysis,
-            s.selection,
-            s.pruning,
-            s.layout.export_layout(),
-            s.teleport,
-            1,
-        ) else {
-            return;
+        let (layout, log_scale) = (self.settings.layout, self.settings.log_scale);
+        let graph_key = format!("{layout:?}|{log_scale}|{focus:?}");
+        let build = |snapshot: &Snapshot| {
+            graph_view::build(
+                &snapshot.tokens,
+                &snapshot.edges,
+                layout.export_layout(),
+                log_scale,
+                focus.filter(|&f| f < snapshot.tokens.len()),
+            )
         };
-        if steps > 1 {
-            // The Markov view draws A^k; its statistics stay those of A.
-            let power = markov::power(&snapshot.matrix, steps);
-            snapshot.edges = s.pruning.edges(&power);
-            snapshot.selection = format!("{} — A^{steps}", snapshot.selection);
-            snapshot.markov.k_step = power.rows();
-            snapshot.markov.steps = steps;
+        match self.deriver.poll() {
+            Some((key, Ok(snapshot))) => {
+                self.derived = Some(Derived {
+                    snapshot_key: key,
+                    graph_key,
+                    graph: build(&snapshot),
+                    snapshot,
+                });
+            }
+            Some((_, Err(err))) => {
+                self.notice = Some((format!("cannot show this matrix: {err}"), Instant::now()));
+            }
+            None => {
+                if let Some(d) = self.derived.as_mut().filter(|d| d.graph_key != graph_key) {
+                    d.graph = build(&d.snapshot);
+                    d.graph_key = graph_key;
+                }
+            }
         }
-        let graph = graph_view::build(
-            &snapshot.tokens,
-            &snapshot.edges,
-            s.layout.export_layout(),
-            s.log_scale,
-            focus,
-        );
-        self.derived = Some(Derived {
-            key,
-            snapshot,
-            graph,
-        });
     }
 
     fn score_file(&mut self) {
@@ -409,23 +464,45 @@ impl AttnApp {
         });
     }
 
-    fn export(&mut self, format: Format) {
-        let Some(d) = &self.derived else { return };
-        let dir = self.export_dir.clone();
-        let name = d
-            .snapshot
-            .selection
-            .replace([' ', '—', '^'], "_")
-            .replace("__", "_");
+    /// A file name for the current selection: `layer_3_head_5-1764195000.svg`.
+    fn export_name(&self, format: Format) -> String {
+        let name = self.derived.as_ref().map_or_else(
+            || "attngraph".to_string(),
+            |d| {
+                d.snapshot
+                    .selection
+                    .replace([' ', '—', '^'], "_")
+                    .replace("__", "_")
+            },
+        );
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |t| t.as_secs());
-        let path = dir.join(format!("{name}-{stamp}.{}", format.extension()));
-        let result = std::fs::create_dir_all(&dir).and_then(|()| {
-            export::render_bytes(&d.snapshot, format)
-                .map_err(std::io::Error::other)
-                .and_then(|bytes| export::write_atomic(&path, &bytes))
-        });
+        format!("{name}-{stamp}.{}", format.extension())
+    }
+
+    /// Writes the current selection as `format` to `path`; PNG saves the view as shown, on the next frame.
+    fn export_to(&mut self, path: PathBuf, format: Format, ctx: &egui::Context) {
+        if format == Format::Png {
+            self.screenshot = Some(Screenshot {
+                path,
+                frames: 0,
+                crop: self.central_rect,
+                closing: false,
+            });
+            ctx.request_repaint();
+            return;
+        }
+        let Some(d) = &self.derived else { return };
+        let result = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                export::render_bytes(&d.snapshot, format)
+                    .map_err(std::io::Error::other)
+                    .and_then(|bytes| export::write_atomic(&path, &bytes))
+            });
         self.notice = Some((
             match result {
                 Ok(()) => format!("exported {}", path.display()),
@@ -435,9 +512,81 @@ impl AttnApp {
         ));
     }
 
+    /// Acts on a file dialog's answer.
+    fn dialog_answered(&mut self, purpose: Purpose, path: PathBuf, ctx: &egui::Context) {
+        match purpose {
+            Purpose::ModelFolder => {
+                self.model_field = path.display().to_string();
+                self.load_model(self.model_field.clone());
+            }
+            Purpose::TextFile => {
+                self.perplexity.path = path.display().to_string();
+                if self.model_name.is_some() && self.perplexity.progress.is_none() {
+                    self.score_file();
+                }
+            }
+            Purpose::ExportFolder => {
+                self.settings.export_dir = Some(path.clone());
+                self.export_dir = path;
+                self.notice = Some((
+                    format!("quick exports now go to {}", self.export_dir.display()),
+                    Instant::now(),
+                ));
+            }
+            Purpose::SaveExport => match Format::from_path(&path) {
+                Some(format) => self.export_to(path, format, ctx),
+                None if path.extension().is_none() => {
+                    self.export_to(path.with_extension("svg"), Format::Svg, ctx)
+                }
+                None => {
+                    self.notice = Some((
+                        format!(
+                            "not exported: {} has an extension attngraph does not write; use .svg, .png, .dot, .graphml, .json or .csv",
+                            path.display()
+                        ),
+                        Instant::now(),
+                    ))
+                }
+            },
+        }
+    }
+
+    /// Opens a file dialog on its own thread.
+    fn open_dialog(&mut self, request: DialogRequest, ctx: &egui::Context) {
+        let ctx = ctx.clone();
+        self.dialogs.open(request, move || ctx.request_repaint());
+    }
+
+    fn model_folder_dialog(&mut self, ctx: &egui::Context) {
+        let mut request = DialogRequest::new(
+            Purpose::ModelFolder,
+            Kind::OpenFolder,
+            "Open a GPT-2 model folder (config.json, model.safetensors, tokenizer.json)",
+        );
+        request.directory = Some(PathBuf::from(self.model_field.trim()))
+            .filter(|p| p.is_dir())
+            .or_else(|| std::env::current_dir().ok());
+        self.open_dialog(request, ctx);
+    }
+
     /// The whole window. Public so tests can drive it with egui_kittest.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         self.poll();
+        match self.dialogs.poll() {
+            Some((purpose, Ok(Some(path)))) => self.dialog_answered(purpose, path, ui.ctx()),
+            // Cancelled: nothing changes.
+            Some((_, Ok(None))) | None => {}
+            Some((purpose, Err(err))) => {
+                let instead = match purpose {
+                    Purpose::ModelFolder => "type the folder's path into the Model field and press Load",
+                    Purpose::TextFile => "type the file's path into the File field",
+                    Purpose::SaveExport | Purpose::ExportFolder => {
+                        "use the quick save buttons; they write to the folder named in the Export menu"
+                    }
+                };
+                self.notice = Some((format!("{err}; {instead}"), Instant::now()));
+            }
+        }
         if self.edited_at.is_some_and(|t| t.elapsed() >= DEBOUNCE) {
             self.request_analysis();
         } else if let Some(t) = self.edited_at {
@@ -465,7 +614,9 @@ impl AttnApp {
                     }
                 });
         }
-        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        let central = egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        self.central_rect = Some(central.response.rect);
+        self.toast(ui.ctx());
         self.screenshot_step(ui);
     }
 
@@ -519,6 +670,13 @@ impl AttnApp {
             });
             if ui.add_enabled(!self.loading, egui::Button::new("Load")).clicked() {
                 self.load_model(self.model_field.trim().to_string());
+            }
+            if ui
+                .add_enabled(!self.loading, egui::Button::new("📂 Folder…"))
+                .on_hover_text("Open a local model folder")
+                .clicked()
+            {
+                self.model_folder_dialog(ui.ctx());
             }
             ui.separator();
             if ui.checkbox(&mut self.settings.bos, "BOS").on_hover_text(
@@ -575,33 +733,64 @@ impl AttnApp {
             ui.separator();
             self.pruning_ui(ui);
             ui.separator();
-            ui.label("Export");
-            for format in [
-                Format::Svg,
-                Format::Dot,
-                Format::Graphml,
-                Format::Json,
-                Format::Csv,
-            ] {
-                if ui.button(format.extension().to_uppercase()).clicked() {
-                    self.export(format);
+            ui.menu_button("Export ▾", |ui| self.export_menu_ui(ui))
+                .response
+                .on_hover_text("Save the selected matrix or the view");
+        });
+    }
+
+    fn export_menu_ui(&mut self, ui: &mut egui::Ui) {
+        if ui
+            .button("Save as…")
+            .on_hover_text("Choose the file; its extension picks the format")
+            .clicked()
+        {
+            let mut request =
+                DialogRequest::new(Purpose::SaveExport, Kind::SaveFile, "Export the selection");
+            request.directory = Some(self.export_dir.clone()).filter(|d| d.is_dir());
+            request.file_name = Some(self.export_name(Format::Svg));
+            request.filters = Format::ALL
+                .iter()
+                .map(|f| {
+                    (
+                        f.extension().to_uppercase(),
+                        vec![f.extension().to_string()],
+                    )
+                })
+                .collect();
+            self.open_dialog(request, ui.ctx());
+            ui.close();
+        }
+        ui.separator();
+        ui.label(format!("Quick save to {}", self.export_dir.display()));
+        ui.horizontal(|ui| {
+            for format in Format::ALL {
+                let hover = if format == Format::Png {
+                    "the view as shown".to_string()
+                } else {
+                    format!("the selected matrix as {}", format.extension())
+                };
+                if ui
+                    .button(format.extension().to_uppercase())
+                    .on_hover_text(hover)
+                    .clicked()
+                {
+                    let path = self.export_dir.join(self.export_name(format));
+                    self.export_to(path, format, ui.ctx());
+                    ui.close();
                 }
             }
-            if ui
-                .button("PNG")
-                .on_hover_text("Save the window as shown")
-                .clicked()
-            {
-                let stamp = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |t| t.as_secs());
-                self.screenshot = Some((self.export_dir.join(format!("window-{stamp}.png")), 100));
-                ui.ctx()
-                    .send_viewport_cmd(
-                        egui::ViewportCommand::Screenshot(egui::UserData::default()),
-                    );
-            }
         });
+        if ui.button("Change folder…").clicked() {
+            let mut request = DialogRequest::new(
+                Purpose::ExportFolder,
+                Kind::OpenFolder,
+                "Folder for exports",
+            );
+            request.directory = Some(self.export_dir.clone()).filter(|d| d.is_dir());
+            self.open_dialog(request, ui.ctx());
+            ui.close();
+        }
     }
 
     fn selection_ui(&mut self, ui: &mut egui::Ui) {
@@ -739,7 +928,10 @@ impl AttnApp {
     fn central_ui(&mut self, ui: &mut egui::Ui) {
         if let Some(err) = self.load_error.clone() {
             ui.colored_label(egui::Color32::from_rgb(220, 80, 60), format!("⚠ {err}"));
-            ui.label("Pick a model above, or type the path of a local folder holding config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt), then Load.");
+            ui.label("Pick a model above, or open a local folder holding config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt).");
+            if ui.button("📂 Open a local model folder…").clicked() {
+                self.model_folder_dialog(ui.ctx());
+            }
             ui.separator();
         }
         if self.analysis.is_none() {
@@ -769,13 +961,22 @@ impl AttnApp {
             return;
         }
         match self.settings.view {
-            View::Perplexity => {
-                if let crate::ui::perplexity_panel::PerplexityCommand::Run =
-                    self.perplexity.ui(ui, self.model_name.is_some())
-                {
-                    self.score_file();
+            View::Perplexity => match self.perplexity.ui(ui, self.model_name.is_some()) {
+                PerplexityCommand::Run => self.score_file(),
+                PerplexityCommand::Browse => {
+                    let mut request =
+                        DialogRequest::new(Purpose::TextFile, Kind::OpenFile, "Score a text file");
+                    request.filters = vec![
+                        (
+                            "Text".to_string(),
+                            vec!["txt".to_string(), "md".to_string(), "raw".to_string()],
+                        ),
+                        ("Any file".to_string(), vec!["*".to_string()]),
+                    ];
+                    self.open_dialog(request, ui.ctx());
                 }
-            }
+                PerplexityCommand::None => {}
+            },
             View::Grid => self.grid_ui(ui, 56.0),
             View::Matrix => {
                 if let Some(d) = &self.derived {
@@ -923,18 +1124,42 @@ impl AttnApp {
                     format!("⚠ {err} (showing the previous result)"),
                 );
             }
-            if let Some((notice, at)) = &self.notice {
-                if at.elapsed() < Duration::from_secs(8) {
-                    ui.separator();
-                    ui.label(notice.as_str());
-                }
-            }
         });
     }
 
-    /// With `--screenshot`: wait until the analysis is drawn, ask for a screenshot, save it, close.
+    /// The last notice (an export's path, a failure) floats above the status bar for a few seconds.
+    fn toast(&mut self, ctx: &egui::Context) {
+        let Some((notice, at)) = &self.notice else {
+            return;
+        };
+        let left = TOAST.saturating_sub(at.elapsed());
+        if left.is_zero() {
+            return;
+        }
+        ctx.request_repaint_after(left);
+        let failed = notice.contains("failed")
+            || ["not ", "no ", "cannot"]
+                .iter()
+                .any(|p| notice.starts_with(p));
+        egui::Area::new(egui::Id::new("toast"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
+            .order(egui::Order::Foreground)
+            .show(ctx, |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    let text = egui::RichText::new(notice.as_str());
+                    ui.label(if failed {
+                        text.color(egui::Color32::from_rgb(220, 80, 60))
+                    } else {
+                        text
+                    });
+                });
+            });
+    }
+
+    /// Saves a screenshot once it arrives. With `--screenshot`: wait until the analysis is drawn, ask for the
+    /// screenshot, save it, close the window.
     fn screenshot_step(&mut self, ui: &egui::Ui) {
-        let Some((path, frames)) = self.screenshot.take() else {
+        let Some(mut shot) = self.screenshot.take() else {
             return;
         };
         let image = ui.input(|i| {
@@ -944,11 +1169,15 @@ impl AttnApp {
             })
         });
         if let Some(image) = image {
-            let result = save_png(&path, &image);
-            let closing = frames < 100;
+            let image = match shot.crop {
+                Some(rect) => image.region(&rect, Some(ui.ctx().pixels_per_point())),
+                None => (*image).clone(),
+            };
+            let result = save_png(&shot.path, &image);
+            let closing = shot.closing;
             self.notice = Some((
                 match &result {
-                    Ok(()) => format!("saved {}", path.display()),
+                    Ok(()) => format!("saved {}", shot.path.display()),
                     Err(err) => format!("screenshot failed: {err}"),
                 },
                 Instant::now(),
@@ -964,19 +1193,30 @@ impl AttnApp {
         let scored = !self.score_requested
             || self.perplexity.result.is_some()
             || self.perplexity.error.is_some();
-        let ready = (self.analysis.is_some() && self.edited_at.is_none() && scored)
+        let ready = !shot.closing
+            || (self.analysis.is_some() && !self.busy() && scored)
             || self.load_error.is_some();
-        let frames = if ready && frames < 100 {
-            frames + 1
-        } else {
-            frames
-        };
-        if frames == 8 {
+        if ready {
+            shot.frames += 1;
+        }
+        let ask_at = if shot.closing { 8 } else { 2 };
+        if shot.frames > ask_at + 120 {
+            // Some window systems never deliver the picture; say so rather than wait forever.
+            let message =
+                "screenshot failed: the window system did not deliver the picture".to_string();
+            if shot.closing {
+                eprintln!("error: {message}");
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            self.notice = Some((message, Instant::now()));
+            return;
+        }
+        if shot.frames == ask_at {
             ui.ctx()
                 .send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::UserData::default()));
         }
         ui.ctx().request_repaint();
-        self.screenshot = Some((path, frames));
+        self.screenshot = Some(shot);
     }
 }
 

@@ -53,6 +53,22 @@ impl Format {
             Self::Png => "png",
         }
     }
+
+    /// Every format, in the order the app lists them.
+    pub const ALL: [Self; 6] = [
+        Self::Svg,
+        Self::Png,
+        Self::Dot,
+        Self::Graphml,
+        Self::Json,
+        Self::Csv,
+    ];
+
+    /// The format a file name's extension names (case-insensitive), if any.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Self::ALL.into_iter().find(|f| f.extension() == ext)
+    }
 }
 
 /// Everything an export shows.

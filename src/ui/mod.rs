@@ -1,5 +1,7 @@
 //! The desktop app's panels. Only this folder and `app.rs` know egui.
 
+pub mod deriver;
+pub mod dialogs;
 pub mod fonts;
 pub mod graph_view;
 pub mod head_grid;

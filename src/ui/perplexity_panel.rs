@@ -47,6 +47,8 @@ pub enum PerplexityCommand {
     None,
     /// Score the file.
     Run,
+    /// Choose the file with a dialog.
+    Browse,
 }
 
 impl PerplexityTab {
@@ -60,6 +62,13 @@ impl PerplexityTab {
                     .desired_width(360.0)
                     .hint_text("path of a UTF-8 text file"),
             );
+            if ui
+                .add_enabled(self.progress.is_none(), egui::Button::new("📂 Open…"))
+                .on_hover_text("Choose a text file and score it")
+                .clicked()
+            {
+                command = PerplexityCommand::Browse;
+            }
             ui.add(
                 egui::DragValue::new(&mut self.max_length)
                     .range(0..=4096)

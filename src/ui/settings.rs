@@ -72,6 +72,8 @@ pub struct Settings {
     pub teleport: f64,
     /// How "Continue" samples.
     pub sampling: crate::model::generate::SamplingOptions,
+    /// Folder the quick export buttons write to (`None`: `attngraph-exports` in the working folder).
+    pub export_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -79,6 +81,7 @@ impl Default for Settings {
         Self {
             model: DEFAULT_MODEL.to_string(),
             recent_models: Vec::new(),
+            export_dir: None,
             text: "I love tennis.".to_string(),
             bos: true,
             selection: Selection::Head { layer: 0, head: 0 },

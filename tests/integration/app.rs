@@ -121,7 +121,8 @@ fn pruning_changes_the_edges_drawn() {
     let before = h.state().edge_count().unwrap();
     h.get_by_label("drop token 0").click();
     h.step();
-    h.step();
+    // The snapshot is computed off the UI thread; wait for it.
+    settle(&mut h);
     let after = h.state().edge_count().unwrap();
     assert!(
         after < before,
@@ -134,6 +135,7 @@ fn export_button_writes_the_file_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&hub_model(), "I love tennis.", Some(dir.path()));
     settle(&mut h);
+    open_export_menu(&mut h);
     h.get_by_label("JSON").click();
     h.step();
     h.step();
@@ -141,7 +143,7 @@ fn export_button_writes_the_file_and_says_where() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1);
+    assert_eq!(files.len(), 1, "{files:?}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
     assert_eq!(json["tokens"].as_array().unwrap().len(), 5);
@@ -426,4 +428,205 @@ fn the_induction_probe_scores_every_head() {
     assert!(scores
         .iter()
         .all(|s| (0.0..=1.0).contains(&s.induction) && (0.0..=1.0).contains(&s.sink)));
+}
+
+/// A picker that answers each dialog with the next scripted path (`None`: cancelled) and records what it was asked.
+fn scripted_picker(
+    answers: Vec<Option<std::path::PathBuf>>,
+) -> (
+    attngraph::ui::dialogs::Picker,
+    std::sync::Arc<std::sync::Mutex<Vec<attngraph::ui::dialogs::DialogRequest>>>,
+) {
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let answers = std::sync::Mutex::new(answers.into_iter());
+    let log = asked.clone();
+    let picker: attngraph::ui::dialogs::Picker = std::sync::Arc::new(move |request| {
+        log.lock().unwrap().push(request.clone());
+        Ok(answers.lock().unwrap().next().flatten())
+    });
+    (picker, asked)
+}
+
+fn open_export_menu(h: &mut Harness<'static, AttnApp>) {
+    h.get_by_label("Export ▾").click();
+    // The popup measures itself on its first frame and is placed on the next.
+    h.step();
+    h.step();
+}
+
+/// Steps until the dialog has been answered and acted on.
+fn answer_dialog(h: &mut Harness<'static, AttnApp>) {
+    h.step(); // the click lands and opens the dialog
+    let start = Instant::now();
+    while h.state().dialog_open().is_some() {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the dialog never answered"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.step();
+}
+
+#[test]
+fn save_as_writes_the_format_its_extension_names() {
+    use attngraph::ui::dialogs::{Kind, Purpose};
+    let dir = tempfile::tempdir().unwrap();
+    let graphml = dir.path().join("head.graphml");
+    let bare = dir.path().join("no-extension");
+    let odd = dir.path().join("picture.xyz");
+    let (picker, asked) = scripted_picker(vec![
+        Some(graphml.clone()),
+        Some(bare.clone()),
+        Some(odd.clone()),
+        None,
+    ]);
+    let mut h = harness(&hub_model(), "I love tennis.", Some(dir.path()));
+    h.state_mut().set_picker(picker);
+    settle(&mut h);
+
+    open_export_menu(&mut h);
+    h.get_by_label("Save as…").click();
+    answer_dialog(&mut h);
+    let text = std::fs::read_to_string(&graphml).unwrap();
+    assert!(text.contains("<graphml"), "{text}");
+    assert_eq!(text.matches("<node ").count(), 5, "one node per token");
+    assert!(h
+        .state()
+        .notice()
+        .unwrap()
+        .contains(&graphml.display().to_string()));
+
+    // No extension: SVG, with the extension added.
+    open_export_menu(&mut h);
+    h.get_by_label("Save as…").click();
+    answer_dialog(&mut h);
+    let svg = std::fs::read_to_string(bare.with_extension("svg")).unwrap();
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{svg}");
+
+    // An extension no exporter writes: nothing written, and the notice says which ones work.
+    open_export_menu(&mut h);
+    h.get_by_label("Save as…").click();
+    answer_dialog(&mut h);
+    assert!(!odd.exists());
+    let notice = h.state().notice().unwrap().to_string();
+    assert!(
+        notice.contains("not exported") && notice.contains(".graphml"),
+        "{notice}"
+    );
+
+    // Cancelled: nothing changes.
+    let files_before = std::fs::read_dir(dir.path()).unwrap().count();
+    open_export_menu(&mut h);
+    h.get_by_label("Save as…").click();
+    answer_dialog(&mut h);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), files_before);
+    assert_eq!(h.state().notice().unwrap(), notice);
+
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 4);
+    assert!(asked
+        .iter()
+        .all(|r| r.purpose == Purpose::SaveExport && r.kind == Kind::SaveFile));
+    assert!(asked[0].filters.iter().any(|(_, ext)| ext == &["graphml"]));
+    assert!(asked[0].file_name.as_deref().unwrap().ends_with(".svg"));
+}
+
+#[test]
+fn the_folder_button_chooses_where_quick_exports_go() {
+    let first = tempfile::tempdir().unwrap();
+    let chosen = tempfile::tempdir().unwrap();
+    let (picker, _) = scripted_picker(vec![Some(chosen.path().to_path_buf())]);
+    let mut h = harness(&hub_model(), "I love tennis.", Some(first.path()));
+    h.state_mut().set_picker(picker);
+    settle(&mut h);
+    open_export_menu(&mut h);
+    h.get_by_label("Change folder…").click();
+    answer_dialog(&mut h);
+    assert_eq!(h.state().export_dir(), chosen.path());
+    assert_eq!(
+        h.state().settings().export_dir.as_deref(),
+        Some(chosen.path())
+    );
+    open_export_menu(&mut h);
+    h.get_by_label("CSV").click();
+    h.step();
+    let files: Vec<_> = std::fs::read_dir(chosen.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(std::fs::read_dir(first.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_failed_load_offers_a_folder_dialog_that_loads_the_model() {
+    let broken = tempfile::tempdir().unwrap();
+    let (picker, asked) = scripted_picker(vec![Some(hub_model())]);
+    let mut h = harness(broken.path(), "I love tennis.", None);
+    h.state_mut().set_picker(picker);
+    settle(&mut h);
+    assert!(h.state().error().is_some());
+    h.get_by_label("📂 Open a local model folder…").click();
+    answer_dialog(&mut h);
+    settle(&mut h);
+    assert!(h.state().error().is_none(), "{:?}", h.state().error());
+    assert_eq!(h.state().analysis().unwrap().tokens.len(), 5);
+    assert_eq!(
+        h.state().settings().model,
+        hub_model().display().to_string()
+    );
+    assert_eq!(
+        asked.lock().unwrap()[0].kind,
+        attngraph::ui::dialogs::Kind::OpenFolder
+    );
+}
+
+#[test]
+fn the_perplexity_tab_opens_a_file_with_the_dialog_and_scores_it() {
+    let path = crate::util::fixtures().join("perplexity_text.txt");
+    let (picker, _) = scripted_picker(vec![Some(path.clone())]);
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    h.state_mut().set_picker(picker);
+    settle(&mut h);
+    h.get_by_label("Perplexity").click();
+    h.step();
+    h.get_by_label("📂 Open…").click();
+    answer_dialog(&mut h);
+    assert_eq!(h.state().perplexity_tab().path, path.display().to_string());
+    let start = Instant::now();
+    while h.state().perplexity_tab().result.is_none() {
+        h.step();
+        assert!(h.state().perplexity_tab().error.is_none());
+        assert!(start.elapsed() < Duration::from_secs(60), "no result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        h.state()
+            .perplexity_tab()
+            .result
+            .as_ref()
+            .unwrap()
+            .report
+            .ppl
+            .token
+            > 1.0
+    );
+}
+
+#[test]
+fn a_system_without_file_dialogs_says_what_to_do_instead() {
+    let picker: attngraph::ui::dialogs::Picker =
+        std::sync::Arc::new(|_| Err("no file dialog could be opened".to_string()));
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    h.state_mut().set_picker(picker);
+    settle(&mut h);
+    h.get_by_label("📂 Folder…").click();
+    answer_dialog(&mut h);
+    let notice = h.state().notice().unwrap().to_string();
+    assert!(
+        notice.contains("no file dialog") && notice.contains("Model field"),
+        "{notice}"
+    );
+    // The model on screen is untouched.
+    assert!(h.state().error().is_none());
+    assert_eq!(h.state().analysis().unwrap().tokens.len(), 5);
 }

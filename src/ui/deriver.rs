@@ -1,0 +1,133 @@
+//! The snapshot thread: the selected matrix, its pruned edges, the Markov report and A^k are computed here,
+//! not on the UI thread (rollout or the absorption statistics of a 1,024-token text take longer than a frame).
+//! It is separate from the model worker so that changing a control never waits behind a running analysis.
+//! Only the newest request is computed; older ones still queued are dropped.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+
+use crate::export::{Layout, Snapshot};
+use crate::graph::{Pruning, Selection};
+use crate::markov;
+use crate::model::Analysis;
+
+/// Everything a snapshot depends on.
+#[derive(Clone, Debug)]
+pub struct DeriveRequest {
+    /// Identifies the inputs; comes back with the snapshot.
+    pub key: String,
+    /// The analysis.
+    pub analysis: Arc<Analysis>,
+    /// Model name for the snapshot.
+    pub model: String,
+    /// The matrix.
+    pub selection: Selection,
+    /// Edge pruning.
+    pub pruning: Pruning,
+    /// Node positions.
+    pub layout: Layout,
+    /// Teleport α of the ranking.
+    pub teleport: f64,
+    /// k of A^k drawn (1: A itself).
+    pub steps: usize,
+}
+
+/// The UI's handle on the snapshot thread.
+pub struct Deriver {
+    requests: Option<Sender<DeriveRequest>>,
+    answers: Receiver<(String, Result<Snapshot, String>)>,
+    /// An answer computed on the UI thread because the thread could not be started.
+    local: Option<(String, Result<Snapshot, String>)>,
+    pending: Option<String>,
+}
+
+impl Deriver {
+    /// Starts the thread; `wake` is called after each answer.
+    pub fn spawn(wake: impl Fn() + Send + 'static) -> Self {
+        let (requests, inbox) = mpsc::channel::<DeriveRequest>();
+        let (outbox, answers) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("attngraph-snapshot".into())
+            .spawn(move || {
+                while let Ok(mut request) = inbox.recv() {
+                    // Skip to the newest request.
+                    while let Ok(newer) = inbox.try_recv() {
+                        request = newer;
+                    }
+                    let key = request.key.clone();
+                    if outbox.send((key, derive(&request))).is_err() {
+                        return;
+                    }
+                    wake();
+                }
+            });
+        Self {
+            requests: spawned.ok().map(|_| requests),
+            answers,
+            local: None,
+            pending: None,
+        }
+    }
+
+    /// Asks for the snapshot of `request` unless it is the one already asked for.
+    pub fn request(&mut self, request: DeriveRequest) {
+        if self.pending.as_deref() == Some(request.key.as_str()) {
+            return;
+        }
+        self.pending = Some(request.key.clone());
+        match &self.requests {
+            Some(sender) if sender.send(request.clone()).is_ok() => {}
+            // No thread (it could not be started): compute here rather than show nothing.
+            _ => {
+                let answer = derive(&request);
+                self.local = Some((request.key, answer));
+            }
+        }
+    }
+
+    /// The newest finished snapshot, if one arrived since the last call.
+    pub fn poll(&mut self) -> Option<(String, Result<Snapshot, String>)> {
+        let mut newest = self.local.take();
+        while let Ok(answer) = self.answers.try_recv() {
+            newest = Some(answer);
+        }
+        if let Some((key, _)) = &newest {
+            if self.pending.as_ref() == Some(key) {
+                self.pending = None;
+            }
+        }
+        newest
+    }
+
+    /// Whether a snapshot was asked for and has not arrived yet.
+    pub fn busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The key of the snapshot being computed, if any.
+    pub fn pending(&self) -> Option<&str> {
+        self.pending.as_deref()
+    }
+}
+
+/// The snapshot of a request; with `steps > 1` the edges are those of A^k and the statistics stay those of A.
+pub fn derive(r: &DeriveRequest) -> Result<Snapshot, String> {
+    let mut snapshot = Snapshot::of(
+        &r.model,
+        &r.analysis,
+        r.selection,
+        r.pruning,
+        r.layout,
+        r.teleport,
+        1,
+    )
+    .map_err(|e| e.to_string())?;
+    if r.steps > 1 {
+        let power = markov::power(&snapshot.matrix, r.steps);
+        snapshot.edges = r.pruning.edges(&power);
+        snapshot.selection = format!("{} — A^{}", snapshot.selection, r.steps);
+        snapshot.markov.k_step = power.rows();
+        snapshot.markov.steps = r.steps;
+    }
+    Ok(snapshot)
+}
