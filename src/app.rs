@@ -75,6 +75,7 @@ pub struct AttnApp {
     worker: Worker,
     deriver: Deriver,
     dialogs: Dialogs,
+    thumbnails: head_grid::Thumbnails,
     model_name: Option<String>,
     model_field: String,
     loading: bool,
@@ -143,6 +144,7 @@ impl AttnApp {
             worker,
             deriver,
             dialogs: Dialogs::default(),
+            thumbnails: head_grid::Thumbnails::default(),
             model_name: None,
             loading: false,
             download: None,
@@ -907,6 +909,8 @@ impl AttnApp {
                 }
             }
         });
+        self.thumbnails
+            .update(ui.ctx(), &a.attentions, self.analysis_generation);
         let scores = match (&self.probe_scores, self.badges_from_probe) {
             (Some(probe), true) => probe.as_slice(),
             _ => self.head_scores.as_slice(),
@@ -914,7 +918,14 @@ impl AttnApp {
         let clicked = egui::ScrollArea::both()
             .id_salt("grid_scroll")
             .show(ui, |ui| {
-                head_grid::head_grid_ui(ui, &a.attentions, scores, self.settings.selection, cell)
+                head_grid::head_grid_ui(
+                    ui,
+                    &a.attentions,
+                    &self.thumbnails,
+                    scores,
+                    self.settings.selection,
+                    cell,
+                )
             })
             .inner;
         if let Some(sel) = clicked {

@@ -1,6 +1,6 @@
 //! The layer × head grid: a small heatmap of every head with its type badge; a click selects the head.
 
-use egui::{Color32, Rect, Sense, Vec2};
+use egui::{Color32, Sense, Vec2};
 
 use crate::graph::heads::HeadScores;
 use crate::graph::Selection;
@@ -8,18 +8,63 @@ use crate::model::Attentions;
 
 use super::matrix_view::heat;
 
+/// At most this many samples per side of a head's thumbnail: enough to see the pattern.
+const THUMB: usize = 24;
+
+/// One small texture per head, made once per analysis: drawing 144 images is far cheaper than 144 × 300
+/// rectangles every frame.
+#[derive(Default)]
+pub struct Thumbnails {
+    key: Option<u64>,
+    textures: Vec<egui::TextureHandle>,
+}
+
+impl Thumbnails {
+    /// Remakes the textures when `key` (the analysis generation) changed.
+    pub fn update(&mut self, ctx: &egui::Context, att: &Attentions, key: u64) {
+        if self.key == Some(key) {
+            return;
+        }
+        let n = att.n_tokens();
+        let shown = n.clamp(1, THUMB);
+        let mut textures = Vec::with_capacity(att.n_layer() * att.n_head());
+        for layer in 0..att.n_layer() {
+            for head in 0..att.n_head() {
+                let mut pixels = vec![Color32::from_gray(20); shown * shown];
+                for qi in 0..shown {
+                    let q = qi * n / shown;
+                    for ki in 0..=qi {
+                        let w = att.get(layer, head, q, ki * n / shown);
+                        if w > 0.01 {
+                            if let Some(p) = pixels.get_mut(qi * shown + ki) {
+                                *p = heat(w.sqrt());
+                            }
+                        }
+                    }
+                }
+                let image = egui::ColorImage::new([shown, shown], pixels);
+                textures.push(ctx.load_texture(
+                    format!("head-{layer}-{head}"),
+                    image,
+                    egui::TextureOptions::NEAREST,
+                ));
+            }
+        }
+        self.textures = textures;
+        self.key = Some(key);
+    }
+}
+
 /// Draws the grid with cells of `cell` points; returns the head clicked, if any.
 pub fn head_grid_ui(
     ui: &mut egui::Ui,
     att: &Attentions,
+    thumbnails: &Thumbnails,
     scores: &[HeadScores],
     selected: Selection,
     cell: f32,
 ) -> Option<Selection> {
     let mut clicked = None;
-    let n = att.n_tokens();
-    // Draw at most 24 × 24 samples per head: enough to see the pattern.
-    let shown = n.min(24);
     egui::Grid::new("head_grid")
         .spacing(Vec2::splat(3.0))
         .show(ui, |ui| {
@@ -41,21 +86,20 @@ pub fn head_grid_ui(
                         )
                     });
                     let painter = ui.painter_at(rect);
-                    painter.rect_filled(rect, 0.0, Color32::from_gray(20));
-                    let px = cell / shown.max(1) as f32;
-                    for qi in 0..shown {
-                        let q = qi * n / shown.max(1);
-                        for ki in 0..=qi {
-                            let k = ki * n / shown.max(1);
-                            let w = att.get(layer, head, q, k);
-                            if w > 0.01 {
-                                let min = rect.min + Vec2::new(ki as f32 * px, qi as f32 * px);
-                                painter.rect_filled(
-                                    Rect::from_min_size(min, Vec2::splat(px)),
-                                    0.0,
-                                    heat(w.sqrt()),
-                                );
-                            }
+                    match thumbnails.textures.get(layer * att.n_head() + head) {
+                        Some(texture) => {
+                            painter.image(
+                                texture.id(),
+                                rect,
+                                egui::Rect::from_min_max(
+                                    egui::pos2(0.0, 0.0),
+                                    egui::pos2(1.0, 1.0),
+                                ),
+                                Color32::WHITE,
+                            );
+                        }
+                        None => {
+                            painter.rect_filled(rect, 0.0, Color32::from_gray(20));
                         }
                     }
                     let is_selected = selected == Selection::Head { layer, head };
