@@ -24,6 +24,9 @@ pub struct PerplexityArgs {
     /// Prepend <|endoftext|> so the first token is scored too.
     #[arg(long)]
     pub bos: bool,
+    /// Windows run through the model together (more memory; the numbers do not change).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PerplexityFormat::Text)]
     pub format: PerplexityFormat,
@@ -92,10 +95,14 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         let eta = (total - done) as f64 / rate.max(1e-9);
         eprint!("\rscored {done}/{total} tokens  {rate:.0} tokens/s  ETA {eta:.0} s   ");
     };
+    if args.batch == 0 {
+        bail!("--batch 0: give at least 1 (windows run through the model together)");
+    }
     let options = WindowOptions {
         max_length,
         stride,
         bos: args.bos,
+        batch: args.batch,
     };
     let report = engine.perplexity(&ids, options, &mut progress)?;
     if show_progress {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    attngraph::allocator::tune();
     let args = attngraph::cli::Args::parse();
     match attngraph::cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

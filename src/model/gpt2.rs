@@ -138,7 +138,61 @@ impl Attention {
         };
         Ok((out, KeyValue { k, v }))
     }
+
+    /// Attention for scoring, where nobody looks at the probabilities: `x` is `b` windows of `t` rows each,
+    /// (b·t, c), and only the query rows `keep..t` of each window are computed. Query rows go in blocks
+    /// that multiply only the keys they can see, so the masked half of QKᵀ is never computed and no
+    /// (n_head, t, t) tensor is made. Returns (b·(t − keep), c).
+    fn forward_scoring(
+        &self,
+        x: &Tensor,
+        b: usize,
+        t: usize,
+        keep: usize,
+        blocks: &[QueryBlock],
+    ) -> Result<Tensor> {
+        let c = x.dim(1)?;
+        let qkv = self.c_attn.forward(x)?; // (b·t, 3c)
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut outputs = Vec::with_capacity(b);
+        for w in 0..b {
+            let rows = qkv.narrow(0, w * t, t)?;
+            let heads = |i: usize| -> Result<Tensor> {
+                rows.narrow(1, i * c, c)?
+                    .reshape((t, self.n_head, self.head_dim))?
+                    .transpose(0, 1)? // (n_head, t, head_dim)
+                    .contiguous()
+            };
+            let (q, k, v) = ((heads(0)? * scale)?, heads(1)?, heads(2)?);
+            let mut ys = Vec::with_capacity(blocks.len());
+            for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
+                let start = block.start.max(keep);
+                let len = block.start + block.len - start;
+                let seen = start + len; // keys 0..seen
+                let scores = q
+                    .narrow(1, start, len)?
+                    .matmul(&k.narrow(1, 0, seen)?.t()?)?; // (n_head, len, seen)
+                let mask = block.mask.narrow(0, start - block.start, len)?;
+                let probs = super::softmax::causal_softmax(&scores, &mask, start)?;
+                ys.push(probs.matmul(&v.narrow(1, 0, seen)?)?); // (n_head, len, head_dim)
+            }
+            let y = Tensor::cat(&ys, 1)?; // (n_head, t − keep, head_dim)
+            outputs.push(y.transpose(0, 1)?.reshape((t - keep, c))?);
+        }
+        self.c_proj.forward(&Tensor::cat(&outputs, 0)?)
+    }
 }
+
+/// A block of query rows for [`Attention::forward_scoring`] with its causal mask (len, start + len).
+struct QueryBlock {
+    start: usize,
+    len: usize,
+    mask: Tensor,
+}
+
+/// Query rows per block: small enough that a block's scores stay in cache-friendly buffers (12 heads × 256 ×
+/// 1,024 floats = 12 MB at most), large enough for efficient matrix products.
+const QUERY_BLOCK: usize = 256;
 
 /// One layer's keys and values for every position so far, (n_head, t, head_dim) each: what a later call needs
 /// to extend the text without recomputing its prefix.
@@ -321,6 +375,69 @@ impl Gpt2 {
             cache.push(kv);
         }
         Ok((self.ln_f.forward(&x)?, cache))
+    }
+
+    /// Final hidden states of the rows `from..t` of each of `windows` (all of one length t), stacked:
+    /// (windows.len() · (t − from), n_embd). For scoring: no attention probabilities are kept, the masked
+    /// half of every QKᵀ is skipped, and the last layer computes only the rows asked for (the others are
+    /// needed there only as keys and values). Each window starts at position 0.
+    pub fn forward_scoring(&self, windows: &[&[u32]], from: usize) -> Result<Tensor> {
+        self.forward_scoring_in_blocks(windows, from, QUERY_BLOCK)
+    }
+
+    /// [`Gpt2::forward_scoring`] with query blocks of `block` rows (tests use small blocks to cover the
+    /// block boundaries on a small model).
+    pub fn forward_scoring_in_blocks(
+        &self,
+        windows: &[&[u32]],
+        from: usize,
+        block: usize,
+    ) -> Result<Tensor> {
+        let block = block.max(1);
+        let b = windows.len();
+        let t = windows.first().map_or(0, |w| w.len());
+        if b == 0 || t == 0 || t > self.config.n_positions || from >= t {
+            candle_core::bail!(
+                "windows of {t} tokens scored from {from}; the model takes 1 to {}",
+                self.config.n_positions
+            );
+        }
+        if windows.iter().any(|w| w.len() != t) {
+            candle_core::bail!("windows scored together must have one length");
+        }
+        let ids = Tensor::new(windows.concat().as_slice(), &self.device)?;
+        let positions = self.wpe.narrow(0, 0, t)?;
+        let positions = Tensor::cat(&vec![&positions; b], 0)?; // (b·t, n_embd)
+        let mut x = self.wte.index_select(&ids, 0)?.add(&positions)?;
+        let blocks = (0..t)
+            .step_by(block)
+            .map(|start| {
+                let len = block.min(t - start);
+                Ok(QueryBlock {
+                    start,
+                    len,
+                    mask: causal_mask(start, len, &self.device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n = self.blocks.len();
+        for (idx, block) in self.blocks.iter().enumerate() {
+            let keep = if idx + 1 == n { from } else { 0 };
+            let attn = block
+                .attn
+                .forward_scoring(&block.ln_1.forward(&x)?, b, t, keep, &blocks)?;
+            if keep > 0 {
+                let c = x.dim(1)?;
+                x = x
+                    .reshape((b, t, c))?
+                    .narrow(1, keep, t - keep)?
+                    .contiguous()?
+                    .reshape((b * (t - keep), c))?;
+            }
+            x = (x + attn)?;
+            x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
+        }
+        self.ln_f.forward(&x)
     }
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).

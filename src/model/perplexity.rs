@@ -17,6 +17,8 @@ pub struct WindowOptions {
     pub stride: usize,
     /// Prepend `<|endoftext|>` so the first token is scored too.
     pub bos: bool,
+    /// Windows of one shape run through the model together, up to this many (at least 1).
+    pub batch: usize,
 }
 
 /// One window.
@@ -136,39 +138,63 @@ impl Engine {
         let vocab = self.info().vocab_size;
         let (mut nll_sum, mut scored, mut legacy) = (0.0, 0usize, 0.0);
         let mut windows = Vec::with_capacity(plan.len());
-        for &(begin, end, trg_len, n_scored) in &plan {
-            let window = ids.get(begin..end).unwrap_or(&[]);
+        // Consecutive windows of one length scoring from one row go through the model together.
+        let batch = options.batch.max(1);
+        let mut rest = plan.as_slice();
+        while let Some(&(begin, end, _, n_scored)) = rest.first() {
+            let shape = (end - begin, n_scored);
+            let same = rest
+                .iter()
+                .take(batch)
+                .take_while(|w| (w.1 - w.0, w.3) == shape)
+                .count();
+            let (group, tail) = rest.split_at(same);
+            rest = tail;
+            let t = end - begin;
+            // Position p predicts token p + 1; the last n_scored positions before the end are scored.
+            let first_row = t - 1 - n_scored;
+            let inputs: Vec<&[u32]> = group
+                .iter()
+                .map(|w| ids.get(w.0..w.1).unwrap_or(&[]))
+                .collect();
             let hidden = self
                 .model()
-                .forward(window, false, &mut |_, _, _| Ok(()))
-                .map_err(EngineError::from)?;
-            // Position p predicts token p + 1; the last n_scored tokens are the targets.
-            let first_row = window.len() - 1 - n_scored;
-            let logits = self
-                .model()
-                .logits(&hidden, first_row, n_scored)
-                .map_err(EngineError::from)?;
-            let flat = logits
-                .flatten_all()
-                .and_then(|l| l.to_vec1::<f32>())
-                .map_err(EngineError::from)?;
-            let targets = window.get(first_row + 1..).unwrap_or(&[]);
-            let window_nll: f64 = flat
-                .par_chunks_exact(vocab)
-                .zip(targets.par_iter())
-                .map(|(row, &target)| nll(row, target))
-                .sum();
-            let mean_nll = window_nll / n_scored.max(1) as f64;
-            nll_sum += window_nll;
-            scored += n_scored;
-            legacy += mean_nll * trg_len as f64;
-            windows.push(Window {
-                begin,
-                end,
-                trg_len,
-                n_scored,
-                mean_nll,
-            });
+                .forward_scoring(&inputs, first_row)
+                .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
+            for (i, &(begin, end, trg_len, n_scored)) in group.iter().enumerate() {
+                let targets = inputs
+                    .get(i)
+                    .and_then(|w| w.get(first_row + 1..))
+                    .unwrap_or(&[]);
+                let mut window_nll = 0.0;
+                // The LM head in chunks of rows: one window's logits never exist all at once.
+                for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
+                    let rows = LM_HEAD_ROWS.min(n_scored - chunk);
+                    let logits = self
+                        .model()
+                        .logits(&hidden, i * (t - first_row) + chunk, rows)
+                        .and_then(|l| l.flatten_all())
+                        .and_then(|l| l.to_vec1::<f32>())
+                        .map_err(EngineError::from)?;
+                    let chunk_targets = targets.get(chunk..chunk + rows).unwrap_or(&[]);
+                    window_nll += logits
+                        .par_chunks_exact(vocab)
+                        .zip(chunk_targets.par_iter())
+                        .map(|(row, &target)| nll(row, target))
+                        .sum::<f64>();
+                }
+                let mean_nll = window_nll / n_scored.max(1) as f64;
+                nll_sum += window_nll;
+                scored += n_scored;
+                legacy += mean_nll * trg_len as f64;
+                windows.push(Window {
+                    begin,
+                    end,
+                    trg_len,
+                    n_scored,
+                    mean_nll,
+                });
+            }
             progress(scored, total);
         }
         let last_end = plan.last().map_or(1, |w| w.1);
@@ -187,6 +213,9 @@ impl Engine {
         })
     }
 }
+
+/// Rows of logits made at once: 128 × 50,257 floats = 26 MB for GPT-2.
+const LM_HEAD_ROWS: usize = 128;
 
 /// −ln softmax(row)[target], with the log-sum-exp in f64.
 fn nll(row: &[f32], target: u32) -> f64 {

@@ -328,6 +328,7 @@ fn score_file(
         max_length,
         stride,
         bos,
+        batch: 1,
     };
     let report = engine
         .perplexity(&ids, options, progress)

@@ -25,7 +25,8 @@ fn every_case_matches_the_guide() {
     let engine = engine(&hub_model());
     let cases = reference()["cases"].as_array().unwrap().clone();
     assert!(cases.len() >= 20);
-    for case in &cases {
+    // Every case one window at a time and three windows per forward pass: batching must not change a number.
+    for (case, batch) in cases.iter().flat_map(|c| [(c, 1), (c, 3)]) {
         let (ids, _) = engine
             .tokenize(&text_of(case["text"].as_str().unwrap()), false)
             .unwrap();
@@ -33,6 +34,7 @@ fn every_case_matches_the_guide() {
             max_length: case["max_length"].as_u64().unwrap() as usize,
             stride: case["stride"].as_u64().unwrap() as usize,
             bos: case["bos"].as_bool().unwrap(),
+            batch,
         };
         let report = engine.perplexity(&ids, options, &mut |_, _| {}).unwrap();
         let what = format!("{} {options:?}", case["text"]);
@@ -172,4 +174,54 @@ fn bad_input_is_refused_clearly() {
         &run_cli(&["perplexity", "--model", m, "/no/such/file.txt"], &[]),
         "cannot read /no/such/file.txt",
     );
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "--batch", "0", t], &[]),
+        "--batch 0",
+    );
+}
+
+#[test]
+fn batching_windows_changes_no_number() {
+    let model = hub_model();
+    let text = fixtures().join("perplexity_text.txt");
+    let run = |batch: &str| {
+        let out = run_cli(
+            &[
+                "perplexity",
+                "--model",
+                model.to_str().unwrap(),
+                "--stride",
+                "16",
+                "--batch",
+                batch,
+                "--format",
+                "json",
+                "--quiet",
+                text.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let one = run("1");
+    let four = run("4");
+    assert!(one["windows"].as_array().unwrap().len() > 4);
+    assert_eq!(one["predicted_tokens"], four["predicted_tokens"]);
+    for (a, b) in one["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(four["windows"].as_array().unwrap())
+    {
+        let (a, b) = (
+            a["mean_nll"].as_f64().unwrap(),
+            b["mean_nll"].as_f64().unwrap(),
+        );
+        assert!(rel(a, b) <= 1e-6, "{a} vs {b}");
+    }
 }
