@@ -237,12 +237,16 @@ fn png_export_is_a_real_picture() {
 
 #[test]
 fn graphviz_reads_the_dot_export() {
-    // CI installs Graphviz (.ci/run); on a machine without it this check has nothing to run against.
+    // CI installs Graphviz (.ci/run) and sets ATTNGRAPH_CI; elsewhere, without it, this check has nothing to run against.
     if std::process::Command::new("dot")
         .arg("-V")
         .output()
         .is_err()
     {
+        assert!(
+            std::env::var_os("ATTNGRAPH_CI").is_none(),
+            "ATTNGRAPH_CI is set but Graphviz is not installed"
+        );
         eprintln!("graphviz_reads_the_dot_export: `dot` is not installed; skipped");
         return;
     }

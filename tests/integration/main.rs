@@ -12,3 +12,4 @@ mod markov;
 mod perplexity;
 mod tokenizer;
 mod util;
+mod window;
