@@ -39,9 +39,10 @@ impl LayerNorm {
     }
 }
 
-/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b.
+/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b. Kept transposed, as (out, in)
+/// rows: the few-row kernel streams those rows in order, and candle's gemm reads them through a transposed view.
 struct Conv1D {
-    weight: Tensor,
+    weight_t: Tensor,
     bias: Tensor,
 }
 
@@ -53,14 +54,24 @@ impl Conv1D {
         n_out: usize,
         device: &Device,
     ) -> std::result::Result<Self, WeightsError> {
+        let weight = weights.get(&format!("{name}.weight"), &[n_in, n_out], device)?;
+        let weight_t =
+            weight
+                .t()
+                .and_then(|w| w.contiguous())
+                .map_err(|source| WeightsError::Candle {
+                    name: format!("{name}.weight"),
+                    source,
+                })?;
         Ok(Self {
-            weight: weights.get(&format!("{name}.weight"), &[n_in, n_out], device)?,
+            weight_t,
             bias: weights.get(&format!("{name}.bias"), &[n_out], device)?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight)?.broadcast_add(&self.bias) // (t, n_out)
+        super::small_matmul::matmul_t(x, &self.weight_t)?.broadcast_add(&self.bias)
+        // (t, n_out)
     }
 }
 
@@ -442,7 +453,7 @@ impl Gpt2 {
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).
     pub fn logits(&self, hidden: &Tensor, start: usize, len: usize) -> Result<Tensor> {
-        hidden.narrow(0, start, len)?.matmul(&self.wte.t()?)
+        super::small_matmul::matmul_t(&hidden.narrow(0, start, len)?, &self.wte)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod gpt2;
 pub mod loader;
 pub mod perplexity;
+pub mod small_matmul;
 pub mod softmax;
 pub mod tokenizer;
 pub mod weights;

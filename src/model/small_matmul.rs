@@ -1,0 +1,239 @@
+//! Matrix products with few rows: a short text, or the one to few tokens that typing appends. candle's f32
+//! gemm packs the whole weight matrix for every product and fills 16-row tiles, so with one to eight rows most
+//! of its time went to copying weights and multiplying padding. This kernel streams each weight row once, in
+//! order, against up to 4 input rows held in registers (AVX2 + FMA where the CPU has them, detected at run
+//! time; plain loops elsewhere). Weights are kept as (out, in) rows for it; see `gpt2::Conv1D`.
+
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::softmax::contiguous_f32;
+
+/// Products with at most this many rows use the kernel; more go to candle's gemm.
+pub const MAX_ROWS: usize = 16;
+
+/// Weight rows (output columns) per parallel task.
+const TASK_ROWS: usize = 128;
+
+/// x·wᵀ for x (m, k) and w (n, k): streamed for few rows on the CPU, candle's gemm otherwise.
+pub fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let small = x.device().is_cpu()
+        && x.dtype() == DType::F32
+        && w.dtype() == DType::F32
+        && x.is_contiguous()
+        && w.is_contiguous()
+        && x.rank() == 2
+        && x.dim(0).is_ok_and(|m| m <= MAX_ROWS);
+    if small {
+        x.apply_op2_no_bwd(w, &MatmulT)
+    } else {
+        x.matmul(&w.t()?)
+    }
+}
+
+struct MatmulT;
+
+impl CustomOp2 for MatmulT {
+    fn name(&self) -> &'static str {
+        "small-matmul-t"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(s1, l1, "small matmul")?;
+        let w = contiguous_f32(s2, l2, "small matmul")?;
+        let (m, k) = l1.shape().dims2()?;
+        let (n, k2) = l2.shape().dims2()?;
+        if k != k2 || x.len() != m * k || w.len() != n * k {
+            candle_core::bail!("small matmul: shapes ({m}, {k}) · ({n}, {k2})ᵀ");
+        }
+        Ok((
+            CpuStorage::F32(matmul_t_f32(x, m, k, w, n)),
+            Shape::from((m, n)),
+        ))
+    }
+}
+
+/// x (m, k) · w (n, k)ᵀ, the lengths checked by the caller.
+pub fn matmul_t_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+    let starts: Vec<usize> = (0..n).step_by(TASK_ROWS).collect();
+    let blocks: Vec<(usize, usize, Vec<f32>)> = starts
+        .par_iter()
+        .map(|&n0| {
+            let width = TASK_ROWS.min(n - n0);
+            let mut block = vec![0.0f32; m * width];
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if k % 8 == 0
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                done = width - width % 2;
+                // SAFETY: the features were just detected; x.len() = m·k and w.len() = n·k (checked by the
+                // caller), block.len() = m·width, n0 + width ≤ n and k is a multiple of 8: every access is in
+                // bounds.
+                unsafe { avx::dot_rows(x, m, k, w, n0, done, &mut block, width) };
+            }
+            for c in done..width {
+                let Some(wr) = w.get((n0 + c) * k..(n0 + c + 1) * k) else {
+                    continue;
+                };
+                for (r, xr) in x.chunks_exact(k.max(1)).enumerate().take(m) {
+                    let dot = xr.iter().zip(wr).fold(0.0f32, |a, (&p, &q)| a + p * q);
+                    if let Some(out) = block.get_mut(r * width + c) {
+                        *out = dot;
+                    }
+                }
+            }
+            (n0, width, block)
+        })
+        .collect();
+    let mut y = vec![0.0f32; m * n];
+    for (n0, width, block) in blocks {
+        for (dst, src) in y
+            .chunks_exact_mut(n.max(1))
+            .zip(block.chunks_exact(width.max(1)))
+        {
+            if let Some(dst) = dst.get_mut(n0..n0 + width) {
+                dst.copy_from_slice(src);
+            }
+        }
+    }
+    y
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// block[r][c] = x[r]·w[n0 + c] for c in 0..cols (even), in tiles of R input rows × W weight rows with
+    /// R·W ≈ 8 accumulators (enough independent FMA chains to hide their latency), 8 lanes at a time along k
+    /// (a multiple of 8). `stride` is the block's row length.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_rows(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[f32],
+        n0: usize,
+        cols: usize,
+        block: &mut [f32],
+        stride: usize,
+    ) {
+        let (xp, wp, yp) = (x.as_ptr(), w.as_ptr(), block.as_mut_ptr());
+        let mut r = 0;
+        while r < m {
+            let rows = (m - r).min(4);
+            let mut c = 0;
+            while c < cols {
+                let args = (
+                    xp.add(r * k),
+                    k,
+                    wp.add((n0 + c) * k),
+                    yp.add(r * stride + c),
+                    stride,
+                );
+                // Wide tiles while at least 8 (or 4) weight rows are left, then pairs (cols is even).
+                c += match (rows, cols - c) {
+                    (1, left) if left >= 8 => tile::<1, 8>(args),
+                    (2, left) if left >= 4 => tile::<2, 4>(args),
+                    (1, _) => tile::<1, 2>(args),
+                    (2, _) => tile::<2, 2>(args),
+                    (3, _) => tile::<3, 2>(args),
+                    _ => tile::<4, 2>(args),
+                };
+            }
+            r += rows;
+        }
+    }
+
+    type Args = (*const f32, usize, *const f32, *mut f32, usize);
+
+    /// R input rows × W consecutive weight rows; returns W.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const R: usize, const W: usize>((x, k, w, y, stride): Args) -> usize {
+        let mut acc = [[_mm256_setzero_ps(); W]; R];
+        for kk in (0..k).step_by(8) {
+            let mut wv = [_mm256_setzero_ps(); W];
+            for (j, v) in wv.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(w.add(j * k + kk));
+            }
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xv = _mm256_loadu_ps(x.add(r * k + kk));
+                for (acc, &wj) in a.iter_mut().zip(&wv) {
+                    *acc = _mm256_fmadd_ps(xv, wj, *acc);
+                }
+            }
+        }
+        for (r, a) in acc.iter().enumerate() {
+            for (j, &v) in a.iter().enumerate() {
+                *y.add(r * stride + j) = hsum(v);
+            }
+        }
+        W
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equals_a_plain_f64_product_at_odd_shapes() {
+        // Row counts around the 4-row tile, odd weight counts around the 2-row tile and the task size, and a
+        // k that is not a multiple of 8 (the plain loop).
+        for (m, k, n) in [
+            (1, 8, 16),
+            (1, 16, 13),
+            (2, 16, 10),
+            (6, 32, 70),
+            (3, 24, 51),
+            (4, 40, 129),
+            (5, 16, 17),
+            (16, 64, 300),
+            (2, 12, 3),
+        ] {
+            let (x, w) = (values(m * k, 1), values(n * k, 2));
+            let y = matmul_t_f32(&x, m, k, &w, n);
+            for r in 0..m {
+                for c in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|i| f64::from(x[r * k + i]) * f64::from(w[c * k + i]))
+                        .sum();
+                    assert!(
+                        (f64::from(y[r * n + c]) - want).abs() < 1e-5,
+                        "({m}, {k}, {n}) [{r}][{c}]"
+                    );
+                }
+            }
+        }
+    }
+}
