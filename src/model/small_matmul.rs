@@ -127,11 +127,14 @@ mod avx {
         stride: usize,
     ) {
         let (xp, wp, yp) = (x.as_ptr(), w.as_ptr(), block.as_mut_ptr());
-        let mut r = 0;
-        while r < m {
-            let rows = (m - r).min(4);
-            let mut c = 0;
-            while c < cols {
+        // Weight rows outside, input rows inside: the few weight rows of a tile stay in L1 while every input
+        // row passes them.
+        let mut c = 0;
+        while c < cols {
+            let mut r = 0;
+            let mut step = 2;
+            while r < m {
+                let rows = (m - r).min(4);
                 let args = (
                     xp.add(r * k),
                     k,
@@ -139,17 +142,20 @@ mod avx {
                     yp.add(r * stride + c),
                     stride,
                 );
-                // Wide tiles while at least 8 (or 4) weight rows are left, then pairs (cols is even).
-                c += match (rows, cols - c) {
+                step = match (m, cols - c) {
+                    // A single input row: 8 weight rows at once keep 8 FMA chains going.
                     (1, left) if left >= 8 => tile::<1, 8>(args),
-                    (2, left) if left >= 4 => tile::<2, 4>(args),
                     (1, _) => tile::<1, 2>(args),
-                    (2, _) => tile::<2, 2>(args),
-                    (3, _) => tile::<3, 2>(args),
-                    _ => tile::<4, 2>(args),
+                    _ => match rows {
+                        1 => tile::<1, 2>(args),
+                        2 => tile::<2, 2>(args),
+                        3 => tile::<3, 2>(args),
+                        _ => tile::<4, 2>(args),
+                    },
                 };
+                r += rows;
             }
-            r += rows;
+            c += step;
         }
     }
 
