@@ -609,7 +609,8 @@ impl AttnApp {
                 });
             egui::Panel::right("tokens")
                 .resizable(true)
-                .default_size(380.0)
+                .default_size(420.0)
+                .max_size(ui.available_width() * 0.4)
                 .show(ui, |ui| {
                     if let Some(a) = self.analysis.clone() {
                         token_panel::token_panel_ui(ui, &a, self.pinned.or(self.hovered));

@@ -204,28 +204,37 @@ impl egui_graphs::Layout<FixedState> for FixedLayout {
 
 /// A token: a circle filled by surprisal, its label below in the theme's text colour (readable on both themes,
 /// whatever the fill), outlined when hovered or pinned.
+///
+/// When tokens sit closer on screen than their labels are wide, labels alternate between two rows and are
+/// shortened with "…" to the room they have; hover a token or zoom in to read it whole.
 #[derive(Clone, Debug)]
 pub struct TokenShape {
     pos: Pos2,
     radius: f32,
     label: String,
+    /// The token's position in the text: even ones label on the first row, odd ones on the second.
+    index: usize,
     color: Option<Color32>,
     emphasised: bool,
 }
 
-impl<N: Clone> From<egui_graphs::NodeProps<N>> for TokenShape {
-    fn from(props: egui_graphs::NodeProps<N>) -> Self {
+impl From<egui_graphs::NodeProps<usize>> for TokenShape {
+    fn from(props: egui_graphs::NodeProps<usize>) -> Self {
         Self {
             pos: props.location(),
             radius: 9.0,
             label: props.label.clone(),
+            index: props.payload,
             color: props.color(),
             emphasised: props.selected || props.hovered || props.dragged,
         }
     }
 }
 
-impl<N: Clone, E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<N, E, Ty, Ix> for TokenShape {
+/// Canvas distance between neighbouring tokens in the arc layout.
+const SPACING: f32 = 70.0;
+
+impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for TokenShape {
     fn closest_boundary_point(&self, dir: Vec2) -> Pos2 {
         self.pos + dir.normalized() * self.radius
     }
@@ -241,11 +250,31 @@ impl<N: Clone, E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<N, E, Ty, Ix> 
         };
         let fill = self.color.unwrap_or(Color32::GRAY);
         // Labels keep a readable size at any zoom.
-        let font = egui::FontId::monospace(ctx.meta.canvas_to_screen_size(12.0).clamp(11.0, 24.0));
+        let font = egui::FontId::monospace(ctx.meta.canvas_to_screen_size(12.0).clamp(10.0, 24.0));
+        let spacing = ctx.meta.canvas_to_screen_size(SPACING);
+        let char_width = font.size * 0.6;
+        // Closer than 8 characters: two rows give each label the room of two neighbours (the same rule for
+        // every token, so rows never mix). The hovered or pinned token shows its whole label.
+        let staggered = spacing < 8.0 * char_width;
+        let room = ((2.0 * spacing - char_width) / char_width).floor().max(1.0) as usize;
+        let text = if staggered && !self.emphasised && self.label.chars().count() > room {
+            self.label
+                .chars()
+                .take(room.saturating_sub(1).max(1))
+                .chain(['…'])
+                .collect()
+        } else {
+            self.label.clone()
+        };
         let galley = ctx
             .ctx
-            .fonts_mut(|f| f.layout_no_wrap(self.label.clone(), font, visuals.text_color()));
-        let text_pos = center + Vec2::new(-galley.size().x / 2.0, radius + 4.0);
+            .fonts_mut(|f| f.layout_no_wrap(text, font, visuals.text_color()));
+        let row = if staggered && self.index % 2 == 1 {
+            galley.size().y
+        } else {
+            0.0
+        };
+        let text_pos = center + Vec2::new(-galley.size().x / 2.0, radius + 4.0 + row);
         vec![
             Shape::circle_filled(center, radius, fill),
             Shape::circle_stroke(center, radius, stroke),
@@ -253,9 +282,10 @@ impl<N: Clone, E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<N, E, Ty, Ix> 
         ]
     }
 
-    fn update(&mut self, state: &egui_graphs::NodeProps<N>) {
+    fn update(&mut self, state: &egui_graphs::NodeProps<usize>) {
         self.pos = state.location();
         self.label = state.label.clone();
+        self.index = state.payload;
         self.color = state.color();
         self.emphasised = state.selected || state.hovered || state.dragged;
     }
@@ -296,8 +326,7 @@ pub fn build(
     focus: Option<usize>,
 ) -> ViewGraph {
     let n = nodes.len();
-    let spacing = 70.0;
-    let positions = layout(kind, n, spacing * n.max(4) as f64, 400.0);
+    let positions = layout(kind, n, f64::from(SPACING) * n.max(4) as f64, 400.0);
     let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(n, edges.len());
     let idx: Vec<_> = nodes.iter().map(|t| sg.add_node(t.position)).collect();
     for e in edges {

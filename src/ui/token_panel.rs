@@ -35,7 +35,8 @@ pub fn token_panel_ui(ui: &mut egui::Ui, analysis: &Analysis, focus: Option<usiz
             plot.points(Points::new("tokens", PlotPoints::from(points)).radius(3.0));
         });
     ui.separator();
-    egui::ScrollArea::vertical()
+    // Both ways: the alternatives column is wider than the panel on long texts.
+    egui::ScrollArea::both()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             egui::Grid::new("tokens")
@@ -64,7 +65,14 @@ pub fn token_panel_ui(ui: &mut egui::Ui, analysis: &Analysis, focus: Option<usiz
                                     .top_k
                                     .iter()
                                     .map(|a| {
-                                        format!("{} {:.2}", visible_whitespace(&a.text), a.prob)
+                                        // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
+                                        let text = visible_whitespace(&a.text);
+                                        let short: String = if text.chars().count() > 12 {
+                                            text.chars().take(11).chain(['…']).collect()
+                                        } else {
+                                            text
+                                        };
+                                        format!("{short} {:.2}", a.prob)
                                     })
                                     .collect();
                                 ui.small(alts.join("  "));
