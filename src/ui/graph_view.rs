@@ -164,7 +164,17 @@ impl<N: Clone, Ty: EdgeType, Ix: IndexType, D: DisplayNode<N, EdgeData, Ty, Ix>>
         } else {
             Self::bezier(start.location(), end.location())
         };
-        let rect = egui::Rect::from_points(&points);
+        // Room for the endpoints' labels too (below the nodes, about one spacing wide), so fit-to-screen does
+        // not cut the first and last labels.
+        let label = |p: Pos2| {
+            egui::Rect::from_min_max(
+                p + Vec2::new(-0.6 * SPACING, 0.0),
+                p + Vec2::new(0.6 * SPACING, 40.0),
+            )
+        };
+        let rect = egui::Rect::from_points(&points)
+            .union(label(start.location()))
+            .union(label(end.location()));
         Some((rect.min, rect.max))
     }
 }
