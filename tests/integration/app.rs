@@ -630,3 +630,89 @@ fn a_system_without_file_dialogs_says_what_to_do_instead() {
     assert!(h.state().error().is_none());
     assert_eq!(h.state().analysis().unwrap().tokens.len(), 5);
 }
+
+#[test]
+fn the_snapshot_thread_answers_the_newest_request_with_a_to_the_k() {
+    use attngraph::export::Layout;
+    use attngraph::graph::Pruning;
+    use attngraph::model::AnalyzeOptions;
+    use attngraph::ui::deriver::{DeriveRequest, Deriver};
+    use std::sync::Arc;
+
+    let engine = crate::util::engine(&hub_model());
+    let options = AnalyzeOptions {
+        bos: true,
+        top_k: 5,
+        keep_scores: false,
+    };
+    let analysis = Arc::new(
+        engine
+            .analyze("I love tennis. I love tennis.", &options)
+            .unwrap(),
+    );
+    let (woken, wake) = std::sync::mpsc::channel();
+    let mut deriver = Deriver::spawn(move || {
+        let _ = woken.send(());
+    });
+    let request = |key: &str, selection: Selection, steps: usize| DeriveRequest {
+        key: key.to_string(),
+        analysis: analysis.clone(),
+        model: "fixture".to_string(),
+        selection,
+        pruning: Pruning {
+            threshold: 0.01,
+            ..Pruning::default()
+        },
+        layout: Layout::Arc,
+        teleport: 0.15,
+        steps,
+    };
+    // Three requests in a row, as fast clicks make them: the one on screen at the end is the last.
+    deriver.request(request("a", Selection::Head { layer: 0, head: 0 }, 1));
+    deriver.request(request("b", Selection::Rollout, 1));
+    deriver.request(request("c", Selection::Head { layer: 1, head: 2 }, 3));
+    assert!(deriver.busy());
+    let start = Instant::now();
+    let mut last = None;
+    while deriver.busy() {
+        let _ = wake.recv_timeout(Duration::from_millis(100));
+        if let Some(answer) = deriver.poll() {
+            last = Some(answer);
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no snapshot");
+    }
+    let (key, snapshot) = last.unwrap();
+    assert_eq!(key, "c");
+    let snapshot = snapshot.unwrap();
+    assert!(
+        snapshot.selection.ends_with("A^3"),
+        "{}",
+        snapshot.selection
+    );
+    // The edges are those of A³ (computed here with plain loops), pruned; the statistics stay those of A.
+    let n = snapshot.matrix.n();
+    let a = |i: usize, j: usize| snapshot.matrix.get(i, j);
+    let a3: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    (0..n)
+                        .flat_map(|p| (0..n).map(move |q| (p, q)))
+                        .map(|(p, q)| a(i, p) * a(p, q) * a(q, j))
+                        .sum()
+                })
+                .collect()
+        })
+        .collect();
+    assert!(!snapshot.edges.is_empty());
+    for e in &snapshot.edges {
+        assert!(
+            (e.weight - a3[e.from][e.to]).abs() < 1e-9,
+            "{e:?} vs {}",
+            a3[e.from][e.to]
+        );
+    }
+    let kept: usize = a3.iter().flatten().filter(|&&w| w >= 0.01).count();
+    assert_eq!(snapshot.edges.len(), kept);
+    assert_eq!(snapshot.markov.steps, 3);
+}
