@@ -54,17 +54,8 @@ impl Conv1D {
         n_out: usize,
         device: &Device,
     ) -> std::result::Result<Self, WeightsError> {
-        let weight = weights.get(&format!("{name}.weight"), &[n_in, n_out], device)?;
-        let weight_t =
-            weight
-                .t()
-                .and_then(|w| w.contiguous())
-                .map_err(|source| WeightsError::Candle {
-                    name: format!("{name}.weight"),
-                    source,
-                })?;
         Ok(Self {
-            weight_t,
+            weight_t: weights.get_transposed(&format!("{name}.weight"), [n_in, n_out], device)?,
             bias: weights.get(&format!("{name}.bias"), &[n_out], device)?,
         })
     }

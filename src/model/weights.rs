@@ -117,6 +117,15 @@ impl Weights {
         shape: &[usize],
         device: &Device,
     ) -> Result<Tensor, WeightsError> {
+        let values = self.values(name, shape)?;
+        Tensor::from_vec(values, shape, device).map_err(|source| WeightsError::Candle {
+            name: format!("{}{name}", self.prefix),
+            source,
+        })
+    }
+
+    /// The values of tensor `name` as f32, row-major, after checking its shape.
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
         let tensors =
             SafeTensors::deserialize(&self.mmap).map_err(|err| WeightsError::Corrupt {
                 path: self.path.clone(),
@@ -157,7 +166,69 @@ impl Weights {
                 })
             }
         };
-        Tensor::from_vec(values, shape, device)
-            .map_err(|source| WeightsError::Candle { name: full, source })
+        Ok(values)
+    }
+
+    /// The 2-D tensor `name` of shape `shape` = (rows, cols), returned transposed as (cols, rows), contiguous.
+    /// The transpose runs in parallel tiles before the tensor is made (candle's strided copy is one thread:
+    /// seconds for gpt2-xl).
+    pub fn get_transposed(
+        &self,
+        name: &str,
+        shape: [usize; 2],
+        device: &Device,
+    ) -> Result<Tensor, WeightsError> {
+        let [rows, cols] = shape;
+        let values = self.values(name, &shape)?;
+        Tensor::from_vec(transpose(&values, rows, cols), (cols, rows), device).map_err(|source| {
+            WeightsError::Candle {
+                name: format!("{}{name}", self.prefix),
+                source,
+            }
+        })
+    }
+}
+
+/// `values` (rows, cols) row-major, transposed to (cols, rows), in parallel over blocks of output rows.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    const TILE: usize = 32;
+    let mut out = vec![0.0f32; rows * cols];
+    out.par_chunks_mut(TILE * rows.max(1))
+        .enumerate()
+        .for_each(|(block, dst)| {
+            let c0 = block * TILE;
+            for r0 in (0..rows).step_by(TILE) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        if let (Some(d), Some(&v)) =
+                            (dst.get_mut((c - c0) * rows + r), values.get(r * cols + c))
+                        {
+                            *d = v;
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+#[cfg(test)]
+mod transpose_tests {
+    #[test]
+    fn transposes_odd_shapes() {
+        for (rows, cols) in [(1, 1), (3, 70), (65, 33), (32, 32), (100, 7)] {
+            let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = super::transpose(&values, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(
+                        t[c * rows + r],
+                        values[r * cols + c],
+                        "({rows}, {cols}) [{r}][{c}]"
+                    );
+                }
+            }
+        }
     }
 }
