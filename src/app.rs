@@ -74,6 +74,8 @@ pub struct AttnApp {
     settings: Settings,
     worker: Worker,
     deriver: Deriver,
+    /// The snapshot key whose computation failed (shown as a notice, not retried every frame).
+    derive_failed: Option<String>,
     dialogs: Dialogs,
     thumbnails: head_grid::Thumbnails,
     model_name: Option<String>,
@@ -143,6 +145,7 @@ impl AttnApp {
             settings,
             worker,
             deriver,
+            derive_failed: None,
             dialogs: Dialogs::default(),
             thumbnails: head_grid::Thumbnails::default(),
             model_name: None,
@@ -410,7 +413,10 @@ impl AttnApp {
             self.analysis_generation, s.selection, s.pruning, s.layout, s.teleport
         );
         let have = self.derived.as_ref().map(|d| d.snapshot_key.as_str());
-        if have != Some(snapshot_key.as_str()) {
+        // A selection that failed is not asked for again until something changes.
+        if have != Some(snapshot_key.as_str())
+            && self.derive_failed.as_deref() != Some(snapshot_key.as_str())
+        {
             self.deriver.request(DeriveRequest {
                 key: snapshot_key,
                 analysis,
@@ -443,8 +449,9 @@ impl AttnApp {
                     snapshot,
                 });
             }
-            Some((_, Err(err))) => {
+            Some((key, Err(err))) => {
                 self.notice = Some((format!("cannot show this matrix: {err}"), Instant::now()));
+                self.derive_failed = Some(key);
             }
             None => {
                 if let Some(d) = self.derived.as_mut().filter(|d| d.graph_key != graph_key) {

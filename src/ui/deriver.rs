@@ -103,11 +103,6 @@ impl Deriver {
     pub fn busy(&self) -> bool {
         self.pending.is_some()
     }
-
-    /// The key of the snapshot being computed, if any.
-    pub fn pending(&self) -> Option<&str> {
-        self.pending.as_deref()
-    }
 }
 
 /// The snapshot of a request; with `steps > 1` the edges are those of A^k and the statistics stay those of A.
