@@ -40,6 +40,15 @@ pub struct PerplexityTab {
     pub window: usize,
 }
 
+/// A drag value's text: `auto` for 0 (the default), else the number.
+fn auto_or(value: f64, auto: &str) -> String {
+    if value == 0.0 {
+        auto.to_string()
+    } else {
+        format!("{value:.0}")
+    }
+}
+
 /// What the tab asks the app to do.
 #[must_use]
 pub enum PerplexityCommand {
@@ -72,15 +81,19 @@ impl PerplexityTab {
             ui.add(
                 egui::DragValue::new(&mut self.max_length)
                     .range(0..=4096)
-                    .prefix("window "),
+                    .prefix("window: ")
+                    .custom_formatter(|v, _| auto_or(v, "model's context")),
             )
-            .on_hover_text("0: the model's context (1024 for GPT-2)");
+            .on_hover_text("Tokens per window; 0 (shown as \"model's context\"): 1024 for GPT-2");
             ui.add(
                 egui::DragValue::new(&mut self.stride)
                     .range(0..=4096)
-                    .prefix("stride "),
+                    .prefix("stride: ")
+                    .custom_formatter(|v, _| auto_or(v, "half the window")),
             )
-            .on_hover_text("0: half the window");
+            .on_hover_text(
+                "Tokens between window starts; 0 (shown as \"half the window\"): as the guide",
+            );
             let running = self.progress.is_some();
             if ui
                 .add_enabled(
