@@ -19,6 +19,23 @@ use crate::ui::{fonts, head_grid, matrix_view, token_panel};
 /// How long a notice stays on screen.
 const TOAST: Duration = Duration::from_secs(8);
 
+/// A message for the toast: an export's path, or what went wrong (drawn in red).
+struct Notice {
+    text: String,
+    at: Instant,
+    failed: bool,
+}
+
+impl Notice {
+    fn new(text: String, failed: bool) -> Self {
+        Self {
+            text,
+            at: Instant::now(),
+            failed,
+        }
+    }
+}
+
 /// Typing pauses this long before the text is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(250);
 
@@ -84,7 +101,7 @@ pub struct AttnApp {
     download: Option<Download>,
     load_error: Option<String>,
     analyze_error: Option<String>,
-    notice: Option<(String, Instant)>,
+    notice: Option<Notice>,
     analysis: Option<Arc<Analysis>>,
     head_scores: Vec<heads::HeadScores>,
     probe_scores: Option<Vec<heads::HeadScores>>,
@@ -153,7 +170,7 @@ impl AttnApp {
             download: None,
             load_error: None,
             analyze_error: None,
-            notice: notice.map(|n| (n, Instant::now())),
+            notice: notice.map(|text| Notice::new(text, false)),
             analysis: None,
             head_scores: Vec::new(),
             probe_scores: None,
@@ -264,7 +281,7 @@ impl AttnApp {
 
     /// The message shown in the status bar (exports, notices), if any.
     pub fn notice(&self) -> Option<&str> {
-        self.notice.as_ref().map(|(n, _)| n.as_str())
+        self.notice.as_ref().map(|n| n.text.as_str())
     }
 
     /// The number of edges the graph view shows now.
@@ -450,7 +467,7 @@ impl AttnApp {
                 });
             }
             Some((key, Err(err))) => {
-                self.notice = Some((format!("cannot show this matrix: {err}"), Instant::now()));
+                self.notice = Some(Notice::new(format!("cannot show this matrix: {err}"), true));
                 self.derive_failed = Some(key);
             }
             None => {
@@ -512,13 +529,13 @@ impl AttnApp {
                     .map_err(std::io::Error::other)
                     .and_then(|bytes| export::write_atomic(&path, &bytes))
             });
-        self.notice = Some((
-            match result {
-                Ok(()) => format!("exported {}", path.display()),
-                Err(err) => format!("export failed: cannot write {}: {err}", path.display()),
-            },
-            Instant::now(),
-        ));
+        self.notice = Some(match result {
+            Ok(()) => Notice::new(format!("exported {}", path.display()), false),
+            Err(err) => Notice::new(
+                format!("export failed: cannot write {}: {err}", path.display()),
+                true,
+            ),
+        });
     }
 
     /// Acts on a file dialog's answer.
@@ -537,9 +554,9 @@ impl AttnApp {
             Purpose::ExportFolder => {
                 self.settings.export_dir = Some(path.clone());
                 self.export_dir = path;
-                self.notice = Some((
+                self.notice = Some(Notice::new(
                     format!("quick exports now go to {}", self.export_dir.display()),
-                    Instant::now(),
+                    false,
                 ));
             }
             Purpose::SaveExport => match Format::from_path(&path) {
@@ -548,12 +565,12 @@ impl AttnApp {
                     self.export_to(path.with_extension("svg"), Format::Svg, ctx)
                 }
                 None => {
-                    self.notice = Some((
+                    self.notice = Some(Notice::new(
                         format!(
                             "not exported: {} has an extension attngraph does not write; use .svg, .png, .dot, .graphml, .json or .csv",
                             path.display()
                         ),
-                        Instant::now(),
+                        true,
                     ))
                 }
             },
@@ -593,7 +610,7 @@ impl AttnApp {
                         "use the quick save buttons; they write to the folder named in the Export menu"
                     }
                 };
-                self.notice = Some((format!("{err}; {instead}"), Instant::now()));
+                self.notice = Some(Notice::new(format!("{err}; {instead}"), true));
             }
         }
         if self.edited_at.is_some_and(|t| t.elapsed() >= DEBOUNCE) {
@@ -640,23 +657,21 @@ impl AttnApp {
             Selection::Head { layer, head } => (layer, head),
             _ => (0, 0),
         };
+        // (key, head step, layer step), wrapping around the grid.
+        let steps = [
+            (egui::Key::ArrowRight, 1, 0),
+            (egui::Key::ArrowLeft, nh - 1, 0),
+            (egui::Key::ArrowDown, 0, 1),
+            (egui::Key::ArrowUp, 0, nl - 1),
+        ];
         let moved = ui.input(|i| {
             let mut moved = false;
-            if i.key_pressed(egui::Key::ArrowRight) {
-                head = (head + 1) % nh;
-                moved = true;
-            }
-            if i.key_pressed(egui::Key::ArrowLeft) {
-                head = (head + nh - 1) % nh;
-                moved = true;
-            }
-            if i.key_pressed(egui::Key::ArrowDown) {
-                layer = (layer + 1) % nl;
-                moved = true;
-            }
-            if i.key_pressed(egui::Key::ArrowUp) {
-                layer = (layer + nl - 1) % nl;
-                moved = true;
+            for (key, dh, dl) in steps {
+                if i.key_pressed(key) {
+                    head = (head + dh) % nh;
+                    layer = (layer + dl) % nl;
+                    moved = true;
+                }
             }
             moved
         });
@@ -1147,26 +1162,22 @@ impl AttnApp {
     }
 
     /// The last notice (an export's path, a failure) floats above the status bar for a few seconds.
-    fn toast(&mut self, ctx: &egui::Context) {
-        let Some((notice, at)) = &self.notice else {
+    fn toast(&self, ctx: &egui::Context) {
+        let Some(notice) = &self.notice else {
             return;
         };
-        let left = TOAST.saturating_sub(at.elapsed());
+        let left = TOAST.saturating_sub(notice.at.elapsed());
         if left.is_zero() {
             return;
         }
         ctx.request_repaint_after(left);
-        let failed = notice.contains("failed")
-            || ["not ", "no ", "cannot"]
-                .iter()
-                .any(|p| notice.starts_with(p));
         egui::Area::new(egui::Id::new("toast"))
             .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
             .order(egui::Order::Foreground)
             .show(ctx, |ui| {
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    let text = egui::RichText::new(notice.as_str());
-                    ui.label(if failed {
+                    let text = egui::RichText::new(notice.text.as_str());
+                    ui.label(if notice.failed {
                         text.color(egui::Color32::from_rgb(220, 80, 60))
                     } else {
                         text
@@ -1194,13 +1205,10 @@ impl AttnApp {
             };
             let result = save_png(&shot.path, &image);
             let closing = shot.closing;
-            self.notice = Some((
-                match &result {
-                    Ok(()) => format!("saved {}", shot.path.display()),
-                    Err(err) => format!("screenshot failed: {err}"),
-                },
-                Instant::now(),
-            ));
+            self.notice = Some(match &result {
+                Ok(()) => Notice::new(format!("saved {}", shot.path.display()), false),
+                Err(err) => Notice::new(format!("screenshot failed: {err}"), true),
+            });
             if closing {
                 if let Err(err) = result {
                     eprintln!("error: {err}");
@@ -1227,7 +1235,7 @@ impl AttnApp {
                 eprintln!("error: {message}");
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
-            self.notice = Some((message, Instant::now()));
+            self.notice = Some(Notice::new(message, true));
             return;
         }
         if shot.frames == ask_at {

@@ -99,6 +99,16 @@ impl Attention {
         })
     }
 
+    /// Part `i` (0 query, 1 key, 2 value) of c_attn's output (t, 3c), split into heads: (n_head, t, head_dim).
+    fn split_heads(&self, qkv: &Tensor, i: usize) -> Result<Tensor> {
+        let (t, three_c) = qkv.dims2()?;
+        let c = three_c / 3;
+        qkv.narrow(1, i * c, c)? // (t, c)
+            .reshape((t, self.n_head, self.head_dim))? // (t, n_head, head_dim)
+            .transpose(0, 1)? // (n_head, t, head_dim)
+            .contiguous()
+    }
+
     /// Attention of the new positions `x` (t_new, c), which follow `past` cached positions whose keys and values
     /// are given. Returns the output and this layer's keys and values for all past + new positions.
     fn forward(
@@ -110,13 +120,11 @@ impl Attention {
     ) -> Result<(AttentionOutput, KeyValue)> {
         let (t_new, c) = x.dims2()?;
         let qkv = self.c_attn.forward(x)?; // (t_new, 3c)
-        let heads = |i: usize| -> Result<Tensor> {
-            qkv.narrow(1, i * c, c)? // (t_new, c)
-                .reshape((t_new, self.n_head, self.head_dim))? // (t_new, n_head, head_dim)
-                .transpose(0, 1)? // (n_head, t_new, head_dim)
-                .contiguous()
-        };
-        let (q, k_new, v_new) = (heads(0)?, heads(1)?, heads(2)?);
+        let (q, k_new, v_new) = (
+            self.split_heads(&qkv, 0)?,
+            self.split_heads(&qkv, 1)?,
+            self.split_heads(&qkv, 2)?,
+        );
         let (k, v) = match past {
             Some(kv) => (
                 Tensor::cat(&[&kv.k, &k_new], 1)?, // (n_head, t, head_dim)
@@ -159,13 +167,11 @@ impl Attention {
         let mut outputs = Vec::with_capacity(b);
         for w in 0..b {
             let rows = qkv.narrow(0, w * t, t)?;
-            let heads = |i: usize| -> Result<Tensor> {
-                rows.narrow(1, i * c, c)?
-                    .reshape((t, self.n_head, self.head_dim))?
-                    .transpose(0, 1)? // (n_head, t, head_dim)
-                    .contiguous()
-            };
-            let (q, k, v) = ((heads(0)? * scale)?, heads(1)?, heads(2)?);
+            let (q, k, v) = (
+                (self.split_heads(&rows, 0)? * scale)?,
+                self.split_heads(&rows, 1)?,
+                self.split_heads(&rows, 2)?,
+            );
             let mut ys = Vec::with_capacity(blocks.len());
             for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
                 let start = block.start.max(keep);

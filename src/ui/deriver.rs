@@ -75,13 +75,14 @@ impl Deriver {
             return;
         }
         self.pending = Some(request.key.clone());
-        match &self.requests {
-            Some(sender) if sender.send(request.clone()).is_ok() => {}
-            // No thread (it could not be started): compute here rather than show nothing.
-            _ => {
-                let answer = derive(&request);
-                self.local = Some((request.key, answer));
-            }
+        let unsent = match &self.requests {
+            Some(sender) => sender.send(request).err().map(|e| e.0),
+            None => Some(request),
+        };
+        // No thread (it could not be started or has stopped): compute here rather than show nothing.
+        if let Some(request) = unsent {
+            let answer = derive(&request);
+            self.local = Some((request.key, answer));
         }
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::{hub_model, max_abs_diff, reference_case, rel, run_cli};
+use crate::util::{assert_success, hub_model, max_abs_diff, reference_case, rel, run_cli};
 
 fn analyze_json(extra: &[&str]) -> Value {
     let model = hub_model();
@@ -17,11 +17,7 @@ fn analyze_json(extra: &[&str]) -> Value {
     ];
     args.extend_from_slice(extra);
     let output = run_cli(&args, &[]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -107,7 +103,7 @@ fn analyze_table_is_readable() {
         ],
         &[],
     );
-    assert!(output.status.success());
+    assert_success(&output);
     let table = String::from_utf8(output.stdout).unwrap();
     assert!(table.contains("\"␣tennis\""), "{table}");
     assert!(table.contains("perplexity"), "{table}");

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::util::{assert_clean_failure, hub_model, run_cli};
+use crate::util::{assert_clean_failure, assert_success, hub_model, run_cli};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -171,11 +171,7 @@ fn normal_download_fills_the_cache_and_the_next_run_is_offline() {
     let cache = tempfile::tempdir().unwrap();
     let (endpoint, _) = serve(Fault::None);
     let out = analyze(&endpoint, cache.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let names: Vec<String> = snapshot_files(cache.path())
         .into_iter()
         .map(|f| f.0)
@@ -196,7 +192,7 @@ fn normal_download_fills_the_cache_and_the_next_run_is_offline() {
         &["analyze", "--offline", "--text", "I love tennis."],
         &[("HF_HUB_CACHE", cache.path())],
     );
-    assert!(offline.status.success());
+    assert_success(&offline);
 }
 
 #[test]
@@ -204,11 +200,7 @@ fn a_dropped_connection_is_resumed() {
     let cache = tempfile::tempdir().unwrap();
     let (endpoint, requests) = serve(Fault::Drop("model.safetensors"));
     let out = analyze(&endpoint, cache.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_snapshots_whole(cache.path());
     // 4 files, and at least one more request for the rest of the dropped one.
     assert!(requests.load(Ordering::SeqCst) >= 5);
@@ -261,11 +253,7 @@ fn a_stalled_server_times_out_and_the_next_run_completes() {
         .any(|f| f.0 == "model.safetensors"));
     let (good, _) = serve(Fault::None);
     let again = analyze(&good, cache.path());
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert_success(&again);
     assert_snapshots_whole(cache.path());
 }
 

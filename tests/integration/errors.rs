@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{assert_clean_failure, hub_model, prefixed_model, run_cli};
+use crate::util::{assert_clean_failure, assert_success, hub_model, prefixed_model, run_cli};
 
 fn analyze(model: &Path, text: &str) -> std::process::Output {
     run_cli(
@@ -129,11 +129,7 @@ fn missing_folder() {
 #[test]
 fn prefixed_fixture_loads_as_well() {
     let output = analyze(&prefixed_model(), "hi there");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
 }
 
 #[test]

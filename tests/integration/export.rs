@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::{assert_clean_failure, hub_model, run_cli};
+use crate::util::{assert_clean_failure, assert_success, hub_model, run_cli};
 
 fn export(extra: &[&str]) -> std::process::Output {
     let model = hub_model();
@@ -32,11 +32,7 @@ fn json_export_matches_the_selection_and_pruning() {
     let out = export(&[
         "--layer", "2", "--head", "1", "--top-k", "2", "--format", "json", "-o", "-",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["selection"], "layer 2 head 1");
@@ -94,11 +90,7 @@ fn csv_and_svg_files_are_written() {
         "-o",
         csv.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("query\\key,0:<|endoftext|>"));
@@ -117,7 +109,7 @@ fn csv_and_svg_files_are_written() {
         "-o",
         svg.to_str().unwrap(),
     ]);
-    assert!(out.status.success());
+    assert_success(&out);
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("&amp;") && entities_only(&svg));
     // Nothing but the two exports is left in the folder (no temporary files).
@@ -174,11 +166,7 @@ fn markov_json_has_the_documented_fields() {
         ],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in [
         "row_sums",
@@ -218,11 +206,7 @@ fn png_export_is_a_real_picture() {
         "-o",
         png.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     // IHDR: width and height, big-endian, at bytes 16..24; the SVG is drawn at twice its size.
@@ -262,7 +246,7 @@ fn graphviz_reads_the_dot_export() {
         "-o",
         dot.to_str().unwrap(),
     ]);
-    assert!(out.status.success());
+    assert_success(&out);
     let svg = std::process::Command::new("dot")
         .arg("-Tsvg")
         .arg(&dot)

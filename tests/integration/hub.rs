@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{assert_clean_failure, hub_model, reference, run_cli};
+use crate::util::{assert_clean_failure, assert_success, hub_model, reference, run_cli};
 
 const REVISION: &str = "607a30d783dfa663caf39e06633721c8d4cfcd7e";
 
@@ -61,11 +61,7 @@ fn default_model_loads_offline_from_hf_hub_cache() {
         ],
         &[("HF_HUB_CACHE", dir.path())],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     let want = reference()["cases"][0]["ids"].as_array().unwrap().clone();
     assert_eq!(ids_of(&output.stdout), want);
     let out: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -90,11 +86,7 @@ fn hf_home_locates_the_cache_and_short_ids_resolve() {
     .env("HF_HUB_OFFLINE", "1")
     .env("HF_HOME", dir.path());
     let output = cmd.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     assert_eq!(ids_of(&output.stdout).len(), 4);
 }
 

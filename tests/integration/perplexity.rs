@@ -4,7 +4,9 @@
 use attngraph::model::perplexity::WindowOptions;
 use serde_json::Value;
 
-use crate::util::{assert_clean_failure, engine, fixtures, hub_model, rel, run_cli};
+use crate::util::{
+    assert_clean_failure, assert_success, engine, fixtures, hub_model, rel, run_cli,
+};
 
 fn reference() -> Value {
     serde_json::from_str(
@@ -101,11 +103,7 @@ fn cli_json_and_per_window_csv() {
         ],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let want = reference()["cases"]
         .as_array()
@@ -201,11 +199,7 @@ fn batching_windows_changes_no_number() {
             ],
             &[],
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let one = run("1");

@@ -53,6 +53,15 @@ pub fn run_cli(args: &[&str], env: &[(&str, &Path)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// Asserts the command succeeded, showing its stderr if not.
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Asserts the command failed cleanly with a message containing `needle`, and returns stderr.
 pub fn assert_clean_failure(output: &Output, needle: &str) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
