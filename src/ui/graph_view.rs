@@ -267,12 +267,8 @@ impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for To
         // every token, so rows never mix). The hovered or pinned token shows its whole label.
         let staggered = spacing < 8.0 * char_width;
         let room = ((2.0 * spacing - char_width) / char_width).floor().max(1.0) as usize;
-        let text = if staggered && !self.emphasised && self.label.chars().count() > room {
-            self.label
-                .chars()
-                .take(room.saturating_sub(1).max(1))
-                .chain(['…'])
-                .collect()
+        let text = if staggered && !self.emphasised {
+            super::shorten(&self.label, room.max(2))
         } else {
             self.label.clone()
         };

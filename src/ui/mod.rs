@@ -11,3 +11,21 @@ pub mod perplexity_panel;
 pub mod settings;
 pub mod token_panel;
 pub mod worker;
+
+/// `text` cut to at most `max` characters (at least 2), its last one "…" when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    text.chars().take(max.max(2) - 1).chain(['…']).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shorten_cuts_with_an_ellipsis() {
+        assert_eq!(super::shorten("tennis", 6), "tennis");
+        assert_eq!(super::shorten("tennis", 4), "ten…");
+        assert_eq!(super::shorten("␣tennis", 1), "␣…");
+    }
+}

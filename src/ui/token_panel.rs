@@ -66,13 +66,8 @@ pub fn token_panel_ui(ui: &mut egui::Ui, analysis: &Analysis, focus: Option<usiz
                                     .iter()
                                     .map(|a| {
                                         // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
-                                        let text = visible_whitespace(&a.text);
-                                        let short: String = if text.chars().count() > 12 {
-                                            text.chars().take(11).chain(['…']).collect()
-                                        } else {
-                                            text
-                                        };
-                                        format!("{short} {:.2}", a.prob)
+                                        let text = super::shorten(&visible_whitespace(&a.text), 12);
+                                        format!("{text} {:.2}", a.prob)
                                     })
                                     .collect();
                                 ui.small(alts.join("  "));
