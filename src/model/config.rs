@@ -155,7 +155,7 @@ impl Config {
                 )));
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(ConfigError::Invalid(format!(
                 "n_head = {} does not divide n_embd = {}",
                 self.n_head, self.n_embd

@@ -8,7 +8,7 @@ use super::analysis::{
     row_stats, Alternative, Analysis, Attentions, ModelInfo, Scores, Token, TokenStats,
 };
 use super::config::{Config, ConfigError};
-use super::gpt2::{Gpt2, KeyValue};
+use super::gpt2::{Gpt2, Kernels, KeyValue};
 use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
 use super::tokenizer::{bytes_to_text, visible_whitespace, Gpt2Tokenizer, TokenizerError};
 use super::weights::{Weights, WeightsError};
@@ -138,11 +138,22 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Finds, downloads if needed, and loads a model.
+    /// Finds, downloads if needed, and loads a model, with the fastest kernels this CPU has (or those
+    /// `ATTNGRAPH_KERNELS` names: see [`Kernels::from_env`]).
     pub fn load(
         source: &ModelSource,
         hub: &HubOptions,
         device: &Device,
+    ) -> Result<Self, EngineError> {
+        Self::load_with(source, hub, device, Kernels::from_env())
+    }
+
+    /// [`Engine::load`] with the kernels chosen.
+    pub fn load_with(
+        source: &ModelSource,
+        hub: &HubOptions,
+        device: &Device,
+        kernels: Kernels,
     ) -> Result<Self, EngineError> {
         let files = loader::resolve(source, hub)?;
         let config = Config::from_file(&files.config)?;
@@ -159,7 +170,7 @@ impl Engine {
             });
         }
         let weights = Weights::open(&files.weights)?;
-        let model = Gpt2::load(&weights, &config, device)?;
+        let model = Gpt2::load_with(&weights, &config, device, kernels)?;
         Ok(Self {
             model,
             tokenizer,

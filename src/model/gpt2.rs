@@ -8,6 +8,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{Activation, Config};
+use super::packed::PackedLinear;
 use super::weights::{Weights, WeightsError};
 
 /// A candle error during the forward pass.
@@ -21,15 +22,10 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(
-        weights: &Weights,
-        name: &str,
-        cfg: &Config,
-        device: &Device,
-    ) -> std::result::Result<Self, WeightsError> {
+    fn load(src: &Source, name: &str, cfg: &Config) -> std::result::Result<Self, WeightsError> {
         Ok(Self {
-            weight: weights.get(&format!("{name}.weight"), &[cfg.n_embd], device)?,
-            bias: weights.get(&format!("{name}.bias"), &[cfg.n_embd], device)?,
+            weight: src.get(&format!("{name}.weight"), &[cfg.n_embd])?,
+            bias: src.get(&format!("{name}.bias"), &[cfg.n_embd])?,
             eps: cfg.layer_norm_epsilon as f32,
         })
     }
@@ -39,30 +35,83 @@ impl LayerNorm {
     }
 }
 
-/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b. Kept transposed, as (out, in)
-/// rows: the few-row kernel streams those rows in order, and candle's gemm reads them through a transposed view.
-struct Conv1D {
-    weight_t: Tensor,
-    bias: Tensor,
+/// Which matrix-product kernels a CPU model uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// The fastest this CPU has: weights packed for the AVX-512 kernel ([`super::packed`]) where the CPU has
+    /// AVX-512F, else the rows kept for the few-row kernel and candle's gemm.
+    #[default]
+    Auto,
+    /// The few-row kernel and candle's gemm on every CPU (for comparing the two paths).
+    Portable,
 }
+
+impl Kernels {
+    /// `ATTNGRAPH_KERNELS=portable` in the environment picks [`Kernels::Portable`]; anything else is `Auto`.
+    pub fn from_env() -> Self {
+        match std::env::var("ATTNGRAPH_KERNELS") {
+            Ok(v) if v.eq_ignore_ascii_case("portable") => Self::Portable,
+            _ => Self::Auto,
+        }
+    }
+}
+
+/// A linear layer y = x·Wᵀ + b, with W as (out, in) rows.
+enum Linear {
+    /// Packed for the AVX-512 kernel, bias included.
+    Packed(PackedLinear),
+    /// (out, in) rows: the few-row kernel streams them in order, candle's gemm reads them through a transposed
+    /// view.
+    Rows {
+        weight_t: Tensor,
+        bias: Option<Tensor>,
+    },
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed(p) => p.forward(x),
+            Self::Rows { weight_t, bias } => {
+                let y = super::small_matmul::matmul_t(x, weight_t)?;
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
+/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b.
+struct Conv1D(Linear);
 
 impl Conv1D {
     fn load(
-        weights: &Weights,
+        src: &Source,
         name: &str,
-        n_in: usize,
-        n_out: usize,
-        device: &Device,
+        [n_in, n_out]: [usize; 2],
     ) -> std::result::Result<Self, WeightsError> {
-        Ok(Self {
-            weight_t: weights.get_transposed(&format!("{name}.weight"), [n_in, n_out], device)?,
-            bias: weights.get(&format!("{name}.bias"), &[n_out], device)?,
-        })
+        let (weight, bias) = (format!("{name}.weight"), format!("{name}.bias"));
+        Ok(Self(if src.packs() {
+            Linear::Packed(PackedLinear::from_in_out(
+                &src.weights.values(&weight, &[n_in, n_out])?,
+                n_in,
+                n_out,
+                Some(&src.weights.values(&bias, &[n_out])?),
+            ))
+        } else {
+            Linear::Rows {
+                weight_t: src
+                    .weights
+                    .get_transposed(&weight, [n_in, n_out], src.device)?,
+                bias: Some(src.get(&bias, &[n_out])?),
+            }
+        }))
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        super::small_matmul::matmul_t(x, &self.weight_t)?.broadcast_add(&self.bias)
-        // (t, n_out)
+        self.0.forward(x) // (t, n_out)
     }
 }
 
@@ -84,16 +133,11 @@ struct Attention {
 }
 
 impl Attention {
-    fn load(
-        weights: &Weights,
-        name: &str,
-        cfg: &Config,
-        device: &Device,
-    ) -> std::result::Result<Self, WeightsError> {
+    fn load(src: &Source, name: &str, cfg: &Config) -> std::result::Result<Self, WeightsError> {
         let c = cfg.n_embd;
         Ok(Self {
-            c_attn: Conv1D::load(weights, &format!("{name}.c_attn"), c, 3 * c, device)?,
-            c_proj: Conv1D::load(weights, &format!("{name}.c_proj"), c, c, device)?,
+            c_attn: Conv1D::load(src, &format!("{name}.c_attn"), [c, 3 * c])?,
+            c_proj: Conv1D::load(src, &format!("{name}.c_proj"), [c, c])?,
             n_head: cfg.n_head,
             head_dim: cfg.head_dim(),
         })
@@ -229,27 +273,10 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn load(
-        weights: &Weights,
-        name: &str,
-        cfg: &Config,
-        device: &Device,
-    ) -> std::result::Result<Self, WeightsError> {
+    fn load(src: &Source, name: &str, cfg: &Config) -> std::result::Result<Self, WeightsError> {
         Ok(Self {
-            c_fc: Conv1D::load(
-                weights,
-                &format!("{name}.c_fc"),
-                cfg.n_embd,
-                cfg.n_inner,
-                device,
-            )?,
-            c_proj: Conv1D::load(
-                weights,
-                &format!("{name}.c_proj"),
-                cfg.n_inner,
-                cfg.n_embd,
-                device,
-            )?,
+            c_fc: Conv1D::load(src, &format!("{name}.c_fc"), [cfg.n_embd, cfg.n_inner])?,
+            c_proj: Conv1D::load(src, &format!("{name}.c_proj"), [cfg.n_inner, cfg.n_embd])?,
             activation: cfg.activation,
         })
     }
@@ -273,18 +300,13 @@ struct Block {
 }
 
 impl Block {
-    fn load(
-        weights: &Weights,
-        idx: usize,
-        cfg: &Config,
-        device: &Device,
-    ) -> std::result::Result<Self, WeightsError> {
+    fn load(src: &Source, idx: usize, cfg: &Config) -> std::result::Result<Self, WeightsError> {
         let name = format!("h.{idx}");
         Ok(Self {
-            ln_1: LayerNorm::load(weights, &format!("{name}.ln_1"), cfg, device)?,
-            attn: Attention::load(weights, &format!("{name}.attn"), cfg, device)?,
-            ln_2: LayerNorm::load(weights, &format!("{name}.ln_2"), cfg, device)?,
-            mlp: Mlp::load(weights, &format!("{name}.mlp"), cfg, device)?,
+            ln_1: LayerNorm::load(src, &format!("{name}.ln_1"), cfg)?,
+            attn: Attention::load(src, &format!("{name}.attn"), cfg)?,
+            ln_2: LayerNorm::load(src, &format!("{name}.ln_2"), cfg)?,
+            mlp: Mlp::load(src, &format!("{name}.mlp"), cfg)?,
         })
     }
 }
@@ -293,9 +315,35 @@ impl Block {
 /// (layer index, probabilities (n_head, t, t), pre-softmax scores (n_head, t, t) when kept).
 pub type LayerVisitor<'a> = dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Result<()> + 'a;
 
+/// Where a model's weights come from and how they are kept.
+struct Source<'a> {
+    weights: &'a Weights,
+    device: &'a Device,
+    kernels: Kernels,
+}
+
+impl Source<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> std::result::Result<Tensor, WeightsError> {
+        self.weights.get(name, shape, self.device)
+    }
+
+    /// Whether products are packed for the AVX-512 kernel.
+    fn packs(&self) -> bool {
+        self.kernels == Kernels::Auto && self.device.is_cpu() && super::packed::supported()
+    }
+}
+
+/// The token embedding, also the LM head (tied weights): (vocab_size, n_embd).
+enum TokenEmbedding {
+    /// Packed for the LM head's product; a token's embedding is gathered from its panel.
+    Packed(PackedLinear),
+    /// The plain table.
+    Table(Tensor),
+}
+
 /// GPT-2 language model with its LM head tied to the token embedding.
 pub struct Gpt2 {
-    wte: Tensor,
+    wte: TokenEmbedding,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
@@ -304,20 +352,47 @@ pub struct Gpt2 {
 }
 
 impl Gpt2 {
-    /// Loads every weight from `weights`, checking shapes against `config`.
+    /// Loads every weight from `weights`, checking shapes against `config`, with the fastest kernels this
+    /// CPU has.
     pub fn load(
         weights: &Weights,
         config: &Config,
         device: &Device,
     ) -> std::result::Result<Self, WeightsError> {
+        Self::load_with(weights, config, device, Kernels::Auto)
+    }
+
+    /// [`Gpt2::load`] with the kernels chosen.
+    pub fn load_with(
+        weights: &Weights,
+        config: &Config,
+        device: &Device,
+        kernels: Kernels,
+    ) -> std::result::Result<Self, WeightsError> {
+        let src = Source {
+            weights,
+            device,
+            kernels,
+        };
         let blocks = (0..config.n_layer)
-            .map(|idx| Block::load(weights, idx, config, device))
+            .map(|idx| Block::load(&src, idx, config))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let wte_shape = [config.vocab_size, config.n_embd];
+        let wte = if src.packs() {
+            TokenEmbedding::Packed(PackedLinear::from_out_in(
+                &weights.values("wte.weight", &wte_shape)?,
+                config.vocab_size,
+                config.n_embd,
+                None,
+            ))
+        } else {
+            TokenEmbedding::Table(src.get("wte.weight", &wte_shape)?)
+        };
         Ok(Self {
-            wte: weights.get("wte.weight", &[config.vocab_size, config.n_embd], device)?,
-            wpe: weights.get("wpe.weight", &[config.n_positions, config.n_embd], device)?,
+            wte,
+            wpe: src.get("wpe.weight", &[config.n_positions, config.n_embd])?,
             blocks,
-            ln_f: LayerNorm::load(weights, "ln_f", config, device)?,
+            ln_f: LayerNorm::load(&src, "ln_f", config)?,
             config: config.clone(),
             device: device.clone(),
         })
@@ -367,9 +442,8 @@ impl Gpt2 {
                 self.config.n_positions
             );
         }
-        let ids_t = Tensor::new(new_ids, &self.device)?;
         let positions = self.wpe.narrow(0, offset, t_new)?; // (t_new, n_embd)
-        let mut x = self.wte.index_select(&ids_t, 0)?.add(&positions)?; // (t_new, n_embd)
+        let mut x = self.embed(new_ids)?.add(&positions)?; // (t_new, n_embd)
         let mask = causal_mask(offset, t_new, &self.device)?; // (t_new, t)
         let mut cache = Vec::with_capacity(self.blocks.len());
         for (idx, block) in self.blocks.iter().enumerate() {
@@ -413,10 +487,9 @@ impl Gpt2 {
         if windows.iter().any(|w| w.len() != t) {
             candle_core::bail!("windows scored together must have one length");
         }
-        let ids = Tensor::new(windows.concat().as_slice(), &self.device)?;
         let positions = self.wpe.narrow(0, 0, t)?;
         let positions = Tensor::cat(&vec![&positions; b], 0)?; // (b·t, n_embd)
-        let mut x = self.wte.index_select(&ids, 0)?.add(&positions)?;
+        let mut x = self.embed(&windows.concat())?.add(&positions)?;
         let blocks = (0..t)
             .step_by(block)
             .map(|start| {
@@ -450,7 +523,28 @@ impl Gpt2 {
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).
     pub fn logits(&self, hidden: &Tensor, start: usize, len: usize) -> Result<Tensor> {
-        super::small_matmul::matmul_t(&hidden.narrow(0, start, len)?, &self.wte)
+        let rows = hidden.narrow(0, start, len)?;
+        match &self.wte {
+            TokenEmbedding::Packed(p) => p.forward(&rows.contiguous()?),
+            TokenEmbedding::Table(wte) => super::small_matmul::matmul_t(&rows, wte),
+        }
+    }
+
+    /// The token embeddings of `ids`: (ids.len(), n_embd).
+    fn embed(&self, ids: &[u32]) -> Result<Tensor> {
+        match &self.wte {
+            TokenEmbedding::Packed(p) => {
+                let mut rows = Vec::with_capacity(ids.len() * p.k());
+                for &id in ids {
+                    if id as usize >= p.n() {
+                        candle_core::bail!("token id {id} outside the vocabulary of {}", p.n());
+                    }
+                    rows.extend(p.row(id as usize));
+                }
+                Tensor::from_vec(rows, (ids.len(), p.k()), &self.device)
+            }
+            TokenEmbedding::Table(wte) => wte.index_select(&Tensor::new(ids, &self.device)?, 0),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod gelu;
 pub mod generate;
 pub mod gpt2;
 pub mod loader;
+pub mod packed;
 pub mod perplexity;
 pub mod small_matmul;
 pub mod softmax;
@@ -16,4 +17,5 @@ pub mod weights;
 
 pub use analysis::{Alternative, Analysis, Attentions, ModelInfo, Token, TokenStats};
 pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
+pub use gpt2::Kernels;
 pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, KNOWN_MODELS};

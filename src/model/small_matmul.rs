@@ -3,7 +3,7 @@
 //! of its time went to copying weights and multiplying padding. This kernel streams each weight row once, in
 //! order, against up to 4 input rows held in registers, prefetching the next weight rows (AVX2 + FMA where the
 //! CPU has them, detected at run time; plain loops elsewhere). Weights are kept as (out, in) rows for it; see
-//! `gpt2::Conv1D`.
+//! `gpt2::Linear`. On CPUs with AVX-512 the packed kernel (`packed.rs`) takes every product instead.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -71,7 +71,7 @@ pub fn matmul_t_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f
             let mut block = vec![0.0f32; m * width];
             let mut done = 0;
             #[cfg(target_arch = "x86_64")]
-            if k % 8 == 0
+            if k.is_multiple_of(8)
                 && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {

@@ -125,7 +125,7 @@ impl Weights {
     }
 
     /// The values of tensor `name` as f32, row-major, after checking its shape.
-    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
+    pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
         let tensors =
             SafeTensors::deserialize(&self.mmap).map_err(|err| WeightsError::Corrupt {
                 path: self.path.clone(),

@@ -1,15 +1,14 @@
 //! The forward pass and per-token statistics against Hugging Face transformers (tests/fixtures/reference.json,
 //! written by tools/make_reference.py), for both key layouts and with and without BOS.
 
-use attngraph::model::AnalyzeOptions;
+use attngraph::model::{AnalyzeOptions, Engine, Kernels};
 use serde_json::Value;
 
 use crate::util::{
-    engine, hub_model, max_abs_diff, prefixed_model, reference, reference_case, rel,
+    engine, engine_with, hub_model, max_abs_diff, prefixed_model, reference, reference_case, rel,
 };
 
-fn check_all_cases(folder: &std::path::Path) {
-    let engine = engine(folder);
+fn check_all_cases(engine: &Engine) {
     let reference = reference();
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 10);
@@ -102,12 +101,19 @@ fn check_all_cases(folder: &std::path::Path) {
 
 #[test]
 fn matches_transformers_with_prefixed_keys_and_tokenizer_json() {
-    check_all_cases(&prefixed_model());
+    check_all_cases(&engine(&prefixed_model()));
 }
 
 #[test]
 fn matches_transformers_with_hub_keys_and_vocab_merges() {
-    check_all_cases(&hub_model());
+    check_all_cases(&engine(&hub_model()));
+}
+
+#[test]
+fn matches_transformers_on_the_portable_kernels() {
+    // On a CPU with AVX-512 the tests above run the packed kernel; this one runs the few-row kernel and
+    // candle's gemm, which other CPUs and `ATTNGRAPH_KERNELS=portable` use.
+    check_all_cases(&engine_with(&hub_model(), Kernels::Portable));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use attngraph::model::{DeviceKind, Engine, HubOptions, ModelSource};
+use attngraph::model::{DeviceKind, Engine, HubOptions, Kernels, ModelSource};
 use serde_json::Value;
 
 /// tests/fixtures.
@@ -23,13 +23,19 @@ pub fn hub_model() -> PathBuf {
     fixtures().join("tiny-gpt2-hub")
 }
 
-/// Loads an engine from a fixture folder on the CPU.
+/// Loads an engine from a fixture folder on the CPU, with the fastest kernels the CPU has.
 pub fn engine(folder: &Path) -> Engine {
+    engine_with(folder, Kernels::Auto)
+}
+
+/// Loads an engine from a fixture folder on the CPU with the kernels chosen.
+pub fn engine_with(folder: &Path, kernels: Kernels) -> Engine {
     let source = ModelSource::Folder(folder.to_path_buf());
-    Engine::load(
+    Engine::load_with(
         &source,
         &HubOptions::default(),
         &DeviceKind::Cpu.open().unwrap(),
+        kernels,
     )
     .unwrap()
 }
