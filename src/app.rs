@@ -1,7 +1,7 @@
 //! The eframe app: the worker channel, the persisted settings, the panels, and the commands they return.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::export::{self, Format, Snapshot};
@@ -64,7 +64,8 @@ pub struct Launch {
 struct Derived {
     snapshot_key: String,
     graph_key: String,
-    snapshot: Snapshot,
+    /// Shared with export threads.
+    snapshot: Arc<Snapshot>,
     graph: ViewGraph,
 }
 
@@ -120,6 +121,9 @@ pub struct AttnApp {
     score_pending: bool,
     score_requested: bool,
     cancel_download: Arc<std::sync::atomic::AtomicBool>,
+    /// Text exports are rendered and written on their own threads; each sends its notice here.
+    export_done: (mpsc::Sender<Notice>, mpsc::Receiver<Notice>),
+    exports_running: usize,
 }
 
 impl AttnApp {
@@ -189,6 +193,8 @@ impl AttnApp {
                 closing: true,
             }),
             central_rect: None,
+            export_done: mpsc::channel(),
+            exports_running: 0,
             export_dir,
             perplexity: crate::ui::perplexity_panel::PerplexityTab {
                 path: launch
@@ -310,6 +316,10 @@ impl AttnApp {
     }
 
     fn poll(&mut self) {
+        while let Ok(notice) = self.export_done.1.try_recv() {
+            self.exports_running = self.exports_running.saturating_sub(1);
+            self.notice = Some(notice);
+        }
         for response in self.worker.poll() {
             match response {
                 Response::Progress { file, done, total } => {
@@ -463,7 +473,7 @@ impl AttnApp {
                     snapshot_key: key,
                     graph_key,
                     graph: build(&snapshot),
-                    snapshot,
+                    snapshot: Arc::new(snapshot),
                 });
             }
             Some((key, Err(err))) => {
@@ -520,22 +530,31 @@ impl AttnApp {
             return;
         }
         let Some(d) = &self.derived else { return };
-        let result = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                export::render_bytes(&d.snapshot, format)
-                    .map_err(std::io::Error::other)
-                    .and_then(|bytes| export::write_atomic(&path, &bytes))
+        // A 1,024-token JSON holds a million matrix entries: rendered on the UI thread it would hold frames.
+        let (snapshot, done, ctx) = (
+            Arc::clone(&d.snapshot),
+            self.export_done.0.clone(),
+            ctx.clone(),
+        );
+        let target = path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("attngraph-export".into())
+            .spawn(move || {
+                let _ = done.send(write_export(&snapshot, format, &target));
+                ctx.request_repaint();
             });
-        self.notice = Some(match result {
-            Ok(()) => Notice::new(format!("exported {}", path.display()), false),
-            Err(err) => Notice::new(
-                format!("export failed: cannot write {}: {err}", path.display()),
-                true,
-            ),
+        self.notice = Some(match spawned {
+            Ok(_) => {
+                self.exports_running += 1;
+                Notice::new(format!("exporting {}…", path.display()), false)
+            }
+            Err(_) => write_export(&d.snapshot, format, &path),
         });
+    }
+
+    /// Text exports still being written.
+    pub fn exports_running(&self) -> usize {
+        self.exports_running
     }
 
     /// Acts on a file dialog's answer.
@@ -1307,4 +1326,25 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
     };
     eframe::run_native("attngraph", options, Box::new(move |cc| Ok(Box::new(AttnApp::new(&cc.egui_ctx, cc.storage, launch)))))
         .map_err(|e| anyhow::anyhow!("cannot open the window: {e}. Without a display, run under Xvfb (xvfb-run attngraph) or use the CLI"))
+}
+
+/// Renders `snapshot` as `format` and writes it to `path` (creating its folder); the notice says which file, or
+/// why not.
+fn write_export(snapshot: &Snapshot, format: Format, path: &std::path::Path) -> Notice {
+    let result = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            export::render_bytes(snapshot, format)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| export::write_atomic(path, &bytes))
+        });
+    match result {
+        Ok(()) => Notice::new(format!("exported {}", path.display()), false),
+        Err(err) => Notice::new(
+            format!("export failed: cannot write {}: {err}", path.display()),
+            true,
+        ),
+    }
 }

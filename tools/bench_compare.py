@@ -6,6 +6,8 @@ A whole analysis = forward pass with every head's attention + per-token statisti
 entropy, top-5) for every position, on a text of T tokens, model already loaded, a different text each time.
 Both sides use the GPT-2-small shape (12 layers, 12 heads, 768 wide, 50257 vocabulary, 1024 positions) with the
 same random weights, float32, CPU; PyTorch is limited to --threads threads (default 2) with eager attention.
+attngraph runs twice: with the kernels it picks for this CPU, and with ATTNGRAPH_KERNELS=portable (candle's gemm
+and the few-row kernel, what CPUs without AVX-512 run).
 
 Usage:
   cargo build --release
@@ -64,12 +66,17 @@ def main():
         model.save_pretrained(folder, safe_serialization=True)
         shutil.copy(args.tokenizer, os.path.join(folder, "tokenizer.json"))
 
-        # attngraph first, in its own process: its peak memory is its own.
-        proc = subprocess.run(
-            [args.binary, "bench", "--model", folder, "--tokens", args.tokens, "--repeat", str(args.repeat), "--format", "json"],
-            capture_output=True, text=True, check=True,
-        )
-        ours = {r["tokens"]: r for r in map(json.loads, proc.stdout.strip().splitlines())}
+        # attngraph first, in its own process: its peak memory is its own. Then once more with the portable
+        # kernels (candle's gemm and the few-row kernel), which CPUs without AVX-512 use.
+        def attngraph(kernels):
+            proc = subprocess.run(
+                [args.binary, "bench", "--model", folder, "--tokens", args.tokens, "--repeat", str(args.repeat), "--format", "json"],
+                capture_output=True, text=True, check=True, env={**os.environ, "ATTNGRAPH_KERNELS": kernels},
+            )
+            return {r["tokens"]: r for r in map(json.loads, proc.stdout.strip().splitlines())}
+
+        ours = attngraph("auto")
+        portable = attngraph("portable")
 
         g = torch.Generator().manual_seed(1)
         theirs = {}
@@ -85,12 +92,12 @@ def main():
         peak_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         print(f"GPT-2-small shape, CPU, {args.threads} threads for PyTorch {torch.__version__}, median of {args.repeat}")
-        print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB | typing: +1 token with prefix cache, ms | ratio |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
+        print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB | typing: +1 token with prefix cache, ms | ratio | portable kernels ms | ratio |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for t in lengths:
-            o = ours[t]
+            o, p = ours[t], portable[t]
             typing = o["append_one_token_median_ms"]
-            print(f"| {t} | {o['median_ms']:.1f} | {theirs[t]:.1f} | {o['median_ms'] / theirs[t]:.2f}× | {o['peak_rss_mb']:.0f} | {typing:.1f} | {typing / theirs[t]:.2f}× |")
+            print(f"| {t} | {o['median_ms']:.1f} | {theirs[t]:.1f} | {o['median_ms'] / theirs[t]:.2f}× | {o['peak_rss_mb']:.0f} | {typing:.1f} | {typing / theirs[t]:.2f}× | {p['median_ms']:.1f} | {p['median_ms'] / theirs[t]:.2f}× |")
         print(f"(PyTorch process peak RSS over the whole run: {peak_py:.0f} MB)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

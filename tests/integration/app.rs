@@ -138,7 +138,11 @@ fn export_button_writes_the_file_and_says_where() {
     open_export_menu(&mut h);
     h.get_by_label("JSON").click();
     h.step();
-    h.step();
+    assert!(
+        h.state().notice().unwrap().starts_with("exporting"),
+        "the notice says the export started"
+    );
+    wait_for_exports(&mut h);
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -454,7 +458,7 @@ fn open_export_menu(h: &mut Harness<'static, AttnApp>) {
     h.step();
 }
 
-/// Steps until the dialog has been answered and acted on.
+/// Steps until the dialog has been answered and acted on, and any export it started has been written.
 fn answer_dialog(h: &mut Harness<'static, AttnApp>) {
     h.step(); // the click lands and opens the dialog
     let start = Instant::now();
@@ -463,6 +467,21 @@ fn answer_dialog(h: &mut Harness<'static, AttnApp>) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "the dialog never answered"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_for_exports(h);
+}
+
+/// Steps until the exports started so far (written on their own threads) have reported.
+fn wait_for_exports(h: &mut Harness<'static, AttnApp>) {
+    h.step(); // a click lands
+    let start = Instant::now();
+    while h.state().exports_running() > 0 {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the export never finished"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -551,7 +570,7 @@ fn the_folder_button_chooses_where_quick_exports_go() {
     );
     open_export_menu(&mut h);
     h.get_by_label("CSV").click();
-    h.step();
+    wait_for_exports(&mut h);
     let files: Vec<_> = std::fs::read_dir(chosen.path()).unwrap().collect();
     assert_eq!(files.len(), 1);
     assert_eq!(std::fs::read_dir(first.path()).unwrap().count(), 0);
