@@ -94,12 +94,11 @@ impl Conv1D {
     ) -> std::result::Result<Self, WeightsError> {
         let (weight, bias) = (format!("{name}.weight"), format!("{name}.bias"));
         Ok(Self(if src.packs() {
-            Linear::Packed(PackedLinear::from_in_out(
-                &src.weights.values(&weight, &[n_in, n_out])?,
-                n_in,
-                n_out,
-                Some(&src.weights.values(&bias, &[n_out])?),
-            ))
+            let w = src.weights.elements(&weight, &[n_in, n_out])?;
+            let bias = src.weights.values(&bias, &[n_out])?;
+            Linear::Packed(PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| {
+                w.get(i * n_out + o)
+            }))
         } else {
             Linear::Rows {
                 weight_t: src
@@ -379,12 +378,11 @@ impl Gpt2 {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let wte_shape = [config.vocab_size, config.n_embd];
         let wte = if src.packs() {
-            TokenEmbedding::Packed(PackedLinear::from_out_in(
-                &weights.values("wte.weight", &wte_shape)?,
-                config.vocab_size,
-                config.n_embd,
-                None,
-            ))
+            let w = weights.elements("wte.weight", &wte_shape)?;
+            let k = config.n_embd;
+            TokenEmbedding::Packed(PackedLinear::pack(k, config.vocab_size, None, |i, o| {
+                w.get(o * k + i)
+            }))
         } else {
             TokenEmbedding::Table(src.get("wte.weight", &wte_shape)?)
         };

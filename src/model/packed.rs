@@ -57,7 +57,8 @@ impl PackedLinear {
         Self::pack(k, n, bias, |i, o| weight.get(o * k + i).copied())
     }
 
-    fn pack(
+    /// From `at(i, o)`, the weight from input `i` to output `o`, for i < k and o < n.
+    pub fn pack(
         k: usize,
         n: usize,
         bias: Option<&[f32]>,

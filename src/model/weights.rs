@@ -70,6 +70,35 @@ pub enum WeightsError {
     },
 }
 
+/// One tensor's elements in the file, converted to f32 as they are read.
+pub struct Elements<'a> {
+    data: &'a [u8],
+    dtype: Dtype,
+    width: usize,
+}
+
+impl Elements<'_> {
+    /// How many elements.
+    pub fn len(&self) -> usize {
+        self.data.len() / self.width
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` (row-major), if there is one.
+    pub fn get(&self, i: usize) -> Option<f32> {
+        let bytes = self.data.get(i * self.width..(i + 1) * self.width)?;
+        Some(match self.dtype {
+            Dtype::F32 => f32::from_le_bytes(bytes.try_into().ok()?),
+            Dtype::F16 => half::f16::from_le_bytes(bytes.try_into().ok()?).to_f32(),
+            _ => half::bf16::from_le_bytes(bytes.try_into().ok()?).to_f32(),
+        })
+    }
+}
+
 /// An open safetensors checkpoint.
 pub struct Weights {
     path: String,
@@ -126,6 +155,14 @@ impl Weights {
 
     /// The values of tensor `name` as f32, row-major, after checking its shape.
     pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
+        let elements = self.elements(name, shape)?;
+        Ok((0..elements.len())
+            .map(|i| elements.get(i).unwrap_or(0.0))
+            .collect())
+    }
+
+    /// Tensor `name`, read in place from the file one element at a time, after checking its shape and dtype.
+    pub fn elements(&self, name: &str, shape: &[usize]) -> Result<Elements<'_>, WeightsError> {
         let tensors =
             SafeTensors::deserialize(&self.mmap).map_err(|err| WeightsError::Corrupt {
                 path: self.path.clone(),
@@ -144,20 +181,9 @@ impl Weights {
                 expected: shape.to_vec(),
             });
         }
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes(b.try_into().unwrap_or_default()).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes(b.try_into().unwrap_or_default()).to_f32())
-                .collect(),
+        let width = match view.dtype() {
+            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::BF16 => 2,
             other => {
                 return Err(WeightsError::Dtype {
                     path: self.path.clone(),
@@ -166,7 +192,11 @@ impl Weights {
                 })
             }
         };
-        Ok(values)
+        Ok(Elements {
+            data: view.data(),
+            dtype: view.dtype(),
+            width,
+        })
     }
 
     /// The 2-D tensor `name` of shape `shape` = (rows, cols), returned transposed as (cols, rows), contiguous.
