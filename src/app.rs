@@ -648,7 +648,7 @@ impl AttnApp {
                 .resizable(true)
                 .default_size(300.0)
                 .show(ui, |ui| {
-                    self.grid_ui(ui, 18.0);
+                    self.grid_ui(ui, 18.0, false);
                 });
             egui::Panel::right("tokens")
                 .resizable(true)
@@ -931,7 +931,9 @@ impl AttnApp {
             });
     }
 
-    fn grid_ui(&mut self, ui: &mut egui::Ui, cell: f32) {
+    /// The layer × head grid with cells of at most `max_cell` points, shrunk (down to 8) so every head fits the
+    /// width, and with `fit_height` every layer the height; past that it scrolls.
+    fn grid_ui(&mut self, ui: &mut egui::Ui, max_cell: f32, fit_height: bool) {
         let Some(a) = self.analysis.clone() else {
             return;
         };
@@ -957,6 +959,14 @@ impl AttnApp {
             (Some(probe), true) => probe.as_slice(),
             _ => self.head_scores.as_slice(),
         };
+        // The label column and header row take about 28 points; cells are 3 apart.
+        let (nl, nh) = (a.model.n_layer.max(1) as f32, a.model.n_head.max(1) as f32);
+        let room = ui.available_size();
+        let mut cell = (room.x - 28.0 - 3.0 * nh) / nh;
+        if fit_height {
+            cell = cell.min((room.y - 28.0 - 3.0 * nl) / nl);
+        }
+        let cell = cell.clamp(8.0, max_cell.max(8.0)).floor();
         let clicked = egui::ScrollArea::both()
             .id_salt("grid_scroll")
             .show(ui, |ui| {
@@ -1030,7 +1040,7 @@ impl AttnApp {
                 }
                 PerplexityCommand::None => {}
             },
-            View::Grid => self.grid_ui(ui, 56.0),
+            View::Grid => self.grid_ui(ui, 160.0, true),
             View::Matrix => {
                 if let Some(d) = &self.derived {
                     ui.strong(format!(

@@ -67,6 +67,9 @@ pub fn head_grid_ui(
     let mut clicked = None;
     egui::Grid::new("head_grid")
         .spacing(Vec2::splat(3.0))
+        // egui's default minimum column width (a button's, 40 points) would space small cells far apart.
+        .min_col_width(0.0)
+        .min_row_height(0.0)
         .show(ui, |ui| {
             ui.label("");
             for head in 0..att.n_head() {
