@@ -59,12 +59,20 @@ pub fn matrix_ui(ui: &mut egui::Ui, matrix: &Matrix, tokens: &[TokenNode], log_s
         let rel = (pos - origin) / cell;
         if rel.x >= 0.0 && rel.y >= 0.0 && (rel.x as usize) < n && (rel.y as usize) < n {
             let (i, j) = (rel.y as usize, rel.x as usize);
-            let text = format!(
-                "A[{i}][{j}] = {:.4}\n{:?} looks at {:?}",
-                matrix.get(i, j),
+            let (from, to) = (
                 tokens.get(i).map_or("", |t| t.text.as_str()),
-                tokens.get(j).map_or("", |t| t.text.as_str())
+                tokens.get(j).map_or("", |t| t.text.as_str()),
             );
+            let text = if j > i {
+                format!(
+                    "A[{i}][{j}] = 0: masked\n{from:?} cannot look at {to:?}, which comes later"
+                )
+            } else {
+                format!(
+                    "A[{i}][{j}] = {:.4}\n{from:?} looks at {to:?}",
+                    matrix.get(i, j)
+                )
+            };
             response.on_hover_text_at_pointer(text);
         }
     }
