@@ -358,3 +358,77 @@ fn the_scoring_pass_equals_transformers_at_every_block_size() {
         }
     }
 }
+
+#[test]
+fn half_precision_weights_load_as_the_values_they_hold() {
+    // The same weights rounded to f16 (or bf16), stored once in that dtype and once as f32: reading the
+    // half-precision file must give exactly the f32 file's model. The f32 path is the one checked against
+    // transformers above; a decoding slip (wrong byte order, f16 read as bf16) would change every number.
+    use crate::util::{copy_model, rewrite_weights};
+    use safetensors::Dtype;
+    type Round = fn(f32) -> (f32, [u8; 2]);
+    let cases: [(Dtype, Round); 2] = [
+        (Dtype::F16, |v| {
+            let h = half::f16::from_f32(v);
+            (h.to_f32(), h.to_le_bytes())
+        }),
+        (Dtype::BF16, |v| {
+            let h = half::bf16::from_f32(v);
+            (h.to_f32(), h.to_le_bytes())
+        }),
+    ];
+    for (dtype, round) in cases {
+        let (half_dir, f32_dir) = (copy_model(), copy_model());
+        let floats = |view: &safetensors::tensor::TensorView| -> Vec<f32> {
+            view.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect()
+        };
+        rewrite_weights(&half_dir.path().join("model.safetensors"), |_, view| {
+            let bytes = floats(view).into_iter().flat_map(|v| round(v).1).collect();
+            (dtype, bytes)
+        });
+        rewrite_weights(&f32_dir.path().join("model.safetensors"), |_, view| {
+            let bytes = floats(view)
+                .into_iter()
+                .flat_map(|v| round(v).0.to_le_bytes())
+                .collect();
+            (Dtype::F32, bytes)
+        });
+        for kernels in [Kernels::Auto, Kernels::Portable] {
+            let (half, full) = (
+                engine_with(half_dir.path(), kernels),
+                engine_with(f32_dir.path(), kernels),
+            );
+            let options = AnalyzeOptions::default();
+            let text = "I love tennis. 我喜欢网球 🎾";
+            let (a, b) = (
+                half.analyze(text, &options).unwrap(),
+                full.analyze(text, &options).unwrap(),
+            );
+            let err = max_abs_diff(
+                &serde_json::to_value(&a.attentions).unwrap(),
+                &serde_json::to_value(&b.attentions).unwrap(),
+            );
+            assert!(
+                err <= 1e-6,
+                "{dtype:?} {kernels:?}: attention differs by {err}"
+            );
+            for (x, y) in a.tokens.iter().zip(&b.tokens) {
+                let (x, y) = (x.stats.as_ref(), y.stats.as_ref());
+                let lp = |s: Option<&attngraph::model::TokenStats>| s.map(|s| s.logprob);
+                assert_eq!(lp(x).is_some(), lp(y).is_some());
+                if let (Some(x), Some(y)) = (lp(x), lp(y)) {
+                    assert!((x - y).abs() <= 1e-6, "{dtype:?} {kernels:?}: {x} vs {y}");
+                }
+            }
+            // The rounding moved the model: the f32 fixture's own numbers differ from these.
+            let original = engine(&hub_model()).analyze(text, &options).unwrap();
+            assert!(
+                (original.perplexity.unwrap() - a.perplexity.unwrap()).abs() > 1e-6,
+                "{dtype:?}: rounding changed nothing, so this test could not see a decoding error"
+            );
+        }
+    }
+}

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use crate::util::{assert_clean_failure, assert_success, hub_model, prefixed_model, run_cli};
+use crate::util::{
+    assert_clean_failure, assert_success, copy_model, hub_model, prefixed_model, rewrite_weights,
+    run_cli,
+};
 
 fn analyze(model: &Path, text: &str) -> std::process::Output {
     run_cli(
@@ -15,20 +18,6 @@ fn analyze(model: &Path, text: &str) -> std::process::Output {
         ],
         &[],
     )
-}
-
-/// A copy of the hub-layout fixture in a temporary folder, for breaking.
-fn copy_model() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for file in [
-        "config.json",
-        "model.safetensors",
-        "vocab.json",
-        "merges.txt",
-    ] {
-        std::fs::copy(hub_model().join(file), dir.path().join(file)).unwrap();
-    }
-    dir
 }
 
 #[test]
@@ -151,27 +140,14 @@ fn integer_weights_are_refused() {
     let dir = copy_model();
     let path = dir.path().join("model.safetensors");
     // A well-formed file whose wte is I32: the header is honest, the dtype is not a float.
-    let original = std::fs::read(&path).unwrap();
-    let tensors = safetensors::SafeTensors::deserialize(&original).unwrap();
-    let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, view) in tensors.tensors() {
+    rewrite_weights(&path, |name, view| {
         let dtype = if name == "wte.weight" {
             safetensors::Dtype::I32
         } else {
             view.dtype()
         };
-        owned.push((name, dtype, view.shape().to_vec(), view.data().to_vec()));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
-        .iter()
-        .map(|(n, d, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, &path).unwrap();
+        (dtype, view.data().to_vec())
+    });
     assert_clean_failure(
         &analyze(dir.path(), "hi"),
         "has dtype I32; GPT-2 weights must be F32, F16 or BF16",

@@ -111,3 +111,44 @@ pub fn reference_case(text: &str, with_bos: bool) -> Value {
         .unwrap()
         .clone()
 }
+
+/// A copy of the hub-layout fixture in a temporary folder, for changing.
+pub fn copy_model() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "merges.txt",
+    ] {
+        std::fs::copy(hub_model().join(file), dir.path().join(file)).unwrap();
+    }
+    dir
+}
+
+/// Rewrites every tensor of the safetensors file at `path` as `change(name, tensor)` returns it: (dtype, bytes).
+pub fn rewrite_weights(
+    path: &Path,
+    change: impl Fn(&str, &safetensors::tensor::TensorView) -> (safetensors::Dtype, Vec<u8>),
+) {
+    let original = std::fs::read(path).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&original).unwrap();
+    let owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let (dtype, bytes) = change(&name, &view);
+            (name, dtype, view.shape().to_vec(), bytes)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
+}
