@@ -216,7 +216,8 @@ impl egui_graphs::Layout<FixedState> for FixedLayout {
 /// whatever the fill), outlined when hovered or pinned.
 ///
 /// When tokens sit closer on screen than their labels are wide, labels alternate between two rows and are
-/// shortened with "…" to the room they have; hover a token or zoom in to read it whole.
+/// shortened with "…" to the room they have; when even that leaves under two characters, only every k-th token
+/// is labelled. Hover a token or zoom in to read it whole.
 #[derive(Clone, Debug)]
 pub struct TokenShape {
     pos: Pos2,
@@ -264,28 +265,47 @@ impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for To
         let spacing = ctx.meta.canvas_to_screen_size(SPACING);
         let char_width = font.size * 0.6;
         // Closer than 8 characters: two rows give each label the room of two neighbours (the same rule for
-        // every token, so rows never mix). The hovered or pinned token shows its whole label.
-        let staggered = spacing < 8.0 * char_width;
-        let room = ((2.0 * spacing - char_width) / char_width).floor().max(1.0) as usize;
-        let text = if staggered && !self.emphasised {
-            super::shorten(&self.label, room.max(2))
+        // every token, so rows never mix). Closer than 2 characters (hundreds of tokens): one row labels every
+        // `every`-th token with about 6 characters of room. The hovered or pinned token shows its whole label,
+        // below the others.
+        let every = if 2.0 * spacing < 4.0 * char_width {
+            (6.0 * char_width / spacing.max(0.1)).ceil() as usize
         } else {
-            self.label.clone()
+            1
+        };
+        let staggered = every == 1 && spacing < 8.0 * char_width;
+        let room = if every > 1 {
+            every as f32 * spacing
+        } else {
+            2.0 * spacing
+        };
+        let room = ((room - char_width) / char_width).floor().max(2.0) as usize;
+        let mut shapes = vec![
+            Shape::circle_filled(center, radius, fill),
+            Shape::circle_stroke(center, radius, stroke),
+        ];
+        let (text, row) = if self.emphasised {
+            (self.label.clone(), usize::from(staggered || every > 1))
+        } else if every > 1 && !self.index.is_multiple_of(every) {
+            return shapes;
+        } else if staggered || every > 1 {
+            (
+                super::shorten(&self.label, room),
+                usize::from(staggered && self.index % 2 == 1),
+            )
+        } else {
+            (self.label.clone(), 0)
         };
         let galley = ctx
             .ctx
             .fonts_mut(|f| f.layout_no_wrap(text, font, visuals.text_color()));
-        let row = if staggered && self.index % 2 == 1 {
-            galley.size().y
-        } else {
-            0.0
-        };
-        let text_pos = center + Vec2::new(-galley.size().x / 2.0, radius + 4.0 + row);
-        vec![
-            Shape::circle_filled(center, radius, fill),
-            Shape::circle_stroke(center, radius, stroke),
-            Shape::galley(text_pos, galley, visuals.text_color()),
-        ]
+        let text_pos = center
+            + Vec2::new(
+                -galley.size().x / 2.0,
+                radius + 4.0 + row as f32 * galley.size().y,
+            );
+        shapes.push(Shape::galley(text_pos, galley, visuals.text_color()));
+        shapes
     }
 
     fn update(&mut self, state: &egui_graphs::NodeProps<usize>) {
