@@ -313,7 +313,7 @@ fn score_file(
             e.utf8_error().valid_up_to()
         )
     })?;
-    let (ids, _) = engine.tokenize(&text, false).map_err(|e| e.to_string())?;
+    let (ids, spans) = engine.tokenize(&text, false).map_err(|e| e.to_string())?;
     let max_length = if max_length == 0 {
         engine.info().n_positions
     } else {
@@ -337,10 +337,18 @@ fn score_file(
     if bos {
         tokens.push("<|endoftext|>".into());
     }
-    tokens.extend(
-        ids.iter()
-            .map(|&id| crate::model::tokenizer::visible_whitespace(&engine.tokenizer().text(id))),
-    );
+    // A character split over tokens (an emoji's four bytes, say) is shown whole on the token where it ends, so
+    // the file reads as written rather than as byte escapes.
+    let ceil = |mut i: usize| {
+        while i < text.len() && !text.is_char_boundary(i) {
+            i += 1;
+        }
+        i.min(text.len())
+    };
+    tokens.extend(spans.iter().map(|&(start, end)| {
+        let piece = text.get(ceil(start)..ceil(end)).unwrap_or_default();
+        crate::model::tokenizer::visible_whitespace(piece)
+    }));
     Ok(crate::ui::perplexity_panel::ScoredFile {
         path: path.to_string(),
         max_length,

@@ -305,6 +305,15 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
     let ppl = want["ppl"]["token"].as_f64().unwrap();
     assert!((got - ppl).abs() / ppl < 1e-5, "{got} vs {ppl}");
     h.get_by_label_contains("orange: scored here");
+    // The tokens shown read as the file: its Chinese and its emoji (split over byte tokens) whole, no escapes.
+    let scored = h.state().perplexity_tab().result.as_ref().unwrap();
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(file.contains('🎾'));
+    assert_eq!(scored.tokens[0], "<|endoftext|>");
+    assert_eq!(
+        scored.tokens[1..].concat(),
+        attngraph::model::tokenizer::visible_whitespace(&file)
+    );
 }
 
 #[test]
