@@ -407,9 +407,15 @@ impl Engine {
                     .map(str::to_string)
                     .unwrap_or_else(|| bytes_to_text(self.tokenizer.bytes(id)))
             };
+            let display = if options.bos && pos == 0 {
+                visible_whitespace(&piece)
+            } else {
+                display_form(text, start, end)
+                    .unwrap_or_else(|| visible_whitespace(&self.tokenizer.text(id)))
+            };
             tokens.push(Token {
                 id,
-                display: visible_whitespace(&self.tokenizer.text(id)),
+                display,
                 text: piece,
                 start,
                 end,
@@ -464,4 +470,45 @@ impl PrefixCache {
 /// Length of the longest common prefix.
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The label of the token spanning bytes `start..end` of `text`: the piece with whitespace made visible; where
+/// the token holds only part of a character's bytes (GPT-2 splits many CJK characters and emoji), the whole
+/// character, marked `‹` when it began in an earlier token and `›` when it ends in a later one: "\xE6\x88" +
+/// "\x91" read "我›" and "‹我". `None` if the span is not in `text`.
+fn display_form(text: &str, start: usize, end: usize) -> Option<String> {
+    if start > end || end > text.len() {
+        return None;
+    }
+    let (mut from, mut to) = (start, end);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    let mut out = String::new();
+    if from < start {
+        out.push('‹');
+    }
+    out.push_str(&visible_whitespace(text.get(from..to)?));
+    if to > end {
+        out.push('›');
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod display_tests {
+    #[test]
+    fn split_characters_show_whole_with_their_side_marked() {
+        let text = "a 我🎾";
+        // 我 is bytes 2..5, 🎾 5..9.
+        assert_eq!(super::display_form(text, 0, 1).as_deref(), Some("a"));
+        assert_eq!(super::display_form(text, 1, 4).as_deref(), Some("␣我›"));
+        assert_eq!(super::display_form(text, 4, 5).as_deref(), Some("‹我"));
+        assert_eq!(super::display_form(text, 6, 8).as_deref(), Some("‹🎾›"));
+        assert_eq!(super::display_form(text, 5, 9).as_deref(), Some("🎾"));
+        assert_eq!(super::display_form(text, 5, 10), None);
+    }
 }

@@ -177,6 +177,11 @@ fn byte_spans_cover_the_text_and_bos_is_not_scored() {
         .tokens
         .iter()
         .any(|t| t.display == "␣love" && t.text == " love"));
+    // Labels never show byte escapes: a character split over tokens shows whole, marked ‹ and ›.
+    assert!(analysis.tokens.iter().all(|t| !t.display.contains("\\x")));
+    assert!(analysis.tokens.iter().any(|t| t.text.contains("\\x")));
+    assert!(analysis.tokens.iter().any(|t| t.display.ends_with("🎾›")));
+    assert!(analysis.tokens.iter().any(|t| t.display == "‹🎾"));
 }
 
 #[test]
