@@ -113,14 +113,15 @@ impl PackedLinear {
         x.apply_op1_no_bwd(self)
     }
 
-    /// x·W + b for `m` rows of `k` values: `m · n` values. Panics only on a length mismatch, which
-    /// [`PackedLinear::forward`] checks first.
-    pub fn forward_f32(&self, x: &[f32], m: usize) -> Vec<f32> {
+    /// x·W + b for `m` rows of `k` values: `m · n` values.
+    pub fn forward_f32(&self, x: &[f32], m: usize) -> candle_core::Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
-        assert_eq!(x.len(), m * k, "packed linear: input length");
+        if x.len() != m * k {
+            candle_core::bail!("packed linear: {} values are not {m} rows of {k}", x.len());
+        }
         let mut y = vec![0.0f32; m * n];
         if m == 0 || n == 0 {
-            return y;
+            return Ok(y);
         }
         let panels = n.div_ceil(NR);
         // Enough tasks for rayon to balance two to a few dozen threads, each still a few panels wide.
@@ -130,13 +131,14 @@ impl PackedLinear {
             .into_par_iter()
             .for_each(|task| {
                 for p in task * group..((task + 1) * group).min(panels) {
-                    // SAFETY: the lengths were checked above (x: m·k; data: panels·k·NR; bias: panels·NR; y: m·n),
-                    // and each panel writes only its own columns p·NR..min((p+1)·NR, n) of y, so no two tasks
-                    // touch the same value. The kernel is called only where AVX-512F was detected.
+                    // SAFETY: the lengths were checked or made above (x: m·k; data: panels·k·NR; bias:
+                    // panels·NR; y: m·n), and each panel writes only its own columns p·NR..min((p+1)·NR, n)
+                    // of y, so no two tasks touch the same value. The kernel runs only where AVX-512F was
+                    // detected.
                     unsafe { self.panel(x, m, p, &out) };
                 }
             });
-        y
+        Ok(y)
     }
 
     /// Output columns of panel `p` for all `m` rows.
@@ -216,12 +218,12 @@ impl CustomOp1 for PackedLinear {
             candle_core::bail!("packed linear: a scalar input");
         };
         let m: usize = lead.iter().product();
-        if k != self.k || x.len() != m * k {
+        if k != self.k {
             candle_core::bail!("packed linear: input {:?} against {} inputs", dims, self.k);
         }
         let mut shape = lead.to_vec();
         shape.push(self.n);
-        Ok((CpuStorage::F32(self.forward_f32(x, m)), Shape::from(shape)))
+        Ok((CpuStorage::F32(self.forward_f32(x, m)?), Shape::from(shape)))
     }
 }
 
@@ -322,7 +324,7 @@ mod tests {
         ] {
             let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
-            let y = packed.forward_f32(&x, m);
+            let y = packed.forward_f32(&x, m).unwrap();
             for r in 0..m {
                 for c in 0..n {
                     let want: f64 = f64::from(b[c])
@@ -337,6 +339,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_wrong_input_length_is_an_error() {
+        let packed = PackedLinear::from_in_out(&values(12, 5), 3, 4, None);
+        assert!(packed.forward_f32(&values(7, 6), 2).is_err());
+        let x = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &candle_core::Device::Cpu).unwrap();
+        assert!(packed.forward(&x).is_err());
     }
 
     #[test]
