@@ -62,10 +62,7 @@ enum Linear {
     Packed(PackedLinear),
     /// (out, in) rows: the few-row kernel streams them in order, candle's gemm reads them through a transposed
     /// view.
-    Rows {
-        weight_t: Tensor,
-        bias: Option<Tensor>,
-    },
+    Rows { weight_t: Tensor, bias: Tensor },
 }
 
 impl Linear {
@@ -73,11 +70,7 @@ impl Linear {
         match self {
             Self::Packed(p) => p.forward(x),
             Self::Rows { weight_t, bias } => {
-                let y = super::small_matmul::matmul_t(x, weight_t)?;
-                match bias {
-                    Some(b) => y.broadcast_add(b),
-                    None => Ok(y),
-                }
+                super::small_matmul::matmul_t(x, weight_t)?.broadcast_add(bias)
             }
         }
     }
@@ -104,7 +97,7 @@ impl Conv1D {
                 weight_t: src
                     .weights
                     .get_transposed(&weight, [n_in, n_out], src.device)?,
-                bias: Some(src.get(&bias, &[n_out])?),
+                bias: src.get(&bias, &[n_out])?,
             }
         }))
     }
