@@ -272,13 +272,14 @@ pub fn bench(
         typing.sort_by(f64::total_cmp);
         let typing_median = typing.get(typing.len() / 2).copied().unwrap_or(f64::NAN);
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "append_one_token_median_ms": typing_median});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median});
             writeln!(out, "{line}")?;
         } else {
             writeln!(
                 out,
-                "{tokens:>6} tokens  median {median:>9.1} ms  peak RSS {:>7.0} MB",
-                peak.unwrap_or(f64::NAN)
+                "{tokens:>6} tokens  median {median:>9.1} ms  peak RSS {:>7.0} MB  ({} kernels)",
+                peak.unwrap_or(f64::NAN),
+                engine.model().kernels_in_use()
             )?;
         }
     }

@@ -394,6 +394,15 @@ impl Gpt2 {
         &self.config
     }
 
+    /// Which matrix-product kernels this model runs: `"avx512-packed"` or `"portable"` (the few-row kernel and
+    /// candle's gemm on the CPU, candle's own on a GPU).
+    pub fn kernels_in_use(&self) -> &'static str {
+        match self.wte {
+            TokenEmbedding::Packed(_) => "avx512-packed",
+            TokenEmbedding::Table(_) => "portable",
+        }
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device

@@ -109,3 +109,46 @@ fn analyze_table_is_readable() {
     assert!(table.contains("perplexity"), "{table}");
     assert!(table.contains("context only"), "{table}");
 }
+
+#[test]
+fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
+    let model = hub_model();
+    let args = [
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--tokens",
+        "4,16",
+        "--repeat",
+        "2",
+        "--format",
+        "json",
+    ];
+    let portable = std::path::Path::new("portable");
+    let auto = if attngraph::model::packed::supported() {
+        "avx512-packed"
+    } else {
+        "portable"
+    };
+    for (env, kernels) in [
+        (vec![], auto),
+        (vec![("ATTNGRAPH_KERNELS", portable)], "portable"),
+    ] {
+        let output = run_cli(&args, &env);
+        assert_success(&output);
+        let lines: Vec<Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        for (line, tokens) in lines.iter().zip([4, 16]) {
+            assert_eq!(line["tokens"], tokens);
+            assert_eq!(line["repeat"], 2);
+            assert!(line["median_ms"].as_f64().unwrap() > 0.0, "{line}");
+            assert!(line["append_one_token_median_ms"].as_f64().unwrap() > 0.0);
+            assert!(line["peak_rss_mb"].as_f64().unwrap() > 1.0, "{line}");
+            assert_eq!(line["kernels"], kernels);
+        }
+    }
+}
