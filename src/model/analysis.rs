@@ -72,12 +72,29 @@ pub struct Token {
 
 /// Every head's attention probabilities, stored as packed lower triangles: row q of a head holds q + 1 values,
 /// since the causal mask makes the rest zero. Half the memory of dense matrices (1024 tokens × 144 heads: 300 MB).
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Rows are kept query by query (row q of every layer and head together) in blocks of consecutive queries that
+/// analyses share: causal attention never changes a prefix's rows when text is appended, so an analysis made
+/// with the prefix cache holds the earlier analysis' blocks (reference-counted) and only its new rows, instead of
+/// copying 300 MB per keystroke at 1024 tokens.
+#[derive(Clone, Debug, Default)]
 pub struct Attentions {
     n_layer: usize,
     n_head: usize,
     n_tokens: usize,
-    data: Vec<f32>,
+    /// Consecutive, in query order, covering 0..n_tokens once every layer is pushed.
+    blocks: Vec<RowBlock>,
+    /// Layers pushed so far.
+    layers: usize,
+}
+
+/// Query rows `first..first + rows`: for each query q, for each layer, for each head, the q + 1 values of that row.
+/// `data` may hold more rows than `rows` (a block shared with an analysis whose text went on further).
+#[derive(Clone, Debug)]
+struct RowBlock {
+    first: usize,
+    rows: usize,
+    data: std::sync::Arc<Vec<f32>>,
 }
 
 impl Attentions {
@@ -87,7 +104,8 @@ impl Attentions {
             n_layer,
             n_head,
             n_tokens,
-            data: Vec::with_capacity(n_layer * n_head * triangle(n_tokens)),
+            blocks: Vec::new(),
+            layers: 0,
         }
     }
 
@@ -98,27 +116,74 @@ impl Attentions {
 
     /// Appends one layer (the next after those already pushed) made of the first p rows of each head of the same
     /// layer in `prefix`, followed by the new rows given dense as (n_head, t − p, t), where p = t minus the
-    /// number of new rows. Rows of a prefix never change when text is appended, so they are copied, not recomputed.
+    /// number of new rows. Rows of a prefix never change when text is appended, so they are shared with
+    /// `prefix`, not recomputed or copied. Rows neither in `prefix` nor given stay 0.
     pub fn push_layer_rows(&mut self, prefix: Option<&Attentions>, new_rows: &[f32]) {
-        let t = self.n_tokens;
-        let layer = self.data.len() / (self.n_head * triangle(t)).max(1);
-        let t_new = new_rows.len() / (self.n_head * t).max(1);
-        let p = t - t_new.min(t);
+        let (t, per_row) = (self.n_tokens, self.n_layer * self.n_head);
+        let t_new = (new_rows.len() / (self.n_head * t).max(1)).min(t);
+        let p = t - t_new;
+        if self.layers == 0 {
+            self.blocks = prefix.map_or_else(Vec::new, |old| old.shared_prefix(p));
+            let have = self.blocks.last().map_or(0, |b| b.first + b.rows);
+            if have < t {
+                let len = per_row * (triangle(t) - triangle(have));
+                self.blocks.push(RowBlock {
+                    first: have,
+                    rows: t - have,
+                    data: std::sync::Arc::new(vec![0.0; len]),
+                });
+            }
+        }
+        let layer = self.layers;
+        self.layers += 1;
+        let Some(block) = self.blocks.last_mut() else {
+            return;
+        };
+        let first = block.first;
+        let Some(data) = std::sync::Arc::get_mut(&mut block.data) else {
+            return;
+        };
         for (head, rows) in new_rows
             .chunks_exact(t_new.max(1) * t)
             .take(self.n_head)
             .enumerate()
         {
-            if let Some(old) = prefix {
-                for q in 0..p {
-                    self.data.extend_from_slice(old.row(layer, head, q));
+            for (i, row) in rows.chunks_exact(t).enumerate() {
+                let q = p + i;
+                if q < first {
+                    continue;
+                }
+                let at = per_row * (triangle(q) - triangle(first))
+                    + (layer * self.n_head + head) * (q + 1);
+                if let (Some(dst), Some(src)) = (data.get_mut(at..at + q + 1), row.get(..=q)) {
+                    dst.copy_from_slice(src);
                 }
             }
-            for (i, row) in rows.chunks_exact(t).enumerate() {
-                self.data
-                    .extend_from_slice(row.get(..=p + i).unwrap_or(row));
-            }
         }
+    }
+
+    /// This tensor's blocks cut to the first `p` query rows. A block cut to less than half of what it holds is
+    /// copied instead, so an edit far back in a long text does not keep the whole old block alive.
+    fn shared_prefix(&self, p: usize) -> Vec<RowBlock> {
+        let per_row = self.n_layer * self.n_head;
+        self.blocks
+            .iter()
+            .filter(|b| b.first < p)
+            .map(|b| {
+                let rows = b.rows.min(p - b.first);
+                let used = per_row * (triangle(b.first + rows) - triangle(b.first));
+                let data = if used * 2 < b.data.len() {
+                    std::sync::Arc::new(b.data.get(..used).unwrap_or(&[]).to_vec())
+                } else {
+                    b.data.clone()
+                };
+                RowBlock {
+                    first: b.first,
+                    rows,
+                    data,
+                }
+            })
+            .collect()
     }
 
     /// Number of layers.
@@ -141,9 +206,14 @@ impl Attentions {
         if layer >= self.n_layer || head >= self.n_head || query >= self.n_tokens {
             return &[];
         }
-        let base = (layer * self.n_head + head) * triangle(self.n_tokens);
-        let start = base + triangle(query);
-        self.data.get(start..start + query + 1).unwrap_or(&[])
+        let i = self.blocks.partition_point(|b| b.first + b.rows <= query);
+        let Some(block) = self.blocks.get(i).filter(|b| b.first <= query) else {
+            return &[];
+        };
+        let per_row = self.n_layer * self.n_head;
+        let start = per_row * (triangle(query) - triangle(block.first))
+            + (layer * self.n_head + head) * (query + 1);
+        block.data.get(start..start + query + 1).unwrap_or(&[])
     }
 
     /// A[query][key], 0 above the diagonal.
@@ -165,6 +235,24 @@ impl Attentions {
                 row
             })
             .collect()
+    }
+
+    /// How many blocks of rows this tensor holds (one for a fresh analysis, one more per reuse).
+    pub fn blocks(&self) -> usize {
+        self.blocks.len()
+    }
+}
+
+impl PartialEq for Attentions {
+    /// Equal shapes and values, however the rows are split into blocks.
+    fn eq(&self, other: &Self) -> bool {
+        let (l, h, t) = (self.n_layer, self.n_head, self.n_tokens);
+        (l, h, t) == (other.n_layer, other.n_head, other.n_tokens)
+            && (0..l).all(|layer| {
+                (0..h).all(|head| {
+                    (0..t).all(|q| self.row(layer, head, q) == other.row(layer, head, q))
+                })
+            })
     }
 }
 
@@ -304,6 +392,67 @@ mod tests {
         assert_eq!(att.get(0, 0, 0, 2), 0.0);
         assert_eq!(att.matrix(0, 0)[2], vec![0.5, 0.25, 0.25]);
         assert!(att.row(0, 1, 0).is_empty());
+    }
+
+    /// Dense (n_head, rows, t) values of `rows` query rows starting at `from`, for 2 layers × 2 heads: each value
+    /// names its place, so a row read from the wrong place shows.
+    fn dense_rows(layer: usize, from: usize, rows: usize, t: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for head in 0..2 {
+            for q in from..from + rows {
+                for k in 0..t {
+                    let v = (1000 * layer + 100 * head + 10 * q + k) as f32;
+                    out.push(if k <= q { v } else { 0.0 });
+                }
+            }
+        }
+        out
+    }
+
+    fn fresh(t: usize) -> Attentions {
+        let mut att = Attentions::with_shape(2, 2, t);
+        for layer in 0..2 {
+            att.push_layer_dense(&dense_rows(layer, 0, t, t));
+        }
+        att
+    }
+
+    #[test]
+    fn a_reused_prefix_is_shared_and_reads_as_a_fresh_tensor() {
+        // 6 tokens fresh; then 8 tokens reusing the first 5 rows, then 9 reusing 8, then 9 reusing only 2.
+        let six = fresh(6);
+        let mut eight = Attentions::with_shape(2, 2, 8);
+        for layer in 0..2 {
+            eight.push_layer_rows(Some(&six), &dense_rows(layer, 5, 3, 8));
+        }
+        assert_eq!(eight, fresh(8));
+        assert_eq!(eight.blocks(), 2);
+        assert!(std::sync::Arc::ptr_eq(
+            &eight.blocks[0].data,
+            &six.blocks[0].data
+        ));
+        assert_eq!(eight.row(1, 1, 7).len(), 8);
+        assert_eq!(eight.get(1, 1, 7, 3), 1173.0);
+
+        let mut nine = Attentions::with_shape(2, 2, 9);
+        for layer in 0..2 {
+            nine.push_layer_rows(Some(&eight), &dense_rows(layer, 8, 1, 9));
+        }
+        assert_eq!(nine, fresh(9));
+        assert_eq!(nine.blocks(), 3);
+
+        // Keeping 2 of the first block's 6 rows: those rows are copied, the old block is not held.
+        let mut edited = Attentions::with_shape(2, 2, 9);
+        for layer in 0..2 {
+            edited.push_layer_rows(Some(&nine), &dense_rows(layer, 2, 7, 9));
+        }
+        assert_eq!(edited, fresh(9));
+        assert_eq!(edited.blocks(), 2);
+        assert!(!std::sync::Arc::ptr_eq(
+            &edited.blocks[0].data,
+            &six.blocks[0].data
+        ));
+        assert_ne!(edited, fresh(8));
     }
 
     #[test]
