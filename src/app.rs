@@ -959,14 +959,12 @@ impl AttnApp {
             (Some(probe), true) => probe.as_slice(),
             _ => self.head_scores.as_slice(),
         };
-        // The label column and header row take about 28 points; cells are 3 apart.
-        let (nl, nh) = (a.model.n_layer.max(1) as f32, a.model.n_head.max(1) as f32);
-        let room = ui.available_size();
-        let mut cell = (room.x - 28.0 - 3.0 * nh) / nh;
-        if fit_height {
-            cell = cell.min((room.y - 28.0 - 3.0 * nl) / nl);
-        }
-        let cell = cell.clamp(8.0, max_cell.max(8.0)).floor();
+        let cell = head_grid::fit_cell(
+            ui.available_size(),
+            [a.model.n_layer, a.model.n_head],
+            max_cell,
+            fit_height,
+        );
         let clicked = egui::ScrollArea::both()
             .id_salt("grid_scroll")
             .show(ui, |ui| {

@@ -236,11 +236,6 @@ impl Attentions {
             })
             .collect()
     }
-
-    /// How many blocks of rows this tensor holds (one for a fresh analysis, one more per reuse).
-    pub fn blocks(&self) -> usize {
-        self.blocks.len()
-    }
 }
 
 impl PartialEq for Attentions {
@@ -426,7 +421,7 @@ mod tests {
             eight.push_layer_rows(Some(&six), &dense_rows(layer, 5, 3, 8));
         }
         assert_eq!(eight, fresh(8));
-        assert_eq!(eight.blocks(), 2);
+        assert_eq!(eight.blocks.len(), 2);
         assert!(std::sync::Arc::ptr_eq(
             &eight.blocks[0].data,
             &six.blocks[0].data
@@ -439,7 +434,7 @@ mod tests {
             nine.push_layer_rows(Some(&eight), &dense_rows(layer, 8, 1, 9));
         }
         assert_eq!(nine, fresh(9));
-        assert_eq!(nine.blocks(), 3);
+        assert_eq!(nine.blocks.len(), 3);
 
         // Keeping 2 of the first block's 6 rows: those rows are copied, the old block is not held.
         let mut edited = Attentions::with_shape(2, 2, 9);
@@ -447,7 +442,7 @@ mod tests {
             edited.push_layer_rows(Some(&nine), &dense_rows(layer, 2, 7, 9));
         }
         assert_eq!(edited, fresh(9));
-        assert_eq!(edited.blocks(), 2);
+        assert_eq!(edited.blocks.len(), 2);
         assert!(!std::sync::Arc::ptr_eq(
             &edited.blocks[0].data,
             &six.blocks[0].data

@@ -480,13 +480,10 @@ fn display_form(text: &str, start: usize, end: usize) -> Option<String> {
     if start > end || end > text.len() {
         return None;
     }
-    let (mut from, mut to) = (start, end);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    while !text.is_char_boundary(to) {
-        to += 1;
-    }
+    let (from, to) = (
+        text.floor_char_boundary(start),
+        text.ceil_char_boundary(end),
+    );
     let mut out = String::new();
     if from < start {
         out.push('‹');

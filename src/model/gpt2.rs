@@ -56,28 +56,15 @@ impl Kernels {
     }
 }
 
-/// A linear layer y = x·Wᵀ + b, with W as (out, in) rows.
-enum Linear {
+/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b; kept the way this CPU's
+/// kernels read it.
+enum Conv1D {
     /// Packed for the AVX-512 kernel, bias included.
     Packed(PackedLinear),
-    /// (out, in) rows: the few-row kernel streams them in order, candle's gemm reads them through a transposed
-    /// view.
+    /// Transposed to (out, in) rows: the few-row kernel streams them in order, candle's gemm reads them through a
+    /// transposed view.
     Rows { weight_t: Tensor, bias: Tensor },
 }
-
-impl Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Packed(p) => p.forward(x),
-            Self::Rows { weight_t, bias } => {
-                super::small_matmul::matmul_t(x, weight_t)?.broadcast_add(bias)
-            }
-        }
-    }
-}
-
-/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b.
-struct Conv1D(Linear);
 
 impl Conv1D {
     fn load(
@@ -86,24 +73,29 @@ impl Conv1D {
         [n_in, n_out]: [usize; 2],
     ) -> std::result::Result<Self, WeightsError> {
         let (weight, bias) = (format!("{name}.weight"), format!("{name}.bias"));
-        Ok(Self(if src.packs() {
+        Ok(if src.packs() {
             let w = src.weights.elements(&weight, &[n_in, n_out])?;
             let bias = src.weights.values(&bias, &[n_out])?;
-            Linear::Packed(PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| {
+            Self::Packed(PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| {
                 w.get(i * n_out + o)
             }))
         } else {
-            Linear::Rows {
+            Self::Rows {
                 weight_t: src
                     .weights
                     .get_transposed(&weight, [n_in, n_out], src.device)?,
                 bias: src.get(&bias, &[n_out])?,
             }
-        }))
+        })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.0.forward(x) // (t, n_out)
+        match self {
+            Self::Packed(p) => p.forward(x), // (t, n_out)
+            Self::Rows { weight_t, bias } => {
+                super::small_matmul::matmul_t(x, weight_t)?.broadcast_add(bias)
+            }
+        }
     }
 }
 

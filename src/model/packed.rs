@@ -48,12 +48,14 @@ pub struct PackedLinear {
 
 impl PackedLinear {
     /// From a weight stored (in, out) row-major, as GPT-2's Conv1D keeps it.
-    pub fn from_in_out(weight: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Self {
+    #[cfg(test)]
+    fn from_in_out(weight: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Self {
         Self::pack(k, n, bias, |i, o| weight.get(i * n + o).copied())
     }
 
     /// From a weight stored (out, in) row-major, as an embedding table used as the LM head.
-    pub fn from_out_in(weight: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
+    #[cfg(test)]
+    fn from_out_in(weight: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
         Self::pack(k, n, bias, |i, o| weight.get(o * k + i).copied())
     }
 
@@ -113,9 +115,13 @@ impl PackedLinear {
         x.apply_op1_no_bwd(self)
     }
 
-    /// x·W + b for `m` rows of `k` values: `m · n` values.
+    /// x·W + b for `m` rows of `k` values: `m · n` values. An error on a CPU without AVX-512F (the model keeps
+    /// its weights unpacked there).
     pub fn forward_f32(&self, x: &[f32], m: usize) -> candle_core::Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
+        if !supported() {
+            candle_core::bail!("the packed kernel needs a CPU with AVX-512F");
+        }
         if x.len() != m * k {
             candle_core::bail!("packed linear: {} values are not {m} rows of {k}", x.len());
         }
@@ -131,10 +137,9 @@ impl PackedLinear {
             .into_par_iter()
             .for_each(|task| {
                 for p in task * group..((task + 1) * group).min(panels) {
-                    // SAFETY: the lengths were checked or made above (x: m·k; data: panels·k·NR; bias:
-                    // panels·NR; y: m·n), and each panel writes only its own columns p·NR..min((p+1)·NR, n)
-                    // of y, so no two tasks touch the same value. The kernel runs only where AVX-512F was
-                    // detected.
+                    // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m·k;
+                    // data: panels·k·NR; bias: panels·NR; y: m·n), and each panel writes only its own columns
+                    // p·NR..min((p+1)·NR, n) of y, so no two tasks touch the same value.
                     unsafe { self.panel(x, m, p, &out) };
                 }
             });
@@ -144,56 +149,49 @@ impl PackedLinear {
     /// Output columns of panel `p` for all `m` rows.
     ///
     /// # Safety
-    /// `x` holds m·k values, `out` points to m·n values of which this call alone writes columns of panel `p`.
+    /// AVX-512F is available, `x` holds m·k values, `out` points to m·n values of which this call alone writes
+    /// columns of panel `p`.
+    #[cfg(target_arch = "x86_64")]
     unsafe fn panel(&self, x: &[f32], m: usize, p: usize, out: &SharedOut) {
         let (n, k) = (self.n, self.k);
         let cols = NR.min(n - p * NR);
         let panel = self.data.as_ptr().add(p * k * NR);
         let bias = self.bias.as_ptr().add(p * NR);
         let y = out.0.add(p * NR);
-        #[cfg(target_arch = "x86_64")]
-        if supported() {
-            let mut k0 = 0;
-            loop {
-                let kc = KC.min(k - k0);
-                let mut r = 0;
-                while r < m {
-                    let tile = avx512::Tile {
-                        x: x.as_ptr().add(r * k + k0),
-                        ldx: k,
-                        w: panel.add(k0 * NR),
-                        kc,
-                        y: y.add(r * n),
-                        ldy: n,
-                        cols,
-                        bias: (k0 == 0).then_some(bias),
-                    };
-                    r += match m - r {
-                        rows if rows >= MR => avx512::tile::<MR>(&tile),
-                        8..=11 => avx512::tile::<8>(&tile),
-                        4..=7 => avx512::tile::<4>(&tile),
-                        3 => avx512::tile::<3>(&tile),
-                        2 => avx512::tile::<2>(&tile),
-                        _ => avx512::tile::<1>(&tile),
-                    };
-                }
-                k0 += kc;
-                if k0 >= k {
-                    return;
-                }
+        let mut k0 = 0;
+        loop {
+            let kc = KC.min(k - k0);
+            let mut r = 0;
+            while r < m {
+                let tile = avx512::Tile {
+                    x: x.as_ptr().add(r * k + k0),
+                    ldx: k,
+                    w: panel.add(k0 * NR),
+                    kc,
+                    y: y.add(r * n),
+                    ldy: n,
+                    cols,
+                    bias: (k0 == 0).then_some(bias),
+                };
+                r += match m - r {
+                    rows if rows >= MR => avx512::tile::<MR>(&tile),
+                    8..=11 => avx512::tile::<8>(&tile),
+                    4..=7 => avx512::tile::<4>(&tile),
+                    3 => avx512::tile::<3>(&tile),
+                    2 => avx512::tile::<2>(&tile),
+                    _ => avx512::tile::<1>(&tile),
+                };
             }
-        }
-        // Portable loops: reached only if a caller skipped `supported()`; kept correct rather than fast.
-        for r in 0..m {
-            for j in 0..cols {
-                let mut acc = *bias.add(j);
-                for (i, &v) in x.iter().skip(r * k).take(k).enumerate() {
-                    acc += v * *panel.add(i * NR + j);
-                }
-                *y.add(r * n + j) = acc;
+            k0 += kc;
+            if k0 >= k {
+                return;
             }
         }
     }
+
+    /// Elsewhere `supported()` is false, so `forward_f32` returns before any panel.
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn panel(&self, _: &[f32], _: usize, _: usize, _: &SharedOut) {}
 }
 
 /// The output buffer, shared by the tasks of one product; each writes disjoint columns.

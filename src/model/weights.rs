@@ -209,8 +209,8 @@ impl Weights {
         device: &Device,
     ) -> Result<Tensor, WeightsError> {
         let [rows, cols] = shape;
-        let values = self.values(name, &shape)?;
-        Tensor::from_vec(transpose(&values, rows, cols), (cols, rows), device).map_err(|source| {
+        let elements = self.elements(name, &shape)?;
+        Tensor::from_vec(transpose(&elements, rows, cols), (cols, rows), device).map_err(|source| {
             WeightsError::Candle {
                 name: format!("{}{name}", self.prefix),
                 source,
@@ -219,8 +219,9 @@ impl Weights {
     }
 }
 
-/// `values` (rows, cols) row-major, transposed to (cols, rows), in parallel over blocks of output rows.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// `values` (rows, cols) row-major, read from the file as they are placed, transposed to (cols, rows), in
+/// parallel over blocks of output rows.
+fn transpose(values: &Elements, rows: usize, cols: usize) -> Vec<f32> {
     use rayon::prelude::*;
     const TILE: usize = 32;
     let mut out = vec![0.0f32; rows * cols];
@@ -231,7 +232,7 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
             for r0 in (0..rows).step_by(TILE) {
                 for c in c0..(c0 + TILE).min(cols) {
                     for r in r0..(r0 + TILE).min(rows) {
-                        if let (Some(d), Some(&v)) =
+                        if let (Some(d), Some(v)) =
                             (dst.get_mut((c - c0) * rows + r), values.get(r * cols + c))
                         {
                             *d = v;
@@ -249,7 +250,13 @@ mod transpose_tests {
     fn transposes_odd_shapes() {
         for (rows, cols) in [(1, 1), (3, 70), (65, 33), (32, 32), (100, 7)] {
             let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-            let t = super::transpose(&values, rows, cols);
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let elements = super::Elements {
+                data: &bytes,
+                dtype: safetensors::Dtype::F32,
+                width: 4,
+            };
+            let t = super::transpose(&elements, rows, cols);
             for r in 0..rows {
                 for c in 0..cols {
                     assert_eq!(

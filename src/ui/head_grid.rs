@@ -55,6 +55,22 @@ impl Thumbnails {
     }
 }
 
+/// Points between cells.
+const GAP: f32 = 3.0;
+/// Room the layer labels (column) and head labels (row) take, about.
+const LABELS: f32 = 28.0;
+
+/// The cell size that fits `n_head` columns into `room`'s width (and with `fit_height` `n_layer` rows into its
+/// height), between 8 points and `max_cell`; past that the grid scrolls.
+pub fn fit_cell(room: Vec2, [n_layer, n_head]: [usize; 2], max_cell: f32, fit_height: bool) -> f32 {
+    let fit = |space: f32, n: usize| (space - LABELS - GAP * n as f32) / n.max(1) as f32;
+    let mut cell = fit(room.x, n_head);
+    if fit_height {
+        cell = cell.min(fit(room.y, n_layer));
+    }
+    cell.clamp(8.0, max_cell.max(8.0)).floor()
+}
+
 /// Draws the grid with cells of `cell` points; returns the head clicked, if any.
 pub fn head_grid_ui(
     ui: &mut egui::Ui,
@@ -66,7 +82,7 @@ pub fn head_grid_ui(
 ) -> Option<Selection> {
     let mut clicked = None;
     egui::Grid::new("head_grid")
-        .spacing(Vec2::splat(3.0))
+        .spacing(Vec2::splat(GAP))
         // egui's default minimum column width (a button's, 40 points) would space small cells far apart.
         .min_col_width(0.0)
         .min_row_height(0.0)

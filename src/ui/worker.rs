@@ -339,14 +339,10 @@ fn score_file(
     }
     // A character split over tokens (an emoji's four bytes, say) is shown whole on the token where it ends, so
     // the file reads as written rather than as byte escapes.
-    let ceil = |mut i: usize| {
-        while i < text.len() && !text.is_char_boundary(i) {
-            i += 1;
-        }
-        i.min(text.len())
-    };
     tokens.extend(spans.iter().map(|&(start, end)| {
-        let piece = text.get(ceil(start)..ceil(end)).unwrap_or_default();
+        let piece = text
+            .get(text.ceil_char_boundary(start)..text.ceil_char_boundary(end))
+            .unwrap_or_default();
         crate::model::tokenizer::visible_whitespace(piece)
     }));
     Ok(crate::ui::perplexity_panel::ScoredFile {

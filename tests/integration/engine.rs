@@ -382,6 +382,8 @@ fn half_precision_weights_load_as_the_values_they_hold() {
             (h.to_f32(), h.to_le_bytes())
         }),
     ];
+    let (text, options) = ("I love tennis. 我喜欢网球 🎾", AnalyzeOptions::default());
+    let original = engine(&hub_model()).analyze(text, &options).unwrap();
     for (dtype, round) in cases {
         let (half_dir, f32_dir) = (copy_model(), copy_model());
         let floats = |view: &safetensors::tensor::TensorView| -> Vec<f32> {
@@ -406,8 +408,6 @@ fn half_precision_weights_load_as_the_values_they_hold() {
                 engine_with(half_dir.path(), kernels),
                 engine_with(f32_dir.path(), kernels),
             );
-            let options = AnalyzeOptions::default();
-            let text = "I love tennis. 我喜欢网球 🎾";
             let (a, b) = (
                 half.analyze(text, &options).unwrap(),
                 full.analyze(text, &options).unwrap(),
@@ -429,7 +429,6 @@ fn half_precision_weights_load_as_the_values_they_hold() {
                 }
             }
             // The rounding moved the model: the f32 fixture's own numbers differ from these.
-            let original = engine(&hub_model()).analyze(text, &options).unwrap();
             assert!(
                 (original.perplexity.unwrap() - a.perplexity.unwrap()).abs() > 1e-6,
                 "{dtype:?}: rounding changed nothing, so this test could not see a decoding error"
