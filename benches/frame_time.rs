@@ -78,9 +78,9 @@ fn measure(model: &str, n: usize, view: View, frames: usize) -> Result<String, S
         .with_size(egui::vec2(1500.0, 900.0))
         .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
     let start = Instant::now();
-    while h.state().busy() || h.state().analysis().is_none() {
+    while h.state().busy() || h.state().session.analysis().is_none() {
         h.step();
-        if let Some(err) = h.state().error() {
+        if let Some(err) = h.state().session.error() {
             return Err(err.to_string());
         }
         if start.elapsed() > Duration::from_secs(300) {
@@ -88,7 +88,7 @@ fn measure(model: &str, n: usize, view: View, frames: usize) -> Result<String, S
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let tokens = h.state().analysis().map_or(0, |a| a.tokens.len());
+    let tokens = h.state().session.analysis().map_or(0, |a| a.tokens.len());
     if tokens != n {
         return Err(format!("the text has {tokens} tokens, not {n}"));
     }
@@ -112,7 +112,7 @@ fn measure(model: &str, n: usize, view: View, frames: usize) -> Result<String, S
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
-    let edges = h.state().edge_count().unwrap_or(0);
+    let edges = h.state().view.edge_count().unwrap_or(0);
     Ok(format!(
         "| {n} | {view:?} | {edges} | {median:.2} | {p95:.2} | {:.0} |",
         1e3 / median

@@ -3,8 +3,9 @@
 //! One GPT-2-small window of 1,024 tokens allocates and frees several gigabytes of 10–100 MB tensors (attention
 //! scores, MLP activations, logits). glibc serves each of those with a fresh `mmap` and returns it with `munmap`,
 //! so every page is faulted in and zeroed again on every use: measured, 30–40 % of the time of
-//! `attngraph perplexity` went to the kernel. Raising the mmap threshold to its maximum (32 MiB) and keeping
-//! freed memory at the top of the heap lets those buffers be reused as they are.
+//! `attngraph perplexity` went to the kernel. Turning glibc's use of `mmap` for large blocks off
+//! (`M_MMAP_MAX` = 0: every block comes from the heap) and keeping up to 1 GiB of freed memory at the top of
+//! the heap (`M_TRIM_THRESHOLD`) lets those buffers be reused as they are.
 
 /// Applies the tuning; call once, before the model runs. Does nothing outside Linux with glibc.
 pub fn tune() {

@@ -35,3 +35,38 @@ pub fn layout(kind: Layout, n: usize, width: f64, height: f64) -> Vec<(f64, f64)
         }
     }
 }
+
+/// The drawing's size and node positions.
+pub struct Geometry {
+    /// Picture width.
+    pub width: f64,
+    /// Picture height (without the 30-point title band).
+    pub height: f64,
+    /// Empty space left and right of the nodes.
+    pub margin: f64,
+    /// Width of the band the nodes occupy.
+    pub inner: f64,
+    /// Node centres, in token order.
+    pub positions: Vec<(f64, f64)>,
+}
+
+/// Size and node positions of the drawing of `n` tokens; the JSON export records the same positions.
+pub fn geometry(kind: Layout, n: usize) -> Geometry {
+    // A margin on each side keeps the first and last labels inside the picture.
+    let margin = 60.0;
+    let (inner, height) = match kind {
+        Layout::Arc => ((n.max(4) * 70) as f64, 420.0),
+        Layout::Circle => (640.0, 640.0),
+    };
+    let positions = layout(kind, n, inner, height)
+        .into_iter()
+        .map(|(x, y)| (x + margin, y))
+        .collect();
+    Geometry {
+        width: inner + 2.0 * margin,
+        height,
+        margin,
+        inner,
+        positions,
+    }
+}

@@ -2,27 +2,21 @@
 //! JSON, CSV or SVG. Files are written to a temporary sibling and renamed, so a failed export leaves no half file.
 //! Plain data; never candle or egui.
 
+mod escape;
 mod layout;
 mod png;
+mod snapshot;
 mod svg;
 mod text;
 
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::graph::{self, Edge, Matrix, Pruning, SelectError, Selection, TokenNode};
-use crate::markov::{self, MarkovReport};
-use crate::model::Analysis;
-
-pub use layout::{layout, Layout};
+pub use layout::{geometry, layout, Geometry, Layout};
 pub use png::{to_png, PngError};
+pub use snapshot::{Snapshot, JSON_SCHEMA_VERSION};
 pub use svg::{to_svg, weight_rgb};
 pub use text::{to_csv, to_dot, to_graphml, to_json};
-
-/// Version of the JSON export's schema; bumped when a field changes meaning.
-pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// Export formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -71,73 +65,34 @@ impl Format {
     }
 }
 
-/// Everything an export shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct Snapshot {
-    /// The model name.
-    pub model: String,
-    /// The text.
-    pub text: String,
-    /// Which matrix ("layer 3 head 5", "rollout", …).
-    pub selection: String,
-    /// The tokens (nodes).
-    pub tokens: Vec<TokenNode>,
-    /// The unpruned matrix.
-    pub matrix: Matrix,
-    /// The pruning applied to the edges.
-    pub pruning: Pruning,
-    /// The kept edges, query → key.
-    pub edges: Vec<Edge>,
-    /// Statistics of the unpruned matrix.
-    pub markov: MarkovReport,
-    /// Node positions.
-    pub layout: Layout,
-}
-
-impl Snapshot {
-    /// The snapshot of one selection of an analysis by the model called `model`: the matrix, its pruned edges,
-    /// and the Markov statistics of the unpruned matrix (with teleport α and A^steps).
-    pub fn of(
-        model: &str,
-        analysis: &Analysis,
-        selection: Selection,
-        pruning: Pruning,
-        layout: Layout,
-        teleport: f64,
-        steps: usize,
-    ) -> Result<Self, SelectError> {
-        let matrix = graph::select(&analysis.attentions, selection)?;
-        Ok(Self {
-            model: model.to_string(),
-            text: analysis.text.clone(),
-            selection: selection.label(),
-            tokens: graph::token_nodes(analysis),
-            edges: pruning.edges(&matrix),
-            markov: markov::report(&matrix, teleport, steps),
-            matrix,
-            pruning,
-            layout,
-        })
-    }
-}
-
 /// Renders a snapshot in `format` as bytes to write.
-pub fn render_bytes(snapshot: &Snapshot, format: Format) -> Result<Vec<u8>, PngError> {
+pub fn render_bytes(snapshot: &Snapshot, format: Format) -> Result<Vec<u8>, RenderError> {
     match format {
-        Format::Png => to_png(snapshot, 2.0),
-        text => Ok(render(snapshot, text).into_bytes()),
+        Format::Png => Ok(to_png(snapshot, 2.0)?),
+        text => Ok(render(snapshot, text)?.into_bytes()),
     }
 }
 
 /// Renders a snapshot in a text format (PNG is rendered by [`render_bytes`]; here it gives the SVG).
-pub fn render(snapshot: &Snapshot, format: Format) -> String {
-    match format {
+pub fn render(snapshot: &Snapshot, format: Format) -> Result<String, RenderError> {
+    Ok(match format {
         Format::Dot => to_dot(snapshot),
         Format::Graphml => to_graphml(snapshot),
-        Format::Json => to_json(snapshot),
+        Format::Json => to_json(snapshot)?,
         Format::Csv => to_csv(snapshot),
         Format::Svg | Format::Png => to_svg(snapshot),
-    }
+    })
+}
+
+/// Why an export could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Rasterising the drawing failed.
+    #[error(transparent)]
+    Png(#[from] PngError),
+    /// Serialising the JSON failed.
+    #[error("cannot write the JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.

@@ -1,6 +1,6 @@
 //! PNG export: the SVG drawing rasterised by resvg, with the system's fonts for the labels.
 
-use super::Snapshot;
+use super::snapshot::Snapshot;
 
 /// Errors while rasterising.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
 
 /// Renders the snapshot's SVG at `scale` (2.0 for sharp text on high-DPI screens) and encodes it as PNG.
 pub fn to_png(snapshot: &Snapshot, scale: f32) -> Result<Vec<u8>, PngError> {
-    let svg = super::to_svg(snapshot);
+    let svg = super::svg::to_svg(snapshot);
     let options = resvg::usvg::Options {
         fontdb: system_fonts(),
         ..Default::default()

@@ -4,50 +4,15 @@
 
 use std::fmt::Write;
 
-use super::layout::{layout, Layout};
-use super::text::xml_escape;
-use super::Snapshot;
+use super::escape::xml_escape;
+use super::layout::{geometry, Geometry, Layout};
+use super::snapshot::Snapshot;
 
 /// Colour of a weight in [0, 1]: light blue to deep violet.
 pub fn weight_rgb(w: f64) -> (u8, u8, u8) {
     let w = w.clamp(0.0, 1.0);
     let lerp = |a: f64, b: f64| (a + (b - a) * w).round() as u8;
     (lerp(158.0, 84.0), lerp(202.0, 39.0), lerp(225.0, 143.0))
-}
-
-/// The drawing's size and node positions.
-pub struct Geometry {
-    /// Picture width.
-    pub width: f64,
-    /// Picture height (without the 30-point title band).
-    pub height: f64,
-    /// Empty space left and right of the nodes.
-    pub margin: f64,
-    /// Width of the band the nodes occupy.
-    pub inner: f64,
-    /// Node centres, in token order.
-    pub positions: Vec<(f64, f64)>,
-}
-
-/// Size and node positions of the drawing of `n` tokens; the JSON export records the same positions.
-pub fn geometry(kind: Layout, n: usize) -> Geometry {
-    // A margin on each side keeps the first and last labels inside the picture.
-    let margin = 60.0;
-    let (inner, height) = match kind {
-        Layout::Arc => ((n.max(4) * 70) as f64, 420.0),
-        Layout::Circle => (640.0, 640.0),
-    };
-    let positions = layout(kind, n, inner, height)
-        .into_iter()
-        .map(|(x, y)| (x + margin, y))
-        .collect();
-    Geometry {
-        width: inner + 2.0 * margin,
-        height,
-        margin,
-        inner,
-        positions,
-    }
 }
 
 /// Renders the snapshot as a standalone SVG document.
@@ -73,7 +38,7 @@ pub fn to_svg(s: &Snapshot) -> String {
         out,
         "<text x=\"10\" y=\"20\" font-size=\"14\">{} — {} — {} edges (token i → token j: i attends to j)</text>",
         xml_escape(&s.model),
-        xml_escape(&s.selection),
+        xml_escape(&s.title()),
         s.edges.len()
     );
     // Light edges first, so heavy ones are drawn on top.

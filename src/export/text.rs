@@ -2,42 +2,9 @@
 
 use std::fmt::Write;
 
-use super::{Snapshot, JSON_SCHEMA_VERSION};
-
-/// Escapes a string for a DOT double-quoted ID.
-fn dot_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes a string for XML text and attributes; drops characters XML 1.0 forbids.
-pub(super) fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::escape::{dot_escape, xml_escape};
+use super::layout::geometry;
+use super::snapshot::{Snapshot, JSON_SCHEMA_VERSION};
 
 /// Graphviz DOT: one node per token (label = text, position, surprisal), one edge per kept entry, weight and
 /// pen width by attention.
@@ -47,7 +14,7 @@ pub fn to_dot(s: &Snapshot) -> String {
         out,
         "// attngraph: {} — {} (edge i -> j: token i attends to token j)",
         dot_escape(&s.model),
-        dot_escape(&s.selection),
+        dot_escape(&s.title()),
     );
     let _ = writeln!(
         out,
@@ -90,7 +57,7 @@ pub fn to_graphml(s: &Snapshot) -> String {
     let _ = writeln!(
         out,
         "<graph id=\"{}\" edgedefault=\"directed\">",
-        xml_escape(&s.selection)
+        xml_escape(&s.title())
     );
     for t in &s.tokens {
         let _ = write!(
@@ -119,27 +86,25 @@ pub fn to_graphml(s: &Snapshot) -> String {
 /// JSON, schema version [`JSON_SCHEMA_VERSION`]: `schema_version`, `model`, `text`, `selection`, `tokens`,
 /// `matrix` (rows), `pruning`, `edges` [{from, to, weight}], `markov` (the `markov` command's object), `layout`,
 /// `positions` ([x, y] of each token in the SVG and PNG drawings).
-pub fn to_json(s: &Snapshot) -> String {
-    let mut value = serde_json::to_value(s).unwrap_or_default();
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert("schema_version".into(), JSON_SCHEMA_VERSION.into());
-        obj.insert(
-            "matrix".into(),
-            serde_json::to_value(s.matrix.rows()).unwrap_or_default(),
-        );
-        obj.insert(
-            "edge_convention".into(),
-            "an edge from i to j carries A[i][j]: token i attends to token j".into(),
-        );
-        let geometry = super::svg::geometry(s.layout, s.tokens.len());
-        obj.insert(
-            "positions".into(),
-            serde_json::to_value(geometry.positions).unwrap_or_default(),
-        );
+pub fn to_json(s: &Snapshot) -> Result<String, serde_json::Error> {
+    #[derive(serde::Serialize)]
+    struct Export<'a> {
+        schema_version: u32,
+        selection: String,
+        #[serde(flatten)]
+        snapshot: &'a Snapshot,
+        edge_convention: &'static str,
+        positions: Vec<(f64, f64)>,
     }
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&Export {
+        schema_version: JSON_SCHEMA_VERSION,
+        selection: s.title(),
+        snapshot: s,
+        edge_convention: "an edge from i to j carries A[i][j]: token i attends to token j",
+        positions: geometry(s.layout, s.tokens.len()).positions,
+    })?;
     text.push('\n');
-    text
+    Ok(text)
 }
 
 fn csv_field(s: &str) -> String {

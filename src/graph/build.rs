@@ -3,7 +3,7 @@
 use petgraph::graph::DiGraph;
 use serde::Serialize;
 
-use super::Edge;
+use super::prune::Edge;
 use crate::model::Analysis;
 
 /// A node: one token.

@@ -3,16 +3,23 @@
 
 use serde::Serialize;
 
-use super::{head_matrix, Matrix};
-use crate::model::Attentions;
+use super::matrix::Matrix;
+use super::select::head_matrix;
+use crate::model::{Attentions, Engine, EngineError};
+
+/// Tokens in each half of the induction probe when none is chosen.
+pub const DEFAULT_PROBE_LEN: usize = 50;
+
+/// The seed of the probe's random tokens, fixed so that every run and the app see the same probe.
+pub const PROBE_SEED: u64 = 7;
 
 /// What to leave out of A before scoring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Exclusions {
-    /// Zero column 0 (the BOS / sink token).
-    pub bos: bool,
-    /// Zero the diagonal (each token's attention to itself).
-    pub current_token: bool,
+    /// Leave out column 0: every token's attention to token 0 (BOS, or the first token: the sink).
+    pub attention_to_token0: bool,
+    /// Leave out the diagonal: each token's attention to itself.
+    pub attention_to_self: bool,
 }
 
 /// The scores of one head, each in [0, 1].
@@ -58,7 +65,7 @@ pub fn pattern_score(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
     let (mut hit, mut total) = (0.0, 0.0);
     for i in 0..n {
         for j in 0..n {
-            if (ex.bos && j == 0) || (ex.current_token && i == j) {
+            if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
                 continue;
             }
             let w = a.get(i, j);
@@ -135,12 +142,19 @@ pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadSco
                 previous_token: pattern_score(&a, &prev, ex),
                 duplicate_token: pattern_score(&a, &dup, ex),
                 induction: pattern_score(&a, &ind, ex),
-                sink: pattern_score(&a, &sink, Exclusions { bos: false, ..ex }),
+                sink: pattern_score(
+                    &a,
+                    &sink,
+                    Exclusions {
+                        attention_to_token0: false,
+                        ..ex
+                    },
+                ),
                 self_attention: pattern_score(
                     &a,
                     &ident,
                     Exclusions {
-                        current_token: false,
+                        attention_to_self: false,
                         ..ex
                     },
                 ),
@@ -168,6 +182,27 @@ pub fn induction_probe_ids(bos: u32, len: usize, vocab: u32, seed: u64) -> Vec<u
         .chain(first.iter().copied())
         .chain(first.iter().copied())
         .collect()
+}
+
+/// Head-type scores on the induction probe: BOS, then `len` random tokens, then the same tokens again (`len`
+/// is cut so the probe fits the model's context), where an induction head attends, in the second half, to the
+/// token after the earlier copy of the current one.
+pub fn probe_scores(
+    engine: &Engine,
+    len: usize,
+    exclude: Exclusions,
+) -> Result<Vec<HeadScores>, EngineError> {
+    let info = engine.info();
+    let bos = engine
+        .tokenizer()
+        .end_of_text()
+        .ok_or(EngineError::NoBosToken)?;
+    let len = len.min(info.n_positions.saturating_sub(1) / 2).max(1);
+    // A vocabulary past u32's range (none exists) would still hold every id below u32::MAX.
+    let vocab = u32::try_from(info.vocab_size).unwrap_or(u32::MAX);
+    let ids = induction_probe_ids(bos, len, vocab, PROBE_SEED);
+    let attentions = engine.attentions_of_ids(&ids)?;
+    Ok(score_heads(&attentions, &ids, exclude))
 }
 
 #[cfg(test)]
@@ -208,8 +243,8 @@ mod tests {
                 &a,
                 &p,
                 Exclusions {
-                    bos: true,
-                    current_token: false
+                    attention_to_token0: true,
+                    attention_to_self: false
                 }
             ),
             1.0

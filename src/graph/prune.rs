@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Matrix;
+use super::matrix::Matrix;
 
 /// Edge convention, used by every export and the app: an edge goes from query i to key j with weight A[i][j]
 /// ("token i looks at token j"). Self-loops are the diagonal.

@@ -2,7 +2,7 @@
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::Matrix;
+use super::matrix::Matrix;
 use crate::model::Attentions;
 
 /// Attention flow solves one max-flow problem per (query, key) pair on a graph of n_layer × n nodes;

@@ -14,6 +14,9 @@ pub const ROW_SUM_TOLERANCE: f64 = 1e-5;
 /// A state is absorbing when A[i][i] ≥ 1 − this.
 pub const ABSORBING_TOLERANCE: f64 = 1e-9;
 
+/// The teleport probability α of the ranking when none is chosen: PageRank's customary 0.15.
+pub const DEFAULT_TELEPORT: f64 = 0.15;
+
 /// Every statistic of one matrix, as `attngraph markov --format json` prints it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MarkovReport {
@@ -41,8 +44,8 @@ pub struct MarkovReport {
     pub teleport_ranking: Vec<f64>,
     /// The teleport probability used.
     pub teleport: f64,
-    /// A^K.
-    pub k_step: Vec<Vec<f64>>,
+    /// A^K (serialised as its rows).
+    pub k_step: Matrix,
     /// The K used.
     pub steps: usize,
 }
@@ -68,7 +71,7 @@ pub fn report(a: &Matrix, teleport: f64, steps: usize) -> MarkovReport {
         sink_mass: sink_mass(a),
         teleport_ranking: teleport_ranking(a, teleport),
         teleport,
-        k_step: power(a, steps).rows(),
+        k_step: power(a, steps),
         steps,
     }
 }
@@ -114,9 +117,8 @@ pub fn absorption(a: &Matrix, absorbing: &[usize]) -> (Vec<Vec<f64>>, Vec<f64>) 
     let mut t = vec![0.0; n];
     for i in 0..n {
         if let Some(k) = absorbing.iter().position(|&s| s == i) {
-            if let Some(slot) = b.get_mut(i).and_then(|row| row.get_mut(k)) {
-                *slot = 1.0;
-            }
+            // b has n rows of absorbing.len() entries; i < n and k indexes `absorbing`.
+            b[i][k] = 1.0;
             continue;
         }
         // (1 − A[i][i])·x_i = r_i + Σ_{j<i, transient} A[i][j]·x_j; absorbing j contribute A[i][j]·e_k.
@@ -131,20 +133,14 @@ pub fn absorption(a: &Matrix, absorbing: &[usize]) -> (Vec<Vec<f64>>, Vec<f64>) 
             if w == 0.0 {
                 continue;
             }
-            for (slot, bj) in row
-                .iter_mut()
-                .zip(b.get(j).map(Vec::as_slice).unwrap_or(&[]))
-            {
+            // j < i < n: rows of b and t already solved.
+            for (slot, bj) in row.iter_mut().zip(&b[j]) {
                 *slot += w * bj;
             }
-            steps += w * t.get(j).copied().unwrap_or(0.0);
+            steps += w * t[j];
         }
-        if let Some(slot) = b.get_mut(i) {
-            *slot = row.iter().map(|x| x / stay).collect();
-        }
-        if let Some(slot) = t.get_mut(i) {
-            *slot = steps / stay;
-        }
+        b[i] = row.iter().map(|x| x / stay).collect();
+        t[i] = steps / stay;
     }
     (b, t)
 }
@@ -252,10 +248,10 @@ mod tests {
         // Row 2: ¼, ¼, ½ → 1.5 bits; 2^1.5 ≈ 2.83 tokens.
         assert_eq!(row_entropy_bits(&a), vec![0.0, 1.0, 1.5]);
         assert_eq!(sink_mass(&a), (1.0 + 0.5 + 0.25) / 3.0);
-        let r = report(&a, 0.15, 2);
+        let r = report(&a, DEFAULT_TELEPORT, 2);
         assert!(r.is_row_stochastic && r.row0_is_e0);
         // A²[2][0] = ¼·1 + ¼·½ + ½·¼ = ½.
-        assert_eq!(r.k_step[2][0], 0.5);
+        assert_eq!(r.k_step.get(2, 0), 0.5);
     }
 
     #[test]

@@ -110,17 +110,35 @@ impl Attentions {
     }
 
     /// Appends one layer given as dense (n_head, t, t) row-major values.
-    pub fn push_layer_dense(&mut self, dense: &[f32]) {
-        self.push_layer_rows(None, dense);
+    pub fn push_layer_dense(&mut self, dense: &[f32]) -> Result<(), AttentionsError> {
+        self.push_layer_rows(None, dense)
     }
 
     /// Appends one layer (the next after those already pushed) made of the first p rows of each head of the same
     /// layer in `prefix`, followed by the new rows given dense as (n_head, t − p, t), where p = t minus the
     /// number of new rows. Rows of a prefix never change when text is appended, so they are shared with
-    /// `prefix`, not recomputed or copied. Rows neither in `prefix` nor given stay 0.
-    pub fn push_layer_rows(&mut self, prefix: Option<&Attentions>, new_rows: &[f32]) {
+    /// `prefix`, not recomputed or copied.
+    pub fn push_layer_rows(
+        &mut self,
+        prefix: Option<&Attentions>,
+        new_rows: &[f32],
+    ) -> Result<(), AttentionsError> {
         let (t, per_row) = (self.n_tokens, self.n_layer * self.n_head);
-        let t_new = (new_rows.len() / (self.n_head * t).max(1)).min(t);
+        let per_query = self.n_head * t;
+        if self.layers >= self.n_layer
+            || per_query == 0
+            || !new_rows.len().is_multiple_of(per_query)
+            || new_rows.len() / per_query > t
+        {
+            return Err(AttentionsError {
+                values: new_rows.len(),
+                layer: self.layers,
+                n_layer: self.n_layer,
+                n_head: self.n_head,
+                n_tokens: t,
+            });
+        }
+        let t_new = new_rows.len() / per_query;
         let p = t - t_new;
         if self.layers == 0 {
             self.blocks = prefix.map_or_else(Vec::new, |old| old.shared_prefix(p));
@@ -136,12 +154,17 @@ impl Attentions {
         }
         let layer = self.layers;
         self.layers += 1;
+        if t_new == 0 {
+            return Ok(());
+        }
+        // The first layer pushed a block of its own for rows have..t, and t_new > 0 rows are new, so the last
+        // block exists and is this tensor's alone: `prefix` shares only the blocks before it.
         let Some(block) = self.blocks.last_mut() else {
-            return;
+            unreachable!("no block for new rows");
         };
         let first = block.first;
         let Some(data) = std::sync::Arc::get_mut(&mut block.data) else {
-            return;
+            unreachable!("the block of new rows is shared");
         };
         for (head, rows) in new_rows
             .chunks_exact(t_new.max(1) * t)
@@ -155,11 +178,12 @@ impl Attentions {
                 }
                 let at = per_row * (triangle(q) - triangle(first))
                     + (layer * self.n_head + head) * (q + 1);
-                if let (Some(dst), Some(src)) = (data.get_mut(at..at + q + 1), row.get(..=q)) {
-                    dst.copy_from_slice(src);
-                }
+                // Row q of this layer's head lies inside the block of rows first.. (q ≥ first), and a dense
+                // row of t ≥ q + 1 values holds keys 0..=q.
+                data[at..at + q + 1].copy_from_slice(&row[..=q]);
             }
         }
+        Ok(())
     }
 
     /// This tensor's blocks cut to the first `p` query rows. A block cut to less than half of what it holds is
@@ -173,7 +197,8 @@ impl Attentions {
                 let rows = b.rows.min(p - b.first);
                 let used = per_row * (triangle(b.first + rows) - triangle(b.first));
                 let data = if used * 2 < b.data.len() {
-                    std::sync::Arc::new(b.data.get(..used).unwrap_or(&[]).to_vec())
+                    // `used` counts the rows kept of this block, no more than it holds.
+                    std::sync::Arc::new(b.data[..used].to_vec())
                 } else {
                     b.data.clone()
                 };
@@ -201,23 +226,33 @@ impl Attentions {
         self.n_tokens
     }
 
-    /// Row `query` of head (`layer`, `head`): the weights on keys 0..=query. Empty if out of range.
+    /// Row `query` of head (`layer`, `head`): the weights on keys 0..=query.
+    ///
+    /// # Panics
+    /// If the layer, head or query is past the tensor's shape, as slice indexing does: that is a bug, never an
+    /// empty row.
     pub fn row(&self, layer: usize, head: usize, query: usize) -> &[f32] {
-        if layer >= self.n_layer || head >= self.n_head || query >= self.n_tokens {
-            return &[];
-        }
-        let i = self.blocks.partition_point(|b| b.first + b.rows <= query);
-        let Some(block) = self.blocks.get(i).filter(|b| b.first <= query) else {
-            return &[];
-        };
+        assert!(
+            layer < self.n_layer && head < self.n_head && query < self.n_tokens,
+            "row ({layer}, {head}, {query}) of attentions shaped ({}, {}, {})",
+            self.n_layer,
+            self.n_head,
+            self.n_tokens
+        );
+        // The blocks cover rows 0..n_tokens in order, so the first block not ending before `query` holds it.
+        let block = &self.blocks[self.blocks.partition_point(|b| b.first + b.rows <= query)];
         let per_row = self.n_layer * self.n_head;
         let start = per_row * (triangle(query) - triangle(block.first))
             + (layer * self.n_head + head) * (query + 1);
-        block.data.get(start..start + query + 1).unwrap_or(&[])
+        &block.data[start..start + query + 1]
     }
 
-    /// A[query][key], 0 above the diagonal.
+    /// A[query][key]: 0 above the diagonal (the mask hides later keys).
+    ///
+    /// # Panics
+    /// If an index is past the tensor's shape.
     pub fn get(&self, layer: usize, head: usize, query: usize, key: usize) -> f32 {
+        assert!(key < self.n_tokens, "key {key} of {} tokens", self.n_tokens);
         self.row(layer, head, query)
             .get(key)
             .copied()
@@ -368,6 +403,17 @@ pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     best
 }
 
+/// A layer of attention rows that does not fit the tensor it is pushed into.
+#[derive(Debug, thiserror::Error)]
+#[error("{values} attention values do not make layer {layer} of a tensor of {n_layer} layers × {n_head} heads × {n_tokens} tokens")]
+pub struct AttentionsError {
+    values: usize,
+    layer: usize,
+    n_layer: usize,
+    n_head: usize,
+    n_tokens: usize,
+}
+
 /// Number of entries in the lower triangle (diagonal included) of an n × n matrix.
 fn triangle(n: usize) -> usize {
     n * (n + 1) / 2
@@ -382,11 +428,15 @@ mod tests {
         // One layer, one head, 3 tokens: a dense row-stochastic lower-triangular matrix.
         let dense = [1.0, 0.0, 0.0, 0.25, 0.75, 0.0, 0.5, 0.25, 0.25];
         let mut att = Attentions::with_shape(1, 1, 3);
-        att.push_layer_dense(&dense);
+        att.push_layer_dense(&dense).unwrap();
         assert_eq!(att.row(0, 0, 1), &[0.25, 0.75]);
         assert_eq!(att.get(0, 0, 0, 2), 0.0);
         assert_eq!(att.matrix(0, 0)[2], vec![0.5, 0.25, 0.25]);
-        assert!(att.row(0, 1, 0).is_empty());
+        assert!(std::panic::catch_unwind(|| att.row(0, 1, 0).len()).is_err());
+        assert!(
+            att.push_layer_dense(&dense).is_err(),
+            "a second layer of a 1-layer tensor"
+        );
     }
 
     /// Dense (n_head, rows, t) values of `rows` query rows starting at `from`, for 2 layers × 2 heads: each value
@@ -407,7 +457,7 @@ mod tests {
     fn fresh(t: usize) -> Attentions {
         let mut att = Attentions::with_shape(2, 2, t);
         for layer in 0..2 {
-            att.push_layer_dense(&dense_rows(layer, 0, t, t));
+            att.push_layer_dense(&dense_rows(layer, 0, t, t)).unwrap();
         }
         att
     }
@@ -418,7 +468,9 @@ mod tests {
         let six = fresh(6);
         let mut eight = Attentions::with_shape(2, 2, 8);
         for layer in 0..2 {
-            eight.push_layer_rows(Some(&six), &dense_rows(layer, 5, 3, 8));
+            eight
+                .push_layer_rows(Some(&six), &dense_rows(layer, 5, 3, 8))
+                .unwrap();
         }
         assert_eq!(eight, fresh(8));
         assert_eq!(eight.blocks.len(), 2);
@@ -431,7 +483,8 @@ mod tests {
 
         let mut nine = Attentions::with_shape(2, 2, 9);
         for layer in 0..2 {
-            nine.push_layer_rows(Some(&eight), &dense_rows(layer, 8, 1, 9));
+            nine.push_layer_rows(Some(&eight), &dense_rows(layer, 8, 1, 9))
+                .unwrap();
         }
         assert_eq!(nine, fresh(9));
         assert_eq!(nine.blocks.len(), 3);
@@ -439,7 +492,9 @@ mod tests {
         // Keeping 2 of the first block's 6 rows: those rows are copied, the old block is not held.
         let mut edited = Attentions::with_shape(2, 2, 9);
         for layer in 0..2 {
-            edited.push_layer_rows(Some(&nine), &dense_rows(layer, 2, 7, 9));
+            edited
+                .push_layer_rows(Some(&nine), &dense_rows(layer, 2, 7, 9))
+                .unwrap();
         }
         assert_eq!(edited, fresh(9));
         assert_eq!(edited.blocks.len(), 2);

@@ -8,6 +8,7 @@ use super::analysis::{
     row_stats, Alternative, Analysis, Attentions, ModelInfo, Scores, Token, TokenStats,
 };
 use super::config::{Config, ConfigError};
+use super::demo;
 use super::gpt2::{Gpt2, Kernels, KeyValue};
 use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
 use super::tokenizer::{bytes_to_text, visible_whitespace, Gpt2Tokenizer, TokenizerError};
@@ -155,12 +156,22 @@ impl Engine {
         device: &Device,
         kernels: Kernels,
     ) -> Result<Self, EngineError> {
-        let files = loader::resolve(source, hub)?;
-        let config = Config::from_file(&files.config)?;
-        let tokenizer = match &files.tokenizer {
-            TokenizerFiles::Json(path) => Gpt2Tokenizer::from_tokenizer_json(path)?,
-            TokenizerFiles::VocabMerges(vocab, merges) => {
-                Gpt2Tokenizer::from_vocab_merges(vocab, merges)?
+        let (config, tokenizer, weights) = match source {
+            ModelSource::Demo => (
+                Config::from_json(demo::CONFIG)?,
+                Gpt2Tokenizer::from_tokenizer_json_bytes(demo::NAME, demo::TOKENIZER)?,
+                Weights::from_static(demo::NAME, demo::WEIGHTS)?,
+            ),
+            _ => {
+                let files = loader::resolve(source, hub)?;
+                let config = Config::from_file(&files.config)?;
+                let tokenizer = match &files.tokenizer {
+                    TokenizerFiles::Json(path) => Gpt2Tokenizer::from_tokenizer_json(path)?,
+                    TokenizerFiles::VocabMerges(vocab, merges) => {
+                        Gpt2Tokenizer::from_vocab_merges(vocab, merges)?
+                    }
+                };
+                (config, tokenizer, Weights::open(&files.weights)?)
             }
         };
         if tokenizer.vocab_size() > config.vocab_size {
@@ -169,7 +180,6 @@ impl Engine {
                 model: config.vocab_size,
             });
         }
-        let weights = Weights::open(&files.weights)?;
         let model = Gpt2::load_with(&weights, &config, device, kernels)?;
         Ok(Self {
             model,
@@ -237,7 +247,9 @@ impl Engine {
         }
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
         self.model.forward(ids, false, &mut |_, probs, _| {
-            attentions.push_layer_dense(&probs.flatten_all()?.to_vec1::<f32>()?);
+            attentions
+                .push_layer_dense(&probs.flatten_all()?.to_vec1::<f32>()?)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             Ok(())
         })?;
         Ok(attentions)
@@ -316,7 +328,8 @@ impl Engine {
         } else {
             None
         };
-        let new_ids = ids.get(reuse..).unwrap_or(&[]);
+        // reuse ≤ ids.len(): it is the length of a common prefix of `ids` and the cached ids.
+        let new_ids = &ids[reuse..];
 
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, t);
         let mut score_layers = Vec::new();
@@ -325,7 +338,9 @@ impl Engine {
             past,
             options.keep_scores,
             &mut |_, probs, scores| {
-                attentions.push_layer_rows(prefix, &probs.flatten_all()?.to_vec1::<f32>()?);
+                attentions
+                    .push_layer_rows(prefix, &probs.flatten_all()?.to_vec1::<f32>()?)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
                 if let Some(scores) = scores {
                     score_layers.push(scores.to_vec3::<f32>()?);
                 }
@@ -347,9 +362,8 @@ impl Engine {
             let len = LOGITS_CHUNK.min(t - start);
             let logits = self.model.logits(&hidden, start, len)?;
             let flat = logits.flatten_all()?.to_vec1::<f32>()?;
-            let chunk_targets = targets
-                .get(start - first_row..start - first_row + len)
-                .unwrap_or(&[]);
+            // targets has one entry per row first_row..t, and start + len ≤ t.
+            let chunk_targets = &targets[start - first_row..start - first_row + len];
             rows.extend(row_stats(
                 &flat,
                 info.vocab_size,
@@ -423,6 +437,8 @@ impl Engine {
                 stats,
             });
         }
+        // `rows` has one entry per position first_row..t, and t > first_row, so `last` is the last position's
+        // row; the empty list is never reached.
         let next_top_k = rows
             .last()
             .map(|row| alternatives(&row.top_k))

@@ -22,6 +22,9 @@ pub const KNOWN_MODELS: [&str; 5] = [
 /// Errors while finding a model's files.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The demo model was asked for its files; it has none, it is inside the binary.
+    #[error("the demo model is inside the binary and has no files; load it with --model demo")]
+    Embedded,
     /// A path was given that does not exist.
     #[error("model folder {0} does not exist; pass a folder with config.json and model.safetensors, or a Hub id such as {DEFAULT_MODEL}")]
     NoSuchFolder(String),
@@ -60,9 +63,14 @@ pub enum LoadError {
     },
 }
 
+/// The name of the model compiled into the binary (see [`super::demo`]).
+pub const DEMO_MODEL: &str = "demo";
+
 /// Where to read a model from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelSource {
+    /// The small demo model inside the binary.
+    Demo,
     /// A local folder.
     Folder(PathBuf),
     /// A Hub repository at a revision.
@@ -75,9 +83,13 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
-    /// Reads a `--model` argument: an existing folder, a path-like string, or a Hub id (`name@revision` allowed).
+    /// Reads a `--model` argument: `demo`, an existing folder, a path-like string, or a Hub id (`name@revision`
+    /// allowed).
     /// GPT-2's old short ids (`gpt2`, `distilgpt2`, …) map to their current owners.
     pub fn parse(arg: &str) -> Result<Self, LoadError> {
+        if arg == DEMO_MODEL {
+            return Ok(Self::Demo);
+        }
         let path = Path::new(arg);
         if path.is_dir() {
             return Ok(Self::Folder(path.to_path_buf()));
@@ -105,6 +117,7 @@ impl ModelSource {
     /// A short name for titles and JSON.
     pub fn name(&self) -> String {
         match self {
+            Self::Demo => DEMO_MODEL.to_string(),
             Self::Folder(path) => path.display().to_string(),
             Self::Hub { repo, revision } if revision == "main" => repo.clone(),
             Self::Hub { repo, revision } => format!("{repo}@{revision}"),
@@ -199,9 +212,21 @@ fn endpoint() -> String {
         .unwrap_or_else(|| "https://huggingface.co".to_string())
 }
 
+/// Whether every file a model needs is in the Hub cache (`cache_dir`, else the one the environment names) for
+/// the Hub id `repo` at its `main` revision. Looks only; never reaches the network.
+pub fn is_cached(repo: &str, cache_dir: Option<&Path>) -> bool {
+    let dir = cache_dir.map_or_else(hub_cache_dir, Path::to_path_buf);
+    let cached = Cache::new(dir).repo(Repo::model(repo.to_string()));
+    let has = |file: &str| cached.get(file).is_some();
+    has("config.json")
+        && has("model.safetensors")
+        && (has("tokenizer.json") || (has("vocab.json") && has("merges.txt")))
+}
+
 /// Finds (and if needed downloads) the files of `source`.
 pub fn resolve(source: &ModelSource, hub: &HubOptions) -> Result<ModelFiles, LoadError> {
     match source {
+        ModelSource::Demo => Err(LoadError::Embedded),
         ModelSource::Folder(folder) => resolve_folder(folder),
         ModelSource::Hub { repo, revision } => resolve_hub(repo, revision, hub),
     }

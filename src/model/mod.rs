@@ -3,22 +3,24 @@
 
 pub mod analysis;
 pub mod config;
+pub mod demo;
 pub mod engine;
-pub mod gelu;
+pub(crate) mod gelu;
 pub mod generate;
 pub mod gpt2;
 pub mod loader;
-pub mod packed;
+pub(crate) mod packed;
 pub mod perplexity;
-pub mod small_matmul;
-pub mod softmax;
+pub(crate) mod small_matmul;
+pub(crate) mod softmax;
 pub mod tokenizer;
 pub mod weights;
 
 pub use analysis::{Alternative, Analysis, Attentions, ModelInfo, Token, TokenStats};
 pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
 pub use gpt2::Kernels;
-pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, KNOWN_MODELS};
+pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, DEMO_MODEL, KNOWN_MODELS};
+pub use packed::supported as packed_kernel_supported;
 
 /// Pseudo-random values in [−0.5, 0.5) for the kernels' tests: a fixed linear congruential sequence per seed.
 #[cfg(test)]

@@ -19,6 +19,9 @@ use super::softmax::contiguous_f32;
 
 /// Output columns per panel: two 16-lane registers.
 pub const NR: usize = 32;
+// The kernel's tile is as wide as a panel.
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(avx512::NR == NR);
 /// Input rows per register tile: 2 × 12 accumulators + 2 weight registers + 1 broadcast fit the 32 registers.
 pub const MR: usize = 12;
 /// Length of a panel block along k: 256 × 32 floats = 32 KB.
@@ -50,13 +53,13 @@ impl PackedLinear {
     /// From a weight stored (in, out) row-major, as GPT-2's Conv1D keeps it.
     #[cfg(test)]
     fn from_in_out(weight: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Self {
-        Self::pack(k, n, bias, |i, o| weight.get(i * n + o).copied())
+        Self::pack(k, n, bias, |i, o| weight[i * n + o])
     }
 
     /// From a weight stored (out, in) row-major, as an embedding table used as the LM head.
     #[cfg(test)]
     fn from_out_in(weight: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
-        Self::pack(k, n, bias, |i, o| weight.get(o * k + i).copied())
+        Self::pack(k, n, bias, |i, o| weight[o * k + i])
     }
 
     /// From `at(i, o)`, the weight from input `i` to output `o`, for i < k and o < n.
@@ -64,7 +67,7 @@ impl PackedLinear {
         k: usize,
         n: usize,
         bias: Option<&[f32]>,
-        at: impl Fn(usize, usize) -> Option<f32> + Sync,
+        at: impl Fn(usize, usize) -> f32 + Sync,
     ) -> Self {
         let panels = n.div_ceil(NR);
         let mut data = vec![0.0f32; panels * k * NR];
@@ -73,7 +76,7 @@ impl PackedLinear {
             .for_each(|(p, panel)| {
                 for (i, row) in panel.chunks_exact_mut(NR).enumerate() {
                     for (j, w) in row.iter_mut().enumerate().take(n - p * NR) {
-                        *w = at(i, p * NR + j).unwrap_or(0.0);
+                        *w = at(i, p * NR + j);
                     }
                 }
             });
@@ -105,9 +108,8 @@ impl PackedLinear {
     /// the LM head.
     pub fn row(&self, o: usize) -> Vec<f32> {
         let base = (o / NR) * self.k * NR + o % NR;
-        (0..self.k)
-            .map(|i| self.data.get(base + i * NR).copied().unwrap_or(0.0))
-            .collect()
+        // o < n places `base` in panel o / NR, whose k rows of NR values all lie inside `data`.
+        (0..self.k).map(|i| self.data[base + i * NR]).collect()
     }
 
     /// x·W + b for x (…, k), on the CPU: (…, n).
@@ -229,7 +231,8 @@ impl CustomOp1 for PackedLinear {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::NR;
+    /// Columns of a tile: two 16-lane registers (the panels' width, checked where they are made).
+    pub const NR: usize = 32;
 
     /// One register tile: rows of `x` (stride `ldx`) times a panel block `w` (kc × NR), into `y` (stride `ldy`),
     /// of which the first `cols` columns exist. Starts from `bias` if given, else adds to what `y` holds.

@@ -155,17 +155,18 @@ impl Engine {
             let first_row = t - 1 - n_scored;
             let inputs: Vec<&[u32]> = group
                 .iter()
-                .map(|w| ids.get(w.0..w.1).unwrap_or(&[]))
+                // Windows are made by `windows` over 0..ids.len(), so begin ≤ end ≤ ids.len().
+                .map(|w| &ids[w.0..w.1])
                 .collect();
             let hidden = self
                 .model()
                 .forward_scoring(&inputs, first_row)
                 .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
-            for (i, &(begin, end, trg_len, n_scored)) in group.iter().enumerate() {
-                let targets = inputs
-                    .get(i)
-                    .and_then(|w| w.get(first_row + 1..))
-                    .unwrap_or(&[]);
+            for (i, (&(begin, end, trg_len, n_scored), window)) in
+                group.iter().zip(&inputs).enumerate()
+            {
+                // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
+                let targets = &window[first_row + 1..];
                 let mut window_nll = 0.0;
                 // The LM head in chunks of rows: one window's logits never exist all at once.
                 for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
@@ -176,7 +177,8 @@ impl Engine {
                         .and_then(|l| l.flatten_all())
                         .and_then(|l| l.to_vec1::<f32>())
                         .map_err(EngineError::from)?;
-                    let chunk_targets = targets.get(chunk..chunk + rows).unwrap_or(&[]);
+                    // targets holds n_scored ids, and chunk + rows ≤ n_scored.
+                    let chunk_targets = &targets[chunk..chunk + rows];
                     window_nll += logits
                         .par_chunks_exact(vocab)
                         .zip(chunk_targets.par_iter())

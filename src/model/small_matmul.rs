@@ -51,18 +51,31 @@ impl CustomOp2 for MatmulT {
         let w = contiguous_f32(s2, l2, "small matmul")?;
         let (m, k) = l1.shape().dims2()?;
         let (n, k2) = l2.shape().dims2()?;
-        if k != k2 || x.len() != m * k || w.len() != n * k {
+        if k != k2 {
             candle_core::bail!("small matmul: shapes ({m}, {k}) · ({n}, {k2})ᵀ");
         }
         Ok((
-            CpuStorage::F32(matmul_t_f32(x, m, k, w, n)),
+            CpuStorage::F32(matmul_t_f32(x, m, k, w, n)?),
             Shape::from((m, n)),
         ))
     }
 }
 
-/// x (m, k) · w (n, k)ᵀ, the lengths checked by the caller.
-pub fn matmul_t_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+/// x (m, k) · w (n, k)ᵀ; an error if the slices' lengths are not m·k and n·k.
+pub(crate) fn matmul_t_f32(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f32],
+    n: usize,
+) -> candle_core::Result<Vec<f32>> {
+    if x.len() != m * k || w.len() != n * k {
+        candle_core::bail!(
+            "small matmul: {} and {} values for shapes ({m}, {k}) and ({n}, {k})",
+            x.len(),
+            w.len()
+        );
+    }
     let starts: Vec<usize> = (0..n).step_by(TASK_ROWS).collect();
     let blocks: Vec<(usize, usize, Vec<f32>)> = starts
         .par_iter()
@@ -76,20 +89,17 @@ pub fn matmul_t_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 done = width - width % 2;
-                // SAFETY: the features were just detected; x.len() = m·k and w.len() = n·k (checked by the
-                // caller), block.len() = m·width, n0 + width ≤ n and k is a multiple of 8: every access is in
-                // bounds.
+                // SAFETY: the features were just detected; x.len() = m·k and w.len() = n·k (checked above),
+                // block.len() = m·width, n0 + width ≤ n, done ≤ width is even and k is a multiple of 8:
+                // `dot_rows`'s requirements hold.
                 unsafe { avx::dot_rows(x, m, k, w, n0, done, &mut block, width) };
             }
             for c in done..width {
-                let Some(wr) = w.get((n0 + c) * k..(n0 + c + 1) * k) else {
-                    continue;
-                };
+                // n0 + c < n, and w holds n rows of k.
+                let wr = &w[(n0 + c) * k..(n0 + c + 1) * k];
+                // x holds m rows of k; block holds m rows of `width`.
                 for (r, xr) in x.chunks_exact(k.max(1)).enumerate().take(m) {
-                    let dot = xr.iter().zip(wr).fold(0.0f32, |a, (&p, &q)| a + p * q);
-                    if let Some(out) = block.get_mut(r * width + c) {
-                        *out = dot;
-                    }
+                    block[r * width + c] = xr.iter().zip(wr).fold(0.0f32, |a, (&p, &q)| a + p * q);
                 }
             }
             (n0, width, block)
@@ -101,12 +111,11 @@ pub fn matmul_t_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f
             .chunks_exact_mut(n.max(1))
             .zip(block.chunks_exact(width.max(1)))
         {
-            if let Some(dst) = dst.get_mut(n0..n0 + width) {
-                dst.copy_from_slice(src);
-            }
+            // n0 + width ≤ n: each block covers columns n0..n0 + width of a row of n.
+            dst[n0..n0 + width].copy_from_slice(src);
         }
     }
-    y
+    Ok(y)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -116,9 +125,13 @@ mod avx {
     /// block[r][c] = x[r]·w[n0 + c] for c in 0..cols (even), in tiles of R input rows × W weight rows with
     /// R·W ≈ 8 accumulators (enough independent FMA chains to hide their latency), 8 lanes at a time along k
     /// (a multiple of 8). `stride` is the block's row length.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; x.len() ≥ m·k, w.len() ≥ (n0 + cols)·k, block.len() ≥ m·stride with
+    /// cols ≤ stride; cols is even and k is a multiple of 8.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_rows(
+    pub(super) unsafe fn dot_rows(
         x: &[f32],
         m: usize,
         k: usize,
@@ -226,7 +239,7 @@ mod tests {
             (2, 12, 3),
         ] {
             let (x, w) = (values(m * k, 1), values(n * k, 2));
-            let y = matmul_t_f32(&x, m, k, &w, n);
+            let y = matmul_t_f32(&x, m, k, &w, n).unwrap();
             for r in 0..m {
                 for c in 0..n {
                     let want: f64 = (0..k)

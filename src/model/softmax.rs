@@ -15,7 +15,12 @@ pub(super) fn contiguous_f32<'a>(
     else {
         candle_core::bail!("{op} takes contiguous f32");
     };
-    Ok(values.get(start..end).unwrap_or(&[]))
+    values.get(start..end).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "{op}: layout {start}..{end} past the storage's {} values",
+            values.len()
+        ))
+    })
 }
 
 struct CausalSoftmax {

@@ -65,6 +65,15 @@ impl Gpt2Tokenizer {
         Self::new(inner)
     }
 
+    /// Loads the text of a `tokenizer.json` compiled into the binary; `name` stands for its path in messages.
+    pub fn from_tokenizer_json_bytes(name: &str, json: &[u8]) -> Result<Self, TokenizerError> {
+        let inner = Tokenizer::from_bytes(json).map_err(|err| TokenizerError::Load {
+            path: name.to_string(),
+            message: err.to_string(),
+        })?;
+        Self::new(inner)
+    }
+
     /// Builds GPT-2's tokenizer from `vocab.json` and `merges.txt`, as Hugging Face's `GPT2TokenizerFast` does:
     /// byte-level pre-tokenizer without a prefix space, byte-level decoder, and `<|endoftext|>` as special token.
     pub fn from_vocab_merges(vocab: &Path, merges: &Path) -> Result<Self, TokenizerError> {

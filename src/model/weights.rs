@@ -88,21 +88,54 @@ impl Elements<'_> {
         self.len() == 0
     }
 
-    /// Element `i` (row-major), if there is one.
-    pub fn get(&self, i: usize) -> Option<f32> {
-        let bytes = self.data.get(i * self.width..(i + 1) * self.width)?;
-        Some(match self.dtype {
-            Dtype::F32 => f32::from_le_bytes(bytes.try_into().ok()?),
-            Dtype::F16 => half::f16::from_le_bytes(bytes.try_into().ok()?).to_f32(),
-            _ => half::bf16::from_le_bytes(bytes.try_into().ok()?).to_f32(),
-        })
+    /// Element `i` (row-major).
+    ///
+    /// # Panics
+    /// If `i` is not below [`Elements::len`]. Callers index within the shape that [`Weights::elements`] checked.
+    pub fn get(&self, i: usize) -> f32 {
+        self.decode(&self.data[i * self.width..(i + 1) * self.width])
+    }
+
+    /// Every element in order.
+    pub fn iter(&self) -> impl Iterator<Item = f32> + '_ {
+        self.data
+            .chunks_exact(self.width)
+            .map(|bytes| self.decode(bytes))
+    }
+
+    /// One element from its `width` bytes (little-endian, as safetensors stores them).
+    fn decode(&self, bytes: &[u8]) -> f32 {
+        match (self.dtype, bytes) {
+            (Dtype::F32, &[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+            (Dtype::F16, &[a, b]) => half::f16::from_le_bytes([a, b]).to_f32(),
+            (Dtype::BF16, &[a, b]) => half::bf16::from_le_bytes([a, b]).to_f32(),
+            // `width` is set from the dtype in `Weights::elements`, which refuses every other dtype.
+            _ => unreachable!("{} bytes of a {:?} element", bytes.len(), self.dtype),
+        }
+    }
+}
+
+/// The bytes of a checkpoint: a mapped file, or bytes compiled into the binary (the demo model).
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Static(&'static [u8]),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Mapped(map) => map,
+            Self::Static(bytes) => bytes,
+        }
     }
 }
 
 /// An open safetensors checkpoint.
 pub struct Weights {
     path: String,
-    mmap: memmap2::Mmap,
+    mmap: Bytes,
     prefix: &'static str,
 }
 
@@ -119,6 +152,15 @@ impl Weights {
         // A file truncated by another process while mapped would fault, the accepted risk of every mmap loader
         // (safetensors, candle); the header and all offsets are validated against the file size first.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::from_bytes(display, Bytes::Mapped(mmap))
+    }
+
+    /// Opens a checkpoint compiled into the binary; `name` stands for its path in messages.
+    pub fn from_static(name: &str, bytes: &'static [u8]) -> Result<Self, WeightsError> {
+        Self::from_bytes(name.to_string(), Bytes::Static(bytes))
+    }
+
+    fn from_bytes(display: String, mmap: Bytes) -> Result<Self, WeightsError> {
         let tensors = SafeTensors::deserialize(&mmap).map_err(|err| WeightsError::Corrupt {
             path: display.clone(),
             message: err.to_string(),
@@ -155,10 +197,7 @@ impl Weights {
 
     /// The values of tensor `name` as f32, row-major, after checking its shape.
     pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, WeightsError> {
-        let elements = self.elements(name, shape)?;
-        Ok((0..elements.len())
-            .map(|i| elements.get(i).unwrap_or(0.0))
-            .collect())
+        Ok(self.elements(name, shape)?.iter().collect())
     }
 
     /// Tensor `name`, read in place from the file one element at a time, after checking its shape and dtype.
@@ -232,11 +271,9 @@ fn transpose(values: &Elements, rows: usize, cols: usize) -> Vec<f32> {
             for r0 in (0..rows).step_by(TILE) {
                 for c in c0..(c0 + TILE).min(cols) {
                     for r in r0..(r0 + TILE).min(rows) {
-                        if let (Some(d), Some(v)) =
-                            (dst.get_mut((c - c0) * rows + r), values.get(r * cols + c))
-                        {
-                            *d = v;
-                        }
+                        // r < rows and c < cols: inside both the (rows, cols) source and this block of
+                        // TILE output rows of length `rows`.
+                        dst[(c - c0) * rows + r] = values.get(r * cols + c);
                     }
                 }
             }

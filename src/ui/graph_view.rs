@@ -380,3 +380,106 @@ pub fn build(
     }
     graph
 }
+
+/// The graph with its header line (selection, edge count, colour legend) and, while a token is hovered or
+/// clicked, its strongest links. Returns the focus when it changed.
+pub fn graph_panel_ui(
+    ui: &mut egui::Ui,
+    graph: &mut ViewGraph,
+    snapshot: &crate::export::Snapshot,
+    layout: super::settings::GraphLayout,
+    log_scale: bool,
+    focus: (Option<usize>, Option<usize>),
+) -> Option<super::command::Command> {
+    use super::settings::GraphLayout;
+    ui.horizontal(|ui| {
+        ui.strong(snapshot.title());
+        ui.label(format!(
+            "{} edges of {} tokens · edge i → j: token i attends to j",
+            snapshot.edges.len(),
+            snapshot.tokens.len()
+        ));
+        legend(ui, log_scale);
+    });
+    let style = egui_graphs::SettingsStyle::default().with_labels_always(true);
+    let interaction = egui_graphs::SettingsInteraction::default()
+        .with_node_clicking_enabled(true)
+        .with_node_selection_enabled(true);
+    let navigation = egui_graphs::SettingsNavigation::default()
+        .with_zoom_and_pan_enabled(true)
+        .with_fit_to_screen_enabled(true);
+    let id = Some(format!("graph-{layout:?}"));
+    if layout == GraphLayout::Force {
+        egui_graphs::GraphView::<
+            egui_graphs::FruchtermanReingoldState,
+            egui_graphs::LayoutForceDirected<egui_graphs::FruchtermanReingold>,
+        >::new()
+        .with_styles(&style)
+        .with_interactions(&interaction)
+        .with_navigations(&navigation)
+        .with_id(id)
+        .show(ui, graph);
+    } else {
+        egui_graphs::GraphView::<FixedState, FixedLayout>::new()
+            .with_styles(&style)
+            .with_interactions(&interaction)
+            .with_navigations(&navigation)
+            .with_id(id)
+            .show(ui, graph);
+    }
+    let hovered = graph
+        .hovered_node()
+        .and_then(|n| graph.node(n))
+        .map(|n| *n.payload());
+    let pinned = graph
+        .selected_nodes()
+        .first()
+        .and_then(|&n| graph.node(n))
+        .map(|n| *n.payload());
+    if let Some(token) = pinned.or(hovered) {
+        links_popup(ui, &snapshot.matrix, token);
+    }
+    ((hovered, pinned) != focus).then_some(super::command::Command::Focus { hovered, pinned })
+}
+
+/// Where `token` looks and what looks at it, as "token weight" lists of the weights above 0.005.
+fn links_popup(ui: &egui::Ui, matrix: &crate::graph::Matrix, token: usize) {
+    if token >= matrix.n() {
+        return;
+    }
+    let row: Vec<String> = (0..matrix.n())
+        .filter(|&j| matrix.get(token, j) > 0.005)
+        .map(|j| format!("{} {:.3}", j, matrix.get(token, j)))
+        .collect();
+    let col: Vec<String> = (0..matrix.n())
+        .filter(|&i| matrix.get(i, token) > 0.005)
+        .map(|i| format!("{} {:.3}", i, matrix.get(i, token)))
+        .collect();
+    egui::Area::new(egui::Id::new("focus_info"))
+        .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(8.0, -36.0))
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.label(format!("token {token} looks at: {}", row.join(", ")));
+                ui.label(format!("looked at by: {}", col.join(", ")));
+            });
+        });
+}
+
+/// The colour ramp of edge weights, with its range.
+fn legend(ui: &mut egui::Ui, log_scale: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
+    for i in 0..24 {
+        let t = i as f32 / 23.0;
+        let x = rect.left() + t * (rect.width() - 5.0);
+        ui.painter().rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
+            0.0,
+            ramp(t),
+        );
+    }
+    ui.small(if log_scale {
+        "0.001 … 1 (log)"
+    } else {
+        "0 … 1"
+    });
+}

@@ -166,3 +166,68 @@ fn short(badge: &str) -> &'static str {
         _ => "sink",
     }
 }
+
+/// What the grid panel shows.
+pub struct GridPanel<'a> {
+    /// Every head's attention.
+    pub attentions: &'a Attentions,
+    /// The heads' thumbnails, made for this analysis.
+    pub thumbnails: &'a Thumbnails,
+    /// Scores on the text, and on the induction probe once it ran.
+    pub text_scores: &'a [HeadScores],
+    /// Scores on the induction probe, once it ran.
+    pub probe_scores: Option<&'a [HeadScores]>,
+    /// Badges from the probe rather than the text.
+    pub badges_from_probe: bool,
+    /// The matrix selected.
+    pub selected: Selection,
+    /// Cells are at most this many points.
+    pub max_cell: f32,
+    /// Shrink cells so every layer fits the height too (the Heads view).
+    pub fit_height: bool,
+}
+
+/// The layer × head grid with its header: the badge source switch and the grid, its cells shrunk (down to 8
+/// points) so every head fits the width; past that it scrolls.
+pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Option<super::command::Command> {
+    use super::command::Command;
+    let mut command = None;
+    ui.strong("Layers × heads");
+    ui.small("Click a head; ←/→ change head, ↑/↓ change layer.");
+    ui.horizontal(|ui| {
+        ui.small("badges from");
+        if ui.selectable_label(!p.badges_from_probe, "this text").clicked() {
+            command = Some(Command::ProbeBadges(false));
+        }
+        if ui
+            .selectable_label(p.badges_from_probe, "induction probe")
+            .on_hover_text("Score every head on a random token sequence repeated: induction heads light up in the second half")
+            .clicked()
+        {
+            command = Some(Command::ProbeBadges(true));
+        }
+    });
+    let scores = match (p.probe_scores, p.badges_from_probe) {
+        (Some(probe), true) => probe,
+        _ => p.text_scores,
+    };
+    let cell = fit_cell(
+        ui.available_size(),
+        [p.attentions.n_layer(), p.attentions.n_head()],
+        p.max_cell,
+        p.fit_height,
+    );
+    let clicked = egui::ScrollArea::both()
+        .id_salt("grid_scroll")
+        .show(ui, |ui| {
+            head_grid_ui(ui, p.attentions, p.thumbnails, scores, p.selected, cell)
+        })
+        .inner;
+    if let Some(selection) = clicked {
+        command = Some(Command::Select {
+            selection,
+            open_graph: true,
+        });
+    }
+    command
+}

@@ -59,24 +59,21 @@ pub fn markov_panel_ui(
                 ui.strong("π (α)");
                 ui.end_row();
                 for (i, t) in tokens.iter().enumerate() {
-                    let get = |v: &[f64]| v.get(i).copied().unwrap_or(f64::NAN);
+                    // The report has one entry per token in each list.
+                    let get = |v: &[f64]| v[i];
                     ui.monospace(format!("{i} {}", t.text));
                     ui.monospace(format!("{:.3}", get(&report.row_entropy_bits)));
                     ui.monospace(format!("{:.2}", get(&report.effective_attended)));
                     ui.monospace(format!("{:.2}", get(&report.expected_steps)));
+                    // A row per token, a column per absorbing state.
                     let to_zero = report
                         .absorbing_states
                         .iter()
                         .position(|&s| s == 0)
-                        .and_then(|k| {
-                            report
-                                .absorption_probabilities
-                                .get(i)
-                                .and_then(|row| row.get(k))
-                        })
-                        .copied()
-                        .unwrap_or(f64::NAN);
-                    ui.monospace(format!("{to_zero:.3}"));
+                        .map(|k| report.absorption_probabilities[i][k]);
+                    ui.monospace(
+                        to_zero.map_or_else(|| "not absorbing".to_string(), |p| format!("{p:.3}")),
+                    );
                     ui.monospace(format!("{:.4}", get(&report.teleport_ranking)));
                     ui.end_row();
                 }

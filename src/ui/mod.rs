@@ -1,6 +1,8 @@
-//! The desktop app's panels. Only this folder and `app.rs` know egui.
+//! The desktop app's panels. Only this folder and `app/` know egui. Each panel draws from what it is given and
+//! returns the [`command::Command`]s the app must apply.
 
-pub mod deriver;
+pub mod command;
+pub mod controls;
 pub mod dialogs;
 pub mod fonts;
 pub mod graph_view;
@@ -9,8 +11,8 @@ pub mod markov_panel;
 pub mod matrix_view;
 pub mod perplexity_panel;
 pub mod settings;
+pub mod status;
 pub mod token_panel;
-pub mod worker;
 
 /// `text` cut to at most `max` characters (at least 2), its last one "…" when cut.
 pub fn shorten(text: &str, max: usize) -> String {

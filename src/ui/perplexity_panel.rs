@@ -4,22 +4,7 @@
 use egui::Color32;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
-use crate::model::perplexity::PerplexityReport;
-
-/// A finished scoring with the token texts for display.
-#[derive(Debug)]
-pub struct ScoredFile {
-    /// The file.
-    pub path: String,
-    /// Window length and stride used.
-    pub max_length: usize,
-    /// Stride used.
-    pub stride: usize,
-    /// The report.
-    pub report: PerplexityReport,
-    /// Display text of every token (BOS included when prepended).
-    pub tokens: Vec<String>,
-}
+pub use crate::session::scoring::ScoredFile;
 
 /// The tab's own state.
 #[derive(Default)]

@@ -7,7 +7,7 @@ use crate::graph::{Pruning, Selection};
 use crate::model::DEFAULT_MODEL;
 
 /// The main view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum View {
     /// The attention graph.
     Graph,
@@ -17,7 +17,7 @@ pub enum View {
     Grid,
     /// The Markov panel beside the graph of A^k.
     Markov,
-    /// Sliding-window perplexity of a file.
+    /// Sliding-window perplexity of a file (with --score-file).
     Perplexity,
 }
 
@@ -94,7 +94,7 @@ impl Default for Settings {
             log_scale: false,
             dark: true,
             markov_steps: 1,
-            teleport: 0.15,
+            teleport: crate::markov::DEFAULT_TELEPORT,
             sampling: crate::model::generate::SamplingOptions::default(),
         }
     }

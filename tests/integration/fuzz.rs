@@ -72,14 +72,23 @@ proptest! {
                         prop_assert!(png.as_ref().is_ok_and(|b| b.starts_with(b"\x89PNG")), "{:?}", png.err());
                     }
                     for format in [Format::Dot, Format::Graphml, Format::Json, Format::Csv, Format::Svg] {
-                        let out = export::render(&snapshot, format);
-                        prop_assert!(!out.is_empty());
+                        let out = export::render(&snapshot, format).unwrap();
+                        // Every kept edge is written once, whatever the text holds.
+                        let edges = snapshot.edges.len();
+                        match format {
+                            Format::Dot => prop_assert_eq!(out.lines().filter(|l| l.starts_with("  t") && l.contains(" -> t")).count(), edges),
+                            Format::Graphml => prop_assert_eq!(out.matches("<edge id=").count(), edges),
+                            Format::Svg => prop_assert!(out.contains("<svg xmlns=") && out.trim_end().ends_with("</svg>")),
+                            _ => {}
+                        }
                         if matches!(format, Format::Graphml | Format::Svg) {
                             // No raw control characters or unescaped markup from the text reach XML.
                             prop_assert!(!out.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r')));
                         }
                         if format == Format::Json {
-                            prop_assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+                            let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+                            prop_assert_eq!(value["edges"].as_array().map(Vec::len), Some(edges));
+                            prop_assert_eq!(value["matrix"].as_array().map(Vec::len), Some(snapshot.tokens.len()));
                         }
                     }
                 }

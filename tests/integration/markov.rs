@@ -38,7 +38,7 @@ fn load() -> (Value, Attentions, Vec<u32>) {
                 })
             })
             .collect();
-        att.push_layer_dense(&dense);
+        att.push_layer_dense(&dense).unwrap();
     }
     let ids = reference["ids"]
         .as_array()

@@ -1,13 +1,42 @@
-//! The worker thread: downloads, loads and runs the model so the UI thread never waits. The UI sends requests
-//! and polls responses each frame; the worker wakes the UI with `request_repaint` when a response lands.
+//! The worker thread: downloads, loads and runs the model so the UI thread never waits. The app sends requests
+//! and polls responses each frame; the worker calls `wake` (the app's `request_repaint`) when a response lands.
 //! Stale analysis requests are dropped: only the newest text is analysed.
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::scoring::{score_file, ScoredFile, ScoringError};
+use crate::graph::heads::{self, HeadScores};
 use crate::model::generate::SamplingOptions;
-use crate::model::{Analysis, AnalyzeOptions, DeviceKind, Engine, HubOptions, ModelSource};
+use crate::model::{
+    Analysis, AnalyzeOptions, DeviceKind, Engine, EngineError, HubOptions, ModelSource,
+};
+
+/// Why a request to the worker failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// A request that needs a model came before one was loaded.
+    #[error("no model is loaded yet")]
+    NoModel,
+    /// Loading the model failed; the previous model (if any) stays loaded.
+    #[error("cannot load {model}: {source}")]
+    Load {
+        /// The `--model` string.
+        model: String,
+        /// Why.
+        source: EngineError,
+    },
+    /// The engine refused the text or failed on it.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Scoring a file failed.
+    #[error(transparent)]
+    Scoring(#[from] ScoringError),
+    /// The worker thread could not be started.
+    #[error("cannot start the worker thread: {0}")]
+    NoThread(std::io::Error),
+}
 
 /// What the UI asks for.
 #[derive(Debug)]
@@ -72,7 +101,7 @@ pub enum Response {
         name: String,
     },
     /// Loading failed; the previous model (if any) stays loaded.
-    LoadFailed(String),
+    LoadFailed(TaskError),
     /// An analysis finished.
     Analyzed {
         /// The request's generation.
@@ -80,26 +109,28 @@ pub enum Response {
         /// The result.
         analysis: Arc<Analysis>,
         /// Head-type scores of every head on this text (computed here, not on the UI thread).
-        head_scores: Vec<crate::graph::heads::HeadScores>,
+        head_scores: Vec<HeadScores>,
         /// How long it took, in milliseconds.
         millis: f64,
     },
     /// Head-type scores on the induction probe.
-    ProbeScores(Vec<crate::graph::heads::HeadScores>),
+    ProbeScores(Vec<HeadScores>),
     /// Tokens scored so far of a file.
     PerplexityProgress(usize, usize),
     /// A file was scored.
-    PerplexityDone(Box<crate::ui::perplexity_panel::ScoredFile>),
+    PerplexityDone(Box<ScoredFile>),
     /// Scoring a file failed.
-    PerplexityFailed(String),
+    PerplexityFailed(TaskError),
     /// The text with sampled tokens appended.
     Continued(String),
+    /// The induction probe or Continue failed; shown like a failed analysis, whatever analysis is current.
+    SideTaskFailed(TaskError),
     /// An analysis failed (empty text, too long, …); the previous result stays on screen.
     AnalyzeFailed {
         /// The request's generation.
         generation: u64,
         /// Why.
-        message: String,
+        error: TaskError,
     },
 }
 
@@ -121,9 +152,7 @@ impl Worker {
         if let Err(err) = spawned {
             // Without a worker nothing can load; the UI reports it through the channel's closed state.
             let (dead_tx, dead_rx) = mpsc::channel();
-            let _ = dead_tx.send(Response::LoadFailed(format!(
-                "cannot start the worker thread: {err}"
-            )));
+            let _ = dead_tx.send(Response::LoadFailed(TaskError::NoThread(err)));
             return Self {
                 requests,
                 responses: dead_rx,
@@ -193,11 +222,11 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         })),
                     };
                     let loaded = ModelSource::parse(&model)
-                        .map_err(|e| e.to_string())
-                        .and_then(|source| {
-                            let device = DeviceKind::Cpu.open().map_err(|e| e.to_string())?;
-                            Engine::load(&source, &hub, &device)
-                                .map_err(|e| format!("cannot load {model}: {e}"))
+                        .map_err(EngineError::from)
+                        .and_then(|source| Engine::load(&source, &hub, &DeviceKind::Cpu.open()?))
+                        .map_err(|source| TaskError::Load {
+                            model: model.clone(),
+                            source,
                         });
                     match loaded {
                         Ok(e) => {
@@ -206,7 +235,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             cache = crate::model::engine::PrefixCache::default();
                             send(Response::Loaded { name });
                         }
-                        Err(message) => send(Response::LoadFailed(message)),
+                        Err(error) => send(Response::LoadFailed(error)),
                     }
                 }
                 Request::Perplexity {
@@ -224,36 +253,28 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         };
                         match score_file(engine, &path, max_length, stride, bos, &mut progress) {
                             Ok(scored) => send(Response::PerplexityDone(Box::new(scored))),
-                            Err(message) => send(Response::PerplexityFailed(message)),
+                            Err(error) => send(Response::PerplexityFailed(error.into())),
                         }
                     }
-                    None => send(Response::PerplexityFailed("no model is loaded yet".into())),
+                    None => send(Response::PerplexityFailed(TaskError::NoModel)),
                 },
                 Request::Probe => match &engine {
-                    Some(engine) => match probe(engine) {
+                    Some(engine) => match heads::probe_scores(
+                        engine,
+                        heads::DEFAULT_PROBE_LEN,
+                        heads::Exclusions::default(),
+                    ) {
                         Ok(scores) => send(Response::ProbeScores(scores)),
-                        Err(message) => send(Response::AnalyzeFailed {
-                            generation: u64::MAX,
-                            message,
-                        }),
+                        Err(error) => send(Response::SideTaskFailed(error.into())),
                     },
-                    None => send(Response::AnalyzeFailed {
-                        generation: u64::MAX,
-                        message: "no model is loaded yet".into(),
-                    }),
+                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
                 },
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => match engine.continue_text(&text, bos, &options) {
                         Ok(text) => send(Response::Continued(text)),
-                        Err(err) => send(Response::AnalyzeFailed {
-                            generation: u64::MAX,
-                            message: err.to_string(),
-                        }),
+                        Err(error) => send(Response::SideTaskFailed(error.into())),
                     },
-                    None => send(Response::AnalyzeFailed {
-                        generation: u64::MAX,
-                        message: "no model is loaded yet".into(),
-                    }),
+                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
                 },
                 Request::Analyze {
                     generation,
@@ -266,7 +287,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     let Some(engine) = &engine else {
                         send(Response::AnalyzeFailed {
                             generation,
-                            message: "no model is loaded yet".into(),
+                            error: TaskError::NoModel,
                         });
                         continue;
                     };
@@ -275,10 +296,10 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         Ok(analysis) => {
                             let millis = start.elapsed().as_secs_f64() * 1e3;
                             let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
-                            let head_scores = crate::graph::heads::score_heads(
+                            let head_scores = heads::score_heads(
                                 &analysis.attentions,
                                 &ids,
-                                crate::graph::heads::Exclusions::default(),
+                                heads::Exclusions::default(),
                             );
                             send(Response::Analyzed {
                                 generation,
@@ -289,86 +310,11 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         }
                         Err(err) => send(Response::AnalyzeFailed {
                             generation,
-                            message: err.to_string(),
+                            error: err.into(),
                         }),
                     }
                 }
             }
         }
     }
-}
-
-fn score_file(
-    engine: &Engine,
-    path: &str,
-    max_length: usize,
-    stride: usize,
-    bos: bool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<crate::ui::perplexity_panel::ScoredFile, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{path} is not valid UTF-8: invalid byte at offset {}",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    let (ids, spans) = engine.tokenize(&text, false).map_err(|e| e.to_string())?;
-    let max_length = if max_length == 0 {
-        engine.info().n_positions
-    } else {
-        max_length
-    };
-    let stride = if stride == 0 {
-        (max_length / 2).max(1)
-    } else {
-        stride
-    };
-    let options = crate::model::perplexity::WindowOptions {
-        max_length,
-        stride,
-        bos,
-        batch: 1,
-    };
-    let report = engine
-        .perplexity(&ids, options, progress)
-        .map_err(|e| e.to_string())?;
-    let mut tokens: Vec<String> = Vec::with_capacity(ids.len() + 1);
-    if bos {
-        tokens.push("<|endoftext|>".into());
-    }
-    // A character split over tokens (an emoji's four bytes, say) is shown whole on the token where it ends, so
-    // the file reads as written rather than as byte escapes.
-    tokens.extend(spans.iter().map(|&(start, end)| {
-        let piece = text
-            .get(text.ceil_char_boundary(start)..text.ceil_char_boundary(end))
-            .unwrap_or_default();
-        crate::model::tokenizer::visible_whitespace(piece)
-    }));
-    Ok(crate::ui::perplexity_panel::ScoredFile {
-        path: path.to_string(),
-        max_length,
-        stride,
-        report,
-        tokens,
-    })
-}
-
-/// Head-type scores on BOS + 50 random tokens repeated (or as many as the context allows), where an induction
-/// head attends, in the second half, to the token after the earlier copy of the current one.
-fn probe(engine: &Engine) -> Result<Vec<crate::graph::heads::HeadScores>, String> {
-    use crate::graph::heads;
-    let info = engine.info();
-    let bos = engine
-        .tokenizer()
-        .end_of_text()
-        .ok_or("this tokenizer has no <|endoftext|> for the probe")?;
-    let len = 50.min(info.n_positions.saturating_sub(1) / 2).max(1);
-    let ids = heads::induction_probe_ids(bos, len, info.vocab_size as u32, 7);
-    let attentions = engine.attentions_of_ids(&ids).map_err(|e| e.to_string())?;
-    Ok(heads::score_heads(
-        &attentions,
-        &ids,
-        heads::Exclusions::default(),
-    ))
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use crate::cli::ModelArgs;
+use super::args::{BosArgs, ModelArgs};
 use crate::model::perplexity::WindowOptions;
 
 /// Arguments of `attngraph perplexity`.
@@ -21,9 +21,9 @@ pub struct PerplexityArgs {
     /// Tokens per window [default: the model's context, n_positions].
     #[arg(long)]
     pub max_length: Option<usize>,
-    /// Prepend <|endoftext|> so the first token is scored too.
-    #[arg(long)]
-    pub bos: bool,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
     /// Windows run through the model together (more memory; the numbers do not change).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
@@ -80,10 +80,17 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let engine = args.model.load()?;
     let max_length = args.max_length.unwrap_or(engine.info().n_positions);
     let stride = args.stride.unwrap_or((max_length / 2).max(1));
-    let (ids, _) = engine.tokenize(&text, false)?;
-    if ids.is_empty() {
+    let (ids, spans) = engine.tokenize(&text, false)?;
+    let Some(&(_, first_end)) = spans.first() else {
         bail!("the input has no text to score");
-    }
+    };
+    let bos = args.bos.enabled(false);
+    // Without BOS the first token is context only: its bytes are not scored.
+    let scored_bytes = if bos {
+        text.len()
+    } else {
+        text.len() - first_end
+    };
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let start = Instant::now();
     let mut progress = |done: usize, total: usize| {
@@ -101,10 +108,12 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let options = WindowOptions {
         max_length,
         stride,
-        bos: args.bos,
+        bos,
         batch: args.batch,
     };
     let report = engine.perplexity(&ids, options, &mut progress)?;
+    // Σ NLL in bits over the scored text's bytes: comparable across tokenizers (and with gzip).
+    let bits_per_byte = report.nll_sum / std::f64::consts::LN_2 / scored_bytes.max(1) as f64;
     if show_progress {
         eprintln!();
     }
@@ -127,7 +136,9 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 obj.insert("model".into(), engine.name().into());
                 obj.insert("max_length".into(), max_length.into());
                 obj.insert("stride".into(), stride.into());
-                obj.insert("bos".into(), args.bos.into());
+                obj.insert("bos".into(), bos.into());
+                obj.insert("scored_bytes".into(), scored_bytes.into());
+                obj.insert("bits_per_byte".into(), bits_per_byte.into());
             }
             serde_json::to_writer(&mut out, &value)?;
             writeln!(out)?;
@@ -140,7 +151,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 report.tokens,
                 report.predicted_tokens,
                 report.windows.len(),
-                if args.bos { ", BOS" } else { "" }
+                if bos { ", BOS" } else { "" }
             )?;
             writeln!(
                 out,
@@ -156,6 +167,10 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 out,
                 "perplexity (Σ loss·trg_len / end)       {:.4}   HF guide late 2022",
                 report.ppl.hf_legacy
+            )?;
+            writeln!(
+                out,
+                "bits per byte                           {bits_per_byte:.4}   over {scored_bytes} scored bytes"
             )?;
         }
     }

@@ -7,19 +7,15 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
 use crate::export::{Layout, Snapshot};
-use crate::graph::{Pruning, Selection};
+use crate::graph::{Pruning, SelectError, Selection};
 use crate::markov;
 use crate::model::Analysis;
 
-/// Everything a snapshot depends on.
-#[derive(Clone, Debug)]
-pub struct DeriveRequest {
-    /// Identifies the inputs; comes back with the snapshot.
-    pub key: String,
-    /// The analysis.
-    pub analysis: Arc<Analysis>,
-    /// Model name for the snapshot.
-    pub model: String,
+/// Everything a snapshot depends on; two requests with equal keys give the same snapshot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SnapshotKey {
+    /// The generation of the analysis (see [`super::Session::shown_generation`]).
+    pub analysis: u64,
     /// The matrix.
     pub selection: Selection,
     /// Edge pruning.
@@ -32,13 +28,27 @@ pub struct DeriveRequest {
     pub steps: usize,
 }
 
+/// A snapshot to compute.
+#[derive(Clone, Debug)]
+pub struct DeriveRequest {
+    /// What it depends on; comes back with the snapshot.
+    pub key: SnapshotKey,
+    /// The analysis of generation `key.analysis`.
+    pub analysis: Arc<Analysis>,
+    /// Model name for the snapshot.
+    pub model: String,
+}
+
+/// A finished snapshot, or why the selection cannot be shown, with the key it was asked for.
+pub type Derived = (SnapshotKey, Result<Snapshot, SelectError>);
+
 /// The UI's handle on the snapshot thread.
 pub struct Deriver {
     requests: Option<Sender<DeriveRequest>>,
-    answers: Receiver<(String, Result<Snapshot, String>)>,
+    answers: Receiver<Derived>,
     /// An answer computed on the UI thread because the thread could not be started.
-    local: Option<(String, Result<Snapshot, String>)>,
-    pending: Option<String>,
+    local: Option<Derived>,
+    pending: Option<SnapshotKey>,
 }
 
 impl Deriver {
@@ -54,8 +64,7 @@ impl Deriver {
                     while let Ok(newer) = inbox.try_recv() {
                         request = newer;
                     }
-                    let key = request.key.clone();
-                    if outbox.send((key, derive(&request))).is_err() {
+                    if outbox.send((request.key, derive(&request))).is_err() {
                         return;
                     }
                     wake();
@@ -71,10 +80,10 @@ impl Deriver {
 
     /// Asks for the snapshot of `request` unless it is the one already asked for.
     pub fn request(&mut self, request: DeriveRequest) {
-        if self.pending.as_deref() == Some(request.key.as_str()) {
+        if self.pending == Some(request.key) {
             return;
         }
-        self.pending = Some(request.key.clone());
+        self.pending = Some(request.key);
         let unsent = match &self.requests {
             Some(sender) => sender.send(request).err().map(|e| e.0),
             None => Some(request),
@@ -87,7 +96,7 @@ impl Deriver {
     }
 
     /// The newest finished snapshot, if one arrived since the last call.
-    pub fn poll(&mut self) -> Option<(String, Result<Snapshot, String>)> {
+    pub fn poll(&mut self) -> Option<Derived> {
         let mut newest = self.local.take();
         while let Ok(answer) = self.answers.try_recv() {
             newest = Some(answer);
@@ -107,23 +116,23 @@ impl Deriver {
 }
 
 /// The snapshot of a request; with `steps > 1` the edges are those of A^k and the statistics stay those of A.
-pub fn derive(r: &DeriveRequest) -> Result<Snapshot, String> {
+pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SelectError> {
+    let k = &r.key;
     let mut snapshot = Snapshot::of(
         &r.model,
         &r.analysis,
-        r.selection,
-        r.pruning,
-        r.layout,
-        r.teleport,
+        k.selection,
+        k.pruning,
+        k.layout,
+        k.teleport,
         1,
-    )
-    .map_err(|e| e.to_string())?;
-    if r.steps > 1 {
-        let power = markov::power(&snapshot.matrix, r.steps);
-        snapshot.edges = r.pruning.edges(&power);
-        snapshot.selection = format!("{} — A^{}", snapshot.selection, r.steps);
-        snapshot.markov.k_step = power.rows();
-        snapshot.markov.steps = r.steps;
+    )?;
+    if k.steps > 1 {
+        let power = markov::power(&snapshot.matrix, k.steps);
+        snapshot.edges = k.pruning.edges(&power);
+        snapshot.power = k.steps;
+        snapshot.markov.k_step = power;
+        snapshot.markov.steps = k.steps;
     }
     Ok(snapshot)
 }

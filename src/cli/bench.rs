@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 
-use crate::cli::{ms_since, ModelArgs};
+use super::args::{ms_since, ModelArgs};
 use crate::model::engine::PrefixCache;
 use crate::model::{AnalyzeOptions, Engine};
 
@@ -249,7 +249,8 @@ pub fn bench(
             drop(analysis);
         }
         times.sort_by(f64::total_cmp);
-        let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+        // repeat ≥ 1 (checked above), so there is a middle time.
+        let median = times[times.len() / 2];
         let peak = peak_rss_mb();
         // Typing: the same texts, each analysed after its first T − 1 tokens are in the prefix cache.
         let mut typing = Vec::with_capacity(repeat);
@@ -270,15 +271,15 @@ pub fn bench(
             drop(analysis);
         }
         typing.sort_by(f64::total_cmp);
-        let typing_median = typing.get(typing.len() / 2).copied().unwrap_or(f64::NAN);
+        let typing_median = typing[typing.len() / 2];
         if json {
             let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median});
             writeln!(out, "{line}")?;
         } else {
             writeln!(
                 out,
-                "{tokens:>6} tokens  median {median:>9.1} ms  peak RSS {:>7.0} MB  ({} kernels)",
-                peak.unwrap_or(f64::NAN),
+                "{tokens:>6} tokens  median {median:>9.1} ms  peak RSS {:>7} MB  ({} kernels)",
+                peak.map_or_else(|| "n/a".to_string(), |mb| format!("{mb:.0}")),
                 engine.model().kernels_in_use()
             )?;
         }

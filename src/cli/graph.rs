@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use clap::ValueEnum;
 
-use crate::cli::ModelArgs;
+use super::args::{BosArgs, ModelArgs};
 use crate::export::{self, Format, Layout, Snapshot};
 use crate::graph::{heads, Pruning, Selection};
 use crate::model::AnalyzeOptions;
@@ -34,9 +34,9 @@ pub struct SelectArgs {
     /// The text.
     #[arg(long)]
     pub text: String,
-    /// Prepend <|endoftext|> as token 0.
-    #[arg(long)]
-    pub bos: bool,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
     /// Layer of the head (or of --aggregate layer-mean / layer-max).
     #[arg(long)]
     pub layer: Option<usize>,
@@ -100,7 +100,7 @@ impl SelectArgs {
         let analysis = engine.analyze(
             &self.text,
             &AnalyzeOptions {
-                bos: self.bos,
+                bos: self.bos.enabled(false),
                 top_k: 1,
                 keep_scores: false,
             },
@@ -124,7 +124,7 @@ pub fn export(
     format: Format,
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let snap = args.snapshot(layout, 0.15, 1)?;
+    let snap = args.snapshot(layout, crate::markov::DEFAULT_TELEPORT, 1)?;
     if output.as_os_str() == "-" && format == Format::Png {
         bail!("PNG is binary: give a file with -o, e.g. -o graph.png");
     }
@@ -140,7 +140,7 @@ pub fn export(
         output.display(),
         snap.tokens.len(),
         snap.edges.len(),
-        snap.selection
+        snap.title()
     );
     Ok(())
 }
@@ -162,7 +162,7 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
         out,
         "{} — {} ({} tokens)",
         snap.model,
-        snap.selection,
+        snap.title(),
         snap.tokens.len()
     )?;
     writeln!(
@@ -180,11 +180,12 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
             out,
             "{i:>4}  {:<16} {:>8.5} {:>9.3} {:>9.2} {:>9.3} {:>9.4}",
             format!("{:?}", t.text),
-            r.row_sums.get(i).copied().unwrap_or(f64::NAN),
-            r.row_entropy_bits.get(i).copied().unwrap_or(f64::NAN),
-            r.effective_attended.get(i).copied().unwrap_or(f64::NAN),
-            r.expected_steps.get(i).copied().unwrap_or(f64::NAN),
-            r.teleport_ranking.get(i).copied().unwrap_or(f64::NAN),
+            // The report has one entry per token in each of these lists.
+            r.row_sums[i],
+            r.row_entropy_bits[i],
+            r.effective_attended[i],
+            r.expected_steps[i],
+            r.teleport_ranking[i],
         )?;
     }
     writeln!(out, "π: stationary distribution with teleport α = {teleport}; E[steps]: expected steps to absorption")?;
@@ -195,18 +196,23 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
 pub fn heads(
     model: &ModelArgs,
     text: Option<&str>,
+    bos: bool,
     probe: usize,
     exclude_bos: bool,
     exclude_current: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let engine = model.load()?;
+    let ex = heads::Exclusions {
+        attention_to_token0: exclude_bos,
+        attention_to_self: exclude_current,
+    };
     let (ids, attentions) = match text {
         Some(text) => {
             let analysis = engine.analyze(
                 text,
                 &AnalyzeOptions {
-                    bos: true,
+                    bos,
                     top_k: 1,
                     keep_scores: false,
                 },
@@ -217,25 +223,18 @@ pub fn heads(
             )
         }
         None => {
-            let info = engine.info();
-            let bos = engine
-                .tokenizer()
-                .end_of_text()
-                .context("the tokenizer has no <|endoftext|> for the probe")?;
-            let len = probe.min((info.n_positions - 1) / 2).max(1);
-            let ids = heads::induction_probe_ids(bos, len, info.vocab_size as u32, 7);
-            let att = engine.attentions_of_ids(&ids)?;
-            (ids, att)
+            let scores = heads::probe_scores(&engine, probe, ex)?;
+            return print_head_scores(&scores, json);
         }
     };
-    let ex = heads::Exclusions {
-        bos: exclude_bos,
-        current_token: exclude_current,
-    };
     let scores = heads::score_heads(&attentions, &ids, ex);
+    print_head_scores(&scores, json)
+}
+
+fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer(&mut out, &scores)?;
+        serde_json::to_writer(&mut out, scores)?;
         writeln!(out)?;
         return Ok(());
     }
@@ -244,7 +243,7 @@ pub fn heads(
         "{:>5} {:>4}  {:>8} {:>9} {:>9} {:>6} {:>6}  type",
         "layer", "head", "previous", "duplicate", "induction", "sink", "self"
     )?;
-    for s in &scores {
+    for s in scores {
         writeln!(
             out,
             "{:>5} {:>4}  {:>8.3} {:>9.3} {:>9.3} {:>6.3} {:>6.3}  {}",

@@ -1,0 +1,238 @@
+//! Exports, file dialogs and screenshots: where quick exports go, the text exports being written on their own
+//! threads, the dialog being shown, and a screenshot on its way.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+
+use super::notice::Notice;
+use crate::export::{self, Format, Snapshot};
+use crate::ui::dialogs::{self, DialogRequest, Dialogs, Purpose};
+
+/// A screenshot on its way. `--screenshot` waits until the analysis is drawn and 8 more frames, saves the
+/// window and closes it; a PNG export from the window waits 2 frames (for the menu to close) and saves the
+/// central view only.
+struct Screenshot {
+    path: PathBuf,
+    frames: u32,
+    crop: Option<egui::Rect>,
+    closing: bool,
+}
+
+/// The app's exports and dialogs.
+pub struct Exports {
+    dir: PathBuf,
+    /// Text exports are rendered and written on their own threads; each sends its notice here.
+    done: (mpsc::Sender<Notice>, mpsc::Receiver<Notice>),
+    running: usize,
+    screenshot: Option<Screenshot>,
+    dialogs: Dialogs,
+}
+
+impl Exports {
+    /// Quick exports go to `dir`; with `screenshot`, the window is saved there once drawn and then closed.
+    pub fn new(dir: PathBuf, screenshot: Option<PathBuf>) -> Self {
+        Self {
+            dir,
+            done: mpsc::channel(),
+            running: 0,
+            screenshot: screenshot.map(|path| Screenshot {
+                path,
+                frames: 0,
+                crop: None,
+                closing: true,
+            }),
+            dialogs: Dialogs::default(),
+        }
+    }
+
+    /// Where the quick export buttons write.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Sets where quick exports go.
+    pub fn set_dir(&mut self, dir: PathBuf) {
+        self.dir = dir;
+    }
+
+    /// Text exports still being written.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// The notice of the last export that finished since the last call.
+    pub fn poll(&mut self) -> Option<Notice> {
+        let mut last = None;
+        while let Ok(notice) = self.done.1.try_recv() {
+            self.running = self.running.saturating_sub(1);
+            last = Some(notice);
+        }
+        last
+    }
+
+    /// A file name for `selection` (as the snapshot names it): `layer_3_head_5-1764195000.svg`.
+    pub fn file_name(selection: Option<&str>, format: Format) -> String {
+        let name = selection.map_or_else(
+            || "attngraph".to_string(),
+            |s| s.replace([' ', '—', '^'], "_").replace("__", "_"),
+        );
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        format!("{name}-{stamp}.{}", format.extension())
+    }
+
+    /// Writes `snapshot` as `format` to `path` on a thread of its own; PNG saves the view as shown (the
+    /// `central` rectangle) on the next frames instead. Returns the notice to show now.
+    pub fn export_to(
+        &mut self,
+        path: PathBuf,
+        format: Format,
+        snapshot: Option<Arc<Snapshot>>,
+        central: Option<egui::Rect>,
+        ctx: &egui::Context,
+    ) -> Option<Notice> {
+        if format == Format::Png {
+            self.screenshot = Some(Screenshot {
+                path,
+                frames: 0,
+                crop: central,
+                closing: false,
+            });
+            ctx.request_repaint();
+            return None;
+        }
+        let snapshot = snapshot?;
+        // A 1,024-token JSON holds a million matrix entries: rendered on the UI thread it would hold frames.
+        let (done, wake, target) = (self.done.0.clone(), ctx.clone(), path.clone());
+        let shared = Arc::clone(&snapshot);
+        let spawned = std::thread::Builder::new()
+            .name("attngraph-export".into())
+            .spawn(move || {
+                let _ = done.send(write_export(&shared, format, &target));
+                wake.request_repaint();
+            });
+        Some(match spawned {
+            Ok(_) => {
+                self.running += 1;
+                Notice::done(format!("exporting {}…", path.display()))
+            }
+            Err(_) => write_export(&snapshot, format, &path),
+        })
+    }
+
+    /// Opens a file dialog on its own thread.
+    pub fn open_dialog(&mut self, request: DialogRequest, ctx: &egui::Context) {
+        let ctx = ctx.clone();
+        self.dialogs.open(request, move || ctx.request_repaint());
+    }
+
+    /// Answers the file dialogs with `picker` instead of the platform's dialog (tests answer them this way).
+    pub fn set_picker(&mut self, picker: dialogs::Picker) {
+        self.dialogs = Dialogs::with_picker(picker);
+    }
+
+    /// The file dialog being shown, if any.
+    pub fn dialog_open(&self) -> Option<Purpose> {
+        self.dialogs.open_purpose()
+    }
+
+    /// A dialog's answer, once it came.
+    pub fn poll_dialog(&mut self) -> Option<(Purpose, dialogs::Answer)> {
+        self.dialogs.poll()
+    }
+
+    /// Whether the app was started to save one screenshot and close.
+    pub fn closing_after_screenshot(&self) -> bool {
+        self.screenshot.as_ref().is_some_and(|s| s.closing)
+    }
+
+    /// Advances a screenshot on its way: counts frames once `ready` (with `--screenshot`, the analysis is
+    /// drawn), asks for the picture, saves it when it arrives, and closes the window after `--screenshot`.
+    pub fn screenshot_step(&mut self, ui: &egui::Ui, ready: bool) -> Option<Notice> {
+        let mut shot = self.screenshot.take()?;
+        let image = ui.input(|i| {
+            i.raw.events.iter().find_map(|e| match e {
+                egui::Event::Screenshot { image, .. } => Some(image.clone()),
+                _ => None,
+            })
+        });
+        if let Some(image) = image {
+            let image = match shot.crop {
+                Some(rect) => image.region(&rect, Some(ui.ctx().pixels_per_point())),
+                None => (*image).clone(),
+            };
+            let result = save_png(&shot.path, &image);
+            if shot.closing {
+                if let Err(err) = &result {
+                    eprintln!("error: {err}");
+                }
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            return Some(match result {
+                Ok(()) => Notice::done(format!("saved {}", shot.path.display())),
+                Err(err) => Notice::failed(format!("screenshot failed: {err}")),
+            });
+        }
+        if !shot.closing || ready {
+            shot.frames += 1;
+        }
+        let ask_at = if shot.closing { 8 } else { 2 };
+        if shot.frames > ask_at + 120 {
+            // Some window systems never deliver the picture; say so rather than wait forever.
+            let message = "screenshot failed: the window system did not deliver the picture";
+            if shot.closing {
+                eprintln!("error: {message}");
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            return Some(Notice::failed(message));
+        }
+        if shot.frames == ask_at {
+            ui.ctx()
+                .send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::UserData::default()));
+        }
+        ui.ctx().request_repaint();
+        self.screenshot = Some(shot);
+        None
+    }
+}
+
+/// Renders `snapshot` as `format` and writes it to `path` (creating its folder); the notice says which file, or
+/// why not.
+fn write_export(snapshot: &Snapshot, format: Format, path: &Path) -> Notice {
+    let result = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            export::render_bytes(snapshot, format)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| export::write_atomic(path, &bytes))
+        });
+    match result {
+        Ok(()) => Notice::done(format!("exported {}", path.display())),
+        Err(err) => Notice::failed(format!(
+            "export failed: cannot write {}: {err}",
+            path.display()
+        )),
+    }
+}
+
+fn save_png(path: &Path, image: &egui::ColorImage) -> Result<(), String> {
+    let [w, h] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &bytes,
+        w as u32,
+        h as u32,
+        image::ExtendedColorType::Rgba8,
+    )
+    .map_err(|e| format!("cannot encode PNG: {e}"))?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    export::write_atomic(path, &png).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -1,0 +1,153 @@
+//! What the app shows of the analysis beyond the settings: the snapshot of the selected matrix (computed on the
+//! snapshot thread), the graph built from it, the heads' thumbnails, the hovered and pinned tokens, and where
+//! the grid's badges come from.
+
+use std::sync::Arc;
+
+use super::notice::Notice;
+use crate::export::Snapshot;
+use crate::model::Analysis;
+use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
+use crate::ui::graph_view::{self, ViewGraph};
+use crate::ui::head_grid::Thumbnails;
+use crate::ui::settings::{GraphLayout, Settings, View};
+
+/// What the graph was built for: rebuilt (cheap: only the kept edges) when any of it changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GraphKey {
+    layout: GraphLayout,
+    log_scale: bool,
+    focus: Option<usize>,
+}
+
+/// The snapshot on screen and the graph drawn from it.
+pub struct Shown {
+    key: SnapshotKey,
+    graph_key: GraphKey,
+    /// The snapshot, shared with export threads.
+    pub snapshot: Arc<Snapshot>,
+    /// The graph the view draws.
+    pub graph: ViewGraph,
+}
+
+/// The view's state.
+pub struct ViewState {
+    deriver: Deriver,
+    /// The snapshot whose computation failed (reported once, not asked for again until something changes).
+    failed: Option<SnapshotKey>,
+    shown: Option<Shown>,
+    /// The token under the graph's pointer.
+    pub hovered: Option<usize>,
+    /// The token clicked in the graph.
+    pub pinned: Option<usize>,
+    /// The heads' thumbnails.
+    pub thumbnails: Thumbnails,
+    /// Whether the grid's badges come from the induction probe rather than the text.
+    pub badges_from_probe: bool,
+}
+
+impl ViewState {
+    /// Starts the snapshot thread; `wake` is called when a snapshot is ready.
+    pub fn spawn(wake: impl Fn() + Send + 'static) -> Self {
+        Self {
+            deriver: Deriver::spawn(wake),
+            failed: None,
+            shown: None,
+            hovered: None,
+            pinned: None,
+            thumbnails: Thumbnails::default(),
+            badges_from_probe: false,
+        }
+    }
+
+    /// The snapshot and graph on screen.
+    pub fn shown(&self) -> Option<&Shown> {
+        self.shown.as_ref()
+    }
+
+    /// The snapshot and graph on screen, to draw the graph (which keeps its interaction state).
+    pub fn shown_mut(&mut self) -> Option<&mut Shown> {
+        self.shown.as_mut()
+    }
+
+    /// The number of edges the graph shows now.
+    pub fn edge_count(&self) -> Option<usize> {
+        self.shown.as_ref().map(|s| s.snapshot.edges.len())
+    }
+
+    /// Whether a snapshot was asked for and has not arrived.
+    pub fn busy(&self) -> bool {
+        self.deriver.busy()
+    }
+
+    /// The token the graph highlights: the pinned one, else the hovered one.
+    pub fn focus(&self) -> Option<usize> {
+        self.pinned.or(self.hovered)
+    }
+
+    /// Asks for a new snapshot when the analysis (of `generation`) or a control changed, takes the one that
+    /// arrived, and rebuilds the graph when the snapshot or the focus changed. A failure comes back as a notice.
+    pub fn update(
+        &mut self,
+        analysis: &Arc<Analysis>,
+        generation: u64,
+        model: &str,
+        s: &Settings,
+    ) -> Option<Notice> {
+        let key = SnapshotKey {
+            analysis: generation,
+            selection: s.selection,
+            pruning: s.pruning,
+            layout: s.layout.export_layout(),
+            teleport: s.teleport,
+            steps: if s.view == View::Markov {
+                s.markov_steps
+            } else {
+                1
+            },
+        };
+        if self.shown.as_ref().map(|d| d.key) != Some(key) && self.failed != Some(key) {
+            self.deriver.request(DeriveRequest {
+                key,
+                analysis: Arc::clone(analysis),
+                model: model.to_string(),
+            });
+        }
+        let graph_key = GraphKey {
+            layout: s.layout,
+            log_scale: s.log_scale,
+            focus: self.focus(),
+        };
+        let build = |snapshot: &Snapshot| {
+            graph_view::build(
+                &snapshot.tokens,
+                &snapshot.edges,
+                graph_key.layout.export_layout(),
+                graph_key.log_scale,
+                graph_key.focus.filter(|&f| f < snapshot.tokens.len()),
+            )
+        };
+        match self.deriver.poll() {
+            Some((key, Ok(snapshot))) => {
+                self.shown = Some(Shown {
+                    key,
+                    graph_key,
+                    graph: build(&snapshot),
+                    snapshot: Arc::new(snapshot),
+                });
+                None
+            }
+            Some((key, Err(err))) => {
+                self.failed = Some(key);
+                Some(Notice::failed(format!("cannot show this matrix: {err}")))
+            }
+            None => {
+                if let Some(d) = self.shown.as_mut().filter(|d| d.graph_key != graph_key) {
+                    d.graph = build(&d.snapshot);
+                    d.graph_key = graph_key;
+                }
+                None
+            }
+        }
+    }
+}

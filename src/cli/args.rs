@@ -1,0 +1,83 @@
+//! Arguments shared by several commands: the model, BOS, and output formats. A leaf: it imports no other
+//! command module, so every command file can use it without a cycle.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use crate::model::{DeviceKind, Engine, HubOptions, ModelSource, DEFAULT_MODEL};
+
+/// Options shared by every command that loads a model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// `demo` (the small model inside the binary), a Hub id (openai-community/gpt2, gpt2-medium, gpt2-large,
+    /// gpt2-xl, distilbert/distilgpt2; `id@revision` allowed) or a folder with config.json, model.safetensors
+    /// and tokenizer.json (or vocab.json + merges.txt).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Use only the local Hugging Face cache (also HF_HUB_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
+    /// Where the model runs.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+}
+
+impl ModelArgs {
+    /// Loads the engine these arguments name.
+    pub fn load(&self) -> anyhow::Result<Engine> {
+        let source = ModelSource::parse(&self.model)?;
+        let device = self.device.open()?;
+        let engine = Engine::load(&source, &HubOptions::from_env(self.offline), &device)
+            .with_context(|| format!("cannot load model {}", source.name()))?;
+        Ok(engine)
+    }
+}
+
+/// `--bos` / `--no-bos`, the same pair on every command that reads text. Without either, BOS is off: the
+/// first token is context only and not scored (`heads --text` is the exception: its scores look for the
+/// sink at token 0, so BOS is on there unless `--no-bos` is given).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct BosArgs {
+    /// Prepend <|endoftext|> as token 0, so the first token of the text is scored too.
+    #[arg(long, overrides_with = "no_bos")]
+    pub bos: bool,
+    /// Do not prepend <|endoftext|>: the first token is context only.
+    #[arg(long, overrides_with = "bos")]
+    pub no_bos: bool,
+}
+
+impl BosArgs {
+    /// Whether to prepend BOS, given the command's default when neither flag is given.
+    pub fn enabled(self, default: bool) -> bool {
+        match (self.bos, self.no_bos) {
+            (true, _) => true,
+            (_, true) => false,
+            _ => default,
+        }
+    }
+}
+
+/// Output formats of `analyze`, `markov` and `heads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    /// A table for people.
+    Table,
+    /// One JSON object for programs.
+    Json,
+}
+
+/// Output formats of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// One JSON object per line and length.
+    Json,
+    /// A table.
+    Table,
+}
+
+/// Milliseconds since `start`.
+pub(crate) fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,225 @@
+//! The command line: `analyze`, `export`, `markov`, `heads`, `perplexity`, `bench` and `gui`. Each command is
+//! a thin layer over the library, in a file of its own; the arguments several commands share live in the leaf
+//! module [`args`], so the imports form a tree: this file → a command's file → `args`.
+
+pub mod analyze;
+pub mod args;
+pub mod bench;
+pub mod graph;
+pub mod perplexity;
+
+use clap::{Parser, Subcommand};
+
+use crate::ui::settings::View;
+pub use args::{AnalyzeFormat, BenchFormat, BosArgs, ModelArgs};
+
+/// Look inside GPT-2's attention: every head as a Markov chain and a graph, every token's probability.
+#[derive(Debug, Parser)]
+#[command(name = "attngraph", version, about)]
+pub struct Args {
+    /// What to do; without one, the app opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a text: each token's probability, surprisal, rank, entropy, top-k and the running perplexity, and
+    /// every head's attention (in JSON).
+    Analyze {
+        /// Model selection.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The text to read.
+        #[arg(long)]
+        text: String,
+        /// BOS (off unless --bos).
+        #[command(flatten)]
+        bos: BosArgs,
+        /// Alternatives to list per token.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// Also output the pre-softmax scores QK^T/sqrt(d) (JSON only).
+        #[arg(long)]
+        scores: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+    },
+    /// Time whole analyses (forward + attentions + per-token statistics) at several lengths.
+    Bench {
+        /// Model selection.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Text lengths in tokens.
+        #[arg(long, value_delimiter = ',', default_value = "8,64,256,1024")]
+        tokens: Vec<usize>,
+        /// Analyses per length (a different text each time).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = BenchFormat::Json)]
+        format: BenchFormat,
+    },
+
+    /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
+    Perplexity(perplexity::PerplexityArgs),
+    /// Open the app (the default when no command is given).
+    Gui {
+        /// Model to open (else the last one used).
+        #[arg(long)]
+        model: Option<String>,
+        /// Text to show (else the last one typed).
+        #[arg(long)]
+        text: Option<String>,
+        /// Layer of the head to select.
+        #[arg(long, requires = "head")]
+        layer: Option<usize>,
+        /// Head to select.
+        #[arg(long, requires = "layer")]
+        head: Option<usize>,
+        /// The main view.
+        #[arg(long, value_enum)]
+        view: Option<View>,
+        /// Render the window, save it as a PNG and exit (works under Xvfb).
+        #[arg(long)]
+        screenshot: Option<std::path::PathBuf>,
+        /// Ignore saved settings and start from the defaults.
+        #[arg(long)]
+        fresh: bool,
+        /// Score this file in the Perplexity tab once the model is loaded.
+        #[arg(long)]
+        score_file: Option<std::path::PathBuf>,
+    },
+    /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
+    Export {
+        /// Matrix and pruning.
+        #[command(flatten)]
+        select: graph::SelectArgs,
+        /// Node layout for SVG (and recorded in JSON).
+        #[arg(long, value_enum, default_value_t = crate::export::Layout::Arc)]
+        layout: crate::export::Layout,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: crate::export::Format,
+        /// Output file; `-` writes to stdout.
+        #[arg(short = 'o', long)]
+        output: std::path::PathBuf,
+    },
+    /// Markov statistics of the selected matrix: row sums, DAG check, absorption, entropy, teleport ranking, A^K.
+    Markov {
+        /// Matrix selection (pruning does not change the statistics).
+        #[command(flatten)]
+        select: graph::SelectArgs,
+        /// Teleport probability α of the ranking.
+        #[arg(long, default_value_t = crate::markov::DEFAULT_TELEPORT)]
+        teleport: f64,
+        /// K of the k-step matrix A^K.
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+    },
+    /// Head-type scores (previous-token, duplicate, induction, sink, self) of every head, on a text or, without
+    /// --text, on a repeated random token sequence that reveals induction heads.
+    Heads {
+        /// Model selection.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The text; without it, the induction probe runs.
+        #[arg(long)]
+        text: Option<String>,
+        /// BOS for --text (on unless --no-bos: the sink score looks at token 0).
+        #[command(flatten)]
+        bos: BosArgs,
+        /// Length of the probe's random half.
+        #[arg(long, default_value_t = 50)]
+        probe_len: usize,
+        /// Leave attention to token 0 out of the scores.
+        #[arg(long)]
+        exclude_bos: bool,
+        /// Leave each token's attention to itself out of the scores.
+        #[arg(long)]
+        exclude_current: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+        format: AnalyzeFormat,
+    },
+}
+
+/// Runs the parsed command line.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        None => crate::app::run(crate::app::Launch::default()),
+        Some(Command::Perplexity(args)) => perplexity::perplexity(&args),
+        Some(Command::Gui {
+            model,
+            text,
+            layer,
+            head,
+            view,
+            screenshot,
+            fresh,
+            score_file,
+        }) => {
+            let launch = crate::app::Launch {
+                model,
+                text,
+                selection: layer
+                    .zip(head)
+                    .map(|(layer, head)| crate::graph::Selection::Head { layer, head }),
+                view,
+                screenshot,
+                fresh,
+                score_file,
+                ..crate::app::Launch::default()
+            };
+            crate::app::run(launch)
+        }
+        Some(Command::Analyze {
+            model,
+            text,
+            bos,
+            top_k,
+            scores,
+            format,
+        }) => analyze::analyze(&model, &text, bos.enabled(false), top_k, scores, format),
+        Some(Command::Bench {
+            model,
+            tokens,
+            repeat,
+            format,
+        }) => bench::bench(&model, &tokens, repeat, format == BenchFormat::Json),
+        Some(Command::Export {
+            select,
+            layout,
+            format,
+            output,
+        }) => graph::export(&select, layout, format, &output),
+        Some(Command::Markov {
+            select,
+            teleport,
+            steps,
+            format,
+        }) => graph::markov(&select, teleport, steps, format == AnalyzeFormat::Json),
+        Some(Command::Heads {
+            model,
+            text,
+            bos,
+            probe_len,
+            exclude_bos,
+            exclude_current,
+            format,
+        }) => graph::heads(
+            &model,
+            text.as_deref(),
+            bos.enabled(true),
+            probe_len,
+            exclude_bos,
+            exclude_current,
+            format == AnalyzeFormat::Json,
+        ),
+    }
+}

@@ -1,0 +1,379 @@
+//! The app's session, without egui: the model worker and what it answered (the loaded model, the analysis on
+//! screen, head scores, errors, download progress), the snapshot thread, and file scoring. The app sends
+//! requests through [`Session`] and, once a frame, applies what [`Session::poll`] reports.
+//!
+//! Generations: every analysis request gets the next number ([`Session::requested_generation`]); an answer
+//! replaces the analysis on screen only if it is at least as new as the one shown
+//! ([`Session::shown_generation`]), so a slow answer to an old text never overwrites a newer one.
+
+pub mod deriver;
+pub mod scoring;
+pub mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use crate::graph::heads::HeadScores;
+use crate::model::generate::SamplingOptions;
+use crate::model::loader::{self, LoadError};
+use crate::model::{Analysis, AnalyzeOptions, HubOptions, ModelSource};
+use scoring::ScoredFile;
+use worker::{Request, Response, TaskError, Worker};
+
+/// Bytes arriving for a file of the model being downloaded.
+#[derive(Clone, Debug)]
+pub struct Download {
+    /// File name.
+    pub file: String,
+    /// Bytes so far.
+    pub done: u64,
+    /// Total bytes.
+    pub total: u64,
+    /// When this file's first bytes arrived.
+    pub started: Instant,
+}
+
+/// A model fetched into the Hub cache in the background (GPT-2, while a first run shows the demo model), on a
+/// thread of its own so that the worker keeps analysing meanwhile.
+#[derive(Debug)]
+pub enum Prefetch {
+    /// Files are arriving (`None` until the first bytes).
+    Downloading(Option<Download>),
+    /// Every file is in the cache: loading it now is instant and needs no network.
+    Ready(String),
+    /// It could not be fetched (no network, offline mode, …).
+    Failed(LoadError),
+}
+
+/// Messages from the prefetch thread.
+enum PrefetchMessage {
+    Progress(String, u64, u64),
+    Done(Result<(), LoadError>),
+}
+
+/// What the app must act on after a poll; everything else the worker said is kept in the session.
+#[derive(Debug)]
+pub enum Event {
+    /// A model finished loading under this name.
+    Loaded(String),
+    /// A newer analysis is on screen.
+    Analyzed,
+    /// The induction probe's scores arrived.
+    ProbeScored,
+    /// Continue ▸ sampled tokens: the text with them appended.
+    Continued(String),
+    /// Tokens scored so far of the file being scored.
+    ScoringProgress(usize, usize),
+    /// A file was scored.
+    Scored(Box<ScoredFile>),
+    /// Scoring a file failed.
+    ScoringFailed(TaskError),
+}
+
+/// The model side of the app.
+pub struct Session {
+    worker: Worker,
+    /// The name of the loaded model.
+    model_name: Option<String>,
+    loading: bool,
+    download: Option<Download>,
+    cancel_download: Arc<AtomicBool>,
+    load_error: Option<TaskError>,
+    analyze_error: Option<TaskError>,
+    analysis: Option<Arc<Analysis>>,
+    head_scores: Vec<HeadScores>,
+    probe_scores: Option<Vec<HeadScores>>,
+    last_millis: Option<f64>,
+    requested_generation: u64,
+    shown_generation: u64,
+    prefetch: Option<(String, Prefetch)>,
+    prefetch_inbox: Option<mpsc::Receiver<PrefetchMessage>>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Session {
+    /// Starts the worker; `wake` is called whenever it answers (the app passes `request_repaint`).
+    pub fn spawn(wake: impl Fn() + Send + Sync + 'static) -> Self {
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(wake);
+        let worker_wake = Arc::clone(&wake);
+        Self {
+            worker: Worker::spawn(move || worker_wake()),
+            prefetch: None,
+            prefetch_inbox: None,
+            wake,
+            model_name: None,
+            loading: false,
+            download: None,
+            cancel_download: Arc::new(AtomicBool::new(false)),
+            load_error: None,
+            analyze_error: None,
+            analysis: None,
+            head_scores: Vec::new(),
+            probe_scores: None,
+            last_millis: None,
+            requested_generation: 0,
+            shown_generation: 0,
+        }
+    }
+
+    /// Loads `model` (a `--model` string) on the worker; the current model stays until it is ready.
+    pub fn load(&mut self, model: String) {
+        self.loading = true;
+        self.load_error = None;
+        self.download = None;
+        // A fresh flag per load: cancelling one download must not cancel the next.
+        self.cancel_download = Arc::new(AtomicBool::new(false));
+        self.worker.send(Request::Load {
+            model,
+            offline: false,
+            cancel: self.cancel_download.clone(),
+        });
+    }
+
+    /// Fetches the Hub model `repo` into the cache on a thread of its own, without loading it; its state is
+    /// [`Session::prefetch`]. `hub` says where the cache and the Hub are (its progress and cancel are replaced).
+    pub fn start_prefetch(&mut self, repo: &str, mut hub: HubOptions) {
+        let (outbox, inbox) = mpsc::channel();
+        let (progress_out, progress_wake) = (outbox.clone(), Arc::clone(&self.wake));
+        hub.progress = Some(Arc::new(move |file: &str, done, total| {
+            let _ = progress_out.send(PrefetchMessage::Progress(file.to_string(), done, total));
+            progress_wake();
+        }));
+        hub.cancel = None;
+        let (source, wake) = (ModelSource::parse(repo), Arc::clone(&self.wake));
+        let spawned = std::thread::Builder::new()
+            .name("attngraph-prefetch".into())
+            .spawn(move || {
+                let result = source
+                    .and_then(|source| loader::resolve(&source, &hub))
+                    .map(|_| ());
+                let _ = outbox.send(PrefetchMessage::Done(result));
+                wake();
+            });
+        self.prefetch = Some((
+            repo.to_string(),
+            match spawned {
+                Ok(_) => Prefetch::Downloading(None),
+                Err(err) => Prefetch::Failed(LoadError::Download {
+                    repo: repo.to_string(),
+                    file: "(all)".into(),
+                    endpoint: String::new(),
+                    message: format!("cannot start a download thread: {err}"),
+                }),
+            },
+        ));
+        self.prefetch_inbox = Some(inbox);
+    }
+
+    /// The model being fetched in the background and how far it got.
+    pub fn prefetch(&self) -> Option<(&str, &Prefetch)> {
+        self.prefetch
+            .as_ref()
+            .map(|(repo, state)| (repo.as_str(), state))
+    }
+
+    /// Forgets the background fetch (its model was loaded, or the reader dismissed the offer).
+    pub fn dismiss_prefetch(&mut self) {
+        self.prefetch = None;
+        self.prefetch_inbox = None;
+    }
+
+    fn poll_prefetch(&mut self) {
+        let (Some(inbox), Some((repo, state))) = (&self.prefetch_inbox, &mut self.prefetch) else {
+            return;
+        };
+        while let Ok(message) = inbox.try_recv() {
+            *state = match message {
+                PrefetchMessage::Progress(file, done, total) => {
+                    let started = match state {
+                        Prefetch::Downloading(Some(d)) if d.file == file => d.started,
+                        _ => Instant::now(),
+                    };
+                    Prefetch::Downloading(Some(Download {
+                        file,
+                        done,
+                        total,
+                        started,
+                    }))
+                }
+                PrefetchMessage::Done(Ok(())) => Prefetch::Ready(repo.clone()),
+                PrefetchMessage::Done(Err(err)) => Prefetch::Failed(err),
+            };
+        }
+    }
+
+    /// Abandons the download in progress.
+    pub fn cancel_download(&self) {
+        self.cancel_download.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks for the analysis of `text`.
+    pub fn analyze(&mut self, text: String, options: AnalyzeOptions) {
+        self.requested_generation += 1;
+        self.worker.send(Request::Analyze {
+            generation: self.requested_generation,
+            text,
+            options,
+        });
+    }
+
+    /// Asks for head-type scores on the induction probe.
+    pub fn run_probe(&self) {
+        self.worker.send(Request::Probe);
+    }
+
+    /// Asks for tokens sampled after `text`.
+    pub fn continue_text(&self, text: String, bos: bool, options: SamplingOptions) {
+        self.worker.send(Request::Continue { text, bos, options });
+    }
+
+    /// Asks for the sliding-window perplexity of the file at `path`.
+    pub fn score_file(&self, path: String, max_length: usize, stride: usize, bos: bool) {
+        self.worker.send(Request::Perplexity {
+            path,
+            max_length,
+            stride,
+            bos,
+        });
+    }
+
+    /// Takes in what the worker answered since the last call; returns what the app must act on.
+    pub fn poll(&mut self) -> Vec<Event> {
+        self.poll_prefetch();
+        let mut events = Vec::new();
+        for response in self.worker.poll() {
+            match response {
+                Response::Progress { file, done, total } => {
+                    let started = self
+                        .download
+                        .as_ref()
+                        .filter(|d| d.file == file)
+                        .map_or_else(Instant::now, |d| d.started);
+                    self.download = Some(Download {
+                        file,
+                        done,
+                        total,
+                        started,
+                    });
+                }
+                Response::Loaded { name } => {
+                    self.loading = false;
+                    self.download = None;
+                    self.model_name = Some(name.clone());
+                    self.probe_scores = None;
+                    events.push(Event::Loaded(name));
+                }
+                Response::LoadFailed(error) => {
+                    self.loading = false;
+                    self.download = None;
+                    self.load_error = Some(error);
+                }
+                Response::Analyzed {
+                    generation,
+                    analysis,
+                    head_scores,
+                    millis,
+                } => {
+                    if generation >= self.shown_generation {
+                        self.head_scores = head_scores;
+                        self.analysis = Some(analysis);
+                        self.shown_generation = generation;
+                        self.last_millis = Some(millis);
+                        self.analyze_error = None;
+                        events.push(Event::Analyzed);
+                    }
+                }
+                Response::ProbeScores(scores) => {
+                    self.probe_scores = Some(scores);
+                    events.push(Event::ProbeScored);
+                }
+                Response::PerplexityProgress(done, total) => {
+                    events.push(Event::ScoringProgress(done, total));
+                }
+                Response::PerplexityDone(scored) => events.push(Event::Scored(scored)),
+                Response::PerplexityFailed(error) => events.push(Event::ScoringFailed(error)),
+                Response::Continued(text) => events.push(Event::Continued(text)),
+                Response::AnalyzeFailed { generation, error } => {
+                    if generation == self.requested_generation && self.model_name.is_some() {
+                        self.analyze_error = Some(error);
+                    }
+                }
+                Response::SideTaskFailed(error) => {
+                    if self.model_name.is_some() {
+                        self.analyze_error = Some(error);
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// The name of the loaded model.
+    pub fn model_name(&self) -> Option<&str> {
+        self.model_name.as_deref()
+    }
+
+    /// Whether a model is being loaded.
+    pub fn loading(&self) -> bool {
+        self.loading
+    }
+
+    /// The download in progress.
+    pub fn download(&self) -> Option<&Download> {
+        self.download.as_ref()
+    }
+
+    /// The analysis on screen.
+    pub fn analysis(&self) -> Option<&Arc<Analysis>> {
+        self.analysis.as_ref()
+    }
+
+    /// Head-type scores of every head on the analysed text.
+    pub fn head_scores(&self) -> &[HeadScores] {
+        &self.head_scores
+    }
+
+    /// Head-type scores on the induction probe, once asked for and answered.
+    pub fn probe_scores(&self) -> Option<&[HeadScores]> {
+        self.probe_scores.as_deref()
+    }
+
+    /// How long the last analysis took, in milliseconds.
+    pub fn last_millis(&self) -> Option<f64> {
+        self.last_millis
+    }
+
+    /// Why the model did not load.
+    pub fn load_error(&self) -> Option<&TaskError> {
+        self.load_error.as_ref()
+    }
+
+    /// Why the newest analysis (or the probe, or Continue) failed; the previous analysis stays on screen.
+    pub fn analyze_error(&self) -> Option<&TaskError> {
+        self.analyze_error.as_ref()
+    }
+
+    /// The load error, else the analysis error.
+    pub fn error(&self) -> Option<&TaskError> {
+        self.load_error.as_ref().or(self.analyze_error.as_ref())
+    }
+
+    /// The generation of the newest analysis asked for.
+    pub fn requested_generation(&self) -> u64 {
+        self.requested_generation
+    }
+
+    /// The generation of the analysis on screen (0: none yet).
+    pub fn shown_generation(&self) -> u64 {
+        self.shown_generation
+    }
+
+    /// Whether the worker still owes an answer: a load, or the newest analysis (unless an error ended it).
+    pub fn busy(&self) -> bool {
+        self.loading
+            || (self.requested_generation > self.shown_generation
+                && self.analyze_error.is_none()
+                && self.load_error.is_none())
+    }
+}

@@ -1,0 +1,55 @@
+//! What a panel asks the app to do. Panels draw and edit their own state; anything that reaches beyond it
+//! (the worker, a dialog, an export, another panel) comes back as a [`Command`], and the app applies every
+//! command in one place (`AttnApp::apply`).
+
+use crate::export::Format;
+use crate::graph::Selection;
+
+/// A request from a panel.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Load this model (a Hub id or a folder).
+    LoadModel(String),
+    /// Ask for a model folder with a file dialog.
+    BrowseModelFolder,
+    /// Abandon the download in progress.
+    CancelDownload,
+    /// Hide the line about the model fetched in the background.
+    DismissPrefetch,
+    /// The text was typed in; analyse it after the debounce.
+    TextEdited,
+    /// Analyse the text now (BOS was switched).
+    Reanalyze,
+    /// Sample tokens after the text and append them.
+    Continue,
+    /// Switch between the dark and light theme.
+    SetDark(bool),
+    /// Show this matrix; `open_graph` also switches from the Heads view to the graph.
+    Select {
+        /// The matrix.
+        selection: Selection,
+        /// Leave the Heads view for the graph.
+        open_graph: bool,
+    },
+    /// Badges in the head grid from the induction probe (true) or from the text (false).
+    ProbeBadges(bool),
+    /// The token the graph's pointer is over and the one clicked, if any.
+    Focus {
+        /// Under the pointer.
+        hovered: Option<usize>,
+        /// Clicked.
+        pinned: Option<usize>,
+    },
+    /// Draw A^k in the Markov view.
+    MarkovSteps(usize),
+    /// Export the selection with a save dialog.
+    SaveAs,
+    /// Export the selection to the quick-export folder.
+    QuickExport(Format),
+    /// Choose the quick-export folder with a dialog.
+    BrowseExportFolder,
+    /// Score the file named in the Perplexity tab.
+    ScoreFile,
+    /// Choose the file to score with a dialog.
+    BrowseTextFile,
+}

@@ -1,0 +1,263 @@
+//! The top panel: the model field, BOS, Continue, the views, the theme, the text box, the matrix selection,
+//! pruning and the export menu.
+
+use std::path::Path;
+
+use super::command::Command;
+use super::settings::{GraphLayout, Settings, View};
+use crate::export::Format;
+use crate::graph::{self, Pruning, Selection};
+use crate::model::{DEMO_MODEL, KNOWN_MODELS};
+
+/// What the top panel shows besides the settings it edits.
+pub struct Controls<'a> {
+    /// The model field as typed (not yet loaded).
+    pub model_field: &'a mut String,
+    /// A model is being loaded.
+    pub loading: bool,
+    /// A model is loaded.
+    pub model_loaded: bool,
+    /// (layers, heads, tokens) of the analysis on screen, once there is one.
+    pub shape: Option<(usize, usize, usize)>,
+    /// Where quick exports go.
+    pub export_dir: &'a Path,
+}
+
+/// Draws the top panel; returns what the app must do.
+pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.label("Model");
+        ui.add(
+            egui::TextEdit::singleline(c.model_field)
+                .desired_width(260.0)
+                .hint_text("demo, a Hub id or a folder"),
+        );
+        egui::ComboBox::from_id_salt("known_models")
+            .selected_text("▾")
+            .show_ui(ui, |ui| {
+                let mut choices: Vec<String> = std::iter::once(&DEMO_MODEL)
+                    .chain(&KNOWN_MODELS)
+                    .map(|m| m.to_string())
+                    .collect();
+                for recent in &settings.recent_models {
+                    if !choices.contains(recent) {
+                        choices.push(recent.clone());
+                    }
+                }
+                for m in choices {
+                    if ui.selectable_label(*c.model_field == m, &m).clicked() {
+                        *c.model_field = m;
+                    }
+                }
+            });
+        if ui.add_enabled(!c.loading, egui::Button::new("Load")).clicked() {
+            commands.push(Command::LoadModel(c.model_field.trim().to_string()));
+        }
+        if ui
+            .add_enabled(!c.loading, egui::Button::new("📂 Folder…"))
+            .on_hover_text("Open a local model folder")
+            .clicked()
+        {
+            commands.push(Command::BrowseModelFolder);
+        }
+        ui.separator();
+        if ui
+            .checkbox(&mut settings.bos, "BOS")
+            .on_hover_text(
+                "Prepend <|endoftext|> as token 0, so the first word gets p(x₁ | BOS): the product p(x₁)·p(x₂|x₁)·… needs a context for x₁.",
+            )
+            .changed()
+        {
+            commands.push(Command::Reanalyze);
+        }
+        if ui
+            .add_enabled(c.model_loaded, egui::Button::new("Continue ▸"))
+            .on_hover_text("Sample the next tokens from the model and append them")
+            .clicked()
+        {
+            commands.push(Command::Continue);
+        }
+        let sampling = &mut settings.sampling;
+        ui.menu_button("⚙", |ui| {
+            ui.add(
+                egui::Slider::new(&mut sampling.temperature, 0.0..=2.0)
+                    .text("temperature (0: most likely)"),
+            );
+            ui.add(egui::Slider::new(&mut sampling.top_k, 0..=200).text("top-k (0: all)"));
+            ui.add(egui::Slider::new(&mut sampling.top_p, 0.05..=1.0).text("top-p"));
+            ui.add(egui::Slider::new(&mut sampling.max_new_tokens, 1..=64).text("tokens"));
+        });
+        ui.separator();
+        for (view, label) in [
+            (View::Graph, "Graph"),
+            (View::Matrix, "Matrix"),
+            (View::Grid, "Heads"),
+            (View::Markov, "Markov"),
+            (View::Perplexity, "Perplexity"),
+        ] {
+            ui.selectable_value(&mut settings.view, view, label);
+        }
+        ui.separator();
+        let dark = settings.dark;
+        if ui
+            .selectable_label(dark, if dark { "🌙" } else { "☀" })
+            .on_hover_text("Dark / light theme")
+            .clicked()
+        {
+            commands.push(Command::SetDark(!dark));
+        }
+    });
+    let response = ui.add(
+        egui::TextEdit::multiline(&mut settings.text)
+            .desired_rows(2)
+            .desired_width(f32::INFINITY)
+            .hint_text("Type a sentence, e.g. I love tennis.")
+            .id_salt("text"),
+    );
+    if response.changed() {
+        commands.push(Command::TextEdited);
+    }
+    ui.horizontal_wrapped(|ui| {
+        // Layer and head ranges are known only once a model has answered.
+        if let Some(shape) = c.shape {
+            selection_ui(ui, &mut settings.selection, shape);
+        }
+        ui.separator();
+        pruning_ui(ui, settings);
+        ui.separator();
+        ui.menu_button("Export ▾", |ui| {
+            commands.extend(export_menu_ui(ui, c.export_dir));
+        })
+        .response
+        .on_hover_text("Save the selected matrix or the view");
+    });
+    commands
+}
+
+fn export_menu_ui(ui: &mut egui::Ui, export_dir: &Path) -> Option<Command> {
+    let mut command = None;
+    if ui
+        .button("Save as…")
+        .on_hover_text("Choose the file; its extension picks the format")
+        .clicked()
+    {
+        command = Some(Command::SaveAs);
+    }
+    ui.separator();
+    ui.label(format!("Quick save to {}", export_dir.display()));
+    ui.horizontal(|ui| {
+        for format in Format::ALL {
+            let hover = if format == Format::Png {
+                "the view as shown".to_string()
+            } else {
+                format!("the selected matrix as {}", format.extension())
+            };
+            if ui
+                .button(format.extension().to_uppercase())
+                .on_hover_text(hover)
+                .clicked()
+            {
+                command = Some(Command::QuickExport(format));
+            }
+        }
+    });
+    if ui.button("Change folder…").clicked() {
+        command = Some(Command::BrowseExportFolder);
+    }
+    if command.is_some() {
+        ui.close();
+    }
+    command
+}
+
+fn selection_ui(
+    ui: &mut egui::Ui,
+    sel: &mut Selection,
+    (n_layer, n_head, n_tokens): (usize, usize, usize),
+) {
+    let mut layer = match *sel {
+        Selection::Head { layer, .. }
+        | Selection::LayerMean(layer)
+        | Selection::LayerMax(layer) => layer,
+        _ => 0,
+    };
+    let mut head = match *sel {
+        Selection::Head { head, .. } => head,
+        _ => 0,
+    };
+    ui.label("Matrix");
+    egui::ComboBox::from_id_salt("matrix_kind")
+        .selected_text(sel.label())
+        .show_ui(ui, |ui| {
+            ui.selectable_value(sel, Selection::Head { layer, head }, "one head");
+            ui.selectable_value(sel, Selection::LayerMean(layer), "layer mean");
+            ui.selectable_value(sel, Selection::LayerMax(layer), "layer max");
+            ui.selectable_value(sel, Selection::AllMean, "all-head mean");
+            ui.selectable_value(sel, Selection::Rollout, "rollout");
+            ui.add_enabled_ui(n_tokens <= graph::FLOW_MAX_TOKENS, |ui| {
+                ui.selectable_value(sel, Selection::Flow, "flow")
+                    .on_disabled_hover_text(format!(
+                        "flow is limited to {} tokens",
+                        graph::FLOW_MAX_TOKENS
+                    ));
+            });
+        });
+    let has_layer = matches!(
+        sel,
+        Selection::Head { .. } | Selection::LayerMean(_) | Selection::LayerMax(_)
+    );
+    if has_layer
+        && ui
+            .add(
+                egui::DragValue::new(&mut layer)
+                    .range(0..=n_layer.saturating_sub(1))
+                    .prefix("layer "),
+            )
+            .changed()
+    {
+        *sel = match *sel {
+            Selection::Head { head, .. } => Selection::Head { layer, head },
+            Selection::LayerMean(_) => Selection::LayerMean(layer),
+            _ => Selection::LayerMax(layer),
+        };
+    }
+    if matches!(sel, Selection::Head { .. })
+        && ui
+            .add(
+                egui::DragValue::new(&mut head)
+                    .range(0..=n_head.saturating_sub(1))
+                    .prefix("head "),
+            )
+            .changed()
+    {
+        *sel = Selection::Head { layer, head };
+    }
+}
+
+fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
+    let p: &mut Pruning = &mut settings.pruning;
+    ui.add(
+        egui::Slider::new(&mut p.threshold, 0.0..=1.0)
+            .text("threshold")
+            .logarithmic(true)
+            .smallest_positive(0.001),
+    );
+    ui.add(
+        egui::DragValue::new(&mut p.top_k)
+            .range(0..=64)
+            .prefix("top-k "),
+    )
+    .on_hover_text("0 keeps all");
+    ui.add(egui::Slider::new(&mut p.mass, 0.05..=1.0).text("mass"));
+    ui.checkbox(&mut p.drop_first, "drop token 0")
+        .on_hover_text("Hide the attention sink and renormalise each row over the other tokens");
+    ui.checkbox(&mut settings.log_scale, "log colours");
+    egui::ComboBox::from_id_salt("layout")
+        .selected_text(format!("{:?}", settings.layout))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut settings.layout, GraphLayout::Arc, "Arc");
+            ui.selectable_value(&mut settings.layout, GraphLayout::Circle, "Circle");
+            ui.selectable_value(&mut settings.layout, GraphLayout::Force, "Force");
+        });
+}

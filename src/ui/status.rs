@@ -1,0 +1,126 @@
+//! The status bar: the model, a download in progress, the last analysis' time and shape, and an analysis error.
+
+use super::command::Command;
+use crate::session::{Prefetch, Session};
+
+/// Red for failures.
+pub const ERROR_RED: egui::Color32 = egui::Color32::from_rgb(220, 80, 60);
+
+/// Draws the status bar for `session`; `model` is the model being loaded or shown.
+pub fn status_ui(ui: &mut egui::Ui, session: &Session, model: &str) -> Option<Command> {
+    let mut command = None;
+    ui.horizontal(|ui| {
+        match (session.model_name(), session.loading()) {
+            (_, true) => ui.label(format!("loading {model}…")),
+            (Some(name), false) => ui.label(name),
+            (None, false) => ui.label("no model loaded"),
+        };
+        if let Some(d) = session.download() {
+            ui.separator();
+            ui.label(format!(
+                "downloading {}: {:.1} / {:.1} MB",
+                d.file,
+                d.done as f64 / 1e6,
+                d.total as f64 / 1e6
+            ));
+            if ui.small_button("Cancel").clicked() {
+                command = Some(Command::CancelDownload);
+            }
+        }
+        if let Some(ms) = session.last_millis() {
+            ui.separator();
+            ui.label(format!("last analysis {ms:.0} ms"));
+        }
+        if let Some(a) = session.analysis() {
+            ui.separator();
+            ui.label(format!(
+                "{} tokens · {} layers × {} heads",
+                a.tokens.len(),
+                a.model.n_layer,
+                a.model.n_head
+            ));
+        }
+        if let Some(err) = session.analyze_error() {
+            ui.separator();
+            ui.colored_label(ERROR_RED, format!("⚠ {err} (showing the previous result)"));
+        }
+    });
+    command
+}
+
+/// The central area before the first analysis arrives: the download's progress, or a spinner while loading.
+pub fn waiting_ui(ui: &mut egui::Ui, session: &Session, model: &str) -> Option<Command> {
+    if let Some(d) = session.download() {
+        let secs = d.started.elapsed().as_secs_f64().max(0.1);
+        let fraction = if d.total > 0 {
+            d.done as f32 / d.total as f32
+        } else {
+            0.0
+        };
+        ui.label(format!(
+            "Downloading {}: {:.1} / {:.1} MB at {:.1} MB/s",
+            d.file,
+            d.done as f64 / 1e6,
+            d.total as f64 / 1e6,
+            d.done as f64 / 1e6 / secs
+        ));
+        ui.add(egui::ProgressBar::new(fraction).show_percentage());
+        if ui.button("Cancel").clicked() {
+            return Some(Command::CancelDownload);
+        }
+    } else if session.loading() {
+        ui.spinner();
+        ui.label(format!("Loading {model}…"));
+    }
+    None
+}
+
+/// The load error above the central area, with a way to open a folder instead.
+pub fn load_error_ui(ui: &mut egui::Ui, session: &Session) -> Option<Command> {
+    let err = session.load_error()?;
+    ui.colored_label(ERROR_RED, format!("⚠ {err}"));
+    ui.label("Pick a model above, or open a local folder holding config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt).");
+    let browse = ui.button("📂 Open a local model folder…").clicked();
+    ui.separator();
+    browse.then_some(Command::BrowseModelFolder)
+}
+
+/// One line above the views while the demo model stands in for GPT-2 on a first run: GPT-2's download in the
+/// background, the offer to switch once it is in the cache, or why it could not be fetched and how to get it.
+pub fn prefetch_banner_ui(ui: &mut egui::Ui, session: &Session) -> Option<Command> {
+    let (repo, state) = session.prefetch()?;
+    let mut command = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("ℹ This is the demo model, a small GPT-2 trained on Debian's documentation, not GPT-2.");
+        match state {
+            Prefetch::Downloading(None) => {
+                ui.label(format!("{repo} is downloading in the background…"));
+            }
+            Prefetch::Downloading(Some(d)) => {
+                ui.label(format!(
+                    "{repo} is downloading in the background: {} {:.1} / {:.1} MB",
+                    d.file,
+                    d.done as f64 / 1e6,
+                    d.total as f64 / 1e6
+                ));
+            }
+            Prefetch::Ready(_) => {
+                ui.label(format!("{repo} is downloaded."));
+                if ui.button(format!("Switch to {repo}")).clicked() {
+                    command = Some(Command::LoadModel(repo.to_string()));
+                }
+            }
+            Prefetch::Failed(err) => {
+                ui.label(format!(
+                    "{repo} could not be fetched: with a network, press Load on it, or run `huggingface-cli download {repo}`."
+                ))
+                .on_hover_text(err.to_string());
+            }
+        }
+        if ui.small_button("✖").on_hover_text("Hide this line").clicked() {
+            command = Some(Command::DismissPrefetch);
+        }
+    });
+    ui.separator();
+    command
+}

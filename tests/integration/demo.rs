@@ -1,0 +1,196 @@
+//! The demo model inside the binary against transformers and numpy (tests/fixtures/demo_reference.json, written
+//! by tools/make_demo_reference.py from assets/demo-model): its analyses, the heads it learned, and its
+//! perplexity on prose it never saw; and `--model demo` from the command line with no network and no cache.
+
+use attngraph::graph::heads;
+use attngraph::model::perplexity::WindowOptions;
+use attngraph::model::{AnalyzeOptions, DeviceKind, Engine, HubOptions, Kernels, ModelSource};
+use serde_json::Value;
+
+use crate::engine::check_cases;
+use crate::util::{assert_success, fixtures, rel, run_cli};
+
+fn demo_reference() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("demo_reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn demo(kernels: Kernels) -> Engine {
+    Engine::load_with(
+        &ModelSource::parse("demo").unwrap(),
+        &HubOptions::default(),
+        &DeviceKind::Cpu.open().unwrap(),
+        kernels,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_demo_model_matches_transformers_on_both_kernel_paths() {
+    let reference = demo_reference();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 8);
+    for kernels in [Kernels::Auto, Kernels::Portable] {
+        check_cases(&demo(kernels), cases);
+    }
+}
+
+#[test]
+fn the_head_scores_find_the_heads_the_demo_model_learned() {
+    let reference = demo_reference();
+    let want = &reference["heads"];
+    let engine = demo(Kernels::Auto);
+    let analysis = engine
+        .analyze(
+            want["text"].as_str().unwrap(),
+            &AnalyzeOptions {
+                bos: true,
+                top_k: 1,
+                keep_scores: false,
+            },
+        )
+        .unwrap();
+    let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+    let want_ids: Vec<u32> = want["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(ids, want_ids);
+    let ours = heads::score_heads(&analysis.attentions, &ids, heads::Exclusions::default());
+    let theirs = want["scores"].as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (s, w) in ours.iter().zip(theirs) {
+        assert_eq!(
+            (s.layer as u64, s.head as u64),
+            (w["layer"].as_u64().unwrap(), w["head"].as_u64().unwrap())
+        );
+        for (got, key) in [
+            (s.previous_token, "previous_token"),
+            (s.induction, "induction"),
+            (s.sink, "sink"),
+        ] {
+            let expected = w[key].as_f64().unwrap();
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "{key} of {}.{}: {got} vs {expected}",
+                s.layer,
+                s.head
+            );
+        }
+    }
+    // The model learned a previous-token head and an induction head (numpy says so from transformers'
+    // attentions), and the scores name the same heads.
+    for (kind, floor) in [("previous_token", 0.4), ("induction", 0.3)] {
+        let best = &want["best"][kind];
+        let score = best[kind].as_f64().unwrap();
+        assert!(
+            score >= floor,
+            "the best {kind} head scores {score} < {floor}"
+        );
+        let ours_best = ours
+            .iter()
+            .max_by(|a, b| {
+                let (x, y) = match kind {
+                    "previous_token" => (a.previous_token, b.previous_token),
+                    _ => (a.induction, b.induction),
+                };
+                x.total_cmp(&y)
+            })
+            .unwrap();
+        assert_eq!(
+            (ours_best.layer as u64, ours_best.head as u64),
+            (
+                best["layer"].as_u64().unwrap(),
+                best["head"].as_u64().unwrap()
+            ),
+            "best {kind} head"
+        );
+    }
+}
+
+#[test]
+fn the_demo_models_perplexity_on_unseen_prose_matches_transformers() {
+    let reference = demo_reference();
+    let want = &reference["perplexity"];
+    let engine = demo(Kernels::Auto);
+    let prose = std::fs::read_to_string(fixtures().join("demo_prose.txt")).unwrap();
+    let (ids, _) = engine.tokenize(&prose, false).unwrap();
+    let options = WindowOptions {
+        max_length: want["max_length"].as_u64().unwrap() as usize,
+        stride: want["stride"].as_u64().unwrap() as usize,
+        bos: false,
+        batch: 1,
+    };
+    let report = engine.perplexity(&ids, options, &mut |_, _| {}).unwrap();
+    assert_eq!(report.tokens as u64, want["tokens"].as_u64().unwrap());
+    let r = rel(report.ppl.token, want["ppl"]["token"].as_f64().unwrap());
+    assert!(r < 1e-5, "perplexity relative error {r}");
+
+    // The command line, with no network, no cache and a fresh HOME: bits per byte as transformers gives them.
+    let home = tempfile::tempdir().unwrap();
+    let path = fixtures().join("demo_prose.txt");
+    let out = run_cli(
+        &[
+            "perplexity",
+            "--model",
+            "demo",
+            "--format",
+            "json",
+            path.to_str().unwrap(),
+        ],
+        &[("HOME", home.path())],
+    );
+    assert_success(&out);
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bpb = want["bits_per_byte"].as_f64().unwrap();
+    assert!(
+        rel(got["bits_per_byte"].as_f64().unwrap(), bpb) < 1e-5,
+        "{got}"
+    );
+    assert_eq!(got["scored_bytes"], want["scored_bytes"]);
+    assert!(
+        bpb <= 1.6,
+        "the demo model needs {bpb} bits per byte of unseen prose"
+    );
+}
+
+#[test]
+fn heads_on_the_probe_finds_previous_token_and_induction_heads_offline() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_cli(
+        &["heads", "--model", "demo", "--format", "json"],
+        &[("HOME", home.path())],
+    );
+    assert_success(&out);
+    let scores: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let best = |key: &str| {
+        scores
+            .iter()
+            .map(|s| s[key].as_f64().unwrap())
+            .fold(0.0f64, f64::max)
+    };
+    assert!(best("previous_token") >= 0.4, "{}", best("previous_token"));
+    assert!(best("induction") >= 0.3, "{}", best("induction"));
+}
+
+#[test]
+fn the_special_tokens_come_from_the_demo_tokenizer_not_gpt2() {
+    let engine = demo(Kernels::Auto);
+    let eot = engine.tokenizer().end_of_text().unwrap();
+    assert_eq!(engine.tokenizer().text(eot), "<|endoftext|>");
+    // GPT-2's id 50256 does not exist in a 4,096-token vocabulary.
+    assert!((eot as usize) < engine.info().vocab_size);
+    let analysis = engine
+        .analyze(
+            "I love tennis.",
+            &AnalyzeOptions {
+                bos: true,
+                top_k: 1,
+                keep_scores: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(analysis.tokens[0].id, eot);
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Golden values for the demo model (assets/demo-model), computed with Hugging Face transformers (PyTorch,
+float32, eager attention) and numpy, for attngraph's tests.
+
+What it writes: tests/fixtures/demo_reference.json with
+  cases          for each text, with and without BOS: the ids of the model's own tokenizer (HF tokenizers),
+                 every head's attention, log p(x_t | x_<t), rank, entropy, top-5 and the perplexity
+                 (the same fields as reference.json, from make_reference.analyse);
+  heads          for a sentence said twice (with BOS): the previous-token, induction and sink score of every
+                 head, computed with numpy from transformers' attentions (TransformerLens's definition: the share
+                 of a head's attention that falls on the pattern), and the best head of each kind;
+  perplexity     the sliding-window perplexity (make_reference.sliding_window) and the bits per byte of
+                 tests/fixtures/demo_prose.txt, a page of prose the model never saw.
+
+The weights are stored in float16; transformers loads them as float32 (each value exactly), as attngraph does.
+
+    python tools/make_demo_reference.py
+
+Needs: tools/requirements-train.txt.
+"""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from transformers import GPT2LMHeadModel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from make_reference import analyse, sliding_window  # noqa: E402
+
+ROOT = os.path.join(HERE, "..")
+MODEL = os.path.join(ROOT, "assets", "demo-model")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+TEXTS = [
+    "I love tennis.",
+    "The package manager installs the software and keeps it up to date.",
+    "我爱网球。 🎾 emoji and CJK split over byte tokens",
+    "  two  spaces\tand a tab",
+]
+
+REPEATED = (
+    "The system administrator reads the log files every morning. "
+    "The system administrator reads the log files every morning."
+)
+
+
+def head_scores(attentions, ids):
+    """Per head: share of attention on the previous token, on the token after an earlier copy of the current
+    token (induction), and on token 0 (sink); attentions is [layer][head][q][k]."""
+    att = np.array(attentions)  # (layers, heads, t, t)
+    t = len(ids)
+    prev = np.zeros((t, t))
+    ind = np.zeros((t, t))
+    sink = np.zeros((t, t))
+    for i in range(t):
+        if i > 0:
+            prev[i, i - 1] = 1
+        sink[i, 0] = 1
+        for j in range(1, i + 1):
+            if ids[j - 1] == ids[i]:
+                ind[i, j] = 1
+    total = att.sum(axis=(2, 3))
+    out = []
+    for layer in range(att.shape[0]):
+        for head in range(att.shape[1]):
+            a = att[layer, head]
+            out.append(
+                {
+                    "layer": layer,
+                    "head": head,
+                    "previous_token": float((a * prev).sum() / total[layer, head]),
+                    "induction": float((a * ind).sum() / total[layer, head]),
+                    "sink": float((a * sink).sum() / total[layer, head]),
+                }
+            )
+    return out
+
+
+def main():
+    model = GPT2LMHeadModel.from_pretrained(MODEL, torch_dtype=torch.float32, attn_implementation="eager")
+    model.eval()
+    tokenizer = Tokenizer.from_file(os.path.join(MODEL, "tokenizer.json"))
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    cases = []
+    for text in TEXTS:
+        ids = tokenizer.encode(text).ids
+        for with_bos in (False, True):
+            case = analyse(model, [eot] + ids if with_bos else ids, with_bos)
+            case["text"] = text
+            cases.append(case)
+
+    ids = [eot] + tokenizer.encode(REPEATED).ids
+    with torch.no_grad():
+        out = model(torch.tensor([ids]), output_attentions=True)
+    attentions = [a[0].numpy().astype(float) for a in out.attentions]
+    scores = head_scores(attentions, ids)
+    best = {
+        kind: max(scores, key=lambda s: s[kind])
+        for kind in ("previous_token", "induction", "sink")
+    }
+
+    with open(os.path.join(FIXTURES, "demo_prose.txt"), encoding="utf-8") as f:
+        prose = f.read()
+    prose_ids = tokenizer.encode(prose).ids
+    n_positions = model.config.n_positions
+    windows = sliding_window(model, prose_ids, n_positions, n_positions // 2)
+    # Without BOS the first token is context only: its bytes are not scored.
+    first_end = tokenizer.encode(prose).offsets[0][1]
+    scored_bytes = len(prose.encode("utf-8")) - len(prose[:first_end].encode("utf-8"))
+    windows["bits_per_byte"] = windows["nll_sum"] / math.log(2) / scored_bytes
+    windows["scored_bytes"] = scored_bytes
+    windows["max_length"] = n_positions
+    windows["stride"] = n_positions // 2
+
+    reference = {
+        "generator": "tools/make_demo_reference.py",
+        "torch": torch.__version__,
+        "cases": cases,
+        "heads": {"text": REPEATED, "ids": ids, "scores": scores, "best": best},
+        "perplexity": windows,
+    }
+    path = os.path.join(FIXTURES, "demo_reference.json")
+    with open(path, "w") as f:
+        json.dump(reference, f)
+    print(f"wrote {path}")
+    for kind, s in best.items():
+        print(f"best {kind}: layer {s['layer']} head {s['head']} {s[kind]:.3f}")
+    print(f"prose: {windows['ppl']['token']:.3f} perplexity, {windows['bits_per_byte']:.3f} bits per byte")
+
+
+if __name__ == "__main__":
+    main()
