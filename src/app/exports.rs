@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use super::notice::Notice;
 use crate::export::{self, Format, Snapshot};
-use crate::ui::dialogs::{self, DialogRequest, Dialogs, Purpose};
+use crate::ui::dialogs::{self, DialogRequest, Dialogs, Kind, Purpose};
+use crate::ui::notice::Notice;
 
 /// A screenshot on its way. `--screenshot` waits until the analysis is drawn and 8 more frames, saves the
 /// window and closes it; a PNG export from the window waits 2 frames (for the menu to close) and saves the
@@ -121,6 +121,62 @@ impl Exports {
         })
     }
 
+    /// Asks where to export the selection, suggesting `file_name` in the quick-export folder.
+    pub fn save_as(&mut self, file_name: String, ctx: &egui::Context) {
+        let mut request =
+            DialogRequest::new(Purpose::SaveExport, Kind::SaveFile, "Export the selection");
+        request.directory = Some(self.dir.clone()).filter(|d| d.is_dir());
+        request.file_name = Some(file_name);
+        request.filters = Format::ALL
+            .iter()
+            .map(|f| {
+                (
+                    f.extension().to_uppercase(),
+                    vec![f.extension().to_string()],
+                )
+            })
+            .collect();
+        self.open_dialog(request, ctx);
+    }
+
+    /// Asks for the quick-export folder.
+    pub fn browse_export_folder(&mut self, ctx: &egui::Context) {
+        let mut request = DialogRequest::new(
+            Purpose::ExportFolder,
+            Kind::OpenFolder,
+            "Folder for exports",
+        );
+        request.directory = Some(self.dir.clone()).filter(|d| d.is_dir());
+        self.open_dialog(request, ctx);
+    }
+
+    /// Asks for a text file to score.
+    pub fn browse_text_file(&mut self, ctx: &egui::Context) {
+        let mut request =
+            DialogRequest::new(Purpose::TextFile, Kind::OpenFile, "Score a text file");
+        request.filters = vec![
+            (
+                "Text".to_string(),
+                vec!["txt".into(), "md".into(), "raw".into()],
+            ),
+            ("Any file".to_string(), vec!["*".to_string()]),
+        ];
+        self.open_dialog(request, ctx);
+    }
+
+    /// Asks for a model folder, starting from the one typed in the model field if it exists.
+    pub fn browse_model_folder(&mut self, typed: &str, ctx: &egui::Context) {
+        let mut request = DialogRequest::new(
+            Purpose::ModelFolder,
+            Kind::OpenFolder,
+            "Open a GPT-2 model folder (config.json, model.safetensors, tokenizer.json)",
+        );
+        request.directory = Some(PathBuf::from(typed.trim()))
+            .filter(|p| p.is_dir())
+            .or_else(|| std::env::current_dir().ok());
+        self.open_dialog(request, ctx);
+    }
+
     /// Opens a file dialog on its own thread.
     pub fn open_dialog(&mut self, request: DialogRequest, ctx: &egui::Context) {
         let ctx = ctx.clone();
@@ -137,9 +193,23 @@ impl Exports {
         self.dialogs.open_purpose()
     }
 
-    /// A dialog's answer, once it came.
-    pub fn poll_dialog(&mut self) -> Option<(Purpose, dialogs::Answer)> {
-        self.dialogs.poll()
+    /// The path a dialog answered with, once it did; a dialog that could not be shown comes back as a notice
+    /// that says what to do instead. A cancelled dialog answers nothing.
+    pub fn poll_dialog(&mut self) -> Option<Result<(Purpose, PathBuf), Notice>> {
+        match self.dialogs.poll()? {
+            (purpose, Ok(Some(path))) => Some(Ok((purpose, path))),
+            (_, Ok(None)) => None,
+            (purpose, Err(err)) => {
+                let instead = match purpose {
+                    Purpose::ModelFolder => "type the folder's path into the Model field and press Load",
+                    Purpose::TextFile => "type the file's path into the File field",
+                    Purpose::SaveExport | Purpose::ExportFolder => {
+                        "use the quick save buttons; they write to the folder named in the Export menu"
+                    }
+                };
+                Some(Err(Notice::failed(format!("{err}; {instead}"))))
+            }
+        }
     }
 
     /// Whether the app was started to save one screenshot and close.

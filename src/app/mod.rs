@@ -4,57 +4,31 @@
 //! [`Command`]s they return in [`AttnApp::apply`], the one place where the app changes in answer to the reader.
 
 mod exports;
-mod notice;
-mod view;
+mod launch;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use exports::Exports;
-pub use notice::Notice;
-pub use view::ViewState;
+pub use launch::Launch;
 
 use crate::export::Format;
-use crate::graph::{self, Selection};
 use crate::model::loader;
 use crate::model::{AnalyzeOptions, HubOptions, DEFAULT_MODEL, DEMO_MODEL};
 use crate::session::{Event, Session};
+use crate::ui::central::{body_ui, Body};
 use crate::ui::command::Command;
 use crate::ui::controls::{controls_ui, Controls};
-use crate::ui::dialogs::{DialogRequest, Kind, Purpose};
-use crate::ui::head_grid::{grid_panel_ui, GridPanel};
-use crate::ui::markov_panel::{markov_panel_ui, MarkovCommand};
-use crate::ui::perplexity_panel::{PerplexityCommand, PerplexityTab};
+use crate::ui::dialogs::Purpose;
+use crate::ui::head_grid::arrow_keys;
+use crate::ui::notice::Notice;
+use crate::ui::perplexity_panel::PerplexityTab;
 use crate::ui::settings::{self, Settings, View};
-use crate::ui::{fonts, graph_view, matrix_view, status, token_panel};
+use crate::ui::view_state::ViewState;
+use crate::ui::{fonts, status};
 
 /// Typing pauses this long before the text is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(250);
-
-/// How the app was started from the command line.
-#[derive(Clone, Debug, Default)]
-pub struct Launch {
-    /// Model to open instead of the remembered one.
-    pub model: Option<String>,
-    /// Text to show instead of the remembered one.
-    pub text: Option<String>,
-    /// Matrix to select.
-    pub selection: Option<Selection>,
-    /// View to show.
-    pub view: Option<View>,
-    /// Save a PNG of the window once the analysis is drawn, then exit.
-    pub screenshot: Option<PathBuf>,
-    /// Start from default settings, ignoring the saved ones.
-    pub fresh: bool,
-    /// Where window exports go (default `attngraph-exports` in the working folder).
-    pub export_dir: Option<PathBuf>,
-    /// A file to score in the Perplexity tab once the model is loaded.
-    pub score_file: Option<PathBuf>,
-    /// The Hub cache to look in on a first run (else the one the environment names).
-    pub hub_cache: Option<PathBuf>,
-    /// The Hub to fetch GPT-2 from on a first run (else HF_ENDPOINT, else huggingface.co).
-    pub hub_endpoint: Option<String>,
-}
 
 /// The app.
 pub struct AttnApp {
@@ -87,24 +61,10 @@ pub struct AttnApp {
 impl AttnApp {
     /// Creates the app, restoring settings from eframe's storage when there are any.
     pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, launch: Launch) -> Self {
-        let stored = if launch.fresh {
-            None
-        } else {
-            storage.and_then(|s| s.get_string(settings::SETTINGS_KEY))
-        };
-        let (mut settings, notice) = settings::from_stored(stored.as_deref());
-        if let Some(model) = launch.model {
-            settings.model = model;
-        }
-        if let Some(text) = launch.text {
-            settings.text = text;
-        }
-        if let Some(selection) = launch.selection {
-            settings.selection = selection;
-        }
-        if let Some(view) = launch.view {
-            settings.view = view;
-        }
+        let stored = storage
+            .filter(|_| !launch.fresh)
+            .and_then(|s| s.get_string(settings::SETTINGS_KEY));
+        let (mut settings, notice) = launch.settings(stored.as_deref());
         let export_dir = launch
             .export_dir
             .or_else(|| settings.export_dir.clone())
@@ -196,17 +156,7 @@ impl AttnApp {
     pub fn apply(&mut self, command: Command, ctx: &egui::Context) {
         match command {
             Command::LoadModel(model) => self.load_model(model),
-            Command::BrowseModelFolder => {
-                let mut request = DialogRequest::new(
-                    Purpose::ModelFolder,
-                    Kind::OpenFolder,
-                    "Open a GPT-2 model folder (config.json, model.safetensors, tokenizer.json)",
-                );
-                request.directory = Some(PathBuf::from(self.model_field.trim()))
-                    .filter(|p| p.is_dir())
-                    .or_else(|| std::env::current_dir().ok());
-                self.exports.open_dialog(request, ctx);
-            }
+            Command::BrowseModelFolder => self.exports.browse_model_folder(&self.model_field, ctx),
             Command::CancelDownload => self.session.cancel_download(),
             Command::DismissPrefetch => self.session.dismiss_prefetch(),
             Command::TextEdited => self.edited_at = Some(Instant::now()),
@@ -247,47 +197,16 @@ impl AttnApp {
             }
             Command::MarkovSteps(k) => self.settings.markov_steps = k,
             Command::SaveAs => {
-                let mut request =
-                    DialogRequest::new(Purpose::SaveExport, Kind::SaveFile, "Export the selection");
-                request.directory = Some(self.exports.dir().to_path_buf()).filter(|d| d.is_dir());
-                request.file_name = Some(self.export_file_name(Format::Svg));
-                request.filters = Format::ALL
-                    .iter()
-                    .map(|f| {
-                        (
-                            f.extension().to_uppercase(),
-                            vec![f.extension().to_string()],
-                        )
-                    })
-                    .collect();
-                self.exports.open_dialog(request, ctx);
+                let name = self.export_file_name(Format::Svg);
+                self.exports.save_as(name, ctx);
             }
             Command::QuickExport(format) => {
                 let path = self.exports.dir().join(self.export_file_name(format));
                 self.export_to(path, format, ctx);
             }
-            Command::BrowseExportFolder => {
-                let mut request = DialogRequest::new(
-                    Purpose::ExportFolder,
-                    Kind::OpenFolder,
-                    "Folder for exports",
-                );
-                request.directory = Some(self.exports.dir().to_path_buf()).filter(|d| d.is_dir());
-                self.exports.open_dialog(request, ctx);
-            }
+            Command::BrowseExportFolder => self.exports.browse_export_folder(ctx),
             Command::ScoreFile => self.score_file(),
-            Command::BrowseTextFile => {
-                let mut request =
-                    DialogRequest::new(Purpose::TextFile, Kind::OpenFile, "Score a text file");
-                request.filters = vec![
-                    (
-                        "Text".to_string(),
-                        vec!["txt".into(), "md".into(), "raw".into()],
-                    ),
-                    ("Any file".to_string(), vec!["*".to_string()]),
-                ];
-                self.exports.open_dialog(request, ctx);
-            }
+            Command::BrowseTextFile => self.exports.browse_text_file(ctx),
         }
     }
 
@@ -338,7 +257,13 @@ impl AttnApp {
                         self.score_file();
                     }
                 }
-                Event::Analyzed => self.clamp_selection(),
+                Event::Analyzed => {
+                    if let Some(a) = self.session.analysis() {
+                        let shape = (a.model.n_layer, a.model.n_head, a.tokens.len());
+                        self.settings.selection =
+                            self.settings.selection.clamp(shape.0, shape.1, shape.2);
+                    }
+                }
                 Event::ProbeScored => self.view.badges_from_probe = true,
                 Event::Continued(text) => {
                     self.settings.text = text;
@@ -347,54 +272,16 @@ impl AttnApp {
                 Event::ScoringProgress(done, total) => {
                     self.perplexity.progress = Some((done, total))
                 }
-                Event::Scored(scored) => {
-                    self.perplexity.progress = None;
-                    self.perplexity.error = None;
-                    self.perplexity.window = 0;
-                    self.perplexity.result = Some(*scored);
-                }
-                Event::ScoringFailed(error) => {
-                    self.perplexity.progress = None;
-                    self.perplexity.error = Some(error.to_string());
-                }
+                Event::Scored(scored) => self.perplexity.finished(Ok(*scored)),
+                Event::ScoringFailed(error) => self.perplexity.finished(Err(error.to_string())),
             }
         }
         match self.exports.poll_dialog() {
-            Some((purpose, Ok(Some(path)))) => self.dialog_answered(purpose, path, ctx),
-            // Cancelled: nothing changes.
-            Some((_, Ok(None))) | None => {}
-            Some((purpose, Err(err))) => {
-                let instead = match purpose {
-                    Purpose::ModelFolder => "type the folder's path into the Model field and press Load",
-                    Purpose::TextFile => "type the file's path into the File field",
-                    Purpose::SaveExport | Purpose::ExportFolder => {
-                        "use the quick save buttons; they write to the folder named in the Export menu"
-                    }
-                };
-                self.notice = Some(Notice::failed(format!("{err}; {instead}")));
-            }
+            Some(Ok((purpose, path))) => self.dialog_answered(purpose, path, ctx),
+            Some(Err(notice)) => self.notice = Some(notice),
+            // Nothing answered yet, or cancelled: nothing changes.
+            None => {}
         }
-    }
-
-    /// Keeps the selection inside the model's layers and heads, and off flow for texts too long for it.
-    fn clamp_selection(&mut self) {
-        let Some(a) = self.session.analysis() else {
-            return;
-        };
-        let (last_layer, last_head) = (
-            a.model.n_layer.saturating_sub(1),
-            a.model.n_head.saturating_sub(1),
-        );
-        self.settings.selection = match self.settings.selection {
-            Selection::Head { layer, head } => Selection::Head {
-                layer: layer.min(last_layer),
-                head: head.min(last_head),
-            },
-            Selection::LayerMean(layer) => Selection::LayerMean(layer.min(last_layer)),
-            Selection::LayerMax(layer) => Selection::LayerMax(layer.min(last_layer)),
-            Selection::Flow if a.tokens.len() > graph::FLOW_MAX_TOKENS => Selection::Rollout,
-            other => other,
-        };
     }
 
     /// Acts on a file dialog's answer.
@@ -430,41 +317,6 @@ impl AttnApp {
         }
     }
 
-    /// The arrow keys move through the grid of heads, wrapping around.
-    fn keyboard(&self, ui: &egui::Ui) -> Option<Command> {
-        if ui.ctx().egui_wants_keyboard_input() {
-            return None;
-        }
-        let a = self.session.analysis()?;
-        let (n_layer, n_head) = (a.model.n_layer, a.model.n_head);
-        let (mut layer, mut head) = match self.settings.selection {
-            Selection::Head { layer, head } => (layer, head),
-            _ => (0, 0),
-        };
-        // (key, head step, layer step): one step back is n − 1 steps forward.
-        let steps = [
-            (egui::Key::ArrowRight, 1, 0),
-            (egui::Key::ArrowLeft, n_head - 1, 0),
-            (egui::Key::ArrowDown, 0, 1),
-            (egui::Key::ArrowUp, 0, n_layer - 1),
-        ];
-        let moved = ui.input(|i| {
-            let mut moved = false;
-            for (key, dh, dl) in steps {
-                if i.key_pressed(key) {
-                    head = (head + dh) % n_head;
-                    layer = (layer + dl) % n_layer;
-                    moved = true;
-                }
-            }
-            moved
-        });
-        moved.then_some(Command::Select {
-            selection: Selection::Head { layer, head },
-            open_graph: false,
-        })
-    }
-
     /// The whole window. Public so tests can drive it with egui_kittest.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
@@ -474,10 +326,15 @@ impl AttnApp {
         } else if let Some(t) = self.edited_at {
             ctx.request_repaint_after(DEBOUNCE.saturating_sub(t.elapsed()));
         }
-        if let Some(command) = self.keyboard(ui) {
-            self.apply(command, &ctx);
+        let shape = self
+            .session
+            .analysis()
+            .map(|a| [a.model.n_layer, a.model.n_head]);
+        if let Some(selection) =
+            shape.and_then(|shape| arrow_keys(ui, self.settings.selection, shape))
+        {
+            self.settings.selection = selection;
         }
-        let mut commands = Vec::new();
         if let Some(analysis) = self.session.analysis().cloned() {
             let model = self
                 .session
@@ -493,16 +350,16 @@ impl AttnApp {
             }
         }
 
+        let mut commands = Vec::new();
         egui::Panel::top("controls").show(ui, |ui| {
-            let shape = self
-                .session
-                .analysis()
-                .map(|a| (a.model.n_layer, a.model.n_head, a.tokens.len()));
             let controls = Controls {
                 model_field: &mut self.model_field,
                 loading: self.session.loading(),
                 model_loaded: self.session.model_name().is_some(),
-                shape,
+                shape: self
+                    .session
+                    .analysis()
+                    .map(|a| (a.model.n_layer, a.model.n_head, a.tokens.len())),
                 export_dir: self.exports.dir(),
             };
             commands.extend(controls_ui(ui, &mut self.settings, controls));
@@ -510,32 +367,15 @@ impl AttnApp {
         egui::Panel::bottom("status").show(ui, |ui| {
             commands.extend(status::status_ui(ui, &self.session, &self.settings.model));
         });
-        let analysis = self.session.analysis().cloned();
-        if let Some(a) = &analysis {
-            if !matches!(self.settings.view, View::Grid | View::Perplexity) {
-                egui::Panel::left("grid")
-                    .resizable(true)
-                    .default_size(300.0)
-                    .show(ui, |ui| commands.extend(self.grid_ui(ui, a, 18.0, false)));
-                let focus = self.view.focus();
-                egui::Panel::right("tokens")
-                    .resizable(true)
-                    .default_size(420.0)
-                    .max_size(ui.available_width() * 0.4)
-                    .show(ui, |ui| token_panel::token_panel_ui(ui, a, focus));
-            }
-        }
-        let central = egui::CentralPanel::default().show(ui, |ui| {
-            commands.extend(status::prefetch_banner_ui(ui, &self.session));
-            commands.extend(status::load_error_ui(ui, &self.session));
-            match &analysis {
-                None => {
-                    commands.extend(status::waiting_ui(ui, &self.session, &self.settings.model))
-                }
-                Some(a) => commands.extend(self.central_ui(ui, a)),
-            }
-        });
-        self.central_rect = Some(central.response.rect);
+        let body = Body {
+            session: &self.session,
+            settings: &self.settings,
+            view: &mut self.view,
+            perplexity: &mut self.perplexity,
+        };
+        let (central, body_commands) = body_ui(ui, body);
+        self.central_rect = Some(central);
+        commands.extend(body_commands);
         for command in commands {
             self.apply(command, &ctx);
         }
@@ -550,88 +390,6 @@ impl AttnApp {
         if let Some(notice) = self.exports.screenshot_step(ui, ready) {
             self.notice = Some(notice);
         }
-    }
-
-    fn grid_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        a: &crate::model::Analysis,
-        max_cell: f32,
-        fit_height: bool,
-    ) -> Option<Command> {
-        self.view
-            .thumbnails
-            .update(ui.ctx(), &a.attentions, self.session.shown_generation());
-        grid_panel_ui(
-            ui,
-            GridPanel {
-                attentions: &a.attentions,
-                thumbnails: &self.view.thumbnails,
-                text_scores: self.session.head_scores(),
-                probe_scores: self.session.probe_scores(),
-                badges_from_probe: self.view.badges_from_probe,
-                selected: self.settings.selection,
-                max_cell,
-                fit_height,
-            },
-        )
-    }
-
-    fn central_ui(&mut self, ui: &mut egui::Ui, a: &crate::model::Analysis) -> Vec<Command> {
-        let mut commands = Vec::new();
-        match self.settings.view {
-            View::Perplexity => match self.perplexity.ui(ui, self.session.model_name().is_some()) {
-                PerplexityCommand::Run => commands.push(Command::ScoreFile),
-                PerplexityCommand::Browse => commands.push(Command::BrowseTextFile),
-                PerplexityCommand::None => {}
-            },
-            View::Grid => commands.extend(self.grid_ui(ui, a, 160.0, true)),
-            View::Matrix => {
-                if let Some(shown) = self.view.shown() {
-                    ui.strong(format!(
-                        "{} — row i: where token i looks",
-                        shown.snapshot.title()
-                    ));
-                    matrix_view::matrix_ui(
-                        ui,
-                        &shown.snapshot.matrix,
-                        &shown.snapshot.tokens,
-                        self.settings.log_scale,
-                    );
-                }
-            }
-            View::Graph => commands.extend(self.graph_ui(ui)),
-            View::Markov => {
-                let steps = self.settings.markov_steps;
-                let panel = egui::Panel::bottom("markov_panel")
-                    .resizable(true)
-                    .default_size(260.0)
-                    .show(ui, |ui| {
-                        self.view.shown().map(|d| {
-                            markov_panel_ui(ui, &d.snapshot.markov, &d.snapshot.tokens, steps)
-                        })
-                    });
-                if let Some(MarkovCommand::Steps(k)) = panel.inner {
-                    commands.push(Command::MarkovSteps(k));
-                }
-                commands.extend(self.graph_ui(ui));
-            }
-        }
-        commands
-    }
-
-    fn graph_ui(&mut self, ui: &mut egui::Ui) -> Option<Command> {
-        let focus = (self.view.hovered, self.view.pinned);
-        let (layout, log_scale) = (self.settings.layout, self.settings.log_scale);
-        let shown = self.view.shown_mut()?;
-        graph_view::graph_panel_ui(
-            ui,
-            &mut shown.graph,
-            &shown.snapshot,
-            layout,
-            log_scale,
-            focus,
-        )
     }
 }
 

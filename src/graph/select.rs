@@ -32,7 +32,23 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// A short label for titles and file names.
+    /// This selection for a model of `n_layer` × `n_head` heads and a text of `n_tokens`: layer and head cut to
+    /// the last ones, and flow (limited to [`FLOW_MAX_TOKENS`]) replaced by rollout on a longer text.
+    pub fn clamp(self, n_layer: usize, n_head: usize, n_tokens: usize) -> Self {
+        let (last_layer, last_head) = (n_layer.saturating_sub(1), n_head.saturating_sub(1));
+        match self {
+            Self::Head { layer, head } => Self::Head {
+                layer: layer.min(last_layer),
+                head: head.min(last_head),
+            },
+            Self::LayerMean(layer) => Self::LayerMean(layer.min(last_layer)),
+            Self::LayerMax(layer) => Self::LayerMax(layer.min(last_layer)),
+            Self::Flow if n_tokens > FLOW_MAX_TOKENS => Self::Rollout,
+            other => other,
+        }
+    }
+
+    /// A short label for titles and file names: "layer 3 head 5", "rollout".
     pub fn label(&self) -> String {
         match self {
             Self::Head { layer, head } => format!("layer {layer} head {head}"),

@@ -231,3 +231,38 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Option<super::comma
     }
     command
 }
+
+/// The head the arrow keys move to from `selected` in a grid of `n_layer` × `n_head` (wrapping around; from a
+/// selection that is not one head, from head 0.0), unless a text field has the keyboard.
+pub fn arrow_keys(
+    ui: &egui::Ui,
+    selected: Selection,
+    [n_layer, n_head]: [usize; 2],
+) -> Option<Selection> {
+    if ui.ctx().egui_wants_keyboard_input() || n_layer == 0 || n_head == 0 {
+        return None;
+    }
+    let (mut layer, mut head) = match selected {
+        Selection::Head { layer, head } => (layer, head),
+        _ => (0, 0),
+    };
+    // (key, head step, layer step): one step back is n − 1 steps forward.
+    let steps = [
+        (egui::Key::ArrowRight, 1, 0),
+        (egui::Key::ArrowLeft, n_head - 1, 0),
+        (egui::Key::ArrowDown, 0, 1),
+        (egui::Key::ArrowUp, 0, n_layer - 1),
+    ];
+    let moved = ui.input(|i| {
+        let mut moved = false;
+        for (key, dh, dl) in steps {
+            if i.key_pressed(key) {
+                head = (head + dh) % n_head;
+                layer = (layer + dl) % n_layer;
+                moved = true;
+            }
+        }
+        moved
+    });
+    moved.then_some(Selection::Head { layer, head })
+}

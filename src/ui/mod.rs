@@ -1,6 +1,7 @@
-//! The desktop app's panels. Only this folder and `app/` know egui. Each panel draws from what it is given and
+//! The desktop app's panels and the state they draw from. Only this folder and `app/` know egui. Each panel draws from what it is given and
 //! returns the [`command::Command`]s the app must apply.
 
+pub mod central;
 pub mod command;
 pub mod controls;
 pub mod dialogs;
@@ -9,10 +10,12 @@ pub mod graph_view;
 pub mod head_grid;
 pub mod markov_panel;
 pub mod matrix_view;
+pub mod notice;
 pub mod perplexity_panel;
 pub mod settings;
 pub mod status;
 pub mod token_panel;
+pub mod view_state;
 
 /// `text` cut to at most `max` characters (at least 2), its last one "…" when cut.
 pub fn shorten(text: &str, max: usize) -> String {

@@ -46,6 +46,19 @@ pub enum PerplexityCommand {
 }
 
 impl PerplexityTab {
+    /// Shows a scoring's result, or why it failed, in place of the progress.
+    pub fn finished(&mut self, result: Result<ScoredFile, String>) {
+        self.progress = None;
+        match result {
+            Ok(scored) => {
+                self.error = None;
+                self.window = 0;
+                self.result = Some(scored);
+            }
+            Err(message) => self.error = Some(message),
+        }
+    }
+
     /// Draws the tab.
     pub fn ui(&mut self, ui: &mut egui::Ui, model_loaded: bool) -> PerplexityCommand {
         let mut command = PerplexityCommand::None;

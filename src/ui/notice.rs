@@ -56,7 +56,7 @@ impl Notice {
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
                     let text = egui::RichText::new(self.text.as_str());
                     ui.label(if self.failed {
-                        text.color(crate::ui::status::ERROR_RED)
+                        text.color(super::status::ERROR_RED)
                     } else {
                         text
                     });

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
+use super::graph_view::{self, ViewGraph};
+use super::head_grid::Thumbnails;
 use super::notice::Notice;
+use super::settings::{GraphLayout, Settings, View};
 use crate::export::Snapshot;
 use crate::model::Analysis;
 use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
-use crate::ui::graph_view::{self, ViewGraph};
-use crate::ui::head_grid::Thumbnails;
-use crate::ui::settings::{GraphLayout, Settings, View};
 
 /// What the graph was built for: rebuilt (cheap: only the kept edges) when any of it changes.
 #[derive(Clone, Copy, Debug, PartialEq)]

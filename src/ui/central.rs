@@ -1,0 +1,138 @@
+//! The window's body: the head grid on the left, the token panel on the right, and the view chosen (graph,
+//! matrix, heads, Markov, perplexity) in the centre; before the first analysis, the download or a spinner.
+
+use super::command::Command;
+use super::head_grid::{grid_panel_ui, GridPanel};
+use super::markov_panel::{markov_panel_ui, MarkovCommand};
+use super::perplexity_panel::{PerplexityCommand, PerplexityTab};
+use super::settings::{Settings, View};
+use super::view_state::ViewState;
+use super::{graph_view, matrix_view, status, token_panel};
+use crate::model::Analysis;
+use crate::session::Session;
+
+/// What the body draws from.
+pub struct Body<'a> {
+    /// The model side.
+    pub session: &'a Session,
+    /// The settings.
+    pub settings: &'a Settings,
+    /// The snapshot and graph on screen.
+    pub view: &'a mut ViewState,
+    /// The Perplexity tab.
+    pub perplexity: &'a mut PerplexityTab,
+}
+
+/// Draws the side panels and the central view; returns the central area's rectangle (PNG exports save it)
+/// and the commands.
+pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>) {
+    let mut commands = Vec::new();
+    let analysis = b.session.analysis().cloned();
+    if let Some(a) = &analysis {
+        if !matches!(b.settings.view, View::Grid | View::Perplexity) {
+            egui::Panel::left("grid")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    commands.extend(grid_ui(ui, &mut b, a, 18.0, false))
+                });
+            let focus = b.view.focus();
+            egui::Panel::right("tokens")
+                .resizable(true)
+                .default_size(420.0)
+                .max_size(ui.available_width() * 0.4)
+                .show(ui, |ui| token_panel::token_panel_ui(ui, a, focus));
+        }
+    }
+    let central = egui::CentralPanel::default().show(ui, |ui| {
+        commands.extend(status::prefetch_banner_ui(ui, b.session));
+        commands.extend(status::load_error_ui(ui, b.session));
+        let model = b.settings.model.as_str();
+        match &analysis {
+            None => commands.extend(status::waiting_ui(ui, b.session, model)),
+            Some(a) => commands.extend(view_ui(ui, &mut b, a)),
+        }
+    });
+    (central.response.rect, commands)
+}
+
+fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
+    let mut commands = Vec::new();
+    match b.settings.view {
+        View::Perplexity => match b.perplexity.ui(ui, b.session.model_name().is_some()) {
+            PerplexityCommand::Run => commands.push(Command::ScoreFile),
+            PerplexityCommand::Browse => commands.push(Command::BrowseTextFile),
+            PerplexityCommand::None => {}
+        },
+        View::Grid => commands.extend(grid_ui(ui, b, a, 160.0, true)),
+        View::Matrix => {
+            if let Some(shown) = b.view.shown() {
+                ui.strong(format!(
+                    "{} — row i: where token i looks",
+                    shown.snapshot.title()
+                ));
+                matrix_view::matrix_ui(
+                    ui,
+                    &shown.snapshot.matrix,
+                    &shown.snapshot.tokens,
+                    b.settings.log_scale,
+                );
+            }
+        }
+        View::Graph => commands.extend(graph_ui(ui, b)),
+        View::Markov => {
+            let steps = b.settings.markov_steps;
+            let panel = egui::Panel::bottom("markov_panel")
+                .resizable(true)
+                .default_size(260.0)
+                .show(ui, |ui| {
+                    b.view
+                        .shown()
+                        .map(|d| markov_panel_ui(ui, &d.snapshot.markov, &d.snapshot.tokens, steps))
+                });
+            if let Some(MarkovCommand::Steps(k)) = panel.inner {
+                commands.push(Command::MarkovSteps(k));
+            }
+            commands.extend(graph_ui(ui, b));
+        }
+    }
+    commands
+}
+
+fn grid_ui(
+    ui: &mut egui::Ui,
+    b: &mut Body<'_>,
+    a: &Analysis,
+    max_cell: f32,
+    fit_height: bool,
+) -> Option<Command> {
+    b.view
+        .thumbnails
+        .update(ui.ctx(), &a.attentions, b.session.shown_generation());
+    grid_panel_ui(
+        ui,
+        GridPanel {
+            attentions: &a.attentions,
+            thumbnails: &b.view.thumbnails,
+            text_scores: b.session.head_scores(),
+            probe_scores: b.session.probe_scores(),
+            badges_from_probe: b.view.badges_from_probe,
+            selected: b.settings.selection,
+            max_cell,
+            fit_height,
+        },
+    )
+}
+
+fn graph_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
+    let focus = (b.view.hovered, b.view.pinned);
+    let shown = b.view.shown_mut()?;
+    graph_view::graph_panel_ui(
+        ui,
+        &mut shown.graph,
+        &shown.snapshot,
+        b.settings.layout,
+        b.settings.log_scale,
+        focus,
+    )
+}
