@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::analysis::{
-    row_stats, Alternative, Analysis, Attentions, ModelInfo, Scores, Token, TokenStats,
-};
+use super::analysis::{row_stats, Alternative, Analysis, ModelInfo, Scores, Token, TokenStats};
+use super::attentions::Attentions;
 use super::config::{Config, ConfigError};
 use super::demo;
-use super::gpt2::{Gpt2, Kernels, KeyValue};
+use super::gpt2::{Gpt2, KeyValue};
+use super::layers::Kernels;
 use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
-use super::tokenizer::{bytes_to_text, visible_whitespace, Gpt2Tokenizer, TokenizerError};
+use super::tokenizer::{
+    bytes_to_text, display_form, visible_whitespace, Gpt2Tokenizer, TokenizerError,
+};
 use super::weights::{Weights, WeightsError};
 
 /// Positions whose logits are computed at once: 128 × 50257 × 4 bytes = 26 MB, so no analysis ever holds the
@@ -486,42 +488,4 @@ impl PrefixCache {
 /// Length of the longest common prefix.
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// The label of the token spanning bytes `start..end` of `text`: the piece with whitespace made visible; where
-/// the token holds only part of a character's bytes (GPT-2 splits many CJK characters and emoji), the whole
-/// character, marked `‹` when it began in an earlier token and `›` when it ends in a later one: "\xE6\x88" +
-/// "\x91" read "我›" and "‹我". `None` if the span is not in `text`.
-fn display_form(text: &str, start: usize, end: usize) -> Option<String> {
-    if start > end || end > text.len() {
-        return None;
-    }
-    let (from, to) = (
-        text.floor_char_boundary(start),
-        text.ceil_char_boundary(end),
-    );
-    let mut out = String::new();
-    if from < start {
-        out.push('‹');
-    }
-    out.push_str(&visible_whitespace(text.get(from..to)?));
-    if to > end {
-        out.push('›');
-    }
-    Some(out)
-}
-
-#[cfg(test)]
-mod display_tests {
-    #[test]
-    fn split_characters_show_whole_with_their_side_marked() {
-        let text = "a 我🎾";
-        // 我 is bytes 2..5, 🎾 5..9.
-        assert_eq!(super::display_form(text, 0, 1).as_deref(), Some("a"));
-        assert_eq!(super::display_form(text, 1, 4).as_deref(), Some("␣我›"));
-        assert_eq!(super::display_form(text, 4, 5).as_deref(), Some("‹我"));
-        assert_eq!(super::display_form(text, 6, 8).as_deref(), Some("‹🎾›"));
-        assert_eq!(super::display_form(text, 5, 9).as_deref(), Some("🎾"));
-        assert_eq!(super::display_form(text, 5, 10), None);
-    }
 }

@@ -2,12 +2,15 @@
 //! Knows candle and tokenizers; never egui.
 
 pub mod analysis;
+pub mod attentions;
 pub mod config;
 pub mod demo;
+mod download;
 pub mod engine;
 pub(crate) mod gelu;
 pub mod generate;
 pub mod gpt2;
+pub mod layers;
 pub mod loader;
 pub(crate) mod packed;
 pub mod perplexity;
@@ -16,9 +19,10 @@ pub(crate) mod softmax;
 pub mod tokenizer;
 pub mod weights;
 
-pub use analysis::{Alternative, Analysis, Attentions, ModelInfo, Token, TokenStats};
+pub use analysis::{Alternative, Analysis, ModelInfo, Token, TokenStats};
+pub use attentions::{Attentions, AttentionsError};
 pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
-pub use gpt2::Kernels;
+pub use layers::Kernels;
 pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, DEMO_MODEL, KNOWN_MODELS};
 pub use packed::supported as packed_kernel_supported;
 
