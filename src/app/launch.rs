@@ -24,9 +24,11 @@ pub struct Launch {
     pub export_dir: Option<PathBuf>,
     /// A file to score in the Perplexity tab once the model is loaded.
     pub score_file: Option<PathBuf>,
-    /// The Hub cache to look in on a first run (else the one the environment names).
+    /// K of the A^K the Markov view draws.
+    pub markov_steps: Option<usize>,
+    /// The Hub cache to load from and fetch into (else the one the environment names).
     pub hub_cache: Option<PathBuf>,
-    /// The Hub to fetch GPT-2 from on a first run (else HF_ENDPOINT, else huggingface.co).
+    /// The Hub to download from (else HF_ENDPOINT, else huggingface.co).
     pub hub_endpoint: Option<String>,
 }
 
@@ -46,6 +48,10 @@ impl Launch {
         }
         if let Some(view) = self.view {
             settings.view = view;
+        }
+        if let Some(steps) = self.markov_steps {
+            // As far as the Markov panel's slider goes.
+            settings.markov_steps = steps.clamp(1, 16);
         }
         (settings, notice)
     }

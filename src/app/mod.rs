@@ -14,7 +14,7 @@ pub use launch::Launch;
 
 use crate::export::Format;
 use crate::model::loader;
-use crate::model::{AnalyzeOptions, HubOptions, DEFAULT_MODEL, DEMO_MODEL};
+use crate::model::{AnalyzeOptions, DEFAULT_MODEL, DEMO_MODEL};
 use crate::session::{Event, Session};
 use crate::ui::central::{body_ui, Body};
 use crate::ui::command::Command;
@@ -79,16 +79,14 @@ impl AttnApp {
         let mut session = Session::spawn(move || wake.request_repaint());
         // First run: GPT-2 is not in the cache. Open the demo model at once and fetch GPT-2 meanwhile, so the
         // reader sees real heads straight away, with or without a network.
-        let hub = HubOptions {
-            cache_dir: launch.hub_cache.clone(),
-            endpoint: launch.hub_endpoint.clone(),
-            ..HubOptions::from_env(false)
-        };
-        let demo_stands_in = settings.model == DEFAULT_MODEL
-            && !loader::is_cached(DEFAULT_MODEL, hub.cache_dir.as_deref());
+        // A model named on the command line is opened as asked.
+        session.set_hub(launch.hub_cache.clone(), launch.hub_endpoint.clone());
+        let demo_stands_in = launch.model.is_none()
+            && settings.model == DEFAULT_MODEL
+            && !loader::is_cached(DEFAULT_MODEL, launch.hub_cache.as_deref());
         if demo_stands_in {
             settings.model = DEMO_MODEL.to_string();
-            session.start_prefetch(DEFAULT_MODEL, hub);
+            session.start_prefetch(DEFAULT_MODEL);
         }
         let wake = ctx.clone();
         let view = ViewState::spawn(move || wake.request_repaint());
@@ -155,7 +153,12 @@ impl AttnApp {
     /// Applies a panel's command: the one place where the app changes in answer to the reader.
     pub fn apply(&mut self, command: Command, ctx: &egui::Context) {
         match command {
-            Command::LoadModel(model) => self.load_model(model),
+            Command::LoadModel(model) => {
+                // Chosen by the reader: this is what the settings keep.
+                self.demo_stands_in = false;
+                self.model_field.clone_from(&model);
+                self.load_model(model);
+            }
             Command::BrowseModelFolder => self.exports.browse_model_folder(&self.model_field, ctx),
             Command::CancelDownload => self.session.cancel_download(),
             Command::DismissPrefetch => self.session.dismiss_prefetch(),
@@ -242,14 +245,10 @@ impl AttnApp {
                         self.settings.recent_models.insert(0, name.clone());
                         self.settings.recent_models.truncate(8);
                     }
-                    if self
-                        .session
-                        .prefetch()
-                        .is_some_and(|(repo, _)| *repo == name)
-                    {
+                    // The banner speaks for the demo model; any other model ends it.
+                    if name != DEMO_MODEL {
                         self.session.dismiss_prefetch();
                     }
-                    self.model_field = name.clone();
                     self.settings.model = name;
                     self.view.badges_from_probe = false;
                     self.request_analysis();

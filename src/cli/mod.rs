@@ -1,6 +1,6 @@
 //! The command line: `analyze`, `export`, `markov`, `heads`, `perplexity`, `bench` and `gui`. Each command is
 //! a thin layer over the library, in a file of its own; the arguments several commands share live in the leaf
-//! module [`args`], so the imports form a tree: this file → a command's file → `args`.
+//! module [`args`], so imports run one way: this file → a command's file → `args`.
 
 pub mod analyze;
 pub mod args;
@@ -91,6 +91,9 @@ pub enum Command {
         /// Score this file in the Perplexity tab once the model is loaded.
         #[arg(long)]
         score_file: Option<std::path::PathBuf>,
+        /// K of the A^K the Markov view draws.
+        #[arg(long)]
+        steps: Option<usize>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -163,6 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             screenshot,
             fresh,
             score_file,
+            steps,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -174,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 screenshot,
                 fresh,
                 score_file,
+                markov_steps: steps,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

@@ -159,6 +159,7 @@ fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
 
 /// The k largest entries of `row` as (index, value), largest first; ties broken by the lower index.
 pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let k = k.min(row.len());
     let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     if k == 0 {
         return best;

@@ -89,14 +89,21 @@ impl Attentions {
         if t_new == 0 {
             return Ok(());
         }
-        // The first layer pushed a block of its own for rows have..t, and t_new > 0 rows are new, so the last
-        // block exists and is this tensor's alone: `prefix` shares only the blocks before it.
+        // The first layer pushed a block of its own for the rows it did not share from `prefix`; a later layer
+        // with new rows that the first did not have finds none, or only a shared one, and is refused.
+        let misfit = AttentionsError {
+            values: new_rows.len(),
+            layer,
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_tokens: t,
+        };
         let Some(block) = self.blocks.last_mut() else {
-            unreachable!("no block for new rows");
+            return Err(misfit);
         };
         let first = block.first;
         let Some(data) = std::sync::Arc::get_mut(&mut block.data) else {
-            unreachable!("the block of new rows is shared");
+            return Err(misfit);
         };
         for (head, rows) in new_rows
             .chunks_exact(t_new.max(1) * t)
@@ -170,6 +177,12 @@ impl Attentions {
             self.n_layer,
             self.n_head,
             self.n_tokens
+        );
+        assert!(
+            self.layers == self.n_layer,
+            "row of attentions with {} of {} layers filled",
+            self.layers,
+            self.n_layer
         );
         // The blocks cover rows 0..n_tokens in order, so the first block not ending before `query` holds it.
         let block = &self.blocks[self.blocks.partition_point(|b| b.first + b.rows <= query)];

@@ -89,6 +89,10 @@ pub struct Session {
     shown_generation: u64,
     prefetch: Option<(String, Prefetch)>,
     prefetch_inbox: Option<mpsc::Receiver<PrefetchMessage>>,
+    prefetch_cancel: Arc<AtomicBool>,
+    /// Where loads look for the Hub cache and the Hub (`None`: as the environment says).
+    hub_cache: Option<std::path::PathBuf>,
+    hub_endpoint: Option<String>,
     wake: Arc<dyn Fn() + Send + Sync>,
 }
 
@@ -101,6 +105,9 @@ impl Session {
             worker: Worker::spawn(move || worker_wake()),
             prefetch: None,
             prefetch_inbox: None,
+            prefetch_cancel: Arc::new(AtomicBool::new(false)),
+            hub_cache: None,
+            hub_endpoint: None,
             wake,
             model_name: None,
             loading: false,
@@ -117,6 +124,12 @@ impl Session {
         }
     }
 
+    /// Loads and background fetches use this Hub cache and this Hub (`None`: as the environment says).
+    pub fn set_hub(&mut self, cache: Option<std::path::PathBuf>, endpoint: Option<String>) {
+        self.hub_cache = cache;
+        self.hub_endpoint = endpoint;
+    }
+
     /// Loads `model` (a `--model` string) on the worker; the current model stays until it is ready.
     pub fn load(&mut self, model: String) {
         self.loading = true;
@@ -128,19 +141,25 @@ impl Session {
             model,
             offline: false,
             cancel: self.cancel_download.clone(),
+            cache_dir: self.hub_cache.clone(),
+            endpoint: self.hub_endpoint.clone(),
         });
     }
 
     /// Fetches the Hub model `repo` into the cache on a thread of its own, without loading it; its state is
-    /// [`Session::prefetch`]. `hub` says where the cache and the Hub are (its progress and cancel are replaced).
-    pub fn start_prefetch(&mut self, repo: &str, mut hub: HubOptions) {
+    /// [`Session::prefetch`]. The cache and the Hub are those of [`Session::set_hub`].
+    pub fn start_prefetch(&mut self, repo: &str) {
+        let mut hub = HubOptions::from_env(false);
+        hub.cache_dir = self.hub_cache.clone();
+        hub.endpoint = self.hub_endpoint.clone();
         let (outbox, inbox) = mpsc::channel();
         let (progress_out, progress_wake) = (outbox.clone(), Arc::clone(&self.wake));
         hub.progress = Some(Arc::new(move |file: &str, done, total| {
             let _ = progress_out.send(PrefetchMessage::Progress(file.to_string(), done, total));
             progress_wake();
         }));
-        hub.cancel = None;
+        self.prefetch_cancel = Arc::new(AtomicBool::new(false));
+        hub.cancel = Some(Arc::clone(&self.prefetch_cancel));
         let (source, wake) = (ModelSource::parse(repo), Arc::clone(&self.wake));
         let spawned = std::thread::Builder::new()
             .name("attngraph-prefetch".into())
@@ -173,8 +192,10 @@ impl Session {
             .map(|(repo, state)| (repo.as_str(), state))
     }
 
-    /// Forgets the background fetch (its model was loaded, or the reader dismissed the offer).
+    /// Forgets the background fetch (its model was loaded, or the reader dismissed the offer), stopping its
+    /// download if it still runs (the partial file stays in the cache for a later resume).
     pub fn dismiss_prefetch(&mut self) {
+        self.prefetch_cancel.store(true, Ordering::Relaxed);
         self.prefetch = None;
         self.prefetch_inbox = None;
     }

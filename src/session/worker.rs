@@ -49,6 +49,10 @@ pub enum Request {
         offline: bool,
         /// Set by the UI to abandon the download.
         cancel: Arc<std::sync::atomic::AtomicBool>,
+        /// The Hub cache (`None`: the one the environment names).
+        cache_dir: Option<std::path::PathBuf>,
+        /// The Hub's address (`None`: HF_ENDPOINT, else huggingface.co).
+        endpoint: Option<String>,
     },
     /// Analyse a text with the loaded model.
     Analyze {
@@ -150,7 +154,7 @@ impl Worker {
             .name("attngraph-worker".into())
             .spawn(move || run(&inbox, &outbox, &wake));
         if let Err(err) = spawned {
-            // Without a worker nothing can load; the UI reports it through the channel's closed state.
+            // Without a worker nothing can load: the first poll reports it as a failed load.
             let (dead_tx, dead_rx) = mpsc::channel();
             let _ = dead_tx.send(Response::LoadFailed(TaskError::NoThread(err)));
             return Self {
@@ -204,14 +208,16 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     model,
                     offline,
                     cancel,
+                    cache_dir,
+                    endpoint,
                 } => {
                     let progress_out = outbox.clone();
                     let progress_wake = wake.clone();
                     let hub = HubOptions {
                         offline: offline || HubOptions::from_env(false).offline,
                         cancel: Some(cancel),
-                        cache_dir: None,
-                        endpoint: None,
+                        cache_dir,
+                        endpoint,
                         progress: Some(Arc::new(move |file: &str, done, total| {
                             let _ = progress_out.send(Response::Progress {
                                 file: file.to_string(),

@@ -6,6 +6,7 @@ use crate::export::Format;
 use crate::graph::Selection;
 
 /// A request from a panel.
+#[must_use = "a panel's command does nothing until the app applies it"]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// Load this model (a Hub id or a folder).

@@ -26,6 +26,9 @@ impl Thumbnails {
             return;
         }
         let n = att.n_tokens();
+        if n == 0 {
+            return;
+        }
         let shown = n.clamp(1, THUMB);
         let mut textures = Vec::with_capacity(att.n_layer() * att.n_head());
         for layer in 0..att.n_layer() {

@@ -71,9 +71,7 @@ pub fn markov_panel_ui(
                         .iter()
                         .position(|&s| s == 0)
                         .map(|k| report.absorption_probabilities[i][k]);
-                    ui.monospace(
-                        to_zero.map_or_else(|| "not absorbing".to_string(), |p| format!("{p:.3}")),
-                    );
+                    ui.monospace(to_zero.map_or_else(|| "—".to_string(), |p| format!("{p:.3}")));
                     ui.monospace(format!("{:.4}", get(&report.teleport_ranking)));
                     ui.end_row();
                 }

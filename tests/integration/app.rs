@@ -39,21 +39,29 @@ fn text_edited(h: &mut Harness<'static, AttnApp>) {
     h.state_mut().apply(Command::TextEdited, &ctx);
 }
 
-/// Steps the UI until the worker has answered everything asked (the UI itself never blocks on it).
-fn settle(h: &mut Harness<'static, AttnApp>) {
+/// Steps the UI (at least once) until `done` holds of the app, failing with `what` after `secs` seconds (the
+/// worker and the other threads answer on their own time; the UI never blocks on them).
+fn step_until(
+    h: &mut Harness<'static, AttnApp>,
+    secs: u64,
+    what: &str,
+    mut done: impl FnMut(&AttnApp) -> bool,
+) {
     let start = Instant::now();
     loop {
         h.step();
-        if !h.state().busy() {
-            h.step();
+        if done(h.state()) {
             return;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the worker did not answer"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Steps the UI until the worker has answered everything asked (the UI itself never blocks on it).
+fn settle(h: &mut Harness<'static, AttnApp>) {
+    step_until(h, 60, "the worker did not answer", |app| !app.busy());
+    h.step();
 }
 
 #[test]
@@ -254,15 +262,9 @@ fn continue_appends_sampled_tokens_and_the_panel_follows() {
     let before = h.state().session.analysis().unwrap().tokens.len();
     h.state_mut().settings.sampling.max_new_tokens = 3;
     h.get_by_label("Continue ▸").click();
-    let start = Instant::now();
-    while h.state().settings.text == "I love" {
-        h.step();
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no continuation arrived"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut h, 30, "no continuation arrived", |app| {
+        app.settings.text != "I love"
+    });
     settle(&mut h);
     let text = h.state().settings.text.clone();
     assert!(text.starts_with("I love") && text.len() > "I love".len());
@@ -283,17 +285,10 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
     file_field.type_text(path.to_str().unwrap());
     h.step();
     h.get_by_label("Score").click();
-    let start = Instant::now();
-    while h.state().perplexity.result.is_none() {
-        h.step();
-        assert!(
-            h.state().perplexity.error.is_none(),
-            "{:?}",
-            h.state().perplexity.error
-        );
-        assert!(start.elapsed() < Duration::from_secs(60), "no result");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut h, 60, "no result", |app| {
+        assert!(app.perplexity.error.is_none(), "{:?}", app.perplexity.error);
+        app.perplexity.result.is_some()
+    });
     h.step();
     // Defaults: the model's context (64) and half of it as stride, with the app's BOS.
     let reference: serde_json::Value = serde_json::from_str(
@@ -447,12 +442,9 @@ fn the_induction_probe_scores_every_head() {
     let mut h = harness(&hub_model(), "I love tennis.", None);
     settle(&mut h);
     h.get_by_label("induction probe").click();
-    let start = Instant::now();
-    while h.state().session.probe_scores().is_none() {
-        h.step();
-        assert!(start.elapsed() < Duration::from_secs(30), "no probe scores");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut h, 30, "no probe scores", |app| {
+        app.session.probe_scores().is_some()
+    });
     let scores = h.state().session.probe_scores().unwrap();
     assert_eq!(scores.len(), 3 * 4);
     // The same scores from the probe's attentions with plain loops: BOS, then the random half twice; the
@@ -511,30 +503,18 @@ fn open_export_menu(h: &mut Harness<'static, AttnApp>) {
 /// Steps until the dialog has been answered and acted on, and any export it started has been written.
 fn answer_dialog(h: &mut Harness<'static, AttnApp>) {
     h.step(); // the click lands and opens the dialog
-    let start = Instant::now();
-    while h.state().exports.dialog_open().is_some() {
-        h.step();
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the dialog never answered"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(h, 10, "the dialog never answered", |app| {
+        app.exports.dialog_open().is_none()
+    });
     wait_for_exports(h);
 }
 
 /// Steps until the exports started so far (written on their own threads) have reported.
 fn wait_for_exports(h: &mut Harness<'static, AttnApp>) {
     h.step(); // a click lands
-    let start = Instant::now();
-    while h.state().exports.running() > 0 {
-        h.step();
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the export never finished"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(h, 10, "the export never finished", |app| {
+        app.exports.running() == 0
+    });
     h.step();
 }
 
@@ -662,13 +642,10 @@ fn the_perplexity_tab_opens_a_file_with_the_dialog_and_scores_it() {
     h.get_by_label("📂 Open…").click();
     answer_dialog(&mut h);
     assert_eq!(h.state().perplexity.path, path.display().to_string());
-    let start = Instant::now();
-    while h.state().perplexity.result.is_none() {
-        h.step();
-        assert!(h.state().perplexity.error.is_none());
-        assert!(start.elapsed() < Duration::from_secs(60), "no result");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut h, 60, "no result", |app| {
+        assert!(app.perplexity.error.is_none());
+        app.perplexity.result.is_some()
+    });
     // The tab's defaults: the model's context (64) and half of it as stride, BOS as the settings say.
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(crate::util::fixtures().join("perplexity_reference.json"))
@@ -831,18 +808,12 @@ fn a_first_run_with_an_empty_cache_and_no_network_shows_the_demo_model() {
     assert_eq!(analysis.text, "I love tennis. I love tennis.");
     assert!(h.state().view.edge_count().unwrap() > 0);
     // The banner says what the demo model is, and that GPT-2 could not be fetched.
-    let start = Instant::now();
-    while !matches!(
-        h.state().session.prefetch(),
-        Some((_, attngraph::session::Prefetch::Failed(_)))
-    ) {
-        h.step();
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the fetch did not end"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_until(&mut h, 30, "the fetch did not end", |app| {
+        matches!(
+            app.session.prefetch(),
+            Some((_, attngraph::session::Prefetch::Failed(_)))
+        )
+    });
     h.step();
     h.get_by_label_contains("This is the demo model");
     h.get_by_label_contains("openai-community/gpt2 could not be fetched");

@@ -62,47 +62,43 @@ impl Drop for Xvfb {
     }
 }
 
-#[test]
-fn the_screenshot_command_draws_the_app_under_xvfb() {
-    let has_xvfb = Command::new("sh")
+/// Whether Xvfb is here; without it the window tests are skipped, except under CI (ATTNGRAPH_CI), where that
+/// is a failure.
+fn has_xvfb(test: &str) -> bool {
+    let has = Command::new("sh")
         .args(["-c", "command -v Xvfb"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !has_xvfb {
+    if !has {
         assert!(
             std::env::var_os("ATTNGRAPH_CI").is_none(),
             "ATTNGRAPH_CI is set but Xvfb is not installed"
         );
-        eprintln!(
-            "the_screenshot_command_draws_the_app_under_xvfb: Xvfb is not installed; skipped"
-        );
-        return;
+        eprintln!("{test}: Xvfb is not installed; skipped");
     }
+    has
+}
+
+/// Runs `attngraph gui <args> --screenshot` in its own Xvfb with `env` set, in a fresh working folder, and
+/// returns the picture it saved.
+fn screenshot(args: &[&str], env: &[(&str, &Path)]) -> image::RgbaImage {
     let server = Xvfb::start().expect("Xvfb did not start");
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("window.png");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attngraph"))
-        .args([
-            "gui",
-            "--fresh",
-            "--model",
-            hub_model().to_str().unwrap(),
-            "--text",
-            "I love tennis. I love tennis.",
-            "--layer",
-            "1",
-            "--head",
-            "2",
-            "--screenshot",
-            png.to_str().unwrap(),
-        ])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_attngraph"));
+    command
+        .arg("gui")
+        .args(args)
+        .args(["--screenshot", png.to_str().unwrap()])
         .env("DISPLAY", &server.display)
         .env_remove("WAYLAND_DISPLAY")
         .current_dir(dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -120,10 +116,14 @@ fn the_screenshot_command_draws_the_app_under_xvfb() {
         "gui --screenshot failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let image = image::open(&png).unwrap().to_rgba8();
+    image::open(&png).unwrap().to_rgba8()
+}
+
+/// A real picture of the app with a graph: many colours, no single colour covering nearly everything, and the
+/// graph's edges (the purple end of the weight ramp) and token nodes drawn.
+fn assert_graph_drawn(image: &image::RgbaImage) {
     let (w, h) = image.dimensions();
     assert!(w >= 1200 && h >= 700, "the window is {w} × {h}");
-    // A real picture: many colours, no single colour covering nearly everything.
     let mut counts = std::collections::HashMap::new();
     for p in image.pixels() {
         *counts.entry(p.0).or_insert(0usize) += 1;
@@ -135,15 +135,70 @@ fn the_screenshot_command_draws_the_app_under_xvfb() {
         "one colour covers {most} of {} pixels",
         w * h
     );
-    // The graph's edges use the purple end of the weight ramp; the token nodes are red: both must be drawn.
     let purple = image
         .pixels()
         .filter(|p| p.0[2] > 120 && p.0[0] > 60 && p.0[1] < 80)
         .count();
+    assert!(purple > 500, "{purple} purple pixels: no edges drawn?");
+    // Token nodes are coloured by surprisal along (60 + 190t, 190 − 120t, 90), green to red.
+    let nodes = image
+        .pixels()
+        .filter(|p| {
+            let [r, g, b, _] = p.0.map(f64::from);
+            let t = (r - 60.0) / 190.0;
+            (0.0..=1.0).contains(&t)
+                && (g - (190.0 - 120.0 * t)).abs() < 8.0
+                && (b - 90.0).abs() < 8.0
+        })
+        .count();
+    assert!(nodes > 500, "{nodes} node-coloured pixels: no nodes drawn?");
+}
+
+#[test]
+fn the_screenshot_command_draws_the_app_under_xvfb() {
+    if !has_xvfb("the_screenshot_command_draws_the_app_under_xvfb") {
+        return;
+    }
+    let image = screenshot(
+        &[
+            "--fresh",
+            "--model",
+            hub_model().to_str().unwrap(),
+            "--text",
+            "I love tennis. I love tennis.",
+            "--layer",
+            "1",
+            "--head",
+            "2",
+        ],
+        &[],
+    );
+    assert_graph_drawn(&image);
+    // The fixture is a random model: every token surprises it, so its nodes are red.
     let red = image
         .pixels()
         .filter(|p| p.0[0] > 200 && p.0[1] < 110 && p.0[2] < 110)
         .count();
-    assert!(purple > 500, "{purple} purple pixels: no edges drawn?");
     assert!(red > 500, "{red} red pixels: no nodes drawn?");
+}
+
+#[test]
+fn a_first_run_offline_with_an_empty_cache_opens_on_the_demo_models_graph() {
+    if !has_xvfb("a_first_run_offline_with_an_empty_cache_opens_on_the_demo_models_graph") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("empty-hub-cache");
+    let offline = Path::new("1");
+    let image = screenshot(
+        &["--fresh"],
+        &[
+            ("HOME", home.path()),
+            ("XDG_CONFIG_HOME", home.path()),
+            ("XDG_DATA_HOME", home.path()),
+            ("HF_HUB_CACHE", &cache),
+            ("HF_HUB_OFFLINE", offline),
+        ],
+    );
+    assert_graph_drawn(&image);
 }
