@@ -2,7 +2,7 @@
 
 mod app;
 mod cli;
-// mod demo;
+mod demo;
 mod download;
 mod engine;
 mod errors;
