@@ -198,6 +198,7 @@ impl Attentions {
     /// If an index is past the tensor's shape.
     pub fn get(&self, layer: usize, head: usize, query: usize, key: usize) -> f32 {
         assert!(key < self.n_tokens, "key {key} of {} tokens", self.n_tokens);
+        // A key past the query (but inside the text) is masked: its weight is exactly 0, not a fallback.
         self.row(layer, head, query)
             .get(key)
             .copied()

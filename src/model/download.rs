@@ -93,6 +93,7 @@ fn stderr_progress() -> ProgressFn {
 
 /// Checks that a downloaded file is whole: JSON parses, safetensors headers and offsets fit the file.
 pub(super) fn check_complete(path: &Path) -> Result<(), String> {
+    // hf-hub's paths always end in the file's name; without one, only the empty-file check applies.
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
