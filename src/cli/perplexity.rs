@@ -111,7 +111,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         bos,
         batch: args.batch,
     };
-    let report = engine.perplexity(&ids, options, &mut progress)?;
+    let report = crate::model::perplexity::sliding_window(&engine, &ids, options, &mut progress)?;
     // Σ NLL in bits over the scored text's bytes: comparable across tokenizers (and with gzip).
     let bits_per_byte = report.nll_sum / std::f64::consts::LN_2 / scored_bytes.max(1) as f64;
     if show_progress {

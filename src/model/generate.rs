@@ -56,35 +56,36 @@ impl SamplingOptions {
     }
 }
 
-impl Engine {
-    /// Samples up to `max_new_tokens` tokens after `text` and returns the text with them appended. Stops early at
-    /// `<|endoftext|>` or at the model's context length.
-    pub fn continue_text(
-        &self,
-        text: &str,
-        bos: bool,
-        options: &SamplingOptions,
-    ) -> Result<String, EngineError> {
-        if text.is_empty() && !bos {
-            return Err(EngineError::EmptyText);
-        }
-        let (mut ids, _) = self.tokenize(text, bos)?;
-        let limit = self.info().n_positions;
-        let mut processor = LogitsProcessor::from_sampling(options.seed, options.sampling());
-        let mut added = Vec::new();
-        for _ in 0..options.max_new_tokens {
-            if ids.len() >= limit {
-                break;
-            }
-            let hidden = self.model().forward(&ids, false, &mut |_, _, _| Ok(()))?;
-            let logits = self.model().logits(&hidden, ids.len() - 1, 1)?.squeeze(0)?;
-            let next = processor.sample(&logits)?;
-            if Some(next) == self.tokenizer().end_of_text() {
-                break;
-            }
-            ids.push(next);
-            added.extend_from_slice(self.tokenizer().bytes(next));
-        }
-        Ok(format!("{text}{}", String::from_utf8_lossy(&added)))
+/// Samples up to `max_new_tokens` tokens after `text` and returns the text with them appended. Stops early at
+/// `<|endoftext|>` or at the model's context length.
+pub fn continue_text(
+    engine: &Engine,
+    text: &str,
+    bos: bool,
+    options: &SamplingOptions,
+) -> Result<String, EngineError> {
+    if text.is_empty() && !bos {
+        return Err(EngineError::EmptyText);
     }
+    let (mut ids, _) = engine.tokenize(text, bos)?;
+    let limit = engine.info().n_positions;
+    let mut processor = LogitsProcessor::from_sampling(options.seed, options.sampling());
+    let mut added = Vec::new();
+    for _ in 0..options.max_new_tokens {
+        if ids.len() >= limit {
+            break;
+        }
+        let hidden = engine.model().forward(&ids, false, &mut |_, _, _| Ok(()))?;
+        let logits = engine
+            .model()
+            .logits(&hidden, ids.len() - 1, 1)?
+            .squeeze(0)?;
+        let next = processor.sample(&logits)?;
+        if Some(next) == engine.tokenizer().end_of_text() {
+            break;
+        }
+        ids.push(next);
+        added.extend_from_slice(engine.tokenizer().bytes(next));
+    }
+    Ok(format!("{text}{}", String::from_utf8_lossy(&added)))
 }

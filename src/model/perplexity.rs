@@ -100,120 +100,117 @@ pub fn plan_windows(
     out
 }
 
-impl Engine {
-    /// Scores `ids` window by window; `progress(tokens scored so far, total to score)` is called after each.
-    pub fn perplexity(
-        &self,
-        text_ids: &[u32],
-        options: WindowOptions,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<PerplexityReport, PerplexityError> {
-        let n_positions = self.info().n_positions;
-        if options.max_length == 0 || options.max_length > n_positions {
-            return Err(PerplexityError::Options(format!(
-                "--max-length {} must be between 1 and the model's context, {n_positions}",
-                options.max_length
-            )));
-        }
-        if options.stride == 0 || options.stride > options.max_length {
-            return Err(PerplexityError::Options(format!(
-                "--stride {} must be between 1 and --max-length ({})",
-                options.stride, options.max_length
-            )));
-        }
-        let mut ids = Vec::with_capacity(text_ids.len() + 1);
-        if options.bos {
-            ids.push(
-                self.tokenizer()
-                    .end_of_text()
-                    .ok_or(EngineError::NoBosToken)?,
-            );
-        }
-        ids.extend_from_slice(text_ids);
-        if ids.len() < 2 {
-            return Err(PerplexityError::TooShort(text_ids.len()));
-        }
-        let plan = plan_windows(ids.len(), options.max_length, options.stride);
-        let total: usize = plan.iter().map(|w| w.3).sum();
-        let vocab = self.info().vocab_size;
-        let (mut nll_sum, mut scored, mut legacy) = (0.0, 0usize, 0.0);
-        let mut windows = Vec::with_capacity(plan.len());
-        // Consecutive windows of one length scoring from one row go through the model together.
-        let batch = options.batch.max(1);
-        let mut rest = plan.as_slice();
-        while let Some(&(begin, end, _, n_scored)) = rest.first() {
-            let shape = (end - begin, n_scored);
-            let same = rest
-                .iter()
-                .take(batch)
-                .take_while(|w| (w.1 - w.0, w.3) == shape)
-                .count();
-            let (group, tail) = rest.split_at(same);
-            rest = tail;
-            let t = end - begin;
-            // Position p predicts token p + 1; the last n_scored positions before the end are scored.
-            let first_row = t - 1 - n_scored;
-            let inputs: Vec<&[u32]> = group
-                .iter()
-                // Windows are made by `windows` over 0..ids.len(), so begin ≤ end ≤ ids.len().
-                .map(|w| &ids[w.0..w.1])
-                .collect();
-            let hidden = self
-                .model()
-                .forward_scoring(&inputs, first_row)
-                .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
-            for (i, (&(begin, end, trg_len, n_scored), window)) in
-                group.iter().zip(&inputs).enumerate()
-            {
-                // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
-                let targets = &window[first_row + 1..];
-                let mut window_nll = 0.0;
-                // The LM head in chunks of rows: one window's logits never exist all at once.
-                for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
-                    let rows = LM_HEAD_ROWS.min(n_scored - chunk);
-                    let logits = self
-                        .model()
-                        .logits(&hidden, i * (t - first_row) + chunk, rows)
-                        .and_then(|l| l.flatten_all())
-                        .and_then(|l| l.to_vec1::<f32>())
-                        .map_err(EngineError::from)?;
-                    // targets holds n_scored ids, and chunk + rows ≤ n_scored.
-                    let chunk_targets = &targets[chunk..chunk + rows];
-                    window_nll += logits
-                        .par_chunks_exact(vocab)
-                        .zip(chunk_targets.par_iter())
-                        .map(|(row, &target)| nll(row, target))
-                        .sum::<f64>();
-                }
-                let mean_nll = window_nll / n_scored.max(1) as f64;
-                nll_sum += window_nll;
-                scored += n_scored;
-                legacy += mean_nll * trg_len as f64;
-                windows.push(Window {
-                    begin,
-                    end,
-                    trg_len,
-                    n_scored,
-                    mean_nll,
-                });
-            }
-            progress(scored, total);
-        }
-        let last_end = plan.last().map_or(1, |w| w.1);
-        let window_mean =
-            windows.iter().map(|w| w.mean_nll).sum::<f64>() / windows.len().max(1) as f64;
-        Ok(PerplexityReport {
-            ppl: Aggregates {
-                token: (nll_sum / scored.max(1) as f64).exp(),
-                window_mean: window_mean.exp(),
-                hf_legacy: (legacy / last_end as f64).exp(),
-            },
-            nll_sum,
-            predicted_tokens: scored,
-            tokens: ids.len(),
-            windows,
-        })
+/// Scores `ids` window by window; `progress(tokens scored so far, total to score)` is called after each.
+pub fn sliding_window(
+    engine: &Engine,
+    text_ids: &[u32],
+    options: WindowOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<PerplexityReport, PerplexityError> {
+    let n_positions = engine.info().n_positions;
+    if options.max_length == 0 || options.max_length > n_positions {
+        return Err(PerplexityError::Options(format!(
+            "--max-length {} must be between 1 and the model's context, {n_positions}",
+            options.max_length
+        )));
     }
+    if options.stride == 0 || options.stride > options.max_length {
+        return Err(PerplexityError::Options(format!(
+            "--stride {} must be between 1 and --max-length ({})",
+            options.stride, options.max_length
+        )));
+    }
+    let mut ids = Vec::with_capacity(text_ids.len() + 1);
+    if options.bos {
+        ids.push(
+            engine
+                .tokenizer()
+                .end_of_text()
+                .ok_or(EngineError::NoBosToken)?,
+        );
+    }
+    ids.extend_from_slice(text_ids);
+    if ids.len() < 2 {
+        return Err(PerplexityError::TooShort(text_ids.len()));
+    }
+    let plan = plan_windows(ids.len(), options.max_length, options.stride);
+    let total: usize = plan.iter().map(|w| w.3).sum();
+    let vocab = engine.info().vocab_size;
+    let (mut nll_sum, mut scored, mut legacy) = (0.0, 0usize, 0.0);
+    let mut windows = Vec::with_capacity(plan.len());
+    // Consecutive windows of one length scoring from one row go through the model together.
+    let batch = options.batch.max(1);
+    let mut rest = plan.as_slice();
+    while let Some(&(begin, end, _, n_scored)) = rest.first() {
+        let shape = (end - begin, n_scored);
+        let same = rest
+            .iter()
+            .take(batch)
+            .take_while(|w| (w.1 - w.0, w.3) == shape)
+            .count();
+        let (group, tail) = rest.split_at(same);
+        rest = tail;
+        let t = end - begin;
+        // Position p predicts token p + 1; the last n_scored positions before the end are scored.
+        let first_row = t - 1 - n_scored;
+        let inputs: Vec<&[u32]> = group
+            .iter()
+            // Windows are made by `windows` over 0..ids.len(), so begin ≤ end ≤ ids.len().
+            .map(|w| &ids[w.0..w.1])
+            .collect();
+        let hidden = engine
+            .model()
+            .forward_scoring(&inputs, first_row)
+            .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
+        for (i, (&(begin, end, trg_len, n_scored), window)) in group.iter().zip(&inputs).enumerate()
+        {
+            // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
+            let targets = &window[first_row + 1..];
+            let mut window_nll = 0.0;
+            // The LM head in chunks of rows: one window's logits never exist all at once.
+            for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
+                let rows = LM_HEAD_ROWS.min(n_scored - chunk);
+                let logits = engine
+                    .model()
+                    .logits(&hidden, i * (t - first_row) + chunk, rows)
+                    .and_then(|l| l.flatten_all())
+                    .and_then(|l| l.to_vec1::<f32>())
+                    .map_err(EngineError::from)?;
+                // targets holds n_scored ids, and chunk + rows ≤ n_scored.
+                let chunk_targets = &targets[chunk..chunk + rows];
+                window_nll += logits
+                    .par_chunks_exact(vocab)
+                    .zip(chunk_targets.par_iter())
+                    .map(|(row, &target)| nll(row, target))
+                    .sum::<f64>();
+            }
+            let mean_nll = window_nll / n_scored.max(1) as f64;
+            nll_sum += window_nll;
+            scored += n_scored;
+            legacy += mean_nll * trg_len as f64;
+            windows.push(Window {
+                begin,
+                end,
+                trg_len,
+                n_scored,
+                mean_nll,
+            });
+        }
+        progress(scored, total);
+    }
+    let last_end = plan.last().map_or(1, |w| w.1);
+    let window_mean = windows.iter().map(|w| w.mean_nll).sum::<f64>() / windows.len().max(1) as f64;
+    Ok(PerplexityReport {
+        ppl: Aggregates {
+            token: (nll_sum / scored.max(1) as f64).exp(),
+            window_mean: window_mean.exp(),
+            hf_legacy: (legacy / last_end as f64).exp(),
+        },
+        nll_sum,
+        predicted_tokens: scored,
+        tokens: ids.len(),
+        windows,
+    })
 }
 
 /// Rows of logits made at once: 128 × 50,257 floats = 26 MB for GPT-2.

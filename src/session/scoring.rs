@@ -82,7 +82,7 @@ pub fn score_file(
         bos,
         batch: 1,
     };
-    let report = engine.perplexity(&ids, options, progress)?;
+    let report = crate::model::perplexity::sliding_window(engine, &ids, options, progress)?;
     let mut tokens: Vec<String> = Vec::with_capacity(ids.len() + 1);
     if bos {
         let id = engine

@@ -276,10 +276,12 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     None => send(Response::SideTaskFailed(TaskError::NoModel)),
                 },
                 Request::Continue { text, bos, options } => match &engine {
-                    Some(engine) => match engine.continue_text(&text, bos, &options) {
-                        Ok(text) => send(Response::Continued(text)),
-                        Err(error) => send(Response::SideTaskFailed(error.into())),
-                    },
+                    Some(engine) => {
+                        match crate::model::generate::continue_text(engine, &text, bos, &options) {
+                            Ok(text) => send(Response::Continued(text)),
+                            Err(error) => send(Response::SideTaskFailed(error.into())),
+                        }
+                    }
                     None => send(Response::SideTaskFailed(TaskError::NoModel)),
                 },
                 Request::Analyze {

@@ -116,7 +116,9 @@ fn the_demo_models_perplexity_on_unseen_prose_matches_transformers() {
         bos: false,
         batch: 1,
     };
-    let report = engine.perplexity(&ids, options, &mut |_, _| {}).unwrap();
+    let report =
+        attngraph::model::perplexity::sliding_window(&engine, &ids, options, &mut |_, _| {})
+            .unwrap();
     assert_eq!(report.tokens as u64, want["tokens"].as_u64().unwrap());
     let r = rel(report.ppl.token, want["ppl"]["token"].as_f64().unwrap());
     assert!(r < 1e-5, "perplexity relative error {r}");

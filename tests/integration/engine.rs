@@ -205,7 +205,8 @@ fn greedy_continuation_takes_the_reference_argmax() {
         max_new_tokens: 1,
         ..Default::default()
     };
-    let text = engine.continue_text("I love", true, &options).unwrap();
+    let text =
+        attngraph::model::generate::continue_text(&engine, "I love", true, &options).unwrap();
     let expected = format!(
         "I love{}",
         String::from_utf8_lossy(engine.tokenizer().bytes(want))
@@ -218,8 +219,11 @@ fn greedy_continuation_takes_the_reference_argmax() {
         seed: 3,
         ..Default::default()
     };
-    let a = engine.continue_text("I love", true, &sampled).unwrap();
-    assert_eq!(a, engine.continue_text("I love", true, &sampled).unwrap());
+    let a = attngraph::model::generate::continue_text(&engine, "I love", true, &sampled).unwrap();
+    assert_eq!(
+        a,
+        attngraph::model::generate::continue_text(&engine, "I love", true, &sampled).unwrap()
+    );
     assert_eq!(engine.tokenize(&a, true).unwrap().0.len(), 3 + 5);
 }
 

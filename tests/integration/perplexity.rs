@@ -38,7 +38,9 @@ fn every_case_matches_the_guide() {
             bos: case["bos"].as_bool().unwrap(),
             batch,
         };
-        let report = engine.perplexity(&ids, options, &mut |_, _| {}).unwrap();
+        let report =
+            attngraph::model::perplexity::sliding_window(&engine, &ids, options, &mut |_, _| {})
+                .unwrap();
         let what = format!("{} {options:?}", case["text"]);
         assert_eq!(
             report.tokens as u64,
