@@ -58,6 +58,38 @@ fn step_until(
     }
 }
 
+/// Asserts the Perplexity tab's result is transformers' token-weighted perplexity of the fixture's long text
+/// (tests/fixtures/perplexity_reference.json) with the tab's defaults: windows of the model's context (64),
+/// stride 32, BOS as the settings say.
+fn assert_scored_as_transformers(h: &Harness<'static, AttnApp>) {
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("perplexity_reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let bos = h.state().settings.bos;
+    let want = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["text"] == "long" && c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == bos
+        })
+        .unwrap()["ppl"]["token"]
+        .as_f64()
+        .unwrap();
+    let got = h
+        .state()
+        .perplexity
+        .result
+        .as_ref()
+        .unwrap()
+        .report
+        .ppl
+        .token;
+    assert!((got - want).abs() / want < 1e-5, "{got} vs {want}");
+}
+
 /// Steps the UI until the worker has answered everything asked (the UI itself never blocks on it).
 fn settle(h: &mut Harness<'static, AttnApp>) {
     step_until(h, 60, "the worker did not answer", |app| !app.busy());
@@ -291,31 +323,7 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
     });
     h.step();
     // Defaults: the model's context (64) and half of it as stride, with the app's BOS.
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("perplexity_reference.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let want = reference["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["text"] == "long" && c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == true
-        })
-        .unwrap()
-        .clone();
-    let got = h
-        .state()
-        .perplexity
-        .result
-        .as_ref()
-        .unwrap()
-        .report
-        .ppl
-        .token;
-    let ppl = want["ppl"]["token"].as_f64().unwrap();
-    assert!((got - ppl).abs() / ppl < 1e-5, "{got} vs {ppl}");
+    assert_scored_as_transformers(&h);
     h.get_by_label_contains("orange: scored here");
     // The tokens shown read as the file: its Chinese and its emoji (split over byte tokens) whole, no escapes.
     let scored = h.state().perplexity.result.as_ref().unwrap();
@@ -647,32 +655,7 @@ fn the_perplexity_tab_opens_a_file_with_the_dialog_and_scores_it() {
         app.perplexity.result.is_some()
     });
     // The tab's defaults: the model's context (64) and half of it as stride, BOS as the settings say.
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::util::fixtures().join("perplexity_reference.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    let bos = h.state().settings.bos;
-    let want = reference["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["text"] == "long" && c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == bos
-        })
-        .unwrap()["ppl"]["token"]
-        .as_f64()
-        .unwrap();
-    let got = h
-        .state()
-        .perplexity
-        .result
-        .as_ref()
-        .unwrap()
-        .report
-        .ppl
-        .token;
-    assert!((got - want).abs() / want < 1e-5, "{got} vs {want}");
+    assert_scored_as_transformers(&h);
 }
 
 #[test]
