@@ -112,7 +112,7 @@ pub fn prefetch_banner_ui(ui: &mut egui::Ui, session: &Session) -> Option<Comman
             }
             Prefetch::Failed(err) => {
                 ui.label(format!(
-                    "{repo} could not be fetched: with a network, press Load on it, or run `huggingface-cli download {repo}`."
+                    "{repo} could not be fetched: with a network, pick it in the ▾ list and press Load, or run `huggingface-cli download {repo}`."
                 ))
                 .on_hover_text(err.to_string());
             }
