@@ -156,6 +156,32 @@ def batch(rng, stream, batch_size, block, repeat_fraction, random_fraction, voca
 
 
 @torch.no_grad()
+def probe_scores(model, eot_id, vocab, seed, length=50):
+    """The best previous-token and induction scores over the heads, as `attngraph heads` computes them
+    (no exclusions): on `<|endoftext|>` + `length` random ids (from 1000 up) + the same ids again, a head's
+    score is the attention it puts on the pattern's cells over all the attention it gives."""
+    model.eval()
+    model.set_attn_implementation("eager")  # training runs SDPA, which returns no attention weights
+    rng = np.random.default_rng(seed)
+    half = rng.integers(1000, vocab, size=length)
+    ids = np.concatenate([[eot_id], half, half])
+    out = model(torch.from_numpy(ids).unsqueeze(0), output_attentions=True)
+    n = len(ids)
+    previous, induction = 0.0, 0.0
+    for layer in out.attentions:
+        a = layer[0].double()  # [head, n, n]
+        total = a.sum(dim=(1, 2))
+        prev = torch.stack([a[:, i, i - 1] for i in range(1, n)], dim=1).sum(dim=1)
+        # In the second copy, token i's earlier copy is i - length, and the token after it is i - length + 1.
+        ind = torch.stack([a[:, i, i - length + 1] for i in range(length + 1, n)], dim=1).sum(dim=1)
+        previous = max(previous, (prev / total).max().item())
+        induction = max(induction, (ind / total).max().item())
+    model.set_attn_implementation("sdpa")
+    model.train()
+    return previous, induction
+
+
+@torch.no_grad()
 def held_out_loss(model, stream, block):
     """Mean cross-entropy (nats per predicted token) over the held-out stream cut into whole blocks."""
     model.eval()
@@ -183,6 +209,14 @@ def main():
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--repeat-fraction", type=float, default=0.25)
     parser.add_argument("--random-fraction", type=float, default=1 / 6)
+    parser.add_argument(
+        "--warm-steps",
+        type=int,
+        default=600,
+        help="the first steps draw --warm-random-fraction of their rows from repeated random runs",
+    )
+    parser.add_argument("--warm-random-fraction", type=float, default=0.5)
+    parser.add_argument("--dropout", type=float, default=0.1, help="residual and embedding dropout")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -212,9 +246,10 @@ def main():
         n_head=args.heads,
         bos_token_id=eot_id,
         eos_token_id=eot_id,
-        resid_pdrop=0.1,
-        embd_pdrop=0.1,
-        attn_pdrop=0.1,
+        resid_pdrop=args.dropout,
+        embd_pdrop=args.dropout,
+        # No dropout on attention weights: it blurs the sharp patterns (previous token, induction) the demo is for.
+        attn_pdrop=0.0,
     )
     model = GPT2LMHeadModel(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
@@ -237,7 +272,7 @@ def main():
             args.batch,
             args.block,
             args.repeat_fraction,
-            args.random_fraction,
+            args.warm_random_fraction if step < args.warm_steps else args.random_fraction,
             tokenizer.get_vocab_size(),
         )
         loss = model(ids, labels=ids).loss
@@ -246,9 +281,14 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if step % 100 == 0 or step == args.steps - 1:
-            print(f"step {step} loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True)
+            line = f"step {step} loss {loss.item():.3f} ({time.time() - started:.0f} s)"
+            if step % 250 == 0 or step == args.steps - 1:
+                previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size(), args.seed)
+                line += f" probe: previous-token {previous:.3f}, induction {induction:.3f}"
+            print(line, flush=True)
 
     held = held_out_loss(model, held_stream, args.block)
+    previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size(), args.seed)
     # nats per token over the held-out tokens -> bits per byte of the held-out text.
     bits_per_byte = held * (len(held_stream) - 1) / math.log(2) / held_bytes
     print(f"held-out loss {held:.4f} nats/token, {bits_per_byte:.3f} bits/byte", flush=True)
@@ -263,6 +303,9 @@ def main():
                 "seed": args.seed,
                 "repeat_fraction": args.repeat_fraction,
                 "random_fraction": args.random_fraction,
+                "warm_steps": args.warm_steps,
+                "warm_random_fraction": args.warm_random_fraction,
+                "dropout": args.dropout,
                 "steps": args.steps,
                 "batch": args.batch,
                 "block": args.block,
@@ -276,6 +319,8 @@ def main():
                 "held_out_bytes": held_bytes,
                 "held_out_loss_nats_per_token": held,
                 "held_out_bits_per_byte": bits_per_byte,
+                "probe_best_previous_token": previous,
+                "probe_best_induction": induction,
                 "seconds": round(time.time() - started),
                 "torch": torch.__version__,
             },

@@ -135,6 +135,7 @@ impl AttnApp {
                 bos: self.settings.bos,
                 top_k: 5,
                 keep_scores: false,
+                ..Default::default()
             },
         );
     }

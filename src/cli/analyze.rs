@@ -25,6 +25,7 @@ pub fn analyze(
         bos,
         top_k,
         keep_scores: scores,
+        ..Default::default()
     };
     let analysis = engine.analyze(text, &options)?;
     let mut out = std::io::stdout().lock();

@@ -81,3 +81,30 @@ pub enum BenchFormat {
 pub(crate) fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
+
+/// Output formats of `ablate` and `attribute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EffectFormat {
+    /// A table for people, biggest effects first.
+    Table,
+    /// One JSON object for programs.
+    Json,
+    /// CSV, one row per position (ablate), per head and position (`--all-heads`) or per part (attribute).
+    Csv,
+}
+
+/// A progress bar on stderr: drawn only when stderr is a terminal and `quiet` is off, so logs and pipes get
+/// no control characters.
+pub(crate) fn progress_bar(total: usize, unit: &str, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}  {{per_sec}}  ETA {{eta}}");
+    // The template is fixed above; a broken one would only fall back to indicatif's default style.
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}

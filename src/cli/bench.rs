@@ -232,6 +232,7 @@ pub fn bench(
         bos: false,
         top_k: 5,
         keep_scores: false,
+        ..Default::default()
     };
     let mut out = std::io::stdout().lock();
     // One untimed analysis warms caches and thread pools, as the first keystroke in the app would.

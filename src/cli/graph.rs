@@ -103,6 +103,7 @@ impl SelectArgs {
                 bos: self.bos.enabled(false),
                 top_k: 1,
                 keep_scores: false,
+                ..Default::default()
             },
         )?;
         Ok(Snapshot::of(
@@ -215,6 +216,7 @@ pub fn heads(
                     bos,
                     top_k: 1,
                     keep_scores: false,
+                    ..Default::default()
                 },
             )?;
             (

@@ -1,10 +1,11 @@
-//! The command line: `analyze`, `export`, `markov`, `heads`, `perplexity`, `bench` and `gui`. Each command is
-//! a thin layer over the library, in a file of its own; the arguments several commands share live in the leaf
-//! module [`args`], so imports run one way: this file → a command's file → `args`.
+//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `perplexity`, `bench` and
+//! `gui`. Each command is a thin layer over the library, in a file of its own; the arguments several commands
+//! share live in the leaf module [`args`], so imports run one way: this file → a command's file → `args`.
 
 pub mod analyze;
 pub mod args;
 pub mod bench;
+pub mod effects;
 pub mod graph;
 pub mod perplexity;
 
@@ -63,6 +64,11 @@ pub enum Command {
         format: BenchFormat,
     },
 
+    /// Knock heads out and see each token's log-probability move: a set of heads together (--heads), or every
+    /// head alone in turn (--all-heads).
+    Ablate(effects::AblateArgs),
+    /// Direct logit attribution: what each head, MLP and the embeddings add to the logit of one prediction.
+    Attribute(effects::AttributeArgs),
     /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
     Perplexity(perplexity::PerplexityArgs),
     /// Open the app (the default when no command is given).
@@ -157,6 +163,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         None => crate::app::run(crate::app::Launch::default()),
         Some(Command::Perplexity(args)) => perplexity::perplexity(&args),
+        Some(Command::Ablate(args)) => effects::ablate(&args),
+        Some(Command::Attribute(args)) => effects::attribute(&args),
         Some(Command::Gui {
             model,
             text,

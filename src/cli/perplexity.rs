@@ -1,8 +1,7 @@
 //! `attngraph perplexity`: sliding-window perplexity of files, as Hugging Face's guide computes it.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::{bail, Context};
 
@@ -91,16 +90,10 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     } else {
         text.len() - first_end
     };
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let start = Instant::now();
+    let bar = super::args::progress_bar(ids.len(), "tokens", args.quiet);
     let mut progress = |done: usize, total: usize| {
-        if !show_progress {
-            return;
-        }
-        let secs = start.elapsed().as_secs_f64().max(1e-3);
-        let rate = done as f64 / secs;
-        let eta = (total - done) as f64 / rate.max(1e-9);
-        eprint!("\rscored {done}/{total} tokens  {rate:.0} tokens/s  ETA {eta:.0} s   ");
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
     };
     if args.batch == 0 {
         bail!("--batch 0: give at least 1 (windows run through the model together)");
@@ -114,9 +107,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let report = crate::model::perplexity::sliding_window(&engine, &ids, options, &mut progress)?;
     // Σ NLL in bits over the scored text's bytes: comparable across tokenizers (and with gzip).
     let bits_per_byte = report.nll_sum / std::f64::consts::LN_2 / scored_bytes.max(1) as f64;
-    if show_progress {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     if let Some(path) = &args.per_window {
         let mut csv = String::from("begin,end,trg_len,n_scored,mean_nll\n");
         for w in &report.windows {

@@ -2,6 +2,7 @@
 //! JSON, CSV or SVG. Files are written to a temporary sibling and renamed, so a failed export leaves no half file.
 //! Plain data; never candle or egui.
 
+mod effects;
 mod escape;
 mod layout;
 mod png;
@@ -12,6 +13,7 @@ mod text;
 use std::io::Write;
 use std::path::Path;
 
+pub use effects::{ablation_csv, attribution_csv, sweep_csv};
 pub use layout::{geometry, layout, Geometry, Layout};
 pub use png::{to_png, PngError};
 pub use snapshot::{Snapshot, JSON_SCHEMA_VERSION};

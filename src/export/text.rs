@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::escape::{dot_escape, xml_escape};
+use super::escape::{csv_field, dot_escape, xml_escape};
 use super::layout::geometry;
 use super::snapshot::{Snapshot, JSON_SCHEMA_VERSION};
 
@@ -105,14 +105,6 @@ pub fn to_json(s: &Snapshot) -> Result<String, serde_json::Error> {
     })?;
     text.push('\n');
     Ok(text)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// The unpruned matrix as CSV: a header of `query\key` and the tokens, then one row per query token.

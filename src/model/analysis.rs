@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::attentions::Attentions;
+use super::head_set::HeadSet;
 
 /// The sizes of the model that made an analysis.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -97,6 +98,9 @@ pub struct Analysis {
     /// Pre-softmax scores, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scores: Option<Scores>,
+    /// The heads knocked out while reading the text (empty: none).
+    #[serde(skip_serializing_if = "HeadSet::is_empty")]
+    pub ablated: HeadSet,
 }
 
 impl Analysis {

@@ -9,6 +9,7 @@ use super::attentions::Attentions;
 use super::config::{Config, ConfigError};
 use super::demo;
 use super::gpt2::{Gpt2, KeyValue};
+use super::head_set::{HeadSet, HeadSetError};
 use super::layers::Kernels;
 use super::loader::{self, HubOptions, LoadError, ModelSource, TokenizerFiles};
 use super::tokenizer::{
@@ -46,6 +47,25 @@ pub enum EngineError {
     /// Nothing to analyse.
     #[error("the text is empty: type a sentence, e.g. \"I love tennis.\"")]
     EmptyText,
+    /// One token and no BOS: nothing is predicted.
+    #[error("the text is one token and nothing comes before it, so no token is predicted: add text, or prepend BOS (--bos)")]
+    NothingScored,
+    /// A position past the text.
+    #[error("position {position} is past the text: its positions are 0 to {last} (BOS included when prepended)")]
+    Position {
+        /// The position asked for.
+        position: usize,
+        /// The last position.
+        last: usize,
+    },
+    /// A token id past the vocabulary.
+    #[error("token id {id} is outside the vocabulary: ids run from 0 to {last}")]
+    TokenId {
+        /// The id asked for.
+        id: u32,
+        /// The last id.
+        last: usize,
+    },
     /// Longer than the context.
     #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it, or score a long file with `attngraph perplexity`, which slides a window over it")]
     TooLong {
@@ -67,6 +87,9 @@ pub enum EngineError {
         /// Why not.
         message: String,
     },
+    /// A head to ablate that the model does not have.
+    #[error(transparent)]
+    Heads(#[from] HeadSetError),
     /// candle failed during the forward pass.
     #[error("the forward pass failed: {0}")]
     Forward(#[from] candle_core::Error),
@@ -121,6 +144,8 @@ pub struct AnalyzeOptions {
     pub top_k: usize,
     /// Also keep the pre-softmax scores.
     pub keep_scores: bool,
+    /// Heads to knock out (see [`Gpt2::trace`]); empty for the model as it is.
+    pub ablated: HeadSet,
 }
 
 impl Default for AnalyzeOptions {
@@ -129,6 +154,7 @@ impl Default for AnalyzeOptions {
             bos: true,
             top_k: 5,
             keep_scores: false,
+            ablated: HeadSet::default(),
         }
     }
 }
@@ -300,6 +326,7 @@ impl Engine {
         }
         let (ids, spans) = self.tokenize(text, options.bos)?;
         let info = self.info();
+        options.ablated.check(info.n_layer, info.n_head)?;
         if ids.len() > info.n_positions {
             return Err(EngineError::TooLong {
                 tokens: ids.len(),
@@ -313,6 +340,7 @@ impl Engine {
             Some(prev)
                 if !options.keep_scores
                     && prev.bos == options.bos
+                    && prev.ablated == options.ablated
                     && cache.top_k == options.top_k =>
             {
                 common_prefix(&cache.ids, &ids).min(t - 1)
@@ -339,6 +367,7 @@ impl Engine {
             new_ids,
             past,
             options.keep_scores,
+            &options.ablated,
             &mut |_, probs, scores| {
                 attentions
                     .push_layer_rows(prefix, &probs.flatten_all()?.to_vec1::<f32>()?)
@@ -454,6 +483,7 @@ impl Engine {
             next_top_k,
             attentions,
             scores,
+            ablated: options.ablated.clone(),
         };
         let state = (!options.keep_scores).then_some((ids, kv, hidden));
         Ok((analysis, state))

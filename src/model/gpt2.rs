@@ -8,6 +8,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::config::{Activation, Config};
+use super::head_set::HeadSet;
 use super::layers::{Conv1D, Kernels, LayerNorm, Source};
 use super::packed::PackedLinear;
 use super::weights::{Weights, WeightsError};
@@ -23,6 +24,9 @@ pub struct AttentionOutput {
     pub probs: Tensor,
     /// Pre-softmax scores QK^T/√d before masking, (n_head, t, t), if asked for.
     pub scores: Option<Tensor>,
+    /// Each head's attention-weighted values, the input of `c_proj` split by head: (n_head, t, head_dim),
+    /// zero for an ablated head.
+    pub heads: Tensor,
 }
 
 struct Attention {
@@ -54,13 +58,16 @@ impl Attention {
     }
 
     /// Attention of the new positions `x` (t_new, c), which follow `past` cached positions whose keys and values
-    /// are given. Returns the output and this layer's keys and values for all past + new positions.
+    /// are given. `kept_heads` (n_head, 1, 1) of 1 and 0 multiplies each head's attention-weighted values: 0
+    /// ablates the head (its share of `c_proj`'s input is zero; the bias stays). Returns the output and this
+    /// layer's keys and values for all past + new positions.
     fn forward(
         &self,
         x: &Tensor,
         past: Option<&KeyValue>,
         mask: &Tensor,
         keep_scores: bool,
+        kept_heads: Option<&Tensor>,
     ) -> Result<(AttentionOutput, KeyValue)> {
         let (t_new, c) = x.dims2()?;
         let qkv = self.c_attn.forward(x)?; // (t_new, 3c)
@@ -81,14 +88,19 @@ impl Attention {
         let scores = (q * scale)?.matmul(&k.t()?)?; // (n_head, t_new, t)
         let offset = k.dim(1)? - t_new;
         let probs = super::softmax::causal_softmax(&scores, mask, offset)?; // (n_head, t_new, t), 0 in the future
-        let y = probs
-            .matmul(&v)? // (n_head, t_new, head_dim)
+        let heads = probs.matmul(&v)?; // (n_head, t_new, head_dim)
+        let heads = match kept_heads {
+            Some(kept) => heads.broadcast_mul(kept)?,
+            None => heads,
+        };
+        let y = heads
             .transpose(0, 1)? // (t_new, n_head, head_dim)
             .reshape((t_new, c))?;
         let out = AttentionOutput {
             hidden: self.c_proj.forward(&y)?,
             probs,
             scores: keep_scores.then_some(scores),
+            heads,
         };
         Ok((out, KeyValue { k, v }))
     }
@@ -211,6 +223,31 @@ impl Block {
     }
 }
 
+/// One layer's pieces of the residual stream from [`Gpt2::trace`], for every position.
+pub struct LayerTrace {
+    /// The residual stream entering the layer, (t, n_embd).
+    pub input: Tensor,
+    /// Each head's attention-weighted values, (n_head, t, head_dim) (zero for an ablated head).
+    pub heads: Tensor,
+    /// The attention output added to the stream, `c_proj`'s bias included, (t, n_embd).
+    pub attention: Tensor,
+    /// The MLP's output added to the stream, its bias included, (t, n_embd).
+    pub mlp: Tensor,
+}
+
+/// The residual stream of one text, taken apart ([`Gpt2::trace`]): the embeddings plus every layer's
+/// attention and MLP outputs add up to `residual`.
+pub struct Trace {
+    /// Token plus position embeddings, (t, n_embd).
+    pub embeddings: Tensor,
+    /// Each layer's pieces.
+    pub layers: Vec<LayerTrace>,
+    /// The final residual stream, the input of `ln_f`, (t, n_embd).
+    pub residual: Tensor,
+    /// The final hidden states, `ln_f` of `residual`, (t, n_embd).
+    pub hidden: Tensor,
+}
+
 /// Receives each layer's attention as the forward pass produces it, so no caller has to hold all layers at once:
 /// (layer index, probabilities (n_head, t, t), pre-softmax scores (n_head, t, t) when kept).
 pub type LayerVisitor<'a> = dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Result<()> + 'a;
@@ -307,17 +344,21 @@ impl Gpt2 {
         keep_scores: bool,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<Tensor> {
-        Ok(self.forward_from(ids, &[], keep_scores, visit)?.0)
+        Ok(self
+            .forward_from(ids, &[], keep_scores, &HeadSet::default(), visit)?
+            .0)
     }
 
     /// Runs the model on `new_ids`, which follow the positions whose keys and values are in `past` (one entry per
-    /// layer, or empty for a fresh start). Attention rows and hidden states are for the new positions only:
-    /// probabilities (n_head, t_new, t). Returns (hidden (t_new, n_embd), keys and values for all positions).
+    /// layer, or empty for a fresh start), with the heads in `ablated` knocked out (see [`Gpt2::trace`]).
+    /// Attention rows and hidden states are for the new positions only: probabilities (n_head, t_new, t).
+    /// Returns (hidden (t_new, n_embd), keys and values for all positions).
     pub fn forward_from(
         &self,
         new_ids: &[u32],
         past: &[KeyValue],
         keep_scores: bool,
+        ablated: &HeadSet,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<(Tensor, Vec<KeyValue>)> {
         let offset = match past.first() {
@@ -325,28 +366,203 @@ impl Gpt2 {
             None => 0,
         };
         let t_new = new_ids.len();
-        let t = offset + t_new;
-        if t_new == 0 || t > self.config.n_positions {
-            candle_core::bail!(
-                "{t} tokens given; the model takes 1 to {}",
-                self.config.n_positions
-            );
-        }
-        let positions = self.wpe.narrow(0, offset, t_new)?; // (t_new, n_embd)
-        let mut x = self.embed(new_ids)?.add(&positions)?; // (t_new, n_embd)
+        let mut x = self.embed_at(new_ids, offset)?; // (t_new, n_embd)
         let mask = causal_mask(offset, t_new, &self.device)?; // (t_new, t)
         let mut cache = Vec::with_capacity(self.blocks.len());
         for (idx, block) in self.blocks.iter().enumerate() {
-            let (out, kv) =
-                block
-                    .attn
-                    .forward(&block.ln_1.forward(&x)?, past.get(idx), &mask, keep_scores)?;
+            let kept = self.kept_heads(ablated, idx)?;
+            let (out, kv) = block.attn.forward(
+                &block.ln_1.forward(&x)?,
+                past.get(idx),
+                &mask,
+                keep_scores,
+                kept.as_ref(),
+            )?;
             x = (x + out.hidden)?;
             x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
             visit(idx, &out.probs, out.scores.as_ref())?;
             cache.push(kv);
         }
         Ok((self.ln_f.forward(&x)?, cache))
+    }
+
+    /// Runs the model on `ids` with the heads in `ablated` knocked out, keeping every layer's pieces of the
+    /// residual stream: what ablation sweeps and direct logit attribution take apart. Ablating a head sets its
+    /// attention-weighted values (its share of `c_proj`'s input) to zero and leaves everything else, `c_proj`'s
+    /// bias included, as it was.
+    pub fn trace(&self, ids: &[u32], ablated: &HeadSet) -> Result<Trace> {
+        let t = ids.len();
+        let embeddings = self.embed_at(ids, 0)?;
+        let mask = causal_mask(0, t, &self.device)?;
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        let mut x = embeddings.clone();
+        for (idx, block) in self.blocks.iter().enumerate() {
+            let kept = self.kept_heads(ablated, idx)?;
+            let (out, _) =
+                block
+                    .attn
+                    .forward(&block.ln_1.forward(&x)?, None, &mask, false, kept.as_ref())?;
+            let input = x;
+            let mid = (&input + &out.hidden)?;
+            let mlp = block.mlp.forward(&block.ln_2.forward(&mid)?)?;
+            x = (&mid + &mlp)?;
+            layers.push(LayerTrace {
+                input,
+                heads: out.heads,
+                attention: out.hidden,
+                mlp,
+            });
+        }
+        Ok(Trace {
+            embeddings,
+            hidden: self.ln_f.forward(&x)?,
+            residual: x,
+            layers,
+        })
+    }
+
+    /// What each head of `layer` adds to the residual stream at one position, given that position's
+    /// attention-weighted values `heads` (n_head, head_dim): its values times its rows of `c_proj`'s weight,
+    /// (n_head, n_embd). Also returns `c_proj`'s bias (n_embd), which belongs to no head. The heads' rows and
+    /// the bias add up to the layer's attention output.
+    pub fn head_contributions(&self, layer: usize, heads: &Tensor) -> Result<(Tensor, Tensor)> {
+        let block = self.block(layer)?;
+        let (n_head, head_dim) = heads.dims2()?;
+        let c = n_head * head_dim;
+        // Row h holds head h's values in its own columns and zeros elsewhere: c_proj of it is that head's
+        // product plus the bias, and c_proj of a zero row is the bias alone.
+        let mut rows = Vec::with_capacity(n_head + 1);
+        for h in 0..n_head {
+            let mut parts = Vec::with_capacity(3);
+            if h > 0 {
+                parts.push(Tensor::zeros((1, h * head_dim), DType::F32, &self.device)?);
+            }
+            parts.push(heads.narrow(0, h, 1)?);
+            if h + 1 < n_head {
+                parts.push(Tensor::zeros(
+                    (1, c - (h + 1) * head_dim),
+                    DType::F32,
+                    &self.device,
+                )?);
+            }
+            rows.push(Tensor::cat(&parts, 1)?);
+        }
+        rows.push(Tensor::zeros((1, c), DType::F32, &self.device)?);
+        let projected = block.attn.c_proj.forward(&Tensor::cat(&rows, 0)?)?; // (n_head + 1, c)
+        let bias = projected.narrow(0, n_head, 1)?;
+        let per_head = projected.narrow(0, 0, n_head)?.broadcast_sub(&bias)?;
+        Ok((per_head, bias.squeeze(0)?))
+    }
+
+    /// Final hidden states (after `ln_f`) of the text traced in `trace` with each head of `layer` ablated in
+    /// turn, one window per head: (n_head · t, n_embd), head h's window at rows h·t..(h + 1)·t. The layers below
+    /// `layer` and the attention of every other head in it do not change, so they are taken from the trace:
+    /// each window's attention output is the traced one with that head's values zeroed, then the rest of the
+    /// model runs on all windows at once.
+    pub fn without_each_head(&self, trace: &Trace, layer: usize) -> Result<Tensor> {
+        let block = self.block(layer)?;
+        let traced = trace
+            .layers
+            .get(layer)
+            .ok_or_else(|| candle_core::Error::Msg(format!("the trace has no layer {layer}")))?;
+        let (n_head, t, head_dim) = traced.heads.dims3()?;
+        let c = n_head * head_dim;
+        // One window per head: the traced values with that head's zeroed, (n_head · t, c).
+        let mut inputs = Vec::with_capacity(n_head);
+        for h in 0..n_head {
+            let kept = self.kept_mask(n_head, |head| head != h)?;
+            inputs.push(
+                traced
+                    .heads
+                    .broadcast_mul(&kept)?
+                    .transpose(0, 1)?
+                    .reshape((t, c))?,
+            );
+        }
+        let attention = block.attn.c_proj.forward(&Tensor::cat(&inputs, 0)?)?;
+        let input = Tensor::cat(&vec![&traced.input; n_head], 0)?;
+        let mid = (input + attention)?;
+        let mut x = (&mid + block.mlp.forward(&block.ln_2.forward(&mid)?)?)?;
+        let blocks = self.query_blocks(t, QUERY_BLOCK)?;
+        for block in self.blocks.iter().skip(layer + 1) {
+            let attn =
+                block
+                    .attn
+                    .forward_scoring(&block.ln_1.forward(&x)?, n_head, t, 0, &blocks)?;
+            x = (x + attn)?;
+            x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
+        }
+        self.ln_f.forward(&x)
+    }
+
+    /// `ln_f`'s weight γ, bias β (n_embd each) and ε.
+    pub fn final_norm(&self) -> (&Tensor, &Tensor, f64) {
+        (
+            &self.ln_f.weight,
+            &self.ln_f.bias,
+            self.config.layer_norm_epsilon,
+        )
+    }
+
+    /// Row `id` of the token embedding, which is also the LM head's row for that token: (n_embd).
+    pub fn unembedding(&self, id: u32) -> Result<Tensor> {
+        self.embed(&[id])?.squeeze(0)
+    }
+
+    fn block(&self, layer: usize) -> Result<&Block> {
+        self.blocks.get(layer).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "layer {layer} does not exist: the model has {}",
+                self.blocks.len()
+            ))
+        })
+    }
+
+    /// Token plus position embeddings of `ids` placed from position `offset`: (ids.len(), n_embd).
+    fn embed_at(&self, ids: &[u32], offset: usize) -> Result<Tensor> {
+        let t = offset + ids.len();
+        if ids.is_empty() || t > self.config.n_positions {
+            candle_core::bail!(
+                "{t} tokens given; the model takes 1 to {}",
+                self.config.n_positions
+            );
+        }
+        self.embed(ids)?
+            .add(&self.wpe.narrow(0, offset, ids.len())?)
+    }
+
+    /// The factor each head's values are multiplied by in `layer`: `None` when no head there is ablated, else
+    /// (n_head, 1, 1) of 1 (kept) and 0 (ablated).
+    fn kept_heads(&self, ablated: &HeadSet, layer: usize) -> Result<Option<Tensor>> {
+        if let Err(err) = ablated.check(self.config.n_layer, self.config.n_head) {
+            candle_core::bail!("{err}");
+        }
+        if ablated.in_layer(layer).next().is_none() {
+            return Ok(None);
+        }
+        self.kept_mask(self.config.n_head, |h| !ablated.contains(layer, h))
+            .map(Some)
+    }
+
+    fn kept_mask(&self, n_head: usize, kept: impl Fn(usize) -> bool) -> Result<Tensor> {
+        let values: Vec<f32> = (0..n_head)
+            .map(|h| if kept(h) { 1.0 } else { 0.0 })
+            .collect();
+        Tensor::from_vec(values, (n_head, 1, 1), &self.device)
+    }
+
+    fn query_blocks(&self, t: usize, block: usize) -> Result<Vec<QueryBlock>> {
+        (0..t)
+            .step_by(block.max(1))
+            .map(|start| {
+                let len = block.max(1).min(t - start);
+                Ok(QueryBlock {
+                    start,
+                    len,
+                    mask: causal_mask(start, len, &self.device)?,
+                })
+            })
+            .collect()
     }
 
     /// Final hidden states of the rows `from..t` of each of `windows` (all of one length t), stacked:
@@ -380,17 +596,7 @@ impl Gpt2 {
         let positions = self.wpe.narrow(0, 0, t)?;
         let positions = Tensor::cat(&vec![&positions; b], 0)?; // (b·t, n_embd)
         let mut x = self.embed(&windows.concat())?.add(&positions)?;
-        let blocks = (0..t)
-            .step_by(block)
-            .map(|start| {
-                let len = block.min(t - start);
-                Ok(QueryBlock {
-                    start,
-                    len,
-                    mask: causal_mask(start, len, &self.device)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = self.query_blocks(t, block)?;
         let n = self.blocks.len();
         for (idx, block) in self.blocks.iter().enumerate() {
             let keep = if idx + 1 == n { from } else { 0 };

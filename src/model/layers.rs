@@ -10,8 +10,8 @@ use candle_core::Result;
 
 /// LayerNorm with learned scale and shift.
 pub(super) struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
+    pub(super) weight: Tensor,
+    pub(super) bias: Tensor,
     eps: f32,
 }
 

@@ -1,8 +1,10 @@
 //! The engine: GPT-2 on candle, its tokenizer and loader, and the per-text [`Analysis`].
 //! Knows candle and tokenizers; never egui.
 
+pub mod ablation;
 pub mod analysis;
 pub mod attentions;
+pub mod attribution;
 pub mod config;
 pub mod demo;
 mod download;
@@ -10,6 +12,7 @@ pub mod engine;
 pub(crate) mod gelu;
 pub mod generate;
 pub mod gpt2;
+pub mod head_set;
 pub mod layers;
 pub mod loader;
 pub(crate) mod packed;
@@ -22,6 +25,7 @@ pub mod weights;
 pub use analysis::{Alternative, Analysis, ModelInfo, Token, TokenStats};
 pub use attentions::{Attentions, AttentionsError};
 pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
+pub use head_set::{HeadSet, HeadSetError};
 pub use layers::Kernels;
 pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, DEMO_MODEL, KNOWN_MODELS};
 pub use packed::supported as packed_kernel_supported;

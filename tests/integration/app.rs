@@ -690,6 +690,7 @@ fn the_snapshot_thread_answers_the_newest_request_with_a_to_the_k() {
         bos: true,
         top_k: 5,
         keep_scores: false,
+        ..Default::default()
     };
     let analysis = Arc::new(
         engine

@@ -47,6 +47,7 @@ fn the_head_scores_of_the_demo_model_equal_numpy() {
                 bos: true,
                 top_k: 1,
                 keep_scores: false,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -200,6 +201,7 @@ fn the_special_tokens_come_from_the_demo_tokenizer_not_gpt2() {
                 bos: true,
                 top_k: 1,
                 keep_scores: false,
+                ..Default::default()
             },
         )
         .unwrap();

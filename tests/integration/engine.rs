@@ -25,6 +25,7 @@ pub fn check_cases(engine: &Engine, cases: &[Value]) {
             bos,
             top_k: 5,
             keep_scores: false,
+            ..Default::default()
         };
         let analysis = engine.analyze(text, &options).unwrap();
         let ids: Vec<u64> = analysis.tokens.iter().map(|t| t.id as u64).collect();
@@ -155,6 +156,7 @@ fn pre_softmax_scores_match_transformers() {
         bos: true,
         top_k: 1,
         keep_scores: true,
+        ..Default::default()
     };
     let analysis = engine.analyze("I love tennis.", &options).unwrap();
     let layer = reference["scores"]["layer"].as_u64().unwrap() as usize;

@@ -37,7 +37,7 @@ proptest! {
     #[test]
     fn any_text_goes_through_every_layer_without_panicking(text in nasty_text(), bos in any::<bool>(), top_k in 0usize..4, drop_first in any::<bool>()) {
         let engine = &*ENGINE;
-        let options = AnalyzeOptions { bos, top_k, keep_scores: false };
+        let options = AnalyzeOptions { bos, top_k, ..Default::default() };
         match engine.analyze(&text, &options) {
             Err(EngineError::EmptyText) => prop_assert!(text.is_empty()),
             Err(EngineError::TooLong { tokens, limit, .. }) => prop_assert!(tokens > limit),

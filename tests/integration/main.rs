@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area, shared helpers in `util`.
 
 mod app;
+mod attribution;
 mod cli;
 mod demo;
 mod download;

@@ -1,0 +1,245 @@
+//! `attngraph ablate` and `attngraph attribute`: which heads matter to what the model predicts.
+
+use std::io::Write;
+
+use anyhow::bail;
+
+use super::args::{progress_bar, BosArgs, EffectFormat, ModelArgs};
+use crate::export::{ablation_csv, attribution_csv, sweep_csv};
+use crate::model::ablation::{self, Ablation, Sweep};
+use crate::model::attribution::{self, Attribution};
+use crate::model::HeadSet;
+
+/// `attngraph ablate`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["heads", "all_heads"])))]
+pub struct AblateArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to read.
+    #[arg(long)]
+    pub text: String,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
+    /// Heads to knock out together, as layer.head counting from 0: `--heads 0.3,2.1`.
+    #[arg(long)]
+    pub heads: Option<HeadSet>,
+    /// Knock out every head alone, in turn, and report each.
+    #[arg(long)]
+    pub all_heads: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EffectFormat::Table)]
+    pub format: EffectFormat,
+}
+
+/// `attngraph attribute`.
+#[derive(Debug, clap::Args)]
+pub struct AttributeArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to read.
+    #[arg(long)]
+    pub text: String,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
+    /// The position whose prediction (of the token at position + 1) is taken apart, counting from 0 with BOS
+    /// included when prepended.
+    #[arg(long)]
+    pub position: usize,
+    /// The token id whose logit to attribute; default: the token at position + 1, or the model's top
+    /// prediction at the last position.
+    #[arg(long)]
+    pub target: Option<u32>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EffectFormat::Table)]
+    pub format: EffectFormat,
+}
+
+/// Runs `attngraph ablate`.
+pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
+    let engine = args.model.load()?;
+    let bos = args.bos.enabled(false);
+    let mut out = std::io::stdout().lock();
+    match &args.heads {
+        Some(heads) => {
+            if heads.is_empty() {
+                bail!("--heads names no head: write layer.head, e.g. --heads 0.3");
+            }
+            let report = ablation::ablate(&engine, &args.text, bos, heads)?;
+            match args.format {
+                EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+                EffectFormat::Csv => write!(out, "{}", ablation_csv(&report))?,
+                EffectFormat::Table => write!(out, "{}", ablation_table(&report, heads))?,
+            }
+        }
+        None => {
+            let info = engine.info();
+            let bar = progress_bar(info.n_layer * info.n_head, "heads", args.quiet);
+            let report = ablation::sweep(&engine, &args.text, bos, &mut |done, _| {
+                bar.set_position(done as u64)
+            })?;
+            bar.finish_and_clear();
+            match args.format {
+                EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+                EffectFormat::Csv => write!(out, "{}", sweep_csv(&report))?,
+                EffectFormat::Table => write!(out, "{}", sweep_table(&report))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `attngraph attribute`.
+pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
+    let engine = args.model.load()?;
+    let report = attribution::attribute(
+        &engine,
+        &args.text,
+        args.bos.enabled(false),
+        args.position,
+        args.target,
+    )?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        EffectFormat::Csv => write!(out, "{}", attribution_csv(&report))?,
+        EffectFormat::Table => write!(out, "{}", attribution_table(&report))?,
+    }
+    Ok(())
+}
+
+fn percent(logprob: f64) -> String {
+    format!("{:.1} %", 100.0 * logprob.exp())
+}
+
+/// Positions by the size of their change, biggest first.
+fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
+    let mut s = format!(
+        "without heads {heads}: perplexity {:.3} → {:.3} ({:+.1} %)\n\n",
+        a.baseline_perplexity,
+        a.ablated_perplexity,
+        100.0 * (a.ablated_perplexity / a.baseline_perplexity - 1.0)
+    );
+    s.push_str(&format!(
+        "{:>4}  {:<18} {:>9} {:>9} {:>9}\n",
+        "pos", "token", "p before", "p after", "Δ ln p"
+    ));
+    let mut rows: Vec<(usize, f64)> = a
+        .delta_logprob
+        .iter()
+        .enumerate()
+        .filter_map(|(p, d)| Some((p, (*d)?)))
+        .collect();
+    rows.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
+    for (p, d) in rows {
+        let (Some(Some(before)), Some(Some(after)), Some(token)) = (
+            a.baseline_logprob.get(p),
+            a.ablated_logprob.get(p),
+            a.tokens.get(p),
+        ) else {
+            continue;
+        };
+        s.push_str(&format!(
+            "{p:>4}  {:<18} {:>9} {:>9} {d:>+9.4}\n",
+            format!("{:?}", token.text),
+            percent(*before),
+            percent(*after),
+        ));
+    }
+    s
+}
+
+/// Heads by how much their removal raises the perplexity, with the token each one matters to most.
+fn sweep_table(sweep: &Sweep) -> String {
+    let mut s = format!(
+        "every head knocked out alone; perplexity {:.3} with all of them\n\n",
+        sweep.baseline_perplexity
+    );
+    s.push_str(&format!(
+        "{:>6}  {:>11} {:>9}  {}\n",
+        "head", "perplexity", "change", "the token it matters most to (Δ ln p)"
+    ));
+    let mut cells: Vec<(usize, usize, &ablation::SweepCell)> = sweep
+        .sweep
+        .iter()
+        .enumerate()
+        .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| (l, h, c)))
+        .collect();
+    cells.sort_by(|a, b| b.2.ablated_perplexity.total_cmp(&a.2.ablated_perplexity));
+    for (l, h, cell) in cells {
+        let worst = cell
+            .delta_logprob
+            .iter()
+            .enumerate()
+            .filter_map(|(p, d)| Some((p, (*d)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let token = worst
+            .and_then(|(p, d)| Some(format!("{:?} at {p} ({d:+.3})", sweep.tokens.get(p)?.text)))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "{:>6}  {:>11.3} {:>+8.1}%  {token}\n",
+            format!("{l}.{h}"),
+            cell.ablated_perplexity,
+            100.0 * (cell.ablated_perplexity / sweep.baseline_perplexity - 1.0),
+        ));
+    }
+    s
+}
+
+/// Parts by the size of their contribution, biggest first.
+fn attribution_table(a: &Attribution) -> String {
+    let context = a
+        .tokens
+        .get(a.position)
+        .map(|t| format!("{:?}", t.text))
+        .unwrap_or_default();
+    let mut s = format!(
+        "position {} ({context}) predicting {:?} (id {}): logit {:.4}, p {}\n",
+        a.position,
+        a.target.text,
+        a.target.id,
+        a.logit,
+        percent(a.logprob)
+    );
+    s.push_str(&format!(
+        "the parts below add up to {:.4}; each is its direct effect on the logit through the final LayerNorm, with its scale frozen\n\n",
+        a.total()
+    ));
+    let mut parts: Vec<(String, f64)> = vec![
+        ("embeddings".into(), a.embeddings),
+        ("ln_f bias".into(), a.ln_bias),
+    ];
+    for (l, heads) in a.heads.iter().enumerate() {
+        parts.extend(
+            heads
+                .iter()
+                .enumerate()
+                .map(|(h, &c)| (format!("head {l}.{h}"), c)),
+        );
+    }
+    parts.extend(
+        a.attention_bias
+            .iter()
+            .enumerate()
+            .map(|(l, &c)| (format!("attention bias {l}"), c)),
+    );
+    parts.extend(
+        a.mlp
+            .iter()
+            .enumerate()
+            .map(|(l, &c)| (format!("mlp {l}"), c)),
+    );
+    parts.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
+    s.push_str(&format!("{:<18} {:>10}\n", "part", "logit"));
+    for (name, c) in parts {
+        s.push_str(&format!("{name:<18} {c:>+10.4}\n"));
+    }
+    s
+}

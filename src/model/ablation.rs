@@ -1,0 +1,221 @@
+//! Which heads matter to what the model predicts: knock heads out (zero-ablation) and see how each token's
+//! log-probability moves, for a chosen set of heads ([`ablate`]) or for every head alone ([`sweep`]).
+//!
+//! Ablating a head sets its attention-weighted values, its share of `c_proj`'s input, to zero; everything else,
+//! `c_proj`'s bias included, is unchanged (the hook transformers users write, since recent releases ignore
+//! GPT-2's `head_mask`).
+
+use candle_core::Tensor;
+use serde::Serialize;
+
+use super::analysis::row_stats;
+use super::engine::{Engine, EngineError};
+use super::gpt2::Gpt2;
+use super::head_set::HeadSet;
+
+/// Rows whose logits are computed at once (as in the analysis): 128 × vocabulary floats.
+const LOGITS_CHUNK: usize = 128;
+
+/// A token of the text, as the ablation reports show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TokenText {
+    /// Vocabulary id.
+    pub id: u32,
+    /// The piece of text it stands for.
+    pub text: String,
+}
+
+/// A text read with and without some heads.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Ablation {
+    /// The tokens, BOS included when prepended.
+    pub tokens: Vec<TokenText>,
+    /// The heads knocked out, as [layer, head].
+    pub heads: Vec<[usize; 2]>,
+    /// ln p(x_t | x_<t) of the intact model per position; `None` at position 0, which nothing predicts.
+    pub baseline_logprob: Vec<Option<f64>>,
+    /// The same with the heads knocked out.
+    pub ablated_logprob: Vec<Option<f64>>,
+    /// ablated − baseline per position.
+    pub delta_logprob: Vec<Option<f64>>,
+    /// exp of the mean negative log-probability of the scored tokens, intact.
+    pub baseline_perplexity: f64,
+    /// The same with the heads knocked out.
+    pub ablated_perplexity: f64,
+}
+
+/// One head knocked out alone.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepCell {
+    /// The perplexity without this head.
+    pub ablated_perplexity: f64,
+    /// ablated − baseline ln p per position (`None` at position 0).
+    pub delta_logprob: Vec<Option<f64>>,
+}
+
+/// Every head knocked out alone, in turn.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Sweep {
+    /// The tokens, BOS included when prepended.
+    pub tokens: Vec<TokenText>,
+    /// ln p(x_t | x_<t) of the intact model per position.
+    pub baseline_logprob: Vec<Option<f64>>,
+    /// The intact model's perplexity.
+    pub baseline_perplexity: f64,
+    /// [layer][head].
+    pub sweep: Vec<Vec<SweepCell>>,
+}
+
+impl Sweep {
+    /// The head whose removal lowers ln p of the token at `position` the most, with that change; `None` if
+    /// the position is not scored.
+    pub fn most_needed_for(&self, position: usize) -> Option<((usize, usize), f64)> {
+        self.sweep
+            .iter()
+            .enumerate()
+            .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| ((l, h), c)))
+            .filter_map(|(lh, cell)| Some((lh, (*cell.delta_logprob.get(position)?)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+/// Reads `text` (with BOS prepended if `bos`) with and without the heads in `heads`.
+pub fn ablate(
+    engine: &Engine,
+    text: &str,
+    bos: bool,
+    heads: &HeadSet,
+) -> Result<Ablation, EngineError> {
+    let ids = checked_ids(engine, text, bos)?;
+    let info = engine.info();
+    heads.check(info.n_layer, info.n_head)?;
+    let model = engine.model();
+    let baseline = target_logprobs(model, &model.trace(&ids, &HeadSet::default())?.hidden, &ids)?;
+    let ablated = target_logprobs(model, &model.trace(&ids, heads)?.hidden, &ids)?;
+    Ok(Ablation {
+        tokens: token_texts(engine, &ids),
+        heads: heads.iter().map(|(l, h)| [l, h]).collect(),
+        delta_logprob: delta(&baseline, &ablated),
+        baseline_perplexity: perplexity(&baseline),
+        ablated_perplexity: perplexity(&ablated),
+        baseline_logprob: baseline,
+        ablated_logprob: ablated,
+    })
+}
+
+/// Knocks out every head alone, in turn, calling `progress(heads done, heads in all)` after each layer.
+///
+/// What is reused: one traced pass of the intact model keeps every layer's input and each head's
+/// attention-weighted values. For a head in layer l, the layers below l do not change, nor do the other heads
+/// of layer l, so the run starts from the trace at layer l's attention output (the traced heads with that one
+/// zeroed, through `c_proj`), and only layer l's MLP and the layers above it run again, for all of the layer's
+/// heads at once as a batch of windows.
+pub fn sweep(
+    engine: &Engine,
+    text: &str,
+    bos: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Sweep, EngineError> {
+    let ids = checked_ids(engine, text, bos)?;
+    let info = engine.info();
+    let model = engine.model();
+    let trace = model.trace(&ids, &HeadSet::default())?;
+    let baseline = target_logprobs(model, &trace.hidden, &ids)?;
+    let t = ids.len();
+    let total = info.n_layer * info.n_head;
+    let mut layers = Vec::with_capacity(info.n_layer);
+    for layer in 0..info.n_layer {
+        let hidden = model.without_each_head(&trace, layer)?; // (n_head · t, n_embd)
+        let mut cells = Vec::with_capacity(info.n_head);
+        for head in 0..info.n_head {
+            let ablated = target_logprobs(model, &hidden.narrow(0, head * t, t)?, &ids)?;
+            cells.push(SweepCell {
+                ablated_perplexity: perplexity(&ablated),
+                delta_logprob: delta(&baseline, &ablated),
+            });
+        }
+        layers.push(cells);
+        progress((layer + 1) * info.n_head, total);
+    }
+    Ok(Sweep {
+        tokens: token_texts(engine, &ids),
+        baseline_perplexity: perplexity(&baseline),
+        baseline_logprob: baseline,
+        sweep: layers,
+    })
+}
+
+/// The text's ids, checked to fit the model and to have at least one scored token (two tokens, BOS included).
+pub(crate) fn checked_ids(engine: &Engine, text: &str, bos: bool) -> Result<Vec<u32>, EngineError> {
+    if text.is_empty() {
+        return Err(EngineError::EmptyText);
+    }
+    let (ids, _) = engine.tokenize(text, bos)?;
+    let limit = engine.info().n_positions;
+    if ids.len() > limit {
+        return Err(EngineError::TooLong {
+            tokens: ids.len(),
+            with_bos: if bos { " (with BOS)" } else { "" },
+            limit,
+        });
+    }
+    if ids.len() < 2 {
+        return Err(EngineError::NothingScored);
+    }
+    Ok(ids)
+}
+
+pub(crate) fn token_texts(engine: &Engine, ids: &[u32]) -> Vec<TokenText> {
+    ids.iter()
+        .map(|&id| TokenText {
+            id,
+            text: engine.tokenizer().text(id),
+        })
+        .collect()
+}
+
+/// ln p of each token given the ones before it, from the final hidden states of one window `hidden`
+/// (ids.len(), n_embd): position 0 is `None`, position p is scored by row p − 1.
+fn target_logprobs(
+    model: &Gpt2,
+    hidden: &Tensor,
+    ids: &[u32],
+) -> Result<Vec<Option<f64>>, EngineError> {
+    let vocab = model.config().vocab_size;
+    let rows = ids.len().saturating_sub(1); // the last row predicts past the text
+    let mut out = Vec::with_capacity(ids.len());
+    out.push(None);
+    for start in (0..rows).step_by(LOGITS_CHUNK) {
+        let len = LOGITS_CHUNK.min(rows - start);
+        let logits = model
+            .logits(hidden, start, len)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        // start + len ≤ rows = ids.len() − 1, so start + 1..start + len + 1 is within ids.
+        let targets: Vec<Option<u32>> = ids[start + 1..start + len + 1]
+            .iter()
+            .copied()
+            .map(Some)
+            .collect();
+        out.extend(
+            row_stats(&logits, vocab, &targets, 0)
+                .into_iter()
+                .map(|r| Some(r.logprob)),
+        );
+    }
+    Ok(out)
+}
+
+fn delta(baseline: &[Option<f64>], ablated: &[Option<f64>]) -> Vec<Option<f64>> {
+    baseline
+        .iter()
+        .zip(ablated)
+        .map(|(b, a)| Some(a.as_ref()? - b.as_ref()?))
+        .collect()
+}
+
+/// exp(−mean ln p) over the scored positions ([`checked_ids`] makes sure there is one).
+fn perplexity(logprobs: &[Option<f64>]) -> f64 {
+    let scored: Vec<f64> = logprobs.iter().flatten().copied().collect();
+    (-scored.iter().sum::<f64>() / scored.len() as f64).exp()
+}
