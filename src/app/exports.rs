@@ -121,6 +121,47 @@ impl Exports {
         })
     }
 
+    /// Writes `bytes` to `name` in the quick-export folder on a thread of its own (made by `render` there, so
+    /// a large file never holds a frame). Returns the notice to show now.
+    pub fn write_file(
+        &mut self,
+        name: String,
+        render: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+        ctx: &egui::Context,
+    ) -> Notice {
+        let path = self.dir.join(name);
+        let (done, wake, target) = (self.done.0.clone(), ctx.clone(), path.clone());
+        let write = move || {
+            let result = target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .map_err(|e| e.to_string())
+                .and_then(|()| render())
+                .and_then(|bytes| export::write_atomic(&target, &bytes).map_err(|e| e.to_string()));
+            match result {
+                Ok(()) => Notice::done(format!("exported {}", target.display())),
+                Err(err) => Notice::failed(format!(
+                    "export failed: cannot write {}: {err}",
+                    target.display()
+                )),
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("attngraph-export".into())
+            .spawn(move || {
+                let _ = done.send(write());
+                wake.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.running += 1;
+                Notice::done(format!("exporting {}…", path.display()))
+            }
+            Err(err) => Notice::failed(format!("export failed: cannot start a thread: {err}")),
+        }
+    }
+
     /// Asks where to export the selection, suggesting `file_name` in the quick-export folder.
     pub fn save_as(&mut self, file_name: String, ctx: &egui::Context) {
         let mut request =

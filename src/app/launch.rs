@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use crate::graph::Selection;
+use crate::model::HeadSet;
 use crate::ui::settings::{self, Settings, View};
+use crate::ui::view_state::GridColour;
 
 /// How the app was started from the command line.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +32,12 @@ pub struct Launch {
     pub hub_cache: Option<PathBuf>,
     /// The Hub to download from (else HF_ENDPOINT, else huggingface.co).
     pub hub_endpoint: Option<String>,
+    /// Heads to knock out.
+    pub knock_out: HeadSet,
+    /// The token whose prediction the head grid explains.
+    pub predict: Option<usize>,
+    /// What the head grid is coloured by (with `predict`, contribution unless told).
+    pub colour: Option<GridColour>,
 }
 
 impl Launch {

@@ -12,18 +12,22 @@ use std::time::{Duration, Instant};
 pub use exports::Exports;
 pub use launch::Launch;
 
+use crate::export;
 use crate::export::Format;
 use crate::model::loader;
+use crate::model::HeadSet;
 use crate::model::{AnalyzeOptions, DEFAULT_MODEL, DEMO_MODEL};
 use crate::session::{Event, Session};
 use crate::ui::central::{body_ui, Body};
-use crate::ui::command::Command;
+use crate::ui::command::{Command, EffectExport};
 use crate::ui::controls::{controls_ui, Controls};
 use crate::ui::dialogs::Purpose;
+use crate::ui::effects_panel;
 use crate::ui::head_grid::arrow_keys;
 use crate::ui::notice::Notice;
 use crate::ui::perplexity_panel::PerplexityTab;
 use crate::ui::settings::{self, Settings, View};
+use crate::ui::view_state::GridColour;
 use crate::ui::view_state::ViewState;
 use crate::ui::{fonts, status};
 
@@ -56,6 +60,10 @@ pub struct AttnApp {
     /// The demo model stands in for GPT-2 because GPT-2 was not in the cache; the settings keep GPT-2, so
     /// the next start opens it once it is there (or fetches it again).
     demo_stands_in: bool,
+    /// `--colour knock-out --predict P`: run the sweep once the first analysis is there.
+    sweep_at_launch: bool,
+    /// The model loaded before the one loading now.
+    last_loaded: Option<String>,
 }
 
 impl AttnApp {
@@ -89,7 +97,15 @@ impl AttnApp {
             session.start_prefetch(DEFAULT_MODEL);
         }
         let wake = ctx.clone();
-        let view = ViewState::spawn(move || wake.request_repaint());
+        let mut view = ViewState::spawn(move || wake.request_repaint());
+        view.knocked_out = launch.knock_out.clone();
+        view.predicted = launch.predict;
+        view.grid_colour = launch.colour.unwrap_or(if launch.predict.is_some() {
+            GridColour::Contribution
+        } else {
+            GridColour::Patterns
+        });
+        let sweep_at_launch = view.grid_colour == GridColour::KnockOut && launch.predict.is_some();
         let mut perplexity = PerplexityTab::default();
         if let Some(path) = &launch.score_file {
             perplexity.path = path.display().to_string();
@@ -107,6 +123,8 @@ impl AttnApp {
             scoring_at_launch: launch.score_file.is_some(),
             central_rect: None,
             demo_stands_in,
+            sweep_at_launch,
+            last_loaded: None,
         };
         app.load_model(app.settings.model.clone());
         app
@@ -135,9 +153,143 @@ impl AttnApp {
                 bos: self.settings.bos,
                 top_k: 5,
                 keep_scores: false,
-                ..Default::default()
+                ablated: self.view.knocked_out.clone(),
             },
         );
+    }
+
+    /// Asks for the attribution of the prediction the grid explains, unless it is there or on its way.
+    fn request_attribution(&mut self) {
+        let (Some(position), Some(key)) = (self.view.predicted, self.session.text_key()) else {
+            return;
+        };
+        let have = self
+            .session
+            .attribution()
+            .is_some_and(|a| a.position + 1 == position);
+        if position >= 1 && !have && !self.session.attribution_pending() {
+            self.session.attribute(key, position - 1);
+        }
+    }
+
+    /// Saves the heads' effects (`what`) to the quick-export folder.
+    fn export_effects(&mut self, what: EffectExport, ctx: &egui::Context) {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let attribution = self.session.attribution().cloned();
+        let sweep = self.session.sweep_result().cloned();
+        let analysis = self.session.analysis().cloned();
+        let missing = |what: &str| Notice::failed(format!("nothing to export: {what}"));
+        let notice = match what {
+            EffectExport::AttributionCsv | EffectExport::AttributionJson => match attribution {
+                None => missing(
+                    "click a token in the probability panel with the grid coloured by contribution",
+                ),
+                Some(a) => {
+                    let json = what == EffectExport::AttributionJson;
+                    let name = format!(
+                        "attribution_position_{}-{stamp}.{}",
+                        a.position,
+                        if json { "json" } else { "csv" }
+                    );
+                    self.exports.write_file(
+                        name,
+                        move || {
+                            if json {
+                                serde_json::to_vec_pretty(&a).map_err(|e| e.to_string())
+                            } else {
+                                Ok(export::attribution_csv(&a).into_bytes())
+                            }
+                        },
+                        ctx,
+                    )
+                }
+            },
+            EffectExport::SweepCsv | EffectExport::SweepJson => match sweep {
+                None => missing("run “Which heads matter” with the grid coloured by knock-out"),
+                Some(s) => {
+                    let json = what == EffectExport::SweepJson;
+                    let name = format!(
+                        "knock_out_sweep-{stamp}.{}",
+                        if json { "json" } else { "csv" }
+                    );
+                    self.exports.write_file(
+                        name,
+                        move || {
+                            if json {
+                                serde_json::to_vec_pretty(&*s).map_err(|e| e.to_string())
+                            } else {
+                                Ok(export::sweep_csv(&s).into_bytes())
+                            }
+                        },
+                        ctx,
+                    )
+                }
+            },
+            EffectExport::GridSvg | EffectExport::GridPng => {
+                let overlay = analysis.as_ref().and_then(|a| {
+                    effects_panel::overlay(
+                        self.view.grid_colour,
+                        self.view.predicted,
+                        a,
+                        self.session.attribution(),
+                        self.session.sweep_result().map(|s| &**s),
+                    )
+                });
+                match overlay {
+                    None => missing("colour the grid by contribution or knock-out first"),
+                    Some(o) => {
+                        let title = match o.kind {
+                            GridColour::KnockOut => {
+                                format!("Δ ln p({}) without each head", o.token)
+                            }
+                            _ => format!(
+                                "Each head's direct contribution to the logit of {}",
+                                o.token
+                            ),
+                        };
+                        let caption = match &analysis {
+                            Some(a) => format!(
+                                "{} · {}",
+                                self.settings.model,
+                                crate::ui::shorten(&a.text, 90)
+                            ),
+                            None => self.settings.model.clone(),
+                        };
+                        let crossed: Vec<(usize, usize)> = self.view.knocked_out.iter().collect();
+                        let png = what == EffectExport::GridPng;
+                        let name = format!(
+                            "heads_{}-{stamp}.{}",
+                            if o.kind == GridColour::KnockOut {
+                                "knock_out"
+                            } else {
+                                "contribution"
+                            },
+                            if png { "png" } else { "svg" }
+                        );
+                        self.exports.write_file(
+                            name,
+                            move || {
+                                let svg = export::grid_svg(&export::GridPicture {
+                                    values: &o.values,
+                                    title: &title,
+                                    caption: &caption,
+                                    crossed: &crossed,
+                                });
+                                if png {
+                                    export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())
+                                } else {
+                                    Ok(svg.into_bytes())
+                                }
+                            },
+                            ctx,
+                        )
+                    }
+                }
+            }
+        };
+        self.notice = Some(notice);
     }
 
     fn score_file(&mut self) {
@@ -211,6 +363,34 @@ impl AttnApp {
             Command::BrowseExportFolder => self.exports.browse_export_folder(ctx),
             Command::ScoreFile => self.score_file(),
             Command::BrowseTextFile => self.exports.browse_text_file(ctx),
+            Command::Predict(position) => {
+                self.view.predicted = Some(position);
+                if self.view.grid_colour == GridColour::Patterns {
+                    self.view.grid_colour = GridColour::Contribution;
+                }
+                self.request_attribution();
+            }
+            Command::GridColour(colour) => {
+                self.view.grid_colour = colour;
+                if colour == GridColour::Contribution {
+                    self.request_attribution();
+                }
+            }
+            Command::ToggleKnockOut { layer, head } => {
+                self.view.knocked_out.toggle(layer, head);
+                self.request_analysis();
+            }
+            Command::RestoreHeads => {
+                self.view.knocked_out = HeadSet::default();
+                self.request_analysis();
+            }
+            Command::Sweep => {
+                if let Some(key) = self.session.text_key() {
+                    self.view.grid_colour = GridColour::KnockOut;
+                    self.session.sweep(key);
+                }
+            }
+            Command::ExportEffects(what) => self.export_effects(what, ctx),
         }
     }
 
@@ -250,8 +430,14 @@ impl AttnApp {
                     if name != DEMO_MODEL {
                         self.session.dismiss_prefetch();
                     }
-                    self.settings.model = name;
                     self.view.badges_from_probe = false;
+                    // Another model has other heads and tokens (the first load keeps what the command line set).
+                    if self.last_loaded.as_ref().is_some_and(|last| *last != name) {
+                        self.view.knocked_out = HeadSet::default();
+                        self.view.predicted = None;
+                    }
+                    self.last_loaded = Some(name.clone());
+                    self.settings.model = name;
                     self.request_analysis();
                     if std::mem::take(&mut self.score_when_loaded) {
                         self.score_file();
@@ -262,9 +448,21 @@ impl AttnApp {
                         let shape = (a.model.n_layer, a.model.n_head, a.tokens.len());
                         self.settings.selection =
                             self.settings.selection.clamp(shape.0, shape.1, shape.2);
+                        if self.view.predicted.is_some_and(|p| p >= shape.2) {
+                            self.view.predicted = None;
+                        }
+                    }
+                    // The text changed: explain the same position of the new one.
+                    if self.view.grid_colour == GridColour::Contribution {
+                        self.request_attribution();
+                    }
+                    if std::mem::take(&mut self.sweep_at_launch) {
+                        self.apply(Command::Sweep, ctx);
                     }
                 }
                 Event::ProbeScored => self.view.badges_from_probe = true,
+                // Kept in the session; the grid draws them from there.
+                Event::Attributed | Event::Swept => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();

@@ -100,6 +100,15 @@ pub enum Command {
         /// K of the A^K the Markov view draws.
         #[arg(long)]
         steps: Option<usize>,
+        /// Heads to knock out, as layer.head: `--knock-out 0.3,2.1`.
+        #[arg(long)]
+        knock_out: Option<crate::model::HeadSet>,
+        /// The token (position, BOS included) whose prediction the head grid explains.
+        #[arg(long)]
+        predict: Option<usize>,
+        /// What the head grid is coloured by (with --predict: contribution unless told).
+        #[arg(long, value_enum)]
+        colour: Option<crate::ui::view_state::GridColour>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -175,6 +184,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fresh,
             score_file,
             steps,
+            knock_out,
+            predict,
+            colour,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -187,6 +199,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 fresh,
                 score_file,
                 markov_steps: steps,
+                knock_out: knock_out.unwrap_or_default(),
+                predict,
+                colour,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

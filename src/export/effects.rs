@@ -1,7 +1,9 @@
-//! What heads do to predictions, as CSV: an ablation, a sweep over every head, a direct logit attribution.
-//! (Their JSON is the structs' own serde form.)
+//! What heads do to predictions, as CSV (an ablation, a sweep over every head, a direct logit attribution; their
+//! JSON is the structs' own serde form), and the head grid coloured by such values, as SVG.
 
-use super::escape::csv_field;
+use std::fmt::Write;
+
+use super::escape::{csv_field, xml_escape};
 use crate::model::ablation::{Ablation, Sweep};
 use crate::model::attribution::Attribution;
 
@@ -65,4 +67,156 @@ pub fn attribution_csv(a: &Attribution) -> String {
     out.push_str(&format!("ln_bias,,,{}\n", a.ln_bias));
     out.push_str(&format!("logit,,,{}\n", a.logit));
     out
+}
+
+/// A diverging colour for `t` in [−1, 1]: blue below 0, red above, a light grey at 0 (ColorBrewer's RdBu ends).
+pub fn diverging_rgb(t: f64) -> [u8; 3] {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(-1.0, 1.0) };
+    let (end, mid) = if t < 0.0 {
+        ([33.0, 102.0, 172.0], [235.0, 235.0, 235.0])
+    } else {
+        ([178.0, 24.0, 43.0], [235.0, 235.0, 235.0])
+    };
+    let a = t.abs();
+    let mix = |i: usize| (mid[i] + (end[i] - mid[i]) * a).round() as u8;
+    [mix(0), mix(1), mix(2)]
+}
+
+/// The head grid coloured by one value per head.
+pub struct GridPicture<'a> {
+    /// [layer][head].
+    pub values: &'a [Vec<f64>],
+    /// What the picture shows (the first line).
+    pub title: &'a str,
+    /// What a value means (under the title).
+    pub caption: &'a str,
+    /// Heads drawn crossed out: knocked out when the values were made.
+    pub crossed: &'a [(usize, usize)],
+}
+
+/// The grid as SVG: one square per head coloured by [`diverging_rgb`] of its value over the largest magnitude,
+/// the value written in it, layers down and heads across, and a legend.
+pub fn grid_svg(p: &GridPicture<'_>) -> String {
+    const CELL: f64 = 46.0;
+    const LEFT: f64 = 40.0;
+    const TOP: f64 = 70.0;
+    let n_layer = p.values.len();
+    let n_head = p.values.iter().map(Vec::len).max().unwrap_or(0);
+    let max = p
+        .values
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-12);
+    let width = LEFT + CELL * n_head as f64 + 20.0;
+    let height = TOP + CELL * n_layer as f64 + 50.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
+        xml_escape(p.title)
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="42" font-size="11" fill="rgb(68,68,68)">{}</text>"#,
+        xml_escape(p.caption)
+    );
+    for h in 0..n_head {
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">h{h}</text>"#,
+            LEFT + CELL * (h as f64 + 0.5),
+            TOP - 6.0
+        );
+    }
+    for (l, row) in p.values.iter().enumerate() {
+        let y = TOP + CELL * l as f64;
+        let _ = writeln!(
+            s,
+            r#"<text x="6" y="{}" font-size="11">L{l}</text>"#,
+            y + CELL / 2.0 + 4.0
+        );
+        for (h, &v) in row.iter().enumerate() {
+            let x = LEFT + CELL * h as f64;
+            let [r, g, b] = diverging_rgb(v / max);
+            let ink = if (v / max).abs() > 0.6 {
+                "white"
+            } else {
+                "black"
+            };
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x}" y="{y}" width="{}" height="{}" fill="rgb({r},{g},{b})" stroke="white"/><text x="{}" y="{}" font-size="10" text-anchor="middle" fill="{ink}">{v:+.2}</text>"#,
+                CELL - 2.0,
+                CELL - 2.0,
+                x + CELL / 2.0 - 1.0,
+                y + CELL / 2.0 + 3.0
+            );
+            if p.crossed.contains(&(l, h)) {
+                let _ = writeln!(
+                    s,
+                    r#"<path d="M{x} {y}L{} {}M{} {y}L{x} {}" stroke="black" stroke-width="2"/>"#,
+                    x + CELL - 2.0,
+                    y + CELL - 2.0,
+                    x + CELL - 2.0,
+                    y + CELL - 2.0
+                );
+            }
+        }
+    }
+    let y = TOP + CELL * n_layer as f64 + 16.0;
+    for i in 0..=20 {
+        let t = -1.0 + i as f64 / 10.0;
+        let [r, g, b] = diverging_rgb(t);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{}" y="{y}" width="8" height="12" fill="rgb({r},{g},{b})"/>"#,
+            LEFT + 8.0 * i as f64
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{LEFT}" y="{}" font-size="10">−{max:.3}</text><text x="{}" y="{}" font-size="10" text-anchor="end">+{max:.3}</text>"#,
+        y + 26.0,
+        LEFT + 168.0,
+        y + 26.0
+    );
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diverging_colours_run_blue_grey_red() {
+        assert_eq!(diverging_rgb(-1.0), [33, 102, 172]);
+        assert_eq!(diverging_rgb(0.0), [235, 235, 235]);
+        assert_eq!(diverging_rgb(1.0), [178, 24, 43]);
+        assert_eq!(diverging_rgb(7.0), diverging_rgb(1.0));
+    }
+
+    #[test]
+    fn the_grid_picture_has_a_cell_per_head_and_parses() {
+        let values = vec![vec![0.5, -1.0, 0.0], vec![2.0, 0.1, -0.2]];
+        let svg = grid_svg(&GridPicture {
+            values: &values,
+            title: "contributions <to> ' tennis'",
+            caption: "direct effect",
+            crossed: &[(1, 2)],
+        });
+        assert_eq!(svg.matches("<rect x=").count(), 6 + 21);
+        // The largest magnitude (2.0) is the full red.
+        assert!(svg.contains("fill=\"rgb(178,24,43)\""));
+        assert!(svg.contains("&lt;to&gt;"));
+        assert!(svg.contains("<path d="));
+        let tree = resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default());
+        assert!(tree.is_ok());
+    }
 }

@@ -48,13 +48,17 @@ fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
 
 /// Renders the snapshot's SVG at `scale` (2.0 for sharp text on high-DPI screens) and encodes it as PNG.
 pub fn to_png(snapshot: &Snapshot, scale: f32) -> Result<Vec<u8>, PngError> {
-    let svg = super::svg::to_svg(snapshot);
+    svg_to_png(&super::svg::to_svg(snapshot), scale)
+}
+
+/// Renders an SVG drawing at `scale` and encodes it as PNG.
+pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, PngError> {
     let options = resvg::usvg::Options {
         fontdb: system_fonts(),
         ..Default::default()
     };
     let tree =
-        resvg::usvg::Tree::from_str(&svg, &options).map_err(|e| PngError::Svg(e.to_string()))?;
+        resvg::usvg::Tree::from_str(svg, &options).map_err(|e| PngError::Svg(e.to_string()))?;
     let size = tree.size();
     let (w, h) = (
         (size.width() * scale).ceil() as u32,

@@ -15,10 +15,13 @@ use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use crate::graph::heads::HeadScores;
+use crate::model::ablation::Sweep;
+use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
 use crate::model::loader::{self, LoadError};
 use crate::model::{Analysis, AnalyzeOptions, HubOptions, ModelSource};
 use scoring::ScoredFile;
+pub use worker::TextKey;
 use worker::{Request, Response, TaskError, Worker};
 
 /// Bytes arriving for a file of the model being downloaded.
@@ -61,6 +64,10 @@ pub enum Event {
     Analyzed,
     /// The induction probe's scores arrived.
     ProbeScored,
+    /// A direct logit attribution arrived.
+    Attributed,
+    /// A sweep over every head arrived.
+    Swept,
     /// Continue ▸ sampled tokens: the text with them appended.
     Continued(String),
     /// Tokens scored so far of the file being scored.
@@ -82,6 +89,13 @@ pub struct Session {
     load_error: Option<TaskError>,
     analyze_error: Option<TaskError>,
     analysis: Option<Arc<Analysis>>,
+    /// With heads knocked out, the intact model's reading of the same text.
+    baseline: Option<Arc<Analysis>>,
+    attribution: Option<(TextKey, Box<Attribution>)>,
+    attribution_pending: bool,
+    sweep: Option<(TextKey, Arc<Sweep>)>,
+    /// Heads done and in all, while a sweep runs.
+    sweep_progress: Option<(usize, usize)>,
     head_scores: Vec<HeadScores>,
     probe_scores: Option<Vec<HeadScores>>,
     last_millis: Option<f64>,
@@ -116,6 +130,11 @@ impl Session {
             load_error: None,
             analyze_error: None,
             analysis: None,
+            baseline: None,
+            attribution: None,
+            attribution_pending: false,
+            sweep: None,
+            sweep_progress: None,
             head_scores: Vec::new(),
             probe_scores: None,
             last_millis: None,
@@ -244,6 +263,18 @@ impl Session {
         self.worker.send(Request::Probe);
     }
 
+    /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text.
+    pub fn attribute(&mut self, key: TextKey, position: usize) {
+        self.attribution_pending = true;
+        self.worker.send(Request::Attribute { key, position });
+    }
+
+    /// Asks for every head to be knocked out alone, in turn, on `key`'s text.
+    pub fn sweep(&mut self, key: TextKey) {
+        self.sweep_progress = Some((0, 1));
+        self.worker.send(Request::Sweep { key });
+    }
+
     /// Asks for tokens sampled after `text`.
     pub fn continue_text(&self, text: String, bos: bool, options: SamplingOptions) {
         self.worker.send(Request::Continue { text, bos, options });
@@ -294,11 +325,13 @@ impl Session {
                     generation,
                     analysis,
                     head_scores,
+                    baseline,
                     millis,
                 } => {
                     if generation >= self.shown_generation {
                         self.head_scores = head_scores;
                         self.analysis = Some(analysis);
+                        self.baseline = baseline;
                         self.shown_generation = generation;
                         self.last_millis = Some(millis);
                         self.analyze_error = None;
@@ -315,12 +348,25 @@ impl Session {
                 Response::PerplexityDone(scored) => events.push(Event::Scored(scored)),
                 Response::PerplexityFailed(error) => events.push(Event::ScoringFailed(error)),
                 Response::Continued(text) => events.push(Event::Continued(text)),
+                Response::Attributed(key, attribution) => {
+                    self.attribution_pending = false;
+                    self.attribution = Some((key, attribution));
+                    events.push(Event::Attributed);
+                }
+                Response::SweepProgress(done, total) => self.sweep_progress = Some((done, total)),
+                Response::Swept(key, sweep) => {
+                    self.sweep_progress = None;
+                    self.sweep = Some((key, sweep));
+                    events.push(Event::Swept);
+                }
                 Response::AnalyzeFailed { generation, error } => {
                     if generation == self.requested_generation && self.model_name.is_some() {
                         self.analyze_error = Some(error);
                     }
                 }
                 Response::SideTaskFailed(error) => {
+                    self.attribution_pending = false;
+                    self.sweep_progress = None;
                     if self.model_name.is_some() {
                         self.analyze_error = Some(error);
                     }
@@ -348,6 +394,41 @@ impl Session {
     /// The analysis on screen.
     pub fn analysis(&self) -> Option<&Arc<Analysis>> {
         self.analysis.as_ref()
+    }
+
+    /// With heads knocked out, the intact model's reading of the text on screen.
+    pub fn baseline(&self) -> Option<&Arc<Analysis>> {
+        self.baseline.as_ref()
+    }
+
+    /// The text and BOS of the analysis on screen.
+    pub fn text_key(&self) -> Option<TextKey> {
+        self.analysis.as_ref().map(|a| TextKey {
+            text: a.text.clone(),
+            bos: a.bos,
+        })
+    }
+
+    /// The latest direct logit attribution, if it was made for the text on screen.
+    pub fn attribution(&self) -> Option<&Attribution> {
+        let (key, attribution) = self.attribution.as_ref()?;
+        (Some(key) == self.text_key().as_ref()).then_some(&**attribution)
+    }
+
+    /// Whether an attribution was asked for and has not arrived.
+    pub fn attribution_pending(&self) -> bool {
+        self.attribution_pending
+    }
+
+    /// The latest sweep over every head, if it was made for the text on screen.
+    pub fn sweep_result(&self) -> Option<&Arc<Sweep>> {
+        let (key, sweep) = self.sweep.as_ref()?;
+        (Some(key) == self.text_key().as_ref()).then_some(sweep)
+    }
+
+    /// Heads done and in all while a sweep runs.
+    pub fn sweep_progress(&self) -> Option<(usize, usize)> {
+        self.sweep_progress
     }
 
     /// Head-type scores of every head on the analysed text.
@@ -393,6 +474,8 @@ impl Session {
     /// Whether the worker still owes an answer: a load, or the newest analysis (unless an error ended it).
     pub fn busy(&self) -> bool {
         self.loading
+            || self.attribution_pending
+            || self.sweep_progress.is_some()
             || (self.requested_generation > self.shown_generation
                 && self.analyze_error.is_none()
                 && self.load_error.is_none())

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use super::scoring::{score_file, ScoredFile, ScoringError};
 use crate::graph::heads::{self, HeadScores};
+use crate::model::ablation::{self, Sweep};
+use crate::model::attribution::{self, Attribution};
 use crate::model::generate::SamplingOptions;
 use crate::model::{
     Analysis, AnalyzeOptions, DeviceKind, Engine, EngineError, HubOptions, ModelSource,
@@ -36,6 +38,16 @@ pub enum TaskError {
     /// The worker thread could not be started.
     #[error("cannot start the worker thread: {0}")]
     NoThread(std::io::Error),
+}
+
+/// A text and whether BOS was prepended: what an attribution or a sweep answers about, so an answer that
+/// arrives after the text changed is not shown against the new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextKey {
+    /// The text.
+    pub text: String,
+    /// BOS prepended.
+    pub bos: bool,
 }
 
 /// What the UI asks for.
@@ -76,6 +88,18 @@ pub enum Request {
     },
     /// Score every head on the induction probe (a random token sequence repeated).
     Probe,
+    /// Direct logit attribution of one prediction.
+    Attribute {
+        /// What is being asked about.
+        key: TextKey,
+        /// The position whose logits are taken apart (they predict the token at position + 1).
+        position: usize,
+    },
+    /// Knock out every head alone, in turn.
+    Sweep {
+        /// The text.
+        key: TextKey,
+    },
     /// Sample tokens after a text.
     Continue {
         /// The text.
@@ -114,6 +138,8 @@ pub enum Response {
         analysis: Arc<Analysis>,
         /// Head-type scores of every head on this text (computed here, not on the UI thread).
         head_scores: Vec<HeadScores>,
+        /// With heads knocked out: the same text read by the intact model, for before → after.
+        baseline: Option<Arc<Analysis>>,
         /// How long it took, in milliseconds.
         millis: f64,
     },
@@ -127,6 +153,12 @@ pub enum Response {
     PerplexityFailed(TaskError),
     /// The text with sampled tokens appended.
     Continued(String),
+    /// A direct logit attribution.
+    Attributed(TextKey, Box<Attribution>),
+    /// Heads done so far of a sweep.
+    SweepProgress(usize, usize),
+    /// A sweep over every head.
+    Swept(TextKey, Arc<Sweep>),
     /// The induction probe or Continue failed; shown like a failed analysis, whatever analysis is current.
     SideTaskFailed(TaskError),
     /// An analysis failed (empty text, too long, …); the previous result stays on screen.
@@ -189,6 +221,8 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
     let mut engine: Option<Engine> = None;
     // Keys, values and results of the last text: typing pays only for the tokens after the common prefix.
     let mut cache = crate::model::engine::PrefixCache::default();
+    // The same with heads knocked out, so that typing stays cheap in both readings.
+    let mut ablated_cache = crate::model::engine::PrefixCache::default();
     let send = |r: Response| {
         let _ = outbox.send(r);
         wake();
@@ -239,6 +273,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             let name = e.name().to_string();
                             engine = Some(e);
                             cache = crate::model::engine::PrefixCache::default();
+                            ablated_cache = crate::model::engine::PrefixCache::default();
                             send(Response::Loaded { name });
                         }
                         Err(error) => send(Response::LoadFailed(error)),
@@ -275,6 +310,30 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     },
                     None => send(Response::SideTaskFailed(TaskError::NoModel)),
                 },
+                Request::Attribute { key, position } => match &engine {
+                    Some(engine) => {
+                        match attribution::attribute(engine, &key.text, key.bos, position, None) {
+                            Ok(a) => send(Response::Attributed(key, Box::new(a))),
+                            Err(error) => send(Response::SideTaskFailed(error.into())),
+                        }
+                    }
+                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
+                },
+                Request::Sweep { key } => match &engine {
+                    Some(engine) => {
+                        let progress_out = outbox.clone();
+                        let progress_wake = wake.clone();
+                        let mut progress = move |done: usize, total: usize| {
+                            let _ = progress_out.send(Response::SweepProgress(done, total));
+                            progress_wake();
+                        };
+                        match ablation::sweep(engine, &key.text, key.bos, &mut progress) {
+                            Ok(sweep) => send(Response::Swept(key, Arc::new(sweep))),
+                            Err(error) => send(Response::SideTaskFailed(error.into())),
+                        }
+                    }
+                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
+                },
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => {
                         match crate::model::generate::continue_text(engine, &text, bos, &options) {
@@ -300,8 +359,25 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         continue;
                     };
                     let start = Instant::now();
-                    match engine.analyze_cached(&text, &options, &mut cache) {
-                        Ok(analysis) => {
+                    let read = if options.ablated.is_empty() {
+                        engine
+                            .analyze_cached(&text, &options, &mut cache)
+                            .map(|a| (a, None))
+                    } else {
+                        let intact = AnalyzeOptions {
+                            ablated: Default::default(),
+                            ..options.clone()
+                        };
+                        engine
+                            .analyze_cached(&text, &intact, &mut cache)
+                            .and_then(|baseline| {
+                                let ablated =
+                                    engine.analyze_cached(&text, &options, &mut ablated_cache)?;
+                                Ok((ablated, Some(baseline)))
+                            })
+                    };
+                    match read {
+                        Ok((analysis, baseline)) => {
                             let millis = start.elapsed().as_secs_f64() * 1e3;
                             let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
                             let head_scores = heads::score_heads(
@@ -313,6 +389,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                                 generation,
                                 analysis,
                                 head_scores,
+                                baseline,
                                 millis,
                             })
                         }

@@ -2,6 +2,7 @@
 //! matrix, heads, Markov, perplexity) in the centre; before the first analysis, the download or a spinner.
 
 use super::command::Command;
+use super::effects_panel::{self, EffectsPanel};
 use super::head_grid::{grid_panel_ui, GridPanel};
 use super::markov_panel::{markov_panel_ui, MarkovCommand};
 use super::perplexity_panel::{PerplexityCommand, PerplexityTab};
@@ -36,12 +37,21 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
                 .show(ui, |ui| {
                     commands.extend(grid_ui(ui, &mut b, a, 18.0, false))
                 });
+        }
+        // The Heads view keeps the probabilities beside it: a click there picks the prediction its colours explain.
+        if b.settings.view != View::Perplexity {
             let focus = b.view.focus();
-            egui::Panel::right("tokens")
+            let baseline = b.session.baseline().map(|b| &**b);
+            let predicted = b.view.predicted;
+            let clicked = egui::Panel::right("tokens")
                 .resizable(true)
                 .default_size(420.0)
                 .max_size(ui.available_width() * 0.4)
-                .show(ui, |ui| token_panel::token_panel_ui(ui, a, focus));
+                .show(ui, |ui| {
+                    token_panel::token_panel_ui(ui, a, baseline, focus, predicted)
+                })
+                .inner;
+            commands.extend(clicked);
         }
     }
     let central = egui::CentralPanel::default().show(ui, |ui| {
@@ -56,8 +66,31 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
     (central.response.rect, commands)
 }
 
+/// Says so above the graph, matrix and Markov views when heads are knocked out.
+fn knocked_out_ui(ui: &mut egui::Ui, a: &Analysis, selection: crate::graph::Selection) {
+    if a.ablated.is_empty() {
+        return;
+    }
+    let orange = egui::Color32::from_rgb(230, 85, 13);
+    let mut line = format!(
+        "Knocked out: {}. Every matrix and probability here is the model without them.",
+        a.ablated
+    );
+    if let crate::graph::Selection::Head { layer, head } = selection {
+        if a.ablated.contains(layer, head) {
+            line.push_str(&format!(
+                " Head {layer}.{head} is one of them: it still looks where it would, but what it reads is dropped."
+            ));
+        }
+    }
+    ui.colored_label(orange, line);
+}
+
 fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
     let mut commands = Vec::new();
+    if matches!(b.settings.view, View::Graph | View::Matrix | View::Markov) {
+        knocked_out_ui(ui, a, b.settings.selection);
+    }
     match b.settings.view {
         View::Perplexity => match b.perplexity.ui(ui, b.session.model_name().is_some()) {
             PerplexityCommand::Run => commands.push(Command::ScoreFile),
@@ -105,10 +138,14 @@ fn grid_ui(
     a: &Analysis,
     max_cell: f32,
     fit_height: bool,
-) -> Option<Command> {
+) -> Vec<Command> {
     b.view
         .thumbnails
         .update(ui.ctx(), &a.attentions, b.session.shown_generation());
+    let attribution = b.session.attribution();
+    let sweep = b.session.sweep_result().map(|s| &**s);
+    let overlay =
+        effects_panel::overlay(b.view.grid_colour, b.view.predicted, a, attribution, sweep);
     grid_panel_ui(
         ui,
         GridPanel {
@@ -120,6 +157,20 @@ fn grid_ui(
             selected: b.settings.selection,
             max_cell,
             fit_height,
+            overlay: overlay.as_ref(),
+            knocked_out: &b.view.knocked_out,
+            effects: EffectsPanel {
+                analysis: a,
+                colour: b.view.grid_colour,
+                predicted: b.view.predicted,
+                attribution,
+                attribution_pending: b.session.attribution_pending(),
+                sweep,
+                sweep_progress: b.session.sweep_progress(),
+                overlay: overlay.as_ref(),
+                knocked_out: &b.view.knocked_out,
+                selected: b.settings.selection,
+            },
         },
     )
 }

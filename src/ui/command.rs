@@ -5,6 +5,25 @@
 use crate::export::Format;
 use crate::graph::Selection;
 
+use super::view_state::GridColour;
+
+/// What to export of the heads' effects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EffectExport {
+    /// The direct logit attribution, as CSV.
+    AttributionCsv,
+    /// The direct logit attribution, as JSON.
+    AttributionJson,
+    /// The knock-out sweep, as CSV.
+    SweepCsv,
+    /// The knock-out sweep, as JSON.
+    SweepJson,
+    /// The grid as coloured now, as SVG.
+    GridSvg,
+    /// The grid as coloured now, as PNG.
+    GridPng,
+}
+
 /// A request from a panel.
 #[must_use = "a panel's command does nothing until the app applies it"]
 #[derive(Clone, Debug, PartialEq)]
@@ -53,4 +72,21 @@ pub enum Command {
     ScoreFile,
     /// Choose the file to score with a dialog.
     BrowseTextFile,
+    /// Explain the prediction of the token at this position (clicked in the probability panel).
+    Predict(usize),
+    /// Colour the head grid by this.
+    GridColour(GridColour),
+    /// Knock out this head, or bring it back, and read the text again.
+    ToggleKnockOut {
+        /// Layer.
+        layer: usize,
+        /// Head.
+        head: usize,
+    },
+    /// Bring back every knocked-out head.
+    RestoreHeads,
+    /// Knock out every head alone, in turn, to see which ones the chosen prediction needs.
+    Sweep,
+    /// Save the heads' effects to the quick-export folder.
+    ExportEffects(EffectExport),
 }

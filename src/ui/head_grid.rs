@@ -4,7 +4,9 @@ use egui::{Color32, Sense, Vec2};
 
 use crate::graph::heads::HeadScores;
 use crate::graph::Selection;
-use crate::model::Attentions;
+use crate::model::{Attentions, HeadSet};
+
+use super::effects_panel::{diverging, effects_panel_ui, EffectsPanel, Overlay};
 
 use super::matrix_view::heat;
 
@@ -74,15 +76,32 @@ pub fn fit_cell(room: Vec2, [n_layer, n_head]: [usize; 2], max_cell: f32, fit_he
     cell.clamp(8.0, max_cell.max(8.0)).floor()
 }
 
+/// What the grid's cells show.
+pub struct Cells<'a> {
+    /// Every head's attention.
+    pub att: &'a Attentions,
+    /// Thumbnails of the patterns.
+    pub thumbnails: &'a Thumbnails,
+    /// Head-type scores for the badges.
+    pub scores: &'a [HeadScores],
+    /// The selected matrix.
+    pub selected: Selection,
+    /// Colours by effect instead of the thumbnails.
+    pub overlay: Option<&'a Overlay>,
+    /// Heads drawn crossed out.
+    pub knocked_out: &'a HeadSet,
+}
+
 /// Draws the grid with cells of `cell` points; returns the head clicked, if any.
-pub fn head_grid_ui(
-    ui: &mut egui::Ui,
-    att: &Attentions,
-    thumbnails: &Thumbnails,
-    scores: &[HeadScores],
-    selected: Selection,
-    cell: f32,
-) -> Option<Selection> {
+pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selection> {
+    let Cells {
+        att,
+        thumbnails,
+        scores,
+        selected,
+        overlay,
+        knocked_out,
+    } = *c;
     let mut clicked = None;
     egui::Grid::new("head_grid")
         .spacing(Vec2::splat(GAP))
@@ -108,7 +127,27 @@ pub fn head_grid_ui(
                         )
                     });
                     let painter = ui.painter_at(rect);
+                    let value = overlay.and_then(|o| Some((o, o.value(layer, head)?)));
                     match thumbnails.textures.get(layer * att.n_head() + head) {
+                        _ if value.is_some() => {
+                            if let Some((o, v)) = value {
+                                painter.rect_filled(rect, 0.0, diverging(v, o.max_abs));
+                                if cell >= 26.0 {
+                                    let ink = if (v / o.max_abs.max(1e-12)).abs() > 0.6 {
+                                        Color32::WHITE
+                                    } else {
+                                        Color32::BLACK
+                                    };
+                                    painter.text(
+                                        rect.center(),
+                                        egui::Align2::CENTER_CENTER,
+                                        format!("{v:+.2}"),
+                                        egui::FontId::proportional((cell / 6.0).clamp(9.0, 15.0)),
+                                        ink,
+                                    );
+                                }
+                            }
+                        }
                         Some(texture) => {
                             painter.image(
                                 texture.id(),
@@ -124,6 +163,11 @@ pub fn head_grid_ui(
                             painter.rect_filled(rect, 0.0, Color32::from_gray(20));
                         }
                     }
+                    if knocked_out.contains(layer, head) {
+                        let stroke = egui::Stroke::new(2.0, Color32::from_rgb(230, 85, 13));
+                        painter.line_segment([rect.left_top(), rect.right_bottom()], stroke);
+                        painter.line_segment([rect.right_top(), rect.left_bottom()], stroke);
+                    }
                     let is_selected = selected == Selection::Head { layer, head };
                     if is_selected {
                         painter.rect_stroke(
@@ -138,18 +182,32 @@ pub fn head_grid_ui(
                         .find(|s| s.layer == layer && s.head == head)
                         .and_then(|s| s.badge(0.4));
                     if let Some(badge) = badge {
+                        // Light cells (the effect colours near 0) need dark letters.
+                        let ink = match value {
+                            Some((o, v)) if (v / o.max_abs.max(1e-12)).abs() <= 0.6 => {
+                                Color32::BLACK
+                            }
+                            _ => Color32::WHITE,
+                        };
                         painter.text(
                             rect.left_bottom(),
                             egui::Align2::LEFT_BOTTOM,
                             short(badge),
                             egui::FontId::proportional(9.0),
-                            Color32::WHITE,
+                            ink,
                         );
                     }
-                    let response = response.on_hover_text(match badge {
+                    let mut hover = match badge {
                         Some(b) => format!("layer {layer} head {head}: {b} head"),
                         None => format!("layer {layer} head {head}"),
-                    });
+                    };
+                    if let Some((o, _)) = value {
+                        hover = format!("{hover}\n{}", o.describe(layer, head));
+                    }
+                    if knocked_out.contains(layer, head) {
+                        hover.push_str("\nknocked out: the analysis is of the model without it");
+                    }
+                    let response = response.on_hover_text(hover);
                     if response.clicked() {
                         clicked = Some(Selection::Head { layer, head });
                     }
@@ -188,11 +246,17 @@ pub struct GridPanel<'a> {
     pub max_cell: f32,
     /// Shrink cells so every layer fits the height too (the Heads view).
     pub fit_height: bool,
+    /// Colours by effect instead of the thumbnails.
+    pub overlay: Option<&'a Overlay>,
+    /// The heads knocked out.
+    pub knocked_out: &'a HeadSet,
+    /// The controls that choose the colouring and knock heads out.
+    pub effects: EffectsPanel<'a>,
 }
 
 /// The layer × head grid with its header: the badge source switch and the grid, its cells shrunk (down to 8
 /// points) so every head fits the width; past that it scrolls.
-pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Option<super::command::Command> {
+pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command::Command> {
     use super::command::Command;
     let mut command = None;
     ui.strong("Layers × heads");
@@ -210,6 +274,7 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Option<super::comma
             command = Some(Command::ProbeBadges(true));
         }
     });
+    let mut commands = effects_panel_ui(ui, p.effects);
     let scores = match (p.probe_scores, p.badges_from_probe) {
         (Some(probe), true) => probe,
         _ => p.text_scores,
@@ -223,7 +288,15 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Option<super::comma
     let clicked = egui::ScrollArea::both()
         .id_salt("grid_scroll")
         .show(ui, |ui| {
-            head_grid_ui(ui, p.attentions, p.thumbnails, scores, p.selected, cell)
+            let cells = Cells {
+                att: p.attentions,
+                thumbnails: p.thumbnails,
+                scores,
+                selected: p.selected,
+                overlay: p.overlay,
+                knocked_out: p.knocked_out,
+            };
+            head_grid_ui(ui, &cells, cell)
         })
         .inner;
     if let Some(selection) = clicked {
@@ -232,7 +305,8 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Option<super::comma
             open_graph: true,
         });
     }
-    command
+    commands.extend(command);
+    commands
 }
 
 /// The head the arrow keys move to from `selected` in a grid of `n_layer` × `n_head` (wrapping around; from a

@@ -5,6 +5,7 @@ pub mod central;
 pub mod command;
 pub mod controls;
 pub mod dialogs;
+pub mod effects_panel;
 pub mod fonts;
 pub mod graph_view;
 pub mod head_grid;

@@ -9,8 +9,20 @@ use super::head_grid::Thumbnails;
 use super::notice::Notice;
 use super::settings::{GraphLayout, Settings, View};
 use crate::export::Snapshot;
-use crate::model::Analysis;
+use crate::model::{Analysis, HeadSet};
 use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
+
+/// What the head grid's cells are coloured by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GridColour {
+    /// Each head's attention pattern, as a thumbnail.
+    #[default]
+    Patterns,
+    /// Each head's direct contribution to the logit of the chosen token (direct logit attribution).
+    Contribution,
+    /// How much the chosen token's log-probability drops when the head alone is knocked out.
+    KnockOut,
+}
 
 /// What the graph was built for: rebuilt (cheap: only the kept edges) when any of it changes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,6 +56,12 @@ pub struct ViewState {
     pub thumbnails: Thumbnails,
     /// Whether the grid's badges come from the induction probe rather than the text.
     pub badges_from_probe: bool,
+    /// What the head grid's cells are coloured by.
+    pub grid_colour: GridColour,
+    /// The token whose prediction the grid's colours explain (clicked in the probability panel; ≥ 1).
+    pub predicted: Option<usize>,
+    /// The heads knocked out: the analysis is of the model without them.
+    pub knocked_out: HeadSet,
 }
 
 impl ViewState {
@@ -57,6 +75,9 @@ impl ViewState {
             pinned: None,
             thumbnails: Thumbnails::default(),
             badges_from_probe: false,
+            grid_colour: GridColour::default(),
+            predicted: None,
+            knocked_out: HeadSet::default(),
         }
     }
 

@@ -1,0 +1,354 @@
+//! Which heads matter: the controls above the head grid that colour it by each head's direct contribution to
+//! one token's logit, or by how much that token's probability drops without the head (a sweep that knocks
+//! out each head alone), with a legend, the other parts' contributions, exports, and the knock-out toggle that
+//! reads the text again without chosen heads.
+
+use egui::{Color32, RichText};
+
+use super::command::{Command, EffectExport};
+use super::view_state::GridColour;
+use crate::export::diverging_rgb;
+use crate::graph::Selection;
+use crate::model::ablation::Sweep;
+use crate::model::attribution::Attribution;
+use crate::model::tokenizer::visible_whitespace;
+use crate::model::{Analysis, HeadSet};
+
+/// A probability as a percentage, with two significant digits below 0.1 %.
+pub fn percent(logprob: f64) -> String {
+    let p = 100.0 * logprob.exp();
+    if p >= 0.1 {
+        format!("{p:.1} %")
+    } else {
+        format!("{p:.2e} %")
+    }
+}
+
+/// A colour for `value` on a scale whose ends are ±`max`.
+pub fn diverging(value: f64, max: f64) -> Color32 {
+    let [r, g, b] = diverging_rgb(value / max.max(1e-12));
+    Color32::from_rgb(r, g, b)
+}
+
+/// The grid's colouring: one value per head and what it means.
+pub struct Overlay {
+    /// [layer][head].
+    pub values: Vec<Vec<f64>>,
+    /// The largest magnitude: the ends of the colour scale.
+    pub max_abs: f64,
+    /// What is coloured.
+    pub kind: GridColour,
+    /// The token whose prediction the values explain, as shown.
+    pub token: String,
+    /// ln p of that token with every head (for the knock-out's before → after).
+    pub baseline_logprob: Option<f64>,
+}
+
+impl Overlay {
+    /// The value of one head.
+    pub fn value(&self, layer: usize, head: usize) -> Option<f64> {
+        self.values.get(layer)?.get(head).copied()
+    }
+
+    /// What one head's value says, for its tooltip.
+    pub fn describe(&self, layer: usize, head: usize) -> String {
+        let Some(v) = self.value(layer, head) else {
+            return format!("layer {layer} head {head}");
+        };
+        match (self.kind, self.baseline_logprob) {
+            (GridColour::KnockOut, Some(base)) => format!(
+                "without head {layer}.{head}, ln p({}) changes by {v:+.3}: {} → {}",
+                self.token,
+                percent(base),
+                percent(base + v)
+            ),
+            (GridColour::KnockOut, None) => {
+                format!("without head {layer}.{head}, ln p({}) changes by {v:+.3}", self.token)
+            }
+            _ => format!(
+                "head {layer}.{head} adds {v:+.3} to the logit of {} (directly, through the final LayerNorm)",
+                self.token
+            ),
+        }
+    }
+}
+
+fn token_label(analysis: &Analysis, position: usize) -> Option<String> {
+    analysis
+        .tokens
+        .get(position)
+        .map(|t| format!("'{}'", visible_whitespace(&t.text)))
+}
+
+/// The colouring the grid shows now, if its data is there for the text on screen.
+pub fn overlay(
+    colour: GridColour,
+    predicted: Option<usize>,
+    analysis: &Analysis,
+    attribution: Option<&Attribution>,
+    sweep: Option<&Sweep>,
+) -> Option<Overlay> {
+    let position = predicted?;
+    let token = token_label(analysis, position)?;
+    let values = match colour {
+        GridColour::Patterns => return None,
+        // The attribution answers for the logits at position − 1, which predict this token.
+        GridColour::Contribution => {
+            let a = attribution.filter(|a| a.position + 1 == position)?;
+            a.heads.clone()
+        }
+        GridColour::KnockOut => sweep?
+            .sweep
+            .iter()
+            .map(|heads| {
+                heads
+                    .iter()
+                    .map(|c| c.delta_logprob.get(position).copied().flatten())
+                    .collect::<Option<Vec<f64>>>()
+            })
+            .collect::<Option<Vec<_>>>()?,
+    };
+    let max_abs = values.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    Some(Overlay {
+        values,
+        max_abs,
+        kind: colour,
+        token,
+        baseline_logprob: sweep.and_then(|s| s.baseline_logprob.get(position).copied().flatten()),
+    })
+}
+
+/// What the effects panel draws from.
+pub struct EffectsPanel<'a> {
+    /// The analysis on screen.
+    pub analysis: &'a Analysis,
+    /// What the grid is coloured by.
+    pub colour: GridColour,
+    /// The token whose prediction is explained.
+    pub predicted: Option<usize>,
+    /// The attribution for the text on screen, if any.
+    pub attribution: Option<&'a Attribution>,
+    /// Whether an attribution is on its way.
+    pub attribution_pending: bool,
+    /// The sweep for the text on screen, if any.
+    pub sweep: Option<&'a Sweep>,
+    /// Heads done and in all, while a sweep runs.
+    pub sweep_progress: Option<(usize, usize)>,
+    /// The colouring, as [`overlay`] made it.
+    pub overlay: Option<&'a Overlay>,
+    /// The heads knocked out.
+    pub knocked_out: &'a HeadSet,
+    /// The selected matrix (its head can be knocked out).
+    pub selected: Selection,
+}
+
+/// Draws the controls, the legend and the other parts; returns what the reader asked for.
+pub fn effects_panel_ui(ui: &mut egui::Ui, p: EffectsPanel<'_>) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.horizontal_wrapped(|ui| {
+        ui.small("colour heads by");
+        for (colour, label, hover) in [
+            (GridColour::Patterns, "pattern", "Each head's attention matrix, small"),
+            (
+                GridColour::Contribution,
+                "contribution",
+                "Each head's direct contribution to the logit of the token clicked in the probability panel",
+            ),
+            (
+                GridColour::KnockOut,
+                "knock-out",
+                "How much the clicked token's log-probability drops when the head alone is knocked out",
+            ),
+        ] {
+            if ui
+                .selectable_label(p.colour == colour, label)
+                .on_hover_text(hover)
+                .clicked()
+            {
+                commands.push(Command::GridColour(colour));
+            }
+        }
+    });
+    if p.colour != GridColour::Patterns {
+        match p.predicted.and_then(|pos| token_label(p.analysis, pos)) {
+            None => {
+                ui.small(
+                    "Click a token in the probability panel to choose the prediction to explain.",
+                );
+            }
+            Some(token) => {
+                let position = p.predicted.unwrap_or_default();
+                match p.colour {
+                    GridColour::Contribution => contribution_ui(ui, &p, &token, &mut commands),
+                    _ => knock_out_ui(ui, &p, &token, position, &mut commands),
+                }
+            }
+        }
+    }
+    knock_out_toggle_ui(ui, &p, &mut commands);
+    commands
+}
+
+fn legend_ui(ui: &mut egui::Ui, max: f64, low: &str, high: &str) {
+    ui.horizontal(|ui| {
+        ui.small(format!("{low} −{max:.2}"));
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(100.0, 10.0), egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        for i in 0..20 {
+            let t = -1.0 + (i as f64 + 0.5) / 10.0;
+            let x = rect.left() + rect.width() * i as f32 / 20.0;
+            painter.rect_filled(
+                egui::Rect::from_min_size(
+                    egui::pos2(x, rect.top()),
+                    egui::vec2(rect.width() / 20.0 + 0.5, rect.height()),
+                ),
+                0.0,
+                diverging(t, 1.0),
+            );
+        }
+        ui.small(format!("+{max:.2} {high}"));
+    });
+}
+
+fn export_buttons(
+    ui: &mut egui::Ui,
+    csv: EffectExport,
+    json: EffectExport,
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        ui.small("save");
+        for (label, what) in [
+            ("CSV", csv),
+            ("JSON", json),
+            ("SVG", EffectExport::GridSvg),
+            ("PNG", EffectExport::GridPng),
+        ] {
+            if ui.small_button(label).clicked() {
+                commands.push(Command::ExportEffects(what));
+            }
+        }
+    });
+}
+
+fn contribution_ui(
+    ui: &mut egui::Ui,
+    p: &EffectsPanel<'_>,
+    token: &str,
+    commands: &mut Vec<Command>,
+) {
+    let Some(a) = p
+        .attribution
+        .filter(|a| Some(a.position + 1) == p.predicted)
+    else {
+        if p.attribution_pending {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.small(format!("taking the logit of {token} apart…"));
+            });
+        }
+        return;
+    };
+    ui.label(
+        RichText::new(format!(
+            "logit of {token}: {:.2} (p {}), the sum of",
+            a.logit,
+            percent(a.logprob)
+        ))
+        .small(),
+    );
+    if let Some(o) = p.overlay {
+        legend_ui(ui, o.max_abs, "against", "for");
+    }
+    let parts = |values: &[f64]| -> String {
+        values
+            .iter()
+            .enumerate()
+            .map(|(l, v)| format!("L{l} {v:+.2}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let heads: f64 = a.heads.iter().flatten().sum();
+    ui.small(format!(
+        "heads {heads:+.2} (coloured above) · embeddings {:+.2} · ln_f bias {:+.2}",
+        a.embeddings, a.ln_bias
+    ));
+    ui.small(format!("MLPs  {}", parts(&a.mlp)));
+    ui.small(format!("attention biases  {}", parts(&a.attention_bias)))
+        .on_hover_text(
+            "Direct effects only: what each part adds to the logit straight through the final LayerNorm, its \
+             scale frozen. What a head does through later layers is not in it; the knock-out colouring measures that.",
+        );
+    export_buttons(
+        ui,
+        EffectExport::AttributionCsv,
+        EffectExport::AttributionJson,
+        commands,
+    );
+}
+
+fn knock_out_ui(
+    ui: &mut egui::Ui,
+    p: &EffectsPanel<'_>,
+    token: &str,
+    position: usize,
+    commands: &mut Vec<Command>,
+) {
+    if let Some((done, total)) = p.sweep_progress {
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .desired_width(140.0)
+                    .text(format!("{done}/{total} heads")),
+            );
+            ui.small("knocking out each head…");
+        });
+        return;
+    }
+    match (p.sweep, p.overlay) {
+        (Some(sweep), Some(o)) => {
+            ui.small(format!(
+                "Δ ln p({token}) without each head alone; perplexity {:.2} with all",
+                sweep.baseline_perplexity
+            ));
+            legend_ui(ui, o.max_abs, "needed", "in the way");
+            if let Some(((l, h), d)) = sweep.most_needed_for(position) {
+                ui.small(format!("{token} needs head {l}.{h} most ({d:+.3})"));
+            }
+            export_buttons(ui, EffectExport::SweepCsv, EffectExport::SweepJson, commands);
+        }
+        _ => {
+            if ui
+                .button(format!("Which heads matter for {token}?"))
+                .on_hover_text("Knock out every head alone, in turn, and colour each by how much the token's log-probability changes")
+                .clicked()
+            {
+                commands.push(Command::Sweep);
+            }
+        }
+    }
+}
+
+fn knock_out_toggle_ui(ui: &mut egui::Ui, p: &EffectsPanel<'_>, commands: &mut Vec<Command>) {
+    ui.horizontal_wrapped(|ui| {
+        if let Selection::Head { layer, head } = p.selected {
+            let mut out = p.knocked_out.contains(layer, head);
+            if ui
+                .checkbox(&mut out, format!("knock out {layer}.{head}"))
+                .on_hover_text("Read the text again with this head's output set to zero (its values times c_proj); the probability panel shows before → after")
+                .changed()
+            {
+                commands.push(Command::ToggleKnockOut { layer, head });
+            }
+        }
+        if !p.knocked_out.is_empty() {
+            ui.colored_label(
+                Color32::from_rgb(230, 85, 13),
+                format!("knocked out: {}", p.knocked_out),
+            );
+            if ui.small_button("restore all").clicked() {
+                commands.push(Command::RestoreHeads);
+            }
+        }
+    });
+}
