@@ -14,6 +14,7 @@ pub mod app;
 pub mod cli;
 pub mod export;
 pub mod graph;
+pub mod lesson;
 pub mod markov;
 pub mod model;
 pub mod session;

@@ -243,3 +243,80 @@ fn attribution_table(a: &Attribution) -> String {
     }
     s
 }
+
+/// `attngraph explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to read.
+    #[arg(long)]
+    pub text: String,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
+    /// Layer of the head, from 0.
+    #[arg(long, default_value_t = 0)]
+    pub layer: usize,
+    /// Head, from 0.
+    #[arg(long, default_value_t = 0)]
+    pub head: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = super::args::AnalyzeFormat::Table)]
+    pub format: super::args::AnalyzeFormat,
+}
+
+/// Runs `attngraph explain`.
+pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    let engine = args.model.load()?;
+    let analysis = engine.analyze(
+        &args.text,
+        &crate::model::AnalyzeOptions {
+            bos: args.bos.enabled(false),
+            top_k: 1,
+            keep_scores: true,
+            ..Default::default()
+        },
+    )?;
+    let e = crate::lesson::explain::explain(&analysis, args.layer, args.head)?;
+    let mut out = std::io::stdout().lock();
+    if args.format == super::args::AnalyzeFormat::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+        return Ok(());
+    }
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let mass: Vec<String> = e
+        .mass_on_token0
+        .iter()
+        .enumerate()
+        .map(|(k, m)| format!("A^{}: {m:.3}", k + 1))
+        .collect();
+    write!(
+        out,
+        "{} characters, {} bytes, {} tokens → attention matrices of {} (characters), {} (bytes), {} (tokens) entries\n\
+         head {}.{}: score asymmetry ‖S−Sᵀ‖/‖S‖ = {:.3}; row-stochastic {}; a DAG without self-loops {}; absorbing {:?}\n\
+         mass on token 0: {}\n\
+         joint ln p = {:.4} over {} tokens → perplexity {:.3}, {:.1} bits, {:.3} bits per byte ({} bytes)\n",
+        e.characters,
+        e.bytes,
+        e.tokens,
+        e.attention_entries.characters,
+        e.attention_entries.bytes,
+        e.attention_entries.tokens,
+        e.layer,
+        e.head,
+        e.score_asymmetry,
+        yes(e.row_stochastic),
+        yes(e.dag_without_self_loops),
+        e.absorbing_states,
+        mass.join(", "),
+        e.joint_log_prob,
+        e.scored_tokens,
+        e.perplexity,
+        e.bits,
+        e.bits_per_byte,
+        e.scored_bytes,
+    )?;
+    Ok(())
+}

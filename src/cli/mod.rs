@@ -1,5 +1,5 @@
-//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `perplexity`, `bench` and
-//! `gui`. Each command is a thin layer over the library, in a file of its own; the arguments several commands
+//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `explain`, `perplexity`,
+//! `bench` and `gui`. Each command is a thin layer over the library, in a file of its own; the arguments several commands
 //! share live in the leaf module [`args`], so imports run one way: this file → a command's file → `args`.
 
 pub mod analyze;
@@ -69,6 +69,9 @@ pub enum Command {
     Ablate(effects::AblateArgs),
     /// Direct logit attribution: what each head, MLP and the embeddings add to the logit of one prediction.
     Attribute(effects::AttributeArgs),
+    /// The numbers the lesson teaches with, for one text and head: sizes, the score matrix's asymmetry, the
+    /// Markov facts, the mass on token 0 after k steps, the joint probability, perplexity and bits.
+    Explain(effects::ExplainArgs),
     /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
     Perplexity(perplexity::PerplexityArgs),
     /// Open the app (the default when no command is given).
@@ -174,6 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Perplexity(args)) => perplexity::perplexity(&args),
         Some(Command::Ablate(args)) => effects::ablate(&args),
         Some(Command::Attribute(args)) => effects::attribute(&args),
+        Some(Command::Explain(args)) => effects::explain(&args),
         Some(Command::Gui {
             model,
             text,

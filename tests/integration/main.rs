@@ -10,6 +10,7 @@ mod errors;
 mod export;
 mod fuzz;
 mod hub;
+mod lesson;
 mod markov;
 mod perplexity;
 mod tokenizer;
