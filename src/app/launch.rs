@@ -38,6 +38,10 @@ pub struct Launch {
     pub predict: Option<usize>,
     /// What the head grid is coloured by (with `predict`, contribution unless told).
     pub colour: Option<GridColour>,
+    /// The lesson's step (from 0).
+    pub lesson_step: Option<usize>,
+    /// The lesson's language.
+    pub lang: Option<crate::lesson::steps::Lang>,
 }
 
 impl Launch {
@@ -56,6 +60,12 @@ impl Launch {
         }
         if let Some(view) = self.view {
             settings.view = view;
+        }
+        if let Some(step) = self.lesson_step {
+            settings.lesson_step = step.min(crate::lesson::steps::STEPS - 1);
+        }
+        if let Some(lang) = self.lang {
+            settings.lang = lang;
         }
         if let Some(steps) = self.markov_steps {
             // As far as the Markov panel's slider goes.

@@ -172,6 +172,31 @@ impl AttnApp {
         }
     }
 
+    /// Asks for what the lesson's current step reads, for the text on screen: its numbers for the selected head,
+    /// and on the last step the attribution of the last token's prediction.
+    fn lesson_needs(&mut self) {
+        let Some(key) = self.session.text_key() else {
+            return;
+        };
+        let (layer, head) = match self.settings.selection {
+            crate::graph::Selection::Head { layer, head } => (layer, head),
+            _ => (0, 0),
+        };
+        self.session.explain(key, layer, head);
+        let last_step = crate::lesson::steps::STEPS - 1;
+        if self.settings.lesson_step == last_step {
+            let last = self
+                .session
+                .analysis()
+                .map_or(0, |a| a.tokens.len().saturating_sub(1));
+            if last >= 1 {
+                self.view.predicted = Some(last);
+                self.view.grid_colour = GridColour::Contribution;
+                self.request_attribution();
+            }
+        }
+    }
+
     /// Saves the heads' effects (`what`) to the quick-export folder.
     fn export_effects(&mut self, what: EffectExport, ctx: &egui::Context) {
         let stamp = std::time::SystemTime::now()
@@ -391,6 +416,16 @@ impl AttnApp {
                 }
             }
             Command::ExportEffects(what) => self.export_effects(what, ctx),
+            Command::LessonStep(step) => {
+                self.settings.lesson_step = step.min(crate::lesson::steps::STEPS - 1);
+                self.view.prediction = Default::default();
+            }
+            Command::LessonLang(lang) => self.settings.lang = lang,
+            Command::LessonChoose(choice) => {
+                self.view.prediction.choice = Some(choice);
+                self.view.prediction.checked = false;
+            }
+            Command::LessonCheck => self.view.prediction.checked = true,
         }
     }
 
@@ -462,7 +497,7 @@ impl AttnApp {
                 }
                 Event::ProbeScored => self.view.badges_from_probe = true,
                 // Kept in the session; the grid draws them from there.
-                Event::Attributed | Event::Swept => {}
+                Event::Attributed | Event::Swept | Event::Explained => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();
@@ -528,10 +563,15 @@ impl AttnApp {
             .session
             .analysis()
             .map(|a| [a.model.n_layer, a.model.n_head]);
-        if let Some(selection) =
-            shape.and_then(|shape| arrow_keys(ui, self.settings.selection, shape))
-        {
-            self.settings.selection = selection;
+        // In the lesson the arrow keys move between steps.
+        if self.settings.view != View::Lesson {
+            if let Some(selection) =
+                shape.and_then(|shape| arrow_keys(ui, self.settings.selection, shape))
+            {
+                self.settings.selection = selection;
+            }
+        } else {
+            self.lesson_needs();
         }
         if let Some(analysis) = self.session.analysis().cloned() {
             let model = self

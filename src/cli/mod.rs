@@ -112,6 +112,12 @@ pub enum Command {
         /// What the head grid is coloured by (with --predict: contribution unless told).
         #[arg(long, value_enum)]
         colour: Option<crate::ui::view_state::GridColour>,
+        /// The lesson's step to open, from 1 (with --view lesson).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::lesson::steps::STEPS as u64))]
+        lesson_step: Option<u64>,
+        /// The lesson's language.
+        #[arg(long, value_enum)]
+        lang: Option<crate::lesson::steps::Lang>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -191,6 +197,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             knock_out,
             predict,
             colour,
+            lesson_step,
+            lang,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -206,6 +214,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 knock_out: knock_out.unwrap_or_default(),
                 predict,
                 colour,
+                // 1 ≤ lesson_step ≤ STEPS, checked by clap: a step index from 0.
+                lesson_step: lesson_step.map(|s| s as usize - 1),
+                lang,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

@@ -3,3 +3,4 @@
 //! question, and the check of the reader's prediction against those numbers. No egui: `ui::lesson_view` draws it.
 
 pub mod explain;
+pub mod steps;

@@ -21,7 +21,7 @@ use crate::model::generate::SamplingOptions;
 use crate::model::loader::{self, LoadError};
 use crate::model::{Analysis, AnalyzeOptions, HubOptions, ModelSource};
 use scoring::ScoredFile;
-pub use worker::TextKey;
+pub use worker::{Explained, TextKey};
 use worker::{Request, Response, TaskError, Worker};
 
 /// Bytes arriving for a file of the model being downloaded.
@@ -68,6 +68,8 @@ pub enum Event {
     Attributed,
     /// A sweep over every head arrived.
     Swept,
+    /// The lesson's numbers arrived.
+    Explained,
     /// Continue ▸ sampled tokens: the text with them appended.
     Continued(String),
     /// Tokens scored so far of the file being scored.
@@ -94,6 +96,9 @@ pub struct Session {
     attribution: Option<(TextKey, Box<Attribution>)>,
     attribution_pending: bool,
     sweep: Option<(TextKey, Arc<Sweep>)>,
+    explained: Option<Box<Explained>>,
+    /// The head the last explanation was asked for, while it is on its way.
+    explain_pending: Option<(TextKey, usize, usize)>,
     /// Heads done and in all, while a sweep runs.
     sweep_progress: Option<(usize, usize)>,
     head_scores: Vec<HeadScores>,
@@ -134,6 +139,8 @@ impl Session {
             attribution: None,
             attribution_pending: false,
             sweep: None,
+            explained: None,
+            explain_pending: None,
             sweep_progress: None,
             head_scores: Vec::new(),
             probe_scores: None,
@@ -269,6 +276,26 @@ impl Session {
         self.worker.send(Request::Attribute { key, position });
     }
 
+    /// Asks for the lesson's numbers for `key`'s text and head `layer`.`head`, unless they are here or on
+    /// their way.
+    pub fn explain(&mut self, key: TextKey, layer: usize, head: usize) {
+        let have = self.explained.as_ref().is_some_and(|e| {
+            e.key == key && (e.explanation.layer, e.explanation.head) == (layer, head)
+        });
+        let asked = Some((key.clone(), layer, head));
+        if have || self.explain_pending == asked {
+            return;
+        }
+        self.explain_pending = asked;
+        self.worker.send(Request::Explain { key, layer, head });
+    }
+
+    /// The lesson's numbers, if they were made for the text on screen.
+    pub fn explained(&self) -> Option<&Explained> {
+        let e = self.explained.as_deref()?;
+        (Some(&e.key) == self.text_key().as_ref()).then_some(e)
+    }
+
     /// Asks for every head to be knocked out alone, in turn, on `key`'s text.
     pub fn sweep(&mut self, key: TextKey) {
         self.sweep_progress = Some((0, 1));
@@ -354,6 +381,11 @@ impl Session {
                     events.push(Event::Attributed);
                 }
                 Response::SweepProgress(done, total) => self.sweep_progress = Some((done, total)),
+                Response::Explained(e) => {
+                    self.explain_pending = None;
+                    self.explained = Some(e);
+                    events.push(Event::Explained);
+                }
                 Response::Swept(key, sweep) => {
                     self.sweep_progress = None;
                     self.sweep = Some((key, sweep));
@@ -366,6 +398,7 @@ impl Session {
                 }
                 Response::SideTaskFailed(error) => {
                     self.attribution_pending = false;
+                    self.explain_pending = None;
                     self.sweep_progress = None;
                     if self.model_name.is_some() {
                         self.analyze_error = Some(error);
@@ -475,6 +508,7 @@ impl Session {
     pub fn busy(&self) -> bool {
         self.loading
             || self.attribution_pending
+            || self.explain_pending.is_some()
             || self.sweep_progress.is_some()
             || (self.requested_generation > self.shown_generation
                 && self.analyze_error.is_none()

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use super::scoring::{score_file, ScoredFile, ScoringError};
 use crate::graph::heads::{self, HeadScores};
+use crate::graph::Matrix;
+use crate::lesson::explain::{explain, Explanation};
 use crate::model::ablation::{self, Sweep};
 use crate::model::attribution::{self, Attribution};
 use crate::model::generate::SamplingOptions;
@@ -35,6 +37,9 @@ pub enum TaskError {
     /// Scoring a file failed.
     #[error(transparent)]
     Scoring(#[from] ScoringError),
+    /// The lesson's numbers could not be made.
+    #[error(transparent)]
+    Explain(#[from] crate::lesson::explain::ExplainError),
     /// The worker thread could not be started.
     #[error("cannot start the worker thread: {0}")]
     NoThread(std::io::Error),
@@ -48,6 +53,17 @@ pub struct TextKey {
     pub text: String,
     /// BOS prepended.
     pub bos: bool,
+}
+
+/// The lesson's numbers for a text and head, and the head's pre-softmax scores (its figure).
+#[derive(Debug)]
+pub struct Explained {
+    /// The text.
+    pub key: TextKey,
+    /// The numbers.
+    pub explanation: Explanation,
+    /// The head's scores QKᵀ/√d before the mask.
+    pub scores: Matrix,
 }
 
 /// What the UI asks for.
@@ -94,6 +110,15 @@ pub enum Request {
         key: TextKey,
         /// The position whose logits are taken apart (they predict the token at position + 1).
         position: usize,
+    },
+    /// The lesson's numbers for one head.
+    Explain {
+        /// The text.
+        key: TextKey,
+        /// Layer.
+        layer: usize,
+        /// Head.
+        head: usize,
     },
     /// Knock out every head alone, in turn.
     Sweep {
@@ -155,6 +180,8 @@ pub enum Response {
     Continued(String),
     /// A direct logit attribution.
     Attributed(TextKey, Box<Attribution>),
+    /// The lesson's numbers, with the head's score matrix for its figure.
+    Explained(Box<Explained>),
     /// Heads done so far of a sweep.
     SweepProgress(usize, usize),
     /// A sweep over every head.
@@ -319,6 +346,13 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     }
                     None => send(Response::SideTaskFailed(TaskError::NoModel)),
                 },
+                Request::Explain { key, layer, head } => match &engine {
+                    Some(engine) => match explained(engine, key, layer, head) {
+                        Ok(e) => send(Response::Explained(Box::new(e))),
+                        Err(error) => send(Response::SideTaskFailed(*error)),
+                    },
+                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
+                },
                 Request::Sweep { key } => match &engine {
                     Some(engine) => {
                         let progress_out = outbox.clone();
@@ -402,4 +436,43 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
             }
         }
     }
+}
+
+/// Reads `key`'s text with scores kept and explains head `layer`.`head`.
+fn explained(
+    engine: &Engine,
+    key: TextKey,
+    layer: usize,
+    head: usize,
+) -> Result<Explained, Box<TaskError>> {
+    let failed = |e: TaskError| Box::new(e);
+    let analysis = engine
+        .analyze(
+            &key.text,
+            &AnalyzeOptions {
+                bos: key.bos,
+                top_k: 1,
+                keep_scores: true,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| failed(e.into()))?;
+    let explanation = explain(&analysis, layer, head).map_err(|e| failed(e.into()))?;
+    let scores = analysis
+        .scores
+        .as_ref()
+        .and_then(|s| s.0.get(layer)?.get(head))
+        .and_then(|rows| {
+            let rows: Vec<Vec<f64>> = rows
+                .iter()
+                .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+                .collect();
+            Matrix::from_rows(&rows)
+        })
+        .ok_or_else(|| failed(crate::lesson::explain::ExplainError::NoScores.into()))?;
+    Ok(Explained {
+        key,
+        explanation,
+        scores,
+    })
 }

@@ -8,7 +8,7 @@ use super::markov_panel::{markov_panel_ui, MarkovCommand};
 use super::perplexity_panel::{PerplexityCommand, PerplexityTab};
 use super::settings::{Settings, View};
 use super::view_state::ViewState;
-use super::{graph_view, matrix_view, status, token_panel};
+use super::{graph_view, lesson_view, matrix_view, status, token_panel};
 use crate::model::Analysis;
 use crate::session::Session;
 
@@ -30,7 +30,10 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
     let mut commands = Vec::new();
     let analysis = b.session.analysis().cloned();
     if let Some(a) = &analysis {
-        if !matches!(b.settings.view, View::Grid | View::Perplexity) {
+        if !matches!(
+            b.settings.view,
+            View::Grid | View::Perplexity | View::Lesson
+        ) {
             egui::Panel::left("grid")
                 .resizable(true)
                 .default_size(300.0)
@@ -39,7 +42,7 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
                 });
         }
         // The Heads view keeps the probabilities beside it: a click there picks the prediction its colours explain.
-        if b.settings.view != View::Perplexity {
+        if !matches!(b.settings.view, View::Perplexity | View::Lesson) {
             let focus = b.view.focus();
             let baseline = b.session.baseline().map(|b| &**b);
             let predicted = b.view.predicted;
@@ -98,6 +101,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             PerplexityCommand::None => {}
         },
         View::Grid => commands.extend(grid_ui(ui, b, a, 160.0, true)),
+        View::Lesson => commands.extend(lesson_ui(ui, b, a)),
         View::Matrix => {
             if let Some(shown) = b.view.shown() {
                 ui.strong(format!(
@@ -186,4 +190,186 @@ fn graph_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
         b.settings.log_scale,
         focus,
     )
+}
+
+/// The lesson, with its figures drawn by the app's own panels on the text and head on screen.
+fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
+    use crate::lesson::steps::Facts;
+    let (session, settings) = (b.session, b.settings);
+    let head = match settings.selection {
+        crate::graph::Selection::Head { layer, head } => (layer, head),
+        _ => (0, 0),
+    };
+    let explained = session
+        .explained()
+        .filter(|e| (e.explanation.layer, e.explanation.head) == head);
+    let last = a.tokens.len().saturating_sub(1);
+    let facts = explained.map(|e| Facts {
+        analysis: a,
+        explanation: &e.explanation,
+        head_scores: session.head_scores(),
+        attribution: session.attribution().filter(|at| at.position + 1 == last),
+    });
+    let panel = lesson_view::LessonPanel {
+        step: settings.lesson_step,
+        lang: settings.lang,
+        prediction: b.view.prediction,
+        facts,
+        head,
+    };
+    lesson_view::lesson_ui(ui, panel, |ui, figure| {
+        lesson_figure(ui, b, a, figure, explained)
+    })
+}
+
+fn lesson_figure(
+    ui: &mut egui::Ui,
+    b: &mut Body<'_>,
+    a: &Analysis,
+    figure: crate::lesson::steps::Figure,
+    explained: Option<&crate::session::Explained>,
+) -> Vec<Command> {
+    use crate::lesson::steps::Figure;
+    use egui_plot::{Line, Plot, PlotPoints, Points};
+    let mut commands = Vec::new();
+    let tokens = b
+        .view
+        .shown()
+        .map(|s| s.snapshot.tokens.clone())
+        .unwrap_or_default();
+    match figure {
+        Figure::Tokens => {
+            ui.horizontal_wrapped(|ui| {
+                for (i, t) in a.tokens.iter().enumerate() {
+                    egui::Frame::group(ui.style()).show(ui, |ui| {
+                        ui.vertical(|ui| {
+                            ui.label(egui::RichText::new(&t.display).monospace().size(20.0));
+                            ui.small(format!("#{i} · id {}", t.id));
+                        });
+                    });
+                }
+            });
+        }
+        Figure::Scores => {
+            if let Some(e) = explained {
+                // Scores are any real number: shown from their minimum (dark) to their maximum (bright).
+                let s = &e.scores;
+                let (lo, hi) = s
+                    .iter_rows()
+                    .flatten()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                        (lo.min(v), hi.max(v))
+                    });
+                let mut scaled = crate::graph::Matrix::zeros(s.n());
+                for i in 0..s.n() {
+                    for j in 0..s.n() {
+                        scaled.set(i, j, (s.get(i, j) - lo) / (hi - lo).max(1e-12));
+                    }
+                }
+                ui.small(format!(
+                    "S = QKᵀ/√d, unmasked: from {lo:.2} (dark) to {hi:.2} (bright)"
+                ));
+                matrix_view::matrix_ui(ui, &scaled, &tokens, false);
+            }
+        }
+        Figure::Attention => {
+            if let Some(shown) = b.view.shown() {
+                ui.small(shown.snapshot.title());
+                matrix_view::matrix_ui(
+                    ui,
+                    &shown.snapshot.matrix,
+                    &shown.snapshot.tokens,
+                    b.settings.log_scale,
+                );
+            }
+        }
+        Figure::Graph => commands.extend(graph_ui(ui, b)),
+        Figure::Markov => {
+            if let Some(shown) = b.view.shown() {
+                let _ = markov_panel_ui(ui, &shown.snapshot.markov, &shown.snapshot.tokens, 1);
+            }
+        }
+        Figure::Powers => {
+            if let Some(e) = explained {
+                let points: Vec<[f64; 2]> = e
+                    .explanation
+                    .mass_on_token0
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &m)| [k as f64 + 1.0, m])
+                    .collect();
+                Plot::new("lesson_powers")
+                    .height(220.0)
+                    .x_axis_label("k")
+                    .y_axis_label("mean (A^k)[i][0]")
+                    .include_y(0.0)
+                    .include_y(1.0)
+                    .show(ui, |plot| {
+                        plot.line(Line::new(
+                            "mass on token 0",
+                            PlotPoints::from(points.clone()),
+                        ));
+                        plot.points(Points::new("k", PlotPoints::from(points)).radius(3.0));
+                    });
+            }
+        }
+        Figure::Probabilities => {
+            let focus = b.view.focus();
+            commands.extend(token_panel::token_panel_ui(
+                ui,
+                a,
+                None,
+                focus,
+                b.view.predicted,
+            ));
+        }
+        Figure::Perplexity => {
+            let points: Vec<[f64; 2]> = a
+                .tokens
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| t.stats.as_ref().map(|s| [i as f64, s.running_perplexity]))
+                .collect();
+            Plot::new("lesson_perplexity")
+                .height(220.0)
+                .x_axis_label("token")
+                .y_axis_label("PPL_t")
+                .show(ui, |plot| {
+                    plot.line(Line::new(
+                        "running perplexity",
+                        PlotPoints::from(points.clone()),
+                    ));
+                    plot.points(Points::new("tokens", PlotPoints::from(points)).radius(3.0));
+                });
+        }
+        Figure::Bits => {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                egui::Grid::new("lesson_bits").striped(true).show(ui, |ui| {
+                    ui.strong("token");
+                    ui.strong("p");
+                    ui.strong("bits = −log₂ p");
+                    ui.end_row();
+                    for t in &a.tokens {
+                        if let Some(s) = &t.stats {
+                            ui.monospace(&t.display);
+                            ui.monospace(format!("{:.3e}", s.logprob.exp()));
+                            ui.monospace(format!("{:.2}", s.surprisal_bits));
+                            ui.end_row();
+                        }
+                    }
+                    if let Some(e) = explained {
+                        ui.strong("Σ");
+                        ui.label(format!("{} bytes", e.explanation.scored_bytes));
+                        ui.strong(format!(
+                            "{:.1} bits · {:.2} bits/byte",
+                            e.explanation.bits, e.explanation.bits_per_byte
+                        ));
+                        ui.end_row();
+                    }
+                });
+            });
+        }
+        Figure::Heads => commands.extend(grid_ui(ui, b, a, 60.0, true)),
+    }
+    commands
 }

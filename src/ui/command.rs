@@ -89,4 +89,12 @@ pub enum Command {
     Sweep,
     /// Save the heads' effects to the quick-export folder.
     ExportEffects(EffectExport),
+    /// Show this step of the lesson (from 0).
+    LessonStep(usize),
+    /// Teach in this language.
+    LessonLang(crate::lesson::steps::Lang),
+    /// The reader picked this answer to the step's question.
+    LessonChoose(usize),
+    /// Check the reader's answer on their text.
+    LessonCheck,
 }

@@ -19,6 +19,8 @@ pub enum View {
     Markov,
     /// Sliding-window perplexity of a file (with --score-file).
     Perplexity,
+    /// The lesson: the Markov reading of attention and perplexity, step by step on the text.
+    Lesson,
 }
 
 /// Graph layouts in the app (the exports know arc and circle).
@@ -74,6 +76,10 @@ pub struct Settings {
     pub sampling: crate::model::generate::SamplingOptions,
     /// Folder the quick export buttons write to (`None`: `attngraph-exports` in the working folder).
     pub export_dir: Option<std::path::PathBuf>,
+    /// The lesson's language.
+    pub lang: crate::lesson::steps::Lang,
+    /// The lesson's step (from 0).
+    pub lesson_step: usize,
 }
 
 impl Default for Settings {
@@ -82,6 +88,8 @@ impl Default for Settings {
             model: DEFAULT_MODEL.to_string(),
             recent_models: Vec::new(),
             export_dir: None,
+            lang: crate::lesson::steps::Lang::default(),
+            lesson_step: 0,
             text: "I love tennis.".to_string(),
             bos: true,
             selection: Selection::Head { layer: 0, head: 0 },

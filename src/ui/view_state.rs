@@ -62,6 +62,8 @@ pub struct ViewState {
     pub predicted: Option<usize>,
     /// The heads knocked out: the analysis is of the model without them.
     pub knocked_out: HeadSet,
+    /// The reader's answer on the lesson's current step.
+    pub prediction: super::lesson_view::Prediction,
 }
 
 impl ViewState {
@@ -78,6 +80,7 @@ impl ViewState {
             grid_colour: GridColour::default(),
             predicted: None,
             knocked_out: HeadSet::default(),
+            prediction: Default::default(),
         }
     }
 

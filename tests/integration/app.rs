@@ -930,3 +930,166 @@ fn knocking_out_a_head_reads_the_text_again_and_shows_before_and_after() {
     }
     h.get_by_label_contains("needs head");
 }
+
+#[test]
+fn the_lesson_walks_every_step_checks_a_prediction_and_follows_an_edited_text() {
+    use attngraph::lesson::steps::{self, Lang, STEPS};
+    use attngraph::ui::settings::View;
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::util::fixtures().join("explain_reference.json")).unwrap(),
+    )
+    .unwrap();
+    // transformers + numpy on the same weights, text, BOS and head.
+    let want = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "tiny-gpt2" && c["text"] == "I love tennis." && c["bos"] == true)
+        .unwrap()
+        .clone();
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    h.state_mut().settings.view = View::Lesson;
+    h.state_mut().settings.selection = Selection::Head {
+        layer: want["layer"].as_u64().unwrap() as usize,
+        head: want["head"].as_u64().unwrap() as usize,
+    };
+    settle(&mut h);
+
+    // Next through every step: each shows its title (in the list and as the heading).
+    for step in 0..STEPS {
+        assert_eq!(h.state().settings.lesson_step, step);
+        let title = steps::text(Lang::En, step).title;
+        assert!(
+            h.query_all_by_label(title).count() >= 2,
+            "step {step}: {title}"
+        );
+        if step + 1 < STEPS {
+            h.get_by_label("Next ▸").click();
+            settle(&mut h);
+        }
+    }
+    h.get_by_label("◂ Back").click();
+    settle(&mut h);
+    assert_eq!(h.state().settings.lesson_step, STEPS - 2);
+
+    // Step 2: is S symmetric? Answer "no", check it on the text.
+    let ctx = h.ctx.clone();
+    h.state_mut().apply(Command::LessonStep(1), &ctx);
+    settle(&mut h);
+    let explained = h
+        .state()
+        .session
+        .explained()
+        .expect("the lesson's numbers")
+        .explanation
+        .clone();
+    assert!(
+        ((explained.score_asymmetry - want["score_asymmetry"].as_f64().unwrap()).abs()) < 1e-4,
+        "asymmetry {} vs numpy {}",
+        explained.score_asymmetry,
+        want["score_asymmetry"]
+    );
+    h.get_by_label("no").click();
+    h.step();
+    h.step();
+    h.get_by_label("Check on my text").click();
+    settle(&mut h);
+    h.get_by_label("✓ Right.");
+    let asymmetry = format!("{:.3}", explained.score_asymmetry);
+    assert_eq!(
+        h.query_all_by_label_contains(&asymmetry).count(),
+        1,
+        "the reveal shows {asymmetry}"
+    );
+
+    // The same numbers in Chinese.
+    h.get_by_label("繁體中文").click();
+    settle(&mut h);
+    assert_eq!(h.state().settings.lang, Lang::ZhHant);
+    assert!(
+        h.query_all_by_label(steps::text(Lang::ZhHant, 1).title)
+            .count()
+            >= 2
+    );
+    h.get_by_label("✓ 答對了。");
+    assert_eq!(h.query_all_by_label_contains(&asymmetry).count(), 1);
+
+    // Step 8 in both languages shows explain's perplexity, which is analyze's.
+    h.state_mut().apply(Command::LessonStep(7), &ctx);
+    settle(&mut h);
+    let ppl = h.state().session.analysis().unwrap().perplexity.unwrap();
+    assert!((ppl - want["perplexity"].as_f64().unwrap()).abs() / ppl < 1e-5);
+    for (lang, name) in [(Lang::En, "English"), (Lang::ZhHant, "繁體中文")] {
+        h.get_by_label(name).click();
+        settle(&mut h);
+        h.get_by_label(steps::text(lang, 7).choices[1]).click();
+        h.step();
+        h.step();
+        h.get_by_label_contains(if lang == Lang::En {
+            "Check on my text"
+        } else {
+            "在我的文字上檢查"
+        })
+        .click();
+        settle(&mut h);
+        assert_eq!(
+            h.query_all_by_label_contains(&format!("{ppl:.2}")).count(),
+            1,
+            "{name}"
+        );
+    }
+
+    // Edit the text mid-lesson: step 7's question needs a repeat; the lesson follows the new text.
+    h.get_by_label("English").click();
+    h.state_mut().apply(Command::LessonStep(6), &ctx);
+    settle(&mut h);
+    h.get_by_label_contains("Your text repeats no token");
+    h.state_mut().settings.text = "I love tennis. I love tennis.".into();
+    text_edited(&mut h);
+    settle(&mut h);
+    settle(&mut h);
+    let explained = h
+        .state()
+        .session
+        .explained()
+        .expect("numbers for the new text");
+    assert_eq!(explained.key.text, "I love tennis. I love tennis.");
+    assert!(h
+        .query_by_label_contains("Your text repeats no token")
+        .is_none());
+    assert_eq!(
+        h.state().settings.lesson_step,
+        6,
+        "the lesson stays on its step"
+    );
+}
+
+#[test]
+fn every_character_of_the_chinese_lesson_has_a_glyph() {
+    use attngraph::lesson::steps::ZH_HANT;
+    let ctx = egui::Context::default();
+    attngraph::ui::fonts::install_fallbacks(&ctx);
+    // Fonts are loaded on the first frame.
+    let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
+    output.textures_delta.clear();
+    let font = egui::FontId::proportional(14.0);
+    let has = |s: &str| ctx.fonts_mut(|f| f.has_glyphs(&font, s));
+    if !has("試試看") {
+        assert!(
+            std::env::var_os("ATTNGRAPH_CI").is_none(),
+            "ATTNGRAPH_CI is set but no CJK font is installed (fonts-wqy-microhei)"
+        );
+        eprintln!("no CJK font on this system: skipped");
+        return;
+    }
+    for step in &ZH_HANT {
+        for s in [step.title, step.question]
+            .into_iter()
+            .chain(step.body.iter().copied())
+            .chain(step.choices.iter().copied())
+        {
+            let missing: String = s.chars().filter(|c| !has(&c.to_string())).collect();
+            assert!(missing.is_empty(), "no glyph for {missing:?} in {s:?}");
+        }
+    }
+}

@@ -19,7 +19,7 @@ impl Xvfb {
         for n in 0..20 {
             let number = 140 + (std::process::id() as usize % 50) + n;
             let socket = format!("/tmp/.X11-unix/X{number}");
-            if Path::new(&socket).exists() {
+            if Path::new(&socket).exists() && !stale(number) {
                 continue;
             }
             let child = Command::new("Xvfb")
@@ -55,8 +55,34 @@ impl Xvfb {
     }
 }
 
+/// Whether display `number`'s socket was left by a server that is gone (its lock names no live process);
+/// then the socket and the lock are removed so the number can be used again.
+fn stale(number: usize) -> bool {
+    let lock = format!("/tmp/.X{number}-lock");
+    let alive = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|pid| pid.trim().parse::<i32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+    if alive {
+        return false;
+    }
+    let _ = std::fs::remove_file(&lock);
+    std::fs::remove_file(format!("/tmp/.X11-unix/X{number}")).is_ok()
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM lets Xvfb remove its socket and lock; SIGKILL would leave them behind.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -83,6 +109,11 @@ fn has_xvfb(test: &str) -> bool {
 /// returns the picture it saved.
 fn screenshot(args: &[&str], env: &[(&str, &Path)]) -> image::RgbaImage {
     let server = Xvfb::start().expect("Xvfb did not start");
+    screenshot_on(&server, args, env)
+}
+
+/// [`screenshot`] on a running server.
+fn screenshot_on(server: &Xvfb, args: &[&str], env: &[(&str, &Path)]) -> image::RgbaImage {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("window.png");
     let mut command = Command::new(env!("CARGO_BIN_EXE_attngraph"));
@@ -201,4 +232,61 @@ fn a_first_run_offline_with_an_empty_cache_opens_on_the_demo_models_graph() {
         ],
     );
     assert_graph_drawn(&image);
+}
+
+#[test]
+fn every_lesson_step_renders_in_both_languages() {
+    if !has_xvfb("every_lesson_step_renders_in_both_languages") {
+        return;
+    }
+    let model = hub_model();
+    // One server for all twenty pictures.
+    let server = Xvfb::start().expect("Xvfb did not start");
+    for lang in ["en", "zh-Hant"] {
+        for step in 1..=attngraph::lesson::steps::STEPS {
+            let step = step.to_string();
+            let image = screenshot_on(
+                &server,
+                &[
+                    "--fresh",
+                    "--model",
+                    model.to_str().unwrap(),
+                    "--text",
+                    "I love tennis. I love tennis.",
+                    "--view",
+                    "lesson",
+                    "--lesson-step",
+                    &step,
+                    "--lang",
+                    lang,
+                ],
+                &[],
+            );
+            let mut counts = std::collections::HashMap::new();
+            for p in image.pixels() {
+                *counts.entry(p.0).or_insert(0usize) += 1;
+            }
+            let (w, h) = image.dimensions();
+            let most = counts.values().copied().max().unwrap_or(0);
+            assert!(
+                counts.len() > 100,
+                "{lang} step {step}: only {} colours",
+                counts.len()
+            );
+            assert!(
+                (most as f64) < 0.97 * f64::from(w * h),
+                "{lang} step {step}: one colour covers {most} of {} pixels",
+                w * h
+            );
+            // Text: light pixels on the dark theme's background.
+            let light = image
+                .pixels()
+                .filter(|p| p.0[..3].iter().map(|&c| u32::from(c)).sum::<u32>() > 3 * 150)
+                .count();
+            assert!(
+                light > 3000,
+                "{lang} step {step}: {light} light pixels: no text?"
+            );
+        }
+    }
 }
