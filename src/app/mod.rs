@@ -598,6 +598,7 @@ impl AttnApp {
                     .session
                     .analysis()
                     .map(|a| (a.model.n_layer, a.model.n_head, a.tokens.len())),
+                context: self.session.analysis().map(|a| a.model.n_positions),
                 export_dir: self.exports.dir(),
             };
             commands.extend(controls_ui(ui, &mut self.settings, controls));

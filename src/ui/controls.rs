@@ -19,6 +19,8 @@ pub struct Controls<'a> {
     pub model_loaded: bool,
     /// (layers, heads, tokens) of the analysis on screen, once there is one.
     pub shape: Option<(usize, usize, usize)>,
+    /// The model's context length, once one is loaded.
+    pub context: Option<usize>,
     /// Where quick exports go.
     pub export_dir: &'a Path,
 }
@@ -108,14 +110,57 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
             commands.push(Command::SetDark(!dark));
         }
     });
-    let response = ui.add(
-        egui::TextEdit::multiline(&mut settings.text)
-            .desired_rows(2)
-            .desired_width(f32::INFINITY)
-            .hint_text("Type a sentence, e.g. I love tennis.")
-            .id_salt("text"),
-    );
-    if response.changed() {
+    // The text box keeps its height (two lines, or what its handle was dragged to) and scrolls, so a pasted
+    // page never pushes the views off the window.
+    let max_height = (ui.ctx().content_rect().height() * 0.45).max(60.0);
+    let changed = ui
+        .horizontal(|ui| {
+            let counter = 130.0;
+            let width = (ui.available_width() - counter).max(100.0);
+            let changed = egui::Resize::default()
+                .id_salt("text_box")
+                .resizable([false, true])
+                .default_size([width, 46.0])
+                .min_size([width, 28.0])
+                .max_size([width, max_height])
+                .with_stroke(false)
+                .show(ui, |ui| {
+                    ui.set_min_width(width);
+                    egui::ScrollArea::vertical()
+                        .id_salt("text_scroll")
+                        .stick_to_bottom(false)
+                        .show(ui, |ui| {
+                            ui.add(
+                                egui::TextEdit::multiline(&mut settings.text)
+                                    .desired_rows(2)
+                                    .desired_width(width - 16.0)
+                                    .hint_text("Type a sentence, e.g. I love tennis.")
+                                    .id_salt("text"),
+                            )
+                            .changed()
+                        })
+                        .inner
+                });
+            ui.vertical(|ui| {
+                match (c.shape, c.context) {
+                    (Some((_, _, tokens)), Some(limit)) => {
+                        let text = format!("{tokens} / {limit} tokens");
+                        if tokens > limit * 9 / 10 {
+                            ui.colored_label(egui::Color32::from_rgb(230, 85, 13), text)
+                        } else {
+                            ui.label(text)
+                        }
+                        .on_hover_text("Tokens of the text on screen (BOS included) / the most the model reads at once; drag the box's lower edge to make it taller");
+                    }
+                    _ => {
+                        ui.weak("— tokens");
+                    }
+                }
+            });
+            changed
+        })
+        .inner;
+    if changed {
         commands.push(Command::TextEdited);
     }
     ui.horizontal_wrapped(|ui| {

@@ -392,7 +392,7 @@ pub fn graph_panel_ui(
     focus: (Option<usize>, Option<usize>),
 ) -> Option<super::command::Command> {
     use super::settings::GraphLayout;
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.strong(snapshot.title());
         ui.label(format!(
             "{} edges of {} tokens · edge i → j: token i attends to j",
@@ -400,6 +400,17 @@ pub fn graph_panel_ui(
             snapshot.tokens.len()
         ));
         legend(ui, log_scale);
+        if snapshot.pruning.top_k > 0 {
+            ui.weak(format!(
+                "· each token's {} strongest edges",
+                snapshot.pruning.top_k
+            ))
+            .on_hover_text(format!(
+                "Above {} tokens, each token keeps its {} strongest edges unless top-k or mass is set in the bar above",
+                super::view_state::AUTO_TOP_K_ABOVE,
+                super::view_state::AUTO_TOP_K
+            ));
+        }
     });
     let style = egui_graphs::SettingsStyle::default().with_labels_always(true);
     let interaction = egui_graphs::SettingsInteraction::default()
