@@ -4,6 +4,7 @@
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
 use super::engine::{Engine, EngineError};
+use super::head_set::HeadSet;
 
 /// How to sample.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -57,7 +58,8 @@ impl SamplingOptions {
 }
 
 /// Samples up to `max_new_tokens` tokens after `text` and returns the text with them appended. Stops early at
-/// `<|endoftext|>` or at the model's context length.
+/// `<|endoftext|>` or at the model's context length. The text runs through the model once; each sampled token
+/// then runs alone, reusing every earlier position's keys and values.
 pub fn continue_text(
     engine: &Engine,
     text: &str,
@@ -71,20 +73,27 @@ pub fn continue_text(
     let limit = engine.info().n_positions;
     let mut processor = LogitsProcessor::from_sampling(options.seed, options.sampling());
     let mut added = Vec::new();
+    let model = engine.model();
+    let mut past = Vec::new();
+    // The positions not yet run through the model: the whole text first, then each sampled token.
+    let mut fresh = ids.clone();
     for _ in 0..options.max_new_tokens {
         if ids.len() >= limit {
             break;
         }
-        let hidden = engine.model().forward(&ids, false, &mut |_, _, _| Ok(()))?;
-        let logits = engine
-            .model()
-            .logits(&hidden, ids.len() - 1, 1)?
-            .squeeze(0)?;
+        let (hidden, kv) =
+            model.forward_from(&fresh, &past, false, &HeadSet::default(), &mut |_, _, _| {
+                Ok(())
+            })?;
+        past = kv;
+        // `fresh` is never empty here: the text (checked non-empty, or BOS) or the one token just sampled.
+        let logits = model.logits(&hidden, fresh.len() - 1, 1)?.squeeze(0)?;
         let next = processor.sample(&logits)?;
         if Some(next) == engine.tokenizer().end_of_text() {
             break;
         }
         ids.push(next);
+        fresh = vec![next];
         added.extend_from_slice(engine.tokenizer().bytes(next));
     }
     Ok(format!("{text}{}", String::from_utf8_lossy(&added)))

@@ -230,6 +230,41 @@ fn greedy_continuation_takes_the_reference_argmax() {
 }
 
 #[test]
+fn continuing_with_cached_keys_and_values_equals_running_the_whole_text_each_time() {
+    // Greedy, six tokens: each step of Continue runs only the new token against the cached keys and values;
+    // here every step runs the whole sequence again and takes the argmax of the last row.
+    let engine = engine(&prefixed_model());
+    let options = attngraph::model::generate::SamplingOptions {
+        temperature: 0.0,
+        max_new_tokens: 6,
+        ..Default::default()
+    };
+    let got = attngraph::model::generate::continue_text(&engine, "I love", true, &options).unwrap();
+    let (mut ids, _) = engine.tokenize("I love", true).unwrap();
+    let mut bytes = Vec::new();
+    for _ in 0..6 {
+        let hidden = engine
+            .model()
+            .forward(&ids, false, &mut |_, _, _| Ok(()))
+            .unwrap();
+        let logits: Vec<f32> = engine
+            .model()
+            .logits(&hidden, ids.len() - 1, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let next = (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap() as u32;
+        ids.push(next);
+        bytes.extend_from_slice(engine.tokenizer().bytes(next));
+    }
+    assert_eq!(got, format!("I love{}", String::from_utf8_lossy(&bytes)));
+}
+
+#[test]
 fn prefix_cache_gives_the_fresh_results_while_typing() {
     use attngraph::model::engine::PrefixCache;
     let engine = engine(&prefixed_model());
