@@ -64,6 +64,8 @@ pub struct AttnApp {
     sweep_at_launch: bool,
     /// The model loaded before the one loading now.
     last_loaded: Option<String>,
+    /// The text for which the lesson's last step chose the last token to explain.
+    lesson_attributed: Option<crate::session::TextKey>,
 }
 
 impl AttnApp {
@@ -125,6 +127,7 @@ impl AttnApp {
             demo_stands_in,
             sweep_at_launch,
             last_loaded: None,
+            lesson_attributed: None,
         };
         app.load_model(app.settings.model.clone());
         app
@@ -158,16 +161,13 @@ impl AttnApp {
         );
     }
 
-    /// Asks for the attribution of the prediction the grid explains, unless it is there or on its way.
+    /// Asks for the attribution of the prediction the grid explains (the session skips it when it is there, on
+    /// its way, or failed before).
     fn request_attribution(&mut self) {
         let (Some(position), Some(key)) = (self.view.predicted, self.session.text_key()) else {
             return;
         };
-        let have = self
-            .session
-            .attribution()
-            .is_some_and(|a| a.position + 1 == position);
-        if position >= 1 && !have && !self.session.attribution_pending() {
+        if position >= 1 {
             self.session.attribute(key, position - 1);
         }
     }
@@ -419,6 +419,7 @@ impl AttnApp {
             Command::LessonStep(step) => {
                 self.settings.lesson_step = step.min(crate::lesson::steps::STEPS - 1);
                 self.view.prediction = Default::default();
+                self.lesson_attributed = None;
             }
             Command::LessonLang(lang) => self.settings.lang = lang,
             Command::LessonChoose(choice) => {
@@ -496,8 +497,14 @@ impl AttnApp {
                     }
                 }
                 Event::ProbeScored => self.view.badges_from_probe = true,
-                // Kept in the session; the grid draws them from there.
-                Event::Attributed | Event::Swept | Event::Explained => {}
+                // The answer may be to an older question: ask for what the screen wants now.
+                Event::Attributed => {
+                    if self.view.grid_colour == GridColour::Contribution {
+                        self.request_attribution();
+                    }
+                }
+                // Kept in the session; the views draw them from there.
+                Event::Swept | Event::Explained => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();
@@ -599,6 +606,12 @@ impl AttnApp {
                     .analysis()
                     .map(|a| (a.model.n_layer, a.model.n_head, a.tokens.len())),
                 context: self.session.analysis().map(|a| a.model.n_positions),
+                too_long: match self.session.analyze_error() {
+                    Some(crate::session::worker::TaskError::Engine(
+                        crate::model::EngineError::TooLong { tokens, .. },
+                    )) => Some(*tokens),
+                    _ => None,
+                },
                 export_dir: self.exports.dir(),
             };
             commands.extend(controls_ui(ui, &mut self.settings, controls));

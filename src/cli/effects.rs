@@ -83,7 +83,8 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
             let info = engine.info();
             let bar = progress_bar(info.n_layer * info.n_head, "heads", args.quiet);
             let report = ablation::sweep(&engine, &args.text, bos, &mut |done, _| {
-                bar.set_position(done as u64)
+                bar.set_position(done as u64);
+                true
             })?;
             bar.finish_and_clear();
             match args.format {
@@ -174,15 +175,17 @@ fn sweep_table(sweep: &Sweep) -> String {
         .collect();
     cells.sort_by(|a, b| b.2.ablated_perplexity.total_cmp(&a.2.ablated_perplexity));
     for (l, h, cell) in cells {
+        // Only a drop counts: a head whose removal raises every token's probability is needed by none.
         let worst = cell
             .delta_logprob
             .iter()
             .enumerate()
             .filter_map(|(p, d)| Some((p, (*d)?)))
+            .filter(|(_, d)| *d < 0.0)
             .min_by(|a, b| a.1.total_cmp(&b.1));
         let token = worst
             .and_then(|(p, d)| Some(format!("{:?} at {p} ({d:+.3})", sweep.tokens.get(p)?.text)))
-            .unwrap_or_default();
+            .unwrap_or_else(|| "none: no token's probability drops without it".into());
         s.push_str(&format!(
             "{:>6}  {:>11.3} {:>+8.1}%  {token}\n",
             format!("{l}.{h}"),
@@ -297,7 +300,7 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         "{} characters, {} bytes, {} tokens → attention matrices of {} (characters), {} (bytes), {} (tokens) entries\n\
          head {}.{}: score asymmetry ‖S−Sᵀ‖/‖S‖ = {:.3}; row-stochastic {}; a DAG without self-loops {}; absorbing {:?}\n\
          mass on token 0: {}\n\
-         joint ln p = {:.4} over {} tokens → perplexity {:.3}, {:.1} bits, {:.3} bits per byte ({} bytes)\n",
+         joint ln p = {:.4} over {} tokens → perplexity {:.3}, {:.1} bits, {} bits per byte ({} bytes)\n",
         e.characters,
         e.bytes,
         e.tokens,
@@ -315,7 +318,8 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         e.scored_tokens,
         e.perplexity,
         e.bits,
-        e.bits_per_byte,
+        e.bits_per_byte
+            .map_or_else(|| "no".to_string(), |b| format!("{b:.3}")),
         e.scored_bytes,
     )?;
     Ok(())

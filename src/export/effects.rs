@@ -30,15 +30,16 @@ pub fn ablation_csv(a: &Ablation) -> String {
     out
 }
 
-/// One row per head and position: `layer,head,ablated_perplexity,position,token,delta_logprob`.
+/// One row per head and position: `layer,head,ablated_perplexity,position,id,token,delta_logprob`.
 pub fn sweep_csv(s: &Sweep) -> String {
-    let mut out = String::from("layer,head,ablated_perplexity,position,token,delta_logprob\n");
+    let mut out = String::from("layer,head,ablated_perplexity,position,id,token,delta_logprob\n");
     for (layer, heads) in s.sweep.iter().enumerate() {
         for (head, cell) in heads.iter().enumerate() {
             for (p, (token, delta)) in s.tokens.iter().zip(&cell.delta_logprob).enumerate() {
                 out.push_str(&format!(
-                    "{layer},{head},{},{p},{},{}\n",
+                    "{layer},{head},{},{p},{},{},{}\n",
                     cell.ablated_perplexity,
+                    token.id,
                     csv_field(&token.text),
                     number(*delta),
                 ));
@@ -108,7 +109,8 @@ pub fn grid_svg(p: &GridPicture<'_>) -> String {
         .flatten()
         .fold(0.0f64, |m, v| m.max(v.abs()))
         .max(1e-12);
-    let width = LEFT + CELL * n_head as f64 + 20.0;
+    // Wide enough for the legend (21 swatches of 8 and its end labels) under a grid of few heads.
+    let width = (LEFT + CELL * n_head as f64 + 20.0).max(LEFT + 168.0 + 40.0);
     let height = TOP + CELL * n_layer as f64 + 50.0;
     let mut s = String::new();
     let _ = writeln!(

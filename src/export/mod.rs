@@ -15,7 +15,7 @@ use std::path::Path;
 
 pub use effects::{ablation_csv, attribution_csv, diverging_rgb, grid_svg, sweep_csv, GridPicture};
 pub use layout::{geometry, layout, Geometry, Layout};
-pub use png::{svg_to_png, to_png, PngError};
+pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use snapshot::{Snapshot, JSON_SCHEMA_VERSION};
 pub use svg::{to_svg, weight_rgb};
 pub use text::{to_csv, to_dot, to_graphml, to_json};

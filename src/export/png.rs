@@ -17,7 +17,7 @@ pub enum PngError {
 }
 
 /// The system's fonts, read once per process (scanning them takes longer than drawing a picture).
-fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
+pub fn system_fonts() -> std::sync::Arc<resvg::usvg::fontdb::Database> {
     static FONTS: std::sync::OnceLock<std::sync::Arc<resvg::usvg::fontdb::Database>> =
         std::sync::OnceLock::new();
     FONTS

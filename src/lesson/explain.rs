@@ -72,8 +72,9 @@ pub struct Explanation {
     pub bits: f64,
     /// UTF-8 bytes of the scored text: all of it with BOS, else all after the first token.
     pub scored_bytes: usize,
-    /// bits / scored bytes.
-    pub bits_per_byte: f64,
+    /// bits / scored bytes; `None` when no byte is scored (a text that is one character split over tokens,
+    /// without BOS).
+    pub bits_per_byte: Option<f64>,
 }
 
 /// ‖S − Sᵀ‖_F / ‖S‖_F (0 for a zero matrix).
@@ -93,9 +94,12 @@ pub fn asymmetry(s: &Matrix) -> f64 {
     }
 }
 
-/// The mean over rows of (A^k)[i][0] for k = 1..=max_steps.
+/// The mean over rows of (A^k)[i][0] for k = 1..=max_steps (nothing for a matrix without rows).
 pub fn mass_on_token0(a: &Matrix, max_steps: usize) -> Vec<f64> {
-    let n = a.n().max(1) as f64;
+    if a.n() == 0 {
+        return Vec::new();
+    }
+    let n = a.n() as f64;
     let mut power = a.clone();
     let mut out = Vec::with_capacity(max_steps);
     for k in 1..=max_steps {
@@ -165,7 +169,7 @@ pub fn explain(
         perplexity: (-joint / scored as f64).exp(),
         bits,
         scored_bytes,
-        bits_per_byte: bits / scored_bytes.max(1) as f64,
+        bits_per_byte: (scored_bytes > 0).then(|| bits / scored_bytes as f64),
     })
 }
 

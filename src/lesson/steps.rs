@@ -196,7 +196,7 @@ pub fn answer(index: usize, f: &Facts<'_>) -> Option<usize> {
         } else {
             2
         }),
-        8 => Some(if e.bits_per_byte < 8.0 { 0 } else { 1 }),
+        8 => Some(if e.bits_per_byte? < 8.0 { 0 } else { 1 }),
         9 => {
             let a = f.attribution?;
             let heads: f64 = a.heads.iter().flatten().sum();
@@ -277,9 +277,9 @@ pub fn reveal(lang: Lang, index: usize, f: &Facts<'_>) -> String {
         }
         4 => {
             if zh {
-                format!("吸收態：{:?}。走到詞元 0 就離不開了。鏈只能往過去走，永遠不能走向後面的詞元：只有「前向」（往前看）的方向存在。", e.absorbing_states)
+                format!("吸收態：{:?}。走到詞元 0 就離不開了。鏈只能往過去走，永遠不能走向後面的詞元：它只能回頭看較早的詞元。", e.absorbing_states)
             } else {
-                format!("Absorbing: {:?}. A walker that reaches token 0 never leaves. The chain only moves into the past, never to a later token: the forward (look-back) direction is the only one there is.", e.absorbing_states)
+                format!("Absorbing: {:?}. A walker that reaches token 0 never leaves. The chain only moves into the past, never to a later token: it can only look back to earlier tokens.", e.absorbing_states)
             }
         }
         5 => {
@@ -288,9 +288,9 @@ pub fn reveal(lang: Lang, index: usize, f: &Facts<'_>) -> String {
                 e.mass_on_token0.last().copied().unwrap_or(f64::NAN),
             );
             if zh {
-                format!("走 1 步後有 {m1:.2} 的質量在詞元 0，走 8 步後有 {m8:.2}。反覆相乘會把質量都排進詞元 0（匯點），所以 A^k 說的多半是匯點，而不是語意。")
+                format!("走 1 步後有 {m1:.2} 的機率質量在詞元 0，走 8 步後有 {m8:.2}。反覆相乘會把機率質量都排進詞元 0（匯點），所以 A^k 說的多半是匯點，而不是語意。")
             } else {
-                format!("{m1:.2} of the mass is on token 0 after one step, {m8:.2} after eight. Repeated steps drain everything into token 0, the sink, so A^k says more about the sink than about meaning.")
+                format!("{m1:.2} of the walkers are on token 0 after one step, {m8:.2} after eight. Repeated steps drain everything into token 0, the sink, so A^k says more about the sink than about meaning.")
             }
         }
         6 => match f.repeat() {
@@ -309,17 +309,20 @@ pub fn reveal(lang: Lang, index: usize, f: &Facts<'_>) -> String {
         },
         7 => {
             if zh {
-                format!("鏈式法則：p(x₁…x_n) = Π p(x_t | x_<t)，ln 聯合機率 = {:.2}（{} 個被評分的詞元）。困惑度 = exp(−{:.2}/{}) = {:.2}，也就是各機率幾何平均的倒數；只有每個預測都確定（p = 1）時才是最小值 1。注意力矩陣本身算不出困惑度：那要靠最後的 logits。", e.joint_log_prob, e.scored_tokens, -e.joint_log_prob, e.scored_tokens, e.perplexity)
+                format!("鏈式法則：p(x₁…x_n) = Π p(x_t | x_<t)，ln 聯合機率 = {:.2}（{} 個被評分的詞元）。困惑度 = exp({:.2}/{}) = {:.2}，也就是各機率幾何平均的倒數；只有每個預測都確定（p = 1）時才是最小值 1。注意力矩陣本身算不出困惑度：那要靠最後的 logits。", e.joint_log_prob, e.scored_tokens, -e.joint_log_prob, e.scored_tokens, e.perplexity)
             } else {
                 format!("The chain rule: p(x₁…x_n) = Π p(x_t | x_<t), so ln of the joint probability is {:.2} over {} scored tokens. Perplexity = exp({:.2}/{}) = {:.2}, the inverse geometric mean of the probabilities; it is 1, its minimum, only if every prediction is certain. The attention matrix alone cannot give it: the final logits do.", e.joint_log_prob, e.scored_tokens, -e.joint_log_prob, e.scored_tokens, e.perplexity)
             }
         }
         8 => {
             let params = f.parameters() as f64 / 1e6;
+            let bpb = e
+                .bits_per_byte
+                .map_or_else(|| "—".to_string(), |b| format!("{b:.2}"));
             if zh {
-                format!("{:.1} 位元編 {} 個位元組：每位元組 {:.2} 位元（原始文字 8 位元，gzip 在一頁散文上約 3.9）。以模型驅動的算術編碼器大約就需要這麼多位元（夏農）。這個模型有約 {params:.1} M 個參數：它們是訓練文字的有損壓縮，只留下預測用得到的規律。", e.bits, e.scored_bytes, e.bits_per_byte)
+                format!("用 {:.1} 位元編碼 {} 個位元組：每位元組 {bpb} 位元（原始文字 8 位元，gzip 在一頁散文上約 3.9）。以模型驅動的算術編碼器大約就需要這麼多位元（夏農）。這個模型約有 {params:.1} 百萬個參數：它們是訓練文字的有損壓縮，只留下預測用得到的規律。", e.bits, e.scored_bytes)
             } else {
-                format!("{:.1} bits for {} bytes: {:.2} bits per byte (plain text takes 8; gzip about 3.9 on a page of prose). An arithmetic coder driven by the model needs about that many (Shannon). The model has about {params:.1} M parameters: a lossy compression of its training text that keeps what helps prediction.", e.bits, e.scored_bytes, e.bits_per_byte)
+                format!("{:.1} bits for {} bytes: {bpb} bits per byte (plain text takes 8; gzip about 3.9 on a page of prose). An arithmetic coder driven by the model needs about that many (Shannon). The model has about {params:.1} million parameters: a lossy compression of its training text that keeps what helps prediction.", e.bits, e.scored_bytes)
             }
         }
         9 => match f.attribution {
@@ -336,7 +339,7 @@ pub fn reveal(lang: Lang, index: usize, f: &Facts<'_>) -> String {
                     .map(|(l, h, v)| format!("{l}.{h} ({v:+.2})"))
                     .unwrap_or_default();
                 if zh {
-                    format!("對 {} 的 logit {:.2}：所有注意力頭合計 {heads:+.2}，所有 MLP 合計 {mlps:+.2}，嵌入 {:+.2}。直接貢獻最大的頭是 {best}。這只是直接效果：在網格上把它剔除（knock out），就能看到總效果。", a.target.text, a.logit, a.embeddings)
+                    format!("{} 的 logit 為 {:.2}：所有注意力頭合計 {heads:+.2}，所有 MLP 合計 {mlps:+.2}，嵌入 {:+.2}。直接貢獻最大的頭是 {best}。這只是直接效果：在網格上把它剔除（knock out），就能看到總效果。", a.target.text, a.logit, a.embeddings)
                 } else {
                     format!("Of the logit {:.2} of {:?}: all heads together add {heads:+.2}, all MLPs {mlps:+.2}, the embeddings {:+.2}. The head adding most directly is {best}. That is the direct effect only: knock it out in the grid to see the whole effect.", a.logit, a.target.text, a.embeddings)
                 }
@@ -403,10 +406,10 @@ pub static EN: [StepText; STEPS] = [
         title: "6 · Many steps: A^k and the sink",
         body: &[
             "A^k holds where walkers stand after k steps.",
-            "The figure plots the mean mass on token 0 for k = 1 to 8.",
+            "The figure plots the share of walkers on token 0 for k = 1 to 8, started one on each token.",
             "Trained models also park spare attention on token 0 (a sink), so this drain is strong in real heads.",
         ],
-        question: "After 8 steps, how much of the walkers' mass sits on token 0?",
+        question: "After 8 steps, what share of the walkers is on token 0?",
         choices: &["less than half", "more than half"],
     },
     StepText {
@@ -496,9 +499,9 @@ pub static ZH_HANT: [StepText; STEPS] = [
     StepText {
         title: "5 · 馬可夫鏈",
         body: &[
-            "每一列都是機率的矩陣，就是馬可夫轉移矩陣。",
-            "把一個行走者放在詞元 i；每一步它以機率 A[i][j] 走到詞元 j。",
-            "行走者永遠離不開的狀態叫吸收態。",
+            "每一列都是機率分布的矩陣，就是馬可夫轉移矩陣。",
+            "把一個隨機漫步者放在詞元 i；每一步它以機率 A[i][j] 走到詞元 j。",
+            "隨機漫步者永遠離不開的狀態叫吸收態。",
         ],
         question: "哪個詞元是吸收態？",
         choices: &["詞元 0", "別的詞元", "沒有"],
@@ -506,11 +509,11 @@ pub static ZH_HANT: [StepText; STEPS] = [
     StepText {
         title: "6 · 走很多步：A^k 與匯點",
         body: &[
-            "A^k 記錄走 k 步之後行走者在哪裡。",
-            "圖中畫出 k = 1 到 8 時，詞元 0 上的平均質量。",
-            "訓練過的模型也會把多餘的注意力停在詞元 0（匯點），所以真實的頭排得更快。",
+            "A^k 記錄走 k 步之後隨機漫步者在哪裡。",
+            "圖中畫出 k = 1 到 8 時，詞元 0 上的平均機率質量。",
+            "訓練過的模型也會把多餘的注意力停在詞元 0（匯點），所以在真實的頭裡，機率質量流向詞元 0 特別明顯。",
         ],
-        question: "走 8 步之後，有多少質量停在詞元 0？",
+        question: "走 8 步之後，有多少機率質量停在詞元 0？",
         choices: &["不到一半", "超過一半"],
     },
     StepText {

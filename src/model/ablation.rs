@@ -68,13 +68,14 @@ pub struct Sweep {
 
 impl Sweep {
     /// The head whose removal lowers ln p of the token at `position` the most, with that change; `None` if
-    /// the position is not scored.
+    /// the position is not scored or no head's removal lowers it.
     pub fn most_needed_for(&self, position: usize) -> Option<((usize, usize), f64)> {
         self.sweep
             .iter()
             .enumerate()
             .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| ((l, h), c)))
             .filter_map(|(lh, cell)| Some((lh, (*cell.delta_logprob.get(position)?)?)))
+            .filter(|(_, d)| *d < 0.0)
             .min_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
@@ -103,7 +104,8 @@ pub fn ablate(
     })
 }
 
-/// Knocks out every head alone, in turn, calling `progress(heads done, heads in all)` after each layer.
+/// Knocks out every head alone, in turn, calling `progress(heads done, heads in all)` after each layer; when it
+/// returns `false` the sweep stops with [`EngineError::Cancelled`].
 ///
 /// What is reused: one traced pass of the intact model keeps every layer's input and each head's
 /// attention-weighted values. For a head in layer l, the layers below l do not change, nor do the other heads
@@ -114,7 +116,7 @@ pub fn sweep(
     engine: &Engine,
     text: &str,
     bos: bool,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Sweep, EngineError> {
     let ids = checked_ids(engine, text, bos)?;
     let info = engine.info();
@@ -135,7 +137,9 @@ pub fn sweep(
             });
         }
         layers.push(cells);
-        progress((layer + 1) * info.n_head, total);
+        if !progress((layer + 1) * info.n_head, total) {
+            return Err(EngineError::Cancelled);
+        }
     }
     Ok(Sweep {
         tokens: token_texts(engine, &ids),

@@ -47,6 +47,9 @@ pub enum EngineError {
     /// Nothing to analyse.
     #[error("the text is empty: type a sentence, e.g. \"I love tennis.\"")]
     EmptyText,
+    /// Stopped on request.
+    #[error("cancelled")]
+    Cancelled,
     /// One token and no BOS: nothing is predicted.
     #[error("the text is one token and nothing comes before it, so no token is predicted: add text, or prepend BOS (--bos)")]
     NothingScored,
@@ -67,7 +70,7 @@ pub enum EngineError {
         last: usize,
     },
     /// Longer than the context.
-    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it, or score a long file with `attngraph perplexity`, which slides a window over it")]
+    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it (to score a long file, `attngraph perplexity` slides a window over it)")]
     TooLong {
         /// Tokens including BOS.
         tokens: usize,

@@ -19,9 +19,9 @@ use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
 use crate::model::loader::{self, LoadError};
-use crate::model::{Analysis, AnalyzeOptions, HubOptions, ModelSource};
+use crate::model::{Analysis, AnalyzeOptions, EngineError, HubOptions, ModelSource};
 use scoring::ScoredFile;
-pub use worker::{Explained, TextKey};
+pub use worker::{Explained, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
 
 /// Bytes arriving for a file of the model being downloaded.
@@ -94,11 +94,16 @@ pub struct Session {
     /// With heads knocked out, the intact model's reading of the same text.
     baseline: Option<Arc<Analysis>>,
     attribution: Option<(TextKey, Box<Attribution>)>,
-    attribution_pending: bool,
+    /// The newest attribution asked for (text, position), while it is on its way.
+    attribution_pending: Option<(TextKey, usize)>,
     sweep: Option<(TextKey, Arc<Sweep>)>,
+    /// The text of the sweep running, and its stop flag.
+    sweep_running: Option<(TextKey, Arc<AtomicBool>)>,
     explained: Option<Box<Explained>>,
-    /// The head the last explanation was asked for, while it is on its way.
+    /// The newest explanation asked for (text, layer, head), while it is on its way.
     explain_pending: Option<(TextKey, usize, usize)>,
+    /// Side tasks that failed, not asked again for the same input (the error is shown instead).
+    failed: Vec<SideTask>,
     /// Heads done and in all, while a sweep runs.
     sweep_progress: Option<(usize, usize)>,
     head_scores: Vec<HeadScores>,
@@ -137,10 +142,12 @@ impl Session {
             analysis: None,
             baseline: None,
             attribution: None,
-            attribution_pending: false,
+            attribution_pending: None,
             sweep: None,
+            sweep_running: None,
             explained: None,
             explain_pending: None,
+            failed: Vec::new(),
             sweep_progress: None,
             head_scores: Vec::new(),
             probe_scores: None,
@@ -255,8 +262,13 @@ impl Session {
         self.cancel_download.store(true, Ordering::Relaxed);
     }
 
-    /// Asks for the analysis of `text`.
+    /// Asks for the analysis of `text`. A sweep running on another text stops: its answer would be stale.
     pub fn analyze(&mut self, text: String, options: AnalyzeOptions) {
+        if let Some((key, cancel)) = &self.sweep_running {
+            if key.text != text || key.bos != options.bos {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        }
         self.requested_generation += 1;
         self.worker.send(Request::Analyze {
             generation: self.requested_generation,
@@ -270,10 +282,27 @@ impl Session {
         self.worker.send(Request::Probe);
     }
 
-    /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text.
+    /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text, unless it is
+    /// here, on its way, or failed before.
     pub fn attribute(&mut self, key: TextKey, position: usize) {
-        self.attribution_pending = true;
-        self.worker.send(Request::Attribute { key, position });
+        let have = self
+            .attribution
+            .as_ref()
+            .is_some_and(|(k, a)| *k == key && a.position == position);
+        let want = (key, position);
+        if have
+            || self.attribution_pending.as_ref() == Some(&want)
+            || self
+                .failed
+                .contains(&SideTask::Attribute(want.0.clone(), want.1))
+        {
+            return;
+        }
+        self.attribution_pending = Some(want.clone());
+        self.worker.send(Request::Attribute {
+            key: want.0,
+            position: want.1,
+        });
     }
 
     /// Asks for the lesson's numbers for `key`'s text and head `layer`.`head`, unless they are here or on
@@ -283,7 +312,12 @@ impl Session {
             e.key == key && (e.explanation.layer, e.explanation.head) == (layer, head)
         });
         let asked = Some((key.clone(), layer, head));
-        if have || self.explain_pending == asked {
+        if have
+            || self.explain_pending == asked
+            || self
+                .failed
+                .contains(&SideTask::Explain(key.clone(), layer, head))
+        {
             return;
         }
         self.explain_pending = asked;
@@ -299,7 +333,10 @@ impl Session {
     /// Asks for every head to be knocked out alone, in turn, on `key`'s text.
     pub fn sweep(&mut self, key: TextKey) {
         self.sweep_progress = Some((0, 1));
-        self.worker.send(Request::Sweep { key });
+        self.failed.retain(|t| *t != SideTask::Sweep(key.clone()));
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.sweep_running = Some((key.clone(), Arc::clone(&cancel)));
+        self.worker.send(Request::Sweep { key, cancel });
     }
 
     /// Asks for tokens sampled after `text`.
@@ -341,6 +378,12 @@ impl Session {
                     self.download = None;
                     self.model_name = Some(name.clone());
                     self.probe_scores = None;
+                    // What the previous model answered is not this one's.
+                    self.baseline = None;
+                    self.attribution = None;
+                    self.sweep = None;
+                    self.explained = None;
+                    self.failed.clear();
                     events.push(Event::Loaded(name));
                 }
                 Response::LoadFailed(error) => {
@@ -376,18 +419,31 @@ impl Session {
                 Response::PerplexityFailed(error) => events.push(Event::ScoringFailed(error)),
                 Response::Continued(text) => events.push(Event::Continued(text)),
                 Response::Attributed(key, attribution) => {
-                    self.attribution_pending = false;
+                    let answered = (key.clone(), attribution.position);
+                    if self.attribution_pending.as_ref() == Some(&answered) {
+                        self.attribution_pending = None;
+                    }
                     self.attribution = Some((key, attribution));
                     events.push(Event::Attributed);
                 }
-                Response::SweepProgress(done, total) => self.sweep_progress = Some((done, total)),
+                Response::SweepProgress(done, total) => {
+                    if self.sweep_running.is_some() {
+                        self.sweep_progress = Some((done, total));
+                    }
+                }
                 Response::Explained(e) => {
-                    self.explain_pending = None;
+                    let answered = Some((e.key.clone(), e.explanation.layer, e.explanation.head));
+                    if self.explain_pending == answered {
+                        self.explain_pending = None;
+                    }
                     self.explained = Some(e);
                     events.push(Event::Explained);
                 }
                 Response::Swept(key, sweep) => {
-                    self.sweep_progress = None;
+                    if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
+                        self.sweep_progress = None;
+                        self.sweep_running = None;
+                    }
                     self.sweep = Some((key, sweep));
                     events.push(Event::Swept);
                 }
@@ -396,12 +452,33 @@ impl Session {
                         self.analyze_error = Some(error);
                     }
                 }
-                Response::SideTaskFailed(error) => {
-                    self.attribution_pending = false;
-                    self.explain_pending = None;
-                    self.sweep_progress = None;
-                    if self.model_name.is_some() {
-                        self.analyze_error = Some(error);
+                Response::SideTaskFailed(task, error) => {
+                    match &task {
+                        SideTask::Attribute(key, position) => {
+                            if self.attribution_pending.as_ref() == Some(&(key.clone(), *position))
+                            {
+                                self.attribution_pending = None;
+                            }
+                        }
+                        SideTask::Explain(key, layer, head) => {
+                            if self.explain_pending == Some((key.clone(), *layer, *head)) {
+                                self.explain_pending = None;
+                            }
+                        }
+                        SideTask::Sweep(key) => {
+                            if self.sweep_running.as_ref().is_some_and(|(k, _)| k == key) {
+                                self.sweep_running = None;
+                                self.sweep_progress = None;
+                            }
+                        }
+                        SideTask::Probe | SideTask::Continue => {}
+                    }
+                    let cancelled = matches!(error, TaskError::Engine(EngineError::Cancelled));
+                    if !cancelled {
+                        self.failed.push(task);
+                        if self.model_name.is_some() {
+                            self.analyze_error = Some(error);
+                        }
                     }
                 }
             }
@@ -450,7 +527,7 @@ impl Session {
 
     /// Whether an attribution was asked for and has not arrived.
     pub fn attribution_pending(&self) -> bool {
-        self.attribution_pending
+        self.attribution_pending.is_some()
     }
 
     /// The latest sweep over every head, if it was made for the text on screen.
@@ -507,7 +584,7 @@ impl Session {
     /// Whether the worker still owes an answer: a load, or the newest analysis (unless an error ended it).
     pub fn busy(&self) -> bool {
         self.loading
-            || self.attribution_pending
+            || self.attribution_pending.is_some()
             || self.explain_pending.is_some()
             || self.sweep_progress.is_some()
             || (self.requested_generation > self.shown_generation

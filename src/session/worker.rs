@@ -66,6 +66,21 @@ pub struct Explained {
     pub scores: Matrix,
 }
 
+/// A task besides the analysis, named in its failure so that only its own state is reset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideTask {
+    /// The induction probe.
+    Probe,
+    /// Continue ▸.
+    Continue,
+    /// An attribution: the text and the position.
+    Attribute(TextKey, usize),
+    /// The lesson's numbers: the text and the head.
+    Explain(TextKey, usize, usize),
+    /// A knock-out sweep.
+    Sweep(TextKey),
+}
+
 /// What the UI asks for.
 #[derive(Debug)]
 pub enum Request {
@@ -124,6 +139,8 @@ pub enum Request {
     Sweep {
         /// The text.
         key: TextKey,
+        /// Set by the UI to stop it (the text changed).
+        cancel: Arc<std::sync::atomic::AtomicBool>,
     },
     /// Sample tokens after a text.
     Continue {
@@ -186,8 +203,8 @@ pub enum Response {
     SweepProgress(usize, usize),
     /// A sweep over every head.
     Swept(TextKey, Arc<Sweep>),
-    /// The induction probe or Continue failed; shown like a failed analysis, whatever analysis is current.
-    SideTaskFailed(TaskError),
+    /// A task besides the analysis failed; shown like a failed analysis, whatever analysis is current.
+    SideTaskFailed(SideTask, TaskError),
     /// An analysis failed (empty text, too long, …); the previous result stays on screen.
     AnalyzeFailed {
         /// The request's generation.
@@ -263,6 +280,13 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
         let newest_analysis = batch
             .iter()
             .rposition(|r| matches!(r, Request::Analyze { .. }));
+        // An attribution or an explanation asked for again since answers only the newest question.
+        let newest_attribution = batch
+            .iter()
+            .rposition(|r| matches!(r, Request::Attribute { .. }));
+        let newest_explanation = batch
+            .iter()
+            .rposition(|r| matches!(r, Request::Explain { .. }));
         for (idx, request) in batch.into_iter().enumerate() {
             match request {
                 Request::Load {
@@ -333,49 +357,74 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         heads::Exclusions::default(),
                     ) {
                         Ok(scores) => send(Response::ProbeScores(scores)),
-                        Err(error) => send(Response::SideTaskFailed(error.into())),
+                        Err(error) => send(Response::SideTaskFailed(SideTask::Probe, error.into())),
                     },
-                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
+                    None => send(Response::SideTaskFailed(
+                        SideTask::Probe,
+                        TaskError::NoModel,
+                    )),
                 },
-                Request::Attribute { key, position } => match &engine {
-                    Some(engine) => {
-                        match attribution::attribute(engine, &key.text, key.bos, position, None) {
-                            Ok(a) => send(Response::Attributed(key, Box::new(a))),
-                            Err(error) => send(Response::SideTaskFailed(error.into())),
-                        }
+                Request::Attribute { key, position } => {
+                    if Some(idx) != newest_attribution {
+                        continue;
                     }
-                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
-                },
-                Request::Explain { key, layer, head } => match &engine {
-                    Some(engine) => match explained(engine, key, layer, head) {
-                        Ok(e) => send(Response::Explained(Box::new(e))),
-                        Err(error) => send(Response::SideTaskFailed(*error)),
-                    },
-                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
-                },
-                Request::Sweep { key } => match &engine {
-                    Some(engine) => {
-                        let progress_out = outbox.clone();
-                        let progress_wake = wake.clone();
-                        let mut progress = move |done: usize, total: usize| {
-                            let _ = progress_out.send(Response::SweepProgress(done, total));
-                            progress_wake();
-                        };
-                        match ablation::sweep(engine, &key.text, key.bos, &mut progress) {
-                            Ok(sweep) => send(Response::Swept(key, Arc::new(sweep))),
-                            Err(error) => send(Response::SideTaskFailed(error.into())),
+                    let task = SideTask::Attribute(key.clone(), position);
+                    match &engine {
+                        Some(engine) => {
+                            match attribution::attribute(engine, &key.text, key.bos, position, None)
+                            {
+                                Ok(a) => send(Response::Attributed(key, Box::new(a))),
+                                Err(error) => send(Response::SideTaskFailed(task, error.into())),
+                            }
                         }
+                        None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
                     }
-                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
-                },
+                }
+                Request::Explain { key, layer, head } => {
+                    if Some(idx) != newest_explanation {
+                        continue;
+                    }
+                    let task = SideTask::Explain(key.clone(), layer, head);
+                    match &engine {
+                        Some(engine) => match explained(engine, key, layer, head) {
+                            Ok(e) => send(Response::Explained(Box::new(e))),
+                            Err(error) => send(Response::SideTaskFailed(task, *error)),
+                        },
+                        None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
+                    }
+                }
+                Request::Sweep { key, cancel } => {
+                    let task = SideTask::Sweep(key.clone());
+                    match &engine {
+                        Some(engine) => {
+                            let progress_out = outbox.clone();
+                            let progress_wake = wake.clone();
+                            let mut progress = move |done: usize, total: usize| {
+                                let _ = progress_out.send(Response::SweepProgress(done, total));
+                                progress_wake();
+                                !cancel.load(std::sync::atomic::Ordering::Relaxed)
+                            };
+                            match ablation::sweep(engine, &key.text, key.bos, &mut progress) {
+                                Ok(sweep) => send(Response::Swept(key, Arc::new(sweep))),
+                                Err(error) => send(Response::SideTaskFailed(task, error.into())),
+                            }
+                        }
+                        None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
+                    }
+                }
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => {
                         match crate::model::generate::continue_text(engine, &text, bos, &options) {
                             Ok(text) => send(Response::Continued(text)),
-                            Err(error) => send(Response::SideTaskFailed(error.into())),
+                            Err(error) => {
+                                send(Response::SideTaskFailed(SideTask::Continue, error.into()))
+                            }
                         }
                     }
-                    None => send(Response::SideTaskFailed(TaskError::NoModel)),
+                    None => send(Response::SideTaskFailed(
+                        SideTask::Continue,
+                        TaskError::NoModel,
+                    )),
                 },
                 Request::Analyze {
                     generation,

@@ -162,7 +162,8 @@ fn grid_ui(
             max_cell,
             fit_height,
             overlay: overlay.as_ref(),
-            knocked_out: &b.view.knocked_out,
+            // Crossed out: the heads the analysis on screen was made without.
+            knocked_out: &a.ablated,
             effects: EffectsPanel {
                 analysis: a,
                 colour: b.view.grid_colour,
@@ -360,10 +361,11 @@ fn lesson_figure(
                     if let Some(e) = explained {
                         ui.strong("Σ");
                         ui.label(format!("{} bytes", e.explanation.scored_bytes));
-                        ui.strong(format!(
-                            "{:.1} bits · {:.2} bits/byte",
-                            e.explanation.bits, e.explanation.bits_per_byte
-                        ));
+                        let bpb = e
+                            .explanation
+                            .bits_per_byte
+                            .map_or_else(|| "—".to_string(), |b| format!("{b:.2}"));
+                        ui.strong(format!("{:.1} bits · {bpb} bits/byte", e.explanation.bits));
                         ui.end_row();
                     }
                 });

@@ -21,6 +21,8 @@ pub struct Controls<'a> {
     pub shape: Option<(usize, usize, usize)>,
     /// The model's context length, once one is loaded.
     pub context: Option<usize>,
+    /// The text's token count when the model refused it as too long.
+    pub too_long: Option<usize>,
     /// Where quick exports go.
     pub export_dir: &'a Path,
 }
@@ -142,8 +144,14 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
                         .inner
                 });
             ui.vertical(|ui| {
-                match (c.shape, c.context) {
-                    (Some((_, _, tokens)), Some(limit)) => {
+                match (c.shape, c.context, c.too_long) {
+                    (_, Some(limit), Some(tokens)) => {
+                        ui.colored_label(
+                            egui::Color32::from_rgb(215, 48, 39),
+                            format!("{tokens} / {limit} tokens: too long"),
+                        );
+                    }
+                    (Some((_, _, tokens)), Some(limit), None) => {
                         let text = format!("{tokens} / {limit} tokens");
                         if tokens > limit * 9 / 10 {
                             ui.colored_label(egui::Color32::from_rgb(230, 85, 13), text)

@@ -401,15 +401,19 @@ pub fn graph_panel_ui(
         ));
         legend(ui, log_scale);
         if snapshot.pruning.top_k > 0 {
-            ui.weak(format!(
+            let label = ui.weak(format!(
                 "· each token's {} strongest edges",
                 snapshot.pruning.top_k
-            ))
-            .on_hover_text(format!(
-                "Above {} tokens, each token keeps its {} strongest edges unless top-k or mass is set in the bar above",
-                super::view_state::AUTO_TOP_K_ABOVE,
-                super::view_state::AUTO_TOP_K
             ));
+            let automatic = snapshot.pruning.top_k == super::view_state::AUTO_TOP_K
+                && snapshot.tokens.len() > super::view_state::AUTO_TOP_K_ABOVE;
+            if automatic {
+                label.on_hover_text(format!(
+                    "Above {} tokens, each token keeps its {} strongest edges unless top-k or mass is set in the bar above",
+                    super::view_state::AUTO_TOP_K_ABOVE,
+                    super::view_state::AUTO_TOP_K
+                ));
+            }
         }
     });
     let style = egui_graphs::SettingsStyle::default().with_labels_always(true);

@@ -151,10 +151,11 @@ pub fn lesson_ui(
                 p.prediction.choice.is_some() && answer.is_some(),
                 egui::Button::new(check),
             )
-            .on_disabled_hover_text(if zh {
-                "先選一個答案"
-            } else {
-                "Pick an answer first"
+            .on_disabled_hover_text(match (p.prediction.choice.is_some(), zh) {
+                (false, false) => "Pick an answer first",
+                (false, true) => "先選一個答案",
+                (true, false) => "Your text has no answer to this yet (see above)",
+                (true, true) => "你的文字還無法回答這題（見上方說明）",
             })
             .clicked()
         {

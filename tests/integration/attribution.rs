@@ -115,7 +115,8 @@ fn the_sweep_equals_transformers_one_head_at_a_time() {
             let text = case["text"].as_str().unwrap();
             let mut calls = Vec::new();
             let got = sweep(&engine, text, true, &mut |done, total| {
-                calls.push((done, total))
+                calls.push((done, total));
+                true
             })
             .unwrap();
             let info = engine.info();
@@ -143,6 +144,21 @@ fn the_sweep_equals_transformers_one_head_at_a_time() {
             }
         }
     }
+}
+
+#[test]
+fn a_sweep_stops_when_its_progress_says_so() {
+    let engine = engine_with(&prefixed_model(), Kernels::Auto);
+    let mut calls = 0;
+    let result = sweep(&engine, "I love tennis.", true, &mut |_, _| {
+        calls += 1;
+        false
+    });
+    assert!(matches!(
+        result,
+        Err(attngraph::model::EngineError::Cancelled)
+    ));
+    assert_eq!(calls, 1, "it stops after the first layer");
 }
 
 #[test]
@@ -323,7 +339,7 @@ fn the_ablate_command_prints_what_transformers_computes() {
     let csv = String::from_utf8(csv.stdout).unwrap();
     let n = case["ids"].as_array().unwrap().len();
     assert_eq!(csv.lines().count(), 1 + 2 * 5 * n);
-    assert!(csv.starts_with("layer,head,ablated_perplexity,position,token,delta_logprob\n"));
+    assert!(csv.starts_with("layer,head,ablated_perplexity,position,id,token,delta_logprob\n"));
 }
 
 #[test]
