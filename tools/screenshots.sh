@@ -33,3 +33,24 @@ shot --text "$twice" --layer "$il" --head "$ih" --view matrix --screenshot scree
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png
 shot --text "$twice" --layer "$il" --head "$ih" --view grid --screenshot screenshots/grid.png
 shot --view perplexity --score-file tests/fixtures/demo_prose.txt --screenshot screenshots/perplexity.png
+# Which heads matter: the head whose knock-out lowers a token of the repeated sentence the most, found with the
+# sweep; the grid coloured by each head's contribution to that token's logit; the same head knocked out.
+read -r kl kh kp < <("$bin" ablate --model demo --text "$twice" --bos --all-heads --format json --quiet |
+  python3 -c "
+import json, sys
+s = json.load(sys.stdin)
+cells = [(d, l, h, p) for l, row in enumerate(s['sweep']) for h, c in enumerate(row)
+         for p, d in enumerate(c['delta_logprob']) if d is not None]
+d, l, h, p = min(cells)
+print(l, h, p)")
+echo "knocking out $kl.$kh hurts position $kp most"
+"$bin" ablate --model demo --text "$twice" --bos --heads "$kl.$kh" | head -6
+shot --text "$twice" --predict "$kp" --colour contribution --view grid --screenshot screenshots/contribution.png
+shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --layer "$kl" --head "$kh" \
+  --view graph --screenshot screenshots/knockout.png
+# The lesson, in both languages.
+shot --text "$twice" --view lesson --lesson-step 6 --layer "$sl" --head "$sh" --screenshot screenshots/lesson-en.png
+shot --text "$twice" --view lesson --lesson-step 8 --lang zh-Hant --screenshot screenshots/lesson-zh.png
+# A long text: a page of prose the model never read, cut to the demo model's context.
+long=$(python3 -c "print(' '.join(open('tests/fixtures/demo_prose.txt').read().split()[:170]))")
+shot --text "$long" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/long.png

@@ -70,3 +70,73 @@ pub fn geometry(kind: Layout, n: usize) -> Geometry {
         positions,
     }
 }
+
+/// How far an edge bulges, as a share of the distance between its ends.
+const BULGE: f64 = 0.45;
+
+/// The cubic Bézier control points of the edge from `a` to `b`: it bulges to the left of its direction of travel
+/// by 0.45 of its length, at most `max_bulge` (upwards in the arc layout, where a query sits right of the keys
+/// it looks at; towards the centre, roughly, in the circle layout). The app and the SVG draw the same curve.
+pub fn edge_curve(a: (f64, f64), b: (f64, f64), max_bulge: f64) -> [(f64, f64); 4] {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let length = dx.hypot(dy);
+    if length == 0.0 {
+        return [a, a, b, b];
+    }
+    let bulge = (BULGE * length).min(max_bulge);
+    // The unit normal to the left of travel (screen coordinates, y down), times the bulge.
+    let (nx, ny) = (-dy / length * bulge, dx / length * bulge);
+    [a, (a.0 + nx, a.1 + ny), (b.0 + nx, b.1 + ny), b]
+}
+
+/// The curve `points` with its ends moved `r` along it, so it starts and ends on node circles of radius `r`
+/// rather than at their centres (where an arrowhead would hide under the node).
+pub fn trim_ends(points: [(f64, f64); 4], r: f64) -> [(f64, f64); 4] {
+    let toward = |from: (f64, f64), to: (f64, f64)| {
+        let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+        let length = dx.hypot(dy);
+        if length == 0.0 {
+            from
+        } else {
+            (from.0 + dx / length * r, from.1 + dy / length * r)
+        }
+    };
+    let [p0, p1, p2, p3] = points;
+    [toward(p0, p1), p1, p2, toward(p3, p2)]
+}
+
+/// The control points of a self-loop on a node of radius `r` at `center`: a small loop above it.
+pub fn self_loop(center: (f64, f64), r: f64) -> [(f64, f64); 4] {
+    let (x, y) = center;
+    [
+        (x - r * 0.5, y - r),
+        (x - r * 1.6, y - r * 3.2),
+        (x + r * 1.6, y - r * 3.2),
+        (x + r * 0.5, y - r),
+    ]
+}
+
+/// An edge's stroke width (in drawing units) and opacity for an intensity in [0, 1] (the weight, or its log-scale
+/// position): heavy edges are wide and opaque, light ones thin and faint against the background.
+pub fn edge_style(intensity: f64) -> (f64, f64) {
+    let t = intensity.clamp(0.0, 1.0);
+    (0.6 + 5.0 * t, 0.24 + 0.76 * t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arcs_bulge_upwards_from_a_later_token_to_an_earlier_one() {
+        // Query at x = 100 looks at the key at x = 0, both on y = 50: the arc rises (y decreases) by 45.
+        let [p0, p1, p2, p3] = edge_curve((100.0, 50.0), (0.0, 50.0), f64::INFINITY);
+        assert_eq!((p0, p3), ((100.0, 50.0), (0.0, 50.0)));
+        assert!((p1.1 - 5.0).abs() < 1e-9 && (p2.1 - 5.0).abs() < 1e-9);
+        assert!((p1.0 - 100.0).abs() < 1e-9 && p2.0.abs() < 1e-9);
+        // A cap keeps long arcs inside a picture.
+        let [_, q1, _, _] = edge_curve((1000.0, 50.0), (0.0, 50.0), 30.0);
+        assert!((q1.1 - 20.0).abs() < 1e-9);
+        assert_eq!(edge_curve((1.0, 1.0), (1.0, 1.0), 10.0), [(1.0, 1.0); 4]);
+    }
+}

@@ -14,7 +14,9 @@ use std::io::Write;
 use std::path::Path;
 
 pub use effects::{ablation_csv, attribution_csv, diverging_rgb, grid_svg, sweep_csv, GridPicture};
-pub use layout::{geometry, layout, Geometry, Layout};
+pub use layout::{
+    edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,
+};
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use snapshot::{Snapshot, JSON_SCHEMA_VERSION};
 pub use svg::{to_svg, weight_rgb};

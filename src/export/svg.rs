@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::escape::xml_escape;
-use super::layout::{geometry, Geometry, Layout};
+use super::layout::{edge_curve, edge_style, geometry, self_loop, trim_ends, Geometry};
 use super::snapshot::Snapshot;
 
 /// Colour of a weight in [0, 1]: light blue to deep violet.
@@ -21,9 +21,8 @@ pub fn to_svg(s: &Snapshot) -> String {
     let Geometry {
         width,
         height,
-        margin,
-        inner,
         positions: pos,
+        ..
     } = geometry(s.layout, n);
     let mut out = String::new();
     let _ = writeln!(
@@ -49,43 +48,21 @@ pub fn to_svg(s: &Snapshot) -> String {
             continue;
         };
         let (r, g, b) = weight_rgb(e.weight);
-        let stroke = format!("stroke=\"rgb({r},{g},{b})\" stroke-width=\"{:.2}\" stroke-opacity=\"{:.2}\" fill=\"none\"", 0.5 + 5.0 * e.weight, 0.25 + 0.75 * e.weight);
-        if e.from == e.to {
-            let _ = writeln!(
-                out,
-                "<path d=\"M {:.1} {:.1} C {:.1} {:.1} {:.1} {:.1} {:.1} {:.1}\" {stroke} marker-end=\"url(#arrow)\"/>",
-                x1 - 6.0,
-                y1 - 12.0,
-                x1 - 22.0,
-                y1 - 50.0,
-                x1 + 22.0,
-                y1 - 50.0,
-                x1 + 6.0,
-                y1 - 12.0
-            );
-            continue;
-        }
-        let d = match s.layout {
-            Layout::Arc => {
-                let lift = ((x1 - x2).abs() * 0.45).min(height * 0.65);
-                format!(
-                    "M {x1:.1} {:.1} C {x1:.1} {:.1} {x2:.1} {:.1} {x2:.1} {:.1}",
-                    y1 - 12.0,
-                    y1 - 12.0 - lift,
-                    y2 - 12.0 - lift,
-                    y2 - 12.0
-                )
-            }
-            Layout::Circle => {
-                let (cx, cy) = (margin + inner / 2.0, height / 2.0);
-                let (mx, my) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0);
-                format!(
-                    "M {x1:.1} {y1:.1} Q {:.1} {:.1} {x2:.1} {y2:.1}",
-                    mx + (cx - mx) * 0.3,
-                    my + (cy - my) * 0.3
-                )
-            }
+        let (width, opacity) = edge_style(e.weight);
+        let stroke = format!("stroke=\"rgb({r},{g},{b})\" stroke-width=\"{width:.2}\" stroke-opacity=\"{opacity:.2}\" fill=\"none\"");
+        // The app's curves (export::layout), kept inside the picture: no higher than the space above the nodes.
+        let [p0, p1, p2, p3] = if e.from == e.to {
+            self_loop((x1, y1), 12.0)
+        } else {
+            trim_ends(
+                edge_curve((x1, y1), (x2, y2), (y1.min(y2) - 20.0).max(10.0)),
+                10.0,
+            )
         };
+        let d = format!(
+            "M {:.1} {:.1} C {:.1} {:.1} {:.1} {:.1} {:.1} {:.1}",
+            p0.0, p0.1, p1.0, p1.1, p2.0, p2.1, p3.0, p3.1
+        );
         let _ = writeln!(out, "<path d=\"{d}\" {stroke} marker-end=\"url(#arrow)\"><title>{} → {}: {:.4}</title></path>", e.from, e.to, e.weight);
     }
     for (t, &(x, y)) in s.tokens.iter().zip(&pos) {

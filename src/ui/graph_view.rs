@@ -1,6 +1,7 @@
 //! The graph view: egui_graphs drawing the selected matrix with a custom edge shape whose width and colour
 //! follow the weight, arcs for the arc layout, self-loops, arrows, and node colour by surprisal.
 
+use crate::export::{edge_curve, edge_style, self_loop, trim_ends};
 use egui::epaint::CubicBezierShape;
 use egui::{Color32, Pos2, Shape, Stroke, Vec2};
 use egui_graphs::{DisplayEdge, DisplayNode, DrawContext, EdgeProps, Graph, Node};
@@ -53,33 +54,26 @@ impl From<EdgeProps<EdgeData>> for WeightEdge {
 
 impl WeightEdge {
     fn stroke(&self, ctx: &DrawContext) -> Stroke {
-        let width = 0.6 + 5.0 * self.data.intensity;
+        let (width, opacity) = edge_style(f64::from(self.data.intensity));
         let mut color = ramp(self.data.intensity);
         if self.data.highlight {
             color = Color32::from_rgb(230, 85, 13);
         }
-        let alpha = (60.0 + 195.0 * self.data.intensity) as u8;
         Stroke::new(
-            ctx.meta.canvas_to_screen_size(width).max(0.5),
-            color.gamma_multiply_u8(alpha),
+            ctx.meta.canvas_to_screen_size(width as f32).max(0.5),
+            color.gamma_multiply(opacity as f32),
         )
     }
 
-    /// Control points of the arc from `a` to `b` (screen space), bulging to the left of the direction of travel:
-    /// upwards for the arc layout, where queries sit right of their keys.
+    /// The edge's curve (as the SVG export draws it: [`edge_curve`]).
     fn bezier(a: Pos2, b: Pos2) -> [Pos2; 4] {
-        let d = b - a;
-        let normal = Vec2::new(d.y, -d.x) * -0.45;
-        [a, a + normal, b + normal, b]
+        let pos = |p: Pos2| (f64::from(p.x), f64::from(p.y));
+        edge_curve(pos(a), pos(b), f64::INFINITY).map(|(x, y)| Pos2::new(x as f32, y as f32))
     }
 
     fn loop_points(center: Pos2, r: f32) -> [Pos2; 4] {
-        [
-            center + Vec2::new(-r * 0.5, -r),
-            center + Vec2::new(-r * 1.6, -r * 3.2),
-            center + Vec2::new(r * 1.6, -r * 3.2),
-            center + Vec2::new(r * 0.5, -r),
-        ]
+        self_loop((f64::from(center.x), f64::from(center.y)), f64::from(r))
+            .map(|(x, y)| Pos2::new(x as f32, y as f32))
     }
 }
 
@@ -110,14 +104,10 @@ impl<N: Clone, Ty: EdgeType, Ix: IndexType, D: DisplayNode<N, EdgeData, Ty, Ix>>
         } else {
             let a = ctx.meta.canvas_to_screen_pos(start.location());
             let b = ctx.meta.canvas_to_screen_pos(end.location());
-            let [p0, p1, p2, p3] = Self::bezier(a, b);
             // Start and end on the node circles, not their centres.
-            [
-                p0 + (p1 - p0).normalized() * r,
-                p1,
-                p2,
-                p3 + (p2 - p3).normalized() * r,
-            ]
+            let pos = |p: Pos2| (f64::from(p.x), f64::from(p.y));
+            trim_ends(edge_curve(pos(a), pos(b), f64::INFINITY), f64::from(r))
+                .map(|(x, y)| Pos2::new(x as f32, y as f32))
         };
         let [_, _, p2, p3] = points;
         vec![
