@@ -74,40 +74,149 @@ pub(super) fn download_watched(
     }
 }
 
-/// A progress line on stderr: file, megabytes so far and in all, rate.
+/// Download progress on stderr: a bar (bytes, rate, time left) when stderr is a terminal; otherwise one plain
+/// line as each file starts, so logs get no control characters.
 fn stderr_progress() -> ProgressFn {
-    let start = std::time::Instant::now();
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> = std::sync::Mutex::new(None);
     Arc::new(move |file: &str, done, total| {
-        let mb = |b: u64| b as f64 / 1e6;
-        let rate = mb(done) / start.elapsed().as_secs_f64().max(1e-3);
-        eprint!(
-            "\rdownloading {file}: {:.1} / {:.1} MB, {rate:.1} MB/s   ",
-            mb(done),
-            mb(total)
-        );
-        if done >= total {
-            eprintln!();
+        // A poisoned lock only means an earlier callback panicked; the bar is still usable.
+        let mut current = current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_none_or(|(name, _)| name != file) {
+            if let Some((_, old)) = current.take() {
+                old.finish();
+            }
+            let bar = if terminal {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "downloading {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar.set_message(file.to_string());
+                bar
+            } else {
+                eprintln!("downloading {file} ({:.1} MB)", total as f64 / 1e6);
+                indicatif::ProgressBar::hidden()
+            };
+            *current = Some((file.to_string(), bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_position(done);
+            if done >= total {
+                bar.finish();
+            }
         }
     })
 }
 
-/// Checks that a downloaded file is whole: JSON parses, safetensors headers and offsets fit the file.
-pub(super) fn check_complete(path: &Path) -> Result<(), String> {
+/// Checks that a downloaded file is the Hub's content, reading it in pieces (never whole into memory).
+///
+/// hf-hub stores each file as `blobs/<etag>` and points `snapshots/<commit>/<file>` at it. The Hub's etag is the
+/// file's SHA-256 for LFS files (64 hex digits) and its git blob SHA-1 for the rest (40 hex digits): the file
+/// counts only if its bytes hash to it. A body cut short, a server that ignored `Range` on a resume, or a
+/// proxy's altered copy all fail here. Where the etag is neither (a mirror that sends its own), the file's
+/// structure is checked instead: JSON parses, a safetensors header's offsets end at the file's end, and no file
+/// is empty.
+pub(super) fn check_complete(pointer: &Path) -> Result<(), String> {
+    let blob = std::fs::canonicalize(pointer).map_err(|e| e.to_string())?;
+    let etag = blob
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let hex = |len: usize| etag.len() == len && etag.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex(64) {
+        let got = hash_file::<sha2::Sha256>(&blob, None)?;
+        return same_hash(&got, &etag, "SHA-256");
+    }
+    if hex(40) {
+        let len = std::fs::metadata(&blob).map_err(|e| e.to_string())?.len();
+        // Git hashes "blob <length>\0" followed by the content.
+        let got = hash_file::<sha1::Sha1>(&blob, Some(format!("blob {len}\0").as_bytes()))?;
+        return same_hash(&got, &etag, "git SHA-1");
+    }
+    check_structure(pointer)
+}
+
+fn same_hash(got: &str, etag: &str, kind: &str) -> Result<(), String> {
+    if got.eq_ignore_ascii_case(etag) {
+        Ok(())
+    } else {
+        Err(format!(
+            "its {kind} is {got}, but the Hub names the file {etag}: the bytes that arrived are not the file"
+        ))
+    }
+}
+
+/// The hex digest of `prefix` followed by the file's bytes, read 1 MiB at a time.
+fn hash_file<D: sha2::Digest>(path: &Path, prefix: Option<&[u8]>) -> Result<String, String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut digest = D::new();
+    if let Some(prefix) = prefix {
+        digest.update(prefix);
+    }
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        // n ≤ buffer.len(): `read` never reports more than it was given room for.
+        digest.update(&buffer[..n]);
+    }
+    Ok(digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Structure only, streamed: JSON parses; a safetensors file is exactly its header plus the data its tensors'
+/// offsets name; nothing is empty.
+fn check_structure(path: &Path) -> Result<(), String> {
+    use std::io::Read;
     // hf-hub's paths always end in the file's name; without one, only the empty-file check applies.
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let open = || std::fs::File::open(path).map_err(|e| e.to_string());
     if name.ends_with(".json") {
-        serde_json::from_slice::<serde_json::Value>(&bytes)
+        serde_json::from_reader::<_, serde::de::IgnoredAny>(std::io::BufReader::new(open()?))
             .map(|_| ())
             .map_err(|e| e.to_string())
     } else if name.ends_with(".safetensors") {
-        safetensors::SafeTensors::deserialize(&bytes)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    } else if bytes.is_empty() {
+        let mut file = open()?;
+        let mut size = [0u8; 8];
+        file.read_exact(&mut size).map_err(|e| e.to_string())?;
+        let header_len = u64::from_le_bytes(size);
+        if header_len > len.saturating_sub(8) || header_len > 100 << 20 {
+            return Err(format!(
+                "the header claims {header_len} bytes of a {len}-byte file"
+            ));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact(&mut header).map_err(|e| e.to_string())?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&header).map_err(|e| e.to_string())?;
+        let data_end = header
+            .iter()
+            .filter(|(key, _)| key.as_str() != "__metadata__")
+            .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
+            .max()
+            .unwrap_or(0);
+        if 8 + header_len + data_end == len {
+            Ok(())
+        } else {
+            Err(format!(
+                "the tensors end at byte {} but the file has {len}",
+                8 + header_len + data_end
+            ))
+        }
+    } else if len == 0 {
         Err("empty file".into())
     } else {
         Ok(())

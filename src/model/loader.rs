@@ -65,6 +65,13 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// Whether the Hub answered that the file does not exist (HTTP 404), as opposed to any other failure.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Download { message, .. } if message.contains("status code 404"))
+    }
+}
+
 /// The name of the model compiled into the binary (see [`super::demo`]).
 pub const DEMO_MODEL: &str = "demo";
 
@@ -148,6 +155,12 @@ pub enum TokenizerFiles {
 }
 
 pub use super::download::ProgressFn;
+
+/// Checks that a file in the Hub cache (its `snapshots/` entry) is the Hub's content: the SHA-256 or git SHA-1
+/// its blob is named by, read in pieces. What every download passes before it counts as cached.
+pub fn verify_cached_file(pointer: &Path) -> Result<(), String> {
+    check_complete(pointer)
+}
 
 /// How to reach the Hub.
 #[derive(Clone, Default)]
@@ -349,9 +362,14 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         Ok(path)
     };
     let config = fetch("config.json")?;
+    // Older repositories have vocab.json + merges.txt instead of tokenizer.json: only a 404 sends us there. Any
+    // other failure (a 500, a corrupt file) is tokenizer.json's own, and its error says so.
     let tokenizer = match fetch("tokenizer.json") {
         Ok(json) => TokenizerFiles::Json(json),
-        Err(_) => TokenizerFiles::VocabMerges(fetch("vocab.json")?, fetch("merges.txt")?),
+        Err(err) if err.is_not_found() => {
+            TokenizerFiles::VocabMerges(fetch("vocab.json")?, fetch("merges.txt")?)
+        }
+        Err(err) => return Err(err),
     };
     let weights = fetch("model.safetensors")?;
     Ok(ModelFiles {

@@ -99,6 +99,7 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
             (View::Grid, "Heads"),
             (View::Markov, "Markov"),
             (View::Perplexity, "Perplexity"),
+            (View::Lesson, "Lesson"),
         ] {
             ui.selectable_value(&mut settings.view, view, label);
         }

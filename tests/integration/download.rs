@@ -26,6 +26,26 @@ enum Fault {
     ServerError(&'static str),
     /// Sends the headers for the file's body, then nothing.
     Stall(&'static str),
+    /// Sends the first half of the file as if it were all of it (consistent sizes, the real file's etag).
+    Truncated(&'static str),
+    /// Sends the file with its last line cut (a plausible, parseable file; the real file's etag).
+    Altered(&'static str),
+    /// Drops the first request halfway, then answers the resume's `Range` with the whole file from byte 0.
+    IgnoresRange(&'static str),
+}
+
+/// The Hub's etag of a file: SHA-256 for LFS files (the weights), the git blob SHA-1 for the rest.
+fn hub_etag(file: &str, body: &[u8]) -> String {
+    use sha2::Digest;
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    if file.ends_with(".safetensors") {
+        hex(&sha2::Sha256::digest(body))
+    } else {
+        let mut git = sha1::Sha1::new();
+        git.update(format!("blob {}\0", body.len()).as_bytes());
+        git.update(body);
+        hex(&git.finalize())
+    }
 }
 
 /// Starts the server; returns its endpoint and a counter of body requests.
@@ -79,9 +99,29 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
     if fault == Fault::ServerError(leak(&file)) {
         return status(&mut stream, "500 Internal Server Error");
     }
-    let Ok(body) = std::fs::read(hub_model().join(&file)) else {
+    let Ok(real) = std::fs::read(hub_model().join(&file)) else {
         return status(&mut stream, "404 Not Found");
     };
+    let etag = hub_etag(&file, &real);
+    let body = if fault == Fault::Truncated(leak(&file)) {
+        real[..real.len() / 2].to_vec()
+    } else if fault == Fault::Altered(leak(&file)) {
+        let text = String::from_utf8_lossy(&real);
+        let cut = text.trim_end().rfind('\n').unwrap_or(0);
+        text[..cut + 1].as_bytes().to_vec()
+    } else {
+        real
+    };
+    if range.is_some_and(|(a, _)| a > 0) && fault == Fault::IgnoresRange(leak(&file)) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nx-repo-commit: {COMMIT}\r\netag: \"{etag}\"\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(&body);
+        return;
+    }
     let (start, end) = match range {
         Some((a, Some(b))) => (a, b.min(body.len() - 1)),
         Some((a, None)) => (a, body.len() - 1),
@@ -94,16 +134,16 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
     }
     let _ = write!(
         stream,
-        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{end}/{}\r\nx-repo-commit: {COMMIT}\r\netag: \"etag-{file}-{}\"\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{end}/{}\r\nx-repo-commit: {COMMIT}\r\netag: \"{etag}\"\r\nConnection: close\r\n\r\n",
         slice.len(),
         body.len(),
-        body.len()
     );
     if is_body_request && fault == Fault::Stall(leak(&file)) {
         std::thread::sleep(Duration::from_secs(30));
         return;
     }
-    if is_body_request && start == 0 && fault == Fault::Drop(leak(&file)) {
+    let drops = fault == Fault::Drop(leak(&file)) || fault == Fault::IgnoresRange(leak(&file));
+    if is_body_request && start == 0 && drops {
         let _ = stream.write_all(&slice[..slice.len() / 2]);
         let _ = stream.flush();
         return;
@@ -159,10 +199,16 @@ fn snapshot_files(cache: &Path) -> Vec<(String, u64)> {
     out
 }
 
+/// Every file under `snapshots/` is byte for byte the served one.
 fn assert_snapshots_whole(cache: &Path) {
-    for (name, size) in snapshot_files(cache) {
-        let want = std::fs::metadata(hub_model().join(&name)).unwrap().len();
-        assert_eq!(size, want, "{name} under snapshots/ is not whole");
+    let snap = cache
+        .join("models--openai-community--gpt2")
+        .join("snapshots")
+        .join(COMMIT);
+    for (name, _) in snapshot_files(cache) {
+        let got = std::fs::read(snap.join(&name)).unwrap();
+        let want = std::fs::read(hub_model().join(&name)).unwrap();
+        assert!(got == want, "{name} under snapshots/ is not the file");
     }
 }
 
@@ -290,4 +336,145 @@ fn a_download_can_be_cancelled() {
     assert!(!snapshot_files(cache.path())
         .iter()
         .any(|f| f.0 == "model.safetensors"));
+}
+
+#[test]
+fn wrong_bytes_are_never_kept_and_the_next_run_recovers() {
+    // A body cut short but sent as if whole, a file with its last line cut (merges.txt still parses: the
+    // tokenizer would load and tokenise differently), and a resume answered from byte 0: each arrives with the
+    // real file's etag, which the bytes do not hash to.
+    for fault in [
+        Fault::Truncated("model.safetensors"),
+        Fault::Altered("merges.txt"),
+        Fault::Altered("vocab.json"),
+        Fault::IgnoresRange("model.safetensors"),
+    ] {
+        let cache = tempfile::tempdir().unwrap();
+        let (endpoint, _) = serve(fault);
+        let out = analyze(&endpoint, cache.path());
+        let stderr = assert_clean_failure(&out, "the bytes that arrived are not the file");
+        let file = match fault {
+            Fault::Truncated(f) | Fault::Altered(f) | Fault::IgnoresRange(f) => f,
+            _ => unreachable!(),
+        };
+        assert!(
+            stderr.contains(&format!("cannot download {file}")),
+            "{fault:?}: {stderr}"
+        );
+        assert!(
+            !snapshot_files(cache.path()).iter().any(|f| f.0 == file),
+            "{fault:?}: the wrong file was kept"
+        );
+        assert_snapshots_whole(cache.path());
+        let (good, _) = serve(Fault::None);
+        assert_success(&analyze(&good, cache.path()));
+        assert_snapshots_whole(cache.path());
+    }
+}
+
+#[test]
+fn a_failing_tokenizer_json_is_named_rather_than_the_fallback() {
+    // The fixture repository has no tokenizer.json (a 404 sends attngraph to vocab.json + merges.txt); a 500
+    // for it is its own failure, not a reason to try the fallback.
+    let cache = tempfile::tempdir().unwrap();
+    let (endpoint, _) = serve(Fault::ServerError("tokenizer.json"));
+    let out = analyze(&endpoint, cache.path());
+    let stderr = assert_clean_failure(&out, "cannot download tokenizer.json");
+    assert!(stderr.contains("500"), "{stderr}");
+}
+
+/// The peak resident memory of this process, in MB (Linux).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Run alone in a child process by `verifying_a_gigabyte_file_streams_it`: checks the file named by
+/// ATTNGRAPH_VERIFY and prints the peak memory.
+#[test]
+#[ignore = "run by verifying_a_gigabyte_file_streams_it in its own process"]
+fn verify_probe_child() {
+    let path = std::env::var("ATTNGRAPH_VERIFY").unwrap();
+    attngraph::model::loader::verify_cached_file(Path::new(&path)).unwrap();
+    println!("PEAK_RSS_MB {:.1}", peak_rss_mb());
+}
+
+#[test]
+fn verifying_a_gigabyte_file_streams_it() {
+    use sha2::Digest;
+    use std::io::Read;
+    if !Path::new("/proc/self/status").exists() {
+        eprintln!("no /proc: skipped");
+        return;
+    }
+    // A sparse 1 GiB safetensors file (one f32 tensor of zeros), stored as hf-hub stores it: blobs/<sha256>
+    // with a snapshots/ link to it.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("weights");
+    let n: u64 = 1 << 28;
+    let header = format!(
+        r#"{{"w":{{"dtype":"F32","shape":[{n}],"data_offsets":[0,{}]}}}}"#,
+        n * 4
+    );
+    {
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(&(header.len() as u64).to_le_bytes()).unwrap();
+        f.write_all(header.as_bytes()).unwrap();
+        f.set_len(8 + header.len() as u64 + n * 4).unwrap();
+    }
+    let mut digest = sha2::Sha256::new();
+    let mut file = std::fs::File::open(&tmp).unwrap();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let k = file.read(&mut buffer).unwrap();
+        if k == 0 {
+            break;
+        }
+        digest.update(&buffer[..k]);
+    }
+    let etag: String = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::create_dir_all(dir.path().join("blobs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("snapshots")).unwrap();
+    let blob = dir.path().join("blobs").join(&etag);
+    std::fs::rename(&tmp, &blob).unwrap();
+    let pointer = dir.path().join("snapshots").join("model.safetensors");
+    std::os::unix::fs::symlink(&blob, &pointer).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "download::verify_probe_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ATTNGRAPH_VERIFY", &pointer)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak: f64 = stdout
+        .lines()
+        .find_map(|l| l.split_once("PEAK_RSS_MB "))
+        .unwrap()
+        .1
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        peak < 100.0,
+        "verifying a 1 GiB file peaked at {peak:.1} MB"
+    );
 }
