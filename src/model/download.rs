@@ -79,10 +79,13 @@ pub(super) fn download_watched(
 fn stderr_progress() -> ProgressFn {
     use std::io::IsTerminal;
     let terminal = std::io::stderr().is_terminal();
-    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> = std::sync::Mutex::new(None);
+    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> =
+        std::sync::Mutex::new(None);
     Arc::new(move |file: &str, done, total| {
         // A poisoned lock only means an earlier callback panicked; the bar is still usable.
-        let mut current = current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut current = current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if current.as_ref().is_none_or(|(name, _)| name != file) {
             if let Some((_, old)) = current.take() {
                 old.finish();

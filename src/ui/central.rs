@@ -108,12 +108,21 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                     "{} — row i: where token i looks",
                     shown.snapshot.title()
                 ));
-                matrix_view::matrix_ui(
+                let clicked = matrix_view::matrix_ui(
                     ui,
                     &shown.snapshot.matrix,
                     &shown.snapshot.tokens,
                     b.settings.log_scale,
+                    shown.serial,
+                    true,
                 );
+                // A cell selects both its tokens for the graph: the query pinned, the key highlighted.
+                if let Some((query, key)) = clicked {
+                    commands.push(Command::Focus {
+                        hovered: Some(key),
+                        pinned: Some(query),
+                    });
+                }
             }
         }
         View::Graph => commands.extend(graph_ui(ui, b)),
@@ -270,17 +279,33 @@ fn lesson_figure(
                 ui.small(format!(
                     "S = QKᵀ/√d, unmasked: from {lo:.2} (dark) to {hi:.2} (bright)"
                 ));
-                matrix_view::matrix_ui(ui, &scaled, &tokens, false);
+                // A key of its own: the text, head and model the scores were made for.
+                let key = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (
+                        &e.key.text,
+                        e.key.bos,
+                        e.explanation.layer,
+                        e.explanation.head,
+                    )
+                        .hash(&mut h);
+                    b.session.model_name().hash(&mut h);
+                    h.finish()
+                };
+                let _ = matrix_view::matrix_ui(ui, &scaled, &tokens, false, key, false);
             }
         }
         Figure::Attention => {
             if let Some(shown) = b.view.shown() {
                 ui.small(shown.snapshot.title());
-                matrix_view::matrix_ui(
+                let _ = matrix_view::matrix_ui(
                     ui,
                     &shown.snapshot.matrix,
                     &shown.snapshot.tokens,
                     b.settings.log_scale,
+                    shown.serial,
+                    true,
                 );
             }
         }

@@ -1,4 +1,8 @@
-//! The matrix heatmap: cell (i, j) is A[i][j], row i = where token i looks; hover shows the value.
+//! The matrix heatmap: cell (i, j) is A[i][j], row i = where token i looks; hover shows the value. The scroll
+//! wheel zooms around the pointer, dragging pans, double-click shows the whole matrix again, and a click on a
+//! cell selects its two tokens for the graph. The visible part is drawn from one texture with a pixel per cell,
+//! made again only when the view or the matrix changes, so a 1,024-token matrix costs one image, not a million
+//! rectangles a frame.
 
 use egui::{Color32, Rect, Sense, Vec2};
 
@@ -6,76 +10,202 @@ use crate::graph::{Matrix, TokenNode};
 
 use super::graph_view::intensity;
 
-/// Draws the heatmap with row and column labels.
-pub fn matrix_ui(ui: &mut egui::Ui, matrix: &Matrix, tokens: &[TokenNode], log_scale: bool) {
+/// Labels need at least this many points per cell; with less, every k-th row and column is labelled.
+const LABEL_CELL: f32 = 11.0;
+
+/// Where the reader has zoomed and panned, in cells.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Window {
+    /// First visible row and column (fractional while panning).
+    first: Vec2,
+    /// Cells visible along each side.
+    span: f32,
+}
+
+/// The texture of the visible cells and what it was made for.
+#[derive(Clone)]
+struct Cached {
+    key: (u64, usize, usize, usize, bool, bool),
+    texture: egui::TextureHandle,
+}
+
+/// Draws the heatmap with row and column labels; returns the cell clicked, (query, key).
+///
+/// `key` identifies the matrix (the caller's snapshot serial): the texture is remade when it changes. `causal`
+/// greys out the upper triangle, which the mask removes (off for the lesson's unmasked score matrix).
+pub fn matrix_ui(
+    ui: &mut egui::Ui,
+    matrix: &Matrix,
+    tokens: &[TokenNode],
+    log_scale: bool,
+    key: u64,
+    causal: bool,
+) -> Option<(usize, usize)> {
     let n = matrix.n();
     if n == 0 {
-        return;
+        return None;
     }
+    let id = ui.id().with("matrix_view");
     let label_w = 110.0;
     let avail = ui.available_size();
-    let cell = ((avail.x - label_w).min(avail.y - label_w) / n as f32).clamp(4.0, 48.0);
-    let size = Vec2::new(label_w + cell * n as f32, label_w + cell * n as f32);
-    let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+    let side = (avail.x - label_w).min(avail.y - label_w).max(40.0);
+    let full = Window {
+        first: Vec2::ZERO,
+        span: n as f32,
+    };
+    let mut window: Window = ui.data(|d| d.get_temp(id)).unwrap_or(full);
+    // A smaller matrix than last time (new text): start over.
+    if window.span > n as f32 || window.first.x + window.span > n as f32 + 0.5 {
+        window = full;
+    }
+    // Cells keep at most 48 points when the whole matrix fits.
+    let side = side.min(48.0 * window.span);
+    let (rect, response) =
+        ui.allocate_exact_size(Vec2::splat(label_w + side), Sense::click_and_drag());
+    response.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::WidgetType::Other, true, "attention heatmap")
+    });
+    let area = Rect::from_min_size(rect.min + Vec2::splat(label_w), Vec2::splat(side));
+    let cell = side / window.span;
+
+    // Zoom around the pointer, pan by dragging, double-click for the whole matrix.
+    if let Some(pointer) = response.hover_pos().filter(|p| area.contains(*p)) {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y + i.zoom_delta().ln() * 200.0);
+        if scroll != 0.0 {
+            let at = window.first + (pointer - area.min) / cell;
+            let span =
+                (window.span * (-scroll / 200.0).exp()).clamp(4.0_f32.min(n as f32), n as f32);
+            let first = at - (pointer - area.min) / (side / span);
+            window = Window { first, span };
+        }
+    }
+    if response.dragged() {
+        window.first -= response.drag_delta() / cell;
+    }
+    if response.double_clicked() {
+        window = full;
+    }
+    let max_first = (n as f32 - window.span).max(0.0);
+    window.first = Vec2::new(
+        window.first.x.clamp(0.0, max_first),
+        window.first.y.clamp(0.0, max_first),
+    );
+    ui.data_mut(|d| d.insert_temp(id, window));
+    let cell = side / window.span;
+
+    // The cells in view, rows and columns first..first + count.
+    let (row0, col0) = (window.first.y as usize, window.first.x as usize);
+    let count = (window.span.ceil() as usize + 1)
+        .min(n - row0.max(col0))
+        .max(1);
+    let rows = count.min(n - row0);
+    let cols = count.min(n - col0);
+    let cache_key = (key, row0, col0, count, log_scale, causal);
+    let cached: Option<Cached> = ui.data(|d| d.get_temp(id.with("texture")));
+    let texture = match cached.filter(|c| c.key == cache_key) {
+        Some(c) => c.texture,
+        None => {
+            let mut pixels = Vec::with_capacity(rows * cols);
+            for i in row0..row0 + rows {
+                for j in col0..col0 + cols {
+                    pixels.push(if j <= i || !causal {
+                        heat(intensity(matrix.get(i, j) as f32, log_scale))
+                    } else {
+                        Color32::from_gray(18)
+                    });
+                }
+            }
+            let image = egui::ColorImage::new([cols, rows], pixels);
+            let texture = ui
+                .ctx()
+                .load_texture("matrix", image, egui::TextureOptions::NEAREST);
+            ui.data_mut(|d| {
+                d.insert_temp(
+                    id.with("texture"),
+                    Cached {
+                        key: cache_key,
+                        texture: texture.clone(),
+                    },
+                )
+            });
+            texture
+        }
+    };
     let painter = ui.painter_at(rect);
-    let origin = rect.min + Vec2::splat(label_w);
+    let image_rect = Rect::from_min_size(
+        area.min - (window.first - Vec2::new(col0 as f32, row0 as f32)) * cell,
+        Vec2::new(cols as f32 * cell, rows as f32 * cell),
+    );
+    painter.with_clip_rect(area).image(
+        texture.id(),
+        image_rect,
+        Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+        Color32::WHITE,
+    );
+
+    // Labels of the visible rows (token text) and columns (position), thinned when cells are small.
+    let every = ((LABEL_CELL / cell).ceil() as usize).max(1);
     let font = egui::FontId::monospace((cell * 0.6).clamp(8.0, 13.0));
     let text_color = ui.visuals().text_color();
-    for (i, t) in tokens.iter().enumerate().take(n) {
-        let y = origin.y + (i as f32 + 0.5) * cell;
-        painter.text(
-            egui::pos2(origin.x - 4.0, y),
+    let labels = painter.with_clip_rect(rect);
+    for i in (row0..row0 + count.min(n - row0)).filter(|i| i % every == 0) {
+        let offset = (i as f32 + 0.5 - window.first.y) * cell;
+        if !(0.0..=side).contains(&offset) {
+            continue;
+        }
+        let text = tokens.get(i).map_or("", |t| t.text.as_str());
+        labels.text(
+            egui::pos2(area.min.x - 4.0, area.min.y + offset),
             egui::Align2::RIGHT_CENTER,
-            &t.text,
+            super::shorten(text, 14),
             font.clone(),
             text_color,
         );
-        let x = origin.x + (i as f32 + 0.5) * cell;
-        painter.text(
-            egui::pos2(x, origin.y - 4.0),
+    }
+    for j in (col0..col0 + count.min(n - col0)).filter(|j| j % every == 0) {
+        let offset = (j as f32 + 0.5 - window.first.x) * cell;
+        if !(0.0..=side).contains(&offset) {
+            continue;
+        }
+        labels.text(
+            egui::pos2(area.min.x + offset, area.min.y - 4.0),
             egui::Align2::CENTER_BOTTOM,
-            i.to_string(),
+            j.to_string(),
             font.clone(),
             text_color,
         );
     }
-    for i in 0..n {
-        for j in 0..n {
-            let w = matrix.get(i, j) as f32;
-            let min = origin + Vec2::new(j as f32 * cell, i as f32 * cell);
-            let color = if j <= i {
-                heat(intensity(w, log_scale))
-            } else {
-                Color32::from_gray(18)
-            };
-            painter.rect_filled(
-                Rect::from_min_size(min, Vec2::splat(cell - 1.0)),
-                0.0,
-                color,
-            );
+
+    let cell_at = |pos: egui::Pos2| -> Option<(usize, usize)> {
+        if !area.contains(pos) {
+            return None;
         }
+        let at = window.first + (pos - area.min) / cell;
+        let (i, j) = (at.y as usize, at.x as usize);
+        (i < n && j < n).then_some((i, j))
+    };
+    let clicked = response
+        .clicked()
+        .then(|| response.interact_pointer_pos().and_then(cell_at))
+        .flatten();
+    if let Some((i, j)) = response.hover_pos().and_then(cell_at) {
+        let (from, to) = (
+            tokens.get(i).map_or("", |t| t.text.as_str()),
+            tokens.get(j).map_or("", |t| t.text.as_str()),
+        );
+        let text = if !causal {
+            format!("[{i}][{j}] = {:.4}: {from:?} and {to:?}", matrix.get(i, j))
+        } else if j > i {
+            format!("A[{i}][{j}] = 0: masked\n{from:?} cannot look at {to:?}, which comes later")
+        } else {
+            format!(
+                "A[{i}][{j}] = {:.4}\n{from:?} looks at {to:?}\nclick: select both tokens for the graph · scroll: zoom · drag: pan · double-click: all",
+                matrix.get(i, j)
+            )
+        };
+        response.on_hover_text_at_pointer(text);
     }
-    if let Some(pos) = response.hover_pos() {
-        let rel = (pos - origin) / cell;
-        if rel.x >= 0.0 && rel.y >= 0.0 && (rel.x as usize) < n && (rel.y as usize) < n {
-            let (i, j) = (rel.y as usize, rel.x as usize);
-            let (from, to) = (
-                tokens.get(i).map_or("", |t| t.text.as_str()),
-                tokens.get(j).map_or("", |t| t.text.as_str()),
-            );
-            let text = if j > i {
-                format!(
-                    "A[{i}][{j}] = 0: masked\n{from:?} cannot look at {to:?}, which comes later"
-                )
-            } else {
-                format!(
-                    "A[{i}][{j}] = {:.4}\n{from:?} looks at {to:?}",
-                    matrix.get(i, j)
-                )
-            };
-            response.on_hover_text_at_pointer(text);
-        }
-    }
+    clicked
 }
 
 /// Heatmap colour: dark slate for 0, bright amber for 1, readable on both themes.

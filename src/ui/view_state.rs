@@ -56,6 +56,9 @@ pub struct Shown {
     pub snapshot: Arc<Snapshot>,
     /// The graph the view draws.
     pub graph: ViewGraph,
+    /// Counts the snapshots shown: a new number for each, so pictures cached from one are never shown for
+    /// another.
+    pub serial: u64,
 }
 
 /// The view's state.
@@ -169,11 +172,13 @@ impl ViewState {
         };
         match self.deriver.poll() {
             Some((key, Ok(snapshot))) => {
+                let serial = self.shown.as_ref().map_or(0, |s| s.serial) + 1;
                 self.shown = Some(Shown {
                     key,
                     graph_key,
                     graph: build(&snapshot),
                     snapshot: Arc::new(snapshot),
+                    serial,
                 });
                 None
             }

@@ -1093,3 +1093,59 @@ fn every_character_of_the_chinese_lesson_has_a_glyph() {
         }
     }
 }
+
+#[test]
+fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box() {
+    use attngraph::ui::settings::View;
+    let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);
+    h.state_mut().settings.view = View::Matrix;
+    settle(&mut h);
+    let n = h.state().session.analysis().unwrap().tokens.len();
+    let rect = h.get_by_label("attention heatmap").rect();
+    // The cells fill the square right of and below 110 points of labels.
+    let side = rect.width() - 110.0;
+    let cell = side / n as f32;
+    let (query, key) = (5, 2);
+    let pos = rect.min
+        + egui::vec2(
+            110.0 + (key as f32 + 0.5) * cell,
+            110.0 + (query as f32 + 0.5) * cell,
+        );
+    h.hover_at(pos);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::default(),
+        });
+    }
+    h.step();
+    h.step();
+    assert_eq!(h.state().view.pinned, Some(query));
+    assert_eq!(h.state().view.hovered, Some(key));
+
+    // A paste of many lines: the text box keeps its height (it scrolls), so the view below does not move; the
+    // count beside it follows.
+    let text_box = |h: &Harness<'static, AttnApp>| h.get_by_label("attention heatmap").rect().min.y;
+    let before = text_box(&h);
+    let lines = |k: usize| -> String { (0..k).map(|i| format!("Line {i} of a text.\n")).collect() };
+    h.state_mut().settings.text = lines(8);
+    text_edited(&mut h);
+    settle(&mut h);
+    let tokens = h.state().session.analysis().unwrap().tokens.len();
+    assert!(tokens > 40, "{tokens}");
+    assert!(
+        (text_box(&h) - before).abs() < 1.0,
+        "the heatmap moved from {before} to {}: the text box grew",
+        text_box(&h)
+    );
+    h.get_by_label(&format!("{tokens} / 64 tokens"));
+    // Past the context (64 tokens here): the count says so, in place of the analysis' old count.
+    h.state_mut().settings.text = lines(20);
+    text_edited(&mut h);
+    settle(&mut h);
+    h.get_by_label_contains("/ 64 tokens: too long");
+    assert!((text_box(&h) - before).abs() < 1.0);
+}
