@@ -198,24 +198,61 @@ impl HubOptions {
     }
 }
 
-/// The Hub cache folder: HF_HUB_CACHE, else HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else
-/// ~/.cache/huggingface/hub — the order Python's huggingface_hub uses.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface.
+fn hf_home() -> PathBuf {
+    env_path("HF_HOME").unwrap_or_else(|| {
+        env_path("XDG_CACHE_HOME")
+            .or_else(|| env_path("HOME").map(|h| h.join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("huggingface")
+    })
+}
+
+/// The Hub cache folder: HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE (its older name), else HF_HOME/hub, else
+/// $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub — the order Python's huggingface_hub uses.
 pub fn hub_cache_dir() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = var("HF_HUB_CACHE") {
-        return dir;
+    env_path("HF_HUB_CACHE")
+        .or_else(|| env_path("HUGGINGFACE_HUB_CACHE"))
+        .unwrap_or_else(|| hf_home().join("hub"))
+}
+
+/// The Hub token: HF_TOKEN, else the file HF_TOKEN_PATH names, else HF_HOME/token (where `huggingface-cli
+/// login` saves it); `None` without one.
+pub fn hub_token() -> Option<String> {
+    if let Ok(token) = std::env::var("HF_TOKEN") {
+        if !token.trim().is_empty() {
+            return Some(token.trim().to_string());
+        }
     }
-    if let Some(home) = var("HF_HOME") {
-        return home.join("hub");
+    let path = env_path("HF_TOKEN_PATH").unwrap_or_else(|| hf_home().join("token"));
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+/// A file of `repo` at `revision` in the cache: through `refs/<revision>` as hf-hub looks, or, for a revision
+/// that is a commit hash, straight under `snapshots/<hash>/` (Python's huggingface_hub writes no `refs/<hash>`).
+fn cached_file(cache_dir: &Path, repo: &Repo, revision: &str, file: &str) -> Option<PathBuf> {
+    if let Some(path) = Cache::new(cache_dir.to_path_buf())
+        .repo(repo.clone())
+        .get(file)
+    {
+        return Some(path);
     }
-    let cache = var("XDG_CACHE_HOME")
-        .or_else(|| var("HOME").map(|h| h.join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("huggingface").join("hub")
+    let is_commit = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    let path = cache_dir
+        .join(repo.folder_name())
+        .join("snapshots")
+        .join(revision)
+        .join(file);
+    (is_commit && path.exists()).then_some(path)
 }
 
 fn endpoint() -> String {
@@ -286,15 +323,14 @@ fn resolve_folder(folder: &Path) -> Result<ModelFiles, LoadError> {
 fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelFiles, LoadError> {
     let cache_dir = hub.cache_dir.clone().unwrap_or_else(hub_cache_dir);
     let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
-    let cached = Cache::new(cache_dir.clone()).repo(repo.clone());
+    let cached = |file: &str| cached_file(&cache_dir, &repo, revision, file);
     if hub.offline {
-        let config = cached.get("config.json");
-        let weights = cached.get("model.safetensors");
-        let tokenizer = match cached.get("tokenizer.json") {
+        let config = cached("config.json");
+        let weights = cached("model.safetensors");
+        let tokenizer = match cached("tokenizer.json") {
             Some(json) => Some(TokenizerFiles::Json(json)),
-            None => cached
-                .get("vocab.json")
-                .zip(cached.get("merges.txt"))
+            None => cached("vocab.json")
+                .zip(cached("merges.txt"))
                 .map(|(v, m)| TokenizerFiles::VocabMerges(v, m)),
         };
         return match (config, weights, tokenizer) {
@@ -323,11 +359,11 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         };
     }
     let endpoint = hub.endpoint.clone().unwrap_or_else(endpoint);
-    let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir))
+    let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir.clone()))
         .with_endpoint(endpoint.clone())
         .with_progress(false)
         .with_retries(2);
-    if let Ok(token) = std::env::var("HF_TOKEN") {
+    if let Some(token) = hub_token() {
         builder = builder.with_token(Some(token));
     }
     let download_err = |file: &str, message: String| LoadError::Download {
@@ -341,7 +377,7 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         .map_err(|err| download_err("(setup)", err.to_string()))?;
     let stall = stall_timeout();
     let fetch = |file: &str| -> Result<PathBuf, LoadError> {
-        if let Some(path) = cached.get(file) {
+        if let Some(path) = cached(file) {
             return Ok(path);
         }
         let path = download_watched(

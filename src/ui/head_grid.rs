@@ -207,7 +207,14 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                     if knocked_out.contains(layer, head) {
                         hover.push_str("\nknocked out: the analysis is of the model without it");
                     }
-                    let response = response.on_hover_text(hover);
+                    // Hovering shows the head's pattern large, whatever the cells are coloured by.
+                    let preview = thumbnails.textures.get(layer * att.n_head() + head);
+                    let response = response.on_hover_ui(|ui| {
+                        if let Some(texture) = preview {
+                            ui.add(egui::Image::new((texture.id(), Vec2::splat(168.0))));
+                        }
+                        ui.label(&hover);
+                    });
                     if response.clicked() {
                         clicked = Some(Selection::Head { layer, head });
                     }

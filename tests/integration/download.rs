@@ -32,6 +32,8 @@ enum Fault {
     Altered(&'static str),
     /// Drops the first request halfway, then answers the resume's `Range` with the whole file from byte 0.
     IgnoresRange(&'static str),
+    /// Answers 401 to any request without `Authorization: Bearer <this token>` (a gated repository).
+    Gated(&'static str),
 }
 
 /// The Hub's etag of a file: SHA-256 for LFS files (the weights), the git blob SHA-1 for the rest.
@@ -68,10 +70,14 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
     let mut request_line = String::new();
     reader.read_line(&mut request_line).unwrap_or(0);
     let mut range = None;
+    let mut authorization = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("authorization: ") {
+            authorization = value.trim().to_string();
         }
         if let Some(value) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
             let (a, b) = value.trim().split_once('-').unwrap();
@@ -92,6 +98,11 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
     };
     if !path.starts_with("/openai-community/gpt2/resolve/main/") {
         return status(&mut stream, "404 Not Found");
+    }
+    if let Fault::Gated(token) = fault {
+        if authorization != format!("bearer {}", token.to_ascii_lowercase()) {
+            return status(&mut stream, "401 Unauthorized");
+        }
     }
     if fault == Fault::NotFound(leak(&file)) {
         return status(&mut stream, "404 Not Found");
@@ -477,4 +488,27 @@ fn verifying_a_gigabyte_file_streams_it() {
         peak < 100.0,
         "verifying a 1 GiB file peaked at {peak:.1} MB"
     );
+}
+
+#[test]
+fn the_token_is_read_from_hf_token_path() {
+    let cache = tempfile::tempdir().unwrap();
+    let (endpoint, _) = serve(Fault::Gated("hf_testtoken123"));
+    // Without a token the gated repository refuses.
+    let refused = analyze(&endpoint, cache.path());
+    assert_clean_failure(&refused, "401");
+    let token = cache.path().join("token-file");
+    std::fs::write(&token, "hf_testtoken123\n").unwrap();
+    let out = run_cli(
+        &["analyze", "--text", "I love tennis.", "--format", "json"],
+        &[
+            ("HF_ENDPOINT", Path::new(&endpoint)),
+            ("HF_HUB_CACHE", cache.path()),
+            ("HF_HUB_OFFLINE", Path::new("0")),
+            ("HF_TOKEN_PATH", &token),
+        ],
+    );
+    assert_success(&out);
+    // The token is never printed.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hf_testtoken123"));
 }

@@ -114,3 +114,34 @@ fn unknown_hub_id_offline_is_a_clear_error() {
         "nobody/no-such-model is not fully in the Hugging Face cache",
     );
 }
+
+#[test]
+fn huggingface_hub_cache_and_a_commit_hash_without_refs_work_offline() {
+    // A cache as Python fills it when asked for a commit: snapshots/<hash>/ but no refs/<hash>.
+    let dir = tempfile::tempdir().unwrap();
+    make_cache(dir.path(), &ALL);
+    let run = |model: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_attngraph"))
+            .args([
+                "analyze",
+                "--model",
+                model,
+                "--text",
+                "I love tennis.",
+                "--format",
+                "json",
+            ])
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HF_HOME")
+            .env("HF_HUB_OFFLINE", "1")
+            .env("HUGGINGFACE_HUB_CACHE", dir.path())
+            .output()
+            .unwrap()
+    };
+    assert_success(&run("openai-community/gpt2"));
+    let pinned = run(&format!("openai-community/gpt2@{REVISION}"));
+    assert_success(&pinned);
+    // A hash the cache does not hold is named as missing.
+    let other = run("openai-community/gpt2@0000000000000000000000000000000000000000");
+    assert_clean_failure(&other, "config.json");
+}
