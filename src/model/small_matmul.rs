@@ -17,7 +17,25 @@ pub const MAX_ROWS: usize = 40;
 /// Weight rows (output columns) per parallel task.
 const TASK_ROWS: usize = 128;
 
-/// x·wᵀ for x (m, k) and w (n, k): streamed for few rows on the CPU, candle's gemm otherwise.
+/// Whether this CPU runs the streaming kernel for rows of length `k`: x86-64 with AVX2 and FMA, `k` a multiple
+/// of 8. Everywhere else (ARM, older x86) candle's gemm is faster than a scalar loop would be, so it takes the
+/// product.
+pub fn streams(k: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        k.is_multiple_of(8)
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = k;
+        false
+    }
+}
+
+/// x·wᵀ for x (m, k) and w (n, k): streamed for few rows on a CPU that has the kernel ([`streams`]), candle's
+/// gemm otherwise.
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let small = x.device().is_cpu()
         && x.dtype() == DType::F32
@@ -25,7 +43,8 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
         && x.is_contiguous()
         && w.is_contiguous()
         && x.rank() == 2
-        && x.dim(0).is_ok_and(|m| m <= MAX_ROWS);
+        && x.dim(0).is_ok_and(|m| m <= MAX_ROWS)
+        && x.dim(1).is_ok_and(streams);
     if small {
         x.apply_op2_no_bwd(w, &MatmulT)
     } else {
@@ -221,6 +240,25 @@ mod avx {
 mod tests {
     use super::*;
     use crate::model::test_values as values;
+
+    #[test]
+    fn without_the_kernel_candles_gemm_takes_the_product() {
+        // k = 12 is no multiple of 8: the path a CPU without AVX2/FMA (or an ARM one) takes for every k.
+        let (m, k, n) = (3, 12, 7);
+        assert!(!streams(k));
+        let (xv, wv) = (values(m * k, 3), values(n * k, 4));
+        let x = Tensor::from_vec(xv.clone(), (m, k), &candle_core::Device::Cpu).unwrap();
+        let w = Tensor::from_vec(wv.clone(), (n, k), &candle_core::Device::Cpu).unwrap();
+        let y: Vec<f32> = matmul_t(&x, &w).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        for r in 0..m {
+            for c in 0..n {
+                let want: f64 = (0..k)
+                    .map(|i| f64::from(xv[r * k + i]) * f64::from(wv[c * k + i]))
+                    .sum();
+                assert!((f64::from(y[r * n + c]) - want).abs() < 1e-5);
+            }
+        }
+    }
 
     #[test]
     fn equals_a_plain_f64_product_at_odd_shapes() {
