@@ -91,7 +91,9 @@ def main():
             theirs[t] = statistics.median(times)
         peak_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-        print(f"GPT-2-small shape, CPU, {args.threads} threads for PyTorch {torch.__version__}, median of {args.repeat}")
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        print(f"CPU: {cpu}; GPT-2-small shape, {args.threads} threads for PyTorch {torch.__version__} (eager "
+              f"attention: the attentions are output), median of {args.repeat}")
         print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB | typing: +1 token with prefix cache, ms | ratio | portable kernels ms | ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for t in lengths:

@@ -274,7 +274,7 @@ pub fn bench(
         typing.sort_by(f64::total_cmp);
         let typing_median = typing[typing.len() / 2];
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "cpu": cpu_name()});
             writeln!(out, "{line}")?;
         } else {
             writeln!(
@@ -286,4 +286,17 @@ pub fn bench(
         }
     }
     Ok(())
+}
+
+/// The CPU's model name as the system reports it (Linux: /proc/cpuinfo), else the architecture.
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }

@@ -158,6 +158,12 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
             }
             assert!(line["peak_rss_mb"].as_f64().unwrap() > 1.0, "{line}");
             assert_eq!(line["kernels"], kernels);
+            // The CPU is named, as /proc/cpuinfo does on Linux.
+            let cpu = line["cpu"].as_str().unwrap();
+            if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+                assert!(info.contains(cpu), "{cpu}");
+            }
+            assert!(!cpu.is_empty());
         }
     }
 }
