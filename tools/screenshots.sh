@@ -44,7 +44,7 @@ cells = [(d, l, h, p) for l, row in enumerate(s['sweep']) for h, c in enumerate(
 d, l, h, p = min(cells)
 print(l, h, p)")
 echo "knocking out $kl.$kh hurts position $kp most"
-"$bin" ablate --model demo --text "$twice" --bos --heads "$kl.$kh" | head -6
+"$bin" ablate --model demo --text "$twice" --bos --heads "$kl.$kh" | sed -n 1,6p
 shot --text "$twice" --predict "$kp" --colour contribution --view grid --screenshot screenshots/contribution.png
 shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --layer "$kl" --head "$kh" \
   --view graph --screenshot screenshots/knockout.png

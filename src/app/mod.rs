@@ -182,9 +182,14 @@ impl AttnApp {
             crate::graph::Selection::Head { layer, head } => (layer, head),
             _ => (0, 0),
         };
-        self.session.explain(key, layer, head);
+        self.session.explain(key.clone(), layer, head);
+        // The last step explains the last token's prediction: chosen once per text, so the reader can pick
+        // another token or colouring in its grid.
         let last_step = crate::lesson::steps::STEPS - 1;
-        if self.settings.lesson_step == last_step {
+        if self.settings.lesson_step != last_step {
+            return;
+        }
+        if self.lesson_attributed.as_ref() != Some(&key) {
             let last = self
                 .session
                 .analysis()
@@ -192,8 +197,11 @@ impl AttnApp {
             if last >= 1 {
                 self.view.predicted = Some(last);
                 self.view.grid_colour = GridColour::Contribution;
-                self.request_attribution();
             }
+            self.lesson_attributed = Some(key);
+        }
+        if self.view.grid_colour == GridColour::Contribution {
+            self.request_attribution();
         }
     }
 
@@ -608,8 +616,8 @@ impl AttnApp {
                 context: self.session.analysis().map(|a| a.model.n_positions),
                 too_long: match self.session.analyze_error() {
                     Some(crate::session::worker::TaskError::Engine(
-                        crate::model::EngineError::TooLong { tokens, .. },
-                    )) => Some(*tokens),
+                        crate::model::EngineError::TooLong { tokens, limit, .. },
+                    )) => Some((*tokens, *limit)),
                     _ => None,
                 },
                 export_dir: self.exports.dir(),

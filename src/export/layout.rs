@@ -76,7 +76,7 @@ const BULGE: f64 = 0.45;
 
 /// The cubic Bézier control points of the edge from `a` to `b`: it bulges to the left of its direction of travel
 /// by 0.45 of its length, at most `max_bulge` (upwards in the arc layout, where a query sits right of the keys
-/// it looks at; towards the centre, roughly, in the circle layout). The app and the SVG draw the same curve.
+/// it looks at). The app and the SVG draw the same curve.
 pub fn edge_curve(a: (f64, f64), b: (f64, f64), max_bulge: f64) -> [(f64, f64); 4] {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let length = dx.hypot(dy);

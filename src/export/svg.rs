@@ -52,11 +52,11 @@ pub fn to_svg(s: &Snapshot) -> String {
         let stroke = format!("stroke=\"rgb({r},{g},{b})\" stroke-width=\"{width:.2}\" stroke-opacity=\"{opacity:.2}\" fill=\"none\"");
         // The app's curves (export::layout), kept inside the picture: no higher than the space above the nodes.
         let [p0, p1, p2, p3] = if e.from == e.to {
-            self_loop((x1, y1), 12.0)
+            self_loop((x1, y1), 9.0)
         } else {
             trim_ends(
                 edge_curve((x1, y1), (x2, y2), (y1.min(y2) - 20.0).max(10.0)),
-                10.0,
+                9.0,
             )
         };
         let d = format!(

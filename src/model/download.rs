@@ -211,13 +211,15 @@ fn check_structure(path: &Path) -> Result<(), String> {
             .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
             .max()
             .unwrap_or(0);
-        if 8 + header_len + data_end == len {
-            Ok(())
-        } else {
-            Err(format!(
-                "the tensors end at byte {} but the file has {len}",
-                8 + header_len + data_end
-            ))
+        // Offsets come from the file: a sum past u64 is a lie about the size, not an overflow to wrap.
+        match (8 + header_len).checked_add(data_end) {
+            Some(end) if end == len => Ok(()),
+            Some(end) => Err(format!(
+                "the tensors end at byte {end} but the file has {len}"
+            )),
+            None => Err(format!(
+                "the header names tensors past any file size (offset {data_end})"
+            )),
         }
     } else if len == 0 {
         Err("empty file".into())
@@ -268,5 +270,37 @@ impl hf_hub::api::Progress for Reporter {
 
     fn finish(&mut self) {
         (self.callback)(&self.file, self.total, self.total);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known answers, not this module's own formula: `git hash-object` and the SHA-256 test vector.
+    #[test]
+    fn hashes_are_gits_and_sha256s() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let git = |path: &Path| {
+            let len = std::fs::metadata(path).unwrap().len();
+            hash_file::<sha1::Sha1>(path, Some(format!("blob {len}\0").as_bytes())).unwrap()
+        };
+        assert_eq!(
+            git(&file("empty", b"")),
+            "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+        );
+        assert_eq!(
+            git(&file("hello", b"hello world\n")),
+            "3b18e512dba79e4c8300dd08aeb37f8e728b8dad"
+        );
+        assert_eq!(
+            hash_file::<sha2::Sha256>(&file("abc", b"abc"), None).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -249,7 +249,12 @@ mod tests {
         let (xv, wv) = (values(m * k, 3), values(n * k, 4));
         let x = Tensor::from_vec(xv.clone(), (m, k), &candle_core::Device::Cpu).unwrap();
         let w = Tensor::from_vec(wv.clone(), (n, k), &candle_core::Device::Cpu).unwrap();
-        let y: Vec<f32> = matmul_t(&x, &w).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = matmul_t(&x, &w)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         for r in 0..m {
             for c in 0..n {
                 let want: f64 = (0..k)

@@ -102,8 +102,9 @@ pub struct Session {
     explained: Option<Box<Explained>>,
     /// The newest explanation asked for (text, layer, head), while it is on its way.
     explain_pending: Option<(TextKey, usize, usize)>,
-    /// Side tasks that failed, not asked again for the same input (the error is shown instead).
-    failed: Vec<SideTask>,
+    /// Attributions, explanations and sweeps of the text on screen that failed, with why: not asked again for
+    /// the same input; the panels show the reason instead.
+    failed: Vec<(SideTask, String)>,
     /// Heads done and in all, while a sweep runs.
     sweep_progress: Option<(usize, usize)>,
     head_scores: Vec<HeadScores>,
@@ -163,8 +164,13 @@ impl Session {
         self.hub_endpoint = endpoint;
     }
 
-    /// Loads `model` (a `--model` string) on the worker; the current model stays until it is ready.
+    /// Loads `model` (a `--model` string) on the worker; the current model stays until it is ready. A sweep
+    /// running on the current model stops first.
     pub fn load(&mut self, model: String) {
+        if let Some((_, cancel)) = self.sweep_running.take() {
+            cancel.store(true, Ordering::Relaxed);
+            self.sweep_progress = None;
+        }
         self.loading = true;
         self.load_error = None;
         self.download = None;
@@ -293,8 +299,8 @@ impl Session {
         if have
             || self.attribution_pending.as_ref() == Some(&want)
             || self
-                .failed
-                .contains(&SideTask::Attribute(want.0.clone(), want.1))
+                .failure(&SideTask::Attribute(want.0.clone(), want.1))
+                .is_some()
         {
             return;
         }
@@ -303,6 +309,14 @@ impl Session {
             key: want.0,
             position: want.1,
         });
+    }
+
+    /// Why a side task (an attribution, an explanation, a sweep) of the text on screen failed, if it did.
+    pub fn failure(&self, task: &SideTask) -> Option<&str> {
+        self.failed
+            .iter()
+            .find(|(t, _)| t == task)
+            .map(|(_, why)| why.as_str())
     }
 
     /// Asks for the lesson's numbers for `key`'s text and head `layer`.`head`, unless they are here or on
@@ -315,8 +329,8 @@ impl Session {
         if have
             || self.explain_pending == asked
             || self
-                .failed
-                .contains(&SideTask::Explain(key.clone(), layer, head))
+                .failure(&SideTask::Explain(key.clone(), layer, head))
+                .is_some()
         {
             return;
         }
@@ -333,7 +347,8 @@ impl Session {
     /// Asks for every head to be knocked out alone, in turn, on `key`'s text.
     pub fn sweep(&mut self, key: TextKey) {
         self.sweep_progress = Some((0, 1));
-        self.failed.retain(|t| *t != SideTask::Sweep(key.clone()));
+        self.failed
+            .retain(|(t, _)| *t != SideTask::Sweep(key.clone()));
         let cancel = Arc::new(AtomicBool::new(false));
         self.sweep_running = Some((key.clone(), Arc::clone(&cancel)));
         self.worker.send(Request::Sweep { key, cancel });
@@ -399,6 +414,12 @@ impl Session {
                     millis,
                 } => {
                     if generation >= self.shown_generation {
+                        // Failures of side tasks for another text no longer concern anyone.
+                        let key = TextKey {
+                            text: analysis.text.clone(),
+                            bos: analysis.bos,
+                        };
+                        self.failed.retain(|(t, _)| t.key() == Some(&key));
                         self.head_scores = head_scores;
                         self.analysis = Some(analysis);
                         self.baseline = baseline;
@@ -426,8 +447,8 @@ impl Session {
                     self.attribution = Some((key, attribution));
                     events.push(Event::Attributed);
                 }
-                Response::SweepProgress(done, total) => {
-                    if self.sweep_running.is_some() {
+                Response::SweepProgress(key, done, total) => {
+                    if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
                         self.sweep_progress = Some((done, total));
                     }
                 }
@@ -474,10 +495,19 @@ impl Session {
                         SideTask::Probe | SideTask::Continue => {}
                     }
                     let cancelled = matches!(error, TaskError::Engine(EngineError::Cancelled));
-                    if !cancelled {
-                        self.failed.push(task);
-                        if self.model_name.is_some() {
-                            self.analyze_error = Some(error);
+                    match task {
+                        _ if cancelled => {}
+                        // The probe and Continue were asked for by a click: their error shows like an analysis's.
+                        SideTask::Probe | SideTask::Continue => {
+                            if self.model_name.is_some() {
+                                self.analyze_error = Some(error);
+                            }
+                        }
+                        // The panels that asked show these; one for an older text is no longer anyone's.
+                        task => {
+                            if task.key() == self.text_key().as_ref() {
+                                self.failed.push((task, error.to_string()));
+                            }
                         }
                     }
                 }

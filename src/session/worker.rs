@@ -81,6 +81,16 @@ pub enum SideTask {
     Sweep(TextKey),
 }
 
+impl SideTask {
+    /// The text the task was for (none for the probe and Continue).
+    pub fn key(&self) -> Option<&TextKey> {
+        match self {
+            Self::Attribute(key, _) | Self::Explain(key, _, _) | Self::Sweep(key) => Some(key),
+            Self::Probe | Self::Continue => None,
+        }
+    }
+}
+
 /// What the UI asks for.
 #[derive(Debug)]
 pub enum Request {
@@ -200,7 +210,7 @@ pub enum Response {
     /// The lesson's numbers, with the head's score matrix for its figure.
     Explained(Box<Explained>),
     /// Heads done so far of a sweep.
-    SweepProgress(usize, usize),
+    SweepProgress(TextKey, usize, usize),
     /// A sweep over every head.
     Swept(TextKey, Arc<Sweep>),
     /// A task besides the analysis failed; shown like a failed analysis, whatever analysis is current.
@@ -399,8 +409,13 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         Some(engine) => {
                             let progress_out = outbox.clone();
                             let progress_wake = wake.clone();
+                            let swept = key.clone();
                             let mut progress = move |done: usize, total: usize| {
-                                let _ = progress_out.send(Response::SweepProgress(done, total));
+                                let _ = progress_out.send(Response::SweepProgress(
+                                    swept.clone(),
+                                    done,
+                                    total,
+                                ));
                                 progress_wake();
                                 !cancel.load(std::sync::atomic::Ordering::Relaxed)
                             };

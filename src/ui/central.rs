@@ -7,10 +7,12 @@ use super::head_grid::{grid_panel_ui, GridPanel};
 use super::markov_panel::{markov_panel_ui, MarkovCommand};
 use super::perplexity_panel::{PerplexityCommand, PerplexityTab};
 use super::settings::{Settings, View};
+use super::view_state::GridColour;
 use super::view_state::ViewState;
 use super::{graph_view, lesson_view, matrix_view, status, token_panel};
 use crate::model::Analysis;
 use crate::session::Session;
+use crate::session::SideTask;
 
 /// What the body draws from.
 pub struct Body<'a> {
@@ -184,6 +186,13 @@ fn grid_ui(
                 overlay: overlay.as_ref(),
                 knocked_out: &b.view.knocked_out,
                 selected: b.settings.selection,
+                failure: b.session.text_key().and_then(|key| {
+                    let task = match b.view.grid_colour {
+                        GridColour::KnockOut => SideTask::Sweep(key),
+                        _ => SideTask::Attribute(key, b.view.predicted?.checked_sub(1)?),
+                    };
+                    b.session.failure(&task)
+                }),
             },
         },
     )
@@ -220,12 +229,16 @@ fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> 
         head_scores: session.head_scores(),
         attribution: session.attribution().filter(|at| at.position + 1 == last),
     });
+    let failure = session
+        .text_key()
+        .and_then(|key| session.failure(&SideTask::Explain(key, head.0, head.1)));
     let panel = lesson_view::LessonPanel {
         step: settings.lesson_step,
         lang: settings.lang,
         prediction: b.view.prediction,
         facts,
         head,
+        failure,
     };
     lesson_view::lesson_ui(ui, panel, |ui, figure| {
         lesson_figure(ui, b, a, figure, explained)

@@ -21,8 +21,8 @@ pub struct Controls<'a> {
     pub shape: Option<(usize, usize, usize)>,
     /// The model's context length, once one is loaded.
     pub context: Option<usize>,
-    /// The text's token count when the model refused it as too long.
-    pub too_long: Option<usize>,
+    /// The text's token count and the model's limit when the model refused it as too long.
+    pub too_long: Option<(usize, usize)>,
     /// Where quick exports go.
     pub export_dir: &'a Path,
 }
@@ -146,7 +146,7 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
                 });
             ui.vertical(|ui| {
                 match (c.shape, c.context, c.too_long) {
-                    (_, Some(limit), Some(tokens)) => {
+                    (_, _, Some((tokens, limit))) => {
                         ui.colored_label(
                             egui::Color32::from_rgb(215, 48, 39),
                             format!("{tokens} / {limit} tokens: too long"),

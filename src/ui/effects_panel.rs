@@ -140,6 +140,8 @@ pub struct EffectsPanel<'a> {
     pub knocked_out: &'a HeadSet,
     /// The selected matrix (its head can be knocked out).
     pub selected: Selection,
+    /// Why the attribution or the sweep asked for failed, if it did.
+    pub failure: Option<&'a str>,
 }
 
 /// Draws the controls, the legend and the other parts; returns what the reader asked for.
@@ -241,7 +243,12 @@ fn contribution_ui(
         .attribution
         .filter(|a| Some(a.position + 1) == p.predicted)
     else {
-        if p.attribution_pending {
+        if let Some(why) = p.failure {
+            ui.colored_label(
+                Color32::from_rgb(215, 48, 39),
+                format!("cannot take the logit apart: {why}"),
+            );
+        } else if p.attribution_pending {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.small(format!("taking the logit of {token} apart…"));
@@ -315,9 +322,20 @@ fn knock_out_ui(
             if let Some(((l, h), d)) = sweep.most_needed_for(position) {
                 ui.small(format!("{token} needs head {l}.{h} most ({d:+.3})"));
             }
-            export_buttons(ui, EffectExport::SweepCsv, EffectExport::SweepJson, commands);
+            export_buttons(
+                ui,
+                EffectExport::SweepCsv,
+                EffectExport::SweepJson,
+                commands,
+            );
         }
         _ => {
+            if let Some(why) = p.failure {
+                ui.colored_label(
+                    Color32::from_rgb(215, 48, 39),
+                    format!("the knock-out sweep failed: {why}"),
+                );
+            }
             if ui
                 .button(format!("Which heads matter for {token}?"))
                 .on_hover_text("Knock out every head alone, in turn, and colour each by how much the token's log-probability changes")

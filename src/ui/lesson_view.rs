@@ -28,6 +28,8 @@ pub struct LessonPanel<'a> {
     pub facts: Option<Facts<'a>>,
     /// The head the head-level steps use.
     pub head: (usize, usize),
+    /// Why the numbers could not be made, if so.
+    pub failure: Option<&'a str>,
 }
 
 /// The keys that move between steps, unless a text field has the keyboard.

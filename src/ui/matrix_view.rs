@@ -25,7 +25,7 @@ struct Window {
 /// The texture of the visible cells and what it was made for.
 #[derive(Clone)]
 struct Cached {
-    key: (u64, usize, usize, usize, bool, bool),
+    key: (u64, usize, usize, usize, usize, bool, bool),
     texture: egui::TextureHandle,
 }
 
@@ -58,8 +58,10 @@ pub fn matrix_ui(
     if window.span > n as f32 || window.first.x + window.span > n as f32 + 0.5 {
         window = full;
     }
-    // Cells keep at most 48 points when the whole matrix fits.
-    let side = side.min(48.0 * window.span);
+    // The picture is as large as the space allows, at most 48 points a cell for the whole matrix; zooming
+    // enlarges the cells up to 48 points.
+    let side = side.min(48.0 * n as f32);
+    let min_span = (side / 48.0).clamp(1.0, n as f32);
     let (rect, response) =
         ui.allocate_exact_size(Vec2::splat(label_w + side), Sense::click_and_drag());
     response.widget_info(|| {
@@ -73,10 +75,11 @@ pub fn matrix_ui(
         let scroll = ui.input(|i| i.smooth_scroll_delta.y + i.zoom_delta().ln() * 200.0);
         if scroll != 0.0 {
             let at = window.first + (pointer - area.min) / cell;
-            let span =
-                (window.span * (-scroll / 200.0).exp()).clamp(4.0_f32.min(n as f32), n as f32);
+            let span = (window.span * (-scroll / 200.0).exp()).clamp(min_span, n as f32);
             let first = at - (pointer - area.min) / (side / span);
             window = Window { first, span };
+            // The wheel zoomed the heatmap: it must not also scroll what holds it.
+            ui.input_mut(|i| i.smooth_scroll_delta = Vec2::ZERO);
         }
     }
     if response.dragged() {
@@ -93,14 +96,12 @@ pub fn matrix_ui(
     ui.data_mut(|d| d.insert_temp(id, window));
     let cell = side / window.span;
 
-    // The cells in view, rows and columns first..first + count.
+    // The cells in view, partly visible ones included: rows row0..row0 + rows, columns col0..col0 + cols.
     let (row0, col0) = (window.first.y as usize, window.first.x as usize);
-    let count = (window.span.ceil() as usize + 1)
-        .min(n - row0.max(col0))
-        .max(1);
-    let rows = count.min(n - row0);
-    let cols = count.min(n - col0);
-    let cache_key = (key, row0, col0, count, log_scale, causal);
+    let end = |first: f32| ((first + window.span).ceil() as usize).min(n);
+    let rows = end(window.first.y).saturating_sub(row0).max(1);
+    let cols = end(window.first.x).saturating_sub(col0).max(1);
+    let cache_key = (key, row0, col0, rows, cols, log_scale, causal);
     let cached: Option<Cached> = ui.data(|d| d.get_temp(id.with("texture")));
     let texture = match cached.filter(|c| c.key == cache_key) {
         Some(c) => c.texture,
@@ -148,7 +149,7 @@ pub fn matrix_ui(
     let font = egui::FontId::monospace((cell * 0.6).clamp(8.0, 13.0));
     let text_color = ui.visuals().text_color();
     let labels = painter.with_clip_rect(rect);
-    for i in (row0..row0 + count.min(n - row0)).filter(|i| i % every == 0) {
+    for i in (row0..row0 + rows).filter(|i| i % every == 0) {
         let offset = (i as f32 + 0.5 - window.first.y) * cell;
         if !(0.0..=side).contains(&offset) {
             continue;
@@ -162,7 +163,7 @@ pub fn matrix_ui(
             text_color,
         );
     }
-    for j in (col0..col0 + count.min(n - col0)).filter(|j| j % every == 0) {
+    for j in (col0..col0 + cols).filter(|j| j % every == 0) {
         let offset = (j as f32 + 0.5 - window.first.x) * cell;
         if !(0.0..=side).contains(&offset) {
             continue;

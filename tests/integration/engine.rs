@@ -262,6 +262,43 @@ fn continuing_with_cached_keys_and_values_equals_running_the_whole_text_each_tim
         bytes.extend_from_slice(engine.tokenizer().bytes(next));
     }
     assert_eq!(got, format!("I love{}", String::from_utf8_lossy(&bytes)));
+    // And the logits themselves: each token run alone against the cached keys and values gives the last row
+    // of the whole sequence run again, to 1e-4.
+    let model = engine.model();
+    let none = attngraph::model::HeadSet::default();
+    let (start, _) = engine.tokenize("I love", true).unwrap();
+    let (_, mut past) = model
+        .forward_from(&start, &[], false, &none, &mut |_, _, _| Ok(()))
+        .unwrap();
+    for t in start.len()..ids.len() {
+        let (hidden, kv) = model
+            .forward_from(&ids[t..t + 1], &past, false, &none, &mut |_, _, _| Ok(()))
+            .unwrap();
+        past = kv;
+        let cached: Vec<f32> = model
+            .logits(&hidden, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let whole = model
+            .forward(&ids[..t + 1], false, &mut |_, _, _| Ok(()))
+            .unwrap();
+        let fresh: Vec<f32> = model
+            .logits(&whole, t, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let worst = cached
+            .iter()
+            .zip(&fresh)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "position {t}: logits differ by {worst}");
+    }
 }
 
 #[test]
