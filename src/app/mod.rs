@@ -424,6 +424,7 @@ impl AttnApp {
                 }
             }
             Command::ExportEffects(what) => self.export_effects(what, ctx),
+            Command::TokenWindow(window) => self.view.window = window,
             Command::LessonStep(step) => {
                 self.settings.lesson_step = step.min(crate::lesson::steps::STEPS - 1);
                 self.view.prediction = Default::default();

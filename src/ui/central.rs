@@ -200,6 +200,7 @@ fn grid_ui(
 
 fn graph_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
     let focus = (b.view.hovered, b.view.pinned);
+    let window = b.view.window;
     let shown = b.view.shown_mut()?;
     graph_view::graph_panel_ui(
         ui,
@@ -208,6 +209,7 @@ fn graph_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
         b.settings.layout,
         b.settings.log_scale,
         focus,
+        window,
     )
 }
 

@@ -89,6 +89,8 @@ pub enum Command {
     Sweep,
     /// Save the heads' effects to the quick-export folder.
     ExportEffects(EffectExport),
+    /// Show only these queries (first, last) in the graph; `None` for all.
+    TokenWindow(Option<(usize, usize)>),
     /// Show this step of the lesson (from 0).
     LessonStep(usize),
     /// Teach in this language.

@@ -333,19 +333,39 @@ pub fn surprisal_color(bits: Option<f64>) -> Color32 {
 }
 
 /// Builds the view graph: nodes at arc or circle positions (force layout starts from the circle), edges with
-/// their drawing data. `focus` highlights one node's row and column.
+/// their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows only the
+/// queries first..=last, spread over the drawing; the earlier tokens they look at are squeezed, faded and
+/// unlabelled into the left seventh, and later tokens are left out.
 pub fn build(
     nodes: &[TokenNode],
     edges: &[Edge],
     kind: Layout,
     log_scale: bool,
     focus: Option<usize>,
+    window: Option<(usize, usize)>,
 ) -> ViewGraph {
     let n = nodes.len();
-    let positions = layout(kind, n, f64::from(SPACING) * n.max(4) as f64, 400.0);
-    let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(n, edges.len());
-    let idx: Vec<_> = nodes.iter().map(|t| sg.add_node(t.position)).collect();
-    for e in edges {
+    let (first, last) = match window {
+        Some((a, b)) if a <= b && b < n => (a, b),
+        _ => (0, n.saturating_sub(1)),
+    };
+    let shown = &nodes[..(last + 1).min(n)];
+    let width = f64::from(SPACING) * (last + 1 - first).max(4) as f64;
+    let mut positions = layout(kind, shown.len(), width, 400.0);
+    if first > 0 && kind == Layout::Arc {
+        // Queries spread over six sevenths; the context before them packed into the first seventh.
+        let band = width / 7.0;
+        for (i, p) in positions.iter_mut().enumerate() {
+            p.0 = if i < first {
+                band * (i as f64 + 0.5) / first as f64
+            } else {
+                band + (width - band) * ((i - first) as f64 + 0.5) / (last + 1 - first) as f64
+            };
+        }
+    }
+    let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(shown.len(), edges.len());
+    let idx: Vec<_> = shown.iter().map(|t| sg.add_node(t.position)).collect();
+    for e in edges.iter().filter(|e| (first..=last).contains(&e.from)) {
         if let (Some(&a), Some(&b)) = (idx.get(e.from), idx.get(e.to)) {
             let weight = e.weight as f32;
             let highlight = focus.is_some_and(|f| f == e.from || f == e.to);
@@ -361,11 +381,21 @@ pub fn build(
         }
     }
     let mut graph = ViewGraph::from(&sg);
-    for (node, (token, &(x, y))) in idx.iter().zip(nodes.iter().zip(&positions)) {
+    for (i, (node, (token, &(x, y)))) in idx.iter().zip(shown.iter().zip(&positions)).enumerate() {
         if let Some(view) = graph.node_mut(*node) {
-            view.set_label(token.text.clone());
+            let context = i < first;
+            view.set_label(if context {
+                String::new()
+            } else {
+                token.text.clone()
+            });
             view.set_location(Pos2::new(x as f32, y as f32));
-            view.set_color(surprisal_color(token.surprisal_bits));
+            let colour = surprisal_color(token.surprisal_bits);
+            view.set_color(if context {
+                colour.gamma_multiply(0.35)
+            } else {
+                colour
+            });
         }
     }
     graph
@@ -380,8 +410,37 @@ pub fn graph_panel_ui(
     layout: super::settings::GraphLayout,
     log_scale: bool,
     focus: (Option<usize>, Option<usize>),
+    window: Option<(usize, usize)>,
 ) -> Option<super::command::Command> {
     use super::settings::GraphLayout;
+    let mut command = None;
+    let n = snapshot.tokens.len();
+    if n > super::view_state::AUTO_TOP_K_ABOVE {
+        // The token window: which queries the graph shows.
+        ui.horizontal(|ui| {
+            let (mut a, mut b) = window.unwrap_or((0, n - 1));
+            ui.label("queries");
+            let from = ui.add(egui::DragValue::new(&mut a).range(0..=n - 1));
+            ui.label("to");
+            let to = ui.add(egui::DragValue::new(&mut b).range(0..=n - 1));
+            if from.changed() || to.changed() {
+                let (a, b) = (a.min(b), a.max(b));
+                let whole = (a, b) == (0, n - 1);
+                command = Some(super::command::Command::TokenWindow(
+                    (!whole).then_some((a, b)),
+                ));
+            }
+            ui.weak(format!("of {n}"));
+            if window.is_some() {
+                ui.weak(
+                    "· the tokens before them sit faded on the left; exports hold the whole text",
+                );
+                if ui.small_button("all").clicked() {
+                    command = Some(super::command::Command::TokenWindow(None));
+                }
+            }
+        });
+    }
     ui.horizontal_wrapped(|ui| {
         ui.strong(snapshot.title());
         ui.label(format!(
@@ -444,7 +503,9 @@ pub fn graph_panel_ui(
     if let Some(token) = pinned.or(hovered) {
         links_popup(ui, &snapshot.matrix, token);
     }
-    ((hovered, pinned) != focus).then_some(super::command::Command::Focus { hovered, pinned })
+    command
+        .or(((hovered, pinned) != focus)
+            .then_some(super::command::Command::Focus { hovered, pinned }))
 }
 
 /// Where `token` looks and what looks at it, as "token weight" lists of the weights above 0.005.

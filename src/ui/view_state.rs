@@ -46,6 +46,7 @@ struct GraphKey {
     layout: GraphLayout,
     log_scale: bool,
     focus: Option<usize>,
+    window: Option<(usize, usize)>,
 }
 
 /// The snapshot on screen and the graph drawn from it.
@@ -83,6 +84,8 @@ pub struct ViewState {
     pub knocked_out: HeadSet,
     /// The reader's answer on the lesson's current step.
     pub prediction: super::lesson_view::Prediction,
+    /// The queries the graph shows (first, last); `None` for all.
+    pub window: Option<(usize, usize)>,
 }
 
 impl ViewState {
@@ -100,6 +103,7 @@ impl ViewState {
             predicted: None,
             knocked_out: HeadSet::default(),
             prediction: Default::default(),
+            window: None,
         }
     }
 
@@ -160,6 +164,7 @@ impl ViewState {
             layout: s.layout,
             log_scale: s.log_scale,
             focus: self.focus(),
+            window: self.window.filter(|&(_, b)| b < analysis.tokens.len()),
         };
         let build = |snapshot: &Snapshot| {
             graph_view::build(
@@ -168,6 +173,7 @@ impl ViewState {
                 graph_key.layout.export_layout(),
                 graph_key.log_scale,
                 graph_key.focus.filter(|&f| f < snapshot.tokens.len()),
+                graph_key.window,
             )
         };
         match self.deriver.poll() {

@@ -1149,3 +1149,37 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
     h.get_by_label_contains("/ 64 tokens: too long");
     assert!((text_box(&h) - before).abs() < 1.0);
 }
+
+#[test]
+fn the_token_window_narrows_the_graph_to_its_queries() {
+    // The demo model reads 256 tokens: a text of about 120.
+    let text: String = (0..12)
+        .map(|i| format!("Sentence {i} is about the log files. "))
+        .collect();
+    let mut h = harness(std::path::Path::new("demo"), &text, None);
+    settle(&mut h);
+    let n = h.state().session.analysis().unwrap().tokens.len();
+    assert!(n > 100, "{n}");
+    let whole = h.state().view.shown().unwrap().graph.node_count();
+    assert_eq!(whole, n);
+    // The window's spin boxes are there on a long text.
+    h.get_by_label_contains("queries");
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .apply(Command::TokenWindow(Some((40, 60))), &ctx);
+    h.step();
+    h.step();
+    let graph = &h.state().view.shown().unwrap().graph;
+    // Tokens 0..=60: the window's queries and the context before them; nothing after.
+    assert_eq!(graph.node_count(), 61);
+    for edge in graph.g().edge_indices() {
+        let (from, _) = graph.g().edge_endpoints(edge).unwrap();
+        let query = *graph.node(from).unwrap().payload();
+        assert!((40..=60).contains(&query), "an edge from query {query}");
+    }
+    h.get_by_label_contains("the tokens before them sit faded");
+    h.get_by_label("all").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().view.shown().unwrap().graph.node_count(), n);
+}
