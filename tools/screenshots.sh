@@ -39,8 +39,10 @@ read -r kl kh kp < <("$bin" ablate --model demo --text "$twice" --bos --all-head
   python3 -c "
 import json, sys
 s = json.load(sys.stdin)
+# Tokens of the second copy: what the model can predict from the first.
+half = len(s['tokens']) // 2
 cells = [(d, l, h, p) for l, row in enumerate(s['sweep']) for h, c in enumerate(row)
-         for p, d in enumerate(c['delta_logprob']) if d is not None]
+         for p, d in enumerate(c['delta_logprob']) if d is not None and p > half]
 d, l, h, p = min(cells)
 print(l, h, p)")
 echo "knocking out $kl.$kh hurts position $kp most"
@@ -52,5 +54,5 @@ shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --
 shot --text "$twice" --view lesson --lesson-step 6 --layer "$sl" --head "$sh" --screenshot screenshots/lesson-en.png
 shot --text "$twice" --view lesson --lesson-step 8 --lang zh-Hant --screenshot screenshots/lesson-zh.png
 # A long text: a page of prose the model never read, cut to the demo model's context.
-long=$(python3 -c "print(' '.join(open('tests/fixtures/demo_prose.txt').read().split()[:170]))")
-shot --text "$long" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/long.png
+long=$(python3 -c "print(' '.join(open('tests/fixtures/demo_prose.txt').read().split()[:140]))")
+shot --text "$long" --layer "$sl" --head "$sh" --view graph --queries 170-220 --screenshot screenshots/long.png

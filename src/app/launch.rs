@@ -42,6 +42,8 @@ pub struct Launch {
     pub lesson_step: Option<usize>,
     /// The lesson's language.
     pub lang: Option<crate::lesson::steps::Lang>,
+    /// The graph's token window (first, last query).
+    pub window: Option<(usize, usize)>,
 }
 
 impl Launch {

@@ -102,6 +102,7 @@ impl AttnApp {
         let mut view = ViewState::spawn(move || wake.request_repaint());
         view.knocked_out = launch.knock_out.clone();
         view.predicted = launch.predict;
+        view.window = launch.window;
         view.grid_colour = launch.colour.unwrap_or(if launch.predict.is_some() {
             GridColour::Contribution
         } else {
@@ -646,8 +647,10 @@ impl AttnApp {
         let scored = !self.scoring_at_launch
             || self.perplexity.result.is_some()
             || self.perplexity.error.is_some();
+        // Ready when the picture is what it will be: the analysis drawn, or an error on screen instead.
         let ready = (self.session.analysis().is_some() && !self.busy() && scored)
-            || self.session.load_error().is_some();
+            || self.session.load_error().is_some()
+            || (self.session.analyze_error().is_some() && !self.busy());
         if let Some(notice) = self.exports.screenshot_step(ui, ready) {
             self.notice = Some(notice);
         }

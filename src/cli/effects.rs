@@ -117,7 +117,7 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
 }
 
 fn percent(logprob: f64) -> String {
-    format!("{:.1} %", 100.0 * logprob.exp())
+    crate::ui::effects_panel::percent(logprob)
 }
 
 /// Positions by the size of their change, biggest first.

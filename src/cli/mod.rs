@@ -118,6 +118,9 @@ pub enum Command {
         /// The lesson's language.
         #[arg(long, value_enum)]
         lang: Option<crate::lesson::steps::Lang>,
+        /// The graph's token window: only the queries FIRST-LAST (from 0), the tokens before them faded.
+        #[arg(long, value_name = "FIRST-LAST", value_parser = parse_window)]
+        queries: Option<(usize, usize)>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -176,6 +179,20 @@ pub enum Command {
     },
 }
 
+/// `FIRST-LAST`, two token positions with FIRST ≤ LAST.
+fn parse_window(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}` is not a token window: write FIRST-LAST, e.g. 100-150");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (usize, usize) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a > b {
+        return Err(format!("the window {a}-{b} ends before it starts: write FIRST-LAST with FIRST ≤ LAST"));
+    }
+    Ok((a, b))
+}
+
 /// Runs the parsed command line.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
@@ -199,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             colour,
             lesson_step,
             lang,
+            queries,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -217,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 // 1 ≤ lesson_step ≤ STEPS, checked by clap: a step index from 0.
                 lesson_step: lesson_step.map(|s| s as usize - 1),
                 lang,
+                window: queries,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)
