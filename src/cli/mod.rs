@@ -188,7 +188,9 @@ fn parse_window(s: &str) -> Result<(usize, usize), String> {
         b.trim().parse().map_err(|_| bad())?,
     );
     if a > b {
-        return Err(format!("the window {a}-{b} ends before it starts: write FIRST-LAST with FIRST ≤ LAST"));
+        return Err(format!(
+            "the window {a}-{b} ends before it starts: write FIRST-LAST with FIRST ≤ LAST"
+        ));
     }
     Ok((a, b))
 }

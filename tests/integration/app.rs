@@ -1183,3 +1183,42 @@ fn the_token_window_narrows_the_graph_to_its_queries() {
     h.step();
     assert_eq!(h.state().view.shown().unwrap().graph.node_count(), n);
 }
+
+#[test]
+fn the_heads_effects_export_as_csv_json_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&hub_model(), "I love tennis.", Some(dir.path()));
+    settle(&mut h);
+    // Explain " tennis" (position 3): the grid is coloured by contribution and the export buttons show.
+    let ctx = h.ctx.clone();
+    h.state_mut().apply(Command::Predict(3), &ctx);
+    settle(&mut h);
+    let attribution = h.state().session.attribution().unwrap().clone();
+    for button in ["CSV", "JSON", "SVG", "PNG"] {
+        h.get_by_label(button).click();
+        wait_for_exports(&mut h);
+    }
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let with = |ext: &str| {
+        files
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .unwrap_or_else(|| panic!("no .{ext} in {files:?}"))
+    };
+    // The CSV lists every head's contribution and ends with the logit they add up to.
+    let csv = std::fs::read_to_string(with("csv")).unwrap();
+    let heads = csv.lines().filter(|l| l.starts_with("head,")).count();
+    assert_eq!(heads, 3 * 4);
+    assert!(csv.contains(&format!("logit,,,{}", attribution.logit)));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with("json")).unwrap()).unwrap();
+    assert_eq!(json["position"], 2);
+    assert_eq!(json["heads"].as_array().unwrap().len(), 3);
+    let svg = std::fs::read_to_string(with("svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("contribution"));
+    let png = image::open(with("png")).unwrap();
+    assert!(png.width() > 100 && png.height() > 100);
+}
