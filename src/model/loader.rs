@@ -237,6 +237,32 @@ pub fn hub_token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// Whether a revision is a full commit hash (40 hex digits) rather than a branch or tag.
+fn is_commit_hash(revision: &str) -> bool {
+    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The commit the Hub's `revision` of `repo` names now, asked on a thread of its own and given up after
+/// `wait` (hf-hub's client has no timeout of its own); `None` without an answer.
+fn hub_revision(
+    api: &hf_hub::api::sync::Api,
+    repo: &Repo,
+    wait: std::time::Duration,
+) -> Option<String> {
+    let api_repo = api.repo(repo.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("hub revision".into())
+        .spawn(move || {
+            let _ = tx.send(api_repo.info().ok().map(|info| info.sha));
+        })
+        .ok()?;
+    rx.recv_timeout(wait.min(std::time::Duration::from_secs(10)))
+        .ok()
+        .flatten()
+        .filter(|sha| is_commit_hash(sha))
+}
+
 /// A file of `repo` at `revision` in the cache: through `refs/<revision>` as hf-hub looks, or, for a revision
 /// that is a commit hash, straight under `snapshots/<hash>/` (Python's huggingface_hub writes no `refs/<hash>`).
 fn cached_file(cache_dir: &Path, repo: &Repo, revision: &str, file: &str) -> Option<PathBuf> {
@@ -246,7 +272,7 @@ fn cached_file(cache_dir: &Path, repo: &Repo, revision: &str, file: &str) -> Opt
     {
         return Some(path);
     }
-    let is_commit = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_commit = is_commit_hash(revision);
     let path = cache_dir
         .join(repo.folder_name())
         .join("snapshots")
@@ -376,8 +402,25 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         .build()
         .map_err(|err| download_err("(setup)", err.to_string()))?;
     let stall = stall_timeout();
+    // A branch in the cache may be behind the Hub: ask which commit it names now, and use the cached files only
+    // if they are that commit's. Without an answer (the Hub unreachable, a mirror without the API), the cache
+    // is used as it is.
+    let cache_current = is_commit_hash(revision)
+        || match hub_revision(&api, &repo, stall) {
+            Some(sha) => {
+                let cached_ref = std::fs::read_to_string(
+                    cache_dir
+                        .join(repo.folder_name())
+                        .join("refs")
+                        .join(revision),
+                )
+                .ok();
+                cached_ref.as_deref().map(str::trim) == Some(sha.as_str())
+            }
+            None => true,
+        };
     let fetch = |file: &str| -> Result<PathBuf, LoadError> {
-        if let Some(path) = cached(file) {
+        if let Some(path) = cached(file).filter(|_| cache_current) {
             return Ok(path);
         }
         let path = download_watched(

@@ -96,6 +96,16 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
             "HTTP/1.1 {code}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
     };
+    if path == "/api/models/openai-community/gpt2/revision/main" {
+        // Which commit `main` names now (what huggingface_hub's model_info answers).
+        let body = format!(r#"{{"sha":"{COMMIT}","siblings":[]}}"#);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return;
+    }
     if !path.starts_with("/openai-community/gpt2/resolve/main/") {
         return status(&mut stream, "404 Not Found");
     }
@@ -511,4 +521,49 @@ fn the_token_is_read_from_hf_token_path() {
     assert_success(&out);
     // The token is never printed.
     assert!(!String::from_utf8_lossy(&out.stderr).contains("hf_testtoken123"));
+}
+
+#[test]
+fn a_cached_main_behind_the_hub_is_refreshed_unless_offline() {
+    // The cache holds main at an older commit; the Hub's main is now COMMIT.
+    let cache = tempfile::tempdir().unwrap();
+    let old = "1111111111111111111111111111111111111111";
+    let repo = cache.path().join("models--openai-community--gpt2");
+    let snapshot = repo.join("snapshots").join(old);
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs").join("main"), old).unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "merges.txt",
+    ] {
+        std::fs::copy(hub_model().join(file), snapshot.join(file)).unwrap();
+    }
+    let (endpoint, requests) = serve(Fault::None);
+    // Offline: the cached commit, no request.
+    let offline = run_cli(
+        &["analyze", "--offline", "--text", "I love tennis."],
+        &[
+            ("HF_HUB_CACHE", cache.path()),
+            ("HF_ENDPOINT", Path::new(&endpoint)),
+        ],
+    );
+    assert_success(&offline);
+    assert_eq!(requests.load(Ordering::SeqCst), 0);
+    // Online: main moved, so the files of the new commit are fetched and main points at it.
+    assert_success(&analyze(&endpoint, cache.path()));
+    assert!(requests.load(Ordering::SeqCst) >= 4, "nothing was fetched");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refs").join("main"))
+            .unwrap()
+            .trim(),
+        COMMIT
+    );
+    assert_snapshots_whole(cache.path());
+    // Online again: the cache is current, nothing is fetched.
+    let before = requests.load(Ordering::SeqCst);
+    assert_success(&analyze(&endpoint, cache.path()));
+    assert_eq!(requests.load(Ordering::SeqCst), before);
 }
