@@ -76,3 +76,45 @@ impl Launch {
         (settings, notice)
     }
 }
+
+/// The app's icon (assets/attngraph.svg, also the .desktop file's), drawn at 128 pixels for the window.
+pub(super) fn window_icon() -> Option<egui::IconData> {
+    const SVG: &str = include_str!("../../assets/attngraph.svg");
+    let tree = resvg::usvg::Tree::from_str(SVG, &resvg::usvg::Options::default()).ok()?;
+    let size = 128u32;
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size, size)?;
+    let scale = size as f32 / tree.size().width();
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    // tiny-skia stores premultiplied alpha; the window expects straight RGBA.
+    let rgba = pixmap
+        .pixels()
+        .iter()
+        .flat_map(|p| {
+            let c = p.demultiply();
+            [c.red(), c.green(), c.blue(), c.alpha()]
+        })
+        .collect();
+    Some(egui::IconData {
+        rgba,
+        width: size,
+        height: size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_window_icon_is_drawn_from_the_svg() {
+        let icon = super::window_icon().expect("assets/attngraph.svg renders");
+        assert_eq!((icon.width, icon.height), (128, 128));
+        assert_eq!(icon.rgba.len(), 128 * 128 * 4);
+        // Opaque inside the rounded square, transparent in its corner.
+        let alpha = |x: usize, y: usize| icon.rgba[(y * 128 + x) * 4 + 3];
+        assert_eq!(alpha(64, 64), 255);
+        assert_eq!(alpha(0, 0), 0);
+    }
+}

@@ -3,7 +3,9 @@
 //! and the notices. Each frame the app polls the parts, draws the panels in `ui/`, and applies the
 //! [`Command`]s they return in [`AttnApp::apply`], the one place where the app changes in answer to the reader.
 
+mod effects;
 mod exports;
+mod files;
 mod launch;
 
 use std::path::PathBuf;
@@ -12,17 +14,14 @@ use std::time::{Duration, Instant};
 pub use exports::Exports;
 pub use launch::Launch;
 
-use crate::export;
 use crate::export::Format;
 use crate::model::loader;
 use crate::model::HeadSet;
 use crate::model::{AnalyzeOptions, DEFAULT_MODEL, DEMO_MODEL};
 use crate::session::{Event, Session};
 use crate::ui::central::{body_ui, Body};
-use crate::ui::command::{Command, EffectExport};
+use crate::ui::command::Command;
 use crate::ui::controls::{controls_ui, Controls};
-use crate::ui::dialogs::Purpose;
-use crate::ui::effects_panel;
 use crate::ui::head_grid::arrow_keys;
 use crate::ui::notice::Notice;
 use crate::ui::perplexity_panel::PerplexityTab;
@@ -162,170 +161,6 @@ impl AttnApp {
         );
     }
 
-    /// Asks for the attribution of the prediction the grid explains (the session skips it when it is there, on
-    /// its way, or failed before).
-    fn request_attribution(&mut self) {
-        let (Some(position), Some(key)) = (self.view.predicted, self.session.text_key()) else {
-            return;
-        };
-        if position >= 1 {
-            self.session.attribute(key, position - 1);
-        }
-    }
-
-    /// Asks for what the lesson's current step reads, for the text on screen: its numbers for the selected head,
-    /// and on the last step the attribution of the last token's prediction.
-    fn lesson_needs(&mut self) {
-        let Some(key) = self.session.text_key() else {
-            return;
-        };
-        let (layer, head) = match self.settings.selection {
-            crate::graph::Selection::Head { layer, head } => (layer, head),
-            _ => (0, 0),
-        };
-        self.session.explain(key.clone(), layer, head);
-        // The last step explains the last token's prediction: chosen once per text, so the reader can pick
-        // another token or colouring in its grid.
-        let last_step = crate::lesson::steps::STEPS - 1;
-        if self.settings.lesson_step != last_step {
-            return;
-        }
-        if self.lesson_attributed.as_ref() != Some(&key) {
-            let last = self
-                .session
-                .analysis()
-                .map_or(0, |a| a.tokens.len().saturating_sub(1));
-            if last >= 1 {
-                self.view.predicted = Some(last);
-                self.view.grid_colour = GridColour::Contribution;
-            }
-            self.lesson_attributed = Some(key);
-        }
-        if self.view.grid_colour == GridColour::Contribution {
-            self.request_attribution();
-        }
-    }
-
-    /// Saves the heads' effects (`what`) to the quick-export folder.
-    fn export_effects(&mut self, what: EffectExport, ctx: &egui::Context) {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |t| t.as_secs());
-        let attribution = self.session.attribution().cloned();
-        let sweep = self.session.sweep_result().cloned();
-        let analysis = self.session.analysis().cloned();
-        let missing = |what: &str| Notice::failed(format!("nothing to export: {what}"));
-        let notice = match what {
-            EffectExport::AttributionCsv | EffectExport::AttributionJson => match attribution {
-                None => missing(
-                    "click a token in the probability panel with the grid coloured by contribution",
-                ),
-                Some(a) => {
-                    let json = what == EffectExport::AttributionJson;
-                    let name = format!(
-                        "attribution_position_{}-{stamp}.{}",
-                        a.position,
-                        if json { "json" } else { "csv" }
-                    );
-                    self.exports.write_file(
-                        name,
-                        move || {
-                            if json {
-                                serde_json::to_vec_pretty(&a).map_err(|e| e.to_string())
-                            } else {
-                                Ok(export::attribution_csv(&a).into_bytes())
-                            }
-                        },
-                        ctx,
-                    )
-                }
-            },
-            EffectExport::SweepCsv | EffectExport::SweepJson => match sweep {
-                None => missing("run “Which heads matter” with the grid coloured by knock-out"),
-                Some(s) => {
-                    let json = what == EffectExport::SweepJson;
-                    let name = format!(
-                        "knock_out_sweep-{stamp}.{}",
-                        if json { "json" } else { "csv" }
-                    );
-                    self.exports.write_file(
-                        name,
-                        move || {
-                            if json {
-                                serde_json::to_vec_pretty(&*s).map_err(|e| e.to_string())
-                            } else {
-                                Ok(export::sweep_csv(&s).into_bytes())
-                            }
-                        },
-                        ctx,
-                    )
-                }
-            },
-            EffectExport::GridSvg | EffectExport::GridPng => {
-                let overlay = analysis.as_ref().and_then(|a| {
-                    effects_panel::overlay(
-                        self.view.grid_colour,
-                        self.view.predicted,
-                        a,
-                        self.session.attribution(),
-                        self.session.sweep_result().map(|s| &**s),
-                    )
-                });
-                match overlay {
-                    None => missing("colour the grid by contribution or knock-out first"),
-                    Some(o) => {
-                        let title = match o.kind {
-                            GridColour::KnockOut => {
-                                format!("Δ ln p({}) without each head", o.token)
-                            }
-                            _ => format!(
-                                "Each head's direct contribution to the logit of {}",
-                                o.token
-                            ),
-                        };
-                        let caption = match &analysis {
-                            Some(a) => format!(
-                                "{} · {}",
-                                self.settings.model,
-                                crate::ui::shorten(&a.text, 90)
-                            ),
-                            None => self.settings.model.clone(),
-                        };
-                        let crossed: Vec<(usize, usize)> = self.view.knocked_out.iter().collect();
-                        let png = what == EffectExport::GridPng;
-                        let name = format!(
-                            "heads_{}-{stamp}.{}",
-                            if o.kind == GridColour::KnockOut {
-                                "knock_out"
-                            } else {
-                                "contribution"
-                            },
-                            if png { "png" } else { "svg" }
-                        );
-                        self.exports.write_file(
-                            name,
-                            move || {
-                                let svg = export::grid_svg(&export::GridPicture {
-                                    values: &o.values,
-                                    title: &title,
-                                    caption: &caption,
-                                    crossed: &crossed,
-                                });
-                                if png {
-                                    export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())
-                                } else {
-                                    Ok(svg.into_bytes())
-                                }
-                            },
-                            ctx,
-                        )
-                    }
-                }
-            }
-        };
-        self.notice = Some(notice);
-    }
-
     fn score_file(&mut self) {
         self.perplexity.progress = Some((0, 1));
         self.perplexity.error = None;
@@ -440,26 +275,6 @@ impl AttnApp {
         }
     }
 
-    fn export_file_name(&self, format: Format) -> String {
-        Exports::file_name(
-            self.view.shown().map(|s| s.snapshot.title()).as_deref(),
-            format,
-        )
-    }
-
-    fn export_to(&mut self, path: PathBuf, format: Format, ctx: &egui::Context) {
-        let snapshot = self
-            .view
-            .shown()
-            .map(|s| std::sync::Arc::clone(&s.snapshot));
-        if let Some(notice) = self
-            .exports
-            .export_to(path, format, snapshot, self.central_rect, ctx)
-        {
-            self.notice = Some(notice);
-        }
-    }
-
     /// Takes in what the worker, the export threads and the dialogs answered.
     fn poll(&mut self, ctx: &egui::Context) {
         if let Some(notice) = self.exports.poll() {
@@ -531,39 +346,6 @@ impl AttnApp {
             Some(Err(notice)) => self.notice = Some(notice),
             // Nothing answered yet, or cancelled: nothing changes.
             None => {}
-        }
-    }
-
-    /// Acts on a file dialog's answer.
-    fn dialog_answered(&mut self, purpose: Purpose, path: PathBuf, ctx: &egui::Context) {
-        match purpose {
-            Purpose::ModelFolder => {
-                self.model_field = path.display().to_string();
-                self.load_model(self.model_field.clone());
-            }
-            Purpose::TextFile => {
-                self.perplexity.path = path.display().to_string();
-                if self.session.model_name().is_some() && self.perplexity.progress.is_none() {
-                    self.score_file();
-                }
-            }
-            Purpose::ExportFolder => {
-                self.settings.export_dir = Some(path.clone());
-                self.notice = Some(Notice::done(format!("quick exports now go to {}", path.display())));
-                self.exports.set_dir(path);
-            }
-            Purpose::SaveExport => match Format::from_path(&path) {
-                Some(format) => self.export_to(path, format, ctx),
-                None if path.extension().is_none() => {
-                    self.export_to(path.with_extension("svg"), Format::Svg, ctx)
-                }
-                None => {
-                    self.notice = Some(Notice::failed(format!(
-                        "not exported: {} has an extension attngraph does not write; use .svg, .png, .dot, .graphml, .json or .csv",
-                        path.display()
-                    )))
-                }
-            },
         }
     }
 
@@ -673,41 +455,13 @@ impl eframe::App for AttnApp {
     }
 }
 
-/// The app's icon (assets/attngraph.svg, also the .desktop file's), drawn at 128 pixels for the window.
-fn window_icon() -> Option<egui::IconData> {
-    const SVG: &str = include_str!("../../assets/attngraph.svg");
-    let tree = resvg::usvg::Tree::from_str(SVG, &resvg::usvg::Options::default()).ok()?;
-    let size = 128u32;
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(size, size)?;
-    let scale = size as f32 / tree.size().width();
-    resvg::render(
-        &tree,
-        resvg::tiny_skia::Transform::from_scale(scale, scale),
-        &mut pixmap.as_mut(),
-    );
-    // tiny-skia stores premultiplied alpha; the window expects straight RGBA.
-    let rgba = pixmap
-        .pixels()
-        .iter()
-        .flat_map(|p| {
-            let c = p.demultiply();
-            [c.red(), c.green(), c.blue(), c.alpha()]
-        })
-        .collect();
-    Some(egui::IconData {
-        rgba,
-        width: size,
-        height: size,
-    })
-}
-
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> anyhow::Result<()> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_inner_size([1500.0, 900.0])
         .with_title("attngraph")
         .with_app_id("attngraph");
-    if let Some(icon) = window_icon() {
+    if let Some(icon) = launch::window_icon() {
         viewport = viewport.with_icon(icon);
     }
     let options = eframe::NativeOptions {
@@ -723,18 +477,4 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
     .map_err(|e| {
         anyhow::anyhow!("cannot open the window: {e}. Without a display, run under Xvfb (xvfb-run attngraph) or use the CLI")
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_window_icon_is_drawn_from_the_svg() {
-        let icon = super::window_icon().expect("assets/attngraph.svg renders");
-        assert_eq!((icon.width, icon.height), (128, 128));
-        assert_eq!(icon.rgba.len(), 128 * 128 * 4);
-        // Opaque inside the rounded square, transparent in its corner.
-        let alpha = |x: usize, y: usize| icon.rgba[(y * 128 + x) * 4 + 3];
-        assert_eq!(alpha(64, 64), 255);
-        assert_eq!(alpha(0, 0), 0);
-    }
 }

@@ -198,11 +198,8 @@ fn sweep_table(sweep: &Sweep) -> String {
 
 /// Parts by the size of their contribution, biggest first.
 fn attribution_table(a: &Attribution) -> String {
-    let context = a
-        .tokens
-        .get(a.position)
-        .map(|t| format!("{:?}", t.text))
-        .unwrap_or_default();
+    // `attribute` checked position < tokens.len().
+    let context = format!("{:?}", a.tokens[a.position].text);
     let mut s = format!(
         "position {} ({context}) predicting {:?} (id {}): logit {:.4}, p {}\n",
         a.position,

@@ -7,8 +7,12 @@ use super::escape::{csv_field, xml_escape};
 use crate::model::ablation::{Ablation, Sweep};
 use crate::model::attribution::Attribution;
 
+/// A value, or an empty field where a position is not scored (the CSV spelling of JSON's `null`).
 fn number(x: Option<f64>) -> String {
-    x.map(|x| x.to_string()).unwrap_or_default()
+    match x {
+        Some(x) => x.to_string(),
+        None => String::new(),
+    }
 }
 
 /// One row per position: `position,id,token,baseline_logprob,ablated_logprob,delta_logprob` (empty where a
@@ -102,6 +106,7 @@ pub fn grid_svg(p: &GridPicture<'_>) -> String {
     const LEFT: f64 = 40.0;
     const TOP: f64 = 70.0;
     let n_layer = p.values.len();
+    // No layer at all: an empty grid, the legend only.
     let n_head = p.values.iter().map(Vec::len).max().unwrap_or(0);
     let max = p
         .values

@@ -4,3 +4,4 @@
 
 pub mod explain;
 pub mod steps;
+pub mod text;

@@ -127,7 +127,7 @@ pub(super) fn check_complete(pointer: &Path) -> Result<(), String> {
     let etag = blob
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+        .ok_or_else(|| format!("{} names no file", blob.display()))?;
     let hex = |len: usize| etag.len() == len && etag.bytes().all(|b| b.is_ascii_hexdigit());
     if hex(64) {
         let got = hash_file::<sha2::Sha256>(&blob, None)?;
@@ -180,11 +180,10 @@ fn hash_file<D: sha2::Digest>(path: &Path, prefix: Option<&[u8]>) -> Result<Stri
 /// offsets name; nothing is empty.
 fn check_structure(path: &Path) -> Result<(), String> {
     use std::io::Read;
-    // hf-hub's paths always end in the file's name; without one, only the empty-file check applies.
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+        .ok_or_else(|| format!("{} names no file", path.display()))?;
     let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     let open = || std::fs::File::open(path).map_err(|e| e.to_string());
     if name.ends_with(".json") {
@@ -210,6 +209,7 @@ fn check_structure(path: &Path) -> Result<(), String> {
             .filter(|(key, _)| key.as_str() != "__metadata__")
             .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
             .max()
+            // No tensor at all: the data section is empty, and the file is its header.
             .unwrap_or(0);
         // Offsets come from the file: a sum past u64 is a lie about the size, not an overflow to wrap.
         match (8 + header_len).checked_add(data_end) {

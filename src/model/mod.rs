@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 mod download;
 pub mod engine;
+mod errors;
 pub(crate) mod gelu;
 pub mod generate;
 pub mod gpt2;

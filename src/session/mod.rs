@@ -7,7 +7,10 @@
 //! ([`Session::shown_generation`]), so a slow answer to an old text never overwrites a newer one.
 
 pub mod deriver;
+mod prefetch;
 pub mod scoring;
+mod side_tasks;
+mod tasks;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +21,8 @@ use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
-use crate::model::loader::{self, LoadError};
-use crate::model::{Analysis, AnalyzeOptions, EngineError, HubOptions, ModelSource};
+use crate::model::loader::LoadError;
+use crate::model::{Analysis, AnalyzeOptions, EngineError};
 use scoring::ScoredFile;
 pub use worker::{Explained, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
@@ -185,84 +188,6 @@ impl Session {
         });
     }
 
-    /// Fetches the Hub model `repo` into the cache on a thread of its own, without loading it; its state is
-    /// [`Session::prefetch`]. The cache and the Hub are those of [`Session::set_hub`].
-    pub fn start_prefetch(&mut self, repo: &str) {
-        let mut hub = HubOptions::from_env(false);
-        hub.cache_dir = self.hub_cache.clone();
-        hub.endpoint = self.hub_endpoint.clone();
-        let (outbox, inbox) = mpsc::channel();
-        let (progress_out, progress_wake) = (outbox.clone(), Arc::clone(&self.wake));
-        hub.progress = Some(Arc::new(move |file: &str, done, total| {
-            let _ = progress_out.send(PrefetchMessage::Progress(file.to_string(), done, total));
-            progress_wake();
-        }));
-        self.prefetch_cancel = Arc::new(AtomicBool::new(false));
-        hub.cancel = Some(Arc::clone(&self.prefetch_cancel));
-        let (source, wake) = (ModelSource::parse(repo), Arc::clone(&self.wake));
-        let spawned = std::thread::Builder::new()
-            .name("attngraph-prefetch".into())
-            .spawn(move || {
-                let result = source
-                    .and_then(|source| loader::resolve(&source, &hub))
-                    .map(|_| ());
-                let _ = outbox.send(PrefetchMessage::Done(result));
-                wake();
-            });
-        self.prefetch = Some((
-            repo.to_string(),
-            match spawned {
-                Ok(_) => Prefetch::Downloading(None),
-                Err(err) => Prefetch::Failed(LoadError::Download {
-                    repo: repo.to_string(),
-                    file: "(all)".into(),
-                    endpoint: String::new(),
-                    message: format!("cannot start a download thread: {err}"),
-                }),
-            },
-        ));
-        self.prefetch_inbox = Some(inbox);
-    }
-
-    /// The model being fetched in the background and how far it got.
-    pub fn prefetch(&self) -> Option<(&str, &Prefetch)> {
-        self.prefetch
-            .as_ref()
-            .map(|(repo, state)| (repo.as_str(), state))
-    }
-
-    /// Forgets the background fetch (its model was loaded, or the reader dismissed the offer), stopping its
-    /// download if it still runs (the partial file stays in the cache for a later resume).
-    pub fn dismiss_prefetch(&mut self) {
-        self.prefetch_cancel.store(true, Ordering::Relaxed);
-        self.prefetch = None;
-        self.prefetch_inbox = None;
-    }
-
-    fn poll_prefetch(&mut self) {
-        let (Some(inbox), Some((repo, state))) = (&self.prefetch_inbox, &mut self.prefetch) else {
-            return;
-        };
-        while let Ok(message) = inbox.try_recv() {
-            *state = match message {
-                PrefetchMessage::Progress(file, done, total) => {
-                    let started = match state {
-                        Prefetch::Downloading(Some(d)) if d.file == file => d.started,
-                        _ => Instant::now(),
-                    };
-                    Prefetch::Downloading(Some(Download {
-                        file,
-                        done,
-                        total,
-                        started,
-                    }))
-                }
-                PrefetchMessage::Done(Ok(())) => Prefetch::Ready(repo.clone()),
-                PrefetchMessage::Done(Err(err)) => Prefetch::Failed(err),
-            };
-        }
-    }
-
     /// Abandons the download in progress.
     pub fn cancel_download(&self) {
         self.cancel_download.store(true, Ordering::Relaxed);
@@ -286,72 +211,6 @@ impl Session {
     /// Asks for head-type scores on the induction probe.
     pub fn run_probe(&self) {
         self.worker.send(Request::Probe);
-    }
-
-    /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text, unless it is
-    /// here, on its way, or failed before.
-    pub fn attribute(&mut self, key: TextKey, position: usize) {
-        let have = self
-            .attribution
-            .as_ref()
-            .is_some_and(|(k, a)| *k == key && a.position == position);
-        let want = (key, position);
-        if have
-            || self.attribution_pending.as_ref() == Some(&want)
-            || self
-                .failure(&SideTask::Attribute(want.0.clone(), want.1))
-                .is_some()
-        {
-            return;
-        }
-        self.attribution_pending = Some(want.clone());
-        self.worker.send(Request::Attribute {
-            key: want.0,
-            position: want.1,
-        });
-    }
-
-    /// Why a side task (an attribution, an explanation, a sweep) of the text on screen failed, if it did.
-    pub fn failure(&self, task: &SideTask) -> Option<&str> {
-        self.failed
-            .iter()
-            .find(|(t, _)| t == task)
-            .map(|(_, why)| why.as_str())
-    }
-
-    /// Asks for the lesson's numbers for `key`'s text and head `layer`.`head`, unless they are here or on
-    /// their way.
-    pub fn explain(&mut self, key: TextKey, layer: usize, head: usize) {
-        let have = self.explained.as_ref().is_some_and(|e| {
-            e.key == key && (e.explanation.layer, e.explanation.head) == (layer, head)
-        });
-        let asked = Some((key.clone(), layer, head));
-        if have
-            || self.explain_pending == asked
-            || self
-                .failure(&SideTask::Explain(key.clone(), layer, head))
-                .is_some()
-        {
-            return;
-        }
-        self.explain_pending = asked;
-        self.worker.send(Request::Explain { key, layer, head });
-    }
-
-    /// The lesson's numbers, if they were made for the text on screen.
-    pub fn explained(&self) -> Option<&Explained> {
-        let e = self.explained.as_deref()?;
-        (Some(&e.key) == self.text_key().as_ref()).then_some(e)
-    }
-
-    /// Asks for every head to be knocked out alone, in turn, on `key`'s text.
-    pub fn sweep(&mut self, key: TextKey) {
-        self.sweep_progress = Some((0, 1));
-        self.failed
-            .retain(|(t, _)| *t != SideTask::Sweep(key.clone()));
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.sweep_running = Some((key.clone(), Arc::clone(&cancel)));
-        self.worker.send(Request::Sweep { key, cancel });
     }
 
     /// Asks for tokens sampled after `text`.

@@ -257,11 +257,11 @@ fn lesson_figure(
     use crate::lesson::steps::Figure;
     use egui_plot::{Line, Plot, PlotPoints, Points};
     let mut commands = Vec::new();
-    let tokens = b
-        .view
-        .shown()
-        .map(|s| s.snapshot.tokens.clone())
-        .unwrap_or_default();
+    // Every figure but the tokens' reads the snapshot's labels; until it arrives, nothing is drawn.
+    let Some(tokens) = b.view.shown().map(|s| s.snapshot.tokens.clone()) else {
+        ui.spinner();
+        return commands;
+    };
     match figure {
         Figure::Tokens => {
             ui.horizontal_wrapped(|ui| {

@@ -5,7 +5,17 @@
 use crate::export::Format;
 use crate::graph::Selection;
 
-use super::view_state::GridColour;
+/// What the head grid's cells are coloured by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GridColour {
+    /// Each head's attention pattern, as a thumbnail.
+    #[default]
+    Patterns,
+    /// Each head's direct contribution to the logit of the chosen token (direct logit attribution).
+    Contribution,
+    /// How much the chosen token's log-probability drops when the head alone is knocked out.
+    KnockOut,
+}
 
 /// What to export of the heads' effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 
 use egui::{Color32, RichText};
 
+use super::command::GridColour;
 use super::command::{Command, EffectExport};
-use super::view_state::GridColour;
 use crate::export::diverging_rgb;
 use crate::graph::Selection;
 use crate::model::ablation::Sweep;
@@ -172,19 +172,19 @@ pub fn effects_panel_ui(ui: &mut egui::Ui, p: EffectsPanel<'_>) -> Vec<Command> 
         }
     });
     if p.colour != GridColour::Patterns {
-        match p.predicted.and_then(|pos| token_label(p.analysis, pos)) {
+        match p
+            .predicted
+            .and_then(|pos| Some((pos, token_label(p.analysis, pos)?)))
+        {
             None => {
                 ui.small(
                     "Click a token in the probability panel to choose the prediction to explain.",
                 );
             }
-            Some(token) => {
-                let position = p.predicted.unwrap_or_default();
-                match p.colour {
-                    GridColour::Contribution => contribution_ui(ui, &p, &token, &mut commands),
-                    _ => knock_out_ui(ui, &p, &token, position, &mut commands),
-                }
-            }
+            Some((position, token)) => match p.colour {
+                GridColour::Contribution => contribution_ui(ui, &p, &token, &mut commands),
+                _ => knock_out_ui(ui, &p, &token, position, &mut commands),
+            },
         }
     }
     knock_out_toggle_ui(ui, &p, &mut commands);

@@ -178,7 +178,9 @@ pub fn lesson_ui(
                     Color32::from_rgb(215, 48, 39)
                 };
                 ui.label(RichText::new(verdict).color(colour).strong());
-                ui.label(steps::reveal(p.lang, step, f));
+                if let Some(text) = steps::reveal(p.lang, step, f) {
+                    ui.label(text);
+                }
             }
         }
         if facts.is_none() {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+pub use super::command::GridColour;
 use super::graph_view::{self, ViewGraph};
 use super::head_grid::Thumbnails;
 use super::notice::Notice;
@@ -11,18 +12,6 @@ use super::settings::{GraphLayout, Settings, View};
 use crate::export::Snapshot;
 use crate::model::{Analysis, HeadSet};
 use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
-
-/// What the head grid's cells are coloured by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum GridColour {
-    /// Each head's attention pattern, as a thumbnail.
-    #[default]
-    Patterns,
-    /// Each head's direct contribution to the logit of the chosen token (direct logit attribution).
-    Contribution,
-    /// How much the chosen token's log-probability drops when the head alone is knocked out.
-    KnockOut,
-}
 
 /// Above this many tokens, a graph with no per-row limit keeps each token's [`AUTO_TOP_K`] strongest edges:
 /// a global threshold would leave a hairball of near-equal arcs.

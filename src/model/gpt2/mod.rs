@@ -29,6 +29,9 @@ pub struct AttentionOutput {
     pub heads: Tensor,
 }
 
+mod residual;
+mod scoring;
+
 struct Attention {
     c_attn: Conv1D,
     c_proj: Conv1D,
@@ -103,47 +106,6 @@ impl Attention {
             heads,
         };
         Ok((out, KeyValue { k, v }))
-    }
-
-    /// Attention for scoring, where nobody looks at the probabilities: `x` is `b` windows of `t` rows each,
-    /// (b·t, c), and only the query rows `keep..t` of each window are computed. Query rows go in blocks
-    /// that multiply only the keys they can see, so the masked half of QKᵀ is never computed and no
-    /// (n_head, t, t) tensor is made. Returns (b·(t − keep), c).
-    fn forward_scoring(
-        &self,
-        x: &Tensor,
-        b: usize,
-        t: usize,
-        keep: usize,
-        blocks: &[QueryBlock],
-    ) -> Result<Tensor> {
-        let c = x.dim(1)?;
-        let qkv = self.c_attn.forward(x)?; // (b·t, 3c)
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let mut outputs = Vec::with_capacity(b);
-        for w in 0..b {
-            let rows = qkv.narrow(0, w * t, t)?;
-            let (q, k, v) = (
-                (self.split_heads(&rows, 0)? * scale)?,
-                self.split_heads(&rows, 1)?,
-                self.split_heads(&rows, 2)?,
-            );
-            let mut ys = Vec::with_capacity(blocks.len());
-            for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
-                let start = block.start.max(keep);
-                let len = block.start + block.len - start;
-                let seen = start + len; // keys 0..seen
-                let scores = q
-                    .narrow(1, start, len)?
-                    .matmul(&k.narrow(1, 0, seen)?.t()?)?; // (n_head, len, seen)
-                let mask = block.mask.narrow(0, start - block.start, len)?;
-                let probs = super::softmax::causal_softmax(&scores, &mask, start)?;
-                ys.push(probs.matmul(&v.narrow(1, 0, seen)?)?); // (n_head, len, head_dim)
-            }
-            let y = Tensor::cat(&ys, 1)?; // (n_head, t − keep, head_dim)
-            outputs.push(y.transpose(0, 1)?.reshape((t - keep, c))?);
-        }
-        self.c_proj.forward(&Tensor::cat(&outputs, 0)?)
     }
 }
 
@@ -350,7 +312,7 @@ impl Gpt2 {
     }
 
     /// Runs the model on `new_ids`, which follow the positions whose keys and values are in `past` (one entry per
-    /// layer, or empty for a fresh start), with the heads in `ablated` knocked out (see [`Gpt2::trace`]).
+    /// layer, or empty for a fresh start), with the heads in `ablated` knocked out (see `Gpt2::trace`).
     /// Attention rows and hidden states are for the new positions only: probabilities (n_head, t_new, t).
     /// Returns (hidden (t_new, n_embd), keys and values for all positions).
     pub fn forward_from(
@@ -384,129 +346,6 @@ impl Gpt2 {
             cache.push(kv);
         }
         Ok((self.ln_f.forward(&x)?, cache))
-    }
-
-    /// Runs the model on `ids` with the heads in `ablated` knocked out, keeping every layer's pieces of the
-    /// residual stream: what ablation sweeps and direct logit attribution take apart. Ablating a head sets its
-    /// attention-weighted values (its share of `c_proj`'s input) to zero and leaves everything else, `c_proj`'s
-    /// bias included, as it was.
-    pub fn trace(&self, ids: &[u32], ablated: &HeadSet) -> Result<Trace> {
-        let t = ids.len();
-        let embeddings = self.embed_at(ids, 0)?;
-        let mask = causal_mask(0, t, &self.device)?;
-        let mut layers = Vec::with_capacity(self.blocks.len());
-        let mut x = embeddings.clone();
-        for (idx, block) in self.blocks.iter().enumerate() {
-            let kept = self.kept_heads(ablated, idx)?;
-            let (out, _) =
-                block
-                    .attn
-                    .forward(&block.ln_1.forward(&x)?, None, &mask, false, kept.as_ref())?;
-            let input = x;
-            let mid = (&input + &out.hidden)?;
-            let mlp = block.mlp.forward(&block.ln_2.forward(&mid)?)?;
-            x = (&mid + &mlp)?;
-            layers.push(LayerTrace {
-                input,
-                heads: out.heads,
-                attention: out.hidden,
-                mlp,
-            });
-        }
-        Ok(Trace {
-            embeddings,
-            hidden: self.ln_f.forward(&x)?,
-            residual: x,
-            layers,
-        })
-    }
-
-    /// What each head of `layer` adds to the residual stream at one position, given that position's
-    /// attention-weighted values `heads` (n_head, head_dim): its values times its rows of `c_proj`'s weight,
-    /// (n_head, n_embd). Also returns `c_proj`'s bias (n_embd), which belongs to no head. The heads' rows and
-    /// the bias add up to the layer's attention output.
-    pub fn head_contributions(&self, layer: usize, heads: &Tensor) -> Result<(Tensor, Tensor)> {
-        let block = self.block(layer)?;
-        let (n_head, head_dim) = heads.dims2()?;
-        let c = n_head * head_dim;
-        // Row h holds head h's values in its own columns and zeros elsewhere: c_proj of it is that head's
-        // product plus the bias, and c_proj of a zero row is the bias alone.
-        let mut rows = Vec::with_capacity(n_head + 1);
-        for h in 0..n_head {
-            let mut parts = Vec::with_capacity(3);
-            if h > 0 {
-                parts.push(Tensor::zeros((1, h * head_dim), DType::F32, &self.device)?);
-            }
-            parts.push(heads.narrow(0, h, 1)?);
-            if h + 1 < n_head {
-                parts.push(Tensor::zeros(
-                    (1, c - (h + 1) * head_dim),
-                    DType::F32,
-                    &self.device,
-                )?);
-            }
-            rows.push(Tensor::cat(&parts, 1)?);
-        }
-        rows.push(Tensor::zeros((1, c), DType::F32, &self.device)?);
-        let projected = block.attn.c_proj.forward(&Tensor::cat(&rows, 0)?)?; // (n_head + 1, c)
-        let bias = projected.narrow(0, n_head, 1)?;
-        let per_head = projected.narrow(0, 0, n_head)?.broadcast_sub(&bias)?;
-        Ok((per_head, bias.squeeze(0)?))
-    }
-
-    /// Final hidden states (after `ln_f`) of the text traced in `trace` with each head of `layer` ablated in
-    /// turn, one window per head: (n_head · t, n_embd), head h's window at rows h·t..(h + 1)·t. The layers below
-    /// `layer` and the attention of every other head in it do not change, so they are taken from the trace:
-    /// each window's attention output is the traced one with that head's values zeroed, then the rest of the
-    /// model runs on all windows at once.
-    pub fn without_each_head(&self, trace: &Trace, layer: usize) -> Result<Tensor> {
-        let block = self.block(layer)?;
-        let traced = trace
-            .layers
-            .get(layer)
-            .ok_or_else(|| candle_core::Error::Msg(format!("the trace has no layer {layer}")))?;
-        let (n_head, t, head_dim) = traced.heads.dims3()?;
-        let c = n_head * head_dim;
-        // One window per head: the traced values with that head's zeroed, (n_head · t, c).
-        let mut inputs = Vec::with_capacity(n_head);
-        for h in 0..n_head {
-            let kept = self.kept_mask(n_head, |head| head != h)?;
-            inputs.push(
-                traced
-                    .heads
-                    .broadcast_mul(&kept)?
-                    .transpose(0, 1)?
-                    .reshape((t, c))?,
-            );
-        }
-        let attention = block.attn.c_proj.forward(&Tensor::cat(&inputs, 0)?)?;
-        let input = Tensor::cat(&vec![&traced.input; n_head], 0)?;
-        let mid = (input + attention)?;
-        let mut x = (&mid + block.mlp.forward(&block.ln_2.forward(&mid)?)?)?;
-        let blocks = self.query_blocks(t, QUERY_BLOCK)?;
-        for block in self.blocks.iter().skip(layer + 1) {
-            let attn =
-                block
-                    .attn
-                    .forward_scoring(&block.ln_1.forward(&x)?, n_head, t, 0, &blocks)?;
-            x = (x + attn)?;
-            x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
-        }
-        self.ln_f.forward(&x)
-    }
-
-    /// `ln_f`'s weight γ, bias β (n_embd each) and ε.
-    pub fn final_norm(&self) -> (&Tensor, &Tensor, f64) {
-        (
-            &self.ln_f.weight,
-            &self.ln_f.bias,
-            self.config.layer_norm_epsilon,
-        )
-    }
-
-    /// Row `id` of the token embedding, which is also the LM head's row for that token: (n_embd).
-    pub fn unembedding(&self, id: u32) -> Result<Tensor> {
-        self.embed(&[id])?.squeeze(0)
     }
 
     fn block(&self, layer: usize) -> Result<&Block> {
@@ -563,58 +402,6 @@ impl Gpt2 {
                 })
             })
             .collect()
-    }
-
-    /// Final hidden states of the rows `from..t` of each of `windows` (all of one length t), stacked:
-    /// (windows.len() · (t − from), n_embd). For scoring: no attention probabilities are kept, the masked
-    /// half of every QKᵀ is skipped, and the last layer computes only the rows asked for (the others are
-    /// needed there only as keys and values). Each window starts at position 0.
-    pub fn forward_scoring(&self, windows: &[&[u32]], from: usize) -> Result<Tensor> {
-        self.forward_scoring_in_blocks(windows, from, QUERY_BLOCK)
-    }
-
-    /// [`Gpt2::forward_scoring`] with query blocks of `block` rows (tests use small blocks to cover the
-    /// block boundaries on a small model).
-    pub fn forward_scoring_in_blocks(
-        &self,
-        windows: &[&[u32]],
-        from: usize,
-        block: usize,
-    ) -> Result<Tensor> {
-        let block = block.max(1);
-        let b = windows.len();
-        let t = windows.first().map_or(0, |w| w.len());
-        if b == 0 || t == 0 || t > self.config.n_positions || from >= t {
-            candle_core::bail!(
-                "windows of {t} tokens scored from {from}; the model takes 1 to {}",
-                self.config.n_positions
-            );
-        }
-        if windows.iter().any(|w| w.len() != t) {
-            candle_core::bail!("windows scored together must have one length");
-        }
-        let positions = self.wpe.narrow(0, 0, t)?;
-        let positions = Tensor::cat(&vec![&positions; b], 0)?; // (b·t, n_embd)
-        let mut x = self.embed(&windows.concat())?.add(&positions)?;
-        let blocks = self.query_blocks(t, block)?;
-        let n = self.blocks.len();
-        for (idx, block) in self.blocks.iter().enumerate() {
-            let keep = if idx + 1 == n { from } else { 0 };
-            let attn = block
-                .attn
-                .forward_scoring(&block.ln_1.forward(&x)?, b, t, keep, &blocks)?;
-            if keep > 0 {
-                let c = x.dim(1)?;
-                x = x
-                    .reshape((b, t, c))?
-                    .narrow(1, keep, t - keep)?
-                    .contiguous()?
-                    .reshape((b * (t - keep), c))?;
-            }
-            x = (x + attn)?;
-            x = (&x + block.mlp.forward(&block.ln_2.forward(&x)?)?)?;
-        }
-        self.ln_f.forward(&x)
     }
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).

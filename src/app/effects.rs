@@ -1,0 +1,175 @@
+//! The heads' effects and the lesson, as the app asks for them: the attribution the grid explains, what the
+//! lesson's current step reads, and the exports of attributions, sweeps and the coloured grid.
+
+use super::AttnApp;
+use crate::export;
+use crate::ui::command::EffectExport;
+use crate::ui::effects_panel;
+use crate::ui::notice::Notice;
+use crate::ui::view_state::GridColour;
+
+impl AttnApp {
+    /// Asks for the attribution of the prediction the grid explains (the session skips it when it is there, on
+    /// its way, or failed before).
+    pub(super) fn request_attribution(&mut self) {
+        let (Some(position), Some(key)) = (self.view.predicted, self.session.text_key()) else {
+            return;
+        };
+        if position >= 1 {
+            self.session.attribute(key, position - 1);
+        }
+    }
+
+    /// Asks for what the lesson's current step reads, for the text on screen: its numbers for the selected head,
+    /// and on the last step the attribution of the last token's prediction.
+    pub(super) fn lesson_needs(&mut self) {
+        let Some(key) = self.session.text_key() else {
+            return;
+        };
+        let (layer, head) = match self.settings.selection {
+            crate::graph::Selection::Head { layer, head } => (layer, head),
+            _ => (0, 0),
+        };
+        self.session.explain(key.clone(), layer, head);
+        // The last step explains the last token's prediction: chosen once per text, so the reader can pick
+        // another token or colouring in its grid.
+        let last_step = crate::lesson::steps::STEPS - 1;
+        if self.settings.lesson_step != last_step {
+            return;
+        }
+        if self.lesson_attributed.as_ref() != Some(&key) {
+            let last = self
+                .session
+                .analysis()
+                .map_or(0, |a| a.tokens.len().saturating_sub(1));
+            if last >= 1 {
+                self.view.predicted = Some(last);
+                self.view.grid_colour = GridColour::Contribution;
+            }
+            self.lesson_attributed = Some(key);
+        }
+        if self.view.grid_colour == GridColour::Contribution {
+            self.request_attribution();
+        }
+    }
+
+    /// Saves the heads' effects (`what`) to the quick-export folder.
+    pub(super) fn export_effects(&mut self, what: EffectExport, ctx: &egui::Context) {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let attribution = self.session.attribution().cloned();
+        let sweep = self.session.sweep_result().cloned();
+        let analysis = self.session.analysis().cloned();
+        let missing = |what: &str| Notice::failed(format!("nothing to export: {what}"));
+        let notice = match what {
+            EffectExport::AttributionCsv | EffectExport::AttributionJson => match attribution {
+                None => missing(
+                    "click a token in the probability panel with the grid coloured by contribution",
+                ),
+                Some(a) => {
+                    let json = what == EffectExport::AttributionJson;
+                    let name = format!(
+                        "attribution_position_{}-{stamp}.{}",
+                        a.position,
+                        if json { "json" } else { "csv" }
+                    );
+                    self.exports.write_file(
+                        name,
+                        move || {
+                            if json {
+                                serde_json::to_vec_pretty(&a).map_err(|e| e.to_string())
+                            } else {
+                                Ok(export::attribution_csv(&a).into_bytes())
+                            }
+                        },
+                        ctx,
+                    )
+                }
+            },
+            EffectExport::SweepCsv | EffectExport::SweepJson => match sweep {
+                None => missing("run “Which heads matter” with the grid coloured by knock-out"),
+                Some(s) => {
+                    let json = what == EffectExport::SweepJson;
+                    let name = format!(
+                        "knock_out_sweep-{stamp}.{}",
+                        if json { "json" } else { "csv" }
+                    );
+                    self.exports.write_file(
+                        name,
+                        move || {
+                            if json {
+                                serde_json::to_vec_pretty(&*s).map_err(|e| e.to_string())
+                            } else {
+                                Ok(export::sweep_csv(&s).into_bytes())
+                            }
+                        },
+                        ctx,
+                    )
+                }
+            },
+            EffectExport::GridSvg | EffectExport::GridPng => {
+                let overlay = analysis.as_ref().and_then(|a| {
+                    effects_panel::overlay(
+                        self.view.grid_colour,
+                        self.view.predicted,
+                        a,
+                        self.session.attribution(),
+                        self.session.sweep_result().map(|s| &**s),
+                    )
+                });
+                match overlay {
+                    None => missing("colour the grid by contribution or knock-out first"),
+                    Some(o) => {
+                        let title = match o.kind {
+                            GridColour::KnockOut => {
+                                format!("Δ ln p({}) without each head", o.token)
+                            }
+                            _ => format!(
+                                "Each head's direct contribution to the logit of {}",
+                                o.token
+                            ),
+                        };
+                        let caption = match &analysis {
+                            Some(a) => format!(
+                                "{} · {}",
+                                self.settings.model,
+                                crate::ui::shorten(&a.text, 90)
+                            ),
+                            None => self.settings.model.clone(),
+                        };
+                        let crossed: Vec<(usize, usize)> = self.view.knocked_out.iter().collect();
+                        let png = what == EffectExport::GridPng;
+                        let name = format!(
+                            "heads_{}-{stamp}.{}",
+                            if o.kind == GridColour::KnockOut {
+                                "knock_out"
+                            } else {
+                                "contribution"
+                            },
+                            if png { "png" } else { "svg" }
+                        );
+                        self.exports.write_file(
+                            name,
+                            move || {
+                                let svg = export::grid_svg(&export::GridPicture {
+                                    values: &o.values,
+                                    title: &title,
+                                    caption: &caption,
+                                    crossed: &crossed,
+                                });
+                                if png {
+                                    export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())
+                                } else {
+                                    Ok(svg.into_bytes())
+                                }
+                            },
+                            ctx,
+                        )
+                    }
+                }
+            }
+        };
+        self.notice = Some(notice);
+    }
+}

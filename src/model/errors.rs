@@ -1,0 +1,84 @@
+//! Why loading a model or reading a text failed: one error type for the engine and everything built on it.
+
+use super::config::ConfigError;
+use super::head_set::HeadSetError;
+use super::loader::LoadError;
+use super::tokenizer::TokenizerError;
+use super::weights::WeightsError;
+
+/// Errors from loading a model or analysing a text.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Finding the files.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// config.json.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// model.safetensors.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// The tokenizer.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The tokenizer and the model disagree.
+    #[error("the tokenizer has {tokenizer} ids but the model's vocabulary has {model}: they belong to different models")]
+    VocabMismatch {
+        /// Tokenizer size.
+        tokenizer: usize,
+        /// Model vocabulary.
+        model: usize,
+    },
+    /// Nothing to analyse.
+    #[error("the text is empty: type a sentence, e.g. \"I love tennis.\"")]
+    EmptyText,
+    /// Stopped on request.
+    #[error("cancelled")]
+    Cancelled,
+    /// One token and no BOS: nothing is predicted.
+    #[error("the text is one token and nothing comes before it, so no token is predicted: add text, or prepend BOS (--bos)")]
+    NothingScored,
+    /// A position past the text.
+    #[error("position {position} is past the text: its positions are 0 to {last} (BOS included when prepended)")]
+    Position {
+        /// The position asked for.
+        position: usize,
+        /// The last position.
+        last: usize,
+    },
+    /// A token id past the vocabulary.
+    #[error("token id {id} is outside the vocabulary: ids run from 0 to {last}")]
+    TokenId {
+        /// The id asked for.
+        id: u32,
+        /// The last id.
+        last: usize,
+    },
+    /// Longer than the context.
+    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it (to score a long file, `attngraph perplexity` slides a window over it)")]
+    TooLong {
+        /// Tokens including BOS.
+        tokens: usize,
+        /// " (with BOS)" or "".
+        with_bos: &'static str,
+        /// n_positions.
+        limit: usize,
+    },
+    /// BOS asked for but the tokenizer has no `<|endoftext|>`.
+    #[error("this tokenizer has no <|endoftext|> token, so no BOS can be prepended; use --no-bos")]
+    NoBosToken,
+    /// The device could not be opened.
+    #[error("cannot use device {name}: {message}")]
+    Device {
+        /// The device asked for.
+        name: String,
+        /// Why not.
+        message: String,
+    },
+    /// A head to ablate that the model does not have.
+    #[error(transparent)]
+    Heads(#[from] HeadSetError),
+    /// candle failed during the forward pass.
+    #[error("the forward pass failed: {0}")]
+    Forward(#[from] candle_core::Error),
+}

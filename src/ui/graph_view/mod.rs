@@ -1,0 +1,253 @@
+//! The graph view: egui_graphs drawing the selected matrix with a custom edge shape whose width and colour
+//! follow the weight, arcs for the arc layout, self-loops, arrows, and node colour by surprisal.
+
+use egui::{Color32, Pos2};
+use egui_graphs::Graph;
+use petgraph::stable_graph::StableGraph;
+
+mod shapes;
+
+use shapes::SPACING;
+pub use shapes::{intensity, ramp, EdgeData, FixedLayout, FixedState, TokenShape, WeightEdge};
+
+use crate::export::{layout, Layout};
+use crate::graph::{Edge, TokenNode};
+
+/// The egui_graphs graph type of the view: node payload = token position.
+pub type ViewGraph = Graph<
+    usize,
+    EdgeData,
+    petgraph::Directed,
+    petgraph::stable_graph::DefaultIx,
+    TokenShape,
+    WeightEdge,
+>;
+
+/// Node colour by surprisal: 0 bits green, 20+ bits red; grey for unscored tokens.
+pub fn surprisal_color(bits: Option<f64>) -> Color32 {
+    match bits {
+        None => Color32::from_gray(150),
+        Some(b) => {
+            let t = (b / 20.0).clamp(0.0, 1.0) as f32;
+            Color32::from_rgb((60.0 + 190.0 * t) as u8, (190.0 - 120.0 * t) as u8, 90)
+        }
+    }
+}
+
+/// Builds the view graph: nodes at arc or circle positions (force layout starts from the circle), edges with
+/// their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows only the
+/// queries first..=last, spread over the drawing; the earlier tokens they look at are squeezed, faded and
+/// unlabelled into the left seventh, and later tokens are left out.
+pub fn build(
+    nodes: &[TokenNode],
+    edges: &[Edge],
+    kind: Layout,
+    log_scale: bool,
+    focus: Option<usize>,
+    window: Option<(usize, usize)>,
+) -> ViewGraph {
+    let n = nodes.len();
+    let (first, last) = match window {
+        Some((a, b)) if a <= b && b < n => (a, b),
+        _ => (0, n.saturating_sub(1)),
+    };
+    let shown = &nodes[..(last + 1).min(n)];
+    let width = f64::from(SPACING) * (last + 1 - first).max(4) as f64;
+    let mut positions = layout(kind, shown.len(), width, 400.0);
+    if first > 0 && kind == Layout::Arc {
+        // Queries spread over six sevenths; the context before them packed into the first seventh.
+        let band = width / 7.0;
+        for (i, p) in positions.iter_mut().enumerate() {
+            p.0 = if i < first {
+                band * (i as f64 + 0.5) / first as f64
+            } else {
+                band + (width - band) * ((i - first) as f64 + 0.5) / (last + 1 - first) as f64
+            };
+        }
+    }
+    let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(shown.len(), edges.len());
+    let idx: Vec<_> = shown.iter().map(|t| sg.add_node(t.position)).collect();
+    for e in edges.iter().filter(|e| (first..=last).contains(&e.from)) {
+        if let (Some(&a), Some(&b)) = (idx.get(e.from), idx.get(e.to)) {
+            let weight = e.weight as f32;
+            let highlight = focus.is_some_and(|f| f == e.from || f == e.to);
+            sg.add_edge(
+                a,
+                b,
+                EdgeData {
+                    weight,
+                    intensity: intensity(weight, log_scale),
+                    highlight,
+                },
+            );
+        }
+    }
+    let mut graph = ViewGraph::from(&sg);
+    for (i, (node, (token, &(x, y)))) in idx.iter().zip(shown.iter().zip(&positions)).enumerate() {
+        if let Some(view) = graph.node_mut(*node) {
+            let context = i < first;
+            view.set_label(if context {
+                String::new()
+            } else {
+                token.text.clone()
+            });
+            view.set_location(Pos2::new(x as f32, y as f32));
+            let colour = surprisal_color(token.surprisal_bits);
+            view.set_color(if context {
+                colour.gamma_multiply(0.35)
+            } else {
+                colour
+            });
+        }
+    }
+    graph
+}
+
+/// The graph with its header line (selection, edge count, colour legend) and, while a token is hovered or
+/// clicked, its strongest links. Returns the focus when it changed.
+pub fn graph_panel_ui(
+    ui: &mut egui::Ui,
+    graph: &mut ViewGraph,
+    snapshot: &crate::export::Snapshot,
+    layout: super::settings::GraphLayout,
+    log_scale: bool,
+    focus: (Option<usize>, Option<usize>),
+    window: Option<(usize, usize)>,
+) -> Option<super::command::Command> {
+    use super::settings::GraphLayout;
+    let mut command = None;
+    let n = snapshot.tokens.len();
+    if n > super::view_state::AUTO_TOP_K_ABOVE {
+        // The token window: which queries the graph shows.
+        ui.horizontal(|ui| {
+            let (mut a, mut b) = window.unwrap_or((0, n - 1));
+            ui.label("queries");
+            let from = ui.add(egui::DragValue::new(&mut a).range(0..=n - 1));
+            ui.label("to");
+            let to = ui.add(egui::DragValue::new(&mut b).range(0..=n - 1));
+            if from.changed() || to.changed() {
+                let (a, b) = (a.min(b), a.max(b));
+                let whole = (a, b) == (0, n - 1);
+                command = Some(super::command::Command::TokenWindow(
+                    (!whole).then_some((a, b)),
+                ));
+            }
+            ui.weak(format!("of {n}"));
+            if window.is_some() {
+                ui.weak(
+                    "· the tokens before them sit faded on the left; exports hold the whole text",
+                );
+                if ui.small_button("all").clicked() {
+                    command = Some(super::command::Command::TokenWindow(None));
+                }
+            }
+        });
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(snapshot.title());
+        ui.label(format!(
+            "{} edges of {} tokens · edge i → j: token i attends to j",
+            snapshot.edges.len(),
+            snapshot.tokens.len()
+        ));
+        legend(ui, log_scale);
+        if snapshot.pruning.top_k > 0 {
+            let label = ui.weak(format!(
+                "· each token's {} strongest edges",
+                snapshot.pruning.top_k
+            ));
+            let automatic = snapshot.pruning.top_k == super::view_state::AUTO_TOP_K
+                && snapshot.tokens.len() > super::view_state::AUTO_TOP_K_ABOVE;
+            if automatic {
+                label.on_hover_text(format!(
+                    "Above {} tokens, each token keeps its {} strongest edges unless top-k or mass is set in the bar above",
+                    super::view_state::AUTO_TOP_K_ABOVE,
+                    super::view_state::AUTO_TOP_K
+                ));
+            }
+        }
+    });
+    let style = egui_graphs::SettingsStyle::default().with_labels_always(true);
+    let interaction = egui_graphs::SettingsInteraction::default()
+        .with_node_clicking_enabled(true)
+        .with_node_selection_enabled(true);
+    let navigation = egui_graphs::SettingsNavigation::default()
+        .with_zoom_and_pan_enabled(true)
+        .with_fit_to_screen_enabled(true);
+    let id = Some(format!("graph-{layout:?}"));
+    if layout == GraphLayout::Force {
+        egui_graphs::GraphView::<
+            egui_graphs::FruchtermanReingoldState,
+            egui_graphs::LayoutForceDirected<egui_graphs::FruchtermanReingold>,
+        >::new()
+        .with_styles(&style)
+        .with_interactions(&interaction)
+        .with_navigations(&navigation)
+        .with_id(id)
+        .show(ui, graph);
+    } else {
+        egui_graphs::GraphView::<FixedState, FixedLayout>::new()
+            .with_styles(&style)
+            .with_interactions(&interaction)
+            .with_navigations(&navigation)
+            .with_id(id)
+            .show(ui, graph);
+    }
+    let hovered = graph
+        .hovered_node()
+        .and_then(|n| graph.node(n))
+        .map(|n| *n.payload());
+    let pinned = graph
+        .selected_nodes()
+        .first()
+        .and_then(|&n| graph.node(n))
+        .map(|n| *n.payload());
+    if let Some(token) = pinned.or(hovered) {
+        links_popup(ui, &snapshot.matrix, token);
+    }
+    command
+        .or(((hovered, pinned) != focus)
+            .then_some(super::command::Command::Focus { hovered, pinned }))
+}
+
+/// Where `token` looks and what looks at it, as "token weight" lists of the weights above 0.005.
+fn links_popup(ui: &egui::Ui, matrix: &crate::graph::Matrix, token: usize) {
+    if token >= matrix.n() {
+        return;
+    }
+    let row: Vec<String> = (0..matrix.n())
+        .filter(|&j| matrix.get(token, j) > 0.005)
+        .map(|j| format!("{} {:.3}", j, matrix.get(token, j)))
+        .collect();
+    let col: Vec<String> = (0..matrix.n())
+        .filter(|&i| matrix.get(i, token) > 0.005)
+        .map(|i| format!("{} {:.3}", i, matrix.get(i, token)))
+        .collect();
+    egui::Area::new(egui::Id::new("focus_info"))
+        .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(8.0, -36.0))
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.label(format!("token {token} looks at: {}", row.join(", ")));
+                ui.label(format!("looked at by: {}", col.join(", ")));
+            });
+        });
+}
+
+/// The colour ramp of edge weights, with its range.
+fn legend(ui: &mut egui::Ui, log_scale: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
+    for i in 0..24 {
+        let t = i as f32 / 23.0;
+        let x = rect.left() + t * (rect.width() - 5.0);
+        ui.painter().rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
+            0.0,
+            ramp(t),
+        );
+    }
+    ui.small(if log_scale {
+        "0.001 … 1 (log)"
+    } else {
+        "0 … 1"
+    });
+}
