@@ -4,11 +4,12 @@
 //!
 //! ```sh
 //! python tools/make_bench_model.py /tmp/gpt2-shape      # GPT-2-small shape, random weights (12 × 12 heads)
-//! cargo bench --bench frame_time -- --model /tmp/gpt2-shape [--tokens 64,512] [--frames 120]
+//! cargo bench --bench frame_time -- --model /tmp/gpt2-shape [--tokens 8,64,255,512,1024] [--frames 120]
 //! ```
 //!
 //! Each frame moves the pointer to another token, so the graph rebuilds its highlight every frame (the worst
-//! case of an idle window); the target is 16.7 ms (60 frames per second) at 64 tokens.
+//! case of an idle window); the target is 16.7 ms (60 frames per second) for the graph, heatmap and grid views
+//! at every length up to GPT-2's 1,024 tokens.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use egui_kittest::Harness;
 
 fn main() {
     let mut model = String::from("tests/fixtures/tiny-gpt2");
-    let mut lengths = vec![8usize, 64, 512];
+    let mut lengths = vec![8usize, 64, 255, 512, 1024];
     let mut frames = 120usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -41,8 +42,18 @@ fn main() {
     println!("| tokens | view | edges | median ms | p95 ms | frames/s at the median |");
     println!("|---:|---|---:|---:|---:|---:|");
     for &n in &lengths {
-        for view in [View::Graph, View::Grid, View::Markov] {
-            match measure(&model, n, view, frames) {
+        // The graph twice: at the default threshold (random weights spread attention thin, so long rows keep
+        // few edges), and with no threshold, where every token keeps its strongest edges (3 per row above 48
+        // tokens): the most a real model's graph draws.
+        let cases = [
+            (View::Graph, None),
+            (View::Graph, Some(0.0)),
+            (View::Matrix, None),
+            (View::Grid, None),
+            (View::Markov, None),
+        ];
+        for (view, threshold) in cases {
+            match measure(&model, n, view, threshold, frames) {
                 Ok(row) => println!("{row}"),
                 Err(err) => {
                     println!("| {n} | {view:?} | skipped: {err} | | | |");
@@ -64,7 +75,13 @@ fn text_of(n: usize) -> String {
         .join(" ")
 }
 
-fn measure(model: &str, n: usize, view: View, frames: usize) -> Result<String, String> {
+fn measure(
+    model: &str,
+    n: usize,
+    view: View,
+    threshold: Option<f64>,
+    frames: usize,
+) -> Result<String, String> {
     let launch = Launch {
         model: Some(model.to_string()),
         text: Some(text_of(n)),
@@ -73,7 +90,10 @@ fn measure(model: &str, n: usize, view: View, frames: usize) -> Result<String, S
         fresh: true,
         ..Launch::default()
     };
-    let app = AttnApp::new(&egui::Context::default(), None, launch);
+    let mut app = AttnApp::new(&egui::Context::default(), None, launch);
+    if let Some(threshold) = threshold {
+        app.settings.pruning.threshold = threshold;
+    }
     let mut h = Harness::builder()
         .with_size(egui::vec2(1500.0, 900.0))
         .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
@@ -113,8 +133,12 @@ fn measure(model: &str, n: usize, view: View, frames: usize) -> Result<String, S
     let median = times[times.len() / 2];
     let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
     let edges = h.state().view.edge_count().unwrap_or(0);
+    let view = match threshold {
+        Some(t) => format!("{view:?}, threshold {t}"),
+        None => format!("{view:?}"),
+    };
     Ok(format!(
-        "| {n} | {view:?} | {edges} | {median:.2} | {p95:.2} | {:.0} |",
+        "| {n} | {view} | {edges} | {median:.2} | {p95:.2} | {:.0} |",
         1e3 / median
     ))
 }

@@ -53,6 +53,27 @@ shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --
 # The lesson, in both languages.
 shot --text "$twice" --view lesson --lesson-step 6 --layer "$sl" --head "$sh" --screenshot screenshots/lesson-en.png
 shot --text "$twice" --view lesson --lesson-step 8 --lang zh-Hant --screenshot screenshots/lesson-zh.png
-# A long text: a page of prose the model never read, cut to the demo model's context.
-long=$(python3 -c "print(' '.join(open('tests/fixtures/demo_prose.txt').read().split()[:140]))")
-shot --text "$long" --layer "$sl" --head "$sh" --view graph --queries 170-220 --screenshot screenshots/long.png
+# Long texts: the first N tokens of a page of prose the model never read (whitespace joined to single spaces).
+first_tokens() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+from tokenizers import Tokenizer
+text = " ".join(open("tests/fixtures/demo_prose.txt").read().split())
+offsets = Tokenizer.from_file(sys.argv[1]).encode(text).offsets
+n = int(sys.argv[2])
+print(text[: offsets[n][0]] if len(offsets) > n else text, end="")
+PY
+}
+# The demo model's whole context: 254 tokens and BOS.
+long=$(first_tokens assets/demo-model/tokenizer.json 254)
+shot --text "$long" --layer "$sl" --head "$sh" --view graph --queries 200-254 --screenshot screenshots/long.png
+# GPT-2's whole context, 1,023 tokens and BOS, on a model of GPT-2 small's shape with random weights (GPT-2
+# itself cannot be fetched where these pictures are made): what the views do with 1,024 tokens. Random weights
+# spread attention thin (about 1/i in row i), so the colours are on a log scale.
+shape=${ATTNGRAPH_BENCH_MODEL:-/tmp/attngraph-gpt2-shape}
+[ -f "$shape/model.safetensors" ] || python3 tools/make_bench_model.py "$shape"
+long=$(first_tokens "$shape/tokenizer.json" 1023)
+"$bin" gui --fresh --model "$shape" --text "$long" --layer 5 --head 1 --view graph --queries 960-1023 \
+  --threshold 0 --log-colours --screenshot screenshots/long-1024.png
+"$bin" gui --fresh --model "$shape" --text "$long" --layer 5 --head 1 --view matrix \
+  --log-colours --screenshot screenshots/long-1024-matrix.png

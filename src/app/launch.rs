@@ -44,6 +44,10 @@ pub struct Launch {
     pub lang: Option<crate::lesson::steps::Lang>,
     /// The graph's token window (first, last query).
     pub window: Option<(usize, usize)>,
+    /// Colours on a log scale (`--log-colours`); otherwise as stored.
+    pub log_colours: bool,
+    /// The graph's edge threshold (`--threshold`); otherwise as stored.
+    pub threshold: Option<f64>,
 }
 
 impl Launch {
@@ -68,6 +72,12 @@ impl Launch {
         }
         if let Some(lang) = self.lang {
             settings.lang = lang;
+        }
+        if self.log_colours {
+            settings.log_scale = true;
+        }
+        if let Some(threshold) = self.threshold {
+            settings.pruning.threshold = threshold;
         }
         if let Some(steps) = self.markov_steps {
             // As far as the Markov panel's slider goes.

@@ -121,6 +121,12 @@ pub enum Command {
         /// The graph's token window: only the queries FIRST-LAST (from 0), the tokens before them faded.
         #[arg(long, value_name = "FIRST-LAST", value_parser = parse_window)]
         queries: Option<(usize, usize)>,
+        /// Colour edges and heatmap cells on a log scale (weights from 0.001 to 1), as the "log colours" box.
+        #[arg(long)]
+        log_colours: bool,
+        /// The graph keeps edges of at least this weight (the threshold slider; 0.02 by default).
+        #[arg(long, value_parser = parse_weight)]
+        threshold: Option<f64>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -180,6 +186,16 @@ pub enum Command {
 }
 
 /// `FIRST-LAST`, two token positions with FIRST ≤ LAST.
+/// An edge weight: a number from 0 to 1.
+fn parse_weight(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(w) if (0.0..=1.0).contains(&w) => Ok(w),
+        _ => Err(format!(
+            "`{s}` is not an edge weight: write a number from 0 to 1, e.g. 0.05"
+        )),
+    }
+}
+
 fn parse_window(s: &str) -> Result<(usize, usize), String> {
     let bad = || format!("`{s}` is not a token window: write FIRST-LAST, e.g. 100-150");
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
@@ -219,6 +235,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             lesson_step,
             lang,
             queries,
+            log_colours,
+            threshold,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -238,6 +256,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 lesson_step: lesson_step.map(|s| s as usize - 1),
                 lang,
                 window: queries,
+                log_colours,
+                threshold,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

@@ -149,11 +149,11 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
                     (_, _, Some((tokens, limit))) => {
                         ui.colored_label(
                             egui::Color32::from_rgb(215, 48, 39),
-                            format!("{tokens} / {limit} tokens: too long"),
+                            format!("{} / {} tokens: too long", super::grouped(tokens), super::grouped(limit)),
                         );
                     }
                     (Some((_, _, tokens)), Some(limit), None) => {
-                        let text = format!("{tokens} / {limit} tokens");
+                        let text = format!("{} / {} tokens", super::grouped(tokens), super::grouped(limit));
                         if tokens > limit * 9 / 10 {
                             ui.colored_label(egui::Color32::from_rgb(230, 85, 13), text)
                         } else {

@@ -1,6 +1,8 @@
 //! The Markov panel: the k-step slider, absorption probabilities, expected steps, row entropy and the teleport
 //! ranking of the selected matrix, with short explanations for students.
 
+use egui_extras::{Column, TableBuilder};
+
 use crate::graph::TokenNode;
 use crate::markov::MarkovReport;
 
@@ -47,33 +49,67 @@ pub fn markov_panel_ui(
                   tokens, the MLP is computation inside each. T tokens make T² attention entries: a bigger BPE \
                   vocabulary means fewer tokens and smaller matrices.");
     });
-    egui::ScrollArea::vertical()
+    // Only the rows in view are laid out: a long text has a row per token.
+    let row_height = ui.spacing().interact_size.y;
+    let headers = [
+        ("token", "The token (row i of the matrix)"),
+        ("H bits", "Entropy of row i: how spread its attention is"),
+        ("2^H", "Effective number of tokens row i attends to"),
+        (
+            "E[steps]",
+            "Expected steps of the chain from token i until it is absorbed",
+        ),
+        (
+            "→ token 0",
+            "Probability that the chain from token i ends in token 0",
+        ),
+        (
+            "π (α)",
+            "Teleport ranking: the stationary distribution with a small random jump",
+        ),
+    ];
+    let mut table = TableBuilder::new(ui)
         .id_salt("markov_rows")
-        .show(ui, |ui| {
-            egui::Grid::new("markov").striped(true).show(ui, |ui| {
-                ui.strong("token");
-                ui.strong("H bits");
-                ui.strong("2^H");
-                ui.strong("E[steps]");
-                ui.strong("→ token 0");
-                ui.strong("π (α)");
-                ui.end_row();
-                for (i, t) in tokens.iter().enumerate() {
-                    // The report has one entry per token in each list.
-                    let get = |v: &[f64]| v[i];
-                    ui.monospace(format!("{i} {}", t.text));
-                    ui.monospace(format!("{:.3}", get(&report.row_entropy_bits)));
-                    ui.monospace(format!("{:.2}", get(&report.effective_attended)));
-                    ui.monospace(format!("{:.2}", get(&report.expected_steps)));
+        .striped(true)
+        .auto_shrink([false, false])
+        .column(Column::auto().at_least(90.0));
+    for _ in 1..headers.len() {
+        table = table.column(Column::auto().at_least(56.0));
+    }
+    table
+        .header(row_height, |mut header| {
+            for (name, help) in headers {
+                header.col(|ui| {
+                    ui.strong(name).on_hover_text(help);
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(row_height, tokens.len(), |mut row| {
+                let i = row.index();
+                // The report has one entry per token in each list, and `rows` hands out indices below
+                // `tokens.len()`.
+                let get = |v: &[f64]| v[i];
+                let cells = [
+                    format!("{i} {}", tokens[i].text),
+                    format!("{:.3}", get(&report.row_entropy_bits)),
+                    format!("{:.2}", get(&report.effective_attended)),
+                    format!("{:.2}", get(&report.expected_steps)),
                     // A row per token, a column per absorbing state.
-                    let to_zero = report
+                    report
                         .absorbing_states
                         .iter()
                         .position(|&s| s == 0)
-                        .map(|k| report.absorption_probabilities[i][k]);
-                    ui.monospace(to_zero.map_or_else(|| "—".to_string(), |p| format!("{p:.3}")));
-                    ui.monospace(format!("{:.4}", get(&report.teleport_ranking)));
-                    ui.end_row();
+                        .map_or_else(
+                            || "—".to_string(),
+                            |k| format!("{:.3}", report.absorption_probabilities[i][k]),
+                        ),
+                    format!("{:.4}", get(&report.teleport_ranking)),
+                ];
+                for cell in cells {
+                    row.col(|ui| {
+                        ui.monospace(cell);
+                    });
                 }
             });
         });

@@ -20,6 +20,8 @@ struct Window {
     first: Vec2,
     /// Cells visible along each side.
     span: f32,
+    /// The matrix's side when the reader zoomed: another text starts over with the whole matrix.
+    n: usize,
 }
 
 /// The texture of the visible cells and what it was made for.
@@ -27,6 +29,19 @@ struct Window {
 struct Cached {
     key: (u64, usize, usize, usize, usize, bool, bool),
     texture: egui::TextureHandle,
+}
+
+/// The smallest of 1, 2, 5, 10, 20, 50, … that is at least `k` (at least 1).
+fn round_step(k: usize) -> usize {
+    let mut step = 1;
+    loop {
+        for m in [1, 2, 5] {
+            if step * m >= k {
+                return step * m;
+            }
+        }
+        step *= 10;
+    }
 }
 
 /// Draws the heatmap with row and column labels; returns the cell clicked, (query, key).
@@ -52,12 +67,13 @@ pub fn matrix_ui(
     let full = Window {
         first: Vec2::ZERO,
         span: n as f32,
+        n,
     };
-    let mut window: Window = ui.data(|d| d.get_temp(id)).unwrap_or(full);
-    // A smaller matrix than last time (new text): start over.
-    if window.span > n as f32 || window.first.x + window.span > n as f32 + 0.5 {
-        window = full;
-    }
+    // Another head of the same text keeps the zoom; a text of another length shows its whole matrix.
+    let mut window = ui
+        .data(|d| d.get_temp::<Window>(id))
+        .filter(|w| w.n == n)
+        .unwrap_or(full);
     // The picture is as large as the space allows, at most 48 points a cell for the whole matrix; zooming
     // enlarges the cells up to 48 points.
     let side = side.min(48.0 * n as f32);
@@ -77,7 +93,7 @@ pub fn matrix_ui(
             let at = window.first + (pointer - area.min) / cell;
             let span = (window.span * (-scroll / 200.0).exp()).clamp(min_span, n as f32);
             let first = at - (pointer - area.min) / (side / span);
-            window = Window { first, span };
+            window = Window { first, span, n };
             // The wheel zoomed the heatmap: it must not also scroll what holds it.
             ui.input_mut(|i| i.smooth_scroll_delta = Vec2::ZERO);
         }
@@ -163,7 +179,10 @@ pub fn matrix_ui(
             text_color,
         );
     }
-    for j in (col0..col0 + cols).filter(|j| j % every == 0) {
+    // Column labels are numbers written across: they need room for the widest one, and fall on round steps.
+    let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
+    let col_every = round_step(((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize);
+    for j in (col0..col0 + cols).filter(|j| j % col_every == 0) {
         let offset = (j as f32 + 0.5 - window.first.x) * cell;
         if !(0.0..=side).contains(&offset) {
             continue;
@@ -214,4 +233,16 @@ pub fn heat(t: f32) -> Color32 {
     let t = t.clamp(0.0, 1.0);
     let lerp = |a: f32, b: f32| (a + (b - a) * t) as u8;
     Color32::from_rgb(lerp(40.0, 253.0), lerp(44.0, 190.0), lerp(62.0, 60.0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn round_steps() {
+        let steps: Vec<usize> = [0, 1, 2, 3, 5, 6, 11, 19, 21, 99, 101, 4000]
+            .into_iter()
+            .map(super::round_step)
+            .collect();
+        assert_eq!(steps, [1, 1, 2, 5, 5, 10, 20, 20, 50, 100, 200, 5000]);
+    }
 }

@@ -27,6 +27,19 @@ pub fn shorten(text: &str, max: usize) -> String {
     text.chars().take(max.max(2) - 1).chain(['…']).collect()
 }
 
+/// `n` with a comma between each group of three digits, as the README writes counts: 1,024.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -34,5 +47,19 @@ mod tests {
         assert_eq!(super::shorten("tennis", 6), "tennis");
         assert_eq!(super::shorten("tennis", 4), "ten…");
         assert_eq!(super::shorten("␣tennis", 1), "␣…");
+    }
+
+    #[test]
+    fn grouped_puts_commas_between_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (64, "64"),
+            (999, "999"),
+            (1024, "1,024"),
+            (255_000, "255,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(super::grouped(n), text);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! head grid explains.
 
 use egui::Color32;
+use egui_extras::{Column, TableBuilder};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::command::Command;
@@ -70,23 +71,45 @@ pub fn token_panel_ui(
         plot.points(Points::new(name, PlotPoints::from(points)).radius(3.0));
     });
     ui.separator();
-    // Both ways: the alternatives column is wider than the panel on long texts.
-    egui::ScrollArea::both()
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            egui::Grid::new("tokens")
-                .striped(true)
-                .num_columns(5)
-                .show(ui, |ui| {
+    // Only the rows in view are laid out (a 1,024-token text has 1,024 rows); the alternatives column may be
+    // wider than the panel, so the table also scrolls sideways.
+    let row_height = ui.spacing().interact_size.y;
+    egui::ScrollArea::horizontal().show(ui, |ui| {
+        TableBuilder::new(ui)
+            .id_salt("tokens")
+            .striped(true)
+            .auto_shrink([false, false])
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .column(Column::auto().at_least(90.0))
+            .column(Column::auto().at_least(64.0))
+            .column(Column::auto().at_least(36.0))
+            .column(Column::auto().at_least(36.0))
+            .column(Column::auto().at_least(200.0))
+            .header(row_height, |mut header| {
+                header.col(|ui| {
                     ui.strong("token").on_hover_text(
                         "Click a scored token: the head grid shows which heads its prediction rests on",
                     );
+                });
+                header.col(|ui| {
                     ui.strong(if baseline.is_some() { "p before → after" } else { "p" });
+                });
+                header.col(|ui| {
                     ui.strong("bits");
+                });
+                header.col(|ui| {
                     ui.strong("rank");
+                });
+                header.col(|ui| {
                     ui.strong("top 5 alternatives");
-                    ui.end_row();
-                    for (pos, token) in analysis.tokens.iter().enumerate() {
+                });
+            })
+            .body(|body| {
+                body.rows(row_height, analysis.tokens.len(), |mut row| {
+                    let pos = row.index();
+                    // `rows` hands out indices below the count it was given.
+                    let token = &analysis.tokens[pos];
+                    row.col(|ui| {
                         let label = format!("{pos} {}", token.display);
                         let mut text = egui::RichText::new(label).monospace();
                         if focus == Some(pos) {
@@ -96,38 +119,44 @@ pub fn token_panel_ui(
                         if token.stats.is_some() && response.clicked() {
                             clicked = Some(Command::Predict(pos));
                         }
-                        match &token.stats {
-                            Some(s) => {
-                                let before = baseline
-                                    .and_then(|b| b.tokens.get(pos))
-                                    .and_then(|t| t.stats.as_ref());
-                                match before {
-                                    Some(b) => {
-                                        let delta = s.logprob - b.logprob;
-                                        let colour = if delta > 0.01 {
-                                            UP
-                                        } else if delta < -0.01 {
-                                            DOWN
-                                        } else {
-                                            ui.visuals().text_color()
-                                        };
-                                        ui.colored_label(
-                                            colour,
-                                            egui::RichText::new(format!(
-                                                "{:.2e} → {:.2e}",
-                                                b.logprob.exp(),
-                                                s.logprob.exp()
-                                            ))
-                                            .monospace(),
-                                        )
-                                        .on_hover_text(format!("Δ ln p = {delta:+.3}"));
-                                    }
-                                    None => {
-                                        ui.monospace(format!("{:.2e}", s.logprob.exp()));
-                                    }
+                    });
+                    match &token.stats {
+                        Some(s) => {
+                            let before = baseline
+                                .and_then(|b| b.tokens.get(pos))
+                                .and_then(|t| t.stats.as_ref());
+                            row.col(|ui| match before {
+                                Some(b) => {
+                                    let delta = s.logprob - b.logprob;
+                                    let colour = if delta > 0.01 {
+                                        UP
+                                    } else if delta < -0.01 {
+                                        DOWN
+                                    } else {
+                                        ui.visuals().text_color()
+                                    };
+                                    ui.colored_label(
+                                        colour,
+                                        egui::RichText::new(format!(
+                                            "{:.2e} → {:.2e}",
+                                            b.logprob.exp(),
+                                            s.logprob.exp()
+                                        ))
+                                        .monospace(),
+                                    )
+                                    .on_hover_text(format!("Δ ln p = {delta:+.3}"));
                                 }
+                                None => {
+                                    ui.monospace(format!("{:.2e}", s.logprob.exp()));
+                                }
+                            });
+                            row.col(|ui| {
                                 ui.monospace(format!("{:.2}", s.surprisal_bits));
+                            });
+                            row.col(|ui| {
                                 ui.monospace(format!("{}", s.rank));
+                            });
+                            row.col(|ui| {
                                 let alts: Vec<String> = s
                                     .top_k
                                     .iter()
@@ -138,21 +167,29 @@ pub fn token_panel_ui(
                                     })
                                     .collect();
                                 ui.small(alts.join("  "));
-                            }
-                            None => {
+                            });
+                        }
+                        None => {
+                            row.col(|ui| {
                                 ui.weak(if token.is_bos { "BOS" } else { "context" });
+                            });
+                            row.col(|ui| {
                                 ui.weak("—");
+                            });
+                            row.col(|ui| {
                                 ui.weak("—");
+                            });
+                            row.col(|ui| {
                                 ui.weak(if token.is_bos {
                                     "not scored: it is the context for x₁"
                                 } else {
                                     "not scored: no context"
                                 });
-                            }
+                            });
                         }
-                        ui.end_row();
                     }
                 });
-        });
+            });
+    });
     clicked
 }

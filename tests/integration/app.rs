@@ -1222,3 +1222,80 @@ fn the_heads_effects_export_as_csv_json_svg_and_png() {
     let png = image::open(with("png")).unwrap();
     assert!(png.width() > 100 && png.height() > 100);
 }
+
+#[test]
+fn a_1024_token_paste_keeps_the_text_box_counts_narrows_and_clicks() {
+    use attngraph::model::tokenizer::Gpt2Tokenizer;
+    use attngraph::ui::settings::View;
+    let dir = tempfile::tempdir().unwrap();
+    let model = crate::util::long_context_model(dir.path());
+    let mut h = harness(&model, "I love tennis.", None);
+    h.state_mut().settings.view = View::Matrix;
+    settle(&mut h);
+    let heatmap_top =
+        |h: &Harness<'static, AttnApp>| h.get_by_label("attention heatmap").rect().min.y;
+    let before = heatmap_top(&h);
+
+    // A paste of 1,023 tokens of prose: with BOS, the whole context of 1,024.
+    let prose: String = (0..200)
+        .map(|i| format!("Sentence {i} says the log files grew overnight. "))
+        .collect();
+    let pieces = Gpt2Tokenizer::from_folder(&model)
+        .unwrap()
+        .encode(&prose)
+        .unwrap();
+    h.state_mut().settings.text = prose[..pieces[1023].start].to_string();
+    text_edited(&mut h);
+    settle(&mut h);
+    let n = h.state().session.analysis().unwrap().tokens.len();
+    assert_eq!(n, 1024);
+    assert!(
+        (heatmap_top(&h) - before).abs() < 1.0,
+        "the heatmap moved from {before} to {}: the text box grew",
+        heatmap_top(&h)
+    );
+    h.get_by_label("1,024 / 1,024 tokens");
+
+    // A click on one of the 1,024² cells selects both tokens.
+    let rect = h.get_by_label("attention heatmap").rect();
+    let cell = (rect.width() - 110.0) / n as f32;
+    let (query, key) = (700, 311);
+    let pos = rect.min
+        + egui::vec2(
+            110.0 + (key as f32 + 0.5) * cell,
+            110.0 + (query as f32 + 0.5) * cell,
+        );
+    h.hover_at(pos);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::default(),
+        });
+    }
+    h.step();
+    h.step();
+    assert_eq!(h.state().view.pinned, Some(query));
+    assert_eq!(h.state().view.hovered, Some(key));
+
+    // The graph of all 1,024 tokens keeps each token's strongest links; a window of queries narrows it.
+    h.state_mut().settings.view = View::Graph;
+    h.step();
+    h.step();
+    assert_eq!(h.state().view.shown().unwrap().graph.node_count(), n);
+    h.get_by_label_contains("strongest");
+    let ctx = h.ctx.clone();
+    h.state_mut()
+        .apply(Command::TokenWindow(Some((900, 1000))), &ctx);
+    h.step();
+    h.step();
+    let graph = &h.state().view.shown().unwrap().graph;
+    assert_eq!(graph.node_count(), 1001);
+    for edge in graph.g().edge_indices() {
+        let (from, _) = graph.g().edge_endpoints(edge).unwrap();
+        let query = *graph.node(from).unwrap().payload();
+        assert!((900..=1000).contains(&query), "an edge from query {query}");
+    }
+}

@@ -152,3 +152,43 @@ pub fn rewrite_weights(
         .collect();
     safetensors::serialize_to_file(views, None, path).unwrap();
 }
+
+/// A copy of the tiny fixture that reads 1,024 tokens, as GPT-2 does, written into `dir`: its 64 learned
+/// positions are repeated to fill 1,024 rows (the numbers are not a reference; the layout of long texts is what
+/// such a model is for).
+pub fn long_context_model(dir: &Path) -> PathBuf {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    const POSITIONS: usize = 1024;
+    let source = prefixed_model();
+    let bytes = std::fs::read(source.join("model.safetensors")).unwrap();
+    let tensors = SafeTensors::deserialize(&bytes).unwrap();
+    let wpe = tensors.tensor("transformer.wpe.weight").unwrap();
+    let row_bytes = wpe.data().len() / wpe.shape()[0];
+    let tiled: Vec<u8> = wpe
+        .data()
+        .chunks(row_bytes)
+        .cycle()
+        .take(POSITIONS)
+        .flatten()
+        .copied()
+        .collect();
+    let mut views: Vec<(String, TensorView<'_>)> = tensors
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != "transformer.wpe.weight")
+        .collect();
+    views.push((
+        "transformer.wpe.weight".into(),
+        TensorView::new(wpe.dtype(), vec![POSITIONS, wpe.shape()[1]], &tiled).unwrap(),
+    ));
+    let out = dir.join("long-context");
+    std::fs::create_dir_all(&out).unwrap();
+    safetensors::tensor::serialize_to_file(views, None, &out.join("model.safetensors")).unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join("config.json")).unwrap())
+            .unwrap();
+    config["n_positions"] = POSITIONS.into();
+    std::fs::write(out.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(source.join("tokenizer.json"), out.join("tokenizer.json")).unwrap();
+    out
+}
