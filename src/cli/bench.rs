@@ -7,6 +7,7 @@ use anyhow::bail;
 
 use super::args::{ms_since, ModelArgs};
 use crate::model::engine::PrefixCache;
+use crate::model::generate::{continue_text, SamplingOptions};
 use crate::model::{AnalyzeOptions, Engine};
 
 /// Common English words: texts made of them tokenize to about one token per word.
@@ -213,6 +214,9 @@ pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Tokens the bench's Continue ▸ adds to each text.
+const CONTINUE_TOKENS: usize = 8;
+
 /// Runs the benchmark and prints one line per length.
 pub fn bench(
     model: &ModelArgs,
@@ -273,13 +277,33 @@ pub fn bench(
         }
         typing.sort_by(f64::total_cmp);
         let typing_median = typing[typing.len() / 2];
+        // Continue ▸: CONTINUE_TOKENS tokens chosen greedily after each text, as the app's button samples them
+        // (the text runs once, then each new token alone on the cached keys and values). Only where they fit.
+        let continue_median = if tokens + CONTINUE_TOKENS <= limit {
+            let sampling = SamplingOptions {
+                temperature: 0.0,
+                max_new_tokens: CONTINUE_TOKENS,
+                ..SamplingOptions::default()
+            };
+            let mut times = Vec::with_capacity(repeat);
+            for text in &texts {
+                let start = Instant::now();
+                std::hint::black_box(continue_text(&engine, text, false, &sampling)?);
+                times.push(ms_since(start));
+            }
+            times.sort_by(f64::total_cmp);
+            Some(times[times.len() / 2])
+        } else {
+            None
+        };
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "cpu": cpu_name()});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name()});
             writeln!(out, "{line}")?;
         } else {
             writeln!(
                 out,
-                "{tokens:>6} tokens  median {median:>9.1} ms  peak RSS {:>7} MB  ({} kernels)",
+                "{tokens:>6} tokens  median {median:>9.1} ms  +1 token {typing_median:>7.1} ms  Continue {CONTINUE_TOKENS} tokens {:>9} ms  peak RSS {:>7} MB  ({} kernels)",
+                continue_median.map_or_else(|| "n/a".to_string(), |ms| format!("{ms:.1}")),
                 peak.map_or_else(|| "n/a".to_string(), |mb| format!("{mb:.0}")),
                 engine.model().kernels_in_use()
             )?;

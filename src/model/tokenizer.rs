@@ -99,7 +99,9 @@ impl Gpt2Tokenizer {
         inner.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
         inner.with_decoder(Some(ByteLevel::default()));
         inner.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
-        inner.add_special_tokens(&[AddedToken::from(END_OF_TEXT, true)]);
+        inner
+            .add_special_tokens([AddedToken::from(END_OF_TEXT, true)])
+            .map_err(|err| load_err(vocab, format!("cannot add {END_OF_TEXT}: {err}")))?;
         Self::new(inner)
     }
 
