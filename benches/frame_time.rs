@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Each frame moves the pointer to another token, so the graph rebuilds its highlight every frame (the worst
-//! case of an idle window); the target is 16.7 ms (60 frames per second) for the graph, heatmap and grid views
-//! at every length up to GPT-2's 1,024 tokens.
+//! case of an idle window); the target is 16.7 ms (60 frames per second) for every view at every length up to
+//! GPT-2's 1,024 tokens.
 
 use std::time::{Duration, Instant};
 

@@ -277,8 +277,10 @@ pub fn bench(
         }
         typing.sort_by(f64::total_cmp);
         let typing_median = typing[typing.len() / 2];
-        // Continue ▸: CONTINUE_TOKENS tokens chosen greedily after each text, as the app's button samples them
-        // (the text runs once, then each new token alone on the cached keys and values). Only where they fit.
+        // Continue ▸'s sampling loop: up to CONTINUE_TOKENS tokens, chosen greedily so each run is repeatable,
+        // after each text (the text runs once, then each new token alone on the cached keys and values, as in
+        // the app; the app then analyses the longer text, which this does not time). Only where they fit; an
+        // end-of-text token stops a run early.
         let continue_median = if tokens + CONTINUE_TOKENS <= limit {
             let sampling = SamplingOptions {
                 temperature: 0.0,

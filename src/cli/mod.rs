@@ -7,6 +7,7 @@ pub mod args;
 pub mod bench;
 pub mod effects;
 pub mod graph;
+pub mod kernels;
 pub mod perplexity;
 
 use clap::{Parser, Subcommand};
@@ -62,6 +63,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = BenchFormat::Json)]
         format: BenchFormat,
+        /// Time each matrix-product kernel on GPT-2 small's linear layers instead (GFLOP/s, weights GB/s); no
+        /// model is loaded.
+        #[arg(long)]
+        kernels: bool,
     },
 
     /// Knock heads out and see each token's log-probability move: a set of heads together (--heads), or every
@@ -185,7 +190,6 @@ pub enum Command {
     },
 }
 
-/// `FIRST-LAST`, two token positions with FIRST ≤ LAST.
 /// An edge weight: a number from 0 to 1.
 fn parse_weight(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -196,6 +200,7 @@ fn parse_weight(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `FIRST-LAST`, two token positions with FIRST ≤ LAST.
 fn parse_window(s: &str) -> Result<(usize, usize), String> {
     let bad = || format!("`{s}` is not a token window: write FIRST-LAST, e.g. 100-150");
     let (a, b) = s.split_once('-').ok_or_else(bad)?;
@@ -275,7 +280,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tokens,
             repeat,
             format,
-        }) => bench::bench(&model, &tokens, repeat, format == BenchFormat::Json),
+            kernels,
+        }) => {
+            if kernels {
+                kernels::bench_kernels(format == BenchFormat::Json)
+            } else {
+                bench::bench(&model, &tokens, repeat, format == BenchFormat::Json)
+            }
+        }
         Some(Command::Export {
             select,
             layout,

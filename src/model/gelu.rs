@@ -67,34 +67,3 @@ mod tests {
         assert_eq!(gelu_tanh(-100.0), 0.0);
     }
 }
-
-/// A measurement, not a check (`cargo test --release --lib gelu_against_candle -- --ignored --nocapture`): this
-/// GELU against candle's own `Tensor::gelu` on the MLP's activations of GPT-2 small (3,072 wide).
-#[cfg(test)]
-mod speed {
-    #[test]
-    #[ignore = "a measurement: run it in release with --nocapture"]
-    fn gelu_against_candle() {
-        use std::time::Instant;
-        let device = candle_core::Device::Cpu;
-        println!("| rows | candle's gelu ms | attngraph's ms | ratio |");
-        for rows in [1usize, 64, 1024] {
-            let x = candle_core::Tensor::randn(0f32, 2.0, (rows, 3072), &device).unwrap();
-            let time = |f: &dyn Fn() -> candle_core::Tensor| {
-                let runs = (4096 / rows).clamp(5, 500);
-                f();
-                let start = Instant::now();
-                for _ in 0..runs {
-                    std::hint::black_box(f());
-                }
-                start.elapsed().as_secs_f64() * 1e3 / runs as f64
-            };
-            let theirs = time(&|| x.gelu().unwrap());
-            let ours = time(&|| super::gelu(&x).unwrap());
-            println!(
-                "| {rows} | {theirs:.3} | {ours:.3} | {:.2}× |",
-                ours / theirs
-            );
-        }
-    }
-}

@@ -1,0 +1,172 @@
+//! `attngraph bench --kernels`: each matrix-product kernel on GPT-2 small's four linear layers, as GFLOP/s
+//! (2·m·k·n over the time) and, for a few rows, as GB/s of weights read (a product of one row reads every
+//! weight once, so memory bandwidth is its limit); and the MLP's GELU, candle's against attngraph's.
+//! `tools/bench_kernels.py` puts PyTorch's numbers beside these in one run.
+
+use std::io::Write;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use super::bench::cpu_name;
+use crate::model::gelu;
+use crate::model::packed::{self, PackedLinear};
+use crate::model::small_matmul;
+
+/// GPT-2 small's linear layers: (name, inputs k, outputs n).
+const LAYERS: [(&str, usize, usize); 4] = [
+    ("attn.c_attn", 768, 2304),
+    ("attn.c_proj", 768, 768),
+    ("mlp.c_fc", 768, 3072),
+    ("mlp.c_proj", 3072, 768),
+];
+
+/// Input rows: one token (Continue ▸, typing), a short text, and longer ones.
+const ROWS: [usize; 5] = [1, 8, 64, 256, 1024];
+
+/// Values from a fixed-seed linear congruential generator, in [−0.5, 0.5): the numbers do not matter, only that
+/// they are not all zero.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// The median seconds of `f` over enough runs to take about 0.2 s (at least 3), after one untimed run.
+fn median_secs(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let start = Instant::now();
+    f()?;
+    let once = start.elapsed().as_secs_f64().max(1e-7);
+    let runs = ((0.2 / once) as usize).clamp(3, 2000);
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    // runs ≥ 3, so the middle exists.
+    Ok(times[times.len() / 2])
+}
+
+/// Runs every kernel this CPU has on every layer and row count; one JSON object per line, or a table.
+pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let cpu = cpu_name();
+    let threads = rayon::current_num_threads();
+    if !json {
+        writeln!(out, "CPU: {cpu}, {threads} threads")?;
+        writeln!(
+            out,
+            "| layer | k × n | rows | kernel | ms | GFLOP/s | weights GB/s |"
+        )?;
+        writeln!(out, "|---|---|---:|---|---:|---:|---:|")?;
+    }
+    for (name, k, n) in LAYERS {
+        let weight = values(k * n, 1);
+        let bias = values(n, 2);
+        // (in, out) row-major, as GPT-2's Conv1D stores it.
+        let packed = PackedLinear::pack(k, n, Some(&bias), |i, o| weight[i * n + o]);
+        // (out, in), as the model keeps its weights where it does not pack them: the few-row kernel streams
+        // its rows, and candle's gemm multiplies by its transpose, as the portable path does.
+        let w_out_in = Tensor::from_slice(&weight, (k, n), &Device::Cpu)?
+            .t()?
+            .contiguous()?;
+        let w_t = w_out_in.t()?;
+        let b = Tensor::from_slice(&bias, n, &Device::Cpu)?;
+        for m in ROWS {
+            let x_values = values(m * k, 3);
+            let x = Tensor::from_slice(&x_values, (m, k), &Device::Cpu)?;
+            let mut kernels: Vec<(&str, f64)> = Vec::new();
+            kernels.push((
+                "candle gemm",
+                median_secs(|| {
+                    std::hint::black_box(x.matmul(&w_t)?.broadcast_add(&b)?);
+                    Ok(())
+                })?,
+            ));
+            if packed::supported() {
+                kernels.push((
+                    "avx512 packed",
+                    median_secs(|| {
+                        std::hint::black_box(packed.forward_f32(&x_values, m)?);
+                        Ok(())
+                    })?,
+                ));
+            }
+            if small_matmul::streams(k) && m <= small_matmul::MAX_ROWS {
+                kernels.push((
+                    "few-row streaming",
+                    median_secs(|| {
+                        std::hint::black_box(
+                            small_matmul::matmul_t(&x, &w_out_in)?.broadcast_add(&b)?,
+                        );
+                        Ok(())
+                    })?,
+                ));
+            }
+            for (kernel, secs) in kernels {
+                let gflops = 2.0 * (m * k * n) as f64 / secs / 1e9;
+                // Every weight is read once per product; with few rows that is most of the traffic.
+                let gbs = (4 * k * n) as f64 / secs / 1e9;
+                if json {
+                    let line = serde_json::json!({"layer": name, "k": k, "n": n, "rows": m, "kernel": kernel, "ms": secs * 1e3, "gflops": gflops, "weights_gb_per_s": gbs, "cpu": cpu, "threads": threads});
+                    writeln!(out, "{line}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "| {name} | {k} × {n} | {m} | {kernel} | {:.3} | {gflops:.1} | {} |",
+                        secs * 1e3,
+                        if m <= 8 {
+                            format!("{gbs:.1}")
+                        } else {
+                            "—".into()
+                        }
+                    )?;
+                }
+            }
+        }
+    }
+    // The MLP's activation: candle's own `gelu` (tanh form) against attngraph's, which runs on every core.
+    for m in ROWS {
+        let x = Tensor::from_slice(&values(m * 3072, 4), (m, 3072), &Device::Cpu)?;
+        let kernels = [
+            (
+                "candle gelu",
+                median_secs(|| {
+                    std::hint::black_box(x.gelu()?);
+                    Ok(())
+                })?,
+            ),
+            (
+                "attngraph gelu",
+                median_secs(|| {
+                    std::hint::black_box(gelu::gelu(&x)?);
+                    Ok(())
+                })?,
+            ),
+        ];
+        for (kernel, secs) in kernels {
+            // Read once, written once.
+            let gbs = (2 * 4 * m * 3072) as f64 / secs / 1e9;
+            if json {
+                let line = serde_json::json!({"layer": "mlp.gelu", "k": 3072, "n": 3072, "rows": m, "kernel": kernel, "ms": secs * 1e3, "memory_gb_per_s": gbs, "cpu": cpu, "threads": threads});
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(
+                    out,
+                    "| mlp.gelu | 3072 | {m} | {kernel} | {:.3} | — | {gbs:.1} (read and written) |",
+                    secs * 1e3
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

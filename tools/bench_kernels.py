@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""attngraph's matrix-product kernels beside PyTorch's, in one run, on GPT-2 small's four linear layers.
+
+Prints the machine's yardsticks first: PyTorch's 2048 × 2048 sgemm (GFLOP/s, a fair peak for f32 products) and
+a read of 512 MB with all threads (GB/s, the limit of a one-row product, which reads every weight once). Then,
+for each layer and row count, attngraph's fastest kernel on this CPU (`attngraph bench --kernels`) against
+`torch.nn.functional.linear`, as ms, GFLOP/s and the ratio of times.
+
+Usage: cargo build --release && python tools/bench_kernels.py [--bin target/release/attngraph]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import time
+
+import torch
+
+
+def median_secs(f, budget=0.2):
+    f()
+    start = time.perf_counter()
+    f()
+    once = max(time.perf_counter() - start, 1e-7)
+    runs = max(3, min(2000, int(budget / once)))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return os.uname().machine
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "attngraph"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    print(f"CPU: {cpu_name()}; PyTorch {torch.__version__} with {torch.get_num_threads()} threads")
+
+    a = torch.randn(2048, 2048)
+    b = torch.randn(2048, 2048)
+    peak = 2 * 2048**3 / median_secs(lambda: torch.mm(a, b)) / 1e9
+    big = torch.ones(128 * 1024 * 1024)  # 512 MB
+    bandwidth = big.numel() * 4 / median_secs(lambda: big.sum(), budget=0.5) / 1e9
+    print(f"PyTorch 2048² sgemm: {peak:.1f} GFLOP/s; reading 512 MB: {bandwidth:.1f} GB/s")
+    del a, b, big
+
+    ours, gelus = {}, []
+    out = subprocess.run([args.bin, "bench", "--kernels", "--format", "json"], check=True, capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        row = json.loads(line)
+        if row["layer"] == "mlp.gelu":
+            gelus.append(row)
+            continue
+        key = (row["layer"], row["rows"])
+        if key not in ours or row["ms"] < ours[key]["ms"]:
+            ours[key] = row
+
+    print()
+    print("| layer | k × n | rows | attngraph kernel | attngraph ms | GFLOP/s | PyTorch ms | GFLOP/s | ratio |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
+    for (layer, rows), row in ours.items():
+        k, n = row["k"], row["n"]
+        x = torch.randn(rows, k)
+        w = torch.randn(n, k)
+        bias = torch.randn(n)
+        secs = median_secs(lambda: torch.nn.functional.linear(x, w, bias))
+        flops = 2 * rows * k * n
+        note = f" ({row['weights_gb_per_s']:.0f} GB/s of weights)" if rows == 1 else ""
+        print(
+            f"| {layer} | {k} × {n} | {rows} | {row['kernel']}{note} | {row['ms']:.3f} | {row['gflops']:.1f} | "
+            f"{secs * 1e3:.3f} | {flops / secs / 1e9:.1f} | {row['ms'] / (secs * 1e3):.2f}× |"
+        )
+
+    print()
+    print("| GELU (tanh), rows × 3072 | kernel | ms | PyTorch ms | ratio |")
+    print("|---:|---|---:|---:|---:|")
+    for row in gelus:
+        x = torch.randn(row["rows"], 3072)
+        secs = median_secs(lambda: torch.nn.functional.gelu(x, approximate="tanh"))
+        print(f"| {row['rows']} | {row['kernel']} | {row['ms']:.3f} | {secs * 1e3:.3f} | {row['ms'] / (secs * 1e3):.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
