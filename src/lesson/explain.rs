@@ -77,6 +77,17 @@ pub struct Explanation {
     pub bits_per_byte: Option<f64>,
 }
 
+/// Head `layer`.`head`'s pre-softmax scores S = QKᵀ/√d of the analysis, or `None` where the analysis kept none
+/// (or the head is out of range).
+pub fn score_matrix(analysis: &Analysis, layer: usize, head: usize) -> Option<Matrix> {
+    let rows = analysis.scores.as_ref()?.0.get(layer)?.get(head)?;
+    let rows: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    Matrix::from_rows(&rows)
+}
+
 /// ‖S − Sᵀ‖_F / ‖S‖_F (0 for a zero matrix).
 pub fn asymmetry(s: &Matrix) -> f64 {
     let (mut diff, mut norm) = (0.0f64, 0.0f64);
@@ -119,19 +130,7 @@ pub fn explain(
 ) -> Result<Explanation, ExplainError> {
     let m = &analysis.model;
     crate::model::HeadSet::one(layer, head).check(m.n_layer, m.n_head)?;
-    let scores = analysis.scores.as_ref().ok_or(ExplainError::NoScores)?;
-    let s = scores
-        .0
-        .get(layer)
-        .and_then(|l| l.get(head))
-        .and_then(|rows| {
-            let rows: Vec<Vec<f64>> = rows
-                .iter()
-                .map(|r| r.iter().map(|&v| f64::from(v)).collect())
-                .collect();
-            Matrix::from_rows(&rows)
-        })
-        .ok_or(ExplainError::NoScores)?;
+    let s = score_matrix(analysis, layer, head).ok_or(ExplainError::NoScores)?;
     let a = head_matrix(&analysis.attentions, layer, head);
     let report = markov::report(&a, markov::DEFAULT_TELEPORT, 1);
     let (joint, scored) = analysis

@@ -100,17 +100,7 @@ pub(super) fn explained(
         )
         .map_err(|e| failed(e.into()))?;
     let explanation = explain(&analysis, layer, head).map_err(|e| failed(e.into()))?;
-    let scores = analysis
-        .scores
-        .as_ref()
-        .and_then(|s| s.0.get(layer)?.get(head))
-        .and_then(|rows| {
-            let rows: Vec<Vec<f64>> = rows
-                .iter()
-                .map(|r| r.iter().map(|&v| f64::from(v)).collect())
-                .collect();
-            Matrix::from_rows(&rows)
-        })
+    let scores = crate::lesson::explain::score_matrix(&analysis, layer, head)
         .ok_or_else(|| failed(crate::lesson::explain::ExplainError::NoScores.into()))?;
     Ok(Explained {
         key,

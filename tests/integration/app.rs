@@ -1094,18 +1094,12 @@ fn every_character_of_the_chinese_lesson_has_a_glyph() {
     }
 }
 
-#[test]
-fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box() {
-    use attngraph::ui::settings::View;
-    let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);
-    h.state_mut().settings.view = View::Matrix;
-    settle(&mut h);
+/// Clicks cell (`query`, `key`) of the whole-matrix heatmap: the cells fill the square right of and below 110
+/// points of labels.
+fn click_heatmap_cell(h: &mut Harness<'static, AttnApp>, query: usize, key: usize) {
     let n = h.state().session.analysis().unwrap().tokens.len();
     let rect = h.get_by_label("attention heatmap").rect();
-    // The cells fill the square right of and below 110 points of labels.
-    let side = rect.width() - 110.0;
-    let cell = side / n as f32;
-    let (query, key) = (5, 2);
+    let cell = (rect.width() - 110.0) / n as f32;
     let pos = rect.min
         + egui::vec2(
             110.0 + (key as f32 + 0.5) * cell,
@@ -1123,6 +1117,16 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
     }
     h.step();
     h.step();
+}
+
+#[test]
+fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box() {
+    use attngraph::ui::settings::View;
+    let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);
+    h.state_mut().settings.view = View::Matrix;
+    settle(&mut h);
+    let (query, key) = (5, 2);
+    click_heatmap_cell(&mut h, query, key);
     assert_eq!(h.state().view.pinned, Some(query));
     assert_eq!(h.state().view.hovered, Some(key));
 
@@ -1257,26 +1261,8 @@ fn a_1024_token_paste_keeps_the_text_box_counts_narrows_and_clicks() {
     h.get_by_label("1,024 / 1,024 tokens");
 
     // A click on one of the 1,024² cells selects both tokens.
-    let rect = h.get_by_label("attention heatmap").rect();
-    let cell = (rect.width() - 110.0) / n as f32;
     let (query, key) = (700, 311);
-    let pos = rect.min
-        + egui::vec2(
-            110.0 + (key as f32 + 0.5) * cell,
-            110.0 + (query as f32 + 0.5) * cell,
-        );
-    h.hover_at(pos);
-    h.step();
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: egui::Modifiers::default(),
-        });
-    }
-    h.step();
-    h.step();
+    click_heatmap_cell(&mut h, query, key);
     assert_eq!(h.state().view.pinned, Some(query));
     assert_eq!(h.state().view.hovered, Some(key));
 
