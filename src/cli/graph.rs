@@ -139,8 +139,8 @@ pub fn export(
     eprintln!(
         "wrote {} ({} tokens, {} edges, {})",
         output.display(),
-        snap.tokens.len(),
-        snap.edges.len(),
+        snap.graph.token_count(),
+        snap.graph.edge_count(),
         snap.title()
     );
     Ok(())
@@ -164,7 +164,7 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
         "{} — {} ({} tokens)",
         snap.model,
         snap.title(),
-        snap.tokens.len()
+        snap.graph.token_count()
     )?;
     writeln!(
         out,
@@ -176,7 +176,7 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
         "{:>4}  {:<16} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "pos", "token", "row sum", "H bits", "2^H", "E[steps]", "rank π"
     )?;
-    for (i, t) in snap.tokens.iter().enumerate() {
+    for (i, t) in snap.graph.tokens().enumerate() {
         writeln!(
             out,
             "{i:>4}  {:<16} {:>8.5} {:>9.3} {:>9.2} {:>9.3} {:>9.4}",

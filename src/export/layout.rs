@@ -37,6 +37,7 @@ pub fn layout(kind: Layout, n: usize, width: f64, height: f64) -> Vec<(f64, f64)
 }
 
 /// The drawing's size and node positions.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Geometry {
     /// Picture width.
     pub width: f64,

@@ -18,7 +18,7 @@ pub use layout::{
     edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,
 };
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
-pub use snapshot::{Snapshot, JSON_SCHEMA_VERSION};
+pub use snapshot::{Snapshot, SnapshotError, JSON_SCHEMA_VERSION};
 pub use svg::{to_svg, weight_rgb};
 pub use text::{to_csv, to_dot, to_graphml, to_json};
 

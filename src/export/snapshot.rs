@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::layout::Layout;
-use crate::graph::{self, Edge, Matrix, Pruning, SelectError, Selection, TokenNode};
+use super::layout::{geometry, Geometry, Layout};
+use crate::graph::{self, AttentionGraph, GraphError, Matrix, Pruning, SelectError, Selection};
 use crate::markov::{self, MarkovReport};
 use crate::model::Analysis;
 
@@ -23,18 +23,32 @@ pub struct Snapshot {
     /// The edges are those of A^power (1: of A itself); the statistics are always A's.
     #[serde(skip)]
     pub power: usize,
-    /// The tokens (nodes).
-    pub tokens: Vec<TokenNode>,
+    /// The tokens (nodes) and the kept edges, query → key: what the app draws and every export writes.
+    #[serde(flatten)]
+    pub graph: AttentionGraph,
     /// The unpruned matrix.
     pub matrix: Matrix,
     /// The pruning applied to the edges.
     pub pruning: Pruning,
-    /// The kept edges, query → key.
-    pub edges: Vec<Edge>,
     /// Statistics of the unpruned matrix.
     pub markov: MarkovReport,
-    /// Node positions.
+    /// The layout the node positions follow.
     pub layout: Layout,
+    /// The picture's size and node positions, computed once: the SVG, the PNG, the JSON's `positions` and the
+    /// app's graph all use them.
+    #[serde(skip)]
+    pub geometry: Geometry,
+}
+
+/// Why a snapshot could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The matrix could not be selected.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// The tokens and edges do not make a graph (an analysis whose attention does not match its tokens).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
 }
 
 impl Snapshot {
@@ -47,7 +61,8 @@ impl Snapshot {
     }
 
     /// The snapshot of one selection of an analysis by the model called `model`: the matrix, its pruned edges,
-    /// and the Markov statistics of the unpruned matrix (with teleport α and A^steps).
+    /// and the Markov statistics of the unpruned matrix (with teleport α and A^steps). The edges are A's; see
+    /// [`Snapshot::with_power_edges`].
     pub fn of(
         model: &str,
         analysis: &Analysis,
@@ -56,19 +71,31 @@ impl Snapshot {
         layout: Layout,
         teleport: f64,
         steps: usize,
-    ) -> Result<Self, SelectError> {
+    ) -> Result<Self, SnapshotError> {
         let matrix = graph::select(&analysis.attentions, selection)?;
+        let graph = AttentionGraph::new(graph::token_nodes(analysis), &pruning.edges(&matrix))?;
         Ok(Self {
             model: model.to_string(),
             text: analysis.text.clone(),
             selection,
             power: 1,
-            tokens: graph::token_nodes(analysis),
-            edges: pruning.edges(&matrix),
+            geometry: geometry(layout, graph.token_count()),
+            graph,
             markov: markov::report(&matrix, teleport, steps),
             matrix,
             pruning,
             layout,
         })
+    }
+
+    /// The same snapshot with the edges of A^k (pruned as A's were); the statistics stay A's, with A^k's
+    /// matrix in `markov.k_step`.
+    pub fn with_power_edges(mut self, k: usize) -> Result<Self, SnapshotError> {
+        let power = markov::power(&self.matrix, k);
+        self.graph = self.graph.with_edges(&self.pruning.edges(&power))?;
+        self.power = k;
+        self.markov.k_step = power;
+        self.markov.steps = k;
+        Ok(self)
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::escape::xml_escape;
-use super::layout::{edge_curve, edge_style, geometry, self_loop, trim_ends, Geometry};
+use super::layout::{edge_curve, edge_style, self_loop, trim_ends, Geometry};
 use super::snapshot::Snapshot;
 
 /// Colour of a weight in [0, 1]: light blue to deep violet.
@@ -17,13 +17,13 @@ pub fn weight_rgb(w: f64) -> (u8, u8, u8) {
 
 /// Renders the snapshot as a standalone SVG document.
 pub fn to_svg(s: &Snapshot) -> String {
-    let n = s.tokens.len();
     let Geometry {
         width,
         height,
         positions: pos,
         ..
-    } = geometry(s.layout, n);
+    } = &s.geometry;
+    let (width, height) = (*width, *height);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -38,10 +38,10 @@ pub fn to_svg(s: &Snapshot) -> String {
         "<text x=\"10\" y=\"20\" font-size=\"14\">{} — {} — {} edges (token i → token j: i attends to j)</text>",
         xml_escape(&s.model),
         xml_escape(&s.title()),
-        s.edges.len()
+        s.graph.edge_count()
     );
     // Light edges first, so heavy ones are drawn on top.
-    let mut edges = s.edges.clone();
+    let mut edges: Vec<_> = s.graph.edges().collect();
     edges.sort_by(|a, b| a.weight.total_cmp(&b.weight));
     for e in &edges {
         let (Some(&(x1, y1)), Some(&(x2, y2))) = (pos.get(e.from), pos.get(e.to)) else {
@@ -65,7 +65,7 @@ pub fn to_svg(s: &Snapshot) -> String {
         );
         let _ = writeln!(out, "<path d=\"{d}\" {stroke} marker-end=\"url(#arrow)\"><title>{} → {}: {:.4}</title></path>", e.from, e.to, e.weight);
     }
-    for (t, &(x, y)) in s.tokens.iter().zip(&pos) {
+    for (t, &(x, y)) in s.graph.tokens().zip(pos) {
         let _ = writeln!(
             out,
             "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"9\" fill=\"#f4a582\" stroke=\"#333\"/>"

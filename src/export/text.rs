@@ -3,7 +3,6 @@
 use std::fmt::Write;
 
 use super::escape::{csv_field, dot_escape, xml_escape};
-use super::layout::geometry;
 use super::snapshot::{Snapshot, JSON_SCHEMA_VERSION};
 
 /// Graphviz DOT: one node per token (label = text, position, surprisal), one edge per kept entry, weight and
@@ -20,7 +19,7 @@ pub fn to_dot(s: &Snapshot) -> String {
         out,
         "digraph attention {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];"
     );
-    for t in &s.tokens {
+    for t in s.graph.tokens() {
         let _ = writeln!(
             out,
             "  t{} [label=\"{}: {}\"];",
@@ -29,7 +28,7 @@ pub fn to_dot(s: &Snapshot) -> String {
             dot_escape(&t.text)
         );
     }
-    for e in &s.edges {
+    for e in s.graph.edges() {
         let _ = writeln!(
             out,
             "  t{} -> t{} [weight={:.6}, penwidth={:.3}, label=\"{:.3}\"];",
@@ -59,7 +58,7 @@ pub fn to_graphml(s: &Snapshot) -> String {
         "<graph id=\"{}\" edgedefault=\"directed\">",
         xml_escape(&s.title())
     );
-    for t in &s.tokens {
+    for t in s.graph.tokens() {
         let _ = write!(
             out,
             "<node id=\"t{p}\"><data key=\"text\">{}</data><data key=\"position\">{p}</data><data key=\"token_id\">{}</data>",
@@ -72,7 +71,7 @@ pub fn to_graphml(s: &Snapshot) -> String {
         }
         out.push_str("</node>\n");
     }
-    for (idx, e) in s.edges.iter().enumerate() {
+    for (idx, e) in s.graph.edges().enumerate() {
         let _ = writeln!(
             out,
             "<edge id=\"e{idx}\" source=\"t{}\" target=\"t{}\"><data key=\"weight\">{}</data></edge>",
@@ -94,14 +93,14 @@ pub fn to_json(s: &Snapshot) -> Result<String, serde_json::Error> {
         #[serde(flatten)]
         snapshot: &'a Snapshot,
         edge_convention: &'static str,
-        positions: Vec<(f64, f64)>,
+        positions: &'a [(f64, f64)],
     }
     let mut text = serde_json::to_string_pretty(&Export {
         schema_version: JSON_SCHEMA_VERSION,
         selection: s.title(),
         snapshot: s,
         edge_convention: "an edge from i to j carries A[i][j]: token i attends to token j",
-        positions: geometry(s.layout, s.tokens.len()).positions,
+        positions: &s.geometry.positions,
     })?;
     text.push('\n');
     Ok(text)
@@ -110,8 +109,8 @@ pub fn to_json(s: &Snapshot) -> Result<String, serde_json::Error> {
 /// The unpruned matrix as CSV: a header of `query\key` and the tokens, then one row per query token.
 pub fn to_csv(s: &Snapshot) -> String {
     let labels: Vec<String> = s
-        .tokens
-        .iter()
+        .graph
+        .tokens()
         .map(|t| csv_field(&format!("{}:{}", t.position, t.text)))
         .collect();
     let mut out = format!("query\\key,{}\n", labels.join(","));

@@ -7,7 +7,7 @@ mod matrix;
 mod prune;
 mod select;
 
-pub use build::{attention_graph, token_nodes, TokenNode};
+pub use build::{token_nodes, AttentionGraph, GraphError, TokenNode};
 pub use matrix::Matrix;
 pub use prune::{Edge, Pruning};
 pub use select::{head_matrix, select, SelectError, Selection, FLOW_MAX_TOKENS};

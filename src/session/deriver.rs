@@ -6,9 +6,8 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-use crate::export::{Layout, Snapshot};
-use crate::graph::{Pruning, SelectError, Selection};
-use crate::markov;
+use crate::export::{Layout, Snapshot, SnapshotError};
+use crate::graph::{Pruning, Selection};
 use crate::model::Analysis;
 
 /// Everything a snapshot depends on; two requests with equal keys give the same snapshot.
@@ -40,7 +39,7 @@ pub struct DeriveRequest {
 }
 
 /// A finished snapshot, or why the selection cannot be shown, with the key it was asked for.
-pub type Derived = (SnapshotKey, Result<Snapshot, SelectError>);
+pub type Derived = (SnapshotKey, Result<Snapshot, SnapshotError>);
 
 /// The UI's handle on the snapshot thread.
 pub struct Deriver {
@@ -116,9 +115,9 @@ impl Deriver {
 }
 
 /// The snapshot of a request; with `steps > 1` the edges are those of A^k and the statistics stay those of A.
-pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SelectError> {
+pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SnapshotError> {
     let k = &r.key;
-    let mut snapshot = Snapshot::of(
+    let snapshot = Snapshot::of(
         &r.model,
         &r.analysis,
         k.selection,
@@ -128,11 +127,8 @@ pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SelectError> {
         1,
     )?;
     if k.steps > 1 {
-        let power = markov::power(&snapshot.matrix, k.steps);
-        snapshot.edges = k.pruning.edges(&power);
-        snapshot.power = k.steps;
-        snapshot.markov.k_step = power;
-        snapshot.markov.steps = k.steps;
+        snapshot.with_power_edges(k.steps)
+    } else {
+        Ok(snapshot)
     }
-    Ok(snapshot)
 }

@@ -1,6 +1,8 @@
 //! The window's body: the head grid on the left, the token panel on the right, and the view chosen (graph,
 //! matrix, heads, Markov, perplexity) in the centre; before the first analysis, the download or a spinner.
 
+use std::sync::Arc;
+
 use super::command::Command;
 use super::effects_panel::{self, EffectsPanel};
 use super::head_grid::{grid_panel_ui, GridPanel};
@@ -10,6 +12,7 @@ use super::settings::{Settings, View};
 use super::view_state::GridColour;
 use super::view_state::ViewState;
 use super::{graph_view, lesson_view, matrix_view, status, token_panel};
+
 use crate::model::Analysis;
 use crate::session::Session;
 use crate::session::SideTask;
@@ -113,7 +116,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                 let clicked = matrix_view::matrix_ui(
                     ui,
                     &shown.snapshot.matrix,
-                    &shown.snapshot.tokens,
+                    &shown.snapshot.graph,
                     b.settings.log_scale,
                     shown.serial,
                     true,
@@ -136,7 +139,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                 .show(ui, |ui| {
                     b.view
                         .shown()
-                        .map(|d| markov_panel_ui(ui, &d.snapshot.markov, &d.snapshot.tokens, steps))
+                        .map(|d| markov_panel_ui(ui, &d.snapshot.markov, &d.snapshot.graph, steps))
                 });
             if let Some(MarkovCommand::Steps(k)) = panel.inner {
                 commands.push(Command::MarkovSteps(k));
@@ -258,7 +261,7 @@ fn lesson_figure(
     use egui_plot::{Line, Plot, PlotPoints, Points};
     let mut commands = Vec::new();
     // Every figure but the tokens' reads the snapshot's labels; until it arrives, nothing is drawn.
-    let Some(tokens) = b.view.shown().map(|s| s.snapshot.tokens.clone()) else {
+    let Some(snapshot) = b.view.shown().map(|s| Arc::clone(&s.snapshot)) else {
         ui.spinner();
         return commands;
     };
@@ -308,7 +311,7 @@ fn lesson_figure(
                     b.session.model_name().hash(&mut h);
                     h.finish()
                 };
-                let _ = matrix_view::matrix_ui(ui, &scaled, &tokens, false, key, false);
+                let _ = matrix_view::matrix_ui(ui, &scaled, &snapshot.graph, false, key, false);
             }
         }
         Figure::Attention => {
@@ -317,7 +320,7 @@ fn lesson_figure(
                 let _ = matrix_view::matrix_ui(
                     ui,
                     &shown.snapshot.matrix,
-                    &shown.snapshot.tokens,
+                    &shown.snapshot.graph,
                     b.settings.log_scale,
                     shown.serial,
                     true,
@@ -327,7 +330,7 @@ fn lesson_figure(
         Figure::Graph => commands.extend(graph_ui(ui, b)),
         Figure::Markov => {
             if let Some(shown) = b.view.shown() {
-                let _ = markov_panel_ui(ui, &shown.snapshot.markov, &shown.snapshot.tokens, 1);
+                let _ = markov_panel_ui(ui, &shown.snapshot.markov, &shown.snapshot.graph, 1);
             }
         }
         Figure::Powers => {

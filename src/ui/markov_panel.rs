@@ -3,7 +3,7 @@
 
 use egui_extras::{Column, TableBuilder};
 
-use crate::graph::TokenNode;
+use crate::graph::AttentionGraph;
 use crate::markov::MarkovReport;
 
 /// What the panel wants changed.
@@ -19,7 +19,7 @@ pub enum MarkovCommand {
 pub fn markov_panel_ui(
     ui: &mut egui::Ui,
     report: &MarkovReport,
-    tokens: &[TokenNode],
+    tokens: &AttentionGraph,
     steps: usize,
 ) -> MarkovCommand {
     let mut command = MarkovCommand::None;
@@ -85,13 +85,16 @@ pub fn markov_panel_ui(
             }
         })
         .body(|body| {
-            body.rows(row_height, tokens.len(), |mut row| {
+            body.rows(row_height, tokens.token_count(), |mut row| {
                 let i = row.index();
-                // The report has one entry per token in each list, and `rows` hands out indices below
-                // `tokens.len()`.
+                // `rows` hands out indices below the token count, and the report has one entry per token in each
+                // list.
                 let get = |v: &[f64]| v[i];
+                let Some(token) = tokens.token(i) else {
+                    return;
+                };
                 let cells = [
-                    format!("{i} {}", tokens[i].text),
+                    format!("{i} {}", token.text),
                     format!("{:.3}", get(&report.row_entropy_bits)),
                     format!("{:.2}", get(&report.effective_attended)),
                     format!("{:.2}", get(&report.expected_steps)),

@@ -6,7 +6,7 @@
 
 use egui::{Color32, Rect, Sense, Vec2};
 
-use crate::graph::{Matrix, TokenNode};
+use crate::graph::{AttentionGraph, Matrix};
 
 use super::graph_view::intensity;
 
@@ -51,7 +51,7 @@ fn round_step(k: usize) -> usize {
 pub fn matrix_ui(
     ui: &mut egui::Ui,
     matrix: &Matrix,
-    tokens: &[TokenNode],
+    tokens: &AttentionGraph,
     log_scale: bool,
     key: u64,
     causal: bool,
@@ -170,7 +170,7 @@ pub fn matrix_ui(
         if !(0.0..=side).contains(&offset) {
             continue;
         }
-        let text = tokens.get(i).map_or("", |t| t.text.as_str());
+        let text = tokens.token(i).map_or("", |t| t.text.as_str());
         labels.text(
             egui::pos2(area.min.x - 4.0, area.min.y + offset),
             egui::Align2::RIGHT_CENTER,
@@ -210,8 +210,8 @@ pub fn matrix_ui(
         .flatten();
     if let Some((i, j)) = response.hover_pos().and_then(cell_at) {
         let (from, to) = (
-            tokens.get(i).map_or("", |t| t.text.as_str()),
-            tokens.get(j).map_or("", |t| t.text.as_str()),
+            tokens.token(i).map_or("", |t| t.text.as_str()),
+            tokens.token(j).map_or("", |t| t.text.as_str()),
         );
         let text = if !causal {
             format!("[{i}][{j}] = {:.4}: {from:?} and {to:?}", matrix.get(i, j))

@@ -108,7 +108,7 @@ impl ViewState {
 
     /// The number of edges the graph shows now.
     pub fn edge_count(&self) -> Option<usize> {
-        self.shown.as_ref().map(|s| s.snapshot.edges.len())
+        self.shown.as_ref().map(|s| s.snapshot.graph.edge_count())
     }
 
     /// Whether a snapshot was asked for and has not arrived.
@@ -157,11 +157,13 @@ impl ViewState {
         };
         let build = |snapshot: &Snapshot| {
             graph_view::build(
-                &snapshot.tokens,
-                &snapshot.edges,
+                &snapshot.graph,
+                &snapshot.geometry,
                 graph_key.layout.export_layout(),
                 graph_key.log_scale,
-                graph_key.focus.filter(|&f| f < snapshot.tokens.len()),
+                graph_key
+                    .focus
+                    .filter(|&f| f < snapshot.graph.token_count()),
                 graph_key.window,
             )
         };

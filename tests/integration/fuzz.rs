@@ -63,7 +63,7 @@ proptest! {
                     let pruning = Pruning { threshold: 0.01, top_k: 3, mass: 0.9, drop_first };
                     let snapshot = match attngraph::export::Snapshot::of("fixture", &analysis, selection, pruning, Layout::Circle, 0.15, 2) {
                         Ok(s) => s,
-                        Err(attngraph::graph::SelectError::FlowTooLong(n)) => { prop_assert!(n > attngraph::graph::FLOW_MAX_TOKENS); continue; }
+                        Err(attngraph::export::SnapshotError::Select(attngraph::graph::SelectError::FlowTooLong(n))) => { prop_assert!(n > attngraph::graph::FLOW_MAX_TOKENS); continue; }
                         Err(other) => { prop_assert!(false, "{other}"); continue; }
                     };
                     if selection == Selection::Rollout && drop_first && top_k == 0 {
@@ -74,7 +74,7 @@ proptest! {
                     for format in [Format::Dot, Format::Graphml, Format::Json, Format::Csv, Format::Svg] {
                         let out = export::render(&snapshot, format).unwrap();
                         // Every kept edge is written once, whatever the text holds.
-                        let edges = snapshot.edges.len();
+                        let edges = snapshot.graph.edge_count();
                         match format {
                             Format::Dot => prop_assert_eq!(out.lines().filter(|l| l.starts_with("  t") && l.contains(" -> t")).count(), edges),
                             Format::Graphml => prop_assert_eq!(out.matches("<edge id=").count(), edges),
@@ -88,7 +88,7 @@ proptest! {
                         if format == Format::Json {
                             let value: serde_json::Value = serde_json::from_str(&out).unwrap();
                             prop_assert_eq!(value["edges"].as_array().map(Vec::len), Some(edges));
-                            prop_assert_eq!(value["matrix"].as_array().map(Vec::len), Some(snapshot.tokens.len()));
+                            prop_assert_eq!(value["matrix"].as_array().map(Vec::len), Some(snapshot.graph.token_count()));
                         }
                     }
                 }

@@ -169,7 +169,8 @@ fn the_petgraph_graph_carries_the_reference_weights() {
             surprisal_bits: None,
         })
         .collect();
-    let g = graph::attention_graph(&nodes, &edges);
+    let attention = graph::AttentionGraph::new(nodes, &edges).unwrap();
+    let g = attention.petgraph();
     assert_eq!(g.node_count(), ids.len());
     assert_eq!(g.edge_count(), edges.len());
     let mut kept = 0;

@@ -3,6 +3,7 @@
 
 use egui::{Color32, Pos2};
 use egui_graphs::Graph;
+use petgraph::graph::NodeIndex;
 use petgraph::stable_graph::StableGraph;
 
 mod shapes;
@@ -10,8 +11,8 @@ mod shapes;
 use shapes::SPACING;
 pub use shapes::{intensity, ramp, EdgeData, FixedLayout, FixedState, TokenShape, WeightEdge};
 
-use crate::export::{layout, Layout};
-use crate::graph::{Edge, TokenNode};
+use crate::export::{Geometry, Layout};
+use crate::graph::AttentionGraph;
 
 /// The egui_graphs graph type of the view: node payload = token position.
 pub type ViewGraph = Graph<
@@ -34,28 +35,28 @@ pub fn surprisal_color(bits: Option<f64>) -> Color32 {
     }
 }
 
-/// Builds the view graph: nodes at arc or circle positions (force layout starts from the circle), edges with
-/// their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows only the
-/// queries first..=last, spread over the drawing; the earlier tokens they look at are squeezed, faded and
-/// unlabelled into the left seventh, and later tokens are left out.
+/// Builds the view graph from the snapshot's petgraph graph and node positions (force layout starts from them),
+/// edges with their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows
+/// only the queries first..=last, spread over the drawing; the earlier tokens they look at are squeezed, faded
+/// and unlabelled into the left seventh, and later tokens are left out.
 pub fn build(
-    nodes: &[TokenNode],
-    edges: &[Edge],
+    attention: &AttentionGraph,
+    geometry: &Geometry,
     kind: Layout,
     log_scale: bool,
     focus: Option<usize>,
     window: Option<(usize, usize)>,
 ) -> ViewGraph {
-    let n = nodes.len();
+    let n = attention.token_count();
     let (first, last) = match window {
         Some((a, b)) if a <= b && b < n => (a, b),
         _ => (0, n.saturating_sub(1)),
     };
-    let shown = &nodes[..(last + 1).min(n)];
-    let width = f64::from(SPACING) * (last + 1 - first).max(4) as f64;
-    let mut positions = layout(kind, shown.len(), width, 400.0);
+    let mut positions = geometry.positions.clone();
     if first > 0 && kind == Layout::Arc {
-        // Queries spread over six sevenths; the context before them packed into the first seventh.
+        // Queries spread over six sevenths of a drawing as wide as the window alone would be; the context
+        // before them packed into the first seventh.
+        let width = f64::from(SPACING) * (last + 1 - first).max(4) as f64;
         let band = width / 7.0;
         for (i, p) in positions.iter_mut().enumerate() {
             p.0 = if i < first {
@@ -65,26 +66,29 @@ pub fn build(
             };
         }
     }
-    let mut sg: StableGraph<usize, EdgeData> = StableGraph::with_capacity(shown.len(), edges.len());
-    let idx: Vec<_> = shown.iter().map(|t| sg.add_node(t.position)).collect();
-    for e in edges.iter().filter(|e| (first..=last).contains(&e.from)) {
-        if let (Some(&a), Some(&b)) = (idx.get(e.from), idx.get(e.to)) {
-            let weight = e.weight as f32;
-            let highlight = focus.is_some_and(|f| f == e.from || f == e.to);
-            sg.add_edge(
-                a,
-                b,
-                EdgeData {
-                    weight,
-                    intensity: intensity(weight, log_scale),
-                    highlight,
-                },
-            );
-        }
-    }
-    let mut graph = ViewGraph::from(&sg);
-    for (i, (node, (token, &(x, y)))) in idx.iter().zip(shown.iter().zip(&positions)).enumerate() {
-        if let Some(view) = graph.node_mut(*node) {
+    // Tokens after the window are left out, and with them every edge they take part in; edges from queries
+    // before the window too. Keeping a prefix of the nodes keeps node index = position.
+    let petgraph = attention.petgraph();
+    let shown: petgraph::graph::DiGraph<usize, EdgeData> = petgraph.filter_map(
+        |node, token| (node.index() <= last).then_some(token.position),
+        |edge, &weight| {
+            let (from, to) = petgraph.edge_endpoints(edge)?;
+            let weight = weight as f32;
+            ((first..=last).contains(&from.index())).then(|| EdgeData {
+                weight,
+                intensity: intensity(weight, log_scale),
+                highlight: focus.is_some_and(|f| f == from.index() || f == to.index()),
+            })
+        },
+    );
+    let mut graph = ViewGraph::from(&StableGraph::from(shown));
+    for (i, (token, &(x, y))) in attention
+        .tokens()
+        .zip(&positions)
+        .take(last + 1)
+        .enumerate()
+    {
+        if let Some(view) = graph.node_mut(NodeIndex::new(i)) {
             let context = i < first;
             view.set_label(if context {
                 String::new()
@@ -116,7 +120,7 @@ pub fn graph_panel_ui(
 ) -> Option<super::command::Command> {
     use super::settings::GraphLayout;
     let mut command = None;
-    let n = snapshot.tokens.len();
+    let n = snapshot.graph.token_count();
     if n > super::view_state::AUTO_TOP_K_ABOVE {
         // The token window: which queries the graph shows.
         ui.horizontal(|ui| {
@@ -147,8 +151,8 @@ pub fn graph_panel_ui(
         ui.strong(snapshot.title());
         ui.label(format!(
             "{} edges of {} tokens · edge i → j: token i attends to j",
-            snapshot.edges.len(),
-            snapshot.tokens.len()
+            snapshot.graph.edge_count(),
+            snapshot.graph.token_count()
         ));
         legend(ui, log_scale);
         if snapshot.pruning.top_k > 0 {
@@ -157,7 +161,7 @@ pub fn graph_panel_ui(
                 snapshot.pruning.top_k
             ));
             let automatic = snapshot.pruning.top_k == super::view_state::AUTO_TOP_K
-                && snapshot.tokens.len() > super::view_state::AUTO_TOP_K_ABOVE;
+                && snapshot.graph.token_count() > super::view_state::AUTO_TOP_K_ABOVE;
             if automatic {
                 label.on_hover_text(format!(
                     "Above {} tokens, each token keeps its {} strongest edges unless top-k or mass is set in the bar above",
