@@ -100,7 +100,8 @@ fn measure(
     let start = Instant::now();
     while h.state().busy() || h.state().session.analysis().is_none() {
         h.step();
-        if let Some(err) = h.state().session.error() {
+        let session = &h.state().session;
+        if let Some(err) = session.load_error().or(session.analyze_error()) {
             return Err(err.to_string());
         }
         if start.elapsed() > Duration::from_secs(300) {
@@ -132,7 +133,12 @@ fn measure(
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
-    let edges = h.state().view.edge_count().unwrap_or(0);
+    let edges = h
+        .state()
+        .view
+        .shown()
+        .map(|s| s.snapshot.graph.edge_count())
+        .ok_or("no snapshot on screen")?;
     let view = match threshold {
         Some(t) => format!("{view:?}, threshold {t}"),
         None => format!("{view:?}"),

@@ -55,9 +55,9 @@ impl Exports {
         self.dir = dir;
     }
 
-    /// Text exports still being written.
-    pub fn running(&self) -> usize {
-        self.running
+    /// Whether an export is still being written or a file dialog is open.
+    pub fn busy(&self) -> bool {
+        self.running > 0 || self.dialogs.open_purpose().is_some()
     }
 
     /// The notice of the last export that finished since the last call.
@@ -227,11 +227,6 @@ impl Exports {
     /// Answers the file dialogs with `picker` instead of the platform's dialog (tests answer them this way).
     pub fn set_picker(&mut self, picker: dialogs::Picker) {
         self.dialogs = Dialogs::with_picker(picker);
-    }
-
-    /// The file dialog being shown, if any.
-    pub fn dialog_open(&self) -> Option<Purpose> {
-        self.dialogs.open_purpose()
     }
 
     /// The path a dialog answered with, once it did; a dialog that could not be shown comes back as a notice

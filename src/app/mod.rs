@@ -138,9 +138,10 @@ impl AttnApp {
         self.notice.as_ref().map(Notice::text)
     }
 
-    /// Whether a load, an analysis (typed text waiting for the debounce included) or a snapshot is pending.
+    /// Whether a load, an analysis (typed text waiting for the debounce included), a snapshot, an export or a
+    /// file dialog is pending.
     pub fn busy(&self) -> bool {
-        self.session.busy() || self.edited_at.is_some() || self.view.busy()
+        self.session.busy() || self.edited_at.is_some() || self.view.busy() || self.exports.busy()
     }
 
     fn load_model(&mut self, model: String) {

@@ -455,16 +455,6 @@ impl Session {
         self.analyze_error.as_ref()
     }
 
-    /// The load error, else the analysis error.
-    pub fn error(&self) -> Option<&TaskError> {
-        self.load_error.as_ref().or(self.analyze_error.as_ref())
-    }
-
-    /// The generation of the newest analysis asked for.
-    pub fn requested_generation(&self) -> u64 {
-        self.requested_generation
-    }
-
     /// The generation of the analysis on screen (0: none yet).
     pub fn shown_generation(&self) -> u64 {
         self.shown_generation

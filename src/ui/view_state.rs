@@ -106,11 +106,6 @@ impl ViewState {
         self.shown.as_mut()
     }
 
-    /// The number of edges the graph shows now.
-    pub fn edge_count(&self) -> Option<usize> {
-        self.shown.as_ref().map(|s| s.snapshot.graph.edge_count())
-    }
-
     /// Whether a snapshot was asked for and has not arrived.
     pub fn busy(&self) -> bool {
         self.deriver.busy()
