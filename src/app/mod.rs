@@ -1,8 +1,9 @@
 //! The eframe app, wired from its parts: the [`Session`] (the model worker and what it answered), the
 //! [`ViewState`] (the snapshot and graph on screen), [`Exports`] (exports, dialogs, screenshots), the settings
 //! and the notices. Each frame the app polls the parts, draws the panels in `ui/`, and applies the
-//! [`Command`]s they return in [`AttnApp::apply`], the one place where the app changes in answer to the reader.
+//! [`Command`](crate::ui::command::Command)s they return in [`AttnApp::apply`], the one place where the app changes in answer to the reader.
 
+mod apply;
 mod effects;
 mod exports;
 mod files;
@@ -14,13 +15,10 @@ use std::time::{Duration, Instant};
 pub use exports::Exports;
 pub use launch::Launch;
 
-use crate::export::Format;
 use crate::model::loader;
-use crate::model::HeadSet;
 use crate::model::{AnalyzeOptions, DEFAULT_MODEL, DEMO_MODEL};
-use crate::session::{Event, Session};
+use crate::session::Session;
 use crate::ui::central::{body_ui, Body};
-use crate::ui::command::Command;
 use crate::ui::controls::{controls_ui, Controls};
 use crate::ui::head_grid::arrow_keys;
 use crate::ui::notice::Notice;
@@ -171,183 +169,6 @@ impl AttnApp {
             self.perplexity.stride,
             self.settings.bos,
         );
-    }
-
-    /// Applies a panel's command: the one place where the app changes in answer to the reader.
-    pub fn apply(&mut self, command: Command, ctx: &egui::Context) {
-        match command {
-            Command::LoadModel(model) => {
-                // Chosen by the reader: this is what the settings keep.
-                self.demo_stands_in = false;
-                self.model_field.clone_from(&model);
-                self.load_model(model);
-            }
-            Command::BrowseModelFolder => self.exports.browse_model_folder(&self.model_field, ctx),
-            Command::CancelDownload => self.session.cancel_download(),
-            Command::DismissPrefetch => self.session.dismiss_prefetch(),
-            Command::TextEdited => self.edited_at = Some(Instant::now()),
-            Command::Reanalyze => self.request_analysis(),
-            Command::Continue => {
-                let s = &mut self.settings;
-                self.session
-                    .continue_text(s.text.clone(), s.bos, s.sampling);
-                s.sampling.seed = s.sampling.seed.wrapping_add(1);
-            }
-            Command::SetDark(dark) => {
-                self.settings.dark = dark;
-                ctx.set_theme(if dark {
-                    egui::Theme::Dark
-                } else {
-                    egui::Theme::Light
-                });
-            }
-            Command::Select {
-                selection,
-                open_graph,
-            } => {
-                self.settings.selection = selection;
-                if open_graph && self.settings.view == View::Grid {
-                    self.settings.view = View::Graph;
-                }
-            }
-            Command::ProbeBadges(from_probe) => {
-                if !from_probe || self.session.probe_scores().is_some() {
-                    self.view.badges_from_probe = from_probe;
-                } else {
-                    self.session.run_probe();
-                }
-            }
-            Command::Focus { hovered, pinned } => {
-                self.view.hovered = hovered;
-                self.view.pinned = pinned;
-            }
-            Command::MarkovSteps(k) => self.settings.markov_steps = k,
-            Command::SaveAs => {
-                let name = self.export_file_name(Format::Svg);
-                self.exports.save_as(name, ctx);
-            }
-            Command::QuickExport(format) => {
-                let path = self.exports.dir().join(self.export_file_name(format));
-                self.export_to(path, format, ctx);
-            }
-            Command::BrowseExportFolder => self.exports.browse_export_folder(ctx),
-            Command::ScoreFile => self.score_file(),
-            Command::BrowseTextFile => self.exports.browse_text_file(ctx),
-            Command::Predict(position) => {
-                self.view.predicted = Some(position);
-                if self.view.grid_colour == GridColour::Patterns {
-                    self.view.grid_colour = GridColour::Contribution;
-                }
-                self.request_attribution();
-            }
-            Command::GridColour(colour) => {
-                self.view.grid_colour = colour;
-                if colour == GridColour::Contribution {
-                    self.request_attribution();
-                }
-            }
-            Command::ToggleKnockOut { layer, head } => {
-                self.view.knocked_out.toggle(layer, head);
-                self.request_analysis();
-            }
-            Command::RestoreHeads => {
-                self.view.knocked_out = HeadSet::default();
-                self.request_analysis();
-            }
-            Command::Sweep => {
-                if let Some(key) = self.session.text_key() {
-                    self.view.grid_colour = GridColour::KnockOut;
-                    self.session.sweep(key);
-                }
-            }
-            Command::ExportEffects(what) => self.export_effects(what, ctx),
-            Command::TokenWindow(window) => self.view.window = window,
-            Command::LessonStep(step) => {
-                self.settings.lesson_step = step.min(crate::lesson::steps::STEPS - 1);
-                self.view.prediction = Default::default();
-                self.lesson_attributed = None;
-            }
-            Command::LessonLang(lang) => self.settings.lang = lang,
-            Command::LessonChoose(choice) => {
-                self.view.prediction.choice = Some(choice);
-                self.view.prediction.checked = false;
-            }
-            Command::LessonCheck => self.view.prediction.checked = true,
-        }
-    }
-
-    /// Takes in what the worker, the export threads and the dialogs answered.
-    fn poll(&mut self, ctx: &egui::Context) {
-        if let Some(notice) = self.exports.poll() {
-            self.notice = Some(notice);
-        }
-        for event in self.session.poll() {
-            match event {
-                Event::Loaded(name) => {
-                    if !self.settings.recent_models.contains(&name) {
-                        self.settings.recent_models.insert(0, name.clone());
-                        self.settings.recent_models.truncate(8);
-                    }
-                    // The banner speaks for the demo model; any other model ends it.
-                    if name != DEMO_MODEL {
-                        self.session.dismiss_prefetch();
-                    }
-                    self.view.badges_from_probe = false;
-                    // Another model has other heads and tokens (the first load keeps what the command line set).
-                    if self.last_loaded.as_ref().is_some_and(|last| *last != name) {
-                        self.view.knocked_out = HeadSet::default();
-                        self.view.predicted = None;
-                    }
-                    self.last_loaded = Some(name.clone());
-                    self.settings.model = name;
-                    self.request_analysis();
-                    if std::mem::take(&mut self.score_when_loaded) {
-                        self.score_file();
-                    }
-                }
-                Event::Analyzed => {
-                    if let Some(a) = self.session.analysis() {
-                        let shape = (a.model.n_layer, a.model.n_head, a.tokens.len());
-                        self.settings.selection =
-                            self.settings.selection.clamp(shape.0, shape.1, shape.2);
-                        if self.view.predicted.is_some_and(|p| p >= shape.2) {
-                            self.view.predicted = None;
-                        }
-                    }
-                    // The text changed: explain the same position of the new one.
-                    if self.view.grid_colour == GridColour::Contribution {
-                        self.request_attribution();
-                    }
-                    if std::mem::take(&mut self.sweep_at_launch) {
-                        self.apply(Command::Sweep, ctx);
-                    }
-                }
-                Event::ProbeScored => self.view.badges_from_probe = true,
-                // The answer may be to an older question: ask for what the screen wants now.
-                Event::Attributed => {
-                    if self.view.grid_colour == GridColour::Contribution {
-                        self.request_attribution();
-                    }
-                }
-                // Kept in the session; the views draw them from there.
-                Event::Swept | Event::Explained => {}
-                Event::Continued(text) => {
-                    self.settings.text = text;
-                    self.request_analysis();
-                }
-                Event::ScoringProgress(done, total) => {
-                    self.perplexity.progress = Some((done, total))
-                }
-                Event::Scored(scored) => self.perplexity.finished(Ok(*scored)),
-                Event::ScoringFailed(error) => self.perplexity.finished(Err(error.to_string())),
-            }
-        }
-        match self.exports.poll_dialog() {
-            Some(Ok((purpose, path))) => self.dialog_answered(purpose, path, ctx),
-            Some(Err(notice)) => self.notice = Some(notice),
-            // Nothing answered yet, or cancelled: nothing changes.
-            None => {}
-        }
     }
 
     /// The whole window. Public so tests can drive it with egui_kittest.

@@ -170,6 +170,7 @@ pub fn matrix_ui(
         if !(0.0..=side).contains(&offset) {
             continue;
         }
+        // The lesson's score matrix can be of a newer text than the snapshot for a frame: unlabelled, not wrong.
         let text = tokens.token(i).map_or("", |t| t.text.as_str());
         labels.text(
             egui::pos2(area.min.x - 4.0, area.min.y + offset),
