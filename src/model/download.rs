@@ -2,6 +2,7 @@
 //! reported as bytes arrive, and a finished file checked before it counts as cached.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hf_hub::Repo;
@@ -19,57 +20,90 @@ pub(super) fn stall_timeout() -> std::time::Duration {
     std::time::Duration::from_secs_f64(secs)
 }
 
-/// Downloads `file` on a helper thread and gives up when no byte arrives for `stall`. hf-hub's HTTP client has
-/// no read timeout, so a server that stops sending would otherwise hang the caller forever. A partial file stays
-/// in the cache's `blobs/` as `*.sync.part`, which hf-hub resumes next time; nothing appears under `snapshots/`.
+/// Downloads `file` on a helper thread and gives up when no byte arrives for `stall` or `cancel` is set. hf-hub's
+/// HTTP client has no read timeout, so a server that stops sending would otherwise hang the caller forever. A
+/// partial file stays in the cache's `blobs/` (`blobs`, the repository's) as `<etag>.part`, which hf-hub resumes
+/// next time; nothing appears under `snapshots/`.
+///
+/// Giving up lets go of the file: the thread is told to stop, and it stops at its next read (see [`Reporter`]);
+/// a thread still blocked on a silent server holds hf-hub's lock on the blob, so its lock file is removed, and a
+/// retry in the same process takes a new one instead of waiting for a thread that may never wake.
 pub(super) fn download_watched(
     api: &hf_hub::api::sync::Api,
     repo: &Repo,
+    blobs: &Path,
     file: &str,
     progress: Option<ProgressFn>,
-    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    cancel: Option<Arc<AtomicBool>>,
     stall: std::time::Duration,
 ) -> Result<PathBuf, String> {
     use std::sync::mpsc;
     let (beat_tx, beat_rx) = mpsc::channel::<Option<Result<PathBuf, String>>>();
     let beat = beat_tx.clone();
     let forward = progress.unwrap_or_else(stderr_progress);
-    let reporter = Reporter::new(Arc::new(move |name: &str, done, total| {
-        let _ = beat.send(None);
-        forward(name, done, total);
-    }));
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let reporter = Reporter::new(
+        Arc::new(move |name: &str, done, total| {
+            let _ = beat.send(None);
+            forward(name, done, total);
+        }),
+        Arc::clone(&abandoned),
+    );
     let api_repo = api.repo(repo.clone());
     let name = file.to_string();
     std::thread::Builder::new()
         .name(format!("download {file}"))
         .spawn(move || {
-            let result = api_repo.download_with_progress(&name, reporter);
-            let _ = beat_tx.send(Some(result.map_err(|e| e.to_string())));
+            let download =
+                std::panic::AssertUnwindSafe(|| api_repo.download_with_progress(&name, reporter));
+            // An abandoned download unwinds out of hf-hub (dropping its lock and its file); nobody waits for it.
+            if let Ok(result) = std::panic::catch_unwind(download) {
+                let _ = beat_tx.send(Some(result.map_err(|e| e.to_string())));
+            }
         })
         .map_err(|e| format!("cannot start the download thread: {e}"))?;
+    let give_up = |message: String| {
+        abandoned.store(true, Ordering::SeqCst);
+        release_abandoned_locks(blobs);
+        Err(message)
+    };
     // Wake at least every 200 ms to notice a cancel; a stall is `stall` without a heartbeat.
     let tick = stall.min(std::time::Duration::from_millis(200));
     let mut last_beat = std::time::Instant::now();
     loop {
-        if cancel
-            .as_ref()
-            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-        {
-            return Err("cancelled; the partial download is kept and resumes next time".into());
+        if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return give_up("cancelled; the partial download is kept and resumes next time".into());
         }
         match beat_rx.recv_timeout(tick) {
             Ok(None) => last_beat = std::time::Instant::now(),
             Ok(Some(result)) => return result,
             Err(mpsc::RecvTimeoutError::Timeout) if last_beat.elapsed() < stall => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => return give_up(format!(
                 "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
                 stall.as_secs_f64()
-            ))
-            }
+            )),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err("the download thread ended without a result".into())
             }
+        }
+    }
+}
+
+/// Removes the lock files in `blobs` that are held while their blob's partial download is there: those of a
+/// download just given up whose thread is still blocked on the network. hf-hub takes the same kind of lock
+/// (`flock`, `LockFileEx`) on `<etag>.lock`; a free lock, or one without a partial file, is left alone.
+fn release_abandoned_locks(blobs: &Path) {
+    let Ok(entries) = std::fs::read_dir(blobs) else {
+        return;
+    };
+    for lock in entries.flatten().map(|e| e.path()) {
+        if lock.extension().is_none_or(|e| e != "lock") || !lock.with_extension("part").exists() {
+            continue;
+        }
+        let held = std::fs::File::open(&lock)
+            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        if held {
+            let _ = std::fs::remove_file(&lock);
         }
     }
 }
@@ -236,27 +270,44 @@ pub(super) fn remove_from_cache(pointer: &Path) {
     let _ = std::fs::remove_file(pointer);
 }
 
-/// Adapts hf-hub's progress callbacks to a [`ProgressFn`].
+/// Adapts hf-hub's progress callbacks to a [`ProgressFn`], and stops an abandoned download.
+///
+/// hf-hub's `Progress` has no way to say "stop", so once `abandoned` is set the next callback unwinds out of
+/// hf-hub (`resume_unwind`: no panic message) to the download thread's `catch_unwind`, dropping hf-hub's lock and
+/// file on the way. hf-hub's reader calls `update` after each read and before its bytes are written, so an
+/// abandoned download never writes another byte.
 struct Reporter {
     callback: ProgressFn,
+    abandoned: Arc<AtomicBool>,
     file: String,
     done: u64,
     total: u64,
 }
 
+/// The payload an abandoned download unwinds with.
+struct Abandoned;
+
 impl Reporter {
-    fn new(callback: ProgressFn) -> Self {
+    fn new(callback: ProgressFn, abandoned: Arc<AtomicBool>) -> Self {
         Self {
             callback,
+            abandoned,
             file: String::new(),
             done: 0,
             total: 0,
+        }
+    }
+
+    fn stop_if_abandoned(&self) {
+        if self.abandoned.load(Ordering::SeqCst) {
+            std::panic::resume_unwind(Box::new(Abandoned));
         }
     }
 }
 
 impl hf_hub::api::Progress for Reporter {
     fn init(&mut self, size: usize, filename: &str) {
+        self.stop_if_abandoned();
         self.file = filename.to_string();
         self.total = size as u64;
         self.done = 0;
@@ -264,6 +315,7 @@ impl hf_hub::api::Progress for Reporter {
     }
 
     fn update(&mut self, size: usize) {
+        self.stop_if_abandoned();
         self.done += size as u64;
         (self.callback)(&self.file, self.done, self.total);
     }

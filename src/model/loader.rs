@@ -426,6 +426,7 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         let path = download_watched(
             &api,
             &repo,
+            &cache_dir.join(repo.folder_name()).join("blobs"),
             file,
             hub.progress.clone(),
             hub.cancel.clone(),
