@@ -61,8 +61,16 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let cpu = cpu_name();
     let threads = rayon::current_num_threads();
+    let kb = |level| packed::cache_bytes(level).map(|b| b / 1024);
+    let (l1, l2, block) = (kb(1), kb(2), packed::block_len());
     if !json {
-        writeln!(out, "CPU: {cpu}, {threads} threads")?;
+        let size = |s: Option<usize>| s.map_or("unknown".into(), |s| format!("{s} KB"));
+        writeln!(
+            out,
+            "CPU: {cpu}, {threads} threads; L1d {}, L2 {}: packed panel blocks of {block} along k",
+            size(l1),
+            size(l2)
+        )?;
         writeln!(
             out,
             "| layer | k × n | rows | kernel | ms | GFLOP/s | weights GB/s |"
@@ -117,7 +125,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
                 // Every weight is read once per product; with few rows that is most of the traffic.
                 let gbs = (4 * k * n) as f64 / secs / 1e9;
                 if json {
-                    let line = serde_json::json!({"layer": name, "k": k, "n": n, "rows": m, "kernel": kernel, "ms": secs * 1e3, "gflops": gflops, "weights_gb_per_s": gbs, "cpu": cpu, "threads": threads});
+                    let line = serde_json::json!({"layer": name, "k": k, "n": n, "rows": m, "kernel": kernel, "ms": secs * 1e3, "gflops": gflops, "weights_gb_per_s": gbs, "cpu": cpu, "threads": threads, "l1d_kb": l1, "l2_kb": l2, "block": block});
                     writeln!(out, "{line}")?;
                 } else {
                     writeln!(

@@ -78,10 +78,12 @@ pub(super) fn download_watched(
             Ok(None) => last_beat = std::time::Instant::now(),
             Ok(Some(result)) => return result,
             Err(mpsc::RecvTimeoutError::Timeout) if last_beat.elapsed() < stall => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => return give_up(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return give_up(format!(
                 "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
                 stall.as_secs_f64()
-            )),
+            ))
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err("the download thread ended without a result".into())
             }

@@ -9,8 +9,8 @@
 //! both FMA pipes busy. The bias is where the accumulators start. Input rows are read in place (no packing).
 //!
 //! Panels of a product are shared among rayon's threads; each thread writes its own columns of the output.
-//! Along k the panel is cut into [`KC`]-long blocks so the block in use (32 KB) stays in L1 while every row
-//! block of the input passes it.
+//! Along k the panel is cut into blocks sized from the CPU's L1 data cache ([`block_len`]), so that the block in
+//! use and the input rows it meets stay in L1 while every row block of the input passes it.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -24,8 +24,62 @@ pub const NR: usize = 32;
 const _: () = assert!(avx512::NR == NR);
 /// Input rows per register tile: 2 × 12 accumulators + 2 weight registers + 1 broadcast fit the 32 registers.
 pub const MR: usize = 12;
-/// Length of a panel block along k: 256 × 32 floats = 32 KB.
-const KC: usize = 256;
+
+/// The length along k of a panel block: the block (len × [`NR`] floats) and the [`MR`] input rows a tile reads
+/// beside it (MR × len) fill no more than 95% of the L1 data cache, in steps of 16. 48 KB (AMD Zen 4 and 5,
+/// Intel Ice Lake and later): 256, a 32 KB block. 32 KB (Intel Skylake-SP, Cascade Lake): 176. Unknown: as for
+/// 32 KB. `ATTNGRAPH_KC` overrides it, to measure.
+pub fn block_len() -> usize {
+    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LEN.get_or_init(|| {
+        std::env::var("ATTNGRAPH_KC")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&len| len > 0)
+            .unwrap_or_else(|| block_len_for(cache_bytes(1)))
+    })
+}
+
+/// [`block_len`] for an L1 data cache of `l1` bytes.
+fn block_len_for(l1: Option<usize>) -> usize {
+    let l1 = l1.unwrap_or(32 * 1024);
+    (l1 * 95 / 100 / ((NR + MR) * 4) / 16 * 16).clamp(64, 512)
+}
+
+/// The size in bytes of this CPU's level-`level` data (or unified) cache, as CPUID reports it: leaf 4 on Intel,
+/// leaf 0x8000001D on AMD, which describe caches alike. (CPUID is slow, a trap to the hypervisor in a virtual
+/// machine: [`block_len`] asks once.)
+#[cfg(target_arch = "x86_64")]
+pub fn cache_bytes(level: u32) -> Option<usize> {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    let max = __cpuid(0).eax;
+    let max_extended = __cpuid(0x8000_0000).eax;
+    [(4, max >= 4), (0x8000_001D, max_extended >= 0x8000_001D)]
+        .into_iter()
+        .filter(|&(_, available)| available)
+        .find_map(|(leaf, _)| {
+            (0..16)
+                .map_while(|sub| {
+                    let r = __cpuid_count(leaf, sub);
+                    // Type 0: no more caches. 1: data, 2: instruction, 3: unified.
+                    (r.eax & 0x1f != 0).then_some(r)
+                })
+                .find(|r| (r.eax >> 5) & 0x7 == level && matches!(r.eax & 0x1f, 1 | 3))
+                .map(|r| {
+                    let ways = (r.ebx >> 22) as usize + 1;
+                    let partitions = ((r.ebx >> 12) & 0x3ff) as usize + 1;
+                    let line = (r.ebx & 0xfff) as usize + 1;
+                    let sets = r.ecx as usize + 1;
+                    ways * partitions * line * sets
+                })
+        })
+}
+
+/// Elsewhere the packed kernel does not run.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn cache_bytes(_level: u32) -> Option<usize> {
+    None
+}
 
 /// Whether this CPU runs the packed kernel.
 pub fn supported() -> bool {
@@ -120,7 +174,15 @@ impl PackedLinear {
     /// x·W + b for `m` rows of `k` values: `m · n` values. An error on a CPU without AVX-512F (the model keeps
     /// its weights unpacked there).
     pub fn forward_f32(&self, x: &[f32], m: usize) -> candle_core::Result<Vec<f32>> {
+        self.forward_blocks(x, m, block_len())
+    }
+
+    /// [`PackedLinear::forward_f32`] with panel blocks of `block` along k.
+    fn forward_blocks(&self, x: &[f32], m: usize, block: usize) -> candle_core::Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
+        if block == 0 {
+            candle_core::bail!("packed linear: panel blocks of length 0");
+        }
         if !supported() {
             candle_core::bail!("the packed kernel needs a CPU with AVX-512F");
         }
@@ -142,19 +204,19 @@ impl PackedLinear {
                     // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m·k;
                     // data: panels·k·NR; bias: panels·NR; y: m·n), and each panel writes only its own columns
                     // p·NR..min((p+1)·NR, n) of y, so no two tasks touch the same value.
-                    unsafe { self.panel(x, m, p, &out) };
+                    unsafe { self.panel(x, m, p, block, &out) };
                 }
             });
         Ok(y)
     }
 
-    /// Output columns of panel `p` for all `m` rows.
+    /// Output columns of panel `p` for all `m` rows, in blocks of `block` along k.
     ///
     /// # Safety
     /// AVX-512F is available, `x` holds m·k values, `out` points to m·n values of which this call alone writes
     /// columns of panel `p`.
     #[cfg(target_arch = "x86_64")]
-    unsafe fn panel(&self, x: &[f32], m: usize, p: usize, out: &SharedOut) {
+    unsafe fn panel(&self, x: &[f32], m: usize, p: usize, block: usize, out: &SharedOut) {
         let (n, k) = (self.n, self.k);
         let cols = NR.min(n - p * NR);
         let panel = self.data.as_ptr().add(p * k * NR);
@@ -162,7 +224,7 @@ impl PackedLinear {
         let y = out.0.add(p * NR);
         let mut k0 = 0;
         loop {
-            let kc = KC.min(k - k0);
+            let kc = block.min(k - k0);
             let mut r = 0;
             while r < m {
                 let tile = avx512::Tile {
@@ -193,7 +255,7 @@ impl PackedLinear {
 
     /// Elsewhere `supported()` is false, so `forward_f32` returns before any panel.
     #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn panel(&self, _: &[f32], _: usize, _: usize, _: &SharedOut) {}
+    unsafe fn panel(&self, _: &[f32], _: usize, _: usize, _: usize, _: &SharedOut) {}
 }
 
 /// The output buffer, shared by the tasks of one product; each writes disjoint columns.
@@ -309,7 +371,7 @@ mod tests {
             return;
         }
         // Rows around every tile height (1–4, 8, 12) and their sums, widths around the 16- and 32-column
-        // panel edges, k below, at and across the 256-long block.
+        // panel edges, k below, at and across the panel blocks (176 or 256 long).
         for (m, k, n) in [
             (1, 1, 1),
             (1, 8, 16),
@@ -325,21 +387,63 @@ mod tests {
         ] {
             let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
-            let y = packed.forward_f32(&x, m).unwrap();
-            for r in 0..m {
-                for c in 0..n {
-                    let want: f64 = f64::from(b[c])
-                        + (0..k)
-                            .map(|i| f64::from(x[r * k + i]) * f64::from(w[i * n + c]))
-                            .sum::<f64>();
-                    let got = f64::from(y[r * n + c]);
-                    assert!(
-                        (got - want).abs() < 1e-5 * (1.0 + k as f64).sqrt(),
-                        "({m}, {k}, {n}) [{r}][{c}]: {got} vs {want}"
-                    );
+            // This CPU's block, and those of other L1 sizes.
+            for block in [block_len(), 64, 176, 256] {
+                let y = packed.forward_blocks(&x, m, block).unwrap();
+                for r in 0..m {
+                    for c in 0..n {
+                        let want: f64 = f64::from(b[c])
+                            + (0..k)
+                                .map(|i| f64::from(x[r * k + i]) * f64::from(w[i * n + c]))
+                                .sum::<f64>();
+                        let got = f64::from(y[r * n + c]);
+                        assert!(
+                            (got - want).abs() < 1e-5 * (1.0 + k as f64).sqrt(),
+                            "({m}, {k}, {n}) blocks of {block} [{r}][{c}]: {got} vs {want}"
+                        );
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn panel_blocks_fit_the_l1_data_cache() {
+        assert_eq!(block_len_for(Some(48 * 1024)), 256);
+        assert_eq!(block_len_for(Some(32 * 1024)), 176);
+        assert_eq!(block_len_for(None), 176);
+        for l1 in [16, 32, 48, 64] {
+            let len = block_len_for(Some(l1 * 1024));
+            assert!((NR + MR) * len * 4 <= l1 * 1024, "{l1} KB: {len}");
+        }
+    }
+
+    #[test]
+    fn cache_sizes_from_cpuid_are_what_linux_reports() {
+        // Linux reads the same CPUID leaves, but through its own code: /sys/devices/system/cpu/cpu0/cache.
+        let Ok(entries) = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache") else {
+            eprintln!("no sysfs cache information: skipped");
+            return;
+        };
+        let read = |dir: &std::path::Path, name: &str| {
+            std::fs::read_to_string(dir.join(name)).map(|s| s.trim().to_string())
+        };
+        let mut checked = 0;
+        for dir in entries.flatten().map(|e| e.path()) {
+            let (Ok(level), Ok(kind), Ok(size)) =
+                (read(&dir, "level"), read(&dir, "type"), read(&dir, "size"))
+            else {
+                continue;
+            };
+            let level: u32 = level.parse().unwrap();
+            if kind == "Instruction" || level > 2 {
+                continue;
+            }
+            let kb: usize = size.trim_end_matches('K').parse().unwrap();
+            assert_eq!(cache_bytes(level), Some(kb * 1024), "level {level} {kind}");
+            checked += 1;
+        }
+        assert!(checked > 0 || cfg!(not(target_arch = "x86_64")));
     }
 
     #[test]
