@@ -45,7 +45,8 @@ def main():
     try:
         # The default attention implementation, as the guide's loop runs (the model is built, not loaded, so ask
         # for it by name).
-        model = GPT2LMHeadModel(GPT2Config(), attn_implementation="sdpa").eval()
+        model = GPT2LMHeadModel(GPT2Config()).eval()
+        model.set_attn_implementation("sdpa")
         model.save_pretrained(folder, safe_serialization=True)
         shutil.copy(args.tokenizer, os.path.join(folder, "tokenizer.json"))
         tok = PreTrainedTokenizerFast(tokenizer_file=args.tokenizer)
