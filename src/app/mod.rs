@@ -1,7 +1,8 @@
 //! The eframe app, wired from its parts: the [`Session`] (the model worker and what it answered), the
 //! [`ViewState`] (the snapshot and graph on screen), [`Exports`] (exports, dialogs, screenshots), the settings
 //! and the notices. Each frame the app polls the parts, draws the panels in `ui/`, and applies the
-//! [`Command`](crate::ui::command::Command)s they return in [`AttnApp::apply`], the one place where the app changes in answer to the reader.
+//! [`Command`](crate::ui::command::Command)s they return in [`AttnApp::apply`] (`apply.rs`), the one place
+//! where the app changes in answer to the reader.
 
 mod apply;
 mod effects;

@@ -82,9 +82,9 @@ pub fn to_graphml(s: &Snapshot) -> String {
     out
 }
 
-/// JSON, schema version [`JSON_SCHEMA_VERSION`]: `schema_version`, `model`, `text`, `selection`, `tokens`,
-/// `matrix` (rows), `pruning`, `edges` [{from, to, weight}], `markov` (the `markov` command's object), `layout`,
-/// `positions` ([x, y] of each token in the SVG and PNG drawings).
+/// JSON, schema version [`JSON_SCHEMA_VERSION`], an object with `schema_version`, `model`, `text`, `selection`,
+/// `tokens`, `edges` [{from, to, weight}], `matrix` (rows), `pruning`, `markov` (the `markov` command's object),
+/// `layout`, `edge_convention` and `positions` ([x, y] of each token in the SVG and PNG drawings).
 pub fn to_json(s: &Snapshot) -> Result<String, serde_json::Error> {
     #[derive(serde::Serialize)]
     struct Export<'a> {

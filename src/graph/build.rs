@@ -61,7 +61,8 @@ pub enum GraphError {
 /// The attention graph of one matrix: one node per token, whose node index is its position in the text, and one
 /// edge per kept entry of the matrix, from the query to the key, weighted by the attention.
 ///
-/// Built only by [`AttentionGraph::new`], which checks both promises, so a reader can index nodes by position.
+/// Its nodes come only from [`AttentionGraph::new`] and its edges from there or [`AttentionGraph::with_edges`], which
+/// check both promises, so a reader can index nodes by position.
 #[derive(Clone, Debug)]
 pub struct AttentionGraph(DiGraph<TokenNode, f64>);
 

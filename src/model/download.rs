@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use hf_hub::Repo;
 
@@ -11,13 +12,13 @@ use hf_hub::Repo;
 pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 /// Seconds without a byte before a download counts as stalled: ATTNGRAPH_STALL_SECS, default 60.
-pub(super) fn stall_timeout() -> std::time::Duration {
+pub(super) fn stall_timeout() -> Duration {
     let secs = std::env::var("ATTNGRAPH_STALL_SECS")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|s| *s > 0.0)
         .unwrap_or(60.0);
-    std::time::Duration::from_secs_f64(secs)
+    Duration::from_secs_f64(secs)
 }
 
 /// Downloads `file` on a helper thread and gives up when no byte arrives for `stall` or `cancel` is set. hf-hub's
@@ -25,9 +26,10 @@ pub(super) fn stall_timeout() -> std::time::Duration {
 /// partial file stays in the cache's `blobs/` (`blobs`, the repository's) as `<etag>.part`, which hf-hub resumes
 /// next time; nothing appears under `snapshots/`.
 ///
-/// Giving up lets go of the file: the thread is told to stop, and it stops at its next read (see [`Reporter`]);
-/// a thread still blocked on a silent server holds hf-hub's lock on the blob, so its lock file is removed, and a
-/// retry in the same process takes a new one instead of waiting for a thread that may never wake.
+/// Giving up lets go of the file: the thread is told to stop, and it stops at its next read (see [`Reporter`]).
+/// A thread blocked on a server gone silent cannot read again, and it holds hf-hub's lock on the blob; a retry
+/// of the same file in this process then meets that lock (hf-hub tries it for 5 s), removes the lock file (the
+/// blocked thread keeps its lock on the unlinked one and will never write), and takes a new one.
 pub(super) fn download_watched(
     api: &hf_hub::api::sync::Api,
     repo: &Repo,
@@ -35,78 +37,191 @@ pub(super) fn download_watched(
     file: &str,
     progress: Option<ProgressFn>,
     cancel: Option<Arc<AtomicBool>>,
-    stall: std::time::Duration,
+    stall: Duration,
 ) -> Result<PathBuf, String> {
-    use std::sync::mpsc;
-    let (beat_tx, beat_rx) = mpsc::channel::<Option<Result<PathBuf, String>>>();
-    let beat = beat_tx.clone();
-    let forward = progress.unwrap_or_else(stderr_progress);
-    let abandoned = Arc::new(AtomicBool::new(false));
-    let reporter = Reporter::new(
-        Arc::new(move |name: &str, done, total| {
-            let _ = beat.send(None);
-            forward(name, done, total);
-        }),
-        Arc::clone(&abandoned),
-    );
-    let api_repo = api.repo(repo.clone());
-    let name = file.to_string();
-    std::thread::Builder::new()
-        .name(format!("download {file}"))
-        .spawn(move || {
-            let download =
-                std::panic::AssertUnwindSafe(|| api_repo.download_with_progress(&name, reporter));
-            // An abandoned download unwinds out of hf-hub (dropping its lock and its file); nobody waits for it.
-            if let Ok(result) = std::panic::catch_unwind(download) {
-                let _ = beat_tx.send(Some(result.map_err(|e| e.to_string())));
-            }
-        })
-        .map_err(|e| format!("cannot start the download thread: {e}"))?;
-    let give_up = |message: String| {
-        abandoned.store(true, Ordering::SeqCst);
-        release_abandoned_locks(blobs);
-        Err(message)
+    let attempt = |first_wait| {
+        let watch = Watch {
+            progress: progress.clone(),
+            cancel: cancel.clone(),
+            stall,
+            first_wait,
+        };
+        watch.run(api, repo, blobs, file)
     };
-    // Wake at least every 200 ms to notice a cancel; a stall is `stall` without a heartbeat.
-    let tick = stall.min(std::time::Duration::from_millis(200));
-    let mut last_beat = std::time::Instant::now();
-    loop {
-        if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return give_up("cancelled; the partial download is kept and resumes next time".into());
-        }
-        match beat_rx.recv_timeout(tick) {
-            Ok(None) => last_beat = std::time::Instant::now(),
-            Ok(Some(result)) => return result,
-            Err(mpsc::RecvTimeoutError::Timeout) if last_beat.elapsed() < stall => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return give_up(format!(
-                "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
-                stall.as_secs_f64()
-            ))
+    // hf-hub tries a held lock for 5 s before it says so, and no byte arrives meanwhile.
+    let lock_wait = Duration::from_secs(6);
+    let first_wait = if Abandoned::still_running(blobs, file) {
+        stall + lock_wait
+    } else {
+        stall
+    };
+    match attempt(first_wait)? {
+        Attempt::Done(path) => Ok(path),
+        Attempt::Locked(lock) if Abandoned::still_running(blobs, file) => {
+            // This process' own abandoned download of the file holds the lock, blocked where it can never write.
+            let _ = std::fs::remove_file(&lock);
+            match attempt(stall)? {
+                Attempt::Done(path) => Ok(path),
+                Attempt::Locked(lock) => Err(locked(&lock)),
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err("the download thread ended without a result".into())
+        }
+        Attempt::Locked(lock) => Err(locked(&lock)),
+    }
+}
+
+fn locked(lock: &Path) -> String {
+    format!(
+        "another download of this file holds its lock ({}); wait for it to finish, or remove the lock file if \
+         no download runs",
+        lock.display()
+    )
+}
+
+/// How one try of a download ended, short of an error.
+enum Attempt {
+    /// The file, in the cache.
+    Done(PathBuf),
+    /// hf-hub could not take the blob's lock (this path) within its 5 s.
+    Locked(PathBuf),
+}
+
+/// One try of a download, watched.
+struct Watch {
+    progress: Option<ProgressFn>,
+    cancel: Option<Arc<AtomicBool>>,
+    /// Longest wait for a byte.
+    stall: Duration,
+    /// Longest wait for the first byte.
+    first_wait: Duration,
+}
+
+impl Watch {
+    fn run(
+        self,
+        api: &hf_hub::api::sync::Api,
+        repo: &Repo,
+        blobs: &Path,
+        file: &str,
+    ) -> Result<Attempt, String> {
+        use std::sync::mpsc;
+        let (beat_tx, beat_rx) = mpsc::channel::<Option<Result<Attempt, String>>>();
+        let beat = beat_tx.clone();
+        let forward = self.progress.unwrap_or_else(stderr_progress);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let reporter = Reporter::new(
+            Arc::new(move |name: &str, done, total| {
+                let _ = beat.send(None);
+                forward(name, done, total);
+            }),
+            Arc::clone(&abandoned),
+        );
+        let api_repo = api.repo(repo.clone());
+        let name = file.to_string();
+        let running = Running(Arc::new(AtomicBool::new(true)));
+        let still_running = Arc::clone(&running.0);
+        std::thread::Builder::new()
+            .name(format!("download {file}"))
+            .spawn(move || {
+                let _running = running;
+                let download = std::panic::AssertUnwindSafe(|| {
+                    api_repo.download_with_progress(&name, reporter)
+                });
+                let outcome = match std::panic::catch_unwind(download) {
+                    Ok(Ok(path)) => Ok(Attempt::Done(path)),
+                    Ok(Err(hf_hub::api::sync::ApiError::LockAcquisition(lock))) => {
+                        Ok(Attempt::Locked(lock))
+                    }
+                    Ok(Err(err)) => Err(err.to_string()),
+                    // Abandoned: it unwound out of hf-hub (dropping its lock and its file); nobody waits for it.
+                    Err(payload) if payload.is::<Abandon>() => return,
+                    Err(payload) => Err(format!(
+                        "the download failed inside hf-hub: {}",
+                        payload
+                            .downcast_ref::<&str>()
+                            .copied()
+                            .or(payload.downcast_ref::<String>().map(String::as_str))
+                            .unwrap_or("a panic without a message")
+                    )),
+                };
+                let _ = beat_tx.send(Some(outcome));
+            })
+            .map_err(|e| format!("cannot start the download thread: {e}"))?;
+        let give_up = |message: String| {
+            abandoned.store(true, Ordering::SeqCst);
+            Abandoned::register(blobs, file, Arc::clone(&still_running));
+            Err(message)
+        };
+        // Wake at least every 200 ms to notice a cancel; a stall is `stall` without a heartbeat.
+        let tick = self.stall.min(Duration::from_millis(200));
+        let mut last_beat = std::time::Instant::now();
+        let mut wait = self.first_wait;
+        loop {
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return give_up(
+                    "cancelled; the partial download is kept and resumes next time".into(),
+                );
+            }
+            match beat_rx.recv_timeout(tick) {
+                Ok(None) => {
+                    last_beat = std::time::Instant::now();
+                    wait = self.stall;
+                }
+                Ok(Some(outcome)) => return outcome,
+                Err(mpsc::RecvTimeoutError::Timeout) if last_beat.elapsed() < wait => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return give_up(format!(
+                        "no data for {:.0} s: the server stalled (set ATTNGRAPH_STALL_SECS to wait longer)",
+                        wait.as_secs_f64()
+                    ))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the download thread ended without a result".into())
+                }
             }
         }
     }
 }
 
-/// Removes the lock files in `blobs` that are held while their blob's partial download is there: those of a
-/// download just given up whose thread is still blocked on the network. hf-hub takes the same kind of lock
-/// (`flock`, `LockFileEx`) on `<etag>.lock`; a free lock, or one without a partial file, is left alone.
-fn release_abandoned_locks(blobs: &Path) {
-    let Ok(entries) = std::fs::read_dir(blobs) else {
-        return;
-    };
-    for lock in entries.flatten().map(|e| e.path()) {
-        if lock.extension().is_none_or(|e| e != "lock") || !lock.with_extension("part").exists() {
-            continue;
-        }
-        let held = std::fs::File::open(&lock)
-            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
-        if held {
-            let _ = std::fs::remove_file(&lock);
-        }
+/// Clears its flag when the download thread ends, however it ends.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A download this process gave up on while its thread still ran.
+struct Abandoned {
+    blobs: PathBuf,
+    file: String,
+    running: Arc<AtomicBool>,
+}
+
+/// Every download given up in this process whose thread may still run.
+static ABANDONED: Mutex<Vec<Abandoned>> = Mutex::new(Vec::new());
+
+impl Abandoned {
+    fn register(blobs: &Path, file: &str, running: Arc<AtomicBool>) {
+        // A poisoned lock only means a thread panicked while holding it; the list is still whole.
+        let mut list = ABANDONED.lock().unwrap_or_else(PoisonError::into_inner);
+        list.push(Abandoned {
+            blobs: blobs.to_path_buf(),
+            file: file.to_string(),
+            running,
+        });
+    }
+
+    /// Whether a download of `file` into `blobs` that this process gave up on still runs: blocked on a silent
+    /// server, and holding that file's lock (hf-hub's lock is exclusive, so nothing else can hold it meanwhile).
+    fn still_running(blobs: &Path, file: &str) -> bool {
+        let mut list = ABANDONED.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|a| a.running.load(Ordering::SeqCst));
+        list.iter().any(|a| a.blobs == blobs && a.file == file)
     }
 }
 
@@ -287,7 +402,7 @@ struct Reporter {
 }
 
 /// The payload an abandoned download unwinds with.
-struct Abandoned;
+struct Abandon;
 
 impl Reporter {
     fn new(callback: ProgressFn, abandoned: Arc<AtomicBool>) -> Self {
@@ -302,7 +417,7 @@ impl Reporter {
 
     fn stop_if_abandoned(&self) {
         if self.abandoned.load(Ordering::SeqCst) {
-            std::panic::resume_unwind(Box::new(Abandoned));
+            std::panic::resume_unwind(Box::new(Abandon));
         }
     }
 }

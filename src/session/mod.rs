@@ -455,6 +455,11 @@ impl Session {
         self.analyze_error.as_ref()
     }
 
+    /// The generation of the newest analysis asked for: how many were asked for so far.
+    pub fn requested_generation(&self) -> u64 {
+        self.requested_generation
+    }
+
     /// The generation of the analysis on screen (0: none yet).
     pub fn shown_generation(&self) -> u64 {
         self.shown_generation

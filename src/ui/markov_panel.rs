@@ -2,6 +2,7 @@
 //! ranking of the selected matrix, with short explanations for students.
 
 use egui_extras::{Column, TableBuilder};
+use petgraph::graph::NodeIndex;
 
 use crate::graph::AttentionGraph;
 use crate::markov::MarkovReport;
@@ -19,7 +20,7 @@ pub enum MarkovCommand {
 pub fn markov_panel_ui(
     ui: &mut egui::Ui,
     report: &MarkovReport,
-    tokens: &AttentionGraph,
+    graph: &AttentionGraph,
     steps: usize,
 ) -> MarkovCommand {
     let mut command = MarkovCommand::None;
@@ -85,16 +86,13 @@ pub fn markov_panel_ui(
             }
         })
         .body(|body| {
-            body.rows(row_height, tokens.token_count(), |mut row| {
+            body.rows(row_height, graph.token_count(), |mut row| {
                 let i = row.index();
                 // `rows` hands out indices below the token count, and the report has one entry per token in each
                 // list.
                 let get = |v: &[f64]| v[i];
-                let Some(token) = tokens.token(i) else {
-                    return;
-                };
                 let cells = [
-                    format!("{i} {}", token.text),
+                    format!("{i} {}", graph.petgraph()[NodeIndex::new(i)].text),
                     format!("{:.3}", get(&report.row_entropy_bits)),
                     format!("{:.2}", get(&report.effective_attended)),
                     format!("{:.2}", get(&report.expected_steps)),

@@ -51,7 +51,7 @@ fn round_step(k: usize) -> usize {
 pub fn matrix_ui(
     ui: &mut egui::Ui,
     matrix: &Matrix,
-    tokens: &AttentionGraph,
+    graph: &AttentionGraph,
     log_scale: bool,
     key: u64,
     causal: bool,
@@ -171,7 +171,7 @@ pub fn matrix_ui(
             continue;
         }
         // The lesson's score matrix can be of a newer text than the snapshot for a frame: unlabelled, not wrong.
-        let text = tokens.token(i).map_or("", |t| t.text.as_str());
+        let text = graph.token(i).map_or("", |t| t.text.as_str());
         labels.text(
             egui::pos2(area.min.x - 4.0, area.min.y + offset),
             egui::Align2::RIGHT_CENTER,
@@ -211,8 +211,8 @@ pub fn matrix_ui(
         .flatten();
     if let Some((i, j)) = response.hover_pos().and_then(cell_at) {
         let (from, to) = (
-            tokens.token(i).map_or("", |t| t.text.as_str()),
-            tokens.token(j).map_or("", |t| t.text.as_str()),
+            graph.token(i).map_or("", |t| t.text.as_str()),
+            graph.token(j).map_or("", |t| t.text.as_str()),
         );
         let text = if !causal {
             format!("[{i}][{j}] = {:.4}: {from:?} and {to:?}", matrix.get(i, j))

@@ -154,7 +154,7 @@ impl ViewState {
             graph_view::build(
                 &snapshot.graph,
                 &snapshot.geometry,
-                graph_key.layout.export_layout(),
+                snapshot.layout,
                 graph_key.log_scale,
                 graph_key
                     .focus

@@ -35,8 +35,8 @@ pub fn surprisal_color(bits: Option<f64>) -> Color32 {
     }
 }
 
-/// Builds the view graph from the snapshot's petgraph graph and node positions (force layout starts from them),
-/// edges with their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows
+/// Builds the view graph from the snapshot's petgraph graph and node positions, laid out as `kind` (the
+/// snapshot's; force layout starts from the circle), edges with their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows
 /// only the queries first..=last, spread over the drawing; the earlier tokens they look at are squeezed, faded
 /// and unlabelled into the left seventh, and later tokens are left out.
 pub fn build(
@@ -52,7 +52,11 @@ pub fn build(
         Some((a, b)) if a <= b && b < n => (a, b),
         _ => (0, n.saturating_sub(1)),
     };
-    let mut positions = geometry.positions.clone();
+    let mut positions = match (window, kind) {
+        // The shown tokens around a whole circle of their own.
+        (Some(_), Layout::Circle) => crate::export::geometry(Layout::Circle, last + 1).positions,
+        _ => geometry.positions.clone(),
+    };
     if first > 0 && kind == Layout::Arc {
         // Queries spread over six sevenths of a drawing as wide as the window alone would be; the context
         // before them packed into the first seventh.
