@@ -9,6 +9,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use super::bench::cpu_name;
+use crate::model::cpu_caches;
 use crate::model::gelu;
 use crate::model::packed::{self, PackedLinear};
 use crate::model::small_matmul;
@@ -61,7 +62,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let cpu = cpu_name();
     let threads = rayon::current_num_threads();
-    let kb = |level| packed::cache_bytes(level).map(|b| b / 1024);
+    let kb = |level| cpu_caches::cache_bytes(level).map(|b| b / 1024);
     let (l1, l2, block) = (kb(1), kb(2), packed::block_len());
     if !json {
         let size = |s: Option<usize>| s.map_or("unknown".into(), |s| format!("{s} KB"));

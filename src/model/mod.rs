@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod attentions;
 pub mod attribution;
 pub mod config;
+pub(crate) mod cpu_caches;
 pub mod demo;
 mod download;
 pub mod engine;
