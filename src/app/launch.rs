@@ -48,6 +48,8 @@ pub struct Launch {
     pub log_colours: bool,
     /// The graph's edge threshold (`--threshold`); otherwise as stored.
     pub threshold: Option<f64>,
+    /// The graph's layout (`--layout`); otherwise as stored.
+    pub layout: Option<settings::GraphLayout>,
 }
 
 impl Launch {
@@ -78,6 +80,9 @@ impl Launch {
         }
         if let Some(threshold) = self.threshold {
             settings.pruning.threshold = threshold;
+        }
+        if let Some(layout) = self.layout {
+            settings.layout = layout;
         }
         if let Some(steps) = self.markov_steps {
             // As far as the Markov panel's slider goes.
@@ -117,9 +122,35 @@ pub(super) fn window_icon() -> Option<egui::IconData> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_puts_its_view_settings_over_the_stored_ones() {
+        let stored = Settings {
+            layout: settings::GraphLayout::Force,
+            log_scale: false,
+            ..Settings::default()
+        };
+        let stored = serde_json::to_string(&stored).unwrap();
+        let launch = Launch {
+            layout: Some(settings::GraphLayout::Circle),
+            threshold: Some(0.25),
+            log_colours: true,
+            ..Launch::default()
+        };
+        let (settings, notice) = launch.settings(Some(&stored));
+        assert_eq!(notice, None);
+        assert_eq!(settings.layout, settings::GraphLayout::Circle);
+        assert_eq!(settings.pruning.threshold, 0.25);
+        assert!(settings.log_scale);
+        // Not named on the command line: as stored.
+        let (kept, _) = Launch::default().settings(Some(&stored));
+        assert_eq!(kept.layout, settings::GraphLayout::Force);
+    }
+
     #[test]
     fn the_window_icon_is_drawn_from_the_svg() {
-        let icon = super::window_icon().expect("assets/attngraph.svg renders");
+        let icon = window_icon().expect("assets/attngraph.svg renders");
         assert_eq!((icon.width, icon.height), (128, 128));
         assert_eq!(icon.rgba.len(), 128 * 128 * 4);
         // Opaque inside the rounded square, transparent in its corner.

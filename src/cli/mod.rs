@@ -132,6 +132,9 @@ pub enum Command {
         /// The graph keeps edges of at least this weight (the threshold slider; 0.02 by default).
         #[arg(long, value_parser = parse_weight)]
         threshold: Option<f64>,
+        /// The graph's layout: tokens on a line (arc), on a circle, or force-directed from the circle.
+        #[arg(long, value_enum)]
+        layout: Option<crate::ui::settings::GraphLayout>,
     },
     /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
     Export {
@@ -242,6 +245,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             queries,
             log_colours,
             threshold,
+            layout,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -263,6 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 window: queries,
                 log_colours,
                 threshold,
+                layout,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

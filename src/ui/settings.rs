@@ -24,7 +24,7 @@ pub enum View {
 }
 
 /// Graph layouts in the app (the exports know arc and circle).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum GraphLayout {
     /// Tokens on a line, edges as arcs.
     Arc,
