@@ -11,13 +11,18 @@ use hf_hub::Repo;
 /// Progress of a download: (file name, bytes so far, total bytes).
 pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
-/// Seconds without a byte before a download counts as stalled: ATTNGRAPH_STALL_SECS, default 60.
+/// Seconds without a byte before a download counts as stalled: ATTNGRAPH_STALL_SECS (0.2 s to a day), default 60.
 pub(super) fn stall_timeout() -> Duration {
-    let secs = std::env::var("ATTNGRAPH_STALL_SECS")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(60.0);
+    let secs = match std::env::var("ATTNGRAPH_STALL_SECS") {
+        Err(_) => 60.0,
+        Ok(v) => match v.parse::<f64>() {
+            Ok(secs) if (0.2..=86_400.0).contains(&secs) => secs,
+            _ => {
+                eprintln!("ATTNGRAPH_STALL_SECS={v:?} is not a number of seconds from 0.2 to 86400; using 60");
+                60.0
+            }
+        },
+    };
     Duration::from_secs_f64(secs)
 }
 
@@ -29,7 +34,10 @@ pub(super) fn stall_timeout() -> Duration {
 /// Giving up lets go of the file: the thread is told to stop, and it stops at its next read (see [`Reporter`]).
 /// A thread blocked on a server gone silent cannot read again, and it holds hf-hub's lock on the blob; a retry
 /// of the same file in this process then meets that lock (hf-hub tries it for 5 s), removes the lock file (the
-/// blocked thread keeps its lock on the unlinked one and will never write), and takes a new one.
+/// blocked thread keeps its lock on the unlinked one and stops before it writes, should it ever wake), and takes
+/// a new one. Only a thread of this process that was given up on after it took the lock, and still runs, has
+/// its lock removed; a lock held by anything else is reported. Such a blocked thread lives, with its connection,
+/// until the server closes it (hf-hub 0.4 sets no read timeout).
 pub(super) fn download_watched(
     api: &hf_hub::api::sync::Api,
     repo: &Repo,
@@ -39,32 +47,30 @@ pub(super) fn download_watched(
     cancel: Option<Arc<AtomicBool>>,
     stall: Duration,
 ) -> Result<PathBuf, String> {
-    let attempt = |first_wait| {
+    let attempt = || {
         let watch = Watch {
             progress: progress.clone(),
             cancel: cancel.clone(),
             stall,
-            first_wait,
         };
         watch.run(api, repo, blobs, file)
     };
-    // hf-hub tries a held lock for 5 s before it says so, and no byte arrives meanwhile.
-    let lock_wait = Duration::from_secs(6);
-    let first_wait = if Abandoned::still_running(blobs, file) {
-        stall + lock_wait
-    } else {
-        stall
-    };
-    match attempt(first_wait)? {
+    let abandoned_before = Abandoned::still_running(blobs, file);
+    match attempt()? {
         Attempt::Done(path) => Ok(path),
         Attempt::Locked(lock) if Abandoned::still_running(blobs, file) => {
-            // This process' own abandoned download of the file holds the lock, blocked where it can never write.
+            // This process' own abandoned download of the file holds the lock, blocked where it cannot write.
             let _ = std::fs::remove_file(&lock);
-            match attempt(stall)? {
+            match attempt()? {
                 Attempt::Done(path) => Ok(path),
                 Attempt::Locked(lock) => Err(locked(&lock)),
             }
         }
+        // The abandoned download ended while hf-hub waited for its lock: the lock is free now.
+        Attempt::Locked(_) if abandoned_before => match attempt()? {
+            Attempt::Done(path) => Ok(path),
+            Attempt::Locked(lock) => Err(locked(&lock)),
+        },
         Attempt::Locked(lock) => Err(locked(&lock)),
     }
 }
@@ -91,9 +97,11 @@ struct Watch {
     cancel: Option<Arc<AtomicBool>>,
     /// Longest wait for a byte.
     stall: Duration,
-    /// Longest wait for the first byte.
-    first_wait: Duration,
 }
+
+/// Before its first byte a download also asks the Hub for the file's etag and may wait for hf-hub's lock, which
+/// hf-hub tries for 5 s.
+const LOCK_WAIT: Duration = Duration::from_secs(6);
 
 impl Watch {
     fn run(
@@ -115,6 +123,7 @@ impl Watch {
             }),
             Arc::clone(&abandoned),
         );
+        let holds_lock = Arc::clone(&reporter.started);
         let api_repo = api.repo(repo.clone());
         let name = file.to_string();
         let running = Running(Arc::new(AtomicBool::new(true)));
@@ -148,13 +157,17 @@ impl Watch {
             .map_err(|e| format!("cannot start the download thread: {e}"))?;
         let give_up = |message: String| {
             abandoned.store(true, Ordering::SeqCst);
-            Abandoned::register(blobs, file, Arc::clone(&still_running));
+            // hf-hub reports progress only once it holds the blob's lock: a thread given up on before that holds
+            // no lock of its own (it may be waiting for another's).
+            if holds_lock.load(Ordering::SeqCst) {
+                Abandoned::register(blobs, file, Arc::clone(&still_running));
+            }
             Err(message)
         };
         // Wake at least every 200 ms to notice a cancel; a stall is `stall` without a heartbeat.
         let tick = self.stall.min(Duration::from_millis(200));
         let mut last_beat = std::time::Instant::now();
-        let mut wait = self.first_wait;
+        let mut wait = self.stall + LOCK_WAIT;
         loop {
             if self
                 .cancel
@@ -216,8 +229,8 @@ impl Abandoned {
         });
     }
 
-    /// Whether a download of `file` into `blobs` that this process gave up on still runs: blocked on a silent
-    /// server, and holding that file's lock (hf-hub's lock is exclusive, so nothing else can hold it meanwhile).
+    /// Whether a download of `file` into `blobs` that this process gave up on, after it took the file's lock,
+    /// still runs: blocked on a silent server, still holding that lock.
     fn still_running(blobs: &Path, file: &str) -> bool {
         let mut list = ABANDONED.lock().unwrap_or_else(PoisonError::into_inner);
         list.retain(|a| a.running.load(Ordering::SeqCst));
@@ -392,10 +405,15 @@ pub(super) fn remove_from_cache(pointer: &Path) {
 /// hf-hub's `Progress` has no way to say "stop", so once `abandoned` is set the next callback unwinds out of
 /// hf-hub (`resume_unwind`: no panic message) to the download thread's `catch_unwind`, dropping hf-hub's lock and
 /// file on the way. hf-hub's reader calls `update` after each read and before its bytes are written, so an
-/// abandoned download never writes another byte.
+/// abandoned download writes nothing it reads after the flag is set (the buffer already read when the flag comes
+/// is written, a few KB), and `finish` stops it before the finished part is renamed into the cache. This leans on
+/// hf-hub 0.4.3's internals (the version is pinned) and on unwinding (a build with `panic = "abort"` would abort
+/// on a cancel).
 struct Reporter {
     callback: ProgressFn,
     abandoned: Arc<AtomicBool>,
+    /// Set at hf-hub's first callback, which comes after it took the blob's lock.
+    started: Arc<AtomicBool>,
     file: String,
     done: u64,
     total: u64,
@@ -409,6 +427,7 @@ impl Reporter {
         Self {
             callback,
             abandoned,
+            started: Arc::new(AtomicBool::new(false)),
             file: String::new(),
             done: 0,
             total: 0,
@@ -425,6 +444,7 @@ impl Reporter {
 impl hf_hub::api::Progress for Reporter {
     fn init(&mut self, size: usize, filename: &str) {
         self.stop_if_abandoned();
+        self.started.store(true, Ordering::SeqCst);
         self.file = filename.to_string();
         self.total = size as u64;
         self.done = 0;
@@ -438,6 +458,8 @@ impl hf_hub::api::Progress for Reporter {
     }
 
     fn finish(&mut self) {
+        // Before hf-hub renames the finished part into the cache: a download given up on stays a part file.
+        self.stop_if_abandoned();
         (self.callback)(&self.file, self.total, self.total);
     }
 }

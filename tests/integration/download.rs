@@ -26,6 +26,8 @@ enum Fault {
     ServerError(&'static str),
     /// Sends the headers for the file's body, then nothing.
     Stall(&'static str),
+    /// Sends half the file's body, nothing for 3 s, then the rest.
+    Pause(&'static str),
     /// Sends the first half of the file as if it were all of it (consistent sizes, the real file's etag).
     Truncated(&'static str),
     /// Sends the file with its last line cut (a plausible, parseable file; the real file's etag).
@@ -161,6 +163,14 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
     );
     if is_body_request && fault == Fault::Stall(leak(&file)) {
         std::thread::sleep(Duration::from_secs(30));
+        return;
+    }
+    if is_body_request && fault == Fault::Pause(leak(&file)) {
+        let (first, rest) = slice.split_at(slice.len() / 2);
+        let _ = stream.write_all(first);
+        let _ = stream.flush();
+        std::thread::sleep(Duration::from_secs(3));
+        let _ = stream.write_all(rest);
         return;
     }
     let drops = fault == Fault::Drop(leak(&file)) || fault == Fault::IgnoresRange(leak(&file));
@@ -359,16 +369,18 @@ fn a_download_can_be_cancelled() {
         .any(|f| f.0 == "model.safetensors"));
 }
 
-/// Resolves the fixture's repository through the loopback Hub at `endpoint` into `cache`, quietly.
+/// Resolves the fixture's repository through the loopback Hub at `endpoint` into `cache`, reporting progress to
+/// `progress` (quiet without it).
 fn resolve_from(
     endpoint: &str,
     cache: &Path,
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    progress: Option<attngraph::model::loader::ProgressFn>,
 ) -> Result<attngraph::model::loader::ModelFiles, attngraph::model::loader::LoadError> {
     use attngraph::model::loader::{resolve, HubOptions, ModelSource};
     let hub = HubOptions {
         offline: false,
-        progress: Some(Arc::new(|_: &str, _, _| {})),
+        progress: Some(progress.unwrap_or_else(|| Arc::new(|_: &str, _, _| {}))),
         cancel,
         cache_dir: Some(cache.to_path_buf()),
         endpoint: Some(endpoint.to_string()),
@@ -385,16 +397,18 @@ fn a_cancelled_download_is_retried_in_the_same_process() {
     let (stalled, _) = serve(Fault::Stall("model.safetensors"));
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        flag.store(true, Ordering::Relaxed);
+    // Cancelled once the weights' transfer has begun, that is, once hf-hub holds their lock.
+    let progress: attngraph::model::loader::ProgressFn = Arc::new(move |file: &str, _, _| {
+        if file == "model.safetensors" {
+            flag.store(true, Ordering::Relaxed);
+        }
     });
-    let err = resolve_from(&stalled, cache.path(), Some(cancel))
+    let err = resolve_from(&stalled, cache.path(), Some(cancel), Some(progress))
         .unwrap_err()
         .to_string();
     assert!(err.contains("cancelled"), "{err}");
     // At once, in this process, against a healthy server: the blob's lock is free, and the file completes.
-    let files = resolve_from(&serve(Fault::None).0, cache.path(), None).unwrap();
+    let files = resolve_from(&serve(Fault::None).0, cache.path(), None, None).unwrap();
     assert_eq!(
         std::fs::read(&files.weights).unwrap(),
         std::fs::read(hub_model().join("model.safetensors")).unwrap()
@@ -403,21 +417,41 @@ fn a_cancelled_download_is_retried_in_the_same_process() {
 }
 
 /// Run alone in a child process (ATTNGRAPH_STALL_SECS=1) by `a_stalled_download_is_retried_in_the_same_process`:
-/// a stalled download, then the same download again in the same process.
+/// stalled downloads, then the same download again in the same process. One server stays silent (the thread
+/// given up on never wakes: its lock is removed); the other goes on after 3 s (the thread given up on wakes
+/// while the retry waits for its lock, and must write nothing: the retry resumes from the half it wrote).
 #[test]
 #[ignore = "run by a_stalled_download_is_retried_in_the_same_process in its own process"]
 fn stall_then_retry_child() {
     let cache = std::env::var("ATTNGRAPH_TEST_CACHE").unwrap();
-    let cache = Path::new(&cache);
-    let err = resolve_from(&serve(Fault::Stall("model.safetensors")).0, cache, None)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("the server stalled"), "{err}");
-    let files = resolve_from(&serve(Fault::None).0, cache, None).unwrap();
-    assert_eq!(
-        std::fs::read(&files.weights).unwrap(),
-        std::fs::read(hub_model().join("model.safetensors")).unwrap()
-    );
+    let want = std::fs::read(hub_model().join("model.safetensors")).unwrap();
+    for (i, fault) in [
+        Fault::Stall("model.safetensors"),
+        Fault::Pause("model.safetensors"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let cache = Path::new(&cache).join(i.to_string());
+        let err = resolve_from(&serve(fault).0, &cache, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the server stalled"), "{fault:?}: {err}");
+        if matches!(fault, Fault::Pause(_)) {
+            // The server sends the rest 3 s in; the thread given up on reads it and must write none of it.
+            std::thread::sleep(Duration::from_secs(4));
+            let blobs = cache.join("models--openai-community--gpt2").join("blobs");
+            let parts: Vec<u64> = std::fs::read_dir(&blobs)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
+                .map(|e| e.metadata().unwrap().len())
+                .collect();
+            assert_eq!(parts, [want.len() as u64 / 2], "{fault:?}");
+        }
+        let files = resolve_from(&serve(Fault::None).0, &cache, None, None).unwrap();
+        assert!(std::fs::read(&files.weights).unwrap() == want, "{fault:?}");
+    }
     println!("RETRIED");
 }
 
@@ -443,7 +477,9 @@ fn a_stalled_download_is_retried_in_the_same_process() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_snapshots_whole(cache.path());
+    for i in ["0", "1"] {
+        assert_snapshots_whole(&cache.path().join(i));
+    }
 }
 
 #[test]
