@@ -28,6 +28,8 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from benchlib import cpu_name
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 
@@ -91,7 +93,7 @@ def main():
             theirs[t] = statistics.median(times)
         peak_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        cpu = cpu_name()
         print(f"CPU: {cpu}; GPT-2-small shape, {args.threads} threads for PyTorch {torch.__version__} (eager "
               f"attention: the attentions are output), median of {args.repeat}")
         print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB | typing: +1 token with prefix cache, ms | ratio | portable kernels ms | ratio |")

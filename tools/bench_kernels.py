@@ -17,6 +17,8 @@ import time
 
 import torch
 
+from benchlib import cpu_name
+
 
 def median_secs(f, budget=0.2):
     f()
@@ -31,17 +33,6 @@ def median_secs(f, budget=0.2):
         times.append(time.perf_counter() - start)
     times.sort()
     return times[len(times) // 2]
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine
 
 
 def main():

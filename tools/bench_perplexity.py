@@ -24,6 +24,8 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+from benchlib import cpu_name
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 
@@ -87,7 +89,7 @@ def main():
                 break
         theirs_s = time.perf_counter() - start
         import math
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        cpu = cpu_name()
         print(f"CPU: {cpu}; {len(ids)} tokens, windows 1024, stride 512, GPT-2-small shape, PyTorch {torch.__version__} "
               f"on {args.threads} threads, attention {model.config._attn_implementation}")
         print(f"| | scored tokens/s | perplexity (token) | peak RSS MB |")

@@ -16,7 +16,6 @@ Usage:
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -26,6 +25,8 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from benchlib import cpu_name
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 TOKENIZER = os.path.join(ROOT, "tests", "fixtures", "tiny-gpt2", "tokenizer.json")
@@ -33,17 +34,6 @@ WORDS = (
     "the people of the town walked to the river every morning to see the boats come in and to talk about "
     "the weather the prices and the news from the city across the water where the markets were busy"
 ).split()
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def torch_sweep(model, ids):

@@ -56,21 +56,20 @@ pub(super) fn download_watched(
         watch.run(api, repo, blobs, file)
     };
     let abandoned_before = Abandoned::still_running(blobs, file);
+    // The last try: a lock still held now is another download's.
+    let last = || match attempt()? {
+        Attempt::Done(path) => Ok(path),
+        Attempt::Locked(lock) => Err(locked(&lock)),
+    };
     match attempt()? {
         Attempt::Done(path) => Ok(path),
         Attempt::Locked(lock) if Abandoned::still_running(blobs, file) => {
             // This process' own abandoned download of the file holds the lock, blocked where it cannot write.
             let _ = std::fs::remove_file(&lock);
-            match attempt()? {
-                Attempt::Done(path) => Ok(path),
-                Attempt::Locked(lock) => Err(locked(&lock)),
-            }
+            last()
         }
         // The abandoned download ended while hf-hub waited for its lock: the lock is free now.
-        Attempt::Locked(_) if abandoned_before => match attempt()? {
-            Attempt::Done(path) => Ok(path),
-            Attempt::Locked(lock) => Err(locked(&lock)),
-        },
+        Attempt::Locked(_) if abandoned_before => last(),
         Attempt::Locked(lock) => Err(locked(&lock)),
     }
 }

@@ -336,7 +336,6 @@ fn a_stalled_server_times_out_and_the_next_run_completes() {
 
 #[test]
 fn a_download_can_be_cancelled() {
-    use attngraph::model::loader::{resolve, HubOptions, ModelSource};
     use std::sync::atomic::AtomicBool;
     let cache = tempfile::tempdir().unwrap();
     let (endpoint, _) = serve(Fault::Stall("model.safetensors"));
@@ -346,15 +345,8 @@ fn a_download_can_be_cancelled() {
         std::thread::sleep(Duration::from_millis(500));
         flag.store(true, Ordering::Relaxed);
     });
-    let hub = HubOptions {
-        offline: false,
-        progress: Some(Arc::new(|_: &str, _, _| {})),
-        cancel: Some(cancel),
-        cache_dir: Some(cache.path().to_path_buf()),
-        endpoint: Some(endpoint),
-    };
     let started = std::time::Instant::now();
-    let err = resolve(&ModelSource::parse("openai-community/gpt2").unwrap(), &hub)
+    let err = resolve_from(&endpoint, cache.path(), Some(cancel), None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("cancelled"), "{err}");
