@@ -9,6 +9,8 @@ What it writes: tests/fixtures/demo_reference.json with
   heads          for a sentence said twice (with BOS): the previous-token, induction and sink score of every
                  head, computed with numpy from transformers' attentions (TransformerLens's definition: the share
                  of a head's attention that falls on the pattern), and the best head of each kind;
+  probe          the same scores on the induction probe of `attngraph heads` (tools/probe.py: `<|endoftext|>`,
+                 50 pseudo-random ids, the same ids again), and the best head of each kind;
   perplexity     the sliding-window perplexity (make_reference.sliding_window) and the bits per byte of
                  tests/fixtures/demo_prose.txt, a page of prose the model never saw.
 
@@ -32,6 +34,7 @@ from transformers import GPT2LMHeadModel
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_reference import analyse, sliding_window  # noqa: E402
+from probe import induction_probe_ids, probe_length  # noqa: E402
 
 ROOT = os.path.join(HERE, "..")
 MODEL = os.path.join(ROOT, "assets", "demo-model")
@@ -95,15 +98,17 @@ def main():
             case["text"] = text
             cases.append(case)
 
-    ids = [eot] + tokenizer.encode(REPEATED).ids
-    with torch.no_grad():
-        out = model(torch.tensor([ids]), output_attentions=True)
-    attentions = [a[0].numpy().astype(float) for a in out.attentions]
-    scores = head_scores(attentions, ids)
-    best = {
-        kind: max(scores, key=lambda s: s[kind])
-        for kind in ("previous_token", "induction", "sink")
-    }
+    def scored(ids):
+        with torch.no_grad():
+            out = model(torch.tensor([ids]), output_attentions=True)
+        attentions = [a[0].numpy().astype(float) for a in out.attentions]
+        scores = head_scores(attentions, ids)
+        best = {kind: max(scores, key=lambda s: s[kind]) for kind in ("previous_token", "induction", "sink")}
+        return {"ids": ids, "scores": scores, "best": best}
+
+    heads = scored([eot] + tokenizer.encode(REPEATED).ids)
+    heads["text"] = REPEATED
+    probe = scored(induction_probe_ids(eot, probe_length(model.config.n_positions), model.config.vocab_size))
 
     with open(os.path.join(FIXTURES, "demo_prose.txt"), encoding="utf-8") as f:
         prose = f.read()
@@ -122,15 +127,17 @@ def main():
         "generator": "tools/make_demo_reference.py",
         "torch": torch.__version__,
         "cases": cases,
-        "heads": {"text": REPEATED, "ids": ids, "scores": scores, "best": best},
+        "heads": heads,
+        "probe": probe,
         "perplexity": windows,
     }
     path = os.path.join(FIXTURES, "demo_reference.json")
     with open(path, "w") as f:
         json.dump(reference, f)
     print(f"wrote {path}")
-    for kind, s in best.items():
-        print(f"best {kind}: layer {s['layer']} head {s['head']} {s[kind]:.3f}")
+    for name, part in (("sentence said twice", heads), ("probe", probe)):
+        for kind, s in part["best"].items():
+            print(f"{name}: best {kind}: layer {s['layer']} head {s['head']} {s[kind]:.3f}")
     print(f"prose: {windows['ppl']['token']:.3f} perplexity, {windows['bits_per_byte']:.3f} bits per byte")
 
 

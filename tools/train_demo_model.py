@@ -18,7 +18,10 @@ Induction: some training windows hold a sequence followed by the same sequence a
 reason to learn to copy (an induction head, which needs a previous-token head before it): a quarter repeat a
 passage of the text, and a sixth repeat a run of random tokens (half, in the first --warm-steps steps); the rest
 are ordinary running text. The held-out loss is measured on ordinary text only. Every 250 steps the script prints
-the best previous-token and induction scores on a repeated random probe, as `attngraph heads` computes them.
+the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
+them. Options for trying other recipes (the defaults are the shipped run's): --copy-steps (the copying task alone
+first), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations) and --bf16 (autocast); the model
+card (assets/demo-model/README.md) lists what they gave.
 
 Reproducible: one seed fixes the split, the tokenizer, the initialisation and the batches; the step count is
 fixed, not a time budget. Run on 2 CPU cores:
@@ -37,12 +40,16 @@ import math
 import os
 import random
 import re
+import sys
 import time
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from probe import induction_probe_ids, probe_length  # noqa: E402
 
 SOURCES = [
     "/usr/share/doc/debian-handbook/html/en-US/*.html",
@@ -132,40 +139,72 @@ def encode_documents(tokenizer, documents, eot_id):
     return np.array(stream, dtype=np.int64)
 
 
-def batch(rng, stream, batch_size, block, repeat_fraction, random_fraction, vocab):
-    rows = []
+IGNORE = -100  # a label transformers' loss leaves out
+
+
+def random_run(rng, length, vocab):
+    return np.array([rng.randrange(1, vocab) for _ in range(length)], dtype=np.int64)
+
+
+def said_twice_labels(run):
+    """Labels for a run of random ids followed by the same run: the first copy, and the second copy's first id,
+    cannot be predicted, so they are left out; every later id of the second copy can, by copying."""
+    return np.concatenate([np.full(len(run) + 1, IGNORE), run[1:]])
+
+
+def copy_batch(rng, batch_size, block, vocab, eot_id):
+    """Rows of the copying task alone: `<|endoftext|>`, then runs of 8-60 random ids, each said twice."""
+    rows, labels = [], []
+    for _ in range(batch_size):
+        row, label = [np.array([eot_id])], [np.array([IGNORE])]
+        while sum(len(part) for part in row) < block:
+            run = random_run(rng, rng.randint(8, 60), vocab)
+            row += [run, run]
+            label.append(said_twice_labels(run))
+        rows.append(np.concatenate(row)[:block])
+        labels.append(np.concatenate(label)[:block])
+    return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(labels))
+
+
+def batch(rng, stream, batch_size, block, repeat_fraction, random_fraction, vocab, mask_random_runs):
+    """Rows of running text; a `repeat_fraction` of them hold a passage said twice, and a `random_fraction` a run
+    of random ids said twice (with `mask_random_runs`, scored only where it can be predicted)."""
+    rows, labels = [], []
     for _ in range(batch_size):
         draw = rng.random()
         if draw < random_fraction:
             half = rng.randint(block // 16, block // 2)
-            run = np.array([rng.randrange(1, vocab) for _ in range(half)], dtype=np.int64)
+            run = random_run(rng, half, vocab)
             start = rng.randrange(0, len(stream) - block)
             fill = stream[start : start + block - 2 * half]
-            row = np.concatenate([fill[: len(fill) // 2], run, run, fill[len(fill) // 2 :]])
+            lead, tail = fill[: len(fill) // 2], fill[len(fill) // 2 :]
+            row = np.concatenate([lead, run, run, tail])
+            scored = said_twice_labels(run) if mask_random_runs else np.concatenate([run, run])
+            label = np.concatenate([lead, scored, tail])
         elif draw < random_fraction + repeat_fraction:
             half = rng.randint(block // 8, block // 2)
             start = rng.randrange(0, len(stream) - half)
             passage = stream[start : start + half]
             fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
             lead = fill[: len(fill) // 2]
-            row = np.concatenate([lead, passage, passage, fill[len(fill) // 2 :]])
+            row = label = np.concatenate([lead, passage, passage, fill[len(fill) // 2 :]])
         else:
             start = rng.randrange(0, len(stream) - block)
-            row = stream[start : start + block]
+            row = label = stream[start : start + block]
         rows.append(row)
-    return torch.from_numpy(np.stack(rows))
+        labels.append(label)
+    return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(labels))
 
 
 @torch.no_grad()
-def probe_scores(model, eot_id, vocab, seed, length=50):
-    """The best previous-token and induction scores over the heads, as `attngraph heads` computes them
-    (no exclusions): on `<|endoftext|>` + `length` random ids (from 1000 up) + the same ids again, a head's
-    score is the attention it puts on the pattern's cells over all the attention it gives."""
+def probe_scores(model, eot_id, vocab):
+    """The best previous-token and induction scores over the heads on the induction probe of `attngraph heads`
+    (tools/probe.py), as attngraph computes them (no exclusions): a head's score is the attention it puts on the
+    pattern's cells over all the attention it gives."""
     model.eval()
     model.set_attn_implementation("eager")  # training runs SDPA, which returns no attention weights
-    rng = np.random.default_rng(seed)
-    half = rng.integers(1000, vocab, size=length)
-    ids = np.concatenate([[eot_id], half, half])
+    length = probe_length(model.config.n_positions)
+    ids = np.array(induction_probe_ids(eot_id, length, vocab))
     out = model(torch.from_numpy(ids).unsqueeze(0), output_attentions=True)
     n = len(ids)
     previous, induction = 0.0, 0.0
@@ -219,6 +258,36 @@ def main():
     parser.add_argument("--warm-random-fraction", type=float, default=0.5)
     parser.add_argument("--dropout", type=float, default=0.1, help="residual and embedding dropout")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--wte-std", type=float, help="standard deviation of the token embedding's init (default: GPT-2's 0.02)"
+    )
+    parser.add_argument(
+        "--wpe-sinusoid",
+        type=float,
+        default=0.0,
+        help="start the (learned) position embedding as this multiple of the sinusoids of 'Attention is all you "
+        "need' instead of GPT-2's random init (0)",
+    )
+    parser.add_argument(
+        "--winit",
+        type=float,
+        help="standard deviation of the blocks' linear weights at init (default: GPT-2's 0.02, and 0.02/sqrt(2 "
+        "layers) for the projections into the residual stream)",
+    )
+    parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (weights stay float32)")
+    parser.add_argument("--probe-every", type=int, default=250)
+    parser.add_argument(
+        "--copy-steps",
+        type=int,
+        default=0,
+        help="steps of the copying task alone (random runs said twice) before the text",
+    )
+    parser.add_argument(
+        "--mask-random-runs",
+        action="store_true",
+        help="leave the first copy of a random run (which cannot be predicted) out of the loss",
+    )
+    parser.add_argument("--copy-block", type=int, default=128, help="tokens in a row of the copying task")
     args = parser.parse_args()
 
     random.seed(args.seed)
@@ -253,6 +322,21 @@ def main():
         attn_pdrop=0.0,
     )
     model = GPT2LMHeadModel(config)
+    with torch.no_grad():
+        # Only what is asked for is drawn again, so that the defaults consume the seed's random numbers as
+        # GPT-2's init alone does.
+        if args.wte_std is not None:
+            model.transformer.wte.weight.normal_(0.0, args.wte_std)
+        if args.winit is not None:
+            for block in model.transformer.h:
+                for linear in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
+                    linear.weight.normal_(0.0, args.winit)
+        if args.wpe_sinusoid:
+            position = torch.arange(args.block, dtype=torch.float32).unsqueeze(1)
+            frequency = torch.exp(torch.arange(0, args.embd, 2, dtype=torch.float32) * (-math.log(10000.0) / args.embd))
+            wpe = model.transformer.wpe.weight
+            wpe[:, 0::2] = args.wpe_sinusoid * torch.sin(position * frequency)
+            wpe[:, 1::2] = args.wpe_sinusoid * torch.cos(position * frequency)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     warmup = max(1, args.steps // 30)
 
@@ -263,33 +347,46 @@ def main():
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     rng = random.Random(args.seed)
-    model.train()
-    for step in range(args.steps):
+    vocab = tokenizer.get_vocab_size()
+
+    def train_step(ids, labels, lr, name, step, last):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
-        ids = batch(
+            group["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model(ids, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if step % 100 == 0 or step == last:
+            line = f"{name} step {step} loss {loss.item():.3f} ({time.time() - started:.0f} s)"
+            if step % args.probe_every == 0 or step == last:
+                previous, induction = probe_scores(model, eot_id, vocab)
+                line += f" probe: previous-token {previous:.3f}, induction {induction:.3f}"
+            print(line, flush=True)
+
+    model.train()
+    # Phase 1, the copying task alone: runs of random ids said twice, scored only on the second copy.
+    for step in range(args.copy_steps):
+        ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id)
+        lr = args.lr * min(1.0, (step + 1) / 50)
+        train_step(ids, labels, lr, "copy", step, args.copy_steps - 1)
+    # Phase 2, running text, with passages and random runs said twice mixed in.
+    for step in range(args.steps):
+        ids, labels = batch(
             rng,
             train_stream,
             args.batch,
             args.block,
             args.repeat_fraction,
             args.warm_random_fraction if step < args.warm_steps else args.random_fraction,
-            tokenizer.get_vocab_size(),
+            vocab,
+            args.mask_random_runs,
         )
-        loss = model(ids, labels=ids).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if step % 100 == 0 or step == args.steps - 1:
-            line = f"step {step} loss {loss.item():.3f} ({time.time() - started:.0f} s)"
-            if step % 250 == 0 or step == args.steps - 1:
-                previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size(), args.seed)
-                line += f" probe: previous-token {previous:.3f}, induction {induction:.3f}"
-            print(line, flush=True)
+        train_step(ids, labels, lr_at(step), "text", step, args.steps - 1)
 
     held = held_out_loss(model, held_stream, args.block)
-    previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size(), args.seed)
+    previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size())
     # nats per token over the held-out tokens -> bits per byte of the held-out text.
     bits_per_byte = held * (len(held_stream) - 1) / math.log(2) / held_bytes
     print(f"held-out loss {held:.4f} nats/token, {bits_per_byte:.3f} bits/byte", flush=True)
@@ -307,6 +404,14 @@ def main():
                 "warm_steps": args.warm_steps,
                 "warm_random_fraction": args.warm_random_fraction,
                 "dropout": args.dropout,
+                "wte_std": args.wte_std,
+                "wpe_sinusoid": args.wpe_sinusoid,
+                "copy_steps": args.copy_steps,
+                "copy_block": args.copy_block,
+                "mask_random_runs": args.mask_random_runs,
+                "lr": args.lr,
+                "winit": args.winit,
+                "bf16": args.bf16,
                 "steps": args.steps,
                 "batch": args.batch,
                 "block": args.block,

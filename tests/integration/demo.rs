@@ -149,6 +149,46 @@ fn the_demo_models_perplexity_on_unseen_prose_matches_transformers() {
 }
 
 #[test]
+fn the_probe_scores_of_the_demo_model_equal_numpy() {
+    // `attngraph heads` with no text scores every head on the induction probe; numpy's scores are computed
+    // from transformers' attentions on the same ids (tools/probe.py writes the generator again).
+    let reference = demo_reference();
+    let want = &reference["probe"];
+    let home = tempfile::tempdir().unwrap();
+    let out = run_cli(
+        &["heads", "--model", "demo", "--format", "json"],
+        &[("HOME", home.path())],
+    );
+    assert_success(&out);
+    let scores: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs = want["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), theirs.len());
+    for (s, w) in scores.iter().zip(theirs) {
+        assert_eq!((&s["layer"], &s["head"]), (&w["layer"], &w["head"]));
+        for key in ["previous_token", "induction", "sink"] {
+            let (got, expected) = (s[key].as_f64().unwrap(), w[key].as_f64().unwrap());
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "{key}: {got} vs {expected} in {s}"
+            );
+        }
+    }
+    // The probe's ids are the ones numpy scored.
+    let engine = demo(Kernels::Auto);
+    let eot = engine.tokenizer().end_of_text().unwrap();
+    let len = heads::DEFAULT_PROBE_LEN.min((engine.info().n_positions - 1) / 2);
+    let ids =
+        heads::induction_probe_ids(eot, len, engine.info().vocab_size as u32, heads::PROBE_SEED);
+    let want_ids: Vec<u32> = want["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(ids, want_ids);
+}
+
+#[test]
 fn heads_from_the_command_line_offline_equal_numpy() {
     let reference = demo_reference();
     let want = &reference["heads"];
