@@ -14,7 +14,8 @@ steps, before a full run of tools/train_demo_model.py. Arguments are key=value:
   wte                   the token embedding's init standard deviation (GPT-2: 0.02)
   sin                   the position embedding starts as this multiple of the sinusoids (0: GPT-2's init)
   winit                 the blocks' linear weights' init standard deviation (0: GPT-2's 0.02)
-  alphabet              draw the runs from this many ids (from 1000 up) instead of the whole vocabulary (0)
+  alphabet              draw the runs from this many ids (from 1000 up) instead of the whole vocabulary (0); the
+                        probe's ids are then folded into the same ids
   steps, every          steps, and how often to print
 """
 
@@ -35,6 +36,9 @@ VOCAB, CONTEXT, IGNORE = 4096, 256, -100
 
 def main():
     args = dict(a.split("=", 1) for a in sys.argv[1:])
+    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every"}
+    if set(args) - known:
+        raise SystemExit(f"unknown arguments {sorted(set(args) - known)}; known: {sorted(known)}")
     get = lambda key, default: type(default)(args.get(key, default))  # noqa: E731
     block, batch, lr, steps, every = get("block", 128), get("batch", 16), get("lr", 2e-3), get("steps", 1000), get("every", 100)
     embd, alphabet = get("embd", 128), get("alphabet", 0)
@@ -72,6 +76,10 @@ def main():
         model.set_attn_implementation("eager")
         half = probe_length(CONTEXT)
         ids = induction_probe_ids(0, half, VOCAB)
+        if alphabet:
+            # The runs were drawn from ids 1000 .. 1000 + alphabet; the probe is folded into them, so that it
+            # scores induction on embeddings the pilot trained.
+            ids = [ids[0]] + [1000 + (i - 1000) % alphabet for i in ids[1:]]
         n = len(ids)
         previous = induction = 0.0
         for a in model(torch.tensor([ids]), output_attentions=True).attentions:

@@ -271,8 +271,8 @@ def main():
     parser.add_argument(
         "--winit",
         type=float,
-        help="standard deviation of the blocks' linear weights at init (default: GPT-2's 0.02, and 0.02/sqrt(2 "
-        "layers) for the projections into the residual stream)",
+        help="standard deviation of all the blocks' linear weights at init, the projections into the residual "
+        "stream included (default: GPT-2's init, 0.02, and 0.02/sqrt(2 layers) for those projections)",
     )
     parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (weights stay float32)")
     parser.add_argument("--probe-every", type=int, default=250)
@@ -358,9 +358,10 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if step % 100 == 0 or step == last:
+        probe = step % args.probe_every == 0 or step == last
+        if step % 100 == 0 or probe:
             line = f"{name} step {step} loss {loss.item():.3f} ({time.time() - started:.0f} s)"
-            if step % args.probe_every == 0 or step == last:
+            if probe:
                 previous, induction = probe_scores(model, eot_id, vocab)
                 line += f" probe: previous-token {previous:.3f}, induction {induction:.3f}"
             print(line, flush=True)
