@@ -17,6 +17,7 @@ steps, before a full run of tools/train_demo_model.py. Arguments are key=value:
   alphabet              draw the runs from this many ids (from 1000 up) instead of the whole vocabulary (0); the
                         probe's ids are then folded into the same ids
   steps, every          steps, and how often to print
+  save                  a folder to save the trained model in (save_pretrained)
 """
 
 import math
@@ -29,14 +30,14 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from probe import induction_probe_ids, probe_length  # noqa: E402
+from probe import best_scores, induction_probe_ids, probe_length  # noqa: E402
 
 VOCAB, CONTEXT, IGNORE = 4096, 256, -100
 
 
 def main():
     args = dict(a.split("=", 1) for a in sys.argv[1:])
-    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every"}
+    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every", "save"}
     if set(args) - known:
         raise SystemExit(f"unknown arguments {sorted(set(args) - known)}; known: {sorted(known)}")
     get = lambda key, default: type(default)(args.get(key, default))  # noqa: E731
@@ -80,14 +81,8 @@ def main():
             # The runs were drawn from ids 1000 .. 1000 + alphabet; the probe is folded into them, so that it
             # scores induction on embeddings the pilot trained.
             ids = [ids[0]] + [1000 + (i - 1000) % alphabet for i in ids[1:]]
-        n = len(ids)
-        previous = induction = 0.0
-        for a in model(torch.tensor([ids]), output_attentions=True).attentions:
-            a = a[0].double()
-            total = a.sum(dim=(1, 2))
-            p = sum(a[:, i, i - 1] for i in range(1, n))
-            q = sum(a[:, i, i - half + 1] for i in range(half + 1, n))
-            previous, induction = max(previous, (p / total).max().item()), max(induction, (q / total).max().item())
+        attentions = [a[0].numpy() for a in model(torch.tensor([ids]), output_attentions=True).attentions]
+        previous, induction = best_scores(attentions, ids)
         model.set_attn_implementation("sdpa")
         model.train()
         return previous, induction
@@ -106,6 +101,8 @@ def main():
             previous, induction = probe()
             print(f"step {step} loss {loss.item():.3f} previous-token {previous:.3f} induction {induction:.3f} "
                   f"({time.time() - started:.0f} s)", flush=True)
+    if "save" in args:
+        model.save_pretrained(args["save"])
 
 
 if __name__ == "__main__":

@@ -25,3 +25,28 @@ def induction_probe_ids(bos, length, vocab, seed=SEED):
         state ^= state >> 27
         first.append(1000 + ((state * 0x2545F4914F6CDD1D) & MASK) % span)
     return [bos] + first + first
+
+
+def best_scores(attentions, ids):
+    """The best previous-token and induction scores over the heads, with attngraph's definitions (no exclusions):
+    a head's score is the attention it puts on the pattern's cells over all the attention it gives; the induction
+    pattern holds, for token i, the token after every earlier copy of token i. `attentions`: one array or tensor
+    [heads, n, n] per layer."""
+    import numpy as np
+
+    n = len(ids)
+    previous = np.zeros((n, n))
+    induction = np.zeros((n, n))
+    for i in range(n):
+        if i > 0:
+            previous[i, i - 1] = 1.0
+        for j in range(1, i + 1):
+            if ids[j - 1] == ids[i]:
+                induction[i, j] = 1.0
+    best_previous = best_induction = 0.0
+    for layer in attentions:
+        a = np.asarray(layer, dtype=np.float64)
+        total = a.sum(axis=(1, 2))
+        best_previous = max(best_previous, float(((a * previous).sum(axis=(1, 2)) / total).max()))
+        best_induction = max(best_induction, float(((a * induction).sum(axis=(1, 2)) / total).max()))
+    return best_previous, best_induction

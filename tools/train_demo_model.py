@@ -49,7 +49,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from probe import induction_probe_ids, probe_length  # noqa: E402
+from probe import best_scores, induction_probe_ids, probe_length  # noqa: E402
 
 SOURCES = [
     "/usr/share/doc/debian-handbook/html/en-US/*.html",
@@ -206,16 +206,7 @@ def probe_scores(model, eot_id, vocab):
     length = probe_length(model.config.n_positions)
     ids = np.array(induction_probe_ids(eot_id, length, vocab))
     out = model(torch.from_numpy(ids).unsqueeze(0), output_attentions=True)
-    n = len(ids)
-    previous, induction = 0.0, 0.0
-    for layer in out.attentions:
-        a = layer[0].double()  # [head, n, n]
-        total = a.sum(dim=(1, 2))
-        prev = torch.stack([a[:, i, i - 1] for i in range(1, n)], dim=1).sum(dim=1)
-        # In the second copy, token i's earlier copy is i - length, and the token after it is i - length + 1.
-        ind = torch.stack([a[:, i, i - length + 1] for i in range(length + 1, n)], dim=1).sum(dim=1)
-        previous = max(previous, (prev / total).max().item())
-        induction = max(induction, (ind / total).max().item())
+    previous, induction = best_scores([layer[0].numpy() for layer in out.attentions], list(ids))
     model.set_attn_implementation("sdpa")
     model.train()
     return previous, induction
