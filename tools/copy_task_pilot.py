@@ -31,8 +31,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from probe import best_scores, induction_probe_ids, probe_length  # noqa: E402
+from train_demo_model import copy_batch  # noqa: E402
 
-VOCAB, CONTEXT, IGNORE = 4096, 256, -100
+VOCAB, CONTEXT = 4096, 256
 
 
 def main():
@@ -62,15 +63,6 @@ def main():
             model.transformer.wpe.weight[:, 1::2] = get("sin", 0.0) * torch.cos(position * frequency)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
 
-    def row():
-        ids, labels = [0], [IGNORE]
-        while len(ids) < block:
-            n = rng.randint(8, 60)
-            run = [1000 + rng.randrange(alphabet) if alphabet else rng.randrange(1, VOCAB) for _ in range(n)]
-            ids += run + run
-            labels += [IGNORE] * (n + 1) + run[1:]
-        return ids[:block], labels[:block]
-
     @torch.no_grad()
     def probe():
         model.eval()
@@ -91,8 +83,8 @@ def main():
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50)
-        rows = [row() for _ in range(batch)]
-        loss = model(torch.tensor([r[0] for r in rows]), labels=torch.tensor([r[1] for r in rows])).loss
+        ids, labels = copy_batch(rng, batch, block, VOCAB, 0, alphabet)
+        loss = model(ids, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

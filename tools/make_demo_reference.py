@@ -26,7 +26,6 @@ import math
 import os
 import sys
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 from transformers import GPT2LMHeadModel
@@ -34,7 +33,7 @@ from transformers import GPT2LMHeadModel
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_reference import analyse, sliding_window  # noqa: E402
-from probe import induction_probe_ids, probe_length  # noqa: E402
+from probe import head_scores, induction_probe_ids, probe_length  # noqa: E402
 
 ROOT = os.path.join(HERE, "..")
 MODEL = os.path.join(ROOT, "assets", "demo-model")
@@ -51,38 +50,6 @@ REPEATED = (
     "The system administrator reads the log files every morning. "
     "The system administrator reads the log files every morning."
 )
-
-
-def head_scores(attentions, ids):
-    """Per head: share of attention on the previous token, on the token after an earlier copy of the current
-    token (induction), and on token 0 (sink); attentions is [layer][head][q][k]."""
-    att = np.array(attentions)  # (layers, heads, t, t)
-    t = len(ids)
-    prev = np.zeros((t, t))
-    ind = np.zeros((t, t))
-    sink = np.zeros((t, t))
-    for i in range(t):
-        if i > 0:
-            prev[i, i - 1] = 1
-        sink[i, 0] = 1
-        for j in range(1, i + 1):
-            if ids[j - 1] == ids[i]:
-                ind[i, j] = 1
-    total = att.sum(axis=(2, 3))
-    out = []
-    for layer in range(att.shape[0]):
-        for head in range(att.shape[1]):
-            a = att[layer, head]
-            out.append(
-                {
-                    "layer": layer,
-                    "head": head,
-                    "previous_token": float((a * prev).sum() / total[layer, head]),
-                    "induction": float((a * ind).sum() / total[layer, head]),
-                    "sink": float((a * sink).sum() / total[layer, head]),
-                }
-            )
-    return out
 
 
 def main():

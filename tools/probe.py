@@ -27,26 +27,43 @@ def induction_probe_ids(bos, length, vocab, seed=SEED):
     return [bos] + first + first
 
 
-def best_scores(attentions, ids):
-    """The best previous-token and induction scores over the heads, with attngraph's definitions (no exclusions):
-    a head's score is the attention it puts on the pattern's cells over all the attention it gives; the induction
-    pattern holds, for token i, the token after every earlier copy of token i. `attentions`: one array or tensor
-    [heads, n, n] per layer."""
+
+def head_scores(attentions, ids):
+    """Per head, attngraph's scores with no exclusions: the share of the head's attention on the previous token,
+    on the token after every earlier copy of the current token (induction), and on token 0 (sink).
+    `attentions`: one array or tensor [heads, n, n] per layer."""
     import numpy as np
 
+    att = np.array([np.asarray(layer, dtype=np.float64) for layer in attentions])  # (layers, heads, n, n)
     n = len(ids)
-    previous = np.zeros((n, n))
-    induction = np.zeros((n, n))
+    prev = np.zeros((n, n))
+    ind = np.zeros((n, n))
+    sink = np.zeros((n, n))
     for i in range(n):
         if i > 0:
-            previous[i, i - 1] = 1.0
+            prev[i, i - 1] = 1
+        sink[i, 0] = 1
         for j in range(1, i + 1):
             if ids[j - 1] == ids[i]:
-                induction[i, j] = 1.0
-    best_previous = best_induction = 0.0
-    for layer in attentions:
-        a = np.asarray(layer, dtype=np.float64)
-        total = a.sum(axis=(1, 2))
-        best_previous = max(best_previous, float(((a * previous).sum(axis=(1, 2)) / total).max()))
-        best_induction = max(best_induction, float(((a * induction).sum(axis=(1, 2)) / total).max()))
-    return best_previous, best_induction
+                ind[i, j] = 1
+    total = att.sum(axis=(2, 3))
+    out = []
+    for layer in range(att.shape[0]):
+        for head in range(att.shape[1]):
+            a = att[layer, head]
+            out.append(
+                {
+                    "layer": layer,
+                    "head": head,
+                    "previous_token": float((a * prev).sum() / total[layer, head]),
+                    "induction": float((a * ind).sum() / total[layer, head]),
+                    "sink": float((a * sink).sum() / total[layer, head]),
+                }
+            )
+    return out
+
+
+def best_scores(attentions, ids):
+    """The best previous-token and induction scores over the heads (`head_scores`)."""
+    scores = head_scores(attentions, ids)
+    return max(s["previous_token"] for s in scores), max(s["induction"] for s in scores)

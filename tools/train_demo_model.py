@@ -142,8 +142,10 @@ def encode_documents(tokenizer, documents, eot_id):
 IGNORE = -100  # a label transformers' loss leaves out
 
 
-def random_run(rng, length, vocab):
-    return np.array([rng.randrange(1, vocab) for _ in range(length)], dtype=np.int64)
+def random_run(rng, length, vocab, alphabet=0):
+    """`length` random ids below `vocab` (never `<|endoftext|>`'s 0), or from the `alphabet` ids from 1000 up."""
+    draw = (lambda: 1000 + rng.randrange(alphabet)) if alphabet else (lambda: rng.randrange(1, vocab))
+    return np.array([draw() for _ in range(length)], dtype=np.int64)
 
 
 def said_twice_labels(run):
@@ -152,13 +154,14 @@ def said_twice_labels(run):
     return np.concatenate([np.full(len(run) + 1, IGNORE), run[1:]])
 
 
-def copy_batch(rng, batch_size, block, vocab, eot_id):
-    """Rows of the copying task alone: `<|endoftext|>`, then runs of 8-60 random ids, each said twice."""
+def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0):
+    """Rows of the copying task alone: `<|endoftext|>`, then runs of 8-60 random ids (`random_run`), each said
+    twice."""
     rows, labels = [], []
     for _ in range(batch_size):
         row, label = [np.array([eot_id])], [np.array([IGNORE])]
         while sum(len(part) for part in row) < block:
-            run = random_run(rng, rng.randint(8, 60), vocab)
+            run = random_run(rng, rng.randint(8, 60), vocab, alphabet)
             row += [run, run]
             label.append(said_twice_labels(run))
         rows.append(np.concatenate(row)[:block])

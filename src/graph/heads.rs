@@ -192,6 +192,14 @@ pub fn probe_scores(
     len: usize,
     exclude: Exclusions,
 ) -> Result<Vec<HeadScores>, EngineError> {
+    let ids = probe_ids(engine, len)?;
+    let attentions = engine.attentions_of_ids(&ids)?;
+    Ok(score_heads(&attentions, &ids, exclude))
+}
+
+/// The ids of `engine`'s induction probe: its `<|endoftext|>`, then `len` ids (cut so the probe fits the
+/// model's context) below its vocabulary size, then the same ids again.
+pub fn probe_ids(engine: &Engine, len: usize) -> Result<Vec<u32>, EngineError> {
     let info = engine.info();
     let bos = engine
         .tokenizer()
@@ -200,9 +208,7 @@ pub fn probe_scores(
     let len = len.min(info.n_positions.saturating_sub(1) / 2).max(1);
     // A vocabulary past u32's range (none exists) would still hold every id below u32::MAX.
     let vocab = u32::try_from(info.vocab_size).unwrap_or(u32::MAX);
-    let ids = induction_probe_ids(bos, len, vocab, PROBE_SEED);
-    let attentions = engine.attentions_of_ids(&ids)?;
-    Ok(score_heads(&attentions, &ids, exclude))
+    Ok(induction_probe_ids(bos, len, vocab, PROBE_SEED))
 }
 
 #[cfg(test)]

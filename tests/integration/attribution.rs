@@ -8,8 +8,8 @@ use attngraph::model::{DeviceKind, Engine, HeadSet, HubOptions, Kernels, ModelSo
 use serde_json::Value;
 
 use crate::util::{
-    assert_clean_failure, assert_success, engine_with, fixtures, hub_model, prefixed_model, rel,
-    run_cli,
+    assert_clean_failure, assert_success, engine_with, fixtures, hub_model, ids_of, prefixed_model,
+    rel, run_cli,
 };
 
 fn reference() -> Value {
@@ -36,14 +36,6 @@ fn engines(kernels: Kernels) -> Vec<(&'static str, Engine)> {
             engine_with(&fixtures().join("tiny-gpt2-odd"), kernels),
         ),
     ]
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 fn assert_logprobs(got: &[Option<f64>], want: &Value, what: &str) {
@@ -85,7 +77,7 @@ fn ablating_heads_equals_transformers_with_a_hook() {
                 let what = format!("{name} {kernels:?} {text:?} bos {bos} without {heads}");
                 let got = ablate(&engine, text, bos, &heads).unwrap();
                 let got_ids: Vec<u32> = got.tokens.iter().map(|t| t.id).collect();
-                assert_eq!(got_ids, ids(&case["ids"]), "{what}");
+                assert_eq!(got_ids, ids_of(&case["ids"]), "{what}");
                 assert_logprobs(&got.baseline_logprob, &case["baseline_logprob"], &what);
                 assert_logprobs(&got.ablated_logprob, &case["ablated_logprob"], &what);
                 assert_logprobs(&got.delta_logprob, &case["delta_logprob"], &what);
@@ -177,7 +169,7 @@ fn direct_logit_attribution_equals_numpy_and_adds_up_to_the_logit() {
                 let what = format!("{name} {kernels:?} {text:?} bos {bos} at {position}");
                 let got = attribute(&engine, text, bos, position, target).unwrap();
                 let got_ids: Vec<u32> = got.tokens.iter().map(|t| t.id).collect();
-                assert_eq!(got_ids, ids(&case["ids"]), "{what}");
+                assert_eq!(got_ids, ids_of(&case["ids"]), "{what}");
                 assert_eq!(
                     u64::from(got.target.id),
                     case["target"].as_u64().unwrap(),

@@ -8,7 +8,7 @@ use attngraph::model::{AnalyzeOptions, DeviceKind, Engine, HubOptions, Kernels, 
 use serde_json::Value;
 
 use crate::engine::check_cases;
-use crate::util::{assert_success, fixtures, rel, run_cli};
+use crate::util::{assert_success, fixtures, ids_of, rel, run_cli};
 
 fn demo_reference() -> Value {
     let text = std::fs::read_to_string(fixtures().join("demo_reference.json")).unwrap();
@@ -52,13 +52,7 @@ fn the_head_scores_of_the_demo_model_equal_numpy() {
         )
         .unwrap();
     let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
-    let want_ids: Vec<u32> = want["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
-    assert_eq!(ids, want_ids);
+    assert_eq!(ids, ids_of(&want["ids"]));
     let ours = heads::score_heads(&analysis.attentions, &ids, heads::Exclusions::default());
     let theirs = want["scores"].as_array().unwrap();
     assert_eq!(ours.len(), theirs.len());
@@ -160,7 +154,15 @@ fn the_probe_scores_of_the_demo_model_equal_numpy() {
         &[("HOME", home.path())],
     );
     assert_success(&out);
-    let scores: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_scores_equal(&out.stdout, want);
+    // The probe's ids are the ones numpy scored.
+    let ids = heads::probe_ids(&demo(Kernels::Auto), heads::DEFAULT_PROBE_LEN).unwrap();
+    assert_eq!(ids, ids_of(&want["ids"]));
+}
+
+/// `attngraph heads --format json`'s output against numpy's scores of every head, in the same order.
+fn assert_scores_equal(stdout: &[u8], want: &Value) {
+    let scores: Vec<Value> = serde_json::from_slice(stdout).unwrap();
     let theirs = want["scores"].as_array().unwrap();
     assert_eq!(scores.len(), theirs.len());
     for (s, w) in scores.iter().zip(theirs) {
@@ -173,19 +175,6 @@ fn the_probe_scores_of_the_demo_model_equal_numpy() {
             );
         }
     }
-    // The probe's ids are the ones numpy scored.
-    let engine = demo(Kernels::Auto);
-    let eot = engine.tokenizer().end_of_text().unwrap();
-    let len = heads::DEFAULT_PROBE_LEN.min((engine.info().n_positions - 1) / 2);
-    let ids =
-        heads::induction_probe_ids(eot, len, engine.info().vocab_size as u32, heads::PROBE_SEED);
-    let want_ids: Vec<u32> = want["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
-    assert_eq!(ids, want_ids);
 }
 
 #[test]
@@ -206,19 +195,7 @@ fn heads_from_the_command_line_offline_equal_numpy() {
         &[("HOME", home.path())],
     );
     assert_success(&out);
-    let scores: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let theirs = want["scores"].as_array().unwrap();
-    assert_eq!(scores.len(), theirs.len());
-    for (s, w) in scores.iter().zip(theirs) {
-        assert_eq!((&s["layer"], &s["head"]), (&w["layer"], &w["head"]));
-        for key in ["previous_token", "induction", "sink"] {
-            let (got, expected) = (s[key].as_f64().unwrap(), w[key].as_f64().unwrap());
-            assert!(
-                (got - expected).abs() < 1e-5,
-                "{key}: {got} vs {expected} in {s}"
-            );
-        }
-    }
+    assert_scores_equal(&out.stdout, want);
 }
 
 #[test]

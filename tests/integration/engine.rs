@@ -5,7 +5,8 @@ use attngraph::model::{AnalyzeOptions, Engine, Kernels};
 use serde_json::Value;
 
 use crate::util::{
-    engine, engine_with, hub_model, max_abs_diff, prefixed_model, reference, reference_case, rel,
+    engine, engine_with, hub_model, ids_of, max_abs_diff, prefixed_model, reference,
+    reference_case, rel,
 };
 
 fn check_all_cases(engine: &Engine) {
@@ -412,12 +413,7 @@ fn the_scoring_pass_equals_transformers_at_every_block_size() {
     // computes only the rows asked for in the last layer; none of that may change a log-probability.
     let engine = engine(&hub_model());
     for case in reference()["cases"].as_array().unwrap() {
-        let ids: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
+        let ids = ids_of(&case["ids"]);
         if ids.len() < 3 {
             continue;
         }

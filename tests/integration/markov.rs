@@ -6,7 +6,7 @@ use attngraph::markov;
 use attngraph::model::Attentions;
 use serde_json::Value;
 
-use crate::util::fixtures;
+use crate::util::{fixtures, ids_of};
 
 fn load() -> (Value, Attentions, Vec<u32>) {
     let text = std::fs::read_to_string(fixtures().join("markov_reference.json")).unwrap();
@@ -40,12 +40,7 @@ fn load() -> (Value, Attentions, Vec<u32>) {
             .collect();
         att.push_layer_dense(&dense).unwrap();
     }
-    let ids = reference["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as u32)
-        .collect();
+    let ids = ids_of(&reference["ids"]);
     (reference, att, ids)
 }
 

@@ -3,7 +3,7 @@
 
 use attngraph::model::tokenizer::Gpt2Tokenizer;
 
-use crate::util::{fixtures, hub_model, prefixed_model};
+use crate::util::{fixtures, hub_model, ids_of, prefixed_model};
 
 fn check(tokenizer: &Gpt2Tokenizer) {
     let text = std::fs::read_to_string(fixtures().join("tokenizer.json")).unwrap();
@@ -12,12 +12,7 @@ fn check(tokenizer: &Gpt2Tokenizer) {
     assert!(cases.len() >= 15);
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        let want: Vec<u32> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
+        let want = ids_of(&case["ids"]);
         let pieces = tokenizer.encode(text).unwrap();
         let ids: Vec<u32> = pieces.iter().map(|p| p.id).collect();
         assert_eq!(ids, want, "ids of {text:?}");

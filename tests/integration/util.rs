@@ -192,3 +192,13 @@ pub fn long_context_model(dir: &Path) -> PathBuf {
     std::fs::copy(source.join("tokenizer.json"), out.join("tokenizer.json")).unwrap();
     out
 }
+
+/// A fixture's array of token ids.
+pub fn ids_of(value: &Value) -> Vec<u32> {
+    value
+        .as_array()
+        .expect("an array of ids")
+        .iter()
+        .map(|v| v.as_u64().expect("an id") as u32)
+        .collect()
+}
