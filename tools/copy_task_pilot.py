@@ -16,6 +16,8 @@ steps, before a full run of tools/train_demo_model.py. Arguments are key=value:
   winit                 the blocks' linear weights' init standard deviation (0: GPT-2's 0.02)
   alphabet              draw the runs from this many ids (from 1000 up) instead of the whole vocabulary (0); the
                         probe's ids are then folded into the same ids
+  gap                   up to this many other random ids (unscored) between a run and its copy (0: none), so that
+                        how far back the copy lies does not tell where to look
   steps, every          steps, and how often to print
   save                  a folder to save the trained model in (save_pretrained)
 """
@@ -38,7 +40,7 @@ VOCAB, CONTEXT = 4096, 256
 
 def main():
     args = dict(a.split("=", 1) for a in sys.argv[1:])
-    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every", "save"}
+    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every", "save", "gap"}
     if set(args) - known:
         raise SystemExit(f"unknown arguments {sorted(set(args) - known)}; known: {sorted(known)}")
     get = lambda key, default: type(default)(args.get(key, default))  # noqa: E731
@@ -83,7 +85,7 @@ def main():
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50)
-        ids, labels = copy_batch(rng, batch, block, VOCAB, 0, alphabet)
+        ids, labels = copy_batch(rng, batch, block, VOCAB, 0, alphabet, get("gap", 0))
         loss = model(ids, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()

@@ -20,8 +20,9 @@ passage of the text, and a sixth repeat a run of random tokens (half, in the fir
 are ordinary running text. The held-out loss is measured on ordinary text only. Every 250 steps the script prints
 the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
 them. Options for trying other recipes (the defaults are the shipped run's): --copy-steps (the copying task alone
-first), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations) and --bf16 (autocast); the model
-card (assets/demo-model/README.md) lists what they gave.
+first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-gap (other ids between a
+run and its copy), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations) and --bf16 (autocast);
+the model card (assets/demo-model/README.md) lists what they gave.
 
 Reproducible: one seed fixes the split, the tokenizer, the initialisation and the batches; the step count is
 fixed, not a time budget. Run on 2 CPU cores:
@@ -154,14 +155,20 @@ def said_twice_labels(run):
     return np.concatenate([np.full(len(run) + 1, IGNORE), run[1:]])
 
 
-def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0):
+def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0, max_gap=0):
     """Rows of the copying task alone: `<|endoftext|>`, then runs of 8-60 random ids (`random_run`), each said
-    twice."""
+    twice; with `max_gap`, up to that many other random ids (unscored) come between the two copies, so that only
+    the ids, not how far back the copy is, say where to look."""
     rows, labels = [], []
     for _ in range(batch_size):
         row, label = [np.array([eot_id])], [np.array([IGNORE])]
         while sum(len(part) for part in row) < block:
             run = random_run(rng, rng.randint(8, 60), vocab, alphabet)
+            if max_gap:
+                gap = random_run(rng, rng.randint(0, max_gap), vocab, alphabet)
+                row += [run, gap, run]
+                label += [np.full(len(run) + len(gap) + 1, IGNORE), run[1:]]
+                continue
             row += [run, run]
             label.append(said_twice_labels(run))
         rows.append(np.concatenate(row)[:block])
@@ -169,20 +176,27 @@ def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0):
     return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(labels))
 
 
-def batch(rng, stream, batch_size, block, repeat_fraction, random_fraction, vocab, mask_random_runs):
+def batch(
+    rng, stream, batch_size, block, repeat_fraction, random_fraction, vocab, mask_random_runs, max_gap=0, alphabet=0
+):
     """Rows of running text; a `repeat_fraction` of them hold a passage said twice, and a `random_fraction` a run
-    of random ids said twice (with `mask_random_runs`, scored only where it can be predicted)."""
+    of random ids said twice (with `mask_random_runs`, scored only where it can be predicted; with `max_gap`, up
+    to that many other random ids between the two copies; with `alphabet`, drawn from that many ids)."""
     rows, labels = [], []
     for _ in range(batch_size):
         draw = rng.random()
         if draw < random_fraction:
-            half = rng.randint(block // 16, block // 2)
-            run = random_run(rng, half, vocab)
+            gap = random_run(rng, rng.randint(0, max_gap), vocab, alphabet) if max_gap else random_run(rng, 0, vocab)
+            half = rng.randint(block // 16, (block - len(gap)) // 2)
+            run = random_run(rng, half, vocab, alphabet)
             start = rng.randrange(0, len(stream) - block)
-            fill = stream[start : start + block - 2 * half]
+            fill = stream[start : start + block - 2 * half - len(gap)]
             lead, tail = fill[: len(fill) // 2], fill[len(fill) // 2 :]
-            row = np.concatenate([lead, run, run, tail])
-            scored = said_twice_labels(run) if mask_random_runs else np.concatenate([run, run])
+            row = np.concatenate([lead, run, gap, run, tail])
+            if mask_random_runs:
+                scored = np.concatenate([np.full(len(run) + len(gap) + 1, IGNORE), run[1:]])
+            else:
+                scored = np.concatenate([run, gap, run])
             label = np.concatenate([lead, scored, tail])
         elif draw < random_fraction + repeat_fraction:
             half = rng.randint(block // 8, block // 2)
@@ -200,14 +214,18 @@ def batch(rng, stream, batch_size, block, repeat_fraction, random_fraction, voca
 
 
 @torch.no_grad()
-def probe_scores(model, eot_id, vocab):
+def probe_scores(model, eot_id, vocab, alphabet=0):
     """The best previous-token and induction scores over the heads on the induction probe of `attngraph heads`
     (tools/probe.py), as attngraph computes them (no exclusions): a head's score is the attention it puts on the
-    pattern's cells over all the attention it gives."""
+    pattern's cells over all the attention it gives. With `alphabet`, the probe's ids are folded into the ids the
+    copying task draws from."""
     model.eval()
     model.set_attn_implementation("eager")  # training runs SDPA, which returns no attention weights
     length = probe_length(model.config.n_positions)
-    ids = np.array(induction_probe_ids(eot_id, length, vocab))
+    ids = induction_probe_ids(eot_id, length, vocab)
+    if alphabet:
+        ids = [ids[0]] + [1000 + (i - 1000) % alphabet for i in ids[1:]]
+    ids = np.array(ids)
     out = model(torch.from_numpy(ids).unsqueeze(0), output_attentions=True)
     previous, induction = best_scores([layer[0].numpy() for layer in out.attentions], list(ids))
     model.set_attn_implementation("sdpa")
@@ -282,6 +300,20 @@ def main():
         help="leave the first copy of a random run (which cannot be predicted) out of the loss",
     )
     parser.add_argument("--copy-block", type=int, default=128, help="tokens in a row of the copying task")
+    parser.add_argument(
+        "--copy-alphabet",
+        type=int,
+        default=0,
+        help="the copying task, and the random runs of the text's first --warm-steps, draw their ids from this many "
+        "ids (from 1000 up) instead of the whole vocabulary",
+    )
+    parser.add_argument(
+        "--copy-gap",
+        type=int,
+        default=0,
+        help="up to this many other random ids between a run and its copy (the copying task and the random runs "
+        "in the text), so that where to look is found by the ids, not by a fixed distance",
+    )
     args = parser.parse_args()
 
     random.seed(args.seed)
@@ -343,7 +375,7 @@ def main():
     rng = random.Random(args.seed)
     vocab = tokenizer.get_vocab_size()
 
-    def train_step(ids, labels, lr, name, step, last):
+    def train_step(ids, labels, lr, name, step, last, alphabet=0):
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -358,14 +390,17 @@ def main():
             if probe:
                 previous, induction = probe_scores(model, eot_id, vocab)
                 line += f" probe: previous-token {previous:.3f}, induction {induction:.3f}"
+                if alphabet:
+                    previous, induction = probe_scores(model, eot_id, vocab, alphabet)
+                    line += f"; folded into the copying ids: {previous:.3f}, {induction:.3f}"
             print(line, flush=True)
 
     model.train()
     # Phase 1, the copying task alone: runs of random ids said twice, scored only on the second copy.
     for step in range(args.copy_steps):
-        ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id)
+        ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, args.copy_alphabet, args.copy_gap)
         lr = args.lr * min(1.0, (step + 1) / 50)
-        train_step(ids, labels, lr, "copy", step, args.copy_steps - 1)
+        train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet)
     # Phase 2, running text, with passages and random runs said twice mixed in.
     for step in range(args.steps):
         ids, labels = batch(
@@ -377,8 +412,10 @@ def main():
             args.warm_random_fraction if step < args.warm_steps else args.random_fraction,
             vocab,
             args.mask_random_runs,
+            args.copy_gap,
+            args.copy_alphabet if step < args.warm_steps else 0,
         )
-        train_step(ids, labels, lr_at(step), "text", step, args.steps - 1)
+        train_step(ids, labels, lr_at(step), "text", step, args.steps - 1, args.copy_alphabet if step < args.warm_steps else 0)
 
     held = held_out_loss(model, held_stream, args.block)
     previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size())
@@ -404,6 +441,8 @@ def main():
                 "copy_steps": args.copy_steps,
                 "copy_block": args.copy_block,
                 "mask_random_runs": args.mask_random_runs,
+                "copy_alphabet": args.copy_alphabet,
+                "copy_gap": args.copy_gap,
                 "lr": args.lr,
                 "winit": args.winit,
                 "bf16": args.bf16,
