@@ -16,8 +16,13 @@ steps, before a full run of tools/train_demo_model.py. Arguments are key=value:
   winit                 the blocks' linear weights' init standard deviation (0: GPT-2's 0.02)
   alphabet              draw the runs from this many ids (from 1000 up) instead of the whole vocabulary (0); the
                         probe's ids are then folded into the same ids
+  widen                 from this step on, draw from the whole vocabulary (the alphabet only before it); the probe
+                        is printed both folded and whole
+  double                with widen: instead of the whole vocabulary at once, double the alphabet every this many
+                        steps from step widen on, up to the probe's ids (1000 .. 4095)
   gap                   up to this many other random ids (unscored) between a run and its copy (0: none), so that
                         how far back the copy lies does not tell where to look
+  bf16                  1: train under bfloat16 autocast, as --bf16 does in the training script
   steps, every          steps, and how often to print
   save                  a folder to save the trained model in (save_pretrained)
 """
@@ -40,7 +45,7 @@ VOCAB, CONTEXT = 4096, 256
 
 def main():
     args = dict(a.split("=", 1) for a in sys.argv[1:])
-    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every", "save", "gap"}
+    known = {"layers", "embd", "heads", "block", "batch", "lr", "wte", "sin", "winit", "alphabet", "steps", "every", "save", "gap", "widen", "double", "bf16"}
     if set(args) - known:
         raise SystemExit(f"unknown arguments {sorted(set(args) - known)}; known: {sorted(known)}")
     get = lambda key, default: type(default)(args.get(key, default))  # noqa: E731
@@ -66,7 +71,7 @@ def main():
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.95))
 
     @torch.no_grad()
-    def probe():
+    def probe(alphabet):
         model.eval()
         model.set_attn_implementation("eager")
         half = probe_length(CONTEXT)
@@ -85,16 +90,26 @@ def main():
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50)
-        ids, labels = copy_batch(rng, batch, block, VOCAB, 0, alphabet, get("gap", 0))
-        loss = model(ids, labels=labels).loss
+        drawn = alphabet
+        if "widen" in args and step >= get("widen", 0):
+            if "double" in args:
+                drawn = min(VOCAB - 1000, alphabet * 2 ** ((step - get("widen", 0)) // get("double", 1) + 1))
+            else:
+                drawn = 0
+        ids, labels = copy_batch(rng, batch, block, VOCAB, 0, drawn, get("gap", 0))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(get("bf16", 0))):
+            loss = model(ids, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         if step % every == 0 or step == steps - 1:
-            previous, induction = probe()
-            print(f"step {step} loss {loss.item():.3f} previous-token {previous:.3f} induction {induction:.3f} "
-                  f"({time.time() - started:.0f} s)", flush=True)
+            previous, induction = probe(alphabet)
+            line = f"step {step} loss {loss.item():.3f} previous-token {previous:.3f} induction {induction:.3f}"
+            if "widen" in args and alphabet:
+                previous, induction = probe(0)
+                line += f" (whole probe: {previous:.3f}, {induction:.3f}; drawing from {drawn or VOCAB - 1} ids)"
+            print(f"{line} ({time.time() - started:.0f} s)", flush=True)
     if "save" in args:
         model.save_pretrained(args["save"])
 
