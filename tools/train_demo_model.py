@@ -20,8 +20,8 @@ passage of the text, and a sixth repeat a run of random tokens (half, in the fir
 are ordinary running text. The held-out loss is measured on ordinary text only. Every 250 steps the script prints
 the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
 them. Options for trying other recipes (the defaults are the shipped run's): --copy-steps (the copying task alone
-first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-gap (other ids between a
-run and its copy), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations) and --bf16 (autocast);
+first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double/--copy-widen (then
+double those ids as it goes), --copy-gap (other ids between a run and its copy), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations) and --bf16 (autocast);
 the model card (assets/demo-model/README.md) lists what they gave.
 
 Reproducible: one seed fixes the split, the tokenizer, the initialisation and the batches; the step count is
@@ -308,6 +308,15 @@ def main():
         "ids (from 1000 up) instead of the whole vocabulary",
     )
     parser.add_argument(
+        "--copy-double",
+        type=int,
+        default=0,
+        help="with --copy-alphabet: from copying step --copy-widen on, double the copying ids every this many steps, "
+        "up to all the ids from 1000 up (the probe's); widening them at once breaks the circuit. The text's random "
+        "runs then come from the whole vocabulary from its first step",
+    )
+    parser.add_argument("--copy-widen", type=int, default=0, help="the copying step the doubling starts at")
+    parser.add_argument(
         "--copy-gap",
         type=int,
         default=0,
@@ -398,10 +407,15 @@ def main():
     model.train()
     # Phase 1, the copying task alone: runs of random ids said twice, scored only on the second copy.
     for step in range(args.copy_steps):
-        ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, args.copy_alphabet, args.copy_gap)
+        alphabet = args.copy_alphabet
+        if alphabet and args.copy_double and step >= args.copy_widen:
+            alphabet = min(vocab - 1000, alphabet * 2 ** ((step - args.copy_widen) // args.copy_double + 1))
+        ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, alphabet, args.copy_gap)
         lr = args.lr * min(1.0, (step + 1) / 50)
         train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet)
-    # Phase 2, running text, with passages and random runs said twice mixed in.
+    # Phase 2, running text, with passages and random runs said twice mixed in. Once the copying ids have been
+    # doubled to all of them, the random runs stay on all of them.
+    warm_alphabet = 0 if args.copy_double else args.copy_alphabet
     for step in range(args.steps):
         ids, labels = batch(
             rng,
@@ -413,7 +427,7 @@ def main():
             vocab,
             args.mask_random_runs,
             args.copy_gap,
-            args.copy_alphabet if step < args.warm_steps else 0,
+            warm_alphabet if step < args.warm_steps else 0,
         )
         train_step(ids, labels, lr_at(step), "text", step, args.steps - 1, args.copy_alphabet if step < args.warm_steps else 0)
 
@@ -443,6 +457,8 @@ def main():
                 "mask_random_runs": args.mask_random_runs,
                 "copy_alphabet": args.copy_alphabet,
                 "copy_gap": args.copy_gap,
+                "copy_double": args.copy_double,
+                "copy_widen": args.copy_widen,
                 "lr": args.lr,
                 "winit": args.winit,
                 "bf16": args.bf16,
