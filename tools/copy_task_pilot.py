@@ -37,8 +37,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from probe import best_scores, induction_probe_ids, probe_length  # noqa: E402
-from train_demo_model import copy_batch  # noqa: E402
+from probe import best_scores, fold, induction_probe_ids, probe_length  # noqa: E402
+from train_demo_model import copy_batch, doubled_alphabet  # noqa: E402
 
 VOCAB, CONTEXT = 4096, 256
 
@@ -79,7 +79,7 @@ def main():
         if alphabet:
             # The runs were drawn from ids 1000 .. 1000 + alphabet; the probe is folded into them, so that it
             # scores induction on embeddings the pilot trained.
-            ids = [ids[0]] + [1000 + (i - 1000) % alphabet for i in ids[1:]]
+            ids = fold(ids, alphabet)
         attentions = [a[0].numpy() for a in model(torch.tensor([ids]), output_attentions=True).attentions]
         previous, induction = best_scores(attentions, ids)
         model.set_attn_implementation("sdpa")
@@ -93,7 +93,7 @@ def main():
         drawn = alphabet
         if "widen" in args and step >= get("widen", 0):
             if "double" in args:
-                drawn = min(VOCAB - 1000, alphabet * 2 ** ((step - get("widen", 0)) // get("double", 1) + 1))
+                drawn = doubled_alphabet(alphabet, step, get("widen", 0), get("double", 1), VOCAB - 1000)
             else:
                 drawn = 0
         ids, labels = copy_batch(rng, batch, block, VOCAB, 0, drawn, get("gap", 0))

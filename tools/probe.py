@@ -27,6 +27,11 @@ def induction_probe_ids(bos, length, vocab, seed=SEED):
     return [bos] + first + first
 
 
+def fold(ids, alphabet):
+    """The probe with its ids after the first folded into the `alphabet` ids from 1000 up that the copying task
+    draws from, so that it scores heads on embeddings a copying run trained."""
+    return [ids[0]] + [1000 + (i - 1000) % alphabet for i in ids[1:]]
+
 
 def head_scores(attentions, ids):
     """Per head, attngraph's scores with no exclusions: the share of the head's attention on the previous token,

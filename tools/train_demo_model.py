@@ -21,8 +21,9 @@ are ordinary running text. The held-out loss is measured on ordinary text only. 
 the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
 them. Options for trying other recipes (the defaults are the shipped run's): --copy-steps (the copying task alone
 first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double/--copy-widen (then
-double those ids as it goes), --copy-gap (other ids between a run and its copy), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations) and --bf16 (autocast);
-the model card (assets/demo-model/README.md) lists what they gave.
+double those ids as it goes), --copy-gap (other ids between a run and its copy), --mask-random-runs, --wte-std,
+--winit, --wpe-sinusoid (initialisations) and --bf16 (autocast); the model card (assets/demo-model/README.md) lists
+what they gave.
 
 Reproducible: one seed fixes the split, the tokenizer, the initialisation and the batches; the step count is
 fixed, not a time budget. Run on 2 CPU cores:
@@ -50,7 +51,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import GPT2Config, GPT2LMHeadModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from probe import best_scores, induction_probe_ids, probe_length  # noqa: E402
+from probe import best_scores, fold, induction_probe_ids, probe_length  # noqa: E402
 
 SOURCES = [
     "/usr/share/doc/debian-handbook/html/en-US/*.html",
@@ -149,10 +150,19 @@ def random_run(rng, length, vocab, alphabet=0):
     return np.array([draw() for _ in range(length)], dtype=np.int64)
 
 
-def said_twice_labels(run):
-    """Labels for a run of random ids followed by the same run: the first copy, and the second copy's first id,
-    cannot be predicted, so they are left out; every later id of the second copy can, by copying."""
-    return np.concatenate([np.full(len(run) + 1, IGNORE), run[1:]])
+def said_twice_labels(run, between=0):
+    """Labels for a run of random ids, `between` other ids, then the same run: the first copy, the ids between,
+    and the second copy's first id cannot be predicted, so they are left out; every later id of the second copy
+    can, by copying."""
+    return np.concatenate([np.full(len(run) + between + 1, IGNORE), run[1:]])
+
+
+def doubled_alphabet(alphabet, step, widen, every, most):
+    """The copying ids at `step`: `alphabet` before step `widen`, then twice as many every `every` steps, up to
+    `most`."""
+    if step < widen:
+        return alphabet
+    return min(most, alphabet * 2 ** ((step - widen) // every + 1))
 
 
 def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0, max_gap=0):
@@ -167,7 +177,7 @@ def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0, max_gap=0):
             if max_gap:
                 gap = random_run(rng, rng.randint(0, max_gap), vocab, alphabet)
                 row += [run, gap, run]
-                label += [np.full(len(run) + len(gap) + 1, IGNORE), run[1:]]
+                label.append(said_twice_labels(run, len(gap)))
                 continue
             row += [run, run]
             label.append(said_twice_labels(run))
@@ -194,7 +204,7 @@ def batch(
             lead, tail = fill[: len(fill) // 2], fill[len(fill) // 2 :]
             row = np.concatenate([lead, run, gap, run, tail])
             if mask_random_runs:
-                scored = np.concatenate([np.full(len(run) + len(gap) + 1, IGNORE), run[1:]])
+                scored = said_twice_labels(run, len(gap))
             else:
                 scored = np.concatenate([run, gap, run])
             label = np.concatenate([lead, scored, tail])
@@ -223,9 +233,7 @@ def probe_scores(model, eot_id, vocab, alphabet=0):
     model.set_attn_implementation("eager")  # training runs SDPA, which returns no attention weights
     length = probe_length(model.config.n_positions)
     ids = induction_probe_ids(eot_id, length, vocab)
-    if alphabet:
-        ids = [ids[0]] + [1000 + (i - 1000) % alphabet for i in ids[1:]]
-    ids = np.array(ids)
+    ids = np.array(fold(ids, alphabet) if alphabet else ids)
     out = model(torch.from_numpy(ids).unsqueeze(0), output_attentions=True)
     previous, induction = best_scores([layer[0].numpy() for layer in out.attentions], list(ids))
     model.set_attn_implementation("sdpa")
@@ -408,8 +416,8 @@ def main():
     # Phase 1, the copying task alone: runs of random ids said twice, scored only on the second copy.
     for step in range(args.copy_steps):
         alphabet = args.copy_alphabet
-        if alphabet and args.copy_double and step >= args.copy_widen:
-            alphabet = min(vocab - 1000, alphabet * 2 ** ((step - args.copy_widen) // args.copy_double + 1))
+        if alphabet and args.copy_double:
+            alphabet = doubled_alphabet(alphabet, step, args.copy_widen, args.copy_double, vocab - 1000)
         ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, alphabet, args.copy_gap)
         lr = args.lr * min(1.0, (step + 1) / 50)
         train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet)
