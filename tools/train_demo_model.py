@@ -20,10 +20,12 @@ passage of the text, and a sixth repeat a run of random tokens (half, in the fir
 are ordinary running text. The held-out loss is measured on ordinary text only. Every 250 steps the script prints
 the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
 them. Options for trying other recipes (the defaults are the shipped run's): --copy-steps (the copying task alone
-first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double/--copy-widen (then
-double those ids as it goes), --copy-gap (other ids between a run and its copy), --mask-random-runs, --wte-std,
---winit, --wpe-sinusoid (initialisations) and --bf16 (autocast); the model card (assets/demo-model/README.md) lists
-what they gave.
+first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double with
+--copy-widen or --copy-widen-below (then double those ids as it goes, at fixed steps or once the copying loss says
+the circuit copies them), --copy-gap (other ids between a run and its copy), --copy-dropout, --repeat-gap (other
+text between a passage and its repeat), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations)
+and --bf16 (autocast; fast only on CPUs with bfloat16 instructions); the model card (assets/demo-model/README.md)
+lists what they gave.
 
 Reproducible: one seed fixes the split, the tokenizer, the initialisation and the batches; the step count is
 fixed, not a time budget. Run on 2 CPU cores:
@@ -187,11 +189,22 @@ def copy_batch(rng, batch_size, block, vocab, eot_id, alphabet=0, max_gap=0):
 
 
 def batch(
-    rng, stream, batch_size, block, repeat_fraction, random_fraction, vocab, mask_random_runs, max_gap=0, alphabet=0
+    rng,
+    stream,
+    batch_size,
+    block,
+    repeat_fraction,
+    random_fraction,
+    vocab,
+    mask_random_runs,
+    max_gap=0,
+    alphabet=0,
+    repeat_gap=0,
 ):
-    """Rows of running text; a `repeat_fraction` of them hold a passage said twice, and a `random_fraction` a run
-    of random ids said twice (with `mask_random_runs`, scored only where it can be predicted; with `max_gap`, up
-    to that many other random ids between the two copies; with `alphabet`, drawn from that many ids)."""
+    """Rows of running text; a `repeat_fraction` of them hold a passage said twice (with `repeat_gap`, up to that
+    many tokens of other text between the copies), and a `random_fraction` a run of random ids said twice (with
+    `mask_random_runs`, scored only where it can be predicted; with `max_gap`, up to that many other random ids
+    between the two copies; with `alphabet`, drawn from that many ids)."""
     rows, labels = [], []
     for _ in range(batch_size):
         draw = rng.random()
@@ -209,12 +222,24 @@ def batch(
                 scored = np.concatenate([run, gap, run])
             label = np.concatenate([lead, scored, tail])
         elif draw < random_fraction + repeat_fraction:
-            half = rng.randint(block // 8, block // 2)
-            start = rng.randrange(0, len(stream) - half)
-            passage = stream[start : start + half]
-            fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
-            lead = fill[: len(fill) // 2]
-            row = label = np.concatenate([lead, passage, passage, fill[len(fill) // 2 :]])
+            if repeat_gap:
+                # The passage's place and the gap vary, so that how far back the copy lies says nothing.
+                between = rng.randint(0, repeat_gap)
+                half = rng.randint(block // 8, (block - between) // 2)
+                start = rng.randrange(0, len(stream) - half)
+                passage = stream[start : start + half]
+                fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
+                cut = rng.randint(0, len(fill) - between)
+                row = label = np.concatenate(
+                    [fill[:cut], passage, fill[cut : cut + between], passage, fill[cut + between :]]
+                )
+            else:
+                half = rng.randint(block // 8, block // 2)
+                start = rng.randrange(0, len(stream) - half)
+                passage = stream[start : start + half]
+                fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
+                lead = fill[: len(fill) // 2]
+                row = label = np.concatenate([lead, passage, passage, fill[len(fill) // 2 :]])
         else:
             start = rng.randrange(0, len(stream) - block)
             row = label = stream[start : start + block]
@@ -325,11 +350,33 @@ def main():
     )
     parser.add_argument("--copy-widen", type=int, default=0, help="the copying step the doubling starts at")
     parser.add_argument(
+        "--copy-widen-below",
+        type=float,
+        default=0.0,
+        help="with --copy-double, instead of --copy-widen: double the copying ids whenever the copying loss "
+        "(the mean of the last 50 steps) is below this and --copy-double steps have passed since the last "
+        "doubling, so that the ids widen only once the circuit copies them; the copying phase then ends "
+        "--copy-double steps after the ids reach the probe's whole range (or at --copy-steps)",
+    )
+    parser.add_argument(
         "--copy-gap",
         type=int,
         default=0,
         help="up to this many other random ids between a run and its copy (the copying task and the random runs "
         "in the text), so that where to look is found by the ids, not by a fixed distance",
+    )
+    parser.add_argument(
+        "--repeat-gap",
+        type=int,
+        default=0,
+        help="up to this many tokens of other text between a passage and its repeat, the passage anywhere in the "
+        "row (0: back to back), so that copying it needs an induction head, not a fixed offset",
+    )
+    parser.add_argument(
+        "--copy-dropout",
+        type=float,
+        help="residual and embedding dropout during the copying task (default: --dropout); the text phase uses "
+        "--dropout",
     )
     args = parser.parse_args()
 
@@ -401,9 +448,10 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        loss = loss.item()
         probe = step % args.probe_every == 0 or step == last
         if step % 100 == 0 or probe:
-            line = f"{name} step {step} loss {loss.item():.3f} ({time.time() - started:.0f} s)"
+            line = f"{name} step {step} loss {loss:.3f} ({time.time() - started:.0f} s)"
             if probe:
                 previous, induction = probe_scores(model, eot_id, vocab)
                 line += f" probe: previous-token {previous:.3f}, induction {induction:.3f}"
@@ -411,19 +459,38 @@ def main():
                     previous, induction = probe_scores(model, eot_id, vocab, alphabet)
                     line += f"; folded into the copying ids: {previous:.3f}, {induction:.3f}"
             print(line, flush=True)
+        return loss
+
+    def set_dropout(p):
+        """The residual and embedding dropout (not the attention weights', which stays 0)."""
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Dropout) and not name.endswith("attn_dropout"):
+                module.p = p
 
     model.train()
     # Phase 1, the copying task alone: runs of random ids said twice, scored only on the second copy.
+    if args.copy_dropout is not None:
+        set_dropout(args.copy_dropout)
+    adaptive = bool(args.copy_widen_below and args.copy_alphabet and args.copy_double)
+    alphabet, widened_at, losses = args.copy_alphabet, 0, []
     for step in range(args.copy_steps):
-        alphabet = args.copy_alphabet
-        if alphabet and args.copy_double:
-            alphabet = doubled_alphabet(alphabet, step, args.copy_widen, args.copy_double, vocab - 1000)
+        if adaptive:
+            if step - widened_at >= args.copy_double:
+                if alphabet >= vocab - 1000:
+                    print(f"copy: done at step {step}", flush=True)
+                    break
+                if len(losses) >= 50 and sum(losses[-50:]) / 50 < args.copy_widen_below:
+                    alphabet, widened_at = min(vocab - 1000, 2 * alphabet), step
+                    print(f"copy step {step}: drawing from {alphabet} ids", flush=True)
+        elif alphabet and args.copy_double:
+            alphabet = doubled_alphabet(args.copy_alphabet, step, args.copy_widen, args.copy_double, vocab - 1000)
         ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, alphabet, args.copy_gap)
         lr = args.lr * min(1.0, (step + 1) / 50)
-        train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet)
+        losses.append(train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet))
     # Phase 2, running text, with passages and random runs said twice mixed in. Once the copying ids have been
     # doubled to all of them, the random runs stay on all of them.
     warm_alphabet = 0 if args.copy_double else args.copy_alphabet
+    set_dropout(args.dropout)
     for step in range(args.steps):
         ids, labels = batch(
             rng,
@@ -436,6 +503,7 @@ def main():
             args.mask_random_runs,
             args.copy_gap,
             warm_alphabet if step < args.warm_steps else 0,
+            args.repeat_gap,
         )
         train_step(ids, labels, lr_at(step), "text", step, args.steps - 1, args.copy_alphabet if step < args.warm_steps else 0)
 
@@ -467,6 +535,9 @@ def main():
                 "copy_gap": args.copy_gap,
                 "copy_double": args.copy_double,
                 "copy_widen": args.copy_widen,
+                "copy_widen_below": args.copy_widen_below,
+                "copy_dropout": args.copy_dropout,
+                "repeat_gap": args.repeat_gap,
                 "lr": args.lr,
                 "winit": args.winit,
                 "bf16": args.bf16,
