@@ -158,6 +158,26 @@ fn the_probe_scores_of_the_demo_model_equal_numpy() {
     // The probe's ids are the ones numpy scored.
     let ids = heads::probe_ids(&demo(Kernels::Auto), heads::DEFAULT_PROBE_LEN).unwrap();
     assert_eq!(ids, ids_of(&want["ids"]));
+    // The heads the model learned, as numpy scores them (and attngraph, equal above): a previous-token head
+    // and an induction head, at the targets its model card states (0.4 and 0.3).
+    let best = |kind: &str| {
+        want["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s[kind].as_f64().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    assert!(
+        best("previous_token") >= 0.4,
+        "best previous-token score {}",
+        best("previous_token")
+    );
+    assert!(
+        best("induction") >= 0.3,
+        "best induction score {}",
+        best("induction")
+    );
 }
 
 /// `attngraph heads --format json`'s output against numpy's scores of every head, in the same order.
