@@ -19,7 +19,8 @@ reason to learn to copy (an induction head, which needs a previous-token head be
 passage of the text, and a sixth repeat a run of random tokens (half, in the first --warm-steps steps); the rest
 are ordinary running text. The held-out loss is measured on ordinary text only. Every 250 steps the script prints
 the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
-them. Options for trying other recipes (the defaults are the shipped run's): --copy-steps (the copying task alone
+them. Options for trying other recipes (the defaults are run 4's, the model shipped before; the model card,
+assets/demo-model/README.md, gives the command of the model shipped now): --copy-steps (the copying task alone
 first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double with
 --copy-widen or --copy-widen-below (then double those ids as it goes, at fixed steps or once the copying loss says
 the circuit copies them), --copy-gap (other ids between a run and its copy), --copy-dropout, --repeat-gap (other
@@ -31,7 +32,7 @@ Reproducible: one seed fixes the split, the tokenizer, the initialisation and th
 fixed, not a time budget. Run on 2 CPU cores:
 
     pip install -r tools/requirements-train.txt
-    python tools/train_demo_model.py            # about 45 minutes on 2 cores alone (0.9 s a step here)
+    python tools/train_demo_model.py --out /tmp/demo   # run 4's recipe: about 45 minutes on 2 cores alone
 
 Only this script needs Python; the binary embeds what it writes.
 """
@@ -379,6 +380,12 @@ def main():
         "--dropout",
     )
     args = parser.parse_args()
+    if args.copy_widen_below and not (args.copy_alphabet and args.copy_double):
+        parser.error("--copy-widen-below needs --copy-alphabet and --copy-double (what to start from, how often to double)")
+    if args.copy_widen_below and args.copy_double < 50:
+        parser.error("--copy-widen-below needs --copy-double of at least 50: the loss it reads is the last 50 steps'")
+    if not 0 <= args.repeat_gap <= args.block - 2 * (args.block // 8):
+        parser.error(f"--repeat-gap must be 0 to {args.block - 2 * (args.block // 8)} with --block {args.block}")
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -477,7 +484,8 @@ def main():
         if adaptive:
             if step - widened_at >= args.copy_double:
                 if alphabet >= vocab - 1000:
-                    print(f"copy: done at step {step}", flush=True)
+                    previous, induction = probe_scores(model, eot_id, vocab)
+                    print(f"copy: done at step {step}; probe: previous-token {previous:.3f}, induction {induction:.3f}", flush=True)
                     break
                 if len(losses) >= 50 and sum(losses[-50:]) / 50 < args.copy_widen_below:
                     alphabet, widened_at = min(vocab - 1000, 2 * alphabet), step
@@ -487,6 +495,8 @@ def main():
         ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, alphabet, args.copy_gap)
         lr = args.lr * min(1.0, (step + 1) / 50)
         losses.append(train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet))
+    if adaptive and alphabet < vocab - 1000:
+        print(f"copy: --copy-steps ran out drawing from {alphabet} ids; the text's random runs use all of them", flush=True)
     # Phase 2, running text, with passages and random runs said twice mixed in. Once the copying ids have been
     # doubled to all of them, the random runs stay on all of them.
     warm_alphabet = 0 if args.copy_double else args.copy_alphabet
