@@ -223,24 +223,15 @@ def batch(
                 scored = np.concatenate([run, gap, run])
             label = np.concatenate([lead, scored, tail])
         elif draw < random_fraction + repeat_fraction:
-            if repeat_gap:
-                # The passage's place and the gap vary, so that how far back the copy lies says nothing.
-                between = rng.randint(0, repeat_gap)
-                half = rng.randint(block // 8, (block - between) // 2)
-                start = rng.randrange(0, len(stream) - half)
-                passage = stream[start : start + half]
-                fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
-                cut = rng.randint(0, len(fill) - between)
-                row = label = np.concatenate(
-                    [fill[:cut], passage, fill[cut : cut + between], passage, fill[cut + between :]]
-                )
-            else:
-                half = rng.randint(block // 8, block // 2)
-                start = rng.randrange(0, len(stream) - half)
-                passage = stream[start : start + half]
-                fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
-                lead = fill[: len(fill) // 2]
-                row = label = np.concatenate([lead, passage, passage, fill[len(fill) // 2 :]])
+            # With `repeat_gap`, the passage's place and the gap vary, so that how far back the copy lies says
+            # nothing; without it, the passage sits back to back in the middle (and draws nothing more).
+            between = rng.randint(0, repeat_gap) if repeat_gap else 0
+            half = rng.randint(block // 8, (block - between) // 2)
+            start = rng.randrange(0, len(stream) - half)
+            passage = stream[start : start + half]
+            fill = stream[rng.randrange(0, len(stream) - block) :][: block - 2 * half]
+            cut = rng.randint(0, len(fill) - between) if repeat_gap else len(fill) // 2
+            row = label = np.concatenate([fill[:cut], passage, fill[cut : cut + between], passage, fill[cut + between :]])
         else:
             start = rng.randrange(0, len(stream) - block)
             row = label = stream[start : start + block]
