@@ -24,9 +24,11 @@ assets/demo-model/README.md, gives the command of the model shipped now): --copy
 first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double with
 --copy-widen or --copy-widen-below (then double those ids as it goes, at fixed steps or once the copying loss says
 the circuit copies them), --copy-gap (other ids between a run and its copy), --copy-dropout, --repeat-gap (other
-text between a passage and its repeat), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations)
-and --bf16 (autocast; fast only on CPUs with bfloat16 instructions); the model card (assets/demo-model/README.md)
-lists what they gave.
+text between a passage and its repeat), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations),
+--bf16 (autocast; fast only on CPUs with bfloat16 instructions), --corpus wide (more prose packages, appended so
+that the split of the three above holds) and --init-from with --layers (go on from a model this script saved,
+with blocks added on top that start as the identity); the model card (assets/demo-model/README.md) lists what
+they gave.
 
 Reproducible: one seed fixes the split, the tokenizer, the initialisation and the batches; the step count is
 fixed, not a time budget. Run on 2 CPU cores:
@@ -52,6 +54,7 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.models.gpt2.modeling_gpt2 import GPT2Block
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from probe import best_scores, fold, induction_probe_ids, probe_length  # noqa: E402
@@ -63,6 +66,16 @@ SOURCES = [
     f"/usr/share/doc/python3.11/html/{part}/*.html"
     for part in ("tutorial", "howto", "faq", "library", "reference", "whatsnew", "using", "extending")
 ]
+# `--corpus wide` adds these after the files above, so that the split of those files is unchanged: everyday
+# instructions for a desktop (GNOME's help, in Mallard XML, whose paragraphs are `<p>` too) and more of Debian's
+# prose (its FAQ, its history, the Developer's Reference).
+WIDE_SOURCES = [
+    "/usr/share/help/C/gnome-help/*.page",
+    "/usr/share/doc/debian/FAQ/*.en.html",
+    "/usr/share/doc/debian-history/docs/*.en.html",
+    "/usr/share/developers-reference/*.html",
+]
+WIDE_PACKAGES = "gnome-user-docs debian-faq debian-history developers-reference"
 EOT = "<|endoftext|>"
 
 
@@ -103,13 +116,19 @@ class Paragraphs(html.parser.HTMLParser):
             self.parts.append(data)
 
 
-def read_corpus():
+def read_corpus(wide=False):
     """Returns (train documents, held-out documents); each document is its list of paragraphs."""
     files = sorted(f for pattern in SOURCES for f in glob.glob(pattern))
     if not files:
         raise SystemExit(
             "no corpus: run `apt-get install debian-handbook debian-reference-en python3.11-doc` first"
         )
+    if wide:
+        more = sorted(f for pattern in WIDE_SOURCES for f in glob.glob(pattern))
+        missing = [pattern for pattern in WIDE_SOURCES if not glob.glob(pattern)]
+        if missing:
+            raise SystemExit(f"--corpus wide: nothing at {missing}: run `apt-get install {WIDE_PACKAGES}` first")
+        files += more
     train, held_out = [], []
     for index, path in enumerate(files):
         parser = Paragraphs()
@@ -142,6 +161,30 @@ def encode_documents(tokenizer, documents, eot_id):
         stream.append(eot_id)
         stream.extend(tokenizer.encode("\n".join(doc)).ids)
     return np.array(stream, dtype=np.int64)
+
+
+def grown_model(path, layers, winit, dropout):
+    """The model saved at `path` (by this script) with blocks added on top up to `layers`. A new block starts as
+    the identity, its two projections into the residual stream zero, so that the model computes what it computed
+    before, heads included, and the new blocks learn from there; their other linear weights are drawn with σ
+    `winit` (GPT-2's 0.02 when it is None)."""
+    model = GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32)
+    have = model.config.n_layer
+    if layers < have:
+        raise SystemExit(f"--init-from {path} has {have} layers; --layers {layers} cannot remove any")
+    model.config.n_layer = layers
+    model.config.resid_pdrop = model.config.embd_pdrop = dropout
+    with torch.no_grad():
+        for index in range(have, layers):
+            block = GPT2Block(model.config, layer_idx=index)
+            for linear in (block.attn.c_attn, block.mlp.c_fc):
+                linear.weight.normal_(0.0, 0.02 if winit is None else winit)
+                linear.bias.zero_()
+            for linear in (block.attn.c_proj, block.mlp.c_proj):
+                linear.weight.zero_()
+                linear.bias.zero_()
+            model.transformer.h.append(block)
+    return model
 
 
 IGNORE = -100  # a label transformers' loss leaves out
@@ -276,6 +319,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "assets", "demo-model"))
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--init-from",
+        help="start from the model this script saved there (its weights and its tokenizer, which is kept) instead "
+        "of a new one; with --layers above its own, new blocks are added on top, each starting as the identity",
+    )
+    parser.add_argument(
+        "--corpus",
+        choices=("base", "wide"),
+        default="base",
+        help="base: the three packages above; wide: also " + WIDE_PACKAGES + " (appended, so base's split holds)",
+    )
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--block", type=int, default=256)
@@ -378,14 +432,21 @@ def main():
     if not 0 <= args.repeat_gap <= args.block - 2 * (args.block // 8):
         parser.error(f"--repeat-gap must be 0 to {args.block - 2 * (args.block // 8)} with --block {args.block}")
 
+    if args.init_from and (args.wte_std is not None or args.wpe_sinusoid):
+        parser.error("--init-from keeps the model's embeddings: --wte-std and --wpe-sinusoid would draw them again")
+
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     started = time.time()
 
-    train_docs, held_docs = read_corpus()
-    tokenizer = train_tokenizer(train_docs, args.vocab)
+    train_docs, held_docs = read_corpus(wide=args.corpus == "wide")
+    if args.init_from:
+        # The model it grows from reads with its own vocabulary: keep it.
+        tokenizer = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
+    else:
+        tokenizer = train_tokenizer(train_docs, args.vocab)
     eot_id = tokenizer.token_to_id(EOT)
     train_stream = encode_documents(tokenizer, train_docs, eot_id)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
@@ -409,13 +470,16 @@ def main():
         # No dropout on attention weights: it blurs the sharp patterns (previous token, induction) the demo is for.
         attn_pdrop=0.0,
     )
-    model = GPT2LMHeadModel(config)
+    if args.init_from:
+        model = grown_model(args.init_from, args.layers, args.winit, args.dropout)
+    else:
+        model = GPT2LMHeadModel(config)
     with torch.no_grad():
         # Only what is asked for is drawn again, so that the defaults consume the seed's random numbers as
         # GPT-2's init alone does.
         if args.wte_std is not None:
             model.transformer.wte.weight.normal_(0.0, args.wte_std)
-        if args.winit is not None:
+        if args.winit is not None and not args.init_from:
             for block in model.transformer.h:
                 for linear in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
                     linear.weight.normal_(0.0, args.winit)
@@ -471,12 +535,14 @@ def main():
         set_dropout(args.copy_dropout)
     adaptive = bool(args.copy_widen_below and args.copy_alphabet and args.copy_double)
     alphabet, widened_at, losses = args.copy_alphabet, 0, []
+    copy_steps_run = args.copy_steps
     for step in range(args.copy_steps):
         if adaptive:
             if step - widened_at >= args.copy_double:
                 if alphabet >= vocab - 1000:
                     previous, induction = probe_scores(model, eot_id, vocab)
                     print(f"copy: done at step {step}; probe: previous-token {previous:.3f}, induction {induction:.3f}", flush=True)
+                    copy_steps_run = step
                     break
                 if len(losses) >= 50 and sum(losses[-50:]) / 50 < args.copy_widen_below:
                     alphabet, widened_at = min(vocab - 1000, 2 * alphabet), step
@@ -529,7 +595,10 @@ def main():
                 "dropout": args.dropout,
                 "wte_std": args.wte_std,
                 "wpe_sinusoid": args.wpe_sinusoid,
+                "corpus": args.corpus,
+                "init_from": args.init_from,
                 "copy_steps": args.copy_steps,
+                "copy_steps_run": copy_steps_run,
                 "copy_block": args.copy_block,
                 "mask_random_runs": args.mask_random_runs,
                 "copy_alphabet": args.copy_alphabet,
@@ -546,9 +615,9 @@ def main():
                 "batch": args.batch,
                 "block": args.block,
                 "vocab": tokenizer.get_vocab_size(),
-                "layers": args.layers,
-                "heads": args.heads,
-                "embd": args.embd,
+                "layers": model.config.n_layer,
+                "heads": model.config.n_head,
+                "embd": model.config.n_embd,
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "train_tokens": int(len(train_stream)),
                 "held_out_tokens": int(len(held_stream)),
