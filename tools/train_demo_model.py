@@ -76,6 +76,13 @@ WIDE_SOURCES = [
     "/usr/share/developers-reference/*.html",
 ]
 WIDE_PACKAGES = "gnome-user-docs debian-faq debian-history developers-reference"
+# The Developer's Reference also ships the whole book as one page (and a contents page and a search page):
+# reading it would put every held-out chapter in the training split.
+WIDE_LEFT_OUT = {
+    "/usr/share/developers-reference/developers-reference.html",
+    "/usr/share/developers-reference/index.html",
+    "/usr/share/developers-reference/search.html",
+}
 EOT = "<|endoftext|>"
 
 
@@ -89,8 +96,11 @@ class Paragraphs(html.parser.HTMLParser):
         self.depth = 0
         self.parts = []
         self.paragraphs = []
+        self.comments = 0
 
     def handle_starttag(self, tag, attrs):
+        if tag == "comment":  # Mallard's editorial notes, not the page's text
+            self.comments += 1
         if tag not in ("p", "div"):
             return
         attrs = dict(attrs)
@@ -102,13 +112,15 @@ class Paragraphs(html.parser.HTMLParser):
             self.depth += 1
 
     def handle_endtag(self, tag):
+        if tag == "comment":
+            self.comments -= 1
         if tag not in ("p", "div") or not self.stack:
             return
         if self.stack.pop():
             self.depth -= 1
             if self.depth == 0:
                 text = re.sub(r"\s+", " ", "".join(self.parts)).strip()
-                if len(text) > 60 and text.count(" ") > 8:
+                if len(text) > 60 and text.count(" ") > 8 and not self.comments:
                     self.paragraphs.append(text)
 
     def handle_data(self, data):
@@ -124,7 +136,7 @@ def read_corpus(wide=False):
             "no corpus: run `apt-get install debian-handbook debian-reference-en python3.11-doc` first"
         )
     if wide:
-        more = sorted(f for pattern in WIDE_SOURCES for f in glob.glob(pattern))
+        more = sorted(f for pattern in WIDE_SOURCES for f in glob.glob(pattern) if f not in WIDE_LEFT_OUT)
         missing = [pattern for pattern in WIDE_SOURCES if not glob.glob(pattern)]
         if missing:
             raise SystemExit(f"--corpus wide: nothing at {missing}: run `apt-get install {WIDE_PACKAGES}` first")
@@ -315,6 +327,13 @@ def held_out_loss(model, stream, block):
     return total / count
 
 
+def held_out_bits_per_byte(model, tokenizer, documents, eot_id, block):
+    """Bits per byte of `documents`, measured as for the held-out split."""
+    stream = encode_documents(tokenizer, documents, eot_id)
+    size = sum(len("\n".join(doc).encode("utf-8")) for doc in documents)
+    return held_out_loss(model, stream, block) * (len(stream) - 1) / math.log(2) / size
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "assets", "demo-model"))
@@ -333,10 +352,12 @@ def main():
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--block", type=int, default=256)
-    parser.add_argument("--vocab", type=int, default=4096)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--embd", type=int, default=256)
+    # The sizes default to None so that --init-from can tell them from a choice: a new model takes 4,096, 4, 8
+    # and 256; a grown one keeps its own vocabulary, heads and width, and its layers unless --layers adds some.
+    parser.add_argument("--vocab", type=int, help="(default 4096)")
+    parser.add_argument("--layers", type=int, help="(default 4, or with --init-from the saved model's)")
+    parser.add_argument("--heads", type=int, help="(default 8)")
+    parser.add_argument("--embd", type=int, help="(default 256)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--repeat-fraction", type=float, default=0.25)
     parser.add_argument("--random-fraction", type=float, default=1 / 6)
@@ -363,7 +384,9 @@ def main():
         "--winit",
         type=float,
         help="standard deviation of all the blocks' linear weights at init, the projections into the residual "
-        "stream included (default: GPT-2's init, 0.02, and 0.02/sqrt(2 layers) for those projections)",
+        "stream included (default: GPT-2's init, 0.02, and 0.02/sqrt(2 layers) for those projections); with "
+        "--init-from, of the new blocks' c_attn and c_fc only (their projections start at zero, the saved blocks "
+        "stay as they are)",
     )
     parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (weights stay float32)")
     parser.add_argument("--probe-every", type=int, default=250)
@@ -432,8 +455,23 @@ def main():
     if not 0 <= args.repeat_gap <= args.block - 2 * (args.block // 8):
         parser.error(f"--repeat-gap must be 0 to {args.block - 2 * (args.block // 8)} with --block {args.block}")
 
-    if args.init_from and (args.wte_std is not None or args.wpe_sinusoid):
-        parser.error("--init-from keeps the model's embeddings: --wte-std and --wpe-sinusoid would draw them again")
+    if args.init_from:
+        if args.wte_std is not None or args.wpe_sinusoid:
+            parser.error("--init-from keeps the model's embeddings: --wte-std and --wpe-sinusoid would draw them again")
+        given = [name for name in ("vocab", "heads", "embd") if getattr(args, name) is not None]
+        if given:
+            parser.error(f"--init-from keeps the saved model's sizes: leave out --{', --'.join(given)}")
+        saved = GPT2Config.from_pretrained(args.init_from)
+        if args.block > saved.n_positions:
+            parser.error(f"--block {args.block} is longer than the saved model's context, {saved.n_positions}")
+        args.layers = saved.n_layer if args.layers is None else args.layers
+        if args.layers < saved.n_layer:
+            parser.error(f"--init-from {args.init_from} has {saved.n_layer} layers; --layers cannot remove any")
+    else:
+        args.vocab = 4096 if args.vocab is None else args.vocab
+        args.layers = 4 if args.layers is None else args.layers
+        args.heads = 8 if args.heads is None else args.heads
+        args.embd = 256 if args.embd is None else args.embd
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -451,28 +489,30 @@ def main():
     train_stream = encode_documents(tokenizer, train_docs, eot_id)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
     held_bytes = sum(len("\n".join(doc).encode("utf-8")) for doc in held_docs)
+    # With --corpus wide, the held-out loss of the three packages alone too, comparable with runs on them only.
+    base_held_docs = read_corpus()[1] if args.corpus == "wide" else None
     print(
         f"corpus: {len(train_docs)} train / {len(held_docs)} held-out documents, "
         f"{len(train_stream)} / {len(held_stream)} tokens",
         flush=True,
     )
 
-    config = GPT2Config(
-        vocab_size=tokenizer.get_vocab_size(),
-        n_positions=args.block,
-        n_embd=args.embd,
-        n_layer=args.layers,
-        n_head=args.heads,
-        bos_token_id=eot_id,
-        eos_token_id=eot_id,
-        resid_pdrop=args.dropout,
-        embd_pdrop=args.dropout,
-        # No dropout on attention weights: it blurs the sharp patterns (previous token, induction) the demo is for.
-        attn_pdrop=0.0,
-    )
     if args.init_from:
         model = grown_model(args.init_from, args.layers, args.winit, args.dropout)
     else:
+        config = GPT2Config(
+            vocab_size=tokenizer.get_vocab_size(),
+            n_positions=args.block,
+            n_embd=args.embd,
+            n_layer=args.layers,
+            n_head=args.heads,
+            bos_token_id=eot_id,
+            eos_token_id=eot_id,
+            resid_pdrop=args.dropout,
+            embd_pdrop=args.dropout,
+            # No dropout on attention weights: it blurs the sharp patterns (previous token, induction) the demo is for.
+            attn_pdrop=0.0,
+        )
         model = GPT2LMHeadModel(config)
     with torch.no_grad():
         # Only what is asked for is drawn again, so that the defaults consume the seed's random numbers as
@@ -531,8 +571,8 @@ def main():
 
     model.train()
     # Phase 1, the copying task alone: runs of random ids said twice, scored only on the second copy.
-    if args.copy_dropout is not None:
-        set_dropout(args.copy_dropout)
+    # Set on every module, so that a grown model's saved blocks (saved with none) and new blocks agree.
+    set_dropout(args.copy_dropout if args.copy_dropout is not None else args.dropout)
     adaptive = bool(args.copy_widen_below and args.copy_alphabet and args.copy_double)
     alphabet, widened_at, losses = args.copy_alphabet, 0, []
     copy_steps_run = args.copy_steps
@@ -579,6 +619,14 @@ def main():
     # nats per token over the held-out tokens -> bits per byte of the held-out text.
     bits_per_byte = held * (len(held_stream) - 1) / math.log(2) / held_bytes
     print(f"held-out loss {held:.4f} nats/token, {bits_per_byte:.3f} bits/byte", flush=True)
+    base_held = None
+    if base_held_docs is not None:
+        base_held = held_out_bits_per_byte(model, tokenizer, base_held_docs, eot_id, args.block)
+        print(f"held-out of the three base packages: {base_held:.3f} bits/byte", flush=True)
+    parent = None
+    if args.init_from and os.path.exists(os.path.join(args.init_from, "training.json")):
+        with open(os.path.join(args.init_from, "training.json")) as f:
+            parent = json.load(f)
 
     os.makedirs(args.out, exist_ok=True)
     model.config.attn_pdrop = model.config.resid_pdrop = model.config.embd_pdrop = 0.0
@@ -597,6 +645,7 @@ def main():
                 "wpe_sinusoid": args.wpe_sinusoid,
                 "corpus": args.corpus,
                 "init_from": args.init_from,
+                "init_training": parent,
                 "copy_steps": args.copy_steps,
                 "copy_steps_run": copy_steps_run,
                 "copy_block": args.copy_block,
@@ -624,6 +673,7 @@ def main():
                 "held_out_bytes": held_bytes,
                 "held_out_loss_nats_per_token": held,
                 "held_out_bits_per_byte": bits_per_byte,
+                "base_held_out_bits_per_byte": base_held,
                 "probe_best_previous_token": previous,
                 "probe_best_induction": induction,
                 "seconds": round(time.time() - started),
