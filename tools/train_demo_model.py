@@ -11,15 +11,16 @@ The corpus: the English prose paragraphs (not the code or command listings) of t
 `debian-handbook` (The Debian Administrator's Handbook, GPL-2+ or CC-BY-SA-3.0), `debian-reference-en`
 (Debian Reference, GPL-2+) and `python3.11-doc` (the Python documentation's tutorial, HOWTOs, FAQ, library and
 language reference, What's New; PSF License 2); install them with
-`apt-get install debian-handbook debian-reference-en python3.11-doc`. Every 10th HTML file is held out: the
-model never sees it, and the held-out loss is measured on it.
+`apt-get install debian-handbook debian-reference-en python3.11-doc`. Every 10th file is held out: the model
+never sees it, and the held-out loss is measured on it. --corpus wide appends four more packages, their split
+after these files.
 
 Induction: some training windows hold a sequence followed by the same sequence again, so that the model has a
 reason to learn to copy (an induction head, which needs a previous-token head before it): a quarter repeat a
 passage of the text, and a sixth repeat a run of random tokens (half, in the first --warm-steps steps); the rest
 are ordinary running text. The held-out loss is measured on ordinary text only. Every 250 steps the script prints
 the best previous-token and induction scores on `attngraph heads`'s probe (tools/probe.py), as attngraph computes
-them. Options for trying other recipes (the defaults are run 4's, the model shipped before; the model card,
+them. Options for trying other recipes (the defaults are run 4's, the model shipped before run 10; the model card,
 assets/demo-model/README.md, gives the command of the model shipped now): --copy-steps (the copying task alone
 first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids), --copy-double with
 --copy-widen or --copy-widen-below (then double those ids as it goes, at fixed steps or once the copying loss says
