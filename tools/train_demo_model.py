@@ -137,11 +137,11 @@ def read_corpus(wide=False):
             "no corpus: run `apt-get install debian-handbook debian-reference-en python3.11-doc` first"
         )
     if wide:
-        more = sorted(f for pattern in WIDE_SOURCES for f in glob.glob(pattern) if f not in WIDE_LEFT_OUT)
-        missing = [pattern for pattern in WIDE_SOURCES if not glob.glob(pattern)]
+        found = {pattern: glob.glob(pattern) for pattern in WIDE_SOURCES}
+        missing = [pattern for pattern, paths in found.items() if not paths]
         if missing:
             raise SystemExit(f"--corpus wide: nothing at {missing}: run `apt-get install {WIDE_PACKAGES}` first")
-        files += more
+        files += sorted(f for paths in found.values() for f in paths if f not in WIDE_LEFT_OUT)
     train, held_out = [], []
     for index, path in enumerate(files):
         parser = Paragraphs()
@@ -328,11 +328,16 @@ def held_out_loss(model, stream, block):
     return total / count
 
 
-def held_out_bits_per_byte(model, tokenizer, documents, eot_id, block):
-    """Bits per byte of `documents`, measured as for the held-out split."""
-    stream = encode_documents(tokenizer, documents, eot_id)
-    size = sum(len("\n".join(doc).encode("utf-8")) for doc in documents)
-    return held_out_loss(model, stream, block) * (len(stream) - 1) / math.log(2) / size
+def held_out_bits_per_byte(model, stream, size, block):
+    """(nats per token, bits per byte) of a held-out `stream` of ids that encodes `size` bytes of text."""
+    nats = held_out_loss(model, stream, block)
+    # nats per token over the held-out tokens -> bits per byte of the held-out text.
+    return nats, nats * (len(stream) - 1) / math.log(2) / size
+
+
+def document_bytes(documents):
+    """The bytes of `documents` as encode_documents reads them (paragraphs joined by a newline)."""
+    return sum(len("\n".join(doc).encode("utf-8")) for doc in documents)
 
 
 def main():
@@ -489,7 +494,7 @@ def main():
     eot_id = tokenizer.token_to_id(EOT)
     train_stream = encode_documents(tokenizer, train_docs, eot_id)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
-    held_bytes = sum(len("\n".join(doc).encode("utf-8")) for doc in held_docs)
+    held_bytes = document_bytes(held_docs)
     # With --corpus wide, the held-out loss of the three packages alone too, comparable with runs on them only.
     base_held_docs = read_corpus()[1] if args.corpus == "wide" else None
     print(
@@ -615,14 +620,13 @@ def main():
         )
         train_step(ids, labels, lr_at(step), "text", step, args.steps - 1, args.copy_alphabet if step < args.warm_steps else 0)
 
-    held = held_out_loss(model, held_stream, args.block)
+    held, bits_per_byte = held_out_bits_per_byte(model, held_stream, held_bytes, args.block)
     previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size())
-    # nats per token over the held-out tokens -> bits per byte of the held-out text.
-    bits_per_byte = held * (len(held_stream) - 1) / math.log(2) / held_bytes
     print(f"held-out loss {held:.4f} nats/token, {bits_per_byte:.3f} bits/byte", flush=True)
     base_held = None
     if base_held_docs is not None:
-        base_held = held_out_bits_per_byte(model, tokenizer, base_held_docs, eot_id, args.block)
+        base_stream = encode_documents(tokenizer, base_held_docs, eot_id)
+        _, base_held = held_out_bits_per_byte(model, base_stream, document_bytes(base_held_docs), args.block)
         print(f"held-out of the three base packages: {base_held:.3f} bits/byte", flush=True)
     parent = None
     if args.init_from and os.path.exists(os.path.join(args.init_from, "training.json")):
