@@ -13,7 +13,7 @@ The corpus: the English prose paragraphs (not the code or command listings) of t
 language reference, What's New; PSF License 2); install them with
 `apt-get install debian-handbook debian-reference-en python3.11-doc`. Every 10th file is held out: the model
 never sees it, and the held-out loss is measured on it. --corpus wide appends four more packages, their split
-after these files.
+after these files, and --corpus wider four more after those.
 
 Induction: some training windows hold a sequence followed by the same sequence again, so that the model has a
 reason to learn to copy (an induction head, which needs a previous-token head before it): a quarter repeat a
@@ -26,8 +26,8 @@ first), --copy-alphabet (its runs, and the warm-up's random runs, from fewer ids
 --copy-widen or --copy-widen-below (then double those ids as it goes, at fixed steps or once the copying loss says
 the circuit copies them), --copy-gap (other ids between a run and its copy), --copy-dropout, --repeat-gap (other
 text between a passage and its repeat), --mask-random-runs, --wte-std, --winit, --wpe-sinusoid (initialisations),
---bf16 (autocast; fast only on CPUs with bfloat16 instructions), --corpus wide (more prose packages, appended so
-that the split of the three above holds) and --init-from with --layers (go on from a model this script saved,
+--bf16 (autocast; fast only on CPUs with bfloat16 instructions), --corpus wide and wider (more prose packages,
+appended so that the split of the three above holds) and --init-from with --layers (go on from a model this script saved,
 with blocks added on top that start as the identity); the model card (assets/demo-model/README.md) lists what
 they gave.
 
@@ -77,6 +77,18 @@ WIDE_SOURCES = [
     "/usr/share/developers-reference/*.html",
 ]
 WIDE_PACKAGES = "gnome-user-docs debian-faq debian-history developers-reference"
+# `--corpus wider` adds these after the wide files, so that the split of those holds too: how-to prose for desktop
+# programs (GIMP's manual, LibreOffice's help, whose paragraphs are `<p class="paragraph">`), a home server's user
+# manual (FreedomBox) and a school network's (Debian Edu; the bookworm manual only: the bullseye one is mostly the
+# same text).
+WIDER_SOURCES = [
+    "/usr/share/gimp/2.0/help/en/*.html",
+    "/usr/share/libreoffice/help/en-US/text/**/*.html",
+    "/usr/share/doc/freedombox/manual/en/*.html",
+    "/usr/share/doc/debian-edu-doc-en/debian-edu-bookworm-manual.html",
+]
+WIDER_PACKAGES = "gimp-help-en libreoffice-help-en-us freedombox-doc-en debian-edu-doc-en"
+CORPORA = ("base", "wide", "wider")
 # The Developer's Reference also ships the whole book as one page (and a contents page and a search page):
 # reading it would put every held-out chapter in the training split.
 WIDE_LEFT_OUT = {
@@ -88,7 +100,8 @@ EOT = "<|endoftext|>"
 
 
 class Paragraphs(html.parser.HTMLParser):
-    """Collects the text of prose paragraphs (`<p>` and DocBook's `<div class="para">`), keeping inline
+    """Collects the text of prose paragraphs (`<p>`, LibreOffice's `<p class="paragraph">` and DocBook's
+    `<div class="para">`), keeping inline
     markup's text and dropping paragraphs too short to be prose (titles, captions, lone commands)."""
 
     def __init__(self):
@@ -105,7 +118,7 @@ class Paragraphs(html.parser.HTMLParser):
         if tag not in ("p", "div"):
             return
         attrs = dict(attrs)
-        is_para = (tag == "p" and attrs.get("class") is None) or (tag == "div" and attrs.get("class") == "para")
+        is_para = (tag == "p" and attrs.get("class") in (None, "paragraph")) or (tag == "div" and attrs.get("class") == "para")
         self.stack.append(is_para)
         if is_para:
             if self.depth == 0:
@@ -129,18 +142,20 @@ class Paragraphs(html.parser.HTMLParser):
             self.parts.append(data)
 
 
-def read_corpus(wide=False):
-    """Returns (train documents, held-out documents); each document is its list of paragraphs."""
+def read_corpus(corpus="base"):
+    """Returns (train documents, held-out documents) of `corpus` (one of CORPORA, each the one before it with
+    more packages appended); each document is its list of paragraphs."""
     files = sorted(f for pattern in SOURCES for f in glob.glob(pattern))
     if not files:
         raise SystemExit(
             "no corpus: run `apt-get install debian-handbook debian-reference-en python3.11-doc` first"
         )
-    if wide:
-        found = {pattern: glob.glob(pattern) for pattern in WIDE_SOURCES}
+    added = [(WIDE_SOURCES, WIDE_PACKAGES), (WIDER_SOURCES, WIDER_PACKAGES)]
+    for sources, packages in added[: CORPORA.index(corpus)]:
+        found = {pattern: glob.glob(pattern, recursive=True) for pattern in sources}
         missing = [pattern for pattern, paths in found.items() if not paths]
         if missing:
-            raise SystemExit(f"--corpus wide: nothing at {missing}: run `apt-get install {WIDE_PACKAGES}` first")
+            raise SystemExit(f"--corpus {corpus}: nothing at {missing}: run `apt-get install {packages}` first")
         files += sorted(f for paths in found.values() for f in paths if f not in WIDE_LEFT_OUT)
     train, held_out = [], []
     for index, path in enumerate(files):
@@ -351,9 +366,10 @@ def main():
     )
     parser.add_argument(
         "--corpus",
-        choices=("base", "wide"),
+        choices=CORPORA,
         default="base",
-        help="base: the three packages above; wide: also " + WIDE_PACKAGES + " (appended, so base's split holds)",
+        help="base: the three packages above; wide: also " + WIDE_PACKAGES + "; wider: also " + WIDER_PACKAGES
+        + " (each appended, so the smaller corpora's split holds)",
     )
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
@@ -485,7 +501,7 @@ def main():
     torch.set_num_threads(args.threads)
     started = time.time()
 
-    train_docs, held_docs = read_corpus(wide=args.corpus == "wide")
+    train_docs, held_docs = read_corpus(args.corpus)
     if args.init_from:
         # The model it grows from reads with its own vocabulary: keep it.
         tokenizer = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
@@ -495,8 +511,8 @@ def main():
     train_stream = encode_documents(tokenizer, train_docs, eot_id)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
     held_bytes = document_bytes(held_docs)
-    # With --corpus wide, the held-out loss of the three packages alone too, comparable with runs on them only.
-    base_held_docs = read_corpus()[1] if args.corpus == "wide" else None
+    # With a larger corpus, the held-out loss of each smaller one too, comparable with runs on those only.
+    smaller_held_docs = {name: read_corpus(name)[1] for name in CORPORA[: CORPORA.index(args.corpus)]}
     print(
         f"corpus: {len(train_docs)} train / {len(held_docs)} held-out documents, "
         f"{len(train_stream)} / {len(held_stream)} tokens",
@@ -623,11 +639,11 @@ def main():
     held, bits_per_byte = held_out_bits_per_byte(model, held_stream, held_bytes, args.block)
     previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size())
     print(f"held-out loss {held:.4f} nats/token, {bits_per_byte:.3f} bits/byte", flush=True)
-    base_held = None
-    if base_held_docs is not None:
-        base_stream = encode_documents(tokenizer, base_held_docs, eot_id)
-        _, base_held = held_out_bits_per_byte(model, base_stream, document_bytes(base_held_docs), args.block)
-        print(f"held-out of the three base packages: {base_held:.3f} bits/byte", flush=True)
+    smaller_held = {}
+    for name, docs in smaller_held_docs.items():
+        stream = encode_documents(tokenizer, docs, eot_id)
+        _, smaller_held[name] = held_out_bits_per_byte(model, stream, document_bytes(docs), args.block)
+        print(f"held-out of --corpus {name}: {smaller_held[name]:.3f} bits/byte", flush=True)
     parent = None
     if args.init_from and os.path.exists(os.path.join(args.init_from, "training.json")):
         with open(os.path.join(args.init_from, "training.json")) as f:
@@ -678,7 +694,8 @@ def main():
                 "held_out_bytes": held_bytes,
                 "held_out_loss_nats_per_token": held,
                 "held_out_bits_per_byte": bits_per_byte,
-                "base_held_out_bits_per_byte": base_held,
+                "base_held_out_bits_per_byte": smaller_held.get("base"),
+                "smaller_corpora_held_out_bits_per_byte": smaller_held,
                 "probe_best_previous_token": previous,
                 "probe_best_induction": induction,
                 "seconds": round(time.time() - started),
