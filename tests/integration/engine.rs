@@ -81,7 +81,10 @@ pub fn check_cases(engine: &Engine, cases: &[Value]) {
                         s.running_perplexity,
                         want["running_perplexity"].as_f64().unwrap(),
                     );
-                    assert!(r <= 1e-5, "running perplexity relative error {r}");
+                    // exp of minus the mean log-probability so far: its relative error is the mean of the
+                    // log-probabilities' errors, each allowed 1e-4 above; float32 in both implementations gives
+                    // about 1e-5 on the demo model's confident early tokens (1.1e-5 seen).
+                    assert!(r <= 5e-5, "running perplexity relative error {r}");
                     let top: Vec<&Value> = want["top5"].as_array().unwrap().iter().collect();
                     for (alt, w) in s.top_k.iter().zip(top) {
                         assert_eq!(
