@@ -143,28 +143,34 @@ class Paragraphs(html.parser.HTMLParser):
 
 
 def read_corpus(corpus="base"):
-    """Returns (train documents, held-out documents) of `corpus` (one of CORPORA, each the one before it with
-    more packages appended); each document is its list of paragraphs."""
+    """Returns (train documents, held-out documents, held-out documents of each smaller corpus) of `corpus`
+    (one of CORPORA, each the one before it with more packages appended); each document is its list of
+    paragraphs. A smaller corpus's files come first, so its held-out documents are the first of `corpus`'s."""
     files = sorted(f for pattern in SOURCES for f in glob.glob(pattern))
     if not files:
         raise SystemExit(
             "no corpus: run `apt-get install debian-handbook debian-reference-en python3.11-doc` first"
         )
     added = [(WIDE_SOURCES, WIDE_PACKAGES), (WIDER_SOURCES, WIDER_PACKAGES)]
+    ends = [len(files)]  # where each corpus's files end
     for sources, packages in added[: CORPORA.index(corpus)]:
         found = {pattern: glob.glob(pattern, recursive=True) for pattern in sources}
         missing = [pattern for pattern, paths in found.items() if not paths]
         if missing:
             raise SystemExit(f"--corpus {corpus}: nothing at {missing}: run `apt-get install {packages}` first")
         files += sorted(f for paths in found.values() for f in paths if f not in WIDE_LEFT_OUT)
-    train, held_out = [], []
+        ends.append(len(files))
+    train, held_out, smaller = [], [], {}
     for index, path in enumerate(files):
+        for name, end in zip(CORPORA, ends[:-1]):
+            if index == end:
+                smaller[name] = list(held_out)
         parser = Paragraphs()
         with open(path, encoding="utf-8") as f:
             parser.feed(f.read())
         if parser.paragraphs:
             (held_out if index % 10 == 9 else train).append(parser.paragraphs)
-    return train, held_out
+    return train, held_out, smaller
 
 
 def train_tokenizer(documents, vocab_size):
@@ -501,7 +507,7 @@ def main():
     torch.set_num_threads(args.threads)
     started = time.time()
 
-    train_docs, held_docs = read_corpus(args.corpus)
+    train_docs, held_docs, smaller_held_docs = read_corpus(args.corpus)
     if args.init_from:
         # The model it grows from reads with its own vocabulary: keep it.
         tokenizer = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
@@ -511,8 +517,8 @@ def main():
     train_stream = encode_documents(tokenizer, train_docs, eot_id)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
     held_bytes = document_bytes(held_docs)
-    # With a larger corpus, the held-out loss of each smaller one too, comparable with runs on those only.
-    smaller_held_docs = {name: read_corpus(name)[1] for name in CORPORA[: CORPORA.index(args.corpus)]}
+    # With a larger corpus, the held-out loss of each smaller one too (smaller_held_docs), comparable with runs
+    # on those only.
     print(
         f"corpus: {len(train_docs)} train / {len(held_docs)} held-out documents, "
         f"{len(train_stream)} / {len(held_stream)} tokens",
