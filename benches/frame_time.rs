@@ -49,7 +49,7 @@ fn main() {
             (View::Graph, None),
             (View::Graph, Some(0.0)),
             (View::Matrix, None),
-            (View::Grid, None),
+            (View::Heads, None),
             (View::Markov, None),
         ];
         for (view, threshold) in cases {

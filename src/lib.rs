@@ -13,9 +13,12 @@ pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod export;
+pub mod format;
 pub mod graph;
 pub mod lesson;
 pub mod markov;
 pub mod model;
 pub mod session;
+#[cfg(test)]
+mod skip_report;
 pub mod ui;

@@ -31,7 +31,7 @@ shot --text "$once" --layer "$pl" --head "$ph" --view graph --screenshot screens
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --screenshot screenshots/induction.png
 shot --text "$twice" --layer "$il" --head "$ih" --view matrix --screenshot screenshots/matrix.png
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png
-shot --text "$twice" --layer "$il" --head "$ih" --view grid --screenshot screenshots/grid.png
+shot --text "$twice" --layer "$il" --head "$ih" --view heads --screenshot screenshots/grid.png
 shot --view perplexity --score-file tests/fixtures/demo_prose.txt --screenshot screenshots/perplexity.png
 # Which heads matter: the head whose knock-out lowers a token of the repeated sentence the most, found with the
 # sweep; the grid coloured by each head's contribution to that token's logit; the same head knocked out.
@@ -47,7 +47,7 @@ d, l, h, p = min(cells)
 print(l, h, p)")
 echo "knocking out $kl.$kh hurts position $kp most"
 "$bin" ablate --model demo --text "$twice" --bos --heads "$kl.$kh" | sed -n 1,6p
-shot --text "$twice" --predict "$kp" --colour contribution --view grid --screenshot screenshots/contribution.png
+shot --text "$twice" --predict "$kp" --colour contribution --view heads --screenshot screenshots/contribution.png
 shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --layer "$kl" --head "$kh" \
   --view graph --screenshot screenshots/knockout.png
 # The lesson, in both languages.

@@ -8,6 +8,7 @@ use crate::export::Format;
 use crate::model::{HeadSet, DEMO_MODEL};
 use crate::session::Event;
 use crate::ui::command::Command;
+use crate::ui::notice::Notice;
 use crate::ui::settings::View;
 use crate::ui::view_state::GridColour;
 
@@ -45,7 +46,7 @@ impl AttnApp {
                 open_graph,
             } => {
                 self.settings.selection = selection;
-                if open_graph && self.settings.view == View::Grid {
+                if open_graph && self.settings.view == View::Heads {
                     self.settings.view = View::Graph;
                 }
             }
@@ -138,6 +139,7 @@ impl AttnApp {
                         self.view.predicted = None;
                     }
                     self.last_loaded = Some(name.clone());
+                    self.pick_head = true;
                     self.settings.model = name;
                     self.request_analysis();
                     if std::mem::take(&mut self.score_when_loaded) {
@@ -147,8 +149,30 @@ impl AttnApp {
                 Event::Analyzed => {
                     if let Some(a) = self.session.analysis() {
                         let shape = (a.model.n_layer, a.model.n_head, a.tokens.len());
-                        self.settings.selection =
-                            self.settings.selection.clamp(shape.0, shape.1, shape.2);
+                        let asked = self.settings.selection;
+                        self.settings.selection = asked.clamp(shape.0, shape.1, shape.2);
+                        if std::mem::take(&mut self.pick_head) && !self.settings.selection_chosen {
+                            // Open on the head that shows the clearest pattern on this text, not on 0.0
+                            // (often a faint hairball).
+                            if let Some(best) =
+                                crate::graph::heads::clearest_head(self.session.head_scores())
+                            {
+                                self.settings.selection = best;
+                            }
+                        }
+                        self.app_selection = self.settings.selection;
+                        if self.settings.selection != asked && self.settings.selection_chosen {
+                            // Said, not done in silence: the command line's --layer/--head, or a model
+                            // with fewer layers or heads than the last one.
+                            self.notice = Some(Notice::failed(format!(
+                                "{} is not in this model (layers 0–{}, heads 0–{}, {} tokens): showing {}",
+                                asked.label(),
+                                shape.0.saturating_sub(1),
+                                shape.1.saturating_sub(1),
+                                shape.2,
+                                self.settings.selection.label()
+                            )));
+                        }
                         if self.view.predicted.is_some_and(|p| p >= shape.2) {
                             self.view.predicted = None;
                         }

@@ -2,7 +2,7 @@
 //! threads, the dialog being shown, and a screenshot on its way.
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 
 use crate::export::{self, Format, Snapshot};
 use crate::ui::dialogs::{self, DialogRequest, Dialogs, Kind, Purpose};
@@ -16,6 +16,8 @@ struct Screenshot {
     frames: u32,
     crop: Option<egui::Rect>,
     closing: bool,
+    /// Where a failure of a closing screenshot is left for the command line.
+    failure: Arc<OnceLock<String>>,
 }
 
 /// The app's exports and dialogs.
@@ -29,8 +31,9 @@ pub struct Exports {
 }
 
 impl Exports {
-    /// Quick exports go to `dir`; with `screenshot`, the window is saved there once drawn and then closed.
-    pub fn new(dir: PathBuf, screenshot: Option<PathBuf>) -> Self {
+    /// Quick exports go to `dir`; with `screenshot`, the window is saved there once drawn and then closed, and
+    /// a failure to save it is left in `failure` for the command line to report.
+    pub fn new(dir: PathBuf, screenshot: Option<PathBuf>, failure: Arc<OnceLock<String>>) -> Self {
         Self {
             dir,
             done: mpsc::channel(),
@@ -40,6 +43,7 @@ impl Exports {
                 frames: 0,
                 crop: None,
                 closing: true,
+                failure,
             }),
             dialogs: Dialogs::default(),
         }
@@ -98,6 +102,7 @@ impl Exports {
                 frames: 0,
                 crop: central,
                 closing: false,
+                failure: Arc::default(),
             });
             ctx.request_repaint();
             return None;
@@ -271,7 +276,7 @@ impl Exports {
             let result = save_png(&shot.path, &image);
             if shot.closing {
                 if let Err(err) = &result {
-                    eprintln!("error: {err}");
+                    let _ = shot.failure.set(format!("screenshot failed: {err}"));
                 }
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
@@ -288,7 +293,7 @@ impl Exports {
             // Some window systems never deliver the picture; say so rather than wait forever.
             let message = "screenshot failed: the window system did not deliver the picture";
             if shot.closing {
-                eprintln!("error: {message}");
+                let _ = shot.failure.set(message.to_string());
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }
             return Some(Notice::failed(message));

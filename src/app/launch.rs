@@ -20,6 +20,8 @@ pub struct Launch {
     pub view: Option<View>,
     /// Save a PNG of the window once the analysis is drawn, then exit.
     pub screenshot: Option<PathBuf>,
+    /// Why the screenshot failed, set by the app before it closes; [`super::run`] returns it as its error.
+    pub screenshot_failure: std::sync::Arc<std::sync::OnceLock<String>>,
     /// Start from default settings, ignoring the saved ones.
     pub fresh: bool,
     /// Where window exports go (default `attngraph-exports` in the working folder).
@@ -65,6 +67,7 @@ impl Launch {
         }
         if let Some(selection) = self.selection {
             settings.selection = selection;
+            settings.selection_chosen = true;
         }
         if let Some(view) = self.view {
             settings.view = view;

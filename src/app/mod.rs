@@ -64,6 +64,13 @@ pub struct AttnApp {
     last_loaded: Option<String>,
     /// The text for which the lesson's last step chose the last token to explain.
     lesson_attributed: Option<crate::session::TextKey>,
+    /// `--fresh`: started from defaults; the saved settings are neither read nor written.
+    fresh: bool,
+    /// The matrix as the app last set it itself (at launch, by picking a head, or narrowed to a smaller
+    /// model); a selection that differs from it was the reader's choice.
+    app_selection: crate::graph::Selection,
+    /// Pick the head to show from the next analysis (a model was loaded, the reader has chosen none).
+    pick_head: bool,
 }
 
 impl AttnApp {
@@ -111,13 +118,18 @@ impl AttnApp {
         if let Some(path) = &launch.score_file {
             perplexity.path = path.display().to_string();
         }
+        let settings_selection = settings.selection;
         let mut app = Self {
             model_field: settings.model.clone(),
             settings,
             session,
             view,
             perplexity,
-            exports: Exports::new(export_dir, launch.screenshot),
+            exports: Exports::new(
+                export_dir,
+                launch.screenshot,
+                launch.screenshot_failure.clone(),
+            ),
             notice: notice.map(Notice::done),
             edited_at: None,
             score_when_loaded: launch.score_file.is_some(),
@@ -127,6 +139,9 @@ impl AttnApp {
             sweep_at_launch,
             last_loaded: None,
             lesson_attributed: None,
+            fresh: launch.fresh,
+            app_selection: settings_selection,
+            pick_head: true,
         };
         app.load_model(app.settings.model.clone());
         app
@@ -246,6 +261,12 @@ impl AttnApp {
         for command in commands {
             self.apply(command, &ctx);
         }
+        // A matrix the app did not set itself was chosen by the reader (a click in the grid, the arrow keys,
+        // the selection controls): remembered, and no longer picked for them.
+        if self.settings.selection != self.app_selection {
+            self.settings.selection_chosen = true;
+            self.app_selection = self.settings.selection;
+        }
         if let Some(notice) = &self.notice {
             notice.toast(&ctx);
         }
@@ -263,11 +284,19 @@ impl AttnApp {
 }
 
 impl eframe::App for AttnApp {
+    fn persist_egui_memory(&self) -> bool {
+        !self.fresh
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.fresh {
+            // A `--fresh` run leaves what the person saved as it was.
+            return;
+        }
         let mut settings = self.settings.clone();
         if self.demo_stands_in && settings.model == DEMO_MODEL {
             settings.model = DEFAULT_MODEL.to_string();
@@ -280,6 +309,16 @@ impl eframe::App for AttnApp {
 
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> anyhow::Result<()> {
+    // On Linux, without a display server to talk to, say so in one line before winit tries (its own error
+    // names a path inside its source).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        anyhow::bail!(
+            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop \
+             session or under Xvfb (xvfb-run attngraph), or use a command such as `attngraph analyze --model demo --text \"I love tennis.\"`"
+        );
+    }
+    let screenshot_failure = launch.screenshot_failure.clone();
     let mut viewport = egui::ViewportBuilder::default()
         .with_inner_size([1500.0, 900.0])
         .with_title("attngraph")
@@ -289,7 +328,7 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
     }
     let options = eframe::NativeOptions {
         viewport,
-        persist_window: launch.screenshot.is_none(),
+        persist_window: launch.screenshot.is_none() && !launch.fresh,
         ..Default::default()
     };
     eframe::run_native(
@@ -298,6 +337,13 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
         Box::new(move |cc| Ok(Box::new(AttnApp::new(&cc.egui_ctx, cc.storage, launch)))),
     )
     .map_err(|e| {
-        anyhow::anyhow!("cannot open the window: {e}. Without a display, run under Xvfb (xvfb-run attngraph) or use the CLI")
-    })
+        // winit's messages can run over several lines and name its source files: keep the first line.
+        let message = e.to_string();
+        let first = message.lines().next().unwrap_or("").trim();
+        anyhow::anyhow!("cannot open the window: {first}. Without a display, run under Xvfb (xvfb-run attngraph) or use a command (attngraph --help)")
+    })?;
+    match screenshot_failure.get() {
+        Some(message) => anyhow::bail!("{message}"),
+        None => Ok(()),
+    }
 }

@@ -46,20 +46,14 @@ pub fn analyze(
                 "pos", "token", "id", "p", "surprisal", "rank", "entropy", "PPL_t"
             )?;
             for (pos, token) in analysis.tokens.iter().enumerate() {
-                let label = format!("{:?}", token.display);
+                let label = token.display.clone();
                 match &token.stats {
                     Some(s) => {
                         let alts: Vec<String> = s
                             .top_k
                             .iter()
                             .take(3)
-                            .map(|a| {
-                                format!(
-                                    "{:?} {:.3}",
-                                    crate::model::tokenizer::visible_whitespace(&a.text),
-                                    a.prob
-                                )
-                            })
+                            .map(|a| format!("{} {:.3}", crate::format::token(&a.text), a.prob))
                             .collect();
                         writeln!(
                             out,

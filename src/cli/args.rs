@@ -1,11 +1,13 @@
 //! Arguments shared by several commands: the model, BOS, and output formats. A leaf: it imports no other
 //! command module, so every command file can use it without a cycle.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::ValueEnum;
 
+use crate::model::loader::ProgressFn;
 use crate::model::{DeviceKind, Engine, HubOptions, ModelSource, DEFAULT_MODEL};
 
 /// Options shared by every command that loads a model.
@@ -29,8 +31,15 @@ impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<Engine> {
         let source = ModelSource::parse(&self.model)?;
         let device = self.device.open()?;
-        let engine = Engine::load(&source, &HubOptions::from_env(self.offline), &device)
-            .with_context(|| format!("cannot load model {}", source.name()))?;
+        let engine = Engine::load(
+            &source,
+            &HubOptions {
+                progress: Some(stderr_progress()),
+                ..HubOptions::from_env(self.offline)
+            },
+            &device,
+        )
+        .with_context(|| format!("cannot load model {}", source.name()))?;
         Ok(engine)
     }
 }
@@ -71,10 +80,10 @@ pub enum AnalyzeFormat {
 /// Output formats of `bench`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchFormat {
+    /// A table for people.
+    Table,
     /// One JSON object per line and length.
     Json,
-    /// A table.
-    Table,
 }
 
 /// Milliseconds since `start`.
@@ -107,4 +116,44 @@ pub(crate) fn progress_bar(total: usize, unit: &str, quiet: bool) -> indicatif::
         bar.set_style(style);
     }
     bar
+}
+
+/// Download progress on stderr: a bar (bytes, rate, time left) when stderr is a terminal; otherwise one plain
+/// line as each file starts, so logs get no control characters.
+pub(crate) fn stderr_progress() -> ProgressFn {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> =
+        std::sync::Mutex::new(None);
+    Arc::new(move |file: &str, done, total| {
+        // A poisoned lock only means an earlier callback panicked; the bar is still usable.
+        let mut current = current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_none_or(|(name, _)| name != file) {
+            if let Some((_, old)) = current.take() {
+                old.finish();
+            }
+            let bar = if terminal {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "downloading {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                ) {
+                    bar.set_style(style);
+                }
+                bar.set_message(file.to_string());
+                bar
+            } else {
+                eprintln!("downloading {file} ({:.1} MB)", total as f64 / 1e6);
+                indicatif::ProgressBar::hidden()
+            };
+            *current = Some((file.to_string(), bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_position(done);
+            if done >= total {
+                bar.finish();
+            }
+        }
+    })
 }

@@ -6,6 +6,7 @@ use anyhow::bail;
 
 use super::args::{progress_bar, BosArgs, EffectFormat, ModelArgs};
 use crate::export::{ablation_csv, attribution_csv, sweep_csv};
+use crate::format::percent;
 use crate::model::ablation::{self, Ablation, Sweep};
 use crate::model::attribution::{self, Attribution};
 use crate::model::HeadSet;
@@ -116,10 +117,6 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn percent(logprob: f64) -> String {
-    crate::ui::effects_panel::percent(logprob)
-}
-
 /// Positions by the size of their change, biggest first.
 fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
     let mut s = format!(
@@ -149,7 +146,7 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
         };
         s.push_str(&format!(
             "{p:>4}  {:<18} {:>9} {:>9} {d:>+9.4}\n",
-            format!("{:?}", token.text),
+            crate::format::token(&token.text),
             percent(*before),
             percent(*after),
         ));
@@ -184,7 +181,12 @@ fn sweep_table(sweep: &Sweep) -> String {
             .filter(|(_, d)| *d < 0.0)
             .min_by(|a, b| a.1.total_cmp(&b.1));
         let token = worst
-            .and_then(|(p, d)| Some(format!("{:?} at {p} ({d:+.3})", sweep.tokens.get(p)?.text)))
+            .and_then(|(p, d)| {
+                Some(format!(
+                    "{} at {p} ({d:+.3})",
+                    crate::format::token(&sweep.tokens.get(p)?.text)
+                ))
+            })
             .unwrap_or_else(|| "none: no token's probability drops without it".into());
         s.push_str(&format!(
             "{:>6}  {:>11.3} {:>+8.1}%  {token}\n",
@@ -199,11 +201,11 @@ fn sweep_table(sweep: &Sweep) -> String {
 /// Parts by the size of their contribution, biggest first.
 fn attribution_table(a: &Attribution) -> String {
     // `attribute` checked position < tokens.len().
-    let context = format!("{:?}", a.tokens[a.position].text);
+    let context = crate::format::token(&a.tokens[a.position].text);
     let mut s = format!(
-        "position {} ({context}) predicting {:?} (id {}): logit {:.4}, p {}\n",
+        "position {} ({context}) predicting {} (id {}): logit {:.4}, p {}\n",
         a.position,
-        a.target.text,
+        crate::format::token(&a.target.text),
         a.target.id,
         a.logit,
         percent(a.logprob)

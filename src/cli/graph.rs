@@ -122,9 +122,15 @@ impl SelectArgs {
 pub fn export(
     args: &SelectArgs,
     layout: Layout,
-    format: Format,
+    format: Option<Format>,
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
+    let Some(format) = format.or_else(|| Format::from_path(output)) else {
+        bail!(
+            "which format? {} names none: give --format svg|png|dot|graphml|json|csv, or an -o ending in one of those",
+            output.display()
+        );
+    };
     let snap = args.snapshot(layout, crate::markov::DEFAULT_TELEPORT, 1)?;
     if output.as_os_str() == "-" && format == Format::Png {
         bail!("PNG is binary: give a file with -o, e.g. -o graph.png");
@@ -136,11 +142,18 @@ pub fn export(
     }
     export::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
+    // The command line keeps every edge unless told (the window hides those under 0.02): say which.
     eprintln!(
-        "wrote {} ({} tokens, {} edges, {})",
+        "wrote {} ({} tokens, {} edges of weight ≥ {}{}, {})",
         output.display(),
         snap.graph.token_count(),
         snap.graph.edge_count(),
+        snap.pruning.threshold,
+        if snap.pruning.top_k > 0 {
+            format!(", each token's {} strongest", snap.pruning.top_k)
+        } else {
+            String::new()
+        },
         snap.title()
     );
     Ok(())
@@ -171,25 +184,68 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
         "row-stochastic: {}   DAG without self-loops: {}   row 0 = e0: {}   absorbing: {:?}   sink mass: {:.3}",
         r.is_row_stochastic, r.is_dag_without_self_loops, r.row0_is_e0, r.absorbing_states, r.sink_mass
     )?;
-    writeln!(
-        out,
+    // With --steps K > 1, two more columns from A^K: the share of a walker from row i that is on token 0 after
+    // K steps, and the token it is most likely on then.
+    let k_columns = steps > 1;
+    let mut header = format!(
         "{:>4}  {:<16} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "pos", "token", "row sum", "H bits", "2^H", "E[steps]", "rank π"
-    )?;
-    for (i, t) in snap.graph.tokens().enumerate() {
-        writeln!(
-            out,
+    );
+    if k_columns {
+        header += &format!(
+            " {:>9}  {:<20}",
+            format!("A^{steps}→0"),
+            format!("A^{steps} most")
+        );
+    }
+    writeln!(out, "{}", header.trim_end())?;
+    let tokens: Vec<_> = snap.graph.tokens().collect();
+    for (i, t) in tokens.iter().enumerate() {
+        let mut line = format!(
             "{i:>4}  {:<16} {:>8.5} {:>9.3} {:>9.2} {:>9.3} {:>9.4}",
-            format!("{:?}", t.text),
+            crate::format::shorten(&t.text, 16),
             // The report has one entry per token in each of these lists.
             r.row_sums[i],
             r.row_entropy_bits[i],
             r.effective_attended[i],
             r.expected_steps[i],
             r.teleport_ranking[i],
-        )?;
+        );
+        if k_columns {
+            let row = r.k_step.row(i);
+            // A^K is n × n, so row i has an entry for token 0 and a largest entry.
+            let (most, mass) = row
+                .iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, row[0]),
+                    |best, (j, v)| {
+                        if v > best.1 {
+                            (j, v)
+                        } else {
+                            best
+                        }
+                    },
+                );
+            line += &format!(
+                " {:>9.4}  {:<20}",
+                row[0],
+                format!(
+                    "{most} {} {mass:.3}",
+                    crate::format::shorten(&tokens[most].text, 10)
+                )
+            );
+        }
+        writeln!(out, "{}", line.trim_end())?;
     }
     writeln!(out, "π: stationary distribution with teleport α = {teleport}; E[steps]: expected steps to absorption")?;
+    if k_columns {
+        writeln!(
+            out,
+            "A^{steps}→0: the share of a walk from each token that is on token 0 after {steps} steps; A^{steps} most: where it most likely is then"
+        )?;
+    }
     Ok(())
 }
 

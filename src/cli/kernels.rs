@@ -63,7 +63,8 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
     let cpu = cpu_name();
     let threads = rayon::current_num_threads();
     let kb = |level| cpu_caches::cache_bytes(level).map(|b| b / 1024);
-    let (l1, l2, block) = (kb(1), kb(2), packed::block_len());
+    let (l1, l2) = (kb(1), kb(2));
+    let block = packed::block_len().map_err(anyhow::Error::msg)?;
     if !json {
         let size = |s: Option<usize>| s.map_or("unknown".into(), |s| format!("{s} KB"));
         writeln!(

@@ -61,7 +61,7 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = BenchFormat::Json)]
+        #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
         format: BenchFormat,
         /// Time each matrix-product kernel on GPT-2 small's linear layers instead (GFLOP/s, weights GB/s); no
         /// model is loaded.
@@ -99,7 +99,7 @@ pub enum Command {
         /// Render the window, save it as a PNG and exit (works under Xvfb).
         #[arg(long)]
         screenshot: Option<std::path::PathBuf>,
-        /// Ignore saved settings and start from the defaults.
+        /// Start from the defaults, neither reading nor changing the saved settings.
         #[arg(long)]
         fresh: bool,
         /// Score this file in the Perplexity tab once the model is loaded.
@@ -136,7 +136,8 @@ pub enum Command {
         #[arg(long, value_enum)]
         layout: Option<crate::ui::settings::GraphLayout>,
     },
-    /// Export the selected matrix as a graph: DOT, GraphML, JSON, CSV or SVG.
+    /// Export the selected matrix as a graph: SVG, PNG, DOT, GraphML, JSON or CSV (the format from --format, else
+    /// from -o's extension).
     Export {
         /// Matrix and pruning.
         #[command(flatten)]
@@ -144,10 +145,10 @@ pub enum Command {
         /// Node layout for SVG (and recorded in JSON).
         #[arg(long, value_enum, default_value_t = crate::export::Layout::Arc)]
         layout: crate::export::Layout,
-        /// Output format.
+        /// Output format (else the one -o's extension names).
         #[arg(long, value_enum)]
-        format: crate::export::Format,
-        /// Output file; `-` writes to stdout.
+        format: Option<crate::export::Format>,
+        /// Output file; `-` writes to stdout (then --format is needed).
         #[arg(short = 'o', long)]
         output: std::path::PathBuf,
     },

@@ -27,7 +27,7 @@ pub struct PerplexityArgs {
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = PerplexityFormat::Text)]
+    #[arg(long, value_enum, default_value_t = PerplexityFormat::Table)]
     pub format: PerplexityFormat,
     /// Also write one CSV row per window (begin, end, trg_len, n_scored, mean_nll).
     #[arg(long)]
@@ -43,8 +43,9 @@ pub struct PerplexityArgs {
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PerplexityFormat {
-    /// Lines for people.
-    Text,
+    /// Lines for people (`text`, its older name, still works).
+    #[value(alias = "text")]
+    Table,
     /// One JSON object.
     Json,
 }
@@ -134,7 +135,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
             serde_json::to_writer(&mut out, &value)?;
             writeln!(out)?;
         }
-        PerplexityFormat::Text => {
+        PerplexityFormat::Table => {
             writeln!(
                 out,
                 "{}: {} tokens, {} scored, {} windows of {max_length}, stride {stride}{}",

@@ -30,6 +30,10 @@ pub struct Snapshot {
     pub matrix: Matrix,
     /// The pruning applied to the edges.
     pub pruning: Pruning,
+    /// Whether `pruning`'s top-k was added automatically because the text is long (see
+    /// [`Pruning::shown`]), rather than chosen by the reader.
+    #[serde(skip)]
+    pub automatic_top_k: bool,
     /// Statistics of the unpruned matrix.
     pub markov: MarkovReport,
     /// The layout the node positions follow.
@@ -84,6 +88,7 @@ impl Snapshot {
             markov: markov::report(&matrix, teleport, steps),
             matrix,
             pruning,
+            automatic_top_k: false,
             layout,
         })
     }

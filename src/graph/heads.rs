@@ -41,6 +41,25 @@ pub struct HeadScores {
     pub self_attention: f64,
 }
 
+/// The head whose previous-token or induction score is highest (the first of equals): the head with the
+/// clearest pattern to open on. `None` without scores.
+pub fn clearest_head(scores: &[HeadScores]) -> Option<super::Selection> {
+    let strength = |s: &HeadScores| s.previous_token.max(s.induction);
+    scores
+        .iter()
+        .reduce(|best, s| {
+            if strength(s) > strength(best) {
+                s
+            } else {
+                best
+            }
+        })
+        .map(|s| super::Selection::Head {
+            layer: s.layer,
+            head: s.head,
+        })
+}
+
 impl HeadScores {
     /// The best-fitting type if its score passes `min`, for badges.
     pub fn badge(&self, min: f64) -> Option<&'static str> {
@@ -214,6 +233,36 @@ pub fn probe_ids(engine: &Engine, len: usize) -> Result<Vec<u32>, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clearest_head_has_the_strongest_previous_token_or_induction_score() {
+        let head = |layer, head, previous_token, induction| HeadScores {
+            layer,
+            head,
+            previous_token,
+            duplicate_token: 0.9,
+            induction,
+            sink: 0.95,
+            self_attention: 0.0,
+        };
+        assert_eq!(clearest_head(&[]), None);
+        let scores = [
+            head(0, 0, 0.1, 0.0),
+            head(0, 1, 0.6, 0.1),
+            head(1, 0, 0.2, 0.7),
+            head(1, 1, 0.7, 0.0),
+        ];
+        assert_eq!(
+            clearest_head(&scores),
+            Some(super::super::Selection::Head { layer: 1, head: 0 })
+        );
+        // Sink and duplicate scores do not count, and the first of equals wins.
+        let equal = [head(0, 0, 0.5, 0.0), head(0, 1, 0.0, 0.5)];
+        assert_eq!(
+            clearest_head(&equal),
+            Some(super::super::Selection::Head { layer: 0, head: 0 })
+        );
+    }
 
     #[test]
     fn patterns_by_hand() {

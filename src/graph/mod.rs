@@ -9,5 +9,5 @@ mod select;
 
 pub use build::{token_nodes, AttentionGraph, GraphError, TokenNode};
 pub use matrix::Matrix;
-pub use prune::{Edge, Pruning};
+pub use prune::{Edge, Pruning, AUTO_TOP_K, AUTO_TOP_K_ABOVE};
 pub use select::{head_matrix, select, SelectError, Selection, FLOW_MAX_TOKENS};

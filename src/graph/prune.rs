@@ -42,7 +42,25 @@ impl Default for Pruning {
     }
 }
 
+/// Above this many tokens, a graph with no per-row limit keeps each token's [`AUTO_TOP_K`] strongest edges:
+/// a global threshold would leave a hairball of near-equal arcs.
+pub const AUTO_TOP_K_ABOVE: usize = 48;
+
+/// Edges per token kept automatically on long texts.
+pub const AUTO_TOP_K: usize = 3;
+
 impl Pruning {
+    /// The pruning the app's views and exports use on a text of `tokens` tokens: this one, with
+    /// [`AUTO_TOP_K`] per row on texts longer than [`AUTO_TOP_K_ABOVE`] tokens unless a top-k or mass limit is
+    /// set. The flag says whether that automatic limit was added (a reader who picks top-k 3 gets `false`).
+    pub fn shown(mut self, tokens: usize) -> (Self, bool) {
+        let automatic = self.top_k == 0 && self.mass >= 1.0 && tokens > AUTO_TOP_K_ABOVE;
+        if automatic {
+            self.top_k = AUTO_TOP_K;
+        }
+        (self, automatic)
+    }
+
     /// The edges of `matrix` that survive, row by row, heaviest first within a row.
     pub fn edges(&self, matrix: &Matrix) -> Vec<Edge> {
         let first = usize::from(self.drop_first);
@@ -149,5 +167,26 @@ mod tests {
             .map(|e| (e.from, e.to, (e.weight * 100.0).round() / 100.0))
             .collect();
         assert_eq!(weights, vec![(1, 1, 1.0), (2, 1, 0.6), (2, 2, 0.4)]);
+    }
+
+    #[test]
+    fn long_texts_get_an_automatic_top_k_and_say_so() {
+        let plain = Pruning::default();
+        assert_eq!(plain.shown(48), (plain, false));
+        let (long, automatic) = plain.shown(49);
+        assert!(automatic);
+        assert_eq!(long.top_k, 3);
+        // A reader who picks top-k 3 on a long text chose it: not automatic.
+        let chosen = Pruning {
+            top_k: 3,
+            ..Default::default()
+        };
+        assert_eq!(chosen.shown(500), (chosen, false));
+        // A mass limit is a limit too.
+        let mass = Pruning {
+            mass: 0.9,
+            ..Default::default()
+        };
+        assert_eq!(mass.shown(500), (mass, false));
     }
 }

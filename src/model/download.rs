@@ -12,18 +12,17 @@ use hf_hub::Repo;
 pub type ProgressFn = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 /// Seconds without a byte before a download counts as stalled: ATTNGRAPH_STALL_SECS (0.2 s to a day), default 60.
-pub(super) fn stall_timeout() -> Duration {
-    let secs = match std::env::var("ATTNGRAPH_STALL_SECS") {
-        Err(_) => 60.0,
+/// A value outside that is an error that says so (the caller reports it), not a silent default.
+pub(super) fn stall_timeout() -> Result<Duration, String> {
+    match std::env::var("ATTNGRAPH_STALL_SECS") {
+        Err(_) => Ok(Duration::from_secs(60)),
         Ok(v) => match v.parse::<f64>() {
-            Ok(secs) if (0.2..=86_400.0).contains(&secs) => secs,
-            _ => {
-                eprintln!("ATTNGRAPH_STALL_SECS={v:?} is not a number of seconds from 0.2 to 86400; using 60");
-                60.0
-            }
+            Ok(secs) if (0.2..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+            _ => Err(format!(
+                "ATTNGRAPH_STALL_SECS={v:?} is not a number of seconds from 0.2 to 86400: set it to one, or unset it for 60"
+            )),
         },
-    };
-    Duration::from_secs_f64(secs)
+    }
 }
 
 /// Downloads `file` on a helper thread and gives up when no byte arrives for `stall` or `cancel` is set. hf-hub's
@@ -113,12 +112,14 @@ impl Watch {
         use std::sync::mpsc;
         let (beat_tx, beat_rx) = mpsc::channel::<Option<Result<Attempt, String>>>();
         let beat = beat_tx.clone();
-        let forward = self.progress.unwrap_or_else(stderr_progress);
+        let forward = self.progress;
         let abandoned = Arc::new(AtomicBool::new(false));
         let reporter = Reporter::new(
             Arc::new(move |name: &str, done, total| {
                 let _ = beat.send(None);
-                forward(name, done, total);
+                if let Some(forward) = &forward {
+                    forward(name, done, total);
+                }
             }),
             Arc::clone(&abandoned),
         );
@@ -235,46 +236,6 @@ impl Abandoned {
         list.retain(|a| a.running.load(Ordering::SeqCst));
         list.iter().any(|a| a.blobs == blobs && a.file == file)
     }
-}
-
-/// Download progress on stderr: a bar (bytes, rate, time left) when stderr is a terminal; otherwise one plain
-/// line as each file starts, so logs get no control characters.
-fn stderr_progress() -> ProgressFn {
-    use std::io::IsTerminal;
-    let terminal = std::io::stderr().is_terminal();
-    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> =
-        std::sync::Mutex::new(None);
-    Arc::new(move |file: &str, done, total| {
-        // A poisoned lock only means an earlier callback panicked; the bar is still usable.
-        let mut current = current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if current.as_ref().is_none_or(|(name, _)| name != file) {
-            if let Some((_, old)) = current.take() {
-                old.finish();
-            }
-            let bar = if terminal {
-                let bar = indicatif::ProgressBar::new(total);
-                if let Ok(style) = indicatif::ProgressStyle::with_template(
-                    "downloading {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-                ) {
-                    bar.set_style(style);
-                }
-                bar.set_message(file.to_string());
-                bar
-            } else {
-                eprintln!("downloading {file} ({:.1} MB)", total as f64 / 1e6);
-                indicatif::ProgressBar::hidden()
-            };
-            *current = Some((file.to_string(), bar));
-        }
-        if let Some((_, bar)) = current.as_ref() {
-            bar.set_position(done);
-            if done >= total {
-                bar.finish();
-            }
-        }
-    })
 }
 
 /// Checks that a downloaded file is the Hub's content, reading it in pieces (never whole into memory).

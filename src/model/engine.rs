@@ -394,11 +394,13 @@ impl Engine {
             });
         }
         // `rows` has one entry per position first_row..t, and t > first_row, so `last` is the last position's
-        // row; the empty list is never reached.
-        let next_top_k = rows
-            .last()
-            .map(|row| alternatives(&row.top_k))
-            .unwrap_or_default();
+        // row; an empty list would be a bug, and says so.
+        let next_top_k =
+            rows.last()
+                .map(|row| alternatives(&row.top_k))
+                .ok_or(EngineError::Internal(
+                    "no prediction row for the last position",
+                ))?;
         let analysis = Analysis {
             text: text.to_string(),
             bos: options.bos,

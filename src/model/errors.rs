@@ -81,4 +81,9 @@ pub enum EngineError {
     /// candle failed during the forward pass.
     #[error("the forward pass failed: {0}")]
     Forward(#[from] candle_core::Error),
+    /// A state the code rules out was reached: a bug, reported rather than turned into a plausible value.
+    #[error(
+        "internal error: {0}. This is a bug in attngraph; please report it with the text and model"
+    )]
+    Internal(&'static str),
 }

@@ -27,6 +27,9 @@ pub enum LoadError {
     /// The demo model was asked for its files; it has none, it is inside the binary.
     #[error("the demo model is inside the binary and has no files; load it with --model demo")]
     Embedded,
+    /// No folder for the Hub cache can be named.
+    #[error("there is no folder for the Hub cache: HOME is not set, nor HF_HUB_CACHE, HF_HOME or XDG_CACHE_HOME; set one of them (HF_HUB_CACHE=/path/to/cache), or load a local folder or --model demo")]
+    NoCacheFolder,
     /// A path was given that does not exist.
     #[error("model folder {0} does not exist; pass a folder with config.json and model.safetensors, or a Hub id such as {DEFAULT_MODEL}")]
     NoSuchFolder(String),
@@ -167,7 +170,7 @@ pub fn verify_cached_file(pointer: &Path) -> Result<(), String> {
 pub struct HubOptions {
     /// Use only the cache.
     pub offline: bool,
-    /// Called as bytes arrive; `None` prints a progress line on stderr.
+    /// Called as bytes arrive; `None`: nothing is told (the library prints nothing; the CLI passes a bar on stderr).
     pub progress: Option<ProgressFn>,
     /// Set to true to abandon a download in progress (the partial file stays in `blobs/` for a later resume).
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -205,21 +208,23 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 /// HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface.
-fn hf_home() -> PathBuf {
-    env_path("HF_HOME").unwrap_or_else(|| {
+fn hf_home() -> Option<PathBuf> {
+    env_path("HF_HOME").or_else(|| {
         env_path("XDG_CACHE_HOME")
             .or_else(|| env_path("HOME").map(|h| h.join(".cache")))
-            .unwrap_or_else(|| PathBuf::from(".cache"))
-            .join("huggingface")
+            .map(|cache| cache.join("huggingface"))
     })
 }
 
 /// The Hub cache folder: HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE (its older name), else HF_HOME/hub, else
 /// $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub — the order Python's huggingface_hub uses.
-pub fn hub_cache_dir() -> PathBuf {
+/// With none of them set (no HOME either) there is no cache folder: an error that says what to set, rather
+/// than a `.cache` quietly made in the working folder.
+pub fn hub_cache_dir() -> Result<PathBuf, LoadError> {
     env_path("HF_HUB_CACHE")
         .or_else(|| env_path("HUGGINGFACE_HUB_CACHE"))
-        .unwrap_or_else(|| hf_home().join("hub"))
+        .or_else(|| hf_home().map(|home| home.join("hub")))
+        .ok_or(LoadError::NoCacheFolder)
 }
 
 /// The Hub token: HF_TOKEN, else the file HF_TOKEN_PATH names, else HF_HOME/token (where `huggingface-cli
@@ -230,7 +235,7 @@ pub fn hub_token() -> Option<String> {
             return Some(token.trim().to_string());
         }
     }
-    let path = env_path("HF_TOKEN_PATH").unwrap_or_else(|| hf_home().join("token"));
+    let path = env_path("HF_TOKEN_PATH").or_else(|| hf_home().map(|home| home.join("token")))?;
     std::fs::read_to_string(path)
         .ok()
         .map(|t| t.trim().to_string())
@@ -292,7 +297,10 @@ fn endpoint() -> String {
 /// Whether every file a model needs is in the Hub cache (`cache_dir`, else the one the environment names) for
 /// the Hub id `repo` at its `main` revision. Looks only; never reaches the network.
 pub fn is_cached(repo: &str, cache_dir: Option<&Path>) -> bool {
-    let dir = cache_dir.map_or_else(hub_cache_dir, Path::to_path_buf);
+    let Ok(dir) = cache_dir.map_or_else(hub_cache_dir, |dir| Ok(dir.to_path_buf())) else {
+        // No cache folder can be named (no HOME): nothing is cached; loading says what to set.
+        return false;
+    };
     let cached = Cache::new(dir).repo(Repo::model(repo.to_string()));
     let has = |file: &str| cached.get(file).is_some();
     has("config.json")
@@ -347,7 +355,10 @@ fn resolve_folder(folder: &Path) -> Result<ModelFiles, LoadError> {
 }
 
 fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelFiles, LoadError> {
-    let cache_dir = hub.cache_dir.clone().unwrap_or_else(hub_cache_dir);
+    let cache_dir = match hub.cache_dir.clone() {
+        Some(dir) => dir,
+        None => hub_cache_dir()?,
+    };
     let repo = Repo::with_revision(repo_id.to_string(), RepoType::Model, revision.to_string());
     let cached = |file: &str| cached_file(&cache_dir, &repo, revision, file);
     if hub.offline {
@@ -401,7 +412,7 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
     let api = builder
         .build()
         .map_err(|err| download_err("(setup)", err.to_string()))?;
-    let stall = stall_timeout();
+    let stall = stall_timeout().map_err(|message| download_err("(setup)", message))?;
     // A branch in the cache may be behind the Hub: ask which commit it names now, and use the cached files only
     // if they are that commit's. Without an answer (the Hub unreachable, a mirror without the API), the cache
     // is used as it is.

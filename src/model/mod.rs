@@ -24,6 +24,9 @@ pub(crate) mod softmax;
 pub mod tokenizer;
 pub mod weights;
 
+#[cfg(test)]
+mod test_values;
+
 pub use analysis::{Alternative, Analysis, ModelInfo, Token, TokenStats};
 pub use attentions::{Attentions, AttentionsError};
 pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
@@ -31,17 +34,3 @@ pub use head_set::{HeadSet, HeadSetError};
 pub use layers::Kernels;
 pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, DEMO_MODEL, KNOWN_MODELS};
 pub use packed::supported as packed_kernel_supported;
-
-/// Pseudo-random values in [−0.5, 0.5) for the kernels' tests: a fixed linear congruential sequence per seed.
-#[cfg(test)]
-fn test_values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        })
-        .collect()
-}

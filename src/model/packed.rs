@@ -29,25 +29,21 @@ pub const MR: usize = 12;
 /// The length along k of a panel block: the block (len × [`NR`] floats) and the [`MR`] input rows a tile reads
 /// beside it (MR × len) fill no more than 95% of the L1 data cache, in steps of 16. 48 KB (AMD Zen 4 and 5,
 /// Intel Ice Lake and later): 256, a 32 KB block. 32 KB (Intel Skylake-SP, Cascade Lake): 176. Unknown: as for
-/// 32 KB. `ATTNGRAPH_KC` overrides it, to measure.
-pub fn block_len() -> usize {
-    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *LEN.get_or_init(|| {
-        let from_cache = || block_len_for(cache_bytes(1));
-        match std::env::var("ATTNGRAPH_KC") {
-            Err(_) => from_cache(),
-            Ok(v) => match v.parse::<usize>() {
-                Ok(len) if len > 0 => len,
-                _ => {
-                    eprintln!(
-                        "ATTNGRAPH_KC={v:?} is not a positive whole number; using {} from the L1 cache",
-                        from_cache()
-                    );
-                    from_cache()
-                }
-            },
-        }
+/// 32 KB. `ATTNGRAPH_KC` overrides it, to measure; a value that is not a positive whole number is an error
+/// that says so.
+pub fn block_len() -> Result<usize, String> {
+    static LEN: std::sync::OnceLock<Result<usize, String>> = std::sync::OnceLock::new();
+    LEN.get_or_init(|| match std::env::var("ATTNGRAPH_KC") {
+        Err(_) => Ok(block_len_for(cache_bytes(1))),
+        Ok(v) => match v.parse::<usize>() {
+            Ok(len) if len > 0 => Ok(len),
+            _ => Err(format!(
+                "ATTNGRAPH_KC={v:?} is not a positive whole number: set one, or unset it for {} from the L1 cache",
+                block_len_for(cache_bytes(1))
+            )),
+        },
     })
+    .clone()
 }
 
 /// [`block_len`] for an L1 data cache of `l1` bytes.
@@ -149,7 +145,7 @@ impl PackedLinear {
     /// x·W + b for `m` rows of `k` values: `m · n` values. An error on a CPU without AVX-512F (the model keeps
     /// its weights unpacked there).
     pub fn forward_f32(&self, x: &[f32], m: usize) -> candle_core::Result<Vec<f32>> {
-        self.forward_blocks(x, m, block_len())
+        self.forward_blocks(x, m, block_len().map_err(candle_core::Error::msg)?)
     }
 
     /// [`PackedLinear::forward_f32`] with panel blocks of `block` along k.
@@ -188,8 +184,8 @@ impl PackedLinear {
     /// Output columns of panel `p` for all `m` rows, in blocks of `block` along k.
     ///
     /// # Safety
-    /// AVX-512F is available, `x` holds m·k values, `out` points to m·n values of which this call alone writes
-    /// columns of panel `p`.
+    /// AVX-512F is available, p < ⌈n / NR⌉, `x` holds m·k values, `out` points to m·n values of which
+    /// this call alone writes columns of panel `p`.
     #[cfg(target_arch = "x86_64")]
     unsafe fn panel(&self, x: &[f32], m: usize, p: usize, block: usize, out: &SharedOut) {
         let (n, k) = (self.n, self.k);
@@ -211,6 +207,14 @@ impl PackedLinear {
                     ldy: n,
                     cols,
                     bias: (k0 == 0).then_some(bias),
+                    // What each pointer may reach, from it to the end of its buffer: the tile checks its
+                    // reads and writes against these in debug builds (the tests).
+                    room: avx512::Room {
+                        x: x.len() - (r * k + k0),
+                        w: self.data.len() - (p * k + k0) * NR,
+                        y: m * n - (r * n + p * NR),
+                        bias: self.bias.len() - p * NR,
+                    },
                 };
                 r += match m - r {
                     rows if rows >= MR => avx512::tile::<MR>(&tile),
@@ -229,6 +233,9 @@ impl PackedLinear {
     }
 
     /// Elsewhere `supported()` is false, so `forward_f32` returns before any panel.
+    ///
+    /// # Safety
+    /// None needed: it does nothing (the signature matches the x86-64 one).
     #[cfg(not(target_arch = "x86_64"))]
     unsafe fn panel(&self, _: &[f32], _: usize, _: usize, _: usize, _: &SharedOut) {}
 }
@@ -282,16 +289,40 @@ mod avx512 {
         pub ldy: usize,
         pub cols: usize,
         pub bias: Option<*const f32>,
+        pub room: Room,
+    }
+
+    /// How many values each of a tile's pointers has from it to the end of its buffer.
+    pub struct Room {
+        pub x: usize,
+        pub w: usize,
+        pub y: usize,
+        pub bias: usize,
     }
 
     /// R rows of the tile; returns R.
     ///
     /// # Safety
     /// AVX-512F is available; `x` has R rows of kc values at stride ldx, `w` kc·NR values, `y` R rows with
-    /// `cols` writable columns at stride ldy, `bias` NR values.
+    /// `cols` writable columns at stride ldy, `bias` NR values; `room` says how far each reaches. Past `cols`,
+    /// the output's second register is stored and loaded masked: the lanes past the buffer are never touched,
+    /// and their address is formed with `wrapping_add`, which (unlike `add`) is defined past the end.
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tile<const R: usize>(t: &Tile) -> usize {
+        // Every value the tile reads or writes lies inside its buffer (the checks the debug build runs for
+        // the kernel's tests; Miri cannot run AVX-512 intrinsics).
+        debug_assert!(R >= 1 && t.cols >= 1 && t.cols <= NR);
+        debug_assert!((R - 1) * t.ldx + t.kc <= t.room.x, "x read past its end");
+        debug_assert!(t.kc * NR <= t.room.w, "panel read past its end");
+        debug_assert!(
+            (R - 1) * t.ldy + t.cols <= t.room.y,
+            "y written past its end"
+        );
+        debug_assert!(
+            t.bias.is_none() || NR <= t.room.bias,
+            "bias read past its end"
+        );
         let lo = mask(t.cols);
         let hi = mask(t.cols.saturating_sub(16));
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
@@ -302,7 +333,7 @@ mod avx512 {
                     let y = t.y.add(r * t.ldy);
                     [
                         _mm512_maskz_loadu_ps(lo, y),
-                        _mm512_maskz_loadu_ps(hi, y.add(16)),
+                        _mm512_maskz_loadu_ps(hi, y.wrapping_add(16)),
                     ]
                 }
             };
@@ -319,7 +350,7 @@ mod avx512 {
         for (r, a) in acc.iter().enumerate() {
             let y = t.y.add(r * t.ldy);
             _mm512_mask_storeu_ps(y, lo, a[0]);
-            _mm512_mask_storeu_ps(y.add(16), hi, a[1]);
+            _mm512_mask_storeu_ps(y.wrapping_add(16), hi, a[1]);
         }
         R
     }
@@ -337,12 +368,16 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_values as values;
+    use crate::model::test_values::test_values as values;
 
     #[test]
     fn equals_a_plain_f64_product_at_odd_shapes() {
         if !supported() {
-            eprintln!("skipped: no AVX-512F on this CPU");
+            crate::skip_report::report(
+                "packed::equals_a_plain_f64_product_at_odd_shapes",
+                "the AVX-512 packed kernel",
+                "this CPU has no AVX-512F",
+            );
             return;
         }
         // Rows around every tile height (1–4, 8, 12) and their sums, widths around the 16- and 32-column
@@ -363,7 +398,7 @@ mod tests {
             let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
             // This CPU's block, and those of other L1 sizes.
-            for block in [block_len(), 64, 176, 256] {
+            for block in [block_len().unwrap(), 64, 176, 256] {
                 let y = packed.forward_blocks(&x, m, block).unwrap();
                 for r in 0..m {
                     for c in 0..n {

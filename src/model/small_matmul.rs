@@ -175,6 +175,12 @@ mod avx {
                     wp.add((n0 + c) * k),
                     yp.add(r * stride + c),
                     stride,
+                    // What each pointer may reach, for the tile's debug checks.
+                    [
+                        x.len() - r * k,
+                        w.len() - (n0 + c) * k,
+                        block.len() - (r * stride + c),
+                    ],
                 );
                 step = match (m, cols - c) {
                     // A single input row: 8 weight rows at once keep 8 FMA chains going.
@@ -193,12 +199,28 @@ mod avx {
         }
     }
 
-    type Args = (*const f32, usize, *const f32, *mut f32, usize);
+    /// x, k, w, y, the block's stride, and how many values x, w and y each have from the pointer to the end of
+    /// their buffer.
+    type Args = (*const f32, usize, *const f32, *mut f32, usize, [usize; 3]);
 
     /// R input rows × W consecutive weight rows; returns W.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `x` has R rows of k values, `w` W rows of k values, `y` R rows (at `stride`)
+    /// with W writable values each, and k is a multiple of 8; the last element of the arguments says how far
+    /// each reaches.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const R: usize, const W: usize>((x, k, w, y, stride): Args) -> usize {
+    unsafe fn tile<const R: usize, const W: usize>((x, k, w, y, stride, room): Args) -> usize {
+        // Every value read or written lies inside its buffer (checked in debug builds, the kernel's tests;
+        // Miri cannot run AVX intrinsics).
+        debug_assert!(k.is_multiple_of(8));
+        debug_assert!(R * k <= room[0], "x read past its end");
+        debug_assert!(W * k <= room[1], "w read past its end");
+        debug_assert!(
+            (R - 1) * stride + W <= room[2],
+            "block written past its end"
+        );
         let mut acc = [[_mm256_setzero_ps(); W]; R];
         for kk in (0..k).step_by(8) {
             let mut wv = [_mm256_setzero_ps(); W];
@@ -226,6 +248,10 @@ mod avx {
         W
     }
 
+    /// The sum of the eight lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA (the intrinsics read only the register).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn hsum(v: __m256) -> f32 {
@@ -239,7 +265,7 @@ mod avx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::test_values as values;
+    use crate::model::test_values::test_values as values;
 
     #[test]
     fn without_the_kernel_candles_gemm_takes_the_product() {
@@ -267,6 +293,18 @@ mod tests {
 
     #[test]
     fn equals_a_plain_f64_product_at_odd_shapes() {
+        #[cfg(target_arch = "x86_64")]
+        let streamed = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let streamed = false;
+        if !streamed {
+            crate::skip_report::report(
+                "small_matmul::equals_a_plain_f64_product_at_odd_shapes",
+                "the AVX2/FMA few-row kernel (the plain loop was tested in its place)",
+                "this CPU has no AVX2 and FMA",
+            );
+        }
         // Row counts around the 4-row tile, odd weight counts around the 2-row tile and the task size, and a
         // k that is not a multiple of 8 (the plain loop).
         for (m, k, n) in [

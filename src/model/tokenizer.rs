@@ -208,18 +208,16 @@ pub fn visible_whitespace(text: &str) -> String {
 /// Bytes that are printable in Latin-1 stand for themselves; the other 68 are shifted to U+0100 and up, in order.
 fn byte_decoder() -> HashMap<char, u8> {
     let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
-    let mut map = HashMap::with_capacity(256);
-    let mut shifted = 0u32;
-    for byte in 0..=255u8 {
-        let c = if printable(byte) {
-            char::from(byte)
-        } else {
-            shifted += 1;
-            char::from_u32(255 + shifted).unwrap_or(char::REPLACEMENT_CHARACTER)
-        };
-        map.insert(c, byte);
-    }
-    map
+    let direct = (0..=255u8)
+        .filter(|&b| printable(b))
+        .map(|b| (char::from(b), b));
+    // The other bytes, in order, take the characters from U+0100 on: zipping with the character range
+    // gives each its own, with no conversion that could fail.
+    let shifted = (0..=255u8)
+        .filter(|&b| !printable(b))
+        .zip('\u{100}'..)
+        .map(|(b, c)| (c, b));
+    direct.chain(shifted).collect()
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct SnapshotKey {
     pub selection: Selection,
     /// Edge pruning.
     pub pruning: Pruning,
+    /// Whether `pruning`'s top-k was added automatically for a long text ([`Pruning::shown`]).
+    pub automatic_top_k: bool,
     /// Node positions.
     pub layout: Layout,
     /// Teleport α of the ranking.
@@ -117,7 +119,7 @@ impl Deriver {
 /// The snapshot of a request; with `steps > 1` the edges are those of A^k and the statistics stay those of A.
 pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SnapshotError> {
     let k = &r.key;
-    let snapshot = Snapshot::of(
+    let mut snapshot = Snapshot::of(
         &r.model,
         &r.analysis,
         k.selection,
@@ -126,6 +128,7 @@ pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SnapshotError> {
         k.teleport,
         1,
     )?;
+    snapshot.automatic_top_k = k.automatic_top_k;
     if k.steps > 1 {
         snapshot.with_power_edges(k.steps)
     } else {

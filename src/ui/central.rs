@@ -37,7 +37,7 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
     if let Some(a) = &analysis {
         if !matches!(
             b.settings.view,
-            View::Grid | View::Perplexity | View::Lesson
+            View::Heads | View::Perplexity | View::Lesson
         ) {
             egui::Panel::left("grid")
                 .resizable(true)
@@ -105,7 +105,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             PerplexityCommand::Browse => commands.push(Command::BrowseTextFile),
             PerplexityCommand::None => {}
         },
-        View::Grid => commands.extend(grid_ui(ui, b, a, 160.0, true)),
+        View::Heads => commands.extend(grid_ui(ui, b, a, 160.0, true)),
         View::Lesson => commands.extend(lesson_ui(ui, b, a)),
         View::Matrix => {
             if let Some(shown) = b.view.shown() {

@@ -17,6 +17,17 @@ pub enum GridColour {
     KnockOut,
 }
 
+impl GridColour {
+    /// The button's label in the window, the same word as the command line's `--colour` value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Patterns => "patterns",
+            Self::Contribution => "contribution",
+            Self::KnockOut => "knock-out",
+        }
+    }
+}
+
 /// What to export of the heads' effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EffectExport {

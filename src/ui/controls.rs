@@ -93,15 +93,8 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
             ui.add(egui::Slider::new(&mut sampling.max_new_tokens, 1..=64).text("tokens"));
         });
         ui.separator();
-        for (view, label) in [
-            (View::Graph, "Graph"),
-            (View::Matrix, "Matrix"),
-            (View::Grid, "Heads"),
-            (View::Markov, "Markov"),
-            (View::Perplexity, "Perplexity"),
-            (View::Lesson, "Lesson"),
-        ] {
-            ui.selectable_value(&mut settings.view, view, label);
+        for view in View::ALL {
+            ui.selectable_value(&mut settings.view, view, view.label());
         }
         ui.separator();
         let dark = settings.dark;

@@ -7,28 +7,13 @@ use egui::{Color32, RichText};
 
 use super::command::GridColour;
 use super::command::{Command, EffectExport};
-use crate::export::diverging_rgb;
+use super::palette::diverging;
+use crate::format::percent;
 use crate::graph::Selection;
 use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::tokenizer::visible_whitespace;
 use crate::model::{Analysis, HeadSet};
-
-/// A probability as a percentage, with two significant digits below 0.1 %.
-pub fn percent(logprob: f64) -> String {
-    let p = 100.0 * logprob.exp();
-    if p >= 0.1 {
-        format!("{p:.1} %")
-    } else {
-        format!("{p:.2e} %")
-    }
-}
-
-/// A colour for `value` on a scale whose ends are ±`max`.
-pub fn diverging(value: f64, max: f64) -> Color32 {
-    let [r, g, b] = diverging_rgb(value / max.max(1e-12));
-    Color32::from_rgb(r, g, b)
-}
 
 /// The grid's colouring: one value per head and what it means.
 pub struct Overlay {
@@ -149,19 +134,18 @@ pub fn effects_panel_ui(ui: &mut egui::Ui, p: EffectsPanel<'_>) -> Vec<Command> 
     let mut commands = Vec::new();
     ui.horizontal_wrapped(|ui| {
         ui.small("colour heads by");
-        for (colour, label, hover) in [
-            (GridColour::Patterns, "pattern", "Each head's attention matrix, small"),
+        for (colour, hover) in [
+            (GridColour::Patterns, "Each head's attention matrix, small"),
             (
                 GridColour::Contribution,
-                "contribution",
                 "Each head's direct contribution to the logit of the token clicked in the probability panel",
             ),
             (
                 GridColour::KnockOut,
-                "knock-out",
                 "How much the clicked token's log-probability drops when the head alone is knocked out",
             ),
         ] {
+            let label = colour.label();
             if ui
                 .selectable_label(p.colour == colour, label)
                 .on_hover_text(hover)

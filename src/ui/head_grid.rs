@@ -6,59 +6,9 @@ use crate::graph::heads::HeadScores;
 use crate::graph::Selection;
 use crate::model::{Attentions, HeadSet};
 
-use super::effects_panel::{diverging, effects_panel_ui, EffectsPanel, Overlay};
-
-use super::matrix_view::heat;
-
-/// At most this many samples per side of a head's thumbnail: enough to see the pattern.
-const THUMB: usize = 24;
-
-/// One small texture per head, made once per analysis: drawing 144 images is far cheaper than 144 × 300
-/// rectangles every frame.
-#[derive(Default)]
-pub struct Thumbnails {
-    key: Option<u64>,
-    textures: Vec<egui::TextureHandle>,
-}
-
-impl Thumbnails {
-    /// Remakes the textures when `key` (the analysis generation) changed.
-    pub fn update(&mut self, ctx: &egui::Context, att: &Attentions, key: u64) {
-        if self.key == Some(key) {
-            return;
-        }
-        let n = att.n_tokens();
-        if n == 0 {
-            return;
-        }
-        let shown = n.clamp(1, THUMB);
-        let mut textures = Vec::with_capacity(att.n_layer() * att.n_head());
-        for layer in 0..att.n_layer() {
-            for head in 0..att.n_head() {
-                let mut pixels = vec![Color32::from_gray(20); shown * shown];
-                for qi in 0..shown {
-                    let q = qi * n / shown;
-                    for ki in 0..=qi {
-                        let w = att.get(layer, head, q, ki * n / shown);
-                        if w > 0.01 {
-                            if let Some(p) = pixels.get_mut(qi * shown + ki) {
-                                *p = heat(w.sqrt());
-                            }
-                        }
-                    }
-                }
-                let image = egui::ColorImage::new([shown, shown], pixels);
-                textures.push(ctx.load_texture(
-                    format!("head-{layer}-{head}"),
-                    image,
-                    egui::TextureOptions::NEAREST,
-                ));
-            }
-        }
-        self.textures = textures;
-        self.key = Some(key);
-    }
-}
+use super::effects_panel::{effects_panel_ui, EffectsPanel, Overlay};
+use super::palette::diverging;
+use super::thumbnails::Thumbnails;
 
 /// Points between cells.
 const GAP: f32 = 3.0;
@@ -128,7 +78,7 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                     });
                     let painter = ui.painter_at(rect);
                     let value = overlay.and_then(|o| Some((o, o.value(layer, head)?)));
-                    match thumbnails.textures.get(layer * att.n_head() + head) {
+                    match thumbnails.get(layer * att.n_head() + head) {
                         _ if value.is_some() => {
                             if let Some((o, v)) = value {
                                 painter.rect_filled(rect, 0.0, diverging(v, o.max_abs));
@@ -208,7 +158,7 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                         hover.push_str("\nknocked out: the analysis is of the model without it");
                     }
                     // Hovering shows the head's pattern large, whatever the cells are coloured by.
-                    let preview = thumbnails.textures.get(layer * att.n_head() + head);
+                    let preview = thumbnails.get(layer * att.n_head() + head);
                     let response = response.on_hover_ui(|ui| {
                         if let Some(texture) = preview {
                             ui.add(egui::Image::new((texture.id(), Vec2::splat(168.0))));

@@ -8,7 +8,7 @@ use egui::{Color32, Rect, Sense, Vec2};
 
 use crate::graph::{AttentionGraph, Matrix};
 
-use super::graph_view::intensity;
+use super::palette::{heat, intensity};
 
 /// Labels need at least this many points per cell; with less, every k-th row and column is labelled.
 const LABEL_CELL: f32 = 11.0;
@@ -227,13 +227,6 @@ pub fn matrix_ui(
         response.on_hover_text_at_pointer(text);
     }
     clicked
-}
-
-/// Heatmap colour: dark slate for 0, bright amber for 1, readable on both themes.
-pub fn heat(t: f32) -> Color32 {
-    let t = t.clamp(0.0, 1.0);
-    let lerp = |a: f32, b: f32| (a + (b - a) * t) as u8;
-    Color32::from_rgb(lerp(40.0, 253.0), lerp(44.0, 190.0), lerp(62.0, 60.0))
 }
 
 #[cfg(test)]

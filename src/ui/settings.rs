@@ -13,14 +13,40 @@ pub enum View {
     Graph,
     /// The matrix as a heatmap.
     Matrix,
-    /// The layer × head grid, large.
-    Grid,
+    /// The layer × head grid, large (the "Heads" tab; `grid`, its older name, still works).
+    #[serde(alias = "Grid")]
+    #[value(alias = "grid")]
+    Heads,
     /// The Markov panel beside the graph of A^k.
     Markov,
     /// Sliding-window perplexity of a file (with --score-file).
     Perplexity,
     /// The lesson: the Markov reading of attention and perplexity, step by step on the text.
     Lesson,
+}
+
+impl View {
+    /// Every view, in the order of the window's tabs.
+    pub const ALL: [Self; 6] = [
+        Self::Graph,
+        Self::Matrix,
+        Self::Heads,
+        Self::Markov,
+        Self::Perplexity,
+        Self::Lesson,
+    ];
+
+    /// The tab's label; the command line's `--view` value is the same word in lower case.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Graph => "Graph",
+            Self::Matrix => "Matrix",
+            Self::Heads => "Heads",
+            Self::Markov => "Markov",
+            Self::Perplexity => "Perplexity",
+            Self::Lesson => "Lesson",
+        }
+    }
 }
 
 /// Graph layouts in the app (the exports know arc and circle).
@@ -58,6 +84,9 @@ pub struct Settings {
     pub bos: bool,
     /// The matrix shown.
     pub selection: Selection,
+    /// The reader (or the command line) chose the matrix; until then each model opens on the head with the
+    /// strongest previous-token or induction pattern on the text.
+    pub selection_chosen: bool,
     /// Edge pruning.
     pub pruning: Pruning,
     /// Graph layout.
@@ -93,6 +122,7 @@ impl Default for Settings {
             text: "I love tennis.".to_string(),
             bos: true,
             selection: Selection::Head { layer: 0, head: 0 },
+            selection_chosen: false,
             pruning: Pruning {
                 threshold: 0.02,
                 ..Pruning::default()

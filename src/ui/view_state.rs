@@ -6,28 +6,12 @@ use std::sync::Arc;
 
 pub use super::command::GridColour;
 use super::graph_view::{self, ViewGraph};
-use super::head_grid::Thumbnails;
 use super::notice::Notice;
 use super::settings::{GraphLayout, Settings, View};
+use super::thumbnails::Thumbnails;
 use crate::export::Snapshot;
 use crate::model::{Analysis, HeadSet};
 use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
-
-/// Above this many tokens, a graph with no per-row limit keeps each token's [`AUTO_TOP_K`] strongest edges:
-/// a global threshold would leave a hairball of near-equal arcs.
-pub const AUTO_TOP_K_ABOVE: usize = 48;
-
-/// Edges per token kept automatically on long texts.
-pub const AUTO_TOP_K: usize = 3;
-
-/// The pruning the views and exports use: the reader's, with [`AUTO_TOP_K`] per row on texts longer than
-/// [`AUTO_TOP_K_ABOVE`] tokens unless a top-k or mass limit is set.
-pub fn shown_pruning(mut pruning: crate::graph::Pruning, tokens: usize) -> crate::graph::Pruning {
-    if pruning.top_k == 0 && pruning.mass >= 1.0 && tokens > AUTO_TOP_K_ABOVE {
-        pruning.top_k = AUTO_TOP_K;
-    }
-    pruning
-}
 
 /// What the graph was built for: rebuilt (cheap: only the kept edges) when any of it changes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,10 +109,12 @@ impl ViewState {
         model: &str,
         s: &Settings,
     ) -> Option<Notice> {
+        let (pruning, automatic_top_k) = s.pruning.shown(analysis.tokens.len());
         let key = SnapshotKey {
             analysis: generation,
             selection: s.selection,
-            pruning: shown_pruning(s.pruning, analysis.tokens.len()),
+            pruning,
+            automatic_top_k,
             layout: s.layout.export_layout(),
             teleport: s.teleport,
             steps: if s.view == View::Markov {

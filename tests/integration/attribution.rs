@@ -8,8 +8,8 @@ use attngraph::model::{DeviceKind, Engine, HeadSet, HubOptions, Kernels, ModelSo
 use serde_json::Value;
 
 use crate::util::{
-    assert_clean_failure, assert_success, engine_with, fixtures, hub_model, ids_of, prefixed_model,
-    rel, run_cli,
+    assert_clean_failure, assert_success, engine_with, fixtures, hub_model, ids_of, kernel_paths,
+    prefixed_model, rel, run_cli,
 };
 
 fn reference() -> Value {
@@ -58,7 +58,7 @@ fn assert_close(got: f64, want: &Value, what: &str) {
 #[test]
 fn ablating_heads_equals_transformers_with_a_hook() {
     let reference = reference();
-    for kernels in [Kernels::Auto, Kernels::Portable] {
+    for kernels in kernel_paths("attribution::ablating_heads_equals_transformers_with_a_hook") {
         for (name, engine) in engines(kernels) {
             for case in reference["models"][name]["ablate"].as_array().unwrap() {
                 let heads: HeadSet = case["heads"]
@@ -101,7 +101,7 @@ fn ablating_heads_equals_transformers_with_a_hook() {
 #[test]
 fn the_sweep_equals_transformers_one_head_at_a_time() {
     let reference = reference();
-    for kernels in [Kernels::Auto, Kernels::Portable] {
+    for kernels in kernel_paths("attribution::the_sweep_equals_transformers_one_head_at_a_time") {
         for (name, engine) in engines(kernels) {
             let case = &reference["models"][name]["sweep"][0];
             let text = case["text"].as_str().unwrap();
@@ -156,7 +156,9 @@ fn a_sweep_stops_when_its_progress_says_so() {
 #[test]
 fn direct_logit_attribution_equals_numpy_and_adds_up_to_the_logit() {
     let reference = reference();
-    for kernels in [Kernels::Auto, Kernels::Portable] {
+    for kernels in
+        kernel_paths("attribution::direct_logit_attribution_equals_numpy_and_adds_up_to_the_logit")
+    {
         for (name, engine) in engines(kernels) {
             for case in reference["models"][name]["attribute"].as_array().unwrap() {
                 let text = case["text"].as_str().unwrap();

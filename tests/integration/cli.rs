@@ -105,7 +105,9 @@ fn analyze_table_is_readable() {
     );
     assert_success(&output);
     let table = String::from_utf8(output.stdout).unwrap();
-    assert!(table.contains("\"␣tennis\""), "{table}");
+    // Tokens as the window shows them: visible whitespace, no quotes or escapes.
+    assert!(table.contains(" ␣tennis "), "{table}");
+    assert!(!table.contains("\"␣tennis\""), "{table}");
     assert!(table.contains("perplexity"), "{table}");
     assert!(table.contains("context only"), "{table}");
 }
@@ -166,4 +168,29 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
             assert!(!cpu.is_empty());
         }
     }
+}
+
+#[test]
+fn the_window_and_the_command_line_name_things_the_same() {
+    use attngraph::export::Format;
+    use attngraph::ui::settings::View;
+    use attngraph::ui::view_state::GridColour;
+    use clap::ValueEnum;
+    let value = |v: Option<clap::builder::PossibleValue>| v.unwrap().get_name().to_string();
+    // Views: the tab's label is the --view value.
+    for view in View::ALL {
+        assert_eq!(view.label().to_lowercase(), value(view.to_possible_value()));
+    }
+    assert_eq!(View::value_variants().len(), View::ALL.len());
+    // The old spelling still parses.
+    assert_eq!(View::from_str("grid", true), Ok(View::Heads));
+    // Colourings: the button's label is the --colour value.
+    for colour in GridColour::value_variants() {
+        assert_eq!(colour.label(), value(colour.to_possible_value()));
+    }
+    // Formats: the export menu's button (the extension, upper case) is the --format value.
+    for format in Format::ALL {
+        assert_eq!(format.extension(), value(format.to_possible_value()));
+    }
+    assert_eq!(Format::value_variants().len(), Format::ALL.len());
 }

@@ -8,7 +8,7 @@ use attngraph::model::{AnalyzeOptions, DeviceKind, Engine, HubOptions, Kernels, 
 use serde_json::Value;
 
 use crate::engine::check_cases;
-use crate::util::{assert_success, fixtures, ids_of, rel, run_cli};
+use crate::util::{assert_success, fixtures, ids_of, kernel_paths, rel, run_cli};
 
 fn demo_reference() -> Value {
     let text = std::fs::read_to_string(fixtures().join("demo_reference.json")).unwrap();
@@ -30,7 +30,7 @@ fn the_demo_model_matches_transformers_on_both_kernel_paths() {
     let reference = demo_reference();
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 8);
-    for kernels in [Kernels::Auto, Kernels::Portable] {
+    for kernels in kernel_paths("demo::the_demo_model_matches_transformers_on_both_kernel_paths") {
         check_cases(&demo(kernels), cases);
     }
 }

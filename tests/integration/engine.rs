@@ -5,7 +5,7 @@ use attngraph::model::{AnalyzeOptions, Engine, Kernels};
 use serde_json::Value;
 
 use crate::util::{
-    engine, engine_with, hub_model, ids_of, max_abs_diff, prefixed_model, reference,
+    engine, engine_with, hub_model, ids_of, kernel_paths, max_abs_diff, prefixed_model, reference,
     reference_case, rel,
 };
 
@@ -489,7 +489,7 @@ fn half_precision_weights_load_as_the_values_they_hold() {
                 .collect();
             (Dtype::F32, bytes)
         });
-        for kernels in [Kernels::Auto, Kernels::Portable] {
+        for kernels in kernel_paths("engine::half_precision_weights_load_as_the_values_they_hold") {
             let (half, full) = (
                 engine_with(half_dir.path(), kernels),
                 engine_with(f32_dir.path(), kernels),

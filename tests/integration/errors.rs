@@ -178,3 +178,27 @@ fn the_hf_token_is_never_printed() {
         assert!(!all.contains(secret), "token leaked: {all}");
     }
 }
+
+#[test]
+fn without_home_the_hub_cache_is_refused_not_made_in_the_working_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_attngraph"))
+        .args([
+            "analyze",
+            "--model",
+            "openai-community/gpt2",
+            "--text",
+            "I love tennis.",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let stderr = crate::util::assert_clean_failure(&output, "no folder for the Hub cache");
+    assert!(stderr.contains("HF_HUB_CACHE"), "{stderr}");
+    assert!(
+        !dir.path().join(".cache").exists(),
+        "a .cache folder was made in the working folder"
+    );
+}

@@ -227,11 +227,11 @@ fn graphviz_reads_the_dot_export() {
         .output()
         .is_err()
     {
-        assert!(
-            std::env::var_os("ATTNGRAPH_CI").is_none(),
-            "ATTNGRAPH_CI is set but Graphviz is not installed"
+        crate::skip_report::required_in_ci(
+            "export::graphviz_reads_the_dot_export",
+            "Graphviz's reading of the DOT export",
+            "`dot` is not installed (graphviz)",
         );
-        eprintln!("graphviz_reads_the_dot_export: `dot` is not installed; skipped");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -263,4 +263,123 @@ fn graphviz_reads_the_dot_export() {
         .matches(" [label=\"")
         .count();
     assert_eq!(text.matches("class=\"node\"").count(), nodes);
+}
+
+#[test]
+fn exports_of_one_path_from_many_threads_leave_one_whole_file() {
+    // The app runs each quick export on its own thread; two of the same selection in the same second write the
+    // same path. Each payload is large enough that interleaved writes would tear it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("head.svg");
+    let payloads: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| {
+            let mut bytes = format!("export {i}\n").into_bytes();
+            bytes.resize(256 * 1024, b'a' + i);
+            bytes
+        })
+        .collect();
+    for round in 0..100 {
+        std::thread::scope(|scope| {
+            for payload in &payloads {
+                let path = &path;
+                scope.spawn(move || attngraph::export::write_atomic(path, payload).unwrap());
+            }
+        });
+        let written = std::fs::read(&path).unwrap();
+        assert!(
+            payloads.contains(&written),
+            "round {round}: the file is not any one export whole ({} bytes)",
+            written.len()
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "head.svg")
+            .collect();
+        assert!(
+            left.is_empty(),
+            "round {round}: temporary files left behind: {left:?}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The export has a plain file's mode (0o666 less the umask), not the temporary file's 0o600.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&plain));
+    }
+}
+
+#[test]
+fn the_format_comes_from_the_file_name_when_not_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("head.svg");
+    let out = export(&["--layer", "0", "--head", "1", "-o", svg.to_str().unwrap()]);
+    assert_success(&out);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let png = dir.path().join("head.PNG");
+    assert_success(&export(&[
+        "--layer",
+        "0",
+        "--head",
+        "1",
+        "-o",
+        png.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let txt = dir.path().join("head.txt");
+    let out = export(&["--layer", "0", "--head", "1", "-o", txt.to_str().unwrap()]);
+    assert_clean_failure(&out, "--format svg|png|dot|graphml|json|csv");
+    assert!(!txt.exists());
+}
+
+#[test]
+fn markov_steps_show_a_to_the_k_in_the_table() {
+    // The table with --steps 4 has A^4's columns, and they equal A^4 from the JSON.
+    let model = hub_model();
+    let base = [
+        "markov",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "I love tennis. I love tennis.",
+        "--bos",
+        "--layer",
+        "1",
+        "--head",
+        "2",
+        "--steps",
+        "4",
+    ];
+    let table = run_cli(&base, &[]);
+    assert_success(&table);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("A^4→0"), "{table}");
+    let mut json_args = base.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = run_cli(&json_args, &[]);
+    assert_success(&json);
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let k_step = &report["k_step"];
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .collect();
+    assert!(rows.len() >= 8, "{table}");
+    for (i, line) in rows.iter().enumerate() {
+        // Columns after the token: row sum, H, 2^H, E[steps], rank, A^K→0, then the most-reached token.
+        let numbers: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let to_zero = k_step[i][0].as_f64().unwrap();
+        assert!(
+            numbers.iter().any(|v| (v - to_zero).abs() < 6e-5),
+            "row {i}: A^4[{i}][0] = {to_zero} not in {line}"
+        );
+    }
+    let one = run_cli(&base[..base.len() - 2], &[]);
+    assert!(!String::from_utf8(one.stdout).unwrap().contains("A^1"));
 }

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per area, shared helpers in `util`.
 
 mod app;
+mod architecture;
 mod attribution;
 mod cli;
 mod demo;
+mod docs;
 mod download;
 mod engine;
 mod errors;
@@ -13,6 +15,8 @@ mod hub;
 mod lesson;
 mod markov;
 mod perplexity;
+#[path = "../../src/skip_report.rs"]
+mod skip_report;
 mod tokenizer;
 mod util;
 mod window;

@@ -202,3 +202,16 @@ pub fn ids_of(value: &Value) -> Vec<u32> {
         .map(|v| v.as_u64().expect("an id") as u32)
         .collect()
 }
+
+/// The two kernel paths a test compares: `Auto` (the AVX-512 packed kernel where the CPU has it) and
+/// `Portable`. On a CPU without AVX-512F, `Auto` is the portable path again, and `test` says so on the output.
+pub fn kernel_paths(test: &str) -> [Kernels; 2] {
+    if !attngraph::model::packed_kernel_supported() {
+        crate::skip_report::report(
+            test,
+            "the AVX-512 packed kernel (both passes ran the portable path)",
+            "this CPU has no AVX-512F",
+        );
+    }
+    [Kernels::Auto, Kernels::Portable]
+}

@@ -8,11 +8,12 @@ use petgraph::stable_graph::StableGraph;
 
 mod shapes;
 
+use super::palette::{intensity, ramp};
 use shapes::SPACING;
-pub use shapes::{intensity, ramp, EdgeData, FixedLayout, FixedState, TokenShape, WeightEdge};
+pub use shapes::{EdgeData, FixedLayout, FixedState, TokenShape, WeightEdge};
 
 use crate::export::{Geometry, Layout};
-use crate::graph::AttentionGraph;
+use crate::graph::{AttentionGraph, AUTO_TOP_K, AUTO_TOP_K_ABOVE};
 
 /// The egui_graphs graph type of the view: node payload = token position.
 pub type ViewGraph = Graph<
@@ -125,7 +126,7 @@ pub fn graph_panel_ui(
     use super::settings::GraphLayout;
     let mut command = None;
     let n = snapshot.graph.token_count();
-    if n > super::view_state::AUTO_TOP_K_ABOVE {
+    if n > AUTO_TOP_K_ABOVE {
         // The token window: which queries the graph shows.
         ui.horizontal(|ui| {
             let (mut a, mut b) = window.unwrap_or((0, n - 1));
@@ -164,13 +165,10 @@ pub fn graph_panel_ui(
                 "· each token's {} strongest edges",
                 snapshot.pruning.top_k
             ));
-            let automatic = snapshot.pruning.top_k == super::view_state::AUTO_TOP_K
-                && snapshot.graph.token_count() > super::view_state::AUTO_TOP_K_ABOVE;
-            if automatic {
+            if snapshot.automatic_top_k {
                 label.on_hover_text(format!(
                     "Above {} tokens, each token keeps its {} strongest edges unless top-k or mass is set in the bar above",
-                    super::view_state::AUTO_TOP_K_ABOVE,
-                    super::view_state::AUTO_TOP_K
+                    AUTO_TOP_K_ABOVE, AUTO_TOP_K
                 ));
             }
         }

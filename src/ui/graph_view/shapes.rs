@@ -10,6 +10,7 @@ use petgraph::EdgeType;
 use serde::{Deserialize, Serialize};
 
 use crate::export::{edge_curve, edge_style, self_loop, trim_ends};
+use crate::ui::palette::ramp;
 
 /// What an edge carries: its weight and how strongly to draw it.
 #[derive(Clone, Debug)]
@@ -20,21 +21,6 @@ pub struct EdgeData {
     pub intensity: f32,
     /// Part of the hovered or pinned node's row or column.
     pub highlight: bool,
-}
-
-/// Colour of an intensity in [0, 1]: light blue to deep violet (the SVG export uses the same ramp).
-pub fn ramp(intensity: f32) -> Color32 {
-    let (r, g, b) = crate::export::weight_rgb(f64::from(intensity));
-    Color32::from_rgb(r, g, b)
-}
-
-/// Maps a weight to 0..1, linearly or on a log scale from 1e-3 to 1.
-pub fn intensity(weight: f32, log_scale: bool) -> f32 {
-    if log_scale {
-        ((weight.max(1e-3).log10() + 3.0) / 3.0).clamp(0.0, 1.0)
-    } else {
-        weight.clamp(0.0, 1.0)
-    }
 }
 
 /// An edge drawn as an arc whose width and colour follow the weight.

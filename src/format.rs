@@ -1,0 +1,76 @@
+//! How numbers are written for a person, the same in the window and on the command line.
+
+/// A probability given as its natural log, as a percentage, always in plain decimals: one decimal from 1 %
+/// ("45.3 %"), two significant digits below ("0.23 %", "0.0093 %"), so 0.23 % and 0.16 % stay apart.
+pub fn percent(logprob: f64) -> String {
+    let p = 100.0 * logprob.exp();
+    if p >= 1.0 || p == 0.0 || !p.is_finite() {
+        return format!("{p:.1} %");
+    }
+    // The decimals that show two significant digits: 0.23 needs 2, 0.0093 needs 4 (at most 12).
+    let decimals = ((-p.log10()).floor() as usize + 2).min(12);
+    format!("{p:.decimals$} %")
+}
+
+/// A token as a person reads it: its text with whitespace made visible (␣ ↵ ⇥), unquoted.
+pub fn token(text: &str) -> String {
+    crate::model::tokenizer::visible_whitespace(text)
+}
+
+/// `text` cut to at most `max` characters (at least 2), its last one "…" when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    text.chars().take(max.max(2) - 1).chain(['…']).collect()
+}
+
+/// `n` with a comma between each group of three digits, as the README writes counts: 1,024.
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_keep_two_significant_digits_below_one_percent() {
+        let of = |p: f64| percent((p / 100.0).ln());
+        assert_eq!(of(45.26), "45.3 %");
+        assert_eq!(of(1.0), "1.0 %");
+        assert_eq!(of(0.23), "0.23 %");
+        assert_eq!(of(0.16), "0.16 %");
+        assert_eq!(of(0.00931), "0.0093 %");
+        assert_eq!(of(0.0), "0.0 %");
+    }
+
+    #[test]
+    fn shorten_cuts_with_an_ellipsis() {
+        assert_eq!(shorten("tennis", 6), "tennis");
+        assert_eq!(shorten("tennis", 4), "ten…");
+        assert_eq!(shorten("␣tennis", 1), "␣…");
+    }
+
+    #[test]
+    fn grouped_puts_commas_between_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (64, "64"),
+            (999, "999"),
+            (1024, "1,024"),
+            (255_000, "255,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(grouped(n), text);
+        }
+    }
+}

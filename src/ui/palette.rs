@@ -1,0 +1,53 @@
+//! The window's colour ramps, one place for all of them: edge weights (`intensity`, `ramp`), heatmap cells
+//! (`heat`) and signed effects (`diverging`). A leaf: the widgets import it, it imports none of them.
+
+use egui::Color32;
+
+use crate::export::{diverging_rgb, weight_rgb};
+
+/// Colour of an intensity in [0, 1]: light blue to deep violet (the SVG export uses the same ramp).
+pub fn ramp(intensity: f32) -> Color32 {
+    let (r, g, b) = weight_rgb(f64::from(intensity));
+    Color32::from_rgb(r, g, b)
+}
+
+/// Maps a weight to 0..1, linearly or on a log scale from 1e-3 to 1.
+pub fn intensity(weight: f32, log_scale: bool) -> f32 {
+    if log_scale {
+        ((weight.max(1e-3).log10() + 3.0) / 3.0).clamp(0.0, 1.0)
+    } else {
+        weight.clamp(0.0, 1.0)
+    }
+}
+
+/// Heatmap colour: dark slate for 0, bright amber for 1, readable on both themes.
+pub fn heat(t: f32) -> Color32 {
+    let t = t.clamp(0.0, 1.0);
+    let lerp = |a: f32, b: f32| (a + (b - a) * t) as u8;
+    Color32::from_rgb(lerp(40.0, 253.0), lerp(44.0, 190.0), lerp(62.0, 60.0))
+}
+
+/// A colour for `value` on a scale whose ends are ±`max`.
+pub fn diverging(value: f64, max: f64) -> Color32 {
+    let [r, g, b] = diverging_rgb(value / max.max(1e-12));
+    Color32::from_rgb(r, g, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_intensity_spans_a_thousandth_to_one() {
+        assert_eq!(intensity(1e-4, true), 0.0);
+        assert!((intensity(0.01, true) - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(intensity(1.0, true), 1.0);
+        assert_eq!(intensity(0.25, false), 0.25);
+    }
+
+    #[test]
+    fn heat_runs_from_slate_to_amber() {
+        assert_eq!(heat(0.0), Color32::from_rgb(40, 44, 62));
+        assert_eq!(heat(1.0), Color32::from_rgb(253, 190, 60));
+    }
+}
