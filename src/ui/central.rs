@@ -43,7 +43,8 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
                 .resizable(true)
                 .default_size(300.0)
                 .show(ui, |ui| {
-                    commands.extend(grid_ui(ui, &mut b, a, 18.0, false))
+                    // Cells as wide as the panel allows (up to 64 points), so the patterns can be read.
+                    commands.extend(grid_ui(ui, &mut b, a, 64.0, false))
                 });
         }
         // The Heads view keeps the probabilities beside it: a click there picks the prediction its colours explain.

@@ -38,7 +38,7 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
                 .hint_text("demo, a Hub id or a folder"),
         );
         egui::ComboBox::from_id_salt("known_models")
-            .selected_text("▾")
+            .selected_text("known and recent ▾")
             .show_ui(ui, |ui| {
                 let mut choices: Vec<String> = std::iter::once(&DEMO_MODEL)
                     .chain(&KNOWN_MODELS)

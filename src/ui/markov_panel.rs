@@ -32,7 +32,7 @@ pub fn markov_panel_ui(
         command = MarkovCommand::Steps(k);
     }
     ui.label(format!(
-        "row-stochastic: {}  ·  DAG + self-loops: {}  ·  absorbing: {:?}  ·  sink mass {:.3}",
+        "row-stochastic: {}  ·  DAG without self-loops: {}  ·  absorbing: {:?}  ·  sink mass {:.3}",
         report.is_row_stochastic,
         report.is_dag_without_self_loops,
         report.absorbing_states,
@@ -41,14 +41,21 @@ pub fn markov_panel_ui(
     egui::CollapsingHeader::new("What am I looking at?").default_open(false).show(ui, |ui| {
         ui.label("Each row of an attention matrix sums to 1: row i is a probability distribution over the tokens \
                   token i looks at, so the matrix is a Markov transition matrix.");
-        ui.label("The causal mask lets a token look only at itself and earlier tokens: the graph is a DAG plus \
-                  self-loops. Token 0 can only look at itself, so it is an absorbing state, and A^k drains all mass \
-                  into it as k grows — one reason GPT-2 parks so much attention on the first token (the sink).");
+        ui.label("The causal mask lets a token look only at itself and earlier tokens. A self-loop is a cycle of \
+                  length one, so with them the graph is not a DAG; without them it is, since every other edge points \
+                  to an earlier token and no path comes back.");
+        ui.label("Token 0 can only look at itself, so it is an absorbing state, and A^k moves all the mass into it \
+                  as k grows. Every causal attention matrix does this, even a uniform one; a head that already puts \
+                  much of its weight on token 0 (a sink) only does it faster. The model never computes A^k: sinks are \
+                  learned because softmax must put its weight somewhere, and token 0 is visible from every position. \
+                  Attention rollout (the Matrix menu) is the multi-step path that means something: it multiplies the \
+                  layers' matrices, each mixed with the residual connection.");
         ui.label("The teleport ranking adds a small chance α of jumping to a random token, so the chain has a \
                   stationary distribution that ranks tokens by how much attention flows into them.");
         ui.label("Query = what a token looks for, key = what a token offers; attention is communication between \
-                  tokens, the MLP is computation inside each. T tokens make T² attention entries: a bigger BPE \
-                  vocabulary means fewer tokens and smaller matrices.");
+                  tokens, the MLP is computation inside each. T tokens make T² attention entries. The vocabulary's \
+                  size never enters that T × T matrix: a bigger vocabulary only cuts a text into fewer tokens, and \
+                  costs a larger embedding table and a wider softmax.");
     });
     // Only the rows in view are laid out: a long text has a row per token.
     let row_height = ui.spacing().interact_size.y;
@@ -73,7 +80,7 @@ pub fn markov_panel_ui(
         .id_salt("markov_rows")
         .striped(true)
         .auto_shrink([false, false])
-        .column(Column::auto().at_least(90.0));
+        .column(Column::auto().at_least(120.0));
     for _ in 1..headers.len() {
         table = table.column(Column::auto().at_least(56.0));
     }
@@ -92,7 +99,10 @@ pub fn markov_panel_ui(
                 // list.
                 let get = |v: &[f64]| v[i];
                 let cells = [
-                    format!("{i} {}", graph.petgraph()[NodeIndex::new(i)].text),
+                    format!(
+                        "{i} {}",
+                        crate::format::shorten(&graph.petgraph()[NodeIndex::new(i)].text, 10)
+                    ),
                     format!("{:.3}", get(&report.row_entropy_bits)),
                     format!("{:.2}", get(&report.effective_attended)),
                     format!("{:.2}", get(&report.expected_steps)),

@@ -44,6 +44,27 @@ fn round_step(k: usize) -> usize {
     }
 }
 
+/// The heatmap's colour scale, above it: what a dark and a bright cell mean.
+fn colour_scale(ui: &mut egui::Ui, log_scale: bool, causal: bool) {
+    ui.horizontal(|ui| {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), Sense::hover());
+        for i in 0..24 {
+            let t = i as f32 / 23.0;
+            let x = rect.left() + t * (rect.width() - 5.0);
+            ui.painter().rect_filled(
+                Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
+                0.0,
+                heat(t),
+            );
+        }
+        ui.small(match (causal, log_scale) {
+            (true, false) => "A[i][j] 0 … 1 · row i: where token i looks · above the diagonal: hidden by the causal mask",
+            (true, true) => "A[i][j] 0.001 … 1 (log) · row i: where token i looks · above the diagonal: hidden by the causal mask",
+            (false, _) => "score, lowest … highest",
+        });
+    });
+}
+
 /// Draws the heatmap with row and column labels; returns the cell clicked, (query, key).
 ///
 /// `key` identifies the matrix (the caller's snapshot serial): the texture is remade when it changes. `causal`
@@ -60,6 +81,7 @@ pub fn matrix_ui(
     if n == 0 {
         return None;
     }
+    colour_scale(ui, log_scale, causal);
     let id = ui.id().with("matrix_view");
     let label_w = 110.0;
     let avail = ui.available_size();

@@ -252,8 +252,21 @@ fn legend(ui: &mut egui::Ui, log_scale: bool) {
         );
     }
     ui.small(if log_scale {
-        "0.001 … 1 (log)"
+        "edge weight 0.001 … 1 (log)"
     } else {
-        "0 … 1"
+        "edge weight 0 … 1"
     });
+    // The nodes' colour: each token's surprisal, as the probability panel gives it.
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(80.0, 12.0), egui::Sense::hover());
+    for i in 0..16 {
+        let t = i as f32 / 15.0;
+        let x = rect.left() + t * (rect.width() - 5.0);
+        ui.painter().rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
+            6.0,
+            surprisal_color(Some(f64::from(t) * 20.0)),
+        );
+    }
+    ui.small("token surprisal 0 … 20+ bits (grey: not scored)")
+        .on_hover_text("A node's colour is −log₂ p(token | the tokens before it): green for a token the model expected, red for one that surprised it");
 }
