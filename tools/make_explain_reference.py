@@ -7,12 +7,17 @@ attention's input, as make_reference.scores_of), its attention matrix, and each 
 numpy gives ‖S − Sᵀ‖_F / ‖S‖_F, the mean over rows of (A^k)[i][0] for k = 1..8 (numpy.linalg.matrix_power),
 whether rows sum to 1, whether the graph without self-loops is acyclic, the absorbing tokens, and the joint
 log-probability, perplexity, bits and bits per byte (bytes after the first token when there is no BOS).
+For the lesson's questions (`attngraph lesson`): d_head, S[last][0] and S[0][last], where the last token looks
+most and its row's entropy, the heaviest column, the drain of the uniform causal matrix of the same size, the
+positions whose pair (x_{t-1}, x_t) occurred earlier (and where first), and the text's size through Python's
+gzip module at level 9.
 
     python tools/make_explain_reference.py      # writes tests/fixtures/explain_reference.json
 
 Needs: tools/requirements-train.txt.
 """
 
+import gzip
 import json
 import math
 import os
@@ -40,6 +45,10 @@ CASES = [
     ("tiny-gpt2", "我爱网球。 東京は大きい 🎾🙂", True, 0, 1),
     ("demo", "The system administrator reads the log files. The system administrator reads the log files.", True, 1, 2),
     ("tiny-gpt2-odd", "Attention is a Markov chain.", True, 1, 4),
+    # The lesson's repeat step: the pairs (x_{t-1}, x_t) seen before, with and without BOS.
+    ("tiny-gpt2", "I love tennis. I love tennis.", False, 1, 2),
+    ("tiny-gpt2", "I love tennis. I love tennis.", True, 0, 3),
+    ("tiny-gpt2", "The cat sat on the mat.", True, 2, 0),
 ]
 
 
@@ -94,7 +103,40 @@ def case(model, tokenizer, text, bos, layer, head):
         "bits": bits,
         "scored_bytes": scored_bytes,
         "bits_per_byte": bits / scored_bytes,
+        # What the lesson's steps ask about (attngraph lesson).
+        "head_dim": model.config.n_embd // model.config.n_head,
+        "score_last_first": float(s[n - 1, 0]),
+        "score_first_last": float(s[0, n - 1]),
+        "last_row_argmax": int(np.argmax(a[n - 1])),
+        "last_row_max": float(a[n - 1].max()),
+        "last_row_entropy_bits": float(-sum(p * math.log2(p) for p in a[n - 1] if p > 0)),
+        "most_attended": int(np.argmax(a.sum(axis=0))),
+        "most_attended_total": float(a.sum(axis=0).max()),
+        "uniform_mass_on_token0": [
+            float(np.linalg.matrix_power(uniform_causal(n), k)[:, 0].mean()) for k in range(1, 9)
+        ],
+        "repeat_positions": [t for t, _ in repeated_pairs(ids)],
+        "repeat_first_positions": [first for _, first in repeated_pairs(ids)],
+        # zlib's deflate at level 9 in a gzip frame without a file name (as `gzip -9 -n` writes it).
+        "gzip_bytes": len(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)),
     }
+
+
+def uniform_causal(n):
+    """Row i spreads evenly over tokens 0..i."""
+    return np.tril(np.ones((n, n))) / np.arange(1, n + 1)[:, None]
+
+
+def repeated_pairs(ids):
+    """(t, t') for each t where the pair (ids[t-1], ids[t]) occurred first at t' < t."""
+    first, out = {}, []
+    for t in range(1, len(ids)):
+        pair = (ids[t - 1], ids[t])
+        if pair in first:
+            out.append((t, first[pair]))
+        else:
+            first[pair] = t
+    return out
 
 
 def main():

@@ -50,9 +50,13 @@ echo "knocking out $kl.$kh hurts position $kp most"
 shot --text "$twice" --predict "$kp" --colour contribution --view heads --screenshot screenshots/contribution.png
 shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --layer "$kl" --head "$kh" \
   --view graph --screenshot screenshots/knockout.png
-# The lesson, in both languages.
-shot --text "$twice" --view lesson --lesson-step 6 --layer "$sl" --head "$sh" --screenshot screenshots/lesson-en.png
-shot --text "$twice" --view lesson --lesson-step 8 --lang zh-Hant --screenshot screenshots/lesson-zh.png
+# The lesson, in both languages, before the reader answers (the figure stays closed until then). The Chinese
+# one is drawn with Droid Sans Fallback as the only CJK font (fonts-droid-fallback), which has no Korean.
+fonts=$(mktemp -d)
+printf '<?xml version="1.0"?>\n<fontconfig><dir>/usr/share/fonts/truetype/droid</dir><dir>/usr/share/fonts/truetype/dejavu</dir></fontconfig>\n' >"$fonts/fonts.conf"
+shot --text "$twice" --view lesson --lesson-step 7 --layer "$il" --head "$ih" --screenshot screenshots/lesson-en.png
+FONTCONFIG_FILE="$fonts/fonts.conf" shot --text "$twice" --view lesson --lesson-step 7 --layer "$il" --head "$ih" --lang zh-Hant \
+  --screenshot screenshots/lesson-zh.png
 # Long texts: the first N tokens of a page of prose the model never read (whitespace joined to single spaces).
 first_tokens() {
   python3 - "$1" "$2" <<'PY'

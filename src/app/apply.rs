@@ -109,10 +109,14 @@ impl AttnApp {
             }
             Command::LessonLang(lang) => self.settings.lang = lang,
             Command::LessonChoose(choice) => {
+                // A choice made after the answer was shown is no prediction any more.
+                let seen = self.view.prediction.figure_open();
                 self.view.prediction.choice = Some(choice);
                 self.view.prediction.checked = false;
+                self.view.prediction.shown_early = seen;
             }
             Command::LessonCheck => self.view.prediction.checked = true,
+            Command::LessonShowFigure => self.view.prediction.shown_early = true,
         }
     }
 

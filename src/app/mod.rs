@@ -84,7 +84,7 @@ impl AttnApp {
             .export_dir
             .or_else(|| settings.export_dir.clone())
             .unwrap_or_else(|| PathBuf::from("attngraph-exports"));
-        fonts::install_fallbacks(ctx);
+        let fonts_found = fonts::install_fallbacks(ctx);
         ctx.set_theme(if settings.dark {
             egui::Theme::Dark
         } else {
@@ -106,6 +106,7 @@ impl AttnApp {
         let wake = ctx.clone();
         let mut view = ViewState::spawn(move || wake.request_repaint());
         view.knocked_out = launch.knock_out.clone();
+        view.chinese_font = fonts_found.chinese.is_some();
         view.predicted = launch.predict;
         view.window = launch.window;
         view.grid_colour = launch.colour.unwrap_or(if launch.predict.is_some() {

@@ -52,8 +52,12 @@ pub struct AttributeArgs {
     pub bos: BosArgs,
     /// The position whose prediction (of the token at position + 1) is taken apart, counting from 0 with BOS
     /// included when prepended.
+    #[arg(long, required_unless_present = "predict", conflicts_with = "predict")]
+    pub position: Option<usize>,
+    /// The token whose prediction is taken apart, numbered as the window's probability panel and `gui
+    /// --predict` number it: `--predict P` is `--position P−1`.
     #[arg(long)]
-    pub position: usize,
+    pub predict: Option<usize>,
     /// The token id whose logit to attribute; default: the token at position + 1, or the model's top
     /// prediction at the last position.
     #[arg(long)]
@@ -100,12 +104,20 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
 
 /// Runs `attngraph attribute`.
 pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
+    let position = match (args.position, args.predict) {
+        (Some(position), _) => position,
+        (None, Some(0)) => bail!(
+            "--predict 0 names the first token, which nothing before it predicts: use --predict 1 or later (with --bos, 1 is the text's first token)"
+        ),
+        (None, Some(token)) => token - 1,
+        (None, None) => bail!("say which prediction: --predict P (the token at P) or --position P (the logits at P)"),
+    };
     let engine = args.model.load()?;
     let report = attribution::attribute(
         &engine,
         &args.text,
         args.bos.enabled(false),
-        args.position,
+        position,
         args.target,
     )?;
     let mut out = std::io::stdout().lock();

@@ -1,4 +1,4 @@
-//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `explain`, `perplexity`,
+//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `explain`, `lesson`, `perplexity`,
 //! `bench` and `gui`. Each command is a thin layer over the library, in a file of its own; the arguments several commands
 //! share live in the leaf module [`args`], so imports run one way: this file → a command's file → `args`.
 
@@ -8,6 +8,7 @@ pub mod bench;
 pub mod effects;
 pub mod graph;
 pub mod kernels;
+pub mod lesson;
 pub mod perplexity;
 
 use clap::{Parser, Subcommand};
@@ -77,6 +78,9 @@ pub enum Command {
     /// The numbers the lesson teaches with, for one text and head: sizes, the score matrix's asymmetry, the
     /// Markov facts, the mass on token 0 after k steps, the joint probability, perplexity and bits.
     Explain(effects::ExplainArgs),
+    /// The lesson's ten steps on a text: each question, its choices, the right choice on this text, what the
+    /// check reveals, and the positions it looked at.
+    Lesson(lesson::LessonArgs),
     /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
     Perplexity(perplexity::PerplexityArgs),
     /// Open the app (the default when no command is given).
@@ -228,6 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Ablate(args)) => effects::ablate(&args),
         Some(Command::Attribute(args)) => effects::attribute(&args),
         Some(Command::Explain(args)) => effects::explain(&args),
+        Some(Command::Lesson(args)) => lesson::lesson(&args),
         Some(Command::Gui {
             model,
             text,

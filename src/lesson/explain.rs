@@ -21,6 +21,9 @@ pub enum ExplainError {
     /// A head the model does not have.
     #[error(transparent)]
     Head(#[from] HeadSetError),
+    /// Compressing the text failed (it is compressed in memory, so this is a bug).
+    #[error("gzip of the text failed: {0}")]
+    Compress(std::io::Error),
     /// Nothing was scored.
     #[error("no token of the text is predicted (one token and no BOS): add text, or prepend BOS (--bos)")]
     NothingScored,
@@ -75,6 +78,71 @@ pub struct Explanation {
     /// bits / scored bytes; `None` when no byte is scored (a text that is one character split over tokens,
     /// without BOS).
     pub bits_per_byte: Option<f64>,
+    /// One head's width, n_embd / n_head: the d_head of S = QKᵀ/√d_head.
+    pub head_dim: usize,
+    /// S[last][0]: the last token's query against the first token's key.
+    pub score_last_first: f64,
+    /// S[0][last]: the first token's query against the last token's key (which the causal mask hides).
+    pub score_first_last: f64,
+    /// Where the last token looks most (the first of equal weights).
+    pub last_row_argmax: usize,
+    /// Its weight.
+    pub last_row_max: f64,
+    /// Entropy of the last token's row, in bits.
+    pub last_row_entropy_bits: f64,
+    /// The token that receives the most attention in all: the heaviest column (the first of equals).
+    pub most_attended: usize,
+    /// That column's sum over every row.
+    pub most_attended_total: f64,
+    /// `mass_on_token0` of the uniform causal matrix of the same size (row i: 1/(i + 1) on each token it sees).
+    pub uniform_mass_on_token0: Vec<f64>,
+    /// The positions t where the pair of token ids (x_{t−1}, x_t) occurred earlier in the text.
+    pub repeat_positions: Vec<usize>,
+    /// For each of them, the pair's first occurrence t′ (its second token's position).
+    pub repeat_first_positions: Vec<usize>,
+    /// The text compressed by gzip at its highest level, in bytes (header and trailer included, no file name).
+    pub gzip_bytes: usize,
+    /// gzip_bytes · 8 / bytes; `None` for an empty text.
+    pub gzip_bits_per_byte: Option<f64>,
+}
+
+/// The positions t where the pair (ids[t − 1], ids[t]) occurred earlier, each with the pair's first t′ < t.
+pub fn repeated_pairs(ids: &[u32]) -> Vec<(usize, usize)> {
+    let mut first = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (t, pair) in ids
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i + 1, (w[0], w[1])))
+    {
+        match first.get(&pair) {
+            Some(&earlier) => out.push((t, earlier)),
+            None => {
+                first.insert(pair, t);
+            }
+        }
+    }
+    out
+}
+
+/// Bytes of `text` compressed by gzip at level 9.
+pub fn gzip_size(text: &str) -> std::io::Result<usize> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(text.as_bytes())?;
+    Ok(encoder.finish()?.len())
+}
+
+/// The uniform causal matrix of side `n`: row i spreads evenly over tokens 0..=i.
+fn uniform_causal(n: usize) -> Option<Matrix> {
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| if j <= i { 1.0 / (i + 1) as f64 } else { 0.0 })
+                .collect()
+        })
+        .collect();
+    Matrix::from_rows(&rows)
 }
 
 /// Head `layer`.`head`'s pre-softmax scores S = QKᵀ/√d of the analysis, or `None` where the analysis kept none
@@ -147,6 +215,26 @@ pub fn explain(
     };
     let (characters, bytes, tokens) = (text.chars().count(), text.len(), analysis.tokens.len());
     let bits = -joint / std::f64::consts::LN_2;
+    // A scored token exists, so the matrices have a last row (n ≥ 1).
+    let last = a.n() - 1;
+    let first_max = |values: &mut dyn Iterator<Item = f64>| {
+        values
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |best, (j, v)| {
+                if v > best.1 {
+                    (j, v)
+                } else {
+                    best
+                }
+            })
+    };
+    let (last_row_argmax, last_row_max) = first_max(&mut a.row(last).iter().copied());
+    let (most_attended, most_attended_total) =
+        first_max(&mut (0..a.n()).map(|j| (0..a.n()).map(|i| a.get(i, j)).sum::<f64>()));
+    let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+    let (repeat_positions, repeat_first_positions) = repeated_pairs(&ids).into_iter().unzip();
+    let gzip_bytes = gzip_size(text).map_err(ExplainError::Compress)?;
+    let uniform = uniform_causal(a.n()).ok_or(ExplainError::NothingScored)?;
     Ok(Explanation {
         layer,
         head,
@@ -169,12 +257,34 @@ pub fn explain(
         bits,
         scored_bytes,
         bits_per_byte: (scored_bytes > 0).then(|| bits / scored_bytes as f64),
+        head_dim: m.n_embd / m.n_head.max(1),
+        score_last_first: s.get(last, 0),
+        score_first_last: s.get(0, last),
+        last_row_argmax,
+        last_row_max,
+        last_row_entropy_bits: report.row_entropy_bits[last],
+        most_attended,
+        most_attended_total,
+        uniform_mass_on_token0: mass_on_token0(&uniform, MAX_STEPS),
+        repeat_positions,
+        repeat_first_positions,
+        gzip_bytes,
+        gzip_bits_per_byte: (bytes > 0).then(|| gzip_bytes as f64 * 8.0 / bytes as f64),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_pairs_are_found_with_their_first_occurrence() {
+        // A B C A B C: the pairs (A, B) and (B, C) repeat at 4 and 5; (C, A) at 3 is new.
+        assert_eq!(repeated_pairs(&[1, 2, 3, 1, 2, 3]), vec![(4, 1), (5, 2)]);
+        // " I" differs from "I": (I', love) is no repeat of (I, love).
+        assert_eq!(repeated_pairs(&[10, 2, 3, 11, 2, 3]), vec![(5, 2)]);
+        assert!(repeated_pairs(&[7]).is_empty());
+    }
 
     #[test]
     fn asymmetry_by_hand() {

@@ -18,9 +18,11 @@ pub enum Lang {
     /// English.
     #[default]
     #[value(name = "en")]
+    #[serde(rename = "en", alias = "En")]
     En,
     /// Traditional Chinese, the language of the note this project grew from.
     #[value(name = "zh-Hant")]
+    #[serde(rename = "zh-Hant", alias = "ZhHant")]
     ZhHant,
 }
 
@@ -111,28 +113,23 @@ impl Facts<'_> {
         self.analysis.tokens.iter().filter(|t| !t.is_bos).count()
     }
 
-    /// The first token that occurs again, with the positions of its first two occurrences.
-    fn repeat(&self) -> Option<(String, usize, usize)> {
-        let tokens = &self.analysis.tokens;
-        tokens.iter().enumerate().skip(1).find_map(|(j, t)| {
-            let i = tokens
-                .iter()
-                .take(j)
-                .position(|u| u.id == t.id && !u.is_bos)?;
-            // Position 0 is never scored: a repeat counts only when both occurrences are.
-            (i >= 1).then(|| (t.display.clone(), i, j))
-        })
+    fn token(&self, position: usize) -> String {
+        self.analysis
+            .tokens
+            .get(position)
+            .map_or_else(|| "?".to_string(), |t| t.display.clone())
     }
 
     fn logprob(&self, position: usize) -> Option<f64> {
         Some(self.analysis.tokens.get(position)?.stats.as_ref()?.logprob)
     }
 
-    fn best_induction(&self) -> f64 {
+    /// The head with the highest induction score on the text, and the score.
+    fn best_induction(&self) -> Option<(usize, usize, f64)> {
         self.head_scores
             .iter()
-            .map(|s| s.induction)
-            .fold(0.0, f64::max)
+            .map(|s| (s.layer, s.head, s.induction))
+            .reduce(|best, s| if s.2 > best.2 { s } else { best })
     }
 
     /// Parameters of a GPT-2 of this shape: embeddings, positions, 12·d² + 13·d per block, the final norm.
@@ -143,192 +140,439 @@ impl Facts<'_> {
     }
 }
 
-/// The right choice of step `index`'s question on the reader's text, or `None` where the text or the model
-/// lacks what the question needs ([`caveat`] says what).
-pub fn answer(index: usize, f: &Facts<'_>) -> Option<usize> {
+/// One step of the lesson as the reader meets it on their text: what `attngraph lesson` prints and the app
+/// draws.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    /// From 1.
+    pub number: usize,
+    /// The title.
+    pub title: String,
+    /// The step's sentences, joined.
+    pub text: String,
+    /// The question asked before anything is revealed.
+    pub question: String,
+    /// The choices.
+    pub choices: Vec<String>,
+    /// The index of the right choice on this text; `None` where the step does not apply.
+    pub answer: Option<usize>,
+    /// Whether the text and model have what the question needs.
+    pub applicable: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+    /// What the check shows once the reader has answered, with the reader's numbers; `None` where the step
+    /// does not apply.
+    pub reveal: Option<String>,
+    /// The token positions the check looked at (BOS included when prepended); empty when none.
+    pub positions: Vec<usize>,
+    /// A remark beside the answer (the model has no circuit the question counts on, say); `None` without one.
+    pub note: Option<String>,
+}
+
+/// The whole lesson on one text and head.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LessonReport {
+    /// The language.
+    pub lang: Lang,
+    /// The ten steps.
+    pub steps: Vec<StepReport>,
+}
+
+/// Every step on the reader's text.
+pub fn report(lang: Lang, f: &Facts<'_>) -> LessonReport {
+    LessonReport {
+        lang,
+        steps: (0..STEPS).map(|i| step(lang, i, f)).collect(),
+    }
+}
+
+/// What a check found: the answer, the positions it read, and the reveal's text in both languages.
+struct Checked {
+    answer: usize,
+    positions: Vec<usize>,
+    en: String,
+    zh: String,
+    note: Option<(String, String)>,
+}
+
+/// Why a step does not apply, in both languages.
+struct NotApplicable {
+    en: String,
+    zh: String,
+}
+
+fn na(en: impl Into<String>, zh: impl Into<String>) -> NotApplicable {
+    NotApplicable {
+        en: en.into(),
+        zh: zh.into(),
+    }
+}
+
+/// Step `index` (from 0, taken modulo [`STEPS`]) on the reader's text.
+pub fn step(lang: Lang, index: usize, f: &Facts<'_>) -> StepReport {
+    let index = index % STEPS;
+    let t = text(lang, index);
+    let zh = lang == Lang::ZhHant;
+    let (answer, positions, reveal, reason, note) = match check(index, f) {
+        Ok(c) => (
+            Some(c.answer),
+            c.positions,
+            Some(if zh { c.zh } else { c.en }),
+            None,
+            c.note.map(|(en, z)| if zh { z } else { en }),
+        ),
+        Err(n) => (
+            None,
+            Vec::new(),
+            None,
+            Some(if zh { n.zh } else { n.en }),
+            None,
+        ),
+    };
+    StepReport {
+        number: index + 1,
+        title: t.title.to_string(),
+        text: t.body.join(" "),
+        question: t.question.to_string(),
+        choices: t.choices.iter().map(|c| c.to_string()).collect(),
+        applicable: answer.is_some(),
+        answer,
+        reason,
+        reveal,
+        positions,
+        note,
+    }
+}
+
+/// Checks step `index`'s question on the reader's text.
+fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicable> {
     let e = f.explanation;
+    let n = e.tokens;
+    let last = n.saturating_sub(1);
+    let plain = |answer, positions, en: String, zh: String| Checked {
+        answer,
+        positions,
+        en,
+        zh,
+        note: None,
+    };
     match index {
-        0 => Some(match f.text_tokens().cmp(&f.words()) {
-            std::cmp::Ordering::Less => 0,
-            std::cmp::Ordering::Equal => 1,
-            std::cmp::Ordering::Greater => 2,
-        }),
-        1 => Some(if e.score_asymmetry > 1e-3 { 1 } else { 0 }),
-        // Token 0 sees only itself: its row is e₀, whose entropy is 0.
-        2 => Some(0),
-        3 => Some(if e.dag_without_self_loops { 0 } else { 1 }),
-        4 => Some(match e.absorbing_states.as_slice() {
-            [0] => 0,
-            [] => 2,
-            _ => 1,
-        }),
-        5 => Some(if e.mass_on_token0.last().copied()? > 0.5 {
-            1
-        } else {
-            0
-        }),
-        6 => {
-            let (_, first, second) = f.repeat()?;
-            Some(if f.logprob(second)? > f.logprob(first)? {
+        0 => {
+            let (t, w) = (f.text_tokens(), f.words());
+            let answer = match t.cmp(&w) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => 1,
+                std::cmp::Ordering::Greater => 2,
+            };
+            let m = &f.analysis.model;
+            let table = (m.vocab_size * m.n_embd) as f64 / 1e6;
+            let params = f.parameters() as f64 / 1e6;
+            Ok(plain(
+                answer,
+                Vec::new(),
+                format!(
+                    "{t} tokens for {w} words, {} characters, {} bytes. Split into bytes, the attention matrix would have {} entries; as tokens it has {}. The vocabulary's size never enters this n × n matrix: a larger vocabulary only cuts a text into fewer tokens (a smaller n²), and pays with a larger embedding table ({} × {} = {table:.1} million of this model's {params:.1} million parameters), a wider softmax at the output, and rarer tokens, each seen less often in training.",
+                    e.characters, e.bytes, e.attention_entries.bytes, e.attention_entries.tokens, m.vocab_size, m.n_embd
+                ),
+                format!(
+                    "{t} 個詞元、{w} 個以空白分開的詞、{} 個字元、{} 個位元組。若切成位元組，注意力矩陣有 {} 格；以詞元計只有 {} 格。詞彙表的大小從不出現在這個 n × n 矩陣裡：較大的詞彙表只是把文字切成較少的詞元（n² 較小），代價是較大的嵌入表（{} × {} = {:.0} 萬，這個模型共約 {:.0} 萬個參數）、輸出端較寬的 softmax，以及較罕見、訓練時較少見到的詞元。",
+                    e.characters, e.bytes, e.attention_entries.bytes, e.attention_entries.tokens, m.vocab_size, m.n_embd, table * 100.0, params * 100.0
+                ),
+            ))
+        }
+        1 => {
+            if n < 2 {
+                return Err(na(
+                    "Your text is one token: there is no first and last to compare. Type a few words.",
+                    "你的文字只有一個詞元，沒有第一個和最後一個可比。請多打幾個字。",
+                ));
+            }
+            let (lf, fl) = (e.score_last_first, e.score_first_last);
+            let scale = lf.abs().max(fl.abs()).max(1.0);
+            let answer = if (lf - fl).abs() <= 1e-6 * scale {
+                2
+            } else if lf > fl {
                 0
             } else {
                 1
-            })
-        }
-        7 => Some(if e.perplexity < 10.0 {
-            0
-        } else if e.perplexity <= 100.0 {
-            1
-        } else {
-            2
-        }),
-        8 => Some(if e.bits_per_byte? < 8.0 { 0 } else { 1 }),
-        9 => {
-            let a = f.attribution?;
-            let heads: f64 = a.heads.iter().flatten().sum();
-            let mlps: f64 = a.mlp.iter().sum();
-            Some(if heads > mlps { 0 } else { 1 })
-        }
-        _ => None,
-    }
-}
-
-/// Where the reader's text or the current model lacks what step `index` needs: a sentence that says so, instead
-/// of pretending.
-pub fn caveat(lang: Lang, index: usize, f: &Facts<'_>) -> Option<String> {
-    match (index, lang) {
-        (6, _) if f.repeat().is_none() => Some(match lang {
-            Lang::En => "Your text repeats no token, so this question has no answer on it yet: type a word twice (\"I love tennis. I love tennis.\").".into(),
-            Lang::ZhHant => "你的文字沒有重複的詞元，這題還無法作答：把一個詞打兩次（例如 \"I love tennis. I love tennis.\"）。".into(),
-        }),
-        (6, _) if f.best_induction() < 0.1 => Some(match lang {
-            Lang::En => format!(
-                "This model has no induction head on your text (best induction score {:.2}): it has no circuit that copies what came after the first occurrence, so a repeat may not help it.",
-                f.best_induction()
-            ),
-            Lang::ZhHant => format!(
-                "這個模型在你的文字上沒有歸納頭（induction head，最高分 {:.2}）：它沒有複製「第一次出現之後是什麼」的迴路，所以重複未必有幫助。",
-                f.best_induction()
-            ),
-        }),
-        (9, _) if f.attribution.is_none() => Some(match lang {
-            Lang::En => "Taking the last token's logit apart…".into(),
-            Lang::ZhHant => "正在拆解最後一個詞元的 logit…".into(),
-        }),
-        _ => None,
-    }
-}
-
-/// The answer explained with the reader's numbers; `None` where they lack what it needs (the step's
-/// [`caveat`] says what).
-pub fn reveal(lang: Lang, index: usize, f: &Facts<'_>) -> Option<String> {
-    let e = f.explanation;
-    let zh = lang == Lang::ZhHant;
-    let text = match index {
-        0 => {
-            let (t, w) = (f.text_tokens(), f.words());
-            if zh {
-                format!("{t} 個詞元、{w} 個以空白分開的詞、{} 個字元、{} 個位元組。若以位元組為單位，注意力矩陣有 {} 格；以詞元為單位只有 {} 格：詞彙表越大，詞元越少，n² 越小，但嵌入表越大。", e.characters, e.bytes, e.attention_entries.bytes, e.attention_entries.tokens)
-            } else {
-                format!("{t} tokens for {w} words, {} characters, {} bytes. Split into bytes, the attention matrix would have {} entries; as tokens it has {}: a larger vocabulary means fewer tokens and a smaller n², at the cost of a larger embedding table.", e.characters, e.bytes, e.attention_entries.bytes, e.attention_entries.tokens)
-            }
-        }
-        1 => {
-            if zh {
-                format!("‖S−Sᵀ‖/‖S‖ = {:.3}（對稱則為 0）。q_i·k_j 與 q_j·k_i 不同，因為查詢與鍵來自不同的權重 W_Q、W_K：「i 要找 j」不等於「j 要找 i」。", e.score_asymmetry)
-            } else {
-                format!("‖S−Sᵀ‖/‖S‖ = {:.3} (0 if it were symmetric). q_i·k_j differs from q_j·k_i because queries and keys come from different weights, W_Q and W_K: \"i looks for j\" is not \"j looks for i\".", e.score_asymmetry)
-            }
+            };
+            Ok(plain(
+                answer,
+                vec![last, 0],
+                format!(
+                    "S[{last}][0] = {lf:.3} and S[0][{last}] = {fl:.3}; over the whole matrix ‖S−Sᵀ‖/‖S‖ = {:.3} (0 if it were symmetric). Here d_head = {}. S = X W_Q (X W_K)ᵀ / √d_head is symmetric on every text when W_Q W_Kᵀ is symmetric (and W_Q b_Kᵀ equals W_K b_Qᵀ), and otherwise generally not: different weights alone do not make it asymmetric, but a trained head is almost never symmetric — \"i looks for j\" is not \"j looks for i\".",
+                    e.score_asymmetry, e.head_dim
+                ),
+                format!(
+                    "S[{last}][0] = {lf:.3}，S[0][{last}] = {fl:.3}；整個矩陣的 ‖S−Sᵀ‖/‖S‖ = {:.3}（對稱則為 0）。這裡 d_head = {}。S = X W_Q (X W_K)ᵀ / √d_head 在 W_Q W_Kᵀ 對稱（且偏差項相符）時，任何文字的 S 都對稱，否則一般不對稱：權重不同本身並不保證不對稱，但訓練過的頭幾乎從不對稱——「i 找 j」不等於「j 找 i」。",
+                    e.score_asymmetry, e.head_dim
+                ),
+            ))
         }
         2 => {
-            let stochastic = if e.row_stochastic { "yes" } else { "no" };
-            if zh {
-                format!("詞元 0 只看得到自己：它那一列是 [1, 0, …]，熵為 0 位元。每一列總和都是 1（列隨機：{}）。", if e.row_stochastic { "是" } else { "否" })
+            let j = e.last_row_argmax;
+            let answer = if j == 0 {
+                0
+            } else if j + 1 == last {
+                1
+            } else if j == last {
+                2
             } else {
-                format!("Token 0 can only see itself: its row is [1, 0, …], whose entropy is 0 bits. Every row sums to 1 (row-stochastic: {stochastic}).")
-            }
+                3
+            };
+            let stochastic_en = if e.row_stochastic {
+                "Every row sums to 1 (checked)."
+            } else {
+                "Some row here does not sum to 1 within 1e-4: that would be a bug; please report it."
+            };
+            let stochastic_zh = if e.row_stochastic {
+                "每一列的總和都是 1（已檢查）。"
+            } else {
+                "這裡有一列的總和與 1 相差超過 1e-4：這是錯誤，請回報。"
+            };
+            Ok(plain(
+                answer,
+                vec![j],
+                format!(
+                    "The last token ({}) gives {:.2} of its attention to position {j} ({}). {stochastic_en} Its output from this head is that mix of the value vectors, then W_O.",
+                    f.token(last),
+                    e.last_row_max,
+                    f.token(j)
+                ),
+                format!(
+                    "最後一個詞元（{}）把 {:.2} 的注意力給了位置 {j}（{}）。{stochastic_zh}這個頭對它的輸出，就是依這一列混合的值向量，再乘上 W_O。",
+                    f.token(last),
+                    e.last_row_max,
+                    f.token(j)
+                ),
+            ))
         }
         3 => {
-            if zh {
-                format!(
-                    "去掉自環後{}有向無環圖：因果遮罩讓每條邊都指向更早的詞元，不可能繞回來。",
-                    if e.dag_without_self_loops {
-                        "是"
-                    } else {
-                        "不是"
-                    }
-                )
+            let j = e.most_attended;
+            let answer = if j == 0 {
+                0
+            } else if j == last {
+                1
             } else {
-                format!("Without self-loops it {} a DAG: the causal mask makes every edge point to an earlier token, so no path comes back.", if e.dag_without_self_loops { "is" } else { "is not" })
-            }
+                2
+            };
+            let share = 100.0 * e.most_attended_total / n as f64;
+            let dag_en = if e.dag_without_self_loops {
+                "Without its self-loops this head's graph is a DAG (checked); with them it is not."
+            } else {
+                "Without its self-loops this graph should be a DAG, and the check says it is not: that would be a bug; please report it."
+            };
+            let dag_zh = if e.dag_without_self_loops {
+                "去掉自環後，這個頭的圖是有向無環圖（已檢查）；含自環則不是。"
+            } else {
+                "去掉自環後這張圖應該是有向無環圖，檢查卻說不是：這是錯誤，請回報。"
+            };
+            Ok(plain(
+                answer,
+                vec![j],
+                format!(
+                    "Column {j} ({}) receives {:.2} in all, {share:.0} % of the {n} rows' total. {dag_en}",
+                    f.token(j),
+                    e.most_attended_total
+                ),
+                format!(
+                    "第 {j} 行（{}）總共收到 {:.2}，是 {n} 列總和的 {share:.0}%。{dag_zh}",
+                    f.token(j),
+                    e.most_attended_total
+                ),
+            ))
         }
         4 => {
-            if zh {
-                format!("吸收態：{:?}。走到詞元 0 就離不開了。鏈只能往過去走，永遠不能走向後面的詞元：它只能回頭看較早的詞元。", e.absorbing_states)
-            } else {
-                format!("Absorbing: {:?}. A walker that reaches token 0 never leaves. The chain only moves into the past, never to a later token: it can only look back to earlier tokens.", e.absorbing_states)
-            }
+            let h = e.last_row_entropy_bits;
+            let absorbing = format!("{:?}", e.absorbing_states);
+            Ok(plain(
+                usize::from(h <= 1.0),
+                vec![last],
+                format!(
+                    "The last token's row has {h:.2} bits: it attends to about 2^H = {:.1} tokens (of the {n} it can see, log₂ {n} = {:.2} bits if it spread evenly). Token 0's row is [1, 0, …], 0 bits. Absorbing states here: {absorbing}.",
+                    h.exp2(),
+                    (n as f64).log2()
+                ),
+                format!(
+                    "最後一個詞元那一列有 {h:.2} 位元：它大約看向 2^H = {:.1} 個詞元（它能看到 {n} 個，若平均分散則是 log₂ {n} = {:.2} 位元）。詞元 0 那一列是 [1, 0, …]，0 位元。這裡的吸收態：{absorbing}。",
+                    h.exp2(),
+                    (n as f64).log2()
+                ),
+            ))
         }
         5 => {
-            let (&m1, &m8) = (e.mass_on_token0.first()?, e.mass_on_token0.last()?);
-            if zh {
-                format!("走 1 步後有 {m1:.2} 的機率質量在詞元 0，走 8 步後有 {m8:.2}。反覆相乘會把機率質量都排進詞元 0（匯點），所以 A^k 說的多半是匯點，而不是語意。")
-            } else {
-                format!("{m1:.2} of the walkers are on token 0 after one step, {m8:.2} after eight. Repeated steps drain everything into token 0, the sink, so A^k says more about the sink than about meaning.")
-            }
+            let (Some(&m1), Some(&m8), Some(&u1), Some(&u8)) = (
+                e.mass_on_token0.first(),
+                e.mass_on_token0.last(),
+                e.uniform_mass_on_token0.first(),
+                e.uniform_mass_on_token0.last(),
+            ) else {
+                return Err(na("The text has no tokens.", "文字沒有詞元。"));
+            };
+            Ok(plain(
+                usize::from(m8 > 0.5),
+                vec![0],
+                format!(
+                    "With one walker started on each token, {:.0} % of them are on token 0 after one step of this head and {:.0} % after eight. A uniform causal matrix of the same size would have {:.0} % and {:.0} %: every causal matrix drains into token 0; a sink only makes it faster.",
+                    100.0 * m1,
+                    100.0 * m8,
+                    100.0 * u1,
+                    100.0 * u8
+                ),
+                format!(
+                    "每個詞元上各放一個隨機漫步者，這個頭走一步後有 {:.0}% 的漫步者在詞元 0，走八步後有 {:.0}%。同樣大小的均勻因果矩陣則是 {:.0}% 和 {:.0}%：每個因果矩陣都會流向詞元 0，匯點只是讓它更快。",
+                    100.0 * m1,
+                    100.0 * m8,
+                    100.0 * u1,
+                    100.0 * u8
+                ),
+            ))
         }
-        6 => match f.repeat() {
-            Some((token, first, second)) => {
-                let (p1, p2) = (f.logprob(first)?.exp(), f.logprob(second)?.exp());
-                if zh {
-                    format!("{token} 第一次（位置 {first}）的機率是 {p1:.3}，第二次（位置 {second}）是 {p2:.3}。")
-                } else {
-                    format!("{token} had probability {p1:.3} the first time (position {first}) and {p2:.3} the second (position {second}).")
-                }
+        6 => {
+            // (t, t′, ln p at t, ln p at t′) for each repeat whose two positions are both predicted.
+            let pairs: Vec<(usize, usize, f64, f64)> = e
+                .repeat_positions
+                .iter()
+                .zip(&e.repeat_first_positions)
+                .filter_map(|(&t, &first)| Some((t, first, f.logprob(t)?, f.logprob(first)?)))
+                .collect();
+            if pairs.is_empty() {
+                return Err(na(
+                    "No pair of tokens repeats in your text, so this question has no answer on it yet: say something twice (\"I love tennis. I love tennis.\").",
+                    "你的文字裡沒有重複出現的一對詞元，這題還無法作答：把一句話說兩次（例如「I love tennis. I love tennis.」）。",
+                ));
             }
-            None => return None,
-        },
+            // `pairs` is not empty (checked above).
+            let count = pairs.len() as f64;
+            let second = pairs.iter().map(|p| p.2).sum::<f64>() / count;
+            let first = pairs.iter().map(|p| p.3).sum::<f64>() / count;
+            let at: Vec<String> = pairs.iter().map(|p| p.0.to_string()).collect();
+            let was: Vec<String> = pairs.iter().map(|p| p.1.to_string()).collect();
+            let note = match f.best_induction() {
+                Some((l, h, score)) if score < 0.1 => Some((
+                    format!("This model has no induction head on your text (best induction score {score:.2}, head {l}.{h}): it has no circuit that copies what followed the first time, so a repeat may not help it."),
+                    format!("這個模型在你的文字上沒有歸納頭（最高的歸納分數是 {score:.2}，注意力頭 {l}.{h}）：它沒有照抄第一次之後內容的迴路，所以重複未必有幫助。"),
+                )),
+                _ => None,
+            };
+            let (best_en, best_zh) = match f.best_induction() {
+                Some((l, h, s)) => (
+                    format!(
+                        " The strongest induction head on your text is {l}.{h} (score {s:.2})."
+                    ),
+                    format!("你的文字上歸納分數最高的頭是 {l}.{h}（{s:.2}）。"),
+                ),
+                None => (String::new(), String::new()),
+            };
+            Ok(Checked {
+                answer: usize::from(second <= first),
+                positions: pairs.iter().map(|p| p.0).collect(),
+                en: format!(
+                    "Pairs seen before end at positions {}; there the model gave {:.3} (geometric mean), against {:.3} at the pairs' first occurrences (positions {}).{best_en}",
+                    at.join(", "),
+                    second.exp(),
+                    first.exp(),
+                    was.join(", "),
+                ),
+                zh: format!(
+                    "先前出現過的詞元對結束在位置 {}；模型在那裡給的機率是 {:.3}（幾何平均），這些詞元對第一次出現時（位置 {}）是 {:.3}。{best_zh}",
+                    at.join("、"),
+                    second.exp(),
+                    was.join("、"),
+                    first.exp(),
+                ),
+                note,
+            })
+        }
         7 => {
-            if zh {
-                format!("鏈式法則：p(x₁…x_n) = Π p(x_t | x_<t)，ln 聯合機率 = {:.2}（{} 個被評分的詞元）。困惑度 = exp({:.2}/{}) = {:.2}，也就是各機率幾何平均的倒數；只有每個預測都確定（p = 1）時才是最小值 1。注意力矩陣本身算不出困惑度：那要靠最後的 logits。", e.joint_log_prob, e.scored_tokens, -e.joint_log_prob, e.scored_tokens, e.perplexity)
+            let ppl = e.perplexity;
+            let answer = if ppl < 10.0 {
+                0
+            } else if ppl <= 100.0 {
+                1
             } else {
-                format!("The chain rule: p(x₁…x_n) = Π p(x_t | x_<t), so ln of the joint probability is {:.2} over {} scored tokens. Perplexity = exp({:.2}/{}) = {:.2}, the inverse geometric mean of the probabilities; it is 1, its minimum, only if every prediction is certain. The attention matrix alone cannot give it: the final logits do.", e.joint_log_prob, e.scored_tokens, -e.joint_log_prob, e.scored_tokens, e.perplexity)
-            }
+                2
+            };
+            let nats = -e.joint_log_prob / e.scored_tokens as f64;
+            let vocab = f.analysis.model.vocab_size;
+            let (scope_en, scope_zh) = if f.analysis.bos {
+                ("the whole text (BOS in front)", "整段文字（前面有 BOS）")
+            } else {
+                (
+                    "the text after its first token, p(x₂ … x_n | x₁) (without BOS the first token is not predicted)",
+                    "第一個詞元之後的文字 p(x₂ … x_n | x₁)（沒有 BOS 時第一個詞元不被預測）",
+                )
+            };
+            Ok(plain(
+                answer,
+                Vec::new(),
+                format!(
+                    "ln of the probability of {scope_en} is {:.2} over {} predicted tokens, so ln PPL = {nats:.3} nats per token ({:.3} bits) and PPL = {ppl:.2}. A uniform guess over this model's {vocab} tokens would give {vocab}; only probability 1 on every actual token gives 1. The attention matrices alone cannot give this number: the final logits do.",
+                    e.joint_log_prob,
+                    e.scored_tokens,
+                    nats / std::f64::consts::LN_2
+                ),
+                format!(
+                    "{scope_zh}的機率取 ln 是 {:.2}，共 {} 個被預測的詞元，所以 ln PPL = 每個詞元 {nats:.3} 奈特（{:.3} 位元），PPL = {ppl:.2}。在這個模型的 {vocab} 個詞元中均勻亂猜會得到 {vocab}；只有每個實際詞元都以機率 1 猜中，才會是 1。光靠注意力矩陣算不出這個數：要靠最後的 logits。",
+                    e.joint_log_prob,
+                    e.scored_tokens,
+                    nats / std::f64::consts::LN_2
+                ),
+            ))
         }
         8 => {
-            let params = f.parameters() as f64 / 1e6;
-            let bpb = e
-                .bits_per_byte
-                .map_or_else(|| "—".to_string(), |b| format!("{b:.2}"));
-            if zh {
-                format!("用 {:.1} 位元編碼 {} 個位元組：每位元組 {bpb} 位元（原始文字 8 位元，gzip 在一頁散文上約 3.9）。以模型驅動的算術編碼器大約就需要這麼多位元（夏農）。這個模型約有 {params:.1} 百萬個參數：它們是訓練文字的有損壓縮，只留下預測用得到的規律。", e.bits, e.scored_bytes)
-            } else {
-                format!("{:.1} bits for {} bytes: {bpb} bits per byte (plain text takes 8; gzip about 3.9 on a page of prose). An arithmetic coder driven by the model needs about that many (Shannon). The model has about {params:.1} million parameters: a lossy compression of its training text that keeps what helps prediction.", e.bits, e.scored_bytes)
-            }
+            let (Some(bpb), Some(gzip)) = (e.bits_per_byte, e.gzip_bits_per_byte) else {
+                return Err(na(
+                    "No byte of your text is predicted (one character, without BOS): add text, or turn BOS on.",
+                    "你的文字沒有任何位元組被預測（只有一個字元且沒有 BOS）：多打一些字，或打開 BOS。",
+                ));
+            };
+            Ok(plain(
+                usize::from(bpb >= gzip),
+                Vec::new(),
+                format!(
+                    "The model: {:.1} bits for {} predicted bytes, {bpb:.2} bits per byte. gzip −9: {} bytes for the text's {}, {gzip:.2} bits per byte (its 18 bytes of header and trailer weigh a lot on a short text). Plain text: 8.",
+                    e.bits, e.scored_bytes, e.gzip_bytes, e.bytes
+                ),
+                format!(
+                    "模型：{} 個被預測的位元組用了 {:.1} 位元，每位元組 {bpb:.2} 位元。gzip −9：文字的 {} 個位元組壓成 {} 個位元組，每位元組 {gzip:.2} 位元（它 18 個位元組的檔頭和檔尾，在短文字上占了很大比例）。純文字：8。",
+                    e.scored_bytes, e.bits, e.bytes, e.gzip_bytes
+                ),
+            ))
         }
-        9 => match f.attribution {
-            Some(a) => {
-                let heads: f64 = a.heads.iter().flatten().sum();
-                let mlps: f64 = a.mlp.iter().sum();
-                let best = a
-                    .heads
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(l, hs)| hs.iter().enumerate().map(move |(h, &v)| (l, h, v)))
-                    .max_by(|x, y| x.2.total_cmp(&y.2));
-                let (l, h, v) = best?;
-                let best = format!("{l}.{h} ({v:+.2})");
-                if zh {
-                    format!("{} 的 logit 為 {:.2}：所有注意力頭合計 {heads:+.2}，所有 MLP 合計 {mlps:+.2}，嵌入 {:+.2}。直接貢獻最大的頭是 {best}。這只是直接效果：在網格上把它剔除（knock out），就能看到總效果。", a.target.text, a.logit, a.embeddings)
-                } else {
-                    format!("Of the logit {:.2} of {:?}: all heads together add {heads:+.2}, all MLPs {mlps:+.2}, the embeddings {:+.2}. The head adding most directly is {best}. That is the direct effect only: knock it out in the grid to see the whole effect.", a.logit, a.target.text, a.embeddings)
-                }
-            }
-            None => return None,
-        },
-        _ => return None,
-    };
-    Some(text)
+        9 => {
+            let Some(a) = f.attribution else {
+                return Err(na(
+                    "Taking the last token's logit apart…",
+                    "正在拆解最後一個詞元的 logit…",
+                ));
+            };
+            let heads: f64 = a.heads.iter().flatten().sum();
+            let mlps: f64 = a.mlp.iter().sum();
+            let biases: f64 = a.attention_bias.iter().sum();
+            let best = a
+                .heads
+                .iter()
+                .enumerate()
+                .flat_map(|(l, hs)| hs.iter().enumerate().map(move |(h, &v)| (l, h, v)))
+                .reduce(|x, y| if y.2 > x.2 { y } else { x })
+                .map_or_else(|| "—".to_string(), |(l, h, v)| format!("{l}.{h} ({v:+.2})"));
+            let target = crate::format::token(&a.target.text);
+            Ok(plain(
+                usize::from(heads <= mlps),
+                vec![a.position],
+                format!(
+                    "Of the logit {:.2} of {target} at position {}: all heads {heads:+.2}, all MLPs {mlps:+.2}, the embeddings {:+.2}, the attention output biases {biases:+.2}, the final LayerNorm's β {:+.2}; together {:.2}. The head adding most directly is {best}. That is the direct effect only, with the LayerNorm's 1/σ frozen: knock the head out in the grid to see its whole effect.",
+                    a.logit, a.position, a.embeddings, a.ln_bias, a.total()
+                ),
+                format!(
+                    "位置 {} 對 {target} 的 logit 是 {:.2}：所有頭合計 {heads:+.2}、所有 MLP 合計 {mlps:+.2}、嵌入 {:+.2}、注意力輸出偏差項 {biases:+.2}、最後 LayerNorm 的 β {:+.2}；加起來是 {:.2}。直接貢獻最多的頭是 {best}。這只是固定 LayerNorm 的 1/σ 時的直接效果：在網格上把它移除，才看得到總效果。",
+                    a.position, a.logit, a.embeddings, a.ln_bias, a.total()
+                ),
+            ))
+        }
+        _ => Err(na("No such step.", "沒有這一步。")),
+    }
 }
 
 #[cfg(test)]

@@ -242,6 +242,7 @@ fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> 
         step: settings.lesson_step,
         lang: settings.lang,
         prediction: b.view.prediction,
+        chinese_font: b.view.chinese_font,
         facts,
         head,
         failure,

@@ -120,4 +120,6 @@ pub enum Command {
     LessonChoose(usize),
     /// Check the reader's answer on their text.
     LessonCheck,
+    /// Open the lesson's figure before answering (the answer then counts as no prediction).
+    LessonShowFigure,
 }

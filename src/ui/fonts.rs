@@ -8,8 +8,13 @@ use resvg::usvg::fontdb;
 /// Characters a symbol font must have.
 const SYMBOLS: &str = "␣↵⇥→";
 
-/// Characters a CJK font must have (Traditional and Simplified Chinese, Japanese kana, Korean).
-const CJK: &str = "網球注意力网球東京はハ한";
+/// Characters a Chinese face must have: Traditional ones the lesson uses, and Simplified ones of tokens. A face
+/// with these is enough for the Chinese lesson, whether or not it also has Japanese or Korean.
+pub const CHINESE: &str = "網球注意力詞元連鎖律困惑度繁體中文网球东京";
+
+/// Japanese kana and Korean hangul, for tokens of those languages: from a second face where the Chinese one
+/// lacks them.
+const KANA_HANGUL: &str = "はハ한";
 
 /// Families tried first, in order, for each kind.
 const SYMBOL_FAMILIES: &[&str] = &[
@@ -54,22 +59,28 @@ fn find(db: &fontdb::Database, families: &[&str], chars: &str) -> Option<fontdb:
     candidates.find(|&id| covers(db, id, chars))
 }
 
-/// Adds the best installed symbol font and CJK font as fallbacks to every family; returns their names.
-pub fn install_fallbacks(ctx: &egui::Context) -> Vec<String> {
-    let db = crate::export::system_fonts();
+/// The fallback faces found, by family name; `None` where no installed face has the characters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstalledFonts {
+    /// For the visible-whitespace marks and arrows.
+    pub symbols: Option<String>,
+    /// For Chinese: the lesson in Traditional Chinese and Chinese tokens.
+    pub chinese: Option<String>,
+    /// For Japanese kana and Korean hangul (the Chinese face itself when it has them).
+    pub kana_hangul: Option<String>,
+}
+
+/// Adds the best installed symbol, Chinese, and kana and hangul faces of the system as fallbacks to every
+/// family; says which it found.
+pub fn install_fallbacks(ctx: &egui::Context) -> InstalledFonts {
+    install_from(ctx, &crate::export::system_fonts())
+}
+
+/// [`install_fallbacks`] from the faces of `db`.
+pub fn install_from(ctx: &egui::Context, db: &fontdb::Database) -> InstalledFonts {
     let mut fonts = egui::FontDefinitions::default();
-    let mut used = Vec::new();
-    for (name, families, chars) in [
-        ("symbols", SYMBOL_FAMILIES, SYMBOLS),
-        ("cjk", CJK_FAMILIES, CJK),
-    ] {
-        let Some(id) = find(&db, families, chars) else {
-            continue;
-        };
-        let Some((bytes, index)) = db.with_face_data(id, |data, index| (data.to_vec(), index))
-        else {
-            continue;
-        };
+    let mut add = |name: &str, id: fontdb::ID| -> Option<String> {
+        let (bytes, index) = db.with_face_data(id, |data, index| (data.to_vec(), index))?;
         let mut data = egui::FontData::from_owned(bytes);
         data.index = index;
         fonts
@@ -78,14 +89,19 @@ pub fn install_fallbacks(ctx: &egui::Context) -> Vec<String> {
         for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
             fonts.families.entry(family).or_default().push(name.into());
         }
-        if let Some(face) = db.face(id) {
-            used.push(
-                face.families
-                    .first()
-                    .map_or_else(String::new, |(n, _)| n.clone()),
-            );
-        }
-    }
+        db.face(id)?.families.first().map(|(n, _)| n.clone())
+    };
+    let symbols = find(db, SYMBOL_FAMILIES, SYMBOLS).and_then(|id| add("symbols", id));
+    let chinese_id = find(db, CJK_FAMILIES, CHINESE);
+    let chinese = chinese_id.and_then(|id| add("chinese", id));
+    let kana_hangul = match chinese_id {
+        Some(id) if covers(db, id, KANA_HANGUL) => chinese.clone(),
+        _ => find(db, CJK_FAMILIES, KANA_HANGUL).and_then(|id| add("kana-hangul", id)),
+    };
     ctx.set_fonts(fonts);
-    used
+    InstalledFonts {
+        symbols,
+        chinese,
+        kana_hangul,
+    }
 }

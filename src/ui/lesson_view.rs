@@ -14,6 +14,15 @@ pub struct Prediction {
     pub choice: Option<usize>,
     /// Whether the reader asked the app to check it.
     pub checked: bool,
+    /// The reader opened the figure before answering: what they pick now is no prediction.
+    pub shown_early: bool,
+}
+
+impl Prediction {
+    /// Whether the figure may be drawn: once the reader committed to an answer, or asked to see it first.
+    pub fn figure_open(&self) -> bool {
+        self.checked || self.shown_early
+    }
 }
 
 /// What the lesson draws from.
@@ -24,6 +33,8 @@ pub struct LessonPanel<'a> {
     pub lang: Lang,
     /// The reader's prediction on this step.
     pub prediction: Prediction,
+    /// Whether a font with Chinese characters is installed.
+    pub chinese_font: bool,
     /// The numbers the checks read, once they arrived for the text on screen.
     pub facts: Option<Facts<'a>>,
     /// The head the head-level steps use.
@@ -68,11 +79,24 @@ pub fn lesson_ui(
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 for lang in Lang::ALL {
-                    if ui.selectable_label(p.lang == lang, lang.name()).clicked() && lang != p.lang {
+                    // Without a Chinese font the language's own name would be boxes: name it in English.
+                    let name = match lang {
+                        Lang::ZhHant if !p.chinese_font => "Traditional Chinese",
+                        _ => lang.name(),
+                    };
+                    if ui.selectable_label(p.lang == lang, name).clicked() && lang != p.lang {
                         commands.push(Command::LessonLang(lang));
                     }
                 }
             });
+            if !p.chinese_font {
+                ui.colored_label(
+                    Color32::from_rgb(230, 85, 13),
+                    "No installed font has Chinese characters, so the Chinese lesson and Chinese tokens would be \
+                     boxes. Install one: fonts-noto-cjk or fonts-wqy-microhei (Debian, Ubuntu), \
+                     google-noto-sans-cjk-fonts (Fedora).",
+                );
+            }
             ui.separator();
             for i in 0..STEPS {
                 if ui
@@ -87,11 +111,6 @@ pub fn lesson_ui(
                 "用 ←/→ 或按鈕換步驟。改動上方文字，每一步都會在新文字上重算。"
             } else {
                 "←/→ or the buttons change step. Edit the text above: every step recomputes on it."
-            });
-            ui.small(if zh {
-                "中文需要系統有 CJK 字型；若看到方框，請安裝 Noto Sans CJK（Debian/Ubuntu：fonts-noto-cjk）或文泉驛微米黑（fonts-wqy-microhei）。"
-            } else {
-                "Chinese needs a CJK font on the system; if you see boxes, install Noto Sans CJK (Debian/Ubuntu: fonts-noto-cjk) or WenQuanYi Micro Hei (fonts-wqy-microhei)."
             });
         });
     ui.horizontal(|ui| {
@@ -116,7 +135,7 @@ pub fn lesson_ui(
         }
         let (l, h) = p.head;
         ui.weak(if zh {
-            format!("（使用注意力頭 {l}.{h}：在「Matrix」選單換頭）")
+            format!("（使用注意力頭 {l}.{h}：可在「Matrix」選單切換注意力頭）")
         } else {
             format!("(head {l}.{h}: change it in the Matrix menu)")
         });
@@ -126,6 +145,7 @@ pub fn lesson_ui(
         ui.label(*sentence);
     }
     ui.add_space(4.0);
+    let report = p.facts.as_ref().map(|f| steps::step(p.lang, step, f));
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
         ui.strong(if zh { "試試看" } else { "Try this" });
@@ -137,14 +157,12 @@ pub fn lesson_ui(
                 }
             }
         });
-        let facts = p.facts.as_ref();
-        let caveat = facts.and_then(|f| steps::caveat(p.lang, step, f));
-        if let Some(c) = &caveat {
-            ui.colored_label(Color32::from_rgb(230, 85, 13), c);
+        if let Some(reason) = report.as_ref().and_then(|r| r.reason.as_ref()) {
+            ui.colored_label(Color32::from_rgb(230, 85, 13), reason);
         }
-        let answer = facts.and_then(|f| steps::answer(step, f));
+        let answer = report.as_ref().and_then(|r| r.answer);
         let check = if zh {
-            "在我的文字上檢查"
+            "用我的文字檢查"
         } else {
             "Check on my text"
         };
@@ -164,26 +182,41 @@ pub fn lesson_ui(
             commands.push(Command::LessonCheck);
         }
         if p.prediction.checked {
-            if let (Some(answer), Some(f)) = (answer, facts) {
+            if let (Some(answer), Some(r)) = (answer, report.as_ref()) {
                 let right = p.prediction.choice == Some(answer);
-                let verdict = match (right, zh) {
-                    (true, false) => "✓ Right.",
-                    (false, false) => "✗ Not quite.",
-                    (true, true) => "✓ 答對了。",
-                    (false, true) => "✗ 不太對。",
+                let verdict = match (right, p.prediction.shown_early, zh) {
+                    (true, false, false) => "✓ Right.",
+                    (false, false, false) => "✗ Not quite.",
+                    (true, false, true) => "✓ 答對了。",
+                    (false, false, true) => "✗ 不太對。",
+                    (_, true, false) => "You saw the figure first, so this was no prediction:",
+                    (_, true, true) => "你先看了圖，所以這不算預測：",
                 };
-                let colour = if right {
-                    Color32::from_rgb(26, 152, 80)
-                } else {
-                    Color32::from_rgb(215, 48, 39)
+                let colour = match (right, p.prediction.shown_early) {
+                    (_, true) => Color32::GRAY,
+                    (true, false) => Color32::from_rgb(26, 152, 80),
+                    (false, false) => Color32::from_rgb(215, 48, 39),
                 };
                 ui.label(RichText::new(verdict).color(colour).strong());
-                if let Some(text) = steps::reveal(p.lang, step, f) {
-                    ui.label(text);
+                if p.prediction.shown_early || !right {
+                    // The right choice, named, where the reader did not pick it or did not predict.
+                    if let Some(choice) = text.choices.get(answer) {
+                        ui.label(if zh {
+                            format!("答案：{choice}")
+                        } else {
+                            format!("The answer: {choice}")
+                        });
+                    }
+                }
+                if let Some(reveal) = &r.reveal {
+                    ui.label(reveal);
+                }
+                if let Some(note) = &r.note {
+                    ui.colored_label(Color32::from_rgb(230, 85, 13), note);
                 }
             }
         }
-        if facts.is_none() {
+        if report.is_none() {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.small(if zh {
@@ -195,6 +228,25 @@ pub fn lesson_ui(
         }
     });
     ui.separator();
-    commands.extend(figure(ui, steps::FIGURES[step]));
+    if p.prediction.figure_open() {
+        commands.extend(figure(ui, steps::FIGURES[step]));
+    } else {
+        // The figure holds the answer: it stays closed until the reader commits, or asks to see it anyway.
+        ui.weak(if zh {
+            "圖裡有答案：先選一個答案並檢查，圖就會出現。"
+        } else {
+            "The figure holds the answer: pick one and check it, and the figure opens."
+        });
+        if ui
+            .button(if zh {
+                "先給我看圖（不算預測）"
+            } else {
+                "Show me the figure first (then it is no prediction)"
+            })
+            .clicked()
+        {
+            commands.push(Command::LessonShowFigure);
+        }
+    }
     commands
 }

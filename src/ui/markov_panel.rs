@@ -47,9 +47,10 @@ pub fn markov_panel_ui(
         ui.label("Token 0 can only look at itself, so it is an absorbing state, and A^k moves all the mass into it \
                   as k grows. Every causal attention matrix does this, even a uniform one; a head that already puts \
                   much of its weight on token 0 (a sink) only does it faster. The model never computes A^k: sinks are \
-                  learned because softmax must put its weight somewhere, and token 0 is visible from every position. \
-                  Attention rollout (the Matrix menu) is the multi-step path that means something: it multiplies the \
-                  layers' matrices, each mixed with the residual connection.");
+                  thought to be learned because softmax must put its weight somewhere, and token 0 is visible from \
+                  every position. Attention rollout (the Matrix menu) is a more telling multi-step path: it \
+                  multiplies the layers' head-averaged matrices, each mixed with the residual connection (a \
+                  heuristic picture of the flow, not an exact one).");
         ui.label("The teleport ranking adds a small chance α of jumping to a random token, so the chain has a \
                   stationary distribution that ranks tokens by how much attention flows into them.");
         ui.label("Query = what a token looks for, key = what a token offers; attention is communication between \
@@ -69,7 +70,7 @@ pub fn markov_panel_ui(
         ),
         (
             "→ token 0",
-            "Probability that the chain from token i ends in token 0",
+            "Probability that the chain from token i ends in token 0 (1 for every causal softmax head)",
         ),
         (
             "π (α)",

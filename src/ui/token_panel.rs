@@ -166,7 +166,9 @@ pub fn token_panel_ui(
                                         format!("{text} {:.2}", a.prob)
                                     })
                                     .collect();
-                                ui.small(alts.join("  "));
+                                // The column can be wider than the panel (it scrolls sideways): the whole list
+                                // also shows on hover, one per line.
+                                ui.small(alts.join("  ")).on_hover_text(alts.join("\n"));
                             });
                         }
                         None => {

@@ -57,6 +57,8 @@ pub struct ViewState {
     pub knocked_out: HeadSet,
     /// The reader's answer on the lesson's current step.
     pub prediction: super::lesson_view::Prediction,
+    /// Whether a font with Chinese characters was found (else the Chinese lesson would show boxes).
+    pub chinese_font: bool,
     /// The queries the graph shows (first, last); `None` for all.
     pub window: Option<(usize, usize)>,
 }
@@ -76,6 +78,7 @@ impl ViewState {
             predicted: None,
             knocked_out: HeadSet::default(),
             prediction: Default::default(),
+            chinese_font: true,
             window: None,
         }
     }

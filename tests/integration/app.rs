@@ -1050,12 +1050,25 @@ fn the_lesson_walks_every_step_checks_a_prediction_and_follows_an_edited_text() 
         explained.score_asymmetry,
         want["score_asymmetry"]
     );
-    h.get_by_label("no").click();
+    // The figure holds the answer: closed until the reader commits.
+    assert!(!h.state().view.prediction.figure_open());
+    h.get_by_label_contains("The figure holds the answer");
+    // Is S[last][first] larger than S[first][last]? The right choice from numpy's scores.
+    let right = if want["score_last_first"].as_f64().unwrap()
+        > want["score_first_last"].as_f64().unwrap()
+    {
+        0
+    } else {
+        1
+    };
+    h.get_by_label(steps::text(Lang::En, 1).choices[right])
+        .click();
     h.step();
     h.step();
     h.get_by_label("Check on my text").click();
     settle(&mut h);
     h.get_by_label("✓ Right.");
+    assert!(h.state().view.prediction.figure_open());
     let asymmetry = format!("{:.3}", explained.score_asymmetry);
     assert_eq!(
         h.query_all_by_label_contains(&asymmetry).count(),
@@ -1089,7 +1102,7 @@ fn the_lesson_walks_every_step_checks_a_prediction_and_follows_an_edited_text() 
         h.get_by_label_contains(if lang == Lang::En {
             "Check on my text"
         } else {
-            "在我的文字上檢查"
+            "用我的文字檢查"
         })
         .click();
         settle(&mut h);
@@ -1104,7 +1117,7 @@ fn the_lesson_walks_every_step_checks_a_prediction_and_follows_an_edited_text() 
     h.get_by_label("English").click();
     h.state_mut().apply(Command::LessonStep(6), &ctx);
     settle(&mut h);
-    h.get_by_label_contains("Your text repeats no token");
+    h.get_by_label_contains("No pair of tokens repeats");
     h.state_mut().settings.text = "I love tennis. I love tennis.".into();
     text_edited(&mut h);
     settle(&mut h);
@@ -1116,7 +1129,7 @@ fn the_lesson_walks_every_step_checks_a_prediction_and_follows_an_edited_text() 
         .expect("numbers for the new text");
     assert_eq!(explained.key.text, "I love tennis. I love tennis.");
     assert!(h
-        .query_by_label_contains("Your text repeats no token")
+        .query_by_label_contains("No pair of tokens repeats")
         .is_none());
     assert_eq!(
         h.state().settings.lesson_step,
@@ -1345,4 +1358,66 @@ fn a_1024_token_paste_keeps_the_text_box_counts_narrows_and_clicks() {
         let query = *graph.node(from).unwrap().payload();
         assert!((900..=1000).contains(&query), "an edge from query {query}");
     }
+}
+
+#[test]
+fn a_system_whose_only_cjk_font_lacks_hangul_still_draws_the_chinese_lesson() {
+    // Droid Sans Fallback (which many desktops have through ghostscript) has Chinese but not every Korean
+    // syllable; the Chinese lesson must take it rather than draw boxes.
+    use attngraph::lesson::steps::ZH_HANT;
+    use resvg::usvg::fontdb;
+    let droid = Path::new("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf");
+    if !droid.exists() {
+        crate::skip_report::required_in_ci(
+            "app::a_system_whose_only_cjk_font_lacks_hangul_still_draws_the_chinese_lesson",
+            "the Chinese lesson on Droid Sans Fallback alone",
+            "Droid Sans Fallback is not installed (fonts-droid-fallback)",
+        );
+        return;
+    }
+    let mut db = fontdb::Database::new();
+    db.load_font_file(droid).unwrap();
+    let ctx = egui::Context::default();
+    let found = attngraph::ui::fonts::install_from(&ctx, &db);
+    assert_eq!(
+        found.chinese.as_deref(),
+        Some("Droid Sans Fallback"),
+        "{found:?}"
+    );
+    let mut output = ctx.run_ui(egui::RawInput::default(), |_| {});
+    output.textures_delta.clear();
+    let font = egui::FontId::proportional(14.0);
+    let han =
+        |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3000}'..='\u{303f}').contains(&c);
+    for step in &ZH_HANT {
+        for s in [step.title, step.question]
+            .into_iter()
+            .chain(step.body.iter().copied())
+        {
+            let missing: String = s
+                .chars()
+                .filter(|&c| han(c) && !ctx.fonts_mut(|f| f.has_glyphs(&font, &c.to_string())))
+                .collect();
+            assert!(missing.is_empty(), "no glyph for {missing:?} in {s:?}");
+        }
+    }
+    // No font with Chinese at all: said, not boxes.
+    let empty =
+        attngraph::ui::fonts::install_from(&egui::Context::default(), &fontdb::Database::new());
+    assert_eq!(empty.chinese, None);
+    let launch = Launch {
+        model: Some(hub_model().display().to_string()),
+        text: Some("I love tennis.".into()),
+        fresh: true,
+        view: Some(attngraph::ui::settings::View::Lesson),
+        ..Launch::default()
+    };
+    let mut app = AttnApp::new(&egui::Context::default(), None, launch);
+    app.view.chinese_font = false;
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
+    settle(&mut h);
+    h.get_by_label_contains("No installed font has Chinese characters");
+    h.get_by_label("Traditional Chinese");
 }

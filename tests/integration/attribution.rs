@@ -466,3 +466,41 @@ fn heads_positions_and_targets_out_of_range_are_clear_errors() {
         );
     }
 }
+
+#[test]
+fn predict_numbers_the_token_as_the_window_does() {
+    // `--predict P` takes apart the prediction of the token at P, which is `--position P−1`.
+    let model = crate::util::hub_model();
+    let model = model.to_str().unwrap();
+    let run = |how: &[&str]| {
+        let mut args = vec![
+            "attribute",
+            "--model",
+            model,
+            "--text",
+            "I love tennis.",
+            "--bos",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(how);
+        let out = crate::util::run_cli(&args, &[]);
+        crate::util::assert_success(&out);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(run(&["--predict", "3"]), run(&["--position", "2"]));
+    assert_eq!(run(&["--predict", "3"])["position"], 2);
+    let none = crate::util::run_cli(
+        &[
+            "attribute",
+            "--model",
+            model,
+            "--text",
+            "I love tennis.",
+            "--predict",
+            "0",
+        ],
+        &[],
+    );
+    crate::util::assert_clean_failure(&none, "--predict 1 or later");
+}

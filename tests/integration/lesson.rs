@@ -32,7 +32,7 @@ fn f(v: &Value) -> f64 {
 fn explain_equals_numpy_and_agrees_with_analyze() {
     let reference = reference();
     let cases = reference["cases"].as_array().unwrap();
-    assert!(cases.len() >= 5);
+    assert!(cases.len() >= 8);
     for case in cases {
         let model = model_arg(case["model"].as_str().unwrap());
         let text = case["text"].as_str().unwrap();
@@ -92,6 +92,44 @@ fn explain_equals_numpy_and_agrees_with_analyze() {
         for key in ["perplexity", "bits", "bits_per_byte"] {
             assert!(rel(f(&got[key]), f(&case[key])) < 1e-5, "{what}: {key}");
         }
+
+        // What the lesson's steps ask: √d_head's d, the two scores compared, where the last token looks, the
+        // heaviest column, the uniform matrix's drain, the repeated pairs, and gzip on the reader's text.
+        for key in [
+            "head_dim",
+            "last_row_argmax",
+            "most_attended",
+            "repeat_positions",
+            "repeat_first_positions",
+        ] {
+            assert_eq!(got[key], case[key], "{what}: {key}");
+        }
+        for key in ["score_last_first", "score_first_last"] {
+            assert!(
+                (f(&got[key]) - f(&case[key])).abs() < 1e-3 * f(&case[key]).abs().max(1.0),
+                "{what}: {key}"
+            );
+        }
+        for key in [
+            "last_row_max",
+            "last_row_entropy_bits",
+            "most_attended_total",
+        ] {
+            assert!((f(&got[key]) - f(&case[key])).abs() < 1e-4, "{what}: {key}");
+        }
+        for (g, w) in got["uniform_mass_on_token0"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["uniform_mass_on_token0"].as_array().unwrap())
+        {
+            assert!((f(g) - f(w)).abs() < 1e-12, "{what}: uniform drain");
+        }
+        // flate2 on zlib-rs writes what zlib (Python's gzip module) writes at level 9.
+        assert_eq!(
+            got["gzip_bytes"], case["gzip_bytes"],
+            "{what}: gzip −9 bytes"
+        );
 
         // Against `analyze` on the same input: its log-probabilities, perplexity, scores and attentions.
         let analysis = cli_json(&[
@@ -176,4 +214,135 @@ fn explain_says_what_is_wrong() {
     assert_clean_failure(&out, "layer 3 does not exist");
     let out = run_cli(&["explain", "--model", &model, "--text", "a"], &[]);
     assert_clean_failure(&out, "no token of the text is predicted");
+}
+
+fn lesson_json(model: &str, text: &str, bos: &str, lang: &str) -> Value {
+    cli_json(&[
+        "lesson", "--model", model, "--text", text, bos, "--lang", lang, "--format", "json",
+    ])
+}
+
+#[test]
+fn the_lessons_repeat_step_checks_the_pairs_seen_before() {
+    // GPT-2's tokenizer: "I love tennis. I love tennis." is I ␣love ␣tennis . ␣I ␣love ␣tennis . — the pairs
+    // (␣love, ␣tennis) and (␣tennis, .) repeat; (␣I, ␣love) does not, since ␣I is not I.
+    let model = fixtures().join("tiny-gpt2-hub").display().to_string();
+    let text = "I love tennis. I love tennis.";
+    for (bos, want) in [("--no-bos", [6, 7]), ("--bos", [7, 8])] {
+        let report = lesson_json(&model, text, bos, "en");
+        let repeat = &report["steps"][6];
+        assert_eq!(repeat["number"], 7);
+        assert_eq!(repeat["applicable"], true, "{bos}");
+        let positions: Vec<u64> = repeat["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap())
+            .collect();
+        assert_eq!(positions, want, "{bos}");
+    }
+    // No pair repeats: the step says it does not apply, and why.
+    let report = lesson_json(&model, "The cat sat on the mat.", "--bos", "en");
+    let repeat = &report["steps"][6];
+    assert_eq!(repeat["applicable"], false);
+    assert_eq!(repeat["answer"], Value::Null);
+    assert!(repeat["reason"]
+        .as_str()
+        .unwrap()
+        .contains("No pair of tokens repeats"));
+}
+
+#[test]
+fn every_step_asks_first_and_answers_on_the_readers_text_in_both_languages() {
+    let model = fixtures().join("tiny-gpt2-hub").display().to_string();
+    let twice = "I love tennis. I love tennis.";
+    let en = lesson_json(&model, twice, "--bos", "en");
+    let zh = lesson_json(&model, twice, "--bos", "zh-Hant");
+    assert_eq!(en["lang"], "en");
+    assert_eq!(zh["lang"], "zh-Hant");
+    let steps = en["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 10);
+    for (i, (e, z)) in steps
+        .iter()
+        .zip(zh["steps"].as_array().unwrap())
+        .enumerate()
+    {
+        assert_eq!(e["number"], i + 1);
+        for key in ["title", "text", "question"] {
+            assert!(
+                !e[key].as_str().unwrap().is_empty(),
+                "step {}: {key}",
+                i + 1
+            );
+        }
+        let choices = e["choices"].as_array().unwrap();
+        assert!(choices.len() >= 2, "step {}", i + 1);
+        // Both languages give the same answers on the same positions.
+        assert_eq!(e["answer"], z["answer"], "step {}", i + 1);
+        assert_eq!(e["positions"], z["positions"], "step {}", i + 1);
+        assert_eq!(e["applicable"], z["applicable"], "step {}", i + 1);
+        if e["applicable"] == true {
+            assert!(
+                e["answer"].as_u64().unwrap() < choices.len() as u64,
+                "step {}",
+                i + 1
+            );
+            assert!(
+                e["reveal"].is_string() && e["reason"].is_null(),
+                "step {}",
+                i + 1
+            );
+        } else {
+            assert!(e["reason"].is_string(), "step {}", i + 1);
+        }
+    }
+    // The questions depend on the text: at least five steps answer, or reveal, differently on another one.
+    let cat = lesson_json(&model, "The cat sat on the mat.", "--bos", "en");
+    let differ = steps
+        .iter()
+        .zip(cat["steps"].as_array().unwrap())
+        .filter(|(a, b)| a["answer"] != b["answer"] || a["reveal"] != b["reveal"])
+        .count();
+    assert!(differ >= 5, "only {differ} steps change with the text");
+}
+
+#[test]
+fn the_lesson_uses_the_chosen_head_and_names_d_head() {
+    let model = fixtures().join("tiny-gpt2-hub").display().to_string();
+    let out = cli_json(&[
+        "lesson",
+        "--model",
+        &model,
+        "--text",
+        "I love tennis.",
+        "--bos",
+        "--layer",
+        "1",
+        "--head",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        (out["layer"].as_u64(), out["head"].as_u64()),
+        (Some(1), Some(2))
+    );
+    // The fixture is 16 wide with 4 heads: d_head = 4, not the model's 16.
+    let scores = out["steps"][1]["reveal"].as_str().unwrap();
+    assert!(scores.contains("d_head = 4"), "{scores}");
+    let bad = run_cli(
+        &[
+            "lesson",
+            "--model",
+            &model,
+            "--text",
+            "I love tennis.",
+            "--layer",
+            "9",
+            "--head",
+            "0",
+        ],
+        &[],
+    );
+    assert_clean_failure(&bad, "layer");
 }

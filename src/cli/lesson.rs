@@ -1,0 +1,128 @@
+//! `attngraph lesson`: the lesson's ten steps on one text and head, as the app asks them — each question with
+//! its choices, the right choice on this text, what the check reveals, and the positions it looked at.
+
+use std::io::Write;
+
+use anyhow::bail;
+
+use super::args::{AnalyzeFormat, BosArgs, ModelArgs};
+use crate::graph::{heads, Selection};
+use crate::lesson::explain::explain;
+use crate::lesson::steps::{self, Facts, Lang};
+use crate::model::{attribution, AnalyzeOptions};
+
+/// Arguments of `attngraph lesson`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LessonArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to read.
+    #[arg(long)]
+    pub text: String,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
+    /// Layer of the head the head-level steps use (with --head); without them, the head with the strongest
+    /// previous-token or induction score on the text, as the app opens on.
+    #[arg(long, requires = "head")]
+    pub layer: Option<usize>,
+    /// Head within --layer.
+    #[arg(long, requires = "layer")]
+    pub head: Option<usize>,
+    /// The language.
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    pub lang: Lang,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
+}
+
+/// The report with the head it used.
+#[derive(serde::Serialize)]
+struct Output<'a> {
+    layer: usize,
+    head: usize,
+    #[serde(flatten)]
+    report: &'a steps::LessonReport,
+}
+
+/// Runs `attngraph lesson`.
+pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
+    if args.text.is_empty() {
+        bail!("--text is empty: give a sentence, e.g. --text \"I love tennis. I love tennis.\"");
+    }
+    let engine = args.model.load()?;
+    let bos = args.bos.enabled(false);
+    let analysis = engine.analyze(
+        &args.text,
+        &AnalyzeOptions {
+            bos,
+            top_k: 1,
+            keep_scores: true,
+            ..Default::default()
+        },
+    )?;
+    let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+    let head_scores = heads::score_heads(&analysis.attentions, &ids, heads::Exclusions::default());
+    let (layer, head) = match (args.layer, args.head, heads::clearest_head(&head_scores)) {
+        (Some(layer), Some(head), _) => (layer, head),
+        (_, _, Some(Selection::Head { layer, head })) => (layer, head),
+        _ => bail!("the model has no attention heads to teach with"),
+    };
+    let explanation = explain(&analysis, layer, head)?;
+    // The last step takes apart the prediction of the text's last token, as the app's lesson does.
+    let last = analysis.tokens.len() - 1; // analyze returned tokens, one at least
+    let attribution = if last >= 1 {
+        Some(attribution::attribute(
+            &engine,
+            &args.text,
+            bos,
+            last - 1,
+            None,
+        )?)
+    } else {
+        None
+    };
+    let facts = Facts {
+        analysis: &analysis,
+        explanation: &explanation,
+        head_scores: &head_scores,
+        attribution: attribution.as_ref(),
+    };
+    let report = steps::report(args.lang, &facts);
+    let mut out = std::io::stdout().lock();
+    if args.format == AnalyzeFormat::Json {
+        let output = Output {
+            layer,
+            head,
+            report: &report,
+        };
+        writeln!(out, "{}", serde_json::to_string_pretty(&output)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} — head {layer}.{head}, {} tokens\n",
+        engine.name(),
+        analysis.tokens.len()
+    )?;
+    for s in &report.steps {
+        writeln!(out, "{}", s.title)?;
+        writeln!(out, "  {}", s.question)?;
+        for (i, choice) in s.choices.iter().enumerate() {
+            let mark = if s.answer == Some(i) { "→" } else { " " };
+            writeln!(out, "  {mark} {choice}")?;
+        }
+        match (&s.reveal, &s.reason) {
+            (Some(reveal), _) => writeln!(out, "  {reveal}")?,
+            (None, Some(reason)) => writeln!(out, "  ({reason})")?,
+            (None, None) => {}
+        }
+        if let Some(note) = &s.note {
+            writeln!(out, "  {note}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
