@@ -1,4 +1,4 @@
-//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `explain`, `lesson`, `perplexity`,
+//! The command line: `analyze`, `export`, `markov`, `heads`, `ablate`, `attribute`, `explain`, `lesson`, `lens`, `perplexity`,
 //! `bench` and `gui`. Each command is a thin layer over the library, in a file of its own; the arguments several commands
 //! share live in the leaf module [`args`], so imports run one way: this file → a command's file → `args`.
 
@@ -8,6 +8,7 @@ pub mod bench;
 pub mod effects;
 pub mod graph;
 pub mod kernels;
+pub mod lens;
 pub mod lesson;
 pub mod perplexity;
 
@@ -81,6 +82,9 @@ pub enum Command {
     /// The lesson's ten steps on a text: each question, its choices, the right choice on this text, what the
     /// check reveals, and the positions it looked at.
     Lesson(lesson::LessonArgs),
+    /// The logit lens: what each layer would predict, its residual stream put through the final LayerNorm and
+    /// the unembedding; the last layer is the model's own output.
+    Lens(lens::LensArgs),
     /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
     Perplexity(perplexity::PerplexityArgs),
     /// Open the app (the default when no command is given).
@@ -233,6 +237,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Attribute(args)) => effects::attribute(&args),
         Some(Command::Explain(args)) => effects::explain(&args),
         Some(Command::Lesson(args)) => lesson::lesson(&args),
+        Some(Command::Lens(args)) => lens::run(&args),
         Some(Command::Gui {
             model,
             text,

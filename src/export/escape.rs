@@ -38,7 +38,7 @@ pub(super) fn xml_escape(s: &str) -> String {
 }
 
 /// Quotes a CSV field when it holds a comma, a quote, a line break or edge spaces (RFC 4180).
-pub(super) fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

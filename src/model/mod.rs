@@ -16,6 +16,7 @@ pub mod generate;
 pub mod gpt2;
 pub mod head_set;
 pub mod layers;
+pub mod lens;
 pub mod loader;
 pub(crate) mod packed;
 pub mod perplexity;

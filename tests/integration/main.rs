@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod fuzz;
 mod hub;
+mod lens;
 mod lesson;
 mod markov;
 mod perplexity;

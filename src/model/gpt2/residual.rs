@@ -117,6 +117,11 @@ impl Gpt2 {
         self.ln_f.forward(&x)
     }
 
+    /// `ln_f` of a residual stream (t, n_embd): what the logit lens puts each layer's stream through.
+    pub fn final_norm_forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.ln_f.forward(x)
+    }
+
     /// `ln_f`'s weight γ, bias β (n_embd each) and ε.
     pub fn final_norm(&self) -> (&Tensor, &Tensor, f64) {
         (

@@ -1,0 +1,118 @@
+//! `attngraph lens`: the logit lens of a text — what each layer's residual stream would predict, put through the
+//! final LayerNorm and the unembedding — as a table, CSV or JSON.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use super::args::{BosArgs, EffectFormat, ModelArgs};
+use crate::format::{percent, shorten, token};
+use crate::model::lens::{lens, Lens};
+use crate::model::HeadSet;
+
+/// Arguments of `attngraph lens`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LensArgs {
+    /// Model selection.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The text to read.
+    #[arg(long)]
+    pub text: String,
+    /// BOS (off unless --bos).
+    #[command(flatten)]
+    pub bos: BosArgs,
+    /// Guesses per layer and position.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Heads to knock out first, as layer.head counting from 0: `--heads 0.3,2.1` (the lens of the ablated run).
+    #[arg(long)]
+    pub heads: Option<HeadSet>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EffectFormat::Table)]
+    pub format: EffectFormat,
+}
+
+/// Runs `attngraph lens`.
+pub fn run(args: &LensArgs) -> anyhow::Result<()> {
+    let engine = args.model.load()?;
+    let ablated = args.heads.clone().unwrap_or_default();
+    let report = lens(
+        &engine,
+        &args.text,
+        args.bos.enabled(false),
+        args.top_k.max(1),
+        &ablated,
+    )?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        EffectFormat::Csv => write!(out, "{}", csv(&report))?,
+        EffectFormat::Table => write!(out, "{}", table(&report))?,
+    }
+    Ok(())
+}
+
+/// One row per layer, position and guess.
+fn csv(lens: &Lens) -> String {
+    let mut s =
+        String::from("layer,position,token,rank,guess_id,guess,prob,next_logprob,entropy_bits\n");
+    for (layer, row) in lens.layers.iter().enumerate() {
+        for (position, (cell, tok)) in row.iter().zip(&lens.tokens).enumerate() {
+            for (rank, guess) in cell.top_k.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "{layer},{position},{},{},{},{},{:.6e},{},{:.6}",
+                    crate::export::csv_field(&tok.text),
+                    rank + 1,
+                    guess.id,
+                    crate::export::csv_field(&guess.text),
+                    guess.prob,
+                    cell.next_logprob
+                        .map_or_else(String::new, |v| format!("{v:.6}")),
+                    cell.entropy_bits
+                );
+            }
+        }
+    }
+    s
+}
+
+/// A position per line, a layer per column: each layer's top guess for the next token, and how the actual next
+/// token's probability climbs.
+fn table(lens: &Lens) -> String {
+    let layers = lens.layers.len();
+    let mut s = format!(
+        "each layer's top guess for the next token (layer {} is the model's output); last column: p of the actual next token by layer\n\n",
+        layers - 1
+    );
+    let _ = write!(s, "{:>4}  {:<12}", "pos", "token");
+    for l in 0..layers {
+        let _ = write!(s, " {:<14}", format!("layer {l}"));
+    }
+    s.push_str(" p(next) by layer\n");
+    for (position, tok) in lens.tokens.iter().enumerate() {
+        let _ = write!(s, "{position:>4}  {:<12}", shorten(&token(&tok.text), 12));
+        let mut climb = Vec::with_capacity(layers);
+        for row in &lens.layers {
+            // Every row has a cell per token.
+            let cell = &row[position];
+            let top = cell.top_k.first().map_or_else(String::new, |g| {
+                format!("{} {:.2}", shorten(&token(&g.text), 8), g.prob)
+            });
+            let _ = write!(s, " {top:<14}");
+            if let Some(lp) = cell.next_logprob {
+                climb.push(percent(lp));
+            }
+        }
+        let _ = writeln!(
+            s,
+            " {}",
+            if climb.is_empty() {
+                "—".to_string()
+            } else {
+                climb.join(" → ")
+            }
+        );
+    }
+    s
+}

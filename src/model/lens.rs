@@ -1,0 +1,137 @@
+//! The logit lens (nostalgebraist, 2020): what the model would predict if it stopped before each block. Row l of
+//! the lens is the residual stream entering block l (row 0: the embeddings) put through the final LayerNorm and
+//! the unembedding; the last row is the model's own output, as `analyze` gives it.
+
+use serde::Serialize;
+
+use super::ablation::{token_texts, TokenText};
+use super::head_set::HeadSet;
+use super::{Engine, EngineError};
+
+/// One of a cell's top guesses.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Guess {
+    /// Vocabulary id.
+    pub id: u32,
+    /// The piece of text it stands for.
+    pub text: String,
+    /// Its probability.
+    pub prob: f64,
+}
+
+/// What the lens reads at one layer and position.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LensCell {
+    /// The most probable next tokens, most probable first.
+    pub top_k: Vec<Guess>,
+    /// ln p of the text's actual next token; `None` at the last position.
+    pub next_logprob: Option<f64>,
+    /// Entropy of the whole distribution, in bits.
+    pub entropy_bits: f64,
+}
+
+/// The lens of one text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Lens {
+    /// The tokens, BOS included when prepended.
+    pub tokens: Vec<TokenText>,
+    /// [layer 0..=n_layer][position]: row l < n_layer reads the stream entering block l, the last row the
+    /// model's output.
+    pub layers: Vec<Vec<LensCell>>,
+}
+
+/// The lens of `text` (BOS prepended if `bos`) with the heads in `ablated` knocked out, `top_k` guesses a cell.
+pub fn lens(
+    engine: &Engine,
+    text: &str,
+    bos: bool,
+    top_k: usize,
+    ablated: &HeadSet,
+) -> Result<Lens, EngineError> {
+    if text.is_empty() {
+        return Err(EngineError::EmptyText);
+    }
+    let (ids, _) = engine.tokenize(text, bos)?;
+    let limit = engine.info().n_positions;
+    if ids.len() > limit {
+        return Err(EngineError::TooLong {
+            tokens: ids.len(),
+            with_bos: if bos { " (with BOS)" } else { "" },
+            limit,
+        });
+    }
+    let model = engine.model();
+    let trace = model.trace(&ids, ablated)?;
+    let t = ids.len();
+    let mut layers = Vec::with_capacity(trace.layers.len() + 1);
+    for stream in trace.layers.iter().map(|l| &l.input) {
+        let hidden = model.final_norm_forward(stream)?;
+        layers.push(cells(engine, &hidden, &ids, top_k)?);
+    }
+    layers.push(cells(engine, &trace.hidden, &ids, top_k)?);
+    debug_assert!(layers.iter().all(|row| row.len() == t));
+    Ok(Lens {
+        tokens: token_texts(engine, &ids),
+        layers,
+    })
+}
+
+/// Rows of logits computed at once: enough for efficient products, few enough that GPT-2's 50,257-wide rows
+/// take 13 MB.
+const CHUNK: usize = 64;
+
+/// The cells of one layer from its final hidden states `hidden` (t, n_embd), in chunks of rows.
+fn cells(
+    engine: &Engine,
+    hidden: &candle_core::Tensor,
+    ids: &[u32],
+    top_k: usize,
+) -> Result<Vec<LensCell>, EngineError> {
+    let model = engine.model();
+    let vocab = engine.info().vocab_size;
+    let mut out = Vec::with_capacity(ids.len());
+    for start in (0..ids.len()).step_by(CHUNK) {
+        let len = CHUNK.min(ids.len() - start);
+        let logits: Vec<f32> = model.logits(hidden, start, len)?.flatten_all()?.to_vec1()?;
+        for (offset, row) in logits.chunks_exact(vocab).enumerate() {
+            out.push(cell(
+                engine,
+                row,
+                ids.get(start + offset + 1).copied(),
+                top_k,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// One cell from a row of logits and the text's next token, if any.
+fn cell(engine: &Engine, logits: &[f32], next: Option<u32>, top_k: usize) -> LensCell {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let sum: f64 = logits.iter().map(|&x| f64::from(x - max).exp()).sum();
+    let lse = f64::from(max) + sum.ln();
+    let logprob = |x: f32| f64::from(x) - lse;
+    let entropy_nats = -logits
+        .iter()
+        .map(|&x| {
+            let lp = logprob(x);
+            lp.exp() * lp
+        })
+        .sum::<f64>();
+    let top_k = super::analysis::top_k_of(logits, top_k)
+        .into_iter()
+        .map(|(id, x)| Guess {
+            id,
+            text: engine.tokenizer().text(id),
+            prob: logprob(x).exp(),
+        })
+        .collect();
+    LensCell {
+        top_k,
+        // The text's ids are below the vocabulary size (checked against it when the model was loaded).
+        next_logprob: next
+            .and_then(|id| logits.get(id as usize))
+            .map(|&x| logprob(x)),
+        entropy_bits: entropy_nats / std::f64::consts::LN_2,
+    }
+}

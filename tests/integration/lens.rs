@@ -1,0 +1,153 @@
+//! The logit lens (`attngraph lens`) against transformers: `ln_f` and the LM head applied in float64 to
+//! `output_hidden_states` (tests/fixtures/lens_reference.json, written by tools/make_lens_reference.py), and its
+//! last row against `attngraph analyze`.
+
+use serde_json::Value;
+
+use crate::util::{assert_clean_failure, assert_success, fixtures, run_cli};
+
+fn model_arg(name: &str) -> String {
+    match name {
+        "demo" => "demo".into(),
+        other => fixtures().join(other).display().to_string(),
+    }
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = run_cli(args, &[]);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+#[test]
+fn the_lens_equals_transformers_on_every_layer_and_position() {
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("lens_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4);
+    for case in cases {
+        let model = model_arg(case["model"].as_str().unwrap());
+        let text = case["text"].as_str().unwrap();
+        let bos = if case["bos"] == true {
+            "--bos"
+        } else {
+            "--no-bos"
+        };
+        let what = format!("{} {text:?} {bos}", case["model"]);
+        let got = json(&[
+            "lens", "--model", &model, "--text", text, bos, "--format", "json",
+        ]);
+        let ids: Vec<u64> = got["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_u64().unwrap())
+            .collect();
+        let want_ids: Vec<u64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, want_ids, "{what}: ids");
+        let (got_layers, want_layers) = (
+            got["layers"].as_array().unwrap(),
+            case["layers"].as_array().unwrap(),
+        );
+        assert_eq!(got_layers.len(), want_layers.len(), "{what}: rows");
+        for (l, (g_row, w_row)) in got_layers.iter().zip(want_layers).enumerate() {
+            for (p, (g, w)) in g_row
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(w_row.as_array().unwrap())
+                .enumerate()
+            {
+                let at = format!("{what}: layer {l} position {p}");
+                match (g["next_logprob"].as_f64(), w["next_logprob"].as_f64()) {
+                    (Some(a), Some(b)) => {
+                        assert!((a - b).abs() < 1e-4, "{at}: ln p(next) {a} vs {b}")
+                    }
+                    (None, None) => {}
+                    other => panic!("{at}: next_logprob {other:?}"),
+                }
+                assert!(
+                    (f(&g["entropy_bits"]) - f(&w["entropy_bits"])).abs() < 1e-4,
+                    "{at}: entropy"
+                );
+                // The top guesses: the same probabilities in order (ids may swap only between near-equal ones).
+                let top = g["top_k"].as_array().unwrap();
+                assert_eq!(top.len(), 5, "{at}");
+                for (k, (guess, want_p)) in top
+                    .iter()
+                    .zip(w["top_probs"].as_array().unwrap())
+                    .enumerate()
+                {
+                    let (a, b) = (f(&guess["prob"]), f(want_p));
+                    assert!((a - b).abs() < 1e-4, "{at}: guess {k} p {a} vs {b}");
+                }
+                assert_eq!(top[0]["id"], w["top_ids"][0], "{at}: top guess");
+            }
+        }
+        // The last row is the model's own output: analyze's log-probabilities.
+        let analysis = json(&[
+            "analyze", "--model", &model, "--text", text, bos, "--format", "json",
+        ]);
+        let last = got_layers.last().unwrap().as_array().unwrap();
+        for (p, token) in analysis["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .skip(1)
+        {
+            let (a, b) = (f(&last[p - 1]["next_logprob"]), f(&token["logprob"]));
+            assert!(
+                (a - b).abs() < 1e-6,
+                "{what}: position {p}: lens {a} vs analyze {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_lens_of_a_knocked_out_run_is_its_own_and_formats_read() {
+    let model = fixtures().join("tiny-gpt2-hub").display().to_string();
+    let text = "I love tennis. I love tennis.";
+    let intact = json(&[
+        "lens", "--model", &model, "--text", text, "--format", "json",
+    ]);
+    let ablated = json(&[
+        "lens", "--model", &model, "--text", text, "--heads", "1.2", "--format", "json",
+    ]);
+    // Rows 0 and 1 read the stream before block 1: unchanged; the output (row 3 of this 3-layer model) changes.
+    assert_eq!(intact["layers"].as_array().unwrap().len(), 4);
+    assert_eq!(intact["layers"][0], ablated["layers"][0]);
+    assert_eq!(intact["layers"][1], ablated["layers"][1]);
+    assert_ne!(intact["layers"][3], ablated["layers"][3]);
+    let csv = run_cli(
+        &[
+            "lens", "--model", &model, "--text", text, "--top-k", "2", "--format", "csv",
+        ],
+        &[],
+    );
+    assert_success(&csv);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    // A header and (layers + 1) × tokens × 2 rows.
+    let layers = intact["layers"].as_array().unwrap().len();
+    let tokens = intact["tokens"].as_array().unwrap().len();
+    assert_eq!(csv.lines().count(), 1 + layers * tokens * 2);
+    let table = run_cli(&["lens", "--model", &model, "--text", text], &[]);
+    assert_success(&table);
+    assert!(String::from_utf8(table.stdout)
+        .unwrap()
+        .contains("layer 3 is the model's output"));
+    let bad = run_cli(&["lens", "--model", &model, "--text", ""], &[]);
+    assert_clean_failure(&bad, "empty");
+}
