@@ -50,6 +50,8 @@ echo "knocking out $kl.$kh hurts position $kp most"
 shot --text "$twice" --predict "$kp" --colour contribution --view heads --screenshot screenshots/contribution.png
 shot --text "$twice" --predict "$kp" --colour knock-out --knock-out "$kl.$kh" --layer "$kl" --head "$kh" \
   --view graph --screenshot screenshots/knockout.png
+# The logit lens on the sentence said twice.
+shot --text "$twice" --view layers --screenshot screenshots/layers.png
 # The lesson, in both languages, before the reader answers (the figure stays closed until then). The Chinese
 # one is drawn with Droid Sans Fallback as the only CJK font (fonts-droid-fallback), which has no Korean.
 fonts=$(mktemp -d)

@@ -117,6 +117,8 @@ impl AttnApp {
             }
             Command::LessonCheck => self.view.prediction.checked = true,
             Command::LessonShowFigure => self.view.prediction.shown_early = true,
+            Command::LensColour(colour) => self.view.lens_colour = colour,
+            Command::LensColumn(column) => self.view.lens_column = column,
         }
     }
 
@@ -197,7 +199,7 @@ impl AttnApp {
                     }
                 }
                 // Kept in the session; the views draw them from there.
-                Event::Swept | Event::Explained => {}
+                Event::Swept | Event::Explained | Event::Lensed => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();

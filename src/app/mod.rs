@@ -211,6 +211,11 @@ impl AttnApp {
         } else {
             self.lesson_needs();
         }
+        if self.settings.view == View::Layers {
+            if let Some(key) = self.session.text_key() {
+                self.session.lens(key, self.view.knocked_out.clone());
+            }
+        }
         if let Some(analysis) = self.session.analysis().cloned() {
             let model = self
                 .session

@@ -22,7 +22,7 @@ use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
 use crate::model::loader::LoadError;
-use crate::model::{Analysis, AnalyzeOptions, EngineError};
+use crate::model::{Analysis, AnalyzeOptions, EngineError, HeadSet};
 use scoring::ScoredFile;
 pub use worker::{Explained, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
@@ -73,6 +73,8 @@ pub enum Event {
     Swept,
     /// The lesson's numbers arrived.
     Explained,
+    /// The logit lens arrived.
+    Lensed,
     /// Continue ▸ sampled tokens: the text with them appended.
     Continued(String),
     /// Tokens scored so far of the file being scored.
@@ -103,6 +105,10 @@ pub struct Session {
     /// The text of the sweep running, and its stop flag.
     sweep_running: Option<(TextKey, Arc<AtomicBool>)>,
     explained: Option<Box<Explained>>,
+    /// The logit lens: its text and knocked-out heads, and the lens.
+    lens: Option<(TextKey, HeadSet, Arc<crate::model::lens::Lens>)>,
+    /// The newest lens asked for, while it is on its way.
+    lens_pending: Option<(TextKey, HeadSet)>,
     /// The newest explanation asked for (text, layer, head), while it is on its way.
     explain_pending: Option<(TextKey, usize, usize)>,
     /// Attributions, explanations and sweeps of the text on screen that failed, with why: not asked again for
@@ -151,6 +157,8 @@ impl Session {
             sweep_running: None,
             explained: None,
             explain_pending: None,
+            lens: None,
+            lens_pending: None,
             failed: Vec::new(),
             sweep_progress: None,
             head_scores: Vec::new(),
@@ -257,6 +265,7 @@ impl Session {
                     self.attribution = None;
                     self.sweep = None;
                     self.explained = None;
+                    self.lens = None;
                     self.failed.clear();
                     events.push(Event::Loaded(name));
                 }
@@ -319,6 +328,13 @@ impl Session {
                     self.explained = Some(e);
                     events.push(Event::Explained);
                 }
+                Response::Lensed(key, ablated, lens) => {
+                    if self.lens_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
+                        self.lens_pending = None;
+                    }
+                    self.lens = Some((key, ablated, lens));
+                    events.push(Event::Lensed);
+                }
                 Response::Swept(key, sweep) => {
                     if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
                         self.sweep_progress = None;
@@ -349,6 +365,11 @@ impl Session {
                             if self.sweep_running.as_ref().is_some_and(|(k, _)| k == key) {
                                 self.sweep_running = None;
                                 self.sweep_progress = None;
+                            }
+                        }
+                        SideTask::Lens(key, ablated) => {
+                            if self.lens_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
+                                self.lens_pending = None;
                             }
                         }
                         SideTask::Probe | SideTask::Continue => {}
@@ -470,6 +491,7 @@ impl Session {
         self.loading
             || self.attribution_pending.is_some()
             || self.explain_pending.is_some()
+            || self.lens_pending.is_some()
             || self.sweep_progress.is_some()
             || (self.requested_generation > self.shown_generation
                 && self.analyze_error.is_none()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::worker::{Request, SideTask, TextKey};
 use super::{Explained, Session};
+use crate::model::HeadSet;
 
 impl Session {
     /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text, unless it is
@@ -56,6 +57,32 @@ impl Session {
         }
         self.explain_pending = asked;
         self.worker.send(Request::Explain { key, layer, head });
+    }
+
+    /// Asks for the logit lens of `key`'s text with the heads in `ablated` knocked out, unless it is here or on
+    /// its way.
+    pub fn lens(&mut self, key: TextKey, ablated: HeadSet) {
+        let asked = Some((key.clone(), ablated.clone()));
+        let have = self
+            .lens
+            .as_ref()
+            .is_some_and(|(k, a, _)| *k == key && *a == ablated);
+        if have
+            || self.lens_pending == asked
+            || self
+                .failure(&SideTask::Lens(key.clone(), ablated.clone()))
+                .is_some()
+        {
+            return;
+        }
+        self.lens_pending = asked;
+        self.worker.send(Request::Lens { key, ablated });
+    }
+
+    /// The logit lens, if it was made for the text on screen with these heads knocked out.
+    pub fn lensed(&self, ablated: &HeadSet) -> Option<&crate::model::lens::Lens> {
+        let (key, a, lens) = self.lens.as_ref()?;
+        (Some(key) == self.text_key().as_ref() && a == ablated).then_some(&**lens)
     }
 
     /// The lesson's numbers, if they were made for the text on screen.

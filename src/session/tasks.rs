@@ -68,13 +68,18 @@ pub enum SideTask {
     Explain(TextKey, usize, usize),
     /// A knock-out sweep.
     Sweep(TextKey),
+    /// The logit lens of the text with these heads knocked out.
+    Lens(TextKey, crate::model::HeadSet),
 }
 
 impl SideTask {
     /// The text the task was for (none for the probe and Continue).
     pub fn key(&self) -> Option<&TextKey> {
         match self {
-            Self::Attribute(key, _) | Self::Explain(key, _, _) | Self::Sweep(key) => Some(key),
+            Self::Attribute(key, _)
+            | Self::Explain(key, _, _)
+            | Self::Sweep(key)
+            | Self::Lens(key, _) => Some(key),
             Self::Probe | Self::Continue => None,
         }
     }

@@ -13,9 +13,13 @@ use crate::graph::heads::{self, HeadScores};
 use crate::model::ablation::{self, Sweep};
 use crate::model::attribution::{self, Attribution};
 use crate::model::generate::SamplingOptions;
+use crate::model::HeadSet;
 use crate::model::{
     Analysis, AnalyzeOptions, DeviceKind, Engine, EngineError, HubOptions, ModelSource,
 };
+
+/// Guesses per layer and position the Layers view keeps (its hover list).
+const LENS_TOP_K: usize = 5;
 
 /// What the UI asks for.
 #[derive(Debug)]
@@ -70,6 +74,13 @@ pub enum Request {
         layer: usize,
         /// Head.
         head: usize,
+    },
+    /// The logit lens of a text.
+    Lens {
+        /// The text.
+        key: TextKey,
+        /// Heads knocked out.
+        ablated: HeadSet,
     },
     /// Knock out every head alone, in turn.
     Sweep {
@@ -135,6 +146,8 @@ pub enum Response {
     Attributed(TextKey, Box<Attribution>),
     /// The lesson's numbers, with the head's score matrix for its figure.
     Explained(Box<Explained>),
+    /// The logit lens of a text with the heads knocked out.
+    Lensed(TextKey, HeadSet, Arc<crate::model::lens::Lens>),
     /// Heads done so far of a sweep.
     SweepProgress(TextKey, usize, usize),
     /// A sweep over every head.
@@ -223,6 +236,9 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
         let newest_explanation = batch
             .iter()
             .rposition(|r| matches!(r, Request::Explain { .. }));
+        let newest_lens = batch
+            .iter()
+            .rposition(|r| matches!(r, Request::Lens { .. }));
         for (idx, request) in batch.into_iter().enumerate() {
             match request {
                 Request::Load {
@@ -326,6 +342,23 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             Ok(e) => send(Response::Explained(Box::new(e))),
                             Err(error) => send(Response::SideTaskFailed(task, *error)),
                         },
+                        None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
+                    }
+                }
+                Request::Lens { key, ablated } => {
+                    if Some(idx) != newest_lens {
+                        continue;
+                    }
+                    let task = SideTask::Lens(key.clone(), ablated.clone());
+                    match &engine {
+                        Some(engine) => {
+                            match crate::model::lens::lens(
+                                engine, &key.text, key.bos, LENS_TOP_K, &ablated,
+                            ) {
+                                Ok(lens) => send(Response::Lensed(key, ablated, Arc::new(lens))),
+                                Err(error) => send(Response::SideTaskFailed(task, error.into())),
+                            }
+                        }
                         None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
                     }
                 }

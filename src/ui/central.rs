@@ -107,6 +107,19 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             PerplexityCommand::None => {}
         },
         View::Heads => commands.extend(grid_ui(ui, b, a, 160.0, true)),
+        View::Layers => {
+            let panel = super::layers_view::LayersPanel {
+                lens: b.session.lensed(&b.view.knocked_out),
+                colour: b.view.lens_colour,
+                column: b.view.lens_column,
+                knocked_out: if b.view.knocked_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · heads {} knocked out", b.view.knocked_out)
+                },
+            };
+            commands.extend(super::layers_view::layers_ui(ui, panel));
+        }
         View::Lesson => commands.extend(lesson_ui(ui, b, a)),
         View::Matrix => {
             if let Some(shown) = b.view.shown() {

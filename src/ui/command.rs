@@ -120,6 +120,10 @@ pub enum Command {
     LessonChoose(usize),
     /// Check the reader's answer on their text.
     LessonCheck,
+    /// Colour the Layers view's cells by this.
+    LensColour(super::layers_view::LensColour),
+    /// Plot this column's climb in the Layers view (`None`: close the plot).
+    LensColumn(Option<usize>),
     /// Open the lesson's figure before answering (the answer then counts as no prediction).
     LessonShowFigure,
 }

@@ -9,6 +9,7 @@ pub mod effects_panel;
 pub mod fonts;
 pub mod graph_view;
 pub mod head_grid;
+pub mod layers_view;
 pub mod lesson_view;
 pub mod markov_panel;
 pub mod matrix_view;

@@ -23,14 +23,17 @@ pub enum View {
     Perplexity,
     /// The lesson: the Markov reading of attention and perplexity, step by step on the text.
     Lesson,
+    /// The logit lens: what each layer would predict.
+    Layers,
 }
 
 impl View {
     /// Every view, in the order of the window's tabs.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Graph,
         Self::Matrix,
         Self::Heads,
+        Self::Layers,
         Self::Markov,
         Self::Perplexity,
         Self::Lesson,
@@ -45,6 +48,7 @@ impl View {
             Self::Markov => "Markov",
             Self::Perplexity => "Perplexity",
             Self::Lesson => "Lesson",
+            Self::Layers => "Layers",
         }
     }
 }

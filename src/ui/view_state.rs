@@ -57,6 +57,10 @@ pub struct ViewState {
     pub knocked_out: HeadSet,
     /// The reader's answer on the lesson's current step.
     pub prediction: super::lesson_view::Prediction,
+    /// What the Layers view's cells are coloured by.
+    pub lens_colour: super::layers_view::LensColour,
+    /// The Layers view's column whose climb is plotted.
+    pub lens_column: Option<usize>,
     /// Whether a font with Chinese characters was found (else the Chinese lesson would show boxes).
     pub chinese_font: bool,
     /// The queries the graph shows (first, last); `None` for all.
@@ -79,6 +83,8 @@ impl ViewState {
             knocked_out: HeadSet::default(),
             prediction: Default::default(),
             chinese_font: true,
+            lens_colour: Default::default(),
+            lens_column: None,
             window: None,
         }
     }

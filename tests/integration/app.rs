@@ -1421,3 +1421,49 @@ fn a_system_whose_only_cjk_font_lacks_hangul_still_draws_the_chinese_lesson() {
     h.get_by_label_contains("No installed font has Chinese characters");
     h.get_by_label("Traditional Chinese");
 }
+
+#[test]
+fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
+    let launch = Launch {
+        model: Some(hub_model().display().to_string()),
+        text: Some("I love tennis. I love tennis.".into()),
+        fresh: true,
+        view: Some(attngraph::ui::settings::View::Layers),
+        ..Launch::default()
+    };
+    let app = AttnApp::new(&egui::Context::default(), None, launch);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
+    settle(&mut h);
+    settle(&mut h);
+    let lens = h
+        .state()
+        .session
+        .lensed(&attngraph::model::HeadSet::default())
+        .expect("the lens of the text on screen")
+        .clone();
+    let n_layer = h.state().session.analysis().unwrap().model.n_layer;
+    assert_eq!(lens.layers.len(), n_layer + 1);
+    // Its last column is the model's own output: the analysis's probabilities.
+    let analysis = h.state().session.analysis().unwrap().clone();
+    for (p, token) in analysis.tokens.iter().enumerate().skip(1) {
+        let lens_lp = lens.layers[n_layer][p - 1].next_logprob.unwrap();
+        assert!((lens_lp - token.stats.as_ref().unwrap().logprob).abs() < 1e-6);
+    }
+    // BOS is on by default: token 2 is ␣love. The probability panel on the right has the same label: click the
+    // Layers view's, left of it.
+    h.query_all_by_label("2 ␣love")
+        .min_by(|a, b| a.rect().min.x.total_cmp(&b.rect().min.x))
+        .unwrap()
+        .click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().view.lens_column, Some(2));
+    h.get_by_label_contains("p(␣tennis) after token 2, layer by layer");
+    // Knocking a head out asks for the lens of the ablated run.
+    h.state_mut().view.knocked_out = "1.2".parse().unwrap();
+    h.step();
+    settle(&mut h);
+    assert!(h.state().session.lensed(&"1.2".parse().unwrap()).is_some());
+}
