@@ -230,7 +230,7 @@ pub fn bench(
     let engine = model.load()?;
     let limit = engine.info().n_positions;
     if let Some(&bad) = lengths.iter().find(|&&t| t == 0 || t > limit) {
-        bail!("--tokens {bad} is outside 1..={limit}, the model's context");
+        bail!("--tokens {bad} is outside 1–{limit}, the model's context");
     }
     let options = AnalyzeOptions {
         bos: false,

@@ -65,7 +65,7 @@ impl Selection {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SelectError {
     /// Layer or head out of range.
-    #[error("layer {layer} head {head} does not exist: the model has layers 0..{n_layer} and heads 0..{n_head}")]
+    #[error("layer {layer} head {head} does not exist: the model has layers 0–{} and heads 0–{}", .n_layer.saturating_sub(1), .n_head.saturating_sub(1))]
     OutOfRange {
         /// Layer asked for.
         layer: usize,

@@ -39,7 +39,7 @@ pub enum EngineError {
     #[error("the text is one token and nothing comes before it, so no token is predicted: add text, or prepend BOS (--bos)")]
     NothingScored,
     /// A position past the text.
-    #[error("position {position} is past the text: its positions are 0 to {last} (BOS included when prepended)")]
+    #[error("position {position} is past the text: its positions are 0–{last} (BOS included when prepended)")]
     Position {
         /// The position asked for.
         position: usize,
@@ -47,7 +47,7 @@ pub enum EngineError {
         last: usize,
     },
     /// A token id past the vocabulary.
-    #[error("token id {id} is outside the vocabulary: ids run from 0 to {last}")]
+    #[error("token id {id} is outside the vocabulary: ids run 0–{last}")]
     TokenId {
         /// The id asked for.
         id: u32,

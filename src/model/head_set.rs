@@ -11,7 +11,7 @@ pub enum HeadSetError {
     #[error("`{0}` is not a head: write layer.head counting from 0, e.g. 0.3 or 0.3,2.1")]
     Syntax(String),
     /// The layer is past the model's last.
-    #[error("layer {layer} does not exist: this model has layers 0 to {last}")]
+    #[error("layer {layer} does not exist: this model has layers 0–{last}")]
     Layer {
         /// The layer asked for.
         layer: usize,
@@ -19,7 +19,7 @@ pub enum HeadSetError {
         last: usize,
     },
     /// The head is past the layer's last.
-    #[error("head {head} does not exist: this model has heads 0 to {last} in every layer")]
+    #[error("head {head} does not exist: this model has heads 0–{last} in every layer")]
     Head {
         /// The head asked for.
         head: usize,

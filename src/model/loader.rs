@@ -45,7 +45,7 @@ pub enum LoadError {
     #[error("{0} has only pytorch_model.bin, a pickle file that can run code when loaded, so attngraph refuses it. Convert it once in Python: `GPT2LMHeadModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)`")]
     PickleOnly(String),
     /// Offline, and the cache lacks files.
-    #[error("offline and {repo} is not fully in the Hugging Face cache at {cache}: missing {missing}. Run once with a network (without --offline / HF_HUB_OFFLINE), or `huggingface-cli download {repo}`, or pass a local folder with --model")]
+    #[error("offline and {repo} is not fully in the Hugging Face cache at {cache}: missing {missing}. Run once with a network (without --offline / HF_HUB_OFFLINE), or `huggingface-cli download {repo}`, or pass a local folder with --model; --model demo runs the small model inside attngraph, with no download")]
     NotCached {
         /// The repository.
         repo: String,
@@ -55,7 +55,7 @@ pub enum LoadError {
         missing: String,
     },
     /// The Hub could not be reached or refused.
-    #[error("cannot download {file} of {repo} from {endpoint}: {message}. Check the network and the model id, or use --offline with a filled cache, or a local folder")]
+    #[error("cannot download {file} of {repo} from {endpoint}: {message}. Check the network and the model id, or use --offline with a filled cache, or a local folder; --model demo runs the small model inside attngraph, with no download")]
     Download {
         /// The repository.
         repo: String,

@@ -28,6 +28,16 @@ impl GridColour {
     }
 }
 
+/// What the Layers view's cells are coloured by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LensColour {
+    /// The top guess's probability.
+    #[default]
+    TopGuess,
+    /// The probability of the token that actually comes next.
+    NextToken,
+}
+
 /// What to export of the heads' effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EffectExport {
@@ -121,7 +131,7 @@ pub enum Command {
     /// Check the reader's answer on their text.
     LessonCheck,
     /// Colour the Layers view's cells by this.
-    LensColour(super::layers_view::LensColour),
+    LensColour(LensColour),
     /// Plot this column's climb in the Layers view (`None`: close the plot).
     LensColumn(Option<usize>),
     /// Open the lesson's figure before answering (the answer then counts as no prediction).

@@ -7,20 +7,10 @@
 use egui::{Color32, Sense, Vec2};
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
-use super::command::Command;
+use super::command::{Command, LensColour};
 use super::palette::heat;
 use crate::format::{shorten, token};
 use crate::model::lens::Lens;
-
-/// What the cells are coloured by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LensColour {
-    /// The top guess's probability.
-    #[default]
-    TopGuess,
-    /// The probability of the token that actually comes next.
-    NextToken,
-}
 
 /// What the view draws from.
 pub struct LayersPanel<'a> {

@@ -153,8 +153,12 @@ impl PerplexityTab {
         };
         let scored_from = w.end - w.n_scored;
         ui.label(format!(
-            "window {}: tokens {}..{} — grey: context only, orange: scored here ({} tokens, mean NLL {:.3})",
-            self.window, w.begin, w.end, w.n_scored, w.mean_nll
+            "window {}: tokens {}–{} — grey: context only, orange: scored here ({} tokens, mean NLL {:.3})",
+            self.window,
+            w.begin,
+            w.end.saturating_sub(1),
+            w.n_scored,
+            w.mean_nll
         ));
         egui::ScrollArea::vertical()
             .id_salt("window_tokens")

@@ -58,7 +58,7 @@ pub struct ViewState {
     /// The reader's answer on the lesson's current step.
     pub prediction: super::lesson_view::Prediction,
     /// What the Layers view's cells are coloured by.
-    pub lens_colour: super::layers_view::LensColour,
+    pub lens_colour: super::command::LensColour,
     /// The Layers view's column whose climb is plotted.
     pub lens_column: Option<usize>,
     /// Whether a font with Chinese characters was found (else the Chinese lesson would show boxes).

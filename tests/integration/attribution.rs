@@ -430,24 +430,24 @@ fn heads_positions_and_targets_out_of_range_are_clear_errors() {
     };
     assert_clean_failure(
         &run(&["ablate", "--heads", "2.0"]),
-        "layer 2 does not exist: this model has layers 0 to 1",
+        "layer 2 does not exist: this model has layers 0–1",
     );
     assert_clean_failure(
         &run(&["ablate", "--heads", "0.1,1.5"]),
-        "head 5 does not exist: this model has heads 0 to 4",
+        "head 5 does not exist: this model has heads 0–4",
     );
     let tokens = run(&["ablate", "--heads", "0.0", "--format", "json"]);
     let n = json_of(&tokens)["tokens"].as_array().unwrap().len();
     assert_clean_failure(
         &run(&["attribute", "--position", &n.to_string()]),
         &format!(
-            "position {n} is past the text: its positions are 0 to {}",
+            "position {n} is past the text: its positions are 0–{}",
             n - 1
         ),
     );
     assert_clean_failure(
         &run(&["attribute", "--position", "0", "--target", "4096"]),
-        "token id 4096 is outside the vocabulary: ids run from 0 to 4095",
+        "token id 4096 is outside the vocabulary: ids run 0–4095",
     );
     let one_token = run_cli(
         &["ablate", "--model", &model, "--text", "a", "--heads", "0.0"],
