@@ -71,6 +71,8 @@ pub struct AttnApp {
     app_selection: crate::graph::Selection,
     /// Pick the head to show from the next analysis (a model was loaded, the reader has chosen none).
     pick_head: bool,
+    /// The text and matrix the lesson's prediction was made on: another one starts the step's question over.
+    lesson_for: Option<(crate::session::TextKey, crate::graph::Selection)>,
 }
 
 impl AttnApp {
@@ -143,6 +145,7 @@ impl AttnApp {
             fresh: launch.fresh,
             app_selection: settings_selection,
             pick_head: true,
+            lesson_for: None,
         };
         app.load_model(app.settings.model.clone());
         app
@@ -269,6 +272,17 @@ impl AttnApp {
         }
         // A matrix the app did not set itself was chosen by the reader (a click in the grid, the arrow keys,
         // the selection controls): remembered, and no longer picked for them.
+        // A prediction checked on one text or head is no answer for another: the question starts over.
+        let lesson_for = self
+            .session
+            .text_key()
+            .map(|key| (key, self.settings.selection));
+        if lesson_for != self.lesson_for {
+            if self.lesson_for.is_some() {
+                self.view.prediction = Default::default();
+            }
+            self.lesson_for = lesson_for;
+        }
         if self.settings.selection != self.app_selection {
             self.settings.selection_chosen = true;
             self.app_selection = self.settings.selection;

@@ -21,9 +21,9 @@ pub struct LensArgs {
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
-    /// Guesses per layer and position.
-    #[arg(long, default_value_t = 5)]
-    pub top_k: usize,
+    /// Guesses per layer and position, from 1.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub top_k: u16,
     /// Heads to knock out first, as layer.head counting from 0: `--heads 0.3,2.1` (the lens of the ablated run).
     #[arg(long)]
     pub heads: Option<HeadSet>,
@@ -36,11 +36,13 @@ pub struct LensArgs {
 pub fn run(args: &LensArgs) -> anyhow::Result<()> {
     let engine = args.model.load()?;
     let ablated = args.heads.clone().unwrap_or_default();
+    let info = engine.info();
+    ablated.check(info.n_layer, info.n_head)?;
     let report = lens(
         &engine,
         &args.text,
         args.bos.enabled(false),
-        args.top_k.max(1),
+        usize::from(args.top_k),
         &ablated,
     )?;
     let mut out = std::io::stdout().lock();

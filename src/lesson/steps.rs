@@ -310,6 +310,12 @@ fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicable> {
             ))
         }
         2 => {
+            if last < 2 {
+                return Err(na(
+                    "With two tokens, the first one is also the one just before the last: the choices overlap. Type a few more words.",
+                    "只有兩個詞元時，第一個也就是最後一個的前一個：選項重疊了。請多打幾個字。",
+                ));
+            }
             let j = e.last_row_argmax;
             let answer = if j == 0 {
                 0
@@ -531,11 +537,11 @@ fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicable> {
                 usize::from(bpb >= gzip),
                 Vec::new(),
                 format!(
-                    "The model: {:.1} bits for {} predicted bytes, {bpb:.2} bits per byte. gzip −9: {} bytes for the text's {}, {gzip:.2} bits per byte (its 18 bytes of header and trailer weigh a lot on a short text). Plain text: 8.",
+                    "The model: {:.1} bits for {} predicted bytes, {bpb:.2} bits per byte. gzip −9: {} bytes for the text's {}, {gzip:.2} bits per byte (its 18 bytes of header and trailer weigh a lot on a short text). Plain text: 8. Without BOS the model's figure leaves out the first token's bytes, which it does not predict.",
                     e.bits, e.scored_bytes, e.gzip_bytes, e.bytes
                 ),
                 format!(
-                    "模型：{} 個被預測的位元組用了 {:.1} 位元，每位元組 {bpb:.2} 位元。gzip −9：文字的 {} 個位元組壓成 {} 個位元組，每位元組 {gzip:.2} 位元（它 18 個位元組的檔頭和檔尾，在短文字上占了很大比例）。純文字：8。",
+                    "模型：{} 個被預測的位元組用了 {:.1} 位元，每位元組 {bpb:.2} 位元。gzip −9：文字的 {} 個位元組壓成 {} 個位元組，每位元組 {gzip:.2} 位元（它 18 個位元組的檔頭和檔尾，在短文字上占了很大比例）。純文字：8。沒有 BOS 時，模型的數字不含第一個詞元的位元組，因為它不預測那些。",
                     e.scored_bytes, e.bits, e.bytes, e.gzip_bytes
                 ),
             ))

@@ -117,7 +117,7 @@ pub static EN: [StepText; STEPS] = [
             "With the final LayerNorm's normalising factor 1/σ frozen at its value on this text, the logit of a token is a sum of parts: each head's output, each MLP's, the embeddings, the attention output biases and the LayerNorm's shift β — direct logit attribution.",
             "The grid colours every head by its part of the logit of the last token; knock a head out to see its whole effect.",
         ],
-        question: "Which adds more directly to the logit of the token predicted after the last one?",
+        question: "Which adds more directly to the logit of the last token, as the token before it predicts it?",
         choices: &["all attention heads together", "all MLPs together"],
     },
 ];
@@ -222,7 +222,7 @@ pub static ZH_HANT: [StepText; STEPS] = [
             "把最後一個 LayerNorm 的正規化因子 1/σ 固定在它對這段文字的值，一個詞元的 logit 就是各部分的總和：每個頭的輸出、每個 MLP 的輸出、嵌入、注意力輸出的偏差項（bias），以及 LayerNorm 的平移 β——這就是直接 logit 歸因。",
             "網格依每個頭對最後一個詞元 logit 的貢獻上色；把一個頭移除（knock out），就能看到它的總效果。",
         ],
-        question: "哪一個對最後位置所預測詞元的 logit 直接貢獻比較多？",
+        question: "對最後一個詞元的 logit（由它前一個詞元預測時），哪一個直接貢獻比較多？",
         choices: &["所有注意力頭合計", "所有 MLP 合計"],
     },
 ];

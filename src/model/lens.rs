@@ -69,7 +69,9 @@ pub fn lens(
         layers.push(cells(engine, &hidden, &ids, top_k)?);
     }
     layers.push(cells(engine, &trace.hidden, &ids, top_k)?);
-    debug_assert!(layers.iter().all(|row| row.len() == t));
+    if layers.iter().any(|row| row.len() != t) {
+        return Err(EngineError::Internal("a lens row without a cell per token"));
+    }
     Ok(Lens {
         tokens: token_texts(engine, &ids),
         layers,

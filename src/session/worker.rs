@@ -350,6 +350,15 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         continue;
                     }
                     let task = SideTask::Lens(key.clone(), ablated.clone());
+                    // A newer text is waiting: the lens of this one would only hold it up (it unembeds every
+                    // layer). Answered as cancelled, so the app asks again for the text it then shows.
+                    if newest_analysis.is_some_and(|a| a > idx) {
+                        send(Response::SideTaskFailed(
+                            task,
+                            TaskError::Engine(EngineError::Cancelled),
+                        ));
+                        continue;
+                    }
                     match &engine {
                         Some(engine) => {
                             match crate::model::lens::lens(

@@ -112,6 +112,12 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                 lens: b.session.lensed(&b.view.knocked_out),
                 colour: b.view.lens_colour,
                 column: b.view.lens_column,
+                failure: b.session.text_key().and_then(|key| {
+                    b.session.failure(&crate::session::SideTask::Lens(
+                        key,
+                        b.view.knocked_out.clone(),
+                    ))
+                }),
                 knocked_out: if b.view.knocked_out.is_empty() {
                     String::new()
                 } else {

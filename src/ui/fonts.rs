@@ -89,7 +89,12 @@ pub fn install_from(ctx: &egui::Context, db: &fontdb::Database) -> InstalledFont
         for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
             fonts.families.entry(family).or_default().push(name.into());
         }
-        db.face(id)?.families.first().map(|(n, _)| n.clone())
+        let face = db.face(id)?;
+        Some(
+            face.families
+                .first()
+                .map_or_else(|| face.post_script_name.clone(), |(n, _)| n.clone()),
+        )
     };
     let symbols = find(db, SYMBOL_FAMILIES, SYMBOLS).and_then(|id| add("symbols", id));
     let chinese_id = find(db, CJK_FAMILIES, CHINESE);

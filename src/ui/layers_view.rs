@@ -22,16 +22,28 @@ pub struct LayersPanel<'a> {
     pub column: Option<usize>,
     /// Heads knocked out, for the title.
     pub knocked_out: String,
+    /// Why the lens could not be made, if so.
+    pub failure: Option<&'a str>,
 }
 
 /// Draws the view; returns the commands (a column clicked, the colouring changed).
 pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
     let mut commands = Vec::new();
     let Some(lens) = p.lens else {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label("reading every layer's prediction…");
-        });
+        match p.failure {
+            Some(why) => {
+                ui.colored_label(
+                    Color32::from_rgb(215, 48, 39),
+                    format!("⚠ the lens failed: {why}"),
+                );
+            }
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("reading every layer's prediction…");
+                });
+            }
+        }
         return commands;
     };
     let layers = lens.layers.len();
@@ -79,36 +91,50 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
     });
     let plot_height = if p.column.is_some() { 180.0 } else { 0.0 };
     let cell = Vec2::new(118.0, 20.0);
+    let label_width = 130.0;
+    // The header, then only the rows in view (a 1,024-token text has 1,024 rows of cells).
+    ui.horizontal(|ui| {
+        ui.add_space(label_width + ui.spacing().item_spacing.x);
+        for layer in 0..layers {
+            let text = if layer + 1 == layers {
+                format!("output ({layer})")
+            } else {
+                format!("layer {layer}")
+            };
+            ui.add_sized(
+                [cell.x, 18.0],
+                egui::Label::new(egui::RichText::new(text).strong()),
+            );
+        }
+    });
     egui::ScrollArea::both()
         .max_height((ui.available_height() - plot_height).max(120.0))
-        .show(ui, |ui| {
-            egui::Grid::new("lens_grid").spacing([2.0, 2.0]).show(ui, |ui| {
+        .show_rows(ui, cell.y + ui.spacing().item_spacing.y, lens.tokens.len(), |ui, rows| {
+            for position in rows {
                 // A token per row, a layer per column: the stream rises from the embeddings (left) to the
-                // output (right), and a long text scrolls down.
-                ui.label("");
-                for layer in 0..layers {
-                    ui.strong(if layer + 1 == layers {
-                        format!("output ({layer})")
-                    } else {
-                        format!("layer {layer}")
-                    });
-                }
-                ui.end_row();
-                for (position, t) in lens.tokens.iter().enumerate() {
+                // output (right).
+                let Some(t) = lens.tokens.get(position) else {
+                    continue;
+                };
+                ui.horizontal(|ui| {
                     let label = shorten(&token(&t.text), 12);
                     let selected = p.column == Some(position);
-                    if ui
-                        .selectable_label(selected, format!("{position} {label}"))
+                    let clicked = ui
+                        .add_sized(
+                            [label_width, cell.y],
+                            egui::Button::selectable(selected, format!("{position} {label}")),
+                        )
                         .on_hover_text("Click: plot how the next token's probability climbs layer by layer")
-                        .clicked()
-                    {
+                        .clicked();
+                    if clicked {
                         commands.push(Command::LensColumn((!selected).then_some(position)));
                     }
                     for (layer, row) in lens.layers.iter().enumerate() {
-                        // Every row has a cell per token.
-                        let c = &row[position];
+                        let Some(c) = row.get(position) else {
+                            continue;
+                        };
                         let Some(top) = c.top_k.first() else {
-                            ui.label("");
+                            ui.add_space(cell.x);
                             continue;
                         };
                         let value = match p.colour {
@@ -130,21 +156,23 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                             egui::FontId::monospace(12.0),
                             text_colour,
                         );
-                        let mut hover = format!("layer {layer}, after token {position}:\n");
-                        for g in &c.top_k {
-                            hover.push_str(&format!("{} {:.3}\n", token(&g.text), g.prob));
-                        }
-                        if let Some(lp) = c.next_logprob {
-                            hover.push_str(&format!("actual next token: p {:.3}", lp.exp()));
-                        }
-                        hover.push_str(&format!("\nentropy {:.2} bits", c.entropy_bits));
-                        if response.on_hover_text(hover).clicked() {
+                        // Built only while hovered.
+                        let response = response.on_hover_ui(|ui| {
+                            ui.label(format!("layer {layer}, after token {position}:"));
+                            for g in &c.top_k {
+                                ui.monospace(format!("{} {:.3}", token(&g.text), g.prob));
+                            }
+                            if let Some(lp) = c.next_logprob {
+                                ui.label(format!("actual next token: p {:.3}", lp.exp()));
+                            }
+                            ui.label(format!("entropy {:.2} bits", c.entropy_bits));
+                        });
+                        if response.clicked() {
                             commands.push(Command::LensColumn(Some(position)));
                         }
                     }
-                    ui.end_row();
-                }
-            });
+                });
+            }
         });
     if let Some(position) = p.column {
         let next = lens.tokens.get(position + 1);

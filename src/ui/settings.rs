@@ -150,7 +150,16 @@ pub fn from_stored(text: Option<&str>) -> (Settings, Option<String>) {
     match text {
         None => (Settings::default(), None),
         Some(text) => match serde_json::from_str::<Settings>(text) {
-            Ok(s) => (s, None),
+            Ok(mut s) => {
+                // Saved before the app picked a head for the reader: a selection other than the default was
+                // theirs.
+                if !text.contains("selection_chosen")
+                    && s.selection != Settings::default().selection
+                {
+                    s.selection_chosen = true;
+                }
+                (s, None)
+            }
             Err(err) => (
                 Settings::default(),
                 Some(format!(

@@ -346,3 +346,123 @@ fn the_lesson_uses_the_chosen_head_and_names_d_head() {
     );
     assert_clean_failure(&bad, "layer");
 }
+
+#[test]
+fn the_lessons_answers_are_numpys() {
+    // Each step's right choice worked out here from transformers + numpy (explain_reference.json), not from the
+    // code under test, and compared with `attngraph lesson` on the same text and head.
+    let reference = reference();
+    for case in reference["cases"].as_array().unwrap() {
+        let model = model_arg(case["model"].as_str().unwrap());
+        let text = case["text"].as_str().unwrap();
+        let bos = if case["bos"] == true {
+            "--bos"
+        } else {
+            "--no-bos"
+        };
+        let (layer, head) = (case["layer"].to_string(), case["head"].to_string());
+        let what = format!("{} {text:?} {bos} head {layer}.{head}", case["model"]);
+        let got = cli_json(&[
+            "lesson", "--model", &model, "--text", text, bos, "--layer", &layer, "--head", &head,
+            "--format", "json",
+        ]);
+        let answer = |step: usize| got["steps"][step - 1]["answer"].as_u64();
+        let n = case["tokens"].as_u64().unwrap();
+        let last = n - 1;
+        // 2: S[last][first] against S[first][last].
+        let (lf, fl) = (f(&case["score_last_first"]), f(&case["score_first_last"]));
+        if (lf - fl).abs() > 1e-3 {
+            assert_eq!(
+                answer(2),
+                Some(if lf > fl { 0 } else { 1 }),
+                "{what}: step 2"
+            );
+        }
+        // 3: where the last token looks most.
+        let j = case["last_row_argmax"].as_u64().unwrap();
+        let want3 = if last < 2 {
+            None
+        } else if j == 0 {
+            Some(0)
+        } else if j + 1 == last {
+            Some(1)
+        } else if j == last {
+            Some(2)
+        } else {
+            Some(3)
+        };
+        assert_eq!(answer(3), want3, "{what}: step 3");
+        // 4: the heaviest column.
+        let m = case["most_attended"].as_u64().unwrap();
+        assert_eq!(
+            answer(4),
+            Some(if m == 0 {
+                0
+            } else if m == last {
+                1
+            } else {
+                2
+            }),
+            "{what}: step 4"
+        );
+        // 5: the last row's entropy against one bit.
+        let h = f(&case["last_row_entropy_bits"]);
+        if (h - 1.0).abs() > 1e-3 {
+            assert_eq!(
+                answer(5),
+                Some(if h > 1.0 { 0 } else { 1 }),
+                "{what}: step 5"
+            );
+        }
+        // 6: the walkers on token 0 after eight steps.
+        let m8 = f(&case["mass_on_token0"][7]);
+        assert_eq!(
+            answer(6),
+            Some(if m8 > 0.5 { 1 } else { 0 }),
+            "{what}: step 6"
+        );
+        // 7: the pairs seen before, their second token's ln p against the first occurrence's.
+        let logprob = |t: u64| f(&case["logprobs"][(t - 1) as usize]);
+        let repeats: Vec<(u64, u64)> = case["repeat_positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["repeat_first_positions"].as_array().unwrap())
+            .map(|(t, first)| (t.as_u64().unwrap(), first.as_u64().unwrap()))
+            .collect();
+        let want7 = (!repeats.is_empty()).then(|| {
+            let second: f64 = repeats.iter().map(|r| logprob(r.0)).sum();
+            let first: f64 = repeats.iter().map(|r| logprob(r.1)).sum();
+            if second > first {
+                0
+            } else {
+                1
+            }
+        });
+        assert_eq!(answer(7), want7, "{what}: step 7");
+        // 8: the perplexity's band.
+        let ppl = f(&case["perplexity"]);
+        assert_eq!(
+            answer(8),
+            Some(if ppl < 10.0 {
+                0
+            } else if ppl <= 100.0 {
+                1
+            } else {
+                2
+            }),
+            "{what}: step 8"
+        );
+        // 9: the model's bits per byte against gzip −9's on the text.
+        let gzip = f(&case["gzip_bytes"]) * 8.0 / f(&case["bytes"]);
+        assert_eq!(
+            answer(9),
+            Some(if f(&case["bits_per_byte"]) < gzip {
+                0
+            } else {
+                1
+            }),
+            "{what}: step 9"
+        );
+    }
+}
