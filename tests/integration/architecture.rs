@@ -94,7 +94,8 @@ fn lex(src: &str) -> Vec<(Tok, usize)> {
         } else if c == '\'' {
             // A character literal ('x', '\n', '\u{..}') or a lifetime ('a).
             if at(i + 1) == '\\' {
-                i += 2;
+                // Skip the quote, the backslash and the escaped character (which may itself be a quote).
+                i += 3;
                 while i < chars.len() && chars[i] != '\'' {
                     i += 1;
                 }
@@ -147,6 +148,8 @@ struct Reference {
     /// Written in a `pub use` (a re-export) at the file's top level.
     reexport: bool,
     glob: bool,
+    /// The name a `use` binds (its last segment, or the `as` name); `None` for globs and inline paths.
+    binds: Option<String>,
 }
 
 fn ident(tok: Option<&(Tok, usize)>) -> Option<&str> {
@@ -165,7 +168,7 @@ fn use_tree(
     toks: &[(Tok, usize)],
     i: &mut usize,
     prefix: Vec<String>,
-    out: &mut Vec<(Vec<String>, bool)>,
+    out: &mut Vec<(Vec<String>, bool, Option<String>)>,
 ) {
     let mut path = prefix;
     loop {
@@ -181,15 +184,17 @@ fn use_tree(
                     *i += 1;
                     continue;
                 }
+                let mut alias = None;
                 if ident(toks.get(*i)) == Some("as") {
+                    alias = ident(toks.get(*i + 1)).map(str::to_string);
                     *i += 2;
                 }
-                out.push((path, false));
+                out.push((path, false, alias));
                 return;
             }
             Some(Tok::Punct('*')) => {
                 *i += 1;
-                out.push((path, true));
+                out.push((path, true, None));
                 return;
             }
             Some(Tok::Punct('{')) => {
@@ -210,7 +215,7 @@ fn use_tree(
 }
 
 /// Every module path and item path `file` names, with the items it defines.
-fn scan(file: &File, modules: &BTreeSet<Vec<String>>) -> (Vec<Reference>, BTreeSet<String>) {
+fn scan(file: &File) -> (Vec<Reference>, BTreeSet<String>) {
     let toks = &file.toks;
     let mut refs = Vec::new();
     let mut defined = BTreeSet::new();
@@ -272,13 +277,19 @@ fn scan(file: &File, modules: &BTreeSet<Vec<String>>) -> (Vec<Reference>, BTreeS
                 i += 1;
                 let mut trees = Vec::new();
                 use_tree(toks, &mut i, Vec::new(), &mut trees);
-                for (path, glob) in trees {
+                for (path, glob, alias) in trees {
+                    let binds = if glob {
+                        None
+                    } else {
+                        alias.or_else(|| path.last().cloned())
+                    };
                     refs.push(Reference {
                         scope: scope.clone(),
                         path,
                         line,
                         reexport,
                         glob,
+                        binds,
                     });
                 }
             }
@@ -293,16 +304,17 @@ fn scan(file: &File, modules: &BTreeSet<Vec<String>>) -> (Vec<Reference>, BTreeS
                     }
                     j += 2;
                 }
-                let mut child = scope.clone();
-                child.push(first.clone());
-                if matches!(first.as_str(), "crate" | "super" | "self") || modules.contains(&child)
-                {
+                // Every path is kept: one that starts at the crate or a (child) module resolves directly, one
+                // that starts with a name this file's `use`s bind (`graph::heads::f()` after `use
+                // crate::graph;`) through that binding, and the rest (other crates, local types) not at all.
+                if first != "Self" {
                     refs.push(Reference {
                         scope: scope.clone(),
                         path,
                         line,
                         reexport: false,
                         glob: false,
+                        binds: None,
                     });
                 }
                 i = j.max(i + 1);
@@ -378,8 +390,7 @@ fn import_graph(sources: &[(String, String)]) -> Graph {
         .enumerate()
         .map(|(i, f)| (f.module.clone(), i))
         .collect();
-    let scanned: Vec<(Vec<Reference>, BTreeSet<String>)> =
-        files.iter().map(|f| scan(f, &modules)).collect();
+    let scanned: Vec<(Vec<Reference>, BTreeSet<String>)> = files.iter().map(scan).collect();
 
     // Re-exports: module file → name → the absolute path it stands for; and its glob re-exports.
     let mut named: Vec<HashMap<String, Vec<String>>> = vec![HashMap::new(); files.len()];
@@ -391,8 +402,8 @@ fn import_graph(sources: &[(String, String)]) -> Graph {
             };
             if r.glob {
                 globs[f].push(abs);
-            } else if let Some(last) = abs.last() {
-                named[f].insert(last.clone(), abs.clone());
+            } else if let Some(name) = r.binds.clone().or_else(|| abs.last().cloned()) {
+                named[f].insert(name, abs.clone());
             }
         }
     }
@@ -437,8 +448,25 @@ fn import_graph(sources: &[(String, String)]) -> Graph {
 
     let mut edges = vec![BTreeMap::<usize, Vec<usize>>::new(); files.len()];
     for (f, (refs, _)) in scanned.iter().enumerate() {
+        // What this file's `use`s bind: name → absolute path (inside the crate only).
+        let bindings: HashMap<String, Vec<String>> = refs
+            .iter()
+            .filter_map(|r| Some((r.binds.clone()?, absolute(&r.scope, &r.path, &modules)?)))
+            .collect();
         for r in refs {
-            let Some(abs) = absolute(&r.scope, &r.path, &modules) else {
+            let bound = || {
+                let (first, rest) = r.path.split_first()?;
+                if r.binds.is_some()
+                    || r.glob
+                    || matches!(first.as_str(), "crate" | "super" | "self")
+                {
+                    return None;
+                }
+                let mut abs = bindings.get(first)?.clone();
+                abs.extend(rest.iter().cloned());
+                Some(abs)
+            };
+            let Some(abs) = absolute(&r.scope, &r.path, &modules).or_else(bound) else {
                 continue;
             };
             let Some(target) = resolve(&abs, 0, &file_of, &scanned, &named, &globs) else {
@@ -602,6 +630,47 @@ fn the_check_sees_item_imports_inline_paths_and_reexports() {
         vec!["graph/matrix.rs:[2] → palette.rs:[1] → graph/matrix.rs"]
     );
 
+    // Through a name a `use` binds (`graph::heads::f()` after `use crate::graph;`), and through an alias.
+    let bound = sources(&[
+        ("lib.rs", "pub mod graph; pub mod ui;"),
+        ("graph/mod.rs", "pub mod heads;"),
+        (
+            "graph/heads.rs",
+            "pub fn f() {}\nfn g() { crate::ui::draw(); }",
+        ),
+        (
+            "ui.rs",
+            "use crate::graph;\npub fn draw() {}\nfn h() {\n    graph::heads::f();\n}",
+        ),
+    ]);
+    assert_eq!(
+        circles(&import_graph(&bound)),
+        vec!["graph/heads.rs:[2] → ui.rs:[4] → graph/heads.rs"]
+    );
+    let alias = sources(&[
+        ("lib.rs", "pub mod model; pub mod cli;"),
+        (
+            "model/mod.rs",
+            "mod packed;\npub use packed::supported as packed_kernel_supported;",
+        ),
+        (
+            "model/packed.rs",
+            "pub fn supported() {}\nfn f() { crate::cli::run(); }",
+        ),
+        (
+            "cli.rs",
+            "pub fn run() {}\nfn g() { crate::model::packed_kernel_supported(); }",
+        ),
+    ]);
+    assert_eq!(
+        circles(&import_graph(&alias)),
+        vec!["model/packed.rs:[2] → cli.rs:[2] → model/packed.rs"]
+    );
+    // An escaped quote in a character literal does not open a string that swallows the braces after it.
+    assert!(lex("let q = '\\''; fn f() { crate::x(); }")
+        .iter()
+        .any(|(t, _)| *t == Tok::Ident("crate".into())));
+
     // A parent that re-exports a child, and the child that names a sibling through the parent, is no circle;
     // nor are strings, comments, and a test module's `use super::*`.
     let clean = sources(&[
@@ -635,6 +704,11 @@ fn the_library_below_the_cli_and_the_app_prints_nothing() {
         }
         let toks = lex(&text);
         for pair in toks.windows(2) {
+            if let [(Tok::Ident(m), line), (Tok::Punct('('), _)] = pair {
+                if matches!(m.as_str(), "stdout" | "stderr") {
+                    printing.push(format!("src/{name}:{line}: {m}()"));
+                }
+            }
             if let [(Tok::Ident(m), line), (Tok::Punct('!'), _)] = pair {
                 if matches!(
                     m.as_str(),
