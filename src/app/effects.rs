@@ -108,6 +108,27 @@ impl AttnApp {
                     )
                 }
             },
+            EffectExport::LensCsv | EffectExport::LensJson => {
+                match self.session.lensed(&self.view.knocked_out) {
+                    None => missing("open the Layers view and wait for its numbers"),
+                    Some(lens) => {
+                        let lens = lens.clone();
+                        let json = what == EffectExport::LensJson;
+                        let name = format!("lens-{stamp}.{}", if json { "json" } else { "csv" });
+                        self.exports.write_file(
+                            name,
+                            move || {
+                                if json {
+                                    serde_json::to_vec_pretty(&lens).map_err(|e| e.to_string())
+                                } else {
+                                    Ok(export::lens_csv(&lens).into_bytes())
+                                }
+                            },
+                            ctx,
+                        )
+                    }
+                }
+            }
             EffectExport::GridSvg | EffectExport::GridPng => {
                 let overlay = analysis.as_ref().and_then(|a| {
                     effects_panel::overlay(

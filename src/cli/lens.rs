@@ -48,35 +48,10 @@ pub fn run(args: &LensArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match args.format {
         EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        EffectFormat::Csv => write!(out, "{}", csv(&report))?,
+        EffectFormat::Csv => write!(out, "{}", crate::export::lens_csv(&report))?,
         EffectFormat::Table => write!(out, "{}", table(&report))?,
     }
     Ok(())
-}
-
-/// One row per layer, position and guess.
-fn csv(lens: &Lens) -> String {
-    let mut s =
-        String::from("layer,position,token,rank,guess_id,guess,prob,next_logprob,entropy_bits\n");
-    for (layer, row) in lens.layers.iter().enumerate() {
-        for (position, (cell, tok)) in row.iter().zip(&lens.tokens).enumerate() {
-            for (rank, guess) in cell.top_k.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "{layer},{position},{},{},{},{},{:.6e},{},{:.6}",
-                    crate::export::csv_field(&tok.text),
-                    rank + 1,
-                    guess.id,
-                    crate::export::csv_field(&guess.text),
-                    guess.prob,
-                    cell.next_logprob
-                        .map_or_else(String::new, |v| format!("{v:.6}")),
-                    cell.entropy_bits
-                );
-            }
-        }
-    }
-    s
 }
 
 /// A position per line, a layer per column: each layer's top guess for the next token, and how the actual next

@@ -197,6 +197,31 @@ pub fn grid_svg(p: &GridPicture<'_>) -> String {
     s
 }
 
+/// The logit lens as CSV: one row per layer, position and guess.
+pub fn lens_csv(lens: &crate::model::lens::Lens) -> String {
+    let mut s =
+        String::from("layer,position,token,rank,guess_id,guess,prob,next_logprob,entropy_bits\n");
+    for (layer, row) in lens.layers.iter().enumerate() {
+        for (position, (cell, tok)) in row.iter().zip(&lens.tokens).enumerate() {
+            for (rank, guess) in cell.top_k.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "{layer},{position},{},{},{},{},{:.6e},{},{:.6}",
+                    csv_field(&tok.text),
+                    rank + 1,
+                    guess.id,
+                    csv_field(&guess.text),
+                    guess.prob,
+                    cell.next_logprob
+                        .map_or_else(String::new, |v| format!("{v:.6}")),
+                    cell.entropy_bits
+                );
+            }
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

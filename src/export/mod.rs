@@ -13,7 +13,9 @@ mod text;
 use std::io::Write;
 use std::path::Path;
 
-pub use effects::{ablation_csv, attribution_csv, diverging_rgb, grid_svg, sweep_csv, GridPicture};
+pub use effects::{
+    ablation_csv, attribution_csv, diverging_rgb, grid_svg, lens_csv, sweep_csv, GridPicture,
+};
 pub use escape::csv_field;
 pub use layout::{
     edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,

@@ -53,6 +53,10 @@ pub enum EffectExport {
     GridSvg,
     /// The grid as coloured now, as PNG.
     GridPng,
+    /// The logit lens of the text on screen, as CSV.
+    LensCsv,
+    /// The logit lens of the text on screen, as JSON.
+    LensJson,
 }
 
 /// A request from a panel.

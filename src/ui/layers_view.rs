@@ -88,6 +88,26 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
             );
         }
         ui.small("p 0 … 1 (√ scale)");
+        ui.separator();
+        ui.label("save");
+        if ui
+            .small_button("CSV")
+            .on_hover_text("Every layer, position and top guess")
+            .clicked()
+        {
+            commands.push(Command::ExportEffects(
+                super::command::EffectExport::LensCsv,
+            ));
+        }
+        if ui
+            .small_button("JSON")
+            .on_hover_text("The lens as attngraph lens --format json prints it")
+            .clicked()
+        {
+            commands.push(Command::ExportEffects(
+                super::command::EffectExport::LensJson,
+            ));
+        }
     });
     let plot_height = if p.column.is_some() { 180.0 } else { 0.0 };
     let cell = Vec2::new(118.0, 20.0);

@@ -1424,11 +1424,13 @@ fn a_system_whose_only_cjk_font_lacks_hangul_still_draws_the_chinese_lesson() {
 
 #[test]
 fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
+    let exports = tempfile::tempdir().unwrap();
     let launch = Launch {
         model: Some(hub_model().display().to_string()),
         text: Some("I love tennis. I love tennis.".into()),
         fresh: true,
         view: Some(attngraph::ui::settings::View::Layers),
+        export_dir: Some(exports.path().to_path_buf()),
         ..Launch::default()
     };
     let app = AttnApp::new(&egui::Context::default(), None, launch);
@@ -1461,6 +1463,18 @@ fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
     h.step();
     assert_eq!(h.state().view.lens_column, Some(2));
     h.get_by_label_contains("p(␣tennis) after token 2, layer by layer");
+    // Saved as JSON from the view: the lens the CLI prints.
+    h.get_by_label("JSON").click();
+    step_until(&mut h, 30, "the lens was not saved", |app| !app.busy());
+    let saved: Vec<_> = std::fs::read_dir(exports.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&saved[0]).unwrap()).unwrap();
+    assert_eq!(json["layers"].as_array().unwrap().len(), n_layer + 1);
     // Knocking a head out asks for the lens of the ablated run.
     h.state_mut().view.knocked_out = "1.2".parse().unwrap();
     h.step();
