@@ -363,18 +363,29 @@ fn lesson_figure(
                     .enumerate()
                     .map(|(k, &m)| [k as f64 + 1.0, m])
                     .collect();
+                // Beside it, a uniform causal matrix of the same size: every causal matrix drains into token 0;
+                // a sink only drains faster.
+                let uniform: Vec<[f64; 2]> = e
+                    .explanation
+                    .uniform_mass_on_token0
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &m)| [k as f64 + 1.0, m])
+                    .collect();
                 Plot::new("lesson_powers")
                     .height(220.0)
                     .x_axis_label("k")
                     .y_axis_label("mean (A^k)[i][0]")
                     .include_y(0.0)
                     .include_y(1.0)
+                    .legend(egui_plot::Legend::default())
                     .show(ui, |plot| {
+                        plot.line(Line::new("this head", PlotPoints::from(points.clone())));
+                        plot.points(Points::new("this head", PlotPoints::from(points)).radius(3.0));
                         plot.line(Line::new(
-                            "mass on token 0",
-                            PlotPoints::from(points.clone()),
+                            "uniform causal matrix",
+                            PlotPoints::from(uniform),
                         ));
-                        plot.points(Points::new("k", PlotPoints::from(points)).radius(3.0));
                     });
             }
         }
