@@ -5,8 +5,11 @@
 # induction head on a sentence said twice, and the head that sends most of its attention to token 0 (the sink).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release
-bin=target/release/attngraph
+# ATTNGRAPH_BIN=target/debug/attngraph uses a binary already built (the pictures are the same).
+bin=${ATTNGRAPH_BIN:-target/release/attngraph}
+if [ -z "${ATTNGRAPH_BIN:-}" ]; then
+  cargo build --release
+fi
 if [ -z "${DISPLAY:-}" ]; then
   Xvfb :97 -screen 0 1600x1000x24 >/dev/null 2>&1 &
   xvfb=$!
