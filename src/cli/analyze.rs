@@ -15,8 +15,12 @@ pub fn analyze(
     bos: bool,
     top_k: usize,
     scores: bool,
+    norms: bool,
     format: AnalyzeFormat,
 ) -> anyhow::Result<()> {
+    if norms && format != AnalyzeFormat::Json {
+        bail!("--norms adds arrays to the JSON: use it with --format json");
+    }
     if text.is_empty() {
         bail!("--text is empty: give a sentence, e.g. --text \"I love tennis.\"");
     }
@@ -35,6 +39,12 @@ pub fn analyze(
             flatten_stats(&mut value);
             if let Some(obj) = value.as_object_mut() {
                 obj.insert("model_name".into(), engine.name().into());
+                if norms {
+                    let n = crate::model::norms::norms(&engine, text, bos)?;
+                    obj.insert("norms".into(), serde_json::to_value(&n.norms)?);
+                    obj.insert("layer_norms".into(), serde_json::to_value(&n.layer_norms)?);
+                    obj.insert("value_norms".into(), serde_json::to_value(&n.value_norms)?);
+                }
             }
             serde_json::to_writer(&mut out, &value)?;
             writeln!(out)?;

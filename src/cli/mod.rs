@@ -47,6 +47,10 @@ pub enum Command {
         /// Also output the pre-softmax scores QK^T/sqrt(d) (JSON only).
         #[arg(long)]
         scores: bool,
+        /// Also output what each edge carries: `norms` [layer][head][query][key] = α_ij ‖f_h(x_j)‖,
+        /// `layer_norms` [layer][query][key] and `value_norms` [layer][head][token] (JSON only).
+        #[arg(long)]
+        norms: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
         format: AnalyzeFormat,
@@ -289,8 +293,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bos,
             top_k,
             scores,
+            norms,
             format,
-        }) => analyze::analyze(&model, &text, bos.enabled(false), top_k, scores, format),
+        }) => analyze::analyze(
+            &model,
+            &text,
+            bos.enabled(false),
+            top_k,
+            scores,
+            norms,
+            format,
+        ),
         Some(Command::Bench {
             model,
             tokens,

@@ -18,6 +18,7 @@ pub mod head_set;
 pub mod layers;
 pub mod lens;
 pub mod loader;
+pub mod norms;
 pub(crate) mod packed;
 pub mod perplexity;
 pub(crate) mod small_matmul;

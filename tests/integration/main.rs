@@ -15,6 +15,7 @@ mod hub;
 mod lens;
 mod lesson;
 mod markov;
+mod norms;
 mod perplexity;
 #[path = "../../src/skip_report.rs"]
 mod skip_report;

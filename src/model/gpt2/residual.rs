@@ -117,6 +117,43 @@ impl Gpt2 {
         self.ln_f.forward(&x)
     }
 
+    /// What each head of `layer` carries from each position: f_h(x_j) = (ln_1(x_j) W_V^h + b_V^h) W_O^h, with
+    /// W_O^h head h's rows of `c_proj`'s weight and `c_proj`'s bias left out (it belongs to no edge), for the
+    /// residual stream `input` (t, n_embd) entering the layer: (n_head, t, n_embd).
+    pub fn value_outputs(&self, layer: usize, input: &Tensor) -> Result<Tensor> {
+        let block = self.block(layer)?;
+        let qkv = block.attn.c_attn.forward(&block.ln_1.forward(input)?)?; // (t, 3c)
+        let v = block.attn.split_heads(&qkv, 2)?; // (n_head, t, head_dim)
+        let (n_head, t, head_dim) = v.dims3()?;
+        let c = n_head * head_dim;
+        let bias = block
+            .attn
+            .c_proj
+            .forward(&Tensor::zeros((1, c), DType::F32, &self.device)?)?; // (1, c)
+        let mut out = Vec::with_capacity(n_head);
+        for h in 0..n_head {
+            // Head h's values in its own columns, zeros elsewhere: c_proj of it is f_h plus the bias.
+            let mut parts = Vec::with_capacity(3);
+            if h > 0 {
+                parts.push(Tensor::zeros((t, h * head_dim), DType::F32, &self.device)?);
+            }
+            parts.push(v.narrow(0, h, 1)?.squeeze(0)?);
+            if h + 1 < n_head {
+                parts.push(Tensor::zeros(
+                    (t, c - (h + 1) * head_dim),
+                    DType::F32,
+                    &self.device,
+                )?);
+            }
+            let projected = block
+                .attn
+                .c_proj
+                .forward(&Tensor::cat(&parts, 1)?.contiguous()?)?; // (t, c)
+            out.push(projected.broadcast_sub(&bias)?);
+        }
+        Tensor::stack(&out, 0)
+    }
+
     /// `ln_f` of a residual stream (t, n_embd): what the logit lens puts each layer's stream through.
     pub fn final_norm_forward(&self, x: &Tensor) -> Result<Tensor> {
         self.ln_f.forward(x)

@@ -1,0 +1,87 @@
+//! What the edges carry (`attngraph analyze --norms`) against numpy on transformers' hidden states and
+//! attentions (tests/fixtures/norms_reference.json, written by tools/make_norms_reference.py).
+
+use serde_json::Value;
+
+use crate::util::{assert_clean_failure, assert_success, fixtures, run_cli};
+
+fn model_arg(name: &str) -> String {
+    match name {
+        "demo" => "demo".into(),
+        other => fixtures().join(other).display().to_string(),
+    }
+}
+
+/// The largest |a − b| over two equally nested JSON number arrays, relative to the largest |b|.
+fn relative_gap(a: &Value, b: &Value) -> f64 {
+    fn walk(a: &Value, b: &Value, gap: &mut f64, scale: &mut f64) {
+        match (a, b) {
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len());
+                for (p, q) in x.iter().zip(y) {
+                    walk(p, q, gap, scale);
+                }
+            }
+            _ => {
+                let (p, q) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+                *gap = gap.max((p - q).abs());
+                *scale = scale.max(q.abs());
+            }
+        }
+    }
+    let (mut gap, mut scale) = (0.0, 0.0);
+    walk(a, b, &mut gap, &mut scale);
+    gap / scale.max(1e-12)
+}
+
+#[test]
+fn edge_norms_equal_numpy_on_transformers() {
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
+    )
+    .unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let model = model_arg(case["model"].as_str().unwrap());
+        let text = case["text"].as_str().unwrap();
+        let bos = if case["bos"] == true {
+            "--bos"
+        } else {
+            "--no-bos"
+        };
+        let out = run_cli(
+            &[
+                "analyze", "--model", &model, "--text", text, bos, "--norms", "--format", "json",
+            ],
+            &[],
+        );
+        assert_success(&out);
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["norms", "layer_norms", "value_norms"] {
+            let gap = relative_gap(&got[key], &case[key]);
+            assert!(
+                gap < 1e-4,
+                "{} {text:?}: {key} off by {gap:e} of the largest",
+                case["model"]
+            );
+        }
+        // Masked entries are 0, and a head's norm is its weight times the value's norm.
+        let n = &got["norms"][0][0];
+        assert_eq!(n[0][1], 0.0);
+    }
+}
+
+#[test]
+fn norms_need_json() {
+    let out = run_cli(
+        &[
+            "analyze",
+            "--model",
+            "demo",
+            "--text",
+            "I love tennis.",
+            "--norms",
+        ],
+        &[],
+    );
+    assert_clean_failure(&out, "--format json");
+}
