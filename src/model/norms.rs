@@ -20,6 +20,28 @@ pub struct Norms {
     pub value_norms: Vec<Vec<Vec<f64>>>,
 }
 
+/// ‖f_h(x_j)‖ of every head of one `layer` for the token ids `ids`: [head][token]. One layer's values only, so
+/// it stays cheap on long texts (the lesson asks for the head it teaches with).
+pub fn value_norms_of_layer(
+    engine: &Engine,
+    ids: &[u32],
+    layer: usize,
+) -> Result<Vec<Vec<f64>>, EngineError> {
+    let model = engine.model();
+    let trace = model.trace(ids, &HeadSet::default())?;
+    let traced = trace
+        .layers
+        .get(layer)
+        .ok_or(EngineError::Internal("the trace has no such layer"))?;
+    let f = model.value_outputs(layer, &traced.input)?; // (n_head, t, n_embd)
+    let norms = f.sqr()?.sum(2)?.sqrt()?; // (n_head, t)
+    Ok(norms
+        .to_vec2::<f32>()?
+        .into_iter()
+        .map(|row| row.into_iter().map(f64::from).collect())
+        .collect())
+}
+
 /// The norms of `text` (BOS prepended if `bos`).
 pub fn norms(engine: &Engine, text: &str, bos: bool) -> Result<Norms, EngineError> {
     let ids = checked_ids(engine, text, bos)?;

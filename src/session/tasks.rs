@@ -53,6 +53,9 @@ pub struct Explained {
     pub explanation: Explanation,
     /// The head's scores QKᵀ/√d before the mask.
     pub scores: Matrix,
+    /// The last token's row: what the head moves from each token, α_ij ‖f_h(x_j)‖ (see
+    /// [`crate::model::norms`]), beside its attention weights α_ij.
+    pub carried: Vec<f64>,
 }
 
 /// A task besides the analysis, named in its failure so that only its own state is reset.
@@ -107,9 +110,24 @@ pub(super) fn explained(
     let explanation = explain(&analysis, layer, head).map_err(|e| failed(e.into()))?;
     let scores = crate::lesson::explain::score_matrix(&analysis, layer, head)
         .ok_or_else(|| failed(crate::lesson::explain::ExplainError::NoScores.into()))?;
+    let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+    let value_norms = crate::model::norms::value_norms_of_layer(engine, &ids, layer)
+        .map_err(|e| failed(e.into()))?;
+    let (Some(norms), Some(last)) = (value_norms.get(head), ids.len().checked_sub(1)) else {
+        return Err(failed(
+            EngineError::Internal("no value norms for the explained head").into(),
+        ));
+    };
+    // α of the last row times each token's value norm.
+    let carried = norms
+        .iter()
+        .enumerate()
+        .map(|(j, n)| f64::from(analysis.attentions.get(layer, head, last, j)) * n)
+        .collect();
     Ok(Explained {
         key,
         explanation,
         scores,
+        carried,
     })
 }

@@ -336,6 +336,57 @@ fn lesson_figure(
             }
         }
         Figure::Attention => {
+            // What the head passes on: for the last token, each token's attention weight beside its share of
+            // what the head moves, α_ij ‖f_h(x_j)‖ — a token can take much attention and carry little.
+            if let Some(e) = explained {
+                let weights = a.attentions.n_tokens().checked_sub(1).map(|last| {
+                    (0..a.attentions.n_tokens())
+                        .map(|j| {
+                            f64::from(a.attentions.get(
+                                e.explanation.layer,
+                                e.explanation.head,
+                                last,
+                                j,
+                            ))
+                        })
+                        .collect::<Vec<f64>>()
+                });
+                let total: f64 = e.carried.iter().sum();
+                if let (Some(weights), true) = (weights, total > 0.0) {
+                    ui.small(format!(
+                        "head {}.{}, the last token's row: attention weight α (left bar) and share of what the head moves, α‖f(x_j)‖ (right bar)",
+                        e.explanation.layer, e.explanation.head
+                    ));
+                    let attention = egui_plot::BarChart::new(
+                        "attention weight α",
+                        weights
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &w)| egui_plot::Bar::new(j as f64 - 0.2, w).width(0.4))
+                            .collect(),
+                    );
+                    let moved = egui_plot::BarChart::new(
+                        "share of what is moved",
+                        e.carried
+                            .iter()
+                            .enumerate()
+                            .map(|(j, &c)| {
+                                egui_plot::Bar::new(j as f64 + 0.2, c / total).width(0.4)
+                            })
+                            .collect(),
+                    );
+                    Plot::new("lesson_values")
+                        .height(140.0)
+                        .include_y(0.0)
+                        .include_y(1.0)
+                        .x_axis_label("token")
+                        .legend(egui_plot::Legend::default())
+                        .show(ui, |plot| {
+                            plot.bar_chart(attention);
+                            plot.bar_chart(moved);
+                        });
+                }
+            }
             if let Some(shown) = b.view.shown() {
                 ui.small(shown.snapshot.title());
                 let _ = matrix_view::matrix_ui(

@@ -85,3 +85,31 @@ fn norms_need_json() {
     );
     assert_clean_failure(&out, "--format json");
 }
+
+#[test]
+fn one_layers_value_norms_equal_numpy() {
+    // What the lesson's values figure reads: one layer's ‖f_h(x_j)‖, without the other layers' work.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let case = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "tiny-gpt2")
+        .unwrap();
+    let engine = crate::util::engine(&crate::util::prefixed_model());
+    let ids: Vec<u32> = case["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as u32)
+        .collect();
+    for layer in 0..case["value_norms"].as_array().unwrap().len() {
+        let got = attngraph::model::norms::value_norms_of_layer(&engine, &ids, layer).unwrap();
+        let want = &case["value_norms"][layer];
+        let gap = relative_gap(&serde_json::to_value(&got).unwrap(), want);
+        assert!(gap < 1e-4, "layer {layer}: off by {gap:e}");
+    }
+}
