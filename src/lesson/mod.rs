@@ -2,6 +2,7 @@
 //! [`explain`] computes the numbers; [`steps`] holds each step's text in English and Traditional Chinese, its
 //! question, and the check of the reader's prediction against those numbers. No egui: `ui::lesson_view` draws it.
 
+mod checks;
 pub mod explain;
 pub mod steps;
 pub mod text;

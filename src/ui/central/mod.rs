@@ -1,0 +1,159 @@
+//! The window's body: the head grid on the left, the token panel on the right, and the view chosen (graph,
+//! matrix, heads, layers, Markov, perplexity, lesson) in the centre; before the first analysis, the download or a
+//! spinner. `panels.rs` draws the grid and graph both use, `lesson.rs` the lesson with its figures.
+
+mod body;
+mod lesson;
+mod panels;
+
+pub use body::Body;
+use lesson::lesson_ui;
+use panels::{graph_ui, grid_ui};
+
+use super::command::Command;
+use super::markov_panel::{markov_panel_ui, MarkovCommand};
+use super::perplexity_panel::PerplexityCommand;
+use super::settings::View;
+use super::{matrix_view, status, token_panel};
+use crate::model::Analysis;
+
+/// Draws the side panels and the central view; returns the central area's rectangle (PNG exports save it)
+/// and the commands.
+pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>) {
+    let mut commands = Vec::new();
+    let analysis = b.session.analysis().cloned();
+    if let Some(a) = &analysis {
+        if !matches!(
+            b.settings.view,
+            View::Heads | View::Perplexity | View::Lesson
+        ) {
+            egui::Panel::left("grid")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    // Cells as wide as the panel allows (up to 64 points), so the patterns can be read.
+                    commands.extend(grid_ui(ui, &mut b, a, 64.0, false))
+                });
+        }
+        // The Heads view keeps the probabilities beside it: a click there picks the prediction its colours explain.
+        if !matches!(b.settings.view, View::Perplexity | View::Lesson) {
+            let focus = b.view.focus();
+            let baseline = b.session.baseline().map(|b| &**b);
+            let predicted = b.view.predicted;
+            let clicked = egui::Panel::right("tokens")
+                .resizable(true)
+                .default_size(420.0)
+                .max_size(ui.available_width() * 0.4)
+                .show(ui, |ui| {
+                    token_panel::token_panel_ui(ui, a, baseline, focus, predicted)
+                })
+                .inner;
+            commands.extend(clicked);
+        }
+    }
+    let central = egui::CentralPanel::default().show(ui, |ui| {
+        commands.extend(status::prefetch_banner_ui(ui, b.session));
+        commands.extend(status::load_error_ui(ui, b.session));
+        let model = b.settings.model.as_str();
+        match &analysis {
+            None => commands.extend(status::waiting_ui(ui, b.session, model)),
+            Some(a) => commands.extend(view_ui(ui, &mut b, a)),
+        }
+    });
+    (central.response.rect, commands)
+}
+
+/// Says so above the graph, matrix and Markov views when heads are knocked out.
+fn knocked_out_ui(ui: &mut egui::Ui, a: &Analysis, selection: crate::graph::Selection) {
+    if a.ablated.is_empty() {
+        return;
+    }
+    let orange = egui::Color32::from_rgb(230, 85, 13);
+    let mut line = format!(
+        "Knocked out: {}. Every matrix and probability here is the model without them.",
+        a.ablated
+    );
+    if let crate::graph::Selection::Head { layer, head } = selection {
+        if a.ablated.contains(layer, head) {
+            line.push_str(&format!(
+                " Head {layer}.{head} is one of them: it still looks where it would, but what it reads is dropped."
+            ));
+        }
+    }
+    ui.colored_label(orange, line);
+}
+
+fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
+    let mut commands = Vec::new();
+    if matches!(b.settings.view, View::Graph | View::Matrix | View::Markov) {
+        knocked_out_ui(ui, a, b.settings.selection);
+    }
+    match b.settings.view {
+        View::Perplexity => match b.perplexity.ui(ui, b.session.model_name().is_some()) {
+            PerplexityCommand::Run => commands.push(Command::ScoreFile),
+            PerplexityCommand::Browse => commands.push(Command::BrowseTextFile),
+            PerplexityCommand::None => {}
+        },
+        View::Heads => commands.extend(grid_ui(ui, b, a, 160.0, true)),
+        View::Layers => {
+            let panel = super::layers_view::LayersPanel {
+                lens: b.session.lensed(&b.view.knocked_out),
+                colour: b.view.lens_colour,
+                column: b.view.lens_column,
+                failure: b.session.text_key().and_then(|key| {
+                    b.session.failure(&crate::session::SideTask::Lens(
+                        key,
+                        b.view.knocked_out.clone(),
+                    ))
+                }),
+                knocked_out: if b.view.knocked_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · heads {} knocked out", b.view.knocked_out)
+                },
+            };
+            commands.extend(super::layers_view::layers_ui(ui, panel));
+        }
+        View::Lesson => commands.extend(lesson_ui(ui, b, a)),
+        View::Matrix => {
+            if let Some(shown) = b.view.shown() {
+                ui.strong(format!(
+                    "{} — row i: where token i looks",
+                    shown.snapshot.title()
+                ));
+                let clicked = matrix_view::matrix_ui(
+                    ui,
+                    &shown.snapshot.matrix,
+                    &shown.snapshot.graph,
+                    b.settings.log_scale,
+                    shown.serial,
+                    true,
+                );
+                // A cell selects both its tokens for the graph: the query pinned, the key highlighted.
+                if let Some((query, key)) = clicked {
+                    commands.push(Command::Focus {
+                        hovered: Some(key),
+                        pinned: Some(query),
+                    });
+                }
+            }
+        }
+        View::Graph => commands.extend(graph_ui(ui, b)),
+        View::Markov => {
+            let steps = b.settings.markov_steps;
+            let panel = egui::Panel::bottom("markov_panel")
+                .resizable(true)
+                .default_size(260.0)
+                .show(ui, |ui| {
+                    b.view
+                        .shown()
+                        .map(|d| markov_panel_ui(ui, &d.snapshot.markov, &d.snapshot.graph, steps))
+                });
+            if let Some(MarkovCommand::Steps(k)) = panel.inner {
+                commands.push(Command::MarkovSteps(k));
+            }
+            commands.extend(graph_ui(ui, b));
+        }
+    }
+    commands
+}
