@@ -151,6 +151,19 @@ pub fn sweep(
 
 /// The text's ids, checked to fit the model and to have at least one scored token (two tokens, BOS included).
 pub(crate) fn checked_ids(engine: &Engine, text: &str, bos: bool) -> Result<Vec<u32>, EngineError> {
+    let ids = ids_in_context(engine, text, bos)?;
+    if ids.len() < 2 {
+        return Err(EngineError::NothingScored);
+    }
+    Ok(ids)
+}
+
+/// The ids of a non-empty `text` (BOS prepended if `bos`) that fit the model's context.
+pub(crate) fn ids_in_context(
+    engine: &Engine,
+    text: &str,
+    bos: bool,
+) -> Result<Vec<u32>, EngineError> {
     if text.is_empty() {
         return Err(EngineError::EmptyText);
     }
@@ -162,9 +175,6 @@ pub(crate) fn checked_ids(engine: &Engine, text: &str, bos: bool) -> Result<Vec<
             with_bos: if bos { " (with BOS)" } else { "" },
             limit,
         });
-    }
-    if ids.len() < 2 {
-        return Err(EngineError::NothingScored);
     }
     Ok(ids)
 }

@@ -55,7 +55,7 @@ pub enum EngineError {
         last: usize,
     },
     /// Longer than the context.
-    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it (to score a long file, `attngraph perplexity` slides a window over it)")]
+    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it, or save it as a file and score it with sliding windows (`attngraph perplexity`, or the app's Perplexity tab)")]
     TooLong {
         /// Tokens including BOS.
         tokens: usize,

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::ablation::{token_texts, TokenText};
+use super::ablation::{ids_in_context, token_texts, TokenText};
 use super::head_set::HeadSet;
 use super::{Engine, EngineError};
 
@@ -48,18 +48,7 @@ pub fn lens(
     top_k: usize,
     ablated: &HeadSet,
 ) -> Result<Lens, EngineError> {
-    if text.is_empty() {
-        return Err(EngineError::EmptyText);
-    }
-    let (ids, _) = engine.tokenize(text, bos)?;
-    let limit = engine.info().n_positions;
-    if ids.len() > limit {
-        return Err(EngineError::TooLong {
-            tokens: ids.len(),
-            with_bos: if bos { " (with BOS)" } else { "" },
-            limit,
-        });
-    }
+    let ids = ids_in_context(engine, text, bos)?;
     let model = engine.model();
     let trace = model.trace(&ids, ablated)?;
     let t = ids.len();

@@ -42,19 +42,7 @@ pub fn status_ui(ui: &mut egui::Ui, session: &Session, model: &str) -> Option<Co
         }
         if let Some(err) = session.analyze_error() {
             ui.separator();
-            let message = match err {
-                // The library's message names the command line; in the window the Perplexity tab does that.
-                crate::session::worker::TaskError::Engine(crate::model::EngineError::TooLong {
-                    tokens,
-                    limit,
-                    ..
-                }) => format!(
-                    "⚠ the text is {} tokens but the model reads at most {}: shorten it, or save it as a file and score it in the Perplexity tab, which slides a window over it",
-                    super::grouped(*tokens),
-                    super::grouped(*limit)
-                ),
-                other => format!("⚠ {other}"),
-            };
+            let message = format!("⚠ {err}");
             let shown = if session.analysis().is_some() {
                 " (showing the previous result)"
             } else {

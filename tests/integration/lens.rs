@@ -4,24 +4,9 @@
 
 use serde_json::Value;
 
-use crate::util::{assert_clean_failure, assert_success, fixtures, run_cli};
-
-fn model_arg(name: &str) -> String {
-    match name {
-        "demo" => "demo".into(),
-        other => fixtures().join(other).display().to_string(),
-    }
-}
-
-fn json(args: &[&str]) -> Value {
-    let out = run_cli(args, &[]);
-    assert_success(&out);
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap()
-}
+use crate::util::{
+    assert_clean_failure, assert_success, case_input, cli_json, fixtures, num as f, run_cli,
+};
 
 #[test]
 fn the_lens_equals_transformers_on_every_layer_and_position() {
@@ -32,15 +17,9 @@ fn the_lens_equals_transformers_on_every_layer_and_position() {
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 4);
     for case in cases {
-        let model = model_arg(case["model"].as_str().unwrap());
-        let text = case["text"].as_str().unwrap();
-        let bos = if case["bos"] == true {
-            "--bos"
-        } else {
-            "--no-bos"
-        };
-        let what = format!("{} {text:?} {bos}", case["model"]);
-        let got = json(&[
+        let (model, text, bos, what) = case_input(case);
+        let text = text.as_str();
+        let got = cli_json(&[
             "lens", "--model", &model, "--text", text, bos, "--format", "json",
         ]);
         let ids: Vec<u64> = got["tokens"]
@@ -96,7 +75,7 @@ fn the_lens_equals_transformers_on_every_layer_and_position() {
             }
         }
         // The last row is the model's own output: analyze's log-probabilities.
-        let analysis = json(&[
+        let analysis = cli_json(&[
             "analyze", "--model", &model, "--text", text, bos, "--format", "json",
         ]);
         let last = got_layers.last().unwrap().as_array().unwrap();
@@ -120,10 +99,10 @@ fn the_lens_equals_transformers_on_every_layer_and_position() {
 fn the_lens_of_a_knocked_out_run_is_its_own_and_formats_read() {
     let model = fixtures().join("tiny-gpt2-hub").display().to_string();
     let text = "I love tennis. I love tennis.";
-    let intact = json(&[
+    let intact = cli_json(&[
         "lens", "--model", &model, "--text", text, "--format", "json",
     ]);
-    let ablated = json(&[
+    let ablated = cli_json(&[
         "lens", "--model", &model, "--text", text, "--heads", "1.2", "--format", "json",
     ]);
     // Rows 0 and 1 read the stream before block 1: unchanged; the output (row 3 of this 3-layer model) changes.

@@ -4,28 +4,13 @@
 
 use serde_json::Value;
 
-use crate::util::{assert_clean_failure, assert_success, fixtures, rel, run_cli};
+use crate::util::{
+    assert_clean_failure, case_input, cli_json, fixtures, model_arg, num as f, rel, run_cli,
+};
 
 fn reference() -> Value {
     let text = std::fs::read_to_string(fixtures().join("explain_reference.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn model_arg(name: &str) -> String {
-    match name {
-        "demo" => "demo".into(),
-        other => fixtures().join(other).display().to_string(),
-    }
-}
-
-fn cli_json(args: &[&str]) -> Value {
-    let out = run_cli(args, &[]);
-    assert_success(&out);
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap()
 }
 
 #[test]
@@ -34,15 +19,10 @@ fn explain_equals_numpy_and_agrees_with_analyze() {
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 8);
     for case in cases {
-        let model = model_arg(case["model"].as_str().unwrap());
-        let text = case["text"].as_str().unwrap();
-        let bos = if case["bos"] == true {
-            "--bos"
-        } else {
-            "--no-bos"
-        };
+        let (model, text, bos, what) = case_input(case);
+        let text = text.as_str();
         let (layer, head) = (case["layer"].to_string(), case["head"].to_string());
-        let what = format!("{} {text:?} {bos} head {layer}.{head}", case["model"]);
+        let what = format!("{what} head {layer}.{head}");
         let got = cli_json(&[
             "explain", "--model", &model, "--text", text, bos, "--layer", &layer, "--head", &head,
             "--format", "json",
@@ -353,15 +333,10 @@ fn the_lessons_answers_are_numpys() {
     // code under test, and compared with `attngraph lesson` on the same text and head.
     let reference = reference();
     for case in reference["cases"].as_array().unwrap() {
-        let model = model_arg(case["model"].as_str().unwrap());
-        let text = case["text"].as_str().unwrap();
-        let bos = if case["bos"] == true {
-            "--bos"
-        } else {
-            "--no-bos"
-        };
+        let (model, text, bos, what) = case_input(case);
+        let text = text.as_str();
         let (layer, head) = (case["layer"].to_string(), case["head"].to_string());
-        let what = format!("{} {text:?} {bos} head {layer}.{head}", case["model"]);
+        let what = format!("{what} head {layer}.{head}");
         let got = cli_json(&[
             "lesson", "--model", &model, "--text", text, bos, "--layer", &layer, "--head", &head,
             "--format", "json",

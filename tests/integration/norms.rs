@@ -3,14 +3,7 @@
 
 use serde_json::Value;
 
-use crate::util::{assert_clean_failure, assert_success, fixtures, run_cli};
-
-fn model_arg(name: &str) -> String {
-    match name {
-        "demo" => "demo".into(),
-        other => fixtures().join(other).display().to_string(),
-    }
-}
+use crate::util::{assert_clean_failure, assert_success, case_input, fixtures, run_cli};
 
 /// The largest |a − b| over two equally nested JSON number arrays, relative to the largest |b|.
 fn relative_gap(a: &Value, b: &Value) -> f64 {
@@ -41,13 +34,8 @@ fn edge_norms_equal_numpy_on_transformers() {
     )
     .unwrap();
     for case in reference["cases"].as_array().unwrap() {
-        let model = model_arg(case["model"].as_str().unwrap());
-        let text = case["text"].as_str().unwrap();
-        let bos = if case["bos"] == true {
-            "--bos"
-        } else {
-            "--no-bos"
-        };
+        let (model, text, bos, what) = case_input(case);
+        let text = text.as_str();
         let out = run_cli(
             &[
                 "analyze", "--model", &model, "--text", text, bos, "--norms", "--format", "json",
@@ -58,11 +46,7 @@ fn edge_norms_equal_numpy_on_transformers() {
         let got: Value = serde_json::from_slice(&out.stdout).unwrap();
         for key in ["norms", "layer_norms", "value_norms"] {
             let gap = relative_gap(&got[key], &case[key]);
-            assert!(
-                gap < 1e-4,
-                "{} {text:?}: {key} off by {gap:e} of the largest",
-                case["model"]
-            );
+            assert!(gap < 1e-4, "{what}: {key} off by {gap:e} of the largest");
         }
         // Masked entries are 0, and a head's norm is its weight times the value's norm.
         let n = &got["norms"][0][0];

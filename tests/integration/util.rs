@@ -215,3 +215,36 @@ pub fn kernel_paths(test: &str) -> [Kernels; 2] {
     }
     [Kernels::Auto, Kernels::Portable]
 }
+
+/// The `--model` argument for a reference file's model name: `demo`, or a fixture folder.
+pub fn model_arg(name: &str) -> String {
+    match name {
+        "demo" => "demo".into(),
+        other => fixtures().join(other).display().to_string(),
+    }
+}
+
+/// Runs the CLI, asserts it succeeded, and parses its stdout as JSON.
+pub fn cli_json(args: &[&str]) -> Value {
+    let out = run_cli(args, &[]);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A JSON number.
+pub fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap()
+}
+
+/// A reference case's `--model`, `--text`, `--bos`/`--no-bos`, and a name for failure messages.
+pub fn case_input(case: &Value) -> (String, String, &'static str, String) {
+    let model = model_arg(case["model"].as_str().unwrap());
+    let text = case["text"].as_str().unwrap().to_string();
+    let bos = if case["bos"] == true {
+        "--bos"
+    } else {
+        "--no-bos"
+    };
+    let what = format!("{} {text:?} {bos}", case["model"]);
+    (model, text, bos, what)
+}
