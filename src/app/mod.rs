@@ -252,6 +252,7 @@ impl AttnApp {
                     _ => None,
                 },
                 export_dir: self.exports.dir(),
+                bos_token: self.session.analysis().map(|a| a.model.bos_token.clone()),
             };
             commands.extend(controls_ui(ui, &mut self.settings, controls));
         });

@@ -5,14 +5,14 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::args::{AnalyzeFormat, ModelArgs};
+use super::args::{AnalyzeFormat, BosArgs, ModelArgs};
 use crate::model::AnalyzeOptions;
 
 /// `attngraph analyze`.
 pub fn analyze(
     model: &ModelArgs,
     text: &str,
-    bos: bool,
+    bos: BosArgs,
     top_k: usize,
     scores: bool,
     norms: bool,
@@ -25,6 +25,7 @@ pub fn analyze(
         bail!("--text is empty: give a sentence, e.g. --text \"I love tennis.\"");
     }
     let engine = model.load()?;
+    let bos = bos.enabled(&engine, false);
     let options = AnalyzeOptions {
         bos,
         top_k,

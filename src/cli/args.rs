@@ -44,26 +44,29 @@ impl ModelArgs {
     }
 }
 
-/// `--bos` / `--no-bos`, the same pair on every command that reads text. Without either, BOS is off: the
-/// first token is context only and not scored (`heads --text` is the exception: its scores look for the
-/// sink at token 0, so BOS is on there unless `--no-bos` is given).
+/// `--bos` / `--no-bos`, the same pair on every command that reads text. Without either, the ids are what the
+/// model's own tokenizer gives, as transformers' `tokenizer(text)`: Llama's puts `<s>` first, GPT-2's and
+/// Qwen's add nothing, so the first token is context only and not scored (`heads --text` is the exception: its
+/// scores look for the sink at token 0, so BOS is on there unless `--no-bos` is given).
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct BosArgs {
-    /// Prepend <|endoftext|> as token 0, so the first token of the text is scored too.
+    /// Make the model's BOS token (GPT-2's <|endoftext|>, Llama's <s>) token 0, so the first token of the text
+    /// is scored too.
     #[arg(long, overrides_with = "no_bos")]
     pub bos: bool,
-    /// Do not prepend <|endoftext|>: the first token is context only.
+    /// No BOS token, even where the model's tokenizer adds one: the first token is context only.
     #[arg(long, overrides_with = "bos")]
     pub no_bos: bool,
 }
 
 impl BosArgs {
-    /// Whether to prepend BOS, given the command's default when neither flag is given.
-    pub fn enabled(self, default: bool) -> bool {
+    /// Whether BOS goes first for `engine`'s model: as the flags say, else the command's default or what the
+    /// model's tokenizer does by itself.
+    pub fn enabled(self, engine: &Engine, default: bool) -> bool {
         match (self.bos, self.no_bos) {
             (true, _) => true,
             (_, true) => false,
-            _ => default,
+            _ => default || engine.tokenizer_adds_bos(),
         }
     }
 }

@@ -70,7 +70,7 @@ pub struct AttributeArgs {
 /// Runs `attngraph ablate`.
 pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
     let engine = args.model.load()?;
-    let bos = args.bos.enabled(false);
+    let bos = args.bos.enabled(&engine, false);
     let mut out = std::io::stdout().lock();
     match &args.heads {
         Some(heads) => {
@@ -116,7 +116,7 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
     let report = attribution::attribute(
         &engine,
         &args.text,
-        args.bos.enabled(false),
+        args.bos.enabled(&engine, false),
         position,
         args.target,
     )?;
@@ -223,7 +223,7 @@ fn attribution_table(a: &Attribution) -> String {
         percent(a.logprob)
     );
     s.push_str(&format!(
-        "the parts below add up to {:.4}; each is its direct effect on the logit through the final LayerNorm, with its scale frozen\n\n",
+        "the parts below add up to {:.4}; each is its direct effect on the logit through the final norm, with its scale frozen\n\n",
         a.total()
     ));
     let mut parts: Vec<(String, f64)> = vec![
@@ -287,7 +287,7 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
     let analysis = engine.analyze(
         &args.text,
         &crate::model::AnalyzeOptions {
-            bos: args.bos.enabled(false),
+            bos: args.bos.enabled(&engine, false),
             top_k: 1,
             keep_scores: true,
             ..Default::default()

@@ -100,7 +100,7 @@ impl SelectArgs {
         let analysis = engine.analyze(
             &self.text,
             &AnalyzeOptions {
-                bos: self.bos.enabled(false),
+                bos: self.bos.enabled(&engine, false),
                 top_k: 1,
                 keep_scores: false,
                 ..Default::default()
@@ -253,13 +253,14 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
 pub fn heads(
     model: &ModelArgs,
     text: Option<&str>,
-    bos: bool,
+    bos: BosArgs,
     probe: usize,
     exclude_bos: bool,
     exclude_current: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     let engine = model.load()?;
+    let bos = bos.enabled(&engine, true);
     let ex = heads::Exclusions {
         attention_to_token0: exclude_bos,
         attention_to_self: exclude_current,

@@ -1,5 +1,5 @@
 //! `attngraph lens`: the logit lens of a text — what each layer's residual stream would predict, put through the
-//! final LayerNorm and the unembedding — as a table, CSV or JSON.
+//! final norm and the unembedding — as a table, CSV or JSON.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -41,7 +41,7 @@ pub fn run(args: &LensArgs) -> anyhow::Result<()> {
     let report = lens(
         &engine,
         &args.text,
-        args.bos.enabled(false),
+        args.bos.enabled(&engine, false),
         usize::from(args.top_k),
         &ablated,
     )?;

@@ -53,7 +53,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
         bail!("--text is empty: give a sentence, e.g. --text \"I love tennis. I love tennis.\"");
     }
     let engine = args.model.load()?;
-    let bos = args.bos.enabled(false);
+    let bos = args.bos.enabled(&engine, false);
     let analysis = engine.analyze(
         &args.text,
         &AnalyzeOptions {

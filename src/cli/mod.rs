@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use crate::ui::settings::View;
 pub use args::{AnalyzeFormat, BenchFormat, BosArgs, ModelArgs};
 
-/// Look inside GPT-2's attention: every head as a Markov chain and a graph, every token's probability.
+/// Look inside a language model's attention (GPT-2, Qwen2, Llama): every head as a Markov chain and a graph, every token's probability.
 #[derive(Debug, Parser)]
 #[command(name = "attngraph", version, about)]
 pub struct Args {
@@ -86,7 +86,7 @@ pub enum Command {
     /// The lesson's ten steps on a text: each question, its choices, the right choice on this text, what the
     /// check reveals, and the positions it looked at.
     Lesson(lesson::LessonArgs),
-    /// The logit lens: what each layer would predict, its residual stream put through the final LayerNorm and
+    /// The logit lens: what each layer would predict, its residual stream put through the final norm and
     /// the unembedding; the last layer is the model's own output.
     Lens(lens::LensArgs),
     /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
@@ -295,15 +295,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             scores,
             norms,
             format,
-        }) => analyze::analyze(
-            &model,
-            &text,
-            bos.enabled(false),
-            top_k,
-            scores,
-            norms,
-            format,
-        ),
+        }) => analyze::analyze(&model, &text, bos, top_k, scores, norms, format),
         Some(Command::Bench {
             model,
             tokens,
@@ -340,7 +332,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }) => graph::heads(
             &model,
             text.as_deref(),
-            bos.enabled(true),
+            bos,
             probe_len,
             exclude_bos,
             exclude_current,

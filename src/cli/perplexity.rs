@@ -84,7 +84,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let Some(&(_, first_end)) = spans.first() else {
         bail!("the input has no text to score");
     };
-    let bos = args.bos.enabled(false);
+    let bos = args.bos.enabled(&engine, false);
     // Without BOS the first token is context only: its bytes are not scored.
     let scored_bytes = if bos {
         text.len()

@@ -220,9 +220,10 @@ pub fn probe_scores(
 /// model's context) below its vocabulary size, then the same ids again.
 pub fn probe_ids(engine: &Engine, len: usize) -> Result<Vec<u32>, EngineError> {
     let info = engine.info();
+    // A model without a BOS token (Qwen) still has <|endoftext|> to stand first.
     let bos = engine
-        .tokenizer()
-        .end_of_text()
+        .bos_token()
+        .or_else(|| engine.tokenizer().end_of_text())
         .ok_or(EngineError::NoBosToken)?;
     let len = len.min(info.n_positions.saturating_sub(1) / 2).max(1);
     // A vocabulary past u32's range (none exists) would still hold every id below u32::MAX.

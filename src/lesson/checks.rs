@@ -398,16 +398,25 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 .reduce(|x, y| if y.2 > x.2 { y } else { x })
                 .map_or_else(|| "—".to_string(), |(l, h, v)| format!("{l}.{h} ({v:+.2})"));
             let target = crate::format::token(&a.target.text);
+            // Only LayerNorm (GPT-2) has a shift β; RMSNorm (Qwen2, Llama) has none to name.
+            let (beta_en, beta_zh) = if f.analysis.model.layer_norm {
+                (
+                    format!(", the final LayerNorm's β {:+.2}", a.ln_bias),
+                    format!("、最後 LayerNorm 的 β {:+.2}", a.ln_bias),
+                )
+            } else {
+                (String::new(), String::new())
+            };
             Ok(plain(
                 usize::from(heads <= mlps),
                 vec![a.position],
                 format!(
-                    "Of the logit {:.2} of {target} at position {}: all heads {heads:+.2}, all MLPs {mlps:+.2}, the embeddings {:+.2}, the attention output biases {biases:+.2}, the final LayerNorm's β {:+.2}; together {:.2}. The head adding most directly is {best}. That is the direct effect only, with the LayerNorm's 1/σ frozen: knock the head out in the grid to see its whole effect.",
-                    a.logit, a.position, a.embeddings, a.ln_bias, a.total()
+                    "Of the logit {:.2} of {target} at position {}: all heads {heads:+.2}, all MLPs {mlps:+.2}, the embeddings {:+.2}, the attention output biases {biases:+.2}{beta_en}; together {:.2}. The head adding most directly is {best}. That is the direct effect only, with the final norm's 1/σ frozen: knock the head out in the grid to see its whole effect.",
+                    a.logit, a.position, a.embeddings, a.total()
                 ),
                 format!(
-                    "位置 {} 對 {target} 的 logit 是 {:.2}：所有頭合計 {heads:+.2}、所有 MLP 合計 {mlps:+.2}、嵌入 {:+.2}、注意力輸出偏差項 {biases:+.2}、最後 LayerNorm 的 β {:+.2}；加起來是 {:.2}。直接貢獻最多的頭是 {best}。這只是固定 LayerNorm 的 1/σ 時的直接效果：在網格上把它移除，才看得到總效果。",
-                    a.position, a.logit, a.embeddings, a.ln_bias, a.total()
+                    "位置 {} 對 {target} 的 logit 是 {:.2}：所有頭合計 {heads:+.2}、所有 MLP 合計 {mlps:+.2}、嵌入 {:+.2}、注意力輸出偏差項 {biases:+.2}{beta_zh}；加起來是 {:.2}。直接貢獻最多的頭是 {best}。這只是固定最後正規化層的 1/σ 時的直接效果：在網格上把它移除，才看得到總效果。",
+                    a.position, a.logit, a.embeddings, a.total()
                 ),
             ))
         }

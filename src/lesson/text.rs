@@ -114,7 +114,7 @@ pub static EN: [StepText; STEPS] = [
         title: "10 · What a head contributes",
         body: &[
             "Attention is communication between tokens; the MLP is computation inside each token. Both add vectors to one residual stream.",
-            "With the final LayerNorm's normalising factor 1/σ frozen at its value on this text, the logit of a token is a sum of parts: each head's output, each MLP's, the embeddings, the attention output biases and the LayerNorm's shift β — direct logit attribution.",
+            "With the final norm's normalising factor 1/σ frozen at its value on this text, the logit of a token is a sum of parts: each head's output, each MLP's, the embeddings, the attention output biases and, where the final norm is a LayerNorm (GPT-2), its shift β — direct logit attribution.",
             "The grid colours every head by its part of the logit of the last token; knock a head out to see its whole effect.",
         ],
         question: "Which adds more directly to the logit of the last token, as the token before it predicts it?",
@@ -219,7 +219,7 @@ pub static ZH_HANT: [StepText; STEPS] = [
         title: "10 · 一個頭貢獻了什麼",
         body: &[
             "注意力是詞元之間的溝通；MLP 是每個詞元內部的計算。兩者都把向量加進同一條殘差流。",
-            "把最後一個 LayerNorm 的正規化因子 1/σ 固定在它對這段文字的值，一個詞元的 logit 就是各部分的總和：每個頭的輸出、每個 MLP 的輸出、嵌入、注意力輸出的偏差項（bias），以及 LayerNorm 的平移 β——這就是直接 logit 歸因。",
+            "把最後一個正規化層的正規化因子 1/σ 固定在它對這段文字的值，一個詞元的 logit 就是各部分的總和：每個頭的輸出、每個 MLP 的輸出、嵌入、注意力輸出的偏差項（bias），以及（最後一層是 LayerNorm 時，例如 GPT-2）它的平移 β——這就是直接 logit 歸因。",
             "網格依每個頭對最後一個詞元 logit 的貢獻上色；把一個頭移除（knock out），就能看到它的總效果。",
         ],
         question: "對最後一個詞元的 logit（由它前一個詞元預測時），哪一個直接貢獻比較多？",

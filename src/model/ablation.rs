@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::analysis::row_stats;
 use super::engine::{Engine, EngineError};
-use super::gpt2::Gpt2;
 use super::head_set::HeadSet;
+use super::lm::CausalLm;
 
 /// Rows whose logits are computed at once (as in the analysis): 128 × vocabulary floats.
 const LOGITS_CHUNK: usize = 128;
@@ -191,7 +191,7 @@ pub(crate) fn token_texts(engine: &Engine, ids: &[u32]) -> Vec<TokenText> {
 /// ln p of each token given the ones before it, from the final hidden states of one window `hidden`
 /// (ids.len(), n_embd): position 0 is `None`, position p is scored by row p − 1.
 fn target_logprobs(
-    model: &Gpt2,
+    model: &CausalLm,
     hidden: &Tensor,
     ids: &[u32],
 ) -> Result<Vec<Option<f64>>, EngineError> {

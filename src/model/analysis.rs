@@ -8,16 +8,30 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::config::Family;
+
 use super::attentions::Attentions;
 use super::head_set::HeadSet;
 
 /// The sizes of the model that made an analysis.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelInfo {
+    /// The family, as config.json's `model_type` names it: "gpt2", "qwen2" or "llama".
+    pub family: Family,
     /// Transformer blocks.
     pub n_layer: usize,
-    /// Heads per block.
+    /// Query heads per block.
     pub n_head: usize,
+    /// Key/value heads per block (fewer than `n_head` with grouped-query attention).
+    pub n_kv_head: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Learned position embeddings (GPT-2) or rotary positions.
+    pub learned_positions: bool,
+    /// LayerNorm (GPT-2) or RMSNorm.
+    pub layer_norm: bool,
+    /// The model's BOS token as text (`<|endoftext|>`, `<s>`), if it has one.
+    pub bos_token: Option<String>,
     /// Residual width.
     pub n_embd: usize,
     /// Context length.

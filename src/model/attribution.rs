@@ -1,10 +1,12 @@
 //! Direct logit attribution: how much each part of the model adds, directly, to the logit of one prediction.
 //!
-//! The final residual stream x at position P (the input of `ln_f`) is a sum of parts: the embeddings, each
-//! head's output, each attention layer's `c_proj` bias and each MLP's output. The logit of a target token is
-//! ((x − mean x) / σ · γ + β) · u, with σ = √(var x + ε) (biased variance over features), `ln_f`'s γ and β,
-//! and u the target's row of the tied embedding. Freezing σ at its value for x makes that linear in x, so
-//! each part c gets ((c − mean c) / σ · γ) · u, and β · u is left over. The parts add up to the logit exactly.
+//! The final residual stream x at position P (the input of the final norm) is a sum of parts: the embeddings,
+//! each head's output, each attention layer's output-projection bias and each MLP's output. With LayerNorm
+//! (GPT-2) the logit of a target token is ((x − mean x) / σ · γ + β) · u, with σ = √(var x + ε) (biased
+//! variance over features), the final norm's γ and β, and u the target's row of the LM head. Freezing σ at its
+//! value for x makes that linear in x, so each part c gets ((c − mean c) / σ · γ) · u, and β · u is left over.
+//! With RMSNorm (Qwen2, Llama) σ = √(mean(x²) + ε), no mean is subtracted and there is no β: each part gets
+//! (c / σ · γ) · u. Either way the parts add up to the logit exactly.
 //!
 //! What it leaves out: a head can matter through the heads and MLPs above it (an indirect effect), which this
 //! does not see; and σ is frozen, although removing a part would change it. [`super::ablation`] measures the
@@ -13,6 +15,7 @@
 use serde::Serialize;
 
 use super::ablation::{checked_ids, token_texts, TokenText};
+use super::config::NormKind;
 use super::engine::{Engine, EngineError};
 use super::head_set::HeadSet;
 
@@ -29,15 +32,15 @@ pub struct Attribution {
     pub logit: f64,
     /// ln p of the target at this position.
     pub logprob: f64,
-    /// Token plus position embedding.
+    /// Token plus position embedding (GPT-2), or the token embedding alone (rotary families).
     pub embeddings: f64,
     /// [layer][head].
     pub heads: Vec<Vec<f64>>,
-    /// Each attention layer's `c_proj` bias.
+    /// Each attention layer's output-projection bias (0 where it has none).
     pub attention_bias: Vec<f64>,
     /// Each MLP's output, its bias included.
     pub mlp: Vec<f64>,
-    /// `ln_f`'s bias β · u.
+    /// The final LayerNorm's bias β · u (0 for RMSNorm, which has none).
     pub ln_bias: f64,
 }
 
@@ -111,20 +114,29 @@ pub fn attribute(
             .map(f64::from)
             .collect())
     };
-    let (gamma, beta, eps) = model.final_norm();
-    let (gamma, beta) = (to_f64(gamma)?, to_f64(beta)?);
+    let (kind, gamma, beta, eps) = model.final_norm();
+    let gamma = to_f64(gamma)?;
+    let beta = beta.map(to_f64).transpose()?;
     let u = to_f64(&model.unembedding(target)?)?;
     let x = row(&trace.residual)?;
     let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n;
-    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    let sigma = (var + eps).sqrt();
-    // f(c) = Σ (c_i − mean c)/σ · γ_i u_i = Σ c_i w_i − mean(c) Σ w_i with w = γ ⊙ u / σ.
+    let centred = kind == NormKind::LayerNorm;
+    let sigma = if centred {
+        let mean = x.iter().sum::<f64>() / n;
+        (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n + eps).sqrt()
+    } else {
+        (x.iter().map(|v| v * v).sum::<f64>() / n + eps).sqrt()
+    };
+    // f(c) = Σ (c_i − mean c)/σ · γ_i u_i = Σ c_i w_i − mean(c) Σ w_i with w = γ ⊙ u / σ; RMSNorm drops the mean.
     let w: Vec<f64> = gamma.iter().zip(&u).map(|(g, u)| g * u / sigma).collect();
     let w_sum: f64 = w.iter().sum();
     let direct = |c: &[f64]| -> f64 {
-        let mean = c.iter().sum::<f64>() / c.len() as f64;
-        c.iter().zip(&w).map(|(c, w)| c * w).sum::<f64>() - mean * w_sum
+        let dot = c.iter().zip(&w).map(|(c, w)| c * w).sum::<f64>();
+        if centred {
+            dot - c.iter().sum::<f64>() / c.len() as f64 * w_sum
+        } else {
+            dot
+        }
     };
 
     let mut heads = Vec::with_capacity(info.n_layer);
@@ -151,6 +163,10 @@ pub fn attribute(
         heads,
         attention_bias,
         mlp,
-        ln_bias: beta.iter().zip(&u).map(|(b, u)| b * u).sum(),
+        ln_bias: match &beta {
+            Some(beta) => beta.iter().zip(&u).map(|(b, u)| b * u).sum(),
+            // RMSNorm has no shift: nothing is left over beside the parts.
+            None => 0.0,
+        },
     })
 }

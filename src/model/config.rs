@@ -1,16 +1,20 @@
-//! The GPT-2 hyper-parameters read from a checkpoint's `config.json`, checked before any weight is touched.
+//! A checkpoint's hyper-parameters read from its `config.json`, checked before any weight is touched: GPT-2
+//! (`model_type` "gpt2"), Qwen2 ("qwen2") and Llama ("llama", which SmolLM2 and TinyLlama are too).
 
 use std::path::Path;
 
 use serde::Deserialize;
+use serde_json::Value;
 
-/// Largest sizes accepted from a `config.json`. GPT-2 XL is 1600 wide, 48 layers, 25 heads, 1024 positions and a
-/// 50257-token vocabulary; these caps leave room for any GPT-2-shaped model while refusing a file whose numbers
-/// would make the loader allocate absurd amounts of memory.
+/// Largest sizes accepted from a `config.json`: room for any model people study on a desktop, while refusing a
+/// file whose numbers would make the loader allocate absurd amounts of memory.
 const MAX_EMBD: usize = 1 << 16;
 const MAX_LAYERS: usize = 1024;
 const MAX_POSITIONS: usize = 1 << 20;
 const MAX_VOCAB: usize = 1 << 22;
+
+/// The families attngraph runs, as `model_type` names them.
+pub const SUPPORTED_FAMILIES: &str = "gpt2, qwen2, llama";
 
 /// Errors in a `config.json`.
 #[derive(Debug, thiserror::Error)]
@@ -24,22 +28,117 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not JSON of the expected shape.
-    #[error("{path} is not a GPT-2 config.json: {source}")]
+    #[error("{path} is not a model's config.json: {source}")]
     Parse {
         /// The file.
         path: String,
         /// The JSON error.
         source: serde_json::Error,
     },
-    /// The numbers in it cannot describe a GPT-2 model.
-    #[error("config.json describes no usable GPT-2 model: {0}")]
+    /// The numbers in it cannot describe a model attngraph runs.
+    #[error("config.json describes no model attngraph can run: {0}")]
     Invalid(String),
 }
 
-/// The GPT-2 architecture's sizes, named as in Hugging Face's `GPT2Config`.
+/// A model family: how its blocks are built and its weights named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// GPT-2: learned positions, LayerNorm, fused `c_attn` stored (in, out), GELU MLP, tied embeddings.
+    Gpt2,
+    /// Qwen2: rotary positions, RMSNorm, grouped-query attention with biases on q/k/v, SwiGLU MLP.
+    Qwen2,
+    /// Llama (and SmolLM2, TinyLlama): as Qwen2, without q/k/v biases unless `attention_bias` says so.
+    Llama,
+}
+
+impl Family {
+    /// The `model_type` of `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gpt2 => "gpt2",
+            Self::Qwen2 => "qwen2",
+            Self::Llama => "llama",
+        }
+    }
+}
+
+/// How a model knows where a token is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Positions {
+    /// A learned vector per position added to the token embedding (GPT-2's `wpe`).
+    Learned,
+    /// Rotary embeddings applied to queries and keys.
+    Rotary(Rope),
+}
+
+/// Rotary position embedding parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rope {
+    /// The base θ of the frequencies.
+    pub theta: f64,
+    /// Llama 3's frequency scaling, if the config asks for it.
+    pub llama3: Option<Llama3Scaling>,
+}
+
+/// The `llama3` RoPE scaling of Llama 3.1 and 3.2: low frequencies divided by `factor`, high ones kept, and a
+/// smooth blend between.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Llama3Scaling {
+    /// How much the low frequencies are slowed.
+    pub factor: f64,
+    /// Wavelengths above original / low_freq_factor are scaled.
+    pub low_freq_factor: f64,
+    /// Wavelengths below original / high_freq_factor are kept.
+    pub high_freq_factor: f64,
+    /// The context the model was first trained at.
+    pub original_max_position_embeddings: f64,
+}
+
+impl Rope {
+    /// The inverse frequencies of a head of width `head_dim`: θ^(−2i/d) for i < d/2, scaled as the config says
+    /// (as transformers' `_compute_default_rope_parameters` and `_compute_llama3_parameters`).
+    pub fn inverse_frequencies(&self, head_dim: usize) -> Vec<f64> {
+        let base: Vec<f64> = (0..head_dim / 2)
+            .map(|i| 1.0 / self.theta.powf((2 * i) as f64 / head_dim as f64))
+            .collect();
+        let Some(s) = &self.llama3 else {
+            return base;
+        };
+        let low_freq_wavelen = s.original_max_position_embeddings / s.low_freq_factor;
+        let high_freq_wavelen = s.original_max_position_embeddings / s.high_freq_factor;
+        base.into_iter()
+            .map(|f| {
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                if wavelen > low_freq_wavelen {
+                    f / s.factor
+                } else if wavelen < high_freq_wavelen {
+                    f
+                } else {
+                    let smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor)
+                        / (s.high_freq_factor - s.low_freq_factor);
+                    (1.0 - smooth) * f / s.factor + smooth * f
+                }
+            })
+            .collect()
+    }
+}
+
+/// Which normalisation the blocks and the final norm use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    /// (x − mean) / √(var + ε) · γ + β.
+    LayerNorm,
+    /// x / √(mean(x²) + ε) · γ.
+    RmsNorm,
+}
+
+/// A model's sizes and shape, named as in Hugging Face's `GPT2Config` (n_embd, n_head, …) whatever the family.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    /// Vocabulary size (50257 for every OpenAI GPT-2).
+    /// The family.
+    pub family: Family,
+    /// Vocabulary size.
     pub vocab_size: usize,
     /// Context length: the most tokens one forward pass may see.
     pub n_positions: usize,
@@ -47,17 +146,37 @@ pub struct Config {
     pub n_embd: usize,
     /// Number of transformer blocks.
     pub n_layer: usize,
-    /// Attention heads per block.
+    /// Query heads per block.
     pub n_head: usize,
-    /// Width of the MLP's hidden layer (4 × n_embd unless the config says otherwise).
+    /// Key/value heads per block (fewer than `n_head` with grouped-query attention).
+    pub n_kv_head: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Width of the MLP's hidden layer.
     pub n_inner: usize,
-    /// LayerNorm epsilon.
+    /// The norms' epsilon.
     pub layer_norm_epsilon: f64,
     /// The MLP's activation.
     pub activation: Activation,
+    /// Learned or rotary positions.
+    pub positions: Positions,
+    /// LayerNorm or RMSNorm.
+    pub norm: NormKind,
+    /// Whether the query, key and value projections have biases.
+    pub qkv_bias: bool,
+    /// Whether the attention's output projection has a bias.
+    pub out_bias: bool,
+    /// Whether the MLP's projections have biases.
+    pub mlp_bias: bool,
+    /// Whether the LM head is the token embedding.
+    pub tied_embeddings: bool,
+    /// `bos_token_id`, when the config names one.
+    pub bos_token_id: Option<u32>,
+    /// `eos_token_id`: one id, or several (Llama 3 names three); empty when the config names none.
+    pub eos_token_ids: Vec<u32>,
 }
 
-/// The MLP activation named by `activation_function`.
+/// The MLP activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
     /// `gelu_new` / `gelu_pytorch_tanh`: the tanh approximation every OpenAI GPT-2 uses.
@@ -66,10 +185,12 @@ pub enum Activation {
     GeluErf,
     /// `relu`.
     Relu,
+    /// `silu`, gating the up projection (SwiGLU): down(silu(gate x) ⊙ up x).
+    SwiGlu,
 }
 
 #[derive(Deserialize)]
-struct RawConfig {
+struct RawGpt2 {
     vocab_size: Option<usize>,
     n_positions: Option<usize>,
     n_ctx: Option<usize>,
@@ -79,7 +200,22 @@ struct RawConfig {
     n_inner: Option<usize>,
     layer_norm_epsilon: Option<f64>,
     activation_function: Option<String>,
-    model_type: Option<String>,
+    bos_token_id: Option<u32>,
+    eos_token_id: Option<Value>,
+}
+
+/// The ids of `eos_token_id`: a number, a list of numbers, or null.
+fn token_ids(value: Option<&Value>) -> Vec<u32> {
+    let id = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    match value {
+        Some(Value::Array(list)) => list.iter().filter_map(id).collect(),
+        Some(v) => id(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
 }
 
 impl Config {
@@ -98,45 +234,237 @@ impl Config {
         })
     }
 
-    /// Parses and validates the text of a `config.json`.
+    /// Parses and validates the text of a `config.json`. A file without `model_type` is read as GPT-2 (the
+    /// oldest checkpoints have none).
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = serde_json::from_str(text).map_err(|source| ConfigError::Parse {
+        let parse = |source| ConfigError::Parse {
             path: "config.json".into(),
             source,
-        })?;
-        if let Some(model_type) = &raw.model_type {
-            if model_type != "gpt2" {
-                return Err(ConfigError::Invalid(format!(
-                    "model_type is {model_type:?}; attngraph runs the GPT-2 architecture (model_type \"gpt2\")"
-                )));
+        };
+        let value: Value = serde_json::from_str(text).map_err(parse)?;
+        let config = match value.get("model_type").and_then(Value::as_str) {
+            None | Some("gpt2") => Self::gpt2(serde_json::from_value(value).map_err(parse)?)?,
+            Some("qwen2") => Self::llama_like(&value, Family::Qwen2)?,
+            Some("llama") => Self::llama_like(&value, Family::Llama)?,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "model_type is {other:?}; attngraph runs {SUPPORTED_FAMILIES}"
+                )))
             }
-        }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn gpt2(raw: RawGpt2) -> Result<Self, ConfigError> {
         let need = |value: Option<usize>, name: &str| {
-            value.ok_or_else(|| ConfigError::Invalid(format!("{name} is missing")))
+            value.ok_or_else(|| invalid(format!("{name} is missing")))
         };
         let n_embd = need(raw.n_embd, "n_embd")?;
+        let n_head = need(raw.n_head, "n_head")?;
         let activation = match raw.activation_function.as_deref().unwrap_or("gelu_new") {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "gelu" => Activation::GeluErf,
             "relu" => Activation::Relu,
             other => {
-                return Err(ConfigError::Invalid(format!(
+                return Err(invalid(format!(
                     "activation_function {other:?} is not supported (gelu_new, gelu, relu are)"
                 )))
             }
         };
-        let config = Self {
+        if n_head == 0 || !n_embd.is_multiple_of(n_head) {
+            return Err(invalid(format!(
+                "n_head = {n_head} does not divide n_embd = {n_embd}"
+            )));
+        }
+        Ok(Self {
+            family: Family::Gpt2,
             vocab_size: need(raw.vocab_size, "vocab_size")?,
             n_positions: need(raw.n_positions.or(raw.n_ctx), "n_positions")?,
             n_embd,
             n_layer: need(raw.n_layer, "n_layer")?,
-            n_head: need(raw.n_head, "n_head")?,
+            n_head,
+            n_kv_head: n_head,
+            head_dim: n_embd / n_head,
             n_inner: raw.n_inner.unwrap_or(4 * n_embd),
             layer_norm_epsilon: raw.layer_norm_epsilon.unwrap_or(1e-5),
             activation,
+            positions: Positions::Learned,
+            norm: NormKind::LayerNorm,
+            qkv_bias: true,
+            out_bias: true,
+            mlp_bias: true,
+            tied_embeddings: true,
+            bos_token_id: raw.bos_token_id,
+            eos_token_ids: token_ids(raw.eos_token_id.as_ref()),
+        })
+    }
+
+    /// Qwen2 and Llama, in both layouts people have on disk: the Hub's (`rope_theta`, `rope_scaling` at the top
+    /// level) and recent transformers' (`rope_parameters`).
+    fn llama_like(v: &Value, family: Family) -> Result<Self, ConfigError> {
+        let name = family.name();
+        let size = |key: &str| -> Result<Option<usize>, ConfigError> {
+            match v.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) => x
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("{key} is {x}, not a whole number"))),
+            }
         };
-        config.validate()?;
-        Ok(config)
+        let need = |key: &str| size(key)?.ok_or_else(|| invalid(format!("{key} is missing")));
+        let flag = |key: &str, default: bool| -> Result<bool, ConfigError> {
+            match v.get(key) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(x) => Err(invalid(format!("{key} is {x}, not true or false"))),
+            }
+        };
+        let number = |obj: &Value, key: &str| -> Result<Option<f64>, ConfigError> {
+            match obj.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(x) => x
+                    .as_f64()
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("{key} is {x}, not a number"))),
+            }
+        };
+        let n_embd = need("hidden_size")?;
+        let n_head = need("num_attention_heads")?;
+        let n_kv_head = size("num_key_value_heads")?.unwrap_or(n_head);
+        if n_head == 0 || n_kv_head == 0 || !n_head.is_multiple_of(n_kv_head) {
+            return Err(invalid(format!(
+                "num_key_value_heads = {n_kv_head} does not divide num_attention_heads = {n_head}"
+            )));
+        }
+        let head_dim = match size("head_dim")? {
+            Some(d) => d,
+            None if n_embd.is_multiple_of(n_head) => n_embd / n_head,
+            None => {
+                return Err(invalid(format!(
+                    "num_attention_heads = {n_head} does not divide hidden_size = {n_embd} and no head_dim is given"
+                )))
+            }
+        };
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
+            return Err(invalid(format!(
+                "head_dim = {head_dim}; rotary embeddings need an even head width"
+            )));
+        }
+        match v
+            .get("hidden_act")
+            .and_then(Value::as_str)
+            .unwrap_or("silu")
+        {
+            "silu" | "swish" => {}
+            other => {
+                return Err(invalid(format!(
+                    "hidden_act {other:?} is not supported for {name} (silu is)"
+                )))
+            }
+        }
+        if flag("use_sliding_window", false)? {
+            return Err(invalid(format!(
+                "use_sliding_window is true: sliding-window attention is not supported for {name}"
+            )));
+        }
+        if let Some(types) = v.get("layer_types").and_then(Value::as_array) {
+            if let Some(other) = types.iter().find(|t| t.as_str() != Some("full_attention")) {
+                return Err(invalid(format!(
+                    "layer_types has {other}: only full_attention layers are supported"
+                )));
+            }
+        }
+        // The rope parameters: `rope_parameters` (transformers ≥ 5) or `rope_theta` + `rope_scaling` (the Hub's).
+        let params = match v.get("rope_parameters") {
+            Some(p @ Value::Object(_)) => p.clone(),
+            _ => {
+                let mut p = match v.get("rope_scaling") {
+                    Some(s @ Value::Object(_)) => s.clone(),
+                    _ => Value::Object(Default::default()),
+                };
+                if let (Value::Object(map), Some(theta)) = (&mut p, v.get("rope_theta")) {
+                    map.insert("rope_theta".into(), theta.clone());
+                }
+                p
+            }
+        };
+        let theta = number(&params, "rope_theta")?.unwrap_or(10_000.0);
+        let rope_type = params
+            .get("rope_type")
+            .or_else(|| params.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let llama3 = match rope_type {
+            "default" => None,
+            "llama3" => {
+                let need_f = |key: &str| {
+                    number(&params, key)?
+                        .ok_or_else(|| invalid(format!("rope scaling llama3 needs {key}")))
+                };
+                let s = Llama3Scaling {
+                    factor: need_f("factor")?,
+                    low_freq_factor: need_f("low_freq_factor")?,
+                    high_freq_factor: need_f("high_freq_factor")?,
+                    original_max_position_embeddings: need_f("original_max_position_embeddings")?,
+                };
+                if !(s.factor > 0.0
+                    && s.high_freq_factor > s.low_freq_factor
+                    && s.low_freq_factor > 0.0)
+                {
+                    return Err(invalid(format!(
+                        "rope scaling llama3 has unusable factors: {s:?}"
+                    )));
+                }
+                Some(s)
+            }
+            other => {
+                return Err(invalid(format!(
+                    "RoPE type {other:?} is not supported (default and llama3 are)"
+                )))
+            }
+        };
+        if let Some(f) = number(&params, "partial_rotary_factor")? {
+            if f != 1.0 {
+                return Err(invalid(format!(
+                    "partial_rotary_factor = {f}: only full rotary embeddings are supported"
+                )));
+            }
+        }
+        if !(theta.is_finite() && theta > 1.0) {
+            return Err(invalid(format!(
+                "rope_theta = {theta} must be a number above 1"
+            )));
+        }
+        let attention_bias = flag("attention_bias", false)?;
+        let eps = number(v, "rms_norm_eps")?.unwrap_or(1e-6);
+        let bos_token_id = match v.get("bos_token_id") {
+            Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            _ => None,
+        };
+        Ok(Self {
+            family,
+            vocab_size: need("vocab_size")?,
+            n_positions: need("max_position_embeddings")?,
+            n_embd,
+            n_layer: need("num_hidden_layers")?,
+            n_head,
+            n_kv_head,
+            head_dim,
+            n_inner: need("intermediate_size")?,
+            layer_norm_epsilon: eps,
+            activation: Activation::SwiGlu,
+            positions: Positions::Rotary(Rope { theta, llama3 }),
+            norm: NormKind::RmsNorm,
+            qkv_bias: family == Family::Qwen2 || attention_bias,
+            out_bias: attention_bias,
+            mlp_bias: flag("mlp_bias", false)?,
+            tied_embeddings: flag("tie_word_embeddings", false)?,
+            bos_token_id,
+            eos_token_ids: token_ids(v.get("eos_token_id")),
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -146,24 +474,26 @@ impl Config {
             ("n_embd", self.n_embd, MAX_EMBD),
             ("n_layer", self.n_layer, MAX_LAYERS),
             ("n_head", self.n_head, MAX_EMBD),
+            ("n_kv_head", self.n_kv_head, MAX_EMBD),
+            ("head_dim", self.head_dim, MAX_EMBD),
             ("n_inner", self.n_inner, 8 * MAX_EMBD),
         ];
         for (name, value, max) in checks {
             if value == 0 || value > max {
-                return Err(ConfigError::Invalid(format!(
+                return Err(invalid(format!(
                     "{name} = {value}, expected between 1 and {max}"
                 )));
             }
         }
-        if !self.n_embd.is_multiple_of(self.n_head) {
-            return Err(ConfigError::Invalid(format!(
-                "n_head = {} does not divide n_embd = {}",
-                self.n_head, self.n_embd
+        if self.n_head * self.head_dim > 4 * MAX_EMBD {
+            return Err(invalid(format!(
+                "{} heads of {} are too wide",
+                self.n_head, self.head_dim
             )));
         }
         if !(self.layer_norm_epsilon.is_finite() && self.layer_norm_epsilon > 0.0) {
-            return Err(ConfigError::Invalid(format!(
-                "layer_norm_epsilon = {} must be a small positive number",
+            return Err(invalid(format!(
+                "the norm's epsilon = {} must be a small positive number",
                 self.layer_norm_epsilon
             )));
         }
@@ -172,7 +502,12 @@ impl Config {
 
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
-        self.n_embd / self.n_head
+        self.head_dim
+    }
+
+    /// Query heads that share one key/value head.
+    pub fn group_size(&self) -> usize {
+        self.n_head / self.n_kv_head
     }
 }
 
@@ -216,10 +551,73 @@ mod tests {
 
     #[test]
     fn refuses_other_architectures() {
-        let text = GPT2.replace("\"gpt2\"", "\"llama\"");
-        assert!(Config::from_json(&text)
-            .unwrap_err()
-            .to_string()
-            .contains("llama"));
+        let text = GPT2.replace("\"gpt2\"", "\"gpt_neox\"");
+        let err = Config::from_json(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("gpt_neox") && err.contains(SUPPORTED_FAMILIES),
+            "{err}"
+        );
+    }
+
+    const QWEN2: &str = r#"{"model_type":"qwen2","vocab_size":151936,"max_position_embeddings":32768,"hidden_size":896,"num_hidden_layers":24,"num_attention_heads":14,"num_key_value_heads":2,"intermediate_size":4864,"rms_norm_eps":1e-06,"rope_theta":1000000.0,"rope_scaling":null,"sliding_window":32768,"use_sliding_window":false,"max_window_layers":21,"tie_word_embeddings":true,"bos_token_id":151643,"hidden_act":"silu"}"#;
+
+    #[test]
+    fn reads_qwen2_as_the_hub_writes_it() {
+        let config = Config::from_json(QWEN2).unwrap();
+        assert_eq!(config.family, Family::Qwen2);
+        assert_eq!(
+            (config.n_head, config.n_kv_head, config.head_dim),
+            (14, 2, 64)
+        );
+        assert!(config.qkv_bias && !config.out_bias && config.tied_embeddings);
+        assert_eq!(config.norm, NormKind::RmsNorm);
+        assert_eq!(
+            config.positions,
+            Positions::Rotary(Rope {
+                theta: 1e6,
+                llama3: None
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_run() {
+        let sliding = QWEN2.replace(
+            "\"use_sliding_window\":false",
+            "\"use_sliding_window\":true",
+        );
+        let err = Config::from_json(&sliding).unwrap_err().to_string();
+        assert!(err.contains("sliding-window"), "{err}");
+        let yarn = QWEN2.replace(
+            "\"rope_scaling\":null",
+            "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}",
+        );
+        let err = Config::from_json(&yarn).unwrap_err().to_string();
+        assert!(err.contains("\"yarn\" is not supported"), "{err}");
+        let gelu = QWEN2.replace("\"silu\"", "\"gelu\"");
+        let err = Config::from_json(&gelu).unwrap_err().to_string();
+        assert!(err.contains("hidden_act"), "{err}");
+        let odd = QWEN2.replace("\"num_key_value_heads\":2", "\"num_key_value_heads\":3");
+        let err = Config::from_json(&odd).unwrap_err().to_string();
+        assert!(err.contains("num_key_value_heads = 3"), "{err}");
+    }
+
+    #[test]
+    fn both_rope_layouts_read_alike() {
+        let hub = r#"{"model_type":"llama","vocab_size":100,"max_position_embeddings":64,"hidden_size":48,"num_hidden_layers":2,"num_attention_heads":6,"num_key_value_heads":2,"head_dim":12,"intermediate_size":64,"rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3","factor":4.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16}}"#;
+        let new = r#"{"model_type":"llama","vocab_size":100,"max_position_embeddings":64,"hidden_size":48,"num_hidden_layers":2,"num_attention_heads":6,"num_key_value_heads":2,"head_dim":12,"intermediate_size":64,"rope_parameters":{"rope_type":"llama3","rope_theta":500000.0,"factor":4.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16}}"#;
+        let (a, b) = (
+            Config::from_json(hub).unwrap(),
+            Config::from_json(new).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert!(matches!(
+            &a.positions,
+            Positions::Rotary(Rope {
+                llama3: Some(_),
+                ..
+            })
+        ));
+        assert!(!a.qkv_bias && !a.tied_embeddings);
     }
 }

@@ -1,4 +1,4 @@
-//! The engine: a loaded GPT-2 and its tokenizer, turning a text into an [`Analysis`].
+//! The engine: a loaded model of any supported family and its tokenizer, turning a text into an [`Analysis`].
 
 use std::sync::Arc;
 
@@ -6,14 +6,14 @@ use candle_core::{Device, Tensor};
 
 use super::analysis::{row_stats, Alternative, Analysis, ModelInfo, Scores, Token, TokenStats};
 use super::attentions::Attentions;
-use super::config::Config;
+use super::config::{Config, Family, NormKind, Positions};
 use super::demo;
 pub use super::errors::EngineError;
-use super::gpt2::{Gpt2, KeyValue};
 use super::head_set::HeadSet;
 use super::layers::Kernels;
+use super::lm::{CausalLm, KeyValue};
 use super::loader::{self, HubOptions, ModelSource, TokenizerFiles};
-use super::tokenizer::{bytes_to_text, display_form, visible_whitespace, Gpt2Tokenizer};
+use super::tokenizer::{bytes_to_text, display_form, visible_whitespace, TextTokenizer};
 use super::weights::Weights;
 
 /// Positions whose logits are computed at once: 128 × 50257 × 4 bytes = 26 MB, so no analysis ever holds the
@@ -63,13 +63,14 @@ impl DeviceKind {
 /// What to compute for a text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalyzeOptions {
-    /// Prepend `<|endoftext|>` so the first real token is scored too.
+    /// Make the model's BOS token (GPT-2's `<|endoftext|>`, Llama's `<s>`) token 0, so the first real token is
+    /// scored too; `false` leaves it out even where the tokenizer would add it.
     pub bos: bool,
     /// How many alternatives to keep per position.
     pub top_k: usize,
     /// Also keep the pre-softmax scores.
     pub keep_scores: bool,
-    /// Heads to knock out (see [`Gpt2::trace`]); empty for the model as it is.
+    /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
     pub ablated: HeadSet,
 }
 
@@ -86,9 +87,10 @@ impl Default for AnalyzeOptions {
 
 /// A loaded model with its tokenizer.
 pub struct Engine {
-    model: Gpt2,
-    tokenizer: Gpt2Tokenizer,
+    model: CausalLm,
+    tokenizer: TextTokenizer,
     name: String,
+    bos: Option<u32>,
 }
 
 impl Engine {
@@ -112,16 +114,16 @@ impl Engine {
         let (config, tokenizer, weights) = match source {
             ModelSource::Demo => (
                 Config::from_json(demo::CONFIG)?,
-                Gpt2Tokenizer::from_tokenizer_json_bytes(demo::NAME, demo::TOKENIZER)?,
+                TextTokenizer::from_tokenizer_json_bytes(demo::NAME, demo::TOKENIZER)?,
                 Weights::from_static(demo::NAME, demo::WEIGHTS)?,
             ),
             _ => {
                 let files = loader::resolve(source, hub)?;
                 let config = Config::from_file(&files.config)?;
                 let tokenizer = match &files.tokenizer {
-                    TokenizerFiles::Json(path) => Gpt2Tokenizer::from_tokenizer_json(path)?,
+                    TokenizerFiles::Json(path) => TextTokenizer::from_tokenizer_json(path)?,
                     TokenizerFiles::VocabMerges(vocab, merges) => {
-                        Gpt2Tokenizer::from_vocab_merges(vocab, merges)?
+                        TextTokenizer::from_vocab_merges(vocab, merges)?
                     }
                 };
                 (config, tokenizer, Weights::open(&files.weights)?)
@@ -133,11 +135,23 @@ impl Engine {
                 model: config.vocab_size,
             });
         }
-        let model = Gpt2::load_with(&weights, &config, device, kernels)?;
+        let model = CausalLm::load_with(&weights, &config, device, kernels)?;
+        // The BOS token: the one the tokenizer puts in front by itself, else the config's bos_token_id, else
+        // GPT-2's <|endoftext|> for GPT-2 checkpoints whose config names none. Looked up, never assumed.
+        let bos = tokenizer
+            .prepends()
+            .or(config.bos_token_id)
+            .or_else(|| {
+                (config.family == Family::Gpt2)
+                    .then(|| tokenizer.end_of_text())
+                    .flatten()
+            })
+            .filter(|&id| (id as usize) < config.vocab_size);
         Ok(Self {
             model,
             tokenizer,
             name: source.name(),
+            bos,
         })
     }
 
@@ -150,21 +164,45 @@ impl Engine {
     pub fn info(&self) -> ModelInfo {
         let c = self.model.config();
         ModelInfo {
+            family: c.family,
             n_layer: c.n_layer,
             n_head: c.n_head,
+            n_kv_head: c.n_kv_head,
+            head_dim: c.head_dim,
+            learned_positions: c.positions == Positions::Learned,
+            layer_norm: c.norm == NormKind::LayerNorm,
+            bos_token: self.bos.map(|id| self.tokenizer.text(id)),
             n_embd: c.n_embd,
             n_positions: c.n_positions,
             vocab_size: c.vocab_size,
         }
     }
 
+    /// The model's beginning-of-sequence token, if it has one.
+    pub fn bos_token(&self) -> Option<u32> {
+        self.bos
+    }
+
+    /// Whether the model's tokenizer puts BOS in front of a text by itself (Llama's does, GPT-2's and Qwen's do
+    /// not): what `--bos` defaults to, so the ids are those of transformers' `tokenizer(text)`.
+    pub fn tokenizer_adds_bos(&self) -> bool {
+        self.tokenizer.prepends().is_some()
+    }
+
+    /// Whether `id` ends a text: one of config.json's `eos_token_id`s, or GPT-2's `<|endoftext|>`.
+    pub fn is_end_of_text(&self, id: u32) -> bool {
+        let config = self.model.config();
+        config.eos_token_ids.contains(&id)
+            || (config.eos_token_ids.is_empty() && Some(id) == self.tokenizer.end_of_text())
+    }
+
     /// The tokenizer.
-    pub fn tokenizer(&self) -> &Gpt2Tokenizer {
+    pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
     }
 
     /// The model.
-    pub fn model(&self) -> &Gpt2 {
+    pub fn model(&self) -> &CausalLm {
         &self.model
     }
 
@@ -174,11 +212,7 @@ impl Engine {
         let mut ids = Vec::with_capacity(pieces.len() + 1);
         let mut spans = Vec::with_capacity(pieces.len() + 1);
         if bos {
-            ids.push(
-                self.tokenizer
-                    .end_of_text()
-                    .ok_or(EngineError::NoBosToken)?,
-            );
+            ids.push(self.bos.ok_or(EngineError::NoBosToken)?);
             spans.push((0, 0));
         }
         for piece in pieces {

@@ -64,8 +64,8 @@ pub enum EngineError {
         /// n_positions.
         limit: usize,
     },
-    /// BOS asked for but the tokenizer has no `<|endoftext|>`.
-    #[error("this tokenizer has no <|endoftext|> token, so no BOS can be prepended; use --no-bos")]
+    /// BOS asked for but the model has no BOS token.
+    #[error("this model has no BOS token (its config.json names no bos_token_id and its tokenizer adds none), so none can be put first; use --no-bos (in the app, untick BOS)")]
     NoBosToken,
     /// The device could not be opened.
     #[error("cannot use device {name}: {message}")]

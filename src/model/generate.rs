@@ -89,7 +89,7 @@ pub fn continue_text(
         // `fresh` is never empty here: the text (checked non-empty, or BOS) or the one token just sampled.
         let logits = model.logits(&hidden, fresh.len() - 1, 1)?.squeeze(0)?;
         let next = processor.sample(&logits)?;
-        if Some(next) == engine.tokenizer().end_of_text() {
+        if engine.is_end_of_text(next) {
             break;
         }
         ids.push(next);

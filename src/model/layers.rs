@@ -1,21 +1,24 @@
-//! The building blocks of GPT-2's layers: LayerNorm, the Conv1D linear layer in its two layouts (packed for the
-//! AVX-512 kernel, or rows for the portable path), the choice of kernels, and where weights come from.
+//! The building blocks of every family's layers: LayerNorm and RMSNorm, the linear layer in its two layouts
+//! (packed for the AVX-512 kernel, or rows for the portable path) read from GPT-2's Conv1D (in, out) or a
+//! PyTorch Linear (out, in), the choice of kernels, and where weights come from.
 
 use candle_core::{Device, Tensor};
 
-use super::config::Config;
+use super::config::{Config, NormKind};
 use super::packed::PackedLinear;
 use super::weights::{Weights, WeightsError};
 use candle_core::Result;
 
-/// LayerNorm with learned scale and shift.
-pub(super) struct LayerNorm {
+/// A norm: LayerNorm with learned scale and shift, or RMSNorm with a learned scale.
+pub(super) struct Norm {
     pub(super) weight: Tensor,
-    pub(super) bias: Tensor,
+    /// β for LayerNorm; `None` for RMSNorm.
+    pub(super) bias: Option<Tensor>,
     eps: f32,
 }
 
-impl LayerNorm {
+impl Norm {
+    /// Loads `{name}.weight` (and `{name}.bias` for LayerNorm), of width n_embd.
     pub(super) fn load(
         src: &Source,
         name: &str,
@@ -23,13 +26,19 @@ impl LayerNorm {
     ) -> std::result::Result<Self, WeightsError> {
         Ok(Self {
             weight: src.get(&format!("{name}.weight"), &[cfg.n_embd])?,
-            bias: src.get(&format!("{name}.bias"), &[cfg.n_embd])?,
+            bias: match cfg.norm {
+                NormKind::LayerNorm => Some(src.get(&format!("{name}.bias"), &[cfg.n_embd])?),
+                NormKind::RmsNorm => None,
+            },
             eps: cfg.layer_norm_epsilon as f32,
         })
     }
 
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+        match &self.bias {
+            Some(bias) => candle_nn::ops::layer_norm(x, &self.weight, bias, self.eps),
+            None => candle_nn::ops::rms_norm(x, &self.weight, self.eps),
+        }
     }
 }
 
@@ -54,18 +63,22 @@ impl Kernels {
     }
 }
 
-/// GPT-2's Conv1D: a linear layer whose weight is stored (in, out), so y = x·W + b; kept the way this CPU's
-/// kernels read it.
-pub(super) enum Conv1D {
+/// A linear layer y = x·Wᵀ + b, kept the way this CPU's kernels read it. GPT-2 stores W as Conv1D (in, out);
+/// the other families as PyTorch's Linear (out, in).
+pub(super) enum Linear {
     /// Packed for the AVX-512 kernel, bias included.
     Packed(PackedLinear),
-    /// Transposed to (out, in) rows: the few-row kernel streams them in order, candle's gemm reads them through a
-    /// transposed view.
-    Rows { weight_t: Tensor, bias: Tensor },
+    /// (out, in) rows: the few-row kernel streams them in order, candle's gemm reads them through a transposed
+    /// view.
+    Rows {
+        weight_t: Tensor,
+        bias: Option<Tensor>,
+    },
 }
 
-impl Conv1D {
-    pub(super) fn load(
+impl Linear {
+    /// GPT-2's Conv1D `{name}.weight` stored (in, out), with its bias.
+    pub(super) fn conv1d(
         src: &Source,
         name: &str,
         [n_in, n_out]: [usize; 2],
@@ -82,7 +95,32 @@ impl Conv1D {
                 weight_t: src
                     .weights
                     .get_transposed(&weight, [n_in, n_out], src.device)?,
-                bias: src.get(&bias, &[n_out])?,
+                bias: Some(src.get(&bias, &[n_out])?),
+            }
+        })
+    }
+
+    /// A PyTorch Linear `{name}.weight` stored (out, in), with `{name}.bias` when `bias`.
+    pub(super) fn pytorch(
+        src: &Source,
+        name: &str,
+        [n_in, n_out]: [usize; 2],
+        bias: bool,
+    ) -> std::result::Result<Self, WeightsError> {
+        let weight = format!("{name}.weight");
+        let bias_name = format!("{name}.bias");
+        Ok(if src.packs() {
+            let w = src.weights.elements(&weight, &[n_out, n_in])?;
+            let bias = bias
+                .then(|| src.weights.values(&bias_name, &[n_out]))
+                .transpose()?;
+            Self::Packed(PackedLinear::pack(n_in, n_out, bias.as_deref(), |i, o| {
+                w.get(o * n_in + i)
+            }))
+        } else {
+            Self::Rows {
+                weight_t: src.get(&weight, &[n_out, n_in])?,
+                bias: bias.then(|| src.get(&bias_name, &[n_out])).transpose()?,
             }
         })
     }
@@ -91,7 +129,11 @@ impl Conv1D {
         match self {
             Self::Packed(p) => p.forward(x), // (t, n_out)
             Self::Rows { weight_t, bias } => {
-                super::small_matmul::matmul_t(x, weight_t)?.broadcast_add(bias)
+                let y = super::small_matmul::matmul_t(x, weight_t)?;
+                match bias {
+                    Some(bias) => y.broadcast_add(bias),
+                    None => Ok(y),
+                }
             }
         }
     }

@@ -12,13 +12,59 @@ use super::download::{check_complete, download_watched, remove_from_cache, stall
 /// The model attngraph opens when none is named.
 pub const DEFAULT_MODEL: &str = "openai-community/gpt2";
 
-/// The GPT-2 checkpoints on the Hub, for pickers and help text.
-pub const KNOWN_MODELS: [&str; 5] = [
-    "openai-community/gpt2",
-    "openai-community/gpt2-medium",
-    "openai-community/gpt2-large",
-    "openai-community/gpt2-xl",
-    "distilbert/distilgpt2",
+/// A checkpoint on the Hub offered in the app's model list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownModel {
+    /// The Hub id.
+    pub id: &'static str,
+    /// What it is, for the list.
+    pub about: &'static str,
+    /// The size of its weights on the Hub, for the list.
+    pub download: &'static str,
+}
+
+/// Checkpoints on the Hub of each supported family, for pickers and help text.
+pub const KNOWN_MODELS: [KnownModel; 8] = [
+    KnownModel {
+        id: "openai-community/gpt2",
+        about: "GPT-2 small, 124M",
+        download: "548 MB",
+    },
+    KnownModel {
+        id: "openai-community/gpt2-medium",
+        about: "GPT-2 medium, 355M",
+        download: "1.5 GB",
+    },
+    KnownModel {
+        id: "openai-community/gpt2-large",
+        about: "GPT-2 large, 774M",
+        download: "3.3 GB",
+    },
+    KnownModel {
+        id: "openai-community/gpt2-xl",
+        about: "GPT-2 XL, 1.5B",
+        download: "6.4 GB",
+    },
+    KnownModel {
+        id: "distilbert/distilgpt2",
+        about: "DistilGPT2, 82M",
+        download: "353 MB",
+    },
+    KnownModel {
+        id: "HuggingFaceTB/SmolLM2-135M",
+        about: "Llama family, 135M",
+        download: "269 MB",
+    },
+    KnownModel {
+        id: "Qwen/Qwen2.5-0.5B",
+        about: "Qwen2, 494M, reads Chinese",
+        download: "988 MB",
+    },
+    KnownModel {
+        id: "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+        about: "Llama family, 1.1B",
+        download: "2.2 GB",
+    },
 ];
 
 /// Errors while finding a model's files.
@@ -34,7 +80,7 @@ pub enum LoadError {
     #[error("model folder {0} does not exist; pass a folder with config.json and model.safetensors, or a Hub id such as {DEFAULT_MODEL}")]
     NoSuchFolder(String),
     /// The folder lacks a file.
-    #[error("{folder} has no {file}; a model folder needs config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt)")]
+    #[error("{folder} has no {file}; a model folder needs config.json, model.safetensors (or model.safetensors.index.json and its shards) and tokenizer.json (or vocab.json + merges.txt)")]
     MissingFile {
         /// The folder.
         folder: String,
@@ -142,7 +188,7 @@ impl ModelSource {
 pub struct ModelFiles {
     /// `config.json`.
     pub config: PathBuf,
-    /// `model.safetensors`.
+    /// `model.safetensors`, or `model.safetensors.index.json` with its shards beside it.
     pub weights: PathBuf,
     /// `tokenizer.json`, or the folder holding `vocab.json` + `merges.txt`.
     pub tokenizer: TokenizerFiles,
@@ -304,8 +350,25 @@ pub fn is_cached(repo: &str, cache_dir: Option<&Path>) -> bool {
     let cached = Cache::new(dir).repo(Repo::model(repo.to_string()));
     let has = |file: &str| cached.get(file).is_some();
     has("config.json")
-        && has("model.safetensors")
+        && cached_weights(|file| cached.get(file)).is_some()
         && (has("tokenizer.json") || (has("vocab.json") && has("merges.txt")))
+}
+
+/// The index of sharded weights.
+const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
+
+/// The cached weights: `model.safetensors`, or the index when it and every shard it names are cached.
+fn cached_weights(cached: impl Fn(&str) -> Option<PathBuf>) -> Option<PathBuf> {
+    if let Some(single) = cached("model.safetensors") {
+        return Some(single);
+    }
+    let index = cached(WEIGHTS_INDEX)?;
+    let names =
+        super::weights::Weights::shard_names(&std::fs::read_to_string(&index).ok()?).ok()?;
+    names
+        .iter()
+        .all(|name| cached(name).is_some())
+        .then_some(index)
 }
 
 /// Finds (and if needed downloads) the files of `source`.
@@ -326,13 +389,17 @@ fn resolve_folder(folder: &Path) -> Result<ModelFiles, LoadError> {
         folder: shown.clone(),
         file: file.to_string(),
     };
-    let weights = folder.join("model.safetensors");
-    if !weights.is_file() {
-        if folder.join("pytorch_model.bin").is_file() {
+    let weights = [folder.join("model.safetensors"), folder.join(WEIGHTS_INDEX)]
+        .into_iter()
+        .find(|path| path.is_file());
+    let Some(weights) = weights else {
+        if folder.join("pytorch_model.bin").is_file()
+            || folder.join("pytorch_model.bin.index.json").is_file()
+        {
             return Err(LoadError::PickleOnly(shown));
         }
         return Err(missing("model.safetensors"));
-    }
+    };
     let config = folder.join("config.json");
     if !config.is_file() {
         return Err(missing("config.json"));
@@ -363,7 +430,7 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
     let cached = |file: &str| cached_file(&cache_dir, &repo, revision, file);
     if hub.offline {
         let config = cached("config.json");
-        let weights = cached("model.safetensors");
+        let weights = cached_weights(cached);
         let tokenizer = match cached("tokenizer.json") {
             Some(json) => Some(TokenizerFiles::Json(json)),
             None => cached("vocab.json")
@@ -462,7 +529,27 @@ fn resolve_hub(repo_id: &str, revision: &str, hub: &HubOptions) -> Result<ModelF
         }
         Err(err) => return Err(err),
     };
-    let weights = fetch("model.safetensors")?;
+    // Large checkpoints come in shards: only a 404 for model.safetensors sends us to the index.
+    let weights = match fetch("model.safetensors") {
+        Ok(single) => single,
+        Err(err) if err.is_not_found() => {
+            // Neither a single file nor an index: the first answer says what is missing.
+            let index = match fetch(WEIGHTS_INDEX) {
+                Ok(index) => index,
+                Err(other) if other.is_not_found() => return Err(err),
+                Err(other) => return Err(other),
+            };
+            let text = std::fs::read_to_string(&index)
+                .map_err(|e| download_err(WEIGHTS_INDEX, e.to_string()))?;
+            let names = super::weights::Weights::shard_names(&text)
+                .map_err(|message| download_err(WEIGHTS_INDEX, message))?;
+            for name in &names {
+                fetch(name)?;
+            }
+            index
+        }
+        Err(err) => return Err(err),
+    };
     Ok(ModelFiles {
         config,
         weights,

@@ -122,12 +122,7 @@ pub fn sliding_window(
     }
     let mut ids = Vec::with_capacity(text_ids.len() + 1);
     if options.bos {
-        ids.push(
-            engine
-                .tokenizer()
-                .end_of_text()
-                .ok_or(EngineError::NoBosToken)?,
-        );
+        ids.push(engine.bos_token().ok_or(EngineError::NoBosToken)?);
     }
     ids.extend_from_slice(text_ids);
     if ids.len() < 2 {

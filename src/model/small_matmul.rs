@@ -3,7 +3,7 @@
 //! of its time went to copying weights and multiplying padding. This kernel streams each weight row once, in
 //! order, against up to 4 input rows held in registers, prefetching the next weight rows (AVX2 + FMA where the
 //! CPU has them, detected at run time; plain loops elsewhere). Weights are kept as (out, in) rows for it; see
-//! `gpt2::Conv1D`. On CPUs with AVX-512 the packed kernel (`packed.rs`) takes every product instead.
+//! `layers::Linear`. On CPUs with AVX-512 the packed kernel (`packed.rs`) takes every product instead.
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;

@@ -1,5 +1,7 @@
-//! GPT-2's byte-level BPE tokenizer: ids from the `tokenizers` crate, and for each id the exact bytes it stands
-//! for, so every token gets its text, a display form with visible whitespace, and its byte span in the input.
+//! A model's tokenizer: ids from the `tokenizers` crate, and for each id the exact bytes it stands for, so every
+//! token gets its text, a display form with visible whitespace, and its byte span in the input. Two kinds are
+//! read: byte-level BPE (GPT-2, Qwen, Llama 3) and SentencePiece-style BPE with byte fallback (Llama 2,
+//! TinyLlama), whose `▁` stands for a space and `<0xE6>` for one byte.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,15 +40,24 @@ pub struct Piece {
     pub end: usize,
 }
 
-/// GPT-2's tokenizer with a byte map for each vocabulary entry.
-pub struct Gpt2Tokenizer {
+/// How a tokenizer writes bytes in its vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    ByteLevel,
+    SentencePiece,
+}
+
+/// A tokenizer with a byte map for each vocabulary entry.
+pub struct TextTokenizer {
     inner: Tokenizer,
     /// Bytes of every id, indexed by id.
     bytes_of_id: Vec<Vec<u8>>,
     end_of_text: Option<u32>,
+    prepends: Option<u32>,
+    kind: Kind,
 }
 
-impl Gpt2Tokenizer {
+impl TextTokenizer {
     /// Loads `tokenizer.json` if the folder has one, else builds the byte-level BPE from `vocab.json` + `merges.txt`.
     pub fn from_folder(folder: &Path) -> Result<Self, TokenizerError> {
         let json = folder.join("tokenizer.json");
@@ -106,34 +117,82 @@ impl Gpt2Tokenizer {
     }
 
     fn new(inner: Tokenizer) -> Result<Self, TokenizerError> {
-        let byte_of_char = byte_decoder();
         let size = inner.get_vocab_size(true);
-        let mut bytes_of_id = vec![Vec::new(); size];
-        for (token, id) in inner.get_vocab(true) {
-            let bytes: Vec<u8> = if inner.get_added_vocabulary().is_special_token(&token) {
-                token.as_bytes().to_vec()
-            } else {
-                token
-                    .chars()
-                    .map(|c| byte_of_char.get(&c).copied().ok_or(c))
-                    .collect::<Result<_, char>>()
-                    .map_err(|c| TokenizerError::Load {
+        let vocab = inner.get_vocab(true);
+        let special = |token: &str| inner.get_added_vocabulary().is_special_token(token);
+        // Byte-level BPE (GPT-2, Qwen, Llama 3) writes every byte as one character of GPT-2's alphabet; a
+        // SentencePiece-style BPE (Llama 2, TinyLlama) writes text with `▁` for spaces and `<0xE6>` for bytes.
+        let byte_of_char = byte_decoder();
+        let byte_level = |token: &str| -> Result<Vec<u8>, char> {
+            token
+                .chars()
+                .map(|c| byte_of_char.get(&c).copied().ok_or(c))
+                .collect()
+        };
+        let bytes_of = |read: &dyn Fn(&str) -> Result<Vec<u8>, char>| {
+            vocab
+                .iter()
+                .map(|(token, &id)| {
+                    let bytes = if special(token) {
+                        token.as_bytes().to_vec()
+                    } else {
+                        read(token).map_err(|c| (token.clone(), c))?
+                    };
+                    Ok((id, bytes))
+                })
+                .collect::<Result<Vec<_>, (String, char)>>()
+        };
+        let (kind, entries) = match bytes_of(&byte_level) {
+            Ok(entries) => (Kind::ByteLevel, entries),
+            Err(_) if vocab.keys().any(|token| token.contains('▁')) => (
+                Kind::SentencePiece,
+                bytes_of(&|token| Ok(sentencepiece_bytes(token))).map_err(|(token, c)| {
+                    TokenizerError::Load {
                         path: "tokenizer".into(),
-                        message: format!(
-                            "token {token:?} has the character {c:?}, which is not in GPT-2's byte alphabet: \
-                             this is not a byte-level BPE tokenizer"
-                        ),
-                    })?
-            };
+                        message: format!("token {token:?} has the character {c:?}"),
+                    }
+                })?,
+            ),
+            Err((token, c)) => {
+                return Err(TokenizerError::Load {
+                    path: "tokenizer".into(),
+                    message: format!(
+                        "token {token:?} has the character {c:?}, which is neither in the byte alphabet of a \
+                         byte-level BPE nor a SentencePiece-style vocabulary (`▁` for spaces): this tokenizer \
+                         is not one attngraph reads"
+                    ),
+                })
+            }
+        };
+        let mut bytes_of_id = vec![Vec::new(); size];
+        for (id, bytes) in entries {
             if let Some(slot) = bytes_of_id.get_mut(id as usize) {
                 *slot = bytes;
             }
         }
         let end_of_text = inner.token_to_id(END_OF_TEXT);
+        // What the tokenizer's own post-processor puts in front of a text (Llama's `<s>`), found by encoding
+        // with and without it.
+        let encode = |special: bool| {
+            inner
+                .encode("a", special)
+                .map(|e| e.get_ids().to_vec())
+                .map_err(|err| TokenizerError::Load {
+                    path: "tokenizer".into(),
+                    message: format!("cannot encode a test text: {err}"),
+                })
+        };
+        let (with, without) = (encode(true)?, encode(false)?);
+        let prepends = match with.len().checked_sub(without.len()) {
+            Some(1) if with.get(1..) == Some(&without[..]) => with.first().copied(),
+            _ => None,
+        };
         Ok(Self {
             inner,
             bytes_of_id,
             end_of_text,
+            prepends,
+            kind,
         })
     }
 
@@ -147,19 +206,45 @@ impl Gpt2Tokenizer {
         self.end_of_text
     }
 
-    /// Tokenizes `text` into ids with their byte spans. Spans are consecutive and cover the whole text.
+    /// The token this tokenizer's post-processor puts in front of every text, as transformers'
+    /// `tokenizer(text)` does (Llama's `<s>`); `None` when it adds nothing (GPT-2, Qwen).
+    pub fn prepends(&self) -> Option<u32> {
+        self.prepends
+    }
+
+    /// The id of a token of the vocabulary, special tokens included.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Whether a SentencePiece-style BPE (`▁` for spaces, byte fallback), not a byte-level one.
+    pub fn is_sentencepiece(&self) -> bool {
+        self.kind == Kind::SentencePiece
+    }
+
+    /// Tokenizes `text` into ids with their byte spans, without the tokens a post-processor adds. Spans are
+    /// consecutive and cover the whole text; a space the tokenizer puts in front of the text (SentencePiece's
+    /// `▁`) is in no span, so the token holding it starts at 0 and may be empty.
     pub fn encode(&self, text: &str) -> Result<Vec<Piece>, TokenizerError> {
         let encoding = self
             .inner
             .encode(text, false)
             .map_err(|err| TokenizerError::Encode(err.to_string()))?;
-        let mut pieces = Vec::with_capacity(encoding.get_ids().len());
-        let mut start = 0;
-        for &id in encoding.get_ids() {
+        let ids = encoding.get_ids();
+        let total: usize = ids.iter().map(|&id| self.bytes(id).len()).sum();
+        // Bytes the tokenizer added in front of the text, when the tokens spell it with something before.
+        let lead = match total.checked_sub(text.len()) {
+            Some(extra) if extra > 0 && ids_spell(self, ids, extra, text) => extra,
+            _ => 0,
+        };
+        let mut pieces = Vec::with_capacity(ids.len());
+        let mut at: usize = 0; // position in the tokens' bytes
+        for &id in ids {
             let len = self.bytes(id).len();
-            let end = (start + len).min(text.len());
+            let start = at.saturating_sub(lead).min(text.len());
+            let end = (at + len).saturating_sub(lead).min(text.len());
             pieces.push(Piece { id, start, end });
-            start = end;
+            at += len;
         }
         Ok(pieces)
     }
@@ -202,6 +287,29 @@ pub fn visible_whitespace(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether the bytes of `ids`, less their first `lead`, are `text`'s.
+fn ids_spell(tokenizer: &TextTokenizer, ids: &[u32], lead: usize, text: &str) -> bool {
+    let bytes: Vec<u8> = ids
+        .iter()
+        .flat_map(|&id| tokenizer.bytes(id).iter().copied())
+        .collect();
+    bytes.get(lead..) == Some(text.as_bytes())
+}
+
+/// The bytes of a SentencePiece token: `<0xE6>` is the byte 0xE6, `▁` a space, anything else its UTF-8.
+fn sentencepiece_bytes(token: &str) -> Vec<u8> {
+    if let Some(hex) = token
+        .strip_prefix("<0x")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .filter(|hex| hex.len() == 2)
+    {
+        if let Ok(byte) = u8::from_str_radix(hex, 16) {
+            return vec![byte];
+        }
+    }
+    token.replace('▁', " ").into_bytes()
 }
 
 /// Inverse of GPT-2's `bytes_to_unicode`: the printable character that stands for each byte in the vocabulary.
@@ -251,9 +359,9 @@ mod tests {
 /// The label of the token spanning bytes `start..end` of `text`: the piece with whitespace made visible; where
 /// the token holds only part of a character's bytes (GPT-2 splits many CJK characters and emoji), the whole
 /// character, marked `‹` when it began in an earlier token and `›` when it ends in a later one: "\xE6\x88" +
-/// "\x91" read "我›" and "‹我". `None` if the span is not in `text`.
+/// "\x91" read "我›" and "‹我". `None` if the span is empty or not in `text`.
 pub(crate) fn display_form(text: &str, start: usize, end: usize) -> Option<String> {
-    if start > end || end > text.len() {
+    if start >= end || end > text.len() {
         return None;
     }
     let (from, to) = (

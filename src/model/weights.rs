@@ -1,8 +1,10 @@
-//! Reads GPT-2 weights from a safetensors file: validates the header (sizes, offsets, dtypes), accepts keys with
-//! or without the `transformer.` prefix, checks every shape against `config.json`, and converts to f32.
+//! Reads a model's weights from one safetensors file or from shards named by `model.safetensors.index.json`:
+//! validates every header (sizes, offsets, dtypes), accepts GPT-2's keys with or without the `transformer.`
+//! prefix, checks every shape against `config.json`, and converts to f32.
 //!
 //! Only safetensors is read. Pickle checkpoints (`pytorch_model.bin`) can execute code when loaded and are refused.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -30,7 +32,7 @@ pub enum WeightsError {
     },
     /// A tensor the model needs is not in the file.
     #[error(
-        "{path} has no tensor `{name}` (nor `transformer.{name}`): is this a GPT-2 checkpoint?"
+        "{path} has no tensor `{name}`: do config.json and the weights belong to the same model?"
     )]
     Missing {
         /// The file.
@@ -51,7 +53,7 @@ pub enum WeightsError {
         expected: Vec<usize>,
     },
     /// A dtype that is not a float.
-    #[error("tensor `{name}` in {path} has dtype {dtype}; GPT-2 weights must be F32, F16 or BF16")]
+    #[error("tensor `{name}` in {path} has dtype {dtype}; weights must be F32, F16 or BF16")]
     Dtype {
         /// The file.
         path: String,
@@ -59,6 +61,14 @@ pub enum WeightsError {
         name: String,
         /// Its dtype.
         dtype: String,
+    },
+    /// The shard index is not what transformers writes.
+    #[error("{path} is not a usable model.safetensors.index.json: {message}")]
+    Index {
+        /// The index file.
+        path: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// candle refused to build the tensor.
     #[error("cannot place tensor `{name}` on the device: {source}")]
@@ -132,53 +142,130 @@ impl std::ops::Deref for Bytes {
     }
 }
 
-/// An open safetensors checkpoint.
-pub struct Weights {
+/// One safetensors file of a checkpoint.
+struct Shard {
     path: String,
-    mmap: Bytes,
+    bytes: Bytes,
+}
+
+/// An open safetensors checkpoint: one file, or the shards an index names.
+pub struct Weights {
+    /// The file or the index, for messages.
+    path: String,
+    shards: Vec<Shard>,
+    /// Which shard holds each tensor, by its full name.
+    owner: HashMap<String, usize>,
     prefix: &'static str,
 }
 
 impl Weights {
-    /// Opens and validates the file's header. No tensor data is copied yet.
+    /// Opens and validates a `.safetensors` file, or every shard of a `model.safetensors.index.json` (the shards
+    /// sit beside it). No tensor data is copied yet.
     pub fn open(path: &Path) -> Result<Self, WeightsError> {
         let display = path.display().to_string();
-        let io = |source| WeightsError::Io {
+        if display.ends_with(".index.json") {
+            return Self::open_index(path);
+        }
+        let shard = Shard {
+            bytes: map(path)?,
             path: display.clone(),
-            source,
         };
-        let file = File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only and lives inside `Weights`; every tensor is copied out of it while loading.
-        // A file truncated by another process while mapped would fault, the accepted risk of every mmap loader
-        // (safetensors, candle); the header and all offsets are validated against the file size first.
-        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Self::from_bytes(display, Bytes::Mapped(mmap))
+        Self::open_shards(display, vec![shard])
     }
 
     /// Opens a checkpoint compiled into the binary; `name` stands for its path in messages.
     pub fn from_static(name: &str, bytes: &'static [u8]) -> Result<Self, WeightsError> {
-        Self::from_bytes(name.to_string(), Bytes::Static(bytes))
+        let shard = Shard {
+            path: name.to_string(),
+            bytes: Bytes::Static(bytes),
+        };
+        Self::open_shards(name.to_string(), vec![shard])
     }
 
-    fn from_bytes(display: String, mmap: Bytes) -> Result<Self, WeightsError> {
-        let tensors = SafeTensors::deserialize(&mmap).map_err(|err| WeightsError::Corrupt {
+    /// The files a `model.safetensors.index.json` names in its `weight_map`, each once, in order of first
+    /// mention. A name with a path separator or `..` is refused: shards sit beside their index.
+    pub fn shard_names(index_text: &str) -> Result<Vec<String>, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(index_text).map_err(|err| err.to_string())?;
+        let map = value
+            .get("weight_map")
+            .and_then(serde_json::Value::as_object)
+            .ok_or("it has no weight_map")?;
+        let mut names: Vec<String> = Vec::new();
+        for (tensor, file) in map {
+            let file = file
+                .as_str()
+                .ok_or_else(|| format!("the file of {tensor} is not a string"))?;
+            if file.contains(['/', '\\'])
+                || file.starts_with('.')
+                || !file.ends_with(".safetensors")
+            {
+                return Err(format!(
+                    "{file:?} is not the name of a .safetensors file beside the index"
+                ));
+            }
+            if !names.iter().any(|n| n == file) {
+                names.push(file.to_string());
+            }
+        }
+        if names.is_empty() {
+            return Err("its weight_map is empty".into());
+        }
+        Ok(names)
+    }
+
+    fn open_index(path: &Path) -> Result<Self, WeightsError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io {
             path: display.clone(),
-            message: err.to_string(),
+            source,
         })?;
-        let prefix = if tensors
-            .names()
+        let names = Self::shard_names(&text).map_err(|message| WeightsError::Index {
+            path: display.clone(),
+            message,
+        })?;
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let shards = names
             .iter()
-            .any(|name| name.starts_with("transformer."))
-        {
+            .map(|name| {
+                let file = folder.join(name);
+                Ok(Shard {
+                    bytes: map(&file)?,
+                    path: file.display().to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, WeightsError>>()?;
+        Self::open_shards(display, shards)
+    }
+
+    fn open_shards(display: String, shards: Vec<Shard>) -> Result<Self, WeightsError> {
+        let mut owner = HashMap::new();
+        for (index, shard) in shards.iter().enumerate() {
+            let tensors =
+                SafeTensors::deserialize(&shard.bytes).map_err(|err| WeightsError::Corrupt {
+                    path: shard.path.clone(),
+                    message: err.to_string(),
+                })?;
+            for name in tensors.names() {
+                owner.insert(name.to_string(), index);
+            }
+        }
+        let prefix = if owner.keys().any(|name| name.starts_with("transformer.")) {
             "transformer."
         } else {
             ""
         };
         Ok(Self {
             path: display,
-            mmap,
+            shards,
+            owner,
             prefix,
         })
+    }
+
+    /// Whether the checkpoint holds tensor `name` (without prefix).
+    pub fn has(&self, name: &str) -> bool {
+        self.owner.contains_key(&format!("{}{name}", self.prefix))
     }
 
     /// Loads tensor `name` (without prefix) as f32 on `device`, checking its shape.
@@ -202,19 +289,22 @@ impl Weights {
 
     /// Tensor `name`, read in place from the file one element at a time, after checking its shape and dtype.
     pub fn elements(&self, name: &str, shape: &[usize]) -> Result<Elements<'_>, WeightsError> {
+        let full = format!("{}{name}", self.prefix);
+        let missing = || WeightsError::Missing {
+            path: self.path.clone(),
+            name: full.clone(),
+        };
+        // Every index in `owner` was pushed with its shard in `open_shards`.
+        let shard = &self.shards[*self.owner.get(&full).ok_or_else(missing)?];
         let tensors =
-            SafeTensors::deserialize(&self.mmap).map_err(|err| WeightsError::Corrupt {
-                path: self.path.clone(),
+            SafeTensors::deserialize(&shard.bytes).map_err(|err| WeightsError::Corrupt {
+                path: shard.path.clone(),
                 message: err.to_string(),
             })?;
-        let full = format!("{}{name}", self.prefix);
-        let view = tensors.tensor(&full).map_err(|_| WeightsError::Missing {
-            path: self.path.clone(),
-            name: name.to_string(),
-        })?;
+        let view = tensors.tensor(&full).map_err(|_| missing())?;
         if view.shape() != shape {
             return Err(WeightsError::Shape {
-                path: self.path.clone(),
+                path: shard.path.clone(),
                 name: full,
                 found: view.shape().to_vec(),
                 expected: shape.to_vec(),
@@ -225,7 +315,7 @@ impl Weights {
             Dtype::F16 | Dtype::BF16 => 2,
             other => {
                 return Err(WeightsError::Dtype {
-                    path: self.path.clone(),
+                    path: shard.path.clone(),
                     name: full,
                     dtype: format!("{other:?}"),
                 })
@@ -256,6 +346,20 @@ impl Weights {
             }
         })
     }
+}
+
+/// Maps a file read-only.
+fn map(path: &Path) -> Result<Bytes, WeightsError> {
+    let io = |source| WeightsError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    // SAFETY: the map is read-only and lives inside `Weights`; every tensor is copied out of it while loading.
+    // A file truncated by another process while mapped would fault, the accepted risk of every mmap loader
+    // (safetensors, candle); the header and all offsets are validated against the file size first.
+    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    Ok(Bytes::Mapped(mmap))
 }
 
 /// `values` (rows, cols) row-major, read from the file as they are placed, transposed to (cols, rows), in

@@ -85,10 +85,7 @@ pub fn score_file(
     let report = crate::model::perplexity::sliding_window(engine, &ids, options, progress)?;
     let mut tokens: Vec<String> = Vec::with_capacity(ids.len() + 1);
     if bos {
-        let id = engine
-            .tokenizer()
-            .end_of_text()
-            .ok_or(EngineError::NoBosToken)?;
+        let id = engine.bos_token().ok_or(EngineError::NoBosToken)?;
         tokens.push(engine.tokenizer().text(id));
     }
     // A character split over tokens (an emoji's four bytes, say) is shown whole on the token where it ends, so

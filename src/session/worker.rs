@@ -295,6 +295,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             let _ = progress_out.send(Response::PerplexityProgress(done, total));
                             progress_wake();
                         };
+                        let bos = bos && engine.bos_token().is_some();
                         match score_file(engine, &path, max_length, stride, bos, &mut progress) {
                             Ok(scored) => send(Response::PerplexityDone(Box::new(scored))),
                             Err(error) => send(Response::PerplexityFailed(error.into())),
@@ -397,6 +398,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                 }
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => {
+                        let bos = bos && engine.bos_token().is_some();
                         match crate::model::generate::continue_text(engine, &text, bos, &options) {
                             Ok(text) => send(Response::Continued(text)),
                             Err(error) => {
@@ -423,6 +425,12 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             error: TaskError::NoModel,
                         });
                         continue;
+                    };
+                    // The app's BOS box is one setting for every model; a model without a BOS token reads the
+                    // text without one (the box says why it is off).
+                    let options = AnalyzeOptions {
+                        bos: options.bos && engine.bos_token().is_some(),
+                        ..options
                     };
                     let start = Instant::now();
                     let read = if options.ablated.is_empty() {

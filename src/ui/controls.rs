@@ -25,6 +25,8 @@ pub struct Controls<'a> {
     pub too_long: Option<(usize, usize)>,
     /// Where quick exports go.
     pub export_dir: &'a Path,
+    /// The loaded model's BOS token: `Some(None)` when it has none, `None` while unknown.
+    pub bos_token: Option<Option<String>>,
 }
 
 /// Draws the top panel; returns what the app must do.
@@ -40,18 +42,23 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
         egui::ComboBox::from_id_salt("known_models")
             .selected_text("known and recent ▾")
             .show_ui(ui, |ui| {
-                let mut choices: Vec<String> = std::iter::once(&DEMO_MODEL)
-                    .chain(&KNOWN_MODELS)
-                    .map(|m| m.to_string())
-                    .collect();
+                // (what goes in the field, what the list shows)
+                let mut choices: Vec<(String, String)> = std::iter::once((
+                    DEMO_MODEL.to_string(),
+                    format!("{DEMO_MODEL} — inside attngraph, no download"),
+                ))
+                .chain(KNOWN_MODELS.iter().map(|m| {
+                    (m.id.to_string(), format!("{} — {}, {} download", m.id, m.about, m.download))
+                }))
+                .collect();
                 for recent in &settings.recent_models {
-                    if !choices.contains(recent) {
-                        choices.push(recent.clone());
+                    if !choices.iter().any(|(id, _)| id == recent) {
+                        choices.push((recent.clone(), recent.clone()));
                     }
                 }
-                for m in choices {
-                    if ui.selectable_label(*c.model_field == m, &m).clicked() {
-                        *c.model_field = m;
+                for (id, label) in choices {
+                    if ui.selectable_label(*c.model_field == id, label).clicked() {
+                        *c.model_field = id;
                     }
                 }
             });
@@ -66,11 +73,16 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
             commands.push(Command::BrowseModelFolder);
         }
         ui.separator();
+        let has_bos = !matches!(c.bos_token, Some(None));
+        let bos_help = match &c.bos_token {
+            Some(None) => "This model has no BOS token (its config.json names none and its tokenizer adds none), so the first token is context only.".to_string(),
+            Some(Some(token)) => format!("Put the model's BOS token {token} first, so the first word gets p(x₁ | BOS): the product p(x₁)·p(x₂|x₁)·… needs a context for x₁."),
+            None => "Put the model's BOS token first, so the first word gets p(x₁ | BOS): the product p(x₁)·p(x₂|x₁)·… needs a context for x₁.".to_string(),
+        };
         if ui
-            .checkbox(&mut settings.bos, "BOS")
-            .on_hover_text(
-                "Prepend <|endoftext|> as token 0, so the first word gets p(x₁ | BOS): the product p(x₁)·p(x₂|x₁)·… needs a context for x₁.",
-            )
+            .add_enabled(has_bos, egui::Checkbox::new(&mut settings.bos, "BOS"))
+            .on_hover_text(&bos_help)
+            .on_disabled_hover_text(&bos_help)
             .changed()
         {
             commands.push(Command::Reanalyze);

@@ -51,7 +51,7 @@ impl Overlay {
                 format!("without head {layer}.{head}, ln p({}) changes by {v:+.3}", self.token)
             }
             _ => format!(
-                "head {layer}.{head} adds {v:+.3} to the logit of {} (directly, through the final LayerNorm)",
+                "head {layer}.{head} adds {v:+.3} to the logit of {} (directly, through the final norm)",
                 self.token
             ),
         }
@@ -267,7 +267,7 @@ fn contribution_ui(
     ui.small(format!("MLPs  {}", parts(&a.mlp)));
     ui.small(format!("attention biases  {}", parts(&a.attention_bias)))
         .on_hover_text(
-            "Direct effects only: what each part adds to the logit straight through the final LayerNorm, its \
+            "Direct effects only: what each part adds to the logit straight through the final norm, its \
              scale frozen. What a head does through later layers is not in it; the knock-out colouring measures that.",
         );
     export_buttons(
@@ -337,7 +337,7 @@ fn knock_out_toggle_ui(ui: &mut egui::Ui, p: &EffectsPanel<'_>, commands: &mut V
             let mut out = p.knocked_out.contains(layer, head);
             if ui
                 .checkbox(&mut out, format!("knock out {layer}.{head}"))
-                .on_hover_text("Read the text again with this head's output set to zero (its values times c_proj); the probability panel shows before → after")
+                .on_hover_text("Read the text again with this head's output set to zero (its values times its columns of the output projection); the probability panel shows before → after")
                 .changed()
             {
                 commands.push(Command::ToggleKnockOut { layer, head });

@@ -1303,7 +1303,7 @@ fn the_heads_effects_export_as_csv_json_svg_and_png() {
 
 #[test]
 fn a_1024_token_paste_keeps_the_text_box_counts_narrows_and_clicks() {
-    use attngraph::model::tokenizer::Gpt2Tokenizer;
+    use attngraph::model::tokenizer::TextTokenizer;
     use attngraph::ui::settings::View;
     let dir = tempfile::tempdir().unwrap();
     let model = crate::util::long_context_model(dir.path());
@@ -1318,7 +1318,7 @@ fn a_1024_token_paste_keeps_the_text_box_counts_narrows_and_clicks() {
     let prose: String = (0..200)
         .map(|i| format!("Sentence {i} says the log files grew overnight. "))
         .collect();
-    let pieces = Gpt2Tokenizer::from_folder(&model)
+    let pieces = TextTokenizer::from_folder(&model)
         .unwrap()
         .encode(&prose)
         .unwrap();

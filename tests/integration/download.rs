@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::util::{assert_clean_failure, assert_success, hub_model, run_cli};
+use crate::util::{assert_clean_failure, assert_success, fixtures, hub_model, run_cli};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -98,7 +98,15 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
             "HTTP/1.1 {code}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
     };
-    if path == "/api/models/openai-community/gpt2/revision/main" {
+    // The repositories served: GPT-2's Hub layout, and a sharded Llama.
+    let repos = [
+        ("openai-community/gpt2", hub_model()),
+        ("attngraph-test/tiny-llama", fixtures().join("tiny-llama")),
+    ];
+    if repos
+        .iter()
+        .any(|(repo, _)| path == format!("/api/models/{repo}/revision/main"))
+    {
         // Which commit `main` names now (what huggingface_hub's model_info answers).
         let body = format!(r#"{{"sha":"{COMMIT}","siblings":[]}}"#);
         let _ = write!(
@@ -108,9 +116,12 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
         );
         return;
     }
-    if !path.starts_with("/openai-community/gpt2/resolve/main/") {
+    let Some((_, folder)) = repos
+        .iter()
+        .find(|(repo, _)| path.starts_with(&format!("/{repo}/resolve/main/")))
+    else {
         return status(&mut stream, "404 Not Found");
-    }
+    };
     if let Fault::Gated(token) = fault {
         if authorization != format!("bearer {}", token.to_ascii_lowercase()) {
             return status(&mut stream, "401 Unauthorized");
@@ -122,7 +133,7 @@ fn handle(mut stream: TcpStream, fault: Fault, counter: &AtomicUsize) {
     if fault == Fault::ServerError(leak(&file)) {
         return status(&mut stream, "500 Internal Server Error");
     }
-    let Ok(real) = std::fs::read(hub_model().join(&file)) else {
+    let Ok(real) = std::fs::read(folder.join(&file)) else {
         return status(&mut stream, "404 Not Found");
     };
     let etag = hub_etag(&file, &real);
@@ -685,4 +696,50 @@ fn a_cached_main_behind_the_hub_is_refreshed_unless_offline() {
     let before = requests.load(Ordering::SeqCst);
     assert_success(&analyze(&endpoint, cache.path()));
     assert_eq!(requests.load(Ordering::SeqCst), before);
+}
+
+#[test]
+fn sharded_weights_download_shard_by_shard_and_load_offline_after() {
+    let cache = tempfile::tempdir().unwrap();
+    let (endpoint, _) = serve(Fault::None);
+    let run = |offline: &str| {
+        run_cli(
+            &[
+                "analyze",
+                "--model",
+                "attngraph-test/tiny-llama",
+                "--text",
+                "I love tennis.",
+                "--format",
+                "json",
+            ],
+            &[
+                ("HF_ENDPOINT", Path::new(&endpoint)),
+                ("HF_HUB_CACHE", cache.path()),
+                ("HF_HUB_OFFLINE", Path::new(offline)),
+            ],
+        )
+    };
+    let online = run("0");
+    assert_success(&online);
+    let snapshot = cache
+        .path()
+        .join("models--attngraph-test--tiny-llama")
+        .join("snapshots")
+        .join(COMMIT);
+    let index = std::fs::read_to_string(fixtures().join("tiny-llama/model.safetensors.index.json"))
+        .unwrap();
+    let shards = attngraph::model::weights::Weights::shard_names(&index).unwrap();
+    assert!(shards.len() > 1);
+    for shard in &shards {
+        let got = std::fs::read(snapshot.join(shard)).unwrap();
+        assert!(
+            got == std::fs::read(fixtures().join("tiny-llama").join(shard)).unwrap(),
+            "{shard}"
+        );
+    }
+    // Offline, the index and its shards in the cache are enough; the numbers are the same.
+    let offline = run("1");
+    assert_success(&offline);
+    assert_eq!(online.stdout, offline.stdout);
 }

@@ -104,7 +104,7 @@ fn absurd_config() {
         "n_head = 3 does not divide n_embd = 16",
     );
     std::fs::write(&path, "{ not json").unwrap();
-    assert_clean_failure(&analyze(dir.path(), "hi"), "is not a GPT-2 config.json");
+    assert_clean_failure(&analyze(dir.path(), "hi"), "is not a model's config.json");
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn integer_weights_are_refused() {
     });
     assert_clean_failure(
         &analyze(dir.path(), "hi"),
-        "has dtype I32; GPT-2 weights must be F32, F16 or BF16",
+        "has dtype I32; weights must be F32, F16 or BF16",
     );
 }
 

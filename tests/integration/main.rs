@@ -10,6 +10,7 @@ mod download;
 mod engine;
 mod errors;
 mod export;
+mod families;
 mod fuzz;
 mod hub;
 mod lens;

@@ -1,11 +1,11 @@
 //! GPT-2's tokenizer against Hugging Face's (tests/fixtures/tokenizer.json, whose ids the reference script also
 //! checked against OpenAI's own encoder), both from tokenizer.json and built from vocab.json + merges.txt.
 
-use attngraph::model::tokenizer::Gpt2Tokenizer;
+use attngraph::model::tokenizer::TextTokenizer;
 
 use crate::util::{fixtures, hub_model, ids_of, prefixed_model};
 
-fn check(tokenizer: &Gpt2Tokenizer) {
+fn check(tokenizer: &TextTokenizer) {
     let text = std::fs::read_to_string(fixtures().join("tokenizer.json")).unwrap();
     let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases = reference["cases"].as_array().unwrap();
@@ -26,18 +26,18 @@ fn check(tokenizer: &Gpt2Tokenizer) {
 
 #[test]
 fn tokenizer_json_matches_transformers() {
-    check(&Gpt2Tokenizer::from_folder(&prefixed_model()).unwrap());
+    check(&TextTokenizer::from_folder(&prefixed_model()).unwrap());
 }
 
 #[test]
 fn vocab_and_merges_match_transformers() {
-    check(&Gpt2Tokenizer::from_folder(&hub_model()).unwrap());
+    check(&TextTokenizer::from_folder(&hub_model()).unwrap());
 }
 
 #[test]
 fn i_love_tennis() {
     // The ids the GPT-2 tokenizer gives, as quoted in the issue and by every GPT-2 tutorial.
-    let tokenizer = Gpt2Tokenizer::from_folder(&hub_model()).unwrap();
+    let tokenizer = TextTokenizer::from_folder(&hub_model()).unwrap();
     let ids: Vec<u32> = tokenizer
         .encode("I love tennis.")
         .unwrap()

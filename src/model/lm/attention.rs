@@ -1,0 +1,384 @@
+//! Causal self-attention for every family: GPT-2's fused `c_attn` or separate q/k/v projections, learned or
+//! rotary positions, as many key/value heads as query heads or fewer (grouped-query attention), and the
+//! attention probabilities of every head kept for the views.
+//!
+//! Follows transformers' eager attention: scores QKᵀ/√d, causal mask, softmax, weighted values, output
+//! projection. Rotary embeddings rotate the two halves of each head (`rotate_half`), as `apply_rotary_pos_emb`.
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use crate::model::config::{Config, Positions};
+use crate::model::layers::{Linear, Source};
+use crate::model::weights::WeightsError;
+
+/// What one attention layer hands back besides its output.
+pub struct AttentionOutput {
+    /// The block's attention output, (t, n_embd).
+    pub hidden: Tensor,
+    /// Attention probabilities, (n_head, t, t), rows sum to 1, zero above the diagonal.
+    pub probs: Tensor,
+    /// Pre-softmax scores QKᵀ/√d before masking, (n_head, t, t), if asked for.
+    pub scores: Option<Tensor>,
+    /// Each head's attention-weighted values, the input of the output projection split by head:
+    /// (n_head, t, head_dim), zero for an ablated head.
+    pub heads: Tensor,
+}
+
+/// One layer's keys and values for every position so far, (n_kv_head, t, head_dim) each, keys already
+/// rotated: what a later call needs to extend the text without recomputing its prefix.
+#[derive(Clone, Debug)]
+pub struct KeyValue {
+    /// Keys.
+    pub k: Tensor,
+    /// Values.
+    pub v: Tensor,
+}
+
+impl KeyValue {
+    /// The first `len` positions.
+    pub fn prefix(&self, len: usize) -> Result<Self> {
+        Ok(Self {
+            k: self.k.narrow(1, 0, len)?,
+            v: self.v.narrow(1, 0, len)?,
+        })
+    }
+
+    /// How many positions it holds.
+    pub fn positions(&self) -> Result<usize> {
+        self.k.dim(1)
+    }
+}
+
+/// A block of query rows for [`Attention::forward_scoring`] with its causal mask (len, start + len).
+pub(super) struct QueryBlock {
+    pub(super) start: usize,
+    pub(super) len: usize,
+    pub(super) mask: Tensor,
+}
+
+/// Query rows per block: small enough that a block's scores stay in cache-friendly buffers (12 heads × 256 ×
+/// 1,024 floats = 12 MB at most), large enough for efficient matrix products.
+pub(super) const QUERY_BLOCK: usize = 256;
+
+/// The query, key and value projections.
+enum Projection {
+    /// GPT-2's `c_attn`: one product giving (t, 3c), queries then keys then values.
+    Fused(Linear),
+    /// Separate `q_proj`, `k_proj`, `v_proj`.
+    Split { q: Linear, k: Linear, v: Linear },
+}
+
+pub(super) struct Attention {
+    projection: Projection,
+    /// The output projection (`c_proj` / `o_proj`).
+    pub(super) out: Linear,
+    n_head: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+    /// Rotary inverse frequencies, (head_dim / 2), for families with rotary positions.
+    inverse_frequencies: Option<Vec<f32>>,
+    device: Device,
+}
+
+impl Attention {
+    /// GPT-2's `{name}.c_attn` and `{name}.c_proj`.
+    pub(super) fn gpt2(
+        src: &Source,
+        name: &str,
+        cfg: &Config,
+    ) -> std::result::Result<Self, WeightsError> {
+        let c = cfg.n_embd;
+        let c_attn = Linear::conv1d(src, &format!("{name}.c_attn"), [c, 3 * c])?;
+        let c_proj = Linear::conv1d(src, &format!("{name}.c_proj"), [c, c])?;
+        Ok(Self::new(Projection::Fused(c_attn), c_proj, src, cfg))
+    }
+
+    /// Qwen2's and Llama's `{name}.{q,k,v,o}_proj`.
+    pub(super) fn llama(
+        src: &Source,
+        name: &str,
+        cfg: &Config,
+    ) -> std::result::Result<Self, WeightsError> {
+        let c = cfg.n_embd;
+        let (q, kv) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim);
+        let linear =
+            |part: &str, shape, bias| Linear::pytorch(src, &format!("{name}.{part}"), shape, bias);
+        let projection = Projection::Split {
+            q: linear("q_proj", [c, q], cfg.qkv_bias)?,
+            k: linear("k_proj", [c, kv], cfg.qkv_bias)?,
+            v: linear("v_proj", [c, kv], cfg.qkv_bias)?,
+        };
+        Ok(Self::new(
+            projection,
+            linear("o_proj", [q, c], cfg.out_bias)?,
+            src,
+            cfg,
+        ))
+    }
+
+    fn new(projection: Projection, out: Linear, src: &Source, cfg: &Config) -> Self {
+        Self {
+            projection,
+            out,
+            n_head: cfg.n_head,
+            n_kv_head: cfg.n_kv_head,
+            head_dim: cfg.head_dim,
+            inverse_frequencies: match &cfg.positions {
+                Positions::Learned => None,
+                Positions::Rotary(rope) => Some(
+                    rope.inverse_frequencies(cfg.head_dim)
+                        .into_iter()
+                        .map(|f| f as f32)
+                        .collect(),
+                ),
+            },
+            device: src.device.clone(),
+        }
+    }
+
+    /// The projections of `x` (t, c) as rows: queries (t, n_head·d), keys and values (t, n_kv_head·d).
+    pub(super) fn project(&self, x: &Tensor) -> Result<[Tensor; 3]> {
+        match &self.projection {
+            Projection::Fused(c_attn) => {
+                let qkv = c_attn.forward(x)?; // (t, 3c)
+                let c = qkv.dim(1)? / 3;
+                Ok([
+                    qkv.narrow(1, 0, c)?,
+                    qkv.narrow(1, c, c)?,
+                    qkv.narrow(1, 2 * c, c)?,
+                ])
+            }
+            Projection::Split { q, k, v } => Ok([q.forward(x)?, k.forward(x)?, v.forward(x)?]),
+        }
+    }
+
+    /// Rows (t, n·d) split into heads, (n, t, d).
+    fn split(&self, rows: &Tensor) -> Result<Tensor> {
+        let (t, width) = rows.dims2()?;
+        rows.reshape((t, width / self.head_dim, self.head_dim))? // (t, n, d)
+            .transpose(0, 1)? // (n, t, d)
+            .contiguous()
+    }
+
+    /// Queries (n_head, t, d), keys and values (n_kv_head, t, d) of projected rows at positions
+    /// `offset..offset + t`, queries and keys rotated for rotary families.
+    pub(super) fn heads(
+        &self,
+        rows: &[Tensor; 3],
+        offset: usize,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let [q, k, v] = rows;
+        let (q, k, v) = (self.split(q)?, self.split(k)?, self.split(v)?);
+        match &self.inverse_frequencies {
+            None => Ok((q, k, v)),
+            Some(freqs) => {
+                let t = q.dim(1)?;
+                let (cos, sin) = rotary_tables(freqs, offset, t, &self.device)?;
+                let rotate = |x: &Tensor| -> Result<Tensor> {
+                    candle_nn::rotary_emb::rope(&x.unsqueeze(0)?, &cos, &sin)?.squeeze(0)
+                };
+                Ok((rotate(&q)?, rotate(&k)?, v))
+            }
+        }
+    }
+
+    /// Keys or values of the key/value heads, (n_kv_head, t, d), repeated for the query heads that share each:
+    /// (n_head, t, d), head h reading key/value head h / (n_head / n_kv_head), as transformers' `repeat_kv`.
+    pub(super) fn expand(&self, x: &Tensor) -> Result<Tensor> {
+        if self.n_kv_head == self.n_head {
+            return Ok(x.clone());
+        }
+        let (n_kv, t, d) = x.dims3()?;
+        let group = self.n_head / n_kv;
+        x.unsqueeze(1)?
+            .expand((n_kv, group, t, d))?
+            .reshape((self.n_head, t, d))
+    }
+
+    /// Attention of the new positions `x` (t_new, c), which follow `past` cached positions whose keys and values
+    /// are given. `kept_heads` (n_head, 1, 1) of 1 and 0 multiplies each head's attention-weighted values: 0
+    /// ablates the head (its share of the output projection's input is zero; the bias stays). Returns the output
+    /// and this layer's keys and values for all past + new positions.
+    pub(super) fn forward(
+        &self,
+        x: &Tensor,
+        past: Option<&KeyValue>,
+        mask: &Tensor,
+        keep_scores: bool,
+        kept_heads: Option<&Tensor>,
+    ) -> Result<(AttentionOutput, KeyValue)> {
+        let t_new = x.dim(0)?;
+        let offset = match past {
+            Some(kv) => kv.positions()?,
+            None => 0,
+        };
+        let (q, k_new, v_new) = self.heads(&self.project(x)?, offset)?;
+        let (k, v) = match past {
+            Some(kv) => (
+                Tensor::cat(&[&kv.k, &k_new], 1)?, // (n_kv_head, t, head_dim)
+                Tensor::cat(&[&kv.v, &v_new], 1)?,
+            ),
+            None => (k_new, v_new),
+        };
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        // Scaling q (t_new × d values) instead of the scores (t_new × t per head) saves a pass over the largest tensor.
+        let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, t_new, t)
+        let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?; // (n_head, t_new, t), 0 in the future
+        let heads = probs.matmul(&self.expand(&v)?)?; // (n_head, t_new, head_dim)
+        let heads = match kept_heads {
+            Some(kept) => heads.broadcast_mul(kept)?,
+            None => heads,
+        };
+        let y = heads
+            .transpose(0, 1)? // (t_new, n_head, head_dim)
+            .reshape((t_new, self.n_head * self.head_dim))?;
+        let out = AttentionOutput {
+            hidden: self.out.forward(&y)?,
+            probs,
+            scores: keep_scores.then_some(scores),
+            heads,
+        };
+        Ok((out, KeyValue { k, v }))
+    }
+
+    /// Attention for scoring, where nobody looks at the probabilities: `x` is `b` windows of `t` rows each,
+    /// (b·t, c), every window starting at position 0, and only the query rows `keep..t` of each window are
+    /// computed. Query rows go in blocks that multiply only the keys they can see, so the masked half of QKᵀ is
+    /// never computed and no (n_head, t, t) tensor is made. Returns (b·(t − keep), c).
+    pub(super) fn forward_scoring(
+        &self,
+        x: &Tensor,
+        b: usize,
+        t: usize,
+        keep: usize,
+        blocks: &[QueryBlock],
+    ) -> Result<Tensor> {
+        let [q_rows, k_rows, v_rows] = self.project(x)?; // (b·t, ·) each
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut outputs = Vec::with_capacity(b);
+        for w in 0..b {
+            let window = |rows: &Tensor| rows.narrow(0, w * t, t);
+            let (q, k, v) =
+                self.heads(&[window(&q_rows)?, window(&k_rows)?, window(&v_rows)?], 0)?;
+            let (q, k, v) = ((q * scale)?, self.expand(&k)?, self.expand(&v)?);
+            let mut ys = Vec::with_capacity(blocks.len());
+            for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
+                let start = block.start.max(keep);
+                let len = block.start + block.len - start;
+                let seen = start + len; // keys 0..seen
+                let scores = q
+                    .narrow(1, start, len)?
+                    .matmul(&k.narrow(1, 0, seen)?.t()?)?; // (n_head, len, seen)
+                let mask = block.mask.narrow(0, start - block.start, len)?;
+                let probs = crate::model::softmax::causal_softmax(&scores, &mask, start)?;
+                ys.push(probs.matmul(&v.narrow(1, 0, seen)?)?); // (n_head, len, head_dim)
+            }
+            let y = Tensor::cat(&ys, 1)?; // (n_head, t − keep, head_dim)
+            outputs.push(
+                y.transpose(0, 1)?
+                    .reshape((t - keep, self.n_head * self.head_dim))?,
+            );
+        }
+        self.out.forward(&Tensor::cat(&outputs, 0)?)
+    }
+
+    /// Each query head's values at every position of `x` (t, c), before attention mixes them: (n_head, t, d).
+    pub(super) fn values(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, v) = self.heads(&self.project(x)?, 0)?;
+        self.expand(&v)
+    }
+
+    /// What each head's values (n_head, rows, d) become through the output projection, bias left out:
+    /// (n_head, rows, c_out). Head h's values go in its own columns with zeros elsewhere, so the projection of
+    /// that row is head h's product plus the bias, and the projection of a zero row is the bias alone.
+    pub(super) fn project_heads(&self, heads: &Tensor) -> Result<Tensor> {
+        let (n_head, rows, d) = heads.dims3()?;
+        let width = n_head * d;
+        let bias = self
+            .out
+            .forward(&Tensor::zeros((1, width), DType::F32, &self.device)?)?; // (1, c_out)
+        let mut out = Vec::with_capacity(n_head);
+        for h in 0..n_head {
+            let mut parts = Vec::with_capacity(3);
+            if h > 0 {
+                parts.push(Tensor::zeros((rows, h * d), DType::F32, &self.device)?);
+            }
+            parts.push(heads.narrow(0, h, 1)?.squeeze(0)?);
+            if h + 1 < n_head {
+                parts.push(Tensor::zeros(
+                    (rows, width - (h + 1) * d),
+                    DType::F32,
+                    &self.device,
+                )?);
+            }
+            let projected = self.out.forward(&Tensor::cat(&parts, 1)?.contiguous()?)?; // (rows, c_out)
+            out.push(projected.broadcast_sub(&bias)?);
+        }
+        Tensor::stack(&out, 0)
+    }
+
+    /// The output projection's bias, (c_out): zeros where it has none.
+    pub(super) fn out_bias(&self) -> Result<Tensor> {
+        let width = self.n_head * self.head_dim;
+        self.out
+            .forward(&Tensor::zeros((1, width), DType::F32, &self.device)?)?
+            .squeeze(0)
+    }
+}
+
+/// cos and sin of every rotary angle p·f for positions `offset..offset + t`: (t, d / 2) each. The angle is a
+/// float32 product, as transformers computes it.
+fn rotary_tables(
+    freqs: &[f32],
+    offset: usize,
+    t: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let half = freqs.len();
+    let mut cos = Vec::with_capacity(t * half);
+    let mut sin = Vec::with_capacity(t * half);
+    for p in offset..offset + t {
+        for &f in freqs {
+            let angle = f64::from(p as f32 * f);
+            cos.push(angle.cos() as f32);
+            sin.push(angle.sin() as f32);
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (t, half), device)?,
+        Tensor::from_vec(sin, (t, half), device)?,
+    ))
+}
+
+/// The causal mask of `t_new` queries at positions offset.. over all offset + t_new keys: 0 where the key is
+/// not in the query's future, -inf where it is. (t_new, offset + t_new).
+pub(super) fn causal_mask(offset: usize, t_new: usize, device: &Device) -> Result<Tensor> {
+    let t = offset + t_new;
+    let values: Vec<f32> = (0..t_new)
+        .flat_map(|i| {
+            (0..t).map(move |j| {
+                if j <= offset + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(values, (t_new, t), device)?.to_dtype(DType::F32)
+}
+
+/// Query blocks of `block` rows over `t` positions, each with its causal mask.
+pub(super) fn query_blocks(t: usize, block: usize, device: &Device) -> Result<Vec<QueryBlock>> {
+    (0..t)
+        .step_by(block.max(1))
+        .map(|start| {
+            let len = block.max(1).min(t - start);
+            Ok(QueryBlock {
+                start,
+                len,
+                mask: causal_mask(start, len, device)?,
+            })
+        })
+        .collect()
+}

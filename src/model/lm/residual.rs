@@ -1,0 +1,109 @@
+//! The forward pass taken apart, for ablation, direct logit attribution and the norms of what heads carry:
+//! every layer's pieces of the residual stream ([`CausalLm::trace`]), one head's contribution, and the rest of
+//! the model rerun without each head of a layer in turn.
+
+use candle_core::Tensor;
+
+use super::attention::{causal_mask, query_blocks, QUERY_BLOCK};
+use super::{CausalLm, LayerTrace, Result, Trace};
+use crate::model::head_set::HeadSet;
+
+impl CausalLm {
+    /// Runs the model on `ids` with the heads in `ablated` knocked out, keeping every layer's pieces of the
+    /// residual stream: what ablation sweeps and direct logit attribution take apart. Ablating a head sets its
+    /// attention-weighted values (its share of the output projection's input) to zero and leaves everything
+    /// else, the projection's bias included, as it was.
+    pub fn trace(&self, ids: &[u32], ablated: &HeadSet) -> Result<Trace> {
+        let t = ids.len();
+        let embeddings = self.embed_at(ids, 0)?;
+        let mask = causal_mask(0, t, &self.device)?;
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        let mut x = embeddings.clone();
+        for (idx, block) in self.blocks.iter().enumerate() {
+            let kept = self.kept_heads(ablated, idx)?;
+            let (out, _) = block.attn.forward(
+                &block.attention_input(&x)?,
+                None,
+                &mask,
+                false,
+                kept.as_ref(),
+            )?;
+            let (mid, mlp) = block.finish(&x, &out.hidden)?;
+            let input = std::mem::replace(&mut x, (&mid + &mlp)?);
+            layers.push(LayerTrace {
+                input,
+                heads: out.heads,
+                attention: out.hidden,
+                mlp,
+            });
+        }
+        Ok(Trace {
+            embeddings,
+            hidden: self.final_norm.forward(&x)?,
+            residual: x,
+            layers,
+        })
+    }
+
+    /// What each head of `layer` adds to the residual stream at one position, given that position's
+    /// attention-weighted values `heads` (n_head, head_dim): its values times its columns of the output
+    /// projection, (n_head, n_embd). Also returns the projection's bias (n_embd; zeros where it has none), which
+    /// belongs to no head. The heads' rows and the bias add up to the layer's attention output.
+    pub fn head_contributions(&self, layer: usize, heads: &Tensor) -> Result<(Tensor, Tensor)> {
+        let attn = &self.block(layer)?.attn;
+        let per_head = attn.project_heads(&heads.unsqueeze(1)?)?.squeeze(1)?; // (n_head, n_embd)
+        Ok((per_head, attn.out_bias()?))
+    }
+
+    /// Final hidden states (after the final norm) of the text traced in `trace` with each head of `layer`
+    /// ablated in turn, one window per head: (n_head · t, n_embd), head h's window at rows h·t..(h + 1)·t. The
+    /// layers below `layer` and the attention of every other head in it do not change, so they are taken from
+    /// the trace: each window's attention output is the traced one with that head's values zeroed, then the
+    /// rest of the model runs on all windows at once.
+    pub fn without_each_head(&self, trace: &Trace, layer: usize) -> Result<Tensor> {
+        let block = self.block(layer)?;
+        let traced = trace
+            .layers
+            .get(layer)
+            .ok_or_else(|| candle_core::Error::Msg(format!("the trace has no layer {layer}")))?;
+        let (n_head, t, head_dim) = traced.heads.dims3()?;
+        let c = n_head * head_dim;
+        // One window per head: the traced values with that head's zeroed, (n_head · t, c).
+        let mut inputs = Vec::with_capacity(n_head);
+        for h in 0..n_head {
+            let kept = self.kept_mask(n_head, |head| head != h)?;
+            inputs.push(
+                traced
+                    .heads
+                    .broadcast_mul(&kept)?
+                    .transpose(0, 1)?
+                    .reshape((t, c))?,
+            );
+        }
+        let attention = block.attn.out.forward(&Tensor::cat(&inputs, 0)?)?;
+        let input = Tensor::cat(&vec![&traced.input; n_head], 0)?;
+        let (mid, mlp) = block.finish(&input, &attention)?;
+        let mut x = (&mid + &mlp)?;
+        let blocks = query_blocks(t, QUERY_BLOCK, &self.device)?;
+        for block in self.blocks.iter().skip(layer + 1) {
+            let attn =
+                block
+                    .attn
+                    .forward_scoring(&block.attention_input(&x)?, n_head, t, 0, &blocks)?;
+            let (mid, mlp) = block.finish(&x, &attn)?;
+            x = (&mid + &mlp)?;
+        }
+        self.final_norm.forward(&x)
+    }
+
+    /// What each head of `layer` carries from each position: f_h(x_j) = v_h(x_j) W_O^h, its values (after the
+    /// first norm, biases included) times its columns of the output projection, the projection's bias left out
+    /// (it belongs to no edge), for the residual stream `input` (t, n_embd) entering the layer:
+    /// (n_head, t, n_embd). With grouped-query attention, heads that share a key/value head share its values
+    /// but not their output columns.
+    pub fn value_outputs(&self, layer: usize, input: &Tensor) -> Result<Tensor> {
+        let block = self.block(layer)?;
+        let attn = &block.attn;
+        attn.project_heads(&attn.values(&block.attention_input(input)?)?)
+    }
+}
