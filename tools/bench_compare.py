@@ -9,9 +9,14 @@ same random weights, float32, CPU; PyTorch is limited to --threads threads (defa
 attngraph runs twice: with the kernels it picks for this CPU, and with ATTNGRAPH_KERNELS=portable (candle's gemm
 and the few-row kernel, what CPUs without AVX-512 run).
 
+With --shape qwen2.5-0.5b both sides run a Qwen2.5-0.5B-shaped random model instead (24 layers, 14 query heads
+sharing 2 key/value heads, 896 wide, SwiGLU of 4864, 151,936-token vocabulary, tied embeddings), its weights
+saved in bf16 as on the Hub and run in float32 on both sides.
+
 Usage:
   cargo build --release
   python tools/bench_compare.py --tokenizer tests/fixtures/tiny-gpt2/tokenizer.json [--tokens 8,64,256,1024] [--repeat 5]
+  python tools/bench_compare.py --shape qwen2.5-0.5b --tokenizer tests/fixtures/tiny-qwen2/tokenizer.json
 """
 
 import argparse
@@ -26,7 +31,7 @@ import tempfile
 import time
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
 
 from benchlib import cpu_name
 
@@ -55,6 +60,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "attngraph"))
+    ap.add_argument("--shape", choices=["gpt2", "qwen2.5-0.5b"], default="gpt2")
     args = ap.parse_args()
     lengths = [int(t) for t in args.tokens.split(",")]
     torch.set_num_threads(args.threads)
@@ -62,10 +68,22 @@ def main():
 
     folder = tempfile.mkdtemp(prefix="attngraph-bench-")
     try:
-        config = GPT2Config()  # GPT-2 small: 12 × 12 heads × 768, 1024 positions
-        config._attn_implementation = "eager"
-        model = GPT2LMHeadModel(config).eval()
-        model.save_pretrained(folder, safe_serialization=True)
+        if args.shape == "gpt2":
+            config = GPT2Config()  # GPT-2 small: 12 × 12 heads × 768, 1024 positions
+            config._attn_implementation = "eager"
+            model = GPT2LMHeadModel(config).eval()
+            model.save_pretrained(folder, safe_serialization=True)
+        else:
+            config = Qwen2Config(
+                vocab_size=151936, hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
+                num_key_value_heads=2, intermediate_size=4864, max_position_embeddings=32768,
+                rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, tie_word_embeddings=True,
+                rms_norm_eps=1e-6,
+            )
+            config._attn_implementation = "eager"
+            model = Qwen2ForCausalLM(config).eval()
+            model.to(torch.bfloat16).save_pretrained(folder, safe_serialization=True)
+            model = model.to(torch.float32).eval()
         shutil.copy(args.tokenizer, os.path.join(folder, "tokenizer.json"))
 
         # attngraph first, in its own process: its peak memory is its own. Then once more with the portable
@@ -86,7 +104,7 @@ def main():
         for t in lengths:
             times = []
             for _ in range(args.repeat):
-                ids = torch.randint(0, 50000, (t,), generator=g).tolist()
+                ids = torch.randint(0, min(50000, config.vocab_size), (t,), generator=g).tolist()
                 start = time.perf_counter()
                 hf_analysis(model, ids)
                 times.append((time.perf_counter() - start) * 1e3)
@@ -94,7 +112,8 @@ def main():
         peak_py = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         cpu = cpu_name()
-        print(f"CPU: {cpu}; GPT-2-small shape, {args.threads} threads for PyTorch {torch.__version__} (eager "
+        shape = "GPT-2-small shape" if args.shape == "gpt2" else "Qwen2.5-0.5B shape"
+        print(f"CPU: {cpu}; {shape}, {args.threads} threads for PyTorch {torch.__version__} (eager "
               f"attention: the attentions are output), median of {args.repeat}")
         print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB | typing: +1 token with prefix cache, ms | ratio | portable kernels ms | ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

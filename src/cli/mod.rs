@@ -10,6 +10,7 @@ pub mod graph;
 pub mod kernels;
 pub mod lens;
 pub mod lesson;
+pub mod patch;
 pub mod perplexity;
 
 use clap::{Parser, Subcommand};
@@ -89,6 +90,9 @@ pub enum Command {
     /// The logit lens: what each layer would predict, its residual stream put through the final norm and
     /// the unembedding; the last layer is the model's own output.
     Lens(lens::LensArgs),
+    /// Activation patching between two texts of one length: the metric logit[answer] − logit[wrong] at the last
+    /// position with each head's values, or the residual stream at each layer and position, from the clean text.
+    Patch(patch::PatchArgs),
     /// Sliding-window perplexity of text files, as Hugging Face's guide computes it, with all three averages.
     Perplexity(perplexity::PerplexityArgs),
     /// Open the app (the default when no command is given).
@@ -242,6 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Explain(args)) => effects::explain(&args),
         Some(Command::Lesson(args)) => lesson::lesson(&args),
         Some(Command::Lens(args)) => lens::run(&args),
+        Some(Command::Patch(args)) => patch::run(&args),
         Some(Command::Gui {
             model,
             text,

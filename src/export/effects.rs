@@ -222,6 +222,32 @@ pub fn lens_csv(lens: &crate::model::lens::Lens) -> String {
     s
 }
 
+/// Activation patching as CSV: one row per patched piece, `kind` `head` (index = head) or `residual` (index =
+/// position), with the metric and its normalised value (empty when the clean and corrupt differences are equal).
+pub fn patching_csv(p: &crate::model::patching::Patching) -> String {
+    let mut s = String::from("kind,layer,index,token,logit_diff,normalised\n");
+    let normalised = |x: f64| {
+        p.normalised(x)
+            .map_or_else(String::new, |v| format!("{v:.6}"))
+    };
+    for (layer, row) in p.heads.iter().enumerate() {
+        for (head, &x) in row.iter().enumerate() {
+            let _ = writeln!(s, "head,{layer},{head},,{x:.6},{}", normalised(x));
+        }
+    }
+    for (layer, row) in p.residual.iter().enumerate() {
+        for (position, (&x, tok)) in row.iter().zip(&p.clean_tokens).enumerate() {
+            let _ = writeln!(
+                s,
+                "residual,{layer},{position},{},{x:.6},{}",
+                csv_field(&tok.text),
+                normalised(x)
+            );
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,8 @@ use std::io::Write;
 use std::path::Path;
 
 pub use effects::{
-    ablation_csv, attribution_csv, diverging_rgb, grid_svg, lens_csv, sweep_csv, GridPicture,
+    ablation_csv, attribution_csv, diverging_rgb, grid_svg, lens_csv, patching_csv, sweep_csv,
+    GridPicture,
 };
 pub use escape::csv_field;
 pub use layout::{

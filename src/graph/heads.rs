@@ -192,9 +192,11 @@ pub fn induction_probe_ids(bos: u32, len: usize, vocab: u32, seed: u64) -> Vec<u
             state ^= state >> 12;
             state ^= state << 25;
             state ^= state >> 27;
-            // Skip the 1000 lowest ids (bytes and very common pieces) so repeats within one half are rare.
-            let range = u64::from(vocab.saturating_sub(1001).max(1));
-            (1000 + state.wrapping_mul(0x2545_F491_4F6C_DD1D) % range) as u32
+            // Skip the lowest ids (bytes and very common pieces: 1000 of them, a quarter of a vocabulary too
+            // small for that) so repeats within one half are rare.
+            let skip = if vocab >= 2002 { 1000 } else { vocab / 4 };
+            let range = u64::from(vocab.saturating_sub(skip + 1).max(1));
+            (u64::from(skip) + state.wrapping_mul(0x2545_F491_4F6C_DD1D) % range) as u32
         })
         .collect();
     std::iter::once(bos)

@@ -67,6 +67,18 @@ pub enum EngineError {
     /// BOS asked for but the model has no BOS token.
     #[error("this model has no BOS token (its config.json names no bos_token_id and its tokenizer adds none), so none can be put first; use --no-bos (in the app, untick BOS)")]
     NoBosToken,
+    /// Two texts compared position by position that have different lengths.
+    #[error("the two texts must have the same number of tokens to be patched position by position, but the clean text is {n_clean} tokens ({clean}) and the corrupt text {n_corrupt} ({corrupt}): change a word for one that tokenises to as many pieces")]
+    Lengths {
+        /// Tokens of the first text.
+        n_clean: usize,
+        /// The first text's tokens, written out.
+        clean: String,
+        /// Tokens of the second text.
+        n_corrupt: usize,
+        /// The second text's tokens, written out.
+        corrupt: String,
+    },
     /// The device could not be opened.
     #[error("cannot use device {name}: {message}")]
     Device {

@@ -20,6 +20,7 @@ pub mod lm;
 pub mod loader;
 pub mod norms;
 pub(crate) mod packed;
+pub mod patching;
 pub mod perplexity;
 pub(crate) mod small_matmul;
 pub(crate) mod softmax;

@@ -17,6 +17,7 @@ mod lens;
 mod lesson;
 mod markov;
 mod norms;
+mod patching;
 mod perplexity;
 #[path = "../../src/skip_report.rs"]
 mod skip_report;

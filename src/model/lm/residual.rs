@@ -61,7 +61,6 @@ impl CausalLm {
     /// the trace: each window's attention output is the traced one with that head's values zeroed, then the
     /// rest of the model runs on all windows at once.
     pub fn without_each_head(&self, trace: &Trace, layer: usize) -> Result<Tensor> {
-        let block = self.block(layer)?;
         let traced = trace
             .layers
             .get(layer)
@@ -80,20 +79,48 @@ impl CausalLm {
                     .reshape((t, c))?,
             );
         }
-        let attention = block.attn.out.forward(&Tensor::cat(&inputs, 0)?)?;
         let input = Tensor::cat(&vec![&traced.input; n_head], 0)?;
-        let (mid, mlp) = block.finish(&input, &attention)?;
-        let mut x = (&mid + &mlp)?;
+        self.forward_from_values(layer, &input, &Tensor::cat(&inputs, 0)?, n_head, t)
+    }
+
+    /// Final hidden states (after the final norm) of `b` windows of `t` positions each, all starting at position
+    /// 0, whose residual streams entering block `layer` are `x` (b·t, n_embd): the blocks from `layer` on run on
+    /// all windows at once. What patching the residual stream reruns; the layers below are not recomputed.
+    pub fn forward_from_layer(
+        &self,
+        layer: usize,
+        x: Tensor,
+        b: usize,
+        t: usize,
+    ) -> Result<Tensor> {
         let blocks = query_blocks(t, QUERY_BLOCK, &self.device)?;
-        for block in self.blocks.iter().skip(layer + 1) {
-            let attn =
-                block
-                    .attn
-                    .forward_scoring(&block.attention_input(&x)?, n_head, t, 0, &blocks)?;
+        let mut x = x;
+        for block in self.blocks.iter().skip(layer) {
+            let attn = block
+                .attn
+                .forward_scoring(&block.attention_input(&x)?, b, t, 0, &blocks)?;
             let (mid, mlp) = block.finish(&x, &attn)?;
             x = (&mid + &mlp)?;
         }
         self.final_norm.forward(&x)
+    }
+
+    /// Final hidden states of `b` windows of `t` positions whose layer `layer` has the attention-weighted values
+    /// `values` (b·t, n_head·head_dim, as the output projection reads them) and the residual streams `input`
+    /// (b·t, n_embd) entering it: the output projection, the layer's MLP and every layer above run; nothing
+    /// below is recomputed. What ablation and head patching rerun.
+    pub fn forward_from_values(
+        &self,
+        layer: usize,
+        input: &Tensor,
+        values: &Tensor,
+        b: usize,
+        t: usize,
+    ) -> Result<Tensor> {
+        let block = self.block(layer)?;
+        let attention = block.attn.out.forward(values)?;
+        let (mid, mlp) = block.finish(input, &attention)?;
+        self.forward_from_layer(layer + 1, (&mid + &mlp)?, b, t)
     }
 
     /// What each head of `layer` carries from each position: f_h(x_j) = v_h(x_j) W_O^h, its values (after the

@@ -1,0 +1,224 @@
+//! Activation patching: which heads and positions carry the difference between two texts. Run the corrupt
+//! text, put back one piece of the clean run — one head's attention-weighted values at every position, or the
+//! residual stream entering one block at one position — and see how much of the clean answer returns, measured
+//! as logit[answer] − logit[wrong] at the last position (causal tracing, Meng et al. 2022; circuit work, Wang et
+//! al. 2022).
+//!
+//! Nothing below the patched layer changes, so each run starts at that layer from the corrupt run's cached
+//! residual stream ([`CausalLm::forward_from_values`], [`CausalLm::forward_from_layer`]), and all heads of a
+//! layer (or a block of positions) run together as windows of one batch.
+
+use candle_core::{DType, Tensor};
+use serde::Serialize;
+
+use super::ablation::{checked_ids, token_texts, TokenText};
+use super::engine::{Engine, EngineError};
+use super::head_set::HeadSet;
+use super::lm::{CausalLm, Trace};
+
+/// Residual-stream windows run through the model at once: positions × tokens × width floats per batch.
+const POSITION_BATCH: usize = 16;
+
+/// What patching found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Patching {
+    /// The clean text's tokens.
+    pub clean_tokens: Vec<TokenText>,
+    /// The corrupt text's tokens.
+    pub corrupt_tokens: Vec<TokenText>,
+    /// The token the clean text should lead to.
+    pub answer: TokenText,
+    /// The token the corrupt text leads to instead.
+    pub wrong: TokenText,
+    /// logit[answer] − logit[wrong] at the last position of the clean text.
+    pub clean_logit_diff: f64,
+    /// The same on the corrupt text.
+    pub corrupt_logit_diff: f64,
+    /// [layer][head]: the metric on the corrupt run with that head's values taken from the clean run.
+    pub heads: Vec<Vec<f64>>,
+    /// [layer][position]: the metric on the corrupt run with the residual stream entering that block at that
+    /// position taken from the clean run (layer 0's input is the embeddings).
+    pub residual: Vec<Vec<f64>>,
+}
+
+impl Patching {
+    /// (x − corrupt) / (clean − corrupt): 0 where patching restores nothing, 1 where it restores the clean
+    /// difference; `None` when the two runs give one difference and there is nothing to restore.
+    pub fn normalised(&self, x: f64) -> Option<f64> {
+        let span = self.clean_logit_diff - self.corrupt_logit_diff;
+        (span.abs() > 1e-9).then(|| (x - self.corrupt_logit_diff) / span)
+    }
+}
+
+/// Patches `corrupt` with pieces of `clean` (BOS first in both if `bos`) and measures
+/// logit[answer] − logit[wrong] at the last position. `progress(done, total)` is called after each batch of
+/// runs; returning `false` stops with [`EngineError::Cancelled`].
+pub fn patch(
+    engine: &Engine,
+    clean: &str,
+    corrupt: &str,
+    bos: bool,
+    answer: u32,
+    wrong: u32,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Patching, EngineError> {
+    let clean_ids = checked_ids(engine, clean, bos)?;
+    let corrupt_ids = checked_ids(engine, corrupt, bos)?;
+    let written = |ids: &[u32]| {
+        token_texts(engine, ids)
+            .iter()
+            .map(|t| format!("[{}]", crate::format::token(&t.text)))
+            .collect::<String>()
+    };
+    if clean_ids.len() != corrupt_ids.len() {
+        return Err(EngineError::Lengths {
+            n_clean: clean_ids.len(),
+            clean: written(&clean_ids),
+            n_corrupt: corrupt_ids.len(),
+            corrupt: written(&corrupt_ids),
+        });
+    }
+    let info = engine.info();
+    for id in [answer, wrong] {
+        if id as usize >= info.vocab_size {
+            return Err(EngineError::TokenId {
+                id,
+                last: info.vocab_size - 1,
+            });
+        }
+    }
+    let model = engine.model();
+    let t = clean_ids.len();
+    let n_layer = info.n_layer;
+    let clean_trace = model.trace(&clean_ids, &HeadSet::default())?;
+    let corrupt_trace = model.trace(&corrupt_ids, &HeadSet::default())?;
+    let metric = Metric {
+        model,
+        answer,
+        wrong,
+        t,
+    };
+    let clean_logit_diff = metric.of(&clean_trace.hidden, 1)?[0];
+    let corrupt_logit_diff = metric.of(&corrupt_trace.hidden, 1)?[0];
+
+    let total = n_layer * (1 + t.div_ceil(POSITION_BATCH));
+    let mut done = 0;
+    let mut step = |done: &mut usize| {
+        *done += 1;
+        if progress(*done, total) {
+            Ok(())
+        } else {
+            Err(EngineError::Cancelled)
+        }
+    };
+    let mut heads = Vec::with_capacity(n_layer);
+    for layer in 0..n_layer {
+        heads.push(patch_heads(
+            model,
+            &metric,
+            &clean_trace,
+            &corrupt_trace,
+            layer,
+        )?);
+        step(&mut done)?;
+    }
+    let mut residual = Vec::with_capacity(n_layer);
+    for layer in 0..n_layer {
+        let (clean_in, corrupt_in) = (
+            &layer_of(&clean_trace, layer)?.input,
+            &layer_of(&corrupt_trace, layer)?.input,
+        );
+        let mut row = Vec::with_capacity(t);
+        for first in (0..t).step_by(POSITION_BATCH) {
+            let positions: Vec<usize> = (first..(first + POSITION_BATCH).min(t)).collect();
+            let difference = (clean_in - corrupt_in)?; // (t, n_embd)
+            let windows = positions
+                .iter()
+                .map(|&p| corrupt_in.add(&difference.broadcast_mul(&one_hot(t, p, model)?)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            let hidden =
+                model.forward_from_layer(layer, Tensor::cat(&windows, 0)?, positions.len(), t)?;
+            row.extend(metric.of(&hidden, positions.len())?);
+            step(&mut done)?;
+        }
+        residual.push(row);
+    }
+    let token = |id: u32| TokenText {
+        id,
+        text: engine.tokenizer().text(id),
+    };
+    Ok(Patching {
+        clean_tokens: token_texts(engine, &clean_ids),
+        corrupt_tokens: token_texts(engine, &corrupt_ids),
+        answer: token(answer),
+        wrong: token(wrong),
+        clean_logit_diff,
+        corrupt_logit_diff,
+        heads,
+        residual,
+    })
+}
+
+/// logit[answer] − logit[wrong] at the last position of each of `b` windows of `t` rows of final hidden states.
+struct Metric<'a> {
+    model: &'a CausalLm,
+    answer: u32,
+    wrong: u32,
+    t: usize,
+}
+
+impl Metric<'_> {
+    fn of(&self, hidden: &Tensor, b: usize) -> Result<Vec<f64>, EngineError> {
+        (0..b)
+            .map(|w| {
+                let logits: Vec<f32> = self
+                    .model
+                    .logits(hidden, w * self.t + self.t - 1, 1)?
+                    .flatten_all()?
+                    .to_vec1()?;
+                // answer and wrong were checked to be below the vocabulary size, the logits' length.
+                Ok(
+                    f64::from(logits[self.answer as usize])
+                        - f64::from(logits[self.wrong as usize]),
+                )
+            })
+            .collect()
+    }
+}
+
+fn layer_of(trace: &Trace, layer: usize) -> Result<&super::lm::LayerTrace, EngineError> {
+    trace.layers.get(layer).ok_or(EngineError::Internal(
+        "a trace without one of the model's layers",
+    ))
+}
+
+/// (t, 1) of zeros with a one at row `p`.
+fn one_hot(t: usize, p: usize, model: &CausalLm) -> candle_core::Result<Tensor> {
+    let values: Vec<f32> = (0..t).map(|i| if i == p { 1.0 } else { 0.0 }).collect();
+    Tensor::from_vec(values, (t, 1), model.device())?.to_dtype(DType::F32)
+}
+
+/// The metric with each head of `layer` in turn taking the clean run's values, everything else the corrupt run.
+fn patch_heads(
+    model: &CausalLm,
+    metric: &Metric,
+    clean: &Trace,
+    corrupt: &Trace,
+    layer: usize,
+) -> Result<Vec<f64>, EngineError> {
+    let (clean_layer, corrupt_layer) = (layer_of(clean, layer)?, layer_of(corrupt, layer)?);
+    let (n_head, t, d) = corrupt_layer.heads.dims3()?;
+    let difference = (&clean_layer.heads - &corrupt_layer.heads)?; // (n_head, t, d)
+    let mut windows = Vec::with_capacity(n_head);
+    for h in 0..n_head {
+        let mask: Vec<f32> = (0..n_head)
+            .map(|i| if i == h { 1.0 } else { 0.0 })
+            .collect();
+        let mask = Tensor::from_vec(mask, (n_head, 1, 1), model.device())?;
+        let values = corrupt_layer.heads.add(&difference.broadcast_mul(&mask)?)?;
+        windows.push(values.transpose(0, 1)?.reshape((t, n_head * d))?);
+    }
+    let input = Tensor::cat(&vec![&corrupt_layer.input; n_head], 0)?;
+    let hidden = model.forward_from_values(layer, &input, &Tensor::cat(&windows, 0)?, n_head, t)?;
+    metric.of(&hidden, n_head)
+}

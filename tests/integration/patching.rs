@@ -1,0 +1,258 @@
+//! Activation patching against PyTorch forward hooks on transformers in float64 (tests/fixtures/
+//! patch_reference.json, written by tools/make_patch_reference.py): every head and every (layer, position), on
+//! the demo model, a random GPT-2 and a random Llama; and the command's refusals.
+
+use attngraph::model::patching::patch;
+use attngraph::model::Kernels;
+use serde_json::Value;
+
+use crate::util::{
+    assert_clean_failure, cli_json, engine_with, fixtures, ids_of, kernel_paths, model_arg, run_cli,
+};
+
+fn reference() -> Value {
+    let path = fixtures().join("patch_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Within 1e-4, or 1e-5 of the value where it is large.
+fn assert_close(got: f64, want: &Value, what: &str) {
+    let want = want.as_f64().unwrap();
+    let err = (got - want).abs();
+    assert!(
+        err <= 1e-4 || err <= 1e-5 * want.abs(),
+        "{what}: {got} vs {want}"
+    );
+}
+
+#[test]
+fn patching_equals_hooks_on_every_head_and_position() {
+    let reference = reference();
+    for kernels in kernel_paths("patching::patching_equals_hooks_on_every_head_and_position") {
+        for (name, cases) in reference["models"].as_object().unwrap() {
+            let engine = match name.as_str() {
+                "demo" => attngraph::model::Engine::load_with(
+                    &attngraph::model::ModelSource::Demo,
+                    &attngraph::model::HubOptions::default(),
+                    &candle_core::Device::Cpu,
+                    kernels,
+                )
+                .unwrap(),
+                other => engine_with(&fixtures().join(other), kernels),
+            };
+            let bos = engine.tokenizer_adds_bos();
+            for case in cases.as_array().unwrap() {
+                let (answer, wrong) = (
+                    case["answer"].as_u64().unwrap() as u32,
+                    case["wrong"].as_u64().unwrap() as u32,
+                );
+                let clean = case["clean"].as_str().unwrap();
+                let what = format!("{name} {kernels:?} {clean:?}");
+                let mut calls = 0;
+                let got = patch(
+                    &engine,
+                    clean,
+                    case["corrupt"].as_str().unwrap(),
+                    bos,
+                    answer,
+                    wrong,
+                    &mut |_, _| {
+                        calls += 1;
+                        true
+                    },
+                )
+                .unwrap();
+                assert!(calls > 0, "{what}: no progress reported");
+                let ids: Vec<u32> = got.clean_tokens.iter().map(|t| t.id).collect();
+                assert_eq!(ids, ids_of(&case["clean_ids"]), "{what}");
+                let ids: Vec<u32> = got.corrupt_tokens.iter().map(|t| t.id).collect();
+                assert_eq!(ids, ids_of(&case["corrupt_ids"]), "{what}");
+                assert_close(got.clean_logit_diff, &case["clean_logit_diff"], &what);
+                assert_close(got.corrupt_logit_diff, &case["corrupt_logit_diff"], &what);
+                for (l, row) in got.heads.iter().enumerate() {
+                    assert_eq!(
+                        row.len(),
+                        case["heads"][l].as_array().unwrap().len(),
+                        "{what}"
+                    );
+                    for (h, &x) in row.iter().enumerate() {
+                        assert_close(x, &case["heads"][l][h], &format!("{what} head {l}.{h}"));
+                    }
+                }
+                assert_eq!(
+                    got.residual.len(),
+                    case["residual"].as_array().unwrap().len(),
+                    "{what}"
+                );
+                for (l, row) in got.residual.iter().enumerate() {
+                    for (p, &x) in row.iter().enumerate() {
+                        assert_close(
+                            x,
+                            &case["residual"][l][p],
+                            &format!("{what} residual {l} at {p}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_patching_stops() {
+    let engine = engine_with(&fixtures().join("tiny-gpt2"), Kernels::Auto);
+    let err = patch(
+        &engine,
+        "I love tennis.",
+        "I hate tennis.",
+        false,
+        11,
+        12,
+        &mut |_, _| false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+}
+
+#[test]
+fn the_patch_command_prints_the_reference_and_refuses_what_it_cannot_patch() {
+    let reference = reference();
+    let case = &reference["models"]["demo"][0];
+    let answer = format!("#{}", case["answer"]);
+    let wrong = format!("#{}", case["wrong"]);
+    let (clean, corrupt) = (
+        case["clean"].as_str().unwrap(),
+        case["corrupt"].as_str().unwrap(),
+    );
+    let json = cli_json(&[
+        "patch",
+        "--model",
+        "demo",
+        "--clean",
+        clean,
+        "--corrupt",
+        corrupt,
+        "--answer",
+        &answer,
+        "--wrong",
+        &wrong,
+        "--format",
+        "json",
+    ]);
+    for key in ["clean_logit_diff", "corrupt_logit_diff"] {
+        assert_close(json[key].as_f64().unwrap(), &case[key], key);
+    }
+    assert_close(
+        json["heads"][1][2].as_f64().unwrap(),
+        &case["heads"][1][2],
+        "head 1.2",
+    );
+    assert_close(
+        json["residual"][2][5].as_f64().unwrap(),
+        &case["residual"][2][5],
+        "residual 2, 5",
+    );
+    assert_eq!(json["answer"]["id"], case["answer"]);
+    // The same token given as its text.
+    let text = json["answer"]["text"].as_str().unwrap().to_string();
+    let again = cli_json(&[
+        "patch",
+        "--model",
+        "demo",
+        "--clean",
+        clean,
+        "--corrupt",
+        corrupt,
+        "--answer",
+        &text,
+        "--wrong",
+        &wrong,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again["answer"]["id"], case["answer"]);
+    // CSV: a row per head and per (layer, position).
+    let out = run_cli(
+        &[
+            "patch",
+            "--model",
+            "demo",
+            "--clean",
+            clean,
+            "--corrupt",
+            corrupt,
+            "--answer",
+            &answer,
+            "--wrong",
+            &wrong,
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let heads = csv.lines().filter(|l| l.starts_with("head,")).count();
+    let residual = csv.lines().filter(|l| l.starts_with("residual,")).count();
+    assert_eq!(
+        (heads, residual),
+        (16, 4 * case["clean_ids"].as_array().unwrap().len())
+    );
+
+    let demo = model_arg("demo");
+    let out = run_cli(
+        &[
+            "patch",
+            "--model",
+            &demo,
+            "--clean",
+            "I love tennis.",
+            "--corrupt",
+            "I really do love tennis.",
+            "--answer",
+            "#5",
+            "--wrong",
+            "#6",
+        ],
+        &[],
+    );
+    let stderr = assert_clean_failure(&out, "the same number of tokens");
+    assert!(
+        stderr.contains("[␣really]"),
+        "both token lists are shown: {stderr}"
+    );
+    let out = run_cli(
+        &[
+            "patch",
+            "--model",
+            &demo,
+            "--clean",
+            "I love tennis.",
+            "--corrupt",
+            "I hate tennis.",
+            "--answer",
+            " tennisracket",
+            "--wrong",
+            "#6",
+        ],
+        &[],
+    );
+    let stderr = assert_clean_failure(&out, "not one");
+    assert!(stderr.contains("--answer"), "{stderr}");
+    let out = run_cli(
+        &[
+            "patch",
+            "--model",
+            &demo,
+            "--clean",
+            "I love tennis.",
+            "--corrupt",
+            "I hate tennis.",
+            "--answer",
+            "#999999",
+            "--wrong",
+            "#6",
+        ],
+        &[],
+    );
+    assert_clean_failure(&out, "outside the vocabulary");
+}
