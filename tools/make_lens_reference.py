@@ -3,8 +3,8 @@
 
 For each case (model, text, BOS): the model runs with `output_hidden_states=True` (PyTorch, float32, eager
 attention). `hidden_states[l]` for l < n_layer is the residual stream entering block l (0: the embeddings); the
-script puts it through `ln_f` and the LM head in float64 (numpy, with the model's own γ, β, ε and tied
-embedding). `hidden_states[n_layer]` already went through `ln_f`: the last row is the model's output. Per layer
+script puts it through the final norm and the LM head in float64 (numpy, with the model's own γ, β, ε and LM
+head: GPT-2's LayerNorm `ln_f` and tied embedding, or Qwen2's and Llama's RMSNorm `model.norm` and `lm_head`). `hidden_states[n_layer]` already went through `ln_f`: the last row is the model's output. Per layer
 and position it writes the top 5 ids and probabilities, ln p of the text's next token, and the entropy in bits.
 
     python tools/make_lens_reference.py     # writes tests/fixtures/lens_reference.json
@@ -19,7 +19,7 @@ import os
 import numpy as np
 import torch
 from tokenizers import Tokenizer
-from transformers import GPT2LMHeadModel
+from transformers import AutoModelForCausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
@@ -28,6 +28,8 @@ MODELS = {
     "tiny-gpt2": os.path.join(FIXTURES, "tiny-gpt2"),
     "demo": os.path.join(ROOT, "assets", "demo-model"),
     "tiny-gpt2-odd": os.path.join(FIXTURES, "tiny-gpt2-odd"),
+    "tiny-qwen2": os.path.join(FIXTURES, "tiny-qwen2"),
+    "tiny-llama": os.path.join(FIXTURES, "tiny-llama"),
 }
 TWICE = "The system administrator reads the log files every morning. " * 2
 CASES = [
@@ -35,6 +37,8 @@ CASES = [
     ("demo", "I love tennis. 我愛網球。", False),
     ("tiny-gpt2", "I love tennis. I love tennis.", False),
     ("tiny-gpt2-odd", "Attention is a Markov chain.", True),
+    ("tiny-qwen2", "The cat sat on the mat. The cat sat on the mat. 我愛網球", False),
+    ("tiny-llama", "The cat sat on the mat. The cat sat on the mat. 🐱", True),
 ]
 TOP = 5
 
@@ -46,20 +50,28 @@ def layer_norm(x, gamma, beta, eps):
 
 
 def case(model, tokenizer, text, bos):
-    ids = ([tokenizer.token_to_id("<|endoftext|>")] if bos else []) + tokenizer.encode(text).ids
+    bos_token = "<s>" if model.config.model_type == "llama" else "<|endoftext|>"
+    ids = ([tokenizer.token_to_id(bos_token)] if bos else []) + tokenizer.encode(text, add_special_tokens=False).ids
     with torch.no_grad():
         out = model(torch.tensor([ids]), output_hidden_states=True)
-    t = model.transformer
-    gamma = t.ln_f.weight.detach().double().numpy()
-    beta = t.ln_f.bias.detach().double().numpy()
-    eps = t.ln_f.eps
-    wte = t.wte.weight.detach().double().numpy()
-    n_layer = model.config.n_layer
+    if model.config.model_type == "gpt2":
+        t = model.transformer
+        gamma = t.ln_f.weight.detach().double().numpy()
+        beta = t.ln_f.bias.detach().double().numpy()
+        eps = t.ln_f.eps
+        wte = t.wte.weight.detach().double().numpy()
+        norm = lambda x: layer_norm(x, gamma, beta, eps)  # noqa: E731
+    else:
+        gamma = model.model.norm.weight.detach().double().numpy()
+        eps = model.config.rms_norm_eps
+        wte = model.lm_head.weight.detach().double().numpy()
+        norm = lambda x: x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * gamma  # noqa: E731
+    n_layer = model.config.num_hidden_layers
     layers = []
     for l, h in enumerate(out.hidden_states):
         x = h[0].double().numpy()
         if l < n_layer:
-            x = layer_norm(x, gamma, beta, eps)
+            x = norm(x)
         logits = x @ wte.T
         logits -= logits.max(axis=-1, keepdims=True)
         logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
@@ -82,7 +94,7 @@ def main():
     cases = []
     for name, text, bos in CASES:
         if name not in loaded:
-            model = GPT2LMHeadModel.from_pretrained(MODELS[name], dtype=torch.float32, attn_implementation="eager")
+            model = AutoModelForCausalLM.from_pretrained(MODELS[name], dtype=torch.float32, attn_implementation="eager")
             model.eval()
             loaded[name] = (model, Tokenizer.from_file(os.path.join(MODELS[name], "tokenizer.json")))
         model, tokenizer = loaded[name]
