@@ -3,7 +3,7 @@
 
 use super::AttnApp;
 use crate::export;
-use crate::ui::command::EffectExport;
+use crate::ui::command::{EffectExport, LensColour};
 use crate::ui::effects_panel;
 use crate::ui::notice::Notice;
 use crate::ui::view_state::GridColour;
@@ -122,6 +122,54 @@ impl AttnApp {
                                     serde_json::to_vec_pretty(&lens).map_err(|e| e.to_string())
                                 } else {
                                     Ok(export::lens_csv(&lens).into_bytes())
+                                }
+                            },
+                            ctx,
+                        )
+                    }
+                }
+            }
+            EffectExport::LensSvg | EffectExport::LensPng => {
+                match self.session.lensed(&self.view.knocked_out) {
+                    None => missing("open the Layers view and wait for its numbers"),
+                    Some(lens) => {
+                        let lens = lens.clone();
+                        let png = what == EffectExport::LensPng;
+                        let shade = match self.view.lens_colour {
+                            LensColour::TopGuess => export::LensShade::TopGuess,
+                            LensColour::NextToken => export::LensShade::NextToken,
+                        };
+                        let knocked: Vec<String> = self
+                            .view
+                            .knocked_out
+                            .iter()
+                            .map(|(l, h)| format!("{l}.{h}"))
+                            .collect();
+                        let title = if knocked.is_empty() {
+                            "What each layer would predict next (the logit lens)".to_string()
+                        } else {
+                            format!(
+                                "What each layer would predict next, heads {} knocked out",
+                                knocked.join(", ")
+                            )
+                        };
+                        let caption = match &analysis {
+                            Some(a) => format!(
+                                "{} · {}",
+                                self.settings.model,
+                                crate::ui::shorten(&a.text, 90)
+                            ),
+                            None => self.settings.model.clone(),
+                        };
+                        let name = format!("lens-{stamp}.{}", if png { "png" } else { "svg" });
+                        self.exports.write_file(
+                            name,
+                            move || {
+                                let svg = export::lens_svg(&lens, shade, &title, &caption);
+                                if png {
+                                    export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())
+                                } else {
+                                    Ok(svg.into_bytes())
                                 }
                             },
                             ctx,

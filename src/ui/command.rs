@@ -57,6 +57,10 @@ pub enum EffectExport {
     LensCsv,
     /// The logit lens of the text on screen, as JSON.
     LensJson,
+    /// The Layers view's grid as coloured now, as SVG.
+    LensSvg,
+    /// The Layers view's grid as coloured now, as PNG.
+    LensPng,
 }
 
 /// A request from a panel.

@@ -108,6 +108,18 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                 super::command::EffectExport::LensJson,
             ));
         }
+        for (label, what) in [
+            ("SVG", super::command::EffectExport::LensSvg),
+            ("PNG", super::command::EffectExport::LensPng),
+        ] {
+            if ui
+                .small_button(label)
+                .on_hover_text("The grid as coloured now, every token and layer")
+                .clicked()
+            {
+                commands.push(Command::ExportEffects(what));
+            }
+        }
     });
     let plot_height = if p.column.is_some() { 180.0 } else { 0.0 };
     let cell = Vec2::new(118.0, 20.0);

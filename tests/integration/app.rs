@@ -1475,6 +1475,26 @@ fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&saved[0]).unwrap()).unwrap();
     assert_eq!(json["layers"].as_array().unwrap().len(), n_layer + 1);
+    // And as a picture: the grid as SVG (a cell per layer and token) and as PNG.
+    for button in ["SVG", "PNG"] {
+        h.get_by_label(button).click();
+        step_until(&mut h, 60, "the lens picture was not saved", |app| {
+            !app.busy()
+        });
+    }
+    let saved = |ext: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(exports.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .collect()
+    };
+    let svg = std::fs::read_to_string(&saved("svg")[0]).unwrap();
+    let cells = svg.matches("<rect x=").count() - 21; // less the legend's swatches
+    assert_eq!(cells, (n_layer + 1) * analysis.tokens.len());
+    assert!(svg.contains("the logit lens"), "{svg}");
+    let png = std::fs::read(&saved("png")[0]).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
     // Knocking a head out asks for the lens of the ablated run.
     h.state_mut().view.knocked_out = "1.2".parse().unwrap();
     h.step();
