@@ -31,10 +31,13 @@ impl AttnApp {
             _ => (0, 0),
         };
         self.session.explain(key.clone(), layer, head);
-        // The last step explains the last token's prediction: chosen once per text, so the reader can pick
-        // another token or colouring in its grid.
-        let last_step = crate::lesson::steps::STEPS - 1;
-        if self.settings.lesson_step != last_step {
+        if self.settings.lesson_step == crate::lesson::steps::LENS_STEP {
+            self.session
+                .lens(key.clone(), self.view.knocked_out.clone());
+        }
+        // The attribution step explains the last token's prediction: chosen once per text, so the reader can
+        // pick another token or colouring in its grid.
+        if self.settings.lesson_step != crate::lesson::steps::ATTRIBUTION_STEP {
             return;
         }
         if self.lesson_attributed.as_ref() != Some(&key) {

@@ -1,4 +1,4 @@
-//! `attngraph lesson`: the lesson's ten steps on one text and head, as the app asks them — each question with
+//! `attngraph lesson`: the lesson's eleven steps on one text and head, as the app asks them — each question with
 //! its choices, the right choice on this text, what the check reveals, and the positions it looked at.
 
 use std::io::Write;
@@ -84,11 +84,24 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The lens step reads every layer's guess at the last-but-one token.
+    let lens = if last >= 1 {
+        Some(crate::model::lens::lens(
+            &engine,
+            &args.text,
+            bos,
+            1,
+            &crate::model::HeadSet::default(),
+        )?)
+    } else {
+        None
+    };
     let facts = Facts {
         analysis: &analysis,
         explanation: &explanation,
         head_scores: &head_scores,
         attribution: attribution.as_ref(),
+        lens: lens.as_ref(),
     };
     let report = steps::report(args.lang, &facts);
     let mut out = std::io::stdout().lock();

@@ -18,6 +18,8 @@ pub struct Facts<'a> {
     pub head_scores: &'a [HeadScores],
     /// Direct logit attribution of the last token's prediction.
     pub attribution: Option<&'a Attribution>,
+    /// The logit lens of the text, as the model is (no head knocked out unless the analysis has).
+    pub lens: Option<&'a crate::model::lens::Lens>,
 }
 
 impl Facts<'_> {
@@ -417,6 +419,81 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 format!(
                     "位置 {} 對 {target} 的 logit 是 {:.2}：所有頭合計 {heads:+.2}、所有 MLP 合計 {mlps:+.2}、嵌入 {:+.2}、注意力輸出偏差項 {biases:+.2}{beta_zh}；加起來是 {:.2}。直接貢獻最多的頭是 {best}。這只是固定最後正規化層的 1/σ 時的直接效果：在網格上把它移除，才看得到總效果。",
                     a.position, a.logit, a.embeddings, a.total()
+                ),
+            ))
+        }
+        10 => {
+            let Some(lens) = f.lens else {
+                return Err(na(
+                    "Reading every layer's prediction…",
+                    "正在讀取每一層的預測…",
+                ));
+            };
+            let tokens = &f.analysis.tokens;
+            let (Some(next), Some(pos)) = (tokens.last(), tokens.len().checked_sub(2)) else {
+                return Err(na(
+                    "The text is one token: nothing before it predicts it. Add a word.",
+                    "文字只有一個詞元：它前面沒有東西可以預測它。多打一個字。",
+                ));
+            };
+            let output = lens.layers.len().saturating_sub(1);
+            let top = |l: usize| {
+                lens.layers
+                    .get(l)
+                    .and_then(|row| row.get(pos))
+                    .and_then(|c| c.top_k.first())
+            };
+            let first = (0..=output).find(|&l| top(l).is_some_and(|g| g.id == next.id));
+            let answer = match first {
+                Some(0) => 0,
+                Some(l) if l < output => 1,
+                Some(_) => 2,
+                None => 3,
+            };
+            let guesses: Vec<String> = (0..=output)
+                .filter_map(|l| {
+                    let g = top(l)?;
+                    Some(format!(
+                        "{l}: {} {}",
+                        crate::format::token(&g.text),
+                        crate::format::percent(g.prob.ln())
+                    ))
+                })
+                .collect();
+            let climb: Vec<String> = (0..=output)
+                .filter_map(|l| {
+                    let lp = lens.layers.get(l)?.get(pos)?.next_logprob?;
+                    Some(crate::format::percent(lp))
+                })
+                .collect();
+            let after = crate::format::token(&tokens[pos].text);
+            let target = crate::format::token(&next.text);
+            let (en_first, zh_first) = match first {
+                Some(l) if l == output => (
+                    format!("{target} becomes the top guess only at the output (layer {l})"),
+                    format!("{target} 要到輸出（第 {l} 層）才成為第一猜測"),
+                ),
+                Some(l) => (
+                    format!("{target} is the top guess from layer {l} on"),
+                    format!("{target} 從第 {l} 層起成為第一猜測"),
+                ),
+                None => (
+                    format!("{target} is the top guess at no layer"),
+                    format!("{target} 在任何一層都不是第一猜測"),
+                ),
+            };
+            Ok(plain(
+                answer,
+                vec![pos, pos + 1],
+                format!(
+                    "After {after} (position {pos}), each layer's top guess — {}. {en_first}; its probability layer by layer: {}.",
+                    guesses.join(", "),
+                    climb.join(" → ")
+                ),
+                format!(
+                    "在 {after}（位置 {pos}）之後，每一層的第一猜測——{}。{zh_first}；它一層一層的機率：{}。",
+                    guesses.join("、"),
+                    climb.join(" → ")
                 ),
             ))
         }

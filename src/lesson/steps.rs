@@ -1,6 +1,6 @@
 //! The lesson's steps, in the order they build on each other: tokens → Q·K scores → softmax rows → the graph →
 //! the Markov chain → A^k and the sink → next-token probabilities → perplexity → bits and compression → what
-//! a head contributes. Each has a few sentences in English and Traditional Chinese (one table per language,
+//! a head contributes → what each layer predicts. Each has a few sentences in English and Traditional Chinese (one table per language,
 //! [`EN`] and [`ZH_HANT`]), the figure it talks about, and a question whose answer is checked on the reader's
 //! own text and explained with the reader's numbers ([`step`], from the checks in `checks.rs`).
 
@@ -67,7 +67,15 @@ pub enum Figure {
     Bits,
     /// The head grid coloured by contribution to the last token's logit.
     Heads,
+    /// The logit lens at the last-but-one token: each layer's top guess and the next token's probability.
+    Lens,
 }
+
+/// The step that takes the last token's logit apart (its figure is the head grid).
+pub const ATTRIBUTION_STEP: usize = 9;
+
+/// The step that reads every layer's prediction (the logit lens).
+pub const LENS_STEP: usize = 10;
 
 /// What each step shows.
 pub const FIGURES: [Figure; STEPS] = [
@@ -81,6 +89,7 @@ pub const FIGURES: [Figure; STEPS] = [
     Figure::Perplexity,
     Figure::Bits,
     Figure::Heads,
+    Figure::Lens,
 ];
 
 /// Step `index`'s text in `lang` (`index` is taken modulo [`STEPS`]).
@@ -123,7 +132,7 @@ pub struct StepReport {
 pub struct LessonReport {
     /// The language.
     pub lang: Lang,
-    /// The ten steps.
+    /// The eleven steps.
     pub steps: Vec<StepReport>,
 }
 

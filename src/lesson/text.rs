@@ -3,7 +3,7 @@
 //! [`super::steps`].
 
 /// How many steps.
-pub const STEPS: usize = 10;
+pub const STEPS: usize = 11;
 
 /// The text of one step in one language.
 pub struct StepText {
@@ -120,6 +120,21 @@ pub static EN: [StepText; STEPS] = [
         question: "Which adds more directly to the logit of the last token, as the token before it predicts it?",
         choices: &["all attention heads together", "all MLPs together"],
     },
+    StepText {
+        title: "11 · What each layer predicts",
+        body: &[
+            "The residual stream after any block can be put through the final norm and the unembedding as if the model stopped there: the logit lens (nostalgebraist, 2020). Layer 0 is the embeddings alone; the last layer is the model's own output.",
+            "Each block adds to the stream what its heads bring from other tokens and what its MLP computes, so the guess for the next token changes layer by layer; the figure shows, for the last-but-one token, each layer's top guess and the probability of the token that really comes next.",
+            "The lens reads earlier layers through the last layer's norm and unembedding, which they were not trained to feed directly: read its early columns as a rough view, not the layer's own belief.",
+        ],
+        question: "At which layer does the token that really comes last first become the top guess after the token before it?",
+        choices: &[
+            "already at layer 0, the embeddings",
+            "at a layer between",
+            "only at the output",
+            "never: the model's top guess is another token",
+        ],
+    },
 ];
 
 /// Traditional Chinese.
@@ -224,5 +239,15 @@ pub static ZH_HANT: [StepText; STEPS] = [
         ],
         question: "對最後一個詞元的 logit（由它前一個詞元預測時），哪一個直接貢獻比較多？",
         choices: &["所有注意力頭合計", "所有 MLP 合計"],
+    },
+    StepText {
+        title: "11 · 每一層預測什麼",
+        body: &[
+            "任何一個區塊之後的殘差流，都可以當作模型在那裡停下，送進最後的正規化層和反嵌入（unembedding）：這就是 logit lens（nostalgebraist，2020）。第 0 層只有嵌入；最後一層就是模型自己的輸出。",
+            "每個區塊都把它的頭從其他詞元帶來的東西、和它的 MLP 算出的東西加進殘差流，所以對下一個詞元的猜測一層一層改變；圖中是倒數第二個詞元在每一層的第一猜測，以及真正下一個詞元的機率。",
+            "logit lens 用最後一層的正規化和反嵌入去讀較早的層，而那些層並沒有被訓練成直接接到它們：較早的欄位只是粗略的樣子，不是那一層自己的判斷。",
+        ],
+        question: "真正的最後一個詞元，從哪一層開始成為它前一個詞元之後的第一猜測？",
+        choices: &["第 0 層（嵌入）就是了", "中間的某一層", "要到輸出才是", "從來不是：模型的第一猜測是別的詞元"],
     },
 ];

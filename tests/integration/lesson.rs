@@ -241,7 +241,7 @@ fn every_step_asks_first_and_answers_on_the_readers_text_in_both_languages() {
     assert_eq!(en["lang"], "en");
     assert_eq!(zh["lang"], "zh-Hant");
     let steps = en["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 10);
+    assert_eq!(steps.len(), 11);
     for (i, (e, z)) in steps
         .iter()
         .zip(zh["steps"].as_array().unwrap())
@@ -438,6 +438,62 @@ fn the_lessons_answers_are_numpys() {
                 1
             }),
             "{what}: step 9"
+        );
+    }
+}
+
+#[test]
+fn the_lens_step_names_the_layer_transformers_finds() {
+    // The layer where the last token first tops the lens after the token before it, from transformers' own
+    // hidden states (tests/fixtures/lens_reference.json), against the lesson's answer on the same text.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("lens_reference.json")).unwrap(),
+    )
+    .unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let (model, text, bos, what) = crate::util::case_input(case);
+        let ids = case["ids"].as_array().unwrap();
+        if ids.len() < 2 {
+            continue;
+        }
+        let (pos, next) = (ids.len() - 2, &ids[ids.len() - 1]);
+        let layers = case["layers"].as_array().unwrap();
+        let output = layers.len() - 1;
+        let first = layers
+            .iter()
+            .position(|row| &row[pos]["top_ids"][0] == next);
+        let want = match first {
+            Some(0) => 0,
+            Some(l) if l < output => 1,
+            Some(_) => 2,
+            None => 3,
+        };
+        let report = lesson_json(&model, &text, bos, "en");
+        let step = &report["steps"][10];
+        assert_eq!(step["number"], 11, "{what}");
+        assert_eq!(step["answer"], want, "{what}: {}", step["reveal"]);
+        assert_eq!(
+            step["positions"],
+            serde_json::json!([pos, pos + 1]),
+            "{what}"
+        );
+        let reveal = step["reveal"].as_str().unwrap();
+        assert!(
+            reveal.contains("each layer's top guess"),
+            "{what}: {reveal}"
+        );
+        // Every probability it writes is a percentage of at most 100.
+        for piece in reveal.split(" %").filter(|p| !p.is_empty()) {
+            if let Some(number) = piece.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) {
+                assert!((0.0..=100.0).contains(&number), "{what}: {reveal}");
+            }
+        }
+        // The output's probability of the next token is the reference's, as a percentage.
+        let lp = layers[output][pos]["next_logprob"].as_f64().unwrap();
+        let shown = format!("{:.1} %", 100.0 * lp.exp());
+        assert!(
+            lp.exp() < 0.01 || reveal.contains(&shown),
+            "{what}: {shown} in {reveal}"
         );
     }
 }

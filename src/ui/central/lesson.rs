@@ -28,6 +28,7 @@ pub(super) fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Ve
         explanation: &e.explanation,
         head_scores: session.head_scores(),
         attribution: session.attribution().filter(|at| at.position + 1 == last),
+        lens: session.lensed(&b.view.knocked_out),
     });
     let failure = session
         .text_key()
@@ -273,6 +274,55 @@ fn lesson_figure(
             });
         }
         Figure::Heads => commands.extend(grid_ui(ui, b, a, 60.0, true)),
+        Figure::Lens => {
+            let pos = a.tokens.len().checked_sub(2);
+            match (b.session.lensed(&b.view.knocked_out), pos) {
+                (Some(lens), Some(pos)) => {
+                    let next = crate::format::token(&a.tokens[pos + 1].display);
+                    let points: Vec<[f64; 2]> = lens
+                        .layers
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(l, row)| Some([l as f64, row.get(pos)?.next_logprob?.exp()]))
+                        .collect();
+                    ui.label(format!(
+                        "p({next}) after {}, layer by layer (the last is the output); each layer's top guess below",
+                        crate::format::token(&a.tokens[pos].display)
+                    ));
+                    Plot::new("lesson_lens")
+                        .height(150.0)
+                        .include_y(0.0)
+                        .include_y(1.0)
+                        .x_axis_label("layer")
+                        .y_axis_label("p")
+                        .allow_drag(false)
+                        .allow_zoom(false)
+                        .allow_scroll(false)
+                        .show(ui, |plot| {
+                            plot.line(Line::new("p", PlotPoints::from(points.clone())));
+                            plot.points(
+                                Points::new("layers", PlotPoints::from(points)).radius(4.0),
+                            );
+                        });
+                    ui.horizontal_wrapped(|ui| {
+                        for (l, row) in lens.layers.iter().enumerate() {
+                            if let Some(g) = row.get(pos).and_then(|c| c.top_k.first()) {
+                                ui.label(format!("{l}: {}", crate::format::token(&g.text)));
+                            }
+                        }
+                    });
+                }
+                (None, Some(_)) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("reading every layer's prediction…");
+                    });
+                }
+                (_, None) => {
+                    ui.label("One token: nothing before it predicts it.");
+                }
+            }
+        }
     }
     commands
 }
