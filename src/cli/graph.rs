@@ -7,7 +7,8 @@ use clap::ValueEnum;
 
 use super::args::{BosArgs, ModelArgs};
 use crate::export::{self, Format, Layout, Snapshot};
-use crate::graph::{heads, Pruning, Selection};
+use crate::graph::{heads, EdgeWeight, Pruning, Selection};
+use crate::model::norms::FlowParts;
 use crate::model::AnalyzeOptions;
 
 /// Aggregates over heads.
@@ -58,6 +59,10 @@ pub struct SelectArgs {
     /// Drop token 0 (the attention sink) and renormalise rows.
     #[arg(long)]
     pub drop_first: bool,
+    /// What an edge weighs: the attention weight, what it carries ‖α·f(x)‖ relative to the largest edge
+    /// (Kobayashi et al., 2020), or each row's share of what flows. For a head or --aggregate layer-mean.
+    #[arg(long, value_enum, default_value_t = EdgeWeight::Attention)]
+    pub weight: EdgeWeight,
 }
 
 impl SelectArgs {
@@ -106,7 +111,14 @@ impl SelectArgs {
                 ..Default::default()
             },
         )?;
-        Ok(Snapshot::of(
+        let flow = match self.weight {
+            EdgeWeight::Attention => None,
+            _ => {
+                let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+                Some(FlowParts::of_ids(&engine, &ids, &analysis.ablated)?)
+            }
+        };
+        Ok(Snapshot::weighted(
             engine.name(),
             &analysis,
             selection,
@@ -114,6 +126,8 @@ impl SelectArgs {
             layout,
             teleport,
             steps,
+            self.weight,
+            flow.as_ref(),
         )?)
     }
 }
@@ -163,6 +177,12 @@ pub fn export(
 pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> anyhow::Result<()> {
     if !(teleport > 0.0 && teleport <= 1.0) {
         bail!("--teleport {teleport} must be in (0, 1]");
+    }
+    if args.weight != EdgeWeight::Attention {
+        bail!(
+            "a Markov chain is the attention itself (its rows sum to 1); what flows is not one: drop --weight, or export the weighted graph with `attngraph export --weight {}`",
+            args.weight.name().replace('_', "-")
+        );
     }
     let snap = args.snapshot(Layout::Arc, teleport, steps)?;
     let mut out = std::io::stdout().lock();

@@ -3,8 +3,12 @@
 use serde::Serialize;
 
 use super::layout::{geometry, Geometry, Layout};
-use crate::graph::{self, AttentionGraph, GraphError, Matrix, Pruning, SelectError, Selection};
+use crate::graph::{
+    self, AttentionGraph, EdgeWeight, GraphError, Matrix, Pruning, SelectError, Selection,
+    WeightError,
+};
 use crate::markov::{self, MarkovReport};
+use crate::model::norms::FlowParts;
 use crate::model::Analysis;
 
 /// Version of the JSON export's schema; bumped when a field changes meaning.
@@ -26,15 +30,20 @@ pub struct Snapshot {
     /// The tokens (nodes) and the kept edges, query → key: what the app draws and every export writes.
     #[serde(flatten)]
     pub graph: AttentionGraph,
-    /// The unpruned matrix.
+    /// The unpruned matrix, weighted as `edge_weight` says.
     pub matrix: Matrix,
+    /// What the edge weights are: `attention`, `norm` (what flows, relative to the largest edge) or `norm_share`.
+    pub edge_weight: EdgeWeight,
+    /// With `norm` weights, the largest ‖α·f(x)‖ of the matrix, which the weights are relative to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub norm_max: Option<f64>,
     /// The pruning applied to the edges.
     pub pruning: Pruning,
     /// Whether `pruning`'s top-k was added automatically because the text is long (see
     /// [`Pruning::shown`]), rather than chosen by the reader.
     #[serde(skip)]
     pub automatic_top_k: bool,
-    /// Statistics of the unpruned matrix.
+    /// Statistics of the unpruned attention matrix (always attention: what flows is not a Markov chain).
     pub markov: MarkovReport,
     /// The layout the node positions follow.
     pub layout: Layout,
@@ -50,17 +59,26 @@ pub enum SnapshotError {
     /// The matrix could not be selected.
     #[error(transparent)]
     Select(#[from] SelectError),
+    /// The matrix could not be weighted by what flows.
+    #[error(transparent)]
+    Weight(#[from] WeightError),
     /// The tokens and edges do not make a graph (an analysis whose attention does not match its tokens).
     #[error(transparent)]
     Graph(#[from] GraphError),
 }
 
 impl Snapshot {
-    /// What is drawn, for titles: "layer 3 head 5", "rollout — A^3".
+    /// What is drawn, for titles: "layer 3 head 5", "rollout — A^3", and what the weights are when they are not
+    /// attention: "layer 3 head 5 — what flows ‖α·f(x)‖, relative to the largest edge (1 = 12.3)".
     pub fn title(&self) -> String {
-        match self.power {
+        let drawn = match self.power {
             1 => self.selection.label(),
             k => format!("{} — A^{k}", self.selection.label()),
+        };
+        match (self.edge_weight, self.norm_max) {
+            (EdgeWeight::Attention, _) => drawn,
+            (weight, Some(max)) => format!("{drawn} — {} (1 = {max:.3})", weight.describe()),
+            (weight, None) => format!("{drawn} — {}", weight.describe()),
         }
     }
 
@@ -76,7 +94,35 @@ impl Snapshot {
         teleport: f64,
         steps: usize,
     ) -> Result<Self, SnapshotError> {
-        let matrix = graph::select(&analysis.attentions, selection)?;
+        Self::weighted(
+            model,
+            analysis,
+            selection,
+            pruning,
+            layout,
+            teleport,
+            steps,
+            EdgeWeight::Attention,
+            None,
+        )
+    }
+
+    /// [`Snapshot::of`] with edges weighted by `weight`; `flow` must be the parts of what flows of the
+    /// analysed text when the weight is not attention. The Markov statistics stay those of the attention.
+    #[allow(clippy::too_many_arguments)]
+    pub fn weighted(
+        model: &str,
+        analysis: &Analysis,
+        selection: Selection,
+        pruning: Pruning,
+        layout: Layout,
+        teleport: f64,
+        steps: usize,
+        weight: EdgeWeight,
+        flow: Option<&FlowParts>,
+    ) -> Result<Self, SnapshotError> {
+        let attention = graph::select(&analysis.attentions, selection)?;
+        let (matrix, norm_max) = graph::weigh(&analysis.attentions, selection, weight, flow)?;
         let graph = AttentionGraph::new(graph::token_nodes(analysis), &pruning.edges(&matrix))?;
         Ok(Self {
             model: model.to_string(),
@@ -85,8 +131,10 @@ impl Snapshot {
             power: 1,
             geometry: geometry(layout, graph.token_count()),
             graph,
-            markov: markov::report(&matrix, teleport, steps),
+            markov: markov::report(&attention, teleport, steps),
             matrix,
+            edge_weight: weight,
+            norm_max,
             pruning,
             automatic_top_k: false,
             layout,
@@ -96,6 +144,10 @@ impl Snapshot {
     /// The same snapshot with the edges of A^k (pruned as A's were); the statistics stay A's, with A^k's
     /// matrix in `markov.k_step`.
     pub fn with_power_edges(mut self, k: usize) -> Result<Self, SnapshotError> {
+        // A^k is a Markov chain's k steps; what flows is no chain, so its edges stay its own.
+        if self.edge_weight != EdgeWeight::Attention {
+            return Ok(self);
+        }
         let power = markov::power(&self.matrix, k);
         self.graph = self.graph.with_edges(&self.pruning.edges(&power))?;
         self.power = k;

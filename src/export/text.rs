@@ -113,7 +113,11 @@ pub fn to_csv(s: &Snapshot) -> String {
         .tokens()
         .map(|t| csv_field(&format!("{}:{}", t.position, t.text)))
         .collect();
-    let mut out = format!("query\\key,{}\n", labels.join(","));
+    let corner = match s.edge_weight {
+        crate::graph::EdgeWeight::Attention => "query\\key".to_string(),
+        weight => csv_field(&format!("query\\key ({})", weight.name())),
+    };
+    let mut out = format!("{corner},{}\n", labels.join(","));
     for (i, label) in labels.iter().enumerate() {
         let row: Vec<String> = s.matrix.row(i).iter().map(|w| format!("{w}")).collect();
         let _ = writeln!(out, "{label},{}", row.join(","));

@@ -50,11 +50,9 @@ impl Facts<'_> {
             .reduce(|best, s| if s.2 > best.2 { s } else { best })
     }
 
-    /// Parameters of a GPT-2 of this shape: embeddings, positions, 12·d² + 13·d per block, the final norm.
+    /// The model's parameters.
     fn parameters(&self) -> usize {
-        let m = &self.analysis.model;
-        let d = m.n_embd;
-        (m.vocab_size + m.n_positions) * d + m.n_layer * (12 * d * d + 13 * d) + 2 * d
+        self.analysis.model.parameters
     }
 }
 
@@ -124,6 +122,16 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 ));
             }
             let (lf, fl) = (e.score_last_first, e.score_first_last);
+            // With rotary positions each query and key is turned by its position first, so even symmetric
+            // weights give S[i][j] ≠ S[j][i]; the formula below is for models with learned positions.
+            let (rotary_en, rotary_zh) = if f.analysis.model.learned_positions {
+                ("", "")
+            } else {
+                (
+                    " This model rotates each query and key by its position (RoPE) before the product, so S[i][j] depends on i − j as well and is not symmetric even with symmetric weights; for a model with learned positions, as GPT-2:",
+                    "這個模型在相乘之前，先依位置旋轉每個查詢和鍵（RoPE），所以 S[i][j] 也取決於 i − j，即使權重對稱也不對稱；以學習位置的模型（例如 GPT-2）來說：",
+                )
+            };
             let scale = lf.abs().max(fl.abs()).max(1.0);
             let answer = if (lf - fl).abs() <= 1e-6 * scale {
                 2
@@ -136,12 +144,12 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 answer,
                 vec![last, 0],
                 format!(
-                    "S[{last}][0] = {lf:.3} and S[0][{last}] = {fl:.3}; over the whole matrix ‖S−Sᵀ‖/‖S‖ = {:.3} (0 if it were symmetric). Here d_head = {}. S = X W_Q (X W_K)ᵀ / √d_head is symmetric on every text when W_Q W_Kᵀ is symmetric (and W_Q b_Kᵀ equals W_K b_Qᵀ), and otherwise generally not: different weights alone do not make it asymmetric, but a trained head is almost never symmetric — \"i looks for j\" is not \"j looks for i\".",
-                    e.score_asymmetry, e.head_dim
+                    "S[{last}][0] = {lf:.3} and S[0][{last}] = {fl:.3}; over the whole matrix ‖S−Sᵀ‖/‖S‖ = {:.3} (0 if it were symmetric). Here d_head = {}.{} S = X W_Q (X W_K)ᵀ / √d_head is symmetric on every text when W_Q W_Kᵀ is symmetric (and W_Q b_Kᵀ equals W_K b_Qᵀ), and otherwise generally not: different weights alone do not make it asymmetric, but a trained head is almost never symmetric — \"i looks for j\" is not \"j looks for i\".",
+                    e.score_asymmetry, e.head_dim, rotary_en
                 ),
                 format!(
-                    "S[{last}][0] = {lf:.3}，S[0][{last}] = {fl:.3}；整個矩陣的 ‖S−Sᵀ‖/‖S‖ = {:.3}（對稱則為 0）。這裡 d_head = {}。S = X W_Q (X W_K)ᵀ / √d_head 在 W_Q W_Kᵀ 對稱（且偏差項相符）時，任何文字的 S 都對稱，否則一般不對稱：權重不同本身並不保證不對稱，但訓練過的頭幾乎從不對稱——「i 找 j」不等於「j 找 i」。",
-                    e.score_asymmetry, e.head_dim
+                    "S[{last}][0] = {lf:.3}，S[0][{last}] = {fl:.3}；整個矩陣的 ‖S−Sᵀ‖/‖S‖ = {:.3}（對稱則為 0）。這裡 d_head = {}。{}S = X W_Q (X W_K)ᵀ / √d_head 在 W_Q W_Kᵀ 對稱（且偏差項相符）時，任何文字的 S 都對稱，否則一般不對稱：權重不同本身並不保證不對稱，但訓練過的頭幾乎從不對稱——「i 找 j」不等於「j 找 i」。",
+                    e.score_asymmetry, e.head_dim, rotary_zh
                 ),
             ))
         }

@@ -78,7 +78,7 @@ pub struct Explanation {
     /// bits / scored bytes; `None` when no byte is scored (a text that is one character split over tokens,
     /// without BOS).
     pub bits_per_byte: Option<f64>,
-    /// One head's width, n_embd / n_head: the d_head of S = QKᵀ/√d_head.
+    /// One head's width (n_embd / n_head for GPT-2): the d_head of S = QKᵀ/√d_head.
     pub head_dim: usize,
     /// S[last][0]: the last token's query against the first token's key.
     pub score_last_first: f64,
@@ -257,7 +257,7 @@ pub fn explain(
         bits,
         scored_bytes,
         bits_per_byte: (scored_bytes > 0).then(|| bits / scored_bytes as f64),
-        head_dim: m.n_embd / m.n_head.max(1),
+        head_dim: m.head_dim,
         score_last_first: s.get(last, 0),
         score_first_last: s.get(0, last),
         last_row_argmax,

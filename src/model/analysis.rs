@@ -30,6 +30,8 @@ pub struct ModelInfo {
     pub learned_positions: bool,
     /// LayerNorm (GPT-2) or RMSNorm.
     pub layer_norm: bool,
+    /// How many parameters the model has.
+    pub parameters: usize,
     /// The model's BOS token as text (`<|endoftext|>`, `<s>`), if it has one.
     pub bos_token: Option<String>,
     /// Residual width.

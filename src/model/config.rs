@@ -505,6 +505,32 @@ impl Config {
         self.head_dim
     }
 
+    /// How many parameters a model of this shape has: embeddings (and positions, and an untied LM head),
+    /// every block's projections, biases and norms, and the final norm.
+    pub fn parameters(&self) -> usize {
+        let (d, v, inner) = (self.n_embd, self.vocab_size, self.n_inner);
+        let (q, kv) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
+        let bias = |on: bool, n: usize| if on { n } else { 0 };
+        let norm = match self.norm {
+            NormKind::LayerNorm => 2 * d,
+            NormKind::RmsNorm => d,
+        };
+        let attention =
+            d * (q + 2 * kv) + bias(self.qkv_bias, q + 2 * kv) + q * d + bias(self.out_bias, d);
+        let mlp = match self.activation {
+            Activation::SwiGlu => 3 * d * inner + bias(self.mlp_bias, 2 * inner + d),
+            _ => 2 * d * inner + bias(self.mlp_bias, inner + d),
+        };
+        let embeddings = v * d
+            + if self.tied_embeddings { 0 } else { v * d }
+            + if self.positions == Positions::Learned {
+                self.n_positions * d
+            } else {
+                0
+            };
+        embeddings + self.n_layer * (attention + mlp + 2 * norm) + norm
+    }
+
     /// Query heads that share one key/value head.
     pub fn group_size(&self) -> usize {
         self.n_head / self.n_kv_head
@@ -523,6 +549,13 @@ mod tests {
         assert_eq!(config.n_inner, 3072);
         assert_eq!(config.head_dim(), 64);
         assert_eq!(config.activation, Activation::GeluTanh);
+    }
+
+    #[test]
+    fn counts_parameters_as_published() {
+        // GPT-2 small has 124,439,808 parameters (transformers' num_parameters()); Qwen2.5-0.5B 494,032,768.
+        assert_eq!(Config::from_json(GPT2).unwrap().parameters(), 124_439_808);
+        assert_eq!(Config::from_json(QWEN2).unwrap().parameters(), 494_032_768);
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl Engine {
             learned_positions: c.positions == Positions::Learned,
             layer_norm: c.norm == NormKind::LayerNorm,
             bos_token: self.bos.map(|id| self.tokenizer.text(id)),
+            parameters: c.parameters(),
             n_embd: c.n_embd,
             n_positions: c.n_positions,
             vocab_size: c.vocab_size,

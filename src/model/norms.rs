@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::ablation::checked_ids;
 use super::head_set::HeadSet;
 use super::{Engine, EngineError};
+use crate::graph::Matrix;
 
 /// The norms of one text.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -42,88 +43,141 @@ pub fn value_norms_of_layer(
         .collect())
 }
 
+/// What a text's heads move, kept small enough for the app: every head's ‖f_h(x_j)‖ and, per layer and token,
+/// the Gram matrix of its heads' vectors ⟨f_h(x_j), f_g(x_j)⟩. With the attention weights these give every edge's
+/// norm, a head's (α_ij ‖f_h(x_j)‖) and a layer's (‖Σ_h α^h_ij f_h(x_j)‖), without keeping the vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowParts {
+    n_head: usize,
+    /// [layer][head][token].
+    value_norms: Vec<Vec<Vec<f64>>>,
+    /// [layer][token][h · n_head + g].
+    gram: Vec<Vec<Vec<f64>>>,
+}
+
+impl FlowParts {
+    /// The parts of the token ids `ids` with the heads in `ablated` knocked out (their values still count:
+    /// what a head would move is its own, knocked out or not).
+    pub fn of_ids(engine: &Engine, ids: &[u32], ablated: &HeadSet) -> Result<Self, EngineError> {
+        let model = engine.model();
+        let trace = model.trace(ids, ablated)?;
+        let t = ids.len();
+        let n_head = engine.info().n_head;
+        let mut value_norms = Vec::with_capacity(trace.layers.len());
+        let mut grams = Vec::with_capacity(trace.layers.len());
+        for (layer, traced) in trace.layers.iter().enumerate() {
+            let f = model.value_outputs(layer, &traced.input)?; // (n_head, t, n_embd)
+            let width = f.dim(2)?;
+            let f: Vec<f64> = f
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            // f[h][j] is the slice at (h·t + j)·width.
+            let vector = |h: usize, j: usize| &f[(h * t + j) * width..(h * t + j + 1) * width];
+            let gram: Vec<Vec<f64>> = (0..t)
+                .map(|j| {
+                    (0..n_head * n_head)
+                        .map(|hg| {
+                            let (h, g) = (hg / n_head, hg % n_head);
+                            vector(h, j)
+                                .iter()
+                                .zip(vector(g, j))
+                                .map(|(a, b)| a * b)
+                                .sum()
+                        })
+                        .collect()
+                })
+                .collect();
+            value_norms.push(
+                (0..n_head)
+                    .map(|h| {
+                        (0..t)
+                            .map(|j| gram[j][h * n_head + h].max(0.0).sqrt())
+                            .collect()
+                    })
+                    .collect(),
+            );
+            grams.push(gram);
+        }
+        Ok(Self {
+            n_head,
+            value_norms,
+            gram: grams,
+        })
+    }
+
+    /// How many tokens.
+    pub fn tokens(&self) -> usize {
+        self.gram.first().map_or(0, Vec::len)
+    }
+
+    /// ‖f_h(x_j)‖ of head `head` of `layer`, per token; `None` past the model.
+    pub fn value_norms(&self, layer: usize, head: usize) -> Option<&[f64]> {
+        self.value_norms.get(layer)?.get(head).map(Vec::as_slice)
+    }
+
+    /// Head (layer, head)'s edge norms α_ij ‖f_h(x_j)‖ from its attention weights `a` (n × n); `None` when the
+    /// head or the size is not this text's.
+    pub fn head(&self, layer: usize, head: usize, a: &Matrix) -> Option<Matrix> {
+        let norms = self.value_norms(layer, head)?;
+        if a.n() != norms.len() {
+            return None;
+        }
+        let rows: Vec<Vec<f64>> = a
+            .iter_rows()
+            .map(|row| row.iter().zip(norms).map(|(a, v)| a * v).collect())
+            .collect();
+        Matrix::from_rows(&rows)
+    }
+
+    /// Layer `layer`'s edge norms ‖Σ_h α^h_ij f_h(x_j)‖ from every head's attention weights `heads` (n × n
+    /// each, in head order); `None` when they are not this text's and layer's.
+    pub fn layer(&self, layer: usize, heads: &[Matrix]) -> Option<Matrix> {
+        let gram = self.gram.get(layer)?;
+        let n = gram.len();
+        if heads.len() != self.n_head || heads.iter().any(|m| m.n() != n) {
+            return None;
+        }
+        let mut out = Matrix::zeros(n);
+        for (i, j) in (0..n).flat_map(|i| (0..=i).map(move |j| (i, j))) {
+            let a: Vec<f64> = heads.iter().map(|m| m.get(i, j)).collect();
+            let g = &gram[j];
+            let square: f64 = (0..self.n_head * self.n_head)
+                .map(|hg| a[hg / self.n_head] * a[hg % self.n_head] * g[hg])
+                .sum();
+            out.set(i, j, square.max(0.0).sqrt());
+        }
+        Some(out)
+    }
+}
+
 /// The norms of `text` (BOS prepended if `bos`).
 pub fn norms(engine: &Engine, text: &str, bos: bool) -> Result<Norms, EngineError> {
     let ids = checked_ids(engine, text, bos)?;
-    let model = engine.model();
-    let trace = model.trace(&ids, &HeadSet::default())?;
+    let parts = FlowParts::of_ids(engine, &ids, &HeadSet::default())?;
     let attentions = engine.attentions_of_ids(&ids)?;
-    let t = ids.len();
+    let info = engine.info();
     let mut out = Norms {
         norms: Vec::new(),
         layer_norms: Vec::new(),
         value_norms: Vec::new(),
     };
-    for (layer, traced) in trace.layers.iter().enumerate() {
-        let f = model.value_outputs(layer, &traced.input)?; // (n_head, t, n_embd)
-        let (n_head, _, width) = f.dims3()?;
-        let f: Vec<f64> = f
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .into_iter()
-            .map(f64::from)
+    let missing = || EngineError::Internal("the norms and the attention disagree in size");
+    for layer in 0..info.n_layer {
+        let heads: Vec<Matrix> = (0..info.n_head)
+            .map(|h| crate::graph::head_matrix(&attentions, layer, h))
             .collect();
-        // f[h][j] is the slice at (h·t + j)·width.
-        let vector = |h: usize, j: usize| &f[(h * t + j) * width..(h * t + j + 1) * width];
-        // Per token j, the Gram matrix of its heads' vectors: ‖Σ_h a_h f_h‖² = Σ_h Σ_g a_h a_g ⟨f_h, f_g⟩.
-        let gram: Vec<Vec<f64>> = (0..t)
-            .map(|j| {
-                (0..n_head * n_head)
-                    .map(|hg| {
-                        let (h, g) = (hg / n_head, hg % n_head);
-                        vector(h, j)
-                            .iter()
-                            .zip(vector(g, j))
-                            .map(|(a, b)| a * b)
-                            .sum()
-                    })
-                    .collect()
-            })
-            .collect();
-        let value_norms: Vec<Vec<f64>> = (0..n_head)
-            .map(|h| (0..t).map(|j| gram[j][h * n_head + h].sqrt()).collect())
-            .collect();
-        let head_norms: Vec<Vec<Vec<f64>>> = (0..n_head)
-            .map(|h| {
-                (0..t)
-                    .map(|i| {
-                        (0..t)
-                            .map(|j| {
-                                let a = f64::from(attentions.get(layer, h, i, j));
-                                if j > i {
-                                    0.0
-                                } else {
-                                    a * value_norms[h][j]
-                                }
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        let layer_norms: Vec<Vec<f64>> = (0..t)
-            .map(|i| {
-                (0..t)
-                    .map(|j| {
-                        if j > i {
-                            return 0.0;
-                        }
-                        let a: Vec<f64> = (0..n_head)
-                            .map(|h| f64::from(attentions.get(layer, h, i, j)))
-                            .collect();
-                        let mut square = 0.0;
-                        for h in 0..n_head {
-                            for g in 0..n_head {
-                                square += a[h] * a[g] * gram[j][h * n_head + g];
-                            }
-                        }
-                        square.max(0.0).sqrt()
-                    })
-                    .collect()
-            })
-            .collect();
+        let mut head_norms = Vec::with_capacity(info.n_head);
+        let mut value_norms = Vec::with_capacity(info.n_head);
+        for (h, a) in heads.iter().enumerate() {
+            head_norms.push(parts.head(layer, h, a).ok_or_else(missing)?.rows());
+            value_norms.push(parts.value_norms(layer, h).ok_or_else(missing)?.to_vec());
+        }
         out.norms.push(head_norms);
-        out.layer_norms.push(layer_norms);
+        out.layer_norms
+            .push(parts.layer(layer, &heads).ok_or_else(missing)?.rows());
         out.value_norms.push(value_norms);
     }
     Ok(out)

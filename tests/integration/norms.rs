@@ -97,3 +97,82 @@ fn one_layers_value_norms_equal_numpy() {
         assert!(gap < 1e-4, "layer {layer}: off by {gap:e}");
     }
 }
+
+#[test]
+fn exported_graphs_weigh_edges_by_what_flows_as_numpy_does() {
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let (model, text, bos, what) = case_input(case);
+        let (layer, head) = (1usize, 1usize);
+        for (selection, want, weight) in [
+            (
+                vec!["--layer", "1", "--head", "1"],
+                &case["norms"][layer][head],
+                "norm",
+            ),
+            (
+                vec!["--layer", "1", "--head", "1"],
+                &case["norms"][layer][head],
+                "norm-share",
+            ),
+            (
+                vec!["--aggregate", "layer-mean", "--layer", "1"],
+                &case["layer_norms"][layer],
+                "norm",
+            ),
+        ] {
+            let out = dir.path().join("g.json");
+            let path = out.display().to_string();
+            let mut args = vec![
+                "export", "--model", &model, "--text", &text, bos, "--weight", weight,
+            ];
+            args.extend(&selection);
+            args.extend(["-o", &path]);
+            assert_success(&run_cli(&args, &[]));
+            let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+            let rows: Vec<Vec<f64>> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_f64().unwrap())
+                        .collect()
+                })
+                .collect();
+            // What numpy's norms become: relative to the largest edge, or each row's share.
+            let max = rows.iter().flatten().fold(0.0f64, |m, &v| m.max(v));
+            let expected: Vec<Vec<f64>> = rows
+                .iter()
+                .map(|r| {
+                    let sum: f64 = r.iter().sum();
+                    r.iter()
+                        .map(|v| if weight == "norm" { v / max } else { v / sum })
+                        .collect()
+                })
+                .collect();
+            let expected = serde_json::to_value(&expected).unwrap();
+            let gap = relative_gap(&got["matrix"], &expected);
+            assert!(gap < 1e-4, "{what} {weight} {selection:?}: off by {gap:e}");
+            assert_eq!(got["edge_weight"], weight.replace('-', "_"), "{what}");
+            if weight == "norm" {
+                let norm_max = got["norm_max"].as_f64().unwrap();
+                assert!(
+                    (norm_max - max).abs() <= 1e-4 * max,
+                    "{what}: {norm_max} vs {max}"
+                );
+            }
+            // The Markov statistics stay the attention's: its rows sum to 1.
+            assert!(
+                got["markov"]["is_row_stochastic"].as_bool().unwrap(),
+                "{what}"
+            );
+        }
+    }
+}
