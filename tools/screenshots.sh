@@ -33,6 +33,7 @@ shot() { "$bin" gui --fresh --model demo "$@"; }
 shot --text "$once" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/graph.png
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --screenshot screenshots/induction.png
 shot --text "$twice" --layer "$il" --head "$ih" --view matrix --screenshot screenshots/matrix.png
+shot --text "$twice" --layer "$il" --head "$ih" --view graph --weight norm --screenshot screenshots/flow.png
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png
 shot --text "$twice" --layer "$il" --head "$ih" --view heads --screenshot screenshots/grid.png
 shot --view perplexity --score-file tests/fixtures/demo_prose.txt --screenshot screenshots/perplexity.png

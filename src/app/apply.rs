@@ -199,7 +199,7 @@ impl AttnApp {
                     }
                 }
                 // Kept in the session; the views draw them from there.
-                Event::Swept | Event::Explained | Event::Lensed => {}
+                Event::Swept | Event::Explained | Event::Lensed | Event::Flowed => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();

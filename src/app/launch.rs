@@ -52,6 +52,8 @@ pub struct Launch {
     pub threshold: Option<f64>,
     /// The graph's layout (`--layout`); otherwise as stored.
     pub layout: Option<settings::GraphLayout>,
+    /// What the edges weigh (`--weight`); otherwise as stored.
+    pub edge_weight: Option<crate::graph::EdgeWeight>,
 }
 
 impl Launch {
@@ -86,6 +88,9 @@ impl Launch {
         }
         if let Some(layout) = self.layout {
             settings.layout = layout;
+        }
+        if let Some(weight) = self.edge_weight {
+            settings.edge_weight = weight;
         }
         if let Some(steps) = self.markov_steps {
             // As far as the Markov panel's slider goes.

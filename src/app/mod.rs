@@ -219,6 +219,11 @@ impl AttnApp {
                 self.session.lens(key, self.view.knocked_out.clone());
             }
         }
+        if self.settings.edge_weight != crate::graph::EdgeWeight::Attention {
+            if let Some(key) = self.session.text_key() {
+                self.session.flow(key, self.view.knocked_out.clone());
+            }
+        }
         if let Some(analysis) = self.session.analysis().cloned() {
             let model = self
                 .session
@@ -226,10 +231,13 @@ impl AttnApp {
                 .unwrap_or(&self.settings.model)
                 .to_string();
             let generation = self.session.shown_generation();
-            if let Some(notice) = self
-                .view
-                .update(&analysis, generation, &model, &self.settings)
-            {
+            if let Some(notice) = self.view.update(
+                &analysis,
+                generation,
+                &model,
+                &self.settings,
+                self.session.flowed(&self.view.knocked_out),
+            ) {
                 self.notice = Some(notice);
             }
         }

@@ -151,6 +151,10 @@ pub enum Command {
         /// The graph's layout: tokens on a line (arc), on a circle, or force-directed from the circle.
         #[arg(long, value_enum)]
         layout: Option<crate::ui::settings::GraphLayout>,
+        /// What the graph's and heatmap's edges weigh: attention, what flows (‖α·f(x)‖, relative to the largest
+        /// edge) or each row's share of it, as the "edges" menu.
+        #[arg(long, value_enum)]
+        weight: Option<crate::graph::EdgeWeight>,
     },
     /// Export the selected matrix as a graph: SVG, PNG, DOT, GraphML, JSON or CSV (the format from --format, else
     /// from -o's extension).
@@ -266,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             log_colours,
             threshold,
             layout,
+            weight,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -288,6 +293,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 log_colours,
                 threshold,
                 layout,
+                edge_weight: weight,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

@@ -7,7 +7,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
 use crate::export::{Layout, Snapshot, SnapshotError};
-use crate::graph::{Pruning, Selection};
+use crate::graph::{EdgeWeight, Pruning, Selection};
+use crate::model::norms::FlowParts;
 use crate::model::Analysis;
 
 /// Everything a snapshot depends on; two requests with equal keys give the same snapshot.
@@ -27,6 +28,8 @@ pub struct SnapshotKey {
     pub teleport: f64,
     /// k of A^k drawn (1: A itself).
     pub steps: usize,
+    /// What the edges weigh.
+    pub weight: EdgeWeight,
 }
 
 /// A snapshot to compute.
@@ -38,6 +41,8 @@ pub struct DeriveRequest {
     pub analysis: Arc<Analysis>,
     /// Model name for the snapshot.
     pub model: String,
+    /// What each head moves from each token of the analysed text, when edges weigh what flows.
+    pub flow: Option<Arc<FlowParts>>,
 }
 
 /// A finished snapshot, or why the selection cannot be shown, with the key it was asked for.
@@ -119,7 +124,7 @@ impl Deriver {
 /// The snapshot of a request; with `steps > 1` the edges are those of A^k and the statistics stay those of A.
 pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SnapshotError> {
     let k = &r.key;
-    let mut snapshot = Snapshot::of(
+    let mut snapshot = Snapshot::weighted(
         &r.model,
         &r.analysis,
         k.selection,
@@ -127,6 +132,8 @@ pub fn derive(r: &DeriveRequest) -> Result<Snapshot, SnapshotError> {
         k.layout,
         k.teleport,
         1,
+        k.weight,
+        r.flow.as_deref(),
     )?;
     snapshot.automatic_top_k = k.automatic_top_k;
     if k.steps > 1 {

@@ -75,6 +75,8 @@ pub enum Event {
     Explained,
     /// The logit lens arrived.
     Lensed,
+    /// What each head moves arrived.
+    Flowed,
     /// Continue ▸ sampled tokens: the text with them appended.
     Continued(String),
     /// Tokens scored so far of the file being scored.
@@ -109,6 +111,10 @@ pub struct Session {
     lens: Option<(TextKey, HeadSet, Arc<crate::model::lens::Lens>)>,
     /// The newest lens asked for, while it is on its way.
     lens_pending: Option<(TextKey, HeadSet)>,
+    /// What each head moves: its text and knocked-out heads, and the parts.
+    flow: Option<(TextKey, HeadSet, Arc<crate::model::norms::FlowParts>)>,
+    /// The newest flow parts asked for, while they are on their way.
+    flow_pending: Option<(TextKey, HeadSet)>,
     /// The newest explanation asked for (text, layer, head), while it is on its way.
     explain_pending: Option<(TextKey, usize, usize)>,
     /// Attributions, explanations and sweeps of the text on screen that failed, with why: not asked again for
@@ -159,6 +165,8 @@ impl Session {
             explain_pending: None,
             lens: None,
             lens_pending: None,
+            flow: None,
+            flow_pending: None,
             failed: Vec::new(),
             sweep_progress: None,
             head_scores: Vec::new(),
@@ -335,6 +343,13 @@ impl Session {
                     self.lens = Some((key, ablated, lens));
                     events.push(Event::Lensed);
                 }
+                Response::Flowed(key, ablated, parts) => {
+                    if self.flow_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
+                        self.flow_pending = None;
+                    }
+                    self.flow = Some((key, ablated, parts));
+                    events.push(Event::Flowed);
+                }
                 Response::Swept(key, sweep) => {
                     if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
                         self.sweep_progress = None;
@@ -370,6 +385,11 @@ impl Session {
                         SideTask::Lens(key, ablated) => {
                             if self.lens_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
                                 self.lens_pending = None;
+                            }
+                        }
+                        SideTask::Flow(key, ablated) => {
+                            if self.flow_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
+                                self.flow_pending = None;
                             }
                         }
                         SideTask::Probe | SideTask::Continue => {}

@@ -312,6 +312,26 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
     ui.checkbox(&mut p.drop_first, "drop token 0")
         .on_hover_text("Hide the attention sink and renormalise each row over the other tokens");
     ui.checkbox(&mut settings.log_scale, "log colours");
+    use crate::graph::EdgeWeight;
+    let label = |w: EdgeWeight| match w {
+        EdgeWeight::Attention => "edges: attention",
+        EdgeWeight::Norm => "edges: what flows",
+        EdgeWeight::NormShare => "edges: share of flow",
+    };
+    egui::ComboBox::from_id_salt("edge_weight")
+        .selected_text(label(settings.edge_weight))
+        .show_ui(ui, |ui| {
+            for (weight, hover) in [
+                (EdgeWeight::Attention, "The attention weight α: how much token i looks at token j. Rows sum to 1: a Markov chain."),
+                (EdgeWeight::Norm, "What the edge carries, ‖α·f(x_j)‖ (Kobayashi et al., 2020): how much of token j reaches token i, relative to the largest edge. Heavy attention on a sink often carries almost nothing. Not a Markov chain: the Markov view stays on attention."),
+                (EdgeWeight::NormShare, "Each token's share of what flows into it: ‖α·f(x_j)‖ divided by its row's sum, so rows sum to 1 again — a Markov reading of what flows, not of attention."),
+            ] {
+                ui.selectable_value(&mut settings.edge_weight, weight, label(weight))
+                    .on_hover_text(hover);
+            }
+        })
+        .response
+        .on_hover_text("What the graph's and the heatmap's edges weigh (one head, or a layer's heads together)");
     egui::ComboBox::from_id_salt("layout")
         .selected_text(format!("{:?}", settings.layout))
         .show_ui(ui, |ui| {

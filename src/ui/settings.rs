@@ -99,6 +99,8 @@ pub struct Settings {
     pub view: View,
     /// Log colour scale for edge weights.
     pub log_scale: bool,
+    /// What the edges of the graph and the heatmap weigh: attention, or what flows.
+    pub edge_weight: crate::graph::EdgeWeight,
     /// Dark theme.
     pub dark: bool,
     /// k of the Markov view's A^k.
@@ -134,6 +136,7 @@ impl Default for Settings {
             layout: GraphLayout::Arc,
             view: View::Graph,
             log_scale: false,
+            edge_weight: crate::graph::EdgeWeight::Attention,
             dark: true,
             markov_steps: 1,
             teleport: crate::markov::DEFAULT_TELEPORT,

@@ -10,6 +10,8 @@ use super::notice::Notice;
 use super::settings::{GraphLayout, Settings, View};
 use super::thumbnails::Thumbnails;
 use crate::export::Snapshot;
+use crate::graph::EdgeWeight;
+use crate::model::norms::FlowParts;
 use crate::model::{Analysis, HeadSet};
 use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
 
@@ -117,8 +119,17 @@ impl ViewState {
         generation: u64,
         model: &str,
         s: &Settings,
+        flow: Option<&Arc<FlowParts>>,
     ) -> Option<Notice> {
         let (pruning, automatic_top_k) = s.pruning.shown(analysis.tokens.len());
+        // Edges weigh what flows once its parts are here (attention until then); the Markov view is always
+        // attention, the chain itself.
+        let weight = match (s.edge_weight, flow, s.view) {
+            (_, _, View::Markov) | (EdgeWeight::Attention, _, _) | (_, None, _) => {
+                EdgeWeight::Attention
+            }
+            (weight, Some(_), _) => weight,
+        };
         let key = SnapshotKey {
             analysis: generation,
             selection: s.selection,
@@ -131,12 +142,16 @@ impl ViewState {
             } else {
                 1
             },
+            weight,
         };
         if self.shown.as_ref().map(|d| d.key) != Some(key) && self.failed != Some(key) {
             self.deriver.request(DeriveRequest {
                 key,
                 analysis: Arc::clone(analysis),
                 model: model.to_string(),
+                flow: (weight != EdgeWeight::Attention)
+                    .then(|| flow.map(Arc::clone))
+                    .flatten(),
             });
         }
         let graph_key = GraphKey {

@@ -776,11 +776,13 @@ fn the_snapshot_thread_answers_the_newest_request_with_a_to_the_k() {
         layout: Layout::Arc,
         teleport: 0.15,
         steps,
+        weight: attngraph::graph::EdgeWeight::Attention,
     };
     let request = |key: SnapshotKey| DeriveRequest {
         key,
         analysis: analysis.clone(),
         model: "fixture".to_string(),
+        flow: None,
     };
     let newest = key(Selection::Head { layer: 1, head: 2 }, 3);
     // Three requests in a row, as fast clicks make them: the one on screen at the end is the last.
@@ -1500,4 +1502,81 @@ fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
     h.step();
     settle(&mut h);
     assert!(h.state().session.lensed(&"1.2".parse().unwrap()).is_some());
+}
+
+#[test]
+fn edges_can_weigh_what_flows_and_the_markov_view_stays_on_attention() {
+    use attngraph::graph::EdgeWeight;
+    let text = "The quick brown fox jumps over the lazy dog.";
+    let launch = Launch {
+        model: Some(hub_model().display().to_string()),
+        text: Some(text.into()),
+        fresh: true,
+        selection: Some(Selection::Head { layer: 1, head: 2 }),
+        ..Launch::default()
+    };
+    let app = AttnApp::new(&egui::Context::default(), None, launch);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
+    settle(&mut h);
+    let shown = |h: &Harness<'static, AttnApp>| h.state().view.shown().unwrap().snapshot.clone();
+    assert_eq!(shown(&h).edge_weight, EdgeWeight::Attention);
+    // What the "edges" menu sets.
+    h.state_mut().settings.edge_weight = EdgeWeight::Norm;
+    h.step();
+    step_until(&mut h, 200, "the edges never weighed what flows", |app| {
+        app.view
+            .shown()
+            .is_some_and(|s| s.snapshot.edge_weight == EdgeWeight::Norm)
+    });
+    let snapshot = shown(&h);
+    // The same matrix as `attngraph export --weight norm` (checked against numpy in norms.rs).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.json");
+    let model = hub_model().display().to_string();
+    let path = out.display().to_string();
+    crate::util::assert_success(&crate::util::run_cli(
+        &[
+            "export", "--model", &model, "--text", text, "--bos", "--layer", "1", "--head", "2",
+            "--weight", "norm", "-o", &path,
+        ],
+        &[],
+    ));
+    let cli: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let ours = serde_json::to_value(&snapshot.matrix).unwrap();
+    assert!(crate::util::max_abs_diff(&ours, &cli["matrix"]) < 1e-9);
+    assert!(
+        snapshot.title().contains("what flows"),
+        "{}",
+        snapshot.title()
+    );
+    // The Markov view is the chain itself: attention, whatever the edges weigh elsewhere.
+    h.state_mut().settings.view = attngraph::ui::settings::View::Markov;
+    h.step();
+    step_until(
+        &mut h,
+        200,
+        "the Markov view did not show attention",
+        |app| {
+            app.view
+                .shown()
+                .is_some_and(|s| s.snapshot.edge_weight == EdgeWeight::Attention)
+        },
+    );
+    assert!(shown(&h).markov.is_row_stochastic);
+    // A selection with no norm of its own says so.
+    h.state_mut().settings.view = attngraph::ui::settings::View::Graph;
+    h.state_mut().settings.selection = Selection::Rollout;
+    h.step();
+    step_until(
+        &mut h,
+        200,
+        "rollout weighed by what flows was not refused",
+        |app| {
+            app.notice()
+                .is_some_and(|n| n.contains("what flows is defined for one head or one layer"))
+        },
+    );
 }

@@ -159,7 +159,7 @@ pub fn graph_panel_ui(
             snapshot.graph.edge_count(),
             snapshot.graph.token_count()
         ));
-        legend(ui, log_scale);
+        legend(ui, log_scale, snapshot.edge_weight);
         if snapshot.pruning.top_k > 0 {
             let label = ui.weak(format!(
                 "· each token's {} strongest edges",
@@ -240,7 +240,7 @@ fn links_popup(ui: &egui::Ui, matrix: &crate::graph::Matrix, token: usize) {
 }
 
 /// The colour ramp of edge weights, with its range.
-fn legend(ui: &mut egui::Ui, log_scale: bool) {
+fn legend(ui: &mut egui::Ui, log_scale: bool, weight: crate::graph::EdgeWeight) {
     let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
     for i in 0..24 {
         let t = i as f32 / 23.0;
@@ -251,11 +251,17 @@ fn legend(ui: &mut egui::Ui, log_scale: bool) {
             ramp(t),
         );
     }
+    let what = match weight {
+        crate::graph::EdgeWeight::Attention => "edge weight",
+        crate::graph::EdgeWeight::Norm => "what flows, of the largest,",
+        crate::graph::EdgeWeight::NormShare => "share of what flows",
+    };
     ui.small(if log_scale {
-        "edge weight 0.001 … 1 (log)"
+        format!("{what} 0.001 … 1 (log)")
     } else {
-        "edge weight 0 … 1"
-    });
+        format!("{what} 0 … 1")
+    })
+    .on_hover_text(weight.describe());
     // The nodes' colour: each token's surprisal, as the probability panel gives it.
     let (rect, _) = ui.allocate_exact_size(egui::vec2(80.0, 12.0), egui::Sense::hover());
     for i in 0..16 {
