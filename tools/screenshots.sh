@@ -37,6 +37,11 @@ shot --text "$twice" --layer "$il" --head "$ih" --view graph --weight norm --scr
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png
 shot --text "$twice" --layer "$il" --head "$ih" --view heads --screenshot screenshots/grid.png
 shot --view perplexity --score-file tests/fixtures/demo_prose.txt --screenshot screenshots/perplexity.png
+# The Compare view: the sentence said twice, ending at the second "log", after "log files" and after "man pages";
+# patched from the first into the second.
+clean="$once The system administrator reads the log"
+corrupt="${once/log files/man pages} The system administrator reads the log"
+shot --text "$clean" --compare "$corrupt" --view compare --layer "$il" --head "$ih" --patch --screenshot screenshots/compare.png
 # Which heads matter: the head whose knock-out lowers a token of the repeated sentence the most, found with the
 # sweep; the grid coloured by each head's contribution to that token's logit; the same head knocked out.
 read -r kl kh kp < <("$bin" ablate --model demo --text "$twice" --bos --all-heads --format json --quiet |

@@ -26,6 +26,12 @@ impl AttnApp {
             Command::CancelDownload => self.session.cancel_download(),
             Command::DismissPrefetch => self.session.dismiss_prefetch(),
             Command::TextEdited => self.edited_at = Some(Instant::now()),
+            Command::CompareText(text) => {
+                self.settings.compare_text = text;
+                self.compare_edited_at = Some(Instant::now());
+            }
+            Command::Patch(key) => self.session.patch(key),
+            Command::ExportPatch(what) => self.export_patch(what, ctx),
             Command::Reanalyze => self.request_analysis(),
             Command::Continue => {
                 let s = &mut self.settings;
@@ -199,7 +205,11 @@ impl AttnApp {
                     }
                 }
                 // Kept in the session; the views draw them from there.
-                Event::Swept | Event::Explained | Event::Lensed | Event::Flowed => {}
+                Event::Swept
+                | Event::Explained
+                | Event::Lensed
+                | Event::Flowed
+                | Event::Compared => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();

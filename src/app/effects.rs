@@ -245,3 +245,60 @@ impl AttnApp {
         self.notice = Some(notice);
     }
 }
+
+impl AttnApp {
+    /// Saves the Compare view's patching (`what`) to the quick-export folder.
+    pub(super) fn export_patch(
+        &mut self,
+        what: crate::ui::command::PatchExport,
+        ctx: &egui::Context,
+    ) {
+        use crate::ui::command::PatchExport;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let patched = self
+            .session
+            .analysis()
+            .zip(self.session.compared())
+            .and_then(|(a, b)| {
+                let key = crate::ui::compare_view::patch_key(a, b)?;
+                self.session.patched(&key).cloned()
+            });
+        let Some(p) = patched else {
+            self.notice = Some(Notice::failed(
+                "nothing to export: patch from A into B in the Compare view first",
+            ));
+            return;
+        };
+        let caption = format!(
+            "{} · clean: {} · corrupt: {}",
+            self.settings.model,
+            crate::ui::shorten(&self.settings.text, 50),
+            crate::ui::shorten(&self.settings.compare_text, 50)
+        );
+        let ext = match what {
+            PatchExport::Csv => "csv",
+            PatchExport::Json => "json",
+            PatchExport::Svg => "svg",
+            PatchExport::Png => "png",
+        };
+        let notice = self.exports.write_file(
+            format!("patching-{stamp}.{ext}"),
+            move || match what {
+                PatchExport::Csv => Ok(export::patching_csv(&p).into_bytes()),
+                PatchExport::Json => serde_json::to_vec_pretty(&*p).map_err(|e| e.to_string()),
+                PatchExport::Svg | PatchExport::Png => {
+                    let svg = export::patching_svg(&p, "Activation patching", &caption);
+                    if what == PatchExport::Png {
+                        export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())
+                    } else {
+                        Ok(svg.into_bytes())
+                    }
+                }
+            },
+            ctx,
+        );
+        self.notice = Some(notice);
+    }
+}

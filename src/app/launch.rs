@@ -54,6 +54,10 @@ pub struct Launch {
     pub layout: Option<settings::GraphLayout>,
     /// What the edges weigh (`--weight`); otherwise as stored.
     pub edge_weight: Option<crate::graph::EdgeWeight>,
+    /// The Compare view's second text (`--compare`); otherwise as stored.
+    pub compare_text: Option<String>,
+    /// Patch from the text into the compared one once both are read (`--patch`).
+    pub patch: bool,
 }
 
 impl Launch {
@@ -91,6 +95,9 @@ impl Launch {
         }
         if let Some(weight) = self.edge_weight {
             settings.edge_weight = weight;
+        }
+        if let Some(text) = &self.compare_text {
+            settings.compare_text = text.clone();
         }
         if let Some(steps) = self.markov_steps {
             // As far as the Markov panel's slider goes.

@@ -49,6 +49,8 @@ pub struct AttnApp {
     model_field: String,
     /// When the text was last typed in, while its analysis waits for the debounce.
     edited_at: Option<Instant>,
+    /// The same for the Compare view's second text.
+    compare_edited_at: Option<Instant>,
     /// Score the Perplexity tab's file as soon as a model is loaded (`--score-file`).
     score_when_loaded: bool,
     /// `--score-file` was given: a `--screenshot` waits for its result too.
@@ -60,6 +62,8 @@ pub struct AttnApp {
     demo_stands_in: bool,
     /// `--colour knock-out --predict P`: run the sweep once the first analysis is there.
     sweep_at_launch: bool,
+    /// `--patch`: patch from the text into the compared one once both are read.
+    patch_at_launch: bool,
     /// The model loaded before the one loading now.
     last_loaded: Option<String>,
     /// The text for which the lesson's last step chose the last token to explain.
@@ -135,11 +139,13 @@ impl AttnApp {
             ),
             notice: notice.map(Notice::done),
             edited_at: None,
+            compare_edited_at: None,
             score_when_loaded: launch.score_file.is_some(),
             scoring_at_launch: launch.score_file.is_some(),
             central_rect: None,
             demo_stands_in,
             sweep_at_launch,
+            patch_at_launch: launch.patch,
             last_loaded: None,
             lesson_attributed: None,
             fresh: launch.fresh,
@@ -159,7 +165,15 @@ impl AttnApp {
     /// Whether a load, an analysis (typed text waiting for the debounce included), a snapshot, an export or a
     /// file dialog is pending.
     pub fn busy(&self) -> bool {
-        self.session.busy() || self.edited_at.is_some() || self.view.busy() || self.exports.busy()
+        self.session.busy()
+            || self.edited_at.is_some()
+            || self.view.busy()
+            || self.exports.busy()
+            || (self.settings.view == View::Compare
+                && (self.compare_edited_at.is_some()
+                    || self.session.compare_pending()
+                    || self.session.patch_running()
+                    || self.patch_at_launch))
     }
 
     fn load_model(&mut self, model: String) {
@@ -217,6 +231,52 @@ impl AttnApp {
         if self.settings.view == View::Layers {
             if let Some(key) = self.session.text_key() {
                 self.session.lens(key, self.view.knocked_out.clone());
+            }
+        }
+        if self.settings.view == View::Compare && self.session.model_name().is_some() {
+            match self.compare_edited_at {
+                Some(t) if t.elapsed() < DEBOUNCE => {
+                    ctx.request_repaint_after(DEBOUNCE.saturating_sub(t.elapsed()))
+                }
+                _ => {
+                    self.compare_edited_at = None;
+                    self.session.compare(
+                        self.settings.compare_text.clone(),
+                        AnalyzeOptions {
+                            bos: self.settings.bos,
+                            top_k: 5,
+                            keep_scores: false,
+                            ablated: crate::model::HeadSet::default(),
+                        },
+                    );
+                }
+            }
+        }
+        if self.patch_at_launch && !self.session.compare_pending() {
+            let key = self
+                .session
+                .analysis()
+                .zip(self.session.compared())
+                .and_then(|(a, b)| {
+                    (a.text == self.settings.text && b.text == self.settings.compare_text)
+                        .then(|| crate::ui::compare_view::patch_key(a, b))
+                        .flatten()
+                });
+            let both_read = self
+                .session
+                .analysis()
+                .zip(self.session.compared())
+                .is_some_and(|(a, b)| {
+                    a.text == self.settings.text && b.text == self.settings.compare_text
+                });
+            match key {
+                Some(key) => {
+                    self.patch_at_launch = false;
+                    self.session.patch(key);
+                }
+                // Both texts are read and cannot be patched (different lengths): the view says why.
+                None if both_read => self.patch_at_launch = false,
+                None => {}
             }
         }
         if self.settings.edge_weight != crate::graph::EdgeWeight::Attention {

@@ -155,6 +155,12 @@ pub enum Command {
         /// edge) or each row's share of it, as the "edges" menu.
         #[arg(long, value_enum)]
         weight: Option<crate::graph::EdgeWeight>,
+        /// The Compare view's second text (`--view compare`).
+        #[arg(long)]
+        compare: Option<String>,
+        /// In the Compare view, patch from the text into the compared one at once.
+        #[arg(long)]
+        patch: bool,
     },
     /// Export the selected matrix as a graph: SVG, PNG, DOT, GraphML, JSON or CSV (the format from --format, else
     /// from -o's extension).
@@ -271,6 +277,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             threshold,
             layout,
             weight,
+            compare,
+            patch,
         }) => {
             let launch = crate::app::Launch {
                 model,
@@ -294,6 +302,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 threshold,
                 layout,
                 edge_weight: weight,
+                compare_text: compare,
+                patch,
                 ..crate::app::Launch::default()
             };
             crate::app::run(launch)

@@ -6,6 +6,7 @@ mod effects;
 mod escape;
 mod layout;
 mod lens;
+mod patching;
 mod png;
 mod snapshot;
 mod svg;
@@ -23,6 +24,7 @@ pub use layout::{
     edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,
 };
 pub use lens::{lens_svg, LensShade};
+pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use snapshot::{Snapshot, SnapshotError, JSON_SCHEMA_VERSION};
 pub use svg::{to_svg, weight_rgb};

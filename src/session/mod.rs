@@ -6,7 +6,9 @@
 //! replaces the analysis on screen only if it is at least as new as the one shown
 //! ([`Session::shown_generation`]), so a slow answer to an old text never overwrites a newer one.
 
+mod compare;
 pub mod deriver;
+mod pane;
 mod prefetch;
 pub mod scoring;
 mod side_tasks;
@@ -24,7 +26,7 @@ use crate::model::generate::SamplingOptions;
 use crate::model::loader::LoadError;
 use crate::model::{Analysis, AnalyzeOptions, EngineError, HeadSet};
 use scoring::ScoredFile;
-pub use worker::{Explained, SideTask, TextKey};
+pub use worker::{Explained, PatchKey, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
 
 /// Bytes arriving for a file of the model being downloaded.
@@ -77,6 +79,8 @@ pub enum Event {
     Lensed,
     /// What each head moves arrived.
     Flowed,
+    /// The second pane's analysis or patching moved on.
+    Compared,
     /// Continue ▸ sampled tokens: the text with them appended.
     Continued(String),
     /// Tokens scored so far of the file being scored.
@@ -111,6 +115,8 @@ pub struct Session {
     lens: Option<(TextKey, HeadSet, Arc<crate::model::lens::Lens>)>,
     /// The newest lens asked for, while it is on its way.
     lens_pending: Option<(TextKey, HeadSet)>,
+    /// The second pane: the compared text and patching.
+    pane: pane::ComparePane,
     /// What each head moves: its text and knocked-out heads, and the parts.
     flow: Option<(TextKey, HeadSet, Arc<crate::model::norms::FlowParts>)>,
     /// The newest flow parts asked for, while they are on their way.
@@ -167,6 +173,7 @@ impl Session {
             lens_pending: None,
             flow: None,
             flow_pending: None,
+            pane: pane::ComparePane::default(),
             failed: Vec::new(),
             sweep_progress: None,
             head_scores: Vec::new(),
@@ -250,6 +257,15 @@ impl Session {
         let mut events = Vec::new();
         for response in self.worker.poll() {
             match response {
+                // The second pane's answers are its own.
+                response @ (Response::Compared { .. }
+                | Response::CompareFailed { .. }
+                | Response::PatchProgress(..)
+                | Response::Patched(..)
+                | Response::PatchFailed(..)) => {
+                    self.pane_response(response);
+                    events.push(Event::Compared);
+                }
                 Response::Progress { file, done, total } => {
                     let started = self
                         .download
@@ -274,6 +290,8 @@ impl Session {
                     self.sweep = None;
                     self.explained = None;
                     self.lens = None;
+                    self.flow = None;
+                    self.pane = pane::ComparePane::default();
                     self.failed.clear();
                     events.push(Event::Loaded(name));
                 }

@@ -44,6 +44,21 @@ pub struct TextKey {
     pub bos: bool,
 }
 
+/// Two texts and the two tokens activation patching compares: what a patching answers about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchKey {
+    /// The text whose pieces are put back (the text on screen).
+    pub clean: String,
+    /// The text patched (the compared one).
+    pub corrupt: String,
+    /// BOS first in both.
+    pub bos: bool,
+    /// The token the clean text leads to.
+    pub answer: u32,
+    /// The token the corrupt text leads to instead.
+    pub wrong: u32,
+}
+
 /// The lesson's numbers for a text and head, and the head's pre-softmax scores (its figure).
 #[derive(Debug)]
 pub struct Explained {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::scoring::{score_file, ScoredFile};
 use super::tasks::explained;
-pub use super::tasks::{Explained, SideTask, TaskError, TextKey};
+pub use super::tasks::{Explained, PatchKey, SideTask, TaskError, TextKey};
 use crate::graph::heads::{self, HeadScores};
 use crate::model::ablation::{self, Sweep};
 use crate::model::attribution::{self, Attribution};
@@ -96,6 +96,22 @@ pub enum Request {
         /// Set by the UI to stop it (the text changed).
         cancel: Arc<std::sync::atomic::AtomicBool>,
     },
+    /// Read the second pane's text (compared with the one on screen); the newest such request wins.
+    Compare {
+        /// The request's generation, counted apart from the first pane's.
+        generation: u64,
+        /// The text.
+        text: String,
+        /// What to compute.
+        options: AnalyzeOptions,
+    },
+    /// Activation patching between the two panes' texts.
+    Patch {
+        /// The texts and tokens.
+        key: PatchKey,
+        /// Set by the UI to stop it (a text changed).
+        cancel: Arc<std::sync::atomic::AtomicBool>,
+    },
     /// Sample tokens after a text.
     Continue {
         /// The text.
@@ -126,6 +142,26 @@ pub enum Response {
     },
     /// Loading failed; the previous model (if any) stays loaded.
     LoadFailed(TaskError),
+    /// The second pane's text was read.
+    Compared {
+        /// The request's generation.
+        generation: u64,
+        /// The result.
+        analysis: Arc<Analysis>,
+    },
+    /// Reading the second pane's text failed.
+    CompareFailed {
+        /// The request's generation.
+        generation: u64,
+        /// Why.
+        error: TaskError,
+    },
+    /// Runs done so far of a patching.
+    PatchProgress(PatchKey, usize, usize),
+    /// A patching finished.
+    Patched(PatchKey, Arc<crate::model::patching::Patching>),
+    /// A patching failed (or was stopped).
+    PatchFailed(PatchKey, TaskError),
     /// An analysis finished.
     Analyzed {
         /// The request's generation.
@@ -225,6 +261,8 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
     let mut cache = crate::model::engine::PrefixCache::default();
     // The same with heads knocked out, so that typing stays cheap in both readings.
     let mut ablated_cache = crate::model::engine::PrefixCache::default();
+    // The second pane reads its own text, with its own prefix cache.
+    let mut compare_cache = crate::model::engine::PrefixCache::default();
     let send = |r: Response| {
         let _ = outbox.send(r);
         wake();
@@ -248,6 +286,9 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
         let newest_lens = batch
             .iter()
             .rposition(|r| matches!(r, Request::Lens { .. }));
+        let newest_compare = batch
+            .iter()
+            .rposition(|r| matches!(r, Request::Compare { .. }));
         let newest_flow = batch
             .iter()
             .rposition(|r| matches!(r, Request::Flow { .. }));
@@ -289,6 +330,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             engine = Some(e);
                             cache = crate::model::engine::PrefixCache::default();
                             ablated_cache = crate::model::engine::PrefixCache::default();
+                            compare_cache = crate::model::engine::PrefixCache::default();
                             send(Response::Loaded { name });
                         }
                         Err(error) => send(Response::LoadFailed(error)),
@@ -409,6 +451,66 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
                     }
                 }
+                Request::Compare {
+                    generation,
+                    text,
+                    options,
+                } => {
+                    if Some(idx) != newest_compare {
+                        continue;
+                    }
+                    let Some(engine) = &engine else {
+                        send(Response::CompareFailed {
+                            generation,
+                            error: TaskError::NoModel,
+                        });
+                        continue;
+                    };
+                    let options = AnalyzeOptions {
+                        bos: options.bos && engine.bos_token().is_some(),
+                        ..options
+                    };
+                    match engine.analyze_cached(&text, &options, &mut compare_cache) {
+                        Ok(analysis) => send(Response::Compared {
+                            generation,
+                            analysis,
+                        }),
+                        Err(error) => send(Response::CompareFailed {
+                            generation,
+                            error: error.into(),
+                        }),
+                    }
+                }
+                Request::Patch { key, cancel } => match &engine {
+                    Some(engine) => {
+                        let progress_out = outbox.clone();
+                        let progress_wake = wake.clone();
+                        let patched = key.clone();
+                        let mut progress = move |done: usize, total: usize| {
+                            let _ = progress_out.send(Response::PatchProgress(
+                                patched.clone(),
+                                done,
+                                total,
+                            ));
+                            progress_wake();
+                            !cancel.load(std::sync::atomic::Ordering::Relaxed)
+                        };
+                        let bos = key.bos && engine.bos_token().is_some();
+                        match crate::model::patching::patch(
+                            engine,
+                            &key.clean,
+                            &key.corrupt,
+                            bos,
+                            key.answer,
+                            key.wrong,
+                            &mut progress,
+                        ) {
+                            Ok(p) => send(Response::Patched(key, Arc::new(p))),
+                            Err(error) => send(Response::PatchFailed(key, error.into())),
+                        }
+                    }
+                    None => send(Response::PatchFailed(key, TaskError::NoModel)),
+                },
                 Request::Sweep { key, cancel } => {
                     let task = SideTask::Sweep(key.clone());
                     match &engine {

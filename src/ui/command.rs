@@ -63,6 +63,19 @@ pub enum EffectExport {
     LensPng,
 }
 
+/// What to save of a patching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchExport {
+    /// One row per head and per (layer, position).
+    Csv,
+    /// `attngraph patch --format json`'s object.
+    Json,
+    /// The two grids as SVG.
+    Svg,
+    /// The two grids as PNG.
+    Png,
+}
+
 /// A request from a panel.
 #[must_use = "a panel's command does nothing until the app applies it"]
 #[derive(Clone, Debug, PartialEq)]
@@ -138,6 +151,12 @@ pub enum Command {
     LessonChoose(usize),
     /// Check the reader's answer on their text.
     LessonCheck,
+    /// The compared text was edited; read it after the debounce.
+    CompareText(String),
+    /// Patch from the text on screen into the compared one.
+    Patch(crate::session::PatchKey),
+    /// Save the patching on screen.
+    ExportPatch(PatchExport),
     /// Colour the Layers view's cells by this.
     LensColour(LensColour),
     /// Plot this column's climb in the Layers view (`None`: close the plot).

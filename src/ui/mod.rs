@@ -3,6 +3,7 @@
 
 pub mod central;
 pub mod command;
+pub mod compare_view;
 pub mod controls;
 pub mod dialogs;
 pub mod effects_panel;

@@ -25,15 +25,18 @@ pub enum View {
     Lesson,
     /// The logit lens: what each layer would predict.
     Layers,
+    /// A second text beside the first: both heatmaps, the difference, and activation patching.
+    Compare,
 }
 
 impl View {
     /// Every view, in the order of the window's tabs.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Graph,
         Self::Matrix,
         Self::Heads,
         Self::Layers,
+        Self::Compare,
         Self::Markov,
         Self::Perplexity,
         Self::Lesson,
@@ -49,6 +52,7 @@ impl View {
             Self::Perplexity => "Perplexity",
             Self::Lesson => "Lesson",
             Self::Layers => "Layers",
+            Self::Compare => "Compare",
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct Settings {
     pub lang: crate::lesson::steps::Lang,
     /// The lesson's step (from 0).
     pub lesson_step: usize,
+    /// The Compare view's second text.
+    pub compare_text: String,
 }
 
 impl Default for Settings {
@@ -125,6 +131,7 @@ impl Default for Settings {
             export_dir: None,
             lang: crate::lesson::steps::Lang::default(),
             lesson_step: 0,
+            compare_text: "I hate tennis.".to_string(),
             text: "I love tennis.".to_string(),
             bos: true,
             selection: Selection::Head { layer: 0, head: 0 },

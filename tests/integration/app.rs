@@ -1580,3 +1580,109 @@ fn edges_can_weigh_what_flows_and_the_markov_view_stays_on_attention() {
         },
     );
 }
+
+#[test]
+fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
+    use attngraph::ui::settings::View;
+    let exports = tempfile::tempdir().unwrap();
+    let launch = Launch {
+        model: Some(hub_model().display().to_string()),
+        text: Some("I love tennis. I love".into()),
+        compare_text: Some("I hate tennis. I love".into()),
+        view: Some(View::Compare),
+        fresh: true,
+        export_dir: Some(exports.path().to_path_buf()),
+        ..Launch::default()
+    };
+    let app = AttnApp::new(&egui::Context::default(), None, launch);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 900.0))
+        .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
+    step_until(&mut h, 300, "the second pane was never read", |app| {
+        app.session.compared().is_some() && app.session.analysis().is_some() && !app.busy()
+    });
+    let b = h.state().session.compared().unwrap().clone();
+    assert_eq!(b.text, "I hate tennis. I love");
+    h.get_by_label("difference heatmap");
+    // An edit in the first pane reads the first text again and leaves the second pane's analysis as it was.
+    h.state_mut().settings.text = "I love tennis. I like".into();
+    h.state_mut()
+        .apply(Command::TextEdited, &egui::Context::default());
+    step_until(&mut h, 300, "the first pane was not read again", |app| {
+        app.session
+            .analysis()
+            .is_some_and(|a| a.text == "I love tennis. I like")
+            && !app.busy()
+    });
+    assert!(std::sync::Arc::ptr_eq(
+        h.state().session.compared().unwrap(),
+        &b
+    ));
+    // And an edit in the second pane leaves the first's.
+    let a = h.state().session.analysis().unwrap().clone();
+    h.state_mut().apply(
+        Command::CompareText("I hate tennis. I like".into()),
+        &egui::Context::default(),
+    );
+    step_until(&mut h, 300, "the second pane was not read again", |app| {
+        app.session
+            .compared()
+            .is_some_and(|b| b.text == "I hate tennis. I like")
+            && !app.busy()
+    });
+    assert!(std::sync::Arc::ptr_eq(
+        h.state().session.analysis().unwrap(),
+        &a
+    ));
+    // Patch from A into B: the numbers are the library's (checked against PyTorch hooks in patching.rs).
+    h.get_by_label("Patch from A into B").click();
+    step_until(&mut h, 600, "the patching never finished", |app| {
+        !app.busy() && !app.session.patch_running()
+    });
+    let (a, b) = (
+        h.state().session.analysis().unwrap().clone(),
+        h.state().session.compared().unwrap().clone(),
+    );
+    let key = attngraph::ui::compare_view::patch_key(&a, &b).unwrap();
+    let shown = h
+        .state()
+        .session
+        .patched(&key)
+        .expect("the patching of the two texts")
+        .clone();
+    let engine = crate::util::engine(&hub_model());
+    let want = attngraph::model::patching::patch(
+        &engine,
+        &key.clean,
+        &key.corrupt,
+        key.bos,
+        key.answer,
+        key.wrong,
+        &mut |_, _| true,
+    )
+    .unwrap();
+    assert_eq!(*shown, want);
+    h.get_by_label("patch_residual");
+    h.get_by_label("patch_heads");
+    // Saved as the command prints it, and as a picture.
+    for button in ["JSON", "SVG"] {
+        h.get_by_label(button).click();
+        step_until(&mut h, 60, "the patching was not saved", |app| !app.busy());
+    }
+    let saved = |ext: &str| -> std::path::PathBuf {
+        std::fs::read_dir(exports.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .unwrap()
+    };
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(saved("json")).unwrap()).unwrap();
+    // serde_json reads back the last bit of a float approximately: compare numbers to 1e-12.
+    let want_json = serde_json::to_value(&want).unwrap();
+    assert_eq!(json["clean_tokens"], want_json["clean_tokens"]);
+    assert!(crate::util::max_abs_diff(&json["residual"], &want_json["residual"]) < 1e-12);
+    assert!(crate::util::max_abs_diff(&json["heads"], &want_json["heads"]) < 1e-12);
+    let svg = std::fs::read_to_string(saved("svg")).unwrap();
+    assert!(svg.contains("Activation patching"));
+}

@@ -115,6 +115,27 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             commands.extend(super::layers_view::layers_ui(ui, panel));
         }
         View::Lesson => commands.extend(lesson_ui(ui, b, a)),
+        View::Compare => {
+            let session = b.session;
+            let compared = session.compared().map(|c| &**c);
+            let key = compared.and_then(|c| super::compare_view::patch_key(a, c));
+            let panel = super::compare_view::ComparePanel {
+                a,
+                b: compared,
+                text: &b.settings.compare_text,
+                failure: session.compare_error().map(ToString::to_string),
+                pending: session.compare_pending(),
+                selection: b.settings.selection,
+                log_scale: b.settings.log_scale,
+                patch: super::compare_view::PatchState {
+                    result: key.as_ref().and_then(|k| session.patched(k)).map(|p| &**p),
+                    progress: key.as_ref().and_then(|k| session.patch_progress(k)),
+                    failure: key.as_ref().and_then(|k| session.patch_failure(k)),
+                    key,
+                },
+            };
+            commands.extend(super::compare_view::compare_ui(ui, panel));
+        }
         View::Matrix => {
             if let Some(shown) = b.view.shown() {
                 ui.strong(format!(
