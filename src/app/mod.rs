@@ -246,7 +246,8 @@ impl AttnApp {
                             bos: self.settings.bos,
                             top_k: 5,
                             keep_scores: false,
-                            ablated: crate::model::HeadSet::default(),
+                            // Both panes are read by the same model: the heads knocked out in one are in both.
+                            ablated: self.view.knocked_out.clone(),
                         },
                     );
                 }
@@ -274,8 +275,11 @@ impl AttnApp {
                     self.patch_at_launch = false;
                     self.session.patch(key);
                 }
-                // Both texts are read and cannot be patched (different lengths): the view says why.
-                None if both_read => self.patch_at_launch = false,
+                // Both texts are read and cannot be patched (different lengths), or the second cannot be read:
+                // the view says why.
+                None if both_read || self.session.compare_error().is_some() => {
+                    self.patch_at_launch = false
+                }
                 None => {}
             }
         }

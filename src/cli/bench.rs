@@ -217,16 +217,98 @@ pub fn reset_peak_rss() {
 /// Tokens the bench's Continue ▸ adds to each text.
 const CONTINUE_TOKENS: usize = 8;
 
-/// Runs the benchmark and prints one line per length.
+/// What this machine cannot beat: its matrix-product rate and its memory bandwidth.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Peaks {
+    /// GFLOP/s of a large float32 matrix product.
+    pub gflops: f64,
+    /// GB/s of reading memory.
+    pub gbps: f64,
+    /// Whether they were measured here (else given on the command line).
+    pub measured: bool,
+}
+
+impl Peaks {
+    /// The given peaks, or those measured on this machine for the ones not given: the best of three 2,048² float32
+    /// products (candle's gemm on every core) and the best of three parallel reads of 512 MB.
+    pub fn of(gflops: Option<f64>, gbps: Option<f64>) -> anyhow::Result<Self> {
+        for (name, value) in [("--peak-gflops", gflops), ("--peak-gbps", gbps)] {
+            if value.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                bail!("{name} must be a positive number");
+            }
+        }
+        let measured = gflops.is_none() || gbps.is_none();
+        let gflops = match gflops {
+            Some(v) => v,
+            None => {
+                let n = 2048;
+                let a = candle_core::Tensor::rand(0f32, 1.0, (n, n), &candle_core::Device::Cpu)?;
+                let b = candle_core::Tensor::rand(0f32, 1.0, (n, n), &candle_core::Device::Cpu)?;
+                std::hint::black_box(a.matmul(&b)?);
+                let mut best = f64::INFINITY;
+                for _ in 0..3 {
+                    let start = Instant::now();
+                    std::hint::black_box(a.matmul(&b)?);
+                    best = best.min(start.elapsed().as_secs_f64());
+                }
+                2.0 * (n as f64).powi(3) / best / 1e9
+            }
+        };
+        let gbps = match gbps {
+            Some(v) => v,
+            None => {
+                use rayon::prelude::*;
+                let data = vec![1.0f32; 128 << 20]; // 512 MB
+                let mut best = f64::INFINITY;
+                for _ in 0..3 {
+                    let start = Instant::now();
+                    // Sixteen independent sums per chunk, so the adds vectorise and memory is what limits.
+                    let sum: f32 = data
+                        .par_chunks(1 << 16)
+                        .map(|c| {
+                            c.chunks_exact(16)
+                                .fold([0f32; 16], |mut acc, x| {
+                                    for (a, v) in acc.iter_mut().zip(x) {
+                                        *a += v;
+                                    }
+                                    acc
+                                })
+                                .iter()
+                                .sum::<f32>()
+                        })
+                        .sum();
+                    std::hint::black_box(sum);
+                    best = best.min(start.elapsed().as_secs_f64());
+                }
+                (data.len() * 4) as f64 / best / 1e9
+            }
+        };
+        Ok(Self {
+            gflops,
+            gbps,
+            measured,
+        })
+    }
+
+    /// The least time, in ms, of work of `flops` that reads `bytes`: max(FLOPs / rate, bytes / bandwidth).
+    pub fn floor_ms(&self, flops: f64, bytes: f64) -> f64 {
+        (flops / (self.gflops * 1e9)).max(bytes / (self.gbps * 1e9)) * 1e3
+    }
+}
+
+/// Runs the benchmark and prints one line per length, each time beside the work it did and this machine's floor
+/// for that work (`peaks`).
 pub fn bench(
     model: &ModelArgs,
     lengths: &[usize],
     repeat: usize,
     json: bool,
+    peaks: (Option<f64>, Option<f64>),
 ) -> anyhow::Result<()> {
     if repeat == 0 {
         bail!("--repeat must be at least 1");
     }
+    let peaks = Peaks::of(peaks.0, peaks.1)?;
     let engine = model.load()?;
     let limit = engine.info().n_positions;
     if let Some(&bad) = lengths.iter().find(|&&t| t == 0 || t > limit) {
@@ -239,6 +321,20 @@ pub fn bench(
         ..Default::default()
     };
     let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(
+            out,
+            "floor = max(FLOPs / {:.1} GFLOP/s, weight bytes / {:.1} GB/s){}",
+            peaks.gflops,
+            peaks.gbps,
+            if peaks.measured {
+                " (measured here: a 2,048² float32 product with candle's gemm, a 512 MB read)"
+            } else {
+                " (as given)"
+            }
+        )?;
+    }
+    let config = engine.model().config().clone();
     // One untimed analysis warms caches and thread pools, as the first keystroke in the app would.
     engine.analyze(&random_text(&engine, 8, 0)?, &options)?;
     for &tokens in lengths {
@@ -298,13 +394,19 @@ pub fn bench(
         } else {
             None
         };
+        let flops = config.analysis_flops(tokens);
+        let bytes = config.product_weight_bytes();
+        let floor = peaks.floor_ms(flops, bytes);
+        let achieved = flops / (median / 1e3) / 1e9;
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name()});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured});
             writeln!(out, "{line}")?;
         } else {
             writeln!(
                 out,
-                "{tokens:>6} tokens  median {median:>9.1} ms  +1 token {typing_median:>7.1} ms  Continue {CONTINUE_TOKENS} tokens {:>9} ms  peak RSS {:>7} MB  ({} kernels)",
+                "{tokens:>6} tokens  median {median:>9.1} ms  {:>8.2} GFLOP at {achieved:>6.1} GFLOP/s  floor {floor:>8.1} ms ({:.2}×)  +1 token {typing_median:>7.1} ms  Continue {CONTINUE_TOKENS} tokens {:>9} ms  peak RSS {:>7} MB  ({} kernels)",
+                flops / 1e9,
+                median / floor,
                 continue_median.map_or_else(|| "n/a".to_string(), |ms| format!("{ms:.1}")),
                 peak.map_or_else(|| "n/a".to_string(), |mb| format!("{mb:.0}")),
                 engine.model().kernels_in_use()

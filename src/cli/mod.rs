@@ -74,6 +74,12 @@ pub enum Command {
         /// model is loaded.
         #[arg(long)]
         kernels: bool,
+        /// The machine's matrix-product rate for the floor, in GFLOP/s (else measured: a 2,048² float32 product).
+        #[arg(long)]
+        peak_gflops: Option<f64>,
+        /// The machine's memory bandwidth for the floor, in GB/s (else measured: a 512 MB read).
+        #[arg(long)]
+        peak_gbps: Option<f64>,
     },
 
     /// Knock heads out and see each token's log-probability move: a set of heads together (--heads), or every
@@ -323,11 +329,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             repeat,
             format,
             kernels,
+            peak_gflops,
+            peak_gbps,
         }) => {
             if kernels {
                 kernels::bench_kernels(format == BenchFormat::Json)
             } else {
-                bench::bench(&model, &tokens, repeat, format == BenchFormat::Json)
+                bench::bench(
+                    &model,
+                    &tokens,
+                    repeat,
+                    format == BenchFormat::Json,
+                    (peak_gflops, peak_gbps),
+                )
             }
         }
         Some(Command::Export {

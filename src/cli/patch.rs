@@ -83,8 +83,16 @@ fn token_id(engine: &Engine, given: &str) -> anyhow::Result<u32> {
         bail!("the token is empty: give the text of one token (\" Mary\") or its id as #ID");
     }
     let pieces = engine.tokenizer().encode(given)?;
-    match pieces.as_slice() {
-        [one] => Ok(one.id),
+    // A SentencePiece tokenizer puts `▁` before a text, so " Mary" reads as two pieces: its vocabulary writes
+    // the word with its space as "▁Mary".
+    let spelled = engine
+        .tokenizer()
+        .is_sentencepiece()
+        .then(|| engine.tokenizer().token_id(&given.replace(' ', "▁")))
+        .flatten();
+    match (pieces.as_slice(), spelled) {
+        (_, Some(id)) => Ok(id),
+        ([one], None) => Ok(one.id),
         _ => {
             let shown: String = pieces
                 .iter()

@@ -123,7 +123,13 @@ impl Snapshot {
     ) -> Result<Self, SnapshotError> {
         let attention = graph::select(&analysis.attentions, selection)?;
         let (matrix, norm_max) = graph::weigh(&analysis.attentions, selection, weight, flow)?;
-        let graph = AttentionGraph::new(graph::token_nodes(analysis), &pruning.edges(&matrix))?;
+        // Dropping token 0 renormalises rows that are shares (attention, share of flow), not flow relative to
+        // the largest edge.
+        let shares = weight != EdgeWeight::Norm;
+        let graph = AttentionGraph::new(
+            graph::token_nodes(analysis),
+            &pruning.edges_renormalised(&matrix, shares),
+        )?;
         Ok(Self {
             model: model.to_string(),
             text: analysis.text.clone(),

@@ -222,7 +222,7 @@ pub fn probe_scores(
 /// model's context) below its vocabulary size, then the same ids again.
 pub fn probe_ids(engine: &Engine, len: usize) -> Result<Vec<u32>, EngineError> {
     let info = engine.info();
-    // A model without a BOS token (Qwen) still has <|endoftext|> to stand first.
+    // A model whose config names no BOS token may still have <|endoftext|> to stand first.
     let bos = engine
         .bos_token()
         .or_else(|| engine.tokenizer().end_of_text())

@@ -63,12 +63,18 @@ impl Pruning {
 
     /// The edges of `matrix` that survive, row by row, heaviest first within a row.
     pub fn edges(&self, matrix: &Matrix) -> Vec<Edge> {
+        self.edges_renormalised(matrix, true)
+    }
+
+    /// [`Pruning::edges`]; with `renormalise` false, dropping token 0 leaves the other weights as they are
+    /// (for weights that are not shares of a row, such as what flows relative to the largest edge).
+    pub fn edges_renormalised(&self, matrix: &Matrix, renormalise: bool) -> Vec<Edge> {
         let first = usize::from(self.drop_first);
         let mut edges = Vec::new();
         for i in first..matrix.n() {
             let row = matrix.row(i);
             let kept: f64 = row.iter().skip(first).sum();
-            let norm = if self.drop_first && kept > 0.0 {
+            let norm = if renormalise && self.drop_first && kept > 0.0 {
                 kept
             } else {
                 1.0

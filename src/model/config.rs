@@ -531,6 +531,32 @@ impl Config {
         embeddings + self.n_layer * (attention + mlp + 2 * norm) + norm
     }
 
+    /// Weights of one block's matrix products (projections and MLP, no biases or norms).
+    fn block_product_weights(&self) -> usize {
+        let (d, inner) = (self.n_embd, self.n_inner);
+        let (q, kv) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
+        let mlp = match self.activation {
+            Activation::SwiGlu => 3 * d * inner,
+            _ => 2 * d * inner,
+        };
+        d * (q + 2 * kv) + q * d + mlp
+    }
+
+    /// Floating-point operations of a whole analysis of `t` tokens: every block's products (2 per weight and
+    /// token), the causal half of QKᵀ and of A·V (2·t²·heads·head width in all), and the LM head on every
+    /// position (2·t·n_embd·vocab). Norms, softmax and statistics are left out: they are a few per element.
+    pub fn analysis_flops(&self, t: usize) -> f64 {
+        let t = t as f64;
+        let blocks = 2.0 * t * self.block_product_weights() as f64
+            + 2.0 * t * t * (self.n_head * self.head_dim) as f64;
+        self.n_layer as f64 * blocks + 2.0 * t * (self.n_embd * self.vocab_size) as f64
+    }
+
+    /// Bytes of float32 weights an analysis reads at least once: every block's products and the LM head.
+    pub fn product_weight_bytes(&self) -> f64 {
+        4.0 * (self.n_layer * self.block_product_weights() + self.n_embd * self.vocab_size) as f64
+    }
+
     /// Query heads that share one key/value head.
     pub fn group_size(&self) -> usize {
         self.n_head / self.n_kv_head
@@ -549,6 +575,22 @@ mod tests {
         assert_eq!(config.n_inner, 3072);
         assert_eq!(config.head_dim(), 64);
         assert_eq!(config.activation, Activation::GeluTanh);
+    }
+
+    #[test]
+    fn counts_the_work_of_an_analysis() {
+        // GPT-2 small: 12·(2T·768·9216 + 1536·T²) in the blocks and 2T·768·50257 in the LM head; 498 MB of
+        // weights in its products and head.
+        let config = Config::from_json(GPT2).unwrap();
+        for t in [8.0, 64.0, 1024.0f64] {
+            let want =
+                12.0 * (2.0 * t * 768.0 * 9216.0 + 1536.0 * t * t) + 2.0 * t * 768.0 * 50257.0;
+            assert_eq!(config.analysis_flops(t as usize), want);
+        }
+        assert_eq!(
+            config.product_weight_bytes(),
+            4.0 * (12.0 * 768.0 * 9216.0 + 768.0 * 50257.0)
+        );
     }
 
     #[test]

@@ -20,6 +20,16 @@ use super::weights::Weights;
 /// logits of a whole 1024-token text (200 MB).
 const LOGITS_CHUNK: usize = 128;
 
+/// The most memory every head's attention of one analysis may take: 4 GB holds GPT-2 XL's 1,200 heads at 1,024
+/// tokens (2.5 GB) and Qwen2.5-0.5B's 336 at about 2,400; a longer text is refused rather than run out of memory.
+const ATTENTION_BUDGET_GB: usize = 4;
+
+/// The most tokens whose attention, kept for `heads` heads as lower triangles of f32, fits the budget.
+fn tokens_within_budget(heads: usize) -> usize {
+    let budget = (ATTENTION_BUDGET_GB as f64) * 1e9 / 4.0 / heads.max(1) as f64; // t(t + 1)/2 ≤ budget
+    ((2.0 * budget).sqrt() - 0.5).floor() as usize
+}
+
 /// A token's byte range in the input: (start, end).
 pub type Span = (usize, usize);
 
@@ -295,6 +305,16 @@ impl Engine {
             });
         }
         let t = ids.len();
+        let heads = info.n_layer * info.n_head;
+        let limit = tokens_within_budget(heads);
+        if t > limit {
+            return Err(EngineError::TooManyToKeep {
+                tokens: t,
+                limit,
+                heads,
+                gb: ATTENTION_BUDGET_GB,
+            });
+        }
         // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).
         let reuse = match &cache.previous {
             Some(prev)
@@ -480,4 +500,18 @@ impl PrefixCache {
 /// Length of the longest common prefix.
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_attention_budget_keeps_gpt2s_whole_context() {
+        // GPT-2 XL: 48 layers × 25 heads at 1,024 tokens is 1,200 · 1,024 · 1,025 / 2 · 4 bytes = 2.5 GB.
+        assert!(super::tokens_within_budget(48 * 25) >= 1024);
+        // Qwen2.5-0.5B: 24 × 14 heads; t(t + 1)/2 · 4 · 336 ≤ 4e9 gives t = 2,439.
+        let t = super::tokens_within_budget(24 * 14);
+        assert_eq!(t, 2439);
+        let bytes = |t: usize| (t * (t + 1) / 2 * 4 * 336) as f64;
+        assert!(bytes(t) <= 4e9 && bytes(t + 1) > 4e9);
+    }
 }

@@ -64,6 +64,18 @@ pub enum EngineError {
         /// n_positions.
         limit: usize,
     },
+    /// Longer than the attention of every head can be kept for.
+    #[error("the text is {tokens} tokens; keeping every head's attention of this model ({heads} heads) for more than {limit} tokens would take over {gb} GB: shorten it, or score it with sliding windows (`attngraph perplexity`, or the app's Perplexity tab)")]
+    TooManyToKeep {
+        /// Tokens including BOS.
+        tokens: usize,
+        /// The most that fit the budget.
+        limit: usize,
+        /// Heads of the model, all layers.
+        heads: usize,
+        /// The budget in GB.
+        gb: usize,
+    },
     /// BOS asked for but the model has no BOS token.
     #[error("this model has no BOS token (its config.json names no bos_token_id and its tokenizer adds none), so none can be put first; use --no-bos (in the app, untick BOS)")]
     NoBosToken,

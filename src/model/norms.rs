@@ -67,28 +67,14 @@ impl FlowParts {
         let mut grams = Vec::with_capacity(trace.layers.len());
         for (layer, traced) in trace.layers.iter().enumerate() {
             let f = model.value_outputs(layer, &traced.input)?; // (n_head, t, n_embd)
-            let width = f.dim(2)?;
-            let f: Vec<f64> = f
-                .flatten_all()?
-                .to_vec1::<f32>()?
+                                                                // Per token, the Gram matrix of its heads' vectors as one batched product: (t, n_head, n_head).
+            let per_token = f.transpose(0, 1)?.contiguous()?; // (t, n_head, n_embd)
+            let gram: Vec<Vec<f64>> = per_token
+                .matmul(&per_token.transpose(1, 2)?.contiguous()?)?
+                .reshape((t, n_head * n_head))?
+                .to_vec2::<f32>()?
                 .into_iter()
-                .map(f64::from)
-                .collect();
-            // f[h][j] is the slice at (h·t + j)·width.
-            let vector = |h: usize, j: usize| &f[(h * t + j) * width..(h * t + j + 1) * width];
-            let gram: Vec<Vec<f64>> = (0..t)
-                .map(|j| {
-                    (0..n_head * n_head)
-                        .map(|hg| {
-                            let (h, g) = (hg / n_head, hg % n_head);
-                            vector(h, j)
-                                .iter()
-                                .zip(vector(g, j))
-                                .map(|(a, b)| a * b)
-                                .sum()
-                        })
-                        .collect()
-                })
+                .map(|row| row.into_iter().map(f64::from).collect())
                 .collect();
             value_norms.push(
                 (0..n_head)

@@ -14,9 +14,11 @@ impl Session {
     /// Asks for the analysis of the second pane's `text`, unless that is what was asked last.
     pub fn compare(&mut self, text: String, options: AnalyzeOptions) {
         let asked = Some((text.clone(), options.clone()));
-        if self.pane.asked == asked && self.pane.error.is_none() {
+        if self.pane.asked == asked {
             return;
         }
+        // A patching of the texts as they were would only hold the worker up.
+        self.stop_patching_unless(|key| key.corrupt == text);
         self.pane.asked = asked;
         self.pane.requested += 1;
         self.worker.send(Request::Compare {
@@ -56,6 +58,15 @@ impl Session {
         self.pane.progress = Some((0, 1));
         self.pane.patch_error = None;
         self.worker.send(Request::Patch { key, cancel });
+    }
+
+    /// Stops the patching running unless `keep` says it is still wanted.
+    pub(super) fn stop_patching_unless(&mut self, keep: impl Fn(&PatchKey) -> bool) {
+        if let Some((key, cancel)) = &self.pane.running {
+            if !keep(key) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Whether a patching is running.

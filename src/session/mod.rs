@@ -197,6 +197,7 @@ impl Session {
             cancel.store(true, Ordering::Relaxed);
             self.sweep_progress = None;
         }
+        self.stop_patching_unless(|_| false);
         self.loading = true;
         self.load_error = None;
         self.download = None;
@@ -223,6 +224,7 @@ impl Session {
                 cancel.store(true, Ordering::Relaxed);
             }
         }
+        self.stop_patching_unless(|key| key.clean == text);
         self.requested_generation += 1;
         self.worker.send(Request::Analyze {
             generation: self.requested_generation,

@@ -59,7 +59,8 @@ pub fn default_tokens(a: &Analysis, b: &Analysis) -> Option<(u32, u32)> {
 /// What patching the two texts as they are would compute: A clean, B corrupt, A's and B's top guesses as the
 /// two tokens; `None` unless both have the same number of tokens and the same BOS.
 pub fn patch_key(a: &Analysis, b: &Analysis) -> Option<PatchKey> {
-    if a.tokens.len() != b.tokens.len() || a.bos != b.bos {
+    // Patching runs the whole model: with heads knocked out, the answer would be another model's.
+    if a.tokens.len() != b.tokens.len() || a.bos != b.bos || !a.ablated.is_empty() {
         return None;
     }
     let (answer, wrong) = default_tokens(a, b)?;
@@ -326,7 +327,11 @@ fn patch_ui(ui: &mut egui::Ui, a: &Analysis, b: &Analysis, p: &PatchState<'_>) -
     let mut commands = Vec::new();
     ui.strong("Activation patching: which heads and positions carry the difference");
     let Some(key) = &p.key else {
-        ui.label("Patching needs two texts of the same number of tokens, each with a prediction after it.");
+        ui.label(if a.ablated.is_empty() {
+            "Patching needs two texts of the same number of tokens, each with a prediction after it."
+        } else {
+            "Patching runs the whole model: bring back the knocked-out heads to patch."
+        });
         return commands;
     };
     let name = |x: &Analysis, id: u32| {

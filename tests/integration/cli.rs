@@ -125,6 +125,10 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
         "2",
         "--format",
         "json",
+        "--peak-gflops",
+        "100",
+        "--peak-gbps",
+        "10",
     ];
     let portable = std::path::Path::new("portable");
     let auto = if attngraph::model::packed_kernel_supported() {
@@ -160,6 +164,23 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
             }
             assert!(line["peak_rss_mb"].as_f64().unwrap() > 1.0, "{line}");
             assert_eq!(line["kernels"], kernels);
+            // The work and the floor, for the fixture's sizes (3 layers, 16 wide, 50,257 tokens): 12·d² weights
+            // in each block's products, the causal half of QKᵀ and A·V, and the LM head on every position.
+            let (l, d, v, t) = (3.0, 16.0, 50257.0, f64::from(tokens));
+            let flops = l * (2.0 * t * 12.0 * d * d + 2.0 * t * t * d) + 2.0 * t * d * v;
+            let bytes = 4.0 * (l * 12.0 * d * d + d * v);
+            assert!(
+                (line["gflop"].as_f64().unwrap() - flops / 1e9).abs() < 1e-12,
+                "{line}"
+            );
+            let floor = (flops / 100e9).max(bytes / 10e9) * 1e3;
+            assert!(
+                (line["floor_ms"].as_f64().unwrap() - floor).abs() < 1e-9,
+                "{line}"
+            );
+            let median = line["median_ms"].as_f64().unwrap();
+            assert!((line["over_floor"].as_f64().unwrap() - median / floor).abs() < 1e-9);
+            assert_eq!(line["peaks_measured"], false);
             // The CPU is named, as /proc/cpuinfo does on Linux.
             let cpu = line["cpu"].as_str().unwrap();
             if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
