@@ -304,6 +304,7 @@ pub fn bench(
     repeat: usize,
     json: bool,
     peaks: (Option<f64>, Option<f64>),
+    norms: bool,
 ) -> anyhow::Result<()> {
     if repeat == 0 {
         bail!("--repeat must be at least 1");
@@ -394,14 +395,39 @@ pub fn bench(
         } else {
             None
         };
+        // What flows (the edge weights of `export --weight norm` and the window's menu), as the app computes it
+        // after an analysis: its own pass over the text.
+        let norms_median = if norms {
+            let mut times = Vec::with_capacity(repeat);
+            for text in &texts {
+                let (ids, _) = engine.tokenize(text, false)?;
+                let start = Instant::now();
+                std::hint::black_box(crate::model::norms::FlowParts::of_ids(
+                    &engine,
+                    &ids,
+                    &crate::model::HeadSet::default(),
+                )?);
+                times.push(ms_since(start));
+            }
+            times.sort_by(f64::total_cmp);
+            Some(times[times.len() / 2])
+        } else {
+            None
+        };
         let flops = config.analysis_flops(tokens);
         let bytes = config.product_weight_bytes();
         let floor = peaks.floor_ms(flops, bytes);
         let achieved = flops / (median / 1e3) / 1e9;
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured, "norms_median_ms": norms_median});
             writeln!(out, "{line}")?;
         } else {
+            if let Some(ms) = norms_median {
+                writeln!(
+                    out,
+                    "{tokens:>6} tokens  what flows (edge norms) {ms:.1} ms"
+                )?;
+            }
             writeln!(
                 out,
                 "{tokens:>6} tokens  median {median:>9.1} ms  {:>8.2} GFLOP at {achieved:>6.1} GFLOP/s  floor {floor:>8.1} ms ({:.2}×)  +1 token {typing_median:>7.1} ms  Continue {CONTINUE_TOKENS} tokens {:>9} ms  peak RSS {:>7} MB  ({} kernels)",

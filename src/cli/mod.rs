@@ -80,6 +80,9 @@ pub enum Command {
         /// The machine's memory bandwidth for the floor, in GB/s (else measured: a 512 MB read).
         #[arg(long)]
         peak_gbps: Option<f64>,
+        /// Also time the norms of what flows (`export --weight norm`, the window's edges menu) on each text.
+        #[arg(long)]
+        norms: bool,
     },
 
     /// Knock heads out and see each token's log-probability move: a set of heads together (--heads), or every
@@ -331,6 +334,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             kernels,
             peak_gflops,
             peak_gbps,
+            norms,
         }) => {
             if kernels {
                 kernels::bench_kernels(format == BenchFormat::Json)
@@ -341,6 +345,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     repeat,
                     format == BenchFormat::Json,
                     (peak_gflops, peak_gbps),
+                    norms,
                 )
             }
         }
