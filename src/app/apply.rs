@@ -31,6 +31,7 @@ impl AttnApp {
                 self.compare_edited_at = Some(Instant::now());
             }
             Command::Patch(key) => self.session.patch(key),
+            Command::CompareHead(selection) => self.settings.compare_head = selection,
             Command::ExportPatch(what) => self.export_patch(what, ctx),
             Command::Reanalyze => self.request_analysis(),
             Command::Continue => {

@@ -157,6 +157,8 @@ pub enum Command {
     Patch(crate::session::PatchKey),
     /// Save the patching on screen.
     ExportPatch(PatchExport),
+    /// Compare another matrix of the same text (`Some`) or another text (`None`).
+    CompareHead(Option<Selection>),
     /// Colour the Layers view's cells by this.
     LensColour(LensColour),
     /// Plot this column's climb in the Layers view (`None`: close the plot).

@@ -34,6 +34,8 @@ pub struct ComparePanel<'a> {
     pub log_scale: bool,
     /// The patching of the two texts as they are, and its state.
     pub patch: PatchState<'a>,
+    /// Compare another head of the same text instead of another text: this matrix beside `selection`.
+    pub other_head: Option<Selection>,
 }
 
 /// Activation patching between the two texts.
@@ -76,6 +78,29 @@ pub fn patch_key(a: &Analysis, b: &Analysis) -> Option<PatchKey> {
 /// Draws the view; returns the commands.
 pub fn compare_ui(ui: &mut egui::Ui, p: ComparePanel<'_>) -> Vec<Command> {
     let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        ui.label("compare with");
+        if ui
+            .selectable_label(p.other_head.is_none(), "another text")
+            .clicked()
+        {
+            commands.push(Command::CompareHead(None));
+        }
+        if ui
+            .selectable_label(p.other_head.is_some(), "another head of this text")
+            .clicked()
+            && p.other_head.is_none()
+        {
+            commands.push(Command::CompareHead(Some(Selection::Head {
+                layer: 0,
+                head: 0,
+            })));
+        }
+    });
+    if let Some(other) = p.other_head {
+        commands.extend(heads_ui(ui, &p, other));
+        return commands;
+    }
     ui.horizontal(|ui| {
         ui.label("B, compared with the text above (A):");
         let mut text = p.text.to_string();
@@ -139,7 +164,12 @@ pub fn compare_ui(ui: &mut egui::Ui, p: ComparePanel<'_>) -> Vec<Command> {
                 let [left, right] = columns else {
                     return;
                 };
-                difference_ui(left, a, b, p.selection);
+                if let (Ok(ma), Ok(mb)) = (
+                    graph::select(&a.attentions, p.selection),
+                    graph::select(&b.attentions, p.selection),
+                ) {
+                    difference_ui(left, &ma, &mb, a, b);
+                }
                 commands.extend(patch_ui(right, a, b, &p.patch));
             });
         } else {
@@ -189,21 +219,77 @@ fn heatmap(
     }
 }
 
-/// ΔA = A(B) − A(A) of the selection, diverging colours, the value on hover.
-fn difference_ui(ui: &mut egui::Ui, a: &Analysis, b: &Analysis, selection: Selection) {
-    let (Ok(ma), Ok(mb)) = (
-        graph::select(&a.attentions, selection),
-        graph::select(&b.attentions, selection),
-    ) else {
-        return;
-    };
+/// Two heads of one text side by side, and their difference.
+fn heads_ui(ui: &mut egui::Ui, p: &ComparePanel<'_>, other: Selection) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let a = p.a;
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "B: another matrix of the same text, beside A ({})",
+            p.selection.label()
+        ));
+        if let Selection::Head { layer, head } = other {
+            let (mut layer, mut head) = (layer, head);
+            let (n_layer, n_head) = (a.model.n_layer, a.model.n_head);
+            let l = ui.add(
+                egui::DragValue::new(&mut layer)
+                    .range(0..=n_layer.saturating_sub(1))
+                    .prefix("layer "),
+            );
+            let h = ui.add(
+                egui::DragValue::new(&mut head)
+                    .range(0..=n_head.saturating_sub(1))
+                    .prefix("head "),
+            );
+            if l.changed() || h.changed() {
+                commands.push(Command::CompareHead(Some(Selection::Head { layer, head })));
+            }
+        }
+    });
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        ui.columns(2, |columns| {
+            for (column, (name, selection)) in
+                columns.iter_mut().zip([("A", p.selection), ("B", other)])
+            {
+                column.push_id(name, |ui| {
+                    ui.strong(format!("{name}: {}", selection.label()));
+                    let size = Vec2::new(ui.available_width(), 330.0);
+                    ui.allocate_ui(size, |ui| {
+                        ui.set_max_height(330.0);
+                        heatmap(ui, name, a, selection, p.log_scale)
+                    });
+                });
+            }
+        });
+        ui.separator();
+        if let (Ok(ma), Ok(mb)) = (
+            graph::select(&a.attentions, p.selection),
+            graph::select(&a.attentions, other),
+        ) {
+            difference_ui(ui, &ma, &mb, a, a);
+        }
+    });
+    commands
+}
+
+/// ΔA = B − A, diverging colours, the value on hover; then the same as a graph, edges by gain or loss.
+fn difference_ui(
+    ui: &mut egui::Ui,
+    ma: &graph::Matrix,
+    mb: &graph::Matrix,
+    a: &Analysis,
+    b: &Analysis,
+) {
     let n = ma.n();
+    if mb.n() != n {
+        return;
+    }
     let largest = (0..n)
         .flat_map(|i| (0..=i).map(move |j| (i, j)))
         .fold(1e-12f64, |m, (i, j)| {
             m.max((mb.get(i, j) - ma.get(i, j)).abs())
         });
-    ui.strong("ΔA = A(B) − A(A): red where B looks more, blue where it looks less");
+    ui.strong("ΔA = B − A: red where B looks more, blue where it looks less");
     legend(ui, &format!("−{largest:.3}"), &format!("+{largest:.3}"));
     let cell = (ui.available_width().min(300.0) / n.max(1) as f32).clamp(3.0, 14.0);
     let (rect, response) = ui.allocate_exact_size(Vec2::splat(cell * n as f32), Sense::hover());
@@ -241,6 +327,74 @@ fn difference_ui(ui: &mut egui::Ui, a: &Analysis, b: &Analysis, selection: Selec
                 label(b, j),
                 mb.get(i, j) - ma.get(i, j)
             ));
+        }
+    }
+    difference_graph(ui, ma, mb, b, largest);
+}
+
+/// ΔA as a graph: the tokens on a line, an arc from i back to j for every change of at least a tenth of the
+/// largest, red where B looks more and blue where it looks less, as wide as the change.
+fn difference_graph(
+    ui: &mut egui::Ui,
+    ma: &graph::Matrix,
+    mb: &graph::Matrix,
+    b: &Analysis,
+    largest: f64,
+) {
+    let n = ma.n();
+    ui.small("the same as a graph: an arc from each token back to the tokens it looks at more (red) or less (blue)");
+    let width = ui.available_width().min(520.0);
+    let step = width / n.max(1) as f32;
+    let (rect, response) = ui.allocate_exact_size(Vec2::new(width, 150.0), Sense::hover());
+    response.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::WidgetType::Other, true, "difference graph")
+    });
+    let painter = ui.painter_at(rect);
+    let base = rect.bottom() - 24.0;
+    let x = |i: usize| rect.left() + step * (i as f32 + 0.5);
+    for i in 0..n {
+        for j in 0..i {
+            let d = mb.get(i, j) - ma.get(i, j);
+            if d.abs() < 0.1 * largest {
+                continue;
+            }
+            let [r, g, bl] = diverging_rgb(d / largest);
+            let (from, to) = (x(i), x(j));
+            let height = ((from - to) / 2.0).min(base - rect.top() - 4.0);
+            let mid = egui::pos2((from + to) / 2.0, base - height);
+            let points: Vec<egui::Pos2> = (0..=16)
+                .map(|k| {
+                    let t = k as f32 / 16.0;
+                    // A quadratic Bézier from the query up over to the key.
+                    let p0 = egui::pos2(from, base);
+                    let p2 = egui::pos2(to, base);
+                    let u = 1.0 - t;
+                    egui::pos2(
+                        u * u * p0.x + 2.0 * u * t * mid.x + t * t * p2.x,
+                        u * u * p0.y + 2.0 * u * t * (mid.y - height) + t * t * p2.y,
+                    )
+                })
+                .collect();
+            painter.add(egui::Shape::line(
+                points,
+                egui::Stroke::new(
+                    1.0 + 4.0 * (d.abs() / largest) as f32,
+                    Color32::from_rgb(r, g, bl),
+                ),
+            ));
+        }
+    }
+    for i in 0..n {
+        painter.circle_filled(egui::pos2(x(i), base), 3.0, ui.visuals().text_color());
+        if step >= 14.0 || i % ((14.0 / step).ceil() as usize).max(1) == 0 {
+            // i < n, the number of tokens of both texts here.
+            painter.text(
+                egui::pos2(x(i), base + 4.0),
+                egui::Align2::CENTER_TOP,
+                shorten(&token(&b.tokens[i].display), 8),
+                egui::FontId::proportional(10.0),
+                ui.visuals().text_color(),
+            );
         }
     }
 }

@@ -121,6 +121,8 @@ pub struct Settings {
     pub lesson_step: usize,
     /// The Compare view's second text.
     pub compare_text: String,
+    /// The Compare view compares this matrix of the same text instead of a second text.
+    pub compare_head: Option<Selection>,
 }
 
 impl Default for Settings {
@@ -132,6 +134,7 @@ impl Default for Settings {
             lang: crate::lesson::steps::Lang::default(),
             lesson_step: 0,
             compare_text: "I hate tennis.".to_string(),
+            compare_head: None,
             text: "I love tennis.".to_string(),
             bos: true,
             selection: Selection::Head { layer: 0, head: 0 },

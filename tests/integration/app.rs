@@ -1685,4 +1685,14 @@ fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
     assert!(crate::util::max_abs_diff(&json["heads"], &want_json["heads"]) < 1e-12);
     let svg = std::fs::read_to_string(saved("svg")).unwrap();
     assert!(svg.contains("Activation patching"));
+    h.get_by_label("difference graph");
+    // Two heads of one text instead: both heatmaps and their difference, no second text needed.
+    h.state_mut().apply(
+        Command::CompareHead(Some(Selection::Head { layer: 1, head: 2 })),
+        &egui::Context::default(),
+    );
+    h.step();
+    h.step();
+    h.get_by_label("difference heatmap");
+    assert!(h.query_by_label("Patch from A into B").is_none());
 }

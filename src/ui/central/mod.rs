@@ -133,6 +133,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                     failure: key.as_ref().and_then(|k| session.patch_failure(k)),
                     key,
                 },
+                other_head: b.settings.compare_head,
             };
             commands.extend(super::compare_view::compare_ui(ui, panel));
         }
