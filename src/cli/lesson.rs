@@ -1,4 +1,4 @@
-//! `attngraph lesson`: the lesson's eleven steps on one text and head, as the app asks them — each question with
+//! `attngraph lesson`: the lesson's twelve steps on one text and head, as the app asks them — each question with
 //! its choices, the right choice on this text, what the check reveals, and the positions it looked at.
 
 use std::io::Write;
@@ -96,12 +96,23 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The sink step weighs what the head moves to the last token from each token: α ‖f(x_j)‖.
+    let norms = crate::model::norms::value_norms_of_layer(&engine, &ids, layer)?;
+    let norms = norms
+        .get(head)
+        .ok_or_else(|| anyhow::anyhow!("the model has no head {layer}.{head}"))?;
+    let carried: Vec<f64> = norms
+        .iter()
+        .enumerate()
+        .map(|(j, n)| f64::from(analysis.attentions.get(layer, head, last, j)) * n)
+        .collect();
     let facts = Facts {
         analysis: &analysis,
         explanation: &explanation,
         head_scores: &head_scores,
         attribution: attribution.as_ref(),
         lens: lens.as_ref(),
+        carried: Some(&carried),
     };
     let report = steps::report(args.lang, &facts);
     let mut out = std::io::stdout().lock();

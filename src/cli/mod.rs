@@ -93,7 +93,7 @@ pub enum Command {
     /// The numbers the lesson teaches with, for one text and head: sizes, the score matrix's asymmetry, the
     /// Markov facts, the mass on token 0 after k steps, the joint probability, perplexity and bits.
     Explain(effects::ExplainArgs),
-    /// The lesson's eleven steps on a text: each question, its choices, the right choice on this text, what the
+    /// The lesson's twelve steps on a text: each question, its choices, the right choice on this text, what the
     /// check reveals, and the positions it looked at.
     Lesson(lesson::LessonArgs),
     /// The logit lens: what each layer would predict, its residual stream put through the final norm and

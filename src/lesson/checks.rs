@@ -20,6 +20,8 @@ pub struct Facts<'a> {
     pub attribution: Option<&'a Attribution>,
     /// The logit lens of the text, as the model is (no head knocked out unless the analysis has).
     pub lens: Option<&'a crate::model::lens::Lens>,
+    /// What the head moves to the last token from each token, α_ij ‖f(x_j)‖ (see [`crate::model::norms`]).
+    pub carried: Option<&'a [f64]>,
 }
 
 impl Facts<'_> {
@@ -502,6 +504,46 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                     "在 {after}（位置 {pos}）之後，每一層的第一猜測——{}。{zh_first}；它一層一層的機率：{}。",
                     guesses.join("、"),
                     climb.join(" → ")
+                ),
+            ))
+        }
+        11 => {
+            let Some(carried) = f.carried else {
+                return Err(na(
+                    "Weighing what the head moves from each token…",
+                    "正在計算這個頭從每個詞元搬走多少…",
+                ));
+            };
+            let total: f64 = carried.iter().sum();
+            let (Some(&to_sink), true) = (carried.first(), total > 0.0 && last >= 1) else {
+                return Err(na(
+                    "The last token is token 0 itself, or the head moves nothing to it: type a few words.",
+                    "最後一個詞元就是詞元 0，或這個頭什麼都沒搬給它：多打幾個字。",
+                ));
+            };
+            let (layer, head) = (e.layer, e.head);
+            let attention = f64::from(f.analysis.attentions.get(layer, head, last, 0));
+            let share = to_sink / total;
+            // ‖f(x_j)‖ = carried_j / α_j where α_j > 0: the sink's vector against the others' on average.
+            let norm = |j: usize| {
+                let a = f64::from(f.analysis.attentions.get(layer, head, last, j));
+                (a > 0.0).then(|| carried[j] / a)
+            };
+            let others: Vec<f64> = (1..carried.len()).filter_map(norm).collect();
+            let mean_others = others.iter().sum::<f64>() / others.len().max(1) as f64;
+            let sink_norm = norm(0).map_or_else(|| "—".to_string(), |v| format!("{v:.2}"));
+            Ok(plain(
+                usize::from(share >= attention),
+                vec![0, last],
+                format!(
+                    "Token 0 gets {} of the last token's attention in head {layer}.{head} and {} of what the head moves to it: ‖f(x_0)‖ = {sink_norm}, against {mean_others:.2} on average for the other tokens.",
+                    crate::format::percent(attention.ln()),
+                    crate::format::percent(share.ln())
+                ),
+                format!(
+                    "在頭 {layer}.{head} 裡，詞元 0 得到最後一個詞元 {} 的注意力，卻只占這個頭搬給它的 {}：‖f(x_0)‖ = {sink_norm}，其他詞元平均是 {mean_others:.2}。",
+                    crate::format::percent(attention.ln()),
+                    crate::format::percent(share.ln())
                 ),
             ))
         }

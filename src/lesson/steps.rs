@@ -1,6 +1,6 @@
 //! The lesson's steps, in the order they build on each other: tokens → Q·K scores → softmax rows → the graph →
 //! the Markov chain → A^k and the sink → next-token probabilities → perplexity → bits and compression → what
-//! a head contributes → what each layer predicts. Each has a few sentences in English and Traditional Chinese (one table per language,
+//! a head contributes → what each layer predicts → what the sink carries. Each has a few sentences in English and Traditional Chinese (one table per language,
 //! [`EN`] and [`ZH_HANT`]), the figure it talks about, and a question whose answer is checked on the reader's
 //! own text and explained with the reader's numbers ([`step`], from the checks in `checks.rs`).
 
@@ -90,6 +90,7 @@ pub const FIGURES: [Figure; STEPS] = [
     Figure::Bits,
     Figure::Heads,
     Figure::Lens,
+    Figure::Attention,
 ];
 
 /// Step `index`'s text in `lang` (`index` is taken modulo [`STEPS`]).
@@ -132,7 +133,7 @@ pub struct StepReport {
 pub struct LessonReport {
     /// The language.
     pub lang: Lang,
-    /// The eleven steps.
+    /// The twelve steps.
     pub steps: Vec<StepReport>,
 }
 

@@ -194,6 +194,12 @@ impl Engine {
         self.bos
     }
 
+    /// `bos` where the model has a BOS token, else `false`: the app's BOS box is one setting for every model,
+    /// and a model without one reads the text without it (the box says why it is off).
+    pub fn bos_if_any(&self, bos: bool) -> bool {
+        bos && self.bos.is_some()
+    }
+
     /// Whether the model's tokenizer puts BOS in front of a text by itself (Llama's does, GPT-2's and Qwen's do
     /// not): what `--bos` defaults to, so the ids are those of transformers' `tokenizer(text)`.
     pub fn tokenizer_adds_bos(&self) -> bool {

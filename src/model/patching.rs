@@ -92,6 +92,15 @@ pub fn patch(
     let n_layer = info.n_layer;
     let clean_trace = model.trace(&clean_ids, &HeadSet::default())?;
     let corrupt_trace = model.trace(&corrupt_ids, &HeadSet::default())?;
+    // The corrupt run's keys and values at every layer: a window patched at position p is the corrupt run at
+    // every position before p, so those positions are not computed again.
+    let (_, corrupt_kv) = model.forward_from(
+        &corrupt_ids,
+        &[],
+        false,
+        &HeadSet::default(),
+        &mut |_, _, _| Ok(()),
+    )?;
     let metric = Metric {
         model,
         answer,
@@ -129,16 +138,34 @@ pub fn patch(
             &layer_of(&corrupt_trace, layer)?.input,
         );
         let mut row = Vec::with_capacity(t);
+        let difference = (clean_in - corrupt_in)?; // (t, n_embd)
         for first in (0..t).step_by(POSITION_BATCH) {
             let positions: Vec<usize> = (first..(first + POSITION_BATCH).min(t)).collect();
-            let difference = (clean_in - corrupt_in)?; // (t, n_embd)
+            // Each window: the rows first..t of the corrupt stream with row p from the clean one.
+            let r = t - first;
+            let (rows, changed) = (
+                corrupt_in.narrow(0, first, r)?,
+                difference.narrow(0, first, r)?,
+            );
             let windows = positions
                 .iter()
-                .map(|&p| corrupt_in.add(&difference.broadcast_mul(&one_hot(t, p, model)?)?))
+                .map(|&p| rows.add(&changed.broadcast_mul(&one_hot(r, p - first, model)?)?))
                 .collect::<Result<Vec<_>, _>>()?;
-            let hidden =
-                model.forward_from_layer(layer, Tensor::cat(&windows, 0)?, positions.len(), t)?;
-            row.extend(metric.of(&hidden, positions.len())?);
+            let windows = Tensor::cat(&windows, 0)?;
+            let b = positions.len();
+            let (hidden, rows_per_window) = if first == 0 {
+                (model.forward_from_layer(layer, windows, b, t)?, t)
+            } else {
+                (
+                    model.forward_rows_after(layer, windows, b, r, &corrupt_kv, first)?,
+                    r,
+                )
+            };
+            let metric = Metric {
+                t: rows_per_window,
+                ..metric
+            };
+            row.extend(metric.of(&hidden, b)?);
             step(&mut done)?;
         }
         residual.push(row);

@@ -349,7 +349,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             let _ = progress_out.send(Response::PerplexityProgress(done, total));
                             progress_wake();
                         };
-                        let bos = bos && engine.bos_token().is_some();
+                        let bos = engine.bos_if_any(bos);
                         match score_file(engine, &path, max_length, stride, bos, &mut progress) {
                             Ok(scored) => send(Response::PerplexityDone(Box::new(scored))),
                             Err(error) => send(Response::PerplexityFailed(error.into())),
@@ -467,7 +467,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         continue;
                     };
                     let options = AnalyzeOptions {
-                        bos: options.bos && engine.bos_token().is_some(),
+                        bos: engine.bos_if_any(options.bos),
                         ..options
                     };
                     match engine.analyze_cached(&text, &options, &mut compare_cache) {
@@ -495,7 +495,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             progress_wake();
                             !cancel.load(std::sync::atomic::Ordering::Relaxed)
                         };
-                        let bos = key.bos && engine.bos_token().is_some();
+                        let bos = engine.bos_if_any(key.bos);
                         match crate::model::patching::patch(
                             engine,
                             &key.clean,
@@ -537,7 +537,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                 }
                 Request::Continue { text, bos, options } => match &engine {
                     Some(engine) => {
-                        let bos = bos && engine.bos_token().is_some();
+                        let bos = engine.bos_if_any(bos);
                         match crate::model::generate::continue_text(engine, &text, bos, &options) {
                             Ok(text) => send(Response::Continued(text)),
                             Err(error) => {
@@ -565,10 +565,8 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         });
                         continue;
                     };
-                    // The app's BOS box is one setting for every model; a model without a BOS token reads the
-                    // text without one (the box says why it is off).
                     let options = AnalyzeOptions {
-                        bos: options.bos && engine.bos_token().is_some(),
+                        bos: engine.bos_if_any(options.bos),
                         ..options
                     };
                     let start = Instant::now();

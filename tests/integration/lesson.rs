@@ -241,7 +241,7 @@ fn every_step_asks_first_and_answers_on_the_readers_text_in_both_languages() {
     assert_eq!(en["lang"], "en");
     assert_eq!(zh["lang"], "zh-Hant");
     let steps = en["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 11);
+    assert_eq!(steps.len(), 12);
     for (i, (e, z)) in steps
         .iter()
         .zip(zh["steps"].as_array().unwrap())
@@ -493,6 +493,46 @@ fn the_lens_step_names_the_layer_transformers_finds() {
         let shown = format!("{:.1} %", 100.0 * lp.exp());
         assert!(
             lp.exp() < 0.01 || reveal.contains(&shown),
+            "{what}: {shown} in {reveal}"
+        );
+    }
+}
+
+#[test]
+fn the_sink_step_weighs_token_0_as_numpy_does() {
+    // From numpy's norms on transformers' states (tests/fixtures/norms_reference.json): the last token's row of
+    // α_ij ‖f(x_j)‖ gives token 0's share of what the head moves; α_0 = that entry over ‖f(x_0)‖.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
+    )
+    .unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let (model, text, bos, what) = crate::util::case_input(case);
+        let (layer, head) = (1usize, 0usize);
+        let row: Vec<f64> = case["norms"][layer][head]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let share = row[0] / row.iter().sum::<f64>();
+        let attention = row[0] / case["value_norms"][layer][head][0].as_f64().unwrap();
+        let want = usize::from(share >= attention);
+        let report = cli_json(&[
+            "lesson", "--model", &model, "--text", &text, bos, "--layer", "1", "--head", "0",
+            "--format", "json",
+        ]);
+        let step = &report["steps"][11];
+        assert_eq!(step["number"], 12, "{what}");
+        assert_eq!(step["answer"], want, "{what}: {}", step["reveal"]);
+        let reveal = step["reveal"].as_str().unwrap();
+        let shown = format!("{:.1} %", 100.0 * share);
+        assert!(
+            share < 0.01 || reveal.contains(&shown),
             "{what}: {shown} in {reveal}"
         );
     }

@@ -282,6 +282,40 @@ impl Attention {
         self.out.forward(&Tensor::cat(&outputs, 0)?)
     }
 
+    /// Attention of `b` windows of `r` new rows each, (b·r, c), which all follow the same `past` positions (keys
+    /// and values of every window's shared prefix): each window's rows sit at positions past..past + r and see the
+    /// prefix and their own earlier rows (`mask`, (r, past + r)). Returns (b·r, c).
+    pub(super) fn forward_windows(
+        &self,
+        x: &Tensor,
+        b: usize,
+        r: usize,
+        past: &KeyValue,
+        mask: &Tensor,
+    ) -> Result<Tensor> {
+        let offset = past.positions()?;
+        let [q_rows, k_rows, v_rows] = self.project(x)?; // (b·r, ·) each
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut outputs = Vec::with_capacity(b);
+        for w in 0..b {
+            let window = |rows: &Tensor| rows.narrow(0, w * r, r);
+            let (q, k_new, v_new) = self.heads(
+                &[window(&q_rows)?, window(&k_rows)?, window(&v_rows)?],
+                offset,
+            )?;
+            let k = Tensor::cat(&[&past.k, &k_new], 1)?;
+            let v = Tensor::cat(&[&past.v, &v_new], 1)?;
+            let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, r, offset + r)
+            let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?;
+            let y = probs.matmul(&self.expand(&v)?)?; // (n_head, r, head_dim)
+            outputs.push(
+                y.transpose(0, 1)?
+                    .reshape((r, self.n_head * self.head_dim))?,
+            );
+        }
+        self.out.forward(&Tensor::cat(&outputs, 0)?)
+    }
+
     /// Each query head's values at every position of `x` (t, c), before attention mixes them: (n_head, t, d).
     pub(super) fn values(&self, x: &Tensor) -> Result<Tensor> {
         let (_, _, v) = self.heads(&self.project(x)?, 0)?;

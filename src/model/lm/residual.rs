@@ -5,7 +5,7 @@
 use candle_core::Tensor;
 
 use super::attention::{causal_mask, query_blocks, QUERY_BLOCK};
-use super::{CausalLm, LayerTrace, Result, Trace};
+use super::{CausalLm, KeyValue, LayerTrace, Result, Trace};
 use crate::model::head_set::HeadSet;
 
 impl CausalLm {
@@ -99,6 +99,38 @@ impl CausalLm {
             let attn = block
                 .attn
                 .forward_scoring(&block.attention_input(&x)?, b, t, 0, &blocks)?;
+            let (mid, mlp) = block.finish(&x, &attn)?;
+            x = (&mid + &mlp)?;
+        }
+        self.final_norm.forward(&x)
+    }
+
+    /// Final hidden states of `b` windows of `r` rows at positions `offset..offset + r` whose residual streams
+    /// entering block `layer` are `x` (b·r, n_embd), and whose first `offset` positions are those of the run whose
+    /// keys and values are `past` (one entry per layer, at least `offset` positions each): the blocks from `layer`
+    /// on run only the rows that differ. What patching one position of the residual stream reruns: the positions
+    /// before it are the corrupt run's at every layer.
+    pub fn forward_rows_after(
+        &self,
+        layer: usize,
+        x: Tensor,
+        b: usize,
+        r: usize,
+        past: &[KeyValue],
+        offset: usize,
+    ) -> Result<Tensor> {
+        let mask = causal_mask(offset, r, &self.device)?;
+        let mut x = x;
+        for (idx, block) in self.blocks.iter().enumerate().skip(layer) {
+            let kv = past
+                .get(idx)
+                .ok_or_else(|| {
+                    candle_core::Error::Msg(format!("no keys and values for layer {idx}"))
+                })?
+                .prefix(offset)?;
+            let attn = block
+                .attn
+                .forward_windows(&block.attention_input(&x)?, b, r, &kv, &mask)?;
             let (mid, mlp) = block.finish(&x, &attn)?;
             x = (&mid + &mlp)?;
         }

@@ -29,6 +29,7 @@ pub(super) fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Ve
         head_scores: session.head_scores(),
         attribution: session.attribution().filter(|at| at.position + 1 == last),
         lens: session.lensed(&b.view.knocked_out),
+        carried: Some(e.carried.as_slice()),
     });
     let failure = session
         .text_key()
