@@ -125,6 +125,18 @@ impl Linear {
         })
     }
 
+    /// The weight as a plain (out, in) matrix on `device`, without the bias: for products with a slice of its
+    /// columns (one head's share of an output projection).
+    pub(super) fn weight(&self, device: &Device) -> Result<Tensor> {
+        match self {
+            Self::Packed(p) => {
+                let rows: Vec<f32> = (0..p.n()).flat_map(|o| p.row(o)).collect();
+                Tensor::from_vec(rows, (p.n(), p.k()), device)
+            }
+            Self::Rows { weight_t, .. } => Ok(weight_t.clone()),
+        }
+    }
+
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Packed(p) => p.forward(x), // (t, n_out)

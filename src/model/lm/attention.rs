@@ -323,30 +323,20 @@ impl Attention {
     }
 
     /// What each head's values (n_head, rows, d) become through the output projection, bias left out:
-    /// (n_head, rows, c_out). Head h's values go in its own columns with zeros elsewhere, so the projection of
-    /// that row is head h's product plus the bias, and the projection of a zero row is the bias alone.
+    /// (n_head, rows, c_out): head h's values times its columns of the projection's weight.
     pub(super) fn project_heads(&self, heads: &Tensor) -> Result<Tensor> {
-        let (n_head, rows, d) = heads.dims3()?;
-        let width = n_head * d;
-        let bias = self
-            .out
-            .forward(&Tensor::zeros((1, width), DType::F32, &self.device)?)?; // (1, c_out)
+        let (n_head, _, d) = heads.dims3()?;
+        let weight = self.out.weight(&self.device)?; // (c_out, n_head · d)
         let mut out = Vec::with_capacity(n_head);
         for h in 0..n_head {
-            let mut parts = Vec::with_capacity(3);
-            if h > 0 {
-                parts.push(Tensor::zeros((rows, h * d), DType::F32, &self.device)?);
-            }
-            parts.push(heads.narrow(0, h, 1)?.squeeze(0)?);
-            if h + 1 < n_head {
-                parts.push(Tensor::zeros(
-                    (rows, width - (h + 1) * d),
-                    DType::F32,
-                    &self.device,
-                )?);
-            }
-            let projected = self.out.forward(&Tensor::cat(&parts, 1)?.contiguous()?)?; // (rows, c_out)
-            out.push(projected.broadcast_sub(&bias)?);
+            let columns = weight.narrow(1, h * d, d)?.t()?.contiguous()?; // (d, c_out)
+            out.push(
+                heads
+                    .narrow(0, h, 1)?
+                    .squeeze(0)?
+                    .contiguous()?
+                    .matmul(&columns)?,
+            );
         }
         Tensor::stack(&out, 0)
     }
