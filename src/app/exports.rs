@@ -253,6 +253,11 @@ impl Exports {
         }
     }
 
+    /// Whether a screenshot is still to be taken.
+    pub fn taking_screenshot(&self) -> bool {
+        self.screenshot.is_some()
+    }
+
     /// Whether the app was started to save one screenshot and close.
     pub fn closing_after_screenshot(&self) -> bool {
         self.screenshot.as_ref().is_some_and(|s| s.closing)

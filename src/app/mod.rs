@@ -385,6 +385,22 @@ impl eframe::App for AttnApp {
         self.show(ui);
     }
 
+    fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
+        // A `--screenshot` run shows the window as it opens: wherever the window system's pointer happens to
+        // be (the middle of a virtual screen), it hovers nothing and opens no tooltip.
+        if self.exports.taking_screenshot() {
+            raw_input.events.retain(|event| {
+                !matches!(
+                    event,
+                    egui::Event::PointerMoved(_)
+                        | egui::Event::PointerButton { .. }
+                        | egui::Event::MouseMoved(_)
+                        | egui::Event::MouseWheel { .. }
+                )
+            });
+        }
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         if self.fresh {
             // A `--fresh` run leaves what the person saved as it was.
