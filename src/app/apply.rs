@@ -206,11 +206,7 @@ impl AttnApp {
                     }
                 }
                 // Kept in the session; the views draw them from there.
-                Event::Swept
-                | Event::Explained
-                | Event::Lensed
-                | Event::Flowed
-                | Event::Compared => {}
+                Event::Swept | Event::Explained | Event::Lensed | Event::Compared => {}
                 Event::Continued(text) => {
                     self.settings.text = text;
                     self.request_analysis();

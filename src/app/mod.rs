@@ -190,6 +190,7 @@ impl AttnApp {
                 top_k: 5,
                 keep_scores: false,
                 ablated: self.view.knocked_out.clone(),
+                norms: self.settings.edge_weight != crate::graph::EdgeWeight::Attention,
             },
         );
     }
@@ -248,6 +249,7 @@ impl AttnApp {
                             keep_scores: false,
                             // Both panes are read by the same model: the heads knocked out in one are in both.
                             ablated: self.view.knocked_out.clone(),
+                            norms: false,
                         },
                     );
                 }
@@ -283,10 +285,15 @@ impl AttnApp {
                 None => {}
             }
         }
-        if self.settings.edge_weight != crate::graph::EdgeWeight::Attention {
-            if let Some(key) = self.session.text_key() {
-                self.session.flow(key, self.view.knocked_out.clone());
-            }
+        // Edges weighed by what flows need the norms, made in the analysis's own pass: read the text again once
+        // when the menu asks for them and the analysis on screen has none.
+        if self.settings.edge_weight != crate::graph::EdgeWeight::Attention
+            && self.edited_at.is_none()
+            && self.session.analysis().is_some_and(|a| a.flow.is_none())
+            && !self.session.analysis_pending()
+            && self.session.analyze_error().is_none()
+        {
+            self.request_analysis();
         }
         if let Some(analysis) = self.session.analysis().cloned() {
             let model = self
@@ -300,7 +307,7 @@ impl AttnApp {
                 generation,
                 &model,
                 &self.settings,
-                self.session.flowed(&self.view.knocked_out),
+                analysis.flow.as_ref(),
             ) {
                 self.notice = Some(notice);
             }

@@ -30,6 +30,7 @@ pub fn analyze(
         bos,
         top_k,
         keep_scores: scores,
+        norms,
         ..Default::default()
     };
     let analysis = engine.analyze(text, &options)?;
@@ -41,7 +42,7 @@ pub fn analyze(
             if let Some(obj) = value.as_object_mut() {
                 obj.insert("model_name".into(), engine.name().into());
                 if norms {
-                    let n = crate::model::norms::norms(&engine, text, bos)?;
+                    let n = crate::model::norms::Norms::of(&analysis)?;
                     obj.insert("norms".into(), serde_json::to_value(&n.norms)?);
                     obj.insert("layer_norms".into(), serde_json::to_value(&n.layer_norms)?);
                     obj.insert("value_norms".into(), serde_json::to_value(&n.value_norms)?);

@@ -8,7 +8,6 @@ use clap::ValueEnum;
 use super::args::{BosArgs, ModelArgs};
 use crate::export::{self, Format, Layout, Snapshot};
 use crate::graph::{heads, EdgeWeight, Pruning, Selection};
-use crate::model::norms::FlowParts;
 use crate::model::AnalyzeOptions;
 
 /// Aggregates over heads.
@@ -108,16 +107,12 @@ impl SelectArgs {
                 bos: self.bos.enabled(&engine, false),
                 top_k: 1,
                 keep_scores: false,
+                // The norms of what flows, in the analysis's own pass, when the edges weigh them.
+                norms: self.weight != EdgeWeight::Attention,
                 ..Default::default()
             },
         )?;
-        let flow = match self.weight {
-            EdgeWeight::Attention => None,
-            _ => {
-                let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
-                Some(FlowParts::of_ids(&engine, &ids, &analysis.ablated)?)
-            }
-        };
+        let flow = analysis.flow.clone();
         Ok(Snapshot::weighted(
             engine.name(),
             &analysis,
@@ -127,7 +122,7 @@ impl SelectArgs {
             teleport,
             steps,
             self.weight,
-            flow.as_ref(),
+            flow.as_deref(),
         )?)
     }
 }

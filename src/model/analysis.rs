@@ -117,6 +117,9 @@ pub struct Analysis {
     /// The heads knocked out while reading the text (empty: none).
     #[serde(skip_serializing_if = "HeadSet::is_empty")]
     pub ablated: HeadSet,
+    /// What each head moves from each token (the norms of what flows), when asked for: made in the same pass.
+    #[serde(skip)]
+    pub flow: Option<std::sync::Arc<super::norms::FlowParts>>,
 }
 
 impl Analysis {

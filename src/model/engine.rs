@@ -82,6 +82,8 @@ pub struct AnalyzeOptions {
     pub keep_scores: bool,
     /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
     pub ablated: HeadSet,
+    /// Also weigh what each head moves from each token ([`Analysis::flow`]), in the same pass.
+    pub norms: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -91,6 +93,7 @@ impl Default for AnalyzeOptions {
             top_k: 5,
             keep_scores: false,
             ablated: HeadSet::default(),
+            norms: false,
         }
     }
 }
@@ -327,7 +330,8 @@ impl Engine {
                 if !options.keep_scores
                     && prev.bos == options.bos
                     && prev.ablated == options.ablated
-                    && cache.top_k == options.top_k =>
+                    && cache.top_k == options.top_k
+                    && (!options.norms || prev.flow.is_some()) =>
             {
                 common_prefix(&cache.ids, &ids).min(t - 1)
             }
@@ -349,7 +353,15 @@ impl Engine {
 
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, t);
         let mut score_layers = Vec::new();
-        let (hidden_new, kv) = self.model.forward_from(
+        // The norms of what flows for the new positions, layer by layer; the reused ones are the previous text's.
+        let mut grams: Vec<Vec<Vec<f64>>> = match (options.norms, prefix_flow(cache, reuse)) {
+            (true, Some(prefix)) => prefix,
+            (true, None) => vec![Vec::new(); info.n_layer],
+            (false, _) => Vec::new(),
+        };
+        let mut flow_error = None;
+        let model = &self.model;
+        let (hidden_new, kv) = self.model.forward_from_observed(
             new_ids,
             past,
             options.keep_scores,
@@ -363,7 +375,28 @@ impl Engine {
                 }
                 Ok(())
             },
+            &mut |layer, input| {
+                if options.norms {
+                    match (
+                        super::norms::FlowParts::gram_rows(model, layer, input),
+                        grams.get_mut(layer),
+                    ) {
+                        (Ok(rows), Some(layer_grams)) => layer_grams.extend(rows),
+                        (Err(err), _) => flow_error = Some(err),
+                        (_, None) => {
+                            flow_error = Some(EngineError::Internal("a layer past the model"))
+                        }
+                    }
+                }
+                Ok(())
+            },
         )?;
+        if let Some(err) = flow_error {
+            return Err(err);
+        }
+        let flow = options
+            .norms
+            .then(|| Arc::new(super::norms::FlowParts::from_grams(info.n_head, grams)));
         let scores = options.keep_scores.then_some(Scores(score_layers));
         let hidden = match (&cache.hidden, reuse) {
             (Some(old), r) if r > 0 => Tensor::cat(&[&old.narrow(0, 0, r)?, &hidden_new], 0)?, // (t, n_embd)
@@ -472,6 +505,7 @@ impl Engine {
             attentions,
             scores,
             ablated: options.ablated.clone(),
+            flow,
         };
         let state = (!options.keep_scores).then_some((ids, kv, hidden));
         Ok((analysis, state))
@@ -501,6 +535,12 @@ impl PrefixCache {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+}
+
+/// The previous text's norms of what flows for its first `reuse` tokens, when it had them and reuse > 0.
+fn prefix_flow(cache: &PrefixCache, reuse: usize) -> Option<Vec<Vec<Vec<f64>>>> {
+    let flow = cache.previous.as_ref()?.flow.as_ref()?;
+    (reuse > 0).then(|| flow.prefix_grams(reuse))
 }
 
 /// Length of the longest common prefix.

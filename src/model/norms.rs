@@ -5,9 +5,8 @@
 
 use serde::Serialize;
 
-use super::ablation::checked_ids;
 use super::head_set::HeadSet;
-use super::{Engine, EngineError};
+use super::{Analysis, Engine, EngineError};
 use crate::graph::Matrix;
 
 /// The norms of one text.
@@ -56,42 +55,55 @@ pub struct FlowParts {
 }
 
 impl FlowParts {
-    /// The parts of the token ids `ids` with the heads in `ablated` knocked out (their values still count:
-    /// what a head would move is its own, knocked out or not).
-    pub fn of_ids(engine: &Engine, ids: &[u32], ablated: &HeadSet) -> Result<Self, EngineError> {
-        let model = engine.model();
-        let trace = model.trace(ids, ablated)?;
-        let t = ids.len();
-        let n_head = engine.info().n_head;
-        let mut value_norms = Vec::with_capacity(trace.layers.len());
-        let mut grams = Vec::with_capacity(trace.layers.len());
-        for (layer, traced) in trace.layers.iter().enumerate() {
-            let f = model.value_outputs(layer, &traced.input)?; // (n_head, t, n_embd)
-                                                                // Per token, the Gram matrix of its heads' vectors as one batched product: (t, n_head, n_head).
-            let per_token = f.transpose(0, 1)?.contiguous()?; // (t, n_head, n_embd)
-            let gram: Vec<Vec<f64>> = per_token
-                .matmul(&per_token.transpose(1, 2)?.contiguous()?)?
-                .reshape((t, n_head * n_head))?
-                .to_vec2::<f32>()?
-                .into_iter()
-                .map(|row| row.into_iter().map(f64::from).collect())
-                .collect();
-            value_norms.push(
+    /// The Gram matrices of the heads' vectors ⟨f_h(x_j), f_g(x_j)⟩ for the rows of the residual stream
+    /// `input` (rows, n_embd) entering `layer`: [row][h · n_head + g]. A row's depends on that row alone.
+    pub fn gram_rows(
+        model: &crate::model::lm::CausalLm,
+        layer: usize,
+        input: &candle_core::Tensor,
+    ) -> Result<Vec<Vec<f64>>, EngineError> {
+        let f = model.value_outputs(layer, input)?; // (n_head, rows, n_embd)
+        let (n_head, rows, _) = f.dims3()?;
+        let per_token = f.transpose(0, 1)?.contiguous()?; // (rows, n_head, n_embd)
+        Ok(per_token
+            .matmul(&per_token.transpose(1, 2)?.contiguous()?)?
+            .reshape((rows, n_head * n_head))?
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(|row| row.into_iter().map(f64::from).collect())
+            .collect())
+    }
+
+    /// The parts made of every layer's Gram matrices, [layer][token][h · n_head + g], each token's made by
+    /// [`FlowParts::gram_rows`] (n_head² entries).
+    pub(crate) fn from_grams(n_head: usize, gram: Vec<Vec<Vec<f64>>>) -> Self {
+        let value_norms = gram
+            .iter()
+            .map(|layer| {
                 (0..n_head)
                     .map(|h| {
-                        (0..t)
-                            .map(|j| gram[j][h * n_head + h].max(0.0).sqrt())
+                        layer
+                            .iter()
+                            // Each token's row holds n_head² entries (gram_rows): h · n_head + h is one.
+                            .map(|token| token[h * n_head + h].max(0.0).sqrt())
                             .collect()
                     })
-                    .collect(),
-            );
-            grams.push(gram);
-        }
-        Ok(Self {
+                    .collect()
+            })
+            .collect();
+        Self {
             n_head,
             value_norms,
-            gram: grams,
-        })
+            gram,
+        }
+    }
+
+    /// Every layer's Gram matrices of the first `len` tokens: what a longer text with the same start reuses.
+    pub fn prefix_grams(&self, len: usize) -> Vec<Vec<Vec<f64>>> {
+        self.gram
+            .iter()
+            .map(|layer| layer.iter().take(len).cloned().collect())
+            .collect()
     }
 
     /// How many tokens.
@@ -139,32 +151,35 @@ impl FlowParts {
     }
 }
 
-/// The norms of `text` (BOS prepended if `bos`).
-pub fn norms(engine: &Engine, text: &str, bos: bool) -> Result<Norms, EngineError> {
-    let ids = checked_ids(engine, text, bos)?;
-    let parts = FlowParts::of_ids(engine, &ids, &HeadSet::default())?;
-    let attentions = engine.attentions_of_ids(&ids)?;
-    let info = engine.info();
-    let mut out = Norms {
-        norms: Vec::new(),
-        layer_norms: Vec::new(),
-        value_norms: Vec::new(),
-    };
-    let missing = || EngineError::Internal("the norms and the attention disagree in size");
-    for layer in 0..info.n_layer {
-        let heads: Vec<Matrix> = (0..info.n_head)
-            .map(|h| crate::graph::head_matrix(&attentions, layer, h))
-            .collect();
-        let mut head_norms = Vec::with_capacity(info.n_head);
-        let mut value_norms = Vec::with_capacity(info.n_head);
-        for (h, a) in heads.iter().enumerate() {
-            head_norms.push(parts.head(layer, h, a).ok_or_else(missing)?.rows());
-            value_norms.push(parts.value_norms(layer, h).ok_or_else(missing)?.to_vec());
+impl Norms {
+    /// The norms of an analysis made with [`crate::model::AnalyzeOptions::norms`]: every head's and layer's edge
+    /// norms from its attention and [`Analysis::flow`], in the same pass as the analysis.
+    pub fn of(analysis: &Analysis) -> Result<Self, EngineError> {
+        let parts = analysis.flow.as_deref().ok_or(EngineError::Internal(
+            "the norms of an analysis made without them",
+        ))?;
+        let info = &analysis.model;
+        let mut out = Self {
+            norms: Vec::new(),
+            layer_norms: Vec::new(),
+            value_norms: Vec::new(),
+        };
+        let missing = || EngineError::Internal("the norms and the attention disagree in size");
+        for layer in 0..info.n_layer {
+            let heads: Vec<Matrix> = (0..info.n_head)
+                .map(|h| crate::graph::head_matrix(&analysis.attentions, layer, h))
+                .collect();
+            let mut head_norms = Vec::with_capacity(info.n_head);
+            let mut value_norms = Vec::with_capacity(info.n_head);
+            for (h, a) in heads.iter().enumerate() {
+                head_norms.push(parts.head(layer, h, a).ok_or_else(missing)?.rows());
+                value_norms.push(parts.value_norms(layer, h).ok_or_else(missing)?.to_vec());
+            }
+            out.norms.push(head_norms);
+            out.layer_norms
+                .push(parts.layer(layer, &heads).ok_or_else(missing)?.rows());
+            out.value_norms.push(value_norms);
         }
-        out.norms.push(head_norms);
-        out.layer_norms
-            .push(parts.layer(layer, &heads).ok_or_else(missing)?.rows());
-        out.value_norms.push(value_norms);
+        Ok(out)
     }
-    Ok(out)
 }

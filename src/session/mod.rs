@@ -77,8 +77,6 @@ pub enum Event {
     Explained,
     /// The logit lens arrived.
     Lensed,
-    /// What each head moves arrived.
-    Flowed,
     /// The second pane's analysis or patching moved on.
     Compared,
     /// Continue ▸ sampled tokens: the text with them appended.
@@ -117,10 +115,6 @@ pub struct Session {
     lens_pending: Option<(TextKey, HeadSet)>,
     /// The second pane: the compared text and patching.
     pane: pane::ComparePane,
-    /// What each head moves: its text and knocked-out heads, and the parts.
-    flow: Option<(TextKey, HeadSet, Arc<crate::model::norms::FlowParts>)>,
-    /// The newest flow parts asked for, while they are on their way.
-    flow_pending: Option<(TextKey, HeadSet)>,
     /// The newest explanation asked for (text, layer, head), while it is on its way.
     explain_pending: Option<(TextKey, usize, usize)>,
     /// Attributions, explanations and sweeps of the text on screen that failed, with why: not asked again for
@@ -171,8 +165,6 @@ impl Session {
             explain_pending: None,
             lens: None,
             lens_pending: None,
-            flow: None,
-            flow_pending: None,
             pane: pane::ComparePane::default(),
             failed: Vec::new(),
             sweep_progress: None,
@@ -292,7 +284,6 @@ impl Session {
                     self.sweep = None;
                     self.explained = None;
                     self.lens = None;
-                    self.flow = None;
                     self.pane = pane::ComparePane::default();
                     self.failed.clear();
                     events.push(Event::Loaded(name));
@@ -363,13 +354,6 @@ impl Session {
                     self.lens = Some((key, ablated, lens));
                     events.push(Event::Lensed);
                 }
-                Response::Flowed(key, ablated, parts) => {
-                    if self.flow_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
-                        self.flow_pending = None;
-                    }
-                    self.flow = Some((key, ablated, parts));
-                    events.push(Event::Flowed);
-                }
                 Response::Swept(key, sweep) => {
                     if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
                         self.sweep_progress = None;
@@ -405,11 +389,6 @@ impl Session {
                         SideTask::Lens(key, ablated) => {
                             if self.lens_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
                                 self.lens_pending = None;
-                            }
-                        }
-                        SideTask::Flow(key, ablated) => {
-                            if self.flow_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
-                                self.flow_pending = None;
                             }
                         }
                         SideTask::Probe | SideTask::Continue => {}
@@ -526,6 +505,13 @@ impl Session {
         self.shown_generation
     }
 
+    /// Whether an analysis was asked for and has not arrived (nor failed).
+    pub fn analysis_pending(&self) -> bool {
+        self.requested_generation > self.shown_generation
+            && self.analyze_error.is_none()
+            && self.load_error.is_none()
+    }
+
     /// Whether the worker still owes an answer: a load, or the newest analysis (unless an error ended it).
     pub fn busy(&self) -> bool {
         self.loading
@@ -533,8 +519,6 @@ impl Session {
             || self.explain_pending.is_some()
             || self.lens_pending.is_some()
             || self.sweep_progress.is_some()
-            || (self.requested_generation > self.shown_generation
-                && self.analyze_error.is_none()
-                && self.load_error.is_none())
+            || self.analysis_pending()
     }
 }

@@ -85,32 +85,6 @@ impl Session {
         (Some(key) == self.text_key().as_ref() && a == ablated).then_some(&**lens)
     }
 
-    /// Asks for what each head moves from each token of `key`'s text with the heads in `ablated` knocked out
-    /// (to weigh edges by what flows), unless it is here or on its way.
-    pub fn flow(&mut self, key: TextKey, ablated: HeadSet) {
-        let asked = Some((key.clone(), ablated.clone()));
-        let have = self
-            .flow
-            .as_ref()
-            .is_some_and(|(k, a, _)| *k == key && *a == ablated);
-        if have
-            || self.flow_pending == asked
-            || self
-                .failure(&SideTask::Flow(key.clone(), ablated.clone()))
-                .is_some()
-        {
-            return;
-        }
-        self.flow_pending = asked;
-        self.worker.send(Request::Flow { key, ablated });
-    }
-
-    /// What each head moves, if it was made for the text on screen with these heads knocked out.
-    pub fn flowed(&self, ablated: &HeadSet) -> Option<&Arc<crate::model::norms::FlowParts>> {
-        let (key, a, parts) = self.flow.as_ref()?;
-        (Some(key) == self.text_key().as_ref() && a == ablated).then_some(parts)
-    }
-
     /// The lesson's numbers, if they were made for the text on screen.
     pub fn explained(&self) -> Option<&Explained> {
         let e = self.explained.as_deref()?;

@@ -88,8 +88,6 @@ pub enum SideTask {
     Sweep(TextKey),
     /// The logit lens of the text with these heads knocked out.
     Lens(TextKey, crate::model::HeadSet),
-    /// What each head moves from each token (edges weighed by what flows), with these heads knocked out.
-    Flow(TextKey, crate::model::HeadSet),
 }
 
 impl SideTask {
@@ -99,8 +97,7 @@ impl SideTask {
             Self::Attribute(key, _)
             | Self::Explain(key, _, _)
             | Self::Sweep(key)
-            | Self::Lens(key, _)
-            | Self::Flow(key, _) => Some(key),
+            | Self::Lens(key, _) => Some(key),
             Self::Probe | Self::Continue => None,
         }
     }

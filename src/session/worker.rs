@@ -82,13 +82,6 @@ pub enum Request {
         /// Heads knocked out.
         ablated: HeadSet,
     },
-    /// What each head moves from each token of a text.
-    Flow {
-        /// The text.
-        key: TextKey,
-        /// Heads knocked out.
-        ablated: HeadSet,
-    },
     /// Knock out every head alone, in turn.
     Sweep {
         /// The text.
@@ -191,8 +184,6 @@ pub enum Response {
     Explained(Box<Explained>),
     /// The logit lens of a text with the heads knocked out.
     Lensed(TextKey, HeadSet, Arc<crate::model::lens::Lens>),
-    /// What each head moves from each token of a text with the heads knocked out.
-    Flowed(TextKey, HeadSet, Arc<crate::model::norms::FlowParts>),
     /// Heads done so far of a sweep.
     SweepProgress(TextKey, usize, usize),
     /// A sweep over every head.
@@ -289,9 +280,6 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
         let newest_compare = batch
             .iter()
             .rposition(|r| matches!(r, Request::Compare { .. }));
-        let newest_flow = batch
-            .iter()
-            .rposition(|r| matches!(r, Request::Flow { .. }));
         for (idx, request) in batch.into_iter().enumerate() {
             match request {
                 Request::Load {
@@ -420,31 +408,6 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                                 engine, &key.text, key.bos, LENS_TOP_K, &ablated,
                             ) {
                                 Ok(lens) => send(Response::Lensed(key, ablated, Arc::new(lens))),
-                                Err(error) => send(Response::SideTaskFailed(task, error.into())),
-                            }
-                        }
-                        None => send(Response::SideTaskFailed(task, TaskError::NoModel)),
-                    }
-                }
-                Request::Flow { key, ablated } => {
-                    if Some(idx) != newest_flow {
-                        continue;
-                    }
-                    let task = SideTask::Flow(key.clone(), ablated.clone());
-                    if newest_analysis.is_some_and(|a| a > idx) {
-                        send(Response::SideTaskFailed(
-                            task,
-                            TaskError::Engine(EngineError::Cancelled),
-                        ));
-                        continue;
-                    }
-                    match &engine {
-                        Some(engine) => {
-                            let parts = engine.tokenize(&key.text, key.bos).and_then(|(ids, _)| {
-                                crate::model::norms::FlowParts::of_ids(engine, &ids, &ablated)
-                            });
-                            match parts {
-                                Ok(parts) => send(Response::Flowed(key, ablated, Arc::new(parts))),
                                 Err(error) => send(Response::SideTaskFailed(task, error.into())),
                             }
                         }

@@ -176,3 +176,45 @@ fn exported_graphs_weigh_edges_by_what_flows_as_numpy_does() {
         }
     }
 }
+
+#[test]
+fn the_norms_made_in_the_analysis_pass_follow_the_prefix_cache() {
+    // Typing reuses the earlier tokens' norms: a text read after its first words equals the text read afresh.
+    let engine = crate::util::engine(&fixtures().join("tiny-gpt2"));
+    let options = attngraph::model::AnalyzeOptions {
+        norms: true,
+        ..Default::default()
+    };
+    let mut cache = attngraph::model::engine::PrefixCache::default();
+    engine
+        .analyze_cached("The quick brown fox", &options, &mut cache)
+        .unwrap();
+    let cached = engine
+        .analyze_cached(
+            "The quick brown fox jumps over the lazy dog.",
+            &options,
+            &mut cache,
+        )
+        .unwrap();
+    let fresh = engine
+        .analyze("The quick brown fox jumps over the lazy dog.", &options)
+        .unwrap();
+    let (a, b) = (
+        attngraph::model::norms::Norms::of(&cached).unwrap(),
+        attngraph::model::norms::Norms::of(&fresh).unwrap(),
+    );
+    let (a, b) = (
+        serde_json::to_value(&a).unwrap(),
+        serde_json::to_value(&b).unwrap(),
+    );
+    for key in ["norms", "layer_norms", "value_norms"] {
+        let gap = relative_gap(&a[key], &b[key]);
+        assert!(gap < 1e-5, "the cached {key} are off by {gap:e}");
+    }
+    // Without norms asked for, the analysis carries none.
+    assert!(engine
+        .analyze("The quick brown fox", &Default::default())
+        .unwrap()
+        .flow
+        .is_none());
+}

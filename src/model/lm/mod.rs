@@ -237,6 +237,22 @@ impl CausalLm {
         ablated: &HeadSet,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<(Tensor, Vec<KeyValue>)> {
+        self.forward_from_observed(new_ids, past, keep_scores, ablated, visit, &mut |_, _| {
+            Ok(())
+        })
+    }
+
+    /// [`CausalLm::forward_from`], also handing `observe` each layer's index and the residual stream entering it
+    /// (t_new, n_embd): what the norms of what flows read, in the same pass.
+    pub fn forward_from_observed(
+        &self,
+        new_ids: &[u32],
+        past: &[KeyValue],
+        keep_scores: bool,
+        ablated: &HeadSet,
+        visit: &mut LayerVisitor<'_>,
+        observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+    ) -> Result<(Tensor, Vec<KeyValue>)> {
         let offset = match past.first() {
             Some(kv) => kv.positions()?,
             None => 0,
@@ -246,6 +262,7 @@ impl CausalLm {
         let mask = causal_mask(offset, t_new, &self.device)?; // (t_new, t)
         let mut cache = Vec::with_capacity(self.blocks.len());
         for (idx, block) in self.blocks.iter().enumerate() {
+            observe(idx, &x)?;
             let kept = self.kept_heads(ablated, idx)?;
             let (out, kv) = block.attn.forward(
                 &block.attention_input(&x)?,
