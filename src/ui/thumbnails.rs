@@ -4,6 +4,8 @@
 use egui::Color32;
 
 use super::palette::heat;
+use crate::graph::EdgeWeight;
+use crate::model::norms::FlowParts;
 use crate::model::Attentions;
 
 /// At most this many samples per side of a head's thumbnail: enough to see the pattern.
@@ -18,8 +20,16 @@ pub struct Thumbnails {
 }
 
 impl Thumbnails {
-    /// Remakes the textures when `key` (the analysis generation) changed.
-    pub fn update(&mut self, ctx: &egui::Context, att: &Attentions, key: u64) {
+    /// Remakes the textures when `key` (the analysis generation and what the edges weigh) changed. With
+    /// `flow`, each cell weighs what flows, α_ij ‖f(x_j)‖, relative to the head's largest sampled cell
+    /// ([`EdgeWeight::Norm`]) or as its row's share ([`EdgeWeight::NormShare`]), as the graph does.
+    pub fn update(
+        &mut self,
+        ctx: &egui::Context,
+        att: &Attentions,
+        flow: Option<(&FlowParts, EdgeWeight)>,
+        key: u64,
+    ) {
         if self.key == Some(key) {
             return;
         }
@@ -32,10 +42,35 @@ impl Thumbnails {
         for layer in 0..att.n_layer() {
             for head in 0..att.n_head() {
                 let mut pixels = vec![Color32::from_gray(20); shown * shown];
+                let norms = flow
+                    .and_then(|(parts, weight)| Some((parts.value_norms(layer, head)?, weight)));
+                // A sampled cell's weight: attention, or what flows through it.
+                let cell = |q: usize, k: usize| -> f32 {
+                    let a = att.get(layer, head, q, k);
+                    match norms {
+                        // k < n, the analysis's tokens, which its norms were made for, one value each.
+                        Some((vn, _)) => a * vn[k] as f32,
+                        None => a,
+                    }
+                };
+                let scale = match norms {
+                    None => 1.0,
+                    Some((_, EdgeWeight::NormShare)) => 1.0,
+                    Some(_) => (0..shown)
+                        .flat_map(|qi| (0..=qi).map(move |ki| (qi * n / shown, ki * n / shown)))
+                        .fold(0.0f32, |m, (q, k)| m.max(cell(q, k))),
+                };
                 for qi in 0..shown {
                     let q = qi * n / shown;
+                    // Each row's share of what flows into it, when that is the weight.
+                    let row_sum = match norms {
+                        Some((_, EdgeWeight::NormShare)) => {
+                            (0..=q).map(|k| cell(q, k)).sum::<f32>()
+                        }
+                        _ => scale,
+                    };
                     for ki in 0..=qi {
-                        let w = att.get(layer, head, q, ki * n / shown);
+                        let w = cell(q, ki * n / shown) / row_sum.max(f32::MIN_POSITIVE);
                         if w > 0.01 {
                             if let Some(p) = pixels.get_mut(qi * shown + ki) {
                                 *p = heat(w.sqrt());

@@ -218,3 +218,58 @@ fn the_norms_made_in_the_analysis_pass_follow_the_prefix_cache() {
         .flow
         .is_none());
 }
+
+#[test]
+fn what_each_head_carries_adds_up_to_the_attention_output() {
+    // Σ_h Σ_j α^h_ij f_h(x_j), plus the output projection's bias (which belongs to no edge), is the layer's
+    // attention output: the vectors whose norms weigh the edges are exactly what the heads move.
+    use candle_core::{DType, Device, Tensor};
+    for name in ["tiny-gpt2", "tiny-qwen2", "tiny-llama"] {
+        let engine = crate::util::engine(&fixtures().join(name));
+        let (ids, _) = engine
+            .tokenize("I love tennis. I love tennis.", false)
+            .unwrap();
+        let model = engine.model();
+        let trace = model.trace(&ids, &Default::default()).unwrap();
+        let attentions = engine.attentions_of_ids(&ids).unwrap();
+        let info = engine.info();
+        let t = ids.len();
+        for (layer, traced) in trace.layers.iter().enumerate() {
+            let f = model.value_outputs(layer, &traced.input).unwrap(); // (n_head, t, n_embd)
+            let mut alpha = Vec::with_capacity(info.n_head * t * t);
+            for h in 0..info.n_head {
+                for i in 0..t {
+                    for j in 0..t {
+                        alpha.push(attentions.get(layer, h, i, j));
+                    }
+                }
+            }
+            let alpha = Tensor::from_vec(alpha, (info.n_head, t, t), &Device::Cpu).unwrap();
+            let moved = alpha.matmul(&f).unwrap().sum(0).unwrap(); // (t, n_embd)
+            let zeros =
+                Tensor::zeros((info.n_head, info.head_dim), DType::F32, &Device::Cpu).unwrap();
+            let (_, bias) = model.head_contributions(layer, &zeros).unwrap();
+            let rebuilt = moved.broadcast_add(&bias).unwrap();
+            let gap: f32 = (rebuilt - &traced.attention)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            let scale: f32 = traced
+                .attention
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(
+                gap <= 1e-4 * scale.max(1.0),
+                "{name} layer {layer}: off by {gap}"
+            );
+        }
+    }
+}

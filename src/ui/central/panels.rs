@@ -17,9 +17,20 @@ pub(super) fn grid_ui(
     max_cell: f32,
     fit_height: bool,
 ) -> Vec<Command> {
-    b.view
-        .thumbnails
-        .update(ui.ctx(), &a.attentions, b.session.shown_generation());
+    // The thumbnails weigh what the graph's edges weigh, once the norms are here.
+    let weight = b.settings.edge_weight;
+    let flow = a
+        .flow
+        .as_deref()
+        .filter(|_| weight != crate::graph::EdgeWeight::Attention)
+        .map(|parts| (parts, weight));
+    let key = b.session.shown_generation() * 3
+        + match flow {
+            None => 0,
+            Some((_, crate::graph::EdgeWeight::NormShare)) => 2,
+            Some(_) => 1,
+        };
+    b.view.thumbnails.update(ui.ctx(), &a.attentions, flow, key);
     let attribution = b.session.attribution();
     let sweep = b.session.sweep_result().map(|s| &**s);
     let overlay =
