@@ -8,7 +8,7 @@ use crate::graph::{
     WeightError,
 };
 use crate::markov::{self, MarkovReport};
-use crate::model::norms::FlowParts;
+use crate::model::flow::FlowParts;
 use crate::model::Analysis;
 
 /// Version of the JSON export's schema; bumped when a field changes meaning.

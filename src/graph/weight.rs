@@ -4,7 +4,7 @@
 
 use super::matrix::Matrix;
 use super::select::{head_matrix, select, SelectError, Selection};
-use crate::model::norms::FlowParts;
+use crate::model::flow::FlowParts;
 use crate::model::Attentions;
 
 /// What an edge's weight is.

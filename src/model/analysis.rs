@@ -119,7 +119,7 @@ pub struct Analysis {
     pub ablated: HeadSet,
     /// What each head moves from each token (the norms of what flows), when asked for: made in the same pass.
     #[serde(skip)]
-    pub flow: Option<std::sync::Arc<super::norms::FlowParts>>,
+    pub flow: Option<std::sync::Arc<super::flow::FlowParts>>,
 }
 
 impl Analysis {

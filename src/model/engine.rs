@@ -378,7 +378,7 @@ impl Engine {
             &mut |layer, input| {
                 if options.norms {
                     match (
-                        super::norms::FlowParts::gram_rows(model, layer, input),
+                        super::flow::FlowParts::gram_rows(model, layer, input),
                         grams.get_mut(layer),
                     ) {
                         (Ok(rows), Some(layer_grams)) => layer_grams.extend(rows),
@@ -396,7 +396,7 @@ impl Engine {
         }
         let flow = options
             .norms
-            .then(|| Arc::new(super::norms::FlowParts::from_grams(info.n_head, grams)));
+            .then(|| Arc::new(super::flow::FlowParts::from_grams(info.n_head, grams)));
         let scores = options.keep_scores.then_some(Scores(score_layers));
         let hidden = match (&cache.hidden, reuse) {
             (Some(old), r) if r > 0 => Tensor::cat(&[&old.narrow(0, 0, r)?, &hidden_new], 0)?, // (t, n_embd)

@@ -11,6 +11,7 @@ pub mod demo;
 mod download;
 pub mod engine;
 mod errors;
+pub mod flow;
 pub(crate) mod gelu;
 pub mod generate;
 pub mod head_set;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::export::{Layout, Snapshot, SnapshotError};
 use crate::graph::{EdgeWeight, Pruning, Selection};
-use crate::model::norms::FlowParts;
+use crate::model::flow::FlowParts;
 use crate::model::Analysis;
 
 /// Everything a snapshot depends on; two requests with equal keys give the same snapshot.

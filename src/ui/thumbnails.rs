@@ -5,7 +5,7 @@ use egui::Color32;
 
 use super::palette::heat;
 use crate::graph::EdgeWeight;
-use crate::model::norms::FlowParts;
+use crate::model::flow::FlowParts;
 use crate::model::Attentions;
 
 /// At most this many samples per side of a head's thumbnail: enough to see the pattern.

@@ -11,7 +11,7 @@ use super::settings::{GraphLayout, Settings, View};
 use super::thumbnails::Thumbnails;
 use crate::export::Snapshot;
 use crate::graph::EdgeWeight;
-use crate::model::norms::FlowParts;
+use crate::model::flow::FlowParts;
 use crate::model::{Analysis, HeadSet};
 use crate::session::deriver::{DeriveRequest, Deriver, SnapshotKey};
 

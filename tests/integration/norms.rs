@@ -27,6 +27,23 @@ fn relative_gap(a: &Value, b: &Value) -> f64 {
     gap / scale.max(1e-12)
 }
 
+/// The largest amount by which an entry of `a` is farther from `b`'s than both 1e-4 and 1e-5 · |b| (≤ 0: none).
+fn entrywise_excess(a: &Value, b: &Value) -> f64 {
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len());
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| entrywise_excess(p, q))
+                .fold(f64::NEG_INFINITY, f64::max)
+        }
+        _ => {
+            let (p, q) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            (p - q).abs() - 1e-4f64.max(1e-5 * q.abs())
+        }
+    }
+}
+
 #[test]
 fn edge_norms_equal_numpy_on_transformers() {
     let reference: Value = serde_json::from_str(
@@ -47,6 +64,12 @@ fn edge_norms_equal_numpy_on_transformers() {
         for key in ["norms", "layer_norms", "value_norms"] {
             let gap = relative_gap(&got[key], &case[key]);
             assert!(gap < 1e-4, "{what}: {key} off by {gap:e} of the largest");
+            // And entry by entry: within 1e-4, or 1e-5 of the value where it is large.
+            let worst = entrywise_excess(&got[key], &case[key]);
+            assert!(
+                worst <= 0.0,
+                "{what}: {key} has an entry {worst:e} past 1e-4 and 1e-5 relative"
+            );
         }
         // Masked entries are 0, and a head's norm is its weight times the value's norm.
         let n = &got["norms"][0][0];

@@ -1,0 +1,115 @@
+//! What a text's heads move, kept small enough for the app and made in the analysis's own pass: every head's
+//! ‖f_h(x_j)‖ and, per layer and token, the Gram matrix of its heads' vectors (see [`super::norms`]).
+
+use super::errors::EngineError;
+use super::lm::CausalLm;
+use crate::graph::Matrix;
+
+/// What a text's heads move, kept small enough for the app: every head's ‖f_h(x_j)‖ and, per layer and token,
+/// the Gram matrix of its heads' vectors ⟨f_h(x_j), f_g(x_j)⟩. With the attention weights these give every edge's
+/// norm, a head's (α_ij ‖f_h(x_j)‖) and a layer's (‖Σ_h α^h_ij f_h(x_j)‖), without keeping the vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowParts {
+    n_head: usize,
+    /// [layer][head][token].
+    value_norms: Vec<Vec<Vec<f64>>>,
+    /// [layer][token][h · n_head + g].
+    gram: Vec<Vec<Vec<f64>>>,
+}
+
+impl FlowParts {
+    /// The Gram matrices of the heads' vectors ⟨f_h(x_j), f_g(x_j)⟩ for the rows of the residual stream
+    /// `input` (rows, n_embd) entering `layer`: [row][h · n_head + g]. A row's depends on that row alone.
+    pub fn gram_rows(
+        model: &CausalLm,
+        layer: usize,
+        input: &candle_core::Tensor,
+    ) -> Result<Vec<Vec<f64>>, EngineError> {
+        let f = model.value_outputs(layer, input)?; // (n_head, rows, n_embd)
+        let (n_head, rows, _) = f.dims3()?;
+        let per_token = f.transpose(0, 1)?.contiguous()?; // (rows, n_head, n_embd)
+        Ok(per_token
+            .matmul(&per_token.transpose(1, 2)?.contiguous()?)?
+            .reshape((rows, n_head * n_head))?
+            .to_vec2::<f32>()?
+            .into_iter()
+            .map(|row| row.into_iter().map(f64::from).collect())
+            .collect())
+    }
+
+    /// The parts made of every layer's Gram matrices, [layer][token][h · n_head + g], each token's made by
+    /// [`FlowParts::gram_rows`] (n_head² entries).
+    pub(crate) fn from_grams(n_head: usize, gram: Vec<Vec<Vec<f64>>>) -> Self {
+        let value_norms = gram
+            .iter()
+            .map(|layer| {
+                (0..n_head)
+                    .map(|h| {
+                        layer
+                            .iter()
+                            // Each token's row holds n_head² entries (gram_rows): h · n_head + h is one.
+                            .map(|token| token[h * n_head + h].max(0.0).sqrt())
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            n_head,
+            value_norms,
+            gram,
+        }
+    }
+
+    /// Every layer's Gram matrices of the first `len` tokens: what a longer text with the same start reuses.
+    pub fn prefix_grams(&self, len: usize) -> Vec<Vec<Vec<f64>>> {
+        self.gram
+            .iter()
+            .map(|layer| layer.iter().take(len).cloned().collect())
+            .collect()
+    }
+
+    /// How many tokens.
+    pub fn tokens(&self) -> usize {
+        self.gram.first().map_or(0, Vec::len)
+    }
+
+    /// ‖f_h(x_j)‖ of head `head` of `layer`, per token; `None` past the model.
+    pub fn value_norms(&self, layer: usize, head: usize) -> Option<&[f64]> {
+        self.value_norms.get(layer)?.get(head).map(Vec::as_slice)
+    }
+
+    /// Head (layer, head)'s edge norms α_ij ‖f_h(x_j)‖ from its attention weights `a` (n × n); `None` when the
+    /// head or the size is not this text's.
+    pub fn head(&self, layer: usize, head: usize, a: &Matrix) -> Option<Matrix> {
+        let norms = self.value_norms(layer, head)?;
+        if a.n() != norms.len() {
+            return None;
+        }
+        let rows: Vec<Vec<f64>> = a
+            .iter_rows()
+            .map(|row| row.iter().zip(norms).map(|(a, v)| a * v).collect())
+            .collect();
+        Matrix::from_rows(&rows)
+    }
+
+    /// Layer `layer`'s edge norms ‖Σ_h α^h_ij f_h(x_j)‖ from every head's attention weights `heads` (n × n
+    /// each, in head order); `None` when they are not this text's and layer's.
+    pub fn layer(&self, layer: usize, heads: &[Matrix]) -> Option<Matrix> {
+        let gram = self.gram.get(layer)?;
+        let n = gram.len();
+        if heads.len() != self.n_head || heads.iter().any(|m| m.n() != n) {
+            return None;
+        }
+        let mut out = Matrix::zeros(n);
+        for (i, j) in (0..n).flat_map(|i| (0..=i).map(move |j| (i, j))) {
+            let a: Vec<f64> = heads.iter().map(|m| m.get(i, j)).collect();
+            let g = &gram[j];
+            let square: f64 = (0..self.n_head * self.n_head)
+                .map(|hg| a[hg / self.n_head] * a[hg % self.n_head] * g[hg])
+                .sum();
+            out.set(i, j, square.max(0.0).sqrt());
+        }
+        Some(out)
+    }
+}
