@@ -64,6 +64,8 @@ pub struct AttnApp {
     sweep_at_launch: bool,
     /// `--patch`: patch from the text into the compared one once both are read.
     patch_at_launch: bool,
+    /// The generation of the analysis last asked for because the edges weigh what flows.
+    norms_asked_at: Option<u64>,
     /// The model loaded before the one loading now.
     last_loaded: Option<String>,
     /// The text for which the lesson's last step chose the last token to explain.
@@ -146,6 +148,7 @@ impl AttnApp {
             demo_stands_in,
             sweep_at_launch,
             patch_at_launch: launch.patch,
+            norms_asked_at: None,
             last_loaded: None,
             lesson_attributed: None,
             fresh: launch.fresh,
@@ -279,7 +282,10 @@ impl AttnApp {
                 }
                 // Both texts are read and cannot be patched (different lengths), or the second cannot be read:
                 // the view says why.
-                None if both_read || self.session.compare_error().is_some() => {
+                None if both_read
+                    || self.session.compare_error().is_some()
+                    || self.session.analyze_error().is_some() =>
+                {
                     self.patch_at_launch = false
                 }
                 None => {}
@@ -287,13 +293,17 @@ impl AttnApp {
         }
         // Edges weighed by what flows need the norms, made in the analysis's own pass: read the text again once
         // when the menu asks for them and the analysis on screen has none.
+        // Asked once per generation: an answer at or past the one asked for carries them (every later request
+        // asks for them too), so this neither repeats nor waits on an unrelated error.
         if self.settings.edge_weight != crate::graph::EdgeWeight::Attention
             && self.edited_at.is_none()
             && self.session.analysis().is_some_and(|a| a.flow.is_none())
-            && !self.session.analysis_pending()
-            && self.session.analyze_error().is_none()
+            && self
+                .norms_asked_at
+                .is_none_or(|asked| self.session.shown_generation() >= asked)
         {
             self.request_analysis();
+            self.norms_asked_at = Some(self.session.requested_generation());
         }
         if let Some(analysis) = self.session.analysis().cloned() {
             let model = self

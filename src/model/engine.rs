@@ -361,7 +361,7 @@ impl Engine {
         };
         let mut flow_error = None;
         let model = &self.model;
-        let (hidden_new, kv) = self.model.forward_from_observed(
+        let forward = self.model.forward_from_observed(
             new_ids,
             past,
             options.keep_scores,
@@ -377,23 +377,28 @@ impl Engine {
             },
             &mut |layer, input| {
                 if options.norms {
-                    match (
-                        super::flow::FlowParts::gram_rows(model, layer, input),
+                    let failure = match (
+                        super::flow::FlowParts::gram_rows(model, layer, input, &options.ablated),
                         grams.get_mut(layer),
                     ) {
-                        (Ok(rows), Some(layer_grams)) => layer_grams.extend(rows),
-                        (Err(err), _) => flow_error = Some(err),
-                        (_, None) => {
-                            flow_error = Some(EngineError::Internal("a layer past the model"))
+                        (Ok(rows), Some(layer_grams)) => {
+                            layer_grams.extend(rows);
+                            return Ok(());
                         }
-                    }
+                        (Err(err), _) => err,
+                        (_, None) => EngineError::Internal("a layer past the model"),
+                    };
+                    // The first failure stops the pass and is what the reader is told.
+                    flow_error = Some(failure);
+                    candle_core::bail!("the norms of what flows failed");
                 }
                 Ok(())
             },
-        )?;
+        );
         if let Some(err) = flow_error {
             return Err(err);
         }
+        let (hidden_new, kv) = forward?;
         let flow = options
             .norms
             .then(|| Arc::new(super::flow::FlowParts::from_grams(info.n_head, grams)));

@@ -2,6 +2,7 @@
 //! ‖f_h(x_j)‖ and, per layer and token, the Gram matrix of its heads' vectors (see [`super::norms`]).
 
 use super::errors::EngineError;
+use super::head_set::HeadSet;
 use super::lm::CausalLm;
 use crate::graph::Matrix;
 
@@ -24,9 +25,19 @@ impl FlowParts {
         model: &CausalLm,
         layer: usize,
         input: &candle_core::Tensor,
+        ablated: &HeadSet,
     ) -> Result<Vec<Vec<f64>>, EngineError> {
         let f = model.value_outputs(layer, input)?; // (n_head, rows, n_embd)
         let (n_head, rows, _) = f.dims3()?;
+        // A knocked-out head moves nothing: its vectors are zero, as its values are in the forward pass.
+        let kept: Vec<f32> = (0..n_head)
+            .map(|h| if ablated.contains(layer, h) { 0.0 } else { 1.0 })
+            .collect();
+        let f = f.broadcast_mul(&candle_core::Tensor::from_vec(
+            kept,
+            (n_head, 1, 1),
+            f.device(),
+        )?)?;
         let per_token = f.transpose(0, 1)?.contiguous()?; // (rows, n_head, n_embd)
         Ok(per_token
             .matmul(&per_token.transpose(1, 2)?.contiguous()?)?

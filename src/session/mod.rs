@@ -284,7 +284,13 @@ impl Session {
                     self.sweep = None;
                     self.explained = None;
                     self.lens = None;
-                    self.pane = pane::ComparePane::default();
+                    // The second pane starts over, its generations counting on, so an answer sent before the
+                    // load is never taken for a newer one.
+                    self.pane = pane::ComparePane {
+                        requested: self.pane.requested,
+                        shown: self.pane.shown,
+                        ..pane::ComparePane::default()
+                    };
                     self.failed.clear();
                     events.push(Event::Loaded(name));
                 }

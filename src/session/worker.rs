@@ -538,8 +538,10 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             .analyze_cached(&text, &options, &mut cache)
                             .map(|a| (a, None))
                     } else {
+                        // The intact reading is for before → after; the norms are the ablated run's only.
                         let intact = AnalyzeOptions {
                             ablated: Default::default(),
+                            norms: false,
                             ..options.clone()
                         };
                         engine

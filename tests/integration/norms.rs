@@ -296,3 +296,19 @@ fn what_each_head_carries_adds_up_to_the_attention_output() {
         }
     }
 }
+
+#[test]
+fn a_knocked_out_head_carries_nothing() {
+    let engine = crate::util::engine(&fixtures().join("tiny-gpt2"));
+    let options = attngraph::model::AnalyzeOptions {
+        norms: true,
+        ablated: "0.1".parse().unwrap(),
+        ..Default::default()
+    };
+    let analysis = engine.analyze("The quick brown fox.", &options).unwrap();
+    let norms = attngraph::model::norms::Norms::of(&analysis).unwrap();
+    assert!(norms.value_norms[0][1].iter().all(|&v| v == 0.0));
+    assert!(norms.norms[0][1].iter().flatten().all(|&v| v == 0.0));
+    // The other heads of its layer still carry something.
+    assert!(norms.value_norms[0][0].iter().any(|&v| v > 0.0));
+}
