@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::escape::xml_escape;
+use super::picture::svg_start;
 use super::svg::weight_rgb;
 use crate::format::{shorten, token};
 use crate::model::lens::Lens;
@@ -29,22 +30,7 @@ pub fn lens_svg(lens: &Lens, shade: LensShade, title: &str, caption: &str) -> St
     let rows = lens.tokens.len();
     let width = LEFT + CELL_W * layers as f64 + 16.0;
     let height = TOP + CELL_H * rows as f64 + 48.0;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Noto Sans, Noto Sans CJK TC, WenQuanYi Micro Hei, sans-serif">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        xml_escape(title)
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="42" font-size="11" fill="rgb(68,68,68)">{}</text>"#,
-        xml_escape(caption)
-    );
+    let mut s = svg_start(width, height, title, caption);
     for layer in 0..layers {
         let label = if layer + 1 == layers {
             format!("output ({layer})")

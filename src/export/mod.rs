@@ -7,6 +7,7 @@ mod escape;
 mod layout;
 mod lens;
 mod patching;
+mod picture;
 mod png;
 mod snapshot;
 mod svg;

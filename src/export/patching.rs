@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::effects::diverging_rgb;
 use super::escape::xml_escape;
+use super::picture::svg_start;
 use crate::format::{shorten, token};
 use crate::model::patching::Patching;
 
@@ -31,22 +32,7 @@ pub fn patching_svg(p: &Patching, title: &str, caption: &str) -> String {
         // Clean and corrupt give one difference: the raw value, over the largest.
         None => x / largest,
     };
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Noto Sans, Noto Sans CJK TC, WenQuanYi Micro Hei, sans-serif">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        xml_escape(title)
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="42" font-size="11" fill="rgb(68,68,68)">{}</text>"#,
-        xml_escape(caption)
-    );
+    let mut s = svg_start(width, height, title, caption);
     let _ = writeln!(
         s,
         r#"<text x="10" y="60" font-size="11">logit[{}] − logit[{}] at the last position: clean {:.3}, corrupt {:.3}</text>"#,

@@ -4,5 +4,7 @@
 
 mod checks;
 pub mod explain;
+mod facts;
+mod model_checks;
 pub mod steps;
 pub mod text;

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::checks::check;
-pub use super::checks::Facts;
+pub use super::facts::Facts;
 pub use super::text::{StepText, EN, STEPS, ZH_HANT};
 
 /// The lesson's languages.

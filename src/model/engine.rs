@@ -9,10 +9,14 @@ use super::attentions::Attentions;
 use super::config::{Config, Family, NormKind, Positions};
 use super::demo;
 pub use super::errors::EngineError;
-use super::head_set::HeadSet;
 use super::layers::Kernels;
 use super::lm::{CausalLm, KeyValue};
 use super::loader::{self, HubOptions, ModelSource, TokenizerFiles};
+pub use super::options::{AnalyzeOptions, DeviceKind};
+pub use super::prefix_cache::PrefixCache;
+use super::prefix_cache::{
+    common_prefix, prefix_flow, tokens_within_budget, CacheState, ATTENTION_BUDGET_GB,
+};
 use super::tokenizer::{bytes_to_text, display_form, visible_whitespace, TextTokenizer};
 use super::weights::Weights;
 
@@ -20,83 +24,8 @@ use super::weights::Weights;
 /// logits of a whole 1024-token text (200 MB).
 const LOGITS_CHUNK: usize = 128;
 
-/// The most memory every head's attention of one analysis may take: 4 GB holds GPT-2 XL's 1,200 heads at 1,024
-/// tokens (2.5 GB) and Qwen2.5-0.5B's 336 at about 2,400; a longer text is refused rather than run out of memory.
-const ATTENTION_BUDGET_GB: usize = 4;
-
-/// The most tokens whose attention, kept for `heads` heads as lower triangles of f32, fits the budget.
-fn tokens_within_budget(heads: usize) -> usize {
-    let budget = (ATTENTION_BUDGET_GB as f64) * 1e9 / 4.0 / heads.max(1) as f64; // t(t + 1)/2 ≤ budget
-    ((2.0 * budget).sqrt() - 0.5).floor() as usize
-}
-
 /// A token's byte range in the input: (start, end).
 pub type Span = (usize, usize);
-
-/// Where the model runs.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-pub enum DeviceKind {
-    /// The CPU (always available).
-    #[default]
-    Cpu,
-    /// An NVIDIA GPU (build with `--features cuda`).
-    Cuda,
-    /// An Apple GPU (build with `--features metal`).
-    Metal,
-}
-
-impl DeviceKind {
-    /// Opens the device.
-    pub fn open(self) -> Result<Device, EngineError> {
-        let fail = |name: &str, err: candle_core::Error| EngineError::Device {
-            name: name.into(),
-            message: format!("{err} (was attngraph built with `--features {name}`?)"),
-        };
-        match self {
-            Self::Cpu => Ok(Device::Cpu),
-            Self::Cuda => Device::new_cuda(0).map_err(|e| fail("cuda", e)),
-            Self::Metal => Device::new_metal(0).map_err(|e| fail("metal", e)),
-        }
-    }
-}
-
-/// What to compute for a text.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AnalyzeOptions {
-    /// Make the model's BOS token (GPT-2's `<|endoftext|>`, Llama's `<s>`) token 0, so the first real token is
-    /// scored too; `false` leaves it out even where the tokenizer would add it.
-    pub bos: bool,
-    /// How many alternatives to keep per position.
-    pub top_k: usize,
-    /// Also keep the pre-softmax scores.
-    pub keep_scores: bool,
-    /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
-    pub ablated: HeadSet,
-    /// Also weigh what each head moves from each token ([`Analysis::flow`]), in the same pass.
-    pub norms: bool,
-}
-
-impl Default for AnalyzeOptions {
-    fn default() -> Self {
-        Self {
-            bos: true,
-            top_k: 5,
-            keep_scores: false,
-            ablated: HeadSet::default(),
-            norms: false,
-        }
-    }
-}
 
 /// A loaded model with its tokenizer.
 pub struct Engine {
@@ -514,55 +443,5 @@ impl Engine {
         };
         let state = (!options.keep_scores).then_some((ids, kv, hidden));
         Ok((analysis, state))
-    }
-}
-
-/// Token ids, keys and values per layer, final hidden states: what a prefix reuses.
-type CacheState = (Vec<u32>, Vec<KeyValue>, Tensor);
-
-/// What [`Engine::analyze_cached`] keeps from one text to the next.
-#[derive(Default)]
-pub struct PrefixCache {
-    ids: Vec<u32>,
-    kv: Vec<KeyValue>,
-    hidden: Option<Tensor>,
-    top_k: usize,
-    previous: Option<Arc<Analysis>>,
-}
-
-impl PrefixCache {
-    /// Tokens the next analysis could reuse at most.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-}
-
-/// The previous text's norms of what flows for its first `reuse` tokens, when it had them and reuse > 0.
-fn prefix_flow(cache: &PrefixCache, reuse: usize) -> Option<Vec<Vec<Vec<f64>>>> {
-    let flow = cache.previous.as_ref()?.flow.as_ref()?;
-    (reuse > 0).then(|| flow.prefix_grams(reuse))
-}
-
-/// Length of the longest common prefix.
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_attention_budget_keeps_gpt2s_whole_context() {
-        // GPT-2 XL: 48 layers × 25 heads at 1,024 tokens is 1,200 · 1,024 · 1,025 / 2 · 4 bytes = 2.5 GB.
-        assert!(super::tokens_within_budget(48 * 25) >= 1024);
-        // Qwen2.5-0.5B: 24 × 14 heads; t(t + 1)/2 · 4 · 336 ≤ 4e9 gives t = 2,439.
-        let t = super::tokens_within_budget(24 * 14);
-        assert_eq!(t, 2439);
-        let bytes = |t: usize| (t * (t + 1) / 2 * 4 * 336) as f64;
-        assert!(bytes(t) <= 4e9 && bytes(t + 1) > 4e9);
     }
 }

@@ -8,6 +8,8 @@
 
 mod compare;
 pub mod deriver;
+mod events;
+mod messages;
 mod pane;
 mod prefetch;
 pub mod scoring;
@@ -23,71 +25,11 @@ use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
-use crate::model::loader::LoadError;
 use crate::model::{Analysis, AnalyzeOptions, EngineError, HeadSet};
-use scoring::ScoredFile;
+use events::PrefetchMessage;
+pub use events::{Download, Event, Prefetch};
 pub use worker::{Explained, PatchKey, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
-
-/// Bytes arriving for a file of the model being downloaded.
-#[derive(Clone, Debug)]
-pub struct Download {
-    /// File name.
-    pub file: String,
-    /// Bytes so far.
-    pub done: u64,
-    /// Total bytes.
-    pub total: u64,
-    /// When this file's first bytes arrived.
-    pub started: Instant,
-}
-
-/// A model fetched into the Hub cache in the background (GPT-2, while a first run shows the demo model), on a
-/// thread of its own so that the worker keeps analysing meanwhile.
-#[derive(Debug)]
-pub enum Prefetch {
-    /// Files are arriving (`None` until the first bytes).
-    Downloading(Option<Download>),
-    /// Every file is in the cache: loading it now is instant and needs no network.
-    Ready(String),
-    /// It could not be fetched (no network, offline mode, …).
-    Failed(LoadError),
-}
-
-/// Messages from the prefetch thread.
-enum PrefetchMessage {
-    Progress(String, u64, u64),
-    Done(Result<(), LoadError>),
-}
-
-/// What the app must act on after a poll; everything else the worker said is kept in the session.
-#[derive(Debug)]
-pub enum Event {
-    /// A model finished loading under this name.
-    Loaded(String),
-    /// A newer analysis is on screen.
-    Analyzed,
-    /// The induction probe's scores arrived.
-    ProbeScored,
-    /// A direct logit attribution arrived.
-    Attributed,
-    /// A sweep over every head arrived.
-    Swept,
-    /// The lesson's numbers arrived.
-    Explained,
-    /// The logit lens arrived.
-    Lensed,
-    /// The second pane's analysis or patching moved on.
-    Compared,
-    /// Continue ▸ sampled tokens: the text with them appended.
-    Continued(String),
-    /// Tokens scored so far of the file being scored.
-    ScoringProgress(usize, usize),
-    /// A file was scored.
-    Scored(Box<ScoredFile>),
-    /// Scoring a file failed.
-    ScoringFailed(TaskError),
-}
 
 /// The model side of the app.
 pub struct Session {

@@ -1,0 +1,91 @@
+//! What the lesson's checks read ([`Facts`]) and what a check returns: its answer and reveal ([`Checked`]), or
+//! why the step does not apply ([`NotApplicable`]).
+
+use super::explain::Explanation;
+use crate::graph::heads::HeadScores;
+use crate::model::attribution::Attribution;
+use crate::model::Analysis;
+
+/// What the checks read: the reader's text as analysed, the lesson's numbers for the selected head, the head
+/// scores on the text, and the attribution of the last token's prediction once it is there.
+pub struct Facts<'a> {
+    /// The analysis on screen.
+    pub analysis: &'a Analysis,
+    /// `explain` for the selected head.
+    pub explanation: &'a Explanation,
+    /// Head-type scores on the text.
+    pub head_scores: &'a [HeadScores],
+    /// Direct logit attribution of the last token's prediction.
+    pub attribution: Option<&'a Attribution>,
+    /// The logit lens of the text, as the model is (no head knocked out unless the analysis has).
+    pub lens: Option<&'a crate::model::lens::Lens>,
+    /// What the head moves to the last token from each token, α_ij ‖f(x_j)‖ (see [`crate::model::norms`]).
+    pub carried: Option<&'a [f64]>,
+}
+
+impl Facts<'_> {
+    pub(super) fn words(&self) -> usize {
+        self.analysis.text.split_whitespace().count()
+    }
+
+    pub(super) fn text_tokens(&self) -> usize {
+        self.analysis.tokens.iter().filter(|t| !t.is_bos).count()
+    }
+
+    pub(super) fn token(&self, position: usize) -> String {
+        self.analysis
+            .tokens
+            .get(position)
+            .map_or_else(|| "?".to_string(), |t| t.display.clone())
+    }
+
+    pub(super) fn logprob(&self, position: usize) -> Option<f64> {
+        Some(self.analysis.tokens.get(position)?.stats.as_ref()?.logprob)
+    }
+
+    /// The head with the highest induction score on the text, and the score.
+    pub(super) fn best_induction(&self) -> Option<(usize, usize, f64)> {
+        self.head_scores
+            .iter()
+            .map(|s| (s.layer, s.head, s.induction))
+            .reduce(|best, s| if s.2 > best.2 { s } else { best })
+    }
+
+    /// The model's parameters.
+    pub(super) fn parameters(&self) -> usize {
+        self.analysis.model.parameters
+    }
+}
+
+/// What a check found: the answer, the positions it read, and the reveal's text in both languages.
+pub(super) struct Checked {
+    pub(super) answer: usize,
+    pub(super) positions: Vec<usize>,
+    pub(super) en: String,
+    pub(super) zh: String,
+    pub(super) note: Option<(String, String)>,
+}
+
+/// Why a step does not apply, in both languages.
+pub(super) struct NotApplicable {
+    pub(super) en: String,
+    pub(super) zh: String,
+}
+
+pub(super) fn na(en: impl Into<String>, zh: impl Into<String>) -> NotApplicable {
+    NotApplicable {
+        en: en.into(),
+        zh: zh.into(),
+    }
+}
+
+/// A check's answer with no remark beside it.
+pub(super) fn plain(answer: usize, positions: Vec<usize>, en: String, zh: String) -> Checked {
+    Checked {
+        answer,
+        positions,
+        en,
+        zh,
+        note: None,
+    }
+}

@@ -1,0 +1,70 @@
+//! What an analysis is asked for and where the model runs: options every caller of the engine fills in.
+
+use super::errors::EngineError;
+use super::head_set::HeadSet;
+use candle_core::Device;
+
+/// Where the model runs.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub enum DeviceKind {
+    /// The CPU (always available).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU (build with `--features cuda`).
+    Cuda,
+    /// An Apple GPU (build with `--features metal`).
+    Metal,
+}
+
+impl DeviceKind {
+    /// Opens the device.
+    pub fn open(self) -> Result<Device, EngineError> {
+        let fail = |name: &str, err: candle_core::Error| EngineError::Device {
+            name: name.into(),
+            message: format!("{err} (was attngraph built with `--features {name}`?)"),
+        };
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda => Device::new_cuda(0).map_err(|e| fail("cuda", e)),
+            Self::Metal => Device::new_metal(0).map_err(|e| fail("metal", e)),
+        }
+    }
+}
+
+/// What to compute for a text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyzeOptions {
+    /// Make the model's BOS token (GPT-2's `<|endoftext|>`, Llama's `<s>`) token 0, so the first real token is
+    /// scored too; `false` leaves it out even where the tokenizer would add it.
+    pub bos: bool,
+    /// How many alternatives to keep per position.
+    pub top_k: usize,
+    /// Also keep the pre-softmax scores.
+    pub keep_scores: bool,
+    /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
+    pub ablated: HeadSet,
+    /// Also weigh what each head moves from each token ([`Analysis::flow`]), in the same pass.
+    pub norms: bool,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        Self {
+            bos: true,
+            top_k: 5,
+            keep_scores: false,
+            ablated: HeadSet::default(),
+            norms: false,
+        }
+    }
+}
