@@ -173,6 +173,59 @@ def read_corpus(corpus="base"):
     return train, held_out, smaller
 
 
+def read_corpus_dir(root):
+    """Reads the output of tools/corpus/prepare.py: `root/LANG/{train,heldout}/SOURCE__*.txt`, one document per
+    file, paragraphs separated by a blank line. Returns ({language: train documents}, {language: held-out
+    documents}, {"LANG/SOURCE": train documents}), languages in sorted order, documents in file-name order."""
+    languages = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d, "train")))
+    if not languages:
+        raise SystemExit(f"--corpus-dir {root}: no LANG/train folder; run tools/corpus/prepare.py --out {root} first")
+    train, held_out, by_source = {}, {}, {}
+    for language in languages:
+        for split, into in (("train", train), ("heldout", held_out)):
+            documents = []
+            for path in sorted(glob.glob(os.path.join(root, language, split, "*.txt"))):
+                with open(path, encoding="utf-8") as f:
+                    paragraphs = [p.strip() for p in f.read().split("\n\n") if p.strip()]
+                if paragraphs:
+                    documents.append(paragraphs)
+                    if split == "train":
+                        source = os.path.basename(path).split("__")[0]
+                        by_source.setdefault(f"{language}/{source}", []).append(paragraphs)
+            into[language] = documents
+    return train, held_out, by_source
+
+
+def page_bits_per_byte(model, tokenizer, path, block):
+    """(tokens, bits per byte) of the text file at `path` as `attngraph perplexity` scores it without BOS: the
+    ids as the tokenizer gives them, windows of `block` tokens with a stride of half a window (Hugging Face's
+    sliding-window recipe), each token after the first scored once."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    encoding = tokenizer.encode(text)
+    ids = torch.tensor(encoding.ids)
+    # Without BOS the first token is context only: its bytes are not scored (as `attngraph perplexity`).
+    scored_bytes = len(text.encode("utf-8")) - len(text[: encoding.offsets[0][1]].encode("utf-8"))
+    stride = block // 2
+    nats, previous_end = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for begin in range(0, len(ids), stride):
+            end = min(begin + block, len(ids))
+            window = ids[begin:end].unsqueeze(0)
+            logits = model(window).logits[0].float()
+            logp = torch.log_softmax(logits[:-1], dim=-1).gather(1, window[0, 1:].unsqueeze(1))[:, 0]
+            # Score only the tokens this window is the first to reach: positions previous_end.. (global), but
+            # never position 0 (it has no context).
+            first = max(previous_end, 1) - begin
+            nats -= logp[first - 1 :].sum().item()
+            previous_end = end
+            if end == len(ids):
+                break
+    model.train()
+    return len(ids), nats / math.log(2) / scored_bytes
+
+
 def train_tokenizer(documents, vocab_size):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -317,6 +370,18 @@ def batch(
     return torch.from_numpy(np.stack(rows)), torch.from_numpy(np.stack(labels))
 
 
+def mixed_batch(rng, streams, shares, batch_size, *args, **kwargs):
+    """`batch` with each row drawn from one language's stream, chosen with the probabilities `shares` (a list
+    parallel to `streams`)."""
+    rows, labels = [], []
+    for _ in range(batch_size):
+        stream = rng.choices(streams, weights=shares)[0]
+        row, label = batch(rng, stream, 1, *args, **kwargs)
+        rows.append(row)
+        labels.append(label)
+    return torch.cat(rows), torch.cat(labels)
+
+
 @torch.no_grad()
 def probe_scores(model, eot_id, vocab, alphabet=0):
     """The best previous-token and induction scores over the heads on the induction probe of `attngraph heads`
@@ -377,6 +442,23 @@ def main():
         help="base: the three packages above; wide: also " + WIDE_PACKAGES + "; wider: also " + WIDER_PACKAGES
         + " (each appended, so the smaller corpora's split holds)",
     )
+    parser.add_argument(
+        "--corpus-dir",
+        help="read the corpus tools/corpus/prepare.py wrote there (LANG/{train,heldout}/*.txt, check/LANG.txt) "
+        "instead of --corpus's packages",
+    )
+    parser.add_argument(
+        "--shares",
+        help="with --corpus-dir: the share of training windows each language gets, e.g. en=0.6,zh=0.4 (default: "
+        "in proportion to their tokens)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        help="save the whole training state (weights, optimiser, step, random states) to this file every "
+        "--checkpoint-every steps; with --resume, go on from it",
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--resume", action="store_true", help="go on from --checkpoint")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--block", type=int, default=256)
@@ -507,14 +589,57 @@ def main():
     torch.set_num_threads(args.threads)
     started = time.time()
 
-    train_docs, held_docs, smaller_held_docs = read_corpus(args.corpus)
-    if args.init_from:
+    checkpoint = None
+    if args.resume:
+        if not args.checkpoint or not os.path.exists(args.checkpoint):
+            parser.error("--resume needs --checkpoint naming a checkpoint this script saved")
+        checkpoint = torch.load(args.checkpoint, weights_only=False)
+        started -= checkpoint["seconds"]
+    languages, shares = [], []
+    if args.corpus_dir:
+        train_by_language, held_by_language, train_by_source = read_corpus_dir(args.corpus_dir)
+        languages = list(train_by_language)
+        train_docs = [doc for language in languages for doc in train_by_language[language]]
+        held_docs = [doc for language in languages for doc in held_by_language[language]]
+        smaller_held_docs = {}
+    else:
+        train_docs, held_docs, smaller_held_docs = read_corpus(args.corpus)
+    if checkpoint is not None:
+        tokenizer = Tokenizer.from_str(checkpoint["tokenizer"])
+    elif args.init_from:
         # The model it grows from reads with its own vocabulary: keep it.
         tokenizer = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
     else:
         tokenizer = train_tokenizer(train_docs, args.vocab)
     eot_id = tokenizer.token_to_id(EOT)
     train_stream = encode_documents(tokenizer, train_docs, eot_id)
+    streams = [train_stream]
+    if args.corpus_dir:
+        # One stream per source: a named source gets its share; a named language's share is split among its
+        # sources not named, in proportion to their tokens; with no --shares, every source by its tokens.
+        groups = sorted(train_by_source)
+        streams = [encode_documents(tokenizer, train_by_source[group], eot_id) for group in groups]
+        given = {key: float(value) for key, value in (part.split("=") for part in args.shares.split(","))} if args.shares else {}
+        unknown = set(given) - set(languages) - set(groups)
+        if unknown:
+            parser.error(f"--shares names {sorted(unknown)}; the corpus has {languages} and {groups}")
+        shares = []
+        for group, stream in zip(groups, streams):
+            language = group.split("/")[0]
+            if not given:
+                shares.append(float(len(stream)))
+            elif group in given:
+                shares.append(given[group])
+            elif language in given:
+                rest = [len(s) for g, s in zip(groups, streams) if g.startswith(language + "/") and g not in given]
+                shares.append(given[language] * len(stream) / sum(rest))
+            else:
+                parser.error(f"--shares gives {group} nothing: name it or its language")
+        for group, stream, share in zip(groups, streams, shares):
+            print(f"{group}: {len(stream)} training tokens, share {share / sum(shares):.3f}", flush=True)
+        languages_shares = {}
+        for group, share in zip(groups, shares):
+            languages_shares[group] = share / sum(shares)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
     held_bytes = document_bytes(held_docs)
     # With a larger corpus, the held-out loss of each smaller one too (smaller_held_docs), comparable with runs
@@ -542,6 +667,8 @@ def main():
             attn_pdrop=0.0,
         )
         model = GPT2LMHeadModel(config)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
     with torch.no_grad():
         # Only what is asked for is drawn again, so that the defaults consume the seed's random numbers as
         # GPT-2's init alone does.
@@ -558,6 +685,8 @@ def main():
             wpe[:, 0::2] = args.wpe_sinusoid * torch.sin(position * frequency)
             wpe[:, 1::2] = args.wpe_sinusoid * torch.cos(position * frequency)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
     warmup = max(1, args.steps // 30)
 
     def lr_at(step):
@@ -568,6 +697,31 @@ def main():
 
     rng = random.Random(args.seed)
     vocab = tokenizer.get_vocab_size()
+    if checkpoint is not None:
+        rng.setstate(checkpoint["rng"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+
+    def save_checkpoint(phase, step, **state):
+        """Everything needed to go on from `step` of `phase` as if the run had not stopped (the data order and
+        dropout draws included), written whole or not at all."""
+        if not args.checkpoint:
+            return
+        part = args.checkpoint + ".part"
+        torch.save(
+            {
+                "phase": phase,
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng.getstate(),
+                "torch_rng": torch.get_rng_state(),
+                "tokenizer": tokenizer.to_str(),
+                "seconds": time.time() - started,
+                **state,
+            },
+            part,
+        )
+        os.replace(part, args.checkpoint)
 
     def train_step(ids, labels, lr, name, step, last, alphabet=0):
         for group in optimizer.param_groups:
@@ -604,7 +758,16 @@ def main():
     adaptive = bool(args.copy_widen_below and args.copy_alphabet and args.copy_double)
     alphabet, widened_at, losses = args.copy_alphabet, 0, []
     copy_steps_run = args.copy_steps
-    for step in range(args.copy_steps):
+    first_copy_step, first_text_step = 0, 0
+    if checkpoint is not None:
+        copy_steps_run = checkpoint.get("copy_steps_run", args.copy_steps)
+        if checkpoint["phase"] == "copy":
+            first_copy_step = checkpoint["step"]
+            alphabet, widened_at, losses = checkpoint["alphabet"], checkpoint["widened_at"], checkpoint["losses"]
+        else:
+            first_copy_step, first_text_step = args.copy_steps, checkpoint["step"]
+        print(f"resumed from {args.checkpoint}: {checkpoint['phase']} step {checkpoint['step']}", flush=True)
+    for step in range(first_copy_step, args.copy_steps):
         if adaptive:
             if step - widened_at >= args.copy_double:
                 if alphabet >= vocab - 1000:
@@ -620,16 +783,22 @@ def main():
         ids, labels = copy_batch(rng, args.batch, args.copy_block, vocab, eot_id, alphabet, args.copy_gap)
         lr = args.lr * min(1.0, (step + 1) / 50)
         losses.append(train_step(ids, labels, lr, "copy", step, args.copy_steps - 1, args.copy_alphabet))
+        losses = losses[-50:]
+        if (step + 1) % args.checkpoint_every == 0:
+            save_checkpoint(
+                "copy", step + 1, alphabet=alphabet, widened_at=widened_at, losses=losses, copy_steps_run=copy_steps_run
+            )
     if adaptive and alphabet < vocab - 1000:
         print(f"copy: --copy-steps ran out drawing from {alphabet} ids; the text's random runs use all of them", flush=True)
     # Phase 2, running text, with passages and random runs said twice mixed in. Once the copying ids have been
     # doubled to all of them, the random runs stay on all of them.
     warm_alphabet = 0 if args.copy_double else args.copy_alphabet
     set_dropout(args.dropout)
-    for step in range(args.steps):
-        ids, labels = batch(
+    for step in range(first_text_step, args.steps):
+        ids, labels = mixed_batch(
             rng,
-            train_stream,
+            streams,
+            shares or [1.0],
             args.batch,
             args.block,
             args.repeat_fraction,
@@ -641,11 +810,26 @@ def main():
             args.repeat_gap,
         )
         train_step(ids, labels, lr_at(step), "text", step, args.steps - 1, args.copy_alphabet if step < args.warm_steps else 0)
+        if (step + 1) % args.checkpoint_every == 0 or step == args.steps - 1:
+            save_checkpoint("text", step + 1, copy_steps_run=copy_steps_run)
 
     held, bits_per_byte = held_out_bits_per_byte(model, held_stream, held_bytes, args.block)
     previous, induction = probe_scores(model, eot_id, tokenizer.get_vocab_size())
     print(f"held-out loss {held:.4f} nats/token, {bits_per_byte:.3f} bits/byte", flush=True)
     smaller_held = {}
+    by_language = {}
+    for language in languages:
+        docs = held_by_language[language]
+        stream = encode_documents(tokenizer, docs, eot_id)
+        _, held_bits = held_out_bits_per_byte(model, stream, document_bytes(docs), args.block)
+        entry = {"held_out_bits_per_byte": held_bits}
+        page = os.path.join(args.corpus_dir, "check", f"{language}.txt")
+        if os.path.exists(page):
+            entry["check_page_tokens"], entry["check_page_bits_per_byte"] = page_bits_per_byte(
+                model, tokenizer, page, args.block
+            )
+        by_language[language] = entry
+        print(f"{language}: {entry}", flush=True)
     for name, docs in smaller_held_docs.items():
         stream = encode_documents(tokenizer, docs, eot_id)
         _, smaller_held[name] = held_out_bits_per_byte(model, stream, document_bytes(docs), args.block)
@@ -670,7 +854,9 @@ def main():
                 "dropout": args.dropout,
                 "wte_std": args.wte_std,
                 "wpe_sinusoid": args.wpe_sinusoid,
-                "corpus": args.corpus,
+                "corpus": args.corpus_dir and os.path.basename(os.path.normpath(args.corpus_dir)) or args.corpus,
+                "shares": languages_shares if args.corpus_dir else None,
+                "languages": by_language or None,
                 "init_from": args.init_from,
                 "init_training": parent,
                 "copy_steps": args.copy_steps,

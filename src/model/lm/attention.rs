@@ -7,6 +7,7 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
+use crate::model::causal_attention;
 use crate::model::config::{Config, Positions};
 use crate::model::layers::{Linear, Source};
 use crate::model::weights::WeightsError;
@@ -221,10 +222,16 @@ impl Attention {
             None => (k_new, v_new),
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        // Scaling q (t_new × d values) instead of the scores (t_new × t per head) saves a pass over the largest tensor.
-        let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, t_new, t)
-        let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?; // (n_head, t_new, t), 0 in the future
-        let heads = probs.matmul(&self.expand(&v)?)?; // (n_head, t_new, head_dim)
+        let (probs, scores) = if !keep_scores && causal_attention::applies(&[&q, &k, &v]) {
+            (causal_attention::probabilities(&q, &k, scale as f32)?, None)
+        } else {
+            // Scaling q (t_new × d values) instead of the scores (t_new × t per head) saves a pass over the
+            // largest tensor.
+            let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, t_new, t)
+            let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?; // 0 in the future
+            (probs, keep_scores.then_some(scores))
+        };
+        let heads = self.weighted_values(&probs, &v)?; // (n_head, t_new, head_dim)
         let heads = match kept_heads {
             Some(kept) => heads.broadcast_mul(kept)?,
             None => heads,
@@ -235,7 +242,7 @@ impl Attention {
         let out = AttentionOutput {
             hidden: self.out.forward(&y)?,
             probs,
-            scores: keep_scores.then_some(scores),
+            scores,
             heads,
         };
         Ok((out, KeyValue { k, v }))
@@ -260,6 +267,17 @@ impl Attention {
             let window = |rows: &Tensor| rows.narrow(0, w * t, t);
             let (q, k, v) =
                 self.heads(&[window(&q_rows)?, window(&k_rows)?, window(&v_rows)?], 0)?;
+            if causal_attention::applies(&[&q, &k, &v]) {
+                // Only rows keep..t: their probabilities over the keys they see, then their weighted values.
+                let q = q.narrow(1, keep, t - keep)?.contiguous()?;
+                let probs = causal_attention::probabilities(&q, &k, scale as f32)?;
+                let y = causal_attention::weighted_values(&probs, &v)?;
+                outputs.push(
+                    y.transpose(0, 1)?
+                        .reshape((t - keep, self.n_head * self.head_dim))?,
+                );
+                continue;
+            }
             let (q, k, v) = ((q * scale)?, self.expand(&k)?, self.expand(&v)?);
             let mut ys = Vec::with_capacity(blocks.len());
             for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
@@ -305,15 +323,29 @@ impl Attention {
             )?;
             let k = Tensor::cat(&[&past.k, &k_new], 1)?;
             let v = Tensor::cat(&[&past.v, &v_new], 1)?;
-            let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, r, offset + r)
-            let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?;
-            let y = probs.matmul(&self.expand(&v)?)?; // (n_head, r, head_dim)
+            let probs = if causal_attention::applies(&[&q, &k, &v]) {
+                causal_attention::probabilities(&q, &k, scale as f32)?
+            } else {
+                let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, r, offset + r)
+                crate::model::softmax::causal_softmax(&scores, mask, offset)?
+            };
+            let y = self.weighted_values(&probs, &v)?; // (n_head, r, head_dim)
             outputs.push(
                 y.transpose(0, 1)?
                     .reshape((r, self.n_head * self.head_dim))?,
             );
         }
         self.out.forward(&Tensor::cat(&outputs, 0)?)
+    }
+
+    /// P·V for probabilities `probs` (n_head, t_new, t), zero above the diagonal, and values `v` (n_kv_head, t,
+    /// d): (n_head, t_new, d).
+    fn weighted_values(&self, probs: &Tensor, v: &Tensor) -> Result<Tensor> {
+        if causal_attention::applies(&[probs, v]) {
+            causal_attention::weighted_values(probs, v)
+        } else {
+            probs.matmul(&self.expand(v)?)
+        }
     }
 
     /// Each query head's values at every position of `x` (t, c), before attention mixes them: (n_head, t, d).

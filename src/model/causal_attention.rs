@@ -1,0 +1,384 @@
+//! Causal attention on the CPU in two ops that compute only what a query may see: the probabilities
+//! softmax(QKᵀ·scale) written once into the (n_head, t_new, t) buffer the analysis keeps, and the weighted values
+//! P·V. Query rows go in blocks of [`ROWS`]; a block multiplies only the keys its last row sees, so the masked
+//! half of QKᵀ and of P·V is never computed, the scores are never a tensor of their own (softmax runs in place,
+//! in the rows the product just wrote, while they are in cache), and grouped-query heads read their key/value
+//! head in place (no repeated copy of the keys and values).
+//!
+//! The products are the `gemm` crate's (candle's own CPU gemm), on one thread each, the heads and blocks shared
+//! among rayon's threads. The one `unsafe` call is in [`product`], whose bounds are checked before it runs.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::softmax::contiguous_f32;
+
+/// Query rows per block: the block's scores (ROWS × t floats, 256 KB at t = 1,024) stay in L2 between the
+/// product and the softmax.
+const ROWS: usize = 64;
+
+/// Whether these ops take the tensors: CPU, f32, contiguous (both ops read raw rows).
+pub fn applies(tensors: &[&Tensor]) -> bool {
+    tensors
+        .iter()
+        .all(|x| x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous())
+}
+
+/// Attention probabilities of queries `q` (n_head, t_new, d) at positions offset..offset + t_new over keys `k`
+/// (n_kv_head, t, d), t = offset + t_new: softmax(q·kᵀ·scale) over the keys each query sees, exactly 0 above the
+/// diagonal; (n_head, t_new, t). Head h reads key head h / (n_head / n_kv_head).
+pub fn probabilities(q: &Tensor, k: &Tensor, scale: f32) -> candle_core::Result<Tensor> {
+    q.apply_op2_no_bwd(k, &Probabilities { scale })
+}
+
+/// Weighted values P·V of probabilities `p` (n_head, t_new, t) from [`probabilities`] and values `v`
+/// (n_kv_head, t, d): (n_head, t_new, d). Reads only the entries at or below the diagonal.
+pub fn weighted_values(p: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+    p.apply_op2_no_bwd(v, &WeightedValues)
+}
+
+/// The shapes both ops check: rows, keys, width, query heads per key/value head.
+struct Dims {
+    t_new: usize,
+    t: usize,
+    d: usize,
+    group: usize,
+}
+
+impl Dims {
+    fn new(n_head: usize, t_new: usize, kv: &Layout, op: &str) -> candle_core::Result<Self> {
+        let (n_kv, t, d) = kv.shape().dims3()?;
+        if n_kv == 0 || !n_head.is_multiple_of(n_kv) || t < t_new {
+            candle_core::bail!(
+                "{op}: {n_head} query heads over {t_new} rows cannot read {n_kv} key/value heads of {t} positions"
+            );
+        }
+        Ok(Self {
+            t_new,
+            t,
+            d,
+            group: n_head / n_kv,
+        })
+    }
+
+    /// Cached positions before the first query row.
+    fn offset(&self) -> usize {
+        self.t - self.t_new
+    }
+
+    /// The key/value rows head `h` reads: (t, d) of its key/value head.
+    fn kv_head<'a>(&self, kv: &'a [f32], h: usize) -> &'a [f32] {
+        let size = self.t * self.d;
+        let start = h / self.group * size;
+        // h < n_head, so h / group < n_kv and the slice lies in the (n_kv, t, d) buffer the layout checked.
+        &kv[start..start + size]
+    }
+}
+
+struct Probabilities {
+    scale: f32,
+}
+
+impl CustomOp2 for Probabilities {
+    fn name(&self) -> &'static str {
+        "causal-probabilities"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qs: &CpuStorage,
+        ql: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let q = contiguous_f32(qs, ql, "causal probabilities")?;
+        let k = contiguous_f32(ks, kl, "causal probabilities")?;
+        let (n_head, t_new, dq) = ql.shape().dims3()?;
+        let dims = Dims::new(n_head, t_new, kl, "causal probabilities")?;
+        if dq != dims.d {
+            candle_core::bail!(
+                "causal probabilities: queries of width {dq}, keys of {}",
+                dims.d
+            );
+        }
+        let (t, d, offset) = (dims.t, dims.d, dims.offset());
+        // Zeroed once: what no block writes (above each block's last visible key) is the causal zero.
+        let mut out = vec![0.0f32; n_head * t_new * t];
+        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
+        for (h, head) in out.chunks_mut((t_new * t).max(1)).enumerate() {
+            for (b, rows) in head.chunks_mut(ROWS * t).enumerate() {
+                tasks.push((h, b * ROWS, rows));
+            }
+        }
+        tasks.into_par_iter().try_for_each(|(h, r0, rows)| {
+            let m = rows.len() / t;
+            let seen = offset + r0 + m; // keys the block's last row sees
+            let q_rows = &q[(h * t_new + r0) * d..(h * t_new + r0 + m) * d];
+            let keys = dims.kv_head(k, h);
+            // rows[i][j] = scale · q_i · k_j for j < seen: lhs q (m × d, rows of d), rhs kᵀ (d × seen).
+            product(
+                Strided::rows(rows, t),
+                Matrix::new(q_rows, d, 1),
+                Matrix::new(keys, 1, d),
+                [m, seen, d],
+                self.scale,
+            )?;
+            for (i, row) in rows.chunks_mut(t).enumerate() {
+                let visible = offset + r0 + i + 1;
+                let (live, masked) = row.split_at_mut(visible);
+                softmax_in_place(live);
+                // The product wrote up to `seen`; the rest of the row is still the zero it was made with.
+                masked[..seen - visible].fill(0.0);
+            }
+            Ok::<(), candle_core::Error>(())
+        })?;
+        Ok((CpuStorage::F32(out), Shape::from((n_head, t_new, t))))
+    }
+}
+
+struct WeightedValues;
+
+impl CustomOp2 for WeightedValues {
+    fn name(&self) -> &'static str {
+        "causal-weighted-values"
+    }
+
+    fn cpu_fwd(
+        &self,
+        ps: &CpuStorage,
+        pl: &Layout,
+        vs: &CpuStorage,
+        vl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let p = contiguous_f32(ps, pl, "causal weighted values")?;
+        let v = contiguous_f32(vs, vl, "causal weighted values")?;
+        let (n_head, t_new, tp) = pl.shape().dims3()?;
+        let dims = Dims::new(n_head, t_new, vl, "causal weighted values")?;
+        if tp != dims.t {
+            candle_core::bail!(
+                "causal weighted values: probabilities over {tp} keys, values of {}",
+                dims.t
+            );
+        }
+        let (t, d, offset) = (dims.t, dims.d, dims.offset());
+        let mut out = vec![0.0f32; n_head * t_new * d];
+        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
+        for (h, head) in out.chunks_mut((t_new * d).max(1)).enumerate() {
+            for (b, rows) in head.chunks_mut(ROWS * d).enumerate() {
+                tasks.push((h, b * ROWS, rows));
+            }
+        }
+        tasks.into_par_iter().try_for_each(|(h, r0, rows)| {
+            let m = rows.len() / d;
+            let seen = offset + r0 + m;
+            let p_rows = &p[(h * t_new + r0) * t..(h * t_new + r0 + m) * t];
+            let values = dims.kv_head(v, h);
+            // rows = p (m × seen, rows of t) · v (seen × d): the entries past `seen` are zero and not read.
+            product(
+                Strided::rows(rows, d),
+                Matrix::new(p_rows, t, 1),
+                Matrix::new(values, d, 1),
+                [m, d, seen],
+                1.0,
+            )
+        })?;
+        Ok((CpuStorage::F32(out), Shape::from((n_head, t_new, d))))
+    }
+}
+
+/// Softmax of one row in place (the row is not empty: every query sees at least itself).
+fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let mut sum = 0.0f32;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// A destination of rows `row_stride` apart.
+struct Strided<'a> {
+    data: &'a mut [f32],
+    row_stride: usize,
+}
+
+impl<'a> Strided<'a> {
+    fn rows(data: &'a mut [f32], row_stride: usize) -> Self {
+        Self { data, row_stride }
+    }
+}
+
+/// A read-only operand: element (i, j) at `i·row_stride + j·col_stride`.
+struct Matrix<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    fn new(data: &'a [f32], row_stride: usize, col_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    /// Whether element (rows − 1, cols − 1), the farthest, lies in the slice.
+    fn holds(&self, rows: usize, cols: usize) -> bool {
+        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// dst[i][j] = scale · Σ_l lhs[i][l] · rhs[l][j] for i < m, j < n, l < k: the `gemm` crate on this thread. Fails,
+/// without calling it, when any element it would touch lies outside its slice.
+fn product(
+    dst: Strided<'_>,
+    lhs: Matrix<'_>,
+    rhs: Matrix<'_>,
+    [m, n, k]: [usize; 3],
+    scale: f32,
+) -> candle_core::Result<()> {
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        candle_core::bail!("causal attention: a product over no keys");
+    }
+    let dst_fits = (m - 1) * dst.row_stride + (n - 1) < dst.data.len();
+    if !dst_fits || !lhs.holds(m, k) || !rhs.holds(k, n) {
+        candle_core::bail!("causal attention: a {m}×{k} by {k}×{n} product outside its buffers");
+    }
+    let stride = |s: usize| s as isize; // every stride is an index into a slice, so it fits isize
+                                        // SAFETY: the three checks above put every element the product reads or writes, (m−1, n−1) of dst, (m−1, k−1)
+                                        // of lhs and (k−1, n−1) of rhs with all strides positive, inside its slice; dst is borrowed mutably, so
+                                        // nothing else reads or writes it meanwhile, and lhs and rhs are shared borrows that outlive the call.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            1,
+            stride(dst.row_stride),
+            false,
+            lhs.data.as_ptr(),
+            stride(lhs.col_stride),
+            stride(lhs.row_stride),
+            rhs.data.as_ptr(),
+            stride(rhs.col_stride),
+            stride(rhs.row_stride),
+            0.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn tensor(len: usize, seed: usize, shape: (usize, usize, usize)) -> Tensor {
+        let values: Vec<f32> = (0..len)
+            .map(|i| (((i + seed) * 7919) % 23) as f32 / 7.0 - 1.5)
+            .collect();
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+    }
+
+    /// The masked-softmax path the ops replace: full QKᵀ, −∞ above the diagonal, softmax, then P·V, with
+    /// grouped heads repeated.
+    fn reference(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> (Tensor, Tensor) {
+        let (n_head, t_new, _) = q.dims3().unwrap();
+        let (n_kv, t, d) = k.dims3().unwrap();
+        let repeat = |x: &Tensor| {
+            x.unsqueeze(1)
+                .unwrap()
+                .expand((n_kv, n_head / n_kv, t, d))
+                .unwrap()
+                .reshape((n_head, t, d))
+                .unwrap()
+        };
+        let scores = (q * scale)
+            .unwrap()
+            .matmul(&repeat(k).t().unwrap())
+            .unwrap();
+        let offset = t - t_new;
+        let mask: Vec<f32> = (0..t_new)
+            .flat_map(|i| {
+                (0..t).map(move |j| {
+                    if j <= offset + i {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (t_new, t), &Device::Cpu).unwrap();
+        let probs =
+            candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask).unwrap()).unwrap();
+        let heads = probs.matmul(&repeat(v)).unwrap();
+        (probs, heads)
+    }
+
+    fn close(a: &Tensor, b: &Tensor, what: &str) {
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(a.len(), b.len(), "{what}: sizes");
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                "{what}[{i}]: {x} against {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn equal_the_masked_softmax_path() {
+        // Blocks cut mid-text (ROWS = 64 < 150), cached positions before the rows, grouped heads (4 over 2),
+        // and a single new row after a long prefix.
+        for (n_head, n_kv, t_new, offset, d) in [
+            (4, 4, 150, 0, 16),
+            (4, 2, 70, 9, 8),
+            (6, 2, 1, 40, 12),
+            (2, 1, 3, 0, 4),
+        ] {
+            let t = offset + t_new;
+            let q = tensor(n_head * t_new * d, 1, (n_head, t_new, d));
+            let k = tensor(n_kv * t * d, 2, (n_kv, t, d));
+            let v = tensor(n_kv * t * d, 3, (n_kv, t, d));
+            let scale = 1.0 / (d as f64).sqrt();
+            let (want_p, want_h) = reference(&q, &k, &v, scale);
+            let p = probabilities(&q, &k, scale as f32).unwrap();
+            let h = weighted_values(&p, &v).unwrap();
+            let case = format!("{n_head}/{n_kv} heads, {t_new} rows after {offset}");
+            close(&p, &want_p, &format!("probabilities, {case}"));
+            close(&h, &want_h, &format!("weighted values, {case}"));
+            // Above the diagonal: exactly 0, not merely small.
+            let rows = p.to_vec3::<f32>().unwrap();
+            for (i, row) in rows[0].iter().enumerate() {
+                assert!(
+                    row[offset + i + 1..].iter().all(|&x| x == 0.0),
+                    "{case}: row {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mismatched_shapes_are_errors() {
+        let q = tensor(3 * 4 * 8, 1, (3, 4, 8));
+        let k = tensor(2 * 4 * 8, 2, (2, 4, 8)); // 3 heads cannot share 2 key heads
+        assert!(probabilities(&q, &k, 1.0).is_err());
+        let k = tensor(3 * 2 * 8, 2, (3, 2, 8)); // fewer keys than rows
+        assert!(probabilities(&q, &k, 1.0).is_err());
+    }
+}
