@@ -183,8 +183,7 @@ impl Engine {
         }
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
         self.model.forward(ids, false, &mut |_, probs, _| {
-            attentions
-                .push_layer_dense(&probs.flatten_all()?.to_vec1::<f32>()?)
+            crate::model::softmax::with_values(probs, |dense| attentions.push_layer_dense(dense))?
                 .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             Ok(())
         })?;
@@ -296,9 +295,10 @@ impl Engine {
             options.keep_scores,
             &options.ablated,
             &mut |_, probs, scores| {
-                attentions
-                    .push_layer_rows(prefix, &probs.flatten_all()?.to_vec1::<f32>()?)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                crate::model::softmax::with_values(probs, |rows| {
+                    attentions.push_layer_rows(prefix, rows)
+                })?
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
                 if let Some(scores) = scores {
                     score_layers.push(scores.to_vec3::<f32>()?);
                 }

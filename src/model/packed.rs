@@ -207,6 +207,8 @@ impl PackedLinear {
                     ldy: n,
                     cols,
                     bias: (k0 == 0).then_some(bias),
+                    // The first row tile meets the block coming from memory; the later ones read it from L1.
+                    stream: r == 0,
                     // What each pointer may reach, from it to the end of its buffer: the tile checks its
                     // reads and writes against these in debug builds (the tests).
                     room: avx512::Room {
@@ -289,8 +291,15 @@ mod avx512 {
         pub ldy: usize,
         pub cols: usize,
         pub bias: Option<*const f32>,
+        /// Whether the panel block comes from memory in this tile (the first row tile of a block): it then
+        /// prefetches [`AHEAD`] steps ahead, into the rest of the block and on into the next.
+        pub stream: bool,
         pub room: Room,
     }
+
+    /// Steps of k a streaming tile prefetches ahead: 32 steps of 128 bytes, 4 KB, about what memory's latency
+    /// covers at the rate a few-row tile consumes the panel.
+    const AHEAD: usize = 32;
 
     /// How many values each of a tile's pointers has from it to the end of its buffer.
     pub struct Room {
@@ -339,6 +348,12 @@ mod avx512 {
             };
         }
         for i in 0..t.kc {
+            if t.stream {
+                // A prefetch never faults; `wrapping_add` keeps forming the address defined past the panel's end.
+                let ahead = t.w.wrapping_add((i + AHEAD) * NR);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
+            }
             let w0 = _mm512_loadu_ps(t.w.add(i * NR));
             let w1 = _mm512_loadu_ps(t.w.add(i * NR + 16));
             for (r, a) in acc.iter_mut().enumerate() {

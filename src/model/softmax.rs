@@ -23,6 +23,18 @@ pub(super) fn contiguous_f32<'a>(
     })
 }
 
+/// Runs `f` on the values of `x` in row-major order: read in place when `x` is a contiguous f32 tensor on the
+/// CPU (no copy of what may be 50 MB of attention), copied out first otherwise.
+pub fn with_values<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    if x.dtype() == candle_core::DType::F32 && x.is_contiguous() {
+        let (storage, layout) = x.storage_and_layout();
+        if let candle_core::Storage::Cpu(cpu) = &*storage {
+            return Ok(f(contiguous_f32(cpu, layout, "values")?));
+        }
+    }
+    Ok(f(&x.flatten_all()?.to_vec1::<f32>()?))
+}
+
 struct CausalSoftmax {
     /// Position of the first query row (the number of cached positions before it).
     offset: usize,
