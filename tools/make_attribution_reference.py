@@ -13,7 +13,7 @@ Attribution: hooks capture, at one position, each layer's `c_proj` input and MLP
 What it writes:
   tests/fixtures/tiny-gpt2-odd/     a second random GPT-2 of other sizes (5 heads of 8, n_inner 72, ε 1e-4,
                                     2 layers, 32 positions) in the Hub's key layout (no `transformer.` prefix),
-                                    with the demo model's tokenizer (4,096 ids)
+                                    with the first demo model's tokenizer (4,096 ids)
   tests/fixtures/attribution_reference.json
         for tiny-gpt2 (tests/fixtures), the demo model (assets/demo-model) and tiny-gpt2-odd:
           ablate     ids, heads, the log-probabilities with and without them, and both perplexities
@@ -28,7 +28,6 @@ Needs: tools/requirements-train.txt (torch, transformers, tokenizers, numpy).
 import json
 import math
 import os
-import shutil
 import sys
 
 import numpy as np
@@ -59,7 +58,9 @@ TEXTS = {
 def make_odd_model():
     """A random GPT-2 whose sizes differ from every other fixture, saved in the Hub's key layout."""
     config = GPT2Config(
-        vocab_size=Tokenizer.from_file(os.path.join(DEMO, "tokenizer.json")).get_vocab_size(),
+        # The first demo model's tokenizer (4,096 ids), kept in the fixture: the odd model does not follow the
+        # demo model's later vocabularies.
+        vocab_size=Tokenizer.from_file(os.path.join(ODD, "tokenizer.json")).get_vocab_size(),
         n_positions=32,
         n_embd=40,
         n_layer=2,
@@ -83,7 +84,6 @@ def make_odd_model():
         cfg = config.to_dict()
         cfg.pop("_attn_implementation_autoset", None)
         json.dump(cfg, f, indent=2)
-    shutil.copy(os.path.join(DEMO, "tokenizer.json"), os.path.join(ODD, "tokenizer.json"))
     return model
 
 
