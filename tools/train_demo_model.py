@@ -41,6 +41,7 @@ Only this script needs Python; the binary embeds what it writes.
 """
 
 import argparse
+import copy
 import glob
 import html.parser
 import json
@@ -199,13 +200,20 @@ def read_corpus_dir(root):
 def page_bits_per_byte(model, tokenizer, path, block):
     """(tokens, bits per byte) of the text file at `path` as `attngraph perplexity` scores it without BOS: the
     ids as the tokenizer gives them, windows of `block` tokens with a stride of half a window (Hugging Face's
-    sliding-window recipe), each token after the first scored once."""
-    with open(path, encoding="utf-8") as f:
+    sliding-window recipe), each token after the first scored once; the weights rounded to float16 first, as they
+    are saved and shipped."""
+    with open(path, encoding="utf-8", newline="") as f:
         text = f.read()
     encoding = tokenizer.encode(text)
+    if len(encoding.ids) < 2:
+        raise SystemExit(f"{path}: fewer than two tokens, nothing to score")
     ids = torch.tensor(encoding.ids)
-    # Without BOS the first token is context only: its bytes are not scored (as `attngraph perplexity`).
-    scored_bytes = len(text.encode("utf-8")) - len(text[: encoding.offsets[0][1]].encode("utf-8"))
+    # Without BOS the first token is context only: its bytes are not scored (as `attngraph perplexity`). A
+    # byte-level token's bytes, from its characters (GPT-2's byte ↔ character table, as tokenizers uses).
+    to_byte = {c: b for b, c in enumerate(bytes_to_unicode())}
+    first_bytes = len([to_byte[c] for c in encoding.tokens[0]])
+    scored_bytes = len(text.encode("utf-8")) - first_bytes
+    model = copy.deepcopy(model).half().float()
     stride = block // 2
     nats, previous_end = 0.0, 0
     model.eval()
@@ -217,13 +225,26 @@ def page_bits_per_byte(model, tokenizer, path, block):
             logp = torch.log_softmax(logits[:-1], dim=-1).gather(1, window[0, 1:].unsqueeze(1))[:, 0]
             # Score only the tokens this window is the first to reach: positions previous_end.. (global), but
             # never position 0 (it has no context).
-            first = max(previous_end, 1) - begin
+            first = max(previous_end, 1) - begin  # ≥ 1: the first window starts at position 0
             nats -= logp[first - 1 :].sum().item()
             previous_end = end
             if end == len(ids):
                 break
-    model.train()
     return len(ids), nats / math.log(2) / scored_bytes
+
+
+def bytes_to_unicode():
+    """GPT-2's table from bytes to the printable characters byte-level tokens are written in, as a list indexed
+    by byte."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return [table[b] for b in range(256)]
 
 
 def train_tokenizer(documents, vocab_size):
@@ -372,7 +393,10 @@ def batch(
 
 def mixed_batch(rng, streams, shares, batch_size, *args, **kwargs):
     """`batch` with each row drawn from one language's stream, chosen with the probabilities `shares` (a list
-    parallel to `streams`)."""
+    parallel to `streams`). With one stream, `batch` itself, so that runs on one stream draw the random numbers
+    they drew before streams existed."""
+    if len(streams) == 1:
+        return batch(rng, streams[0], batch_size, *args, **kwargs)
     rows, labels = [], []
     for _ in range(batch_size):
         stream = rng.choices(streams, weights=shares)[0]
@@ -595,6 +619,16 @@ def main():
             parser.error("--resume needs --checkpoint naming a checkpoint this script saved")
         checkpoint = torch.load(args.checkpoint, weights_only=False)
         started -= checkpoint["seconds"]
+        changed = {
+            key: (saved, getattr(args, key))
+            for key, saved in checkpoint.get("args", {}).items()
+            if key not in ("resume", "checkpoint_every", "threads", "probe_every") and getattr(args, key) != saved
+        }
+        if changed:
+            parser.error(
+                "--resume with other options than the run saved (saved, given): "
+                + ", ".join(f"{key} {old!r} → {new!r}" for key, (old, new) in sorted(changed.items()))
+            )
     languages, shares = [], []
     if args.corpus_dir:
         train_by_language, held_by_language, train_by_source = read_corpus_dir(args.corpus_dir)
@@ -637,6 +671,14 @@ def main():
                 parser.error(f"--shares gives {group} nothing: name it or its language")
         for group, stream, share in zip(groups, streams, shares):
             print(f"{group}: {len(stream)} training tokens, share {share / sum(shares):.3f}", flush=True)
+        # Every stream must hold more than a window: `batch` draws windows from it, and the held-out loss cuts it
+        # into whole windows. Found now rather than when training is over.
+        sizes = dict(zip(groups, map(len, streams)))
+        for language in languages:
+            sizes[f"{language} held out"] = len(encode_documents(tokenizer, held_by_language[language], eot_id))
+        for name, tokens in sizes.items():
+            if tokens <= args.block:
+                parser.error(f"{name}: {tokens} tokens, not more than a window of {args.block}: too few to use")
         languages_shares = {}
         for group, share in zip(groups, shares):
             languages_shares[group] = share / sum(shares)
@@ -671,14 +713,14 @@ def main():
         model.load_state_dict(checkpoint["model"])
     with torch.no_grad():
         # Only what is asked for is drawn again, so that the defaults consume the seed's random numbers as
-        # GPT-2's init alone does.
-        if args.wte_std is not None:
+        # GPT-2's init alone does. A resumed run keeps the weights it saved.
+        if args.wte_std is not None and checkpoint is None:
             model.transformer.wte.weight.normal_(0.0, args.wte_std)
-        if args.winit is not None and not args.init_from:
+        if args.winit is not None and not args.init_from and checkpoint is None:
             for block in model.transformer.h:
                 for linear in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj):
                     linear.weight.normal_(0.0, args.winit)
-        if args.wpe_sinusoid:
+        if args.wpe_sinusoid and checkpoint is None:
             position = torch.arange(args.block, dtype=torch.float32).unsqueeze(1)
             frequency = torch.exp(torch.arange(0, args.embd, 2, dtype=torch.float32) * (-math.log(10000.0) / args.embd))
             wpe = model.transformer.wpe.weight
@@ -717,6 +759,7 @@ def main():
                 "torch_rng": torch.get_rng_state(),
                 "tokenizer": tokenizer.to_str(),
                 "seconds": time.time() - started,
+                "args": vars(args),
                 **state,
             },
             part,
