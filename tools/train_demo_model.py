@@ -482,7 +482,11 @@ def main():
         "--checkpoint-every steps; with --resume, go on from it",
     )
     parser.add_argument("--checkpoint-every", type=int, default=200)
-    parser.add_argument("--resume", action="store_true", help="go on from --checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from --checkpoint, with the options it saved (--steps may change while it is still copying)",
+    )
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--block", type=int, default=256)
@@ -619,10 +623,14 @@ def main():
             parser.error("--resume needs --checkpoint naming a checkpoint this script saved")
         checkpoint = torch.load(args.checkpoint, weights_only=False)
         started -= checkpoint["seconds"]
+        free = {"resume", "checkpoint_every", "threads", "probe_every"}
+        if checkpoint["phase"] == "copy":
+            # No text step has run yet, so the text phase's length (and its learning-rate schedule) is still open.
+            free.add("steps")
         changed = {
             key: (saved, getattr(args, key))
             for key, saved in checkpoint.get("args", {}).items()
-            if key not in ("resume", "checkpoint_every", "threads", "probe_every") and getattr(args, key) != saved
+            if key not in free and getattr(args, key) != saved
         }
         if changed:
             parser.error(
