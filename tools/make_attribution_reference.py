@@ -48,8 +48,8 @@ ODD = os.path.join(FIXTURES, "tiny-gpt2-odd")
 TEXTS = {
     "tiny-gpt2": ["I love tennis.", "我爱网球。 🎾🙂 ok"],
     "demo": [
-        "The system administrator reads the log files. The system administrator reads the log files.",
-        "我爱网球。 🎾 emoji and CJK",
+        "The old man walks to the market every morning. The old man walks to the market every morning.",
+        "我愛網球。 我爱网球。 🎾 emoji and CJK",
     ],
     "tiny-gpt2-odd": ["Attention is a Markov chain.", "東京は大きい 🎾"],
 }

@@ -11,8 +11,10 @@ What it writes: tests/fixtures/demo_reference.json with
                  of a head's attention that falls on the pattern), and the best head of each kind;
   probe          the same scores on the induction probe of `attngraph heads` (tools/probe.py: `<|endoftext|>`,
                  50 pseudo-random ids, the same ids again), and the best head of each kind;
-  perplexity     the sliding-window perplexity (make_reference.sliding_window) and the bits per byte of
-                 tests/fixtures/demo_prose.txt, a page of prose the model never saw.
+  pages          for each check page (tests/fixtures/check_en.txt, everyday English narrative, and
+                 tests/fixtures/check_zh.txt, everyday Traditional Chinese; sources that gave the model nothing
+                 to train on): the sliding-window perplexity (make_reference.sliding_window) and the bits per
+                 byte, as `attngraph perplexity` reports them.
 
 The weights are stored in float16; transformers loads them as float32 (each value exactly), as attngraph does.
 
@@ -34,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_reference import analyse, sliding_window  # noqa: E402
 from probe import head_scores, induction_probe_ids, probe_length  # noqa: E402
+from train_demo_model import bytes_to_unicode  # noqa: E402
 
 ROOT = os.path.join(HERE, "..")
 MODEL = os.path.join(ROOT, "assets", "demo-model")
@@ -41,15 +44,33 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 TEXTS = [
     "I love tennis.",
-    "The package manager installs the software and keeps it up to date.",
-    "我爱网球。 🎾 emoji and CJK split over byte tokens",
+    "我愛網球。",
+    "She opened the door and saw that the garden was full of snow.",
+    "我爱网球。 🎾 emoji, Simplified characters and a rare 龘",
     "  two  spaces\tand a tab",
 ]
 
-REPEATED = (
-    "The system administrator reads the log files every morning. "
-    "The system administrator reads the log files every morning."
-)
+REPEATED = "The old man walks to the market every morning. The old man walks to the market every morning."
+
+PAGES = {"en": "check_en.txt", "zh": "check_zh.txt"}
+
+
+def scored_page(model, tokenizer, page):
+    """The sliding-window perplexity of a page without BOS, as `attngraph perplexity` computes it by default,
+    and its bits per byte: the windows' summed negative log-likelihood over the bytes of the scored tokens (the
+    first token is context only, so its bytes are left out; the page is read as it is, CRLF kept)."""
+    encoding = tokenizer.encode(page)
+    n_positions = model.config.n_positions
+    windows = sliding_window(model, encoding.ids, n_positions, n_positions // 2)
+    # The first token's bytes from its byte-level characters: a token can be part of a character (the offsets
+    # would give the whole character).
+    to_byte = {c: b for b, c in enumerate(bytes_to_unicode())}
+    scored_bytes = len(page.encode("utf-8")) - len([to_byte[c] for c in encoding.tokens[0]])
+    windows["bits_per_byte"] = windows["nll_sum"] / math.log(2) / scored_bytes
+    windows["scored_bytes"] = scored_bytes
+    windows["max_length"] = n_positions
+    windows["stride"] = n_positions // 2
+    return windows
 
 
 def main():
@@ -77,18 +98,12 @@ def main():
     heads["text"] = REPEATED
     probe = scored(induction_probe_ids(eot, probe_length(model.config.n_positions), model.config.vocab_size))
 
-    with open(os.path.join(FIXTURES, "demo_prose.txt"), encoding="utf-8") as f:
-        prose = f.read()
-    prose_ids = tokenizer.encode(prose).ids
-    n_positions = model.config.n_positions
-    windows = sliding_window(model, prose_ids, n_positions, n_positions // 2)
-    # Without BOS the first token is context only: its bytes are not scored.
-    first_end = tokenizer.encode(prose).offsets[0][1]
-    scored_bytes = len(prose.encode("utf-8")) - len(prose[:first_end].encode("utf-8"))
-    windows["bits_per_byte"] = windows["nll_sum"] / math.log(2) / scored_bytes
-    windows["scored_bytes"] = scored_bytes
-    windows["max_length"] = n_positions
-    windows["stride"] = n_positions // 2
+    pages = {}
+    for language, name in PAGES.items():
+        with open(os.path.join(FIXTURES, name), encoding="utf-8", newline="") as f:
+            page = f.read()
+        pages[language] = scored_page(model, tokenizer, page)
+        pages[language]["file"] = name
 
     reference = {
         "generator": "tools/make_demo_reference.py",
@@ -96,7 +111,7 @@ def main():
         "cases": cases,
         "heads": heads,
         "probe": probe,
-        "perplexity": windows,
+        "pages": pages,
     }
     path = os.path.join(FIXTURES, "demo_reference.json")
     with open(path, "w") as f:
@@ -105,7 +120,11 @@ def main():
     for name, part in (("sentence said twice", heads), ("probe", probe)):
         for kind, s in part["best"].items():
             print(f"{name}: best {kind}: layer {s['layer']} head {s['head']} {s[kind]:.3f}")
-    print(f"prose: {windows['ppl']['token']:.3f} perplexity, {windows['bits_per_byte']:.3f} bits per byte")
+    for language, windows in pages.items():
+        print(
+            f"{windows['file']}: {windows['tokens']} tokens, {windows['ppl']['token']:.3f} perplexity, "
+            f"{windows['bits_per_byte']:.3f} bits per byte"
+        )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ CASES = [
     ("tiny-gpt2", "I love tennis.", True, 1, 2),
     ("tiny-gpt2", "The quick brown fox jumps over the lazy dog.", False, 2, 3),
     ("tiny-gpt2", "我爱网球。 東京は大きい 🎾🙂", True, 0, 1),
-    ("demo", "The system administrator reads the log files. The system administrator reads the log files.", True, 1, 2),
+    ("demo", "The old man walks to the market every morning. The old man walks to the market every morning.", True, 1, 1),
     ("tiny-gpt2-odd", "Attention is a Markov chain.", True, 1, 4),
     # The lesson's repeat step: the pairs (x_{t-1}, x_t) seen before, with and without BOS.
     ("tiny-gpt2", "I love tennis. I love tennis.", False, 1, 2),

@@ -31,7 +31,7 @@ MODELS = {
     "tiny-qwen2": os.path.join(FIXTURES, "tiny-qwen2"),
     "tiny-llama": os.path.join(FIXTURES, "tiny-llama"),
 }
-TWICE = "The system administrator reads the log files every morning. " * 2
+TWICE = "The old man walks to the market every morning. " * 2
 CASES = [
     ("demo", TWICE.strip(), True),
     ("demo", "I love tennis. 我愛網球。", False),

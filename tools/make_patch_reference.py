@@ -34,8 +34,8 @@ CASES = {
     "demo": (
         os.path.join(ROOT, "assets", "demo-model"),
         [
-            ("The system reads the log files. The system reads the log",
-             "The system reads the man pages. The system reads the log"),
+            ("The old man walks to the market. The old man walks to the",
+             "The old man walks to the river. The old man walks to the"),
             ("I love tennis and I love", "I hate tennis and I love"),
         ],
     ),

@@ -18,7 +18,7 @@ if [ -z "${DISPLAY:-}" ]; then
   sleep 1
 fi
 export HF_HUB_OFFLINE=1
-once="The system administrator reads the log files every morning."
+once="The old man walks to the market every morning."
 twice="$once $once"
 # "layer head" of the best head of a kind on a text.
 best() {
@@ -30,17 +30,23 @@ read -r il ih < <(best induction "$twice")
 read -r sl sh < <(best sink "$twice")
 echo "previous-token head $pl.$ph, induction head $il.$ih, sink head $sl.$sh"
 shot() { "$bin" gui --fresh --model demo "$@"; }
+# The README's first picture: the project's own sentence, as the app opens on it, on the previous-token head.
+shot --text "I love tennis." --layer "$pl" --head "$ph" --view graph --screenshot screenshots/tennis.png
 shot --text "$once" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/graph.png
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --screenshot screenshots/induction.png
 shot --text "$twice" --layer "$il" --head "$ih" --view matrix --screenshot screenshots/matrix.png
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --weight norm --screenshot screenshots/flow.png
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png
 shot --text "$twice" --layer "$il" --head "$ih" --view heads --screenshot screenshots/grid.png
-shot --view perplexity --score-file tests/fixtures/demo_prose.txt --screenshot screenshots/perplexity.png
-# The Compare view: the sentence said twice, ending at the second "log", after "log files" and after "man pages";
+shot --view perplexity --score-file tests/fixtures/check_en.txt --screenshot screenshots/perplexity.png
+# The note's vocabulary question: 我愛網球。 as the demo model's tokenizer cuts it, and as GPT-2's does (the
+# tiny-gpt2 fixture carries GPT-2's own tokenizer, with random weights: only its tokens are the point).
+shot --text "我愛網球。" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/tokens-demo.png
+"$bin" gui --fresh --model tests/fixtures/tiny-gpt2 --text "我愛網球。" --view graph --screenshot screenshots/tokens-gpt2.png
+# The Compare view: the sentence said twice, ending before "market" comes again, after "market" and after "river";
 # patched from the first into the second.
-clean="$once The system administrator reads the log"
-corrupt="${once/log files/man pages} The system administrator reads the log"
+clean="$once The old man walks to the"
+corrupt="${once/market/river} The old man walks to the"
 shot --text "$clean" --compare "$corrupt" --view compare --layer "$il" --head "$ih" --patch --screenshot screenshots/compare.png
 # Which heads matter: the head whose knock-out lowers a token of the repeated sentence the most, found with the
 # sweep; the grid coloured by each head's contribution to that token's logit; the same head knocked out.
@@ -85,6 +91,8 @@ shot --text "$long" --layer "$sl" --head "$sh" --view graph --queries 200-254 --
 # GPT-2's whole context, 1,023 tokens and BOS, on a model of GPT-2 small's shape with random weights (GPT-2
 # itself cannot be fetched where these pictures are made): what the views do with 1,024 tokens. Random weights
 # spread attention thin (about 1/i in row i), so the colours are on a log scale.
+# ATTNGRAPH_DEMO_ONLY=1 stops here: the pictures below do not read the demo model.
+[ -n "${ATTNGRAPH_DEMO_ONLY:-}" ] && exit 0
 shape=${ATTNGRAPH_BENCH_MODEL:-/tmp/attngraph-gpt2-shape}
 [ -f "$shape/model.safetensors" ] || python3 tools/make_bench_model.py "$shape"
 long=$(first_tokens "$shape/tokenizer.json" 1023)

@@ -1,5 +1,5 @@
-//! The demo model compiled into the binary: a small GPT-2 trained by `tools/train_demo_model.py` on English
-//! prose from Debian's, Python's and GNOME's documentation (its model card is `assets/demo-model/README.md`).
+//! The demo model compiled into the binary: a small GPT-2 trained by `tools/train_demo_model.py` on English and
+//! Traditional Chinese novels, verse and everyday sentences (its model card is `assets/demo-model/README.md`).
 //! It lets the app and every command work offline at once, with heads that learned real patterns, under
 //! `--model demo`.
 

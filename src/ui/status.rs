@@ -97,7 +97,7 @@ pub fn prefetch_banner_ui(ui: &mut egui::Ui, session: &Session) -> Option<Comman
     let (repo, state) = session.prefetch()?;
     let mut command = None;
     ui.horizontal_wrapped(|ui| {
-        ui.label("ℹ This is the demo model, a small GPT-2 trained on Debian's, Python's and GNOME's documentation, not GPT-2.");
+        ui.label("ℹ This is the demo model, a small GPT-2 trained on English and Chinese novels, verse and everyday sentences, not GPT-2.");
         match state {
             Prefetch::Downloading(None) => {
                 ui.label(format!("{repo} is downloading in the background…"));
