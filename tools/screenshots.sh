@@ -39,7 +39,7 @@ shot --text "$twice" --layer "$il" --head "$ih" --view graph --weight norm --scr
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png
 shot --text "$twice" --layer "$il" --head "$ih" --view heads --screenshot screenshots/grid.png
 shot --view perplexity --score-file tests/fixtures/check_en.txt --screenshot screenshots/perplexity.png
-# The note's vocabulary question: 我愛網球。 as the demo model's tokenizer cuts it, and as GPT-2's does (the
+# Which vocabulary reads Chinese: 我愛網球。 as the demo model's tokenizer cuts it, and as GPT-2's does (the
 # tiny-gpt2 fixture carries GPT-2's own tokenizer, with random weights: only its tokens are the point).
 shot --text "我愛網球。" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/tokens-demo.png
 "$bin" gui --fresh --model tests/fixtures/tiny-gpt2 --text "我愛網球。" --view graph --screenshot screenshots/tokens-gpt2.png
@@ -88,11 +88,11 @@ PY
 # The demo model's whole context: 254 tokens and BOS.
 long=$(first_tokens assets/demo-model/tokenizer.json 254)
 shot --text "$long" --layer "$sl" --head "$sh" --view graph --queries 200-254 --screenshot screenshots/long.png
+# ATTNGRAPH_DEMO_ONLY=1 stops here: the pictures below do not read the demo model.
+[ -n "${ATTNGRAPH_DEMO_ONLY:-}" ] && exit 0
 # GPT-2's whole context, 1,023 tokens and BOS, on a model of GPT-2 small's shape with random weights (GPT-2
 # itself cannot be fetched where these pictures are made): what the views do with 1,024 tokens. Random weights
 # spread attention thin (about 1/i in row i), so the colours are on a log scale.
-# ATTNGRAPH_DEMO_ONLY=1 stops here: the pictures below do not read the demo model.
-[ -n "${ATTNGRAPH_DEMO_ONLY:-}" ] && exit 0
 shape=${ATTNGRAPH_BENCH_MODEL:-/tmp/attngraph-gpt2-shape}
 [ -f "$shape/model.safetensors" ] || python3 tools/make_bench_model.py "$shape"
 long=$(first_tokens "$shape/tokenizer.json" 1023)

@@ -211,6 +211,13 @@ fn the_probe_scores_of_the_demo_model_equal_numpy() {
     );
     assert_success(&out);
     assert_scores_equal(&out.stdout, want);
+    // Every head of the 6 × 4 grid the model card and the README describe.
+    let config: Value = serde_json::from_str(attngraph::model::demo::CONFIG).unwrap();
+    assert_eq!(
+        (&config["n_layer"], &config["n_head"]),
+        (&6.into(), &4.into())
+    );
+    assert_eq!(want["scores"].as_array().unwrap().len(), 6 * 4);
     // The probe's ids are the ones numpy scored.
     let ids = heads::probe_ids(&demo(Kernels::Auto), heads::DEFAULT_PROBE_LEN).unwrap();
     assert_eq!(ids, ids_of(&want["ids"]));
