@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_reference import analyse, sliding_window  # noqa: E402
 from probe import head_scores, induction_probe_ids, probe_length  # noqa: E402
-from train_demo_model import bytes_to_unicode  # noqa: E402
+from train_demo_model import scored_bytes  # noqa: E402
 
 ROOT = os.path.join(HERE, "..")
 MODEL = os.path.join(ROOT, "assets", "demo-model")
@@ -62,12 +62,9 @@ def scored_page(model, tokenizer, page):
     encoding = tokenizer.encode(page)
     n_positions = model.config.n_positions
     windows = sliding_window(model, encoding.ids, n_positions, n_positions // 2)
-    # The first token's bytes from its byte-level characters: a token can be part of a character (the offsets
-    # would give the whole character).
-    to_byte = {c: b for b, c in enumerate(bytes_to_unicode())}
-    scored_bytes = len(page.encode("utf-8")) - len([to_byte[c] for c in encoding.tokens[0]])
-    windows["bits_per_byte"] = windows["nll_sum"] / math.log(2) / scored_bytes
-    windows["scored_bytes"] = scored_bytes
+    scored = scored_bytes(page, encoding)
+    windows["bits_per_byte"] = windows["nll_sum"] / math.log(2) / scored
+    windows["scored_bytes"] = scored
     windows["max_length"] = n_positions
     windows["stride"] = n_positions // 2
     return windows

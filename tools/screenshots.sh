@@ -74,12 +74,13 @@ printf '<?xml version="1.0"?>\n<fontconfig><dir>/usr/share/fonts/truetype/droid<
 shot --text "$twice" --view lesson --lesson-step 7 --layer "$il" --head "$ih" --screenshot screenshots/lesson-en.png
 FONTCONFIG_FILE="$fonts/fonts.conf" shot --text "$twice" --view lesson --lesson-step 7 --layer "$il" --head "$ih" --lang zh-Hant \
   --screenshot screenshots/lesson-zh.png
-# Long texts: the first N tokens of a page of prose the model never read (whitespace joined to single spaces).
+# Long texts: the first N tokens of a page of prose the model never read, Moby-Dick's chapter 6 (whitespace
+# joined to single spaces).
 first_tokens() {
   python3 - "$1" "$2" <<'PY'
 import sys
 from tokenizers import Tokenizer
-text = " ".join(open("tests/fixtures/demo_prose.txt").read().split())
+text = " ".join(open("tests/fixtures/long_en.txt").read().split())
 offsets = Tokenizer.from_file(sys.argv[1]).encode(text).offsets
 n = int(sys.argv[2])
 print(text[: offsets[n][0]] if len(offsets) > n else text, end="")

@@ -208,11 +208,7 @@ def page_bits_per_byte(model, tokenizer, path, block):
     if len(encoding.ids) < 2:
         raise SystemExit(f"{path}: fewer than two tokens, nothing to score")
     ids = torch.tensor(encoding.ids)
-    # Without BOS the first token is context only: its bytes are not scored (as `attngraph perplexity`). A
-    # byte-level token's bytes, from its characters (GPT-2's byte ↔ character table, as tokenizers uses).
-    to_byte = {c: b for b, c in enumerate(bytes_to_unicode())}
-    first_bytes = len([to_byte[c] for c in encoding.tokens[0]])
-    scored_bytes = len(text.encode("utf-8")) - first_bytes
+    scored = scored_bytes(text, encoding)
     model = copy.deepcopy(model).half().float()
     stride = block // 2
     nats, previous_end = 0.0, 0
@@ -230,7 +226,16 @@ def page_bits_per_byte(model, tokenizer, path, block):
             previous_end = end
             if end == len(ids):
                 break
-    return len(ids), nats / math.log(2) / scored_bytes
+    return len(ids), nats / math.log(2) / scored
+
+
+def scored_bytes(text, encoding):
+    """The bytes of `text` that a scoring without BOS is divided by: all but the first token's, which is context
+    only (as `attngraph perplexity`). The first token's bytes are counted from its byte-level characters (GPT-2's
+    byte ↔ character table, as tokenizers uses), not from its offsets: a token can be part of a character, and
+    the offsets would give the whole character."""
+    to_byte = {c: b for b, c in enumerate(bytes_to_unicode())}
+    return len(text.encode("utf-8")) - len([to_byte[c] for c in encoding.tokens[0]])
 
 
 def bytes_to_unicode():

