@@ -9,6 +9,11 @@ same random weights, float32, CPU; PyTorch is limited to --threads threads (defa
 attngraph runs twice: with the kernels it picks for this CPU, and with ATTNGRAPH_KERNELS=portable (candle's gemm
 and the few-row kernel, what CPUs without AVX-512 run).
 
+Beside each time stands the floor this machine cannot beat, max(FLOPs / sgemm rate, weight bytes / bandwidth),
+with the rate and bandwidth PyTorch reaches measured in the same run (a 2,048² float32 product and a sum over
+512 MB on --threads threads; or given with --peak-gflops / --peak-gbps); attngraph is handed the same two
+numbers, so both sides are held to one floor. The FLOPs are attngraph's count of the work (`attngraph bench`).
+
 With --shape qwen2.5-0.5b both sides run a Qwen2.5-0.5B-shaped random model instead (24 layers, 14 query heads
 sharing 2 key/value heads, 896 wide, SwiGLU of 4864, 151,936-token vocabulary, tied embeddings), its weights
 saved in bf16 as on the Hub and run in float32 on both sides.
@@ -33,7 +38,7 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
 
-from benchlib import cpu_name
+from benchlib import cpu_name, floor_ms, peaks_from
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
@@ -61,10 +66,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "attngraph"))
     ap.add_argument("--shape", choices=["gpt2", "qwen2.5-0.5b"], default="gpt2")
+    ap.add_argument("--peak-gflops", type=float, help="the sgemm rate for the floor (default: PyTorch's, measured)")
+    ap.add_argument("--peak-gbps", type=float, help="the read bandwidth for the floor (default: measured)")
     args = ap.parse_args()
     lengths = [int(t) for t in args.tokens.split(",")]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    gflops, gbps, peaks_said = peaks_from(args, args.threads)
 
     folder = tempfile.mkdtemp(prefix="attngraph-bench-")
     try:
@@ -90,8 +98,9 @@ def main():
         # kernels (candle's gemm and the few-row kernel), which CPUs without AVX-512 use.
         def attngraph(kernels):
             proc = subprocess.run(
-                [args.binary, "bench", "--model", folder, "--tokens", args.tokens, "--repeat", str(args.repeat), "--format", "json"],
-                capture_output=True, text=True, check=True, env={**os.environ, "ATTNGRAPH_KERNELS": kernels},
+                [args.binary, "bench", "--model", folder, "--tokens", args.tokens, "--repeat", str(args.repeat), "--format", "json",
+                 "--peak-gflops", str(gflops), "--peak-gbps", str(gbps)],
+                capture_output=True, text=True, check=True, env={**os.environ, "ATTNGRAPH_KERNELS": kernels, "RAYON_NUM_THREADS": str(args.threads)},
             )
             return {r["tokens"]: r for r in map(json.loads, proc.stdout.strip().splitlines())}
 
@@ -115,6 +124,16 @@ def main():
         shape = "GPT-2-small shape" if args.shape == "gpt2" else "Qwen2.5-0.5B shape"
         print(f"CPU: {cpu}; {shape}, {args.threads} threads for PyTorch {torch.__version__} (eager "
               f"attention: the attentions are output), median of {args.repeat}")
+        print(f"Floor = max(FLOPs / {gflops:.1f} GFLOP/s, weight bytes / {gbps:.1f} GB/s): PyTorch's sgemm rate and read "
+              f"bandwidth on {args.threads} threads ({peaks_said}); attngraph runs on as many")
+        print("| tokens | GFLOP | floor ms | attngraph ms | attngraph / floor | transformers ms | transformers / floor | attngraph / transformers | attngraph peak RSS MB |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for t in lengths:
+            o = ours[t]
+            floor = floor_ms(o["gflop"] * 1e9, o["weight_mb"] * 1e6, gflops, gbps)
+            print(f"| {t} | {o['gflop']:.2f} | {floor:.1f} | {o['median_ms']:.1f} | {o['median_ms'] / floor:.2f}× | "
+                  f"{theirs[t]:.1f} | {theirs[t] / floor:.2f}× | {o['median_ms'] / theirs[t]:.2f}× | {o['peak_rss_mb']:.0f} |")
+        print()
         print("| tokens | attngraph ms | transformers ms | ratio | attngraph peak RSS MB | typing: +1 token with prefix cache, ms | ratio | portable kernels ms | ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for t in lengths:

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Trains attngraph's demo model: a small GPT-2 (GPT2LMHeadModel) on English prose from Debian's documentation.
+"""Trains attngraph's demo model: a small GPT-2 (GPT2LMHeadModel) on the English and Chinese text that
+tools/corpus/prepare.py writes (--corpus-dir; the shipped model's commands are in assets/demo-model/README.md), or,
+as the first edition was, on English prose from Debian's documentation (--corpus).
 
 What it writes, under --out (default assets/demo-model/):
   model.safetensors   the weights in float16, written by `save_pretrained` (tied LM head, `transformer.` keys)
   config.json         the GPT2Config
-  tokenizer.json      a byte-level BPE vocabulary of its own (4,096 entries, `<|endoftext|>` is id 0)
+  tokenizer.json      a byte-level BPE vocabulary of its own (--vocab entries, `<|endoftext|>` is id 0)
   training.json       the run's numbers: sizes, steps, time, the held-out loss and bits per byte
 
-The corpus: the English prose paragraphs (not the code or command listings) of three Debian packages,
+The first edition's corpus (--corpus): the English prose paragraphs (not the code or command listings) of three Debian packages,
 `debian-handbook` (The Debian Administrator's Handbook, GPL-2+ or CC-BY-SA-3.0), `debian-reference-en`
 (Debian Reference, GPL-2+) and `python3.11-doc` (the Python documentation's tutorial, HOWTOs, FAQ, library and
 language reference, What's New; PSF License 2); install them with

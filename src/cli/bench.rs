@@ -229,8 +229,8 @@ pub struct Peaks {
 }
 
 impl Peaks {
-    /// The given peaks, or those measured on this machine for the ones not given: the best of three 2,048² float32
-    /// products (candle's gemm on every core) and the best of three parallel reads of 512 MB.
+    /// The given peaks, or those measured on this machine for the ones not given: the best of ten 2,048² float32
+    /// products (candle's gemm on every core, after three untimed ones) and the best of ten parallel reads of 512 MB.
     pub fn of(gflops: Option<f64>, gbps: Option<f64>) -> anyhow::Result<Self> {
         for (name, value) in [("--peak-gflops", gflops), ("--peak-gbps", gbps)] {
             if value.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
@@ -244,9 +244,13 @@ impl Peaks {
                 let n = 2048;
                 let a = candle_core::Tensor::rand(0f32, 1.0, (n, n), &candle_core::Device::Cpu)?;
                 let b = candle_core::Tensor::rand(0f32, 1.0, (n, n), &candle_core::Device::Cpu)?;
-                std::hint::black_box(a.matmul(&b)?);
-                let mut best = f64::INFINITY;
+                // Three untimed products first (the threads start, the caches warm), then the best of ten: with
+                // one and three, two runs on one machine differed by a quarter.
                 for _ in 0..3 {
+                    std::hint::black_box(a.matmul(&b)?);
+                }
+                let mut best = f64::INFINITY;
+                for _ in 0..10 {
                     let start = Instant::now();
                     std::hint::black_box(a.matmul(&b)?);
                     best = best.min(start.elapsed().as_secs_f64());
@@ -260,7 +264,7 @@ impl Peaks {
                 use rayon::prelude::*;
                 let data = vec![1.0f32; 128 << 20]; // 512 MB
                 let mut best = f64::INFINITY;
-                for _ in 0..3 {
+                for _ in 0..10 {
                     let start = Instant::now();
                     // Sixteen independent sums per chunk, so the adds vectorise and memory is what limits.
                     let sum: f32 = data

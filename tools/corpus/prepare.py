@@ -41,8 +41,9 @@ then
    goes and its chapters stay.
 4. Splits each language's documents into training and held out (about 10%: a document is held out when
    SHA-256 of "SEED:document id" falls in the first tenth, so each document's side depends only on the
-   seed and its own id), writes `OUT/{en,zh}/{train,heldout}/*.txt`, the two check pages `OUT/check/{en,zh}.txt`
-   (from works that contribute nothing to training) and `OUT/manifest.json`.
+   seed and its own id), writes `OUT/{en,zh}/{train,heldout}/*.txt`, the check pages `OUT/check/{en,zh,zh-classical}.txt`
+   (from works that contribute nothing to training), the long-text pictures' page `OUT/check/en-long.txt` and
+   `OUT/manifest.json`.
 5. Prints the sizes and the verbatim overlap of held-out text (and of each check page) with training text:
    the share of 8-word runs (English: lower-cased words, punctuation ignored) or 8-character runs
    (Chinese: Chinese characters only, punctuation and spaces ignored) that also occur in training.
@@ -795,7 +796,8 @@ def main():
                 continue
             sh = shingles(lang, page)
             h = len(sh & train_sh)
-            print(f"{name}: check page ({len(page.encode())} bytes) vs training: {h}/{len(sh)} = "
+            kind = "long page" if name == "en-long" else "check page"
+            print(f"{name}: {kind} ({len(page.encode())} bytes) vs training: {h}/{len(sh)} = "
                   f"{100 * h / max(len(sh), 1):.2f}% of its {unit} runs")
 
 
