@@ -445,15 +445,66 @@ pub fn bench(
     Ok(())
 }
 
-/// The CPU's model name as the system reports it (Linux: /proc/cpuinfo), else the architecture.
+/// The CPU's model name as the system reports it (Linux: /proc/cpuinfo), with its family, model and widest vector
+/// extension on x86 (the name alone says "AMD EPYC" for every generation), else the architecture.
 pub fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
+        .and_then(|info| describe_cpu(&info))
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// "name (family F model M, AVX-512)" from the first processor's block of a /proc/cpuinfo text; the name alone
+/// where the block has no family or flags (ARM), `None` where it has no model name. tools/benchlib.py's
+/// `cpu_name` writes the same.
+fn describe_cpu(info: &str) -> Option<String> {
+    let field = |key: &str| {
+        info.lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim())
+    };
+    let name = field("model name")?;
+    let (Some(family), Some(flags)) = (field("cpu family"), field("flags")) else {
+        return Some(name.to_string());
+    };
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let vector = if flags.contains(&"avx512f") {
+        "AVX-512"
+    } else if flags.contains(&"avx2") {
+        "AVX2"
+    } else {
+        "no AVX2"
+    };
+    let model = field("model").unwrap_or("?");
+    Some(format!("{name} (family {family} model {model}, {vector})"))
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::describe_cpu;
+
+    #[test]
+    fn the_cpu_is_named_with_family_model_and_vector_width() {
+        let amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n\
+                   model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n\
+                   processor\t: 1\nmodel name\t: other\n";
+        assert_eq!(
+            describe_cpu(amd).as_deref(),
+            Some("AMD EPYC (family 25 model 17, AVX-512)")
+        );
+        let intel_avx2 =
+            "cpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel Xeon\nflags\t: fma avx2\n";
+        assert_eq!(
+            describe_cpu(intel_avx2).as_deref(),
+            Some("Intel Xeon (family 6 model 85, AVX2)")
+        );
+        // ARM's cpuinfo has no family or flags line of this kind: the name alone.
+        assert_eq!(
+            describe_cpu("model name\t: ARMv8 Processor rev 0\nFeatures\t: fp asimd\n").as_deref(),
+            Some("ARMv8 Processor rev 0")
+        );
+        assert_eq!(describe_cpu("Features\t: fp asimd\n"), None);
+    }
 }
