@@ -329,6 +329,12 @@ pub fn bench(
     if !json {
         writeln!(
             out,
+            "CPU: {}, {} threads",
+            cpu_name(),
+            rayon::current_num_threads()
+        )?;
+        writeln!(
+            out,
             "floor = max(FLOPs / {:.1} GFLOP/s, weight bytes / {:.1} GB/s){}",
             peaks.gflops,
             peaks.gbps,
