@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use super::bench::cpu_name;
+use super::machine::cpu_name;
 use crate::model::cpu_caches;
 use crate::model::gelu;
 use crate::model::packed::{self, PackedLinear};

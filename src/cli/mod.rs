@@ -10,6 +10,7 @@ pub mod graph;
 pub mod kernels;
 pub mod lens;
 pub mod lesson;
+pub mod machine;
 pub mod patch;
 pub mod perplexity;
 
