@@ -122,11 +122,16 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
         }
     });
     let plot_height = if p.column.is_some() { 180.0 } else { 0.0 };
-    let cell = Vec2::new(118.0, 20.0);
     let label_width = 130.0;
-    // The header, then only the rows in view (a 1,024-token text has 1,024 rows of cells).
+    let gap = ui.spacing().item_spacing.x;
+    let columns = Columns::fitting(ui.available_width() - label_width - gap, layers, gap);
+    let cell = Vec2::new(columns.width, 20.0);
+    let max_height = (ui.available_height() - plot_height).max(120.0);
+    // Header and rows scroll sideways together (a model too deep for the window); inside, only the rows in view
+    // are built (a 1,024-token text has 1,024 rows of cells).
+    egui::ScrollArea::horizontal().id_salt("lens_sideways").show(ui, |ui| {
     ui.horizontal(|ui| {
-        ui.add_space(label_width + ui.spacing().item_spacing.x);
+        ui.add_space(label_width + gap);
         for layer in 0..layers {
             let text = if layer + 1 == layers {
                 format!("output ({layer})")
@@ -139,8 +144,8 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
             );
         }
     });
-    egui::ScrollArea::both()
-        .max_height((ui.available_height() - plot_height).max(120.0))
+    egui::ScrollArea::vertical()
+        .max_height(max_height)
         .show_rows(ui, cell.y + ui.spacing().item_spacing.y, lens.tokens.len(), |ui, rows| {
             for position in rows {
                 // A token per row, a layer per column: the stream rises from the embeddings (left) to the
@@ -184,8 +189,8 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                         ui.painter().text(
                             rect.center(),
                             egui::Align2::CENTER_CENTER,
-                            format!("{} {:.2}", shorten(&token(&top.text), 9), top.prob),
-                            egui::FontId::monospace(12.0),
+                            format!("{} {:.2}", shorten(&token(&top.text), columns.token_chars), top.prob),
+                            egui::FontId::monospace(columns.font_size),
                             text_colour,
                         );
                         // Built only while hovered.
@@ -206,6 +211,7 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                 });
             }
         });
+    });
     if let Some(position) = p.column {
         let next = lens.tokens.get(position + 1);
         let points: Vec<[f64; 2]> = lens
@@ -237,4 +243,62 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
         }
     }
     commands
+}
+
+/// The lens grid's columns: as wide as the panel allows for every layer to show (the demo model's nine beside
+/// the side panels), between [`Columns::NARROWEST`] and [`Columns::WIDEST`] points; a narrower column gets a
+/// smaller font and a shorter token (the whole token is on hover). Deeper models scroll sideways.
+struct Columns {
+    width: f32,
+    font_size: f32,
+    /// Characters of the top guess, ellipsis included, before " 0.97".
+    token_chars: usize,
+}
+
+impl Columns {
+    const WIDEST: f32 = 118.0;
+    const NARROWEST: f32 = 64.0;
+
+    fn fitting(available: f32, layers: usize, gap: f32) -> Self {
+        let fit = available / layers.max(1) as f32 - gap;
+        let width = fit.clamp(Self::NARROWEST, Self::WIDEST);
+        let font_size = if width >= 100.0 { 12.0 } else { 10.0 };
+        // A monospace character is about 0.6 em wide; " 0.97" takes five, and 6 points of margin.
+        let chars = ((width - 6.0) / (0.6 * font_size)) as usize;
+        Self {
+            width,
+            font_size,
+            token_chars: chars.saturating_sub(5).clamp(3, 9),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Columns;
+
+    #[test]
+    fn columns_fill_the_panel_then_scroll() {
+        // Wide enough for GPT-2 small's 13 columns at full width: the widest cells, the 9-character tokens.
+        let wide = Columns::fitting(13.0 * 126.0, 13, 8.0);
+        assert_eq!(
+            (wide.width, wide.font_size, wide.token_chars),
+            (118.0, 12.0, 9)
+        );
+        // The demo model's 9 columns in the 690 points the default window leaves them: all of them, narrower,
+        // in a smaller font, with 5 characters of each guess.
+        let demo = Columns::fitting(690.0, 9, 8.0);
+        assert!(
+            demo.width * 9.0 + 8.0 * 9.0 <= 690.0 + 0.01,
+            "{}",
+            demo.width
+        );
+        assert_eq!((demo.font_size, demo.token_chars), (10.0, 5));
+        // Too many to fit: the narrowest cells, and the grid scrolls sideways.
+        let deep = Columns::fitting(660.0, 25, 8.0);
+        assert_eq!(deep.width, Columns::NARROWEST);
+        assert!(deep.token_chars >= 3);
+        // No layers is no division by zero.
+        assert_eq!(Columns::fitting(660.0, 0, 8.0).width, Columns::WIDEST);
+    }
 }
