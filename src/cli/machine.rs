@@ -37,12 +37,7 @@ impl Peaks {
                 for _ in 0..3 {
                     std::hint::black_box(a.matmul(&b)?);
                 }
-                let mut best = f64::INFINITY;
-                for _ in 0..10 {
-                    let start = Instant::now();
-                    std::hint::black_box(a.matmul(&b)?);
-                    best = best.min(start.elapsed().as_secs_f64());
-                }
+                let best = best_seconds(|| Ok(std::hint::black_box(a.matmul(&b)?)))?;
                 2.0 * (n as f64).powi(3) / best / 1e9
             }
         };
@@ -51,9 +46,7 @@ impl Peaks {
             None => {
                 use rayon::prelude::*;
                 let data = vec![1.0f32; 128 << 20]; // 512 MB
-                let mut best = f64::INFINITY;
-                for _ in 0..10 {
-                    let start = Instant::now();
+                let best = best_seconds(|| {
                     // Sixteen independent sums per chunk, so the adds vectorise and memory is what limits.
                     let sum: f32 = data
                         .par_chunks(1 << 16)
@@ -69,9 +62,8 @@ impl Peaks {
                                 .sum::<f32>()
                         })
                         .sum();
-                    std::hint::black_box(sum);
-                    best = best.min(start.elapsed().as_secs_f64());
-                }
+                    Ok(std::hint::black_box(sum))
+                })?;
                 (data.len() * 4) as f64 / best / 1e9
             }
         };
@@ -86,6 +78,17 @@ impl Peaks {
     pub fn floor_ms(&self, flops: f64, bytes: f64) -> f64 {
         (flops / (self.gflops * 1e9)).max(bytes / (self.gbps * 1e9)) * 1e3
     }
+}
+
+/// The shortest of ten timed runs of `work`, in seconds.
+fn best_seconds<T>(mut work: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..10 {
+        let start = Instant::now();
+        work()?;
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Ok(best)
 }
 
 /// Peak resident memory of this process in MB since the last [`reset_peak_rss`] (Linux; `None` elsewhere).

@@ -125,11 +125,69 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
     let label_width = 130.0;
     let gap = ui.spacing().item_spacing.x;
     let columns = Columns::fitting(ui.available_width() - label_width - gap, layers, gap);
-    let cell = Vec2::new(columns.width, 20.0);
     let max_height = (ui.available_height() - plot_height).max(120.0);
     // Header and rows scroll sideways together (a model too deep for the window); inside, only the rows in view
     // are built (a 1,024-token text has 1,024 rows of cells).
-    egui::ScrollArea::horizontal().id_salt("lens_sideways").show(ui, |ui| {
+    egui::ScrollArea::horizontal()
+        .id_salt("lens_sideways")
+        .show(ui, |ui| {
+            grid(
+                ui,
+                lens,
+                &p,
+                &columns,
+                label_width,
+                max_height,
+                &mut commands,
+            );
+        });
+    if let Some(position) = p.column {
+        let next = lens.tokens.get(position + 1);
+        let points: Vec<[f64; 2]> = lens
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(l, row)| Some([l as f64, row.get(position)?.next_logprob?.exp()]))
+            .collect();
+        match next {
+            Some(next) if !points.is_empty() => {
+                ui.label(format!(
+                    "p({}) after token {position}, layer by layer",
+                    token(&next.text)
+                ));
+                Plot::new("lens_climb")
+                    .height(150.0)
+                    .include_y(0.0)
+                    .include_y(1.0)
+                    .x_axis_label("layer")
+                    .y_axis_label("p(next)")
+                    .show(ui, |plot| {
+                        plot.line(Line::new("p(next)", PlotPoints::from(points.clone())));
+                        plot.points(Points::new("p(next)", PlotPoints::from(points)).radius(3.0));
+                    });
+            }
+            _ => {
+                ui.weak("The last token has no next token in the text: click another column.");
+            }
+        }
+    }
+    commands
+}
+
+/// The header and the rows of the lens grid, a token per row and a layer per column; only the rows in view are
+/// built.
+fn grid(
+    ui: &mut egui::Ui,
+    lens: &Lens,
+    p: &LayersPanel<'_>,
+    columns: &Columns,
+    label_width: f32,
+    max_height: f32,
+    commands: &mut Vec<Command>,
+) {
+    let layers = lens.layers.len();
+    let gap = ui.spacing().item_spacing.x;
+    let cell = Vec2::new(columns.width, 20.0);
     ui.horizontal(|ui| {
         ui.add_space(label_width + gap);
         for layer in 0..layers {
@@ -211,38 +269,6 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                 });
             }
         });
-    });
-    if let Some(position) = p.column {
-        let next = lens.tokens.get(position + 1);
-        let points: Vec<[f64; 2]> = lens
-            .layers
-            .iter()
-            .enumerate()
-            .filter_map(|(l, row)| Some([l as f64, row.get(position)?.next_logprob?.exp()]))
-            .collect();
-        match next {
-            Some(next) if !points.is_empty() => {
-                ui.label(format!(
-                    "p({}) after token {position}, layer by layer",
-                    token(&next.text)
-                ));
-                Plot::new("lens_climb")
-                    .height(150.0)
-                    .include_y(0.0)
-                    .include_y(1.0)
-                    .x_axis_label("layer")
-                    .y_axis_label("p(next)")
-                    .show(ui, |plot| {
-                        plot.line(Line::new("p(next)", PlotPoints::from(points.clone())));
-                        plot.points(Points::new("p(next)", PlotPoints::from(points)).radius(3.0));
-                    });
-            }
-            _ => {
-                ui.weak("The last token has no next token in the text: click another column.");
-            }
-        }
-    }
-    commands
 }
 
 /// The lens grid's columns: as wide as the panel allows for every layer to show (the demo model's nine beside
