@@ -2,7 +2,8 @@
 # Regenerates screenshots/ with the demo model, under Xvfb when there is no display:
 #   bash tools/screenshots.sh
 # The heads shown are the ones `attngraph heads` scores highest on the text: the previous-token head, the
-# induction head on a sentence said twice, and the head that sends most of its attention to token 0 (the sink).
+# induction head on a sentence said twice, and the head that sends most of its attention to token 0 (the sink) on
+# the sentence said once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # ATTNGRAPH_BIN=target/debug/attngraph uses a binary already built (the pictures are the same).
@@ -27,7 +28,9 @@ best() {
 }
 read -r pl ph < <(best previous_token "$once")
 read -r il ih < <(best induction "$twice")
-read -r sl sh < <(best sink "$twice")
+# The sink on the sentence said once: said twice, the induction head rests on token 0 all through the first copy,
+# where it has nothing to copy yet, and may score highest.
+read -r sl sh < <(best sink "$once")
 echo "previous-token head $pl.$ph, induction head $il.$ih, sink head $sl.$sh"
 shot() { "$bin" gui --fresh --model demo "$@"; }
 # The README's first picture: the project's own sentence, as the app opens on it, on the previous-token head.
