@@ -1,6 +1,6 @@
-//! `attngraph bench --kernels`: each matrix-product kernel on GPT-2 small's four linear layers, as GFLOP/s
-//! (2·m·k·n over the time) and, for a few rows, as GB/s of weights read (a product of one row reads every
-//! weight once, so memory bandwidth is its limit); and the MLP's GELU, candle's against attngraph's.
+//! `attngraph bench --kernels`: each matrix-product kernel on GPT-2 small's four linear layers and its LM head,
+//! as GFLOP/s (2·m·k·n over the time) and, for a few rows, as GB/s of weights read (a product of one row reads
+//! every weight once, so memory bandwidth is its limit); and the MLP's GELU, candle's against attngraph's.
 //! `tools/bench_kernels.py` puts PyTorch's numbers beside these in one run.
 
 use std::io::Write;
@@ -14,14 +14,56 @@ use crate::model::gelu;
 use crate::model::packed::{self, PackedLinear};
 use crate::model::small_matmul;
 
-/// GPT-2 small's linear layers and its LM head (a third of an analysis's FLOPs): (name, inputs k, outputs n,
-/// the most rows it is given at once: the analysis sends the LM head 128 rows at a time).
-const LAYERS: [(&str, usize, usize, usize); 5] = [
-    ("attn.c_attn", 768, 2304, usize::MAX),
-    ("attn.c_proj", 768, 768, usize::MAX),
-    ("mlp.c_fc", 768, 3072, usize::MAX),
-    ("mlp.c_proj", 3072, 768, usize::MAX),
-    ("lm_head", 768, 50257, 128),
+/// A product to time.
+struct Layer {
+    name: &'static str,
+    /// Inputs.
+    k: usize,
+    /// Outputs.
+    n: usize,
+    /// Whether it adds a bias (the LM head does not).
+    bias: bool,
+    /// The most rows it is given at once: the analysis sends the LM head 128 rows at a time.
+    max_rows: usize,
+}
+
+/// GPT-2 small's linear layers and its LM head (a third of an analysis's FLOPs).
+const LAYERS: [Layer; 5] = [
+    Layer {
+        name: "attn.c_attn",
+        k: 768,
+        n: 2304,
+        bias: true,
+        max_rows: usize::MAX,
+    },
+    Layer {
+        name: "attn.c_proj",
+        k: 768,
+        n: 768,
+        bias: true,
+        max_rows: usize::MAX,
+    },
+    Layer {
+        name: "mlp.c_fc",
+        k: 768,
+        n: 3072,
+        bias: true,
+        max_rows: usize::MAX,
+    },
+    Layer {
+        name: "mlp.c_proj",
+        k: 3072,
+        n: 768,
+        bias: true,
+        max_rows: usize::MAX,
+    },
+    Layer {
+        name: "lm_head",
+        k: 768,
+        n: 50257,
+        bias: false,
+        max_rows: 128,
+    },
 ];
 
 /// Input rows: one token (Continue ▸, typing), a short text, and longer ones. The analysis sends the LM head
@@ -82,18 +124,31 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
         )?;
         writeln!(out, "|---|---|---:|---|---:|---:|---:|")?;
     }
-    for (name, k, n, max_rows) in LAYERS {
+    for Layer {
+        name,
+        k,
+        n,
+        bias,
+        max_rows,
+    } in LAYERS
+    {
         let weight = values(k * n, 1);
-        let bias = values(n, 2);
+        let bias = bias.then(|| values(n, 2));
         // (in, out) row-major, as GPT-2's Conv1D stores it.
-        let packed = PackedLinear::pack(k, n, Some(&bias), |i, o| weight[i * n + o]);
+        let packed = PackedLinear::pack(k, n, bias.as_deref(), |i, o| weight[i * n + o]);
         // (out, in), as the model keeps its weights where it does not pack them: the few-row kernel streams
         // its rows, and candle's gemm multiplies by its transpose, as the portable path does.
         let w_out_in = Tensor::from_slice(&weight, (k, n), &Device::Cpu)?
             .t()?
             .contiguous()?;
         let w_t = w_out_in.t()?;
-        let b = Tensor::from_slice(&bias, n, &Device::Cpu)?;
+        let b = bias
+            .map(|bias| Tensor::from_vec(bias, n, &Device::Cpu))
+            .transpose()?;
+        let add_bias = |y: Tensor| match &b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        };
         for m in ROWS.into_iter().filter(|&m| m <= max_rows) {
             let x_values = values(m * k, 3);
             let x = Tensor::from_slice(&x_values, (m, k), &Device::Cpu)?;
@@ -101,7 +156,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
             kernels.push((
                 "candle gemm",
                 median_secs(|| {
-                    std::hint::black_box(x.matmul(&w_t)?.broadcast_add(&b)?);
+                    std::hint::black_box(add_bias(x.matmul(&w_t)?)?);
                     Ok(())
                 })?,
             ));
@@ -118,9 +173,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
                 kernels.push((
                     "few-row streaming",
                     median_secs(|| {
-                        std::hint::black_box(
-                            small_matmul::matmul_t(&x, &w_out_in)?.broadcast_add(&b)?,
-                        );
+                        std::hint::black_box(add_bias(small_matmul::matmul_t(&x, &w_out_in)?)?);
                         Ok(())
                     })?,
                 ));

@@ -27,9 +27,9 @@ const _: () = assert!(avx512::NR == NR);
 pub const MR: usize = 12;
 
 /// The length along k of a panel block: the block (len × [`NR`] floats) and the [`MR`] input rows a tile reads
-/// beside it (MR × len) fill no more than 95% of the L1 data cache, in steps of 16. 48 KB (AMD Zen 4 and 5,
-/// Intel Ice Lake and later): 256, a 32 KB block. 32 KB (Intel Skylake-SP, Cascade Lake): 176. Unknown: as for
-/// 32 KB. `ATTNGRAPH_KC` overrides it, to measure; a value that is not a positive whole number is an error
+/// beside it (MR × len) fill no more than 95% of the L1 data cache, in steps of 16. 48 KB (AMD Zen 5, Intel
+/// Ice Lake and later): 256, a 32 KB block. 32 KB (AMD Zen 4, Intel Skylake-SP, Cascade Lake): 176. Unknown: as
+/// for 32 KB. `ATTNGRAPH_KC` overrides it, to measure; a value that is not a positive whole number is an error
 /// that says so.
 pub fn block_len() -> Result<usize, String> {
     static LEN: std::sync::OnceLock<Result<usize, String>> = std::sync::OnceLock::new();
