@@ -39,6 +39,14 @@ pub struct HeadScores {
     pub sink: f64,
     /// Attention to itself.
     pub self_attention: f64,
+    /// The most `duplicate_token` can be on this text: the share of the head's attention (after the exclusions)
+    /// in the rows of tokens that came before, the only rows with a target. For the badge.
+    #[serde(skip)]
+    pub duplicate_reach: f64,
+    /// The most `induction` can be on this text, as `duplicate_reach`: on a text said twice, or the induction
+    /// probe, the second half's rows, about half the attention. For the badge.
+    #[serde(skip)]
+    pub induction_reach: f64,
 }
 
 /// The head whose previous-token or induction score is highest (the first of equals): the head with the
@@ -60,21 +68,64 @@ pub fn clearest_head(scores: &[HeadScores]) -> Option<super::Selection> {
         })
 }
 
+/// Fewer rows with a target than this, and a duplicate or induction badge would rest on a token or two.
+const MIN_TARGET_ROWS: f64 = 4.0;
+
 impl HeadScores {
-    /// The best-fitting type if its score passes `min`, for badges.
+    /// The best-fitting type, for badges: the kind whose score is the largest share of the most it can be on this
+    /// text, if that share passes `min`; "sink" only when no other kind does. Duplicate and induction scores can
+    /// only come from the rows of tokens that came before (on a sentence said twice, about half the attention),
+    /// so each is weighed against its reach; the other kinds have a target in (nearly) every row. Token 0 is
+    /// where heads rest when their own pattern has no target, so a head that copies in the second copy of a
+    /// sentence and rests on token 0 through the first is an induction head, though its sink score may be the
+    /// higher.
     pub fn badge(&self, min: f64) -> Option<&'static str> {
+        // Without enough rows to weigh it on (reach 0), a score counts as it is.
+        let share = |score: f64, reach: f64| if reach > 0.0 { score / reach } else { score };
         let kinds = [
-            ("induction", self.induction),
+            ("induction", share(self.induction, self.induction_reach)),
             ("previous", self.previous_token),
-            ("duplicate", self.duplicate_token),
+            (
+                "duplicate",
+                share(self.duplicate_token, self.duplicate_reach),
+            ),
             ("self", self.self_attention),
-            ("sink", self.sink),
         ];
         kinds
             .iter()
             .filter(|(_, s)| *s >= min)
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(name, _)| *name)
+            .or_else(|| (self.sink >= min).then_some("sink"))
+    }
+}
+
+/// The share of A's attention (after exclusions) in the rows where `pattern` has a target: the most
+/// [`pattern_score`] can be. 0 when fewer than [`MIN_TARGET_ROWS`] rows have one (too few to weigh a score
+/// against), or nothing is left.
+pub fn pattern_reach(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
+    let n = a.n();
+    let (mut reach, mut total, mut rows) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let mut row = 0.0;
+        let mut target = false;
+        for j in 0..n {
+            if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
+                continue;
+            }
+            row += a.get(i, j);
+            target |= pattern.get(i, j) > 0.0;
+        }
+        total += row;
+        if target {
+            reach += row;
+            rows += 1.0;
+        }
+    }
+    if total > 0.0 && rows >= MIN_TARGET_ROWS {
+        reach / total
+    } else {
+        0.0
     }
 }
 
@@ -177,6 +228,8 @@ pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadSco
                         ..ex
                     },
                 ),
+                duplicate_reach: pattern_reach(&a, &dup, ex),
+                induction_reach: pattern_reach(&a, &ind, ex),
             });
         }
     }
@@ -247,6 +300,8 @@ mod tests {
             induction,
             sink: 0.95,
             self_attention: 0.0,
+            duplicate_reach: 1.0,
+            induction_reach: 1.0,
         };
         assert_eq!(clearest_head(&[]), None);
         let scores = [
@@ -307,6 +362,85 @@ mod tests {
             ),
             1.0
         );
+    }
+
+    /// The scores of one head `a` on `ids`, as `score_heads` makes them.
+    fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
+        let n = ids.len();
+        let ex = Exclusions::default();
+        let (dup, ind) = (duplicate_token_pattern(ids), induction_pattern(ids));
+        HeadScores {
+            layer: 0,
+            head: 0,
+            previous_token: pattern_score(a, &previous_token_pattern(n), ex),
+            duplicate_token: pattern_score(a, &dup, ex),
+            induction: pattern_score(a, &ind, ex),
+            sink: pattern_score(a, &sink_pattern(n), ex),
+            self_attention: pattern_score(a, &Matrix::identity(n), ex),
+            duplicate_reach: pattern_reach(a, &dup, ex),
+            induction_reach: pattern_reach(a, &ind, ex),
+        }
+    }
+
+    /// BOS, then ids 10..10+len, then the same again.
+    fn said_twice(len: u32) -> Vec<u32> {
+        std::iter::once(0)
+            .chain(10..10 + len)
+            .chain(10..10 + len)
+            .collect()
+    }
+
+    #[test]
+    fn a_head_that_copies_in_the_second_copy_and_rests_on_token_0_before_is_an_induction_head() {
+        // Through the first copy (and BOS) it rests on token 0; in the second copy it gives 0.6 to the token
+        // after the earlier copy of the current one and 0.4 to token 0. Its sink score (0.73) beats its
+        // induction score (0.27), but the induction score is 0.6 of the most it could be here (0.45).
+        let ids = said_twice(5);
+        let n = ids.len();
+        let mut a = Matrix::zeros(n);
+        for i in 0..n {
+            if i <= 5 {
+                a.set(i, 0, 1.0);
+            } else {
+                a.set(i, i - 4, 0.6);
+                a.set(i, 0, 0.4);
+            }
+        }
+        let s = scores_of(&a, &ids);
+        assert!(
+            (s.induction - 0.6 * 5.0 / 11.0).abs() < 1e-12,
+            "{}",
+            s.induction
+        );
+        assert!((s.induction_reach - 5.0 / 11.0).abs() < 1e-12);
+        assert!((s.sink - 8.0 / 11.0).abs() < 1e-12);
+        assert_eq!(s.badge(0.4), Some("induction"));
+        // The same rows all on token 0: a sink head.
+        let mut sink = Matrix::zeros(n);
+        (0..n).for_each(|i| sink.set(i, 0, 1.0));
+        assert_eq!(scores_of(&sink, &ids).badge(0.4), Some("sink"));
+    }
+
+    #[test]
+    fn on_a_text_with_too_few_repeats_scores_are_not_weighed() {
+        // Three repeated tokens: the induction rows are too few to call a head an induction head on them.
+        let ids = said_twice(3);
+        let n = ids.len();
+        let mut a = Matrix::zeros(n);
+        for i in 0..n {
+            if i <= 3 {
+                a.set(i, 0, 1.0);
+            } else {
+                a.set(i, i - 2, 1.0);
+            }
+        }
+        let s = scores_of(&a, &ids);
+        assert_eq!((s.induction_reach, s.duplicate_reach), (0.0, 0.0));
+        // The scores count as they are (weighed by its reach, induction would be 1): induction 3/7 passes 0.4,
+        // not 0.5, where the head is called by its sink score, 4/7.
+        assert!((s.induction - 3.0 / 7.0).abs() < 1e-12 && (s.sink - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(s.badge(0.4), Some("induction"));
+        assert_eq!(s.badge(0.5), Some("sink"));
     }
 
     #[test]
