@@ -592,6 +592,13 @@ def main():
         help="residual and embedding dropout during the copying task (default: --dropout); the text phase uses "
         "--dropout",
     )
+    parser.add_argument(
+        "--freeze-blocks",
+        type=int,
+        default=0,
+        help="keep the first N blocks as they are (no gradient): with --init-from, to train the blocks above on text "
+        "without wearing down the heads below (the induction circuit of blocks 0 and 1)",
+    )
     args = parser.parse_args()
     if args.copy_widen_below and not (args.copy_alphabet and args.copy_double):
         parser.error("--copy-widen-below needs --copy-alphabet and --copy-double (what to start from, how often to double)")
@@ -741,7 +748,12 @@ def main():
             wpe = model.transformer.wpe.weight
             wpe[:, 0::2] = args.wpe_sinusoid * torch.sin(position * frequency)
             wpe[:, 1::2] = args.wpe_sinusoid * torch.cos(position * frequency)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
+    if not 0 <= args.freeze_blocks <= len(model.transformer.h):
+        raise SystemExit(f"--freeze-blocks {args.freeze_blocks}: the model has {len(model.transformer.h)} blocks")
+    for block in model.transformer.h[: args.freeze_blocks]:
+        block.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
     warmup = max(1, args.steps // 30)
@@ -927,6 +939,7 @@ def main():
                 "copy_widen": args.copy_widen,
                 "copy_widen_below": args.copy_widen_below,
                 "copy_dropout": args.copy_dropout,
+                "freeze_blocks": args.freeze_blocks,
                 "repeat_gap": args.repeat_gap,
                 "lr": args.lr,
                 "winit": args.winit,
