@@ -1196,6 +1196,21 @@ fn click_heatmap_cell(h: &mut Harness<'static, AttnApp>, query: usize, key: usiz
 }
 
 #[test]
+fn the_heads_view_shows_the_selected_heads_matrix_beside_a_narrow_grid() {
+    use attngraph::ui::settings::View;
+    // A grid of few heads a layer, fitted to the height, leaves room: the selected head's matrix fills it, and a
+    // click on it selects both tokens as in the Matrix view.
+    let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);
+    h.state_mut().settings.view = View::Heads;
+    settle(&mut h);
+    h.get_by_label_contains("the head selected in the grid");
+    let (query, key) = (6, 3);
+    click_heatmap_cell(&mut h, query, key);
+    assert_eq!(h.state().view.pinned, Some(query));
+    assert_eq!(h.state().view.hovered, Some(key));
+}
+
+#[test]
 fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box() {
     use attngraph::ui::settings::View;
     let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);

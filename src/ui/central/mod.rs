@@ -94,7 +94,34 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             PerplexityCommand::Browse => commands.push(Command::BrowseTextFile),
             PerplexityCommand::None => {}
         },
-        View::Heads => commands.extend(grid_ui(ui, b, a, 160.0, true)),
+        View::Heads => {
+            // A grid of few heads per layer, cells fitted to the height, leaves most of the width empty: the
+            // selected head's matrix takes it, large.
+            let avail = ui.available_size();
+            let cell = (avail.y / a.attentions.n_layer().max(1) as f32).min(160.0);
+            let spare = avail.x - cell * a.attentions.n_head() as f32;
+            if let Some(shown) = b.view.shown().filter(|_| spare > 320.0) {
+                let (matrix, graph, serial) =
+                    (&shown.snapshot.matrix, &shown.snapshot.graph, shown.serial);
+                let title = format!("{}, the head selected in the grid", shown.snapshot.title());
+                let log_scale = b.settings.log_scale;
+                let clicked = egui::Panel::right("heads_matrix")
+                    .resizable(false)
+                    .exact_size(spare - 40.0)
+                    .show(ui, |ui| {
+                        ui.strong(title);
+                        matrix_view::matrix_ui(ui, matrix, graph, log_scale, serial, true)
+                    })
+                    .inner;
+                if let Some((query, key)) = clicked {
+                    commands.push(Command::Focus {
+                        hovered: Some(key),
+                        pinned: Some(query),
+                    });
+                }
+            }
+            commands.extend(grid_ui(ui, b, a, 160.0, true));
+        }
         View::Layers => {
             let panel = super::layers_view::LayersPanel {
                 lens: b.session.lensed(&b.view.knocked_out),
