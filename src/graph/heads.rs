@@ -39,14 +39,13 @@ pub struct HeadScores {
     pub sink: f64,
     /// Attention to itself.
     pub self_attention: f64,
-    /// The most `duplicate_token` can be on this text: the share of the head's attention (after the exclusions)
-    /// in the rows of tokens that came before, the only rows with a target. For the badge.
+    /// The duplicate pattern's own share of the head's attention where it can apply, for the badge: see
+    /// [`copy_share`]. `None` where the text has too few such rows.
     #[serde(skip)]
-    pub duplicate_reach: f64,
-    /// The most `induction` can be on this text, as `duplicate_reach`: on a text said twice, or the induction
-    /// probe, the second half's rows, about half the attention. For the badge.
+    pub duplicate_share: Option<f64>,
+    /// The induction pattern's, as `duplicate_share`.
     #[serde(skip)]
-    pub induction_reach: f64,
+    pub induction_share: Option<f64>,
 }
 
 /// The head whose previous-token or induction score is highest (the first of equals): the head with the
@@ -68,65 +67,72 @@ pub fn clearest_head(scores: &[HeadScores]) -> Option<super::Selection> {
         })
 }
 
-/// Fewer rows with a target than this, and a duplicate or induction badge would rest on a token or two.
-const MIN_TARGET_ROWS: f64 = 4.0;
+/// A copying kind is weighed only where at least this many rows, holding at least this share of the head's
+/// attention, have a target of their own; else a score or two would decide.
+const MIN_TARGET_ROWS: usize = 4;
+const MIN_REACH: f64 = 0.1;
 
 impl HeadScores {
-    /// The best-fitting type, for badges: the kind whose score is the largest share of the most it can be on this
-    /// text, if that share passes `min`; "sink" only when no other kind does. Duplicate and induction scores can
-    /// only come from the rows of tokens that came before (on a sentence said twice, about half the attention),
-    /// so each is weighed against its reach; the other kinds have a target in (nearly) every row. Token 0 is
-    /// where heads rest when their own pattern has no target, so a head that copies in the second copy of a
-    /// sentence and rests on token 0 through the first is an induction head, though its sink score may be the
-    /// higher.
+    /// The best-fitting type, for badges: the kind with the highest score of at least `min`, as TransformerLens
+    /// scores them, except that a copying kind (induction, duplicate) whose own share (see [`copy_share`]) passes
+    /// `min` is weighed by that share and puts "sink" out of the running. Copying can only happen in the rows
+    /// of tokens that came before (on a sentence said twice, about half), and a head rests on token 0 where its
+    /// pattern has no target: an induction head's sink score may beat its induction score, yet it is an
+    /// induction head.
     pub fn badge(&self, min: f64) -> Option<&'static str> {
-        // Without enough rows to weigh it on (reach 0), a score counts as it is.
-        let share = |score: f64, reach: f64| if reach > 0.0 { score / reach } else { score };
+        let copies = [self.induction_share, self.duplicate_share]
+            .iter()
+            .any(|s| s.is_some_and(|s| s >= min));
+        let weighed = |share: Option<f64>, score: f64| match share {
+            Some(share) if copies => share,
+            _ => score,
+        };
         let kinds = [
-            ("induction", share(self.induction, self.induction_reach)),
+            ("induction", weighed(self.induction_share, self.induction)),
             ("previous", self.previous_token),
             (
                 "duplicate",
-                share(self.duplicate_token, self.duplicate_reach),
+                weighed(self.duplicate_share, self.duplicate_token),
             ),
             ("self", self.self_attention),
+            ("sink", if copies { 0.0 } else { self.sink }),
         ];
         kinds
             .iter()
             .filter(|(_, s)| *s >= min)
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(name, _)| *name)
-            .or_else(|| (self.sink >= min).then_some("sink"))
     }
 }
 
-/// The share of A's attention (after exclusions) in the rows where `pattern` has a target: the most
-/// [`pattern_score`] can be. 0 when fewer than [`MIN_TARGET_ROWS`] rows have one (too few to weigh a score
-/// against), or nothing is left.
-pub fn pattern_reach(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
+/// Of A's attention (after exclusions) in the rows where `pattern` has a target of its own — one that is not
+/// token 0, the token itself or the one before it, which the sink, self and previous-token kinds explain — the
+/// share on those targets. `None` when fewer than [`MIN_TARGET_ROWS`] rows have one, or they hold less than
+/// [`MIN_REACH`] of the attention.
+pub fn copy_share(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> Option<f64> {
     let n = a.n();
-    let (mut reach, mut total, mut rows) = (0.0, 0.0, 0.0);
+    let (mut hit, mut reach, mut total, mut rows) = (0.0, 0.0, 0.0, 0);
     for i in 0..n {
-        let mut row = 0.0;
-        let mut target = false;
+        let (mut row, mut row_hit, mut target) = (0.0, 0.0, false);
         for j in 0..n {
             if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
                 continue;
             }
-            row += a.get(i, j);
-            target |= pattern.get(i, j) > 0.0;
+            let w = a.get(i, j);
+            row += w;
+            if pattern.get(i, j) > 0.0 && j != 0 && j != i && j + 1 != i {
+                target = true;
+                row_hit += w;
+            }
         }
         total += row;
         if target {
             reach += row;
-            rows += 1.0;
+            hit += row_hit;
+            rows += 1;
         }
     }
-    if total > 0.0 && rows >= MIN_TARGET_ROWS {
-        reach / total
-    } else {
-        0.0
-    }
+    (rows >= MIN_TARGET_ROWS && total > 0.0 && reach / total >= MIN_REACH).then(|| hit / reach)
 }
 
 /// Σ(A⊙P)/ΣA after exclusions; 0 when nothing is left.
@@ -228,8 +234,8 @@ pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadSco
                         ..ex
                     },
                 ),
-                duplicate_reach: pattern_reach(&a, &dup, ex),
-                induction_reach: pattern_reach(&a, &ind, ex),
+                duplicate_share: copy_share(&a, &dup, ex),
+                induction_share: copy_share(&a, &ind, ex),
             });
         }
     }
@@ -300,8 +306,8 @@ mod tests {
             induction,
             sink: 0.95,
             self_attention: 0.0,
-            duplicate_reach: 1.0,
-            induction_reach: 1.0,
+            duplicate_share: None,
+            induction_share: None,
         };
         assert_eq!(clearest_head(&[]), None);
         let scores = [
@@ -377,8 +383,8 @@ mod tests {
             induction: pattern_score(a, &ind, ex),
             sink: pattern_score(a, &sink_pattern(n), ex),
             self_attention: pattern_score(a, &Matrix::identity(n), ex),
-            duplicate_reach: pattern_reach(a, &dup, ex),
-            induction_reach: pattern_reach(a, &ind, ex),
+            duplicate_share: copy_share(a, &dup, ex),
+            induction_share: copy_share(a, &ind, ex),
         }
     }
 
@@ -412,7 +418,7 @@ mod tests {
             "{}",
             s.induction
         );
-        assert!((s.induction_reach - 5.0 / 11.0).abs() < 1e-12);
+        assert!((s.induction_share.unwrap() - 0.6).abs() < 1e-12);
         assert!((s.sink - 8.0 / 11.0).abs() < 1e-12);
         assert_eq!(s.badge(0.4), Some("induction"));
         // The same rows all on token 0: a sink head.
@@ -435,12 +441,41 @@ mod tests {
             }
         }
         let s = scores_of(&a, &ids);
-        assert_eq!((s.induction_reach, s.duplicate_reach), (0.0, 0.0));
-        // The scores count as they are (weighed by its reach, induction would be 1): induction 3/7 passes 0.4,
-        // not 0.5, where the head is called by its sink score, 4/7.
+        assert_eq!((s.induction_share, s.duplicate_share), (None, None));
+        // The scores count as they are: sink 4/7 beats induction 3/7.
         assert!((s.induction - 3.0 / 7.0).abs() < 1e-12 && (s.sink - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(s.badge(0.4), Some("sink"));
+        // Four repeated tokens are enough.
+        let ids = said_twice(4);
+        let mut a = Matrix::zeros(ids.len());
+        for i in 0..ids.len() {
+            a.set(i, if i <= 4 { 0 } else { i - 3 }, 1.0);
+        }
+        let s = scores_of(&a, &ids);
+        assert_eq!(s.induction_share, Some(1.0));
         assert_eq!(s.badge(0.4), Some("induction"));
-        assert_eq!(s.badge(0.5), Some("sink"));
+    }
+
+    #[test]
+    fn a_previous_token_head_stays_one_where_copying_targets_are_the_previous_token() {
+        // A list "a , b , c , d , e , f": each comma's induction target (the token after an earlier comma) is
+        // the token just before it, and in "ha ha ha ha ha ha" every earlier token is a duplicate target. A
+        // head that always looks one back is a previous-token head on both.
+        for ids in [
+            vec![0, 1, 2, 3, 2, 4, 2, 5, 2, 6, 2, 7],
+            vec![0, 5, 5, 5, 5, 5, 5],
+        ] {
+            let n = ids.len();
+            let mut a = Matrix::zeros(n);
+            a.set(0, 0, 1.0);
+            (1..n).for_each(|i| a.set(i, i - 1, 1.0));
+            assert_eq!(scores_of(&a, &ids).badge(0.4), Some("previous"), "{ids:?}");
+        }
+        // A one-token text after BOS: a head resting on token 0 is a sink (its previous and self scores, 0.5,
+        // are the same cells).
+        let mut a = Matrix::zeros(2);
+        (0..2).for_each(|i| a.set(i, 0, 1.0));
+        assert_eq!(scores_of(&a, &[0, 9]).badge(0.4), Some("sink"));
     }
 
     #[test]

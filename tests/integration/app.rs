@@ -1203,7 +1203,7 @@ fn the_heads_view_shows_the_selected_heads_matrix_beside_a_narrow_grid() {
     let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);
     h.state_mut().settings.view = View::Heads;
     settle(&mut h);
-    h.get_by_label_contains("the head selected in the grid");
+    h.get_by_label_contains(", selected");
     let (query, key) = (6, 3);
     click_heatmap_cell(&mut h, query, key);
     assert_eq!(h.state().view.pinned, Some(query));

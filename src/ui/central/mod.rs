@@ -103,7 +103,8 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             if let Some(shown) = b.view.shown().filter(|_| spare > 320.0) {
                 let (matrix, graph, serial) =
                     (&shown.snapshot.matrix, &shown.snapshot.graph, shown.serial);
-                let title = format!("{}, the head selected in the grid", shown.snapshot.title());
+                // The selection: a head, or a layer's mean, rollout, flow.
+                let title = format!("{}, selected", shown.snapshot.title());
                 let log_scale = b.settings.log_scale;
                 let clicked = egui::Panel::right("heads_matrix")
                     .resizable(false)
