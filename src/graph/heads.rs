@@ -396,6 +396,22 @@ mod tests {
             .collect()
     }
 
+    /// A head on `said_twice(len)` that rests on token 0 through BOS and the first copy, then gives `weight` to
+    /// the token `back` places before (the rest to token 0).
+    fn copying_head(len: usize, back: usize, weight: f64) -> Matrix {
+        let n = 2 * len + 1;
+        let mut a = Matrix::zeros(n);
+        for i in 0..n {
+            if i <= len {
+                a.set(i, 0, 1.0);
+            } else {
+                a.set(i, i - back, weight);
+                a.set(i, 0, 1.0 - weight);
+            }
+        }
+        a
+    }
+
     #[test]
     fn a_head_that_copies_in_the_second_copy_and_rests_on_token_0_before_is_an_induction_head() {
         // Through the first copy (and BOS) it rests on token 0; in the second copy it gives 0.6 to the token
@@ -403,16 +419,7 @@ mod tests {
         // induction score (0.27), but the induction score is 0.6 of the most it could be here (0.45).
         let ids = said_twice(5);
         let n = ids.len();
-        let mut a = Matrix::zeros(n);
-        for i in 0..n {
-            if i <= 5 {
-                a.set(i, 0, 1.0);
-            } else {
-                a.set(i, i - 4, 0.6);
-                a.set(i, 0, 0.4);
-            }
-        }
-        let s = scores_of(&a, &ids);
+        let s = scores_of(&copying_head(5, 4, 0.6), &ids);
         assert!(
             (s.induction - 0.6 * 5.0 / 11.0).abs() < 1e-12,
             "{}",
@@ -430,28 +437,13 @@ mod tests {
     #[test]
     fn on_a_text_with_too_few_repeats_scores_are_not_weighed() {
         // Three repeated tokens: the induction rows are too few to call a head an induction head on them.
-        let ids = said_twice(3);
-        let n = ids.len();
-        let mut a = Matrix::zeros(n);
-        for i in 0..n {
-            if i <= 3 {
-                a.set(i, 0, 1.0);
-            } else {
-                a.set(i, i - 2, 1.0);
-            }
-        }
-        let s = scores_of(&a, &ids);
+        let s = scores_of(&copying_head(3, 2, 1.0), &said_twice(3));
         assert_eq!((s.induction_share, s.duplicate_share), (None, None));
         // The scores count as they are: sink 4/7 beats induction 3/7.
         assert!((s.induction - 3.0 / 7.0).abs() < 1e-12 && (s.sink - 4.0 / 7.0).abs() < 1e-12);
         assert_eq!(s.badge(0.4), Some("sink"));
         // Four repeated tokens are enough.
-        let ids = said_twice(4);
-        let mut a = Matrix::zeros(ids.len());
-        for i in 0..ids.len() {
-            a.set(i, if i <= 4 { 0 } else { i - 3 }, 1.0);
-        }
-        let s = scores_of(&a, &ids);
+        let s = scores_of(&copying_head(4, 3, 1.0), &said_twice(4));
         assert_eq!(s.induction_share, Some(1.0));
         assert_eq!(s.badge(0.4), Some("induction"));
     }

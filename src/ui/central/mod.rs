@@ -83,6 +83,29 @@ fn knocked_out_ui(ui: &mut egui::Ui, a: &Analysis, selection: crate::graph::Sele
     ui.colored_label(orange, line);
 }
 
+/// The matrix on screen as a heatmap under `title`. A cell selects both its tokens for the graph: the query
+/// pinned, the key highlighted.
+fn heatmap_ui(
+    ui: &mut egui::Ui,
+    shown: &super::view_state::Shown,
+    title: &str,
+    log_scale: bool,
+) -> Option<Command> {
+    ui.strong(title);
+    let (query, key) = matrix_view::matrix_ui(
+        ui,
+        &shown.snapshot.matrix,
+        &shown.snapshot.graph,
+        log_scale,
+        shown.serial,
+        true,
+    )?;
+    Some(Command::Focus {
+        hovered: Some(key),
+        pinned: Some(query),
+    })
+}
+
 fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
     let mut commands = Vec::new();
     if matches!(b.settings.view, View::Graph | View::Matrix | View::Markov) {
@@ -101,25 +124,15 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             let cell = (avail.y / a.attentions.n_layer().max(1) as f32).min(160.0);
             let spare = avail.x - cell * a.attentions.n_head() as f32;
             if let Some(shown) = b.view.shown().filter(|_| spare > 320.0) {
-                let (matrix, graph, serial) =
-                    (&shown.snapshot.matrix, &shown.snapshot.graph, shown.serial);
                 // The selection: a head, or a layer's mean, rollout, flow.
                 let title = format!("{}, selected", shown.snapshot.title());
                 let log_scale = b.settings.log_scale;
-                let clicked = egui::Panel::right("heads_matrix")
+                let focus = egui::Panel::right("heads_matrix")
                     .resizable(false)
                     .exact_size(spare - 40.0)
-                    .show(ui, |ui| {
-                        ui.strong(title);
-                        matrix_view::matrix_ui(ui, matrix, graph, log_scale, serial, true)
-                    })
+                    .show(ui, |ui| heatmap_ui(ui, shown, &title, log_scale))
                     .inner;
-                if let Some((query, key)) = clicked {
-                    commands.push(Command::Focus {
-                        hovered: Some(key),
-                        pinned: Some(query),
-                    });
-                }
+                commands.extend(focus);
             }
             commands.extend(grid_ui(ui, b, a, 160.0, true));
         }
@@ -167,25 +180,8 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
         }
         View::Matrix => {
             if let Some(shown) = b.view.shown() {
-                ui.strong(format!(
-                    "{} — row i: where token i looks",
-                    shown.snapshot.title()
-                ));
-                let clicked = matrix_view::matrix_ui(
-                    ui,
-                    &shown.snapshot.matrix,
-                    &shown.snapshot.graph,
-                    b.settings.log_scale,
-                    shown.serial,
-                    true,
-                );
-                // A cell selects both its tokens for the graph: the query pinned, the key highlighted.
-                if let Some((query, key)) = clicked {
-                    commands.push(Command::Focus {
-                        hovered: Some(key),
-                        pinned: Some(query),
-                    });
-                }
+                let title = format!("{} — row i: where token i looks", shown.snapshot.title());
+                commands.extend(heatmap_ui(ui, shown, &title, b.settings.log_scale));
             }
         }
         View::Graph => commands.extend(graph_ui(ui, b)),
