@@ -599,6 +599,18 @@ def main():
         help="keep the first N blocks as they are (no gradient): with --init-from, to train the blocks above on text "
         "without wearing down the heads below (the induction circuit of blocks 0 and 1)",
     )
+    parser.add_argument(
+        "--freeze-positions",
+        action="store_true",
+        help="keep the position embedding as it is (no gradient): with --freeze-blocks, the previous-token head's "
+        "positions stay as the frozen blocks learned them",
+    )
+    parser.add_argument(
+        "--probe-held-out",
+        metavar="LANG",
+        help="at each probe, also print the bits per byte of LANG's held-out documents (needs --corpus-dir): to "
+        "choose among checkpoints without looking at the check pages",
+    )
     args = parser.parse_args()
     if args.copy_widen_below and not (args.copy_alphabet and args.copy_double):
         parser.error("--copy-widen-below needs --copy-alphabet and --copy-double (what to start from, how often to double)")
@@ -637,7 +649,7 @@ def main():
             parser.error("--resume needs --checkpoint naming a checkpoint this script saved")
         checkpoint = torch.load(args.checkpoint, weights_only=False)
         started -= checkpoint["seconds"]
-        free = {"resume", "checkpoint_every", "threads", "probe_every"}
+        free = {"resume", "checkpoint_every", "threads", "probe_every", "probe_held_out"}
         if checkpoint["phase"] == "copy":
             # No text step has run yet, so the text phase's length (and its learning-rate schedule) is still open.
             free.add("steps")
@@ -706,6 +718,12 @@ def main():
             languages_shares[group] = share / sum(shares)
     held_stream = encode_documents(tokenizer, held_docs, eot_id)
     held_bytes = document_bytes(held_docs)
+    probe_held = None
+    if args.probe_held_out:
+        if not args.corpus_dir or args.probe_held_out not in held_by_language:
+            parser.error(f"--probe-held-out {args.probe_held_out}: no such language in --corpus-dir")
+        docs = held_by_language[args.probe_held_out]
+        probe_held = (encode_documents(tokenizer, docs, eot_id), document_bytes(docs))
     # With a larger corpus, the held-out loss of each smaller one too (smaller_held_docs), comparable with runs
     # on those only.
     print(
@@ -752,6 +770,8 @@ def main():
         raise SystemExit(f"--freeze-blocks {args.freeze_blocks}: the model has {len(model.transformer.h)} blocks")
     for block in model.transformer.h[: args.freeze_blocks]:
         block.requires_grad_(False)
+    if args.freeze_positions:
+        model.transformer.wpe.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     if checkpoint is not None:
@@ -812,6 +832,10 @@ def main():
                 if alphabet:
                     previous, induction = probe_scores(model, eot_id, vocab, alphabet)
                     line += f"; folded into the copying ids: {previous:.3f}, {induction:.3f}"
+                if probe_held is not None:
+                    with torch.no_grad():
+                        _, held_bits = held_out_bits_per_byte(model, *probe_held, args.block)
+                    line += f"; {args.probe_held_out} held out {held_bits:.3f} bits/byte"
             print(line, flush=True)
         return loss
 
@@ -940,6 +964,7 @@ def main():
                 "copy_widen_below": args.copy_widen_below,
                 "copy_dropout": args.copy_dropout,
                 "freeze_blocks": args.freeze_blocks,
+                "freeze_positions": args.freeze_positions,
                 "repeat_gap": args.repeat_gap,
                 "lr": args.lr,
                 "winit": args.winit,

@@ -7,6 +7,7 @@ use anyhow::bail;
 
 use super::args::{ms_since, ModelArgs};
 use super::machine::{cpu_name, peak_rss_mb, reset_peak_rss, Peaks};
+use crate::graph::heads;
 use crate::model::engine::PrefixCache;
 use crate::model::generate::{continue_text, SamplingOptions};
 use crate::model::{AnalyzeOptions, Engine};
@@ -257,16 +258,26 @@ pub fn bench(
             .map(|rep| random_text(&engine, tokens, (tokens * 1000 + rep + 1) as u64))
             .collect::<anyhow::Result<_>>()?;
         reset_peak_rss();
-        let mut times = Vec::with_capacity(repeat);
+        let (mut times, mut scoring) = (Vec::with_capacity(repeat), Vec::with_capacity(repeat));
         for text in &texts {
             let start = Instant::now();
             let analysis = engine.analyze(text, &options)?;
             times.push(ms_since(start));
+            // What the app does next with every analysis, on its worker: every head's type, for the badges.
+            let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+            let start = Instant::now();
+            std::hint::black_box(heads::score_heads(
+                &analysis.attentions,
+                &ids,
+                heads::Exclusions::default(),
+            ));
+            scoring.push(ms_since(start));
             drop(analysis);
         }
         times.sort_by(f64::total_cmp);
+        scoring.sort_by(f64::total_cmp);
         // repeat ≥ 1 (checked above), so there is a middle time.
-        let median = times[times.len() / 2];
+        let (median, head_types_median) = (times[times.len() / 2], scoring[scoring.len() / 2]);
         let peak = peak_rss_mb();
         // Typing: the same texts, each analysed after its first T − 1 tokens are in the prefix cache.
         let mut typing = Vec::with_capacity(repeat);
@@ -332,7 +343,7 @@ pub fn bench(
         let floor = peaks.floor_ms(flops, bytes);
         let achieved = flops / (median / 1e3) / 1e9;
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured, "norms_median_ms": norms_median});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured, "norms_median_ms": norms_median, "head_types_median_ms": head_types_median});
             writeln!(out, "{line}")?;
         } else {
             if let Some(ms) = norms_median {
@@ -341,6 +352,10 @@ pub fn bench(
                     "{tokens:>6} tokens  with the norms of what flows {ms:.1} ms"
                 )?;
             }
+            writeln!(
+                out,
+                "{tokens:>6} tokens  head types (the app's badges, after each analysis) {head_types_median:.1} ms"
+            )?;
             writeln!(
                 out,
                 "{tokens:>6} tokens  median {median:>9.1} ms  {:>8.2} GFLOP at {achieved:>6.1} GFLOP/s  floor {floor:>8.1} ms ({:.2}×)  +1 token {typing_median:>7.1} ms  Continue {CONTINUE_TOKENS} tokens {:>9} ms  peak RSS {:>7} MB  ({} kernels)",

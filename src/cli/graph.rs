@@ -308,19 +308,44 @@ pub fn heads(
 fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer(&mut out, scores)?;
+        /// A head's scores with the type its badge names.
+        #[derive(serde::Serialize)]
+        struct Typed<'a> {
+            #[serde(flatten)]
+            scores: &'a heads::HeadScores,
+            r#type: Option<&'static str>,
+        }
+        let typed: Vec<Typed> = scores
+            .iter()
+            .map(|scores| Typed {
+                scores,
+                r#type: scores.badge(heads::TYPE_MIN),
+            })
+            .collect();
+        serde_json::to_writer(&mut out, &typed)?;
         writeln!(out)?;
         return Ok(());
     }
+    // The copying kinds' own shares (dup. own, ind. own) weigh them for the type; "-" where too few rows have
+    // a target of their own.
+    let share = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
     writeln!(
         out,
-        "{:>5} {:>4}  {:>8} {:>9} {:>9} {:>6} {:>6}  type",
-        "layer", "head", "previous", "duplicate", "induction", "sink", "self"
+        "{:>5} {:>4}  {:>8} {:>9} {:>9} {:>6} {:>6}  {:>8} {:>8}  type",
+        "layer",
+        "head",
+        "previous",
+        "duplicate",
+        "induction",
+        "sink",
+        "self",
+        "dup. own",
+        "ind. own"
     )?;
     for s in scores {
         writeln!(
             out,
-            "{:>5} {:>4}  {:>8.3} {:>9.3} {:>9.3} {:>6.3} {:>6.3}  {}",
+            "{:>5} {:>4}  {:>8.3} {:>9.3} {:>9.3} {:>6.3} {:>6.3}  {:>8} {:>8}  {}",
             s.layer,
             s.head,
             s.previous_token,
@@ -328,7 +353,9 @@ fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result
             s.induction,
             s.sink,
             s.self_attention,
-            s.badge(0.4).unwrap_or("")
+            share(s.duplicate_share),
+            share(s.induction_share),
+            s.badge(heads::TYPE_MIN).unwrap_or("")
         )?;
     }
     Ok(())

@@ -3,8 +3,6 @@
 
 use serde::Serialize;
 
-use super::matrix::Matrix;
-use super::select::head_matrix;
 use crate::model::{Attentions, Engine, EngineError};
 
 /// Tokens in each half of the induction probe when none is chosen.
@@ -39,12 +37,12 @@ pub struct HeadScores {
     pub sink: f64,
     /// Attention to itself.
     pub self_attention: f64,
-    /// The duplicate pattern's own share of the head's attention where it can apply, for the badge: see
-    /// [`copy_share`]. `None` where the text has too few such rows.
-    #[serde(skip)]
+    /// The duplicate pattern's own share, for the badge: of the head's attention (after exclusions) in the
+    /// rows where the pattern has a target of its own — one that is not token 0, the token itself or the one
+    /// before it, which the sink, self and previous-token kinds explain — the share on those targets. `None`
+    /// (too few to weigh) when fewer than 4 rows have one, or they hold less than a tenth of the attention.
     pub duplicate_share: Option<f64>,
     /// The induction pattern's, as `duplicate_share`.
-    #[serde(skip)]
     pub induction_share: Option<f64>,
 }
 
@@ -74,7 +72,8 @@ const MIN_REACH: f64 = 0.1;
 
 impl HeadScores {
     /// The best-fitting type, for badges: the kind with the highest score of at least `min`, as TransformerLens
-    /// scores them, except that a copying kind (induction, duplicate) whose own share (see [`copy_share`]) passes
+    /// scores them, except that a copying kind (induction, duplicate) whose own share (see
+    /// [`HeadScores::duplicate_share`]) passes
     /// `min` is weighed by that share and puts "sink" out of the running. Copying can only happen in the rows
     /// of tokens that came before (on a sentence said twice, about half), and a head rests on token 0 where its
     /// pattern has no target: an induction head's sink score may beat its induction score, yet it is an
@@ -105,50 +104,53 @@ impl HeadScores {
     }
 }
 
-/// Of A's attention (after exclusions) in the rows where `pattern` has a target of its own — one that is not
-/// token 0, the token itself or the one before it, which the sink, self and previous-token kinds explain — the
-/// share on those targets. `None` when fewer than [`MIN_TARGET_ROWS`] rows have one, or they hold less than
-/// [`MIN_REACH`] of the attention.
-pub fn copy_share(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> Option<f64> {
-    let n = a.n();
-    let (mut hit, mut reach, mut total, mut rows) = (0.0, 0.0, 0.0, 0);
-    for i in 0..n {
-        let (mut row, mut row_hit, mut target) = (0.0, 0.0, false);
-        for j in 0..n {
-            if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
-                continue;
-            }
-            let w = a.get(i, j);
-            row += w;
-            if pattern.get(i, j) > 0.0 && j != 0 && j != i && j + 1 != i {
-                target = true;
-                row_hit += w;
-            }
-        }
-        total += row;
-        if target {
-            reach += row;
-            hit += row_hit;
-            rows += 1;
-        }
-    }
-    (rows >= MIN_TARGET_ROWS && total > 0.0 && reach / total >= MIN_REACH).then(|| hit / reach)
+/// The kind a head's badge and the `heads` table's `type` name: see [`HeadScores::badge`].
+pub const TYPE_MIN: f64 = 0.4;
+
+/// For each row (query) i, the columns the duplicate and induction patterns mark: the earlier copies of token
+/// i, and the tokens just after them. Kept sparse: a token repeats only so often.
+struct CopyTargets {
+    duplicate: Vec<Vec<usize>>,
+    induction: Vec<Vec<usize>>,
 }
 
-/// Σ(A⊙P)/ΣA after exclusions; 0 when nothing is left.
-pub fn pattern_score(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
-    let n = a.n();
-    let (mut hit, mut total) = (0.0, 0.0);
-    for i in 0..n {
-        for j in 0..n {
-            if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
-                continue;
-            }
-            let w = a.get(i, j);
-            total += w;
-            hit += w * pattern.get(i, j);
+impl CopyTargets {
+    fn of(ids: &[u32]) -> Self {
+        let mut seen: std::collections::HashMap<u32, Vec<usize>> = Default::default();
+        let (mut duplicate, mut induction) = (Vec::new(), Vec::new());
+        for (i, &id) in ids.iter().enumerate() {
+            let earlier = seen.entry(id).or_default();
+            // Each earlier copy k < i, so its follower k + 1 ≤ i.
+            induction.push(earlier.iter().map(|&k| k + 1).collect());
+            duplicate.push(earlier.clone());
+            earlier.push(i);
+        }
+        Self {
+            duplicate,
+            induction,
         }
     }
+}
+
+/// A pattern's own targets' sums (see [`HeadScores::duplicate_share`]): the attention on them, the attention
+/// in the rows that have one, and how many rows have one.
+#[derive(Clone, Copy, Default)]
+struct CopyTally {
+    hit: f64,
+    reach: f64,
+    rows: usize,
+}
+
+impl CopyTally {
+    /// The share on the targets, where enough rows holding enough of the head's `total` attention have one.
+    fn share(self, total: f64) -> Option<f64> {
+        (self.rows >= MIN_TARGET_ROWS && total > 0.0 && self.reach / total >= MIN_REACH)
+            .then(|| self.hit / self.reach)
+    }
+}
+
+/// Σ(A⊙P)/ΣA; 0 when nothing is left after the exclusions.
+fn ratio(hit: f64, total: f64) -> f64 {
     if total > 0.0 {
         hit / total
     } else {
@@ -156,87 +158,114 @@ pub fn pattern_score(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
     }
 }
 
-/// P[i][i−1] = 1.
-pub fn previous_token_pattern(n: usize) -> Matrix {
-    let mut p = Matrix::zeros(n);
-    for i in 1..n {
-        p.set(i, i - 1, 1.0);
+/// Σ of `values` in f64, in eight running sums so that the compiler can keep them in one vector register.
+fn sum<T: Copy + Into<f64>>(values: &[T]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&w| w.into()).sum();
+    for chunk in chunks {
+        for (lane, &w) in lanes.iter_mut().zip(chunk) {
+            *lane += w.into();
+        }
     }
-    p
+    lanes.iter().sum::<f64>() + tail
 }
 
-/// P[i][j] = 1 where j < i and token j equals token i.
-pub fn duplicate_token_pattern(ids: &[u32]) -> Matrix {
-    let mut p = Matrix::zeros(ids.len());
-    for (i, a) in ids.iter().enumerate() {
-        for (j, b) in ids.iter().enumerate().take(i) {
-            if a == b {
-                p.set(i, j, 1.0);
+/// Every score of one head in one pass over its rows. Row i must hold columns 0..=i (a causal row, or a full
+/// one); the columns the patterns mark are all among them.
+fn score_rows<'a, T: Copy + Into<f64> + 'a>(
+    (layer, head): (usize, usize),
+    rows: impl ExactSizeIterator<Item = &'a [T]>,
+    targets: &CopyTargets,
+    ex: Exclusions,
+) -> HeadScores {
+    assert_eq!(
+        rows.len(),
+        targets.duplicate.len(),
+        "head scores: one row of attention for each token id"
+    );
+    let (mut total, mut sink_total, mut self_total) = (0.0, 0.0, 0.0);
+    let (mut previous, mut duplicate, mut induction, mut sink, mut itself) =
+        (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut own = [CopyTally::default(); 2];
+    let marked = targets.duplicate.iter().zip(&targets.induction);
+    for ((i, row), (dup, ind)) in rows.enumerate().zip(marked) {
+        let kept =
+            |j: usize| !((ex.attention_to_token0 && j == 0) || (ex.attention_to_self && j == i));
+        // Row i holds columns 0..=i. Token 0 and the token itself are the only columns an exclusion can
+        // drop; the sink score keeps column 0 and the self score the diagonal, whatever the exclusions say.
+        let (w0, wi): (f64, f64) = (row[0].into(), row[i].into());
+        let others = match i {
+            0 => sum(&row[1..]),
+            _ => sum(&row[1..i]) + sum(&row[i + 1..]),
+        };
+        let (row_kept, row_sink, row_self) = if i == 0 {
+            let keep0 = |dropped: bool| if dropped { 0.0 } else { w0 };
+            (
+                others + keep0(ex.attention_to_token0 || ex.attention_to_self),
+                others + keep0(ex.attention_to_self),
+                others + keep0(ex.attention_to_token0),
+            )
+        } else {
+            let col0 = if ex.attention_to_token0 { 0.0 } else { w0 };
+            let diag = if ex.attention_to_self { 0.0 } else { wi };
+            (others + col0 + diag, others + w0 + diag, others + col0 + wi)
+        };
+        sink_total += row_sink;
+        self_total += row_self;
+        total += row_kept;
+        // Every marked column is ≤ i, and row i holds columns 0..=i.
+        let at = |j: usize| if kept(j) { row[j].into() } else { 0.0 };
+        if i > 0 {
+            previous += at(i - 1);
+        }
+        duplicate += dup.iter().map(|&j| at(j)).sum::<f64>();
+        induction += ind.iter().map(|&j| at(j)).sum::<f64>();
+        if !(ex.attention_to_self && i == 0) {
+            sink += w0;
+        }
+        if !(ex.attention_to_token0 && i == 0) {
+            itself += wi;
+        }
+        for (tally, marked) in own.iter_mut().zip([dup, ind]) {
+            // A target of the pattern's own: not token 0, the token itself or the one before it.
+            let mut targets = marked
+                .iter()
+                .filter(|&&j| j != 0 && j != i && j + 1 != i)
+                .peekable();
+            if targets.peek().is_some() {
+                tally.rows += 1;
+                tally.reach += row_kept;
+                tally.hit += targets.map(|&j| at(j)).sum::<f64>();
             }
         }
     }
-    p
-}
-
-/// P[i][j] = 1 where 1 ≤ j ≤ i and token j − 1 equals token i, j − 1 < i: the duplicate pattern shifted one right.
-pub fn induction_pattern(ids: &[u32]) -> Matrix {
-    let mut p = Matrix::zeros(ids.len());
-    for (i, a) in ids.iter().enumerate() {
-        for j in 1..=i {
-            if ids.get(j - 1) == Some(a) && j - 1 < i {
-                p.set(i, j, 1.0);
-            }
-        }
+    let [duplicate_own, induction_own] = own;
+    HeadScores {
+        layer,
+        head,
+        previous_token: ratio(previous, total),
+        duplicate_token: ratio(duplicate, total),
+        induction: ratio(induction, total),
+        sink: ratio(sink, sink_total),
+        self_attention: ratio(itself, self_total),
+        duplicate_share: duplicate_own.share(total),
+        induction_share: induction_own.share(total),
     }
-    p
 }
 
-/// P[i][0] = 1.
-pub fn sink_pattern(n: usize) -> Matrix {
-    let mut p = Matrix::zeros(n);
-    for i in 0..n {
-        p.set(i, 0, 1.0);
-    }
-    p
-}
-
-/// Scores every head of `att` for a text with token ids `ids`.
+/// Scores every head of `att` for a text with token ids `ids`: TransformerLens's Σ(A⊙P)/ΣA for each pattern
+/// (previous token: P[i][i−1]; duplicate: j < i with token j = token i; induction: the duplicate pattern one to
+/// the right; sink: P[i][0]; self: the diagonal), the sink score keeping column 0 and the self score the
+/// diagonal whatever `ex` says, and the copying kinds' own shares.
 pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadScores> {
     let n = att.n_tokens();
-    let prev = previous_token_pattern(n);
-    let dup = duplicate_token_pattern(ids);
-    let ind = induction_pattern(ids);
-    let sink = sink_pattern(n);
-    let ident = Matrix::identity(n);
+    let targets = CopyTargets::of(ids);
     let mut out = Vec::with_capacity(att.n_layer() * att.n_head());
     for layer in 0..att.n_layer() {
         for head in 0..att.n_head() {
-            let a = head_matrix(att, layer, head);
-            out.push(HeadScores {
-                layer,
-                head,
-                previous_token: pattern_score(&a, &prev, ex),
-                duplicate_token: pattern_score(&a, &dup, ex),
-                induction: pattern_score(&a, &ind, ex),
-                sink: pattern_score(
-                    &a,
-                    &sink,
-                    Exclusions {
-                        attention_to_token0: false,
-                        ..ex
-                    },
-                ),
-                self_attention: pattern_score(
-                    &a,
-                    &ident,
-                    Exclusions {
-                        attention_to_self: false,
-                        ..ex
-                    },
-                ),
-                duplicate_share: copy_share(&a, &dup, ex),
-                induction_share: copy_share(&a, &ind, ex),
-            });
+            let rows = (0..n).map(|q| att.row(layer, head, q));
+            out.push(score_rows((layer, head), rows, &targets, ex));
         }
     }
     out
@@ -294,7 +323,106 @@ pub fn probe_ids(engine: &Engine, len: usize) -> Result<Vec<u32>, EngineError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::matrix::Matrix;
     use super::*;
+
+    // The scores' definitions with dense patterns, as TransformerLens writes them: what the one-pass scorer is
+    // checked against.
+
+    /// Of A's attention (after exclusions) in the rows where `pattern` has a target of its own — one that is not
+    /// token 0, the token itself or the one before it, which the sink, self and previous-token kinds explain — the
+    /// share on those targets. `None` when fewer than `MIN_TARGET_ROWS` rows have one, or they hold less than
+    /// `MIN_REACH` of the attention.
+    fn copy_share(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> Option<f64> {
+        let n = a.n();
+        let (mut hit, mut reach, mut total, mut rows) = (0.0, 0.0, 0.0, 0);
+        for i in 0..n {
+            let (mut row, mut row_hit, mut target) = (0.0, 0.0, false);
+            for j in 0..n {
+                if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
+                    continue;
+                }
+                let w = a.get(i, j);
+                row += w;
+                if pattern.get(i, j) > 0.0 && j != 0 && j != i && j + 1 != i {
+                    target = true;
+                    row_hit += w;
+                }
+            }
+            total += row;
+            if target {
+                reach += row;
+                hit += row_hit;
+                rows += 1;
+            }
+        }
+        (rows >= MIN_TARGET_ROWS && total > 0.0 && reach / total >= MIN_REACH).then(|| hit / reach)
+    }
+
+    /// Σ(A⊙P)/ΣA after exclusions; 0 when nothing is left.
+    fn pattern_score(a: &Matrix, pattern: &Matrix, ex: Exclusions) -> f64 {
+        let n = a.n();
+        let (mut hit, mut total) = (0.0, 0.0);
+        for i in 0..n {
+            for j in 0..n {
+                if (ex.attention_to_token0 && j == 0) || (ex.attention_to_self && i == j) {
+                    continue;
+                }
+                let w = a.get(i, j);
+                total += w;
+                hit += w * pattern.get(i, j);
+            }
+        }
+        if total > 0.0 {
+            hit / total
+        } else {
+            0.0
+        }
+    }
+
+    /// P[i][i−1] = 1.
+    fn previous_token_pattern(n: usize) -> Matrix {
+        let mut p = Matrix::zeros(n);
+        for i in 1..n {
+            p.set(i, i - 1, 1.0);
+        }
+        p
+    }
+
+    /// P[i][j] = 1 where j < i and token j equals token i.
+    fn duplicate_token_pattern(ids: &[u32]) -> Matrix {
+        let mut p = Matrix::zeros(ids.len());
+        for (i, a) in ids.iter().enumerate() {
+            for (j, b) in ids.iter().enumerate().take(i) {
+                if a == b {
+                    p.set(i, j, 1.0);
+                }
+            }
+        }
+        p
+    }
+
+    /// P[i][j] = 1 where 1 ≤ j ≤ i and token j − 1 equals token i, j − 1 < i: the duplicate pattern shifted one right.
+    fn induction_pattern(ids: &[u32]) -> Matrix {
+        let mut p = Matrix::zeros(ids.len());
+        for (i, a) in ids.iter().enumerate() {
+            for j in 1..=i {
+                if ids.get(j - 1) == Some(a) && j - 1 < i {
+                    p.set(i, j, 1.0);
+                }
+            }
+        }
+        p
+    }
+
+    /// P[i][0] = 1.
+    fn sink_pattern(n: usize) -> Matrix {
+        let mut p = Matrix::zeros(n);
+        for i in 0..n {
+            p.set(i, 0, 1.0);
+        }
+        p
+    }
 
     #[test]
     fn the_clearest_head_has_the_strongest_previous_token_or_induction_score() {
@@ -372,20 +500,102 @@ mod tests {
 
     /// The scores of one head `a` on `ids`, as `score_heads` makes them.
     fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
-        let n = ids.len();
-        let ex = Exclusions::default();
-        let (dup, ind) = (duplicate_token_pattern(ids), induction_pattern(ids));
-        HeadScores {
-            layer: 0,
-            head: 0,
-            previous_token: pattern_score(a, &previous_token_pattern(n), ex),
-            duplicate_token: pattern_score(a, &dup, ex),
-            induction: pattern_score(a, &ind, ex),
-            sink: pattern_score(a, &sink_pattern(n), ex),
-            self_attention: pattern_score(a, &Matrix::identity(n), ex),
-            duplicate_share: copy_share(a, &dup, ex),
-            induction_share: copy_share(a, &ind, ex),
+        score_rows(
+            (0, 0),
+            a.iter_rows(),
+            &CopyTargets::of(ids),
+            Exclusions::default(),
+        )
+    }
+
+    #[test]
+    fn one_pass_equals_the_dense_definitions() {
+        // Random causal rows (each summing to 1) on texts with repeats, with every choice of exclusions.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut weighed = 0;
+        for ids in [
+            vec![0, 3, 4, 5, 3, 4, 5, 3, 4, 6],
+            vec![0, 5, 5, 5, 5, 5, 5],
+            vec![0, 1, 2, 3, 2, 4, 2, 5, 2, 6, 2, 7],
+            vec![9],
+        ] {
+            let n = ids.len();
+            let mut a = Matrix::zeros(n);
+            for i in 0..n {
+                let w: Vec<f64> = (0..=i).map(|_| next() + 0.01).collect();
+                let sum: f64 = w.iter().sum();
+                w.iter().enumerate().for_each(|(j, v)| a.set(i, j, v / sum));
+            }
+            // A head that also copies (half of each row on the token after the last earlier copy, where there
+            // is one of its own), so that the shares are not all `None`.
+            let mut copying = a.clone();
+            for i in 0..n {
+                for j in 0..n {
+                    copying.set(i, j, 0.5 * a.get(i, j));
+                }
+                let target = (2..i).rev().find(|&j| ids[j - 1] == ids[i]).unwrap_or(0);
+                copying.set(i, target, copying.get(i, target) + 0.5);
+            }
+            let prev = previous_token_pattern(n);
+            let (dup, ind) = (duplicate_token_pattern(&ids), induction_pattern(&ids));
+            for head in [&a, &copying] {
+                for (t0, me) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let ex = Exclusions {
+                        attention_to_token0: t0,
+                        attention_to_self: me,
+                    };
+                    let got = score_rows((0, 0), head.iter_rows(), &CopyTargets::of(&ids), ex);
+                    let sink_ex = Exclusions {
+                        attention_to_token0: false,
+                        ..ex
+                    };
+                    let self_ex = Exclusions {
+                        attention_to_self: false,
+                        ..ex
+                    };
+                    let want = [
+                        pattern_score(head, &prev, ex),
+                        pattern_score(head, &dup, ex),
+                        pattern_score(head, &ind, ex),
+                        pattern_score(head, &sink_pattern(n), sink_ex),
+                        pattern_score(head, &Matrix::identity(n), self_ex),
+                    ];
+                    let scores = [
+                        got.previous_token,
+                        got.duplicate_token,
+                        got.induction,
+                        got.sink,
+                        got.self_attention,
+                    ];
+                    for (g, w) in scores.iter().zip(want) {
+                        assert!(
+                            (g - w).abs() < 1e-12,
+                            "{ids:?} {ex:?}: {scores:?} vs {want:?}"
+                        );
+                    }
+                    let shares = (copy_share(head, &dup, ex), copy_share(head, &ind, ex));
+                    let close = |g: Option<f64>, w: Option<f64>| match (g, w) {
+                        (Some(g), Some(w)) => (g - w).abs() < 1e-12,
+                        (g, w) => g == w,
+                    };
+                    assert!(
+                        close(got.duplicate_share, shares.0)
+                            && close(got.induction_share, shares.1),
+                        "{ids:?} {ex:?}: {:?} vs {shares:?}",
+                        (got.duplicate_share, got.induction_share)
+                    );
+                    weighed += usize::from(got.induction_share.is_some());
+                }
+            }
         }
+        // Some of the shares compared were numbers, not all `None`.
+        assert!(weighed > 0);
     }
 
     /// BOS, then ids 10..10+len, then the same again.

@@ -70,7 +70,7 @@ impl Matrix {
     }
 
     /// The rows in order.
-    pub fn iter_rows(&self) -> impl Iterator<Item = &[f64]> {
+    pub fn iter_rows(&self) -> impl ExactSizeIterator<Item = &[f64]> {
         // A 0 × 0 matrix has no rows; chunks_exact needs a non-zero size.
         self.data.chunks_exact(self.n.max(1))
     }

@@ -2,7 +2,7 @@
 
 use egui::{Color32, Sense, Vec2};
 
-use crate::graph::heads::HeadScores;
+use crate::graph::heads::{self, HeadScores};
 use crate::graph::Selection;
 use crate::model::{Attentions, HeadSet};
 
@@ -130,7 +130,7 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                     let badge = scores
                         .iter()
                         .find(|s| s.layer == layer && s.head == head)
-                        .and_then(|s| s.badge(0.4));
+                        .and_then(|s| s.badge(heads::TYPE_MIN));
                     if let Some(badge) = badge {
                         // Light cells (the effect colours near 0) need dark letters.
                         let ink = match value {

@@ -74,6 +74,22 @@ fn the_head_scores_of_the_demo_model_equal_numpy() {
                 s.head
             );
         }
+        // The copying kinds' own shares, which weigh them for the type, as numpy finds them (null where too
+        // few rows have a target of their own).
+        for (got, key) in [
+            (s.duplicate_share, "duplicate_share"),
+            (s.induction_share, "induction_share"),
+        ] {
+            match (got, w[key].as_f64()) {
+                (Some(got), Some(expected)) => assert!(
+                    (got - expected).abs() < 1e-5,
+                    "{key} of {}.{}: {got} vs {expected}",
+                    s.layer,
+                    s.head
+                ),
+                (got, expected) => assert_eq!(got, expected, "{key} of {}.{}", s.layer, s.head),
+            }
+        }
     }
     // The scores name the same best heads as numpy.
     for kind in ["previous_token", "induction", "sink"] {
@@ -237,6 +253,14 @@ fn the_probe_scores_of_the_demo_model_equal_numpy() {
         "best induction score {}",
         best("induction")
     );
+    // And the command line names them: the `type` the Heads view's badges show.
+    let scores: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let typed = |kind: &str| scores.iter().filter(|s| s["type"] == kind).count();
+    assert!(
+        typed("previous") >= 1 && typed("induction") >= 1,
+        "types: {:?}",
+        scores.iter().map(|s| &s["type"]).collect::<Vec<_>>()
+    );
 }
 
 /// `attngraph heads --format json`'s output against numpy's scores of every head, in the same order.
@@ -252,6 +276,19 @@ fn assert_scores_equal(stdout: &[u8], want: &Value) {
                 (got - expected).abs() < 1e-5,
                 "{key}: {got} vs {expected} in {s}"
             );
+        }
+        for key in ["duplicate_share", "induction_share"] {
+            match (s[key].as_f64(), w[key].as_f64()) {
+                (Some(got), Some(expected)) => assert!(
+                    (got - expected).abs() < 1e-5,
+                    "{key}: {got} vs {expected} in {s}"
+                ),
+                _ => assert_eq!(
+                    (&s[key], &w[key]),
+                    (&Value::Null, &Value::Null),
+                    "{key} in {s}"
+                ),
+            }
         }
     }
 }
