@@ -203,6 +203,9 @@ pub struct GridPanel<'a> {
     pub max_cell: f32,
     /// Shrink cells so every layer fits the height too (the Heads view).
     pub fit_height: bool,
+    /// A click also leaves the Heads view for the graph: where the Heads view has no room to show the
+    /// selected matrix beside the grid.
+    pub opens_graph: bool,
     /// Colours by effect instead of the thumbnails.
     pub overlay: Option<&'a Overlay>,
     /// The heads knocked out.
@@ -259,7 +262,7 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
     if let Some(selection) = clicked {
         command = Some(Command::Select {
             selection,
-            open_graph: true,
+            open_graph: p.opens_graph,
         });
     }
     commands.extend(command);

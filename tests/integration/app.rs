@@ -1208,6 +1208,24 @@ fn the_heads_view_shows_the_selected_heads_matrix_beside_a_narrow_grid() {
     click_heatmap_cell(&mut h, query, key);
     assert_eq!(h.state().view.pinned, Some(query));
     assert_eq!(h.state().view.hovered, Some(key));
+    // A click on another head shows its matrix there: the view stays, the heatmap's title follows.
+    let other = match h.state().settings.selection {
+        Selection::Head { layer: 0, head: 0 } => (0, 1),
+        _ => (0, 0),
+    };
+    h.get_by_label(&format!("layer {} head {}", other.0, other.1))
+        .click();
+    settle(&mut h);
+    h.step();
+    assert_eq!(h.state().settings.view, View::Heads);
+    assert_eq!(
+        h.state().settings.selection,
+        Selection::Head {
+            layer: other.0,
+            head: other.1
+        }
+    );
+    h.get_by_label_contains(&format!("layer {} head {}, selected", other.0, other.1));
 }
 
 #[test]

@@ -274,7 +274,7 @@ fn lesson_figure(
                 });
             });
         }
-        Figure::Heads => commands.extend(grid_ui(ui, b, a, 60.0, true)),
+        Figure::Heads => commands.extend(grid_ui(ui, b, a, (60.0, true), false)),
         Figure::Lens => {
             let pos = a.tokens.len().checked_sub(2);
             match (b.session.lensed(&b.view.knocked_out), pos) {

@@ -32,7 +32,7 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
                 .default_size(300.0)
                 .show(ui, |ui| {
                     // Cells as wide as the panel allows (up to 64 points), so the patterns can be read.
-                    commands.extend(grid_ui(ui, &mut b, a, 64.0, false))
+                    commands.extend(grid_ui(ui, &mut b, a, (64.0, false), false))
                 });
         }
         // The Heads view keeps the probabilities beside it: a click there picks the prediction its colours explain.
@@ -123,7 +123,10 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             let avail = ui.available_size();
             let cell = (avail.y / a.attentions.n_layer().max(1) as f32).min(160.0);
             let spare = avail.x - cell * a.attentions.n_head() as f32;
-            if let Some(shown) = b.view.shown().filter(|_| spare > 320.0) {
+            let beside = b.view.shown().filter(|_| spare > 320.0);
+            // With the matrix beside, a click on a head shows it there; without, it opens the graph.
+            let opens_graph = beside.is_none();
+            if let Some(shown) = beside {
                 // The selection: a head, or a layer's mean, rollout, flow.
                 let title = format!("{}, selected", shown.snapshot.title());
                 let log_scale = b.settings.log_scale;
@@ -134,7 +137,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                     .inner;
                 commands.extend(focus);
             }
-            commands.extend(grid_ui(ui, b, a, 160.0, true));
+            commands.extend(grid_ui(ui, b, a, (160.0, true), opens_graph));
         }
         View::Layers => {
             let panel = super::layers_view::LayersPanel {
