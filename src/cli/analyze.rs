@@ -4,9 +4,14 @@
 use std::io::Write;
 
 use anyhow::bail;
+use serde::Serialize;
 
 use super::args::{AnalyzeFormat, BosArgs, ModelArgs};
-use crate::model::AnalyzeOptions;
+use crate::model::analysis::Scores;
+use crate::model::attentions::Attentions;
+use crate::model::head_set::HeadSet;
+use crate::model::norms::Norms;
+use crate::model::{Alternative, Analysis, AnalyzeOptions, ModelInfo, Token};
 
 /// `attngraph analyze`.
 pub fn analyze(
@@ -37,19 +42,16 @@ pub fn analyze(
     let mut out = std::io::stdout().lock();
     match format {
         AnalyzeFormat::Json => {
-            let mut value = serde_json::to_value(&analysis)?;
-            flatten_stats(&mut value);
-            if let Some(obj) = value.as_object_mut() {
-                obj.insert("model_name".into(), engine.name().into());
-                if norms {
-                    let n = crate::model::norms::Norms::of(&analysis)?;
-                    obj.insert("norms".into(), serde_json::to_value(&n.norms)?);
-                    obj.insert("layer_norms".into(), serde_json::to_value(&n.layer_norms)?);
-                    obj.insert("value_norms".into(), serde_json::to_value(&n.value_norms)?);
-                }
-            }
-            serde_json::to_writer(&mut out, &value)?;
+            let norms = norms
+                .then(|| crate::model::norms::Norms::of(&analysis))
+                .transpose()?;
+            let mut out = std::io::BufWriter::new(out);
+            serde_json::to_writer(
+                &mut out,
+                &AnalysisJson::of(&analysis, engine.name(), norms.as_ref())?,
+            )?;
             writeln!(out)?;
+            out.flush()?;
         }
         AnalyzeFormat::Table => {
             writeln!(
@@ -106,6 +108,82 @@ pub fn analyze(
         }
     }
     Ok(())
+}
+
+/// `analyze --format json`: the analysis' small fields as one JSON map, and its large arrays (attention, scores,
+/// norms) written as they are serialised, never held as a JSON tree: at 1,024 tokens GPT-2 small's attention
+/// alone is 75 million numbers, a tree of several gigabytes.
+#[derive(Serialize)]
+struct AnalysisJson<'a> {
+    #[serde(flatten)]
+    small: serde_json::Map<String, serde_json::Value>,
+    model_name: &'a str,
+    attentions: &'a Attentions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scores: Option<&'a Scores>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    norms: Option<&'a Vec<Vec<Vec<Vec<f64>>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layer_norms: Option<&'a Vec<Vec<Vec<f64>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_norms: Option<&'a Vec<Vec<Vec<f64>>>>,
+}
+
+/// The analysis' fields other than the large arrays, as the JSON contract names them.
+#[derive(Serialize)]
+struct Small<'a> {
+    text: &'a str,
+    bos: bool,
+    model: &'a ModelInfo,
+    tokens: &'a [Token],
+    perplexity: Option<f64>,
+    next_top_k: &'a [Alternative],
+    #[serde(skip_serializing_if = "HeadSet::is_empty")]
+    ablated: &'a HeadSet,
+}
+
+impl<'a> AnalysisJson<'a> {
+    fn of(
+        analysis: &'a Analysis,
+        model_name: &'a str,
+        norms: Option<&'a Norms>,
+    ) -> anyhow::Result<Self> {
+        let Analysis {
+            text,
+            bos,
+            model,
+            tokens,
+            perplexity,
+            next_top_k,
+            attentions,
+            scores,
+            ablated,
+            // Not in the JSON: `--norms` writes the norms themselves.
+            flow: _,
+        } = analysis;
+        let mut small = serde_json::to_value(Small {
+            text,
+            bos: *bos,
+            model,
+            tokens,
+            perplexity: *perplexity,
+            next_top_k,
+            ablated,
+        })?;
+        flatten_stats(&mut small);
+        let serde_json::Value::Object(small) = small else {
+            anyhow::bail!("the analysis did not serialise as a JSON object");
+        };
+        Ok(Self {
+            small,
+            model_name,
+            attentions,
+            scores: scores.as_ref(),
+            norms: norms.map(|n| &n.norms),
+            layer_norms: norms.map(|n| &n.layer_norms),
+            value_norms: norms.map(|n| &n.value_norms),
+        })
+    }
 }
 
 /// The JSON contract puts each token's statistics beside its id (`logprob` null where not scored).

@@ -91,8 +91,15 @@ pub struct Token {
 
 /// Pre-softmax scores QK^T/√d of every head, dense [layer][head][query][key] (the upper triangle is what the
 /// mask removes; it is kept to show that the score matrix is not symmetric).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scores(pub Vec<Vec<Vec<Vec<f32>>>>);
+
+impl Serialize for Scores {
+    /// As nested lists, each value its exact decimal (see [`Exact`](super::attentions::Exact)).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        super::attentions::Exact(&self.0).serialize(serializer)
+    }
+}
 
 /// A text read by GPT-2.
 #[derive(Clone, Debug, PartialEq, Serialize)]

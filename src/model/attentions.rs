@@ -241,9 +241,29 @@ impl Serialize for Attentions {
             let heads: Vec<Vec<Vec<f32>>> = (0..self.n_head)
                 .map(|head| self.matrix(layer, head))
                 .collect();
-            layers.serialize_element(&heads)?;
+            layers.serialize_element(&Exact(&heads))?;
         }
         layers.end()
+    }
+}
+
+/// f32 values, or nested lists of them, serialised as f64: each value written as its exact decimal, as a JSON
+/// tree (`serde_json::Value`, whose numbers are f64) writes it, so that a reader parsing f64 gets the very
+/// value the model computed.
+pub struct Exact<'a, T: ?Sized>(pub &'a T);
+
+impl Serialize for Exact<'_, f32> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(f64::from(*self.0))
+    }
+}
+
+impl<T> Serialize for Exact<'_, Vec<T>>
+where
+    for<'b> Exact<'b, T>: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Exact))
     }
 }
 
