@@ -653,11 +653,18 @@ def main():
         if checkpoint["phase"] == "copy":
             # No text step has run yet, so the text phase's length (and its learning-rate schedule) is still open.
             free.add("steps")
+        saved_args = checkpoint.get("args", {})
         changed = {
             key: (saved, getattr(args, key))
-            for key, saved in checkpoint.get("args", {}).items()
+            for key, saved in saved_args.items()
             if key not in free and getattr(args, key) != saved
         }
+        # An option newer than the checkpoint: the run went without it, so it must stay at its default.
+        changed.update(
+            (key, ("(none)", value))
+            for key, value in vars(args).items()
+            if saved_args and key not in saved_args and key not in free and value != parser.get_default(key)
+        )
         if changed:
             parser.error(
                 "--resume with other options than the run saved (saved, given): "
@@ -720,8 +727,13 @@ def main():
     held_bytes = document_bytes(held_docs)
     probe_held = None
     if args.probe_held_out:
-        if not args.corpus_dir or args.probe_held_out not in held_by_language:
-            parser.error(f"--probe-held-out {args.probe_held_out}: no such language in --corpus-dir")
+        if not args.corpus_dir:
+            parser.error("--probe-held-out needs --corpus-dir (the held-out documents are read from there)")
+        if args.probe_held_out not in held_by_language:
+            parser.error(
+                f"--probe-held-out {args.probe_held_out}: no such language in --corpus-dir "
+                f"(it has {', '.join(sorted(held_by_language))})"
+            )
         docs = held_by_language[args.probe_held_out]
         probe_held = (encode_documents(tokenizer, docs, eot_id), document_bytes(docs))
     # With a larger corpus, the held-out loss of each smaller one too (smaller_held_docs), comparable with runs

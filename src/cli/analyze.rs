@@ -112,7 +112,7 @@ pub fn analyze(
 
 /// `analyze --format json`: the analysis' small fields as one JSON map, and its large arrays (attention, scores,
 /// norms) written as they are serialised, never held as a JSON tree: at 1,024 tokens GPT-2 small's attention
-/// alone is 75 million numbers, a tree of several gigabytes.
+/// alone is 150 million numbers (the zeros above the diagonal included), a tree of several gigabytes.
 #[derive(Serialize)]
 struct AnalysisJson<'a> {
     #[serde(flatten)]

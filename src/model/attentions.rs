@@ -250,7 +250,7 @@ impl Serialize for Attentions {
 /// f32 values, or nested lists of them, serialised as f64: each value written as its exact decimal, as a JSON
 /// tree (`serde_json::Value`, whose numbers are f64) writes it, so that a reader parsing f64 gets the very
 /// value the model computed.
-pub struct Exact<'a, T: ?Sized>(pub &'a T);
+pub(crate) struct Exact<'a, T: ?Sized>(pub(crate) &'a T);
 
 impl Serialize for Exact<'_, f32> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -185,6 +185,15 @@ fn short(badge: &str) -> &'static str {
     }
 }
 
+/// What a click on a head in the grid does besides selecting it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnClick {
+    /// Nothing: the selected matrix is in sight (beside the grid, or in the view the grid sits beside).
+    Select,
+    /// Leave the Heads view for the graph: where the Heads view has no room for the matrix beside the grid.
+    OpenGraph,
+}
+
 /// What the grid panel shows.
 pub struct GridPanel<'a> {
     /// Every head's attention.
@@ -203,9 +212,8 @@ pub struct GridPanel<'a> {
     pub max_cell: f32,
     /// Shrink cells so every layer fits the height too (the Heads view).
     pub fit_height: bool,
-    /// A click also leaves the Heads view for the graph: where the Heads view has no room to show the
-    /// selected matrix beside the grid.
-    pub opens_graph: bool,
+    /// What a click on a head does besides selecting it.
+    pub on_click: OnClick,
     /// Colours by effect instead of the thumbnails.
     pub overlay: Option<&'a Overlay>,
     /// The heads knocked out.
@@ -262,7 +270,7 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
     if let Some(selection) = clicked {
         command = Some(Command::Select {
             selection,
-            open_graph: p.opens_graph,
+            open_graph: p.on_click == OnClick::OpenGraph,
         });
     }
     commands.extend(command);

@@ -1226,6 +1226,18 @@ fn the_heads_view_shows_the_selected_heads_matrix_beside_a_narrow_grid() {
         }
     );
     h.get_by_label_contains(&format!("layer {} head {}, selected", other.0, other.1));
+    // In a narrow window there is no room beside the grid: a click opens the head in the Graph tab.
+    h.set_size(egui::vec2(700.0, 900.0));
+    h.step();
+    h.step();
+    assert!(labels_containing(&h, ", selected").is_none());
+    h.get_by_label("layer 0 head 2").click();
+    settle(&mut h);
+    assert_eq!(h.state().settings.view, View::Graph);
+    assert_eq!(
+        h.state().settings.selection,
+        Selection::Head { layer: 0, head: 2 }
+    );
 }
 
 #[test]

@@ -277,6 +277,10 @@ fn assert_scores_equal(stdout: &[u8], want: &Value) {
                 "{key}: {got} vs {expected} in {s}"
             );
         }
+        // Present even where null, as the GUIDE's heads JSON says.
+        for key in ["duplicate_share", "induction_share", "type"] {
+            assert!(s.get(key).is_some(), "no {key} in {s}");
+        }
         for key in ["duplicate_share", "induction_share"] {
             match (s[key].as_f64(), w[key].as_f64()) {
                 (Some(got), Some(expected)) => assert!(

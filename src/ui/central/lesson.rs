@@ -8,6 +8,7 @@ use super::panels::{graph_ui, grid_ui};
 use crate::model::Analysis;
 use crate::session::SideTask;
 use crate::ui::command::Command;
+use crate::ui::head_grid::OnClick;
 use crate::ui::markov_panel::markov_panel_ui;
 use crate::ui::{lesson_view, matrix_view, token_panel};
 
@@ -274,7 +275,7 @@ fn lesson_figure(
                 });
             });
         }
-        Figure::Heads => commands.extend(grid_ui(ui, b, a, (60.0, true), false)),
+        Figure::Heads => commands.extend(grid_ui(ui, b, a, 60.0, true, OnClick::Select)),
         Figure::Lens => {
             let pos = a.tokens.len().checked_sub(2);
             match (b.session.lensed(&b.view.knocked_out), pos) {

@@ -6,6 +6,7 @@ mod body;
 mod lesson;
 mod panels;
 
+use crate::ui::head_grid::OnClick;
 pub use body::Body;
 use lesson::lesson_ui;
 use panels::{graph_ui, grid_ui};
@@ -32,7 +33,7 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
                 .default_size(300.0)
                 .show(ui, |ui| {
                     // Cells as wide as the panel allows (up to 64 points), so the patterns can be read.
-                    commands.extend(grid_ui(ui, &mut b, a, (64.0, false), false))
+                    commands.extend(grid_ui(ui, &mut b, a, 64.0, false, OnClick::Select))
                 });
         }
         // The Heads view keeps the probabilities beside it: a click there picks the prediction its colours explain.
@@ -125,7 +126,10 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
             let spare = avail.x - cell * a.attentions.n_head() as f32;
             let beside = b.view.shown().filter(|_| spare > 320.0);
             // With the matrix beside, a click on a head shows it there; without, it opens the graph.
-            let opens_graph = beside.is_none();
+            let on_click = match beside {
+                Some(_) => OnClick::Select,
+                None => OnClick::OpenGraph,
+            };
             if let Some(shown) = beside {
                 // The selection: a head, or a layer's mean, rollout, flow.
                 let title = format!("{}, selected", shown.snapshot.title());
@@ -137,7 +141,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
                     .inner;
                 commands.extend(focus);
             }
-            commands.extend(grid_ui(ui, b, a, (160.0, true), opens_graph));
+            commands.extend(grid_ui(ui, b, a, 160.0, true, on_click));
         }
         View::Layers => {
             let panel = super::layers_view::LayersPanel {

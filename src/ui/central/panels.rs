@@ -6,17 +6,17 @@ use crate::session::SideTask;
 use crate::ui::command::Command;
 use crate::ui::effects_panel::{self, EffectsPanel};
 use crate::ui::graph_view;
-use crate::ui::head_grid::{grid_panel_ui, GridPanel};
+use crate::ui::head_grid::{grid_panel_ui, GridPanel, OnClick};
 use crate::ui::view_state::GridColour;
 
-/// The head grid with its effects controls, cells up to `max_cell` points (fitting the height if asked); a
-/// click on a head selects it, and also opens the graph if `opens_graph`.
+/// The head grid with its effects controls, cells up to `max_cell` points (fitting the height if asked).
 pub(super) fn grid_ui(
     ui: &mut egui::Ui,
     b: &mut Body<'_>,
     a: &Analysis,
-    (max_cell, fit_height): (f32, bool),
-    opens_graph: bool,
+    max_cell: f32,
+    fit_height: bool,
+    on_click: OnClick,
 ) -> Vec<Command> {
     // The thumbnails weigh what the graph's edges weigh, once the norms are here.
     let weight = b.settings.edge_weight;
@@ -47,7 +47,7 @@ pub(super) fn grid_ui(
             selected: b.settings.selection,
             max_cell,
             fit_height,
-            opens_graph,
+            on_click,
             overlay: overlay.as_ref(),
             // Crossed out: the heads the analysis on screen was made without.
             knocked_out: &a.ablated,
