@@ -1215,16 +1215,19 @@ fn the_heads_view_shows_the_selected_heads_matrix_beside_a_narrow_grid() {
     };
     h.get_by_label(&format!("layer {} head {}", other.0, other.1))
         .click();
-    settle(&mut h);
+    let chosen = Selection::Head {
+        layer: other.0,
+        head: other.1,
+    };
+    // The snapshot of the new head is made off the frame: wait for it, then for a frame that draws it.
+    step_until(&mut h, 60, "the selected head's snapshot", |app| {
+        app.view
+            .shown()
+            .is_some_and(|s| s.snapshot.selection == chosen)
+    });
     h.step();
     assert_eq!(h.state().settings.view, View::Heads);
-    assert_eq!(
-        h.state().settings.selection,
-        Selection::Head {
-            layer: other.0,
-            head: other.1
-        }
-    );
+    assert_eq!(h.state().settings.selection, chosen);
     h.get_by_label_contains(&format!("layer {} head {}, selected", other.0, other.1));
     // In a narrow window there is no room beside the grid: a click opens the head in the Graph tab.
     h.set_size(egui::vec2(700.0, 900.0));
