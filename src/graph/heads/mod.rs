@@ -104,32 +104,23 @@ impl HeadScores {
     }
 }
 
-/// The kind a head's badge and the `heads` table's `type` name: see [`HeadScores::badge`].
+/// The least score (or own share) a kind needs to name a head in its badge and the `heads` table's `type`:
+/// see [`HeadScores::badge`].
 pub const TYPE_MIN: f64 = 0.4;
 
-/// For each row (query) i, the columns the duplicate and induction patterns mark: the earlier copies of token
-/// i, and the tokens just after them. Kept sparse: a token repeats only so often.
-struct CopyTargets {
-    duplicate: Vec<Vec<usize>>,
-    induction: Vec<Vec<usize>>,
-}
-
-impl CopyTargets {
-    fn of(ids: &[u32]) -> Self {
-        let mut seen: std::collections::HashMap<u32, Vec<usize>> = Default::default();
-        let (mut duplicate, mut induction) = (Vec::new(), Vec::new());
-        for (i, &id) in ids.iter().enumerate() {
+/// For each row (query) i, the earlier copies of token i: the columns the duplicate pattern marks (the
+/// induction pattern marks the column after each). Kept sparse: a token repeats only so often.
+fn earlier_copies(ids: &[u32]) -> Vec<Vec<usize>> {
+    let mut seen: std::collections::HashMap<u32, Vec<usize>> = Default::default();
+    ids.iter()
+        .enumerate()
+        .map(|(i, &id)| {
             let earlier = seen.entry(id).or_default();
-            // Each earlier copy k < i, so its follower k + 1 ≤ i.
-            induction.push(earlier.iter().map(|&k| k + 1).collect());
-            duplicate.push(earlier.clone());
+            let copies = earlier.clone();
             earlier.push(i);
-        }
-        Self {
-            duplicate,
-            induction,
-        }
-    }
+            copies
+        })
+        .collect()
 }
 
 /// A pattern's own targets' sums (see [`HeadScores::duplicate_share`]): the attention on them, the attention
@@ -142,6 +133,25 @@ struct CopyTally {
 }
 
 impl CopyTally {
+    /// Counts row `i` (holding `row_kept` of the attention, `at` column j) if the pattern marks a target of
+    /// its own there: not token 0, the token itself or the one before it.
+    fn add(
+        &mut self,
+        marked: impl Iterator<Item = usize>,
+        i: usize,
+        row_kept: f64,
+        at: impl Fn(usize) -> f64,
+    ) {
+        let mut targets = marked
+            .filter(|&j| j != 0 && j != i && j + 1 != i)
+            .peekable();
+        if targets.peek().is_some() {
+            self.rows += 1;
+            self.reach += row_kept;
+            self.hit += targets.map(at).sum::<f64>();
+        }
+    }
+
     /// The share on the targets, where enough rows holding enough of the head's `total` attention have one.
     fn share(self, total: f64) -> Option<f64> {
         (self.rows >= MIN_TARGET_ROWS && total > 0.0 && self.reach / total >= MIN_REACH)
@@ -176,72 +186,58 @@ fn sum<T: Copy + Into<f64>>(values: &[T]) -> f64 {
 fn score_rows<'a, T: Copy + Into<f64> + 'a>(
     (layer, head): (usize, usize),
     rows: impl ExactSizeIterator<Item = &'a [T]>,
-    targets: &CopyTargets,
+    copies: &[Vec<usize>],
     ex: Exclusions,
 ) -> HeadScores {
     assert_eq!(
         rows.len(),
-        targets.duplicate.len(),
+        copies.len(),
         "head scores: one row of attention for each token id"
     );
     let (mut total, mut sink_total, mut self_total) = (0.0, 0.0, 0.0);
     let (mut previous, mut duplicate, mut induction, mut sink, mut itself) =
         (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut own = [CopyTally::default(); 2];
-    let marked = targets.duplicate.iter().zip(&targets.induction);
-    for ((i, row), (dup, ind)) in rows.enumerate().zip(marked) {
+    let (mut duplicate_own, mut induction_own) = (CopyTally::default(), CopyTally::default());
+    for ((i, row), dup) in rows.enumerate().zip(copies) {
+        // The induction pattern's columns: each earlier copy k < i's follower, k + 1 ≤ i.
+        let ind = || dup.iter().map(|&k| k + 1);
         let kept =
             |j: usize| !((ex.attention_to_token0 && j == 0) || (ex.attention_to_self && j == i));
+        // The sink score ignores the token-0 exclusion, the self score the self exclusion.
+        let sink_kept = |j: usize| !(ex.attention_to_self && j == i);
+        let self_kept = |j: usize| !(ex.attention_to_token0 && j == 0);
         // Row i holds columns 0..=i. Token 0 and the token itself are the only columns an exclusion can
-        // drop; the sink score ignores the token-0 exclusion and the self score the self exclusion (cell
-        // (0, 0), both at once, still goes where the other one applies).
+        // drop: a row's total is the others, plus those two where kept (one cell when i is 0).
         let (w0, wi): (f64, f64) = (row[0].into(), row[i].into());
         let others = match i {
             0 => sum(&row[1..]),
             _ => sum(&row[1..i]) + sum(&row[i + 1..]),
         };
-        let (row_kept, row_sink, row_self) = if i == 0 {
-            let keep0 = |dropped: bool| if dropped { 0.0 } else { w0 };
-            (
-                others + keep0(ex.attention_to_token0 || ex.attention_to_self),
-                others + keep0(ex.attention_to_self),
-                others + keep0(ex.attention_to_token0),
-            )
-        } else {
-            let col0 = if ex.attention_to_token0 { 0.0 } else { w0 };
-            let diag = if ex.attention_to_self { 0.0 } else { wi };
-            (others + col0 + diag, others + w0 + diag, others + col0 + wi)
+        let row_total = |keep: &dyn Fn(usize) -> bool| {
+            let first = if keep(0) { w0 } else { 0.0 };
+            let diagonal = if i > 0 && keep(i) { wi } else { 0.0 };
+            others + first + diagonal
         };
-        sink_total += row_sink;
-        self_total += row_self;
+        let row_kept = row_total(&kept);
         total += row_kept;
+        sink_total += row_total(&sink_kept);
+        self_total += row_total(&self_kept);
         // Every marked column is ≤ i, and row i holds columns 0..=i.
         let at = |j: usize| if kept(j) { row[j].into() } else { 0.0 };
         if i > 0 {
             previous += at(i - 1);
         }
         duplicate += dup.iter().map(|&j| at(j)).sum::<f64>();
-        induction += ind.iter().map(|&j| at(j)).sum::<f64>();
-        if !(ex.attention_to_self && i == 0) {
+        induction += ind().map(at).sum::<f64>();
+        if sink_kept(0) {
             sink += w0;
         }
-        if !(ex.attention_to_token0 && i == 0) {
+        if self_kept(i) {
             itself += wi;
         }
-        for (tally, marked) in own.iter_mut().zip([dup, ind]) {
-            // A target of the pattern's own: not token 0, the token itself or the one before it.
-            let mut targets = marked
-                .iter()
-                .filter(|&&j| j != 0 && j != i && j + 1 != i)
-                .peekable();
-            if targets.peek().is_some() {
-                tally.rows += 1;
-                tally.reach += row_kept;
-                tally.hit += targets.map(|&j| at(j)).sum::<f64>();
-            }
-        }
+        duplicate_own.add(dup.iter().copied(), i, row_kept, at);
+        induction_own.add(ind(), i, row_kept, at);
     }
-    let [duplicate_own, induction_own] = own;
     HeadScores {
         layer,
         head,
@@ -265,12 +261,12 @@ fn score_rows<'a, T: Copy + Into<f64> + 'a>(
 /// If `ids` is not one id for each of `att`'s tokens (both come from one analysis).
 pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadScores> {
     let n = att.n_tokens();
-    let targets = CopyTargets::of(ids);
+    let copies = earlier_copies(ids);
     let mut out = Vec::with_capacity(att.n_layer() * att.n_head());
     for layer in 0..att.n_layer() {
         for head in 0..att.n_head() {
             let rows = (0..n).map(|q| att.row(layer, head, q));
-            out.push(score_rows((layer, head), rows, &targets, ex));
+            out.push(score_rows((layer, head), rows, &copies, ex));
         }
     }
     out

@@ -180,7 +180,7 @@ fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
     score_rows(
         (0, 0),
         a.iter_rows(),
-        &CopyTargets::of(ids),
+        &earlier_copies(ids),
         Exclusions::default(),
     )
 }
@@ -227,10 +227,10 @@ fn one_pass_equals_the_dense_definitions() {
                     attention_to_token0: t0,
                     attention_to_self: me,
                 };
-                let got = score_rows((0, 0), head.iter_rows(), &CopyTargets::of(&ids), ex);
+                let got = score_rows((0, 0), head.iter_rows(), &earlier_copies(&ids), ex);
                 // The rows the app passes are causal, row i holding columns 0..=i: the same scores.
                 let causal = head.iter_rows().enumerate().map(|(i, row)| &row[..=i]);
-                assert_eq!(score_rows((0, 0), causal, &CopyTargets::of(&ids), ex), got);
+                assert_eq!(score_rows((0, 0), causal, &earlier_copies(&ids), ex), got);
                 let sink_ex = Exclusions {
                     attention_to_token0: false,
                     ..ex
