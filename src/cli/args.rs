@@ -71,6 +71,29 @@ impl BosArgs {
     }
 }
 
+/// What `analyze` outputs, and where.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnalyzeOutput {
+    /// Alternatives to list per token.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Also output the pre-softmax scores QK^T/sqrt(d) (JSON or --npz).
+    #[arg(long)]
+    pub scores: bool,
+    /// Also output what each edge carries: `norms` [layer][head][query][key] = α_ij ‖f_h(x_j)‖,
+    /// `layer_norms` [layer][query][key] and `value_norms` [layer][head][token] (JSON or --npz).
+    #[arg(long)]
+    pub norms: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
+    pub format: AnalyzeFormat,
+    /// Also write the arrays to FILE as NumPy's .npz (np.load): input_ids, tokens, logprob,
+    /// surprisal_bits, rank, entropy_bits, running_perplexity (NaN, and rank 0, where not scored),
+    /// perplexity, attentions (layer, head, query, key) in float32, and --scores' and --norms' arrays.
+    #[arg(long, value_name = "FILE")]
+    pub npz: Option<std::path::PathBuf>,
+}
+
 /// Output formats of `analyze`, `markov` and `heads`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AnalyzeFormat {

@@ -17,7 +17,7 @@ pub mod perplexity;
 use clap::{Parser, Subcommand};
 
 use crate::ui::settings::View;
-pub use args::{AnalyzeFormat, BenchFormat, BosArgs, ModelArgs};
+pub use args::{AnalyzeFormat, AnalyzeOutput, BenchFormat, BosArgs, ModelArgs};
 
 /// Look inside a language model's attention (GPT-2, Qwen2, Llama): every head as a Markov chain and a graph, every token's probability.
 #[derive(Debug, Parser)]
@@ -43,19 +43,9 @@ pub enum Command {
         /// BOS (off unless --bos).
         #[command(flatten)]
         bos: BosArgs,
-        /// Alternatives to list per token.
-        #[arg(long, default_value_t = 5)]
-        top_k: usize,
-        /// Also output the pre-softmax scores QK^T/sqrt(d) (JSON only).
-        #[arg(long)]
-        scores: bool,
-        /// Also output what each edge carries: `norms` [layer][head][query][key] = α_ij ‖f_h(x_j)‖,
-        /// `layer_norms` [layer][query][key] and `value_norms` [layer][head][token] (JSON only).
-        #[arg(long)]
-        norms: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
-        format: AnalyzeFormat,
+        /// What to output, and where.
+        #[command(flatten)]
+        output: AnalyzeOutput,
     },
     /// Time whole analyses (forward + attentions + per-token statistics) at several lengths.
     Bench {
@@ -322,11 +312,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             model,
             text,
             bos,
-            top_k,
-            scores,
-            norms,
-            format,
-        }) => analyze::analyze(&model, &text, bos, top_k, scores, norms, format),
+            output,
+        }) => analyze::analyze(&model, &text, bos, &output),
         Some(Command::Bench {
             model,
             tokens,

@@ -6,6 +6,7 @@ mod effects;
 mod escape;
 mod layout;
 mod lens;
+mod npz;
 mod patching;
 mod picture;
 mod png;
@@ -25,6 +26,7 @@ pub use layout::{
     edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,
 };
 pub use lens::{lens_svg, LensShade};
+pub use npz::{Element, Npz, NpzError};
 pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use snapshot::{Snapshot, SnapshotError, JSON_SCHEMA_VERSION};
@@ -112,6 +114,15 @@ pub enum RenderError {
 /// temporary file (a unique name made by `tempfile`), so writes of the same path from several threads at
 /// once never share one: the last rename wins and the file is always one whole export.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] for a file written piece by piece: `write` fills the temporary file (it may seek), and only
+/// if it succeeds does the file take `path`'s place; on an error, whatever was at `path` stays.
+pub fn write_atomic_with<E: From<std::io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
+) -> Result<(), E> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -132,7 +143,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     // Dropped on any error before `persist`, the temporary file is removed.
     let mut file = builder.tempfile_in(dir)?;
-    file.write_all(bytes)?;
+    write(file.as_file_mut())?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())

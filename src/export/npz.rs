@@ -1,0 +1,251 @@
+//! NumPy's `.npz`: a zip of `.npy` arrays (format 1.0), stored uncompressed as `numpy.savez` stores them, so that
+//! `np.load` reads it without pickle. Each array is written as its values are produced, never held whole: at
+//! 1,024 tokens GPT-2 small's attention is 151 million values.
+
+use std::io::{Seek, Write};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+/// A value type of an array: its NumPy type string and its little-endian bytes.
+pub trait Element: Copy {
+    /// NumPy's `descr`, e.g. `<f4`.
+    const DESCR: &'static str;
+    /// Bytes per value.
+    const SIZE: usize;
+    /// Appends the value's little-endian bytes.
+    fn put(self, out: &mut Vec<u8>);
+}
+
+impl Element for f32 {
+    const DESCR: &'static str = "<f4";
+    const SIZE: usize = 4;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Element for f64 {
+    const DESCR: &'static str = "<f8";
+    const SIZE: usize = 8;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Element for i64 {
+    const DESCR: &'static str = "<i8";
+    const SIZE: usize = 8;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// Why an array could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum NpzError {
+    /// Writing the file failed.
+    #[error("cannot write the .npz: {0}")]
+    Io(#[from] std::io::Error),
+    /// The zip container refused an entry.
+    #[error("cannot write the .npz: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    /// An array's values did not fill its shape (a bug in the caller: the file must not be used).
+    #[error("array {name:?}: {got} values for shape {shape:?} ({want} values)")]
+    Count {
+        /// The array's name.
+        name: String,
+        /// Its declared shape.
+        shape: Vec<usize>,
+        /// Values the shape holds.
+        want: usize,
+        /// Values given.
+        got: usize,
+    },
+}
+
+/// An `.npz` being written; [`Npz::finish`] completes it.
+pub struct Npz<W: Write + Seek> {
+    zip: ZipWriter<W>,
+}
+
+/// Bytes gathered before each write into the zip entry.
+const CHUNK: usize = 1 << 16;
+
+impl<W: Write + Seek> Npz<W> {
+    /// An empty archive writing to `out`.
+    pub fn new(out: W) -> Self {
+        Self {
+            zip: ZipWriter::new(out),
+        }
+    }
+
+    /// Array `name` (read back as `np.load(f)[name]`) of `shape`, C order, from exactly as many `values` as the
+    /// shape holds: fewer or more is an error.
+    pub fn array<T: Element>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        values: impl IntoIterator<Item = T>,
+    ) -> Result<(), NpzError> {
+        let want: usize = shape.iter().product();
+        self.start(name, T::DESCR, shape, want * T::SIZE)?;
+        let mut buffer = Vec::with_capacity(CHUNK + T::SIZE);
+        let mut got = 0usize;
+        for value in values {
+            got += 1;
+            value.put(&mut buffer);
+            if buffer.len() >= CHUNK {
+                self.zip.write_all(&buffer)?;
+                buffer.clear();
+            }
+        }
+        self.zip.write_all(&buffer)?;
+        if got != want {
+            return Err(NpzError::Count {
+                name: name.to_owned(),
+                shape: shape.to_vec(),
+                want,
+                got,
+            });
+        }
+        Ok(())
+    }
+
+    /// A one-dimensional array of strings, NumPy's fixed-width Unicode (`<U`n, n the longest string's length in
+    /// characters, at least 1): each string as UTF-32 code points, padded with zeros.
+    pub fn strings(&mut self, name: &str, values: &[&str]) -> Result<(), NpzError> {
+        let width = values
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let descr = format!("<U{width}");
+        self.start(name, &descr, &[values.len()], values.len() * width * 4)?;
+        let mut buffer = Vec::with_capacity(width * 4);
+        for value in values {
+            buffer.clear();
+            for c in value.chars() {
+                buffer.extend_from_slice(&u32::from(c).to_le_bytes());
+            }
+            buffer.resize(width * 4, 0);
+            self.zip.write_all(&buffer)?;
+        }
+        Ok(())
+    }
+
+    /// Completes the archive (its central directory) and returns the writer.
+    pub fn finish(self) -> Result<W, NpzError> {
+        Ok(self.zip.finish()?)
+    }
+
+    /// Starts entry `name.npy` with its header; `data_bytes` decides whether it needs zip64.
+    fn start(
+        &mut self,
+        name: &str,
+        descr: &str,
+        shape: &[usize],
+        data_bytes: usize,
+    ) -> Result<(), NpzError> {
+        let header = header(descr, shape)?;
+        let total = (header.len() + data_bytes) as u64;
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .large_file(total >= u64::from(u32::MAX));
+        self.zip.start_file(format!("{name}.npy"), options)?;
+        self.zip.write_all(&header)?;
+        Ok(())
+    }
+}
+
+/// The `.npy` 1.0 header as `np.save` writes it: the magic string, the version, the header's length, and the
+/// dictionary NumPy reads, padded with spaces (room for the first axis to grow to 21 digits, then to a multiple of
+/// 64 bytes, where the data starts) and ended with a newline.
+fn header(descr: &str, shape: &[usize]) -> Result<Vec<u8>, NpzError> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    // A one-element tuple needs its comma: (n,).
+    let shape = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        many => format!("({})", many.join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // NumPy's GROWTH_AXIS_MAX_DIGITS.
+    let growth = dims.first().map_or(0, |d| 21usize.saturating_sub(d.len()));
+    const PREFIX: usize = 10; // magic (6), version (2), header length (2)
+    let padded = (PREFIX + dict.len() + growth + 1).div_ceil(64) * 64;
+    dict.extend(std::iter::repeat_n(' ', padded - PREFIX - dict.len() - 1));
+    dict.push('\n');
+    let length = u16::try_from(dict.len()).map_err(|_| {
+        std::io::Error::other(format!(
+            "an .npy header of {} bytes is too long",
+            dict.len()
+        ))
+    })?;
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_numpys() {
+        // What numpy 2.4's np.lib.format.write_array_header_1_0 writes for these dictionaries: 128 bytes each,
+        // the dictionary, spaces, and a newline last.
+        for (descr, shape, dict) in [
+            (
+                "<f4",
+                &[2, 3][..],
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+            ),
+            (
+                "<f4",
+                &[12, 12, 1024, 1024][..],
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (12, 12, 1024, 1024), }",
+            ),
+            (
+                "<U7",
+                &[5][..],
+                "{'descr': '<U7', 'fortran_order': False, 'shape': (5,), }",
+            ),
+            (
+                "<f8",
+                &[][..],
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+            ),
+        ] {
+            let mut want = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
+            want.extend_from_slice(dict.as_bytes());
+            want.resize(127, b' ');
+            want.push(b'\n');
+            assert_eq!(header(descr, shape).unwrap(), want, "{dict}");
+        }
+    }
+
+    #[test]
+    fn a_short_or_long_array_is_an_error() {
+        let mut npz = Npz::new(std::io::Cursor::new(Vec::new()));
+        let short = npz.array("a", &[2, 2], [1.0f32, 2.0, 3.0]);
+        assert!(matches!(
+            short,
+            Err(NpzError::Count {
+                want: 4,
+                got: 3,
+                ..
+            })
+        ));
+        let long = npz.array("b", &[1], [1i64, 2]);
+        assert!(matches!(
+            long,
+            Err(NpzError::Count {
+                want: 1,
+                got: 2,
+                ..
+            })
+        ));
+    }
+}
