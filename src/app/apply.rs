@@ -78,6 +78,7 @@ impl AttnApp {
                 self.export_to(path, format, ctx);
             }
             Command::BrowseExportFolder => self.exports.browse_export_folder(ctx),
+            Command::ExportNpz => self.export_npz(ctx),
             Command::ScoreFile => self.score_file(),
             Command::BrowseTextFile => self.exports.browse_text_file(ctx),
             Command::Predict(position) => {

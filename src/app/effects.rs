@@ -301,4 +301,28 @@ impl AttnApp {
         );
         self.notice = Some(notice);
     }
+
+    /// The analysis on screen (knock-outs included) for NumPy: every head's attention and each token's
+    /// statistics, as `analyze --npz` writes them.
+    pub(super) fn export_npz(&mut self, ctx: &egui::Context) {
+        let Some(analysis) = self.session.analysis().cloned() else {
+            self.notice = Some(Notice::failed(
+                "nothing to export: wait for the text to be read",
+            ));
+            return;
+        };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let notice = self.exports.write_with(
+            format!("attentions-{stamp}.npz"),
+            move |file| {
+                let out = export::write_analysis(std::io::BufWriter::new(file), &analysis, None)
+                    .map_err(std::io::Error::other)?;
+                std::io::Write::flush(&mut { out })
+            },
+            ctx,
+        );
+        self.notice = Some(notice);
+    }
 }

@@ -134,6 +134,25 @@ impl Exports {
         render: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
         ctx: &egui::Context,
     ) -> Notice {
+        self.write_with(
+            name,
+            move |file| {
+                let bytes = render().map_err(std::io::Error::other)?;
+                std::io::Write::write_all(file, &bytes)
+            },
+            ctx,
+        )
+    }
+
+    /// Writes `name` in the quick-export folder with `write`, on a thread of its own, through a temporary file
+    /// renamed into place (so a file written piece by piece is never seen half done). Returns the notice to show
+    /// now.
+    pub fn write_with(
+        &mut self,
+        name: String,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()> + Send + 'static,
+        ctx: &egui::Context,
+    ) -> Notice {
         let path = self.dir.join(name);
         let (done, wake, target) = (self.done.0.clone(), ctx.clone(), path.clone());
         let write = move || {
@@ -141,9 +160,7 @@ impl Exports {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .map_or(Ok(()), std::fs::create_dir_all)
-                .map_err(|e| e.to_string())
-                .and_then(|()| render())
-                .and_then(|bytes| export::write_atomic(&target, &bytes).map_err(|e| e.to_string()));
+                .and_then(|()| export::write_atomic_with(&target, write));
             match result {
                 Ok(()) => Notice::done(format!("exported {}", target.display())),
                 Err(err) => Notice::failed(format!(

@@ -7,12 +7,12 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::args::{AnalyzeFormat, AnalyzeOutput, BosArgs, ModelArgs};
-use crate::export::{write_atomic_with, Npz, NpzError};
+use crate::export::{write_analysis, write_atomic_with, NpzError};
 use crate::model::analysis::Scores;
 use crate::model::attentions::Attentions;
 use crate::model::head_set::HeadSet;
 use crate::model::norms::Norms;
-use crate::model::{Alternative, Analysis, AnalyzeOptions, ModelInfo, Token, TokenStats};
+use crate::model::{Alternative, Analysis, AnalyzeOptions, ModelInfo, Token};
 
 /// `attngraph analyze`.
 pub fn analyze(
@@ -48,8 +48,12 @@ pub fn analyze(
     let analysis = engine.analyze(text, &options)?;
     let norms = norms.then(|| Norms::of(&analysis)).transpose()?;
     if let Some(path) = npz.as_deref() {
-        write_atomic_with(path, |file| write_npz(file, &analysis, norms.as_ref()))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_atomic_with(path, |file| {
+            write_analysis(std::io::BufWriter::new(file), &analysis, norms.as_ref())?
+                .flush()
+                .map_err(NpzError::from)
+        })
+        .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     let mut out = std::io::stdout().lock();
@@ -222,70 +226,4 @@ fn flatten_stats(value: &mut serde_json::Value) {
             obj.insert(key.to_string(), v);
         }
     }
-}
-
-/// `analyze --npz`: the analysis' arrays as NumPy reads them (`np.load`). Per token: `input_ids`, `tokens` (the
-/// text each stands for), `logprob`, `surprisal_bits`, `rank`, `entropy_bits` and `running_perplexity` (NaN, and
-/// rank 0, where a token is not scored); `perplexity` (NaN if nothing is scored); `attentions` (layer, head,
-/// query, key) in float32, zeros above the diagonal, as transformers' stacked `output_attentions`; with `--scores`
-/// `scores` of the same shape, with `--norms` `norms` (same shape), `layer_norms` (layer, query, key) and
-/// `value_norms` (layer, head, token) in float64.
-fn write_npz(
-    file: &mut std::fs::File,
-    analysis: &Analysis,
-    norms: Option<&Norms>,
-) -> Result<(), NpzError> {
-    let mut npz = Npz::new(std::io::BufWriter::new(file));
-    let tokens = &analysis.tokens;
-    let t = tokens.len();
-    npz.array("input_ids", &[t], tokens.iter().map(|x| i64::from(x.id)))?;
-    let texts: Vec<&str> = tokens.iter().map(|x| x.text.as_str()).collect();
-    npz.strings("tokens", &texts)?;
-    let per_token = |stat: fn(&TokenStats) -> f64| {
-        tokens
-            .iter()
-            .map(move |x| x.stats.as_ref().map_or(f64::NAN, stat))
-    };
-    npz.array("logprob", &[t], per_token(|s| s.logprob))?;
-    npz.array("surprisal_bits", &[t], per_token(|s| s.surprisal_bits))?;
-    // Ranks start at 1; 0 marks a token that is not scored.
-    let ranks = tokens
-        .iter()
-        .map(|x| x.stats.as_ref().map_or(0, |s| s.rank as i64));
-    npz.array("rank", &[t], ranks)?;
-    npz.array("entropy_bits", &[t], per_token(|s| s.entropy_bits))?;
-    npz.array(
-        "running_perplexity",
-        &[t],
-        per_token(|s| s.running_perplexity),
-    )?;
-    npz.array("perplexity", &[], [analysis.perplexity.unwrap_or(f64::NAN)])?;
-    let a = &analysis.attentions;
-    let (l, h) = (a.n_layer(), a.n_head());
-    let dense = (0..l).flat_map(|layer| {
-        (0..h).flat_map(move |head| {
-            (0..t).flat_map(move |q| {
-                // Row q holds keys 0..=q; the masked keys after it are exactly 0.
-                let row = a.row(layer, head, q);
-                row.iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(0.0, t - row.len()))
-            })
-        })
-    });
-    npz.array("attentions", &[l, h, t, t], dense)?;
-    if let Some(Scores(scores)) = &analysis.scores {
-        let values = scores.iter().flatten().flatten().flatten().copied();
-        npz.array("scores", &[l, h, t, t], values)?;
-    }
-    if let Some(n) = norms {
-        let values = n.norms.iter().flatten().flatten().flatten().copied();
-        npz.array("norms", &[l, h, t, t], values)?;
-        let values = n.layer_norms.iter().flatten().flatten().copied();
-        npz.array("layer_norms", &[l, t, t], values)?;
-        let values = n.value_norms.iter().flatten().flatten().copied();
-        npz.array("value_norms", &[l, h, t], values)?;
-    }
-    npz.finish()?.flush()?;
-    Ok(())
 }

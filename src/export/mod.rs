@@ -26,7 +26,7 @@ pub use layout::{
     edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,
 };
 pub use lens::{lens_svg, LensShade};
-pub use npz::{Element, Npz, NpzError};
+pub use npz::{write_analysis, Element, Npz, NpzError};
 pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use snapshot::{Snapshot, SnapshotError, JSON_SCHEMA_VERSION};

@@ -5,6 +5,10 @@
 use std::io::{Seek, Write};
 
 use zip::write::SimpleFileOptions;
+
+use crate::model::analysis::Scores;
+use crate::model::norms::Norms;
+use crate::model::{Analysis, TokenStats};
 use zip::{CompressionMethod, ZipWriter};
 
 /// A value type of an array: its NumPy type string and its little-endian bytes.
@@ -186,6 +190,77 @@ fn header(descr: &str, shape: &[usize]) -> Result<Vec<u8>, NpzError> {
     out.extend_from_slice(&length.to_le_bytes());
     out.extend_from_slice(dict.as_bytes());
     Ok(out)
+}
+
+/// An analysis' arrays as NumPy reads them (`np.load`), for `analyze --npz` and the window's Export menu. Per token: `input_ids`, `tokens` (the
+/// text each stands for), `logprob`, `surprisal_bits`, `rank`, `entropy_bits` and `running_perplexity` (NaN, and
+/// rank 0, where a token is not scored); `perplexity` (NaN if nothing is scored); `attentions` (layer, head,
+/// query, key) in float32, zeros above the diagonal, as transformers' stacked `output_attentions`; with `--scores`
+/// `scores` of the same shape, with `--norms` `norms` (same shape), `layer_norms` (layer, query, key) and
+/// `value_norms` (layer, head, token) in float64; heads knocked out, if any, as `knocked_out` (head, 2): each
+/// one's layer and head. Returns `out` with everything written to it.
+pub fn write_analysis<W: Write + Seek>(
+    out: W,
+    analysis: &Analysis,
+    norms: Option<&Norms>,
+) -> Result<W, NpzError> {
+    let mut npz = Npz::new(out);
+    let tokens = &analysis.tokens;
+    let t = tokens.len();
+    npz.array("input_ids", &[t], tokens.iter().map(|x| i64::from(x.id)))?;
+    let texts: Vec<&str> = tokens.iter().map(|x| x.text.as_str()).collect();
+    npz.strings("tokens", &texts)?;
+    let per_token = |stat: fn(&TokenStats) -> f64| {
+        tokens
+            .iter()
+            .map(move |x| x.stats.as_ref().map_or(f64::NAN, stat))
+    };
+    npz.array("logprob", &[t], per_token(|s| s.logprob))?;
+    npz.array("surprisal_bits", &[t], per_token(|s| s.surprisal_bits))?;
+    // Ranks start at 1; 0 marks a token that is not scored.
+    let ranks = tokens
+        .iter()
+        .map(|x| x.stats.as_ref().map_or(0, |s| s.rank as i64));
+    npz.array("rank", &[t], ranks)?;
+    npz.array("entropy_bits", &[t], per_token(|s| s.entropy_bits))?;
+    npz.array(
+        "running_perplexity",
+        &[t],
+        per_token(|s| s.running_perplexity),
+    )?;
+    npz.array("perplexity", &[], [analysis.perplexity.unwrap_or(f64::NAN)])?;
+    let a = &analysis.attentions;
+    let (l, h) = (a.n_layer(), a.n_head());
+    let dense = (0..l).flat_map(|layer| {
+        (0..h).flat_map(move |head| {
+            (0..t).flat_map(move |q| {
+                // Row q holds keys 0..=q; the masked keys after it are exactly 0.
+                let row = a.row(layer, head, q);
+                row.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0.0, t - row.len()))
+            })
+        })
+    });
+    npz.array("attentions", &[l, h, t, t], dense)?;
+    if let Some(Scores(scores)) = &analysis.scores {
+        let values = scores.iter().flatten().flatten().flatten().copied();
+        npz.array("scores", &[l, h, t, t], values)?;
+    }
+    if let Some(n) = norms {
+        let values = n.norms.iter().flatten().flatten().flatten().copied();
+        npz.array("norms", &[l, h, t, t], values)?;
+        let values = n.layer_norms.iter().flatten().flatten().copied();
+        npz.array("layer_norms", &[l, t, t], values)?;
+        let values = n.value_norms.iter().flatten().flatten().copied();
+        npz.array("value_norms", &[l, h, t], values)?;
+    }
+    if !analysis.ablated.is_empty() {
+        let heads: Vec<(usize, usize)> = analysis.ablated.iter().collect();
+        let pairs = heads.iter().flat_map(|&(l, h)| [l as i64, h as i64]);
+        npz.array("knocked_out", &[heads.len(), 2], pairs)?;
+    }
+    npz.finish()
 }
 
 #[cfg(test)]

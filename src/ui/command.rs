@@ -120,6 +120,8 @@ pub enum Command {
     QuickExport(Format),
     /// Choose the quick-export folder with a dialog.
     BrowseExportFolder,
+    /// Save the analysis on screen for NumPy (.npz) in the quick-export folder.
+    ExportNpz,
     /// Score the file named in the Perplexity tab.
     ScoreFile,
     /// Choose the file to score with a dialog.

@@ -189,7 +189,7 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
             commands.extend(export_menu_ui(ui, c.export_dir));
         })
         .response
-        .on_hover_text("Save the selected matrix or the view");
+        .on_hover_text("Save the selected matrix, the view, or every head for NumPy");
     });
     commands
 }
@@ -219,6 +219,19 @@ fn export_menu_ui(ui: &mut egui::Ui, export_dir: &Path) -> Option<Command> {
             {
                 command = Some(Command::QuickExport(format));
             }
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("Every head, for NumPy:");
+        if ui
+            .button("NPZ")
+            .on_hover_text(
+                "every head's attention (layer, head, query, key) and each token's statistics, as \
+                 np.load reads them",
+            )
+            .clicked()
+        {
+            command = Some(Command::ExportNpz);
         }
     });
     if ui.button("Change folder…").clicked() {
