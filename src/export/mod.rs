@@ -26,7 +26,7 @@ pub use layout::{
     edge_curve, edge_style, geometry, layout, self_loop, trim_ends, Geometry, Layout,
 };
 pub use lens::{lens_svg, LensShade};
-pub use npz::{write_analysis, Element, Npz, NpzError};
+pub use npz::{write_analysis, NpzError};
 pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use snapshot::{Snapshot, SnapshotError, JSON_SCHEMA_VERSION};
@@ -147,4 +147,29 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kept.npz");
+        std::fs::write(&path, b"what was there").unwrap();
+        let failed = write_atomic_with(&path, |file| {
+            file.write_all(b"half of a new file")?;
+            Err(std::io::Error::other("the disk is full"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the disk is full");
+        assert_eq!(std::fs::read(&path).unwrap(), b"what was there");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["kept.npz"]);
+        write_atomic_with(&path, |file| file.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+    }
 }

@@ -3,16 +3,17 @@
 //! 1,024 tokens GPT-2 small's attention is 151 million values.
 
 use std::io::{Seek, Write};
+use std::mem::ManuallyDrop;
 
 use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
 
 use crate::model::analysis::Scores;
 use crate::model::norms::Norms;
 use crate::model::{Analysis, TokenStats};
-use zip::{CompressionMethod, ZipWriter};
 
 /// A value type of an array: its NumPy type string and its little-endian bytes.
-pub trait Element: Copy {
+pub(crate) trait Element: Copy {
     /// NumPy's `descr`, e.g. `<f4`.
     const DESCR: &'static str;
     /// Bytes per value.
@@ -49,11 +50,19 @@ impl Element for i64 {
 #[derive(Debug, thiserror::Error)]
 pub enum NpzError {
     /// Writing the file failed.
-    #[error("cannot write the .npz: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The zip container refused an entry.
-    #[error("cannot write the .npz: {0}")]
+    #[error(transparent)]
     Zip(#[from] zip::result::ZipError),
+    /// The analysis' parts disagree on its shape (a bug: nothing is written).
+    #[error("the analysis has {tokens} tokens but its attention {attention}")]
+    Shape {
+        /// Tokens in the analysis.
+        tokens: usize,
+        /// Tokens in its attention.
+        attention: usize,
+    },
     /// An array's values did not fill its shape (a bug in the caller: the file must not be used).
     #[error("array {name:?}: {got} values for shape {shape:?} ({want} values)")]
     Count {
@@ -68,9 +77,12 @@ pub enum NpzError {
     },
 }
 
-/// An `.npz` being written; [`Npz::finish`] completes it.
-pub struct Npz<W: Write + Seek> {
-    zip: ZipWriter<W>,
+/// An `.npz` being written; [`Npz::finish`] completes it. Dropped unfinished (after an error), the archive is
+/// left as it is: the zip writer is not dropped, since its `Drop` would write a central directory into a file
+/// that is about to be thrown away, and print to stderr if that failed too. What is left behind is the writer's
+/// buffers, once per failed export.
+pub(crate) struct Npz<W: Write + Seek> {
+    zip: ManuallyDrop<ZipWriter<W>>,
 }
 
 /// Bytes gathered before each write into the zip entry.
@@ -80,7 +92,7 @@ impl<W: Write + Seek> Npz<W> {
     /// An empty archive writing to `out`.
     pub fn new(out: W) -> Self {
         Self {
-            zip: ZipWriter::new(out),
+            zip: ManuallyDrop::new(ZipWriter::new(out)),
         }
     }
 
@@ -141,7 +153,7 @@ impl<W: Write + Seek> Npz<W> {
 
     /// Completes the archive (its central directory) and returns the writer.
     pub fn finish(self) -> Result<W, NpzError> {
-        Ok(self.zip.finish()?)
+        Ok(ManuallyDrop::into_inner(self.zip).finish()?)
     }
 
     /// Starts entry `name.npy` with its header; `data_bytes` decides whether it needs zip64.
@@ -174,11 +186,13 @@ fn header(descr: &str, shape: &[usize]) -> Result<Vec<u8>, NpzError> {
         many => format!("({})", many.join(", ")),
     };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    // NumPy's GROWTH_AXIS_MAX_DIGITS.
+    // NumPy's GROWTH_AXIS_MAX_DIGITS, then its padding to ARRAY_ALIGN: 1 to 64 spaces (a full 64 when already
+    // aligned), as numpy/lib/format.py's _write_array_header and _wrap_header count them.
     let growth = dims.first().map_or(0, |d| 21usize.saturating_sub(d.len()));
+    dict.extend(std::iter::repeat_n(' ', growth));
     const PREFIX: usize = 10; // magic (6), version (2), header length (2)
-    let padded = (PREFIX + dict.len() + growth + 1).div_ceil(64) * 64;
-    dict.extend(std::iter::repeat_n(' ', padded - PREFIX - dict.len() - 1));
+    let pad = 64 - (PREFIX + dict.len() + 1) % 64;
+    dict.extend(std::iter::repeat_n(' ', pad));
     dict.push('\n');
     let length = u16::try_from(dict.len()).map_err(|_| {
         std::io::Error::other(format!(
@@ -207,6 +221,13 @@ pub fn write_analysis<W: Write + Seek>(
     let mut npz = Npz::new(out);
     let tokens = &analysis.tokens;
     let t = tokens.len();
+    let a = &analysis.attentions;
+    if a.n_tokens() != t {
+        return Err(NpzError::Shape {
+            tokens: t,
+            attention: a.n_tokens(),
+        });
+    }
     npz.array("input_ids", &[t], tokens.iter().map(|x| i64::from(x.id)))?;
     let texts: Vec<&str> = tokens.iter().map(|x| x.text.as_str()).collect();
     npz.strings("tokens", &texts)?;
@@ -229,7 +250,6 @@ pub fn write_analysis<W: Write + Seek>(
         per_token(|s| s.running_perplexity),
     )?;
     npz.array("perplexity", &[], [analysis.perplexity.unwrap_or(f64::NAN)])?;
-    let a = &analysis.attentions;
     let (l, h) = (a.n_layer(), a.n_head());
     let dense = (0..l).flat_map(|layer| {
         (0..h).flat_map(move |head| {
@@ -299,6 +319,21 @@ mod tests {
             want.push(b'\n');
             assert_eq!(header(descr, shape).unwrap(), want, "{dict}");
         }
+    }
+
+    #[test]
+    fn strings_are_utf32_padded_to_the_longest() {
+        let mut npz = Npz::new(std::io::Cursor::new(Vec::new()));
+        npz.strings("s", &["a", "é😀", ""]).unwrap();
+        let bytes = npz.finish().unwrap().into_inner();
+        let mut want = header("<U2", &[3]).unwrap();
+        for code_points in [[0x61, 0], [0xe9, 0x1f600], [0, 0]] {
+            for c in code_points {
+                want.extend_from_slice(&u32::to_le_bytes(c));
+            }
+        }
+        // Stored uncompressed, the entry's bytes appear whole in the archive.
+        assert!(bytes.windows(want.len()).any(|w| w == want.as_slice()));
     }
 
     #[test]

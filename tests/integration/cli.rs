@@ -370,7 +370,7 @@ fn analyze_npz_holds_what_the_json_holds() {
 }
 
 #[test]
-fn analyze_npz_fails_cleanly_and_keeps_what_was_there() {
+fn analyze_npz_refuses_what_it_cannot_write() {
     let model = hub_model();
     let dir = tempfile::tempdir().unwrap();
     let base = [
@@ -386,15 +386,31 @@ fn analyze_npz_fails_cleanly_and_keeps_what_was_there() {
         &[&base[..], &["--npz", missing.to_str().unwrap()]].concat(),
         &[],
     );
-    assert_clean_failure(&output, "cannot write");
+    let stderr = assert_clean_failure(&output, "cannot write");
+    assert!(stderr.contains("x.npz"), "{stderr}");
     // Scores or norms asked for with nowhere to put them.
-    let output = run_cli(&[&base[..], &["--scores"]].concat(), &[]);
-    assert_clean_failure(&output, "--format json or --npz");
-    // A path that is a folder: refused, and the folder is left as it was.
+    for flag in ["--scores", "--norms"] {
+        let output = run_cli(&[&base[..], &[flag]].concat(), &[]);
+        let stderr = assert_clean_failure(&output, "--format json or --npz");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    // A path that is a folder: refused, and no temporary file is left beside it.
     let output = run_cli(
         &[&base[..], &["--npz", dir.path().to_str().unwrap()]].concat(),
         &[],
     );
     assert_clean_failure(&output, "cannot write");
-    assert!(dir.path().is_dir());
+    let parent = dir.path().parent().unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let left: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&format!(".{name}.")))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
