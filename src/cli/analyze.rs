@@ -8,11 +8,8 @@ use serde::Serialize;
 
 use super::args::{AnalyzeFormat, AnalyzeOutput, BosArgs, ModelArgs};
 use crate::export::{write_analysis, write_atomic_with, NpzError};
-use crate::model::analysis::Scores;
-use crate::model::attentions::Attentions;
-use crate::model::head_set::HeadSet;
 use crate::model::norms::Norms;
-use crate::model::{Alternative, Analysis, AnalyzeOptions, ModelInfo, Token};
+use crate::model::{Analysis, AnalyzeOptions};
 
 /// `attngraph analyze`.
 pub fn analyze(
@@ -62,7 +59,7 @@ pub fn analyze(
             let mut out = std::io::BufWriter::new(out);
             serde_json::to_writer(
                 &mut out,
-                &AnalysisJson::of(&analysis, engine.name(), norms.as_ref())?,
+                &AnalysisJson::of(&analysis, engine.name(), norms.as_ref()),
             )?;
             writeln!(out)?;
             out.flush()?;
@@ -124,17 +121,14 @@ pub fn analyze(
     Ok(())
 }
 
-/// `analyze --format json`: the analysis' small fields as one JSON map, and its large arrays (attention, scores,
-/// norms) written as they are serialised, never held as a JSON tree: at 1,024 tokens GPT-2 small's attention
-/// alone is 150 million numbers (the zeros above the diagonal included), a tree of several gigabytes.
+/// `analyze --format json`: the analysis and what was asked beside it, written as it is serialised, never held
+/// as a JSON tree: at 1,024 tokens GPT-2 small's attention alone is 150 million numbers (the zeros above the
+/// diagonal included), a tree of several gigabytes.
 #[derive(Serialize)]
 struct AnalysisJson<'a> {
     #[serde(flatten)]
-    small: serde_json::Map<String, serde_json::Value>,
+    analysis: &'a Analysis,
     model_name: &'a str,
-    attentions: &'a Attentions,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scores: Option<&'a Scores>,
     #[serde(skip_serializing_if = "Option::is_none")]
     norms: Option<&'a Vec<Vec<Vec<Vec<f64>>>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,87 +137,14 @@ struct AnalysisJson<'a> {
     value_norms: Option<&'a Vec<Vec<Vec<f64>>>>,
 }
 
-/// The analysis' fields other than the large arrays, as the JSON contract names them.
-#[derive(Serialize)]
-struct Small<'a> {
-    text: &'a str,
-    bos: bool,
-    model: &'a ModelInfo,
-    tokens: &'a [Token],
-    perplexity: Option<f64>,
-    next_top_k: &'a [Alternative],
-    #[serde(skip_serializing_if = "HeadSet::is_empty")]
-    ablated: &'a HeadSet,
-}
-
 impl<'a> AnalysisJson<'a> {
-    fn of(
-        analysis: &'a Analysis,
-        model_name: &'a str,
-        norms: Option<&'a Norms>,
-    ) -> anyhow::Result<Self> {
-        let Analysis {
-            text,
-            bos,
-            model,
-            tokens,
-            perplexity,
-            next_top_k,
-            attentions,
-            scores,
-            ablated,
-            // Not in the JSON: `--norms` writes the norms themselves.
-            flow: _,
-        } = analysis;
-        let mut small = serde_json::to_value(Small {
-            text,
-            bos: *bos,
-            model,
-            tokens,
-            perplexity: *perplexity,
-            next_top_k,
-            ablated,
-        })?;
-        flatten_stats(&mut small);
-        let serde_json::Value::Object(small) = small else {
-            anyhow::bail!("the analysis did not serialise as a JSON object");
-        };
-        Ok(Self {
-            small,
+    fn of(analysis: &'a Analysis, model_name: &'a str, norms: Option<&'a Norms>) -> Self {
+        Self {
+            analysis,
             model_name,
-            attentions,
-            scores: scores.as_ref(),
             norms: norms.map(|n| &n.norms),
             layer_norms: norms.map(|n| &n.layer_norms),
             value_norms: norms.map(|n| &n.value_norms),
-        })
-    }
-}
-
-/// The JSON contract puts each token's statistics beside its id (`logprob` null where not scored).
-fn flatten_stats(value: &mut serde_json::Value) {
-    let Some(tokens) = value.get_mut("tokens").and_then(|t| t.as_array_mut()) else {
-        return;
-    };
-    for token in tokens {
-        let Some(obj) = token.as_object_mut() else {
-            continue;
-        };
-        let stats = obj.remove("stats").unwrap_or(serde_json::Value::Null);
-        for key in [
-            "logprob",
-            "surprisal_bits",
-            "rank",
-            "entropy_bits",
-            "top_k",
-            "running_perplexity",
-        ] {
-            let v = stats.get(key).cloned().unwrap_or(if key == "top_k" {
-                serde_json::Value::Array(Vec::new())
-            } else {
-                serde_json::Value::Null
-            });
-            obj.insert(key.to_string(), v);
         }
     }
 }

@@ -70,7 +70,8 @@ pub struct TokenStats {
     pub running_perplexity: f64,
 }
 
-/// One token of the analysed text.
+/// One token of the analysed text. Serialised with its statistics beside its id, as `analyze --format json`
+/// gives them: null (and `top_k` empty) where the token is not scored.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Token {
     /// Vocabulary id.
@@ -86,7 +87,34 @@ pub struct Token {
     /// Whether this is the prepended `<|endoftext|>`.
     pub is_bos: bool,
     /// Prediction statistics; `None` for position 0.
+    #[serde(flatten, serialize_with = "flat_stats")]
     pub stats: Option<TokenStats>,
+}
+
+/// A token's statistics as keys of the token itself, each null where it is not scored.
+fn flat_stats<S: serde::Serializer>(
+    stats: &Option<TokenStats>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match stats {
+        Some(stats) => stats.serialize(serializer),
+        None => TokenStats::serialize_unscored(serializer),
+    }
+}
+
+impl TokenStats {
+    /// The keys of [`TokenStats`], each null, and `top_k` empty.
+    fn serialize_unscored<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TokenStats", 6)?;
+        s.serialize_field("logprob", &None::<f64>)?;
+        s.serialize_field("surprisal_bits", &None::<f64>)?;
+        s.serialize_field("rank", &None::<usize>)?;
+        s.serialize_field("entropy_bits", &None::<f64>)?;
+        s.serialize_field("top_k", &[] as &[Alternative])?;
+        s.serialize_field("running_perplexity", &None::<f64>)?;
+        s.end()
+    }
 }
 
 /// Pre-softmax scores QK^T/√d of every head, dense [layer][head][query][key] (the upper triangle is what the
