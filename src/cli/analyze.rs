@@ -30,9 +30,6 @@ pub fn analyze(
             bail!("{flag} adds arrays to the JSON or the .npz: use it with --format json or --npz FILE");
         }
     }
-    if text.is_empty() {
-        bail!("--text is empty: give a sentence, e.g. --text \"I love tennis.\"");
-    }
     let engine = model.load()?;
     let bos = bos.enabled(&engine, false);
     let options = AnalyzeOptions {

@@ -44,6 +44,48 @@ impl ModelArgs {
     }
 }
 
+/// `--text T` or `--text-file PATH`, one of the two, on every command that reads one text.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct TextArgs {
+    /// The text to read.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Read the text from a UTF-8 file instead (a chapter, say), exactly as it is, its last newline included.
+    #[arg(long, value_name = "PATH")]
+    pub text_file: Option<std::path::PathBuf>,
+}
+
+impl TextArgs {
+    /// The text, from the flag or the file; an empty text, or a file that cannot be read as UTF-8 text, is
+    /// refused with what to do.
+    pub fn read(&self) -> anyhow::Result<String> {
+        let text = match (&self.text, &self.text_file) {
+            (Some(text), _) => text.clone(),
+            (None, Some(path)) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read --text-file {}", path.display()))?;
+                String::from_utf8(bytes).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--text-file {} is not UTF-8 text (byte {} is not): save it as UTF-8 and try again",
+                        path.display(),
+                        e.utf8_error().valid_up_to()
+                    )
+                })?
+            }
+            (None, None) => {
+                anyhow::bail!("give the text: --text \"I love tennis.\" or --text-file PATH")
+            }
+        };
+        if text.is_empty() {
+            anyhow::bail!(
+                "the text is empty: give a sentence, e.g. --text \"I love tennis.\", or a file that holds one"
+            );
+        }
+        Ok(text)
+    }
+}
+
 /// `--bos` / `--no-bos`, the same pair on every command that reads text. Without either, the ids are what the
 /// model's own tokenizer gives, as transformers' `tokenizer(text)`: Llama's puts `<s>` first, GPT-2's and
 /// Qwen's add nothing, so the first token is context only and not scored (`heads --text` is the exception: its

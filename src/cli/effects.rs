@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::args::{progress_bar, BosArgs, EffectFormat, ModelArgs};
+use super::args::{progress_bar, BosArgs, EffectFormat, ModelArgs, TextArgs};
 use crate::export::{ablation_csv, attribution_csv, sweep_csv};
 use crate::format::percent;
 use crate::model::ablation::{self, Ablation, Sweep};
@@ -19,8 +19,8 @@ pub struct AblateArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The text to read.
-    #[arg(long)]
-    pub text: String,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
@@ -45,8 +45,8 @@ pub struct AttributeArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The text to read.
-    #[arg(long)]
-    pub text: String,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
@@ -69,6 +69,7 @@ pub struct AttributeArgs {
 
 /// Runs `attngraph ablate`.
 pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
+    let text = args.text.read()?;
     let engine = args.model.load()?;
     let bos = args.bos.enabled(&engine, false);
     let mut out = std::io::stdout().lock();
@@ -77,7 +78,7 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
             if heads.is_empty() {
                 bail!("--heads names no head: write layer.head, e.g. --heads 0.3");
             }
-            let report = ablation::ablate(&engine, &args.text, bos, heads)?;
+            let report = ablation::ablate(&engine, &text, bos, heads)?;
             match args.format {
                 EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
                 EffectFormat::Csv => write!(out, "{}", ablation_csv(&report))?,
@@ -87,7 +88,7 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
         None => {
             let info = engine.info();
             let bar = progress_bar(info.n_layer * info.n_head, "heads", args.quiet);
-            let report = ablation::sweep(&engine, &args.text, bos, &mut |done, _| {
+            let report = ablation::sweep(&engine, &text, bos, &mut |done, _| {
                 bar.set_position(done as u64);
                 true
             })?;
@@ -112,10 +113,11 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
         (None, Some(token)) => token - 1,
         (None, None) => bail!("say which prediction: --predict P (the token at P) or --position P (the logits at P)"),
     };
+    let text = args.text.read()?;
     let engine = args.model.load()?;
     let report = attribution::attribute(
         &engine,
-        &args.text,
+        &text,
         args.bos.enabled(&engine, false),
         position,
         args.target,
@@ -265,8 +267,8 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The text to read.
-    #[arg(long)]
-    pub text: String,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
@@ -283,9 +285,10 @@ pub struct ExplainArgs {
 
 /// Runs `attngraph explain`.
 pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
+    let text = args.text.read()?;
     let engine = args.model.load()?;
     let analysis = engine.analyze(
-        &args.text,
+        &text,
         &crate::model::AnalyzeOptions {
             bos: args.bos.enabled(&engine, false),
             top_k: 1,

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use clap::ValueEnum;
 
-use super::args::{BosArgs, ModelArgs};
+use super::args::{BosArgs, ModelArgs, TextArgs};
 use crate::export::{self, Format, Layout, Snapshot};
 use crate::graph::{heads, EdgeWeight, Pruning, Selection};
 use crate::model::AnalyzeOptions;
@@ -32,8 +32,8 @@ pub struct SelectArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The text.
-    #[arg(long)]
-    pub text: String,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
@@ -97,12 +97,10 @@ impl SelectArgs {
     fn snapshot(&self, layout: Layout, teleport: f64, steps: usize) -> anyhow::Result<Snapshot> {
         let selection = self.selection()?;
         let pruning = self.pruning()?;
-        if self.text.is_empty() {
-            bail!("--text is empty: give a sentence, e.g. --text \"I love tennis.\"");
-        }
+        let text = self.text.read()?;
         let engine = self.model.load()?;
         let analysis = engine.analyze(
-            &self.text,
+            &text,
             &AnalyzeOptions {
                 bos: self.bos.enabled(&engine, false),
                 top_k: 1,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::args::{BosArgs, EffectFormat, ModelArgs};
+use super::args::{BosArgs, EffectFormat, ModelArgs, TextArgs};
 use crate::format::{percent, shorten, token};
 use crate::model::lens::{lens, Lens};
 use crate::model::HeadSet;
@@ -16,8 +16,8 @@ pub struct LensArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The text to read.
-    #[arg(long)]
-    pub text: String,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
@@ -34,13 +34,14 @@ pub struct LensArgs {
 
 /// Runs `attngraph lens`.
 pub fn run(args: &LensArgs) -> anyhow::Result<()> {
+    let text = args.text.read()?;
     let engine = args.model.load()?;
     let ablated = args.heads.clone().unwrap_or_default();
     let info = engine.info();
     ablated.check(info.n_layer, info.n_head)?;
     let report = lens(
         &engine,
-        &args.text,
+        &text,
         args.bos.enabled(&engine, false),
         usize::from(args.top_k),
         &ablated,

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::args::{AnalyzeFormat, BosArgs, ModelArgs};
+use super::args::{AnalyzeFormat, BosArgs, ModelArgs, TextArgs};
 use crate::graph::{heads, Selection};
 use crate::lesson::explain::explain;
 use crate::lesson::steps::{self, Facts, Lang};
@@ -18,8 +18,8 @@ pub struct LessonArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The text to read.
-    #[arg(long)]
-    pub text: String,
+    #[command(flatten)]
+    pub text: TextArgs,
     /// BOS (off unless --bos).
     #[command(flatten)]
     pub bos: BosArgs,
@@ -49,13 +49,11 @@ struct Output<'a> {
 
 /// Runs `attngraph lesson`.
 pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
-    if args.text.is_empty() {
-        bail!("--text is empty: give a sentence, e.g. --text \"I love tennis. I love tennis.\"");
-    }
+    let text = args.text.read()?;
     let engine = args.model.load()?;
     let bos = args.bos.enabled(&engine, false);
     let analysis = engine.analyze(
-        &args.text,
+        &text,
         &AnalyzeOptions {
             bos,
             top_k: 1,
@@ -74,13 +72,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
     // The last step takes apart the prediction of the text's last token, as the app's lesson does.
     let last = analysis.tokens.len() - 1; // analyze returned tokens, one at least
     let attribution = if last >= 1 {
-        Some(attribution::attribute(
-            &engine,
-            &args.text,
-            bos,
-            last - 1,
-            None,
-        )?)
+        Some(attribution::attribute(&engine, &text, bos, last - 1, None)?)
     } else {
         None
     };
@@ -88,7 +80,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
     let lens = if last >= 1 {
         Some(crate::model::lens::lens(
             &engine,
-            &args.text,
+            &text,
             bos,
             1,
             &crate::model::HeadSet::default(),

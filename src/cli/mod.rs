@@ -17,7 +17,7 @@ pub mod perplexity;
 use clap::{Parser, Subcommand};
 
 use crate::ui::settings::View;
-pub use args::{AnalyzeFormat, AnalyzeOutput, BenchFormat, BosArgs, ModelArgs};
+pub use args::{AnalyzeFormat, AnalyzeOutput, BenchFormat, BosArgs, ModelArgs, TextArgs};
 
 /// Look inside a language model's attention (GPT-2, Qwen2, Llama): every head as a Markov chain and a graph, every token's probability.
 #[derive(Debug, Parser)]
@@ -38,8 +38,8 @@ pub enum Command {
         #[command(flatten)]
         model: ModelArgs,
         /// The text to read.
-        #[arg(long)]
-        text: String,
+        #[command(flatten)]
+        text: TextArgs,
         /// BOS (off unless --bos).
         #[command(flatten)]
         bos: BosArgs,
@@ -313,7 +313,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             text,
             bos,
             output,
-        }) => analyze::analyze(&model, &text, bos, &output),
+        }) => analyze::analyze(&model, &text.read()?, bos, &output),
         Some(Command::Bench {
             model,
             tokens,

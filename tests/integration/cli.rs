@@ -414,3 +414,58 @@ fn analyze_npz_refuses_what_it_cannot_write() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `--text-file` reads the same text as `--text` (its bytes exactly), on every command that takes one text; a
+/// file that is missing, not UTF-8 or empty is refused with what to do.
+#[test]
+fn a_text_file_reads_as_the_same_text_given_with_text() {
+    let model = hub_model();
+    let model = model.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tennis.txt");
+    std::fs::write(&file, "I love tennis.\n").unwrap();
+    let file = file.to_str().unwrap();
+    for command in [
+        &["analyze", "--format", "json"][..],
+        &["lens", "--format", "json"],
+        &["ablate", "--heads", "0.0", "--format", "json"],
+        &["attribute", "--predict", "2", "--format", "json"],
+        &["explain", "--format", "json"],
+        &["lesson", "--format", "json"],
+        // export reads its text as markov does (the same arguments), and writes a file.
+        &["markov", "--layer", "0", "--head", "0", "--format", "json"],
+    ] {
+        let run = |text: &[&str]| {
+            let output = run_cli(&[command, &["--model", model], text].concat(), &[]);
+            assert_success(&output);
+            output.stdout
+        };
+        assert_eq!(
+            run(&["--text", "I love tennis.\n"]),
+            run(&["--text-file", file]),
+            "{command:?}"
+        );
+    }
+    let bad = dir.path().join("latin1.txt");
+    std::fs::write(&bad, b"caf\xe9").unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (path, needle) in [
+        (&bad, "is not UTF-8 text (byte 3"),
+        (&empty, "the text is empty"),
+        (&missing, "cannot read --text-file"),
+    ] {
+        let output = run_cli(
+            &[
+                "analyze",
+                "--model",
+                model,
+                "--text-file",
+                path.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_clean_failure(&output, needle);
+    }
+}
