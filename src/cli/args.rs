@@ -51,28 +51,20 @@ pub struct TextArgs {
     /// The text to read.
     #[arg(long)]
     pub text: Option<String>,
-    /// Read the text from a UTF-8 file instead (a chapter, say), exactly as it is, its last newline included.
+    /// Read the text from a UTF-8 file instead (a page, say; `-`: stdin), exactly as it is: its last newline is a
+    /// token too.
     #[arg(long, value_name = "PATH")]
     pub text_file: Option<std::path::PathBuf>,
 }
 
 impl TextArgs {
-    /// The text, from the flag or the file; an empty text, or a file that cannot be read as UTF-8 text, is
-    /// refused with what to do.
+    /// The text, from the flag or the file (`-`: stdin), as `perplexity` reads its files; an empty text is refused
+    /// with what to do.
     pub fn read(&self) -> anyhow::Result<String> {
         let text = match (&self.text, &self.text_file) {
             (Some(text), _) => text.clone(),
-            (None, Some(path)) => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("cannot read --text-file {}", path.display()))?;
-                String::from_utf8(bytes).map_err(|e| {
-                    anyhow::anyhow!(
-                        "--text-file {} is not UTF-8 text (byte {} is not): save it as UTF-8 and try again",
-                        path.display(),
-                        e.utf8_error().valid_up_to()
-                    )
-                })?
-            }
+            (None, Some(path)) => super::perplexity::read_text(path)?,
+            // clap's group requires one of the two; said plainly all the same.
             (None, None) => {
                 anyhow::bail!("give the text: --text \"I love tennis.\" or --text-file PATH")
             }

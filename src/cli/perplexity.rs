@@ -51,14 +51,19 @@ pub enum PerplexityFormat {
 }
 
 /// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte.
-fn read_text(path: &PathBuf) -> anyhow::Result<String> {
+pub(super) fn read_text(path: &PathBuf) -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
             .read_to_end(&mut bytes)
             .context("cannot read stdin")?;
     } else {
-        bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read {}: check the path, or give - to read stdin",
+                path.display()
+            )
+        })?;
     }
     String::from_utf8(bytes).map_err(|err| {
         anyhow::anyhow!(

@@ -71,7 +71,8 @@ pub struct TokenStats {
 }
 
 /// One token of the analysed text. Serialised with its statistics beside its id, as `analyze --format json`
-/// gives them: null (and `top_k` empty) where the token is not scored.
+/// gives them: null (and `top_k` empty) where the token is not scored. Flattened, it serialises as a map of
+/// unknown length (serde_json takes that; formats that need a length up front do not), and it is not read back.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Token {
     /// Vocabulary id.
@@ -91,29 +92,53 @@ pub struct Token {
     pub stats: Option<TokenStats>,
 }
 
-/// A token's statistics as keys of the token itself, each null where it is not scored.
+/// A token's statistics as keys of the token itself, each null (`top_k` empty) where it is not scored.
 fn flat_stats<S: serde::Serializer>(
     stats: &Option<TokenStats>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    match stats {
-        Some(stats) => stats.serialize(serializer),
-        None => TokenStats::serialize_unscored(serializer),
-    }
+    FlatStats::from(stats.as_ref()).serialize(serializer)
 }
 
-impl TokenStats {
-    /// The keys of [`TokenStats`], each null, and `top_k` empty.
-    fn serialize_unscored<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("TokenStats", 6)?;
-        s.serialize_field("logprob", &None::<f64>)?;
-        s.serialize_field("surprisal_bits", &None::<f64>)?;
-        s.serialize_field("rank", &None::<usize>)?;
-        s.serialize_field("entropy_bits", &None::<f64>)?;
-        s.serialize_field("top_k", &[] as &[Alternative])?;
-        s.serialize_field("running_perplexity", &None::<f64>)?;
-        s.end()
+/// [`TokenStats`]' keys, every one present whether the token is scored or not.
+#[derive(Serialize)]
+struct FlatStats<'a> {
+    logprob: Option<f64>,
+    surprisal_bits: Option<f64>,
+    rank: Option<usize>,
+    entropy_bits: Option<f64>,
+    top_k: &'a [Alternative],
+    running_perplexity: Option<f64>,
+}
+
+impl<'a> From<Option<&'a TokenStats>> for FlatStats<'a> {
+    fn from(stats: Option<&'a TokenStats>) -> Self {
+        match stats {
+            // Every field named: a new one is a compile error here, not a key missing from unscored tokens.
+            Some(TokenStats {
+                logprob,
+                surprisal_bits,
+                rank,
+                entropy_bits,
+                top_k,
+                running_perplexity,
+            }) => Self {
+                logprob: Some(*logprob),
+                surprisal_bits: Some(*surprisal_bits),
+                rank: Some(*rank),
+                entropy_bits: Some(*entropy_bits),
+                top_k,
+                running_perplexity: Some(*running_perplexity),
+            },
+            None => Self {
+                logprob: None,
+                surprisal_bits: None,
+                rank: None,
+                entropy_bits: None,
+                top_k: &[],
+                running_perplexity: None,
+            },
+        }
     }
 }
 

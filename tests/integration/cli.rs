@@ -37,6 +37,11 @@ fn analyze_json_without_bos_by_default() {
         tokens[0]["logprob"].is_null(),
         "the first token has no context without BOS"
     );
+    // An unscored token has every key a scored one has, null (top_k empty), and no nested `stats`.
+    let keys = |t: &Value| t.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&tokens[0]), keys(&tokens[1]));
+    assert_eq!(tokens[0]["top_k"], serde_json::json!([]));
+    assert!(tokens[0].get("stats").is_none() && tokens[1].get("stats").is_none());
     assert_eq!(tokens[1]["text"], " love");
     assert_eq!(
         (tokens[1]["start"].as_u64(), tokens[1]["end"].as_u64()),
@@ -446,15 +451,31 @@ fn a_text_file_reads_as_the_same_text_given_with_text() {
             "{command:?}"
         );
     }
+    // Refused before any model is looked for: an empty text with a model that is nowhere.
+    let nothing = dir.path().join("nothing.txt");
+    std::fs::write(&nothing, b"").unwrap();
+    let nothing = nothing.to_str().unwrap();
+    let output = run_cli(
+        &[
+            "analyze",
+            "--offline",
+            "--model",
+            "nobody/no-such-model",
+            "--text-file",
+            nothing,
+        ],
+        &[],
+    );
+    assert_clean_failure(&output, "the text is empty");
     let bad = dir.path().join("latin1.txt");
     std::fs::write(&bad, b"caf\xe9").unwrap();
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, b"").unwrap();
     let missing = dir.path().join("missing.txt");
     for (path, needle) in [
-        (&bad, "is not UTF-8 text (byte 3"),
+        (&bad, "invalid byte at offset 3"),
         (&empty, "the text is empty"),
-        (&missing, "cannot read --text-file"),
+        (&missing, "check the path"),
     ] {
         let output = run_cli(
             &[
