@@ -103,6 +103,9 @@ pub enum Command {
         /// Text to show (else the last one typed).
         #[arg(long)]
         text: Option<String>,
+        /// Show the text of this UTF-8 file instead (`-`: stdin), exactly as it is.
+        #[arg(long, value_name = "PATH", conflicts_with = "text")]
+        text_file: Option<std::path::PathBuf>,
         /// Layer of the head to select.
         #[arg(long, requires = "head")]
         layer: Option<usize>,
@@ -260,6 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Gui {
             model,
             text,
+            text_file,
             layer,
             head,
             view,
@@ -280,6 +284,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             compare,
             patch,
         }) => {
+            // Read before the window opens, so that a bad file is said on the terminal.
+            let text = match text_file {
+                Some(path) => Some(perplexity::read_text(&path)?),
+                None => text,
+            };
             let launch = crate::app::Launch {
                 model,
                 text,

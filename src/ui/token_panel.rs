@@ -15,13 +15,57 @@ use crate::model::Analysis;
 const UP: Color32 = Color32::from_rgb(26, 152, 80);
 const DOWN: Color32 = Color32::from_rgb(215, 48, 39);
 
+/// The running perplexity of each scored token, as (position, log₁₀ PPL_t): the plot's y axis is logarithmic,
+/// since the first few tokens' perplexity can be 10,000 and the rest of a long text's under 100.
 fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
     analysis
         .tokens
         .iter()
         .enumerate()
-        .filter_map(|(i, t)| t.stats.as_ref().map(|s| [i as f64, s.running_perplexity]))
+        .filter_map(|(i, t)| {
+            t.stats
+                .as_ref()
+                .map(|s| [i as f64, s.running_perplexity.log10()])
+        })
         .collect()
+}
+
+/// Grid lines of a log₁₀ axis: every decade (the thickest), and 2× and 5× within each when at most three decades
+/// are in view.
+fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (low, high) = input.bounds;
+    if !(low.is_finite() && high.is_finite()) || high <= low {
+        return Vec::new();
+    }
+    let fine = high - low <= 3.0;
+    let mut marks = Vec::new();
+    for decade in (low.floor() as i64)..=(high.ceil() as i64) {
+        let decade = decade as f64;
+        marks.push(egui_plot::GridMark {
+            value: decade,
+            step_size: 1.0,
+        });
+        if fine {
+            for between in [2f64, 5.0] {
+                marks.push(egui_plot::GridMark {
+                    value: decade + between.log10(),
+                    step_size: 0.1,
+                });
+            }
+        }
+    }
+    marks.retain(|m| (low..=high).contains(&m.value));
+    marks
+}
+
+/// A perplexity for the axis: 1, 2.5, 20, 500, 2k, 10k, 3M.
+fn short_perplexity(value: f64) -> String {
+    match value {
+        v if v >= 1e6 => format!("{:.0}M", v / 1e6),
+        v if v >= 1e3 => format!("{:.0}k", v / 1e3),
+        v if v >= 10.0 || (v - v.round()).abs() < 1e-6 => format!("{v:.0}"),
+        v => format!("{v:.1}"),
+    }
 }
 
 /// Draws the panel. `focus` is the token to highlight (hovered or pinned node); `predicted` the one whose
@@ -53,7 +97,21 @@ pub fn token_panel_ui(
     let mut plot = Plot::new("running_perplexity")
         .height(140.0)
         .x_axis_label("token")
-        .y_axis_label("PPL_t")
+        .y_axis_label("PPL_t (log)")
+        .y_grid_spacer(decades)
+        .y_axis_formatter(|mark, _| short_perplexity(10f64.powf(mark.value)))
+        .label_formatter(|hover| match hover {
+            egui_plot::HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => Some(format!(
+                "{plot_name}\ntoken {:.0}: PPL_t {:.2}",
+                position.x,
+                10f64.powf(position.y)
+            )),
+            egui_plot::HoverPosition::Elsewhere { .. } => None,
+        })
         .allow_scroll(false);
     if baseline.is_some() {
         plot = plot.legend(Legend::default());
@@ -194,4 +252,37 @@ pub fn token_panel_ui(
             });
     });
     clicked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_axis_marks_decades_and_reads_them_back() {
+        let marks = |low: f64, high: f64| {
+            decades(egui_plot::GridInput {
+                bounds: (low, high),
+                base_step_size: 0.01,
+            })
+            .iter()
+            .map(|m| (short_perplexity(10f64.powf(m.value)), m.step_size))
+            .collect::<Vec<_>>()
+        };
+        // 1 to 1,000: each decade, and 2× and 5× between.
+        let fine: Vec<String> = marks(0.0, 3.0)
+            .into_iter()
+            .map(|(label, _)| label)
+            .collect();
+        assert_eq!(
+            fine,
+            ["1", "2", "5", "10", "20", "50", "100", "200", "500", "1k"]
+        );
+        // 1 to 10⁶: decades only.
+        let coarse = marks(0.0, 6.0);
+        assert_eq!(coarse.len(), 7);
+        assert!(coarse.iter().all(|(_, step)| *step == 1.0));
+        assert_eq!(coarse[6].0, "1M");
+        assert!(marks(f64::NAN, 1.0).is_empty());
+    }
 }

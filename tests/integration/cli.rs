@@ -472,6 +472,12 @@ fn a_text_file_reads_as_the_same_text_given_with_text() {
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, b"").unwrap();
     let missing = dir.path().join("missing.txt");
+    // The window's --text-file too: said on the terminal before any window opens.
+    let output = run_cli(
+        &["gui", "--fresh", "--text-file", bad.to_str().unwrap()],
+        &[],
+    );
+    assert_clean_failure(&output, "invalid byte at offset 3");
     for (path, needle) in [
         (&bad, "invalid byte at offset 3"),
         (&empty, "the text is empty"),
