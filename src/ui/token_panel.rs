@@ -30,14 +30,19 @@ fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
         .collect()
 }
 
-/// Grid lines of a log₁₀ axis: every decade (the thickest), and 2× and 5× within each when at most three decades
-/// are in view.
+/// Grid lines of a log₁₀ axis: every decade (the thickest); within each, 2× and 5× when at most three decades are
+/// in view, and every multiple (2×, 3×, … 9×) when at most one is, so that a curve that stays near one value still
+/// has numbers beside it.
 fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     let (low, high) = input.bounds;
     if !(low.is_finite() && high.is_finite()) || high <= low {
         return Vec::new();
     }
-    let fine = high - low <= 3.0;
+    let multiples: &[f64] = match high - low {
+        span if span <= 1.0 => &[2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        span if span <= 3.0 => &[2.0, 5.0],
+        _ => &[],
+    };
     let mut marks = Vec::new();
     for decade in (low.floor() as i64)..=(high.ceil() as i64) {
         let decade = decade as f64;
@@ -45,13 +50,11 @@ fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
             value: decade,
             step_size: 1.0,
         });
-        if fine {
-            for between in [2f64, 5.0] {
-                marks.push(egui_plot::GridMark {
-                    value: decade + between.log10(),
-                    step_size: 0.1,
-                });
-            }
+        for multiple in multiples {
+            marks.push(egui_plot::GridMark {
+                value: decade + multiple.log10(),
+                step_size: 0.1,
+            });
         }
     }
     marks.retain(|m| (low..=high).contains(&m.value));
@@ -284,5 +287,8 @@ mod tests {
         assert!(coarse.iter().all(|(_, step)| *step == 1.0));
         assert_eq!(coarse[6].0, "1M");
         assert!(marks(f64::NAN, 1.0).is_empty());
+        // Inside one decade (a random model near 60,000): every multiple.
+        let near: Vec<String> = marks(4.6, 4.9).into_iter().map(|(label, _)| label).collect();
+        assert_eq!(near, ["40k", "50k", "60k", "70k"]);
     }
 }
