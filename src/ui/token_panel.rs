@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(coarse[6].0, "1M");
         assert!(marks(f64::NAN, 1.0).is_empty());
         // Inside one decade (a random model near 60,000): every multiple.
-        let near: Vec<String> = marks(4.6, 4.9).into_iter().map(|(label, _)| label).collect();
+        let near: Vec<String> = marks(4.6, 4.9)
+            .into_iter()
+            .map(|(label, _)| label)
+            .collect();
         assert_eq!(near, ["40k", "50k", "60k", "70k"]);
     }
 }
