@@ -63,7 +63,7 @@ impl TextArgs {
     pub fn read(&self) -> anyhow::Result<String> {
         let text = match (&self.text, &self.text_file) {
             (Some(text), _) => text.clone(),
-            (None, Some(path)) => super::perplexity::read_text(path)?,
+            (None, Some(path)) => read_text(path)?,
             // clap's group requires one of the two; said plainly all the same.
             (None, None) => {
                 anyhow::bail!("give the text: --text \"I love tennis.\" or --text-file PATH")
@@ -76,6 +76,31 @@ impl TextArgs {
         }
         Ok(text)
     }
+}
+
+/// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte.
+pub(super) fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+    } else {
+        bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read {}: check the path, or give - to read stdin",
+                path.display()
+            )
+        })?;
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        anyhow::anyhow!(
+            "{} is not valid UTF-8: invalid byte at offset {}; convert it first (e.g. iconv -f latin1 -t utf-8)",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// `--bos` / `--no-bos`, the same pair on every command that reads text. Without either, the ids are what the

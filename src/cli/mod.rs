@@ -286,7 +286,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }) => {
             // Read before the window opens, so that a bad file is said on the terminal.
             let text = match text_file {
-                Some(path) => Some(perplexity::read_text(&path)?),
+                Some(path) => Some(args::read_text(&path)?),
                 None => text,
             };
             let launch = crate::app::Launch {

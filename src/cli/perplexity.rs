@@ -1,11 +1,11 @@
 //! `attngraph perplexity`: sliding-window perplexity of files, as Hugging Face's guide computes it.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use super::args::{BosArgs, ModelArgs};
+use super::args::{read_text, BosArgs, ModelArgs};
 use crate::model::perplexity::WindowOptions;
 
 /// Arguments of `attngraph perplexity`.
@@ -50,36 +50,12 @@ pub enum PerplexityFormat {
     Json,
 }
 
-/// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte.
-pub(super) fn read_text(path: &PathBuf) -> anyhow::Result<String> {
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
-    } else {
-        bytes = std::fs::read(path).with_context(|| {
-            format!(
-                "cannot read {}: check the path, or give - to read stdin",
-                path.display()
-            )
-        })?;
-    }
-    String::from_utf8(bytes).map_err(|err| {
-        anyhow::anyhow!(
-            "{} is not valid UTF-8: invalid byte at offset {}; convert it first (e.g. iconv -f latin1 -t utf-8)",
-            path.display(),
-            err.utf8_error().valid_up_to()
-        )
-    })
-}
-
 /// Runs the command.
 pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let texts = args
         .files
         .iter()
-        .map(read_text)
+        .map(|path| read_text(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let text = texts.join("\n\n");
     let engine = args.model.load()?;
