@@ -14,6 +14,9 @@ use crate::model::Analysis;
 /// Where a probability went up, and down, with heads knocked out.
 const UP: Color32 = Color32::from_rgb(26, 152, 80);
 const DOWN: Color32 = Color32::from_rgb(215, 48, 39);
+/// The running perplexity of the reading shown, and of the intact model beside it when heads are knocked out.
+const CURVE: Color32 = Color32::from_rgb(86, 145, 220);
+const BASELINE: Color32 = Color32::from_gray(150);
 
 /// The running perplexity of each scored token, as (position, log₁₀ PPL_t): the plot's y axis is logarithmic,
 /// since the first few tokens' perplexity can be 10,000 and the rest of a long text's under 100.
@@ -121,15 +124,20 @@ pub fn token_panel_ui(
     }
     plot.show(ui, |plot| {
         if let Some(b) = baseline {
-            plot.line(Line::new("every head", PlotPoints::from(curve(b))));
+            plot.line(Line::new("every head", PlotPoints::from(curve(b))).color(BASELINE));
         }
         let name = if baseline.is_some() {
             format!("without {}", analysis.ablated)
         } else {
             "running perplexity".to_string()
         };
-        plot.line(Line::new(name.clone(), PlotPoints::from(points.clone())));
-        plot.points(Points::new(name, PlotPoints::from(points)).radius(3.0));
+        // The line and its points one colour, so that the legend's entry for the name matches both.
+        plot.line(Line::new(name.clone(), PlotPoints::from(points.clone())).color(CURVE));
+        plot.points(
+            Points::new(name, PlotPoints::from(points))
+                .radius(3.0)
+                .color(CURVE),
+        );
     });
     ui.separator();
     // Only the rows in view are laid out (a 1,024-token text has 1,024 rows); the alternatives column may be
