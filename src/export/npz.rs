@@ -131,12 +131,8 @@ impl<W: Write + Seek> Npz<W> {
     /// A one-dimensional array of strings, NumPy's fixed-width Unicode (`<U`n, n the longest string's length in
     /// characters, at least 1): each string as UTF-32 code points, padded with zeros.
     pub fn strings(&mut self, name: &str, values: &[&str]) -> Result<(), NpzError> {
-        let width = values
-            .iter()
-            .map(|s| s.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(1);
+        // NumPy's narrowest Unicode type is <U1, also for an empty array.
+        let width = values.iter().map(|s| s.chars().count()).fold(1, usize::max);
         let descr = format!("<U{width}");
         self.start(name, &descr, &[values.len()], values.len() * width * 4)?;
         let mut buffer = Vec::with_capacity(width * 4);

@@ -266,11 +266,7 @@ fn export_button_writes_the_file_and_says_where() {
         "the notice says the export started"
     );
     wait_for_exports(&mut h);
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+    let files = [only_file(dir.path())];
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
     assert_eq!(json["tokens"].as_array().unwrap().len(), 5);
@@ -585,6 +581,16 @@ fn answer_dialog(h: &mut Harness<'static, AttnApp>) {
     h.step(); // the click lands and opens the dialog
     step_until(h, 10, "the dialog never answered", |app| !app.busy());
     wait_for_exports(h);
+}
+
+/// The one file in `dir` (an export just written), failing on none or several.
+fn only_file(dir: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
 }
 
 /// Steps until the exports started so far (written on their own threads) have reported.
@@ -1759,11 +1765,7 @@ fn the_export_menu_saves_the_analysis_on_screen_for_numpy() {
     open_export_menu(&mut h);
     h.get_by_label("NPZ").click();
     wait_for_exports(&mut h);
-    let files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
+    let files = [only_file(dir.path())];
     assert_eq!(files[0].extension().unwrap(), "npz");
     let notice = h.state().notice().unwrap();
     assert!(notice.contains("exported"), "{notice}");
