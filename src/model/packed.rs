@@ -8,7 +8,7 @@
 //! against up to [`MR`] input rows broadcast one value at a time: 2·MR independent accumulators, enough to keep
 //! both FMA pipes busy. The bias is where the accumulators start. Input rows are read in place: packing them
 //! (MR rows interleaved along k, so a tile's broadcasts lie side by side) ran the layers alone up to 10 % faster
-//! but whole analyses about 5 % slower, at 64 and 1,024 tokens alike (Intel Xeon, family 6 model 167).
+//! but whole analyses 6–7 % slower, at 64 and 1,024 tokens alike (Intel Xeon, family 6 model 167).
 //!
 //! A product is shared among rayon's threads in tasks of up to [`ROWS_PER_TASK`] rows by a group of panels;
 //! each task writes its own rows of its own columns. Along k the panel is cut into blocks sized from the CPU's
@@ -214,11 +214,23 @@ impl PackedLinear {
         let panel = self.data.as_ptr().add(p * k * NR);
         let bias = self.bias.as_ptr().add(p * NR);
         let y = out.0.add(p * NR);
+        let tiles = rows.len().div_ceil(MR);
         let mut k0 = 0;
         loop {
             let kc = block.min(k - k0);
             let mut r = rows.start;
             while r < rows.end {
+                // The block after this one in memory (the next along k, or the next panel's first) comes from
+                // memory too: the tiles after the first fetch it into L2, each its share of its 2·kc lines.
+                let j = (r - rows.start) / MR;
+                let next = if j >= 1 && tiles >= 2 {
+                    let total = 2 * kc;
+                    let share = total.div_ceil(tiles - 1).min(kc);
+                    let first = (j - 1) * share;
+                    (first, share.min(total.saturating_sub(first)))
+                } else {
+                    (0, 0)
+                };
                 let tile = avx512::Tile {
                     x: x.as_ptr().add(r * k + k0),
                     ldx: k,
@@ -230,6 +242,7 @@ impl PackedLinear {
                     bias: (k0 == 0).then_some(bias),
                     // The first row tile meets the block coming from memory; the later ones read it from L1.
                     stream: r == rows.start,
+                    next,
                     // What each pointer may reach, from it to the end of its buffer: the tile checks its
                     // reads and writes against these in debug builds (the tests).
                     room: avx512::Room {
@@ -247,6 +260,7 @@ impl PackedLinear {
                     2 => avx512::tile::<2>(&tile),
                     _ => avx512::tile::<1>(&tile),
                 };
+                debug_assert!(r <= rows.end, "a tile ran past its task's rows");
             }
             k0 += kc;
             if k0 >= k {
@@ -304,122 +318,7 @@ impl CustomOp1 for PackedLinear {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    /// Columns of a tile: two 16-lane registers (the panels' width, checked where they are made).
-    pub const NR: usize = 32;
-
-    /// One register tile: rows of `x` (stride `ldx`) times a panel block `w` (kc × NR), into `y` (stride `ldy`),
-    /// of which the first `cols` columns exist. Starts from `bias` if given, else adds to what `y` holds.
-    pub struct Tile {
-        pub x: *const f32,
-        pub ldx: usize,
-        pub w: *const f32,
-        pub kc: usize,
-        pub y: *mut f32,
-        pub ldy: usize,
-        pub cols: usize,
-        pub bias: Option<*const f32>,
-        /// Whether the panel block comes from memory in this tile (the first row tile of a block): it then
-        /// prefetches [`AHEAD`] steps ahead, into the rest of the block and on into the next.
-        pub stream: bool,
-        pub room: Room,
-    }
-
-    /// Steps of k a streaming tile prefetches ahead: 32 steps of 128 bytes, 4 KB, about what memory's latency
-    /// covers at the rate a few-row tile consumes the panel.
-    const AHEAD: usize = 32;
-
-    /// How many values each of a tile's pointers has from it to the end of its buffer.
-    pub struct Room {
-        pub x: usize,
-        pub w: usize,
-        pub y: usize,
-        pub bias: usize,
-    }
-
-    /// R rows of the tile; returns R.
-    ///
-    /// # Safety
-    /// AVX-512F is available; `x` has R rows of kc values at stride ldx, `w` kc·NR values, `y` R rows with
-    /// `cols` writable columns at stride ldy, `bias` NR values; `room` says how far each reaches. Past `cols`,
-    /// the output's second register is stored and loaded masked: the lanes past the buffer are never touched,
-    /// and their address is formed with `wrapping_add`, which (unlike `add`) is defined past the end.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile<const R: usize>(t: &Tile) -> usize {
-        // Every value the tile reads or writes lies inside its buffer (the checks the debug build runs for
-        // the kernel's tests; Miri cannot run AVX-512 intrinsics).
-        debug_assert!(R >= 1 && t.cols >= 1 && t.cols <= NR);
-        debug_assert!((R - 1) * t.ldx + t.kc <= t.room.x, "x read past its end");
-        debug_assert!(t.kc * NR <= t.room.w, "panel read past its end");
-        debug_assert!(
-            (R - 1) * t.ldy + t.cols <= t.room.y,
-            "y written past its end"
-        );
-        debug_assert!(
-            t.bias.is_none() || NR <= t.room.bias,
-            "bias read past its end"
-        );
-        let lo = mask(t.cols);
-        let hi = mask(t.cols.saturating_sub(16));
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        for (r, a) in acc.iter_mut().enumerate() {
-            *a = match t.bias {
-                Some(b) => [_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16))],
-                None => {
-                    let y = t.y.add(r * t.ldy);
-                    [
-                        _mm512_maskz_loadu_ps(lo, y),
-                        _mm512_maskz_loadu_ps(hi, y.wrapping_add(16)),
-                    ]
-                }
-            };
-        }
-        // One step of k: two weight registers against R broadcast inputs.
-        macro_rules! step {
-            ($i:expr) => {{
-                let i = $i;
-                let w0 = _mm512_loadu_ps(t.w.add(i * NR));
-                let w1 = _mm512_loadu_ps(t.w.add(i * NR + 16));
-                for (r, a) in acc.iter_mut().enumerate() {
-                    let xv = _mm512_set1_ps(*t.x.add(r * t.ldx + i));
-                    a[0] = _mm512_fmadd_ps(xv, w0, a[0]);
-                    a[1] = _mm512_fmadd_ps(xv, w1, a[1]);
-                }
-            }};
-        }
-        if t.stream {
-            for i in 0..t.kc {
-                // A prefetch never faults; `wrapping_add` keeps forming the address defined past the panel's end.
-                let ahead = t.w.wrapping_add((i + AHEAD) * NR);
-                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
-                step!(i);
-            }
-        } else {
-            for i in 0..t.kc {
-                step!(i);
-            }
-        }
-        for (r, a) in acc.iter().enumerate() {
-            let y = t.y.add(r * t.ldy);
-            _mm512_mask_storeu_ps(y, lo, a[0]);
-            _mm512_mask_storeu_ps(y.wrapping_add(16), hi, a[1]);
-        }
-        R
-    }
-
-    /// The first `cols` of 16 lanes.
-    fn mask(cols: usize) -> __mmask16 {
-        if cols >= 16 {
-            0xffff
-        } else {
-            ((1u32 << cols) - 1) as __mmask16
-        }
-    }
-}
+mod avx512;
 
 #[cfg(test)]
 mod tests {
@@ -436,7 +335,8 @@ mod tests {
             );
             return;
         }
-        // Rows around every tile height (1–4, 8, 12), their sums and the tasks' 192, widths around the 16- and 32-column
+        // Rows around every tile height (1–4, 8, 12), their sums and the tasks' 192, widths around the 16- and
+        // 32-column
         // panel edges, k below, at and across the panel blocks (176 or 256 long).
         for (m, k, n) in [
             (1, 1, 1),
@@ -450,8 +350,12 @@ mod tests {
             (13, 513, 97),
             (25, 40, 300),
             (64, 768, 96),
-            // Several tasks of 192 rows, the last one short.
+            // Tasks of 192 rows: one full, one and a row, several with the last short; and with panels in
+            // groups of more than one (35 panels), the last group short.
+            (192, 9, 33),
+            (193, 9, 33),
             (391, 33, 45),
+            (200, 8, 1100),
         ] {
             let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));

@@ -1086,7 +1086,7 @@ fn the_lesson_walks_every_step_checks_a_prediction_and_follows_an_edited_text() 
 
     // The same numbers in Chinese (whose button is named in English where no installed font has Chinese
     // characters; the lesson's text is the same either way).
-    let chinese = if h.query_by_label("繁體中文").is_some() {
+    let chinese = if h.state().view.chinese_font {
         "繁體中文"
     } else {
         "Traditional Chinese"
