@@ -36,6 +36,7 @@ pub struct LensArgs {
 pub fn run(args: &LensArgs) -> anyhow::Result<()> {
     let text = args.text.read()?;
     let engine = args.model.load()?;
+    // Without --heads nothing is knocked out: the empty set, which is what HeadSet's default is.
     let ablated = args.heads.clone().unwrap_or_default();
     let info = engine.info();
     ablated.check(info.n_layer, info.n_head)?;

@@ -300,6 +300,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 fresh,
                 score_file,
                 markov_steps: steps,
+                // Without --knock-out every head runs: the empty set, HeadSet's default.
                 knock_out: knock_out.unwrap_or_default(),
                 predict,
                 colour,

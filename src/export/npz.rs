@@ -245,6 +245,7 @@ pub fn write_analysis<W: Write + Seek>(
         &[t],
         per_token(|s| s.running_perplexity),
     )?;
+    // NaN where no token is scored (a one-token text), as the format's doc above says: NumPy's missing value.
     npz.array("perplexity", &[], [analysis.perplexity.unwrap_or(f64::NAN)])?;
     let (l, h) = (a.n_layer(), a.n_head());
     let dense = (0..l).flat_map(|layer| {

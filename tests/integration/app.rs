@@ -266,15 +266,15 @@ fn export_button_writes_the_file_and_says_where() {
         "the notice says the export started"
     );
     wait_for_exports(&mut h);
-    let files = [only_file(dir.path())];
+    let file = only_file(dir.path());
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(json["tokens"].as_array().unwrap().len(), 5);
     assert!(h
         .state()
         .notice()
         .unwrap()
-        .contains(&files[0].display().to_string()));
+        .contains(&file.display().to_string()));
 }
 
 #[test]
@@ -1771,11 +1771,11 @@ fn the_export_menu_saves_the_analysis_on_screen_for_numpy() {
     open_export_menu(&mut h);
     h.get_by_label("NPZ").click();
     wait_for_exports(&mut h);
-    let files = [only_file(dir.path())];
-    assert_eq!(files[0].extension().unwrap(), "npz");
+    let file = only_file(dir.path());
+    assert_eq!(file.extension().unwrap(), "npz");
     let notice = h.state().notice().unwrap();
     assert!(notice.contains("exported"), "{notice}");
-    let npz = candle_core::npy::NpzTensors::new(&files[0]).unwrap();
+    let npz = candle_core::npy::NpzTensors::new(&file).unwrap();
     let array = |name: &str| {
         npz.get(name)
             .unwrap()
