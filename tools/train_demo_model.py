@@ -606,6 +606,12 @@ def main():
         "positions stay as the frozen blocks learned them",
     )
     parser.add_argument(
+        "--freeze-tokens",
+        action="store_true",
+        help="keep the token embedding (tied to the LM head) as it is: with --freeze-blocks and --freeze-positions, "
+        "everything the heads of the frozen blocks compute stays exactly as it was, so their probe scores cannot move",
+    )
+    parser.add_argument(
         "--probe-held-out",
         metavar="LANG",
         help="at each probe, also print the bits per byte of LANG's held-out documents (needs --corpus-dir): to "
@@ -784,6 +790,8 @@ def main():
         block.requires_grad_(False)
     if args.freeze_positions:
         model.transformer.wpe.requires_grad_(False)
+    if args.freeze_tokens:
+        model.transformer.wte.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     if checkpoint is not None:
@@ -977,6 +985,7 @@ def main():
                 "copy_dropout": args.copy_dropout,
                 "freeze_blocks": args.freeze_blocks,
                 "freeze_positions": args.freeze_positions,
+                "freeze_tokens": args.freeze_tokens,
                 "repeat_gap": args.repeat_gap,
                 "lr": args.lr,
                 "winit": args.winit,

@@ -1,6 +1,7 @@
 //! `attngraph bench --kernels`: each matrix-product kernel on GPT-2 small's four linear layers and its LM head,
 //! as GFLOP/s (2·m·k·n over the time) and, for a few rows, as GB/s of weights read (a product of one row reads
-//! every weight once, so memory bandwidth is its limit); and the MLP's GELU, candle's against attngraph's.
+//! every weight once, so memory bandwidth is its limit); the MLP's GELU, candle's against attngraph's; and the
+//! exponentials of a softmax, glibc's `expf` against attngraph's vectors.
 //! `tools/bench_kernels.py` puts PyTorch's numbers beside these in one run.
 
 use std::io::Write;
@@ -13,6 +14,7 @@ use crate::model::cpu_caches;
 use crate::model::gelu;
 use crate::model::packed::{self, PackedLinear};
 use crate::model::small_matmul;
+use crate::model::vexp;
 
 /// A product to time.
 struct Layer {
@@ -229,6 +231,53 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "| mlp.gelu | 3072 | {m} | {kernel} | {:.3} | — | {gbs:.1} (read and written) |",
+                    secs * 1e3
+                )?;
+            }
+        }
+    }
+    // The exponentials of a softmax, on one thread: the LM head's log-sum-exp over a row of 50,257 logits and a
+    // 1,024-key attention row normalised in place, glibc's `expf` one value at a time (as attngraph did
+    // before) against attngraph's sixteen lanes.
+    for (name, n) in [
+        ("lm_head log-sum-exp", 50_257),
+        ("attention softmax", 1_024),
+    ] {
+        let row = values(n, 5);
+        let mut scratch = vec![0.0f32; n];
+        let kernels = [
+            (
+                "libm expf",
+                median_secs(|| {
+                    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+                    let mut sum = 0.0f64;
+                    for (d, &x) in scratch.iter_mut().zip(&row) {
+                        *d = (x - max).exp();
+                        sum += f64::from(*d);
+                    }
+                    std::hint::black_box((&scratch, sum));
+                    Ok(())
+                })?,
+            ),
+            (
+                "attngraph vexp",
+                median_secs(|| {
+                    let max = vexp::max(&row);
+                    let sum = vexp::exp_into(&row, &mut scratch, max);
+                    std::hint::black_box((&scratch, sum));
+                    Ok(())
+                })?,
+            ),
+        ];
+        for (kernel, secs) in kernels {
+            let per_s = n as f64 / secs / 1e9;
+            if json {
+                let line = serde_json::json!({"layer": name, "k": n, "n": n, "rows": 1, "kernel": kernel, "ms": secs * 1e3, "g_exp_per_s": per_s, "cpu": cpu, "threads": 1});
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(
+                    out,
+                    "| {name} | {n} | 1 | {kernel} | {:.4} | — | {per_s:.2} G exponentials/s (one thread) |",
                     secs * 1e3
                 )?;
             }

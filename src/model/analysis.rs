@@ -218,14 +218,10 @@ pub fn row_stats(
 }
 
 fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    // One pass: S = Σ e^(x−m) and W = Σ e^(x−m)·(x−m), exponentials in f32 (relative error ~1e-7), sums in f64.
+    let max = super::vexp::max(row);
+    // One pass: S = Σ e^(x−m) and W = Σ e^(x−m)·(x−m), exponentials in f32 (within 2 ulp), sums in f64.
     // Then lse = m + ln S and H = −Σ p ln p = ln S − W / S.
-    let (sum_exp, weighted) = row.iter().fold((0.0f64, 0.0f64), |(s, w), &x| {
-        let d = x - max;
-        let e = f64::from(d.exp());
-        (s + e, w + e * f64::from(d))
-    });
+    let (sum_exp, weighted) = super::vexp::moments(row, max);
     let lse = f64::from(max) + sum_exp.ln();
     let target_logit = target.and_then(|id| row.get(id as usize)).copied();
     let rank = target_logit.map_or(0, |t| 1 + row.iter().filter(|&&x| x > t).count());

@@ -189,13 +189,8 @@ impl CustomOp2 for WeightedValues {
 
 /// Softmax of one row in place (the row is not empty: every query sees at least itself).
 fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let mut sum = 0.0f32;
-    for x in row.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    let inv = 1.0 / sum;
+    let max = super::vexp::max(row);
+    let inv = 1.0 / super::vexp::exp_in_place(row, max);
     row.iter_mut().for_each(|x| *x *= inv);
 }
 

@@ -30,6 +30,7 @@ mod prefix_cache;
 pub(crate) mod small_matmul;
 pub(crate) mod softmax;
 pub mod tokenizer;
+pub(crate) mod vexp;
 pub mod weights;
 
 #[cfg(test)]

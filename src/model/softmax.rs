@@ -61,16 +61,10 @@ impl CustomOp1 for CausalSoftmax {
             .for_each(|(row, (dst, src))| {
                 // Query i (absolute position offset + i) sees keys 0..=offset + i.
                 let visible = (self.offset + row % t_new.max(1) + 1).min(t);
-                let (Some(dst), Some(src)) = (dst.get_mut(..visible), src.get(..visible)) else {
-                    return;
-                };
-                let max = src.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-                let mut sum = 0.0f32;
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = (x - max).exp();
-                    sum += *d;
-                }
-                let inv = 1.0 / sum;
+                // visible ≤ t, the length of both rows (chunks of t of equal-length buffers).
+                let (dst, src) = (&mut dst[..visible], &src[..visible]);
+                let max = super::vexp::max(src);
+                let inv = 1.0 / super::vexp::exp_into(src, dst, max);
                 dst.iter_mut().for_each(|d| *d *= inv);
             });
         Ok((CpuStorage::F32(out), layout.shape().clone()))
