@@ -50,12 +50,15 @@ def main():
     print(f"PyTorch 2048² sgemm: {peak:.1f} GFLOP/s; reading 512 MB: {bandwidth:.1f} GB/s")
     del a, b, big
 
-    ours, gelus = {}, []
+    ours, gelus, exps = {}, [], []
     out = subprocess.run([args.bin, "bench", "--kernels", "--format", "json"], check=True, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         row = json.loads(line)
         if row["layer"] == "mlp.gelu":
             gelus.append(row)
+            continue
+        if "g_exp_per_s" in row:
+            exps.append(row)
             continue
         key = (row["layer"], row["rows"])
         if key not in ours or row["ms"] < ours[key]["ms"]:
@@ -84,6 +87,22 @@ def main():
         x = torch.randn(row["rows"], 3072)
         secs = median_secs(lambda: torch.nn.functional.gelu(x, approximate="tanh"))
         print(f"| {row['rows']} | {row['kernel']} | {row['ms']:.3f} | {secs * 1e3:.3f} | {row['ms'] / (secs * 1e3):.2f}× |")
+
+    # e^(x − max) and their sum over one row, on one thread as attngraph's line is timed.
+    print()
+    print("| softmax exponentials, one thread | values | kernel | ms | G exp/s | PyTorch ms | G exp/s | ratio |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for row in exps:
+        n = row["n"]
+        x = torch.randn(n)
+        secs = median_secs(lambda: torch.exp(x - x.max()).sum())
+        print(
+            f"| {row['layer']} | {n} | {row['kernel']} | {row['ms']:.4f} | {row['g_exp_per_s']:.2f} | "
+            f"{secs * 1e3:.4f} | {n / secs / 1e9:.2f} | {row['ms'] / (secs * 1e3):.2f}× |"
+        )
+    torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

@@ -218,17 +218,17 @@ pub fn row_stats(
 }
 
 fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
-    let max = super::vexp::max(row);
-    // One pass: S = Σ e^(x−m) and W = Σ e^(x−m)·(x−m), exponentials in f32 (within 2 ulp), sums in f64.
-    // Then lse = m + ln S and H = −Σ p ln p = ln S − W / S.
-    let (sum_exp, weighted) = super::vexp::moments(row, max);
-    let lse = f64::from(max) + sum_exp.ln();
+    // One pass for the log-sum-exp and the entropy (exponentials in f32 within 2 ulp, sums in f64).
+    let super::vexp::Moments {
+        log_sum_exp: lse,
+        entropy_nats,
+    } = super::vexp::moments(row);
     let target_logit = target.and_then(|id| row.get(id as usize)).copied();
     let rank = target_logit.map_or(0, |t| 1 + row.iter().filter(|&&x| x > t).count());
     RowStats {
         logprob: target_logit.map_or(f64::NAN, |t| f64::from(t) - lse),
         rank,
-        entropy_nats: sum_exp.ln() - weighted / sum_exp,
+        entropy_nats,
         top_k: top_k_of(row, k)
             .into_iter()
             .map(|(id, x)| (id, (f64::from(x) - lse).exp()))

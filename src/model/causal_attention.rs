@@ -189,8 +189,7 @@ impl CustomOp2 for WeightedValues {
 
 /// Softmax of one row in place (the row is not empty: every query sees at least itself).
 fn softmax_in_place(row: &mut [f32]) {
-    let max = super::vexp::max(row);
-    let inv = 1.0 / super::vexp::exp_in_place(row, max);
+    let inv = 1.0 / super::vexp::exp_in_place(row);
     row.iter_mut().for_each(|x| *x *= inv);
 }
 

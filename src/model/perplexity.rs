@@ -213,10 +213,7 @@ const LM_HEAD_ROWS: usize = 128;
 
 /// −ln softmax(row)[target], with the log-sum-exp in f64.
 fn nll(row: &[f32], target: u32) -> f64 {
-    let max = super::vexp::max(row);
-    let sum = super::vexp::exp_sum(row, max);
-    let lse = f64::from(max) + sum.ln();
-    lse - row.get(target as usize).map_or(f64::NAN, |&x| f64::from(x))
+    super::vexp::log_sum_exp(row) - row.get(target as usize).map_or(f64::NAN, |&x| f64::from(x))
 }
 
 #[cfg(test)]
