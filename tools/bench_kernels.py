@@ -4,7 +4,8 @@
 Prints the machine's yardsticks first: PyTorch's 2048 × 2048 sgemm (GFLOP/s, a fair peak for f32 products) and
 a read of 512 MB with all threads (GB/s, the limit of a one-row product, which reads every weight once). Then,
 for each layer and row count, attngraph's fastest kernel on this CPU (`attngraph bench --kernels`) against
-`torch.nn.functional.linear`, as ms, GFLOP/s and the ratio of times.
+`torch.nn.functional.linear`, as ms, GFLOP/s and the ratio of times; the MLP's GELU against PyTorch's (tanh
+form); and a softmax's exponentials on one thread, e^(x − max) and their sum over a row, against `torch.exp`.
 
 Usage: cargo build --release && python tools/bench_kernels.py [--bin target/release/attngraph]
 """

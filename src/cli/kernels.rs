@@ -1,7 +1,7 @@
 //! `attngraph bench --kernels`: each matrix-product kernel on GPT-2 small's four linear layers and its LM head,
 //! as GFLOP/s (2·m·k·n over the time) and, for a few rows, as GB/s of weights read (a product of one row reads
 //! every weight once, so memory bandwidth is its limit); the MLP's GELU, candle's against attngraph's; and the
-//! exponentials of a softmax, glibc's `expf` against attngraph's vectors.
+//! exponentials of a softmax, libm's `expf` against attngraph's vectors.
 //! `tools/bench_kernels.py` puts PyTorch's numbers beside these in one run.
 
 use std::io::Write;
@@ -237,7 +237,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
         }
     }
     // The exponentials of a softmax, on one thread: e^(x − max) and their sum over a row of 50,257 logits (the LM
-    // head's log-sum-exp) and over an attention row of 1,024 keys, glibc's `expf` one value at a time (as
+    // head's log-sum-exp) and over an attention row of 1,024 keys, libm's `expf` one value at a time (as
     // attngraph did before) against attngraph's sixteen lanes.
     for (name, n) in [
         ("lm_head log-sum-exp", 50_257),

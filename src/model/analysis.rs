@@ -203,7 +203,8 @@ pub struct RowStats {
 }
 
 /// Computes the statistics of each logits row; row r scores `targets[r]` (or nothing, where it is `None`).
-/// Rows run in parallel; each is one pass for the log-sum-exp and one for the rest.
+/// Rows run in parallel; each is read for its maximum, then for the log-sum-exp and entropy, then for the rank
+/// and the top-k.
 pub fn row_stats(
     logits: &[f32],
     vocab: usize,
@@ -218,7 +219,7 @@ pub fn row_stats(
 }
 
 fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
-    // One pass for the log-sum-exp and the entropy (exponentials in f32 within 2 ulp, sums in f64).
+    // The log-sum-exp and the entropy in one call (exponentials in f32 within 2 ulp, sums in f64).
     let super::vexp::Moments {
         log_sum_exp: lse,
         entropy_nats,
