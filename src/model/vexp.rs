@@ -328,8 +328,56 @@ mod tests {
         fn(&[f32]) -> Moments,
     );
 
+    /// The compiled versions this CPU can run, the dispatched one first; says by name which it cannot (CI's CPU
+    /// varies, so that is a report, not a failure).
+    fn versions() -> Vec<Version> {
+        #[allow(unused_mut)] // Off x86-64 the dispatched version is the only one.
+        let mut versions: Vec<Version> = vec![("dispatched", exp_in_place, log_sum_exp, moments)];
+        #[cfg(target_arch = "x86_64")]
+        macro_rules! compiled {
+            ($name:literal, $feature:tt, $in_place:ident, $lse:ident, $moments:ident) => {
+                if std::arch::is_x86_feature_detected!($feature) {
+                    versions.push((
+                        $name,
+                        // SAFETY: the CPU has the one feature each of the three is compiled for (checked above).
+                        |r| unsafe { $in_place(r) },
+                        // SAFETY: as above.
+                        |r| unsafe { $lse(r) },
+                        // SAFETY: as above.
+                        |r| unsafe { $moments(r) },
+                    ));
+                } else {
+                    crate::skip_report::report(
+                        "every_instruction_set_gives_the_portable_bits",
+                        concat!("the ", $name, " version"),
+                        concat!("the CPU has no ", $feature),
+                    );
+                }
+            };
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            compiled!(
+                "avx512",
+                "avx512f",
+                exp_in_place_avx512,
+                log_sum_exp_avx512,
+                moments_avx512
+            );
+            compiled!(
+                "avx2",
+                "avx2",
+                exp_in_place_avx2,
+                log_sum_exp_avx2,
+                moments_avx2
+            );
+        }
+        versions
+    }
+
     #[test]
     fn every_instruction_set_gives_the_portable_bits() {
+        let versions = versions();
         for row in rows() {
             let mut want = row.clone();
             let sum = body::exp_in_place(&mut want);
@@ -338,45 +386,7 @@ mod tests {
             let mut c = vec![0.0; row.len()];
             assert_eq!(exp_into(&row, &mut c).to_bits(), sum.to_bits());
             assert_eq!(c, want);
-            let mut versions: Vec<Version> =
-                vec![("dispatched", exp_in_place, log_sum_exp, moments)];
-            #[cfg(target_arch = "x86_64")]
-            {
-                // Each compiled version runs only where the CPU has its instructions; the test says which it
-                // could not run (CI's CPU varies, so that is a report, not a failure).
-                let test = "every_instruction_set_gives_the_portable_bits";
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    versions.push((
-                        "avx512",
-                        // SAFETY: the CPU has AVX-512F (checked above), as do the next two.
-                        |r| unsafe { exp_in_place_avx512(r) },
-                        // SAFETY: as above.
-                        |r| unsafe { log_sum_exp_avx512(r) },
-                        // SAFETY: as above.
-                        |r| unsafe { moments_avx512(r) },
-                    ));
-                } else {
-                    crate::skip_report::report(
-                        test,
-                        "the AVX-512 version",
-                        "the CPU has no AVX-512F",
-                    );
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    versions.push((
-                        "avx2",
-                        // SAFETY: the CPU has AVX2 (checked above), as do the next two.
-                        |r| unsafe { exp_in_place_avx2(r) },
-                        // SAFETY: as above.
-                        |r| unsafe { log_sum_exp_avx2(r) },
-                        // SAFETY: as above.
-                        |r| unsafe { moments_avx2(r) },
-                    ));
-                } else {
-                    crate::skip_report::report(test, "the AVX2 version", "the CPU has no AVX2");
-                }
-            }
-            for (name, in_place, lse_of, moments_of) in versions {
+            for &(name, in_place, lse_of, moments_of) in &versions {
                 let mut got = row.clone();
                 assert_eq!(in_place(&mut got).to_bits(), sum.to_bits(), "{name}");
                 assert_eq!(got, want, "{name}");
