@@ -271,7 +271,7 @@ fn grid(
         });
 }
 
-/// The lens grid's columns: as wide as the panel allows for every layer to show (the demo model's nine beside
+/// The lens grid's columns: as wide as the panel allows for every layer to show (the demo model's ten beside
 /// the side panels), between [`Columns::NARROWEST`] and [`Columns::WIDEST`] points; a narrower column gets a
 /// smaller font and a shorter token (the whole token is on hover). Deeper models scroll sideways.
 struct Columns {
@@ -283,7 +283,7 @@ struct Columns {
 
 impl Columns {
     const WIDEST: f32 = 118.0;
-    const NARROWEST: f32 = 64.0;
+    const NARROWEST: f32 = 60.0;
 
     fn fitting(available: f32, layers: usize, gap: f32) -> Self {
         let fit = available / layers.max(1) as f32 - gap;
@@ -311,15 +311,15 @@ mod tests {
             (wide.width, wide.font_size, wide.token_chars),
             (118.0, 12.0, 9)
         );
-        // The demo model's 9 columns in the 690 points the default window leaves them: all of them, narrower,
-        // in a smaller font, with 5 characters of each guess.
-        let demo = Columns::fitting(690.0, 9, 8.0);
+        // The demo model's 10 columns (nine layers and the output) in the 700 points the default window leaves
+        // them: all of them, narrower, in a smaller font, with 4 characters of each guess.
+        let demo = Columns::fitting(700.0, 10, 8.0);
         assert!(
-            demo.width * 9.0 + 8.0 * 9.0 <= 690.0 + 0.01,
+            demo.width * 10.0 + 8.0 * 10.0 <= 700.0 + 0.01,
             "{}",
             demo.width
         );
-        assert_eq!((demo.font_size, demo.token_chars), (10.0, 5));
+        assert_eq!((demo.font_size, demo.token_chars), (10.0, 4));
         // Too many to fit: the narrowest cells, and the grid scrolls sideways.
         let deep = Columns::fitting(660.0, 25, 8.0);
         assert_eq!(deep.width, Columns::NARROWEST);
