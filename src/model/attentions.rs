@@ -5,10 +5,12 @@ use serde::Serialize;
 /// Every head's attention probabilities, stored as packed lower triangles: row q of a head holds q + 1 values,
 /// since the causal mask makes the rest zero. Half the memory of dense matrices (1024 tokens × 144 heads: 300 MB).
 ///
-/// Rows are kept query by query (row q of every layer and head together) in blocks of consecutive queries that
-/// analyses share: causal attention never changes a prefix's rows when text is appended, so an analysis made
-/// with the prefix cache holds the earlier analysis' blocks (reference-counted) and only its new rows, instead of
-/// copying 300 MB per keystroke at 1024 tokens.
+/// Rows are kept in blocks of consecutive queries that analyses share: causal attention never changes a prefix's
+/// rows when text is appended, so an analysis made with the prefix cache holds the earlier analysis' blocks
+/// (reference-counted) and only its new rows, instead of copying 300 MB per keystroke at 1024 tokens. Inside a
+/// block the values go layer by layer, head by head, row by row: each layer pushed is appended as one run, in the
+/// order the CPU attention writes its packed probabilities ([`Attentions::push_layer_packed`]), so nothing is
+/// zeroed first or copied row by row.
 #[derive(Clone, Debug, Default)]
 pub struct Attentions {
     n_layer: usize,
@@ -20,13 +22,22 @@ pub struct Attentions {
     layers: usize,
 }
 
-/// Query rows `first..first + rows`: for each query q, for each layer, for each head, the q + 1 values of that row.
-/// `data` may hold more rows than `rows` (a block shared with an analysis whose text went on further).
+/// Query rows `first..first + rows`, laid out for `first..first + span` (span ≥ rows: a block shared with an
+/// analysis whose text went on further): for each layer, for each head, for each query q of the span, the q + 1
+/// values of that row.
 #[derive(Clone, Debug)]
 struct RowBlock {
     first: usize,
     rows: usize,
+    span: usize,
     data: std::sync::Arc<Vec<f32>>,
+}
+
+impl RowBlock {
+    /// Values one head's rows take in `data`.
+    fn per_head(&self) -> usize {
+        triangle(self.first + self.span) - triangle(self.first)
+    }
 }
 
 impl Attentions {
@@ -55,96 +66,143 @@ impl Attentions {
         prefix: Option<&Attentions>,
         new_rows: &[f32],
     ) -> Result<(), AttentionsError> {
-        let (t, per_row) = (self.n_tokens, self.n_layer * self.n_head);
+        let t = self.n_tokens;
         let per_query = self.n_head * t;
-        if self.layers >= self.n_layer
-            || per_query == 0
-            || !new_rows.len().is_multiple_of(per_query)
-            || new_rows.len() / per_query > t
-        {
-            return Err(AttentionsError {
-                values: new_rows.len(),
-                layer: self.layers,
-                n_layer: self.n_layer,
-                n_head: self.n_head,
-                n_tokens: t,
-            });
+        if per_query == 0 || !new_rows.len().is_multiple_of(per_query) {
+            return Err(self.misfit(new_rows.len()));
         }
         let t_new = new_rows.len() / per_query;
+        let Some(data) = self.next_layer(prefix, t_new, new_rows.len())? else {
+            return Ok(());
+        };
+        // Head by head, row by row: row q of the new rows q = t − t_new.. keeps keys 0..=q of its t values.
+        for (i, row) in new_rows.chunks_exact(t).enumerate() {
+            let q = t - t_new + i % t_new;
+            data.extend_from_slice(&row[..=q]);
+        }
+        Ok(())
+    }
+
+    /// Appends one layer as [`Attentions::push_layer_rows`] does, its `new_rows` rows given packed as the CPU
+    /// attention writes them: for each head, for each new query q = t − new_rows.., the q + 1 values of its row.
+    pub fn push_layer_packed(
+        &mut self,
+        prefix: Option<&Attentions>,
+        new_rows: usize,
+        packed: &[f32],
+    ) -> Result<(), AttentionsError> {
+        let t = self.n_tokens;
+        let want = (new_rows <= t).then(|| self.n_head * (triangle(t) - triangle(t - new_rows)));
+        if want != Some(packed.len()) {
+            return Err(self.misfit(packed.len()));
+        }
+        if let Some(data) = self.next_layer(prefix, new_rows, packed.len())? {
+            data.extend_from_slice(packed);
+        }
+        Ok(())
+    }
+
+    /// Counts the next layer in and gives the buffer its `t_new` new rows are appended to (none when there are
+    /// none). The first layer takes the rows before them from `prefix` (shared) and starts a block for the new
+    /// rows; every later layer must bring as many, in the order they were started.
+    fn next_layer(
+        &mut self,
+        prefix: Option<&Attentions>,
+        t_new: usize,
+        values: usize,
+    ) -> Result<Option<&mut Vec<f32>>, AttentionsError> {
+        let t = self.n_tokens;
+        if self.layers >= self.n_layer || t_new > t {
+            return Err(self.misfit(values));
+        }
         let p = t - t_new;
         if self.layers == 0 {
             self.blocks = prefix.map_or_else(Vec::new, |old| old.shared_prefix(p));
             let have = self.blocks.last().map_or(0, |b| b.first + b.rows);
-            if have < t {
-                let len = per_row * (triangle(t) - triangle(have));
+            // The prefix must hold every row before the new ones: a gap would be rows nobody computed.
+            if have != p {
+                self.blocks.clear();
+                return Err(self.misfit(values));
+            }
+            if t_new > 0 {
+                let per_head = triangle(t) - triangle(p);
                 self.blocks.push(RowBlock {
-                    first: have,
-                    rows: t - have,
-                    data: std::sync::Arc::new(vec![0.0; len]),
+                    first: p,
+                    rows: t_new,
+                    span: t_new,
+                    data: std::sync::Arc::new(Vec::with_capacity(
+                        self.n_layer * self.n_head * per_head,
+                    )),
                 });
             }
         }
         let layer = self.layers;
+        let per_layer = self.n_head * (triangle(t) - triangle(p));
+        let misfit = self.misfit(values);
         self.layers += 1;
         if t_new == 0 {
-            return Ok(());
+            // The first layer started no block of new rows; a later one with none to add is in step.
+            return match self.blocks.last() {
+                Some(b) if b.first + b.rows == t => Ok(None),
+                None if t == 0 => Ok(None),
+                _ => Err(misfit),
+            };
         }
-        // The first layer pushed a block of its own for the rows it did not share from `prefix`; a later layer
-        // with new rows that the first did not have finds none, or only a shared one, and is refused.
-        let misfit = AttentionsError {
-            values: new_rows.len(),
-            layer,
-            n_layer: self.n_layer,
-            n_head: self.n_head,
-            n_tokens: t,
-        };
+        // The first layer started a block of exactly these rows, which only this tensor holds while it fills.
         let Some(block) = self.blocks.last_mut() else {
             return Err(misfit);
         };
-        let first = block.first;
-        let Some(data) = std::sync::Arc::get_mut(&mut block.data) else {
+        if block.first != p || block.rows != t_new {
             return Err(misfit);
-        };
-        for (head, rows) in new_rows
-            .chunks_exact(t_new.max(1) * t)
-            .take(self.n_head)
-            .enumerate()
-        {
-            for (i, row) in rows.chunks_exact(t).enumerate() {
-                let q = p + i;
-                if q < first {
-                    continue;
-                }
-                let at = per_row * (triangle(q) - triangle(first))
-                    + (layer * self.n_head + head) * (q + 1);
-                // Row q of this layer's head lies inside the block of rows first.. (q ≥ first), and a dense
-                // row of t ≥ q + 1 values holds keys 0..=q.
-                data[at..at + q + 1].copy_from_slice(&row[..=q]);
-            }
         }
-        Ok(())
+        match std::sync::Arc::get_mut(&mut block.data) {
+            Some(data) if data.len() == layer * per_layer => Ok(Some(data)),
+            _ => Err(misfit),
+        }
+    }
+
+    fn misfit(&self, values: usize) -> AttentionsError {
+        AttentionsError {
+            values,
+            layer: self.layers,
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_tokens: self.n_tokens,
+        }
     }
 
     /// This tensor's blocks cut to the first `p` query rows. A block cut to less than half of what it holds is
     /// copied instead, so an edit far back in a long text does not keep the whole old block alive.
     fn shared_prefix(&self, p: usize) -> Vec<RowBlock> {
-        let per_row = self.n_layer * self.n_head;
+        let heads = self.n_layer * self.n_head;
         self.blocks
             .iter()
             .filter(|b| b.first < p)
             .map(|b| {
                 let rows = b.rows.min(p - b.first);
-                let used = per_row * (triangle(b.first + rows) - triangle(b.first));
-                let data = if used * 2 < b.data.len() {
-                    // `used` counts the rows kept of this block, no more than it holds.
-                    std::sync::Arc::new(b.data[..used].to_vec())
+                let kept = triangle(b.first + rows) - triangle(b.first);
+                if heads * kept * 2 < b.data.len() {
+                    // Each head's rows start every `per_head` values; the first `kept` of them are the rows kept.
+                    let per_head = b.per_head();
+                    let data: Vec<f32> = b
+                        .data
+                        .chunks_exact(per_head)
+                        .flat_map(|head| &head[..kept])
+                        .copied()
+                        .collect();
+                    RowBlock {
+                        first: b.first,
+                        rows,
+                        span: rows,
+                        data: std::sync::Arc::new(data),
+                    }
                 } else {
-                    b.data.clone()
-                };
-                RowBlock {
-                    first: b.first,
-                    rows,
-                    data,
+                    RowBlock {
+                        first: b.first,
+                        rows,
+                        span: b.span,
+                        data: b.data.clone(),
+                    }
                 }
             })
             .collect()
@@ -186,9 +244,8 @@ impl Attentions {
         );
         // The blocks cover rows 0..n_tokens in order, so the first block not ending before `query` holds it.
         let block = &self.blocks[self.blocks.partition_point(|b| b.first + b.rows <= query)];
-        let per_row = self.n_layer * self.n_head;
-        let start = per_row * (triangle(query) - triangle(block.first))
-            + (layer * self.n_head + head) * (query + 1);
+        let start = (layer * self.n_head + head) * block.per_head() + triangle(query)
+            - triangle(block.first);
         &block.data[start..start + query + 1]
     }
 
@@ -316,6 +373,58 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The rows of [`dense_rows`] packed as the CPU attention writes them: for each head, row q's q + 1 values.
+    fn packed_rows(layer: usize, from: usize, rows: usize, t: usize) -> Vec<f32> {
+        dense_rows(layer, from, rows, t)
+            .chunks_exact(t)
+            .enumerate()
+            .flat_map(|(i, row)| row[..=from + i % rows].to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn packed_layers_read_as_dense_ones() {
+        let mut six = Attentions::with_shape(2, 2, 6);
+        for layer in 0..2 {
+            six.push_layer_packed(None, 6, &packed_rows(layer, 0, 6, 6))
+                .unwrap();
+        }
+        assert_eq!(six, fresh(6));
+        let mut eight = Attentions::with_shape(2, 2, 8);
+        for layer in 0..2 {
+            eight
+                .push_layer_packed(Some(&six), 3, &packed_rows(layer, 5, 3, 8))
+                .unwrap();
+        }
+        assert_eq!(eight, fresh(8));
+        assert!(std::sync::Arc::ptr_eq(
+            &eight.blocks[0].data,
+            &six.blocks[0].data
+        ));
+        // A value short.
+        let mut short = Attentions::with_shape(2, 2, 8);
+        assert!(short
+            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8)[1..])
+            .is_err());
+        // New rows from 7 on after a prefix of 6 rows: row 6 would be one nobody computed.
+        let mut gap = Attentions::with_shape(2, 2, 8);
+        assert!(gap
+            .push_layer_packed(Some(&six), 1, &packed_rows(0, 7, 1, 8))
+            .is_err());
+        // A later layer with another number of new rows than the first.
+        let mut uneven = Attentions::with_shape(2, 2, 8);
+        uneven
+            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .unwrap();
+        assert!(uneven
+            .push_layer_packed(Some(&six), 2, &packed_rows(1, 6, 2, 8))
+            .is_err());
+        // A third layer of a 2-layer tensor.
+        assert!(eight
+            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .is_err());
     }
 
     fn fresh(t: usize) -> Attentions {

@@ -1,9 +1,9 @@
-//! Causal attention on the CPU in two ops that compute only what a query may see: the probabilities
-//! softmax(QKᵀ·scale) written once into the (n_head, t_new, t) buffer the analysis keeps, and the weighted values
-//! P·V. Query rows go in blocks of [`ROWS`]; a block multiplies only the keys its last row sees, so the masked
-//! half of QKᵀ and of P·V is never computed, the scores are never a tensor of their own (softmax runs in place,
-//! in the rows the product just wrote, while they are in cache), and grouped-query heads read their key/value
-//! head in place (no repeated copy of the keys and values).
+//! Causal attention on the CPU that computes only what a query may see. [`attention`] takes query rows in blocks
+//! of [`ROWS`]: a block multiplies only the keys its last row sees (the masked half of QKᵀ and of P·V is never
+//! computed), its scores softmax(QKᵀ·scale) stay in a scratch buffer in cache, softmax runs in place there, the
+//! rows are packed once into the probabilities the analysis keeps (their masked half never stored), and P·V
+//! reads the same scratch. Grouped-query heads read their key/value head in place (no repeated copy of the keys
+//! and values). [`weighted_values`] is P·V alone, for probabilities made elsewhere (the path that keeps scores).
 //!
 //! The products are the `gemm` crate's (candle's own CPU gemm), on one thread each, the heads and blocks shared
 //! among rayon's threads. The one `unsafe` call is in [`product`], whose bounds are checked before it runs.
@@ -24,16 +24,136 @@ pub fn applies(tensors: &[&Tensor]) -> bool {
         .all(|x| x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous())
 }
 
-/// Attention probabilities of queries `q` (n_head, t_new, d) at positions offset..offset + t_new over keys `k`
-/// (n_kv_head, t, d), t = offset + t_new: softmax(q·kᵀ·scale) over the keys each query sees, exactly 0 above the
-/// diagonal; (n_head, t_new, t). Head h reads key head h / (n_head / n_kv_head).
-pub fn probabilities(q: &Tensor, k: &Tensor, scale: f32) -> candle_core::Result<Tensor> {
-    q.apply_op2_no_bwd(k, &Probabilities { scale })
+/// Causal attention of queries `q` (n_head, t_new, d) at positions offset..offset + t_new over keys `k` and values
+/// `v` (n_kv_head, t, d), t = offset + t_new, in one pass per block of query rows: the block's scores
+/// softmax(q·kᵀ·scale) in a scratch buffer that stays in cache, then (with `keep`) its rows packed into the
+/// probabilities returned, then the weighted values P·V from the same scratch. Returns the probabilities packed
+/// (n_head, Σ_{q=offset}^{t−1} (q + 1)): for each head, row q of every new query, keys 0..=q, the layout
+/// [`crate::model::attentions::Attentions::push_layer_packed`] appends as it is; and the weighted values
+/// (n_head, t_new, d). No (n_head, t_new, t) buffer is made, zeroed or copied.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f32,
+    keep: bool,
+) -> candle_core::Result<(Option<Tensor>, Tensor)> {
+    let (n_head, t_new, dq) = q.dims3()?;
+    let dims = Dims::new(n_head, t_new, k.layout(), "causal attention")?;
+    if dq != dims.d || v.dims() != k.dims() {
+        candle_core::bail!(
+            "causal attention: queries of width {dq}, keys {:?}, values {:?}",
+            k.dims(),
+            v.dims()
+        );
+    }
+    let (t, d, offset) = (dims.t, dims.d, dims.offset());
+    // Values of one head's new rows in the packed probabilities.
+    let per_head = triangle(t) - triangle(offset);
+    let mut probs = vec![0.0f32; if keep { n_head * per_head } else { 0 }];
+    let mut heads = vec![0.0f32; n_head * t_new * d];
+    with_f32(q, "causal attention", |q| {
+        with_f32(k, "causal attention", |k| {
+            with_f32(v, "causal attention", |v| {
+                // One task per head and block of ROWS query rows, each with its own slices of both outputs.
+                let mut tasks = Vec::new();
+                // Each head's packed rows, or (not kept) none: as many items as heads either way, since `probs`
+                // holds n_head · per_head values and per_head ≥ 1 wherever there is a row.
+                let packed_heads: Box<dyn Iterator<Item = &mut [f32]>> = if keep {
+                    Box::new(probs.chunks_mut(per_head.max(1)))
+                } else {
+                    Box::new(std::iter::repeat_with(|| -> &mut [f32] { &mut [] }))
+                };
+                let per_head_out = heads.chunks_mut((t_new * d).max(1));
+                for (h, (out, mut packed)) in per_head_out.zip(packed_heads).enumerate() {
+                    for (b, out) in out.chunks_mut(ROWS * d).enumerate() {
+                        let r0 = b * ROWS;
+                        let m = out.len() / d;
+                        // Row r0 + i of this head holds offset + r0 + i + 1 values.
+                        let len = if keep {
+                            triangle(offset + r0 + m) - triangle(offset + r0)
+                        } else {
+                            0
+                        };
+                        // The blocks' lengths add up to the head's: Σ over its rows of offset + row + 1.
+                        let (mine, rest) = std::mem::take(&mut packed).split_at_mut(len);
+                        packed = rest;
+                        tasks.push((h, r0, mine, out));
+                    }
+                }
+                tasks.into_par_iter().try_for_each_init(
+                    Vec::new,
+                    |scratch: &mut Vec<f32>, (h, r0, packed, out)| {
+                        let m = out.len() / d;
+                        let seen = offset + r0 + m; // keys the block's last row sees
+                        if scratch.len() < m * seen {
+                            scratch.resize(m * seen, 0.0);
+                        }
+                        let scores = &mut scratch[..m * seen];
+                        let q_rows = &q[(h * t_new + r0) * d..(h * t_new + r0 + m) * d];
+                        // scores[i][j] = scale · q_i · k_j for j < seen: lhs q (m × d), rhs kᵀ (d × seen).
+                        product(
+                            Strided::rows(scores, seen),
+                            Matrix::new(q_rows, d, 1),
+                            Matrix::new(dims.kv_head(k, h), 1, d),
+                            [m, seen, d],
+                            scale,
+                        )?;
+                        let mut at = 0;
+                        for (i, row) in scores.chunks_mut(seen).enumerate() {
+                            let visible = offset + r0 + i + 1;
+                            let (live, masked) = row.split_at_mut(visible);
+                            softmax_in_place(live);
+                            masked.fill(0.0);
+                            if keep {
+                                // `packed` holds Σ visible over the block's rows, `at` the rows before this one.
+                                packed[at..at + visible].copy_from_slice(live);
+                                at += visible;
+                            }
+                        }
+                        // out = P (m × seen) · v (seen × d).
+                        product(
+                            Strided::rows(out, d),
+                            Matrix::new(scores, seen, 1),
+                            Matrix::new(dims.kv_head(v, h), d, 1),
+                            [m, d, seen],
+                            1.0,
+                        )
+                    },
+                )
+            })
+        })
+    })?;
+    let device = q.device();
+    let probs = if keep {
+        Some(Tensor::from_vec(probs, (n_head, per_head), device)?)
+    } else {
+        None
+    };
+    Ok((probs, Tensor::from_vec(heads, (n_head, t_new, d), device)?))
 }
 
-/// Weighted values P·V of probabilities `p` (n_head, t_new, t) from [`probabilities`] and values `v`
-/// (n_kv_head, t, d): (n_head, t_new, d). A block of rows reads the keys its last row sees, so up to 63 entries
-/// above the diagonal, which must be 0, as [`probabilities`] leaves them.
+/// `f` on the values of `x`, a contiguous f32 tensor on the CPU, in place.
+fn with_f32<R>(
+    x: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let (storage, layout) = x.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => f(contiguous_f32(cpu, layout, what)?),
+        _ => candle_core::bail!("{what}: a tensor off the CPU"),
+    }
+}
+
+/// Number of entries in the lower triangle (diagonal included) of an n × n matrix.
+fn triangle(n: usize) -> usize {
+    n * (n + 1) / 2
+}
+
+/// Weighted values P·V of probabilities `p` (n_head, t_new, t) and values `v` (n_kv_head, t, d): (n_head, t_new,
+/// d). A block of rows reads the keys its last row sees, so up to 63 entries above the diagonal, which must be 0,
+/// as a causal softmax leaves them.
 pub fn weighted_values(p: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
     p.apply_op2_no_bwd(v, &WeightedValues)
 }
@@ -73,67 +193,6 @@ impl Dims {
         let start = h / self.group * size;
         // h < n_head, so h / group < n_kv and the slice lies in the (n_kv, t, d) buffer the layout checked.
         &kv[start..start + size]
-    }
-}
-
-struct Probabilities {
-    scale: f32,
-}
-
-impl CustomOp2 for Probabilities {
-    fn name(&self) -> &'static str {
-        "causal-probabilities"
-    }
-
-    fn cpu_fwd(
-        &self,
-        qs: &CpuStorage,
-        ql: &Layout,
-        ks: &CpuStorage,
-        kl: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let q = contiguous_f32(qs, ql, "causal probabilities")?;
-        let k = contiguous_f32(ks, kl, "causal probabilities")?;
-        let (n_head, t_new, dq) = ql.shape().dims3()?;
-        let dims = Dims::new(n_head, t_new, kl, "causal probabilities")?;
-        if dq != dims.d {
-            candle_core::bail!(
-                "causal probabilities: queries of width {dq}, keys of {}",
-                dims.d
-            );
-        }
-        let (t, d, offset) = (dims.t, dims.d, dims.offset());
-        // Zeroed once: what no block writes (above each block's last visible key) is the causal zero.
-        let mut out = vec![0.0f32; n_head * t_new * t];
-        let mut tasks: Vec<(usize, usize, &mut [f32])> = Vec::new();
-        for (h, head) in out.chunks_mut((t_new * t).max(1)).enumerate() {
-            for (b, rows) in head.chunks_mut(ROWS * t).enumerate() {
-                tasks.push((h, b * ROWS, rows));
-            }
-        }
-        tasks.into_par_iter().try_for_each(|(h, r0, rows)| {
-            let m = rows.len() / t;
-            let seen = offset + r0 + m; // keys the block's last row sees
-            let q_rows = &q[(h * t_new + r0) * d..(h * t_new + r0 + m) * d];
-            let keys = dims.kv_head(k, h);
-            // rows[i][j] = scale · q_i · k_j for j < seen: lhs q (m × d, rows of d), rhs kᵀ (d × seen).
-            product(
-                Strided::rows(rows, t),
-                Matrix::new(q_rows, d, 1),
-                Matrix::new(keys, 1, d),
-                [m, seen, d],
-                self.scale,
-            )?;
-            for (i, row) in rows.chunks_mut(t).enumerate() {
-                let visible = offset + r0 + i + 1;
-                let (live, masked) = row.split_at_mut(visible);
-                softmax_in_place(live);
-                // The product wrote up to `seen`; the rest of the row is still the zero it was made with.
-                masked[..seen - visible].fill(0.0);
-            }
-            Ok::<(), candle_core::Error>(())
-        })?;
-        Ok((CpuStorage::F32(out), Shape::from((n_head, t_new, t))))
     }
 }
 
@@ -349,8 +408,32 @@ mod tests {
         }
     }
 
+    /// Packed rows (n_head, Σ (q + 1)) of `t_new` queries over `t` keys, dense again: (n_head, t_new, t) with
+    /// zeros above the diagonal.
+    fn unpack(packed: &Tensor, t_new: usize, t: usize) -> Vec<Vec<Vec<f32>>> {
+        packed
+            .to_vec2::<f32>()
+            .unwrap()
+            .iter()
+            .map(|head| {
+                let mut rest = head.as_slice();
+                let rows = (t - t_new..t)
+                    .map(|q| {
+                        let (row, after) = rest.split_at(q + 1);
+                        rest = after;
+                        let mut dense = row.to_vec();
+                        dense.resize(t, 0.0);
+                        dense
+                    })
+                    .collect();
+                assert!(rest.is_empty(), "{} values left over", rest.len());
+                rows
+            })
+            .collect()
+    }
+
     #[test]
-    fn equal_the_masked_softmax_path() {
+    fn equals_the_masked_softmax_path() {
         // Blocks cut mid-text (ROWS = 64 < 150), cached positions before the rows, grouped heads (4 over 2),
         // and a single new row after a long prefix.
         for (n_head, n_kv, t_new, offset, d) in [
@@ -365,20 +448,26 @@ mod tests {
             let v = tensor(n_kv * t * d, 3, (n_kv, t, d));
             let scale = 1.0 / (d as f64).sqrt();
             let (want_p, want_h) = reference(&q, &k, &v, scale);
-            let p = probabilities(&q, &k, scale as f32).unwrap();
-            let h = weighted_values(&p, &v).unwrap();
             let case = format!("{n_head}/{n_kv} heads, {t_new} rows after {offset}");
+            let (p, h) = attention(&q, &k, &v, scale as f32, true).unwrap();
+            let p = unpack(&p.unwrap(), t_new, t);
+            let p = Tensor::new(p, &Device::Cpu).unwrap();
             close(&p, &want_p, &format!("probabilities, {case}"));
             close(&h, &want_h, &format!("weighted values, {case}"));
-            // Above the diagonal: exactly 0, not merely small, in every head.
-            for (h, head) in p.to_vec3::<f32>().unwrap().iter().enumerate() {
-                for (i, row) in head.iter().enumerate() {
-                    assert!(
-                        row[offset + i + 1..].iter().all(|&x| x == 0.0),
-                        "{case}: head {h} row {i}"
-                    );
-                }
-            }
+            // Without the probabilities kept, the same weighted values to the bit.
+            let (none, h_alone) = attention(&q, &k, &v, scale as f32, false).unwrap();
+            assert!(none.is_none());
+            assert_eq!(
+                h_alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                h.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "{case}"
+            );
+            // The dense path's P·V op on the reference's probabilities.
+            close(
+                &weighted_values(&want_p, &v).unwrap(),
+                &want_h,
+                &format!("weighted values of dense probabilities, {case}"),
+            );
         }
     }
 
@@ -389,8 +478,10 @@ mod tests {
             tensor(2 * 5 * 4, 2, (2, 5, 4)),
             tensor(2 * 5 * 4, 3, (2, 5, 4)),
         );
-        let p = probabilities(&q, &k, 0.5).unwrap();
-        assert_eq!(p.dims(), &[2, 0, 5]);
+        let (p, h) = attention(&q, &k, &v, 0.5, true).unwrap();
+        assert_eq!(p.unwrap().dims(), &[2, 0]);
+        assert_eq!(h.dims(), &[2, 0, 4]);
+        let p = Tensor::zeros((2, 0, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
         assert_eq!(weighted_values(&p, &v).unwrap().dims(), &[2, 0, 4]);
     }
 
@@ -398,8 +489,11 @@ mod tests {
     fn mismatched_shapes_are_errors() {
         let q = tensor(3 * 4 * 8, 1, (3, 4, 8));
         let k = tensor(2 * 4 * 8, 2, (2, 4, 8)); // 3 heads cannot share 2 key heads
-        assert!(probabilities(&q, &k, 1.0).is_err());
+        assert!(attention(&q, &k, &k, 1.0, true).is_err());
         let k = tensor(3 * 2 * 8, 2, (3, 2, 8)); // fewer keys than rows
-        assert!(probabilities(&q, &k, 1.0).is_err());
+        assert!(attention(&q, &k, &k, 1.0, true).is_err());
+        let k = tensor(3 * 4 * 8, 2, (3, 4, 8));
+        let v = tensor(3 * 5 * 8, 3, (3, 5, 8)); // values of other positions than the keys
+        assert!(attention(&q, &k, &v, 1.0, false).is_err());
     }
 }

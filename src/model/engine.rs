@@ -10,7 +10,7 @@ use super::config::{Config, Family, NormKind, Positions};
 use super::demo;
 pub use super::errors::EngineError;
 use super::layers::Kernels;
-use super::lm::{CausalLm, KeyValue};
+use super::lm::{CausalLm, KeyValue, LayerProbs};
 use super::loader::{self, HubOptions, ModelSource, TokenizerFiles};
 pub use super::options::{AnalyzeOptions, DeviceKind};
 pub use super::prefix_cache::PrefixCache;
@@ -183,9 +183,7 @@ impl Engine {
         }
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
         self.model.forward(ids, false, &mut |_, probs, _| {
-            crate::model::softmax::with_values(probs, |dense| attentions.push_layer_dense(dense))?
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            Ok(())
+            push_layer(&mut attentions, None, probs)
         })?;
         Ok(attentions)
     }
@@ -295,10 +293,7 @@ impl Engine {
             options.keep_scores,
             &options.ablated,
             &mut |_, probs, scores| {
-                crate::model::softmax::with_values(probs, |rows| {
-                    attentions.push_layer_rows(prefix, rows)
-                })?
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                push_layer(&mut attentions, prefix, probs)?;
                 if let Some(scores) = scores {
                     score_layers.push(scores.to_vec3::<f32>()?);
                 }
@@ -444,4 +439,24 @@ impl Engine {
         let state = (!options.keep_scores).then_some((ids, kv, hidden));
         Ok((analysis, state))
     }
+}
+
+/// Appends one layer of `probs` to `attentions`, after the rows of `prefix` (see [`Attentions::push_layer_rows`]),
+/// in whichever layout the attention wrote them.
+fn push_layer(
+    attentions: &mut Attentions,
+    prefix: Option<&Attentions>,
+    probs: &LayerProbs,
+) -> candle_core::Result<()> {
+    let pushed = match probs {
+        LayerProbs::Dense(dense) => crate::model::softmax::with_values(dense, |rows| {
+            attentions.push_layer_rows(prefix, rows)
+        })?,
+        LayerProbs::Packed { values, new_rows } => {
+            crate::model::softmax::with_values(values, |packed| {
+                attentions.push_layer_packed(prefix, *new_rows, packed)
+            })?
+        }
+    };
+    pushed.map_err(|e| candle_core::Error::Msg(e.to_string()))
 }

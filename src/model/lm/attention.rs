@@ -16,13 +16,27 @@ use crate::model::weights::WeightsError;
 pub struct AttentionOutput {
     /// The block's attention output, (t, n_embd).
     pub hidden: Tensor,
-    /// Attention probabilities, (n_head, t, t), rows sum to 1, zero above the diagonal.
-    pub probs: Tensor,
+    /// Attention probabilities of the new rows: rows sum to 1.
+    pub probs: LayerProbs,
     /// Pre-softmax scores QKᵀ/√d before masking, (n_head, t, t), if asked for.
     pub scores: Option<Tensor>,
     /// Each head's attention-weighted values, the input of the output projection split by head:
     /// (n_head, t, head_dim), zero for an ablated head.
     pub heads: Tensor,
+}
+
+/// One layer's attention probabilities for its new query rows, laid out as the path that made them writes them.
+pub enum LayerProbs {
+    /// (n_head, t_new, t), exactly zero above the diagonal.
+    Dense(Tensor),
+    /// (n_head, Σ_{q=t−t_new}^{t−1} (q + 1)): for each head, row q of each of the `new_rows` new queries, keys
+    /// 0..=q, as [`causal_attention::attention`] writes them (the CPU path: the masked half is never stored).
+    Packed {
+        /// The packed rows.
+        values: Tensor,
+        /// t_new, the query rows they hold.
+        new_rows: usize,
+    },
 }
 
 /// One layer's keys and values for every position so far, (n_kv_head, t, head_dim) each, keys already
@@ -222,16 +236,27 @@ impl Attention {
             None => (k_new, v_new),
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let (probs, scores) = if !keep_scores && causal_attention::applies(&[&q, &k, &v]) {
-            (causal_attention::probabilities(&q, &k, scale as f32)?, None)
+        let (probs, scores, heads) = if !keep_scores && causal_attention::applies(&[&q, &k, &v]) {
+            let (packed, heads) = causal_attention::attention(&q, &k, &v, scale as f32, true)?;
+            let probs = LayerProbs::Packed {
+                values: packed.ok_or_else(|| {
+                    candle_core::Error::Msg("causal attention kept no probabilities".into())
+                })?,
+                new_rows: t_new,
+            };
+            (probs, None, heads)
         } else {
             // Scaling q (t_new × d values) instead of the scores (t_new × t per head) saves a pass over the
             // largest tensor.
             let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, t_new, t)
             let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?; // 0 in the future
-            (probs, keep_scores.then_some(scores))
+            let heads = self.weighted_values(&probs, &v)?; // (n_head, t_new, head_dim)
+            (
+                LayerProbs::Dense(probs),
+                keep_scores.then_some(scores),
+                heads,
+            )
         };
-        let heads = self.weighted_values(&probs, &v)?; // (n_head, t_new, head_dim)
         let heads = match kept_heads {
             Some(kept) => heads.broadcast_mul(kept)?,
             None => heads,
@@ -267,30 +292,28 @@ impl Attention {
             let window = |rows: &Tensor| rows.narrow(0, w * t, t);
             let (q, k, v) =
                 self.heads(&[window(&q_rows)?, window(&k_rows)?, window(&v_rows)?], 0)?;
-            let fused = causal_attention::applies(&[&q, &k, &v]);
-            let (q, k, v) = if fused {
-                (q, k, v) // the ops scale the scores and read grouped heads in place
-            } else {
-                ((q * scale)?, self.expand(&k)?, self.expand(&v)?)
-            };
+            if causal_attention::applies(&[&q, &k, &v]) {
+                // Rows keep..t over keys 0..t, a block of rows at a time, no probabilities kept; the op scales
+                // the scores and reads grouped heads in place.
+                let q = q.narrow(1, keep, t - keep)?.contiguous()?;
+                let (_, y) = causal_attention::attention(&q, &k, &v, scale as f32, false)?;
+                outputs.push(
+                    y.transpose(0, 1)?
+                        .reshape((t - keep, self.n_head * self.head_dim))?,
+                );
+                continue;
+            }
+            let (q, k, v) = ((q * scale)?, self.expand(&k)?, self.expand(&v)?);
             let mut ys = Vec::with_capacity(blocks.len());
             for block in blocks.iter().filter(|bl| bl.start + bl.len > keep) {
                 let start = block.start.max(keep);
                 let len = block.start + block.len - start;
                 let seen = start + len; // keys 0..seen
                 let (k_seen, v_seen) = (k.narrow(1, 0, seen)?, v.narrow(1, 0, seen)?);
-                let y = if fused {
-                    // At most (n_head, QUERY_BLOCK, seen) probabilities at a time, as on the path below.
-                    let q = q.narrow(1, start, len)?.contiguous()?;
-                    let probs =
-                        causal_attention::probabilities(&q, &k_seen.contiguous()?, scale as f32)?;
-                    causal_attention::weighted_values(&probs, &v_seen.contiguous()?)?
-                } else {
-                    let scores = q.narrow(1, start, len)?.matmul(&k_seen.t()?)?; // (n_head, len, seen)
-                    let mask = block.mask.narrow(0, start - block.start, len)?;
-                    let probs = crate::model::softmax::causal_softmax(&scores, &mask, start)?;
-                    probs.matmul(&v_seen)?
-                };
+                let scores = q.narrow(1, start, len)?.matmul(&k_seen.t()?)?; // (n_head, len, seen)
+                let mask = block.mask.narrow(0, start - block.start, len)?;
+                let probs = crate::model::softmax::causal_softmax(&scores, &mask, start)?;
+                let y = probs.matmul(&v_seen)?;
                 ys.push(y); // (n_head, len, head_dim)
             }
             let y = Tensor::cat(&ys, 1)?; // (n_head, t − keep, head_dim)
@@ -325,13 +348,13 @@ impl Attention {
             )?;
             let k = Tensor::cat(&[&past.k, &k_new], 1)?;
             let v = Tensor::cat(&[&past.v, &v_new], 1)?;
-            let probs = if causal_attention::applies(&[&q, &k, &v]) {
-                causal_attention::probabilities(&q, &k, scale as f32)?
+            let y = if causal_attention::applies(&[&q, &k, &v]) {
+                causal_attention::attention(&q, &k, &v, scale as f32, false)?.1
             } else {
                 let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, r, offset + r)
-                crate::model::softmax::causal_softmax(&scores, mask, offset)?
-            };
-            let y = self.weighted_values(&probs, &v)?; // (n_head, r, head_dim)
+                let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?;
+                self.weighted_values(&probs, &v)?
+            }; // (n_head, r, head_dim)
             outputs.push(
                 y.transpose(0, 1)?
                     .reshape((r, self.n_head * self.head_dim))?,

@@ -9,7 +9,7 @@
 use candle_core::{Device, Tensor};
 
 use self::attention::causal_mask;
-pub use self::attention::{AttentionOutput, KeyValue};
+pub use self::attention::{AttentionOutput, KeyValue, LayerProbs};
 use self::block::Block;
 use super::config::{Config, Family, NormKind};
 use super::head_set::HeadSet;
@@ -52,8 +52,8 @@ pub struct Trace {
 }
 
 /// Receives each layer's attention as the forward pass produces it, so no caller has to hold all layers at once:
-/// (layer index, probabilities (n_head, t, t), pre-softmax scores (n_head, t, t) when kept).
-pub type LayerVisitor<'a> = dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Result<()> + 'a;
+/// (layer index, probabilities of the new rows, pre-softmax scores (n_head, t, t) when kept).
+pub type LayerVisitor<'a> = dyn FnMut(usize, &LayerProbs, Option<&Tensor>) -> Result<()> + 'a;
 
 /// A (vocab_size, n_embd) matrix of token rows: the token embedding, and the LM head (the same matrix when tied).
 enum TokenRows {
