@@ -51,7 +51,7 @@ def main():
     print(f"PyTorch 2048² sgemm: {peak:.1f} GFLOP/s; reading 512 MB: {bandwidth:.1f} GB/s")
     del a, b, big
 
-    ours, gelus, exps = {}, [], []
+    ours, gelus, exps, attentions = {}, [], [], []
     out = subprocess.run([args.bin, "bench", "--kernels", "--format", "json"], check=True, capture_output=True, text=True)
     for line in out.stdout.splitlines():
         row = json.loads(line)
@@ -60,6 +60,9 @@ def main():
             continue
         if "g_exp_per_s" in row:
             exps.append(row)
+            continue
+        if "attention_gflops" in row:
+            attentions.append(row)
             continue
         key = (row["layer"], row["rows"])
         if key not in ours or row["ms"] < ours[key]["ms"]:
@@ -88,6 +91,21 @@ def main():
         x = torch.randn(row["rows"], 3072)
         secs = median_secs(lambda: torch.nn.functional.gelu(x, approximate="tanh"))
         print(f"| {row['rows']} | {row['kernel']} | {row['ms']:.3f} | {secs * 1e3:.3f} | {row['ms'] / (secs * 1e3):.2f}× |")
+
+    # Causal attention of 12 heads of 64, PyTorch's scaled_dot_product_attention (its CPU kernel skips the masked
+    # blocks too) against attngraph's op, which also keeps every probability; FLOPs of the causal half.
+    print()
+    print("| causal attention, 12 heads of 64 | tokens | attngraph kernel | ms | GFLOP/s | PyTorch SDPA ms | GFLOP/s | ratio |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for row in attentions:
+        t = row["n"]
+        q, k, v = (torch.randn(1, row["heads"], t, row["k"]) for _ in range(3))
+        secs = median_secs(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True))
+        flops = 4 * row["k"] * row["heads"] * t * (t + 1) / 2
+        print(
+            f"| attention | {t} | {row['kernel']} | {row['ms']:.3f} | {row['attention_gflops']:.1f} | "
+            f"{secs * 1e3:.3f} | {flops / secs / 1e9:.1f} | {row['ms'] / (secs * 1e3):.2f}× |"
+        )
 
     # e^(x − max) and their sum over one row, on one thread as attngraph's line is timed.
     print()

@@ -10,6 +10,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use super::machine::cpu_name;
+use crate::model::causal_attention;
 use crate::model::cpu_caches;
 use crate::model::gelu;
 use crate::model::packed::{self, PackedLinear};
@@ -277,6 +278,31 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "| {name} | {n} | 1 | {kernel} | {:.4} | — | {per_s:.2} G exponentials/s (one thread) |",
+                    secs * 1e3
+                )?;
+            }
+        }
+    }
+    // Attention of 12 heads of 64 values over t tokens, every probability kept as an analysis keeps them, on all
+    // threads: the AVX-512 products against the `gemm` crate's. FLOPs over the causal half only: QKᵀ and P·V
+    // each 2·64 per visible (query, key) pair, t(t + 1)/2 pairs a head.
+    for t in [256, 1024] {
+        let tensor = |seed| Tensor::from_vec(values(12 * t * 64, seed), (12, t, 64), &Device::Cpu);
+        let (q, k, v) = (tensor(7)?, tensor(8)?, tensor(9)?);
+        for (kernel, fast) in causal_attention::product_kernels() {
+            let secs = median_secs(|| {
+                let out = causal_attention::attention_with(&q, &k, &v, 0.125, true, fast)?;
+                std::hint::black_box(out);
+                Ok(())
+            })?;
+            let gflops = (4 * 64 * 12 * t * (t + 1) / 2) as f64 / secs / 1e9;
+            if json {
+                let line = serde_json::json!({"layer": "attention", "k": 64, "n": t, "rows": t, "heads": 12, "kernel": kernel, "ms": secs * 1e3, "attention_gflops": gflops, "cpu": cpu, "threads": threads});
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(
+                    out,
+                    "| attention, 12 heads of 64 | {t} | {t} | {kernel} | {:.3} | {gflops:.1} (causal half) | — |",
                     secs * 1e3
                 )?;
             }

@@ -20,6 +20,8 @@ pub struct Attentions {
     blocks: Vec<RowBlock>,
     /// Layers pushed so far.
     layers: usize,
+    /// The new rows the first layer pushed: every later layer brings as many.
+    new_rows: usize,
 }
 
 /// Query rows `first..first + rows`, laid out for `first..first + span` (span ≥ rows: a block shared with an
@@ -49,6 +51,7 @@ impl Attentions {
             n_tokens,
             blocks: Vec::new(),
             layers: 0,
+            new_rows: 0,
         }
     }
 
@@ -117,6 +120,13 @@ impl Attentions {
         }
         let p = t - t_new;
         if self.layers == 0 {
+            // A prefix of another shape, or one not filled, has no rows of this tensor to give.
+            if prefix.is_some_and(|old| {
+                (old.n_layer, old.n_head, old.layers) != (self.n_layer, self.n_head, self.n_layer)
+            }) {
+                return Err(self.misfit(values));
+            }
+            self.new_rows = t_new;
             self.blocks = prefix.map_or_else(Vec::new, |old| old.shared_prefix(p));
             let have = self.blocks.last().map_or(0, |b| b.first + b.rows);
             // The prefix must hold every row before the new ones: a gap would be rows nobody computed.
@@ -139,14 +149,13 @@ impl Attentions {
         let layer = self.layers;
         let per_layer = self.n_head * (triangle(t) - triangle(p));
         let misfit = self.misfit(values);
+        if t_new != self.new_rows {
+            return Err(misfit);
+        }
         self.layers += 1;
         if t_new == 0 {
-            // The first layer started no block of new rows; a later one with none to add is in step.
-            return match self.blocks.last() {
-                Some(b) if b.first + b.rows == t => Ok(None),
-                None if t == 0 => Ok(None),
-                _ => Err(misfit),
-            };
+            // No new rows in any layer: the prefix's blocks hold every row (checked on the first layer).
+            return Ok(None);
         }
         // The first layer started a block of exactly these rows, which only this tensor holds while it fills.
         let Some(block) = self.blocks.last_mut() else {
@@ -421,10 +430,41 @@ mod tests {
         assert!(uneven
             .push_layer_packed(Some(&six), 2, &packed_rows(1, 6, 2, 8))
             .is_err());
+        // A later layer with no new rows after a first with three.
+        let mut empty = Attentions::with_shape(2, 2, 8);
+        empty
+            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .unwrap();
+        assert!(empty.push_layer_packed(Some(&six), 0, &[]).is_err());
         // A third layer of a 2-layer tensor.
         assert!(eight
             .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
             .is_err());
+        // A prefix of another shape, or one not filled.
+        let mut other = Attentions::with_shape(1, 2, 8);
+        assert!(other
+            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .is_err());
+        assert!(Attentions::with_shape(2, 2, 8)
+            .push_layer_packed(Some(&empty), 3, &packed_rows(0, 5, 3, 8))
+            .is_err());
+        // Keeping 1 of the second block's 3 rows (first > 0): that row is copied out of each layer and head.
+        let mut edited = Attentions::with_shape(2, 2, 8);
+        for layer in 0..2 {
+            edited
+                .push_layer_packed(Some(&eight), 2, &packed_rows(layer, 6, 2, 8))
+                .unwrap();
+        }
+        assert_eq!(edited, fresh(8));
+        assert_eq!(edited.blocks.len(), 3);
+        assert_eq!(
+            (
+                edited.blocks[1].first,
+                edited.blocks[1].rows,
+                edited.blocks[1].span
+            ),
+            (5, 1, 1)
+        );
     }
 
     fn fresh(t: usize) -> Attentions {

@@ -13,6 +13,9 @@ use rayon::prelude::*;
 
 use super::softmax::contiguous_f32;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// Query rows per block: the block's scores (ROWS × t floats, 256 KB at t = 1,024) stay in L2 between the
 /// product and the softmax.
 const ROWS: usize = 64;
@@ -38,6 +41,30 @@ pub fn attention(
     scale: f32,
     keep: bool,
 ) -> candle_core::Result<(Option<Tensor>, Tensor)> {
+    attention_with(q, k, v, scale, keep, true)
+}
+
+/// The products [`attention`] can run on this CPU, by name, each with the `fast` switch of [`attention_with`] that
+/// picks it (for `attngraph bench --kernels`): the `gemm` crate's always, AVX-512 tiles where the CPU has them.
+pub fn product_kernels() -> Vec<(&'static str, bool)> {
+    let mut kernels = vec![("gemm crate", false)];
+    #[cfg(target_arch = "x86_64")]
+    if avx512::Avx512::detect().is_some() {
+        kernels.push(("avx512 (heads of 64)", true));
+    }
+    kernels
+}
+
+/// [`attention`], with the AVX-512 products where the CPU and the head size allow them (`fast`) or the `gemm`
+/// crate's.
+pub fn attention_with(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f32,
+    keep: bool,
+    fast: bool,
+) -> candle_core::Result<(Option<Tensor>, Tensor)> {
     let (n_head, t_new, dq) = q.dims3()?;
     let dims = Dims::new(n_head, t_new, k.layout(), "causal attention")?;
     if dq != dims.d || v.dims() != k.dims() {
@@ -54,6 +81,7 @@ pub fn attention(
     let mut heads = vec![0.0f32; n_head * t_new * d];
     with_f32(q, "causal attention", |q| {
         with_f32(k, "causal attention", |k| {
+            let products = Products::choose(fast, k, &dims);
             with_f32(v, "causal attention", |v| {
                 // One task per head and block of ROWS query rows, each with its own slices of both outputs.
                 let mut tasks = Vec::new();
@@ -85,40 +113,29 @@ pub fn attention(
                     Vec::new,
                     |scratch: &mut Vec<f32>, (h, r0, packed, out)| {
                         let m = out.len() / d;
-                        let seen = offset + r0 + m; // keys the block's last row sees
-                        if scratch.len() < m * seen {
-                            scratch.resize(m * seen, 0.0);
+                        let first = offset + r0; // keys before the block's first row
+                        let seen = first + m; // keys the block's last row sees
+                        let ld = products.stride(seen);
+                        if scratch.len() < m * ld {
+                            scratch.resize(m * ld, 0.0);
                         }
-                        let scores = &mut scratch[..m * seen];
+                        let scores = &mut scratch[..m * ld];
                         let q_rows = &q[(h * t_new + r0) * d..(h * t_new + r0 + m) * d];
-                        // scores[i][j] = scale · q_i · k_j for j < seen: lhs q (m × d), rhs kᵀ (d × seen).
-                        product(
-                            Strided::rows(scores, seen),
-                            Matrix::new(q_rows, d, 1),
-                            Matrix::new(dims.kv_head(k, h), 1, d),
-                            [m, seen, d],
-                            scale,
-                        )?;
+                        products.scores(scores, ld, q_rows, k, &dims, h, first, scale)?;
                         let mut at = 0;
-                        for (i, row) in scores.chunks_mut(seen).enumerate() {
-                            let visible = offset + r0 + i + 1;
+                        for (i, row) in scores.chunks_mut(ld).enumerate() {
+                            let visible = first + i + 1;
                             let (live, masked) = row.split_at_mut(visible);
                             softmax_in_place(live);
-                            masked.fill(0.0);
+                            // P·V reads the block's keys, 0..seen, of every row.
+                            masked[..seen - visible].fill(0.0);
                             if keep {
                                 // `packed` holds Σ visible over the block's rows, `at` the rows before this one.
                                 packed[at..at + visible].copy_from_slice(live);
                                 at += visible;
                             }
                         }
-                        // out = P (m × seen) · v (seen × d).
-                        product(
-                            Strided::rows(out, d),
-                            Matrix::new(scores, seen, 1),
-                            Matrix::new(dims.kv_head(v, h), d, 1),
-                            [m, d, seen],
-                            1.0,
-                        )
+                        products.weighted_values(out, scores, ld, dims.kv_head(v, h), &dims, first)
                     },
                 )
             })
@@ -131,6 +148,108 @@ pub fn attention(
         None
     };
     Ok((probs, Tensor::from_vec(heads, (n_head, t_new, d), device)?))
+}
+
+/// How a block's two products run: the `gemm` crate's, or the AVX-512 tiles for heads of 64 values, with every
+/// key head packed once for all its blocks.
+enum Products {
+    Gemm,
+    #[cfg(target_arch = "x86_64")]
+    Avx512 {
+        cpu: avx512::Avx512,
+        /// Each key/value head's keys packed by [`avx512::pack_keys`], one after another.
+        keys: Vec<f32>,
+    },
+}
+
+impl Products {
+    /// The AVX-512 tiles where `fast` is asked, the CPU has AVX-512F and heads have 64 values; else `gemm`.
+    fn choose(fast: bool, k: &[f32], dims: &Dims) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(cpu) = avx512::Avx512::detect().filter(|_| fast && dims.d == avx512::D) {
+            let per_head = avx512::padded(dims.t) * avx512::D;
+            let heads = dims.t * dims.d; // values of one key head in `k`
+            let mut keys = vec![0.0f32; k.len() / heads.max(1) * per_head];
+            keys.par_chunks_mut(per_head.max(1))
+                .zip(k.par_chunks(heads.max(1)))
+                .for_each(|(packed, head)| avx512::pack_keys(head, dims.t, packed));
+            return Self::Avx512 { cpu, keys };
+        }
+        let _ = (fast, k, dims);
+        Self::Gemm
+    }
+
+    /// The row stride of a block's scores over `seen` keys.
+    fn stride(&self, seen: usize) -> usize {
+        match self {
+            Self::Gemm => seen,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 { .. } => avx512::padded(seen),
+        }
+    }
+
+    /// Scores of query head `h`'s rows `q_rows` (rows of d), row i seeing keys 0..=first + i, into `dst` at stride
+    /// `ld` (from [`Products::stride`]): every key a row sees, maybe more.
+    #[allow(clippy::too_many_arguments)]
+    fn scores(
+        &self,
+        dst: &mut [f32],
+        ld: usize,
+        q_rows: &[f32],
+        k: &[f32],
+        dims: &Dims,
+        h: usize,
+        first: usize,
+        scale: f32,
+    ) -> candle_core::Result<()> {
+        let m = q_rows.len() / dims.d.max(1);
+        match self {
+            // dst[i][j] = scale · q_i · k_j for j < first + m: lhs q (m × d), rhs kᵀ (d × (first + m)).
+            Self::Gemm => product(
+                Strided::rows(dst, ld),
+                Matrix::new(q_rows, dims.d, 1),
+                Matrix::new(dims.kv_head(k, h), 1, dims.d),
+                [m, first + m, dims.d],
+                scale,
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 { cpu, keys } => {
+                let per_head = avx512::padded(dims.t) * avx512::D;
+                let start = h / dims.group * per_head;
+                // h < n_head, so its key head's packed keys lie in `keys` (one block per key head).
+                let packed = &keys[start..start + per_head];
+                avx512::scores(*cpu, dst, ld, q_rows, packed, m, first, scale);
+                Ok(())
+            }
+        }
+    }
+
+    /// out (m rows of d) = P (m rows at stride `ld`, zero past each row's keys up to first + m) · `values`.
+    fn weighted_values(
+        &self,
+        out: &mut [f32],
+        p: &[f32],
+        ld: usize,
+        values: &[f32],
+        dims: &Dims,
+        first: usize,
+    ) -> candle_core::Result<()> {
+        let m = out.len() / dims.d.max(1);
+        match self {
+            Self::Gemm => product(
+                Strided::rows(out, dims.d),
+                Matrix::new(p, ld, 1),
+                Matrix::new(values, dims.d, 1),
+                [m, dims.d, first + m],
+                1.0,
+            ),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 { cpu, .. } => {
+                avx512::weighted_values(*cpu, out, p, ld, values, m, first);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// `f` on the values of `x`, a contiguous f32 tensor on the CPU, in place.
@@ -469,6 +588,56 @@ mod tests {
                 &format!("weighted values of dense probabilities, {case}"),
             );
         }
+    }
+
+    #[test]
+    fn the_avx512_products_equal_the_gemm_crates() {
+        if avx512_missing("the_avx512_products_equal_the_gemm_crates") {
+            return;
+        }
+        // Heads of 64: rows in several blocks and tiles, keys not a multiple of 32, grouped heads, one row after
+        // a long prefix.
+        for (n_head, n_kv, t_new, offset) in
+            [(2, 2, 150, 0), (4, 2, 70, 9), (3, 1, 1, 40), (2, 1, 13, 0)]
+        {
+            let (t, d) = (offset + t_new, 64);
+            let q = tensor(n_head * t_new * d, 4, (n_head, t_new, d));
+            let k = tensor(n_kv * t * d, 5, (n_kv, t, d));
+            let v = tensor(n_kv * t * d, 6, (n_kv, t, d));
+            let scale = 0.125;
+            let case = format!("{n_head}/{n_kv} heads, {t_new} rows after {offset}");
+            let (fast_p, fast_h) = attention_with(&q, &k, &v, scale, true, true).unwrap();
+            let (gemm_p, gemm_h) = attention_with(&q, &k, &v, scale, true, false).unwrap();
+            close(
+                &fast_p.unwrap(),
+                &gemm_p.unwrap(),
+                &format!("probabilities, {case}"),
+            );
+            close(&fast_h, &gemm_h, &format!("weighted values, {case}"));
+            let (want_p, want_h) = reference(&q, &k, &v, f64::from(scale));
+            close(
+                &fast_h,
+                &want_h,
+                &format!("weighted values against the reference, {case}"),
+            );
+            let (p, _) = attention(&q, &k, &v, scale, true).unwrap();
+            let p = Tensor::new(unpack(&p.unwrap(), t_new, t), &Device::Cpu).unwrap();
+            close(
+                &p,
+                &want_p,
+                &format!("probabilities against the reference, {case}"),
+            );
+        }
+    }
+
+    /// Whether the CPU lacks AVX-512F, said by name for `test`.
+    fn avx512_missing(test: &str) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::Avx512::detect().is_some() {
+            return false;
+        }
+        crate::skip_report::report(test, "the AVX-512 products", "the CPU has no AVX-512F");
+        true
     }
 
     #[test]

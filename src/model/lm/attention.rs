@@ -275,8 +275,9 @@ impl Attention {
 
     /// Attention for scoring, where nobody looks at the probabilities: `x` is `b` windows of `t` rows each,
     /// (b·t, c), every window starting at position 0, and only the query rows `keep..t` of each window are
-    /// computed. Query rows go in blocks that multiply only the keys they can see, so the masked half of QKᵀ is
-    /// never computed and no (n_head, t, t) tensor is made. Returns (b·(t − keep), c).
+    /// computed. With `fused`, where it applies (the CPU), [`causal_attention::attention`] runs the rows; else
+    /// they go in `blocks` that multiply only the keys they can see. Either way the masked half of QKᵀ is never
+    /// computed and no (n_head, t, t) tensor is made. Returns (b·(t − keep), c).
     pub(super) fn forward_scoring(
         &self,
         x: &Tensor,
@@ -284,6 +285,7 @@ impl Attention {
         t: usize,
         keep: usize,
         blocks: &[QueryBlock],
+        fused: bool,
     ) -> Result<Tensor> {
         let [q_rows, k_rows, v_rows] = self.project(x)?; // (b·t, ·) each
         let scale = 1.0 / (self.head_dim as f64).sqrt();
@@ -292,7 +294,7 @@ impl Attention {
             let window = |rows: &Tensor| rows.narrow(0, w * t, t);
             let (q, k, v) =
                 self.heads(&[window(&q_rows)?, window(&k_rows)?, window(&v_rows)?], 0)?;
-            if causal_attention::applies(&[&q, &k, &v]) {
+            if fused && causal_attention::applies(&[&q, &k, &v]) {
                 // Rows keep..t over keys 0..t, a block of rows at a time, no probabilities kept; the op scales
                 // the scores and reads grouped heads in place.
                 let q = q.narrow(1, keep, t - keep)?.contiguous()?;

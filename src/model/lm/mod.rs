@@ -227,7 +227,8 @@ impl CausalLm {
 
     /// Runs the model on `new_ids`, which follow the positions whose keys and values are in `past` (one entry per
     /// layer, or empty for a fresh start), with the heads in `ablated` knocked out (see `CausalLm::trace`).
-    /// Attention rows and hidden states are for the new positions only: probabilities (n_head, t_new, t).
+    /// Attention rows and hidden states are for the new positions only: each layer's [`LayerProbs`], packed by
+    /// the CPU's fused attention, dense (n_head, t_new, t) elsewhere.
     /// Returns (hidden (t_new, n_embd), keys and values for all positions).
     pub fn forward_from(
         &self,

@@ -96,9 +96,10 @@ impl CausalLm {
         let blocks = query_blocks(t, QUERY_BLOCK, &self.device)?;
         let mut x = x;
         for block in self.blocks.iter().skip(layer) {
-            let attn = block
-                .attn
-                .forward_scoring(&block.attention_input(&x)?, b, t, 0, &blocks)?;
+            let attn =
+                block
+                    .attn
+                    .forward_scoring(&block.attention_input(&x)?, b, t, 0, &blocks, true)?;
             let (mid, mlp) = block.finish(&x, &attn)?;
             x = (&mid + &mlp)?;
         }

@@ -12,16 +12,26 @@ impl CausalLm {
     /// half of every QKᵀ is skipped, and the last layer computes only the rows asked for (the others are
     /// needed there only as keys and values). Each window starts at position 0.
     pub fn forward_scoring(&self, windows: &[&[u32]], from: usize) -> Result<Tensor> {
-        self.forward_scoring_in_blocks(windows, from, QUERY_BLOCK)
+        self.scoring_pass(windows, from, QUERY_BLOCK, true)
     }
 
-    /// [`CausalLm::forward_scoring`] with query blocks of `block` rows (tests use small blocks to cover the
-    /// block boundaries on a small model).
+    /// [`CausalLm::forward_scoring`] on the path of masked query blocks of `block` rows, even where the CPU's
+    /// fused attention would run instead (tests use small blocks to cover the block boundaries on a small model).
     pub fn forward_scoring_in_blocks(
         &self,
         windows: &[&[u32]],
         from: usize,
         block: usize,
+    ) -> Result<Tensor> {
+        self.scoring_pass(windows, from, block, false)
+    }
+
+    fn scoring_pass(
+        &self,
+        windows: &[&[u32]],
+        from: usize,
+        block: usize,
+        fused: bool,
     ) -> Result<Tensor> {
         let block = block.max(1);
         let b = windows.len();
@@ -47,10 +57,14 @@ impl CausalLm {
         let n = self.blocks.len();
         for (idx, block) in self.blocks.iter().enumerate() {
             let keep = if idx + 1 == n { from } else { 0 };
-            let attn =
-                block
-                    .attn
-                    .forward_scoring(&block.attention_input(&x)?, b, t, keep, &blocks)?;
+            let attn = block.attn.forward_scoring(
+                &block.attention_input(&x)?,
+                b,
+                t,
+                keep,
+                &blocks,
+                fused,
+            )?;
             if keep > 0 {
                 let c = x.dim(1)?;
                 x = x
