@@ -8,9 +8,8 @@ use serde::Serialize;
 /// Rows are kept in blocks of consecutive queries that analyses share: causal attention never changes a prefix's
 /// rows when text is appended, so an analysis made with the prefix cache holds the earlier analysis' blocks
 /// (reference-counted) and only its new rows, instead of copying 300 MB per keystroke at 1024 tokens. Inside a
-/// block the values go layer by layer, head by head, row by row: each layer pushed is appended as one run, in the
-/// order the CPU attention writes its packed probabilities ([`Attentions::push_layer_packed`]), so nothing is
-/// zeroed first or copied row by row.
+/// block each layer is one buffer, head by head, row by row: the order the CPU attention writes its packed
+/// probabilities in, so that buffer is kept as it is ([`Attentions::push_layer_packed`]), not copied.
 #[derive(Clone, Debug, Default)]
 pub struct Attentions {
     n_layer: usize,
@@ -25,18 +24,18 @@ pub struct Attentions {
 }
 
 /// Query rows `first..first + rows`, laid out for `first..first + span` (span ≥ rows: a block shared with an
-/// analysis whose text went on further): for each layer, for each head, for each query q of the span, the q + 1
-/// values of that row.
+/// analysis whose text went on further): for each layer a buffer holding, for each head, for each query q of the
+/// span, the q + 1 values of that row.
 #[derive(Clone, Debug)]
 struct RowBlock {
     first: usize,
     rows: usize,
     span: usize,
-    data: std::sync::Arc<Vec<f32>>,
+    data: std::sync::Arc<Vec<Vec<f32>>>,
 }
 
 impl RowBlock {
-    /// Values one head's rows take in `data`.
+    /// Values one head's rows take in a layer's buffer.
     fn per_head(&self) -> usize {
         triangle(self.first + self.span) - triangle(self.first)
     }
@@ -75,45 +74,49 @@ impl Attentions {
             return Err(self.misfit(new_rows.len()));
         }
         let t_new = new_rows.len() / per_query;
-        let Some(data) = self.next_layer(prefix, t_new, new_rows.len())? else {
+        let n_head = self.n_head;
+        let Some(layers) = self.next_layer(prefix, t_new, new_rows.len())? else {
             return Ok(());
         };
         // Head by head, row by row: row q of the new rows q = t − t_new.. keeps keys 0..=q of its t values.
+        let mut layer = Vec::with_capacity(n_head * (triangle(t) - triangle(t - t_new)));
         for (i, row) in new_rows.chunks_exact(t).enumerate() {
             let q = t - t_new + i % t_new;
-            data.extend_from_slice(&row[..=q]);
+            layer.extend_from_slice(&row[..=q]);
         }
+        layers.push(layer);
         Ok(())
     }
 
     /// Appends one layer as [`Attentions::push_layer_rows`] does, its `new_rows` rows given packed as the CPU
     /// attention writes them: for each head, for each new query q = t − new_rows.., the q + 1 values of its row.
+    /// The buffer is kept as it is.
     pub fn push_layer_packed(
         &mut self,
         prefix: Option<&Attentions>,
         new_rows: usize,
-        packed: &[f32],
+        packed: Vec<f32>,
     ) -> Result<(), AttentionsError> {
         let t = self.n_tokens;
         let want = (new_rows <= t).then(|| self.n_head * (triangle(t) - triangle(t - new_rows)));
         if want != Some(packed.len()) {
             return Err(self.misfit(packed.len()));
         }
-        if let Some(data) = self.next_layer(prefix, new_rows, packed.len())? {
-            data.extend_from_slice(packed);
+        if let Some(layers) = self.next_layer(prefix, new_rows, packed.len())? {
+            layers.push(packed);
         }
         Ok(())
     }
 
-    /// Counts the next layer in and gives the buffer its `t_new` new rows are appended to (none when there are
-    /// none). The first layer takes the rows before them from `prefix` (shared) and starts a block for the new
+    /// Counts the next layer in and gives the list of layer buffers of the block of its `t_new` new rows, to push
+    /// its buffer to (none when there are none). The first layer takes the rows before them from `prefix` (shared) and starts a block for the new
     /// rows; every later layer must bring as many, in the order they were started.
     fn next_layer(
         &mut self,
         prefix: Option<&Attentions>,
         t_new: usize,
         values: usize,
-    ) -> Result<Option<&mut Vec<f32>>, AttentionsError> {
+    ) -> Result<Option<&mut Vec<Vec<f32>>>, AttentionsError> {
         let t = self.n_tokens;
         if self.layers >= self.n_layer || t_new > t {
             return Err(self.misfit(values));
@@ -135,19 +138,15 @@ impl Attentions {
                 return Err(self.misfit(values));
             }
             if t_new > 0 {
-                let per_head = triangle(t) - triangle(p);
                 self.blocks.push(RowBlock {
                     first: p,
                     rows: t_new,
                     span: t_new,
-                    data: std::sync::Arc::new(Vec::with_capacity(
-                        self.n_layer * self.n_head * per_head,
-                    )),
+                    data: std::sync::Arc::new(Vec::with_capacity(self.n_layer)),
                 });
             }
         }
         let layer = self.layers;
-        let per_layer = self.n_head * (triangle(t) - triangle(p));
         let misfit = self.misfit(values);
         if t_new != self.new_rows {
             return Err(misfit);
@@ -165,7 +164,7 @@ impl Attentions {
             return Err(misfit);
         }
         match std::sync::Arc::get_mut(&mut block.data) {
-            Some(data) if data.len() == layer * per_layer => Ok(Some(data)),
+            Some(layers) if layers.len() == layer => Ok(Some(layers)),
             _ => Err(misfit),
         }
     }
@@ -183,21 +182,26 @@ impl Attentions {
     /// This tensor's blocks cut to the first `p` query rows. A block cut to less than half of what it holds is
     /// copied instead, so an edit far back in a long text does not keep the whole old block alive.
     fn shared_prefix(&self, p: usize) -> Vec<RowBlock> {
-        let heads = self.n_layer * self.n_head;
         self.blocks
             .iter()
             .filter(|b| b.first < p)
             .map(|b| {
                 let rows = b.rows.min(p - b.first);
                 let kept = triangle(b.first + rows) - triangle(b.first);
-                if heads * kept * 2 < b.data.len() {
-                    // Each head's rows start every `per_head` values; the first `kept` of them are the rows kept.
-                    let per_head = b.per_head();
-                    let data: Vec<f32> = b
+                let per_head = b.per_head();
+                if kept * 2 < per_head {
+                    // Each head's rows start every `per_head` values of a layer's buffer; the first `kept` of them
+                    // are the rows kept.
+                    let data: Vec<Vec<f32>> = b
                         .data
-                        .chunks_exact(per_head)
-                        .flat_map(|head| &head[..kept])
-                        .copied()
+                        .iter()
+                        .map(|layer| {
+                            layer
+                                .chunks_exact(per_head)
+                                .flat_map(|head| &head[..kept])
+                                .copied()
+                                .collect()
+                        })
                         .collect();
                     RowBlock {
                         first: b.first,
@@ -253,9 +257,8 @@ impl Attentions {
         );
         // The blocks cover rows 0..n_tokens in order, so the first block not ending before `query` holds it.
         let block = &self.blocks[self.blocks.partition_point(|b| b.first + b.rows <= query)];
-        let start = (layer * self.n_head + head) * block.per_head() + triangle(query)
-            - triangle(block.first);
-        &block.data[start..start + query + 1]
+        let start = head * block.per_head() + triangle(query) - triangle(block.first);
+        &block.data[layer][start..start + query + 1]
     }
 
     /// A[query][key]: 0 above the diagonal (the mask hides later keys).
@@ -397,14 +400,14 @@ mod tests {
     fn packed_layers_read_as_dense_ones() {
         let mut six = Attentions::with_shape(2, 2, 6);
         for layer in 0..2 {
-            six.push_layer_packed(None, 6, &packed_rows(layer, 0, 6, 6))
+            six.push_layer_packed(None, 6, packed_rows(layer, 0, 6, 6))
                 .unwrap();
         }
         assert_eq!(six, fresh(6));
         let mut eight = Attentions::with_shape(2, 2, 8);
         for layer in 0..2 {
             eight
-                .push_layer_packed(Some(&six), 3, &packed_rows(layer, 5, 3, 8))
+                .push_layer_packed(Some(&six), 3, packed_rows(layer, 5, 3, 8))
                 .unwrap();
         }
         assert_eq!(eight, fresh(8));
@@ -415,44 +418,44 @@ mod tests {
         // A value short.
         let mut short = Attentions::with_shape(2, 2, 8);
         assert!(short
-            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8)[1..])
+            .push_layer_packed(Some(&six), 3, packed_rows(0, 5, 3, 8)[1..].to_vec())
             .is_err());
         // New rows from 7 on after a prefix of 6 rows: row 6 would be one nobody computed.
         let mut gap = Attentions::with_shape(2, 2, 8);
         assert!(gap
-            .push_layer_packed(Some(&six), 1, &packed_rows(0, 7, 1, 8))
+            .push_layer_packed(Some(&six), 1, packed_rows(0, 7, 1, 8))
             .is_err());
         // A later layer with another number of new rows than the first.
         let mut uneven = Attentions::with_shape(2, 2, 8);
         uneven
-            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .push_layer_packed(Some(&six), 3, packed_rows(0, 5, 3, 8))
             .unwrap();
         assert!(uneven
-            .push_layer_packed(Some(&six), 2, &packed_rows(1, 6, 2, 8))
+            .push_layer_packed(Some(&six), 2, packed_rows(1, 6, 2, 8))
             .is_err());
         // A later layer with no new rows after a first with three.
         let mut empty = Attentions::with_shape(2, 2, 8);
         empty
-            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .push_layer_packed(Some(&six), 3, packed_rows(0, 5, 3, 8))
             .unwrap();
-        assert!(empty.push_layer_packed(Some(&six), 0, &[]).is_err());
+        assert!(empty.push_layer_packed(Some(&six), 0, Vec::new()).is_err());
         // A third layer of a 2-layer tensor.
         assert!(eight
-            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .push_layer_packed(Some(&six), 3, packed_rows(0, 5, 3, 8))
             .is_err());
         // A prefix of another shape, or one not filled.
         let mut other = Attentions::with_shape(1, 2, 8);
         assert!(other
-            .push_layer_packed(Some(&six), 3, &packed_rows(0, 5, 3, 8))
+            .push_layer_packed(Some(&six), 3, packed_rows(0, 5, 3, 8))
             .is_err());
         assert!(Attentions::with_shape(2, 2, 8)
-            .push_layer_packed(Some(&empty), 3, &packed_rows(0, 5, 3, 8))
+            .push_layer_packed(Some(&empty), 3, packed_rows(0, 5, 3, 8))
             .is_err());
         // Keeping 1 of the second block's 3 rows (first > 0): that row is copied out of each layer and head.
         let mut edited = Attentions::with_shape(2, 2, 8);
         for layer in 0..2 {
             edited
-                .push_layer_packed(Some(&eight), 2, &packed_rows(layer, 6, 2, 8))
+                .push_layer_packed(Some(&eight), 2, packed_rows(layer, 6, 2, 8))
                 .unwrap();
         }
         assert_eq!(edited, fresh(8));

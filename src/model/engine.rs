@@ -446,16 +446,14 @@ impl Engine {
 fn push_layer(
     attentions: &mut Attentions,
     prefix: Option<&Attentions>,
-    probs: &LayerProbs,
+    probs: LayerProbs,
 ) -> candle_core::Result<()> {
     let pushed = match probs {
-        LayerProbs::Dense(dense) => crate::model::softmax::with_values(dense, |rows| {
+        LayerProbs::Dense(dense) => crate::model::softmax::with_values(&dense, |rows| {
             attentions.push_layer_rows(prefix, rows)
         })?,
         LayerProbs::Packed { values, new_rows } => {
-            crate::model::softmax::with_values(values, |packed| {
-                attentions.push_layer_packed(prefix, *new_rows, packed)
-            })?
+            attentions.push_layer_packed(prefix, new_rows, values)
         }
     };
     pushed.map_err(|e| candle_core::Error::Msg(e.to_string()))

@@ -29,11 +29,12 @@ pub struct AttentionOutput {
 pub enum LayerProbs {
     /// (n_head, t_new, t), exactly zero above the diagonal.
     Dense(Tensor),
-    /// (n_head, Σ_{q=t−t_new}^{t−1} (q + 1)): for each head, row q of each of the `new_rows` new queries, keys
-    /// 0..=q, as [`causal_attention::attention`] writes them (the CPU path: the masked half is never stored).
+    /// n_head · Σ_{q=t−t_new}^{t−1} (q + 1) values: for each head, row q of each of the `new_rows` new queries,
+    /// keys 0..=q, as [`causal_attention::attention`] writes them (the CPU path: the masked half is never stored;
+    /// the analysis keeps this buffer as it is).
     Packed {
         /// The packed rows.
-        values: Tensor,
+        values: Vec<f32>,
         /// t_new, the query rows they hold.
         new_rows: usize,
     },

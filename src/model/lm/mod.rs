@@ -53,7 +53,7 @@ pub struct Trace {
 
 /// Receives each layer's attention as the forward pass produces it, so no caller has to hold all layers at once:
 /// (layer index, probabilities of the new rows, pre-softmax scores (n_head, t, t) when kept).
-pub type LayerVisitor<'a> = dyn FnMut(usize, &LayerProbs, Option<&Tensor>) -> Result<()> + 'a;
+pub type LayerVisitor<'a> = dyn FnMut(usize, LayerProbs, Option<&Tensor>) -> Result<()> + 'a;
 
 /// A (vocab_size, n_embd) matrix of token rows: the token embedding, and the LM head (the same matrix when tied).
 enum TokenRows {
@@ -274,7 +274,7 @@ impl CausalLm {
             )?;
             let (mid, mlp) = block.finish(&x, &out.hidden)?;
             x = (&mid + &mlp)?;
-            visit(idx, &out.probs, out.scores.as_ref())?;
+            visit(idx, out.probs, out.scores.as_ref())?;
             cache.push(kv);
         }
         Ok((self.final_norm.forward(&x)?, cache))
