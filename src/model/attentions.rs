@@ -151,12 +151,13 @@ impl Attentions {
         if t_new != self.new_rows {
             return Err(misfit);
         }
-        self.layers += 1;
         if t_new == 0 {
             // No new rows in any layer: the prefix's blocks hold every row (checked on the first layer).
+            self.layers += 1;
             return Ok(None);
         }
-        // The first layer started a block of exactly these rows, which only this tensor holds while it fills.
+        // The first layer started a block of exactly these rows, which only this tensor holds while it fills. A
+        // layer is counted only once its buffer has a place: a refused one leaves the tensor unfilled.
         let Some(block) = self.blocks.last_mut() else {
             return Err(misfit);
         };
@@ -164,7 +165,10 @@ impl Attentions {
             return Err(misfit);
         }
         match std::sync::Arc::get_mut(&mut block.data) {
-            Some(layers) if layers.len() == layer => Ok(Some(layers)),
+            Some(layers) if layers.len() == layer => {
+                self.layers += 1;
+                Ok(Some(layers))
+            }
             _ => Err(misfit),
         }
     }

@@ -5,8 +5,10 @@
 //! reads the same scratch. Grouped-query heads read their key/value head in place (no repeated copy of the keys
 //! and values). [`weighted_values`] is P·V alone, for probabilities made elsewhere (the path that keeps scores).
 //!
-//! The products are the `gemm` crate's (candle's own CPU gemm), on one thread each, the heads and blocks shared
-//! among rayon's threads. The one `unsafe` call is in [`product`], whose bounds are checked before it runs.
+//! The products are AVX-512 tiles for heads of 64 values where the CPU has AVX-512F ([`avx512`], whose safe
+//! functions check every bound before their one `unsafe` call each), else the `gemm` crate's (candle's own CPU
+//! gemm; its one `unsafe` call is in [`product`], whose bounds are checked before it runs); on one thread each,
+//! the heads and blocks shared among rayon's threads.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -27,24 +29,7 @@ pub fn applies(tensors: &[&Tensor]) -> bool {
         .all(|x| x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous())
 }
 
-/// Causal attention of queries `q` (n_head, t_new, d) at positions offset..offset + t_new over keys `k` and values
-/// `v` (n_kv_head, t, d), t = offset + t_new, in one pass per block of query rows: the block's scores
-/// softmax(q·kᵀ·scale) in a scratch buffer that stays in cache, then (with `keep`) its rows packed into the
-/// probabilities returned, then the weighted values P·V from the same scratch. Returns the probabilities packed,
-/// n_head · Σ_{q=offset}^{t−1} (q + 1) values: for each head, row q of every new query, keys 0..=q, the layout
-/// [`crate::model::attentions::Attentions::push_layer_packed`] keeps as it is; and the weighted values
-/// (n_head, t_new, d). No (n_head, t_new, t) buffer is made, zeroed or copied.
-pub fn attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    scale: f32,
-    keep: bool,
-) -> candle_core::Result<(Option<Vec<f32>>, Tensor)> {
-    attention_with(q, k, v, scale, keep, true)
-}
-
-/// The products [`attention`] can run on this CPU, by name, each with the `fast` switch of [`attention_with`] that
+/// The products [`attention`] can run on this CPU, by name, each with the `fast` switch of [`attention`] that
 /// picks it (for `attngraph bench --kernels`): the `gemm` crate's always, AVX-512 tiles where the CPU has them.
 pub fn product_kernels() -> Vec<(&'static str, bool)> {
     let mut kernels = vec![("gemm crate", false)];
@@ -55,9 +40,15 @@ pub fn product_kernels() -> Vec<(&'static str, bool)> {
     kernels
 }
 
-/// [`attention`], with the AVX-512 products where the CPU and the head size allow them (`fast`) or the `gemm`
-/// crate's.
-pub fn attention_with(
+/// Causal attention of queries `q` (n_head, t_new, d) at positions offset..offset + t_new over keys `k` and values
+/// `v` (n_kv_head, t, d), t = offset + t_new, in one pass per block of query rows: the block's scores
+/// softmax(q·kᵀ·scale) in a scratch buffer that stays in cache, then (with `keep`) its rows packed into the
+/// probabilities returned, then the weighted values P·V from the same scratch. Returns the probabilities packed,
+/// n_head · Σ_{q=offset}^{t−1} (q + 1) values: for each head, row q of every new query, keys 0..=q, the layout
+/// [`crate::model::attentions::Attentions::push_layer_packed`] keeps as it is; and the weighted values
+/// (n_head, t_new, d). No (n_head, t_new, t) buffer is made, zeroed or copied. The products run in AVX-512 tiles
+/// where `fast` is asked, the CPU has AVX-512F and heads have 64 values, else in the `gemm` crate.
+pub fn attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
@@ -565,13 +556,13 @@ mod tests {
             let scale = 1.0 / (d as f64).sqrt();
             let (want_p, want_h) = reference(&q, &k, &v, scale);
             let case = format!("{n_head}/{n_kv} heads, {t_new} rows after {offset}");
-            let (p, h) = attention(&q, &k, &v, scale as f32, true).unwrap();
+            let (p, h) = attention(&q, &k, &v, scale as f32, true, true).unwrap();
             let p = unpack(&p.unwrap(), t_new, t);
             let p = Tensor::new(p, &Device::Cpu).unwrap();
             close(&p, &want_p, &format!("probabilities, {case}"));
             close(&h, &want_h, &format!("weighted values, {case}"));
             // Without the probabilities kept, the same weighted values to the bit.
-            let (none, h_alone) = attention(&q, &k, &v, scale as f32, false).unwrap();
+            let (none, h_alone) = attention(&q, &k, &v, scale as f32, false, true).unwrap();
             assert!(none.is_none());
             assert_eq!(
                 h_alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
@@ -592,19 +583,23 @@ mod tests {
         if avx512_missing("the_avx512_products_equal_the_gemm_crates") {
             return;
         }
-        // Heads of 64: rows in several blocks and tiles, keys not a multiple of 32, grouped heads, one row after
-        // a long prefix.
-        for (n_head, n_kv, t_new, offset) in
-            [(2, 2, 150, 0), (4, 2, 70, 9), (3, 1, 1, 40), (2, 1, 13, 0)]
-        {
+        // Heads of 64: rows in several blocks and tiles, keys not a multiple of 32 and (64) one, grouped heads,
+        // one row after a long prefix.
+        for (n_head, n_kv, t_new, offset) in [
+            (2, 2, 150, 0),
+            (4, 2, 70, 9),
+            (3, 1, 1, 40),
+            (2, 1, 13, 0),
+            (2, 2, 32, 32),
+        ] {
             let (t, d) = (offset + t_new, 64);
             let q = tensor(n_head * t_new * d, 4, (n_head, t_new, d));
             let k = tensor(n_kv * t * d, 5, (n_kv, t, d));
             let v = tensor(n_kv * t * d, 6, (n_kv, t, d));
             let scale = 0.125;
             let case = format!("{n_head}/{n_kv} heads, {t_new} rows after {offset}");
-            let (fast_p, fast_h) = attention_with(&q, &k, &v, scale, true, true).unwrap();
-            let (gemm_p, gemm_h) = attention_with(&q, &k, &v, scale, true, false).unwrap();
+            let (fast_p, fast_h) = attention(&q, &k, &v, scale, true, true).unwrap();
+            let (gemm_p, gemm_h) = attention(&q, &k, &v, scale, true, false).unwrap();
             let packed = |p: Option<Vec<f32>>| {
                 let p = p.unwrap();
                 let len = p.len();
@@ -622,7 +617,14 @@ mod tests {
                 &want_h,
                 &format!("weighted values against the reference, {case}"),
             );
-            let (p, _) = attention(&q, &k, &v, scale, true).unwrap();
+            // Without the probabilities kept, the same weighted values to the bit.
+            let (_, alone) = attention(&q, &k, &v, scale, false, true).unwrap();
+            assert_eq!(
+                alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                fast_h.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "{case}"
+            );
+            let (p, _) = attention(&q, &k, &v, scale, true, true).unwrap();
             let p = Tensor::new(unpack(&p.unwrap(), t_new, t), &Device::Cpu).unwrap();
             close(
                 &p,
@@ -649,7 +651,7 @@ mod tests {
             tensor(2 * 5 * 4, 2, (2, 5, 4)),
             tensor(2 * 5 * 4, 3, (2, 5, 4)),
         );
-        let (p, h) = attention(&q, &k, &v, 0.5, true).unwrap();
+        let (p, h) = attention(&q, &k, &v, 0.5, true, true).unwrap();
         assert!(p.unwrap().is_empty());
         assert_eq!(h.dims(), &[2, 0, 4]);
         let p = Tensor::zeros((2, 0, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -660,11 +662,11 @@ mod tests {
     fn mismatched_shapes_are_errors() {
         let q = tensor(3 * 4 * 8, 1, (3, 4, 8));
         let k = tensor(2 * 4 * 8, 2, (2, 4, 8)); // 3 heads cannot share 2 key heads
-        assert!(attention(&q, &k, &k, 1.0, true).is_err());
+        assert!(attention(&q, &k, &k, 1.0, true, true).is_err());
         let k = tensor(3 * 2 * 8, 2, (3, 2, 8)); // fewer keys than rows
-        assert!(attention(&q, &k, &k, 1.0, true).is_err());
+        assert!(attention(&q, &k, &k, 1.0, true, true).is_err());
         let k = tensor(3 * 4 * 8, 2, (3, 4, 8));
         let v = tensor(3 * 5 * 8, 3, (3, 5, 8)); // values of other positions than the keys
-        assert!(attention(&q, &k, &v, 1.0, false).is_err());
+        assert!(attention(&q, &k, &v, 1.0, false, true).is_err());
     }
 }

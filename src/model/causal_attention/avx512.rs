@@ -82,20 +82,27 @@ pub fn scores(
     if m == 0 {
         return;
     }
-    let reach = padded(first + m); // keys the last tile writes
+    // Keys the last tile writes (first + m rounded up to KEYS), if that does not overflow.
+    let Some(reach) = first
+        .checked_add(m)
+        .and_then(|n| n.checked_next_multiple_of(KEYS))
+    else {
+        panic!("scores of {m} rows after {first}: more keys than a usize counts");
+    };
     assert!(
-        q.len() >= m * D
-            && kt.len() >= reach * D
+        within(q.len(), m, D, 0)
+            && within(kt.len(), reach, D, 0)
             && ld >= reach
-            && dst.len() >= (m - 1) * ld + reach,
+            && within(dst.len(), m - 1, ld, reach),
         "scores of {m} rows after {first}: queries {}, keys {}, output {} at stride {ld}",
         q.len(),
         kt.len(),
         dst.len()
     );
-    // SAFETY: the CPU has AVX-512F (`_cpu` exists); every tile reads rows r..r + R of q (R·D values from r·D, r +
-    // R ≤ m), the packed keys up to `padded(first + r + R)` ≤ reach, and writes rows r..r + R of dst up to that
-    // column, all inside the slices (checked above); dst is borrowed mutably and the others shared.
+    // SAFETY: the CPU has AVX-512F (`_cpu` exists); with no overflow in the checks above, every tile reads rows
+    // r..r + R of q (R·D values from r·D, r + R ≤ m), the packed keys up to `padded(first + r + R)` ≤ reach, and
+    // writes rows r..r + R of dst up to that column, all inside the slices (checked above); dst is borrowed
+    // mutably and the others shared.
     unsafe {
         scores_unchecked(
             dst.as_mut_ptr(),
@@ -126,21 +133,34 @@ pub fn weighted_values(
     if m == 0 {
         return;
     }
-    let seen = first + m;
+    let Some(seen) = first.checked_add(m) else {
+        panic!("P·V of {m} rows after {first}: more keys than a usize counts");
+    };
     assert!(
-        out.len() >= m * D && v.len() >= seen * D && ld >= seen && p.len() >= (m - 1) * ld + seen,
+        within(out.len(), m, D, 0)
+            && within(v.len(), seen, D, 0)
+            && ld >= seen
+            && within(p.len(), m - 1, ld, seen),
         "P·V of {m} rows after {first}: probabilities {} at stride {ld}, values {}, output {}",
         p.len(),
         v.len(),
         out.len()
     );
-    // SAFETY: the CPU has AVX-512F (`_cpu` exists); a tile of rows r..r + R reads those rows of p up to column
-    // first + r + R ≤ seen, that many rows of v, and writes its R rows of out, all inside the slices (checked
-    // above); out is borrowed mutably and the others shared.
+    // SAFETY: the CPU has AVX-512F (`_cpu` exists); with no overflow in the checks above, a tile of rows r..r + R
+    // reads those rows of p up to column first + r + R ≤ seen, that many rows of v, and writes its R rows of out,
+    // all inside the slices (checked above); out is borrowed mutably and the others shared.
     unsafe { weighted_unchecked(out.as_mut_ptr(), p.as_ptr(), ld, v.as_ptr(), m, first) }
 }
 
-/// Calls `$tile::<R>` with R the rows left, up to `$max`.
+/// Whether `len` values hold `rows` rows of `stride` and then `last` more, with no overflow on the way (the
+/// checks hold in release builds, where arithmetic wraps).
+fn within(len: usize, rows: usize, stride: usize, last: usize) -> bool {
+    rows.checked_mul(stride)
+        .and_then(|n| n.checked_add(last))
+        .is_some_and(|n| n <= len)
+}
+
+/// Calls `$tile::<R>` with R the rows left.
 macro_rules! by_rows {
     ($rows:expr, $tile:ident $args:tt; $($r:literal)*) => {
         match $rows {

@@ -94,6 +94,9 @@ pub(super) struct Attention {
     /// Rotary inverse frequencies, (head_dim / 2), for families with rotary positions.
     inverse_frequencies: Option<Vec<f32>>,
     device: Device,
+    /// Whether the CPU attention's products run in AVX-512 tiles where they can ([`crate::model::layers::Kernels`]
+    /// `Auto` on an AVX-512 CPU, as the linear layers' packed kernel); `Portable` keeps the `gemm` crate.
+    fast: bool,
 }
 
 impl Attention {
@@ -149,6 +152,7 @@ impl Attention {
                 ),
             },
             device: src.device.clone(),
+            fast: src.packs(),
         }
     }
 
@@ -238,7 +242,8 @@ impl Attention {
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let (probs, scores, heads) = if !keep_scores && causal_attention::applies(&[&q, &k, &v]) {
-            let (packed, heads) = causal_attention::attention(&q, &k, &v, scale as f32, true)?;
+            let (packed, heads) =
+                causal_attention::attention(&q, &k, &v, scale as f32, true, self.fast)?;
             let probs = LayerProbs::Packed {
                 values: packed.ok_or_else(|| {
                     candle_core::Error::Msg("causal attention kept no probabilities".into())
@@ -299,7 +304,8 @@ impl Attention {
                 // Rows keep..t over keys 0..t, a block of rows at a time, no probabilities kept; the op scales
                 // the scores and reads grouped heads in place.
                 let q = q.narrow(1, keep, t - keep)?.contiguous()?;
-                let (_, y) = causal_attention::attention(&q, &k, &v, scale as f32, false)?;
+                let (_, y) =
+                    causal_attention::attention(&q, &k, &v, scale as f32, false, self.fast)?;
                 outputs.push(
                     y.transpose(0, 1)?
                         .reshape((t - keep, self.n_head * self.head_dim))?,
@@ -352,7 +358,7 @@ impl Attention {
             let k = Tensor::cat(&[&past.k, &k_new], 1)?;
             let v = Tensor::cat(&[&past.v, &v_new], 1)?;
             let y = if causal_attention::applies(&[&q, &k, &v]) {
-                causal_attention::attention(&q, &k, &v, scale as f32, false)?.1
+                causal_attention::attention(&q, &k, &v, scale as f32, false, self.fast)?.1
             } else {
                 let scores = (q * scale)?.matmul(&self.expand(&k)?.t()?)?; // (n_head, r, offset + r)
                 let probs = crate::model::softmax::causal_softmax(&scores, mask, offset)?;
