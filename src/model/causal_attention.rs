@@ -7,8 +7,12 @@
 //!
 //! The products are AVX-512 tiles for heads of 64 values where the CPU has AVX-512F ([`avx512`], whose safe
 //! functions check every bound before their one `unsafe` call each), else the `gemm` crate's (candle's own CPU
-//! gemm; its one `unsafe` call is in [`product`], whose bounds are checked before it runs, in `strided.rs`); on one thread each,
-//! the heads and blocks shared among rayon's threads.
+//! gemm; its one `unsafe` call is in [`product`], whose bounds are checked before it runs, in `strided.rs`); on one
+//! thread each, the heads and blocks shared among rayon's threads. The probabilities' buffer is not zeroed: the
+//! blocks write into its spare capacity, and its length is set (the one `unsafe` line here) only once every block
+//! has checked that it wrote all of its share.
+
+use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -72,7 +76,10 @@ pub fn attention(
     let (t, d, offset) = (dims.t, dims.d, dims.offset());
     // Values of one head's new rows in the packed probabilities.
     let per_head = triangle(t) - triangle(offset);
-    let mut probs = vec![0.0f32; if keep { n_head * per_head } else { 0 }];
+    // Not zeroed first (25 MB a layer at 1,024 tokens): each value is written once, and the length is set only
+    // after every block has checked that it wrote all of its share (the SAFETY note at `set_len`).
+    let total = if keep { n_head * per_head } else { 0 };
+    let mut probs: Vec<f32> = Vec::with_capacity(total);
     let mut heads = vec![0.0f32; n_head * t_new * d];
     with_f32(q, "causal attention", |q| {
         with_f32(k, "causal attention", |k| {
@@ -82,10 +89,12 @@ pub fn attention(
                 let mut tasks = Vec::new();
                 // Each head's packed rows, or (not kept) none: as many items as heads either way, since `probs`
                 // holds n_head · per_head values and per_head ≥ 1 wherever there is a row.
-                let packed_heads: Box<dyn Iterator<Item = &mut [f32]>> = if keep {
-                    Box::new(probs.chunks_mut(per_head.max(1)))
+                let packed_heads: Box<dyn Iterator<Item = &mut [MaybeUninit<f32>]>> = if keep {
+                    Box::new(probs.spare_capacity_mut()[..total].chunks_mut(per_head.max(1)))
                 } else {
-                    Box::new(std::iter::repeat_with(|| -> &mut [f32] { &mut [] }))
+                    Box::new(std::iter::repeat_with(|| -> &mut [MaybeUninit<f32>] {
+                        &mut []
+                    }))
                 };
                 let per_head_out = heads.chunks_mut((t_new * d).max(1));
                 for (h, (out, mut packed)) in per_head_out.zip(packed_heads).enumerate() {
@@ -102,6 +111,12 @@ pub fn attention(
                         let (mine, rest) = std::mem::take(&mut packed).split_at_mut(len);
                         packed = rest;
                         tasks.push((h, r0, mine, out));
+                    }
+                    if !packed.is_empty() {
+                        candle_core::bail!(
+                            "causal attention: head {h}'s blocks leave {} of its probabilities unplaced",
+                            packed.len()
+                        );
                     }
                 }
                 tasks.into_par_iter().try_for_each_init(
@@ -126,9 +141,15 @@ pub fn attention(
                             masked[..seen - visible].fill(0.0);
                             if keep {
                                 // `packed` holds Σ visible over the block's rows, `at` the rows before this one.
-                                packed[at..at + visible].copy_from_slice(live);
+                                packed[at..at + visible].write_copy_of_slice(live);
                                 at += visible;
                             }
+                        }
+                        if at != packed.len() {
+                            candle_core::bail!(
+                                "causal attention: a block wrote {at} of its {} probabilities",
+                                packed.len()
+                            );
                         }
                         products.weighted_values(out, scores, ld, dims.kv_head(v, h), &dims, first)
                     },
@@ -136,6 +157,10 @@ pub fn attention(
             })
         })
     })?;
+    // SAFETY: the capacity is `total`, and all `total` values were written: each head's share of them was split
+    // among its blocks with none left over, and each block wrote every value of its slice (both checked above,
+    // returning an error before this line otherwise).
+    unsafe { probs.set_len(total) };
     Ok((
         keep.then_some(probs),
         Tensor::from_vec(heads, (n_head, t_new, d), q.device())?,

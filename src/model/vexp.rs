@@ -217,6 +217,9 @@ macro_rules! dispatch {
     };
 }
 
+// gelu.rs compiles its loop the same way.
+pub(crate) use dispatch;
+
 dispatch!(
     /// Writes e^(x − m) for each x of `src` into `dst`, where m is `src`'s maximum, and returns their sum: a
     /// softmax before its division. NaN in, NaN out (and a NaN sum); so is a row holding +∞ or only −∞.

@@ -23,12 +23,24 @@ pub struct Tile {
     /// Lines (16 values) of the block after this one in memory to fetch into L2, one a step: from the
     /// first, so many.
     pub next: (usize, usize),
+    /// Whether this is its task's only row tile (a text of up to [`super::MR`] rows): no later tile fetches
+    /// the next block into L2, so a streaming tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`]
+    /// steps ahead into L1.
+    pub alone: bool,
     pub room: Room,
 }
 
 /// Steps of k a streaming tile prefetches ahead: 32 steps of 128 bytes, 4 KB, about what memory's latency
 /// covers at the rate a few-row tile consumes the panel.
 const AHEAD: usize = 32;
+
+/// Steps of k a lone streaming tile fetches ahead into L2 (8 KB) and into L1 (2 KB). Prefetches into L1 alone
+/// are limited by its few fill buffers: with them an 8-token analysis, which reads every weight once, took
+/// weights in at about 15 GB/s against the 21 GB/s of a plain read, and with L2 fetched ahead it ran about 10 %
+/// faster (median of six rounds, 40.8 → 36.9 ms; 16 tokens and longer, whose tiles are not alone, unchanged;
+/// Intel Xeon, family 6 model 167).
+const FAR: usize = 64;
+const NEAR: usize = 16;
 
 /// How many values each of a tile's pointers has from it to the end of its buffer.
 pub struct Room {
@@ -89,7 +101,18 @@ pub unsafe fn tile<const R: usize>(t: &Tile) -> usize {
             }
         }};
     }
-    if t.stream {
+    if t.stream && t.alone {
+        for i in 0..t.kc {
+            // As below: prefetches never fault, and `wrapping_add` forms addresses past the end defined.
+            let far = t.w.wrapping_add((i + FAR) * NR);
+            _mm_prefetch::<_MM_HINT_T1>(far.cast());
+            _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(16).cast());
+            let near = t.w.wrapping_add((i + NEAR) * NR);
+            _mm_prefetch::<_MM_HINT_T0>(near.cast());
+            _mm_prefetch::<_MM_HINT_T0>(near.wrapping_add(16).cast());
+            step!(i);
+        }
+    } else if t.stream {
         for i in 0..t.kc {
             // A prefetch never faults; `wrapping_add` keeps forming the address defined past the panel's end.
             let ahead = t.w.wrapping_add((i + AHEAD) * NR);
