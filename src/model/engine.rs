@@ -340,15 +340,12 @@ impl Engine {
         for start in (first_row..t).step_by(LOGITS_CHUNK) {
             let len = LOGITS_CHUNK.min(t - start);
             let logits = self.model.logits(&hidden, start, len)?;
-            let flat = logits.flatten_all()?.to_vec1::<f32>()?;
             // targets has one entry per row first_row..t, and start + len ≤ t.
             let chunk_targets = &targets[start - first_row..start - first_row + len];
-            rows.extend(row_stats(
-                &flat,
-                info.vocab_size,
-                chunk_targets,
-                options.top_k,
-            ));
+            // Read in place: a chunk of logits is 25 MB, which a copy wrote and read again.
+            rows.extend(crate::model::softmax::with_values(&logits, |flat| {
+                row_stats(flat, info.vocab_size, chunk_targets, options.top_k)
+            })?);
         }
 
         let alternatives = |top: &[(u32, f64)]| -> Vec<Alternative> {

@@ -168,16 +168,18 @@ pub fn sliding_window(
                 let logits = engine
                     .model()
                     .logits(&hidden, i * (t - first_row) + chunk, rows)
-                    .and_then(|l| l.flatten_all())
-                    .and_then(|l| l.to_vec1::<f32>())
                     .map_err(EngineError::from)?;
                 // targets holds n_scored ids, and chunk + rows ≤ n_scored.
                 let chunk_targets = &targets[chunk..chunk + rows];
-                window_nll += logits
-                    .par_chunks_exact(vocab)
-                    .zip(chunk_targets.par_iter())
-                    .map(|(row, &target)| nll(row, target))
-                    .sum::<f64>();
+                // Read in place, not copied out first.
+                window_nll += crate::model::softmax::with_values(&logits, |logits| {
+                    logits
+                        .par_chunks_exact(vocab)
+                        .zip(chunk_targets.par_iter())
+                        .map(|(row, &target)| nll(row, target))
+                        .sum::<f64>()
+                })
+                .map_err(EngineError::from)?;
             }
             let mean_nll = window_nll / n_scored.max(1) as f64;
             nll_sum += window_nll;
