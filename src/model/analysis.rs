@@ -244,13 +244,35 @@ pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     if k == 0 {
         return best;
     }
-    for (idx, &x) in row.iter().enumerate() {
+    let offer = |idx: usize, x: f32, best: &mut Vec<(u32, f32)>| {
         if best.len() == k && best.last().is_some_and(|&(_, low)| x <= low) {
-            continue;
+            return;
         }
         let pos = best.partition_point(|&(_, v)| v >= x);
         best.insert(pos, (idx as u32, x));
         best.truncate(k);
+    };
+    let (head, rest) = row.split_at(k);
+    for (idx, &x) in head.iter().enumerate() {
+        offer(idx, x, &mut best);
+    }
+    // Past the first k, sixteen at a time: a chunk whose values are all ≤ the k-th best so far changes nothing,
+    // and that test runs in vector lanes with no branch per value. Every other chunk (a value above it, a NaN
+    // value, or a NaN k-th best, which compares with nothing) is offered value by value, so the result is the
+    // scan's.
+    const CHUNK: usize = 16;
+    for (c, chunk) in rest.chunks(CHUNK).enumerate() {
+        // best holds k values after the first k offers; were it empty, every value would be a candidate.
+        let low = best.last().map_or(f32::NEG_INFINITY, |&(_, low)| low);
+        let changes = low.is_nan()
+            || chunk
+                .iter()
+                .fold(false, |any, &x| any | (x > low || x.is_nan()));
+        if changes {
+            for (i, &x) in chunk.iter().enumerate() {
+                offer(k + c * CHUNK + i, x, &mut best);
+            }
+        }
     }
     best
 }
@@ -282,5 +304,42 @@ mod tests {
             vec![(3, 0.9), (1, 0.5), (2, 0.5)]
         );
         assert!(top_k_of(&[1.0], 0).is_empty());
+    }
+
+    /// The scan the chunked version must equal: every value offered in turn.
+    fn top_k_by_scan(row: &[f32], k: usize) -> Vec<(u32, f32)> {
+        let mut best: Vec<(u32, f32)> = Vec::new();
+        for (idx, &x) in row.iter().enumerate() {
+            if best.len() == k.min(row.len()) && best.last().is_some_and(|&(_, low)| x <= low) {
+                continue;
+            }
+            let pos = best.partition_point(|&(_, v)| v >= x);
+            best.insert(pos, (idx as u32, x));
+            best.truncate(k);
+        }
+        best
+    }
+
+    #[test]
+    fn top_k_in_chunks_equals_the_scan() {
+        let values = crate::model::test_values::test_values(5_003, 7);
+        // Ties (values rounded to a few levels), a NaN late in the row, and rows shorter than a chunk.
+        let ties: Vec<f32> = values.iter().map(|x| (x * 4.0).round()).collect();
+        let mut nan = values.clone();
+        nan[4_000] = f32::NAN;
+        for row in [
+            &values[..],
+            &ties[..],
+            &nan[..],
+            &values[..10],
+            &values[..40],
+        ] {
+            for k in [0, 1, 5, 16, 17, 100] {
+                let (got, want) = (top_k_of(row, k), top_k_by_scan(row, k));
+                let bits =
+                    |v: &[(u32, f32)]| v.iter().map(|&(i, x)| (i, x.to_bits())).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "k = {k}, {} values", row.len());
+            }
+        }
     }
 }
