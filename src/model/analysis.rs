@@ -262,8 +262,8 @@ pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     // scan's.
     const CHUNK: usize = 16;
     for (c, chunk) in rest.chunks(CHUNK).enumerate() {
-        // best holds k values after the first k offers; were it empty, every value would be a candidate.
-        let low = best.last().map_or(f32::NEG_INFINITY, |&(_, low)| low);
+        // best holds k ≥ 1 values: each of the first k offers was taken while it held fewer, and it keeps k.
+        let low = best[k - 1].1;
         let changes = low.is_nan()
             || chunk
                 .iter()

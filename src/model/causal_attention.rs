@@ -80,6 +80,9 @@ pub fn attention(
     // after every block has checked that it wrote all of its share (the SAFETY note at `set_len`).
     let total = if keep { n_head * per_head } else { 0 };
     let mut probs: Vec<f32> = Vec::with_capacity(total);
+    // Debug builds (the tests) start from NaN, so that a probability no block wrote shows in the result.
+    #[cfg(debug_assertions)]
+    probs.spare_capacity_mut()[..total].fill(MaybeUninit::new(f32::NAN));
     let mut heads = vec![0.0f32; n_head * t_new * d];
     with_f32(q, "causal attention", |q| {
         with_f32(k, "causal attention", |k| {
@@ -87,8 +90,9 @@ pub fn attention(
             with_f32(v, "causal attention", |v| {
                 // One task per head and block of ROWS query rows, each with its own slices of both outputs.
                 let mut tasks = Vec::new();
-                // Each head's packed rows, or (not kept) none: as many items as heads either way, since `probs`
-                // holds n_head · per_head values and per_head ≥ 1 wherever there is a row.
+                // Each head's packed rows, or (not kept) none: as many items as heads either way, since the
+                // first `total` values of `probs`' capacity are n_head · per_head and per_head ≥ 1 wherever there
+                // is a row.
                 let packed_heads: Box<dyn Iterator<Item = &mut [MaybeUninit<f32>]>> = if keep {
                     Box::new(probs.spare_capacity_mut()[..total].chunks_mut(per_head.max(1)))
                 } else {
@@ -118,6 +122,14 @@ pub fn attention(
                             packed.len()
                         );
                     }
+                }
+                // The blocks' slices must cover all `total` values (the heads' loop above runs once per head
+                // only if every head has rows of some width).
+                let placed: usize = tasks.iter().map(|(_, _, packed, _)| packed.len()).sum();
+                if placed != total {
+                    candle_core::bail!(
+                        "causal attention: the blocks hold {placed} of {total} probabilities"
+                    );
                 }
                 tasks.into_par_iter().try_for_each_init(
                     Vec::new,
@@ -157,9 +169,9 @@ pub fn attention(
             })
         })
     })?;
-    // SAFETY: the capacity is `total`, and all `total` values were written: each head's share of them was split
-    // among its blocks with none left over, and each block wrote every value of its slice (both checked above,
-    // returning an error before this line otherwise).
+    // SAFETY: the capacity is `total`, and all `total` values were written: the blocks' slices are disjoint parts
+    // of the first `total` values that add up to all of them, and each block wrote every value of its slice (both
+    // checked above, returning an error before this line otherwise).
     unsafe { probs.set_len(total) };
     Ok((
         keep.then_some(probs),

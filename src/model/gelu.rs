@@ -58,6 +58,7 @@ fn exp(x: f32) -> f32 {
 mod body {
     #[inline(always)]
     pub fn gelu_into(src: &[f32], dst: &mut [f32]) {
+        debug_assert_eq!(src.len(), dst.len(), "GELU of slices of two lengths");
         for (y, &x) in dst.iter_mut().zip(src) {
             *y = super::gelu_tanh(x);
         }
@@ -65,7 +66,7 @@ mod body {
 }
 
 dispatch!(
-    /// GELU of each value of `src` into `dst` (as many as the shorter holds).
+    /// GELU of each value of `src` into `dst`, of one length (`ParallelGelu`'s chunks of one tensor).
     gelu_into / gelu_into_avx512 / gelu_into_avx2 (src: &[f32], dst: &mut [f32]) -> ()
 );
 
@@ -137,10 +138,11 @@ mod tests {
         0.5 * x * (1.0 + (1.0 - 2.0 / (e + 1.0)))
     }
 
-    /// Every value from −20 to 20 in steps of 1/1024, the extremes, and NaN.
+    /// Every value from −20 to 20 in steps of 1/1024, −0, the extremes, ±∞ and NaN.
     fn inputs() -> Vec<f32> {
         let mut xs: Vec<f32> = (-20_480..=20_480).map(|i| i as f32 / 1024.0).collect();
         xs.extend([
+            -0.0,
             1e-30,
             -1e-30,
             1e30,
@@ -148,6 +150,7 @@ mod tests {
             f32::MAX,
             f32::MIN,
             f32::INFINITY,
+            f32::NEG_INFINITY,
             f32::NAN,
         ]);
         xs
@@ -156,8 +159,13 @@ mod tests {
     #[test]
     fn every_instruction_set_gives_the_bits_of_the_scalar_formula() {
         let xs = inputs();
-        let want: Vec<u32> = xs.iter().map(|&x| gelu_scalar(x).to_bits()).collect();
-        let bits = |ys: &[f32]| ys.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+        // Bits for numbers; NaN as NaN (Rust promises no NaN's payload or sign).
+        let bits = |ys: &[f32]| {
+            ys.iter()
+                .map(|y| if y.is_nan() { None } else { Some(y.to_bits()) })
+                .collect::<Vec<_>>()
+        };
+        let want = bits(&xs.iter().map(|&x| gelu_scalar(x)).collect::<Vec<_>>());
         let mut ys = vec![0.0; xs.len()];
         gelu_into(&xs, &mut ys);
         assert_eq!(bits(&ys), want, "dispatched");

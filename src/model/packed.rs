@@ -180,6 +180,10 @@ impl PackedLinear {
         // threads, each still a few panels wide.
         let group = (panels / (rayon::current_num_threads() * 8)).clamp(1, 16);
         let chunks = m.div_ceil(ROWS_PER_TASK);
+        // Debug builds (the tests) start from NaN, so that a value the tiles failed to write shows in the
+        // result instead of whatever the allocator's memory held, often the last product's right answer.
+        #[cfg(debug_assertions)]
+        y.spare_capacity_mut()[..m * n].fill(std::mem::MaybeUninit::new(f32::NAN));
         let out = SharedOut(y.spare_capacity_mut().as_mut_ptr().cast::<f32>());
         (0..panels.div_ceil(group) * chunks)
             .into_par_iter()
@@ -188,8 +192,9 @@ impl PackedLinear {
                 let rows = c * ROWS_PER_TASK..((c + 1) * ROWS_PER_TASK).min(m);
                 for p in g * group..((g + 1) * group).min(panels) {
                     // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m·k;
-                    // data: panels·k·NR; bias: panels·NR; y: m·n), and each task writes only its own rows of
-                    // its own panels' columns p·NR..min((p+1)·NR, n), so no two tasks touch the same value.
+                    // data: panels·k·NR; bias: panels·NR; y: a capacity of m·n, written before it is read, as
+                    // the note at `set_len` says), and each task writes only its own rows of its own panels'
+                    // columns p·NR..min((p+1)·NR, n), so no two tasks touch the same value.
                     unsafe { self.panel(x, m, rows.clone(), p, block, &out) };
                 }
             });
@@ -365,6 +370,8 @@ mod tests {
             (193, 9, 33),
             (391, 33, 45),
             (200, 8, 1100),
+            // No inputs: every output is its bias, stored by the only block along k there is.
+            (3, 0, 40),
         ] {
             let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
             let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));

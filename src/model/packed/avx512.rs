@@ -23,9 +23,9 @@ pub struct Tile {
     /// Lines (16 values) of the block after this one in memory to fetch into L2, one a step: from the
     /// first, so many.
     pub next: (usize, usize),
-    /// Whether this is its task's only row tile (a text of up to [`super::MR`] rows): no later tile fetches
-    /// the next block into L2, so a streaming tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`]
-    /// steps ahead into L1.
+    /// Whether this is its task's only row tile (a task of up to [`super::MR`] rows: a short text, the last
+    /// rows of a longer one, a generated token): no later tile fetches the next block into L2, so a streaming
+    /// tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`] steps ahead into L1.
     pub alone: bool,
     pub room: Room,
 }
@@ -54,7 +54,8 @@ pub struct Room {
 ///
 /// # Safety
 /// AVX-512F is available; `x` has R rows of kc values at stride ldx, `w` kc·NR values, `y` R rows with
-/// `cols` writable columns at stride ldy, `bias` NR values; `room` says how far each reaches. Past `cols`,
+/// `cols` writable columns at stride ldy, which also hold initialised values where `bias` is `None` (the tile
+/// adds to them), `bias` NR values; `room` says how far each reaches. Past `cols`,
 /// the output's second register is stored and loaded masked: the lanes past the buffer are never touched,
 /// and their address is formed with `wrapping_add`, which (unlike `add`) is defined past the end.
 #[inline]
