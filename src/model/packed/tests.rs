@@ -1,0 +1,97 @@
+//! The packed kernel against a plain f64 product at odd shapes, its blocks against the L1 cache, and its refusals.
+
+use super::*;
+use crate::model::test_values::test_values as values;
+
+#[test]
+fn equals_a_plain_f64_product_at_odd_shapes() {
+    if !supported() {
+        crate::skip_report::report(
+            "packed::equals_a_plain_f64_product_at_odd_shapes",
+            "the AVX-512 packed kernel",
+            "this CPU has no AVX-512F",
+        );
+        return;
+    }
+    // Rows around every tile height (1–4, 8, 12), their sums and the tasks' 192, widths around the 16- and
+    // 32-column
+    // panel edges, k below, at and across the panel blocks (176 or 256 long).
+    for (m, k, n) in [
+        (1, 1, 1),
+        (1, 8, 16),
+        (2, 16, 17),
+        (3, 24, 31),
+        (5, 7, 33),
+        (7, 300, 64),
+        (11, 256, 65),
+        (12, 257, 40),
+        (13, 513, 97),
+        (25, 40, 300),
+        (64, 768, 96),
+        // Tasks of 192 rows: one full, one and a row, several with the last short; and with panels in
+        // groups of more than one (35 panels), the last group short.
+        (192, 9, 33),
+        (193, 9, 33),
+        (391, 33, 45),
+        (200, 8, 1100),
+        // No inputs: every output is its bias, stored by the only block along k there is.
+        (3, 0, 40),
+    ] {
+        let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
+        let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
+        // This CPU's block, and those of other L1 sizes.
+        for block in [block_len().unwrap(), 64, 176, 256] {
+            let y = packed.forward_blocks(&x, m, block).unwrap();
+            for r in 0..m {
+                for c in 0..n {
+                    let want: f64 = f64::from(b[c])
+                        + (0..k)
+                            .map(|i| f64::from(x[r * k + i]) * f64::from(w[i * n + c]))
+                            .sum::<f64>();
+                    let got = f64::from(y[r * n + c]);
+                    assert!(
+                        (got - want).abs() < 1e-5 * (1.0 + k as f64).sqrt(),
+                        "({m}, {k}, {n}) blocks of {block} [{r}][{c}]: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn panel_blocks_fit_the_l1_data_cache() {
+    assert_eq!(block_len_for(Some(48 * 1024)), 256);
+    assert_eq!(block_len_for(Some(32 * 1024)), 176);
+    assert_eq!(block_len_for(None), 176);
+    for l1 in [16, 32, 48, 64] {
+        let len = block_len_for(Some(l1 * 1024));
+        assert!((NR + MR) * len * 4 <= l1 * 1024, "{l1} KB: {len}");
+    }
+}
+
+#[test]
+fn a_wrong_input_length_is_an_error() {
+    let packed = PackedLinear::from_in_out(&values(12, 5), 3, 4, None);
+    assert!(packed.forward_f32(&values(7, 6), 2).is_err());
+    let x = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &candle_core::Device::Cpu).unwrap();
+    assert!(packed.forward(&x).is_err());
+}
+
+#[test]
+fn both_layouts_pack_the_same_and_rows_read_back() {
+    let (k, n) = (5, 70);
+    let w = values(k * n, 4); // (in, out)
+    let mut w_t = vec![0.0; k * n]; // (out, in)
+    for i in 0..k {
+        for o in 0..n {
+            w_t[o * k + i] = w[i * n + o];
+        }
+    }
+    let a = PackedLinear::from_in_out(&w, k, n, None);
+    let b = PackedLinear::from_out_in(&w_t, n, k, None);
+    assert_eq!(a.data, b.data);
+    for o in [0, 31, 32, 69] {
+        assert_eq!(a.row(o), w_t[o * k..(o + 1) * k].to_vec(), "row {o}");
+    }
+}
