@@ -12,8 +12,6 @@
 //! blocks write into its spare capacity, and its length is set (the one `unsafe` line here) only once every block
 //! has checked that it wrote all of its share.
 
-use std::mem::MaybeUninit;
-
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -82,7 +80,7 @@ pub fn attention(
     let mut probs: Vec<f32> = Vec::with_capacity(total);
     // Debug builds (the tests) start from NaN, so that a probability no block wrote shows in the result.
     #[cfg(debug_assertions)]
-    probs.spare_capacity_mut()[..total].fill(MaybeUninit::new(f32::NAN));
+    probs.spare_capacity_mut()[..total].fill(std::mem::MaybeUninit::new(f32::NAN));
     let mut heads = vec![0.0f32; n_head * t_new * d];
     with_f32(q, "causal attention", |q| {
         with_f32(k, "causal attention", |k| {
@@ -90,18 +88,10 @@ pub fn attention(
             with_f32(v, "causal attention", |v| {
                 // One task per head and block of ROWS query rows, each with its own slices of both outputs.
                 let mut tasks = Vec::new();
-                // Each head's packed rows, or (not kept) none: as many items as heads either way, since the
-                // first `total` values of `probs`' capacity are n_head · per_head and per_head ≥ 1 wherever there
-                // is a row.
-                let packed_heads: Box<dyn Iterator<Item = &mut [MaybeUninit<f32>]>> = if keep {
-                    Box::new(probs.spare_capacity_mut()[..total].chunks_mut(per_head.max(1)))
-                } else {
-                    Box::new(std::iter::repeat_with(|| -> &mut [MaybeUninit<f32>] {
-                        &mut []
-                    }))
-                };
-                let per_head_out = heads.chunks_mut((t_new * d).max(1));
-                for (h, (out, mut packed)) in per_head_out.zip(packed_heads).enumerate() {
+                // The kept probabilities' capacity, handed out block by block in the order the store lays
+                // them out (head by head, rows in order); with `keep` off every block gets an empty slice.
+                let mut unplaced = &mut probs.spare_capacity_mut()[..total];
+                for (h, out) in heads.chunks_mut((t_new * d).max(1)).enumerate() {
                     for (b, out) in out.chunks_mut(ROWS * d).enumerate() {
                         let r0 = b * ROWS;
                         let m = out.len() / d;
@@ -111,24 +101,23 @@ pub fn attention(
                         } else {
                             0
                         };
-                        // The blocks' lengths add up to the head's: Σ over its rows of offset + row + 1.
-                        let (mine, rest) = std::mem::take(&mut packed).split_at_mut(len);
-                        packed = rest;
+                        let Some((mine, rest)) =
+                            std::mem::take(&mut unplaced).split_at_mut_checked(len)
+                        else {
+                            candle_core::bail!(
+                                "causal attention: block {b} of head {h} needs {len} probabilities past the \
+                                 buffer's end"
+                            );
+                        };
+                        unplaced = rest;
                         tasks.push((h, r0, mine, out));
                     }
-                    if !packed.is_empty() {
-                        candle_core::bail!(
-                            "causal attention: head {h}'s blocks leave {} of its probabilities unplaced",
-                            packed.len()
-                        );
-                    }
                 }
-                // The blocks' slices must cover all `total` values (the heads' loop above runs once per head
-                // only if every head has rows of some width).
-                let placed: usize = tasks.iter().map(|(_, _, packed, _)| packed.len()).sum();
-                if placed != total {
+                // Every kept probability has a block to write it (heads of width 0 would leave all unplaced).
+                if !unplaced.is_empty() {
                     candle_core::bail!(
-                        "causal attention: the blocks hold {placed} of {total} probabilities"
+                        "causal attention: {} of {total} probabilities have no block",
+                        unplaced.len()
                     );
                 }
                 tasks.into_par_iter().try_for_each_init(
@@ -169,8 +158,8 @@ pub fn attention(
             })
         })
     })?;
-    // SAFETY: the capacity is `total`, and all `total` values were written: the blocks' slices are disjoint parts
-    // of the first `total` values that add up to all of them, and each block wrote every value of its slice (both
+    // SAFETY: the capacity is `total`, and all `total` values were written: the blocks' slices are consecutive
+    // parts of the first `total` values with none left over, and each block wrote every value of its slice (both
     // checked above, returning an error before this line otherwise).
     unsafe { probs.set_len(total) };
     Ok((

@@ -30,19 +30,8 @@ fn reference(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> (Tensor, Tensor)
         .unwrap()
         .matmul(&repeat(k).t().unwrap())
         .unwrap();
-    let offset = t - t_new;
-    let mask: Vec<f32> = (0..t_new)
-        .flat_map(|i| {
-            (0..t).map(move |j| {
-                if j <= offset + i {
-                    0.0
-                } else {
-                    f32::NEG_INFINITY
-                }
-            })
-        })
-        .collect();
-    let mask = Tensor::from_vec(mask, (t_new, t), &Device::Cpu).unwrap();
+    // The masked path's mask (0 where a key is visible, −∞ in the future), which the op under test never uses.
+    let mask = crate::model::lm::causal_mask(t - t_new, t_new, &Device::Cpu).unwrap();
     let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask).unwrap()).unwrap();
     let heads = probs.matmul(&repeat(v)).unwrap();
     (probs, heads)

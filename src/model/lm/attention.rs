@@ -442,7 +442,7 @@ fn rotary_tables(
 
 /// The causal mask of `t_new` queries at positions offset.. over all offset + t_new keys: 0 where the key is
 /// not in the query's future, -inf where it is. (t_new, offset + t_new).
-pub(super) fn causal_mask(offset: usize, t_new: usize, device: &Device) -> Result<Tensor> {
+pub(crate) fn causal_mask(offset: usize, t_new: usize, device: &Device) -> Result<Tensor> {
     let t = offset + t_new;
     let values: Vec<f32> = (0..t_new)
         .flat_map(|i| {

@@ -8,7 +8,7 @@
 
 use candle_core::{Device, Tensor};
 
-use self::attention::causal_mask;
+pub(crate) use self::attention::causal_mask;
 pub use self::attention::{AttentionOutput, KeyValue, LayerProbs};
 use self::block::Block;
 use super::config::{Config, Family, NormKind};
