@@ -78,7 +78,7 @@ pub fn supported() -> bool {
 pub struct PackedLinear {
     n: usize,
     k: usize,
-    data: Vec<f32>,
+    data: LineAligned,
     /// `n` values rounded up to whole panels (0 past `n`).
     bias: Vec<f32>,
 }
@@ -104,8 +104,9 @@ impl PackedLinear {
         at: impl Fn(usize, usize) -> f32 + Sync,
     ) -> Self {
         let panels = n.div_ceil(NR);
-        let mut data = vec![0.0f32; panels * k * NR];
-        data.par_chunks_mut((k * NR).max(1))
+        let mut data = LineAligned::zeroed(panels * k * NR);
+        data.as_mut_slice()
+            .par_chunks_mut((k * NR).max(1))
             .enumerate()
             .for_each(|(p, panel)| {
                 for (i, row) in panel.chunks_exact_mut(NR).enumerate() {
@@ -143,7 +144,8 @@ impl PackedLinear {
     pub fn row(&self, o: usize) -> Vec<f32> {
         let base = (o / NR) * self.k * NR + o % NR;
         // o < n places `base` in panel o / NR, whose k rows of NR values all lie inside `data`.
-        (0..self.k).map(|i| self.data[base + i * NR]).collect()
+        let data = self.data.as_slice();
+        (0..self.k).map(|i| data[base + i * NR]).collect()
     }
 
     /// x·W + b for x (…, k), on the CPU: (…, n).
@@ -224,7 +226,7 @@ impl PackedLinear {
     ) {
         let (n, k) = (self.n, self.k);
         let cols = NR.min(n - p * NR);
-        let panel = self.data.as_ptr().add(p * k * NR);
+        let panel = self.data.as_slice().as_ptr().add(p * k * NR);
         let bias = self.bias.as_ptr().add(p * NR);
         let y = out.0.add(p * NR);
         let tiles = rows.len().div_ceil(MR);
@@ -261,7 +263,7 @@ impl PackedLinear {
                     // reads and writes against these in debug builds (the tests).
                     room: avx512::Room {
                         x: x.len() - (r * k + k0),
-                        w: self.data.len() - (p * k + k0) * NR,
+                        w: self.data.as_slice().len() - (p * k + k0) * NR,
                         y: m * n - (r * n + p * NR),
                         bias: self.bias.len() - p * NR,
                     },
@@ -297,6 +299,36 @@ impl PackedLinear {
         _: usize,
         _: &SharedOut,
     ) {
+    }
+}
+
+/// Floats of which the first lies on a 64-byte boundary, a cache line: each of a panel's rows of [`NR`] values
+/// is then two whole lines, and none of the kernel's 64-byte loads of weights straddles two lines. The
+/// allocator aligns to 16 bytes, and three loads in four then straddled: the kernel's register tile ran about
+/// 6 % slower in L1 (measured beside an aligned copy; Intel Xeon, family 6 model 167).
+struct LineAligned {
+    buf: Vec<f32>,
+    /// Where the aligned values start in `buf`: 0 to 15.
+    start: usize,
+    len: usize,
+}
+
+impl LineAligned {
+    /// `len` zeros.
+    fn zeroed(len: usize) -> Self {
+        let buf = vec![0.0f32; len + 15];
+        // A float's address is a multiple of 4, so this is a whole number of floats below 16.
+        let start = (64 - buf.as_ptr().addr() % 64) % 64 / 4;
+        Self { buf, start, len }
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        // start ≤ 15 and buf holds len + 15 values.
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.buf[self.start..self.start + self.len]
     }
 }
 

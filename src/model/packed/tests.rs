@@ -90,8 +90,23 @@ fn both_layouts_pack_the_same_and_rows_read_back() {
     }
     let a = PackedLinear::from_in_out(&w, k, n, None);
     let b = PackedLinear::from_out_in(&w_t, n, k, None);
-    assert_eq!(a.data, b.data);
+    assert_eq!(a.data.as_slice(), b.data.as_slice());
     for o in [0, 31, 32, 69] {
         assert_eq!(a.row(o), w_t[o * k..(o + 1) * k].to_vec(), "row {o}");
     }
+}
+
+#[test]
+fn packed_weights_start_on_a_cache_line() {
+    // Several sizes, so that the allocator's 16-byte alignment lands on each offset a line can have.
+    for len in [0, 1, 7, 32, 1000, 4096, 12_345] {
+        let mut a = LineAligned::zeroed(len);
+        assert_eq!(a.as_slice().len(), len);
+        assert_eq!(a.as_slice().as_ptr().addr() % 64, 0, "{len} values");
+        assert!(a.as_slice().iter().all(|&v| v == 0.0));
+        a.as_mut_slice().fill(1.0);
+        assert!(a.as_slice().iter().all(|&v| v == 1.0));
+    }
+    let p = PackedLinear::from_in_out(&values(3 * 40, 5), 3, 40, None);
+    assert_eq!(p.data.as_slice().as_ptr().addr() % 64, 0);
 }
