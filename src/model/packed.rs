@@ -304,8 +304,9 @@ impl PackedLinear {
 
 /// Floats of which the first lies on a 64-byte boundary, a cache line: each of a panel's rows of [`NR`] values
 /// is then two whole lines, and none of the kernel's 64-byte loads of weights straddles two lines. The
-/// allocator aligns to 16 bytes, and three loads in four then straddled: the kernel's register tile ran about
-/// 6 % slower in L1 (measured beside an aligned copy; Intel Xeon, family 6 model 167).
+/// allocator aligns to 16 bytes: unless it happened to hand out a line's start, every such load straddled two,
+/// and the register tile ran about 6 % slower in L1 (measured beside an aligned copy; Intel Xeon, family 6
+/// model 167).
 struct LineAligned {
     buf: Vec<f32>,
     /// Where the aligned values start in `buf`: 0 to 15.
