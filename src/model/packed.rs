@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::cpu_caches::cache_bytes;
 use super::softmax::contiguous_f32;
+use line_aligned::LineAligned;
 
 /// Output columns per panel: two 16-lane registers.
 pub const NR: usize = 32;
@@ -302,37 +303,6 @@ impl PackedLinear {
     }
 }
 
-/// Floats of which the first lies on a 64-byte boundary, a cache line: each of a panel's rows of [`NR`] values
-/// is then two whole lines, and none of the kernel's 64-byte loads of weights straddles two lines. The
-/// allocator aligns to 16 bytes: unless it happened to hand out a line's start, every such load straddled two,
-/// and the register tile ran about 6 % slower in L1 (measured beside an aligned copy; Intel Xeon, family 6
-/// model 167).
-struct LineAligned {
-    buf: Vec<f32>,
-    /// Where the aligned values start in `buf`: 0 to 15.
-    start: usize,
-    len: usize,
-}
-
-impl LineAligned {
-    /// `len` zeros.
-    fn zeroed(len: usize) -> Self {
-        let buf = vec![0.0f32; len + 15];
-        // A float's address is a multiple of 4, so this is a whole number of floats below 16.
-        let start = (64 - buf.as_ptr().addr() % 64) % 64 / 4;
-        Self { buf, start, len }
-    }
-
-    fn as_slice(&self) -> &[f32] {
-        // start ≤ 15 and buf holds len + 15 values.
-        &self.buf[self.start..self.start + self.len]
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.buf[self.start..self.start + self.len]
-    }
-}
-
 /// The output buffer, shared by the tasks of one product; each writes disjoint values.
 struct SharedOut(*mut f32);
 // SAFETY: tasks write disjoint values (see `PackedLinear::forward_f32`), and the buffer outlives the parallel
@@ -366,6 +336,7 @@ impl CustomOp1 for PackedLinear {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod line_aligned;
 
 #[cfg(test)]
 mod tests;

@@ -110,3 +110,53 @@ fn packed_weights_start_on_a_cache_line() {
     let p = PackedLinear::from_in_out(&values(3 * 40, 5), 3, 40, None);
     assert_eq!(p.data.as_slice().as_ptr().addr() % 64, 0);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn packed_weights_ask_for_huge_pages() {
+    const TEST: &str = "packed::tests::packed_weights_ask_for_huge_pages";
+    if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+        crate::skip_report::report(
+            TEST,
+            "the huge-page advice check",
+            "this kernel has no transparent huge pages",
+        );
+        return;
+    }
+    // 12 MB: at least five whole 2 MB pages inside, wherever the allocator puts it.
+    let weights = LineAligned::zeroed(3 << 20);
+    let inside = weights.as_slice().as_ptr().addr().next_multiple_of(2 << 20);
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+    // Each mapping starts with a line `start-end perms …` (hex addresses); its `VmFlags:` line says `hg` once
+    // MADV_HUGEPAGE was given for it.
+    let mut mapping = None;
+    let mut flags = None;
+    for line in smaps.lines() {
+        let range = line
+            .split_once(' ')
+            .and_then(|(range, _)| range.split_once('-'))
+            .and_then(|(s, e)| {
+                Some((
+                    usize::from_str_radix(s, 16).ok()?,
+                    usize::from_str_radix(e, 16).ok()?,
+                ))
+            });
+        if range.is_some() {
+            mapping = range;
+        } else if let Some(rest) = line.strip_prefix("VmFlags:") {
+            if mapping.is_some_and(|(s, e)| s <= inside && inside < e) {
+                flags = Some(
+                    rest.split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                );
+                break;
+            }
+        }
+    }
+    let flags = flags.expect("the packed weights' mapping in /proc/self/smaps");
+    assert!(
+        flags.iter().any(|f| f == "hg"),
+        "the weights' whole 2 MB pages were not advised as huge: VmFlags {flags:?}"
+    );
+}
