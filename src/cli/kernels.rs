@@ -138,7 +138,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
         let weight = values(k * n, 1);
         let bias = bias.then(|| values(n, 2));
         // (in, out) row-major, as GPT-2's Conv1D stores it.
-        let packed = PackedLinear::pack(k, n, bias.as_deref(), |i, o| weight[i * n + o]);
+        let packed = PackedLinear::pack(k, n, bias.as_deref(), |i, o| weight[i * n + o])?;
         // (out, in), as the model keeps its weights where it does not pack them: the few-row kernel streams
         // its rows, and candle's gemm multiplies by its transpose, as the portable path does.
         let w_out_in = Tensor::from_slice(&weight, (k, n), &Device::Cpu)?

@@ -87,9 +87,14 @@ impl Linear {
         Ok(if src.packs() {
             let w = src.weights.elements(&weight, &[n_in, n_out])?;
             let bias = src.weights.values(&bias, &[n_out])?;
-            Self::Packed(PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| {
-                w.get(i * n_out + o)
-            }))
+            Self::Packed(
+                PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| w.get(i * n_out + o)).map_err(
+                    |source| WeightsError::Memory {
+                        name: weight,
+                        source,
+                    },
+                )?,
+            )
         } else {
             Self::Rows {
                 weight_t: src
@@ -114,9 +119,13 @@ impl Linear {
             let bias = bias
                 .then(|| src.weights.values(&bias_name, &[n_out]))
                 .transpose()?;
-            Self::Packed(PackedLinear::pack(n_in, n_out, bias.as_deref(), |i, o| {
-                w.get(o * n_in + i)
-            }))
+            Self::Packed(
+                PackedLinear::pack(n_in, n_out, bias.as_deref(), |i, o| w.get(o * n_in + i))
+                    .map_err(|source| WeightsError::Memory {
+                        name: weight,
+                        source,
+                    })?,
+            )
         } else {
             Self::Rows {
                 weight_t: src.get(&weight, &[n_out, n_in])?,

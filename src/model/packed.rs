@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::cpu_caches::cache_bytes;
 use super::softmax::contiguous_f32;
-use line_aligned::LineAligned;
+use memory::WeightMemory;
 
 /// Output columns per panel: two 16-lane registers.
 pub const NR: usize = 32;
@@ -79,7 +79,7 @@ pub fn supported() -> bool {
 pub struct PackedLinear {
     n: usize,
     k: usize,
-    data: LineAligned,
+    data: WeightMemory,
     /// `n` values rounded up to whole panels (0 past `n`).
     bias: Vec<f32>,
 }
@@ -88,24 +88,32 @@ impl PackedLinear {
     /// From a weight stored (in, out) row-major, as GPT-2's Conv1D keeps it.
     #[cfg(test)]
     fn from_in_out(weight: &[f32], k: usize, n: usize, bias: Option<&[f32]>) -> Self {
-        Self::pack(k, n, bias, |i, o| weight[i * n + o])
+        Self::pack(k, n, bias, |i, o| weight[i * n + o]).expect("memory for a test's weights")
     }
 
     /// From a weight stored (out, in) row-major, as an embedding table used as the LM head.
     #[cfg(test)]
     fn from_out_in(weight: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Self {
-        Self::pack(k, n, bias, |i, o| weight[o * k + i])
+        Self::pack(k, n, bias, |i, o| weight[o * k + i]).expect("memory for a test's weights")
     }
 
-    /// From `at(i, o)`, the weight from input `i` to output `o`, for i < k and o < n.
+    /// From `at(i, o)`, the weight from input `i` to output `o`, for i < k and o < n. An error if the system
+    /// cannot map memory for them.
     pub fn pack(
         k: usize,
         n: usize,
         bias: Option<&[f32]>,
         at: impl Fn(usize, usize) -> f32 + Sync,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let panels = n.div_ceil(NR);
-        let mut data = LineAligned::zeroed(panels * k * NR);
+        let len = panels.checked_mul(k).and_then(|v| v.checked_mul(NR));
+        let Some(len) = len else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("{k} × {n} weights do not fit in memory"),
+            ));
+        };
+        let mut data = WeightMemory::zeroed(len)?;
         data.as_mut_slice()
             .par_chunks_mut((k * NR).max(1))
             .enumerate()
@@ -122,12 +130,12 @@ impl PackedLinear {
                 *d = b;
             }
         }
-        Self {
+        Ok(Self {
             n,
             k,
             data,
             bias: padded,
-        }
+        })
     }
 
     /// Outputs.
@@ -336,7 +344,7 @@ impl CustomOp1 for PackedLinear {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
-mod line_aligned;
+mod memory;
 
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,14 @@ pub enum WeightsError {
         /// candle's error.
         source: candle_core::Error,
     },
+    /// The system would not map memory for a tensor's packed copy.
+    #[error("cannot set aside memory for the packed weights of `{name}` ({source}): close other programs, or choose a smaller model")]
+    Memory {
+        /// The tensor name.
+        name: String,
+        /// The mapping's error.
+        source: std::io::Error,
+    },
 }
 
 /// One tensor's elements in the file, converted to f32 as they are read.

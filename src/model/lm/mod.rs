@@ -75,12 +75,12 @@ impl TokenRows {
         if head && src.packs() {
             let w = src.weights.elements(name, &shape)?;
             let k = cfg.n_embd;
-            Ok(Self::Packed(PackedLinear::pack(
-                k,
-                cfg.vocab_size,
-                None,
-                |i, o| w.get(o * k + i),
-            )))
+            let packed = PackedLinear::pack(k, cfg.vocab_size, None, |i, o| w.get(o * k + i))
+                .map_err(|source| WeightsError::Memory {
+                    name: name.to_owned(),
+                    source,
+                })?;
+            Ok(Self::Packed(packed))
         } else {
             Ok(Self::Table(src.get(name, &shape)?))
         }

@@ -98,9 +98,8 @@ fn both_layouts_pack_the_same_and_rows_read_back() {
 
 #[test]
 fn packed_weights_start_on_a_cache_line() {
-    // Several sizes, so that the allocator's 16-byte alignment lands on each offset a line can have.
     for len in [0, 1, 7, 32, 1000, 4096, 12_345] {
-        let mut a = LineAligned::zeroed(len);
+        let mut a = WeightMemory::zeroed(len).expect("memory for a test's weights");
         assert_eq!(a.as_slice().len(), len);
         assert_eq!(a.as_slice().as_ptr().addr() % 64, 0, "{len} values");
         assert!(a.as_slice().iter().all(|&v| v == 0.0));
@@ -114,7 +113,8 @@ fn packed_weights_start_on_a_cache_line() {
 #[cfg(target_os = "linux")]
 #[test]
 fn packed_weights_ask_for_huge_pages() {
-    const TEST: &str = "packed::tests::packed_weights_ask_for_huge_pages";
+    const TEST: &str = "packed::packed_weights_ask_for_huge_pages";
+    // Whether a kernel has THP is its configuration, like a CPU's instructions: reported, not required in CI.
     if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
         crate::skip_report::report(
             TEST,
@@ -123,14 +123,21 @@ fn packed_weights_ask_for_huge_pages() {
         );
         return;
     }
-    // 12 MB: at least five whole 2 MB pages inside, wherever the allocator puts it.
-    let weights = LineAligned::zeroed(3 << 20);
-    let inside = weights.as_slice().as_ptr().addr().next_multiple_of(2 << 20);
-    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
-    // Each mapping starts with a line `start-end perms …` (hex addresses); its `VmFlags:` line says `hg` once
-    // MADV_HUGEPAGE was given for it.
+    let weights = WeightMemory::zeroed(3 << 20).expect("memory for a test's weights"); // 12 MB
+    let range = weights.as_slice().as_ptr_range();
+    let (start, end) = (range.start.addr(), range.end.addr());
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        crate::skip_report::report(
+            TEST,
+            "the huge-page advice check",
+            "/proc/self/smaps cannot be read",
+        );
+        return;
+    };
+    // Each mapping starts with a line `start-end perms …` (hex addresses) and ends with its `VmFlags:` line,
+    // which says `hg` once MADV_HUGEPAGE was given for it. Every mapping that holds part of the weights must.
     let mut mapping = None;
-    let mut flags = None;
+    let (mut covered, mut any_flags) = (0, false);
     for line in smaps.lines() {
         let range = line
             .split_once(' ')
@@ -143,20 +150,40 @@ fn packed_weights_ask_for_huge_pages() {
             });
         if range.is_some() {
             mapping = range;
-        } else if let Some(rest) = line.strip_prefix("VmFlags:") {
-            if mapping.is_some_and(|(s, e)| s <= inside && inside < e) {
-                flags = Some(
-                    rest.split_whitespace()
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>(),
+        } else if let (Some(flags), Some((s, e))) = (line.strip_prefix("VmFlags:"), mapping) {
+            any_flags = true;
+            if s < end && start < e {
+                assert!(
+                    flags.split_whitespace().any(|f| f == "hg"),
+                    "the weights' mapping {s:x}-{e:x} was not advised as huge: VmFlags{flags}"
                 );
-                break;
+                covered += e.min(end) - s.max(start);
             }
         }
     }
-    let flags = flags.expect("the packed weights' mapping in /proc/self/smaps");
-    assert!(
-        flags.iter().any(|f| f == "hg"),
-        "the weights' whole 2 MB pages were not advised as huge: VmFlags {flags:?}"
+    if !any_flags {
+        crate::skip_report::report(
+            TEST,
+            "the huge-page advice check",
+            "/proc/self/smaps has no VmFlags lines",
+        );
+        return;
+    }
+    assert_eq!(
+        covered,
+        end - start,
+        "mappings in /proc/self/smaps cover the weights"
     );
+}
+
+#[test]
+fn weights_too_large_for_memory_are_an_error() {
+    // 2⁴⁰ × 2⁴⁰ weights: more bytes than an address space holds, refused before anything is mapped.
+    let Err(err) = PackedLinear::pack(1 << 40, 1 << 40, None, |_, _| 0.0) else {
+        panic!("2⁸⁰ weights were packed");
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory);
+    assert!(err.to_string().contains("do not fit in memory"), "{err}");
+    // A mapping the system refuses (here: more than half the address space) is an error too.
+    assert!(WeightMemory::zeroed(usize::MAX / 8).is_err());
 }
