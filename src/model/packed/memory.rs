@@ -6,13 +6,14 @@
 //! in L1 (measured beside an aligned copy; Intel Xeon, family 6 model 167).
 //!
 //! On Linux, weights of 2 MB or more also start on a 2 MB boundary, their mapping reaches the end of their last
-//! 2 MB, and it asks for transparent huge pages before anything is written to it. A text of a few tokens, and
+//! 2 MB where that is at least half used, and it asks for transparent huge pages before anything is written to
+//! it. A text of a few tokens, and
 //! each token typed or generated, reads every weight once from memory, touching a new 4 KB page every 32 steps
 //! of a panel. Measured on GPT-2 small's shape (Intel Xeon, family 6 model 167, in a VM whose THP setting is
 //! `madvise`), alternating with the build before, medians of three or four rounds: 8-token analyses 5–9 %
 //! faster, typing a token 2–5 % faster, 1,024 tokens alike with and without the advice (docs/PERFORMANCE.md,
-//! step 10). The cost is the last 2 MB page of each matrix, whole once it is written: peak RSS 524 → 586 MB at
-//! 64 tokens. A kernel without THP refuses the advice, and one with THP off ignores it; the pages are then 4 KB
+//! step 10). The cost is the unused end of the last huge page of some matrices, under 1 MB each: peak RSS
+//! 524 → 549 MB at 64 tokens, 920 → 947 MB at 1,024 (586 and 984 MB when every matrix ended on a huge page). A kernel without THP refuses the advice, and one with THP off ignores it; the pages are then 4 KB
 //! and the values the same, so neither is an error. The mapping is the weights' alone, so the advice ends with
 //! it: the heap, which later holds activations, is never advised.
 
@@ -40,14 +41,14 @@ impl WeightMemory {
             )
         };
         let bytes = len.checked_mul(size_of::<f32>()).ok_or_else(too_big)?;
-        // Room to start on a 2 MB boundary and to end on one; the part before the start is never written, so it
-        // never takes memory.
+        // Room to start on a 2 MB boundary and end on one; the parts before and after the floats are never
+        // written, so they never take memory.
         #[cfg(target_os = "linux")]
         let (mapped, align) = if bytes >= HUGE_PAGE {
-            let whole = bytes
+            let mapped = bytes
                 .checked_next_multiple_of(HUGE_PAGE)
                 .and_then(|b| b.checked_add(HUGE_PAGE));
-            (whole.ok_or_else(too_big)?, HUGE_PAGE)
+            (mapped.ok_or_else(too_big)?, HUGE_PAGE)
         } else {
             (bytes, 1)
         };
@@ -59,9 +60,18 @@ impl WeightMemory {
         // A mapping cannot end past the address space, so its aligned start exists; it is under `align` bytes in.
         let start = at.next_multiple_of(align) - at;
         #[cfg(target_os = "linux")]
-        {
+        if align == HUGE_PAGE {
+            // Huge pages over the whole 2 MB of the floats, and over their last part where that is at least half
+            // of one (a huge page there leaves at most 1 MB unused; a shorter last part stays in 4 KB pages).
+            // start < 2 MB and the huge part ends within the floats' last 2 MB, so it lies inside the mapping.
+            let last = bytes % HUGE_PAGE;
+            let huge = if last >= HUGE_PAGE / 2 {
+                bytes - last + HUGE_PAGE
+            } else {
+                bytes - last
+            };
             // Advice only (see the module's note): refused or ignored, the weights are the same.
-            let _advice = map.advise(memmap2::Advice::HugePage);
+            let _advice = map.advise_range(memmap2::Advice::HugePage, start, huge);
         }
         Ok(Self { map, start, len })
     }
