@@ -5,17 +5,19 @@
 //! to hand out a line's start, every such load straddled two lines, and the register tile ran about 6 % slower
 //! in L1 (measured beside an aligned copy; Intel Xeon, family 6 model 167).
 //!
-//! On Linux, weights of 2 MB or more also start on a 2 MB boundary, their mapping reaches the end of their last
-//! 2 MB where that is at least half used, and it asks for transparent huge pages before anything is written to
-//! it. A text of a few tokens, and
-//! each token typed or generated, reads every weight once from memory, touching a new 4 KB page every 32 steps
-//! of a panel. Measured on GPT-2 small's shape (Intel Xeon, family 6 model 167, in a VM whose THP setting is
-//! `madvise`), alternating with the build before, medians of three or four rounds: 8-token analyses 5–9 %
-//! faster, typing a token 2–5 % faster, 1,024 tokens alike with and without the advice (docs/PERFORMANCE.md,
-//! step 10). The cost is the unused end of the last huge page of some matrices, under 1 MB each: peak RSS
-//! 524 → 549 MB at 64 tokens, 920 → 947 MB at 1,024 (586 and 984 MB when every matrix ended on a huge page). A kernel without THP refuses the advice, and one with THP off ignores it; the pages are then 4 KB
-//! and the values the same, so neither is an error. The mapping is the weights' alone, so the advice ends with
-//! it: the heap, which later holds activations, is never advised.
+//! On Linux, weights of 2 MB or more also start on a 2 MB boundary, and ask for transparent huge pages before
+//! anything is written to them: over their whole 2 MB pages, and over a last part of at least 1 MB (a huge page
+//! there leaves at most 1 MB unused; under the `madvise` setting a shorter last part stays in 4 KB pages). A
+//! text of a few tokens, and each token typed or generated, reads every weight once from memory, touching a new
+//! 4 KB page every 32 steps of a panel. Measured on GPT-2 small's shape (Intel Xeon, family 6 model 167, in a
+//! VM whose THP setting is `madvise`), alternating with the build before, medians of three or four rounds:
+//! 8-token analyses 5–9 % faster, typing a token 2–5 % faster. At 1,024 tokens the build before ran 1–3 %
+//! faster in four such comparisons, while this build with and without the advice ran alike, so that was not
+//! traced to the pages (docs/PERFORMANCE.md, step 10). The cost is the unused end of the last huge page of some
+//! matrices, at most 1 MB each: peak RSS 524 → 549 MB at 64 tokens, 920 → 947 MB at 1,024 (586 and 984 MB when
+//! every matrix ended on a huge page). A kernel without THP refuses the advice, and one with THP off ignores
+//! it; the pages are then 4 KB and the values the same, so neither is an error. The mapping is the weights'
+//! alone, so the advice ends with it: the heap, which later holds activations, is never advised.
 
 use std::io;
 
@@ -42,7 +44,7 @@ impl WeightMemory {
         };
         let bytes = len.checked_mul(size_of::<f32>()).ok_or_else(too_big)?;
         // Room to start on a 2 MB boundary and end on one; the parts before and after the floats are never
-        // written, so they never take memory.
+        // written, so they take address space but no resident memory.
         #[cfg(target_os = "linux")]
         let (mapped, align) = if bytes >= HUGE_PAGE {
             let mapped = bytes
@@ -62,7 +64,7 @@ impl WeightMemory {
         #[cfg(target_os = "linux")]
         if align == HUGE_PAGE {
             // Huge pages over the whole 2 MB of the floats, and over their last part where that is at least half
-            // of one (a huge page there leaves at most 1 MB unused; a shorter last part stays in 4 KB pages).
+            // of one (see the module's note).
             // start < 2 MB and the huge part ends within the floats' last 2 MB, so it lies inside the mapping.
             let last = bytes % HUGE_PAGE;
             let huge = if last >= HUGE_PAGE / 2 {

@@ -164,11 +164,27 @@ fn packed_weights_ask_for_huge_pages() {
         (12 * MB, 12 * MB),
         (2 * MB + MB / 4, 2 * MB),
         (3 * MB + MB / 2, 3 * MB + MB / 2),
+        (9 * MB, 9 * MB),
         (MB, 0),
     ] {
         let weights = WeightMemory::zeroed(bytes / 4).expect("memory for a test's weights");
         let range = weights.as_slice().as_ptr_range();
-        let Some((huge, not)) = huge_and_not(range.start.addr(), range.end.addr()) else {
+        if bytes >= 2 * MB {
+            assert_eq!(
+                range.start.addr() % (2 * MB),
+                0,
+                "{bytes} bytes start on 2 MB"
+            );
+        }
+        // Other tests' threads map and unmap meanwhile, and a mapping that merges with ours while smaps is read
+        // in pieces can be listed twice: read again until the listing covers the weights once.
+        let listing = (0..5)
+            .map(|_| huge_and_not(range.start.addr(), range.end.addr()))
+            .find(|l| l.is_none_or(|(huge, not)| huge + not == bytes));
+        let Some(listing) = listing else {
+            panic!("/proc/self/smaps never listed the {bytes} bytes of weights once in five reads");
+        };
+        let Some((huge, _)) = listing else {
             crate::skip_report::report(
                 TEST,
                 "the huge-page advice check",
@@ -176,11 +192,6 @@ fn packed_weights_ask_for_huge_pages() {
             );
             return;
         };
-        assert_eq!(
-            huge + not,
-            bytes,
-            "mappings in /proc/self/smaps cover the weights"
-        );
         assert_eq!(huge, advised, "bytes advised as huge of {bytes}");
     }
 }
@@ -193,6 +204,6 @@ fn weights_too_large_for_memory_are_an_error() {
     };
     assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory);
     assert!(err.to_string().contains("do not fit in memory"), "{err}");
-    // A mapping the system refuses (here: more than half the address space) is an error too.
-    assert!(WeightMemory::zeroed(usize::MAX / 8).is_err());
+    // 256 TiB: a size memmap2 accepts, more than the system gives a process, so the system itself says no.
+    assert!(WeightMemory::zeroed(1 << 46).is_err());
 }
