@@ -88,12 +88,8 @@ impl Linear {
             let w = src.weights.elements(&weight, &[n_in, n_out])?;
             let bias = src.weights.values(&bias, &[n_out])?;
             Self::Packed(
-                PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| w.get(i * n_out + o)).map_err(
-                    |source| WeightsError::Memory {
-                        name: weight,
-                        source,
-                    },
-                )?,
+                PackedLinear::pack(n_in, n_out, Some(&bias), |i, o| w.get(i * n_out + o))
+                    .map_err(WeightsError::memory(&weight))?,
             )
         } else {
             Self::Rows {
@@ -121,10 +117,7 @@ impl Linear {
                 .transpose()?;
             Self::Packed(
                 PackedLinear::pack(n_in, n_out, bias.as_deref(), |i, o| w.get(o * n_in + i))
-                    .map_err(|source| WeightsError::Memory {
-                        name: weight,
-                        source,
-                    })?,
+                    .map_err(WeightsError::memory(&weight))?,
             )
         } else {
             Self::Rows {

@@ -107,12 +107,7 @@ impl PackedLinear {
     ) -> std::io::Result<Self> {
         let panels = n.div_ceil(NR);
         let len = panels.checked_mul(k).and_then(|v| v.checked_mul(NR));
-        let Some(len) = len else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::OutOfMemory,
-                format!("{k} × {n} weights do not fit in memory"),
-            ));
-        };
+        let len = len.ok_or_else(|| memory::does_not_fit(format!("{k} × {n} weights")))?;
         let mut data = WeightMemory::zeroed(len)?;
         data.as_mut_slice()
             .par_chunks_mut((k * NR).max(1))
@@ -235,7 +230,8 @@ impl PackedLinear {
     ) {
         let (n, k) = (self.n, self.k);
         let cols = NR.min(n - p * NR);
-        let panel = self.data.as_slice().as_ptr().add(p * k * NR);
+        let data = self.data.as_slice();
+        let panel = data.as_ptr().add(p * k * NR);
         let bias = self.bias.as_ptr().add(p * NR);
         let y = out.0.add(p * NR);
         let tiles = rows.len().div_ceil(MR);
@@ -272,7 +268,7 @@ impl PackedLinear {
                     // reads and writes against these in debug builds (the tests).
                     room: avx512::Room {
                         x: x.len() - (r * k + k0),
-                        w: self.data.as_slice().len() - (p * k + k0) * NR,
+                        w: data.len() - (p * k + k0) * NR,
                         y: m * n - (r * n + p * NR),
                         bias: self.bias.len() - p * NR,
                     },

@@ -88,6 +88,16 @@ pub enum WeightsError {
     },
 }
 
+impl WeightsError {
+    /// The error for a refused mapping of the packed copy of tensor `name`, for `map_err`.
+    pub fn memory(name: &str) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Memory {
+            name: name.to_owned(),
+            source,
+        }
+    }
+}
+
 /// One tensor's elements in the file, converted to f32 as they are read.
 pub struct Elements<'a> {
     data: &'a [u8],

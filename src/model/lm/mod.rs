@@ -76,10 +76,7 @@ impl TokenRows {
             let w = src.weights.elements(name, &shape)?;
             let k = cfg.n_embd;
             let packed = PackedLinear::pack(k, cfg.vocab_size, None, |i, o| w.get(o * k + i))
-                .map_err(|source| WeightsError::Memory {
-                    name: name.to_owned(),
-                    source,
-                })?;
+                .map_err(WeightsError::memory(name))?;
             Ok(Self::Packed(packed))
         } else {
             Ok(Self::Table(src.get(name, &shape)?))

@@ -25,6 +25,14 @@ use std::io;
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
 
+/// The error for `what` (a count of values) too large to map.
+pub fn does_not_fit(what: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!("{what} do not fit in memory"),
+    )
+}
+
 /// `len` floats in a mapping of their own (see the module's note).
 pub struct WeightMemory {
     map: memmap2::MmapMut,
@@ -36,12 +44,7 @@ pub struct WeightMemory {
 impl WeightMemory {
     /// `len` zeros. An error if the system cannot map that much memory.
     pub fn zeroed(len: usize) -> io::Result<Self> {
-        let too_big = || {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!("{len} floats do not fit in memory"),
-            )
-        };
+        let too_big = || does_not_fit(format!("{len} floats"));
         let bytes = len.checked_mul(size_of::<f32>()).ok_or_else(too_big)?;
         // Room to start on a 2 MB boundary and end on one; the parts before and after the floats are never
         // written, so they take address space but no resident memory.

@@ -14,8 +14,7 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         return;
     }
     // Rows around every tile height (1–4, 8, 12), their sums and the tasks' 192, widths around the 16- and
-    // 32-column
-    // panel edges, k below, at and across the panel blocks (176 or 256 long).
+    // 32-column panel edges, k below, at and across the panel blocks (176 or 256 long).
     for (m, k, n) in [
         (1, 1, 1),
         (1, 8, 16),
