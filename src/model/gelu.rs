@@ -92,6 +92,33 @@ impl CustomOp1 for ParallelGelu {
     }
 }
 
+/// GELU of rows of `k` values (`h`, row-major) into rows that start `ld` ≥ k apart, for the packed kernel's
+/// padded layout (`packed::padded_stride`): the values between rows are 0 and never read, the last row ends at
+/// its k-th value. An error unless `h` is whole rows and ld ≥ k.
+pub fn gelu_rows(h: &[f32], k: usize, ld: usize) -> candle_core::Result<Vec<f32>> {
+    let Some(m) = h
+        .len()
+        .checked_div(k)
+        .filter(|m| m * k == h.len() && ld >= k)
+    else {
+        candle_core::bail!(
+            "GELU rows: {} values are not rows of {k} to lay {ld} apart",
+            h.len()
+        );
+    };
+    let mut out = vec![0.0f32; (m * ld).saturating_sub(ld - k)];
+    // Rows in chunks of about 8,192 values, as `ParallelGelu`; each row's GELU is `gelu_into` on its k values.
+    let rows = (8192 / k).max(1);
+    out.par_chunks_mut(rows * ld)
+        .zip(h.par_chunks(rows * k))
+        .for_each(|(o, i)| {
+            for (dst, src) in o.chunks_mut(ld).zip(i.chunks(k)) {
+                gelu_into(src, &mut dst[..k]);
+            }
+        });
+    Ok(out)
+}
+
 /// GELU of `x`: in parallel on the CPU for contiguous f32, else candle's `gelu`.
 pub fn gelu(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous() {

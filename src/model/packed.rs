@@ -56,11 +56,37 @@ fn block_len_for(l1: Option<usize>) -> usize {
     (l1 * 95 / 100 / ((NR + MR) * 4) / 16 * 16).clamp(64, 512)
 }
 
-/// Input rows per task: 16 row tiles, which pass each panel block while it is in L1, their outputs in the panel's
-/// columns (24 KB) staying in cache from one block along k to the next. With all 1,024 rows of a long text in one
-/// task, a panel's outputs lay on 1,024 pages and the kernel ran 10–25 % slower alone and whole analyses about
-/// 5 % slower (Intel Xeon, family 6 model 167; tasks of 96 and 192 rows ran alike).
+/// Input rows per task, at most: 16 row tiles, which pass each panel block while it is in L1, their outputs in
+/// the panel's columns (24 KB) staying in cache from one block along k to the next. With all 1,024 rows of a long
+/// text in one task, a panel's outputs lay on 1,024 pages and the kernel ran 10–25 % slower alone and whole
+/// analyses about 5 % slower (Intel Xeon, family 6 model 167; tasks of 96 and 192 rows ran alike).
 const ROWS_PER_TASK: usize = 16 * MR;
+
+/// The chunks of rows a product's tasks take, in order: as few as [`ROWS_PER_TASK`] allows, then rounded up to
+/// a multiple of `threads` when there are several, and cut at whole row tiles as evenly as they go. Each chunk
+/// starts on a multiple of [`MR`]; together they cover 0..m.
+///
+/// Tasks run chunk by chunk, every group of panels of one chunk before the next chunk, and rayon hands each
+/// thread a contiguous run of tasks: a thread keeps its chunk's input rows in its L2 cache while the weights
+/// stream past them, and the threads' runs hold the same number of rows. Ordered panels first, every task
+/// read its rows afresh; 192-row chunks left 1,024 rows as 576 and 448 for two threads and 256 rows as 192 and
+/// 64. `attngraph bench --kernels`, Intel Xeon (family 6 model 167): the attention's output projection
+/// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298 at 256, the MLP's first layer 279–288 → 305–310 at
+/// 1,024; a text of up to 192 tokens stays one chunk (split, each weight came from memory twice: 64 rows ran
+/// 5–10 % slower).
+fn row_chunks(m: usize, threads: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let tiles = m.div_ceil(MR);
+    let chunks = match m.div_ceil(ROWS_PER_TASK) {
+        0 | 1 => 1,
+        c => c.div_ceil(threads.max(1)) * threads.max(1),
+    }
+    // One tile at least in each (m ≥ 1 here; for m = 0 one empty chunk).
+    .min(tiles.max(1));
+    // Chunk c holds tiles c·tiles/chunks..(c + 1)·tiles/chunks: at most ⌈tiles / chunks⌉ ≤ 16 of them, since
+    // chunks ≥ ⌈m / ROWS_PER_TASK⌉.
+    (0..chunks)
+        .map(move |c| (c * tiles / chunks * MR).min(m)..((c + 1) * tiles / chunks * MR).min(m))
+}
 
 /// Whether this CPU runs the packed kernel.
 pub fn supported() -> bool {
@@ -160,11 +186,28 @@ impl PackedLinear {
     /// x·W + b for `m` rows of `k` values: `m · n` values. An error on a CPU without AVX-512F (the model keeps
     /// its weights unpacked there).
     pub fn forward_f32(&self, x: &[f32], m: usize) -> candle_core::Result<Vec<f32>> {
-        self.forward_blocks(x, m, block_len().map_err(candle_core::Error::msg)?)
+        self.forward_strided(x, m, self.k)
     }
 
-    /// [`PackedLinear::forward_f32`] with panel blocks of `block` along k.
-    fn forward_blocks(&self, x: &[f32], m: usize, block: usize) -> candle_core::Result<Vec<f32>> {
+    /// [`PackedLinear::forward_f32`] for rows that start `ldx` ≥ k values apart in `x` (the last one may end at
+    /// its k-th value): rows laid out [`padded_stride`] apart are read faster.
+    pub fn forward_strided(
+        &self,
+        x: &[f32],
+        m: usize,
+        ldx: usize,
+    ) -> candle_core::Result<Vec<f32>> {
+        self.forward_blocks(x, m, ldx, block_len().map_err(candle_core::Error::msg)?)
+    }
+
+    /// [`PackedLinear::forward_strided`] with panel blocks of `block` along k.
+    fn forward_blocks(
+        &self,
+        x: &[f32],
+        m: usize,
+        ldx: usize,
+        block: usize,
+    ) -> candle_core::Result<Vec<f32>> {
         let (n, k) = (self.n, self.k);
         if block == 0 {
             candle_core::bail!("packed linear: panel blocks of length 0");
@@ -172,8 +215,15 @@ impl PackedLinear {
         if !supported() {
             candle_core::bail!("the packed kernel needs a CPU with AVX-512F");
         }
-        if x.len() != m * k {
-            candle_core::bail!("packed linear: {} values are not {m} rows of {k}", x.len());
+        let fits = match m {
+            0 => x.is_empty(),
+            m => ldx >= k && Some(x.len()) == ((m - 1) * ldx).checked_add(k),
+        };
+        if !fits {
+            candle_core::bail!(
+                "packed linear: {} values are not {m} rows of {k} that start {ldx} apart",
+                x.len()
+            );
         }
         // Not zeroed first: every value is written before anything reads it (the SAFETY note at `set_len`). At
         // 1,024 tokens the four products of a block wrote 28 MB, zeroed on one thread beforehand.
@@ -182,30 +232,30 @@ impl PackedLinear {
             return Ok(y);
         }
         let panels = n.div_ceil(NR);
-        // Tasks of up to ROWS_PER_TASK rows by a group of panels: enough for rayon to balance two to a few dozen
-        // threads, each still a few panels wide.
-        let group = (panels / (rayon::current_num_threads() * 8)).clamp(1, 16);
-        let chunks = m.div_ceil(ROWS_PER_TASK);
+        // Tasks of a chunk of rows by a group of panels: enough for rayon to balance two to a few dozen threads,
+        // each still a few panels wide.
+        let threads = rayon::current_num_threads();
+        let group = (panels / (threads * 8)).clamp(1, 16);
+        let groups = panels.div_ceil(group);
+        let chunks: Vec<_> = row_chunks(m, threads).collect();
         // Debug builds (the tests) start from NaN, so that a value the tiles failed to write shows in the
         // result instead of whatever the allocator's memory held, often the last product's right answer.
         #[cfg(debug_assertions)]
         y.spare_capacity_mut()[..m * n].fill(std::mem::MaybeUninit::new(f32::NAN));
-        let out = SharedOut(y.spare_capacity_mut().as_mut_ptr().cast::<f32>());
-        (0..panels.div_ceil(group) * chunks)
-            .into_par_iter()
-            .for_each(|task| {
-                let (g, c) = (task / chunks, task % chunks);
-                let rows = c * ROWS_PER_TASK..((c + 1) * ROWS_PER_TASK).min(m);
-                for p in g * group..((g + 1) * group).min(panels) {
-                    // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m·k;
-                    // data: panels·k·NR; bias: panels·NR; y: a capacity of m·n, written before it is read, as
-                    // the note at `set_len` says), and each task writes only its own rows of its own panels'
-                    // columns p·NR..min((p+1)·NR, n), so no two tasks touch the same value.
-                    unsafe { self.panel(x, m, rows.clone(), p, block, &out) };
-                }
-            });
-        // SAFETY: the capacity is m·n, and all m·n values are written: the tasks cover every chunk of rows by
-        // every group of panels; in each, the first block along k (k0 = 0, which runs even for k = 0) stores all
+        let out = SharedOut(y.spare_capacity_mut().as_mut_ptr().cast::<f32>(), m);
+        (0..groups * chunks.len()).into_par_iter().for_each(|task| {
+            // Chunk by chunk (see `row_chunks`); task < groups · chunks.len(), so the index is in range.
+            let (rows, g) = (chunks[task / groups].clone(), task % groups);
+            for p in g * group..((g + 1) * group).min(panels) {
+                // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m rows of k, ldx apart;
+                // data: panels·k·NR; bias: panels·NR; y: a capacity of m·n, written before it is read, as
+                // the note at `set_len` says), and each task writes only its own rows of its own panels'
+                // columns p·NR..min((p+1)·NR, n), so no two tasks touch the same value.
+                unsafe { self.panel(x, ldx, rows.clone(), p, block, &out) };
+            }
+        });
+        // SAFETY: the capacity is m·n, and all m·n values are written: the tasks cover every chunk of rows (which
+        // together cover 0..m) by every group of panels; in each, the first block along k (k0 = 0, which runs even for k = 0) stores all
         // `cols` columns of every row of the task (its row tiles step through them all), and a tile reads `y`,
         // to add to it, only in a later block along k, after that store, in the same task. A panic in a task
         // would leave the length at 0.
@@ -216,19 +266,20 @@ impl PackedLinear {
     /// Output columns of panel `p` for `rows` of the m, in blocks of `block` along k.
     ///
     /// # Safety
-    /// AVX-512F is available, p < ⌈n / NR⌉, `rows` ⊆ 0..m, `x` holds m·k values, `out` points to m·n values of
-    /// which this call alone writes these rows' columns of panel `p`.
+    /// AVX-512F is available, p < ⌈n / NR⌉, `rows` ⊆ 0..m, `x` holds m rows of k values starting `ldx` ≥ k
+    /// apart, `out` points to m·n values of which this call alone writes these rows' columns of panel `p`.
     #[cfg(target_arch = "x86_64")]
     unsafe fn panel(
         &self,
         x: &[f32],
-        m: usize,
+        ldx: usize,
         rows: std::ops::Range<usize>,
         p: usize,
         block: usize,
         out: &SharedOut,
     ) {
         let (n, k) = (self.n, self.k);
+        let m = out.1;
         let cols = NR.min(n - p * NR);
         let data = self.data.as_slice();
         let panel = data.as_ptr().add(p * k * NR);
@@ -252,8 +303,8 @@ impl PackedLinear {
                     (0, 0)
                 };
                 let tile = avx512::Tile {
-                    x: x.as_ptr().add(r * k + k0),
-                    ldx: k,
+                    x: x.as_ptr().add(r * ldx + k0),
+                    ldx,
                     w: panel.add(k0 * NR),
                     kc,
                     y: y.add(r * n),
@@ -267,7 +318,7 @@ impl PackedLinear {
                     // What each pointer may reach, from it to the end of its buffer: the tile checks its
                     // reads and writes against these in debug builds (the tests).
                     room: avx512::Room {
-                        x: x.len() - (r * k + k0),
+                        x: x.len() - (r * ldx + k0),
                         w: data.len() - (p * k + k0) * NR,
                         y: m * n - (r * n + p * NR),
                         bias: self.bias.len() - p * NR,
@@ -307,8 +358,75 @@ impl PackedLinear {
     }
 }
 
-/// The output buffer, shared by the tasks of one product; each writes disjoint values.
-struct SharedOut(*mut f32);
+/// The distance, ≥ k and k plus a multiple of 16, at which to lay rows of `k` values so that the [`MR`] rows a
+/// tile reads side by side fall on [`MR`] different cache lines modulo 4 KB. Rows 4 KB apart (or a multiple) all
+/// meet in one set of the L1 data cache, which at 48 KB has 12 ways: at k = 3,072 (GPT-2 small's MLP output
+/// projection) each step of a tile read twelve lines of one set beside the weights. `attngraph bench --kernels`
+/// with that layer's rows 3,088 apart (Intel Xeon, family 6 model 167): 258–264 → 282–290 GFLOP/s at 1,024
+/// rows, 263–268 → 283–290 at 256.
+pub fn padded_stride(k: usize) -> usize {
+    const LINE: usize = 64;
+    const PAGE: usize = 4096;
+    let distinct = |ld: usize| {
+        let mut lines: Vec<usize> = (0..MR).map(|r| r * ld * 4 % PAGE / LINE).collect();
+        lines.sort_unstable();
+        lines.windows(2).all(|w| w[0] != w[1])
+    };
+    // 64 rounds of 16 values reach every line of a 4 KB page as an offset, so one of them is distinct.
+    (0..=PAGE / LINE)
+        .map(|j| k + 16 * j)
+        .find(|&ld| distinct(ld))
+        .unwrap_or(k)
+}
+
+/// GPT-2's MLP on packed weights: `fc`, GELU (tanh form) and `proj`, with the activations laid out for `proj`'s
+/// tiles ([`padded_stride`]) as GELU writes them, at no extra pass. The same values as the three ops one after
+/// another, bit for bit: the same kernel sums the same products in the same order, only reading its rows from
+/// other addresses.
+pub struct GeluMlp<'a> {
+    pub fc: &'a PackedLinear,
+    pub proj: &'a PackedLinear,
+}
+
+impl CustomOp1 for GeluMlp<'_> {
+    fn name(&self) -> &'static str {
+        "packed-gelu-mlp"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, "packed MLP")?;
+        let dims = layout.shape().dims();
+        let Some((&k, lead)) = dims.split_last() else {
+            candle_core::bail!("packed MLP: a scalar input");
+        };
+        let m: usize = lead.iter().product();
+        let inner = self.fc.n;
+        if k != self.fc.k || self.proj.k != inner {
+            candle_core::bail!(
+                "packed MLP: input {dims:?} against {} → {} → {}",
+                self.fc.k,
+                inner,
+                self.proj.n
+            );
+        }
+        let h = self.fc.forward_f32(x, m)?;
+        let ld = padded_stride(inner);
+        let g = super::gelu::gelu_rows(&h, inner, ld)?;
+        let mut shape = lead.to_vec();
+        shape.push(self.proj.n);
+        Ok((
+            CpuStorage::F32(self.proj.forward_strided(&g, m, ld)?),
+            Shape::from(shape),
+        ))
+    }
+}
+
+/// The output buffer of m rows, shared by the tasks of one product; each writes disjoint values.
+struct SharedOut(*mut f32, usize);
 // SAFETY: tasks write disjoint values (see `PackedLinear::forward_f32`), and the buffer outlives the parallel
 // loop that uses it.
 unsafe impl Sync for SharedOut {}

@@ -32,6 +32,12 @@ impl Mlp {
                 proj,
                 activation,
             } => {
+                if let (Activation::GeluTanh, Linear::Packed(fc), Linear::Packed(proj)) =
+                    (activation, fc, proj)
+                {
+                    // The same bits, with GELU's output laid out for `proj`'s tiles.
+                    return x.apply_op1_no_bwd(&crate::model::packed::GeluMlp { fc, proj });
+                }
                 let h = fc.forward(x)?; // (t, n_inner)
                 let h = match activation {
                     Activation::GeluTanh => crate::model::gelu::gelu(&h)?,

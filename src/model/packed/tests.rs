@@ -33,6 +33,10 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         (193, 9, 33),
         (391, 33, 45),
         (200, 8, 1100),
+        // Chunks rounded up to a multiple of the threads and cut evenly at whole tiles (400 rows: three
+        // chunks, or four on two threads; 1,030: six, 86 tiles, the last one short).
+        (400, 9, 33),
+        (1030, 5, 40),
         // No inputs: every output is its bias, stored by the only block along k there is.
         (3, 0, 40),
     ] {
@@ -40,7 +44,7 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
         // This CPU's block, and those of other L1 sizes.
         for block in [block_len().unwrap(), 64, 176, 256] {
-            let y = packed.forward_blocks(&x, m, block).unwrap();
+            let y = packed.forward_blocks(&x, m, k, block).unwrap();
             for r in 0..m {
                 for c in 0..n {
                     let want: f64 = f64::from(b[c])
@@ -54,6 +58,38 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
                     );
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn row_chunks_cover_the_rows_in_whole_tiles_evenly() {
+    for threads in [1, 2, 3, 8] {
+        for m in (1..=500).chain([1023, 1024, 1025, 4096, 8191]) {
+            let chunks: Vec<_> = row_chunks(m, threads).collect();
+            let ctx = format!("{m} rows, {threads} threads: {chunks:?}");
+            // In order, back to back, from 0 to m, none empty, each starting on a tile.
+            assert_eq!(chunks.first().map(|c| c.start), Some(0), "{ctx}");
+            assert_eq!(chunks.last().map(|c| c.end), Some(m), "{ctx}");
+            assert!(chunks.windows(2).all(|w| w[0].end == w[1].start), "{ctx}");
+            assert!(
+                chunks.iter().all(|c| !c.is_empty() && c.start % MR == 0),
+                "{ctx}"
+            );
+            // No more than a task's rows, as few chunks as that allows (one up to 192 rows), and a multiple of
+            // the threads beyond that wherever there are tiles enough.
+            assert!(chunks.iter().all(|c| c.len() <= ROWS_PER_TASK), "{ctx}");
+            let fewest = m.div_ceil(ROWS_PER_TASK);
+            if fewest == 1 {
+                assert_eq!(chunks.len(), 1, "{ctx}");
+            } else {
+                let want = (fewest.div_ceil(threads) * threads).min(m.div_ceil(MR));
+                assert_eq!(chunks.len(), want, "{ctx}");
+            }
+            // Even: whole tiles differ by at most one between chunks (the last may also lose a short tile).
+            let tiles: Vec<_> = chunks.iter().map(|c| c.len().div_ceil(MR)).collect();
+            let (lo, hi) = (tiles.iter().min(), tiles.iter().max());
+            assert!(hi.zip(lo).is_some_and(|(h, l)| h - l <= 1), "{ctx}");
         }
     }
 }
@@ -205,4 +241,79 @@ fn weights_too_large_for_memory_are_an_error() {
     assert!(err.to_string().contains("do not fit in memory"), "{err}");
     // 256 TiB: a size memmap2 accepts, more than the system gives a process, so the system itself says no.
     assert!(WeightMemory::zeroed(1 << 46).is_err());
+}
+
+#[test]
+fn padded_rows_fall_on_distinct_lines_and_read_back_the_same() {
+    // The stride: k or more by whole lines' worth of values, MR rows on MR lines modulo 4 KB.
+    for k in (1..=5000).step_by(7).chain([768, 1024, 3072, 4096, 4864]) {
+        let ld = padded_stride(k);
+        let lines: std::collections::BTreeSet<_> =
+            (0..MR).map(|r| r * ld * 4 % 4096 / 64).collect();
+        assert!(
+            ld >= k && (ld - k).is_multiple_of(16) && lines.len() == MR,
+            "k = {k}: {ld}"
+        );
+    }
+    assert_eq!(padded_stride(3072), 3088);
+    assert_eq!(padded_stride(768), 784);
+    if !supported() {
+        crate::skip_report::report(
+            "packed::padded_rows_fall_on_distinct_lines_and_read_back_the_same",
+            "the AVX-512 packed kernel on padded rows",
+            "this CPU has no AVX-512F",
+        );
+        return;
+    }
+    // Rows read from a padded layout give the bits of the same rows packed tight.
+    for (m, k, n) in [(1, 3072, 40), (13, 768, 70), (200, 96, 33)] {
+        let (x, w, b) = (values(m * k, 4), values(k * n, 5), values(n, 6));
+        let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
+        let ld = padded_stride(k) + 16;
+        let mut padded = vec![f32::NAN; (m - 1) * ld + k];
+        for (r, row) in x.chunks(k).enumerate() {
+            padded[r * ld..r * ld + k].copy_from_slice(row);
+        }
+        let tight = packed.forward_f32(&x, m).unwrap();
+        let strided = packed.forward_strided(&padded, m, ld).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&strided), bits(&tight), "({m}, {k}, {n}) at {ld}");
+        // A buffer that is not m such rows is an error, not a read past its end.
+        let err = packed.forward_strided(&padded[1..], m, ld).unwrap_err();
+        assert!(err.to_string().contains("start"), "{err}");
+        assert!(packed.forward_strided(&x, m, k - 1).is_err());
+    }
+}
+
+#[test]
+fn the_gelu_mlp_gives_the_bits_of_its_three_ops() {
+    if !supported() {
+        crate::skip_report::report(
+            "packed::the_gelu_mlp_gives_the_bits_of_its_three_ops",
+            "the fused GELU MLP",
+            "this CPU has no AVX-512F",
+        );
+        return;
+    }
+    let dev = candle_core::Device::Cpu;
+    for (m, c, inner) in [(1, 64, 256), (13, 48, 1024), (30, 32, 3072)] {
+        let fc =
+            PackedLinear::from_in_out(&values(c * inner, 7), c, inner, Some(&values(inner, 8)));
+        let proj = PackedLinear::from_in_out(&values(inner * c, 9), inner, c, Some(&values(c, 10)));
+        let x = Tensor::from_vec(values(m * c, 11), (m, c), &dev).unwrap();
+        let fused = x
+            .apply_op1_no_bwd(&GeluMlp {
+                fc: &fc,
+                proj: &proj,
+            })
+            .unwrap();
+        let h = crate::model::gelu::gelu(&fc.forward(&x).unwrap()).unwrap();
+        let apart = proj.forward(&h).unwrap();
+        let bits = |t: &Tensor| {
+            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            v.iter().map(|y| y.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(fused.dims(), &[m, c]);
+        assert_eq!(bits(&fused), bits(&apart), "{m} rows, {c} → {inner} → {c}");
+    }
 }
