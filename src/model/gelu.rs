@@ -92,10 +92,11 @@ impl CustomOp1 for ParallelGelu {
     }
 }
 
-/// GELU of rows of `k` values (`h`, row-major) into rows that start `ld` ≥ k apart, for the packed kernel's
-/// padded layout (`packed::padded_stride`): the values between rows are 0 and never read, the last row ends at
-/// its k-th value. An error unless `h` is whole rows and ld ≥ k.
-pub fn gelu_rows(h: &[f32], k: usize, ld: usize) -> candle_core::Result<Vec<f32>> {
+/// GELU of rows of `k` values (`h`, row-major) into `out`, rows starting `ld` ≥ k apart, for the packed kernel's
+/// padded layout (`packed::padded_stride`); the last row ends at its k-th value. The values between rows are
+/// whatever `out` held there (0 where it grew), never read. `out`'s memory is reused. An error unless `h` is
+/// whole rows and ld ≥ k.
+pub fn gelu_rows(h: &[f32], k: usize, ld: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
     let Some(m) = h
         .len()
         .checked_div(k)
@@ -106,7 +107,7 @@ pub fn gelu_rows(h: &[f32], k: usize, ld: usize) -> candle_core::Result<Vec<f32>
             h.len()
         );
     };
-    let mut out = vec![0.0f32; (m * ld).saturating_sub(ld - k)];
+    out.resize((m * ld).saturating_sub(ld - k), 0.0);
     // Rows in chunks of about 8,192 values, as `ParallelGelu`; each row's GELU is `gelu_into` on its k values.
     let rows = (8192 / k).max(1);
     out.par_chunks_mut(rows * ld)
@@ -116,7 +117,7 @@ pub fn gelu_rows(h: &[f32], k: usize, ld: usize) -> candle_core::Result<Vec<f32>
                 gelu_into(src, &mut dst[..k]);
             }
         });
-    Ok(out)
+    Ok(())
 }
 
 /// GELU of `x`: in parallel on the CPU for contiguous f32, else candle's `gelu`.

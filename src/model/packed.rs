@@ -208,6 +208,21 @@ impl PackedLinear {
         ldx: usize,
         block: usize,
     ) -> candle_core::Result<Vec<f32>> {
+        let mut y = Vec::new();
+        self.forward_into(x, m, ldx, block, &mut y)?;
+        Ok(y)
+    }
+
+    /// [`PackedLinear::forward_blocks`] into `y`, whose memory is reused (its values are replaced by the m·n
+    /// results).
+    fn forward_into(
+        &self,
+        x: &[f32],
+        m: usize,
+        ldx: usize,
+        block: usize,
+        y: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
         let (n, k) = (self.n, self.k);
         if block == 0 {
             candle_core::bail!("packed linear: panel blocks of length 0");
@@ -227,9 +242,10 @@ impl PackedLinear {
         }
         // Not zeroed first: every value is written before anything reads it (the SAFETY note at `set_len`). At
         // 1,024 tokens the four products of a block wrote 28 MB, zeroed on one thread beforehand.
-        let mut y: Vec<f32> = Vec::with_capacity(m * n);
+        y.clear();
+        y.reserve(m * n);
         if m == 0 || n == 0 {
-            return Ok(y);
+            return Ok(());
         }
         let panels = n.div_ceil(NR);
         // Tasks of a chunk of rows by a group of panels: enough for rayon to balance two to a few dozen threads,
@@ -260,7 +276,7 @@ impl PackedLinear {
         // to add to it, only in a later block along k, after that store, in the same task. A panic in a task
         // would leave the length at 0.
         unsafe { y.set_len(m * n) };
-        Ok(y)
+        Ok(())
     }
 
     /// Output columns of panel `p` for `rows` of the m, in blocks of `block` along k.
@@ -379,6 +395,16 @@ pub fn padded_stride(k: usize) -> usize {
         .unwrap_or(k)
 }
 
+thread_local! {
+    /// [`GeluMlp`]'s buffers for `fc`'s output and GELU's, on this thread.
+    static MLP_SCRATCH: std::cell::Cell<(Vec<f32>, Vec<f32>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// The most values a thread keeps in each of [`GeluMlp`]'s buffers (64 MB): more, for a long text on a large
+/// model, is freed after its MLP.
+const MLP_SCRATCH_KEPT: usize = 16 << 20;
+
 /// GPT-2's MLP on packed weights: `fc`, GELU (tanh form) and `proj`, with the activations laid out for `proj`'s
 /// tiles ([`padded_stride`]) as GELU writes them, at no extra pass. The same values as the three ops one after
 /// another, bit for bit: the same kernel sums the same products in the same order, only reading its rows from
@@ -413,15 +439,21 @@ impl CustomOp1 for GeluMlp<'_> {
                 self.proj.n
             );
         }
-        let h = self.fc.forward_f32(x, m)?;
+        // The two inner buffers are this thread's, kept from one MLP to the next (12 MB each at 1,024 tokens of
+        // GPT-2 small), so that their pages are neither faulted in nor zeroed again for every layer; a call
+        // that finds them taken (rayon may run another task here while one waits) makes its own.
+        let (mut h, mut g) = MLP_SCRATCH.take();
+        let block = block_len().map_err(candle_core::Error::msg)?;
+        self.fc.forward_into(x, m, k, block, &mut h)?;
         let ld = padded_stride(inner);
-        let g = super::gelu::gelu_rows(&h, inner, ld)?;
+        super::gelu::gelu_rows(&h, inner, ld, &mut g)?;
+        let y = self.proj.forward_strided(&g, m, ld)?;
+        if h.capacity().max(g.capacity()) <= MLP_SCRATCH_KEPT {
+            MLP_SCRATCH.set((h, g));
+        }
         let mut shape = lead.to_vec();
         shape.push(self.proj.n);
-        Ok((
-            CpuStorage::F32(self.proj.forward_strided(&g, m, ld)?),
-            Shape::from(shape),
-        ))
+        Ok((CpuStorage::F32(y), Shape::from(shape)))
     }
 }
 
