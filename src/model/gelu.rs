@@ -95,19 +95,21 @@ impl CustomOp1 for ParallelGelu {
 /// GELU of rows of `k` values (`h`, row-major) into `out`, rows starting `ld` ≥ k apart, for the packed kernel's
 /// padded layout (`packed::padded_stride`); the last row ends at its k-th value. The values between rows are
 /// whatever `out` held there (0 where it grew), never read. `out`'s memory is reused. An error unless `h` is
-/// whole rows and ld ≥ k.
+/// whole rows, k ≥ 1 (no model has an MLP of width 0) and ld ≥ k.
 pub fn gelu_rows(h: &[f32], k: usize, ld: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
-    let Some(m) = h
+    let len = h
         .len()
         .checked_div(k)
         .filter(|m| m * k == h.len() && ld >= k)
-    else {
+        .and_then(|m| m.checked_mul(ld))
+        .map(|whole| whole.saturating_sub(ld - k));
+    let Some(len) = len else {
         candle_core::bail!(
             "GELU rows: {} values are not rows of {k} to lay {ld} apart",
             h.len()
         );
     };
-    out.resize((m * ld).saturating_sub(ld - k), 0.0);
+    out.resize(len, 0.0);
     // Rows in chunks of about 8,192 values, as `ParallelGelu`; each row's GELU is `gelu_into` on its k values.
     let rows = (8192 / k).max(1);
     out.par_chunks_mut(rows * ld)

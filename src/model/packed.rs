@@ -63,12 +63,12 @@ fn block_len_for(l1: Option<usize>) -> usize {
 const ROWS_PER_TASK: usize = 16 * MR;
 
 /// The chunks of rows a product's tasks take, in order: as few as [`ROWS_PER_TASK`] allows, then rounded up to
-/// a multiple of `threads` when there are several, and cut at whole row tiles as evenly as they go. Each chunk
-/// starts on a multiple of [`MR`]; together they cover 0..m.
+/// a multiple of `threads` when there are several (but no more than there are row tiles), and cut at whole row
+/// tiles as evenly as they go. Each chunk starts on a multiple of [`MR`]; together they cover 0..m.
 ///
-/// Tasks run chunk by chunk, every group of panels of one chunk before the next chunk, and rayon hands each
-/// thread a contiguous run of tasks: a thread keeps its chunk's input rows in its L2 cache while the weights
-/// stream past them, and the threads' runs hold the same number of rows. Ordered panels first, every task
+/// Tasks run chunk by chunk, every group of panels of one chunk before the next chunk, and rayon, halving the
+/// tasks between threads, usually hands each thread a contiguous run of them: a thread keeps its chunk's input
+/// rows in its L2 cache while the weights stream past them, and the threads' runs hold as many rows. Ordered panels first, every task
 /// read its rows afresh; 192-row chunks left 1,024 rows as 576 and 448 for two threads and 256 rows as 192 and
 /// 64. `attngraph bench --kernels`, Intel Xeon (family 6 model 167): the attention's output projection
 /// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298 at 256, the MLP's first layer 279–288 → 305–310 at
@@ -189,8 +189,9 @@ impl PackedLinear {
         self.forward_strided(x, m, self.k)
     }
 
-    /// [`PackedLinear::forward_f32`] for rows that start `ldx` ≥ k values apart in `x` (the last one may end at
-    /// its k-th value): rows laid out [`padded_stride`] apart are read faster.
+    /// [`PackedLinear::forward_f32`] for rows that start `ldx` ≥ k values apart in `x`, which holds exactly
+    /// (m − 1)·ldx + k values (the last row ends at its k-th value; none for m = 0): rows laid out
+    /// [`padded_stride`] apart are read faster. An error for any other length or ldx < k.
     pub fn forward_strided(
         &self,
         x: &[f32],
@@ -232,7 +233,9 @@ impl PackedLinear {
         }
         let fits = match m {
             0 => x.is_empty(),
-            m => ldx >= k && Some(x.len()) == ((m - 1) * ldx).checked_add(k),
+            m => {
+                ldx >= k && Some(x.len()) == (m - 1).checked_mul(ldx).and_then(|v| v.checked_add(k))
+            }
         };
         if !fits {
             candle_core::bail!(
@@ -242,8 +245,17 @@ impl PackedLinear {
         }
         // Not zeroed first: every value is written before anything reads it (the SAFETY note at `set_len`). At
         // 1,024 tokens the four products of a block wrote 28 MB, zeroed on one thread beforehand.
+        let Some(len) = m.checked_mul(n) else {
+            candle_core::bail!(
+                "packed linear: {m} rows of {n} outputs are more than memory can hold"
+            );
+        };
         y.clear();
-        y.reserve(m * n);
+        y.try_reserve(len).map_err(|err| {
+            candle_core::Error::msg(format!(
+                "packed linear: no memory for {m} × {n} outputs: {err}"
+            ))
+        })?;
         if m == 0 || n == 0 {
             return Ok(());
         }
@@ -263,19 +275,19 @@ impl PackedLinear {
             // Chunk by chunk (see `row_chunks`); task < groups · chunks.len(), so the index is in range.
             let (rows, g) = (chunks[task / groups].clone(), task % groups);
             for p in g * group..((g + 1) * group).min(panels) {
-                // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m rows of k, ldx apart;
-                // data: panels·k·NR; bias: panels·NR; y: a capacity of m·n, written before it is read, as
-                // the note at `set_len` says), and each task writes only its own rows of its own panels'
+                // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m rows of k,
+                // ldx apart; data: panels·k·NR; bias: panels·NR; y: a capacity of at least m·n, written before it
+                // is read, as the note at `set_len` says), and each task writes only its own rows of its own panels'
                 // columns p·NR..min((p+1)·NR, n), so no two tasks touch the same value.
                 unsafe { self.panel(x, ldx, rows.clone(), p, block, &out) };
             }
         });
-        // SAFETY: the capacity is m·n, and all m·n values are written: the tasks cover every chunk of rows (which
-        // together cover 0..m) by every group of panels; in each, the first block along k (k0 = 0, which runs even for k = 0) stores all
-        // `cols` columns of every row of the task (its row tiles step through them all), and a tile reads `y`,
+        // SAFETY: the capacity is at least m·n, and all m·n values are written: the tasks cover every chunk of
+        // rows (which together cover 0..m) by every group of panels; in each, the first block along k (k0 = 0,
+        // which runs even for k = 0) stores all `cols` columns of every row of the task (its row tiles step through them all), and a tile reads `y`,
         // to add to it, only in a later block along k, after that store, in the same task. A panic in a task
         // would leave the length at 0.
-        unsafe { y.set_len(m * n) };
+        unsafe { y.set_len(len) };
         Ok(())
     }
 
@@ -375,7 +387,8 @@ impl PackedLinear {
 }
 
 /// The distance, ≥ k and k plus a multiple of 16, at which to lay rows of `k` values so that the [`MR`] rows a
-/// tile reads side by side fall on [`MR`] different cache lines modulo 4 KB. Rows 4 KB apart (or a multiple) all
+/// tile reads side by side start on [`MR`] different cache lines modulo 4 KB (and stay on different lines
+/// where k is a multiple of 16, as in every GPT-2). Rows 4 KB apart (or a multiple) all
 /// meet in one set of the L1 data cache, which at 48 KB has 12 ways: at k = 3,072 (GPT-2 small's MLP output
 /// projection) each step of a tile read twelve lines of one set beside the weights. `attngraph bench --kernels`
 /// with that layer's rows 3,088 apart (Intel Xeon, family 6 model 167): 258–264 → 282–290 GFLOP/s at 1,024
@@ -401,8 +414,8 @@ thread_local! {
         const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
-/// The most values a thread keeps in each of [`GeluMlp`]'s buffers (64 MB): more, for a long text on a large
-/// model, is freed after its MLP.
+/// The most values a thread keeps in [`GeluMlp`]'s buffers (16 Mi values, 64 MiB, each): where either is
+/// larger, for a long text on a large model, both are freed after their MLP.
 const MLP_SCRATCH_KEPT: usize = 16 << 20;
 
 /// GPT-2's MLP on packed weights: `fc`, GELU (tanh form) and `proj`, with the activations laid out for `proj`'s
@@ -459,7 +472,7 @@ impl CustomOp1 for GeluMlp<'_> {
 
 /// The output buffer of m rows, shared by the tasks of one product; each writes disjoint values.
 struct SharedOut(*mut f32, usize);
-// SAFETY: tasks write disjoint values (see `PackedLinear::forward_f32`), and the buffer outlives the parallel
+// SAFETY: tasks write disjoint values (see `PackedLinear::forward_into`), and the buffer outlives the parallel
 // loop that uses it.
 unsafe impl Sync for SharedOut {}
 

@@ -34,7 +34,8 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         (391, 33, 45),
         (200, 8, 1100),
         // Chunks rounded up to a multiple of the threads and cut evenly at whole tiles (400 rows: three
-        // chunks, or four on two threads; 1,030: six, 86 tiles, the last one short).
+        // chunks, or four on two threads; 1,030: six on one, two, three or six threads, 86 tiles, the last
+        // one short).
         (400, 9, 33),
         (1030, 5, 40),
         // No inputs: every output is its bias, stored by the only block along k there is.
@@ -64,7 +65,24 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
 
 #[test]
 fn row_chunks_cover_the_rows_in_whole_tiles_evenly() {
-    for threads in [1, 2, 3, 8] {
+    // Cut by hand: 1,024 rows are 86 tiles (the last of 4 rows), six chunks for two threads; 256 rows are 22
+    // tiles, two chunks; 200 rows are 17 tiles, on 32 threads one chunk each.
+    let cut = |m, threads| row_chunks(m, threads).collect::<Vec<_>>();
+    assert_eq!(
+        cut(1024, 2),
+        [0..168, 168..336, 336..516, 516..684, 684..852, 852..1024]
+    );
+    assert_eq!(cut(256, 2), [0..132, 132..256]);
+    assert_eq!(cut(192, 2).first(), Some(&(0..192)));
+    assert_eq!(cut(192, 2).len(), 1);
+    assert_eq!(cut(193, 1), [0..96, 96..193]);
+    assert_eq!(
+        cut(200, 32),
+        (0..17)
+            .map(|t| t * 12..(t * 12 + 12).min(200))
+            .collect::<Vec<_>>()
+    );
+    for threads in [1, 2, 3, 8, 16, 32, 64] {
         for m in (1..=500).chain([1023, 1024, 1025, 4096, 8191]) {
             let chunks: Vec<_> = row_chunks(m, threads).collect();
             let ctx = format!("{m} rows, {threads} threads: {chunks:?}");
@@ -76,15 +94,15 @@ fn row_chunks_cover_the_rows_in_whole_tiles_evenly() {
                 chunks.iter().all(|c| !c.is_empty() && c.start % MR == 0),
                 "{ctx}"
             );
-            // No more than a task's rows, as few chunks as that allows (one up to 192 rows), and a multiple of
-            // the threads beyond that wherever there are tiles enough.
+            // No more than a task's rows; one chunk up to 192 rows; beyond that a multiple of the threads, or
+            // one tile each where there are fewer tiles, and never more chunks than the smallest such multiple.
             assert!(chunks.iter().all(|c| c.len() <= ROWS_PER_TASK), "{ctx}");
-            let fewest = m.div_ceil(ROWS_PER_TASK);
-            if fewest == 1 {
-                assert_eq!(chunks.len(), 1, "{ctx}");
+            let (n, tiles) = (chunks.len(), m.div_ceil(MR));
+            if m <= ROWS_PER_TASK {
+                assert_eq!(n, 1, "{ctx}");
             } else {
-                let want = (fewest.div_ceil(threads) * threads).min(m.div_ceil(MR));
-                assert_eq!(chunks.len(), want, "{ctx}");
+                assert!(n % threads == 0 || n == tiles, "{ctx}");
+                assert!(n < m.div_ceil(ROWS_PER_TASK) + threads, "{ctx}");
             }
             // Even: whole tiles differ by at most one between chunks (the last may also lose a short tile).
             let tiles: Vec<_> = chunks.iter().map(|c| c.len().div_ceil(MR)).collect();
@@ -282,6 +300,16 @@ fn padded_rows_fall_on_distinct_lines_and_read_back_the_same() {
         let err = packed.forward_strided(&padded[1..], m, ld).unwrap_err();
         assert!(err.to_string().contains("start"), "{err}");
         assert!(packed.forward_strided(&x, m, k - 1).is_err());
+        // Nor is a last row padded to ld like the others.
+        let mut longer = padded.clone();
+        longer.resize(m * ld, 0.0);
+        assert!(packed.forward_strided(&longer, m, ld).is_err());
+        // No rows: no values, no outputs; a value without a row is an error.
+        assert_eq!(
+            packed.forward_strided(&[], 0, ld).unwrap(),
+            Vec::<f32>::new()
+        );
+        assert!(packed.forward_strided(&[1.0], 0, ld).is_err());
     }
 }
 
@@ -296,7 +324,10 @@ fn the_gelu_mlp_gives_the_bits_of_its_three_ops() {
         return;
     }
     let dev = candle_core::Device::Cpu;
-    for (m, c, inner) in [(1, 64, 256), (13, 48, 1024), (30, 32, 3072)] {
+    // Growing, then shrinking: the kept buffers are reused larger and smaller than before, holding the last
+    // call's values.
+    let shapes = [(1, 64, 256), (13, 48, 1024), (30, 32, 3072)];
+    for (m, c, inner) in shapes.into_iter().chain(shapes.into_iter().rev()) {
         let fc =
             PackedLinear::from_in_out(&values(c * inner, 7), c, inner, Some(&values(inner, 8)));
         let proj = PackedLinear::from_in_out(&values(inner * c, 9), inner, c, Some(&values(c, 10)));
