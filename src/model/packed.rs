@@ -71,7 +71,7 @@ const ROWS_PER_TASK: usize = 16 * MR;
 /// rows in its L2 cache while the weights stream past them, and the threads' runs hold as many rows. Ordered panels first, every task
 /// read its rows afresh; 192-row chunks left 1,024 rows as 576 and 448 for two threads and 256 rows as 192 and
 /// 64. `attngraph bench --kernels`, Intel Xeon (family 6 model 167): the attention's output projection
-/// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298 at 256, the MLP's first layer 279–288 → 305–310 at
+/// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298–299 at 256, the MLP's first layer 279–288 → 305–310 at
 /// 1,024; a text of up to 192 tokens stays one chunk (split, each weight came from memory twice: 64 rows ran
 /// 5–10 % slower).
 fn row_chunks(m: usize, threads: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
@@ -391,8 +391,8 @@ impl PackedLinear {
 /// where k is a multiple of 16, as in every GPT-2). Rows 4 KB apart (or a multiple) all
 /// meet in one set of the L1 data cache, which at 48 KB has 12 ways: at k = 3,072 (GPT-2 small's MLP output
 /// projection) each step of a tile read twelve lines of one set beside the weights. `attngraph bench --kernels`
-/// with that layer's rows 3,088 apart (Intel Xeon, family 6 model 167): 258–264 → 282–290 GFLOP/s at 1,024
-/// rows, 263–268 → 283–290 at 256.
+/// with that layer's rows read 3,056 apart instead (a probe for the time only, its rows overlapping; Intel
+/// Xeon, family 6 model 167): 258–264 → 282–290 GFLOP/s at 1,024 rows, 263–268 → 283–290 at 256.
 pub fn padded_stride(k: usize) -> usize {
     const LINE: usize = 64;
     const PAGE: usize = 4096;

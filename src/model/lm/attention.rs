@@ -42,18 +42,22 @@ impl candle_core::CustomOp1 for SplitHeads {
         }
         let start = layout.start_offset();
         // Row r's values are start + r·row_stride .. + width; the last row's end must lie in the storage.
-        let end = t
-            .checked_sub(1)
-            .map(|last| start + last * row_stride + width)
-            .unwrap_or(start);
-        if end > values.len() {
+        let end = match t.checked_sub(1) {
+            None => Some(start),
+            Some(last) => last
+                .checked_mul(row_stride)
+                .and_then(|v| v.checked_add(start))
+                .and_then(|v| v.checked_add(width)),
+        };
+        if end.is_none_or(|end| end > values.len()) {
             candle_core::bail!(
-                "split heads: rows end at {end}, past {} values",
+                "split heads: {t} rows of {width} at {layout:?} go past {} values",
                 values.len()
             );
         }
         let n = width / d;
-        let mut heads = vec![0.0f32; n * t * d];
+        // As many values as the t rows of width read (inside the storage, checked above).
+        let mut heads = vec![0.0f32; t * width];
         // Head h's t rows of d, each from its place in row r (all inside `values`, checked above).
         heads
             .par_chunks_mut((t * d).max(1))
@@ -234,7 +238,8 @@ impl Attention {
     /// Rows (t, n·d) split into heads, (n, t, d).
     fn split(&self, rows: &Tensor) -> Result<Tensor> {
         let (t, width) = rows.dims2()?;
-        if rows.device().is_cpu() && rows.dtype() == DType::F32 {
+        if rows.device().is_cpu() && rows.dtype() == DType::F32 && rows.stride().get(1) == Some(&1)
+        {
             return rows.apply_op1_no_bwd(&SplitHeads {
                 head_dim: self.head_dim,
             });
@@ -567,6 +572,31 @@ mod tests {
                 let got: Vec<f32> = heads.flatten_all().unwrap().to_vec1().unwrap();
                 assert_eq!(got, candle_split(&input), "part {part}");
             }
+        }
+        // One row, and rows that are all one row (a broadcast, stride 0): as candle reads them.
+        let one = qkv
+            .narrow(0, 2, 1)
+            .unwrap()
+            .narrow(1, n * d, n * d)
+            .unwrap();
+        let broadcast = one.broadcast_as((t, n * d)).unwrap();
+        for (input, rows) in [(one, 1), (broadcast, t)] {
+            let got: Vec<f32> = input
+                .apply_op1_no_bwd(&op)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let want: Vec<f32> = input
+                .contiguous()
+                .and_then(|x| x.reshape((rows, n, d)))
+                .and_then(|x| x.transpose(0, 1))
+                .and_then(|x| x.contiguous())
+                .and_then(|x| x.flatten_all())
+                .and_then(|x| x.to_vec1())
+                .unwrap();
+            assert_eq!(got, want, "{rows} rows");
         }
         // No rows: no heads' values.
         let none = qkv.narrow(0, 0, 0).unwrap().narrow(1, 0, n * d).unwrap();
