@@ -36,7 +36,7 @@ impl Mlp {
                     (activation, fc, proj)
                 {
                     // The same bits, with GELU's output laid out for `proj`'s tiles.
-                    return x.apply_op1_no_bwd(&crate::model::packed::GeluMlp { fc, proj });
+                    return x.apply_op1_no_bwd(&crate::model::packed::mlp::GeluMlp { fc, proj });
                 }
                 let h = fc.forward(x)?; // (t, n_inner)
                 let h = match activation {

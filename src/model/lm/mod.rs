@@ -24,6 +24,7 @@ mod attention;
 mod block;
 mod residual;
 mod scoring;
+mod split_heads;
 
 /// One layer's pieces of the residual stream from [`CausalLm::trace`], for every position.
 pub struct LayerTrace {

@@ -1,5 +1,6 @@
 //! The packed kernel against a plain f64 product at odd shapes, its blocks against the L1 cache, and its refusals.
 
+use super::mlp::{padded_stride, GeluMlp};
 use super::*;
 use crate::model::test_values::test_values as values;
 
