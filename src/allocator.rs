@@ -5,7 +5,10 @@
 //! so every page is faulted in and zeroed again on every use: measured, 30–40 % of the time of
 //! `attngraph perplexity` went to the kernel. Turning glibc's use of `mmap` for large blocks off
 //! (`M_MMAP_MAX` = 0: every block comes from the heap) and keeping up to 1 GiB of freed memory at the top of
-//! the heap (`M_TRIM_THRESHOLD`) lets those buffers be reused as they are.
+//! the heap (`M_TRIM_THRESHOLD`) lets those buffers be reused as they are. Those settings reach the main arena's
+//! heap only, while forward passes run on rayon's threads (`model::engine::on_pool`), whose allocations glibc
+//! would serve from arenas of their own; one arena for every thread (`M_ARENA_MAX` = 1) keeps them all on the
+//! tuned heap. The model's threads allocate a few large blocks per op, so they seldom wait on its lock.
 
 /// Applies the tuning; call once, before the model runs. Does nothing outside Linux with glibc.
 pub fn tune() {
@@ -15,5 +18,6 @@ pub fn tune() {
     unsafe {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

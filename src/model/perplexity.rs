@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::engine::{Engine, EngineError};
+use super::engine::{on_pool, Engine, EngineError};
 
 /// Window settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,46 +153,51 @@ pub fn sliding_window(
             // Windows are made by `windows` over 0..ids.len(), so begin ≤ end ≤ ids.len().
             .map(|w| &ids[w.0..w.1])
             .collect();
-        let hidden = engine
-            .model()
-            .forward_scoring(&inputs, first_row)
-            .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
-        for (i, (&(begin, end, trg_len, n_scored), window)) in group.iter().zip(&inputs).enumerate()
-        {
-            // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
-            let targets = &window[first_row + 1..];
-            let mut window_nll = 0.0;
-            // The LM head in chunks of rows: one window's logits never exist all at once.
-            for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
-                let rows = LM_HEAD_ROWS.min(n_scored - chunk);
-                let logits = engine
-                    .model()
-                    .logits(&hidden, i * (t - first_row) + chunk, rows)
+        // The group's forward pass and its scoring, on one of rayon's threads (see `on_pool`).
+        on_pool(|| -> Result<(), PerplexityError> {
+            let hidden = engine
+                .model()
+                .forward_scoring(&inputs, first_row)
+                .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
+            for (i, (&(begin, end, trg_len, n_scored), window)) in
+                group.iter().zip(&inputs).enumerate()
+            {
+                // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
+                let targets = &window[first_row + 1..];
+                let mut window_nll = 0.0;
+                // The LM head in chunks of rows: one window's logits never exist all at once.
+                for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
+                    let rows = LM_HEAD_ROWS.min(n_scored - chunk);
+                    let logits = engine
+                        .model()
+                        .logits(&hidden, i * (t - first_row) + chunk, rows)
+                        .map_err(EngineError::from)?;
+                    // targets holds n_scored ids, and chunk + rows ≤ n_scored.
+                    let chunk_targets = &targets[chunk..chunk + rows];
+                    // Read in place, not copied out first.
+                    window_nll += crate::model::softmax::with_values(&logits, |logits| {
+                        logits
+                            .par_chunks_exact(vocab)
+                            .zip(chunk_targets.par_iter())
+                            .map(|(row, &target)| nll(row, target))
+                            .sum::<f64>()
+                    })
                     .map_err(EngineError::from)?;
-                // targets holds n_scored ids, and chunk + rows ≤ n_scored.
-                let chunk_targets = &targets[chunk..chunk + rows];
-                // Read in place, not copied out first.
-                window_nll += crate::model::softmax::with_values(&logits, |logits| {
-                    logits
-                        .par_chunks_exact(vocab)
-                        .zip(chunk_targets.par_iter())
-                        .map(|(row, &target)| nll(row, target))
-                        .sum::<f64>()
-                })
-                .map_err(EngineError::from)?;
+                }
+                let mean_nll = window_nll / n_scored.max(1) as f64;
+                nll_sum += window_nll;
+                scored += n_scored;
+                legacy += mean_nll * trg_len as f64;
+                windows.push(Window {
+                    begin,
+                    end,
+                    trg_len,
+                    n_scored,
+                    mean_nll,
+                });
             }
-            let mean_nll = window_nll / n_scored.max(1) as f64;
-            nll_sum += window_nll;
-            scored += n_scored;
-            legacy += mean_nll * trg_len as f64;
-            windows.push(Window {
-                begin,
-                end,
-                trg_len,
-                n_scored,
-                mean_nll,
-            });
-        }
+            Ok(())
+        })?;
         progress(scored, total);
     }
     let last_end = plan.last().map_or(1, |w| w.1);
