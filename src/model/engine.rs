@@ -464,7 +464,9 @@ fn push_layer(
 /// Xeon family 6 model 167, 2 threads): 8 tokens 29.3 → 25.5 ms, 64 tokens 82.8 → 77.5, 256 tokens 288.7 →
 /// 282.4, 1,024 tokens alike; typing one more token at 1,024, 63.1 → 51.5 ms. It needs the allocator's single
 /// arena (`allocator::tune`): without it the pool threads' allocations missed the tuned heap and 1,024 tokens
-/// ran slower, with 20 MB more peak RSS. Called on one of the pool's threads, it runs `work` there.
+/// ran slower, with 20 MB more peak RSS. Called on one of the pool's threads, it runs `work` there. A pool
+/// thread waiting inside one call's work may take up another call's whole work meanwhile, and finish it first:
+/// calls from several threads at once share the pool.
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }

@@ -5,6 +5,7 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{Config, NormKind};
+use super::layer_norm::{add_layer_norm, layer_norm, LayerNormWeights};
 use super::packed::PackedLinear;
 use super::weights::{Weights, WeightsError};
 use candle_core::Result;
@@ -15,6 +16,8 @@ pub(super) struct Norm {
     /// β for LayerNorm; `None` for RMSNorm.
     pub(super) bias: Option<Tensor>,
     eps: f32,
+    /// γ and β for the rows-in-lanes LayerNorm, where this CPU runs it (`None` for RMSNorm).
+    lanes: Option<LayerNormWeights>,
 }
 
 impl Norm {
@@ -24,21 +27,43 @@ impl Norm {
         name: &str,
         cfg: &Config,
     ) -> std::result::Result<Self, WeightsError> {
+        let weight = src.get(&format!("{name}.weight"), &[cfg.n_embd])?;
+        let bias = match cfg.norm {
+            NormKind::LayerNorm => Some(src.get(&format!("{name}.bias"), &[cfg.n_embd])?),
+            NormKind::RmsNorm => None,
+        };
+        let eps = cfg.layer_norm_epsilon as f32;
+        // `ATTNGRAPH_KERNELS=portable` keeps candle's LayerNorm too.
+        let lanes = match (&bias, src.kernels) {
+            (Some(bias), Kernels::Auto) => LayerNormWeights::new(&weight, bias, eps),
+            _ => None,
+        };
         Ok(Self {
-            weight: src.get(&format!("{name}.weight"), &[cfg.n_embd])?,
-            bias: match cfg.norm {
-                NormKind::LayerNorm => Some(src.get(&format!("{name}.bias"), &[cfg.n_embd])?),
-                NormKind::RmsNorm => None,
-            },
-            eps: cfg.layer_norm_epsilon as f32,
+            weight,
+            bias,
+            eps,
+            lanes,
         })
     }
 
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if let Some(normed) = self.lanes.as_ref().and_then(|w| layer_norm(w, x)) {
+            return normed;
+        }
         match &self.bias {
             Some(bias) => candle_nn::ops::layer_norm(x, &self.weight, bias, self.eps),
             None => candle_nn::ops::rms_norm(x, &self.weight, self.eps),
         }
+    }
+
+    /// `x + y` and its norm, from one pass where the rows-in-lanes LayerNorm runs.
+    pub(super) fn add_forward(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+        if let Some(both) = self.lanes.as_ref().and_then(|w| add_layer_norm(w, x, y)) {
+            return both;
+        }
+        let sum = (x + y)?;
+        let normed = self.forward(&sum)?;
+        Ok((sum, normed))
     }
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod gelu;
 pub mod generate;
 pub mod head_set;
 mod known;
+pub(crate) mod layer_norm;
 pub mod layers;
 pub mod lens;
 pub mod lm;

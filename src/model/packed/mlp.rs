@@ -28,13 +28,12 @@ pub fn padded_stride(k: usize) -> usize {
         .unwrap_or(k)
 }
 
-thread_local! {
-    /// [`GeluMlp`]'s buffers for `fc`'s output and GELU's, on this thread.
-    static MLP_SCRATCH: std::cell::Cell<(Vec<f32>, Vec<f32>)> =
-        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
-}
+/// [`GeluMlp`]'s buffers for `fc`'s output and GELU's, one pair for the process: forward passes run on any of
+/// rayon's threads (`engine::on_pool`), and a pair per thread would keep as many pairs as there are threads.
+static MLP_SCRATCH: std::sync::Mutex<(Vec<f32>, Vec<f32>)> =
+    std::sync::Mutex::new((Vec::new(), Vec::new()));
 
-/// The most values a thread keeps in [`GeluMlp`]'s buffers (16 Mi values, 64 MiB, each): where either is
+/// The most values the process keeps in [`GeluMlp`]'s buffers (16 Mi values, 64 MiB, each): where either is
 /// larger, for a long text on a large model, both are freed after their MLP.
 const MLP_SCRATCH_KEPT: usize = 16 << 20;
 
@@ -72,17 +71,27 @@ impl CustomOp1 for GeluMlp<'_> {
                 self.proj.n
             );
         }
-        // The two inner buffers are this thread's, kept from one MLP to the next (12 MB each at 1,024 tokens of
-        // GPT-2 small), so that their pages are neither faulted in nor zeroed again for every layer; a call
-        // that finds them taken (rayon may run another task here while one waits) makes its own.
-        let (mut h, mut g) = MLP_SCRATCH.take();
+        // The two inner buffers are kept from one MLP to the next (12 MB each at 1,024 tokens of GPT-2 small),
+        // so that their pages are neither faulted in nor zeroed again for every layer. A call that finds them
+        // taken (another analysis running at once) makes its own; the lock is held only to take or put them,
+        // so a poisoned one (a panic elsewhere) is used as it is.
+        let (mut h, mut g) = match MLP_SCRATCH.try_lock() {
+            Ok(mut kept) => std::mem::take(&mut *kept),
+            Err(std::sync::TryLockError::Poisoned(kept)) => std::mem::take(&mut *kept.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => (Vec::new(), Vec::new()),
+        };
         let block = block_len().map_err(candle_core::Error::msg)?;
         self.fc.forward_into(x, m, k, block, &mut h)?;
         let ld = padded_stride(inner);
         crate::model::gelu::gelu_rows(&h, inner, ld, &mut g)?;
         let y = self.proj.forward_strided(&g, m, ld)?;
         if h.capacity().max(g.capacity()) <= MLP_SCRATCH_KEPT {
-            MLP_SCRATCH.set((h, g));
+            // Kept unless another call's pair is there already.
+            if let Ok(mut kept) = MLP_SCRATCH.try_lock() {
+                if kept.0.capacity() == 0 {
+                    *kept = (h, g);
+                }
+            }
         }
         let mut shape = lead.to_vec();
         shape.push(self.proj.n);
