@@ -6,7 +6,7 @@
 //! `attngraph perplexity` went to the kernel. Turning glibc's use of `mmap` for large blocks off
 //! (`M_MMAP_MAX` = 0: every block comes from the heap) and keeping up to 1 GiB of freed memory at the top of
 //! the heap (`M_TRIM_THRESHOLD`) lets those buffers be reused as they are. Analyses and perplexity windows run
-//! on rayon's threads (`model::engine::on_pool`), which glibc would serve from arenas of their own: heaps of at
+//! on rayon's threads (`model::pool::on_pool`), which glibc would serve from arenas of their own: heaps of at
 //! most 64 MiB, which the large blocks do not fit (measured with them: 1,024 tokens slower and 20 MB more peak
 //! RSS). One arena for every thread (`M_ARENA_MAX` = 1) keeps all of them on the main heap. Threads then share
 //! its lock; its cost was not measured apart, and the timings with it are no slower at any length.

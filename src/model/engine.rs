@@ -13,6 +13,7 @@ use super::layers::Kernels;
 use super::lm::{CausalLm, KeyValue, LayerProbs};
 use super::loader::{self, HubOptions, ModelSource, TokenizerFiles};
 pub use super::options::{AnalyzeOptions, DeviceKind};
+use super::pool::on_pool;
 pub use super::prefix_cache::PrefixCache;
 use super::prefix_cache::{
     common_prefix, prefix_flow, tokens_within_budget, CacheState, ATTENTION_BUDGET_GB,
@@ -455,18 +456,4 @@ fn push_layer(
         }
     };
     pushed.map_err(|e| candle_core::Error::Msg(e.to_string()))
-}
-
-/// Runs `work` on one of rayon's threads and waits for it. Each parallel op of a forward pass then splits its
-/// work where it is called, instead of this thread handing every op to the pool and sleeping until it is done:
-/// a GPT-2-small analysis runs about a hundred such ops, each a wake-up and a sleep when called from outside.
-/// Measured (`attngraph bench`, random GPT-2-small weights, three alternating rounds in fresh processes, Intel
-/// Xeon family 6 model 167, 2 threads): 8 tokens 29.3 → 25.5 ms, 64 tokens 82.8 → 77.5, 256 tokens 288.7 →
-/// 282.4, 1,024 tokens alike; typing one more token at 1,024, 63.1 → 51.5 ms. It needs the allocator's single
-/// arena (`allocator::tune`): without it the pool threads' allocations missed the tuned heap and 1,024 tokens
-/// ran slower, with 20 MB more peak RSS. Called on one of the pool's threads, it runs `work` there. A pool
-/// thread waiting inside one call's work may take up another call's whole work meanwhile, and finish it first:
-/// calls from several threads at once share the pool.
-pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| work())
 }

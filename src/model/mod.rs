@@ -27,6 +27,7 @@ mod options;
 pub(crate) mod packed;
 pub mod patching;
 pub mod perplexity;
+pub(crate) mod pool;
 mod prefix_cache;
 pub(crate) mod small_matmul;
 pub(crate) mod softmax;

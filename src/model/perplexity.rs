@@ -6,7 +6,8 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::engine::{on_pool, Engine, EngineError};
+use super::engine::{Engine, EngineError};
+use super::pool::on_pool;
 
 /// Window settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -29,7 +29,7 @@ pub fn padded_stride(k: usize) -> usize {
 }
 
 /// [`GeluMlp`]'s buffers for `fc`'s output and GELU's, one pair for the process: forward passes run on any of
-/// rayon's threads (`engine::on_pool`), and a pair per thread would keep as many pairs as there are threads.
+/// rayon's threads (`pool::on_pool`), and a pair per thread would keep as many pairs as there are threads.
 static MLP_SCRATCH: std::sync::Mutex<(Vec<f32>, Vec<f32>)> =
     std::sync::Mutex::new((Vec::new(), Vec::new()));
 
