@@ -1,4 +1,4 @@
-//! LayerNorm with candle's exact bits, sixteen rows at a time, and the residual add before it in the same pass.
+//! LayerNorm with candle's exact bits, sixteen rows at a time.
 //!
 //! candle's CPU LayerNorm (`candle_nn::ops::layer_norm`) sums each row's values and their squares one after the
 //! other in f32: two chains of 768 dependent additions for a GPT-2-small row, about 3,000 cycles, whatever the
@@ -7,10 +7,10 @@
 //! price of one. The rest of the formula is candle's too, operation for operation, none fused: mean = Σx / n,
 //! var = Σx² / n − mean², 1 / √(var + ε), then ((x − mean) · that) · γ + β.
 //!
-//! [`add_layer_norm`] also adds the residual stream and the layer's output first (`x + y`, which the block needs
-//! as well as its norm), writing both from one pass over the rows.
+//! The residual add before each norm in the same pass was tried and not kept: whole analyses ran within the
+//! spread, and its two halves in one buffer raised the peak RSS of 1,024 tokens from 977 to 1,009 MB.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::softmax::contiguous_f32;
@@ -56,67 +56,24 @@ pub(crate) fn layer_norm(w: &LayerNormWeights, x: &Tensor) -> Option<candle_core
     w.takes(x).then(|| x.apply_op1_no_bwd(&Rows { w }))
 }
 
-/// `x + y` and the LayerNorm of it, both (…, c), from one pass: the same bits as candle's add followed by its
-/// `layer_norm`. `None` when `x` and `y` are not for this kernel.
-pub(crate) fn add_layer_norm(
-    w: &LayerNormWeights,
-    x: &Tensor,
-    y: &Tensor,
-) -> Option<candle_core::Result<(Tensor, Tensor)>> {
-    if !w.takes(x) || !w.takes(y) || x.dims() != y.dims() {
-        return None;
-    }
-    let both = |t: Tensor| -> candle_core::Result<(Tensor, Tensor)> {
-        // (2, …, c): the sum, then its norm; each half is contiguous.
-        Ok((t.get(0)?, t.get(1)?))
-    };
-    Some(x.apply_op2_no_bwd(y, &Rows { w }).and_then(both))
-}
-
-/// The op: the norm of its input's rows (as an op of one input), or the sum of its two inputs' rows and the
-/// norm of that (as an op of two).
+/// The op: the norm of its input's rows.
 struct Rows<'a> {
     w: &'a LayerNormWeights,
 }
 
 impl Rows<'_> {
-    /// The rows of `x`, or of `x + y`, normed; with `y` the output holds the sums first, then the norms.
-    fn run(
-        &self,
-        x: &[f32],
-        y: Option<&[f32]>,
-        dims: &[usize],
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
+    /// The rows of `x` normed.
+    fn run(&self, x: &[f32], dims: &[usize]) -> candle_core::Result<(CpuStorage, Shape)> {
         let c = self.w.gamma.len();
-        if dims.last() != Some(&c) || y.is_some_and(|y| y.len() != x.len()) {
+        if dims.last() != Some(&c) {
             candle_core::bail!("layer norm: rows {dims:?} against a width of {c}");
         }
-        let len = x.len();
-        let mut out = vec![0.0f32; if y.is_some() { 2 * len } else { len }];
-        let (sums, norms) = out.split_at_mut(if y.is_some() { len } else { 0 });
+        let mut out = vec![0.0f32; x.len()];
         let group = LANES * c;
-        match y {
-            Some(y) => x
-                .par_chunks(group)
-                .zip(y.par_chunks(group))
-                .zip(sums.par_chunks_mut(group))
-                .zip(norms.par_chunks_mut(group))
-                .for_each(|(((x, y), sum), norm)| {
-                    for ((s, &a), &b) in sum.iter_mut().zip(x).zip(y) {
-                        *s = a + b;
-                    }
-                    norm_group(self.w, sum, norm);
-                }),
-            None => x
-                .par_chunks(group)
-                .zip(norms.par_chunks_mut(group))
-                .for_each(|(x, norm)| norm_group(self.w, x, norm)),
-        }
-        let mut shape = dims.to_vec();
-        if y.is_some() {
-            shape.insert(0, 2);
-        }
-        Ok((CpuStorage::F32(out), Shape::from(shape)))
+        x.par_chunks(group)
+            .zip(out.par_chunks_mut(group))
+            .for_each(|(x, norm)| norm_group(self.w, x, norm));
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 }
 
@@ -131,32 +88,7 @@ impl CustomOp1 for Rows<'_> {
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, "layer norm")?;
-        self.run(x, None, layout.dims())
-    }
-}
-
-impl CustomOp2 for Rows<'_> {
-    fn name(&self) -> &'static str {
-        "add-layer-norm-rows"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(s1, l1, "add and layer norm")?;
-        let y = contiguous_f32(s2, l2, "add and layer norm")?;
-        if l1.dims() != l2.dims() {
-            candle_core::bail!(
-                "add and layer norm: {:?} against {:?}",
-                l1.dims(),
-                l2.dims()
-            );
-        }
-        self.run(x, Some(y), l1.dims())
+        self.run(x, layout.dims())
     }
 }
 
@@ -292,38 +224,16 @@ mod tests {
                         .collect()
                 };
                 assert_eq!(bits(&got), bits(&want), "{rows} rows of {c}");
-                let sum = (&x + &y).unwrap();
-                let want_norm = candle_nn::ops::layer_norm(&sum, &gamma, &beta, 1e-5).unwrap();
-                let (got_sum, got_norm) = add_layer_norm(&w, &x, &y)
-                    .expect("f32 rows on the CPU")
-                    .unwrap();
-                assert_eq!(bits(&got_sum), bits(&sum), "the sum, {rows} rows of {c}");
+                // The model passes views that start inside a larger buffer: rows 1.. of a stacked tensor.
+                let stacked = Tensor::cat(&[&y, &x], 0).unwrap();
+                let view = stacked.narrow(0, rows, rows).unwrap();
+                let from_view = layer_norm(&w, &view).expect("a contiguous view").unwrap();
                 assert_eq!(
-                    bits(&got_norm),
-                    bits(&want_norm),
-                    "the norm of the sum, {rows} rows of {c}"
-                );
-                assert_eq!(got_sum.dims(), &[rows, c]);
-                assert_eq!(got_norm.dims(), &[rows, c]);
-                // The model passes views that start inside a larger buffer, such as the halves above.
-                let (again, _) = add_layer_norm(&w, &got_sum, &y)
-                    .expect("a contiguous half")
-                    .unwrap();
-                let want_again = (&got_sum + &y).unwrap();
-                assert_eq!(
-                    bits(&again),
-                    bits(&want_again),
+                    bits(&from_view),
+                    bits(&want),
                     "a view at an offset, {rows} rows of {c}"
                 );
-                let normed_half = layer_norm(&w, &got_norm)
-                    .expect("a contiguous half")
-                    .unwrap();
-                let want_half = candle_nn::ops::layer_norm(&got_norm, &gamma, &beta, 1e-5).unwrap();
-                assert_eq!(
-                    bits(&normed_half),
-                    bits(&want_half),
-                    "a view at an offset, {rows} rows of {c}"
-                );
+                assert_eq!(from_view.dims(), &[rows, c]);
             }
         }
     }
@@ -345,15 +255,11 @@ mod tests {
         assert!(layer_norm(&w, &wide).is_none());
         let half = Tensor::zeros((2, 8), candle_core::DType::F16, &dev).unwrap();
         assert!(layer_norm(&w, &half).is_none());
-        let x = Tensor::zeros((2, 8), candle_core::DType::F32, &dev).unwrap();
-        let other = Tensor::zeros((3, 8), candle_core::DType::F32, &dev).unwrap();
-        assert!(add_layer_norm(&w, &x, &other).is_none());
-        // A transposed (not contiguous) input goes to candle's ops, as before.
+        // A transposed (not contiguous) input goes to candle's op, as before.
         let square = Tensor::zeros((8, 8), candle_core::DType::F32, &dev)
             .unwrap()
             .t()
             .unwrap();
         assert!(layer_norm(&w, &square).is_none());
-        assert!(add_layer_norm(&w, &square, &square.contiguous().unwrap()).is_none());
     }
 }

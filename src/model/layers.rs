@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{Config, NormKind};
-use super::layer_norm::{add_layer_norm, layer_norm, LayerNormWeights};
+use super::layer_norm::{layer_norm, LayerNormWeights};
 use super::packed::PackedLinear;
 use super::weights::{Weights, WeightsError};
 use candle_core::Result;
@@ -54,16 +54,6 @@ impl Norm {
             Some(bias) => candle_nn::ops::layer_norm(x, &self.weight, bias, self.eps),
             None => candle_nn::ops::rms_norm(x, &self.weight, self.eps),
         }
-    }
-
-    /// `x + y` and its norm, from one pass where the rows-in-lanes LayerNorm runs.
-    pub(super) fn add_forward(&self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
-        if let Some(both) = self.lanes.as_ref().and_then(|w| add_layer_norm(w, x, y)) {
-            return both;
-        }
-        let sum = (x + y)?;
-        let normed = self.forward(&sum)?;
-        Ok((sum, normed))
     }
 }
 

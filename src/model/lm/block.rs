@@ -108,21 +108,11 @@ impl Block {
         self.norm_1.forward(x)
     }
 
-    /// The stream `x + y` entering this block and its attention input, from one pass where the CPU's
-    /// LayerNorm kernel runs (the previous block's output added to the stream, then this block's first norm).
-    pub(super) fn add_then_attention_input(
-        &self,
-        x: &Tensor,
-        y: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
-        self.norm_1.add_forward(x, y)
-    }
-
     /// The rest of the block once the attention output is known: the stream after attention, `x + attention`,
     /// and the MLP's output on it. The block's output is their sum.
     pub(super) fn finish(&self, x: &Tensor, attention: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (mid, normed) = self.norm_2.add_forward(x, attention)?;
-        let mlp = self.mlp.forward(&normed)?;
+        let mid = (x + attention)?;
+        let mlp = self.mlp.forward(&self.norm_2.forward(&mid)?)?;
         Ok((mid, mlp))
     }
 }

@@ -260,45 +260,22 @@ impl CausalLm {
         let mut x = self.embed_at(new_ids, offset)?; // (t_new, n_embd)
         let mask = causal_mask(offset, t_new, &self.device)?; // (t_new, t)
         let mut cache = Vec::with_capacity(self.blocks.len());
-        // The norm of `x` for what reads it next, made with the add that made `x` (see `add_then_norm`).
-        let mut normed = None;
         for (idx, block) in self.blocks.iter().enumerate() {
             observe(idx, &x)?;
             let kept = self.kept_heads(ablated, idx)?;
-            let input = match normed.take() {
-                Some(input) => input,
-                None => block.attention_input(&x)?,
-            };
-            let (out, kv) =
-                block
-                    .attn
-                    .forward(&input, past.get(idx), &mask, keep_scores, kept.as_ref())?;
+            let (out, kv) = block.attn.forward(
+                &block.attention_input(&x)?,
+                past.get(idx),
+                &mask,
+                keep_scores,
+                kept.as_ref(),
+            )?;
             let (mid, mlp) = block.finish(&x, &out.hidden)?;
-            let (sum, norm) = self.add_then_norm(idx, &mid, &mlp)?;
-            (x, normed) = (sum, Some(norm));
+            x = (&mid + &mlp)?;
             visit(idx, out.probs, out.scores.as_ref())?;
             cache.push(kv);
         }
-        let last = match normed {
-            Some(last) => last,
-            None => self.final_norm.forward(&x)?,
-        };
-        Ok((last, cache))
-    }
-
-    /// Block `idx`'s output, `mid + mlp`, and the norm of it that comes next: the next block's attention
-    /// input, from one pass, or after the last block the final norm, apart (the final hidden states are kept,
-    /// by the prefix cache among others, and one pass would keep the sum's buffer with them). The same values
-    /// as the add and then the norm.
-    fn add_then_norm(&self, idx: usize, mid: &Tensor, mlp: &Tensor) -> Result<(Tensor, Tensor)> {
-        match self.blocks.get(idx + 1) {
-            Some(next) => next.add_then_attention_input(mid, mlp),
-            None => {
-                let sum = (mid + mlp)?;
-                let last = self.final_norm.forward(&sum)?;
-                Ok((sum, last))
-            }
-        }
+        Ok((self.final_norm.forward(&x)?, cache))
     }
 
     fn block(&self, layer: usize) -> Result<&Block> {

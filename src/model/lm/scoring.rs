@@ -55,17 +55,16 @@ impl CausalLm {
         };
         let blocks = query_blocks(t, block, &self.device)?;
         let n = self.blocks.len();
-        // The norm of `x` for what reads it next, made with the add that made `x`.
-        let mut normed = None;
         for (idx, block) in self.blocks.iter().enumerate() {
             let keep = if idx + 1 == n { from } else { 0 };
-            let input = match normed.take() {
-                Some(input) => input,
-                None => block.attention_input(&x)?,
-            };
-            let attn = block
-                .attn
-                .forward_scoring(&input, b, t, keep, &blocks, fused)?;
+            let attn = block.attn.forward_scoring(
+                &block.attention_input(&x)?,
+                b,
+                t,
+                keep,
+                &blocks,
+                fused,
+            )?;
             if keep > 0 {
                 let c = x.dim(1)?;
                 x = x
@@ -75,12 +74,8 @@ impl CausalLm {
                     .reshape((b * (t - keep), c))?;
             }
             let (mid, mlp) = block.finish(&x, &attn)?;
-            let (sum, norm) = self.add_then_norm(idx, &mid, &mlp)?;
-            (x, normed) = (sum, Some(norm));
+            x = (&mid + &mlp)?;
         }
-        match normed {
-            Some(last) => Ok(last),
-            None => self.final_norm.forward(&x),
-        }
+        self.final_norm.forward(&x)
     }
 }
