@@ -204,8 +204,7 @@ impl Engine {
         options: &AnalyzeOptions,
         cache: &mut PrefixCache,
     ) -> Result<Arc<Analysis>, EngineError> {
-        let cache_ref: &PrefixCache = cache;
-        let (analysis, state) = on_pool(|| self.analyze_with(text, options, cache_ref))?;
+        let (analysis, state) = on_pool(|| self.analyze_with(text, options, &*cache))?;
         let analysis = Arc::new(analysis);
         *cache = match state {
             Some((ids, kv, hidden)) => PrefixCache {

@@ -13,7 +13,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::softmax::contiguous_f32;
+use super::softmax::f32_rows;
 
 /// Rows per register: sixteen lanes.
 const LANES: usize = 16;
@@ -61,22 +61,6 @@ struct Rows<'a> {
     w: &'a LayerNormWeights,
 }
 
-impl Rows<'_> {
-    /// The rows of `x` normed.
-    fn run(&self, x: &[f32], dims: &[usize]) -> candle_core::Result<(CpuStorage, Shape)> {
-        let c = self.w.gamma.len();
-        if dims.last() != Some(&c) {
-            candle_core::bail!("layer norm: rows {dims:?} against a width of {c}");
-        }
-        let mut out = vec![0.0f32; x.len()];
-        let group = LANES * c;
-        x.par_chunks(group)
-            .zip(out.par_chunks_mut(group))
-            .for_each(|(x, norm)| norm_group(self.w, x, norm));
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
-    }
-}
-
 impl CustomOp1 for Rows<'_> {
     fn name(&self) -> &'static str {
         "layer-norm-rows"
@@ -87,8 +71,21 @@ impl CustomOp1 for Rows<'_> {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(storage, layout, "layer norm")?;
-        self.run(x, layout.dims())
+        let x = f32_rows(storage, layout, "layer norm")?;
+        let c = self.w.gamma.len();
+        if x.width != c {
+            candle_core::bail!(
+                "layer norm: rows {:?} against a width of {c}",
+                layout.dims()
+            );
+        }
+        let mut out = vec![0.0f32; x.values.len()];
+        let group = LANES * c;
+        x.values
+            .par_chunks(group)
+            .zip(out.par_chunks_mut(group))
+            .for_each(|(x, norm)| norm_group(self.w, x, norm));
+        Ok((CpuStorage::F32(out), Shape::from(layout.dims())))
     }
 }
 
@@ -194,18 +191,28 @@ mod tests {
             .collect()
     }
 
+    /// The kernel's weights (ε 10⁻⁵), or `None` with the skip said on the test output for `test` where this CPU
+    /// has no AVX-512F.
+    fn weights_or_skip(test: &str, gamma: &Tensor, beta: &Tensor) -> Option<LayerNormWeights> {
+        let w = LayerNormWeights::new(gamma, beta, 1e-5);
+        if w.is_none() {
+            crate::skip_report::report(
+                &format!("layer_norm::{test}"),
+                "the rows-in-lanes LayerNorm",
+                "this CPU has no AVX-512F",
+            );
+        }
+        w
+    }
+
     #[test]
     fn equals_candles_layer_norm_bit_for_bit() {
         let dev = Device::Cpu;
         for c in [1, 7, 16, 20, 768] {
             let gamma = Tensor::from_vec(values(c, 1), c, &dev).unwrap();
             let beta = Tensor::from_vec(values(c, 2), c, &dev).unwrap();
-            let Some(w) = LayerNormWeights::new(&gamma, &beta, 1e-5) else {
-                crate::skip_report::report(
-                    "layer_norm::equals_candles_layer_norm_bit_for_bit",
-                    "the rows-in-lanes LayerNorm",
-                    "this CPU has no AVX-512F",
-                );
+            let Some(w) = weights_or_skip("equals_candles_layer_norm_bit_for_bit", &gamma, &beta)
+            else {
                 return;
             };
             for rows in [1, 5, 16, 17, 33, 64] {
@@ -243,12 +250,11 @@ mod tests {
         let dev = Device::Cpu;
         let gamma = Tensor::ones(8, candle_core::DType::F32, &dev).unwrap();
         let beta = Tensor::zeros(8, candle_core::DType::F32, &dev).unwrap();
-        let Some(w) = LayerNormWeights::new(&gamma, &beta, 1e-5) else {
-            crate::skip_report::report(
-                "layer_norm::inputs_the_kernel_does_not_take_are_left_to_candle",
-                "the rows-in-lanes LayerNorm",
-                "this CPU has no AVX-512F",
-            );
+        let Some(w) = weights_or_skip(
+            "inputs_the_kernel_does_not_take_are_left_to_candle",
+            &gamma,
+            &beta,
+        ) else {
             return;
         };
         let wide = Tensor::zeros((2, 9), candle_core::DType::F32, &dev).unwrap();

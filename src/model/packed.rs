@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_caches::cache_bytes;
-use super::softmax::contiguous_f32;
+use super::softmax::f32_rows;
 use memory::WeightMemory;
 
 /// Output columns per panel: two 16-lane registers.
@@ -402,18 +402,20 @@ impl CustomOp1 for PackedLinear {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(storage, layout, "packed linear")?;
-        let dims = layout.shape().dims();
-        let Some((&k, lead)) = dims.split_last() else {
-            candle_core::bail!("packed linear: a scalar input");
-        };
-        let m: usize = lead.iter().product();
-        if k != self.k {
-            candle_core::bail!("packed linear: input {:?} against {} inputs", dims, self.k);
+        let x = f32_rows(storage, layout, "packed linear")?;
+        if x.width != self.k {
+            candle_core::bail!(
+                "packed linear: input {:?} against {} inputs",
+                layout.dims(),
+                self.k
+            );
         }
-        let mut shape = lead.to_vec();
+        let mut shape = x.lead.to_vec();
         shape.push(self.n);
-        Ok((CpuStorage::F32(self.forward_f32(x, m)?), Shape::from(shape)))
+        Ok((
+            CpuStorage::F32(self.forward_f32(x.values, x.rows)?),
+            Shape::from(shape),
+        ))
     }
 }
 

@@ -155,50 +155,13 @@ pub fn sliding_window(
             .map(|w| &ids[w.0..w.1])
             .collect();
         // The group's forward pass and its scoring, on one of rayon's threads (see `on_pool`).
-        on_pool(|| -> Result<(), PerplexityError> {
-            let hidden = engine
-                .model()
-                .forward_scoring(&inputs, first_row)
-                .map_err(EngineError::from)?; // (group · (t − first_row), n_embd)
-            for (i, (&(begin, end, trg_len, n_scored), window)) in
-                group.iter().zip(&inputs).enumerate()
-            {
-                // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
-                let targets = &window[first_row + 1..];
-                let mut window_nll = 0.0;
-                // The LM head in chunks of rows: one window's logits never exist all at once.
-                for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
-                    let rows = LM_HEAD_ROWS.min(n_scored - chunk);
-                    let logits = engine
-                        .model()
-                        .logits(&hidden, i * (t - first_row) + chunk, rows)
-                        .map_err(EngineError::from)?;
-                    // targets holds n_scored ids, and chunk + rows ≤ n_scored.
-                    let chunk_targets = &targets[chunk..chunk + rows];
-                    // Read in place, not copied out first.
-                    window_nll += crate::model::softmax::with_values(&logits, |logits| {
-                        logits
-                            .par_chunks_exact(vocab)
-                            .zip(chunk_targets.par_iter())
-                            .map(|(row, &target)| nll(row, target))
-                            .sum::<f64>()
-                    })
-                    .map_err(EngineError::from)?;
-                }
-                let mean_nll = window_nll / n_scored.max(1) as f64;
-                nll_sum += window_nll;
-                scored += n_scored;
-                legacy += mean_nll * trg_len as f64;
-                windows.push(Window {
-                    begin,
-                    end,
-                    trg_len,
-                    n_scored,
-                    mean_nll,
-                });
-            }
-            Ok(())
-        })?;
+        let group_windows = on_pool(|| score_group(engine, group, &inputs, first_row, vocab))?;
+        for (window, window_nll) in group_windows {
+            nll_sum += window_nll;
+            scored += window.n_scored;
+            legacy += window.mean_nll * window.trg_len as f64;
+            windows.push(window);
+        }
         progress(scored, total);
     }
     let last_end = plan.last().map_or(1, |w| w.1);
@@ -214,6 +177,51 @@ pub fn sliding_window(
         tokens: ids.len(),
         windows,
     })
+}
+
+/// The windows of one group, all of length t and scored from `first_row`, through the model together: each
+/// window with the sum of its scored tokens' negative log-likelihoods.
+fn score_group(
+    engine: &Engine,
+    group: &[(usize, usize, usize, usize)],
+    inputs: &[&[u32]],
+    first_row: usize,
+    vocab: usize,
+) -> Result<Vec<(Window, f64)>, EngineError> {
+    let hidden = engine.model().forward_scoring(inputs, first_row)?; // (group · (t − first_row), n_embd)
+    let mut out = Vec::with_capacity(group.len());
+    for (i, (&(begin, end, trg_len, n_scored), window)) in group.iter().zip(inputs).enumerate() {
+        let t = end - begin;
+        // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
+        let targets = &window[first_row + 1..];
+        let mut window_nll = 0.0;
+        // The LM head in chunks of rows: one window's logits never exist all at once.
+        for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
+            let rows = LM_HEAD_ROWS.min(n_scored - chunk);
+            let logits = engine
+                .model()
+                .logits(&hidden, i * (t - first_row) + chunk, rows)?;
+            // targets holds n_scored ids, and chunk + rows ≤ n_scored.
+            let chunk_targets = &targets[chunk..chunk + rows];
+            // Read in place, not copied out first.
+            window_nll += crate::model::softmax::with_values(&logits, |logits| {
+                logits
+                    .par_chunks_exact(vocab)
+                    .zip(chunk_targets.par_iter())
+                    .map(|(row, &target)| nll(row, target))
+                    .sum::<f64>()
+            })?;
+        }
+        let window = Window {
+            begin,
+            end,
+            trg_len,
+            n_scored,
+            mean_nll: window_nll / n_scored.max(1) as f64,
+        };
+        out.push((window, window_nll));
+    }
+    Ok(out)
 }
 
 /// Rows of logits made at once: 128 × 50,257 floats = 26 MB for GPT-2.

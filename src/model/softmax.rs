@@ -23,6 +23,33 @@ pub(super) fn contiguous_f32<'a>(
     })
 }
 
+/// A CPU op's input read as rows of its last dimension: contiguous f32 values ([`contiguous_f32`]), the
+/// dimensions before the last, how many rows they make, and the row length.
+pub(super) struct F32Rows<'a, 'b> {
+    pub values: &'a [f32],
+    pub lead: &'b [usize],
+    pub rows: usize,
+    pub width: usize,
+}
+
+/// [`F32Rows`] of an op's input; an error for a scalar or any layout [`contiguous_f32`] refuses.
+pub(super) fn f32_rows<'a, 'b>(
+    storage: &'a CpuStorage,
+    layout: &'b Layout,
+    op: &str,
+) -> candle_core::Result<F32Rows<'a, 'b>> {
+    let values = contiguous_f32(storage, layout, op)?;
+    let Some((&width, lead)) = layout.dims().split_last() else {
+        candle_core::bail!("{op}: a scalar input");
+    };
+    Ok(F32Rows {
+        values,
+        lead,
+        rows: lead.iter().product(),
+        width,
+    })
+}
+
 /// Runs `f` on the values of `x` in row-major order: read in place when `x` is a contiguous f32 tensor on the
 /// CPU (no copy of what may be 50 MB of attention), copied out first otherwise. `x`'s storage is locked for
 /// reading meanwhile, so `f` must not write to `x`.

@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape};
 
 use super::{block_len, PackedLinear, MR};
-use crate::model::softmax::contiguous_f32;
+use crate::model::softmax::f32_rows;
 
 /// The distance, ≥ k and k plus a multiple of 16, at which to lay rows of `k` values so that the [`MR`] rows a
 /// tile reads side by side start on [`MR`] different cache lines modulo 4 KB (and stay on different lines
@@ -56,16 +56,13 @@ impl CustomOp1 for GeluMlp<'_> {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(storage, layout, "packed MLP")?;
-        let dims = layout.shape().dims();
-        let Some((&k, lead)) = dims.split_last() else {
-            candle_core::bail!("packed MLP: a scalar input");
-        };
-        let m: usize = lead.iter().product();
+        let x = f32_rows(storage, layout, "packed MLP")?;
+        let (m, k) = (x.rows, x.width);
         let inner = self.fc.n;
         if k != self.fc.k || self.proj.k != inner {
             candle_core::bail!(
-                "packed MLP: input {dims:?} against {} → {} → {}",
+                "packed MLP: input {:?} against {} → {} → {}",
+                layout.dims(),
                 self.fc.k,
                 inner,
                 self.proj.n
@@ -81,7 +78,7 @@ impl CustomOp1 for GeluMlp<'_> {
             Err(std::sync::TryLockError::WouldBlock) => (Vec::new(), Vec::new()),
         };
         let block = block_len().map_err(candle_core::Error::msg)?;
-        self.fc.forward_into(x, m, k, block, &mut h)?;
+        self.fc.forward_into(x.values, m, k, block, &mut h)?;
         let ld = padded_stride(inner);
         crate::model::gelu::gelu_rows(&h, inner, ld, &mut g)?;
         let y = self.proj.forward_strided(&g, m, ld)?;
@@ -93,7 +90,7 @@ impl CustomOp1 for GeluMlp<'_> {
                 }
             }
         }
-        let mut shape = lead.to_vec();
+        let mut shape = x.lead.to_vec();
         shape.push(self.proj.n);
         Ok((CpuStorage::F32(y), Shape::from(shape)))
     }
