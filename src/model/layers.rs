@@ -154,6 +154,32 @@ impl Linear {
         }
     }
 
+    /// `x` (t, in) projected into `parts` equal runs of the outputs, each split into heads of `d`: tensors of
+    /// (run / d, t, d), what `forward` and a reshape and transpose of each run give, written in place by the
+    /// product itself. An error where [`Linear::places_heads`] is false.
+    pub(super) fn forward_heads(&self, x: &Tensor, d: usize, parts: usize) -> Result<Vec<Tensor>> {
+        match self {
+            Self::Packed(p) if self.places_heads(d, parts) => p.forward_heads(x, d, parts),
+            _ => candle_core::bail!(
+                "this linear layer cannot write its outputs as {parts} runs of heads of {d}"
+            ),
+        }
+    }
+
+    /// Whether [`Linear::forward_heads`] can write heads of `d` in `parts` runs: the packed kernel, and heads a
+    /// multiple of its panels of 32 outputs wide that divide each run.
+    pub(super) fn places_heads(&self, d: usize, parts: usize) -> bool {
+        match self {
+            Self::Packed(p) => {
+                d > 0
+                    && d.is_multiple_of(super::packed::NR)
+                    && parts > 0
+                    && p.n().is_multiple_of(parts * d)
+            }
+            Self::Rows { .. } => false,
+        }
+    }
+
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Packed(p) => p.forward(x), // (t, n_out)

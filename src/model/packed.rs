@@ -21,14 +21,12 @@ use rayon::prelude::*;
 use super::cpu_caches::cache_bytes;
 use super::softmax::f32_rows;
 use memory::WeightMemory;
+use tasks::{row_chunks, Placement, SharedOut};
+pub use tasks::{MR, NR};
 
-/// Output columns per panel: two 16-lane registers.
-pub const NR: usize = 32;
 // The kernel's tile is as wide as a panel.
 #[cfg(target_arch = "x86_64")]
 const _: () = assert!(avx512::NR == NR);
-/// Input rows per register tile: 2 × 12 accumulators + 2 weight registers + 1 broadcast fit the 32 registers.
-pub const MR: usize = 12;
 
 /// The length along k of a panel block: the block (len × [`NR`] floats) and the [`MR`] input rows a tile reads
 /// beside it (MR × len) fill no more than 95% of the L1 data cache, in steps of 16. 48 KB (AMD Zen 5, Intel
@@ -54,38 +52,6 @@ pub fn block_len() -> Result<usize, String> {
 fn block_len_for(l1: Option<usize>) -> usize {
     let l1 = l1.unwrap_or(32 * 1024);
     (l1 * 95 / 100 / ((NR + MR) * 4) / 16 * 16).clamp(64, 512)
-}
-
-/// Input rows per task, at most: 16 row tiles, which pass each panel block while it is in L1, their outputs in
-/// the panel's columns (24 KB) staying in cache from one block along k to the next. With all 1,024 rows of a long
-/// text in one task, a panel's outputs lay on 1,024 pages and the kernel ran 10–25 % slower alone and whole
-/// analyses about 5 % slower (Intel Xeon, family 6 model 167; tasks of 96 and 192 rows ran alike).
-const ROWS_PER_TASK: usize = 16 * MR;
-
-/// The chunks of rows a product's tasks take, in order: as few as [`ROWS_PER_TASK`] allows, then rounded up to
-/// a multiple of `threads` when there are several (but no more than there are row tiles), and cut at whole row
-/// tiles as evenly as they go. Each chunk starts on a multiple of [`MR`]; together they cover 0..m.
-///
-/// Tasks run chunk by chunk, every group of panels of one chunk before the next chunk, and rayon, halving the
-/// tasks between threads, usually hands each thread a contiguous run of them: a thread keeps its chunk's input
-/// rows in its L2 cache while the weights stream past them, and the threads' runs hold as many rows. Ordered panels first, every task
-/// read its rows afresh; 192-row chunks left 1,024 rows as 576 and 448 for two threads and 256 rows as 192 and
-/// 64. `attngraph bench --kernels`, Intel Xeon (family 6 model 167): the attention's output projection
-/// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298–299 at 256, the MLP's first layer 279–288 → 305–310 at
-/// 1,024; a text of up to 192 tokens stays one chunk (split, each weight came from memory twice: 64 rows ran
-/// 5–10 % slower).
-fn row_chunks(m: usize, threads: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
-    let tiles = m.div_ceil(MR);
-    let chunks = match m.div_ceil(ROWS_PER_TASK) {
-        0 | 1 => 1,
-        c => c.div_ceil(threads.max(1)) * threads.max(1),
-    }
-    // One tile at least in each (m ≥ 1 here; for m = 0 one empty chunk).
-    .min(tiles.max(1));
-    // Chunk c holds tiles c·tiles/chunks..(c + 1)·tiles/chunks: at most ⌈tiles / chunks⌉ ≤ 16 of them, since
-    // chunks ≥ ⌈m / ROWS_PER_TASK⌉.
-    (0..chunks)
-        .map(move |c| (c * tiles / chunks * MR).min(m)..((c + 1) * tiles / chunks * MR).min(m))
 }
 
 /// Whether this CPU runs the packed kernel.
@@ -224,6 +190,59 @@ impl PackedLinear {
         block: usize,
         y: &mut Vec<f32>,
     ) -> candle_core::Result<()> {
+        self.forward_placed(x, m, ldx, block, Placement::Rows, std::slice::from_mut(y))
+    }
+
+    /// x·W + b for `m` rows of k values in `x`, written as `parts` buffers of heads: buffer i holds output
+    /// columns i·n/parts..(i + 1)·n/parts as (n / parts / d, m, d), head h its columns h·d..(h + 1)·d of every
+    /// row. What the rows reshaped to (m, n / d, d) and transposed hold, written where it belongs by the
+    /// product itself. An error unless d is a positive multiple of [`NR`] dividing n / parts.
+    pub fn forward_heads_f32(
+        &self,
+        x: &[f32],
+        m: usize,
+        d: usize,
+        parts: usize,
+    ) -> candle_core::Result<Vec<Vec<f32>>> {
+        let mut outs = vec![Vec::new(); parts];
+        let block = block_len().map_err(candle_core::Error::msg)?;
+        self.forward_placed(x, m, self.k, block, Placement::Heads { d }, &mut outs)?;
+        Ok(outs)
+    }
+
+    /// x (…, k) on the CPU through [`PackedLinear::forward_heads_f32`]: `parts` tensors (n / parts / d, rows, d),
+    /// rows the product of x's leading dimensions.
+    pub fn forward_heads(
+        &self,
+        x: &Tensor,
+        d: usize,
+        parts: usize,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        let dims = x.dims();
+        let Some((_, lead)) = dims.split_last().filter(|(&width, _)| width == self.k) else {
+            candle_core::bail!("packed linear: input {dims:?} against {} inputs", self.k);
+        };
+        let rows = lead.iter().product();
+        let outs = super::softmax::with_values(x, |v| self.forward_heads_f32(v, rows, d, parts))??;
+        // The product ran, so parts ≥ 1 and d ≥ NR: the divisor is not zero.
+        let heads = self.n / (parts * d);
+        outs.into_iter()
+            .map(|o| Tensor::from_vec(o, (heads, rows, d), x.device()))
+            .collect()
+    }
+
+    /// The product into `outs`, laid out as `placement` says: one buffer for [`Placement::Rows`], any number
+    /// of equal parts of the columns for [`Placement::Heads`]. Each buffer's memory is reused, its values
+    /// replaced.
+    fn forward_placed(
+        &self,
+        x: &[f32],
+        m: usize,
+        ldx: usize,
+        block: usize,
+        placement: Placement,
+        outs: &mut [Vec<f32>],
+    ) -> candle_core::Result<()> {
         let (n, k) = (self.n, self.k);
         if block == 0 {
             candle_core::bail!("packed linear: panel blocks of length 0");
@@ -243,19 +262,41 @@ impl PackedLinear {
                 x.len()
             );
         }
+        let parts = outs.len();
+        let placed = match placement {
+            Placement::Rows => parts == 1,
+            Placement::Heads { d } => {
+                parts >= 1
+                    && d >= NR
+                    && d.is_multiple_of(NR)
+                    && n.is_multiple_of(parts)
+                    && (n / parts).is_multiple_of(d)
+            }
+        };
+        if !placed {
+            candle_core::bail!(
+                "packed linear: {n} outputs cannot be written as {parts} buffers of {placement:?}"
+            );
+        }
         // Not zeroed first: every value is written before anything reads it (the SAFETY note at `set_len`). At
         // 1,024 tokens the four products of a block wrote 28 MB, zeroed on one thread beforehand.
-        let Some(len) = m.checked_mul(n) else {
+        let Some(len) = m.checked_mul(n).map(|all| all / parts) else {
             candle_core::bail!(
                 "packed linear: {m} rows of {n} outputs are more than memory can hold"
             );
         };
-        y.clear();
-        y.try_reserve(len).map_err(|err| {
-            candle_core::Error::msg(format!(
-                "packed linear: no memory for {m} × {n} outputs: {err}"
-            ))
-        })?;
+        for y in outs.iter_mut() {
+            y.clear();
+            y.try_reserve(len).map_err(|err| {
+                candle_core::Error::msg(format!(
+                    "packed linear: no memory for {m} × {n} outputs: {err}"
+                ))
+            })?;
+            // Debug builds (the tests) start from NaN, so that a value the tiles failed to write shows in the
+            // result instead of whatever the allocator's memory held, often the last product's right answer.
+            #[cfg(debug_assertions)]
+            y.spare_capacity_mut()[..len].fill(std::mem::MaybeUninit::new(f32::NAN));
+        }
         if m == 0 || n == 0 {
             return Ok(());
         }
@@ -266,28 +307,37 @@ impl PackedLinear {
         let group = (panels / (threads * 8)).clamp(1, 16);
         let groups = panels.div_ceil(group);
         let chunks: Vec<_> = row_chunks(m, threads).collect();
-        // Debug builds (the tests) start from NaN, so that a value the tiles failed to write shows in the
-        // result instead of whatever the allocator's memory held, often the last product's right answer.
-        #[cfg(debug_assertions)]
-        y.spare_capacity_mut()[..m * n].fill(std::mem::MaybeUninit::new(f32::NAN));
-        let out = SharedOut(y.spare_capacity_mut().as_mut_ptr().cast::<f32>(), m);
+        let out = SharedOut {
+            bases: outs
+                .iter_mut()
+                .map(|y| y.spare_capacity_mut().as_mut_ptr().cast::<f32>())
+                .collect(),
+            m,
+            n,
+            len,
+            placement,
+        };
         (0..groups * chunks.len()).into_par_iter().for_each(|task| {
             // Chunk by chunk (see `row_chunks`); task < groups · chunks.len(), so the index is in range.
             let (rows, g) = (chunks[task / groups].clone(), task % groups);
             for p in g * group..((g + 1) * group).min(panels) {
                 // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m rows of k,
-                // ldx apart; data: panels·k·NR; bias: panels·NR; y: a capacity of at least m·n, written before it
-                // is read, as the note at `set_len` says), and each task writes only its own rows of its own panels'
-                // columns p·NR..min((p+1)·NR, n), so no two tasks touch the same value.
+                // ldx apart; data: panels·k·NR; bias: panels·NR; each buffer: a capacity of at least `len`,
+                // written before it is read, as the note at `set_len` says), and each task writes only its own
+                // rows of its own panels' columns p·NR..min((p+1)·NR, n), each of which `SharedOut::at` places
+                // at a value of its own, so no two tasks touch the same value.
                 unsafe { self.panel(x, ldx, rows.clone(), p, block, &out) };
             }
         });
-        // SAFETY: the capacity is at least m·n, and all m·n values are written: the tasks cover every chunk of
-        // rows (which together cover 0..m) by every group of panels; in each, the first block along k (k0 = 0,
-        // which runs even for k = 0) stores all `cols` columns of every row of the task (its row tiles step through them all), and a tile reads `y`,
-        // to add to it, only in a later block along k, after that store, in the same task. A panic in a task
-        // would leave the length at 0.
-        unsafe { y.set_len(len) };
+        for y in outs.iter_mut() {
+            // SAFETY: each capacity is at least `len`, and all `len` values of each buffer are written: the tasks
+            // cover every chunk of rows (which together cover 0..m) by every group of panels, and the m·n outputs
+            // fill the buffers exactly (`SharedOut::at`); in each task, the first block along k (k0 = 0, which
+            // runs even for k = 0) stores all `cols` columns of every row of the task (its row tiles step through
+            // them all), and a tile reads an output, to add to it, only in a later block along k, after that
+            // store, in the same task. A panic in a task would leave the lengths at 0.
+            unsafe { y.set_len(len) };
+        }
         Ok(())
     }
 
@@ -295,7 +345,7 @@ impl PackedLinear {
     ///
     /// # Safety
     /// AVX-512F is available, p < ⌈n / NR⌉, `rows` ⊆ 0..m, `x` holds m rows of k values starting `ldx` ≥ k
-    /// apart, `out` points to m·n values of which this call alone writes these rows' columns of panel `p`.
+    /// apart, `out` places m·n values of which this call alone writes these rows' columns of panel `p`.
     #[cfg(target_arch = "x86_64")]
     unsafe fn panel(
         &self,
@@ -307,12 +357,10 @@ impl PackedLinear {
         out: &SharedOut,
     ) {
         let (n, k) = (self.n, self.k);
-        let m = out.1;
         let cols = NR.min(n - p * NR);
         let data = self.data.as_slice();
         let panel = data.as_ptr().add(p * k * NR);
         let bias = self.bias.as_ptr().add(p * NR);
-        let y = out.0.add(p * NR);
         let tiles = rows.len().div_ceil(MR);
         let mut k0 = 0;
         loop {
@@ -330,13 +378,14 @@ impl PackedLinear {
                 } else {
                     (0, 0)
                 };
+                let (y, ldy, room) = out.at(p, r);
                 let tile = avx512::Tile {
                     x: x.as_ptr().add(r * ldx + k0),
                     ldx,
                     w: panel.add(k0 * NR),
                     kc,
-                    y: y.add(r * n),
-                    ldy: n,
+                    y,
+                    ldy,
                     cols,
                     bias: (k0 == 0).then_some(bias),
                     // The first row tile meets the block coming from memory; the later ones read it from L1.
@@ -348,7 +397,7 @@ impl PackedLinear {
                     room: avx512::Room {
                         x: x.len() - (r * ldx + k0),
                         w: data.len() - (p * k + k0) * NR,
-                        y: m * n - (r * n + p * NR),
+                        y: room,
                         bias: self.bias.len() - p * NR,
                     },
                 };
@@ -386,12 +435,6 @@ impl PackedLinear {
     }
 }
 
-/// The output buffer of m rows, shared by the tasks of one product; each writes disjoint values.
-struct SharedOut(*mut f32, usize);
-// SAFETY: tasks write disjoint values (see `PackedLinear::forward_into`), and the buffer outlives the parallel
-// loop that uses it.
-unsafe impl Sync for SharedOut {}
-
 impl CustomOp1 for PackedLinear {
     fn name(&self) -> &'static str {
         "packed-linear"
@@ -423,6 +466,7 @@ impl CustomOp1 for PackedLinear {
 mod avx512;
 mod memory;
 pub mod mlp;
+mod tasks;
 
 #[cfg(test)]
 mod tests;

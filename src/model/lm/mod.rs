@@ -8,9 +8,9 @@
 
 use candle_core::{Device, Tensor};
 
-pub(crate) use self::attention::causal_mask;
 pub use self::attention::{AttentionOutput, KeyValue, LayerProbs};
 use self::block::Block;
+pub(crate) use self::positions::causal_mask;
 use super::config::{Config, Family, NormKind};
 use super::head_set::HeadSet;
 use super::layers::{Kernels, Norm, Source};
@@ -22,6 +22,7 @@ pub type Result<T> = std::result::Result<T, candle_core::Error>;
 
 mod attention;
 mod block;
+mod positions;
 mod residual;
 mod scoring;
 mod split_heads;

@@ -4,7 +4,7 @@
 
 use candle_core::Tensor;
 
-use super::attention::{causal_mask, query_blocks, QUERY_BLOCK};
+use super::positions::{causal_mask, query_blocks, QUERY_BLOCK};
 use super::{CausalLm, KeyValue, LayerTrace, Result, Trace};
 use crate::model::head_set::HeadSet;
 

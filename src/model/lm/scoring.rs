@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::attention::{query_blocks, QUERY_BLOCK};
+use super::positions::{query_blocks, QUERY_BLOCK};
 use super::{CausalLm, Result};
 
 impl CausalLm {

@@ -1,6 +1,7 @@
 //! The packed kernel against a plain f64 product at odd shapes, its blocks against the L1 cache, and its refusals.
 
 use super::mlp::{padded_stride, GeluMlp};
+use super::tasks::ROWS_PER_TASK;
 use super::*;
 use crate::model::test_values::test_values as values;
 
@@ -61,6 +62,60 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn heads_written_in_place_are_the_rows_split_bit_for_bit() {
+    if !supported() {
+        crate::skip_report::report(
+            "packed::heads_written_in_place_are_the_rows_split_bit_for_bit",
+            "the AVX-512 packed kernel",
+            "this CPU has no AVX-512F",
+        );
+        return;
+    }
+    // GPT-2's fused projection (three runs of heads of 64), single runs, heads of 32 and 128, rows across the
+    // tiles and the tasks' chunks, and no rows at all.
+    for (m, k, n, d, parts) in [
+        (1, 20, 96, 32, 3),
+        (13, 40, 192, 64, 3),
+        (64, 768, 2304, 64, 3),
+        (200, 9, 256, 128, 2),
+        (400, 9, 64, 32, 1),
+        (0, 8, 96, 32, 3),
+    ] {
+        let (x, w, b) = (values(m * k, 4), values(k * n, 5), values(n, 6));
+        let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
+        let rows = packed.forward_f32(&x, m).unwrap();
+        let heads = packed.forward_heads_f32(&x, m, d, parts).unwrap();
+        assert_eq!(heads.len(), parts);
+        let run = n / parts;
+        for (part, buffer) in heads.iter().enumerate() {
+            assert_eq!(buffer.len(), m * run, "({m}, {k}, {n}) part {part}");
+            for (i, &got) in buffer.iter().enumerate() {
+                // Value i of a part is head i / (m·d), row i / d within it, column i % d of the head.
+                let (h, r, e) = (i / (m * d), i / d % m, i % d);
+                let want = rows[r * n + part * run + h * d + e];
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "({m}, {k}, {n}) heads of {d} in {parts}: part {part} head {h} row {r} column {e}"
+                );
+            }
+        }
+        // Through a tensor: (n / parts / d, m, d) each.
+        let xt = Tensor::from_vec(x.clone(), (m, k), &candle_core::Device::Cpu).unwrap();
+        for t in packed.forward_heads(&xt, d, parts).unwrap() {
+            assert_eq!(t.dims(), &[run / d, m, d]);
+        }
+    }
+    // Heads that are not whole panels, runs that are not whole heads, parts that do not divide the outputs.
+    let packed = PackedLinear::from_in_out(&values(8 * 192, 7), 8, 192, None);
+    let x = values(3 * 8, 8);
+    for (d, parts) in [(16, 3), (48, 1), (64, 2), (32, 5), (0, 1), (32, 0)] {
+        let err = packed.forward_heads_f32(&x, 3, d, parts);
+        assert!(err.is_err(), "heads of {d} in {parts} runs of 192 outputs");
     }
 }
 
