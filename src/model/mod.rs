@@ -29,6 +29,7 @@ pub mod patching;
 pub mod perplexity;
 pub(crate) mod pool;
 mod prefix_cache;
+mod residual_add;
 pub(crate) mod small_matmul;
 pub(crate) mod softmax;
 pub mod tokenizer;

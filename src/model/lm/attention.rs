@@ -67,6 +67,10 @@ impl KeyValue {
     }
 }
 
+/// Rows from which a scoring window's projections are written in heads by a product of its own: a product
+/// reads each weight once per 192 rows anyway (the packed kernel's tasks), so longer windows cost no extra reads.
+const OWN_PRODUCT_ROWS: usize = 192;
+
 /// The query, key and value projections.
 enum Projection {
     /// GPT-2's `c_attn`: one product giving (t, 3c), queries then keys then values.
@@ -330,9 +334,10 @@ impl Attention {
         blocks: &[QueryBlock],
         fused: bool,
     ) -> Result<Tensor> {
-        // Where the projections write their heads in place, each window is projected on its own (the same
-        // values: a row's products do not depend on the rows beside it); else all windows' rows at once.
-        let rows = match self.places_heads() {
+        // Where the projections write their heads in place and windows are long, each window is projected on its
+        // own (the same values: a row's products do not depend on the rows beside it); else all windows' rows at
+        // once, so that many short windows (one per ablated head) read each weight once, not once per window.
+        let rows = match self.places_heads() && t >= OWN_PRODUCT_ROWS {
             true => None,
             false => Some(self.project(x)?), // (b·t, ·) each
         };
@@ -461,3 +466,6 @@ impl Attention {
             .squeeze(0)
     }
 }
+
+#[cfg(test)]
+mod tests;

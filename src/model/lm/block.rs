@@ -111,7 +111,7 @@ impl Block {
     /// The rest of the block once the attention output is known: the stream after attention, `x + attention`,
     /// and the MLP's output on it. The block's output is their sum.
     pub(super) fn finish(&self, x: &Tensor, attention: &Tensor) -> Result<(Tensor, Tensor)> {
-        let mid = (x + attention)?;
+        let mid = crate::model::residual_add::add(x, attention)?;
         let mlp = self.mlp.forward(&self.norm_2.forward(&mid)?)?;
         Ok((mid, mlp))
     }

@@ -272,7 +272,7 @@ impl CausalLm {
                 kept.as_ref(),
             )?;
             let (mid, mlp) = block.finish(&x, &out.hidden)?;
-            x = (&mid + &mlp)?;
+            x = crate::model::residual_add::add(&mid, &mlp)?;
             visit(idx, out.probs, out.scores.as_ref())?;
             cache.push(kv);
         }

@@ -74,7 +74,7 @@ impl CausalLm {
                     .reshape((b * (t - keep), c))?;
             }
             let (mid, mlp) = block.finish(&x, &attn)?;
-            x = (&mid + &mlp)?;
+            x = crate::model::residual_add::add(&mid, &mlp)?;
         }
         self.final_norm.forward(&x)
     }

@@ -60,23 +60,31 @@ pub(super) struct SharedOut {
 }
 
 impl SharedOut {
-    /// Where output column p·NR of row r goes, the stride from one row's to the next's, and how many values the
-    /// buffer holds from there to its end. Within a panel, columns lie side by side: a head is a multiple of
+    /// Where output column p·NR of row r goes, the stride from one row's to the next's, and how many values lie
+    /// from there to the end of its rows (the buffer's end, or its head's). Within a panel, columns lie side by side: a head is a multiple of
     /// NR wide (checked where the placement is chosen), so a panel never straddles two heads or two buffers.
     /// Each (row, column) of m × n lands on its own value, and together they fill every buffer.
     pub(super) fn at(&self, p: usize, r: usize) -> (*mut f32, usize, usize) {
         let col = p * NR;
-        let (buffer, at, stride) = match self.placement {
-            Placement::Rows => (0, r * self.n + col, self.n),
+        let (buffer, at, stride, end) = match self.placement {
+            Placement::Rows => (0, r * self.n + col, self.n, self.len),
             Placement::Heads { d } => {
                 let run = self.n / self.bases.len();
-                let c = col % run;
-                (col / run, c / d * self.m * d + r * d + c % d, d)
+                let (c, head_len) = (col % run, self.m * d);
+                let head = c / d;
+                // The room ends with the head: a tile spilling into the next one fails the debug check.
+                (
+                    col / run,
+                    head * head_len + r * d + c % d,
+                    d,
+                    (head + 1) * head_len,
+                )
             }
         };
         // The buffer index is below the number of buffers (col < n); the address is formed with
-        // `wrapping_add`, defined whatever it is, and used only by the tile, which checks it against the room.
-        (self.bases[buffer].wrapping_add(at), stride, self.len - at)
+        // `wrapping_add`, defined whatever it is, and used only by the tile, whose debug build checks its
+        // writes against the room.
+        (self.bases[buffer].wrapping_add(at), stride, end - at)
     }
 }
 // SAFETY: tasks write disjoint values (see `PackedLinear::forward_placed`), and the buffers outlive the parallel
