@@ -170,12 +170,7 @@ impl Linear {
     /// multiple of its panels of 32 outputs wide that divide each run.
     pub(super) fn places_heads(&self, d: usize, parts: usize) -> bool {
         match self {
-            Self::Packed(p) => {
-                d > 0
-                    && d.is_multiple_of(super::packed::NR)
-                    && parts > 0
-                    && p.n().is_multiple_of(parts * d)
-            }
+            Self::Packed(p) => p.places_heads(d, parts),
             Self::Rows { .. } => false,
         }
     }

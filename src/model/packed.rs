@@ -193,6 +193,16 @@ impl PackedLinear {
         self.forward_placed(x, m, ldx, block, Placement::Rows, std::slice::from_mut(y))
     }
 
+    /// Whether [`PackedLinear::forward_heads`] can write the outputs as `parts` equal runs of heads of `d`: heads
+    /// a positive multiple of [`NR`] wide, so that no panel straddles two, dividing each run.
+    pub fn places_heads(&self, d: usize, parts: usize) -> bool {
+        parts >= 1
+            && d >= NR
+            && d.is_multiple_of(NR)
+            && self.n.is_multiple_of(parts)
+            && (self.n / parts).is_multiple_of(d)
+    }
+
     /// x·W + b for `m` rows of k values in `x`, written as `parts` buffers of heads: buffer i holds output
     /// columns i·n/parts..(i + 1)·n/parts as (n / parts / d, m, d), head h its columns h·d..(h + 1)·d of every
     /// row. What the rows reshaped to (m, n / d, d) and transposed hold, written where it belongs by the
@@ -265,13 +275,7 @@ impl PackedLinear {
         let parts = outs.len();
         let placed = match placement {
             Placement::Rows => parts == 1,
-            Placement::Heads { d } => {
-                parts >= 1
-                    && d >= NR
-                    && d.is_multiple_of(NR)
-                    && n.is_multiple_of(parts)
-                    && (n / parts).is_multiple_of(d)
-            }
+            Placement::Heads { d } => self.places_heads(d, parts),
         };
         if !placed {
             candle_core::bail!(

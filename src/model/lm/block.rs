@@ -7,6 +7,7 @@ use candle_core::{Result, Tensor};
 use super::attention::Attention;
 use crate::model::config::{Activation, Config, Family};
 use crate::model::layers::{Linear, Norm, Source};
+use crate::model::residual_add;
 use crate::model::weights::WeightsError;
 
 enum Mlp {
@@ -111,7 +112,7 @@ impl Block {
     /// The rest of the block once the attention output is known: the stream after attention, `x + attention`,
     /// and the MLP's output on it. The block's output is their sum.
     pub(super) fn finish(&self, x: &Tensor, attention: &Tensor) -> Result<(Tensor, Tensor)> {
-        let mid = crate::model::residual_add::add(x, attention)?;
+        let mid = residual_add::add(x, attention)?;
         let mlp = self.mlp.forward(&self.norm_2.forward(&mid)?)?;
         Ok((mid, mlp))
     }

@@ -15,6 +15,7 @@ use super::config::{Config, Family, NormKind};
 use super::head_set::HeadSet;
 use super::layers::{Kernels, Norm, Source};
 use super::packed::PackedLinear;
+use super::residual_add;
 use super::weights::{Weights, WeightsError};
 
 /// A candle error during the forward pass.
@@ -272,7 +273,7 @@ impl CausalLm {
                 kept.as_ref(),
             )?;
             let (mid, mlp) = block.finish(&x, &out.hidden)?;
-            x = crate::model::residual_add::add(&mid, &mlp)?;
+            x = residual_add::add(&mid, &mlp)?;
             visit(idx, out.probs, out.scores.as_ref())?;
             cache.push(kv);
         }

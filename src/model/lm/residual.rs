@@ -7,6 +7,7 @@ use candle_core::Tensor;
 use super::positions::{causal_mask, query_blocks, QUERY_BLOCK};
 use super::{CausalLm, KeyValue, LayerTrace, Result, Trace};
 use crate::model::head_set::HeadSet;
+use crate::model::residual_add;
 
 impl CausalLm {
     /// Runs the model on `ids` with the heads in `ablated` knocked out, keeping every layer's pieces of the
@@ -29,7 +30,7 @@ impl CausalLm {
                 kept.as_ref(),
             )?;
             let (mid, mlp) = block.finish(&x, &out.hidden)?;
-            let input = std::mem::replace(&mut x, (&mid + &mlp)?);
+            let input = std::mem::replace(&mut x, residual_add::add(&mid, &mlp)?);
             layers.push(LayerTrace {
                 input,
                 heads: out.heads,
@@ -101,7 +102,7 @@ impl CausalLm {
                     .attn
                     .forward_scoring(&block.attention_input(&x)?, b, t, 0, &blocks, true)?;
             let (mid, mlp) = block.finish(&x, &attn)?;
-            x = (&mid + &mlp)?;
+            x = residual_add::add(&mid, &mlp)?;
         }
         self.final_norm.forward(&x)
     }
@@ -133,7 +134,7 @@ impl CausalLm {
                 .attn
                 .forward_windows(&block.attention_input(&x)?, b, r, &kv, &mask)?;
             let (mid, mlp) = block.finish(&x, &attn)?;
-            x = (&mid + &mlp)?;
+            x = residual_add::add(&mid, &mlp)?;
         }
         self.final_norm.forward(&x)
     }
@@ -153,7 +154,7 @@ impl CausalLm {
         let block = self.block(layer)?;
         let attention = block.attn.out.forward(values)?;
         let (mid, mlp) = block.finish(input, &attention)?;
-        self.forward_from_layer(layer + 1, (&mid + &mlp)?, b, t)
+        self.forward_from_layer(layer + 1, residual_add::add(&mid, &mlp)?, b, t)
     }
 
     /// What each head of `layer` carries from each position: f_h(x_j) = v_h(x_j) W_O^h, its values (after the

@@ -5,6 +5,7 @@ use candle_core::Tensor;
 
 use super::positions::{query_blocks, QUERY_BLOCK};
 use super::{CausalLm, Result};
+use crate::model::residual_add;
 
 impl CausalLm {
     /// Final hidden states of the rows `from..t` of each of `windows` (all of one length t), stacked:
@@ -74,7 +75,7 @@ impl CausalLm {
                     .reshape((b * (t - keep), c))?;
             }
             let (mid, mlp) = block.finish(&x, &attn)?;
-            x = crate::model::residual_add::add(&mid, &mlp)?;
+            x = residual_add::add(&mid, &mlp)?;
         }
         self.final_norm.forward(&x)
     }
