@@ -396,8 +396,8 @@ impl PackedLinear {
                     stream: r == rows.start,
                     next,
                     alone: tiles == 1,
-                    // What each pointer may reach, from it to the end of its buffer: the tile checks its
-                    // reads and writes against these in debug builds (the tests).
+                    // What each pointer may reach, from it to the end of its buffer (for outputs written in heads,
+                    // of its head): the tile checks its reads and writes against these in debug builds (the tests).
                     room: avx512::Room {
                         x: x.len() - (r * ldx + k0),
                         w: data.len() - (p * k + k0) * NR,

@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use super::softmax::contiguous_f32;
 
-/// Values per task at least: small texts stay one task (a 64-token stream of GPT-2 small is 49,152 values), so the op
-/// costs nothing in hand-offs where there is little to share.
+/// Values per task at least: rayon halves the work only while each half keeps this many, so a stream shorter than
+/// 131,072 values (171 tokens of GPT-2 small) stays on the calling thread, as candle's add did.
 const CHUNK: usize = 64 * 1024;
 
 /// `a + b` for tensors of one shape: on every thread for contiguous f32 tensors on the CPU, else candle's add.
@@ -68,8 +68,8 @@ mod tests {
     #[test]
     fn the_bits_of_candles_add_at_every_size() {
         let dev = Device::Cpu;
-        // Within one task, across tasks with the last short, exactly two tasks, and empty.
-        for (rows, width) in [(1, 7), (64, 768), (200, 768), (2, 65_536), (0, 768)] {
+        // On the calling thread, in halves, in quarters, and empty.
+        for (rows, width) in [(1, 7), (64, 768), (200, 768), (4, 65_536), (0, 768)] {
             let a = Tensor::from_vec(values(rows * width, 1), (rows, width), &dev).unwrap();
             let b = Tensor::from_vec(values(rows * width, 2), (rows, width), &dev).unwrap();
             let want: Vec<u32> = (&a + &b)
@@ -96,10 +96,15 @@ mod tests {
     }
 
     #[test]
-    fn views_and_other_shapes_go_to_candle() {
+    fn views_and_other_shapes_give_candles_values() {
         let dev = Device::Cpu;
         let a = Tensor::from_vec(values(6 * 4, 3), (6, 4), &dev).unwrap();
         let b = Tensor::from_vec(values(4 * 6, 4), (4, 6), &dev).unwrap();
+        // Rows of a larger tensor, contiguous from an offset: read where they lie.
+        let big = Tensor::from_vec(values(10 * 4, 5), (10, 4), &dev).unwrap();
+        let rows = big.narrow(0, 3, 6).unwrap();
+        let want = (&rows + &a).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(add(&rows, &a).unwrap().to_vec2::<f32>().unwrap(), want);
         // A transposed view: not contiguous, added by candle, the same values.
         let bt = b.t().unwrap();
         let want = (&a + &bt).unwrap().to_vec2::<f32>().unwrap();

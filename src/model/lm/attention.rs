@@ -67,10 +67,6 @@ impl KeyValue {
     }
 }
 
-/// Rows from which a scoring window's projections are written in heads by a product of its own: a product
-/// reads each weight once per 192 rows anyway (the packed kernel's tasks), so longer windows cost no extra reads.
-const OWN_PRODUCT_ROWS: usize = 192;
-
 /// The query, key and value projections.
 enum Projection {
     /// GPT-2's `c_attn`: one product giving (t, 3c), queries then keys then values.
@@ -334,10 +330,10 @@ impl Attention {
         blocks: &[QueryBlock],
         fused: bool,
     ) -> Result<Tensor> {
-        // Where the projections write their heads in place and windows are long, each window is projected on its
-        // own (the same values: a row's products do not depend on the rows beside it); else all windows' rows at
-        // once, so that many short windows (one per ablated head) read each weight once, not once per window.
-        let rows = match self.places_heads() && t >= OWN_PRODUCT_ROWS {
+        // One window (sliding-window perplexity's default) has its projections written in heads where the kernel
+        // can; several go through one product for all their rows, then are split, so that no weight is read once
+        // per window.
+        let rows = match self.places_heads() && b == 1 {
             true => None,
             false => Some(self.project(x)?), // (b·t, ·) each
         };

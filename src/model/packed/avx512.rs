@@ -42,7 +42,8 @@ const AHEAD: usize = 32;
 const FAR: usize = 64;
 const NEAR: usize = 16;
 
-/// How many values each of a tile's pointers has from it to the end of its buffer.
+/// How many values each of a tile's pointers has from it to the end of what it may reach: its buffer, or for
+/// outputs written in heads, its head.
 pub struct Room {
     pub x: usize,
     pub w: usize,

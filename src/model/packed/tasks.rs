@@ -61,8 +61,9 @@ pub(super) struct SharedOut {
 
 impl SharedOut {
     /// Where output column p·NR of row r goes, the stride from one row's to the next's, and how many values lie
-    /// from there to the end of its rows (the buffer's end, or its head's). Within a panel, columns lie side by side: a head is a multiple of
-    /// NR wide (checked where the placement is chosen), so a panel never straddles two heads or two buffers.
+    /// from there to the end of its rows (the buffer's end, or its head's). Within a panel, columns lie side by
+    /// side: a head is a multiple of NR wide (checked where the placement is chosen), so a panel never straddles
+    /// two heads or two buffers.
     /// Each (row, column) of m × n lands on its own value, and together they fill every buffer.
     pub(super) fn at(&self, p: usize, r: usize) -> (*mut f32, usize, usize) {
         let col = p * NR;
