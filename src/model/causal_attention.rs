@@ -30,9 +30,7 @@ const ROWS: usize = 64;
 
 /// Whether these ops take the tensors: CPU, f32, contiguous (both ops read raw rows).
 pub fn applies(tensors: &[&Tensor]) -> bool {
-    tensors
-        .iter()
-        .all(|x| x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous())
+    tensors.iter().all(|x| super::softmax::in_place_f32(x))
 }
 
 /// The products [`attention`] can run on this CPU, by name, each with the `fast` switch of [`attention`] that

@@ -43,10 +43,7 @@ impl LayerNormWeights {
     /// Whether `x` can go through the kernel: contiguous f32 on the CPU with rows of this width (candle's ops
     /// take anything else as they did).
     fn takes(&self, x: &Tensor) -> bool {
-        x.device().is_cpu()
-            && x.dtype() == candle_core::DType::F32
-            && x.is_contiguous()
-            && x.dims().last() == Some(&self.gamma.len())
+        super::softmax::in_place_f32(x) && x.dims().last() == Some(&self.gamma.len())
     }
 }
 
@@ -176,6 +173,7 @@ unsafe fn norm_group_avx512(_: &[f32], _: usize, _: &[f32], _: &[f32], _: f32, _
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_values::bits;
     use candle_core::Device;
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -221,15 +219,6 @@ mod tests {
                 let y = Tensor::from_vec(values(rows * c, 99), (rows, c), &dev).unwrap();
                 let want = candle_nn::ops::layer_norm(&x, &gamma, &beta, 1e-5).unwrap();
                 let got = layer_norm(&w, &x).expect("f32 rows on the CPU").unwrap();
-                let bits = |t: &Tensor| -> Vec<u32> {
-                    t.flatten_all()
-                        .unwrap()
-                        .to_vec1::<f32>()
-                        .unwrap()
-                        .iter()
-                        .map(|v| v.to_bits())
-                        .collect()
-                };
                 assert_eq!(bits(&got), bits(&want), "{rows} rows of {c}");
                 // The model passes views that start inside a larger buffer: rows 1.. of a stacked tensor.
                 let stacked = Tensor::cat(&[&y, &x], 0).unwrap();

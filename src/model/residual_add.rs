@@ -6,63 +6,40 @@
 //! the other core waited. Here the rows are shared among rayon's threads; each value is the same single f32
 //! addition candle makes, so the bits are candle's.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
-use super::softmax::contiguous_f32;
+use super::softmax::{in_place_f32, with_values};
 
 /// Values per task at least: rayon halves the work only while each half keeps this many, so a stream shorter than
 /// 131,072 values (171 tokens of GPT-2 small) stays on the calling thread, as candle's add did.
 const CHUNK: usize = 64 * 1024;
 
-/// `a + b` for tensors of one shape: on every thread for contiguous f32 tensors on the CPU, else candle's add.
+/// `a + b` for tensors of one shape: on every thread for contiguous f32 tensors on the CPU, read where they lie;
+/// else candle's add (and its error for shapes that differ).
 pub(crate) fn add(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
-    let shared = |t: &Tensor| {
-        t.device().is_cpu() && t.dtype() == candle_core::DType::F32 && t.is_contiguous()
-    };
-    if a.dims() == b.dims() && shared(a) && shared(b) {
-        return a.apply_op2_no_bwd(b, &ParallelAdd);
+    if a.dims() != b.dims() || !in_place_f32(a) || !in_place_f32(b) {
+        return a + b;
     }
-    a + b
-}
-
-struct ParallelAdd;
-
-impl CustomOp2 for ParallelAdd {
-    fn name(&self) -> &'static str {
-        "residual-add"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let a = contiguous_f32(s1, l1, "residual add")?;
-        let b = contiguous_f32(s2, l2, "residual add")?;
-        if l1.dims() != l2.dims() || a.len() != b.len() {
-            candle_core::bail!(
-                "residual add: shapes {:?} and {:?} differ",
-                l1.dims(),
-                l2.dims()
-            );
-        }
-        let mut sum = Vec::new();
-        a.par_iter()
-            .zip(b)
-            .with_min_len(CHUNK)
-            .map(|(x, y)| x + y)
-            .collect_into_vec(&mut sum);
-        Ok((CpuStorage::F32(sum), l1.shape().clone()))
-    }
+    // One shape, so the two slices have one length and the zip pairs every value.
+    let sum = with_values(a, |a| {
+        with_values(b, |b| {
+            let mut sum = Vec::new();
+            a.par_iter()
+                .zip(b)
+                .with_min_len(CHUNK)
+                .map(|(x, y)| x + y)
+                .collect_into_vec(&mut sum);
+            sum
+        })
+    })??;
+    Tensor::from_vec(sum, a.shape().clone(), a.device())
 }
 
 #[cfg(test)]
 mod tests {
     use super::add;
-    use crate::model::test_values::test_values as values;
+    use crate::model::test_values::{bits, test_values as values};
     use candle_core::{Device, Tensor};
 
     #[test]
@@ -72,26 +49,9 @@ mod tests {
         for (rows, width) in [(1, 7), (64, 768), (200, 768), (4, 65_536), (0, 768)] {
             let a = Tensor::from_vec(values(rows * width, 1), (rows, width), &dev).unwrap();
             let b = Tensor::from_vec(values(rows * width, 2), (rows, width), &dev).unwrap();
-            let want: Vec<u32> = (&a + &b)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect();
             let sum = add(&a, &b).unwrap();
             assert_eq!(sum.dims(), &[rows, width]);
-            let got: Vec<u32> = sum
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect();
-            assert_eq!(got, want, "({rows}, {width})");
+            assert_eq!(bits(&sum), bits(&(&a + &b).unwrap()), "({rows}, {width})");
         }
     }
 

@@ -50,11 +50,16 @@ pub(super) fn f32_rows<'a, 'b>(
     })
 }
 
+/// Whether `x` is a contiguous f32 tensor on the CPU: what the CPU ops here read where it lies.
+pub(crate) fn in_place_f32(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && x.is_contiguous()
+}
+
 /// Runs `f` on the values of `x` in row-major order: read in place when `x` is a contiguous f32 tensor on the
 /// CPU (no copy of what may be 50 MB of attention), copied out first otherwise. `x`'s storage is locked for
 /// reading meanwhile, so `f` must not write to `x`.
 pub fn with_values<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    if x.dtype() == candle_core::DType::F32 && x.is_contiguous() {
+    if in_place_f32(x) {
         let (storage, layout) = x.storage_and_layout();
         if let candle_core::Storage::Cpu(cpu) = &*storage {
             return Ok(f(contiguous_f32(cpu, layout, "values")?));

@@ -12,3 +12,9 @@ pub fn test_values(len: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The bits of every value of an f32 tensor, in row-major order: for tests that compare two paths bit for bit.
+pub fn bits(t: &candle_core::Tensor) -> Vec<u32> {
+    let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    values.iter().map(|v| v.to_bits()).collect()
+}

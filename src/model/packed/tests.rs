@@ -3,16 +3,22 @@
 use super::mlp::{padded_stride, GeluMlp};
 use super::tasks::ROWS_PER_TASK;
 use super::*;
-use crate::model::test_values::test_values as values;
+use crate::model::test_values::{bits, test_values as values};
+
+/// Whether this CPU runs the packed kernel; where it does not, the test says so by name and skips its check.
+fn kernel_or_skip(test: &str, what: &str) -> bool {
+    if !supported() {
+        crate::skip_report::report(test, what, "this CPU has no AVX-512F");
+    }
+    supported()
+}
 
 #[test]
 fn equals_a_plain_f64_product_at_odd_shapes() {
-    if !supported() {
-        crate::skip_report::report(
-            "packed::equals_a_plain_f64_product_at_odd_shapes",
-            "the AVX-512 packed kernel",
-            "this CPU has no AVX-512F",
-        );
+    if !kernel_or_skip(
+        "packed::equals_a_plain_f64_product_at_odd_shapes",
+        "the AVX-512 packed kernel",
+    ) {
         return;
     }
     // Rows around every tile height (1–4, 8, 12), their sums and the tasks' 192, widths around the 16- and
@@ -67,12 +73,10 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
 
 #[test]
 fn heads_written_in_place_are_the_rows_split_bit_for_bit() {
-    if !supported() {
-        crate::skip_report::report(
-            "packed::heads_written_in_place_are_the_rows_split_bit_for_bit",
-            "the AVX-512 packed kernel",
-            "this CPU has no AVX-512F",
-        );
+    if !kernel_or_skip(
+        "packed::heads_written_in_place_are_the_rows_split_bit_for_bit",
+        "the AVX-512 packed kernel",
+    ) {
         return;
     }
     // GPT-2's fused projection (three runs of heads of 64), single runs, heads of 32 and 128, rows across the
@@ -331,12 +335,10 @@ fn padded_rows_fall_on_distinct_lines_and_read_back_the_same() {
     }
     assert_eq!(padded_stride(3072), 3088);
     assert_eq!(padded_stride(768), 784);
-    if !supported() {
-        crate::skip_report::report(
-            "packed::padded_rows_fall_on_distinct_lines_and_read_back_the_same",
-            "the AVX-512 packed kernel on padded rows",
-            "this CPU has no AVX-512F",
-        );
+    if !kernel_or_skip(
+        "packed::padded_rows_fall_on_distinct_lines_and_read_back_the_same",
+        "the AVX-512 packed kernel on padded rows",
+    ) {
         return;
     }
     // Rows read from a padded layout give the bits of the same rows packed tight.
@@ -371,12 +373,10 @@ fn padded_rows_fall_on_distinct_lines_and_read_back_the_same() {
 
 #[test]
 fn the_gelu_mlp_gives_the_bits_of_its_three_ops() {
-    if !supported() {
-        crate::skip_report::report(
-            "packed::the_gelu_mlp_gives_the_bits_of_its_three_ops",
-            "the fused GELU MLP",
-            "this CPU has no AVX-512F",
-        );
+    if !kernel_or_skip(
+        "packed::the_gelu_mlp_gives_the_bits_of_its_three_ops",
+        "the fused GELU MLP",
+    ) {
         return;
     }
     let dev = candle_core::Device::Cpu;
@@ -396,10 +396,6 @@ fn the_gelu_mlp_gives_the_bits_of_its_three_ops() {
             .unwrap();
         let h = crate::model::gelu::gelu(&fc.forward(&x).unwrap()).unwrap();
         let apart = proj.forward(&h).unwrap();
-        let bits = |t: &Tensor| {
-            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-            v.iter().map(|y| y.to_bits()).collect::<Vec<_>>()
-        };
         assert_eq!(fused.dims(), &[m, c]);
         assert_eq!(bits(&fused), bits(&apart), "{m} rows, {c} → {inner} → {c}");
     }

@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use super::Attention;
 use crate::model::config::Config;
 use crate::model::layers::{Kernels, Source};
-use crate::model::test_values::test_values as values;
+use crate::model::test_values::{bits, test_values as values};
 use crate::model::weights::Weights;
 
 /// Weights of the given names and shapes, random, as a checkpoint held in memory.
@@ -53,10 +53,6 @@ fn placed_equals_split(attention: &Attention, c: usize, offset: usize) {
         .unwrap();
     for (name, got, want) in [("q", q, wq), ("k", k, wk), ("v", v, wv)] {
         assert_eq!(got.dims(), want.dims(), "{name}");
-        let bits = |t: &Tensor| -> Vec<u32> {
-            let flat = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            flat.iter().map(|x| x.to_bits()).collect()
-        };
         assert_eq!(bits(&got), bits(&want), "{name}");
     }
 }
