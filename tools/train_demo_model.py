@@ -534,6 +534,12 @@ def main():
         "stay as they are)",
     )
     parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (weights stay float32)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the training steps through torch.compile (the same model and weights; about 1.4x faster steps on "
+        "two cores after a compile of half a minute; the probe and held-out measures stay eager)",
+    )
     parser.add_argument("--probe-every", type=int, default=250)
     parser.add_argument(
         "--copy-steps",
@@ -833,11 +839,13 @@ def main():
         )
         os.replace(part, args.checkpoint)
 
+    forward = torch.compile(model) if args.compile else model
+
     def train_step(ids, labels, lr, name, step, last, alphabet=0):
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = model(ids, labels=labels).loss
+            loss = forward(ids, labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -990,6 +998,7 @@ def main():
                 "lr": args.lr,
                 "winit": args.winit,
                 "bf16": args.bf16,
+                "compile": args.compile,
                 "steps": args.steps,
                 "batch": args.batch,
                 "block": args.block,

@@ -203,8 +203,8 @@ pub struct RowStats {
 }
 
 /// Computes the statistics of each logits row; row r scores `targets[r]` (or nothing, where it is `None`).
-/// Rows run in parallel; each is read for its maximum, then for the log-sum-exp and entropy, then for the rank
-/// and the top-k.
+/// Rows run in parallel; each is read once for its maximum, the rank and the top-k, then again (from L2) for the
+/// log-sum-exp and the entropy.
 pub fn row_stats(
     logits: &[f32],
     vocab: usize,
@@ -219,62 +219,24 @@ pub fn row_stats(
 }
 
 fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
-    // The log-sum-exp and the entropy in one call (exponentials in f32 within 2 ulp, sums in f64).
+    let target_logit = target.and_then(|id| row.get(id as usize)).copied();
+    // One read for the maximum, the rank and the top-k; the exponentials then read the row again from L2
+    // (exponentials in f32 within 2 ulp, sums in f64).
+    let scanned = super::row_scan::scan(row, target_logit.unwrap_or(f32::NAN), k);
     let super::vexp::Moments {
         log_sum_exp: lse,
         entropy_nats,
-    } = super::vexp::moments(row);
-    let target_logit = target.and_then(|id| row.get(id as usize)).copied();
-    let rank = target_logit.map_or(0, |t| 1 + row.iter().filter(|&&x| x > t).count());
+    } = scanned.moments();
     RowStats {
         logprob: target_logit.map_or(f64::NAN, |t| f64::from(t) - lse),
-        rank,
+        rank: target_logit.map_or(0, |_| 1 + scanned.greater),
         entropy_nats,
-        top_k: top_k_of(row, k)
+        top_k: scanned
+            .top
             .into_iter()
             .map(|(id, x)| (id, (f64::from(x) - lse).exp()))
             .collect(),
     }
-}
-
-/// The k largest entries of `row` as (index, value), largest first; ties broken by the lower index.
-pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let k = k.min(row.len());
-    let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
-    if k == 0 {
-        return best;
-    }
-    let offer = |idx: usize, x: f32, best: &mut Vec<(u32, f32)>| {
-        if best.len() == k && best.last().is_some_and(|&(_, low)| x <= low) {
-            return;
-        }
-        let pos = best.partition_point(|&(_, v)| v >= x);
-        best.insert(pos, (idx as u32, x));
-        best.truncate(k);
-    };
-    let (head, rest) = row.split_at(k);
-    for (idx, &x) in head.iter().enumerate() {
-        offer(idx, x, &mut best);
-    }
-    // Past the first k, sixteen at a time: a chunk whose values are all ≤ the k-th best so far changes nothing,
-    // and that test runs in vector lanes with no branch per value. Every other chunk (a value above it, a NaN
-    // value, or a NaN k-th best, which compares with nothing) is offered value by value, so the result is the
-    // scan's.
-    const CHUNK: usize = 16;
-    for (c, chunk) in rest.chunks(CHUNK).enumerate() {
-        // best holds k ≥ 1 values: each of the first k offers was taken while it held fewer, and it keeps k.
-        let low = best[k - 1].1;
-        let changes = low.is_nan()
-            || chunk
-                .iter()
-                .fold(false, |any, &x| any | (x > low || x.is_nan()));
-        if changes {
-            for (i, &x) in chunk.iter().enumerate() {
-                offer(k + c * CHUNK + i, x, &mut best);
-            }
-        }
-    }
-    best
 }
 
 #[cfg(test)]
@@ -295,51 +257,5 @@ mod tests {
             vec![1, 0]
         );
         assert!((stats.top_k[0].1 - 0.5).abs() < 1e-7);
-    }
-
-    #[test]
-    fn top_k_orders_and_breaks_ties_by_index() {
-        assert_eq!(
-            top_k_of(&[0.1, 0.5, 0.5, 0.9], 3),
-            vec![(3, 0.9), (1, 0.5), (2, 0.5)]
-        );
-        assert!(top_k_of(&[1.0], 0).is_empty());
-    }
-
-    /// The scan the chunked version must equal: every value offered in turn.
-    fn top_k_by_scan(row: &[f32], k: usize) -> Vec<(u32, f32)> {
-        let mut best: Vec<(u32, f32)> = Vec::new();
-        for (idx, &x) in row.iter().enumerate() {
-            if best.len() == k.min(row.len()) && best.last().is_some_and(|&(_, low)| x <= low) {
-                continue;
-            }
-            let pos = best.partition_point(|&(_, v)| v >= x);
-            best.insert(pos, (idx as u32, x));
-            best.truncate(k);
-        }
-        best
-    }
-
-    #[test]
-    fn top_k_in_chunks_equals_the_scan() {
-        let values = crate::model::test_values::test_values(5_003, 7);
-        // Ties (values rounded to a few levels), a NaN late in the row, and rows shorter than a chunk.
-        let ties: Vec<f32> = values.iter().map(|x| (x * 4.0).round()).collect();
-        let mut nan = values.clone();
-        nan[4_000] = f32::NAN;
-        for row in [
-            &values[..],
-            &ties[..],
-            &nan[..],
-            &values[..10],
-            &values[..40],
-        ] {
-            for k in [0, 1, 5, 16, 17, 100] {
-                let (got, want) = (top_k_of(row, k), top_k_by_scan(row, k));
-                let bits =
-                    |v: &[(u32, f32)]| v.iter().map(|&(i, x)| (i, x.to_bits())).collect::<Vec<_>>();
-                assert_eq!(bits(&got), bits(&want), "k = {k}, {} values", row.len());
-            }
-        }
     }
 }

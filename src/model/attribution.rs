@@ -84,7 +84,7 @@ pub fn attribute(
         .to_vec1()?;
     let target = match (target, ids.get(position + 1)) {
         (Some(id), _) | (None, Some(&id)) => id,
-        (None, None) => super::analysis::top_k_of(&logits, 1)
+        (None, None) => super::row_scan::top_k_of(&logits, 1)
             .first()
             .map(|&(id, _)| id)
             .ok_or_else(|| candle_core::Error::Msg("the model returned no logits".into()))?,

@@ -84,45 +84,29 @@ fn cells(
     for start in (0..ids.len()).step_by(CHUNK) {
         let len = CHUNK.min(ids.len() - start);
         let logits: Vec<f32> = model.logits(hidden, start, len)?.flatten_all()?.to_vec1()?;
-        for (offset, row) in logits.chunks_exact(vocab).enumerate() {
-            out.push(cell(
-                engine,
-                row,
-                ids.get(start + offset + 1).copied(),
-                top_k,
-            ));
-        }
+        // Row r predicts the token after position start + r; the last position has none.
+        let next: Vec<Option<u32>> = (start..start + len)
+            .map(|p| ids.get(p + 1).copied())
+            .collect();
+        // The statistics `analyze` gives each token (the same function, so the lens's last row is its numbers).
+        let stats = super::analysis::row_stats(&logits, vocab, &next, top_k);
+        out.extend(stats.into_iter().zip(&next).map(|(row, next)| {
+            LensCell {
+                top_k: row
+                    .top_k
+                    .into_iter()
+                    .map(|(id, prob)| Guess {
+                        id,
+                        text: engine.tokenizer().text(id),
+                        prob,
+                    })
+                    .collect(),
+                // The text's ids are below the vocabulary size (checked against it when the model was loaded), so
+                // a next token always has its logit.
+                next_logprob: next.map(|_| row.logprob),
+                entropy_bits: row.entropy_nats / std::f64::consts::LN_2,
+            }
+        }));
     }
     Ok(out)
-}
-
-/// One cell from a row of logits and the text's next token, if any.
-fn cell(engine: &Engine, logits: &[f32], next: Option<u32>, top_k: usize) -> LensCell {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let sum: f64 = logits.iter().map(|&x| f64::from(x - max).exp()).sum();
-    let lse = f64::from(max) + sum.ln();
-    let logprob = |x: f32| f64::from(x) - lse;
-    let entropy_nats = -logits
-        .iter()
-        .map(|&x| {
-            let lp = logprob(x);
-            lp.exp() * lp
-        })
-        .sum::<f64>();
-    let top_k = super::analysis::top_k_of(logits, top_k)
-        .into_iter()
-        .map(|(id, x)| Guess {
-            id,
-            text: engine.tokenizer().text(id),
-            prob: logprob(x).exp(),
-        })
-        .collect();
-    LensCell {
-        top_k,
-        // The text's ids are below the vocabulary size (checked against it when the model was loaded).
-        next_logprob: next
-            .and_then(|id| logits.get(id as usize))
-            .map(|&x| logprob(x)),
-        entropy_bits: entropy_nats / std::f64::consts::LN_2,
-    }
 }

@@ -30,6 +30,7 @@ pub mod perplexity;
 pub(crate) mod pool;
 mod prefix_cache;
 mod residual_add;
+pub(crate) mod row_scan;
 pub(crate) mod small_matmul;
 pub(crate) mod softmax;
 pub mod tokenizer;

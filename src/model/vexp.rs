@@ -73,7 +73,7 @@ mod body {
 
     /// The largest value (NaN ignored, as `f32::max` does; −∞ for an empty row).
     #[inline(always)]
-    fn max(row: &[f32]) -> f32 {
+    pub fn max(row: &[f32]) -> f32 {
         let mut acc = [f32::NEG_INFINITY; LANES];
         let mut chunks = row.chunks_exact(LANES);
         for chunk in &mut chunks {
@@ -143,8 +143,7 @@ mod body {
     }
 
     #[inline(always)]
-    pub fn moments(row: &[f32]) -> Moments {
-        let shift = max(row);
+    pub fn moments_shifted(row: &[f32], shift: f32) -> Moments {
         let mut sum = [0.0f64; LANES];
         let mut weighted = [0.0f64; LANES];
         let mut chunks = row.chunks_exact(LANES);
@@ -247,14 +246,21 @@ dispatch!(
 );
 
 dispatch!(
-    /// The log-sum-exp of `row` and the entropy of its softmax, from S = Σ e^(x − m) and
-    /// W = Σ e^(x − m)·(x − m) (m the row's maximum; exponentials in f32, sums in f64): ln S + m and ln S − W/S.
-    pub moments / moments_avx512 / moments_avx2 (row: &[f32]) -> Moments
+    /// The log-sum-exp of `row` and the entropy of its softmax, from S = Σ e^(x − m) and W = Σ e^(x − m)·(x − m)
+    /// (exponentials in f32, sums in f64): ln S + m and ln S − W/S. `shift` must be m, `row`'s maximum, which
+    /// [`super::row_scan::Scanned`] finds in its read of the row and alone passes (with any other value the
+    /// exponents may be positive, outside what the polynomial is built for).
+    pub(super) moments_shifted / moments_shifted_avx512 / moments_shifted_avx2 (row: &[f32], shift: f32) -> Moments
 );
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The moments of a row, its maximum read on its own.
+    fn moments(row: &[f32]) -> Moments {
+        moments_shifted(row, body::max(row))
+    }
 
     /// Values from −100 to 0 on a grid that hits every binade of the result, plus the edges.
     fn grid() -> Vec<f32> {
@@ -347,7 +353,7 @@ mod tests {
                         // SAFETY: as above.
                         |r| unsafe { $lse(r) },
                         // SAFETY: as above.
-                        |r| unsafe { $moments(r) },
+                        |r| unsafe { $moments(r, body::max(r)) },
                     ));
                 } else {
                     crate::skip_report::report(
@@ -365,14 +371,14 @@ mod tests {
                 "avx512f",
                 exp_in_place_avx512,
                 log_sum_exp_avx512,
-                moments_avx512
+                moments_shifted_avx512
             );
             compiled!(
                 "avx2",
                 "avx2",
                 exp_in_place_avx2,
                 log_sum_exp_avx2,
-                moments_avx2
+                moments_shifted_avx2
             );
         }
         versions
@@ -385,7 +391,7 @@ mod tests {
             let mut want = row.clone();
             let sum = body::exp_in_place(&mut want);
             let lse = body::log_sum_exp(&row);
-            let m = body::moments(&row);
+            let m = body::moments_shifted(&row, body::max(&row));
             let mut c = vec![0.0; row.len()];
             assert_eq!(exp_into(&row, &mut c).to_bits(), sum.to_bits());
             assert_eq!(c, want);
