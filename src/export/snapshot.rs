@@ -122,7 +122,12 @@ impl Snapshot {
         flow: Option<&FlowParts>,
     ) -> Result<Self, SnapshotError> {
         let attention = graph::select(&analysis.attentions, selection)?;
-        let (matrix, norm_max) = graph::weigh(&analysis.attentions, selection, weight, flow)?;
+        // Weighed by attention, the edges are the matrix just selected (a rollout or flow is not made twice).
+        let (matrix, norm_max) = if weight == EdgeWeight::Attention {
+            (attention.clone(), None)
+        } else {
+            graph::weigh(&analysis.attentions, selection, weight, flow)?
+        };
         // Dropping token 0 renormalises rows that are shares (attention, share of flow), not flow relative to
         // the largest edge.
         let shares = weight != EdgeWeight::Norm;

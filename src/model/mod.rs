@@ -38,7 +38,7 @@ pub(crate) mod vexp;
 pub mod weights;
 
 #[cfg(test)]
-mod test_values;
+pub(crate) mod test_values;
 
 pub use analysis::{Alternative, Analysis, ModelInfo, Token, TokenStats};
 pub use attentions::{Attentions, AttentionsError};

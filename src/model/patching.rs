@@ -195,21 +195,20 @@ struct Metric<'a> {
 }
 
 impl Metric<'_> {
+    /// The metric of each window, from one product of the LM head over the windows' last rows (a product per
+    /// window would read the whole head from memory once per window; each row's logits are the same bits either
+    /// way, which `tests/integration/patching.rs` checks).
     fn of(&self, hidden: &Tensor, b: usize) -> Result<Vec<f64>, EngineError> {
-        (0..b)
-            .map(|w| {
-                let logits: Vec<f32> = self
-                    .model
-                    .logits(hidden, w * self.t + self.t - 1, 1)?
-                    .flatten_all()?
-                    .to_vec1()?;
-                // answer and wrong were checked to be below the vocabulary size, the logits' length.
-                Ok(
-                    f64::from(logits[self.answer as usize])
-                        - f64::from(logits[self.wrong as usize]),
-                )
-            })
-            .collect()
+        let last: Vec<u32> = (0..b).map(|w| (w * self.t + self.t - 1) as u32).collect();
+        let rows = hidden.index_select(&Tensor::new(last, hidden.device())?, 0)?;
+        let logits = self.model.logits(&rows, 0, b)?;
+        let (_, vocab) = logits.dims2()?;
+        let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+        Ok(logits
+            .chunks_exact(vocab)
+            // answer and wrong were checked to be below the vocabulary size, each row's length.
+            .map(|row| f64::from(row[self.answer as usize]) - f64::from(row[self.wrong as usize]))
+            .collect())
     }
 }
 

@@ -98,6 +98,56 @@ fn patching_equals_hooks_on_every_head_and_position() {
     }
 }
 
+/// Patching takes the metric of a batch of windows from one product of the LM head over their last rows; each
+/// row's logits must be the bits it has alone, on every kernel path, or batching would move the numbers.
+#[test]
+fn the_lm_head_gives_a_row_the_same_bits_alone_or_among_others() {
+    for kernels in
+        kernel_paths("patching::the_lm_head_gives_a_row_the_same_bits_alone_or_among_others")
+    {
+        for name in ["demo", "tiny-gpt2", "tiny-llama"] {
+            let engine = match name {
+                "demo" => attngraph::model::Engine::load_with(
+                    &attngraph::model::ModelSource::Demo,
+                    &attngraph::model::HubOptions::default(),
+                    &candle_core::Device::Cpu,
+                    kernels,
+                )
+                .unwrap(),
+                other => engine_with(&fixtures().join(other), kernels),
+            };
+            let (ids, _) = engine
+                .tokenize("The cat sat on the mat, and the dog sat on the log.", false)
+                .unwrap();
+            let model = engine.model();
+            let hidden = model
+                .trace(&ids, &attngraph::model::HeadSet::default())
+                .unwrap()
+                .hidden;
+            let t = ids.len();
+            assert!(t > 12, "{name}: a text of {t} tokens is too short to batch");
+            let bits = |x: candle_core::Tensor| -> Vec<u32> {
+                x.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .into_iter()
+                    .map(f32::to_bits)
+                    .collect()
+            };
+            let together = bits(model.logits(&hidden, 0, t).unwrap());
+            let vocab = together.len() / t;
+            for r in 0..t {
+                let alone = bits(model.logits(&hidden, r, 1).unwrap());
+                assert!(
+                    alone == together[r * vocab..(r + 1) * vocab],
+                    "{name} {kernels:?}: row {r} of {t} differs alone"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_cancelled_patching_stops() {
     let engine = engine_with(&fixtures().join("tiny-gpt2"), Kernels::Auto);

@@ -107,7 +107,7 @@ fn heatmap_ui(
     })
 }
 
-fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
+fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) -> Vec<Command> {
     let mut commands = Vec::new();
     if matches!(b.settings.view, View::Graph | View::Matrix | View::Markov) {
         knocked_out_ui(ui, a, b.settings.selection);
@@ -165,7 +165,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Vec<Command> {
         View::Lesson => commands.extend(lesson_ui(ui, b, a)),
         View::Compare => {
             let session = b.session;
-            let compared = session.compared().map(|c| &**c);
+            let compared = session.compared();
             let key = compared.and_then(|c| super::compare_view::patch_key(a, c));
             let panel = super::compare_view::ComparePanel {
                 a,

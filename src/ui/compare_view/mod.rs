@@ -4,13 +4,17 @@
 //! clean text A put back — one head's values, or the residual stream at one layer and position — and how much
 //! of A's answer returns.
 
+use std::sync::Arc;
+
 use egui::{Color32, Vec2};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 mod difference;
+mod matrices;
 mod patch;
 
 use self::difference::difference_ui;
+use self::matrices::matrix_of;
 use self::patch::patch_ui;
 pub use self::patch::PatchState;
 use super::command::Command;
@@ -23,9 +27,9 @@ use crate::session::PatchKey;
 /// What the view draws from.
 pub struct ComparePanel<'a> {
     /// The text on screen.
-    pub a: &'a Analysis,
+    pub a: &'a Arc<Analysis>,
     /// The compared text's analysis, once it arrived.
-    pub b: Option<&'a Analysis>,
+    pub b: Option<&'a Arc<Analysis>>,
     /// The compared text as typed.
     pub text: &'a str,
     /// Why the compared text could not be read.
@@ -157,8 +161,8 @@ pub fn compare_ui(ui: &mut egui::Ui, p: ComparePanel<'_>) -> Vec<Command> {
                     return;
                 };
                 if let (Ok(ma), Ok(mb)) = (
-                    graph::select(&a.attentions, p.selection),
-                    graph::select(&b.attentions, p.selection),
+                    matrix_of(left.ctx(), a, p.selection),
+                    matrix_of(left.ctx(), b, p.selection),
                 ) {
                     difference_ui(left, &ma, &mb, a, b);
                 }
@@ -183,12 +187,12 @@ pub fn compare_ui(ui: &mut egui::Ui, p: ComparePanel<'_>) -> Vec<Command> {
 fn heatmap(
     ui: &mut egui::Ui,
     name: &str,
-    analysis: &Analysis,
+    analysis: &Arc<Analysis>,
     selection: Selection,
     log_scale: bool,
 ) {
     ui.label(format!("{name}: {}", shorten(&analysis.text, 60)));
-    match graph::select(&analysis.attentions, selection) {
+    match matrix_of(ui.ctx(), analysis, selection) {
         Ok(matrix) => match AttentionGraph::new(graph::token_nodes(analysis), &[]) {
             Ok(labels) => {
                 // The texture is remade when the analysis or the matrix changes.
@@ -255,8 +259,8 @@ fn heads_ui(ui: &mut egui::Ui, p: &ComparePanel<'_>, other: Selection) -> Vec<Co
         });
         ui.separator();
         if let (Ok(ma), Ok(mb)) = (
-            graph::select(&a.attentions, p.selection),
-            graph::select(&a.attentions, other),
+            matrix_of(ui.ctx(), a, p.selection),
+            matrix_of(ui.ctx(), a, other),
         ) {
             difference_ui(ui, &ma, &mb, a, a);
         }
