@@ -107,20 +107,103 @@ impl FlowParts {
     /// Layer `layer`'s edge norms ‖Σ_h α^h_ij f_h(x_j)‖ from every head's attention weights `heads` (n × n
     /// each, in head order); `None` when they are not this text's and layer's.
     pub fn layer(&self, layer: usize, heads: &[Matrix]) -> Option<Matrix> {
+        use rayon::prelude::*;
         let gram = self.gram.get(layer)?;
-        let n = gram.len();
-        if heads.len() != self.n_head || heads.iter().any(|m| m.n() != n) {
+        let (n, n_head) = (gram.len(), self.n_head);
+        if heads.len() != n_head || heads.iter().any(|m| m.n() != n) {
             return None;
         }
+        // Row i on its own thread; the heads' weights of one edge in a buffer reused along the row.
+        let rows: Vec<Vec<f64>> = (0..n)
+            .into_par_iter()
+            .map_init(
+                || vec![0.0; n_head],
+                |a, i| {
+                    let mut row = vec![0.0; n];
+                    for (j, (out, g)) in row.iter_mut().zip(gram).enumerate().take(i + 1) {
+                        for (x, m) in a.iter_mut().zip(heads) {
+                            *x = m.get(i, j);
+                        }
+                        // Σ over h · n_head + g of a_h · a_g · G[h][g], in that order: each token's Gram row
+                        // holds n_head² entries (gram_rows), n_head for each h.
+                        let square: f64 = a
+                            .iter()
+                            .zip(g.chunks_exact(n_head))
+                            .flat_map(|(&ah, g_h)| {
+                                a.iter().zip(g_h).map(move |(&ag, &x)| ah * ag * x)
+                            })
+                            .sum();
+                        *out = square.max(0.0).sqrt();
+                    }
+                    row
+                },
+            )
+            .collect();
+        Matrix::from_rows(&rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every edge by the formula, one pair at a time: Σ_hg a_h · a_g · G[hg] over hg = h · n_head + g.
+    fn layer_by_pairs(parts: &FlowParts, layer: usize, heads: &[Matrix]) -> Matrix {
+        let gram = &parts.gram[layer];
+        let (n, n_head) = (gram.len(), parts.n_head);
         let mut out = Matrix::zeros(n);
-        for (i, j) in (0..n).flat_map(|i| (0..=i).map(move |j| (i, j))) {
-            let a: Vec<f64> = heads.iter().map(|m| m.get(i, j)).collect();
-            let g = &gram[j];
-            let square: f64 = (0..self.n_head * self.n_head)
-                .map(|hg| a[hg / self.n_head] * a[hg % self.n_head] * g[hg])
-                .sum();
-            out.set(i, j, square.max(0.0).sqrt());
+        for i in 0..n {
+            for (j, g) in gram.iter().enumerate().take(i + 1) {
+                let a: Vec<f64> = heads.iter().map(|m| m.get(i, j)).collect();
+                let square: f64 = (0..n_head * n_head)
+                    .map(|hg| a[hg / n_head] * a[hg % n_head] * g[hg])
+                    .sum();
+                out.set(i, j, square.max(0.0).sqrt());
+            }
         }
-        Some(out)
+        out
+    }
+
+    #[test]
+    fn a_layers_edge_norms_have_the_formulas_bits() {
+        let (n, n_head) = (37, 3);
+        let values =
+            crate::model::test_values::test_values(n * n * n_head + n * n_head * n_head, 5);
+        let (weights, grams) = values.split_at(n * n * n_head);
+        // Lower-triangular weights; Gram entries of either sign, so some squares are negative and clamp to 0.
+        let heads: Vec<Matrix> = weights
+            .chunks_exact(n * n)
+            .map(|w| {
+                let rows: Vec<Vec<f64>> = w
+                    .chunks_exact(n)
+                    .enumerate()
+                    .map(|(i, row)| {
+                        row.iter()
+                            .enumerate()
+                            .map(|(j, &x)| if j <= i { f64::from(x.abs()) } else { 0.0 })
+                            .collect()
+                    })
+                    .collect();
+                Matrix::from_rows(&rows).unwrap()
+            })
+            .collect();
+        let gram: Vec<Vec<f64>> = grams
+            .chunks_exact(n_head * n_head)
+            .map(|g| g.iter().map(|&x| f64::from(x)).collect())
+            .collect();
+        let parts = FlowParts::from_grams(n_head, vec![gram]);
+        let got = parts.layer(0, &heads).unwrap();
+        let want = layer_by_pairs(&parts, 0, &heads);
+        let bits = |m: &Matrix| {
+            m.rows()
+                .concat()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&got), bits(&want));
+        // Heads or sizes that are not this layer's are refused.
+        assert!(parts.layer(0, &heads[..2]).is_none());
+        assert!(parts.layer(1, &heads).is_none());
     }
 }
