@@ -535,6 +535,12 @@ def main():
     )
     parser.add_argument("--bf16", action="store_true", help="train under bfloat16 autocast (weights stay float32)")
     parser.add_argument(
+        "--decay-matrices-only",
+        action="store_true",
+        help="weight decay (0.1) on the blocks' weight matrices only, not on the embeddings, LayerNorms or biases "
+        "(without it, every trainable parameter decays, as in runs A-J)",
+    )
+    parser.add_argument(
         "--compile",
         action="store_true",
         help="run the training steps through torch.compile (the same model and weights; about 1.4x faster steps on "
@@ -661,7 +667,7 @@ def main():
             parser.error("--resume needs --checkpoint naming a checkpoint this script saved")
         checkpoint = torch.load(args.checkpoint, weights_only=False)
         started -= checkpoint["seconds"]
-        free = {"resume", "checkpoint_every", "threads", "probe_every", "probe_held_out"}
+        free = {"resume", "checkpoint_every", "threads", "probe_every", "probe_held_out", "compile"}
         if checkpoint["phase"] == "copy":
             # No text step has run yet, so the text phase's length (and its learning-rate schedule) is still open.
             free.add("steps")
@@ -798,8 +804,17 @@ def main():
         model.transformer.wpe.requires_grad_(False)
     if args.freeze_tokens:
         model.transformer.wte.requires_grad_(False)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if args.decay_matrices_only:
+        # The blocks' weight matrices decay; the embeddings (whose rare rows get little gradient and would shrink
+        # towards zero, and with them what the induction probe's random tokens look like), the LayerNorms and
+        # the biases do not.
+        decayed = [p for name, p in trainable if p.dim() == 2 and ".h." in f".{name}"]
+        kept = [p for name, p in trainable if not (p.dim() == 2 and ".h." in f".{name}")]
+        groups = [{"params": decayed, "weight_decay": 0.1}, {"params": kept, "weight_decay": 0.0}]
+    else:
+        groups = [{"params": [p for _, p in trainable], "weight_decay": 0.1}]
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
     warmup = max(1, args.steps // 30)
@@ -999,6 +1014,7 @@ def main():
                 "winit": args.winit,
                 "bf16": args.bf16,
                 "compile": args.compile,
+                "decay_matrices_only": args.decay_matrices_only,
                 "steps": args.steps,
                 "batch": args.batch,
                 "block": args.block,

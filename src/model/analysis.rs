@@ -222,7 +222,7 @@ fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
     let target_logit = target.and_then(|id| row.get(id as usize)).copied();
     // One read for the maximum, the rank and the top-k; the exponentials then read the row again from L2
     // (exponentials in f32 within 2 ulp, sums in f64).
-    let scanned = super::row_scan::scan(row, target_logit.unwrap_or(f32::NAN), k);
+    let scanned = super::row_scan::scan(row, target_logit, k);
     let super::vexp::Moments {
         log_sum_exp: lse,
         entropy_nats,

@@ -110,7 +110,11 @@ impl FlowParts {
         use rayon::prelude::*;
         let gram = self.gram.get(layer)?;
         let (n, n_head) = (gram.len(), self.n_head);
-        if heads.len() != n_head || heads.iter().any(|m| m.n() != n) {
+        if n_head == 0
+            || heads.len() != n_head
+            || heads.iter().any(|m| m.n() != n)
+            || gram.iter().any(|g| g.len() != n_head * n_head)
+        {
             return None;
         }
         // Row i on its own thread; the heads' weights of one edge in a buffer reused along the row.
@@ -125,7 +129,7 @@ impl FlowParts {
                             *x = m.get(i, j);
                         }
                         // Σ over h · n_head + g of a_h · a_g · G[h][g], in that order: each token's Gram row
-                        // holds n_head² entries (gram_rows), n_head for each h.
+                        // holds n_head² entries (checked above), n_head for each h.
                         let square: f64 = a
                             .iter()
                             .zip(g.chunks_exact(n_head))
@@ -202,8 +206,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(bits(&got), bits(&want));
-        // Heads or sizes that are not this layer's are refused.
+        // Heads or sizes that are not this layer's, or no heads at all, are refused.
         assert!(parts.layer(0, &heads[..2]).is_none());
         assert!(parts.layer(1, &heads).is_none());
+        assert!(FlowParts::from_grams(0, parts.prefix_grams(n))
+            .layer(0, &[])
+            .is_none());
     }
 }

@@ -88,7 +88,7 @@ fn cells(
         let next: Vec<Option<u32>> = (start..start + len)
             .map(|p| ids.get(p + 1).copied())
             .collect();
-        // The statistics `analyze` gives each token (the same function, so the lens's last row is its numbers).
+        // The statistics `analyze` gives each token, by the same function.
         let stats = super::analysis::row_stats(&logits, vocab, &next, top_k);
         out.extend(stats.into_iter().zip(&next).map(|(row, next)| {
             LensCell {

@@ -195,13 +195,14 @@ struct Metric<'a> {
 }
 
 impl Metric<'_> {
-    /// The metric of each window, from one product of the LM head over the windows' last rows (a product per
-    /// window would read the whole head from memory once per window; each row's logits are the same bits either
-    /// way, which `tests/integration/patching.rs` checks).
+    /// The metric of each window, from products of the LM head over the windows' last rows together (a product
+    /// per window would read the whole head from memory once per window; each row's logits are the bits they have
+    /// alone, which `tests/integration/patching.rs` checks).
     fn of(&self, hidden: &Tensor, b: usize) -> Result<Vec<f64>, EngineError> {
+        // Window w's last row is w · t + t − 1 < b · t, the rows of `hidden`, which a u32 index holds (a batch
+        // of windows is far smaller than 4 billion rows).
         let last: Vec<u32> = (0..b).map(|w| (w * self.t + self.t - 1) as u32).collect();
-        let rows = hidden.index_select(&Tensor::new(last, hidden.device())?, 0)?;
-        let logits = self.model.logits(&rows, 0, b)?;
+        let logits = self.model.logits_of_rows(hidden, &last)?;
         let (_, vocab) = logits.dims2()?;
         let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
         Ok(logits

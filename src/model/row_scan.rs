@@ -16,7 +16,7 @@ pub struct Scanned<'a> {
     row: &'a [f32],
     /// The largest entry (NaN ignored, as `f32::max` does; −∞ for an empty row).
     max: f32,
-    /// How many entries are greater than the value given to [`scan`] (none when it is NaN).
+    /// How many entries are greater than the value given to [`scan`] (0 when it was given none, or NaN).
     pub greater: usize,
     /// The k largest entries as (index, value), largest first; ties broken by the lower index.
     pub top: Vec<(u32, f32)>,
@@ -43,14 +43,15 @@ fn offer(best: &mut Vec<(u32, f32)>, k: usize, idx: usize, x: f32) {
 
 /// The k largest entries of `row` as (index, value), largest first; ties broken by the lower index.
 pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
-    scan(row, f32::NAN, k).top
+    scan(row, None, k).top
 }
 
-/// Reads `row` once for its maximum, the number of entries greater than `above` (0 when `above` is NaN) and its
-/// `k` largest entries.
-pub fn scan(row: &[f32], above: f32, k: usize) -> Scanned<'_> {
+/// Reads `row` once for its maximum, the number of entries greater than `above` (0 without one) and its `k`
+/// largest entries.
+pub fn scan(row: &[f32], above: Option<f32>, k: usize) -> Scanned<'_> {
     let k = k.min(row.len());
-    let (max, greater, top) = scan_values(row, above, k);
+    // NaN compares false with every entry, so nothing is counted.
+    let (max, greater, top) = scan_values(row, above.unwrap_or(f32::NAN), k);
     Scanned {
         row,
         max,
@@ -111,15 +112,30 @@ dispatch!(
 mod tests {
     use super::*;
 
-    /// What the scan must equal: the four passes, each on its own, every value offered in turn.
+    /// What the scan must equal: the four passes, each on its own. The top-k by sorting (largest first, ties by
+    /// the lower index) where the row has no NaN; with a NaN, every value offered in turn, as the top-k was taken
+    /// before the scan (a NaN value goes first; a NaN k-th best lets every later value in).
     fn by_passes(row: &[f32], above: f32, k: usize) -> (f32, usize, Vec<(u32, f32)>) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let greater = row.iter().filter(|&&x| x > above).count();
         let k = k.min(row.len());
-        let mut best = Vec::new();
-        for (idx, &x) in row.iter().enumerate() {
-            offer(&mut best, k, idx, x);
-        }
+        let best = if row.iter().any(|x| x.is_nan()) {
+            let mut best = Vec::new();
+            for (idx, &x) in row.iter().enumerate() {
+                offer(&mut best, k, idx, x);
+            }
+            best
+        } else {
+            let mut all: Vec<(u32, f32)> = row
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (i as u32, x))
+                .collect();
+            // A stable sort keeps equal values in index order.
+            all.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+            all.truncate(k);
+            all
+        };
         (max, greater, best)
     }
 
@@ -219,7 +235,7 @@ mod tests {
         for row in [&values[..], &values[..33], &nan[..]] {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let (got, want) = (
-                scan(row, 0.0, 5).moments(),
+                scan(row, Some(0.0), 5).moments(),
                 super::super::vexp::moments_shifted(row, max),
             );
             assert_eq!(got.log_sum_exp.to_bits(), want.log_sum_exp.to_bits());

@@ -8,7 +8,8 @@
 //! The operations are plain multiplies and adds (no fused multiply-add) and the lanes are summed in a fixed
 //! order, so every instruction set gives the same bits: the AVX-512, AVX2 and portable versions differ only in
 //! how many lanes one instruction holds. Each function takes the row's maximum itself and subtracts it, so every
-//! exponent is ≤ 0, the only range the polynomial and its scaling are built for.
+//! exponent is ≤ 0, the only range the polynomial and its scaling are built for; `moments_shifted` is given the
+//! maximum (by the read of the row that found it) and answers NaN if an exponent comes out above 0.
 
 /// Lanes of the sums: 16 f32 fill one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
@@ -146,24 +147,42 @@ mod body {
     pub fn moments_shifted(row: &[f32], shift: f32) -> Moments {
         let mut sum = [0.0f64; LANES];
         let mut weighted = [0.0f64; LANES];
+        // The largest exponent met: above 0 only if `shift` was below the row's maximum.
+        let mut highest = [f32::NEG_INFINITY; LANES];
         let mut chunks = row.chunks_exact(LANES);
         for chunk in &mut chunks {
-            for ((s, w), &x) in sum.iter_mut().zip(weighted.iter_mut()).zip(chunk) {
+            for (((s, w), h), &x) in sum
+                .iter_mut()
+                .zip(weighted.iter_mut())
+                .zip(highest.iter_mut())
+                .zip(chunk)
+            {
                 let d = x - shift;
+                *h = h.max(d);
                 let e = f64::from(exp_nonpositive(d));
                 *s += e;
                 *w += e * f64::from(d);
             }
         }
-        for ((s, w), &x) in sum
+        for (((s, w), h), &x) in sum
             .iter_mut()
             .zip(weighted.iter_mut())
+            .zip(highest.iter_mut())
             .zip(chunks.remainder())
         {
             let d = x - shift;
+            *h = h.max(d);
             let e = f64::from(exp_nonpositive(d));
             *s += e;
             *w += e * f64::from(d);
+        }
+        if highest.into_iter().fold(f32::NEG_INFINITY, f32::max) > 0.0 {
+            // Not the row's maximum: the exponentials above were outside the polynomial's range. A caller's
+            // bug, which must not come out as a plausible number.
+            return Moments {
+                log_sum_exp: f64::NAN,
+                entropy_nats: f64::NAN,
+            };
         }
         let (sum, weighted) = (lane_sum(sum), lane_sum(weighted));
         Moments {
@@ -248,8 +267,8 @@ dispatch!(
 dispatch!(
     /// The log-sum-exp of `row` and the entropy of its softmax, from S = Σ e^(x − m) and W = Σ e^(x − m)·(x − m)
     /// (exponentials in f32, sums in f64): ln S + m and ln S − W/S. `shift` must be m, `row`'s maximum, which
-    /// [`super::row_scan::Scanned`] finds in its read of the row and alone passes (with any other value the
-    /// exponents may be positive, outside what the polynomial is built for).
+    /// [`super::row_scan::Scanned`] finds in its read of the row and passes; a shift below an entry of the row
+    /// (an exponent above 0, outside what the polynomial is built for) gives NaN for both.
     pub(super) moments_shifted / moments_shifted_avx512 / moments_shifted_avx2 (row: &[f32], shift: f32) -> Moments
 );
 
@@ -405,6 +424,26 @@ mod tests {
                 assert_eq!(g.entropy_nats.to_bits(), m.entropy_nats.to_bits(), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn a_shift_below_the_maximum_is_nan_never_a_plausible_number() {
+        let row = grid();
+        let max = body::max(&row);
+        for shift in [max - 1e-3, max - 1.0, -200.0] {
+            for m in [
+                moments_shifted(&row, shift),
+                body::moments_shifted(&row, shift),
+            ] {
+                assert!(
+                    m.log_sum_exp.is_nan() && m.entropy_nats.is_nan(),
+                    "shift {shift}: {m:?}"
+                );
+            }
+        }
+        // The maximum itself, or a shift above it (every exponent below 0), gives numbers.
+        assert!(moments_shifted(&row, max).log_sum_exp.is_finite());
+        assert!(moments_shifted(&row, max + 1.0).log_sum_exp.is_finite());
     }
 
     #[test]

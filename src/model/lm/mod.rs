@@ -331,6 +331,20 @@ impl CausalLm {
         self.head().product(&hidden.narrow(0, start, len)?)
     }
 
+    /// Logits of the rows `rows` of `hidden`, in that order: (rows.len(), vocab_size). Each row's are the bits
+    /// [`CausalLm::logits`] gives it alone: the rows go through the head in groups no larger than the few-row
+    /// product takes (above that, the portable path's product sums in another order).
+    pub fn logits_of_rows(&self, hidden: &Tensor, rows: &[u32]) -> Result<Tensor> {
+        let groups = rows
+            .chunks(super::small_matmul::MAX_ROWS)
+            .map(|group| {
+                let picked = hidden.index_select(&Tensor::new(group, hidden.device())?, 0)?;
+                self.head().product(&picked)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&groups, 0)
+    }
+
     /// The token embeddings of `ids`: (ids.len(), n_embd).
     fn embed(&self, ids: &[u32]) -> Result<Tensor> {
         self.embedding.gather(ids, &self.device)

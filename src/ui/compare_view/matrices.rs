@@ -10,42 +10,70 @@ use crate::model::Analysis;
 /// frame. An entry holds its analysis weakly; a `Weak` keeps the analysis's allocation, so while the entry exists
 /// no other analysis can have that address, and a match by address is the same analysis.
 #[derive(Clone, Default)]
-struct Matrices(Vec<(Weak<Analysis>, Selection, Made)>);
+struct Matrices {
+    kept: Vec<(Weak<Analysis>, Selection, Made)>,
+    /// The serial of the last matrix made.
+    serial: u64,
+}
+
+/// A matrix made for the view.
+#[derive(Clone, Debug)]
+pub(super) struct Kept {
+    /// Different for every matrix made (the texture of a heatmap is remade when it changes).
+    pub serial: u64,
+    pub matrix: Arc<Matrix>,
+}
 
 /// A matrix made, or why it could not be.
-type Made = Result<Arc<Matrix>, String>;
+type Made = Result<Kept, String>;
 
 /// Matrices kept: the four a frame can draw, and as many again for the last ones looked at.
 const KEPT_MATRICES: usize = 8;
 
-/// The matrix `selection` of `analysis`, or why there is none, made once and then kept.
+/// Where the view's matrices are kept, in the context's temporary data.
+fn id() -> egui::Id {
+    egui::Id::new("compare view matrices")
+}
+
+/// The matrix `selection` of `analysis`, or why there is none, made once and then kept. It is made outside the
+/// context's lock, so other threads can ask for repaints meanwhile.
 pub(super) fn matrix_of(
     ctx: &egui::Context,
     analysis: &Arc<Analysis>,
     selection: Selection,
 ) -> Made {
-    ctx.data_mut(|data| {
-        let kept = &mut data
-            .get_temp_mut_or_default::<Matrices>(egui::Id::new("compare view matrices"))
-            .0;
+    let found = ctx.data_mut(|data| {
+        let kept = &mut data.get_temp_mut_or_default::<Matrices>(id()).kept;
         // An analysis no longer shown anywhere is gone, and so is what was kept of it.
         kept.retain(|(of, _, _)| of.strong_count() > 0);
-        if let Some(i) = kept.iter().position(|(of, s, _)| {
+        let i = kept.iter().position(|(of, s, _)| {
             *s == selection && std::ptr::eq(of.as_ptr(), Arc::as_ptr(analysis))
-        }) {
-            // The most recently used last, so the oldest goes first.
-            let entry = kept.remove(i);
-            let matrix = entry.2.clone();
-            kept.push(entry);
-            return matrix;
-        }
-        let matrix = graph::select(&analysis.attentions, selection)
-            .map(Arc::new)
+        })?;
+        // The most recently used last, so the oldest goes first.
+        let entry = kept.remove(i);
+        let made = entry.2.clone();
+        kept.push(entry);
+        Some(made)
+    });
+    if let Some(made) = found {
+        return made;
+    }
+    let matrix = graph::select(&analysis.attentions, selection);
+    ctx.data_mut(|data| {
+        let matrices = data.get_temp_mut_or_default::<Matrices>(id());
+        matrices.serial += 1;
+        let made = matrix
+            .map(|matrix| Kept {
+                serial: matrices.serial,
+                matrix: Arc::new(matrix),
+            })
             .map_err(|err| err.to_string());
-        kept.push((Arc::downgrade(analysis), selection, matrix.clone()));
-        let over = kept.len().saturating_sub(KEPT_MATRICES);
-        kept.drain(..over);
-        matrix
+        matrices
+            .kept
+            .push((Arc::downgrade(analysis), selection, made.clone()));
+        let over = matrices.kept.len().saturating_sub(KEPT_MATRICES);
+        matrices.kept.drain(..over);
+        made
     })
 }
 
@@ -72,12 +100,18 @@ mod tests {
         let a = analysis(&engine, "I love tennis.");
         let b = analysis(&engine, "I love tennis and the sea.");
         let first = matrix_of(&ctx, &a, head).unwrap();
-        assert_eq!(*first, fresh(&a, head));
+        assert_eq!(*first.matrix, fresh(&a, head));
         // Asked again, the same matrix comes back without being made anew.
-        assert!(Arc::ptr_eq(&first, &matrix_of(&ctx, &a, head).unwrap()));
-        assert_eq!(*matrix_of(&ctx, &b, head).unwrap(), fresh(&b, head));
+        let again = matrix_of(&ctx, &a, head).unwrap();
+        assert!(Arc::ptr_eq(&first.matrix, &again.matrix) && first.serial == again.serial);
+        let other = matrix_of(&ctx, &b, head).unwrap();
+        assert_eq!(*other.matrix, fresh(&b, head));
+        assert_ne!(
+            other.serial, first.serial,
+            "another matrix, another texture"
+        );
         assert_eq!(
-            *matrix_of(&ctx, &a, Selection::Rollout).unwrap(),
+            *matrix_of(&ctx, &a, Selection::Rollout).unwrap().matrix,
             fresh(&a, Selection::Rollout)
         );
         // A selection past the model is its error, kept like a matrix.
@@ -98,7 +132,7 @@ mod tests {
         ] {
             let c = analysis(&engine, text);
             assert_eq!(
-                *matrix_of(&ctx, &c, head).unwrap(),
+                *matrix_of(&ctx, &c, head).unwrap().matrix,
                 fresh(&c, head),
                 "{text}"
             );
@@ -107,15 +141,12 @@ mod tests {
         for layer in 0..engine.info().n_layer {
             let _ = matrix_of(&ctx, &b, Selection::LayerMean(layer));
         }
-        let kept = ctx.data_mut(|data| {
-            data.get_temp_mut_or_default::<Matrices>(egui::Id::new("compare view matrices"))
-                .0
-                .len()
-        });
+        let kept = ctx.data_mut(|data| data.get_temp_mut_or_default::<Matrices>(id()).kept.len());
         assert!(kept <= KEPT_MATRICES, "{kept} matrices kept");
+        let last = Selection::LayerMean(engine.info().n_layer - 1);
         assert!(Arc::ptr_eq(
-            &matrix_of(&ctx, &b, Selection::LayerMean(engine.info().n_layer - 1)).unwrap(),
-            &matrix_of(&ctx, &b, Selection::LayerMean(engine.info().n_layer - 1)).unwrap()
+            &matrix_of(&ctx, &b, last).unwrap().matrix,
+            &matrix_of(&ctx, &b, last).unwrap().matrix
         ));
     }
 }

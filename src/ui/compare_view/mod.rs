@@ -164,7 +164,7 @@ pub fn compare_ui(ui: &mut egui::Ui, p: ComparePanel<'_>) -> Vec<Command> {
                     matrix_of(left.ctx(), a, p.selection),
                     matrix_of(left.ctx(), b, p.selection),
                 ) {
-                    difference_ui(left, &ma, &mb, a, b);
+                    difference_ui(left, &ma.matrix, &mb.matrix, a, b);
                 }
                 commands.extend(patch_ui(right, a, b, &p.patch));
             });
@@ -193,16 +193,10 @@ fn heatmap(
 ) {
     ui.label(format!("{name}: {}", shorten(&analysis.text, 60)));
     match matrix_of(ui.ctx(), analysis, selection) {
-        Ok(matrix) => match AttentionGraph::new(graph::token_nodes(analysis), &[]) {
+        Ok(kept) => match AttentionGraph::new(graph::token_nodes(analysis), &[]) {
             Ok(labels) => {
-                // The texture is remade when the analysis or the matrix changes.
-                let key = {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    std::ptr::from_ref(analysis).hash(&mut h);
-                    selection.label().hash(&mut h);
-                    h.finish()
-                };
+                // The texture is remade when the matrix does: each one made has a serial of its own.
+                let (key, matrix) = (kept.serial, kept.matrix);
                 let _ = matrix_view::matrix_ui(ui, &matrix, &labels, log_scale, key, true);
             }
             Err(err) => {
@@ -262,7 +256,7 @@ fn heads_ui(ui: &mut egui::Ui, p: &ComparePanel<'_>, other: Selection) -> Vec<Co
             matrix_of(ui.ctx(), a, p.selection),
             matrix_of(ui.ctx(), a, other),
         ) {
-            difference_ui(ui, &ma, &mb, a, a);
+            difference_ui(ui, &ma.matrix, &mb.matrix, a, a);
         }
     });
     commands
