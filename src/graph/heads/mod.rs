@@ -260,16 +260,18 @@ fn score_rows<'a, T: Copy + Into<f64> + 'a>(
 ///
 /// If `ids` is not one id for each of `att`'s tokens (both come from one analysis).
 pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadScores> {
-    let n = att.n_tokens();
+    use rayon::prelude::*;
+    let (n, n_head) = (att.n_tokens(), att.n_head());
     let copies = earlier_copies(ids);
-    let mut out = Vec::with_capacity(att.n_layer() * att.n_head());
-    for layer in 0..att.n_layer() {
-        for head in 0..att.n_head() {
+    // Each head on its own thread, in layer-then-head order.
+    (0..att.n_layer() * n_head)
+        .into_par_iter()
+        .map(|i| {
+            let (layer, head) = (i / n_head, i % n_head);
             let rows = (0..n).map(|q| att.row(layer, head, q));
-            out.push(score_rows((layer, head), rows, &copies, ex));
-        }
-    }
-    out
+            score_rows((layer, head), rows, &copies, ex)
+        })
+        .collect()
 }
 
 /// The induction probe: `bos`, then `len` pseudo-random token ids below `vocab`, then the same ids again.
