@@ -194,7 +194,7 @@ impl Analysis {
 pub struct RowStats {
     /// ln p of the actual token (when there is one).
     pub logprob: f64,
-    /// Rank of the actual token.
+    /// Rank of the actual token; 0 where there is none (a row nothing is scored on, whose rank is never read).
     pub rank: usize,
     /// Entropy in nats.
     pub entropy_nats: f64,
@@ -229,7 +229,8 @@ fn one_row(row: &[f32], target: Option<u32>, k: usize) -> RowStats {
     } = scanned.moments();
     RowStats {
         logprob: target_logit.map_or(f64::NAN, |t| f64::from(t) - lse),
-        rank: target_logit.map_or(0, |_| 1 + scanned.greater),
+        // 0 without a target, as `RowStats::rank` says.
+        rank: scanned.greater.map_or(0, |greater| 1 + greater),
         entropy_nats,
         top_k: scanned
             .top

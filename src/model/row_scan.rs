@@ -16,8 +16,8 @@ pub struct Scanned<'a> {
     row: &'a [f32],
     /// The largest entry (NaN ignored, as `f32::max` does; −∞ for an empty row).
     max: f32,
-    /// How many entries are greater than the value given to [`scan`] (0 when it was given none, or NaN).
-    pub greater: usize,
+    /// How many entries are greater than the value given to [`scan`]; `None` when it was given none.
+    pub greater: Option<usize>,
     /// The k largest entries as (index, value), largest first; ties broken by the lower index.
     pub top: Vec<(u32, f32)>,
 }
@@ -46,12 +46,11 @@ pub fn top_k_of(row: &[f32], k: usize) -> Vec<(u32, f32)> {
     scan(row, None, k).top
 }
 
-/// Reads `row` once for its maximum, the number of entries greater than `above` (0 without one) and its `k`
+/// Reads `row` once for its maximum, the number of entries greater than `above` (when there is one) and its `k`
 /// largest entries.
 pub fn scan(row: &[f32], above: Option<f32>, k: usize) -> Scanned<'_> {
     let k = k.min(row.len());
-    // NaN compares false with every entry, so nothing is counted.
-    let (max, greater, top) = scan_values(row, above.unwrap_or(f32::NAN), k);
+    let (max, greater, top) = scan_values(row, above, k);
     Scanned {
         row,
         max,
@@ -64,14 +63,34 @@ mod body {
     use super::{offer, LANES};
 
     #[inline(always)]
-    pub fn scan_values(row: &[f32], above: f32, k: usize) -> (f32, usize, Vec<(u32, f32)>) {
+    pub fn scan_values(
+        row: &[f32],
+        above: Option<f32>,
+        k: usize,
+    ) -> (f32, Option<usize>, Vec<(u32, f32)>) {
+        // Two loops compiled apart: with nothing to count, the count is not in the loop at all.
+        match above {
+            Some(above) => {
+                let (max, greater, top) = lanes(row, |x| u32::from(x > above), k);
+                (max, Some(greater), top)
+            }
+            None => {
+                let (max, _, top) = lanes(row, |_| 0, k);
+                (max, None, top)
+            }
+        }
+    }
+
+    /// The maximum, Σ counted(x) and the k best of `row`.
+    #[inline(always)]
+    fn lanes(row: &[f32], counted: impl Fn(f32) -> u32, k: usize) -> (f32, usize, Vec<(u32, f32)>) {
         let mut max = [f32::NEG_INFINITY; LANES];
         let mut greater = [0u32; LANES];
         let mut best: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
         for (c, chunk) in row.chunks(LANES).enumerate() {
             for ((m, g), &x) in max.iter_mut().zip(greater.iter_mut()).zip(chunk) {
                 *m = m.max(x);
-                *g += u32::from(x > above);
+                *g += counted(x);
             }
             if k == 0 {
                 continue;
@@ -104,8 +123,8 @@ mod body {
 }
 
 dispatch!(
-    /// The maximum, the count above `above` and the k best of `row` (k ≤ its length), in one read.
-    scan_values / scan_values_avx512 / scan_values_avx2 (row: &[f32], above: f32, k: usize) -> (f32, usize, Vec<(u32, f32)>)
+    /// The maximum, the count above `above` (if given) and the k best of `row` (k ≤ its length), in one read.
+    scan_values / scan_values_avx512 / scan_values_avx2 (row: &[f32], above: Option<f32>, k: usize) -> (f32, Option<usize>, Vec<(u32, f32)>)
 );
 
 #[cfg(test)]
@@ -115,9 +134,13 @@ mod tests {
     /// What the scan must equal: the four passes, each on its own. The top-k by sorting (largest first, ties by
     /// the lower index) where the row has no NaN; with a NaN, every value offered in turn, as the top-k was taken
     /// before the scan (a NaN value goes first; a NaN k-th best lets every later value in).
-    fn by_passes(row: &[f32], above: f32, k: usize) -> (f32, usize, Vec<(u32, f32)>) {
+    fn by_passes(
+        row: &[f32],
+        above: Option<f32>,
+        k: usize,
+    ) -> (f32, Option<usize>, Vec<(u32, f32)>) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let greater = row.iter().filter(|&&x| x > above).count();
+        let greater = above.map(|above| row.iter().filter(|&&x| x > above).count());
         let k = k.min(row.len());
         let best = if row.iter().any(|x| x.is_nan()) {
             let mut best = Vec::new();
@@ -153,37 +176,33 @@ mod tests {
         assert!(top_k_of(&[], 3).is_empty());
     }
 
+    /// A compiled version of the scan.
+    type Version = fn(&[f32], Option<f32>, usize) -> (f32, Option<usize>, Vec<(u32, f32)>);
+
     /// The compiled versions this CPU can run, the dispatched one first; says by name which it cannot.
-    #[allow(clippy::type_complexity)]
-    fn versions() -> Vec<(
-        &'static str,
-        fn(&[f32], f32, usize) -> (f32, usize, Vec<(u32, f32)>),
-    )> {
+    fn versions() -> Vec<(&'static str, Version)> {
         #[allow(unused_mut)] // Off x86-64 the dispatched version is the only one.
-        let mut versions: Vec<(&'static str, fn(&[f32], f32, usize) -> _)> =
+        let mut versions: Vec<(&'static str, Version)> =
             vec![("dispatched", scan_values), ("portable", body::scan_values)];
         #[cfg(target_arch = "x86_64")]
+        macro_rules! compiled {
+            ($name:literal, $feature:tt, $scan:ident) => {
+                if std::arch::is_x86_feature_detected!($feature) {
+                    // SAFETY: the CPU has the one feature the function is compiled for (checked above).
+                    versions.push(($name, |r, a, k| unsafe { $scan(r, a, k) }));
+                } else {
+                    crate::skip_report::report(
+                        "one_read_equals_the_four_passes_on_every_instruction_set",
+                        concat!("the ", $name, " version"),
+                        concat!("the CPU has no ", $feature),
+                    );
+                }
+            };
+        }
+        #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F, the only feature the function is compiled for.
-                versions.push(("avx512", |r, a, k| unsafe { scan_values_avx512(r, a, k) }));
-            } else {
-                crate::skip_report::report(
-                    "one_read_equals_the_four_passes_on_every_instruction_set",
-                    "the avx512 version",
-                    "the CPU has no avx512f",
-                );
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2, the only feature the function is compiled for.
-                versions.push(("avx2", |r, a, k| unsafe { scan_values_avx2(r, a, k) }));
-            } else {
-                crate::skip_report::report(
-                    "one_read_equals_the_four_passes_on_every_instruction_set",
-                    "the avx2 version",
-                    "the CPU has no avx2",
-                );
-            }
+            compiled!("avx512", "avx512f", scan_values_avx512);
+            compiled!("avx2", "avx2", scan_values_avx2);
         }
         versions
     }
@@ -213,11 +232,19 @@ mod tests {
         ];
         for (name, version) in versions() {
             for row in rows {
-                for above in [f32::NAN, 0.0, 1.0, -3.5, f32::INFINITY] {
+                for above in [
+                    None,
+                    Some(f32::NAN),
+                    Some(0.0),
+                    Some(1.0),
+                    Some(-3.5),
+                    Some(f32::INFINITY),
+                ] {
                     for k in [0, 1, 5, 16, 17, 100] {
                         let (max, greater, top) = version(row, above, k.min(row.len()));
                         let (want_max, want_greater, want_top) = by_passes(row, above, k);
-                        let case = format!("{name}: k = {k}, above {above}, {} values", row.len());
+                        let case =
+                            format!("{name}: k = {k}, above {above:?}, {} values", row.len());
                         assert_eq!(max.to_bits(), want_max.to_bits(), "{case}");
                         assert_eq!(greater, want_greater, "{case}");
                         assert_eq!(bits(&top), bits(&want_top), "{case}");

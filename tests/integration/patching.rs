@@ -7,7 +7,8 @@ use attngraph::model::Kernels;
 use serde_json::Value;
 
 use crate::util::{
-    assert_clean_failure, cli_json, engine_with, fixtures, ids_of, kernel_paths, model_arg, run_cli,
+    assert_clean_failure, cli_json, engine_named, engine_with, fixtures, ids_of, kernel_paths,
+    model_arg, run_cli,
 };
 
 fn reference() -> Value {
@@ -30,16 +31,7 @@ fn patching_equals_hooks_on_every_head_and_position() {
     let reference = reference();
     for kernels in kernel_paths("patching::patching_equals_hooks_on_every_head_and_position") {
         for (name, cases) in reference["models"].as_object().unwrap() {
-            let engine = match name.as_str() {
-                "demo" => attngraph::model::Engine::load_with(
-                    &attngraph::model::ModelSource::Demo,
-                    &attngraph::model::HubOptions::default(),
-                    &candle_core::Device::Cpu,
-                    kernels,
-                )
-                .unwrap(),
-                other => engine_with(&fixtures().join(other), kernels),
-            };
+            let engine = engine_named(name, kernels);
             let bos = engine.tokenizer_adds_bos();
             for case in cases.as_array().unwrap() {
                 let (answer, wrong) = (
@@ -107,16 +99,7 @@ fn the_lm_head_gives_a_row_the_same_bits_alone_or_among_others() {
         kernel_paths("patching::the_lm_head_gives_a_row_the_same_bits_alone_or_among_others")
     {
         for name in ["demo", "tiny-gpt2", "tiny-llama"] {
-            let engine = match name {
-                "demo" => attngraph::model::Engine::load_with(
-                    &attngraph::model::ModelSource::Demo,
-                    &attngraph::model::HubOptions::default(),
-                    &candle_core::Device::Cpu,
-                    kernels,
-                )
-                .unwrap(),
-                other => engine_with(&fixtures().join(other), kernels),
-            };
+            let engine = engine_named(name, kernels);
             let text = "The cat sat on the mat, and the dog sat on the log. ".repeat(4);
             let (mut ids, _) = engine.tokenize(&text, false).unwrap();
             ids.truncate(60);

@@ -216,6 +216,18 @@ pub fn kernel_paths(test: &str) -> [Kernels; 2] {
     [Kernels::Auto, Kernels::Portable]
 }
 
+/// The model a reference file names, `demo` or a fixture folder, with the kernels chosen.
+pub fn engine_named(name: &str, kernels: Kernels) -> Engine {
+    let source = ModelSource::parse(&model_arg(name)).unwrap();
+    Engine::load_with(
+        &source,
+        &HubOptions::default(),
+        &DeviceKind::Cpu.open().unwrap(),
+        kernels,
+    )
+    .unwrap()
+}
+
 /// The `--model` argument for a reference file's model name: `demo`, or a fixture folder.
 pub fn model_arg(name: &str) -> String {
     match name {
