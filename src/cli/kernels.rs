@@ -28,6 +28,9 @@ struct Layer {
     bias: bool,
     /// The most rows it is given at once: the analysis sends the LM head 128 rows at a time.
     max_rows: usize,
+    /// Whether the analysis lays its input rows out apart ([`packed::mlp::padded_stride`]), as GELU writes the
+    /// MLP's inner activations for the output projection: the packed kernel reads them so here too.
+    padded: bool,
 }
 
 /// GPT-2 small's linear layers and its LM head (a third of an analysis's FLOPs).
@@ -38,6 +41,7 @@ const LAYERS: [Layer; 5] = [
         n: 2304,
         bias: true,
         max_rows: usize::MAX,
+        padded: false,
     },
     Layer {
         name: "attn.c_proj",
@@ -45,6 +49,7 @@ const LAYERS: [Layer; 5] = [
         n: 768,
         bias: true,
         max_rows: usize::MAX,
+        padded: false,
     },
     Layer {
         name: "mlp.c_fc",
@@ -52,6 +57,7 @@ const LAYERS: [Layer; 5] = [
         n: 3072,
         bias: true,
         max_rows: usize::MAX,
+        padded: false,
     },
     Layer {
         name: "mlp.c_proj",
@@ -59,6 +65,7 @@ const LAYERS: [Layer; 5] = [
         n: 768,
         bias: true,
         max_rows: usize::MAX,
+        padded: true,
     },
     Layer {
         name: "lm_head",
@@ -66,6 +73,7 @@ const LAYERS: [Layer; 5] = [
         n: 50257,
         bias: false,
         max_rows: 128,
+        padded: false,
     },
 ];
 
@@ -133,6 +141,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
         n,
         bias,
         max_rows,
+        padded,
     } in LAYERS
     {
         let weight = values(k * n, 1);
@@ -164,10 +173,24 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
                 })?,
             ));
             if packed::supported() {
+                // The same rows, `ld` apart where the analysis lays them out so.
+                let ld = if padded {
+                    packed::mlp::padded_stride(k)
+                } else {
+                    k
+                };
+                let mut spaced = vec![0.0f32; (m - 1) * ld + k];
+                for (to, from) in spaced.chunks_mut(ld).zip(x_values.chunks_exact(k)) {
+                    to[..k].copy_from_slice(from);
+                }
                 kernels.push((
-                    "avx512 packed",
+                    if padded {
+                        "avx512 packed, rows padded"
+                    } else {
+                        "avx512 packed"
+                    },
                     median_secs(|| {
-                        std::hint::black_box(packed.forward_f32(&x_values, m)?);
+                        std::hint::black_box(packed.forward_strided(&spaced, m, ld)?);
                         Ok(())
                     })?,
                 ));

@@ -10,7 +10,8 @@
 //! (MR rows interleaved along k, so a tile's broadcasts lie side by side) ran the layers alone up to 10 % faster
 //! but whole analyses 6–7 % slower, at 64 and 1,024 tokens alike (Intel Xeon, family 6 model 167).
 //!
-//! A product is shared among rayon's threads in tasks of up to [`ROWS_PER_TASK`] rows by a group of panels;
+//! A product is shared among rayon's threads in tasks of a chunk of rows (as many as keep their inputs in half of
+//! L2, [`tasks::rows_per_task`]) by a group of panels;
 //! each task writes its own rows of its own columns. Along k the panel is cut into blocks sized from the CPU's
 //! L1 data cache ([`block_len`]), so that the block in use and the input rows it meets stay in L1 while the
 //! task's row tiles pass it.
@@ -21,7 +22,7 @@ use rayon::prelude::*;
 use super::cpu_caches::cache_bytes;
 use super::softmax::f32_rows;
 use memory::WeightMemory;
-use tasks::{row_chunks, Placement, SharedOut};
+use tasks::{row_chunks, rows_per_task, Placement, SharedOut};
 pub use tasks::{MR, NR};
 
 // The kernel's tile is as wide as a panel.
@@ -46,6 +47,12 @@ pub fn block_len() -> Result<usize, String> {
         },
     })
     .clone()
+}
+
+/// Rows per task for inputs of `k` values, from this CPU's L2 cache ([`tasks::rows_per_task`]).
+fn task_rows(k: usize) -> usize {
+    static L2: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    rows_per_task(k, *L2.get_or_init(|| cache_bytes(2)))
 }
 
 /// [`block_len`] for an L1 data cache of `l1` bytes.
@@ -310,7 +317,7 @@ impl PackedLinear {
         let threads = rayon::current_num_threads();
         let group = (panels / (threads * 8)).clamp(1, 16);
         let groups = panels.div_ceil(group);
-        let chunks: Vec<_> = row_chunks(m, threads).collect();
+        let chunks: Vec<_> = row_chunks(m, threads, task_rows(k)).collect();
         let out = SharedOut {
             bases: outs
                 .iter_mut()

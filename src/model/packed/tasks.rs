@@ -13,9 +13,31 @@ pub const MR: usize = 12;
 /// analyses about 5 % slower (Intel Xeon, family 6 model 167; tasks of 96 and 192 rows ran alike).
 pub(super) const ROWS_PER_TASK: usize = 16 * MR;
 
-/// The chunks of rows a product's tasks take, in order: as few as [`ROWS_PER_TASK`] allows, then rounded up to
-/// a multiple of `threads` when there are several (but no more than there are row tiles), and cut at whole row
-/// tiles as evenly as they go. Each chunk starts on a multiple of [`MR`]; together they cover 0..m.
+/// Row tiles per task, at least: each panel block that comes from memory serves this many tiles. With fewer, a
+/// long inner dimension (a Llama MLP's 11,008) would read its whole weight matrix from memory once for every
+/// few dozen rows, a cost that the inputs' trips to L3 (what a smaller task saves) do not outweigh.
+const MIN_TASK_TILES: usize = 8;
+
+/// Rows per task for inputs of `k` values on a core whose L2 cache holds `l2` bytes (unknown: taken as 1 MB,
+/// the smallest of current AVX-512 server cores): as many whole row tiles as fill no more than half of L2 with
+/// their inputs, from [`MIN_TASK_TILES`] up to [`ROWS_PER_TASK`].
+///
+/// A task passes all its rows' inputs once for every panel, so they should stay in L2 from one panel to the
+/// next. With k = 3,072 (GPT-2's MLP output projection, its rows padded as the analysis lays them out) 192 rows
+/// are 2.4 MB, more than Intel's 2 MB L2, and every panel read them again from L3. `attngraph bench --kernels`,
+/// Intel Xeon (family 6 model 167, L2 2 MB): that layer ran at 377–380 GFLOP/s at 1,024 rows and 386–391 at 256
+/// with 192-row tasks, 390–393 and 386–396 with tasks of 36 to 96 rows; k = 768 (192 rows are 590 KB) ran
+/// fastest at 192.
+pub(super) fn rows_per_task(k: usize, l2: Option<usize>) -> usize {
+    let half = l2.unwrap_or(1 << 20) / 2;
+    let tile_bytes = MR * k.max(1) * size_of::<f32>();
+    (half / tile_bytes).clamp(MIN_TASK_TILES, ROWS_PER_TASK / MR) * MR
+}
+
+/// The chunks of rows a product's tasks take, in order: as few as tasks of `per` rows allow (a positive multiple
+/// of [`MR`], from [`rows_per_task`]), then rounded up to a multiple of `threads` when there are several (but no
+/// more than there are row tiles), and cut at whole row tiles as evenly as they go. Each chunk starts on a
+/// multiple of [`MR`]; together they cover 0..m.
 ///
 /// Tasks run chunk by chunk, every group of panels of one chunk before the next chunk, and rayon, halving the
 /// tasks between threads, usually hands each thread a contiguous run of them: a thread keeps its chunk's input
@@ -25,16 +47,20 @@ pub(super) const ROWS_PER_TASK: usize = 16 * MR;
 /// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298–299 at 256, the MLP's first layer 279–288 → 305–310 at
 /// 1,024; a text of up to 192 tokens stays one chunk (split, each weight came from memory twice: 64 rows ran
 /// 5–10 % slower).
-pub(super) fn row_chunks(m: usize, threads: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+pub(super) fn row_chunks(
+    m: usize,
+    threads: usize,
+    per: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> {
     let tiles = m.div_ceil(MR);
-    let chunks = match m.div_ceil(ROWS_PER_TASK) {
+    let chunks = match m.div_ceil(per.max(1)) {
         0 | 1 => 1,
         c => c.div_ceil(threads.max(1)) * threads.max(1),
     }
     // One tile at least in each (m ≥ 1 here; for m = 0 one empty chunk).
     .min(tiles.max(1));
-    // Chunk c holds tiles c·tiles/chunks..(c + 1)·tiles/chunks: at most ⌈tiles / chunks⌉ ≤ 16 of them, since
-    // chunks ≥ ⌈m / ROWS_PER_TASK⌉.
+    // Chunk c holds tiles c·tiles/chunks..(c + 1)·tiles/chunks: at most ⌈tiles / chunks⌉ ≤ per / MR of them,
+    // since chunks ≥ ⌈m / per⌉ and per is a multiple of MR.
     (0..chunks)
         .map(move |c| (c * tiles / chunks * MR).min(m)..((c + 1) * tiles / chunks * MR).min(m))
 }

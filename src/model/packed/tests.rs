@@ -1,7 +1,7 @@
 //! The packed kernel against a plain f64 product at odd shapes, its blocks against the L1 cache, and its refusals.
 
 use super::mlp::{padded_stride, GeluMlp};
-use super::tasks::ROWS_PER_TASK;
+use super::tasks::{rows_per_task, ROWS_PER_TASK};
 use super::*;
 use crate::model::test_values::{bits, test_values as values};
 
@@ -127,7 +127,7 @@ fn heads_written_in_place_are_the_rows_split_bit_for_bit() {
 fn row_chunks_cover_the_rows_in_whole_tiles_evenly() {
     // Cut by hand: 1,024 rows are 86 tiles (the last of 4 rows), six chunks for two threads; 256 rows are 22
     // tiles, two chunks; 200 rows are 17 tiles, on 32 threads one chunk each.
-    let cut = |m, threads| row_chunks(m, threads).collect::<Vec<_>>();
+    let cut = |m, threads| row_chunks(m, threads, ROWS_PER_TASK).collect::<Vec<_>>();
     assert_eq!(
         cut(1024, 2),
         [0..168, 168..336, 336..516, 516..684, 684..852, 852..1024]
@@ -142,34 +142,59 @@ fn row_chunks_cover_the_rows_in_whole_tiles_evenly() {
             .map(|t| t * 12..(t * 12 + 12).min(200))
             .collect::<Vec<_>>()
     );
-    for threads in [1, 2, 3, 8, 16, 32, 64] {
-        for m in (1..=500).chain([1023, 1024, 1025, 4096, 8191]) {
-            let chunks: Vec<_> = row_chunks(m, threads).collect();
-            let ctx = format!("{m} rows, {threads} threads: {chunks:?}");
-            // In order, back to back, from 0 to m, none empty, each starting on a tile.
-            assert_eq!(chunks.first().map(|c| c.start), Some(0), "{ctx}");
-            assert_eq!(chunks.last().map(|c| c.end), Some(m), "{ctx}");
-            assert!(chunks.windows(2).all(|w| w[0].end == w[1].start), "{ctx}");
-            assert!(
-                chunks.iter().all(|c| !c.is_empty() && c.start % MR == 0),
-                "{ctx}"
-            );
-            // No more than a task's rows; one chunk up to 192 rows; beyond that a multiple of the threads, or
-            // one tile each where there are fewer tiles, and never more chunks than the smallest such multiple.
-            assert!(chunks.iter().all(|c| c.len() <= ROWS_PER_TASK), "{ctx}");
-            let (n, tiles) = (chunks.len(), m.div_ceil(MR));
-            if m <= ROWS_PER_TASK {
-                assert_eq!(n, 1, "{ctx}");
-            } else {
-                assert!(n % threads == 0 || n == tiles, "{ctx}");
-                assert!(n < m.div_ceil(ROWS_PER_TASK) + threads, "{ctx}");
+    // 1,024 rows in tasks of 96 (inputs of 3,072 on a 2 MB L2): 86 tiles in 12 chunks of 7 or 8.
+    let long = row_chunks(1024, 2, 96).collect::<Vec<_>>();
+    assert_eq!(long.len(), 12);
+    assert_eq!(long[..2], [0..84, 84..168]);
+    for per in [MR, 8 * MR, ROWS_PER_TASK] {
+        for threads in [1, 2, 3, 8, 16, 32, 64] {
+            for m in (1..=500).chain([1023, 1024, 1025, 4096, 8191]) {
+                let chunks: Vec<_> = row_chunks(m, threads, per).collect();
+                let ctx = format!("{m} rows, {threads} threads, {per} a task: {chunks:?}");
+                // In order, back to back, from 0 to m, none empty, each starting on a tile.
+                assert_eq!(chunks.first().map(|c| c.start), Some(0), "{ctx}");
+                assert_eq!(chunks.last().map(|c| c.end), Some(m), "{ctx}");
+                assert!(chunks.windows(2).all(|w| w[0].end == w[1].start), "{ctx}");
+                assert!(
+                    chunks.iter().all(|c| !c.is_empty() && c.start % MR == 0),
+                    "{ctx}"
+                );
+                // No more than a task's rows; one chunk up to that; beyond it a multiple of the threads, or one
+                // tile each where there are fewer tiles, and never more chunks than the smallest such multiple.
+                assert!(chunks.iter().all(|c| c.len() <= per), "{ctx}");
+                let (n, tiles) = (chunks.len(), m.div_ceil(MR));
+                if m <= per {
+                    assert_eq!(n, 1, "{ctx}");
+                } else {
+                    assert!(n % threads == 0 || n == tiles, "{ctx}");
+                    assert!(n < m.div_ceil(per) + threads, "{ctx}");
+                }
+                // Even: whole tiles differ by at most one between chunks (the last may also lose a short tile).
+                let tiles: Vec<_> = chunks.iter().map(|c| c.len().div_ceil(MR)).collect();
+                let (lo, hi) = (tiles.iter().min(), tiles.iter().max());
+                assert!(hi.zip(lo).is_some_and(|(h, l)| h - l <= 1), "{ctx}");
             }
-            // Even: whole tiles differ by at most one between chunks (the last may also lose a short tile).
-            let tiles: Vec<_> = chunks.iter().map(|c| c.len().div_ceil(MR)).collect();
-            let (lo, hi) = (tiles.iter().min(), tiles.iter().max());
-            assert!(hi.zip(lo).is_some_and(|(h, l)| h - l <= 1), "{ctx}");
         }
     }
+}
+
+#[test]
+fn tasks_keep_their_inputs_in_half_of_l2() {
+    // By hand: a tile of 12 rows of k floats is 48·k bytes; half of L2 holds ⌊L2 / 2 / 48k⌋ tiles, kept
+    // within 8 to 16.
+    let mb = 1 << 20;
+    // k = 768 (36,864 bytes a tile): 28 tiles in 1 MB, 14 in 512 KB.
+    assert_eq!(rows_per_task(768, Some(2 * mb)), 192);
+    assert_eq!(rows_per_task(768, Some(mb)), 168);
+    assert_eq!(rows_per_task(768, None), 168);
+    // k = 2,048 (98,304 bytes): 10 tiles in 1 MB.
+    assert_eq!(rows_per_task(2048, Some(2 * mb)), 120);
+    // k = 3,072 (147,456 bytes): 7 tiles in 1 MB, so the floor of 8; a k too long for one tile gets 8 too.
+    assert_eq!(rows_per_task(3072, Some(2 * mb)), 96);
+    assert_eq!(rows_per_task(1 << 20, Some(2 * mb)), 96);
+    // A large L2 or an empty row: the cap.
+    assert_eq!(rows_per_task(3072, Some(8 * mb)), 192);
+    assert_eq!(rows_per_task(0, Some(2 * mb)), ROWS_PER_TASK);
 }
 
 #[test]
