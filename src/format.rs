@@ -25,6 +25,11 @@ pub fn shorten(text: &str, max: usize) -> String {
     text.chars().take(max.max(2) - 1).chain(['…']).collect()
 }
 
+/// `n` and its noun, singular for one: "1 window", "3 windows".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `n` with a comma between each group of three digits, as the README writes counts: 1,024.
 pub fn grouped(n: usize) -> String {
     let digits = n.to_string();
@@ -41,6 +46,13 @@ pub fn grouped(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1, "window", "windows"), "1 window");
+        assert_eq!(count(0, "window", "windows"), "0 windows");
+        assert_eq!(count(3, "token", "tokens"), "3 tokens");
+    }
 
     #[test]
     fn percentages_keep_two_significant_digits_below_one_percent() {

@@ -11,14 +11,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A reader that closed the pipe (`attngraph analyze … | head`) is not an error.
-            if err.chain().any(|cause| {
-                cause
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            if attngraph::cli::report::reader_went_away(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", attngraph::cli::report::message(&err));
             ExitCode::FAILURE
         }
     }

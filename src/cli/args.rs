@@ -93,6 +93,8 @@ pub(super) fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
                 path.display()
             )
         })?;
+        // No file this command writes may replace it (`export::write_atomic` refuses).
+        crate::export::note_input(path);
     }
     String::from_utf8(bytes).map_err(|err| {
         anyhow::anyhow!(

@@ -40,6 +40,7 @@ pub struct AblateArgs {
 
 /// `attngraph attribute`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("prediction").required(true).args(["position", "predict"])))]
 pub struct AttributeArgs {
     /// Model selection.
     #[command(flatten)]
@@ -52,7 +53,7 @@ pub struct AttributeArgs {
     pub bos: BosArgs,
     /// The position whose prediction (of the token at position + 1) is taken apart, counting from 0 with BOS
     /// included when prepended.
-    #[arg(long, required_unless_present = "predict", conflicts_with = "predict")]
+    #[arg(long)]
     pub position: Option<usize>,
     /// The token whose prediction is taken apart, numbered as the window's probability panel and `gui
     /// --predict` number it: `--predict P` is `--position P−1`.
@@ -171,7 +172,7 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
 /// Heads by how much their removal raises the perplexity, with the token each one matters to most.
 fn sweep_table(sweep: &Sweep) -> String {
     let mut s = format!(
-        "every head knocked out alone; perplexity {:.3} with all of them\n\n",
+        "every head knocked out alone; perplexity {:.3} with every head in place\n\n",
         sweep.baseline_perplexity
     );
     s.push_str(&format!(

@@ -72,9 +72,13 @@ impl SelectArgs {
             (Some(Aggregate::LayerMean), Some(l), _) => Selection::LayerMean(l),
             (Some(Aggregate::LayerMax), Some(l), _) => Selection::LayerMax(l),
             (Some(Aggregate::LayerMean | Aggregate::LayerMax), None, _) => bail!("--aggregate layer-mean and layer-max need --layer L"),
-            (Some(Aggregate::AllMean), _, _) => Selection::AllMean,
-            (Some(Aggregate::Rollout), _, _) => Selection::Rollout,
-            (Some(Aggregate::Flow), _, _) => Selection::Flow,
+            (Some(aggregate @ (Aggregate::AllMean | Aggregate::Rollout | Aggregate::Flow)), Some(l), _) => bail!(
+                "--layer {l} has no effect with --aggregate {}: it spans every layer; leave --layer out, or use --aggregate layer-mean --layer {l}",
+                aggregate.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
+            ),
+            (Some(Aggregate::AllMean), None, _) => Selection::AllMean,
+            (Some(Aggregate::Rollout), None, _) => Selection::Rollout,
+            (Some(Aggregate::Flow), None, _) => Selection::Flow,
         })
     }
 
@@ -177,6 +181,18 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
             args.weight.name().replace('_', "-")
         );
     }
+    // The Markov statistics read the whole matrix; pruning only thins the edges a picture draws.
+    let pruned = [
+        (args.threshold != 0.0, "--threshold"),
+        (args.top_k != 0, "--top-k"),
+        (args.mass != 1.0, "--mass"),
+        (args.drop_first, "--drop-first"),
+    ];
+    if let Some((_, flag)) = pruned.iter().find(|(given, _)| *given) {
+        bail!(
+            "{flag} prunes the edges that `attngraph export` draws; the Markov statistics read the whole matrix, rows summing to 1: leave {flag} out"
+        );
+    }
     let snap = args.snapshot(Layout::Arc, teleport, steps)?;
     let mut out = std::io::stdout().lock();
     let r = &snap.markov;
@@ -267,7 +283,7 @@ pub fn heads(
     model: &ModelArgs,
     text: Option<&str>,
     bos: BosArgs,
-    probe: usize,
+    probe: Option<usize>,
     exclude_bos: bool,
     exclude_current: bool,
     json: bool,
@@ -295,6 +311,18 @@ pub fn heads(
             )
         }
         None => {
+            // BOS and the random half twice must fit the context; a half of one token has no earlier copy
+            // followed by anything to look for.
+            let most = engine.info().n_positions.saturating_sub(1) / 2;
+            let probe = match probe {
+                Some(len) if !(2..=most).contains(&len) => bail!(
+                    "--probe-len {len}: give 2 to {most} ({} reads {} positions: BOS, then the random half twice)",
+                    engine.name(),
+                    engine.info().n_positions
+                ),
+                Some(len) => len,
+                None => heads::DEFAULT_PROBE_LEN.min(most),
+            };
             let scores = heads::probe_scores(&engine, probe, ex)?;
             return print_head_scores(&scores, json);
         }

@@ -13,6 +13,7 @@ pub mod lesson;
 pub mod machine;
 pub mod patch;
 pub mod perplexity;
+pub mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -52,7 +53,7 @@ pub enum Command {
         /// Model selection.
         #[command(flatten)]
         model: ModelArgs,
-        /// Text lengths in tokens.
+        /// Text lengths in tokens, whole numbers separated by commas (e.g. 8,64,256).
         #[arg(long, value_delimiter = ',', default_value = "8,64,256,1024")]
         tokens: Vec<usize>,
         /// Analyses per length (a different text each time).
@@ -208,9 +209,9 @@ pub enum Command {
         /// BOS for --text (on unless --no-bos: the sink score looks at token 0).
         #[command(flatten)]
         bos: BosArgs,
-        /// Length of the probe's random half.
-        #[arg(long, default_value_t = 50)]
-        probe_len: usize,
+        /// Length of the probe's random half, 2 to (context − 1) / 2 [default: 50, or what the context allows].
+        #[arg(long)]
+        probe_len: Option<usize>,
         /// Leave attention to token 0 out of the scores.
         #[arg(long)]
         exclude_bos: bool,

@@ -40,6 +40,15 @@ pub struct PerplexityArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// A file's name as a message shows it: `stdin` for `-`.
+fn shown(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PerplexityFormat {
@@ -52,10 +61,23 @@ pub enum PerplexityFormat {
 
 /// Runs the command.
 pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
+    if args.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        bail!("- (stdin) is given more than once: stdin can be read once; give it once, or save it to a file");
+    }
     let texts = args
         .files
         .iter()
-        .map(|path| read_text(path))
+        .map(|path| {
+            let text = read_text(path)?;
+            // Joined to the others, an empty file would add a blank line of its own to be scored.
+            if text.is_empty() {
+                bail!(
+                    "{} is empty: there is nothing in it to score; leave it out, or check that it was saved",
+                    shown(path)
+                );
+            }
+            Ok(text)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let text = texts.join("\n\n");
     let engine = args.model.load()?;
@@ -63,7 +85,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let stride = args.stride.unwrap_or((max_length / 2).max(1));
     let (ids, spans) = engine.tokenize(&text, false)?;
     let Some(&(_, first_end)) = spans.first() else {
-        bail!("the input has no text to score");
+        bail!("the input has no text to score: give a file with some text in it");
     };
     let bos = args.bos.enabled(&engine, false);
     // Without BOS the first token is context only: its bytes are not scored.
@@ -119,11 +141,11 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         PerplexityFormat::Table => {
             writeln!(
                 out,
-                "{}: {} tokens, {} scored, {} windows of {max_length}, stride {stride}{}",
+                "{}: {}, {} scored, {} of {max_length}, stride {stride}{}",
                 engine.name(),
-                report.tokens,
+                crate::format::count(report.tokens, "token", "tokens"),
                 report.predicted_tokens,
-                report.windows.len(),
+                crate::format::count(report.windows.len(), "window", "windows"),
                 if bos { ", BOS" } else { "" }
             )?;
             writeln!(

@@ -2,6 +2,7 @@
 //! JSON, CSV or SVG. Files are written to a temporary sibling and renamed, so a failed export leaves no half file.
 //! Plain data; never candle or egui.
 
+mod atomic;
 mod effects;
 mod escape;
 mod layout;
@@ -14,9 +15,9 @@ mod snapshot;
 mod svg;
 mod text;
 
-use std::io::Write;
 use std::path::Path;
 
+pub use atomic::{note_input, write_atomic, write_atomic_with};
 pub use effects::{
     ablation_csv, attribution_csv, diverging_rgb, grid_svg, lens_csv, patching_csv, sweep_csv,
     GridPicture,
@@ -108,68 +109,4 @@ pub enum RenderError {
     /// Serialising the JSON failed.
     #[error("cannot write the JSON: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename. Each write has its own
-/// temporary file (a unique name made by `tempfile`), so writes of the same path from several threads at
-/// once never share one: the last rename wins and the file is always one whole export.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomic_with(path, |file| file.write_all(bytes))
-}
-
-/// [`write_atomic`] for a file written piece by piece: `write` fills the temporary file (it may seek), and only
-/// if it succeeds does the file take `path`'s place; on an error, whatever was at `path` stays.
-pub fn write_atomic_with<E: From<std::io::Error>>(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
-) -> Result<(), E> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "export".into());
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    // The export gets the mode a plain `File::create` would give it (0o666 less the umask), not the
-    // temporary file's private 0o600.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    // Dropped on any error before `persist`, the temporary file is removed.
-    let mut file = builder.tempfile_in(dir)?;
-    write(file.as_file_mut())?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_write_leaves_the_old_file_and_no_temporary_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("kept.npz");
-        std::fs::write(&path, b"what was there").unwrap();
-        let failed = write_atomic_with(&path, |file| {
-            file.write_all(b"half of a new file")?;
-            Err(std::io::Error::other("the disk is full"))
-        });
-        assert_eq!(failed.unwrap_err().to_string(), "the disk is full");
-        assert_eq!(std::fs::read(&path).unwrap(), b"what was there");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["kept.npz"]);
-        write_atomic_with(&path, |file| file.write_all(b"new")).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-    }
 }

@@ -9,7 +9,7 @@ pub enum PngError {
     #[error("cannot read the drawing: {0}")]
     Svg(String),
     /// The picture would be empty or too large.
-    #[error("cannot make a {0}×{1} picture")]
+    #[error("cannot make a {0}×{1} picture (at most 16,384 pixels a side): the text is too long to draw as one PNG; export it as SVG, which has no such limit, or use the circle layout, or a shorter text")]
     Size(u32, u32),
     /// Encoding failed.
     #[error("cannot encode the PNG: {0}")]

@@ -76,6 +76,14 @@ pub enum SelectError {
         /// Heads.
         n_head: usize,
     },
+    /// A layer out of range, for a layer's aggregate.
+    #[error("layer {layer} does not exist: the model has layers 0–{}", .n_layer.saturating_sub(1))]
+    LayerOutOfRange {
+        /// Layer asked for.
+        layer: usize,
+        /// Layers.
+        n_layer: usize,
+    },
     /// Flow on a long text.
     #[error("attention flow on {0} tokens would be slow (it solves one max-flow per token pair); use at most {FLOW_MAX_TOKENS} tokens, or rollout")]
     FlowTooLong(usize),
@@ -116,6 +124,16 @@ pub fn select(att: &Attentions, selection: Selection) -> Result<Matrix, SelectEr
             Ok(())
         }
     };
+    let check_layer = |layer: usize| {
+        if layer >= att.n_layer() {
+            Err(SelectError::LayerOutOfRange {
+                layer,
+                n_layer: att.n_layer(),
+            })
+        } else {
+            Ok(())
+        }
+    };
     let n = att.n_tokens();
     Ok(match selection {
         Selection::Head { layer, head } => {
@@ -123,11 +141,11 @@ pub fn select(att: &Attentions, selection: Selection) -> Result<Matrix, SelectEr
             head_matrix(att, layer, head)
         }
         Selection::LayerMean(layer) => {
-            check(layer, 0)?;
+            check_layer(layer)?;
             layer_mean(att, layer)
         }
         Selection::LayerMax(layer) => {
-            check(layer, 0)?;
+            check_layer(layer)?;
             (0..att.n_head())
                 .map(|h| head_matrix(att, layer, h))
                 .fold(Matrix::zeros(n), |acc, m| acc.max(&m))

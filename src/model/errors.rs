@@ -91,6 +91,9 @@ pub enum EngineError {
         /// The second text's tokens, written out.
         corrupt: String,
     },
+    /// Patching's metric logit[answer] − logit[wrong] with one token on both sides: 0 on every run.
+    #[error("the answer and the wrong answer are the same token ({0}): logit[answer] − logit[wrong] would be 0 on every run; give two different tokens, e.g. --answer \" Mary\" --wrong \" John\"")]
+    SameAnswers(String),
     /// The device could not be opened.
     #[error("cannot use device {name}: {message}")]
     Device {

@@ -68,6 +68,9 @@ pub enum LoadError {
     /// No folder for the Hub cache can be named.
     #[error("there is no folder for the Hub cache: HOME is not set, nor HF_HUB_CACHE, HF_HOME or XDG_CACHE_HOME; set one of them (HF_HUB_CACHE=/path/to/cache), or load a local folder or --model demo")]
     NoCacheFolder,
+    /// A Hub id with no repository or no revision (`""`, `gpt2@`).
+    #[error("`{0}` names no model: give demo, a Hub id such as {DEFAULT_MODEL} (id@revision for a revision), or a folder")]
+    EmptyId(String),
     /// A path was given that does not exist.
     #[error("model folder {0} does not exist; pass a folder with config.json and model.safetensors, or a Hub id such as {DEFAULT_MODEL}")]
     NoSuchFolder(String),

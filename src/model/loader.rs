@@ -47,6 +47,9 @@ impl ModelSource {
             return Err(LoadError::NoSuchFolder(arg.to_string()));
         }
         let (repo, revision) = arg.split_once('@').unwrap_or((arg, "main"));
+        if repo.trim().is_empty() || revision.trim().is_empty() {
+            return Err(LoadError::EmptyId(arg.to_string()));
+        }
         let repo = match repo {
             "gpt2" | "gpt2-medium" | "gpt2-large" | "gpt2-xl" => format!("openai-community/{repo}"),
             "distilgpt2" => "distilbert/distilgpt2".to_string(),
@@ -466,5 +469,13 @@ mod tests {
     fn missing_paths_are_not_taken_for_hub_ids() {
         let err = ModelSource::parse("./no/such/folder").unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_id_or_revision_names_no_model() {
+        for arg in ["", " ", "gpt2@", "@main"] {
+            let err = ModelSource::parse(arg).unwrap_err();
+            assert!(err.to_string().contains("names no model"), "{arg:?}: {err}");
+        }
     }
 }

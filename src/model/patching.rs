@@ -87,6 +87,10 @@ pub fn patch(
             });
         }
     }
+    if answer == wrong {
+        let text = crate::format::token(&engine.tokenizer().text(answer));
+        return Err(EngineError::SameAnswers(format!("[{text}]")));
+    }
     let model = engine.model();
     let t = clean_ids.len();
     let n_layer = info.n_layer;

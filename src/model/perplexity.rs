@@ -109,9 +109,11 @@ pub fn sliding_window(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<PerplexityReport, PerplexityError> {
     let n_positions = engine.info().n_positions;
-    if options.max_length == 0 || options.max_length > n_positions {
+    // A window of one token predicts nothing (the model's labels are shifted by one), so every window would
+    // score nothing and the perplexity would read a perfect 1.
+    if options.max_length < 2 || options.max_length > n_positions {
         return Err(PerplexityError::Options(format!(
-            "--max-length {} must be between 1 and the model's context, {n_positions}",
+            "--max-length {} must be between 2 (one token read, one predicted) and the model's context, {n_positions}",
             options.max_length
         )));
     }

@@ -4,12 +4,12 @@
 
 use attngraph::model::ablation::{ablate, sweep};
 use attngraph::model::attribution::attribute;
-use attngraph::model::{DeviceKind, Engine, HeadSet, HubOptions, Kernels, ModelSource};
+use attngraph::model::{Engine, HeadSet, Kernels};
 use serde_json::Value;
 
 use crate::util::{
-    assert_clean_failure, assert_success, engine_with, fixtures, hub_model, ids_of, kernel_paths,
-    prefixed_model, rel, run_cli,
+    assert_clean_failure, assert_success, engine_named, engine_with, fixtures, hub_model, ids_of,
+    kernel_paths, prefixed_model, rel, run_cli,
 };
 
 fn reference() -> Value {
@@ -20,13 +20,7 @@ fn reference() -> Value {
 /// The reference's name for each model, with the engines that load it: tiny-gpt2 in both key layouts, the
 /// demo model inside the binary, and tiny-gpt2-odd (other sizes, the Hub layout).
 fn engines(kernels: Kernels) -> Vec<(&'static str, Engine)> {
-    let demo = Engine::load_with(
-        &ModelSource::parse("demo").unwrap(),
-        &HubOptions::default(),
-        &DeviceKind::Cpu.open().unwrap(),
-        kernels,
-    )
-    .unwrap();
+    let demo = engine_named("demo", kernels);
     vec![
         ("tiny-gpt2", engine_with(&prefixed_model(), kernels)),
         ("tiny-gpt2", engine_with(&hub_model(), kernels)),

@@ -4,11 +4,11 @@
 
 use attngraph::graph::heads;
 use attngraph::model::perplexity::WindowOptions;
-use attngraph::model::{AnalyzeOptions, DeviceKind, Engine, HubOptions, Kernels, ModelSource};
+use attngraph::model::{AnalyzeOptions, Engine, Kernels};
 use serde_json::Value;
 
 use crate::engine::check_cases;
-use crate::util::{assert_success, fixtures, ids_of, kernel_paths, rel, run_cli};
+use crate::util::{assert_success, engine_named, fixtures, ids_of, kernel_paths, rel, run_cli};
 
 fn demo_reference() -> Value {
     let text = std::fs::read_to_string(fixtures().join("demo_reference.json")).unwrap();
@@ -16,13 +16,7 @@ fn demo_reference() -> Value {
 }
 
 fn demo(kernels: Kernels) -> Engine {
-    Engine::load_with(
-        &ModelSource::parse("demo").unwrap(),
-        &HubOptions::default(),
-        &DeviceKind::Cpu.open().unwrap(),
-        kernels,
-    )
-    .unwrap()
+    engine_named("demo", kernels)
 }
 
 #[test]

@@ -104,7 +104,77 @@ fn absurd_config() {
         "n_head = 3 does not divide n_embd = 16",
     );
     std::fs::write(&path, "{ not json").unwrap();
-    assert_clean_failure(&analyze(dir.path(), "hi"), "is not a model's config.json");
+    let stderr = assert_clean_failure(&analyze(dir.path(), "hi"), "is not a model's config.json");
+    // The parser's words once, not once in the message and again as its cause.
+    let parser = "key must be a string at line 1 column 3";
+    assert_eq!(stderr.matches(parser).count(), 1, "{stderr}");
+}
+
+#[test]
+fn options_that_would_change_nothing_or_give_a_plausible_nothing_are_refused() {
+    let model = hub_model();
+    let m = model.to_str().unwrap();
+    let text = ["--text", "I love tennis. I love tennis."];
+    let markov = |extra: &[&str]| {
+        let mut args = vec!["markov", "--model", m];
+        args.extend(text);
+        args.extend(extra);
+        run_cli(&args, &[])
+    };
+    // Pruning thins what a picture draws; the statistics read the whole matrix.
+    for flag in [
+        &["--drop-first"][..],
+        &["--top-k", "1"],
+        &["--threshold", "0.5"],
+        &["--mass", "0.5"],
+    ] {
+        let mut args = vec!["--layer", "0", "--head", "0"];
+        args.extend(flag);
+        assert_clean_failure(
+            &markov(&args),
+            "the Markov statistics read the whole matrix",
+        );
+    }
+    // A layer beside an aggregate of every layer; a layer's aggregate names the layer alone.
+    assert_clean_failure(
+        &markov(&["--aggregate", "rollout", "--layer", "1"]),
+        "--layer 1 has no effect with --aggregate rollout",
+    );
+    let stderr = assert_clean_failure(
+        &markov(&["--aggregate", "layer-mean", "--layer", "99"]),
+        "layer 99 does not exist",
+    );
+    assert!(!stderr.contains("head"), "{stderr}");
+    // Any number of steps answers at once (repeated squaring), and every walk has reached token 0 (to rounding:
+    // rows that sum to 1 within f32's precision, raised to the 10⁹th power, drift by about 10⁻⁷).
+    let out = markov(&[
+        "--layer",
+        "0",
+        "--head",
+        "0",
+        "--steps",
+        "1000000000",
+        "--format",
+        "json",
+    ]);
+    assert_success(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in report["k_step"].as_array().unwrap() {
+        let to_zero = row[0].as_f64().unwrap();
+        assert!((to_zero - 1.0).abs() < 1e-5, "{row}");
+    }
+    // The induction probe's length: 2 to (context − 1) / 2, said rather than clamped.
+    for len in ["0", "1", "100000"] {
+        assert_clean_failure(
+            &run_cli(&["heads", "--model", m, "--probe-len", len], &[]),
+            &format!("--probe-len {len}: give 2 to"),
+        );
+    }
+    // An empty model id.
+    assert_clean_failure(
+        &run_cli(&["analyze", "--model", "", "--text", "hi"], &[]),
+        "names no model",
+    );
 }
 
 #[test]

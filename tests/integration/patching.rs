@@ -299,4 +299,22 @@ fn the_patch_command_prints_the_reference_and_refuses_what_it_cannot_patch() {
         &[],
     );
     assert_clean_failure(&out, "outside the vocabulary");
+    // One token on both sides: every run's metric would be 0.
+    let out = run_cli(
+        &[
+            "patch",
+            "--model",
+            &demo,
+            "--clean",
+            "I love tennis.",
+            "--corrupt",
+            "I hate tennis.",
+            "--answer",
+            "#6",
+            "--wrong",
+            "#6",
+        ],
+        &[],
+    );
+    assert_clean_failure(&out, "the same token");
 }

@@ -154,10 +154,36 @@ fn bad_input_is_refused_clearly() {
     std::fs::write(&empty, "").unwrap();
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, empty.to_str().unwrap()], &[]),
-        "no text to score",
+        "empty.txt is empty",
     );
     let text = fixtures().join("perplexity_text.txt");
     let t = text.to_str().unwrap();
+    // An empty file beside a text is refused too: joined, it would add a blank line to be scored.
+    assert_clean_failure(
+        &run_cli(
+            &["perplexity", "--model", m, t, empty.to_str().unwrap()],
+            &[],
+        ),
+        "empty.txt is empty",
+    );
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "-", "-"], &[]),
+        "stdin can be read once",
+    );
+    // The per-window CSV over the text it scores: refused, and the text stays.
+    let page = dir.path().join("page.txt");
+    std::fs::copy(&text, &page).unwrap();
+    let p = page.to_str().unwrap();
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, p, "--per-window", p], &[]),
+        "read its text from",
+    );
+    assert_eq!(std::fs::read(&page).unwrap(), std::fs::read(&text).unwrap());
+    // A window of one token predicts nothing: refused, not a perfect perplexity of 1.
+    assert_clean_failure(
+        &run_cli(&["perplexity", "--model", m, "--max-length", "1", t], &[]),
+        "--max-length 1 must be between 2",
+    );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "--stride", "0", t], &[]),
         "--stride 0 must be between 1",
@@ -168,7 +194,7 @@ fn bad_input_is_refused_clearly() {
     );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "--max-length", "65", t], &[]),
-        "--max-length 65 must be between 1",
+        "--max-length 65 must be between 2",
     );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "/no/such/file.txt"], &[]),
