@@ -17,7 +17,7 @@ pub use exports::Exports;
 pub use launch::Launch;
 
 use crate::model::loader;
-use crate::model::{AnalyzeOptions, DEFAULT_MODEL, DEMO_MODEL};
+use crate::model::{AnalyzeOptions, KeepScores, DEFAULT_MODEL, DEMO_MODEL};
 use crate::session::Session;
 use crate::ui::central::{body_ui, Body};
 use crate::ui::controls::{controls_ui, Controls};
@@ -191,7 +191,7 @@ impl AttnApp {
             AnalyzeOptions {
                 bos: self.settings.bos,
                 top_k: 5,
-                keep_scores: false,
+                keep_scores: KeepScores::None,
                 ablated: self.view.knocked_out.clone(),
                 norms: self.settings.edge_weight != crate::graph::EdgeWeight::Attention,
             },
@@ -249,7 +249,7 @@ impl AttnApp {
                         AnalyzeOptions {
                             bos: self.settings.bos,
                             top_k: 5,
-                            keep_scores: false,
+                            keep_scores: KeepScores::None,
                             // Both panes are read by the same model: the heads knocked out in one are in both.
                             ablated: self.view.knocked_out.clone(),
                             norms: false,

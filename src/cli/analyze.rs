@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::args::{AnalyzeFormat, AnalyzeOutput, BosArgs, ModelArgs};
 use crate::export::{write_analysis, write_atomic_with, NpzError};
 use crate::model::norms::Norms;
-use crate::model::{Analysis, AnalyzeOptions};
+use crate::model::{Analysis, AnalyzeOptions, KeepScores};
 
 /// `attngraph analyze`.
 pub fn analyze(
@@ -30,12 +30,21 @@ pub fn analyze(
             bail!("{flag} adds arrays to the JSON or the .npz: use it with --format json or --npz FILE");
         }
     }
+    // A refused output path is said before the model runs, not after.
+    if let Some(path) = npz.as_deref() {
+        crate::export::check_target(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let engine = model.load()?;
     let bos = bos.enabled(&engine, false);
     let options = AnalyzeOptions {
         bos,
         top_k,
-        keep_scores: scores,
+        keep_scores: if scores {
+            KeepScores::All
+        } else {
+            KeepScores::None
+        },
         norms,
         ..Default::default()
     };

@@ -10,7 +10,7 @@ use super::machine::{cpu_name, peak_rss_mb, reset_peak_rss, Peaks};
 use crate::graph::heads;
 use crate::model::engine::PrefixCache;
 use crate::model::generate::{continue_text, SamplingOptions};
-use crate::model::{AnalyzeOptions, Engine};
+use crate::model::{AnalyzeOptions, Engine, KeepScores};
 
 /// Common English words: texts made of them tokenize to about one token per word.
 const WORDS: &[&str] = &[
@@ -227,7 +227,7 @@ pub fn bench(
     let options = AnalyzeOptions {
         bos: false,
         top_k: 5,
-        keep_scores: false,
+        keep_scores: KeepScores::None,
         ..Default::default()
     };
     let mut out = std::io::stdout().lock();

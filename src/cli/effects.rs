@@ -293,7 +293,7 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<()> {
         &crate::model::AnalyzeOptions {
             bos: args.bos.enabled(&engine, false),
             top_k: 1,
-            keep_scores: true,
+            keep_scores: crate::model::KeepScores::Layer(args.layer),
             ..Default::default()
         },
     )?;

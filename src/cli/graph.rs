@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use super::args::{BosArgs, ModelArgs, TextArgs};
 use crate::export::{self, Format, Layout, Snapshot};
 use crate::graph::{heads, EdgeWeight, Pruning, Selection};
-use crate::model::AnalyzeOptions;
+use crate::model::{AnalyzeOptions, KeepScores};
 
 /// Aggregates over heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,18 +97,29 @@ impl SelectArgs {
         })
     }
 
-    /// Loads the model, analyses the text, and builds the snapshot.
-    fn snapshot(&self, layout: Layout, teleport: f64, steps: usize) -> anyhow::Result<Snapshot> {
+    /// Loads the model, analyses the text, and builds the snapshot; `output`, where the result will be written,
+    /// is checked once the text is read and before the model runs.
+    fn snapshot(
+        &self,
+        layout: Layout,
+        teleport: f64,
+        steps: usize,
+        output: Option<&std::path::Path>,
+    ) -> anyhow::Result<Snapshot> {
         let selection = self.selection()?;
         let pruning = self.pruning()?;
         let text = self.text.read()?;
+        if let Some(path) = output {
+            export::check_target(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         let engine = self.model.load()?;
         let analysis = engine.analyze(
             &text,
             &AnalyzeOptions {
                 bos: self.bos.enabled(&engine, false),
                 top_k: 1,
-                keep_scores: false,
+                keep_scores: KeepScores::None,
                 // The norms of what flows, in the analysis's own pass, when the edges weigh them.
                 norms: self.weight != EdgeWeight::Attention,
                 ..Default::default()
@@ -142,11 +153,23 @@ pub fn export(
             output.display()
         );
     };
-    let snap = args.snapshot(layout, crate::markov::DEFAULT_TELEPORT, 1)?;
+    let written = (output.as_os_str() != "-").then_some(output);
+    let snap = args.snapshot(layout, crate::markov::DEFAULT_TELEPORT, 1, written)?;
     if output.as_os_str() == "-" && format == Format::Png {
         bail!("PNG is binary: give a file with -o, e.g. -o graph.png");
     }
-    let bytes = export::render_bytes(&snap, format)?;
+    let bytes = export::render_bytes(&snap, format).map_err(|err| {
+        let too_large = matches!(
+            &err,
+            export::RenderError::Png(export::PngError::Size(..))
+        );
+        let err = anyhow::Error::from(err);
+        if too_large {
+            err.context("the graph is too wide for one PNG: give -o graph.svg, or --layout circle, or a shorter text")
+        } else {
+            err
+        }
+    })?;
     if output.as_os_str() == "-" {
         std::io::stdout().lock().write_all(&bytes)?;
         return Ok(());
@@ -193,7 +216,7 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
             "{flag} prunes the edges that `attngraph export` draws; the Markov statistics read the whole matrix, rows summing to 1: leave {flag} out"
         );
     }
-    let snap = args.snapshot(Layout::Arc, teleport, steps)?;
+    let snap = args.snapshot(Layout::Arc, teleport, steps, None)?;
     let mut out = std::io::stdout().lock();
     let r = &snap.markov;
     if json {
@@ -301,7 +324,7 @@ pub fn heads(
                 &AnalyzeOptions {
                     bos,
                     top_k: 1,
-                    keep_scores: false,
+                    keep_scores: KeepScores::None,
                     ..Default::default()
                 },
             )?;
@@ -314,6 +337,13 @@ pub fn heads(
             // BOS and the random half twice must fit the context; a half of one token has no earlier copy
             // followed by anything to look for.
             let most = engine.info().n_positions.saturating_sub(1) / 2;
+            if most < 2 {
+                bail!(
+                    "{} reads {} positions, too few for the induction probe (BOS and a random half of 2 tokens at least, twice): give a text with --text",
+                    engine.name(),
+                    engine.info().n_positions
+                );
+            }
             let probe = match probe {
                 Some(len) if !(2..=most).contains(&len) => bail!(
                     "--probe-len {len}: give 2 to {most} ({} reads {} positions: BOS, then the random half twice)",

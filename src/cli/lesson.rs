@@ -9,7 +9,7 @@ use super::args::{AnalyzeFormat, BosArgs, ModelArgs, TextArgs};
 use crate::graph::{heads, Selection};
 use crate::lesson::explain::explain;
 use crate::lesson::steps::{self, Facts, Lang};
-use crate::model::{attribution, AnalyzeOptions};
+use crate::model::{attribution, AnalyzeOptions, KeepScores};
 
 /// Arguments of `attngraph lesson`.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,7 +57,11 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
         &AnalyzeOptions {
             bos,
             top_k: 1,
-            keep_scores: true,
+            // With the head named, its layer's scores alone; else the head is chosen from the attention.
+            keep_scores: match args.layer {
+                Some(layer) => KeepScores::Layer(layer),
+                None => KeepScores::All,
+            },
             ..Default::default()
         },
     )?;

@@ -210,7 +210,7 @@ pub enum Command {
         #[command(flatten)]
         bos: BosArgs,
         /// Length of the probe's random half, 2 to (context − 1) / 2 [default: 50, or what the context allows].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "text")]
         probe_len: Option<usize>,
         /// Leave attention to token 0 out of the scores.
         #[arg(long)]

@@ -80,6 +80,11 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let text = texts.join("\n\n");
+    // A refused output path is said before the windows are scored, not after.
+    if let Some(path) = &args.per_window {
+        crate::export::check_target(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let engine = args.model.load()?;
     let max_length = args.max_length.unwrap_or(engine.info().n_positions);
     let stride = args.stride.unwrap_or((max_length / 2).max(1));

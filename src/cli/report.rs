@@ -1,7 +1,8 @@
 //! How a failed command is told: its error and the causes under it in one line, each cause once, and whether
 //! the failure is only the reader having closed the pipe.
 
-/// The error and its causes, joined by ": ", leaving out a cause whose words the message already holds.
+/// The error and its causes, joined by ": ", leaving out a cause whose words the message already holds after a
+/// ": " (where an error writes its cause into its message).
 ///
 /// Many errors write their cause into their own message ("cannot read config.json: No such file …") and also
 /// give it as their source, so a plain walk down the chain said everything twice.
@@ -11,7 +12,7 @@ pub fn message(err: &anyhow::Error) -> String {
         let words = cause.to_string();
         if out.is_empty() {
             out = words;
-        } else if !out.contains(&words) {
+        } else if !(out.ends_with(&format!(": {words}")) || out.contains(&format!(": {words}: "))) {
             out.push_str(": ");
             out.push_str(&words);
         }
@@ -55,7 +56,9 @@ mod tests {
             message(&err),
             "cannot read m/config.json: No such file or directory"
         );
-        // A cause that the message does not hold is still told.
+        // A cause that the message does not hold is still told, even where its words appear inside another's.
+        let err = anyhow::anyhow!("out").context("the download timed out");
+        assert_eq!(message(&err), "the download timed out: out");
         let err = anyhow::anyhow!("the disk is full").context("cannot write graph.svg");
         assert_eq!(message(&err), "cannot write graph.svg: the disk is full");
     }

@@ -37,45 +37,99 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |file| file.write_all(bytes))
 }
 
-/// [`write_atomic`] for a file written piece by piece: `write` fills the temporary file (it may seek), and only
-/// if it succeeds does the file take `path`'s place; on an error, whatever was at `path` stays.
-///
-/// Where `path` is a link to a file, the file it points to is the one replaced, and the link stays. An existing
-/// file keeps its mode; a read-only one, or one this process read its text from ([`note_input`]), is refused
-/// with an error that says so.
-pub fn write_atomic_with<E: From<std::io::Error>>(
-    path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
-) -> Result<(), E> {
+/// Where a write of a path lands.
+enum Target {
+    /// Nothing is there yet: a new file, in a folder that exists.
+    New(PathBuf),
+    /// A regular file (a link's target, where the path is a link) to replace, with what it is now.
+    Replace(PathBuf, std::fs::Metadata),
+    /// A device or a pipe (`/dev/stdout`, a FIFO): written into as it is, since it cannot be replaced.
+    Stream(PathBuf),
+}
+
+/// Where a write of `path` would land, or why it may not: a file this process read its text from, a folder, a
+/// read-only file, or a folder that is not there.
+fn target(path: &Path) -> std::io::Result<Target> {
     use std::io::{Error, ErrorKind};
     // The file the name stands for: a link's target, or the path itself where nothing is there yet.
-    let existing = std::fs::canonicalize(path).ok();
-    if existing.as_deref().is_some_and(is_input) {
+    let Ok(real) = std::fs::canonicalize(path) else {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let shown = if dir == Path::new(".") {
+            "the current folder".to_string()
+        } else {
+            dir.display().to_string()
+        };
+        return match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => Ok(Target::New(path.to_path_buf())),
+            Ok(_) => Err(Error::new(
+                ErrorKind::NotADirectory,
+                format!("{shown} is not a folder: give a path inside a folder"),
+            )),
+            Err(err) if err.kind() == ErrorKind::NotFound => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("the folder {shown} does not exist: create it first, or choose another output path"),
+            )),
+            Err(err) => Err(Error::new(
+                err.kind(),
+                format!("cannot reach the folder {shown}: {err}; choose a folder you can write to"),
+            )),
+        };
+    };
+    if is_input(&real) {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             "it is a file this command read its text from, and writing there would replace the text; choose \
              another output path",
-        )
-        .into());
+        ));
     }
-    let target = existing.as_deref().unwrap_or(path);
-    let old = std::fs::metadata(target).ok();
-    if let Some(meta) = &old {
-        if meta.is_dir() {
-            return Err(Error::new(
-                ErrorKind::IsADirectory,
-                "it is a folder: give a file name, e.g. FOLDER/graph.svg",
-            )
-            .into());
-        }
-        if meta.permissions().readonly() {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                "the file is read-only: make it writable (chmod u+w) or choose another output path",
-            )
-            .into());
-        }
+    let meta = std::fs::metadata(&real)?;
+    if meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::IsADirectory,
+            "it is a folder: give a file name, e.g. FOLDER/graph.svg",
+        ));
     }
+    if !meta.is_file() {
+        return Ok(Target::Stream(real));
+    }
+    if meta.permissions().readonly() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "the file is read-only: make it writable (chmod u+w) or choose another output path",
+        ));
+    }
+    Ok(Target::Replace(real, meta))
+}
+
+/// Whether a write of `path` would be refused, and why: [`write_atomic_with`]'s checks, made before the work
+/// whose result it will hold, so that a long run is not lost to a mistyped output path.
+pub fn check_target(path: &Path) -> std::io::Result<()> {
+    target(path).map(|_| ())
+}
+
+/// [`write_atomic`] for a file written piece by piece: `write` fills the temporary file (it may seek), and only
+/// if it succeeds does the file take `path`'s place; on an error, whatever was at `path` stays.
+///
+/// Where `path` is a link to a file, the file it points to is the one replaced, and the link stays. An existing
+/// file keeps its mode; a read-only one, a folder, or a file this process read its text from ([`note_input`])
+/// is refused with an error that says so. A device or a pipe (`/dev/stdout`) is written into directly.
+pub fn write_atomic_with<E: From<std::io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), E>,
+) -> Result<(), E> {
+    use std::io::Error;
+    let (target, old) = match target(path)? {
+        Target::Stream(device) => {
+            let mut file = std::fs::OpenOptions::new().write(true).open(device)?;
+            return write(&mut file);
+        }
+        Target::New(new) => (new, None),
+        Target::Replace(file, meta) => (file, Some(meta)),
+    };
+    // `target` has a file name: a path with none (`..`, `/`) resolves to a folder, refused above.
     let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -84,28 +138,15 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "export".into());
-    if !dir.is_dir() {
-        return Err(Error::new(
-            ErrorKind::NotFound,
-            format!(
-                "the folder {} does not exist: create it first, or choose another output path",
-                dir.display()
-            ),
-        )
-        .into());
-    }
     let prefix = format!(".{name}.");
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
-    // A new file gets the mode a plain `File::create` would give it (0o666 less the umask), a replaced one the
-    // mode it had; never the temporary file's private 0o600.
+    // A new file gets the mode a plain `File::create` would give it (0o666 less the umask), never the
+    // temporary file's private 0o600.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = old
-            .as_ref()
-            .map_or(0o666, |m| m.permissions().mode() & 0o7777);
-        builder.permissions(std::fs::Permissions::from_mode(mode));
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     // Dropped on any error before `persist`, the temporary file is removed.
     let mut file = builder.tempfile_in(dir).map_err(|err| {
@@ -118,9 +159,13 @@ pub fn write_atomic_with<E: From<std::io::Error>>(
             ),
         )
     })?;
+    // A replaced file keeps the mode it had, set as it is (the umask applies only to files being created).
+    if let Some(meta) = old {
+        file.as_file().set_permissions(meta.permissions())?;
+    }
     write(file.as_file_mut())?;
     file.as_file().sync_all()?;
-    file.persist(target).map_err(|e| e.error)?;
+    file.persist(&target).map_err(|e| e.error)?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ mod text;
 
 use std::path::Path;
 
-pub use atomic::{note_input, write_atomic, write_atomic_with};
+pub use atomic::{check_target, note_input, write_atomic, write_atomic_with};
 pub use effects::{
     ablation_csv, attribution_csv, diverging_rgb, grid_svg, lens_csv, patching_csv, sweep_csv,
     GridPicture,

@@ -8,9 +8,12 @@ pub enum PngError {
     /// resvg could not read the SVG it was given.
     #[error("cannot read the drawing: {0}")]
     Svg(String),
-    /// The picture would be empty or too large.
-    #[error("cannot make a {0}×{1} picture (at most 16,384 pixels a side): the text is too long to draw as one PNG; export it as SVG, which has no such limit, or use the circle layout, or a shorter text")]
+    /// The picture would be too large.
+    #[error("cannot make a {0}×{1} picture: a PNG is at most 16,384 pixels a side; export it as SVG, which has no such limit")]
     Size(u32, u32),
+    /// The drawing has no area.
+    #[error("the drawing is {0}×{1}: there is nothing to rasterise")]
+    Empty(u32, u32),
     /// Encoding failed.
     #[error("cannot encode the PNG: {0}")]
     Encode(String),
@@ -65,7 +68,10 @@ pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, PngError> {
         (size.height() * scale).ceil() as u32,
     );
     // 16384² RGBA is 1 GB: beyond that the text is too long to draw as one picture.
-    if w == 0 || h == 0 || w > 16_384 || h > 16_384 {
+    if w == 0 || h == 0 {
+        return Err(PngError::Empty(w, h));
+    }
+    if w > 16_384 || h > 16_384 {
         return Err(PngError::Size(w, h));
     }
     let mut pixmap = resvg::tiny_skia::Pixmap::new(w, h).ok_or(PngError::Size(w, h))?;

@@ -12,7 +12,7 @@ pub use super::errors::EngineError;
 use super::layers::Kernels;
 use super::lm::{CausalLm, KeyValue, LayerProbs};
 use super::loader::{self, HubOptions, ModelSource, TokenizerFiles};
-pub use super::options::{AnalyzeOptions, DeviceKind};
+pub use super::options::{AnalyzeOptions, DeviceKind, KeepScores};
 use super::pool::on_pool;
 pub use super::prefix_cache::PrefixCache;
 use super::prefix_cache::{
@@ -183,9 +183,10 @@ impl Engine {
             });
         }
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
-        self.model.forward(ids, false, &mut |_, probs, _| {
-            push_layer(&mut attentions, None, probs)
-        })?;
+        self.model
+            .forward(ids, KeepScores::None, &mut |_, probs, _| {
+                push_layer(&mut attentions, None, probs)
+            })?;
         Ok(attentions)
     }
 
@@ -254,7 +255,7 @@ impl Engine {
         // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).
         let reuse = match &cache.previous {
             Some(prev)
-                if !options.keep_scores
+                if !options.keep_scores.any()
                     && prev.bos == options.bos
                     && prev.ablated == options.ablated
                     && cache.top_k == options.top_k
@@ -295,8 +296,12 @@ impl Engine {
             &options.ablated,
             &mut |_, probs, scores| {
                 push_layer(&mut attentions, prefix, probs)?;
-                if let Some(scores) = scores {
-                    score_layers.push(scores.to_vec3::<f32>()?);
+                // One entry a layer, in order: empty for a layer whose scores are not kept.
+                if options.keep_scores.any() {
+                    score_layers.push(match scores {
+                        Some(scores) => scores.to_vec3::<f32>()?,
+                        None => Vec::new(),
+                    });
                 }
                 Ok(())
             },
@@ -327,7 +332,7 @@ impl Engine {
         let flow = options
             .norms
             .then(|| Arc::new(super::flow::FlowParts::from_grams(info.n_head, grams)));
-        let scores = options.keep_scores.then_some(Scores(score_layers));
+        let scores = options.keep_scores.any().then_some(Scores(score_layers));
         let hidden = match (&cache.hidden, reuse) {
             (Some(old), r) if r > 0 => Tensor::cat(&[&old.narrow(0, 0, r)?, &hidden_new], 0)?, // (t, n_embd)
             _ => hidden_new,
@@ -434,7 +439,7 @@ impl Engine {
             ablated: options.ablated.clone(),
             flow,
         };
-        let state = (!options.keep_scores).then_some((ids, kv, hidden));
+        let state = (!options.keep_scores.any()).then_some((ids, kv, hidden));
         Ok((analysis, state))
     }
 }

@@ -5,6 +5,7 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 
 use super::engine::{Engine, EngineError};
 use super::head_set::HeadSet;
+use super::options::KeepScores;
 
 /// How to sample.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -81,10 +82,13 @@ pub fn continue_text(
         if ids.len() >= limit {
             break;
         }
-        let (hidden, kv) =
-            model.forward_from(&fresh, &past, false, &HeadSet::default(), &mut |_, _, _| {
-                Ok(())
-            })?;
+        let (hidden, kv) = model.forward_from(
+            &fresh,
+            &past,
+            KeepScores::None,
+            &HeadSet::default(),
+            &mut |_, _, _| Ok(()),
+        )?;
         past = kv;
         // `fresh` is never empty here: the text (checked non-empty, or BOS) or the one token just sampled.
         let logits = model.logits(&hidden, fresh.len() - 1, 1)?.squeeze(0)?;

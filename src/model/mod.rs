@@ -42,7 +42,7 @@ pub(crate) mod test_values;
 
 pub use analysis::{Alternative, Analysis, ModelInfo, Token, TokenStats};
 pub use attentions::{Attentions, AttentionsError};
-pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError};
+pub use engine::{AnalyzeOptions, DeviceKind, Engine, EngineError, KeepScores};
 pub use head_set::{HeadSet, HeadSetError};
 pub use layers::Kernels;
 pub use loader::{HubOptions, ModelSource, DEFAULT_MODEL, DEMO_MODEL, KNOWN_MODELS};

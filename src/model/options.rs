@@ -41,6 +41,37 @@ impl DeviceKind {
     }
 }
 
+/// Which layers' pre-softmax scores QKᵀ/√d an analysis keeps ([`Analysis::scores`]). Kept scores are a
+/// second matrix as large as the attention for each head kept (600 MB for GPT-2 small's 144 heads at 1,024
+/// tokens), so keep only what is read: the lesson's explanation reads one head's. With any kept, every layer runs
+/// the plain attention rather than the fused one, so the analysis is the same, bit for bit, whichever are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeepScores {
+    /// None.
+    #[default]
+    None,
+    /// Every layer's.
+    All,
+    /// One layer's; the other layers' entries in [`Analysis::scores`] are empty.
+    Layer(usize),
+}
+
+impl KeepScores {
+    /// Whether any layer's scores are kept.
+    pub fn any(self) -> bool {
+        self != Self::None
+    }
+
+    /// Whether layer `layer`'s scores are kept.
+    pub fn of(self, layer: usize) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Layer(l) => l == layer,
+        }
+    }
+}
+
 /// What to compute for a text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalyzeOptions {
@@ -49,8 +80,8 @@ pub struct AnalyzeOptions {
     pub bos: bool,
     /// How many alternatives to keep per position.
     pub top_k: usize,
-    /// Also keep the pre-softmax scores.
-    pub keep_scores: bool,
+    /// Which layers' pre-softmax scores to keep as well.
+    pub keep_scores: KeepScores,
     /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
     pub ablated: HeadSet,
     /// Also weigh what each head moves from each token ([`Analysis::flow`]), in the same pass.
@@ -62,7 +93,7 @@ impl Default for AnalyzeOptions {
         Self {
             bos: true,
             top_k: 5,
-            keep_scores: false,
+            keep_scores: KeepScores::None,
             ablated: HeadSet::default(),
             norms: false,
         }

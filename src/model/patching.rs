@@ -15,6 +15,7 @@ use super::ablation::{checked_ids, token_texts, TokenText};
 use super::engine::{Engine, EngineError};
 use super::head_set::HeadSet;
 use super::lm::{CausalLm, Trace};
+use super::options::KeepScores;
 
 /// Residual-stream windows run through the model at once: positions × tokens × width floats per batch.
 const POSITION_BATCH: usize = 16;
@@ -101,7 +102,7 @@ pub fn patch(
     let (_, corrupt_kv) = model.forward_from(
         &corrupt_ids,
         &[],
-        false,
+        KeepScores::None,
         &HeadSet::default(),
         &mut |_, _, _| Ok(()),
     )?;

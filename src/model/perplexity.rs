@@ -111,16 +111,18 @@ pub fn sliding_window(
     let n_positions = engine.info().n_positions;
     // A window of one token predicts nothing (the model's labels are shifted by one), so every window would
     // score nothing and the perplexity would read a perfect 1.
+    // Said for both places a person sets them: the command line's flags and the Perplexity tab's fields.
     if options.max_length < 2 || options.max_length > n_positions {
         return Err(PerplexityError::Options(format!(
-            "--max-length {} must be between 2 (one token read, one predicted) and the model's context, {n_positions}",
-            options.max_length
+            "a window (--max-length; the Perplexity tab's \"window\") of {}: give 2 (one token read, one predicted) to the model's context, {n_positions}",
+            crate::format::count(options.max_length, "token", "tokens")
         )));
     }
     if options.stride == 0 || options.stride > options.max_length {
         return Err(PerplexityError::Options(format!(
-            "--stride {} must be between 1 and --max-length ({})",
-            options.stride, options.max_length
+            "a stride (--stride; the Perplexity tab's \"stride\") of {}: give 1 to the window's {}",
+            crate::format::count(options.stride, "token", "tokens"),
+            options.max_length
         )));
     }
     let mut ids = Vec::with_capacity(text_ids.len() + 1);

@@ -4,7 +4,7 @@
 use super::scoring::ScoringError;
 use crate::graph::Matrix;
 use crate::lesson::explain::{explain, Explanation};
-use crate::model::{AnalyzeOptions, Engine, EngineError};
+use crate::model::{AnalyzeOptions, Engine, EngineError, KeepScores};
 
 /// Why a request to the worker failed.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +117,7 @@ pub(super) fn explained(
             &AnalyzeOptions {
                 bos: key.bos,
                 top_k: 1,
-                keep_scores: true,
+                keep_scores: KeepScores::Layer(layer),
                 ..Default::default()
             },
         )

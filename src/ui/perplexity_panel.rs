@@ -123,8 +123,8 @@ impl PerplexityTab {
         let p = &r.report.ppl;
         ui.heading(format!("{}: perplexity {:.3}", r.path, p.token));
         ui.label(format!(
-            "token-weighted (exact) {:.4} · mean of window losses (HF guide 2023–24) {:.4} · Σ loss·trg_len / end (HF guide 2022) {:.4} · {} tokens, {} scored, {} windows of {}, stride {}",
-            p.token, p.window_mean, p.hf_legacy, r.report.tokens, r.report.predicted_tokens, r.report.windows.len(), r.max_length, r.stride
+            "token-weighted (exact) {:.4} · mean of window losses (HF guide 2023–24) {:.4} · Σ loss·trg_len / end (HF guide 2022) {:.4} · {}, {} scored, {} of {}, stride {}",
+            p.token, p.window_mean, p.hf_legacy, crate::format::count(r.report.tokens, "token", "tokens"), r.report.predicted_tokens, crate::format::count(r.report.windows.len(), "window", "windows"), r.max_length, r.stride
         ));
         let points: Vec<[f64; 2]> = r
             .report

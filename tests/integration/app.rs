@@ -759,7 +759,7 @@ fn the_snapshot_thread_answers_the_newest_request_with_a_to_the_k() {
     let options = AnalyzeOptions {
         bos: true,
         top_k: 5,
-        keep_scores: false,
+        keep_scores: attngraph::model::KeepScores::None,
         ..Default::default()
     };
     let analysis = Arc::new(

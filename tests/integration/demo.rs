@@ -40,7 +40,7 @@ fn the_head_scores_of_the_demo_model_equal_numpy() {
             &AnalyzeOptions {
                 bos: true,
                 top_k: 1,
-                keep_scores: false,
+                keep_scores: attngraph::model::KeepScores::None,
                 ..Default::default()
             },
         )
@@ -331,7 +331,7 @@ fn the_special_tokens_come_from_the_demo_tokenizer_not_gpt2() {
             &AnalyzeOptions {
                 bos: true,
                 top_k: 1,
-                keep_scores: false,
+                keep_scores: attngraph::model::KeepScores::None,
                 ..Default::default()
             },
         )

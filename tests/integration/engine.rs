@@ -1,7 +1,7 @@
 //! The forward pass and per-token statistics against Hugging Face transformers (tests/fixtures/reference.json,
 //! written by tools/make_reference.py), for both key layouts and with and without BOS.
 
-use attngraph::model::{AnalyzeOptions, Engine, Kernels};
+use attngraph::model::{AnalyzeOptions, Engine, KeepScores, Kernels};
 use serde_json::Value;
 
 use crate::util::{
@@ -25,7 +25,7 @@ pub fn check_cases(engine: &Engine, cases: &[Value]) {
         let options = AnalyzeOptions {
             bos,
             top_k: 5,
-            keep_scores: false,
+            keep_scores: KeepScores::None,
             ..Default::default()
         };
         let analysis = engine.analyze(text, &options).unwrap();
@@ -156,19 +156,41 @@ fn attention_rows_are_causal_distributions() {
 fn pre_softmax_scores_match_transformers() {
     let engine = engine(&hub_model());
     let reference = reference();
-    let options = AnalyzeOptions {
+    let layer = reference["scores"]["layer"].as_u64().unwrap() as usize;
+    let with = |keep_scores| AnalyzeOptions {
         bos: true,
         top_k: 1,
-        keep_scores: true,
+        keep_scores,
         ..Default::default()
     };
-    let analysis = engine.analyze("I love tennis.", &options).unwrap();
-    let layer = reference["scores"]["layer"].as_u64().unwrap() as usize;
-    let ours = serde_json::to_value(&analysis.scores.unwrap().0[layer]).unwrap();
-    let err = max_abs_diff(&ours, &reference["scores"]["scores"]);
-    assert!(err <= 1e-4, "score error {err}");
-    // The teaching point: scores are not symmetric.
-    assert_ne!(ours[0][1][2], ours[0][2][1]);
+    // Every layer's scores, or the reference's layer's alone: the same analysis either way, bit for bit.
+    let all = engine
+        .analyze("I love tennis.", &with(KeepScores::All))
+        .unwrap();
+    for keep in [KeepScores::All, KeepScores::Layer(layer)] {
+        let analysis = engine.analyze("I love tennis.", &with(keep)).unwrap();
+        assert_eq!(analysis.attentions, all.attentions, "{keep:?}");
+        assert_eq!(analysis.tokens, all.tokens, "{keep:?}");
+        let scores = analysis.scores.unwrap().0;
+        assert_eq!(
+            scores.len(),
+            engine.info().n_layer,
+            "{keep:?}: one entry a layer"
+        );
+        for (l, kept) in scores.iter().enumerate() {
+            assert_eq!(kept.is_empty(), !keep.of(l), "{keep:?}: layer {l}");
+        }
+        let ours = serde_json::to_value(&scores[layer]).unwrap();
+        let err = max_abs_diff(&ours, &reference["scores"]["scores"]);
+        assert!(err <= 1e-4, "{keep:?}: score error {err}");
+        // The teaching point: scores are not symmetric.
+        assert_ne!(ours[0][1][2], ours[0][2][1]);
+    }
+    assert!(engine
+        .analyze("I love tennis.", &with(KeepScores::None))
+        .unwrap()
+        .scores
+        .is_none());
 }
 
 #[test]
@@ -249,7 +271,7 @@ fn continuing_with_cached_keys_and_values_equals_running_the_whole_text_each_tim
     for _ in 0..6 {
         let hidden = engine
             .model()
-            .forward(&ids, false, &mut |_, _, _| Ok(()))
+            .forward(&ids, KeepScores::None, &mut |_, _, _| Ok(()))
             .unwrap();
         let logits: Vec<f32> = engine
             .model()
@@ -272,11 +294,17 @@ fn continuing_with_cached_keys_and_values_equals_running_the_whole_text_each_tim
     let none = attngraph::model::HeadSet::default();
     let (start, _) = engine.tokenize("I love", true).unwrap();
     let (_, mut past) = model
-        .forward_from(&start, &[], false, &none, &mut |_, _, _| Ok(()))
+        .forward_from(&start, &[], KeepScores::None, &none, &mut |_, _, _| Ok(()))
         .unwrap();
     for t in start.len()..ids.len() {
         let (hidden, kv) = model
-            .forward_from(&ids[t..t + 1], &past, false, &none, &mut |_, _, _| Ok(()))
+            .forward_from(
+                &ids[t..t + 1],
+                &past,
+                KeepScores::None,
+                &none,
+                &mut |_, _, _| Ok(()),
+            )
             .unwrap();
         past = kv;
         let cached: Vec<f32> = model
@@ -287,7 +315,7 @@ fn continuing_with_cached_keys_and_values_equals_running_the_whole_text_each_tim
             .to_vec1()
             .unwrap();
         let whole = model
-            .forward(&ids[..t + 1], false, &mut |_, _, _| Ok(()))
+            .forward(&ids[..t + 1], KeepScores::None, &mut |_, _, _| Ok(()))
             .unwrap();
         let fresh: Vec<f32> = model
             .logits(&whole, t, 1)

@@ -145,8 +145,8 @@ fn options_that_would_change_nothing_or_give_a_plausible_nothing_are_refused() {
         "layer 99 does not exist",
     );
     assert!(!stderr.contains("head"), "{stderr}");
-    // Any number of steps answers at once (repeated squaring), and every walk has reached token 0 (to rounding:
-    // rows that sum to 1 within f32's precision, raised to the 10⁹th power, drift by about 10⁻⁷).
+    // Any number of steps answers at once (repeated squaring), and every walk has reached token 0, to rounding:
+    // the rows sum to 1 only within f32's precision, which moves the share that ends on token 0 by about 10⁻⁷.
     let out = markov(&[
         "--layer",
         "0",
@@ -170,6 +170,22 @@ fn options_that_would_change_nothing_or_give_a_plausible_nothing_are_refused() {
             &format!("--probe-len {len}: give 2 to"),
         );
     }
+    // --probe-len beside --text (which it would not change); attribute with no prediction named.
+    // (Refused by the argument parser, which exits with 2.)
+    let usage = |args: &[&str], words: &[&str]| {
+        let out = run_cli(args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(words.iter().all(|w| stderr.contains(w)), "{stderr}");
+    };
+    usage(
+        &["heads", "--model", m, "--text", "hi", "--probe-len", "5"],
+        &["cannot be used with", "--probe-len"],
+    );
+    usage(
+        &["attribute", "--model", m, "--text", "I love tennis."],
+        &["--position", "--predict"],
+    );
     // An empty model id.
     assert_clean_failure(
         &run_cli(&["analyze", "--model", "", "--text", "hi"], &[]),

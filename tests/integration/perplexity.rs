@@ -179,22 +179,37 @@ fn bad_input_is_refused_clearly() {
         "read its text from",
     );
     assert_eq!(std::fs::read(&page).unwrap(), std::fs::read(&text).unwrap());
+    // Said before the model is loaded (this one does not exist), not after every window is scored.
+    assert_clean_failure(
+        &run_cli(
+            &[
+                "perplexity",
+                "--model",
+                "/no/such/model",
+                p,
+                "--per-window",
+                p,
+            ],
+            &[],
+        ),
+        "read its text from",
+    );
     // A window of one token predicts nothing: refused, not a perfect perplexity of 1.
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "--max-length", "1", t], &[]),
-        "--max-length 1 must be between 2",
+        "--max-length; the Perplexity tab's \"window\") of 1 token: give 2",
     );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "--stride", "0", t], &[]),
-        "--stride 0 must be between 1",
+        "--stride; the Perplexity tab's \"stride\") of 0 tokens: give 1",
     );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "--stride", "65", t], &[]),
-        "--stride 65 must be between 1",
+        "of 65 tokens: give 1 to the window's 64",
     );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "--max-length", "65", t], &[]),
-        "--max-length 65 must be between 2",
+        "of 65 tokens: give 2 (one token read, one predicted) to the model's context, 64",
     );
     assert_clean_failure(
         &run_cli(&["perplexity", "--model", m, "/no/such/file.txt"], &[]),

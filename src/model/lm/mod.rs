@@ -14,6 +14,7 @@ pub(crate) use self::positions::causal_mask;
 use super::config::{Config, Family, NormKind};
 use super::head_set::HeadSet;
 use super::layers::{Kernels, Norm, Source};
+use super::options::KeepScores;
 use super::packed::PackedLinear;
 use super::residual_add;
 use super::weights::{Weights, WeightsError};
@@ -212,12 +213,12 @@ impl CausalLm {
     }
 
     /// Runs the model on `ids` (at most `n_positions` of them), handing every layer's attention probabilities
-    /// (and with `keep_scores` the pre-softmax scores) to `visit` as they are made. Returns the final hidden
+    /// (and the pre-softmax scores of the layers `keep_scores` names) to `visit` as they are made. Returns the final hidden
     /// states after the final norm, (t, n_embd): [`CausalLm::logits`] turns them into logits.
     pub fn forward(
         &self,
         ids: &[u32],
-        keep_scores: bool,
+        keep_scores: KeepScores,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<Tensor> {
         Ok(self
@@ -234,7 +235,7 @@ impl CausalLm {
         &self,
         new_ids: &[u32],
         past: &[KeyValue],
-        keep_scores: bool,
+        keep_scores: KeepScores,
         ablated: &HeadSet,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<(Tensor, Vec<KeyValue>)> {
@@ -249,7 +250,7 @@ impl CausalLm {
         &self,
         new_ids: &[u32],
         past: &[KeyValue],
-        keep_scores: bool,
+        keep_scores: KeepScores,
         ablated: &HeadSet,
         visit: &mut LayerVisitor<'_>,
         observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
@@ -269,12 +270,15 @@ impl CausalLm {
                 &block.attention_input(&x)?,
                 past.get(idx),
                 &mask,
-                keep_scores,
+                // Any layer's scores kept: every layer runs the plain attention, so that the numbers are
+                // those of every layer's scores kept, bit for bit; `visit` gets those of the layers named.
+                keep_scores.any(),
                 kept.as_ref(),
             )?;
             let (mid, mlp) = block.finish(&x, &out.hidden)?;
             x = residual_add::add(&mid, &mlp)?;
-            visit(idx, out.probs, out.scores.as_ref())?;
+            let scores = out.scores.as_ref().filter(|_| keep_scores.of(idx));
+            visit(idx, out.probs, scores)?;
             cache.push(kv);
         }
         Ok((self.final_norm.forward(&x)?, cache))

@@ -13,9 +13,10 @@ pub const MR: usize = 12;
 /// analyses about 5 % slower (Intel Xeon, family 6 model 167; tasks of 96 and 192 rows ran alike).
 pub(super) const ROWS_PER_TASK: usize = 16 * MR;
 
-/// Row tiles per task, at least: each panel block that comes from memory serves this many tiles. With fewer, a
-/// long inner dimension (a Llama MLP's 11,008) would read its whole weight matrix from memory once for every
-/// few dozen rows, a cost that the inputs' trips to L3 (what a smaller task saves) do not outweigh.
+/// The fewest row tiles [`rows_per_task`] sizes a task for, however long the inputs: with fewer, a long inner
+/// dimension (a Llama MLP's 11,008) would read its whole weight matrix from memory once for every few dozen rows,
+/// a cost that the inputs' trips to L3 (what a smaller task saves) do not outweigh. [`row_chunks`] may still cut
+/// chunks smaller, to give every thread its share.
 const MIN_TASK_TILES: usize = 8;
 
 /// Rows per task for inputs of `k` values on a core whose L2 cache holds `l2` bytes (unknown: taken as 1 MB,
@@ -45,8 +46,8 @@ pub(super) fn rows_per_task(k: usize, l2: Option<usize>) -> usize {
 /// read its rows afresh; 192-row chunks left 1,024 rows as 576 and 448 for two threads and 256 rows as 192 and
 /// 64. `attngraph bench --kernels`, Intel Xeon (family 6 model 167): the attention's output projection
 /// 264–274 → 309–315 GFLOP/s at 1,024 rows and 274–285 → 298–299 at 256, the MLP's first layer 279–288 → 305–310 at
-/// 1,024; a text of up to 192 tokens stays one chunk (split, each weight came from memory twice: 64 rows ran
-/// 5–10 % slower).
+/// 1,024; a text of up to `per` tokens stays one chunk (192 with GPT-2's 768 inputs on a 2 MB L2; split, each
+/// weight came from memory twice: 64 rows ran 5–10 % slower).
 pub(super) fn row_chunks(
     m: usize,
     threads: usize,
