@@ -281,8 +281,16 @@ impl Exports {
     }
 
     /// Advances a screenshot on its way: counts frames once `ready` (with `--screenshot`, the analysis is
-    /// drawn), asks for the picture, saves it when it arrives, and closes the window after `--screenshot`.
-    pub fn screenshot_step(&mut self, ui: &egui::Ui, ready: bool) -> Option<Notice> {
+    /// drawn), asks for the picture, saves it when it arrives, and closes the window after `--screenshot`. With
+    /// `shown_error`, what the window shows instead of an analysis, a closing screenshot is saved all the same
+    /// (it shows the message) and the command fails with the message, so a script does not take it for the
+    /// picture it asked for.
+    pub fn screenshot_step(
+        &mut self,
+        ui: &egui::Ui,
+        ready: bool,
+        shown_error: Option<String>,
+    ) -> Option<Notice> {
         let mut shot = self.screenshot.take()?;
         let image = ui.input(|i| {
             i.raw.events.iter().find_map(|e| match e {
@@ -297,8 +305,16 @@ impl Exports {
             };
             let result = save_png(&shot.path, &image);
             if shot.closing {
-                if let Err(err) = &result {
-                    let _ = shot.failure.set(format!("screenshot failed: {err}"));
+                let failure = match (&result, shown_error) {
+                    (Err(err), _) => Some(format!("screenshot failed: {err}")),
+                    (Ok(()), Some(shown)) => Some(format!(
+                        "the screenshot {} was saved, but the window shows an error instead of the analysis: {shown}",
+                        shot.path.display()
+                    )),
+                    (Ok(()), None) => None,
+                };
+                if let Some(failure) = failure {
+                    let _ = shot.failure.set(failure);
                 }
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
             }

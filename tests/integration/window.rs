@@ -114,6 +114,23 @@ fn screenshot(args: &[&str], env: &[(&str, &Path)]) -> image::RgbaImage {
 
 /// [`screenshot`] on a running server.
 fn screenshot_on(server: &Xvfb, args: &[&str], env: &[(&str, &Path)]) -> image::RgbaImage {
+    let (status, stderr, png, _dir) = run_gui(server, args, env);
+    assert!(status.success(), "gui --screenshot failed: {stderr}");
+    image::open(&png).unwrap().to_rgba8()
+}
+
+/// Runs `attngraph gui <args> --screenshot` on `server` in a fresh working folder: its exit status, its stderr,
+/// where the picture goes, and the folder that holds it.
+fn run_gui(
+    server: &Xvfb,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (
+    std::process::ExitStatus,
+    String,
+    std::path::PathBuf,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("window.png");
     let mut command = Command::new(env!("CARGO_BIN_EXE_attngraph"));
@@ -142,12 +159,8 @@ fn screenshot_on(server: &Xvfb, args: &[&str], env: &[(&str, &Path)]) -> image::
         std::thread::sleep(Duration::from_millis(100));
     };
     let output = child.wait_with_output().unwrap();
-    assert!(
-        status.success(),
-        "gui --screenshot failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    image::open(&png).unwrap().to_rgba8()
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    (status, stderr, png, dir)
 }
 
 /// A real picture of the app with a graph: many colours, no single colour covering nearly everything, and the
@@ -211,6 +224,33 @@ fn the_screenshot_command_draws_the_app_under_xvfb() {
         .filter(|p| p.0[0] > 200 && p.0[1] < 110 && p.0[2] < 110)
         .count();
     assert!(red > 500, "{red} red pixels: no nodes drawn?");
+}
+
+#[test]
+fn a_screenshot_of_an_error_is_saved_and_the_command_fails() {
+    if !has_xvfb("a_screenshot_of_an_error_is_saved_and_the_command_fails") {
+        return;
+    }
+    let server = Xvfb::start().expect("Xvfb did not start");
+    let missing = tempfile::tempdir().unwrap();
+    let model = missing.path().join("no-such-model");
+    let (status, stderr, png, _dir) = run_gui(
+        &server,
+        &[
+            "--fresh",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "hi",
+        ],
+        &[],
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the window shows an error"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    // The picture, which shows the message, is there all the same.
+    let image = image::open(&png).unwrap().to_rgba8();
+    assert!(image.width() >= 1200, "{}", image.width());
 }
 
 #[test]
