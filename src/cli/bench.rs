@@ -251,6 +251,22 @@ pub fn bench(
         )?;
     }
     let config = engine.model().config().clone();
+    // The bandwidth floor is memory's: weights that fit in the last-level cache come faster, and the floor
+    // binds less (a short text on a small model may run under it). Said, so that a ratio under 1 is not
+    // taken for a wrong floor.
+    let l3 = crate::model::cpu_caches::cache_bytes(3);
+    if let Some(l3) = l3.filter(|&l3| config.product_weight_bytes() <= l3 as f64) {
+        let line = format!(
+            "note: the weights ({:.0} MB) fit in this CPU's L3 cache ({:.0} MB): they can come from it faster than the floor's memory bandwidth",
+            config.product_weight_bytes() / 1e6,
+            l3 as f64 / 1e6
+        );
+        if json {
+            eprintln!("{line}");
+        } else {
+            writeln!(out, "{line}")?;
+        }
+    }
     // One untimed analysis warms caches and thread pools, as the first keystroke in the app would.
     engine.analyze(&random_text(&engine, 8, 0)?, &options)?;
     for &tokens in lengths {

@@ -80,14 +80,15 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    // The lens step reads every layer's guess at the last-but-one token.
+    // The lens step reads every layer's guess at the last-but-one token: that column of the lens alone.
     let lens = if last >= 1 {
-        Some(crate::model::lens::lens(
+        Some(crate::model::lens::column(
             &engine,
             &text,
             bos,
             1,
             &crate::model::HeadSet::default(),
+            last - 1,
         )?)
     } else {
         None
@@ -107,7 +108,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
         explanation: &explanation,
         head_scores: &head_scores,
         attribution: attribution.as_ref(),
-        lens: lens.as_ref(),
+        lens: lens.as_deref(),
         carried: Some(&carried),
     };
     let report = steps::report(args.lang, &facts);

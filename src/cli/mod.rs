@@ -125,9 +125,9 @@ pub enum Command {
         /// Score this file in the Perplexity tab once the model is loaded.
         #[arg(long)]
         score_file: Option<std::path::PathBuf>,
-        /// K of the A^K the Markov view draws.
-        #[arg(long)]
-        steps: Option<usize>,
+        /// K of the A^K the Markov view draws, 1 to 16 (as far as its slider goes).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
+        steps: Option<u64>,
         /// Heads to knock out, as layer.head: `--knock-out 0.3,2.1`.
         #[arg(long)]
         knock_out: Option<crate::model::HeadSet>,
@@ -300,7 +300,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 screenshot,
                 fresh,
                 score_file,
-                markov_steps: steps,
+                // 1 to 16, checked by the parser.
+                markov_steps: steps.map(|k| k as usize),
                 // Without --knock-out every head runs: the empty set, HeadSet's default.
                 knock_out: knock_out.unwrap_or_default(),
                 predict,

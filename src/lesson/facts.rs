@@ -17,8 +17,9 @@ pub struct Facts<'a> {
     pub head_scores: &'a [HeadScores],
     /// Direct logit attribution of the last token's prediction.
     pub attribution: Option<&'a Attribution>,
-    /// The logit lens of the text, as the model is (no head knocked out unless the analysis has).
-    pub lens: Option<&'a crate::model::lens::Lens>,
+    /// The logit lens at the last-but-one token, as the model is (no head knocked out unless the analysis has):
+    /// each layer's cell there, the stream entering block 0 first and the model's output last.
+    pub lens: Option<&'a [crate::model::lens::LensCell]>,
     /// What the head moves to the last token from each token, α_ij ‖f(x_j)‖ (see [`crate::model::norms`]).
     pub carried: Option<&'a [f64]>,
 }

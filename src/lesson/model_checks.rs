@@ -62,13 +62,8 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                     "文字只有一個詞元：它前面沒有東西可以預測它。多打一個字。",
                 ));
             };
-            let output = lens.layers.len().saturating_sub(1);
-            let top = |l: usize| {
-                lens.layers
-                    .get(l)
-                    .and_then(|row| row.get(pos))
-                    .and_then(|c| c.top_k.first())
-            };
+            let output = lens.len().saturating_sub(1);
+            let top = |l: usize| lens.get(l).and_then(|c| c.top_k.first());
             let first = (0..=output).find(|&l| top(l).is_some_and(|g| g.id == next.id));
             let answer = match first {
                 Some(0) => 0,
@@ -88,7 +83,7 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 .collect();
             let climb: Vec<String> = (0..=output)
                 .filter_map(|l| {
-                    let lp = lens.layers.get(l)?.get(pos)?.next_logprob?;
+                    let lp = lens.get(l)?.next_logprob?;
                     Some(crate::format::percent(lp))
                 })
                 .collect();

@@ -40,6 +40,16 @@ pub struct Lens {
     pub layers: Vec<Vec<LensCell>>,
 }
 
+impl Lens {
+    /// Each layer's cell at `position` (as [`column`] gives them), or `None` past the text.
+    pub fn at(&self, position: usize) -> Option<Vec<LensCell>> {
+        self.layers
+            .iter()
+            .map(|row| row.get(position).cloned())
+            .collect()
+    }
+}
+
 /// The lens of `text` (BOS prepended if `bos`) with the heads in `ablated` knocked out, `top_k` guesses a cell.
 pub fn lens(
     engine: &Engine,
@@ -49,15 +59,8 @@ pub fn lens(
     ablated: &HeadSet,
 ) -> Result<Lens, EngineError> {
     let ids = ids_in_context(engine, text, bos)?;
-    let model = engine.model();
-    let trace = model.trace(&ids, ablated)?;
     let t = ids.len();
-    let mut layers = Vec::with_capacity(trace.layers.len() + 1);
-    for stream in trace.layers.iter().map(|l| &l.input) {
-        let hidden = model.final_norm_forward(stream)?;
-        layers.push(cells(engine, &hidden, &ids, top_k)?);
-    }
-    layers.push(cells(engine, &trace.hidden, &ids, top_k)?);
+    let layers = rows_of(engine, &ids, top_k, ablated, 0..t)?;
     if layers.iter().any(|row| row.len() != t) {
         return Err(EngineError::Internal("a lens row without a cell per token"));
     }
@@ -67,25 +70,75 @@ pub fn lens(
     })
 }
 
+/// The lens at one position of `text`: each layer's cell there, in the order of [`Lens::layers`] (the stream
+/// entering block 0 first, the model's output last). What the lesson reads, at the cost of one forward pass and
+/// one row of logits a layer, where a whole lens takes a row of logits for every position of every layer (for
+/// 900 tokens of GPT-2 small, 13 × 900 rows of 50,257). An error for a position past the text.
+pub fn column(
+    engine: &Engine,
+    text: &str,
+    bos: bool,
+    top_k: usize,
+    ablated: &HeadSet,
+    position: usize,
+) -> Result<Vec<LensCell>, EngineError> {
+    let ids = ids_in_context(engine, text, bos)?;
+    let last = ids.len() - 1; // ids_in_context returns at least one id
+    if position > last {
+        return Err(EngineError::Position { position, last });
+    }
+    rows_of(engine, &ids, top_k, ablated, position..position + 1)?
+        .into_iter()
+        .map(|mut row| {
+            row.pop()
+                .ok_or(EngineError::Internal("a lens layer without its cell"))
+        })
+        .collect()
+}
+
+/// Each layer's cells at `positions` of `ids`: the streams entering each block, then the output.
+fn rows_of(
+    engine: &Engine,
+    ids: &[u32],
+    top_k: usize,
+    ablated: &HeadSet,
+    positions: std::ops::Range<usize>,
+) -> Result<Vec<Vec<LensCell>>, EngineError> {
+    let model = engine.model();
+    let trace = model.trace(ids, ablated)?;
+    let mut layers = Vec::with_capacity(trace.layers.len() + 1);
+    for stream in trace.layers.iter().map(|l| &l.input) {
+        let rows = stream.narrow(0, positions.start, positions.len())?;
+        let hidden = model.final_norm_forward(&rows)?;
+        layers.push(cells(engine, &hidden, ids, top_k, positions.start)?);
+    }
+    let output = trace.hidden.narrow(0, positions.start, positions.len())?;
+    layers.push(cells(engine, &output, ids, top_k, positions.start)?);
+    Ok(layers)
+}
+
 /// Rows of logits computed at once: enough for efficient products, few enough that GPT-2's 50,257-wide rows
 /// take 13 MB.
 const CHUNK: usize = 64;
 
-/// The cells of one layer from its final hidden states `hidden` (t, n_embd), in chunks of rows.
+/// The cells of one layer from its final hidden states `hidden` (rows, n_embd) of the positions from `first`
+/// on, in chunks of rows.
 fn cells(
     engine: &Engine,
     hidden: &candle_core::Tensor,
     ids: &[u32],
     top_k: usize,
+    first: usize,
 ) -> Result<Vec<LensCell>, EngineError> {
     let model = engine.model();
     let vocab = engine.info().vocab_size;
-    let mut out = Vec::with_capacity(ids.len());
-    for start in (0..ids.len()).step_by(CHUNK) {
-        let len = CHUNK.min(ids.len() - start);
+    let rows = hidden.dim(0)?;
+    let mut out = Vec::with_capacity(rows);
+    for start in (0..rows).step_by(CHUNK) {
+        let len = CHUNK.min(rows - start);
         let logits: Vec<f32> = model.logits(hidden, start, len)?.flatten_all()?.to_vec1()?;
-        // Row r predicts the token after position start + r; the last position has none.
-        let next: Vec<Option<u32>> = (start..start + len)
+        // Row r predicts the token after position first + start + r; the last position has none.
+        let next: Vec<Option<u32>> = (first + start..first + start + len)
             .map(|p| ids.get(p + 1).copied())
             .collect();
         // The statistics `analyze` gives each token, by the same function.

@@ -4,8 +4,11 @@
 
 use serde_json::Value;
 
+use attngraph::model::Kernels;
+
 use crate::util::{
-    assert_clean_failure, assert_success, case_input, cli_json, fixtures, num as f, run_cli,
+    assert_clean_failure, assert_success, case_input, cli_json, engine_named, fixtures, num as f,
+    run_cli,
 };
 
 #[test]
@@ -92,6 +95,62 @@ fn the_lens_equals_transformers_on_every_layer_and_position() {
                 "{what}: position {p}: lens {a} vs analyze {b}"
             );
         }
+    }
+}
+
+#[test]
+fn one_column_of_the_lens_equals_transformers_at_its_position() {
+    // What the lesson reads: every layer at one position, against the same reference as the whole lens.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("lens_reference.json")).unwrap(),
+    )
+    .unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let engine = engine_named(case["model"].as_str().unwrap(), Kernels::default());
+        let (_, text, _, what) = case_input(case);
+        let bos = case["bos"] == true;
+        let want = case["layers"].as_array().unwrap();
+        let n = want[0].as_array().unwrap().len();
+        for p in [0, n / 2, n - 1] {
+            let column = attngraph::model::lens::column(
+                &engine,
+                &text,
+                bos,
+                1,
+                &attngraph::model::HeadSet::default(),
+                p,
+            )
+            .unwrap();
+            assert_eq!(column.len(), want.len(), "{what}: layers");
+            for (l, (cell, row)) in column.iter().zip(want).enumerate() {
+                let w = &row[p];
+                let at = format!("{what}: layer {l} position {p}");
+                match (cell.next_logprob, w["next_logprob"].as_f64()) {
+                    (Some(a), Some(b)) => assert!((a - b).abs() < 1e-4, "{at}: {a} vs {b}"),
+                    (None, None) => {}
+                    other => panic!("{at}: next_logprob {other:?}"),
+                }
+                assert!(
+                    (cell.entropy_bits - f(&w["entropy_bits"])).abs() < 1e-4,
+                    "{at}"
+                );
+                assert_eq!(
+                    u64::from(cell.top_k[0].id),
+                    w["top_ids"][0].as_u64().unwrap(),
+                    "{at}: top guess"
+                );
+            }
+        }
+        // Past the text: an error, not an empty column.
+        let past = attngraph::model::lens::column(
+            &engine,
+            &text,
+            bos,
+            1,
+            &attngraph::model::HeadSet::default(),
+            n,
+        );
+        assert!(past.is_err(), "{what}");
     }
 }
 

@@ -24,12 +24,17 @@ pub(super) fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Ve
         .explained()
         .filter(|e| (e.explanation.layer, e.explanation.head) == head);
     let last = a.tokens.len().saturating_sub(1);
+    // The lens at the last-but-one token, what the lens step reads.
+    let lens_column = session
+        .lensed(&b.view.knocked_out)
+        .zip(a.tokens.len().checked_sub(2))
+        .and_then(|(lens, pos)| lens.at(pos));
     let facts = explained.map(|e| Facts {
         analysis: a,
         explanation: &e.explanation,
         head_scores: session.head_scores(),
         attribution: session.attribution().filter(|at| at.position + 1 == last),
-        lens: session.lensed(&b.view.knocked_out),
+        lens: lens_column.as_deref(),
         carried: Some(e.carried.as_slice()),
     });
     let failure = session
