@@ -21,4 +21,5 @@ pub mod model;
 pub mod session;
 #[cfg(test)]
 mod skip_report;
+pub mod text_file;
 pub mod ui;

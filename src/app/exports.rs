@@ -308,7 +308,7 @@ impl Exports {
                 let failure = match (&result, shown_error) {
                     (Err(err), _) => Some(format!("screenshot failed: {err}")),
                     (Ok(()), Some(shown)) => Some(format!(
-                        "the screenshot {} was saved, but the window shows an error instead of the analysis: {shown}",
+                        "the screenshot {} was saved, but the window shows an error: {shown}",
                         shot.path.display()
                     )),
                     (Ok(()), None) => None,

@@ -78,43 +78,33 @@ impl TextArgs {
     }
 }
 
-/// The most a text file may hold: 1 GiB, a few hundred million tokens, days of scoring on a CPU. Past it, a
-/// reader is more likely a device that never ends (`/dev/zero`) than a text, and is stopped before memory runs out.
-const MAX_TEXT_BYTES: u64 = 1 << 30;
-
-/// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte.
+/// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte; at most
+/// [`crate::text_file::MAX_BYTES`].
 pub(super) fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let shown = if path.as_os_str() == "-" {
-        "stdin".to_string()
+    let bytes = if path.as_os_str() == "-" {
+        crate::text_file::read(std::io::stdin()).context("cannot read stdin")?
     } else {
-        path.display().to_string()
-    };
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .take(MAX_TEXT_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
-    } else {
-        let cannot = || {
+        let file = std::fs::File::open(path).with_context(|| {
             format!(
                 "cannot read {}: check the path, or give - to read stdin",
                 path.display()
             )
-        };
-        std::fs::File::open(path)
-            .and_then(|file| file.take(MAX_TEXT_BYTES + 1).read_to_end(&mut bytes))
-            .with_context(cannot)?;
+        })?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            anyhow::bail!("{} is a folder: give a text file", path.display());
+        }
+        let bytes = crate::text_file::read(file)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         // No file this command writes may replace it (`export::write_atomic` refuses).
         crate::export::note_input(path);
-    }
-    if bytes.len() as u64 > MAX_TEXT_BYTES {
-        anyhow::bail!(
-            "{shown} holds more than 1 GiB: that is no text to read whole; give a part of it (e.g. head -c 10M)"
-        );
-    }
+        bytes
+    };
     String::from_utf8(bytes).map_err(|err| {
+        let shown = if path.as_os_str() == "-" {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
         anyhow::anyhow!(
             "{shown} is not valid UTF-8: invalid byte at offset {}; convert it first (e.g. iconv -f latin1 -t utf-8)",
             err.utf8_error().valid_up_to()

@@ -153,11 +153,11 @@ pub fn export(
             output.display()
         );
     };
-    let written = (output.as_os_str() != "-").then_some(output);
-    let snap = args.snapshot(layout, crate::markov::DEFAULT_TELEPORT, 1, written)?;
     if output.as_os_str() == "-" && format == Format::Png {
         bail!("PNG is binary: give a file with -o, e.g. -o graph.png");
     }
+    let written = (output.as_os_str() != "-").then_some(output);
+    let snap = args.snapshot(layout, crate::markov::DEFAULT_TELEPORT, 1, written)?;
     let bytes = export::render_bytes(&snap, format).map_err(|err| {
         let too_large = matches!(
             &err,

@@ -68,9 +68,12 @@ pub fn run(args: &PatchArgs) -> anyhow::Result<()> {
 fn token_id(engine: &Engine, given: &str) -> anyhow::Result<u32> {
     let vocab = engine.info().vocab_size;
     if let Some(digits) = given.strip_prefix('#') {
-        let id: u32 = digits
-            .parse()
-            .with_context(|| format!("{given:?} is not #ID with a number after #"))?;
+        let id: u32 = digits.parse().with_context(|| {
+            format!(
+                "{given:?} is not #ID with a whole number from 0 to {} after #",
+                vocab - 1
+            )
+        })?;
         if id as usize >= vocab {
             bail!(
                 "token id {id} is outside the vocabulary: ids run 0–{}",

@@ -142,8 +142,9 @@ impl<'a> From<Option<&'a TokenStats>> for FlatStats<'a> {
     }
 }
 
-/// Pre-softmax scores QK^T/√d of every head, dense [layer][head][query][key] (the upper triangle is what the
-/// mask removes; it is kept to show that the score matrix is not symmetric).
+/// Pre-softmax scores QK^T/√d, dense [layer][head][query][key] (the upper triangle is what the mask removes; it is
+/// kept to show that the score matrix is not symmetric): one entry a layer, empty for a layer whose scores were
+/// not kept ([`super::KeepScores`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scores(pub Vec<Vec<Vec<Vec<f32>>>>);
 
@@ -171,7 +172,7 @@ pub struct Analysis {
     pub next_top_k: Vec<Alternative>,
     /// Attention probabilities of every layer and head.
     pub attentions: Attentions,
-    /// Pre-softmax scores, when asked for.
+    /// Pre-softmax scores, when asked for: every layer's, or one layer's with the others empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scores: Option<Scores>,
     /// The heads knocked out while reading the text (empty: none).

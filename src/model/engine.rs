@@ -234,6 +234,15 @@ impl Engine {
         let (ids, spans) = self.tokenize(text, options.bos)?;
         let info = self.info();
         options.ablated.check(info.n_layer, info.n_head)?;
+        if let KeepScores::Layer(layer) = options.keep_scores {
+            if layer >= info.n_layer {
+                return Err(super::head_set::HeadSetError::Layer {
+                    layer,
+                    last: info.n_layer.saturating_sub(1),
+                }
+                .into());
+            }
+        }
         if ids.len() > info.n_positions {
             return Err(EngineError::TooLong {
                 tokens: ids.len(),

@@ -41,7 +41,8 @@ pub struct Lens {
 }
 
 impl Lens {
-    /// Each layer's cell at `position` (as [`column`] gives them), or `None` past the text.
+    /// Each layer's cell at `position`, or `None` past the text: what [`column`] gives, to rounding (the whole
+    /// lens takes its logits in products of 64 rows, the column one row at a time, which sums in another order).
     pub fn at(&self, position: usize) -> Option<Vec<LensCell>> {
         self.layers
             .iter()

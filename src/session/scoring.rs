@@ -57,10 +57,12 @@ pub fn score_file(
     bos: bool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ScoredFile, ScoringError> {
-    let bytes = std::fs::read(path).map_err(|source| ScoringError::Read {
-        path: path.to_string(),
-        source,
-    })?;
+    let bytes = std::fs::File::open(path)
+        .and_then(crate::text_file::read)
+        .map_err(|source| ScoringError::Read {
+            path: path.to_string(),
+            source,
+        })?;
     let text = String::from_utf8(bytes).map_err(|e| ScoringError::NotUtf8 {
         path: path.to_string(),
         offset: e.utf8_error().valid_up_to(),

@@ -186,6 +186,27 @@ fn options_that_would_change_nothing_or_give_a_plausible_nothing_are_refused() {
         &["attribute", "--model", m, "--text", "I love tennis."],
         &["--position", "--predict"],
     );
+    // /dev/stdout as the output, when stdout is a pipe (as here): the graph comes through it.
+    let out = run_cli(
+        &[
+            "export",
+            "--model",
+            m,
+            "--text",
+            "I love tennis.",
+            "--layer",
+            "0",
+            "--head",
+            "0",
+            "--format",
+            "svg",
+            "-o",
+            "/dev/stdout",
+        ],
+        &[],
+    );
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
     // An empty model id.
     assert_clean_failure(
         &run_cli(&["analyze", "--model", "", "--text", "hi"], &[]),

@@ -141,6 +141,30 @@ fn one_column_of_the_lens_equals_transformers_at_its_position() {
                 );
             }
         }
+        // The whole lens's cells at the middle position (what the app's lesson reads): the column's, to rounding.
+        let whole = attngraph::model::lens::lens(
+            &engine,
+            &text,
+            bos,
+            1,
+            &attngraph::model::HeadSet::default(),
+        )
+        .unwrap();
+        let column = attngraph::model::lens::column(
+            &engine,
+            &text,
+            bos,
+            1,
+            &attngraph::model::HeadSet::default(),
+            n / 2,
+        )
+        .unwrap();
+        let at = whole.at(n / 2).unwrap();
+        for (a, b) in at.iter().zip(&column) {
+            assert!((a.entropy_bits - b.entropy_bits).abs() < 1e-6, "{what}");
+            assert_eq!(a.top_k[0].id, b.top_k[0].id, "{what}");
+        }
+        assert!(whole.at(n).is_none(), "{what}: past the text");
         // Past the text: an error, not an empty column.
         let past = attngraph::model::lens::column(
             &engine,

@@ -246,7 +246,7 @@ fn a_screenshot_of_an_error_is_saved_and_the_command_fails() {
         &[],
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("the window shows an error"), "{stderr}");
+    assert!(stderr.contains("the window shows an error:"), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
     // The picture, which shows the message, is there all the same.
     let image = image::open(&png).unwrap().to_rgba8();
