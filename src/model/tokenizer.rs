@@ -103,9 +103,13 @@ impl TextTokenizer {
         let (Some(vocab_str), Some(merges_str)) = (vocab.to_str(), merges.to_str()) else {
             return Err(load_err(vocab, "the path is not valid UTF-8".into()));
         };
+        // The BPE reads both files; its error may be about either, so both are named.
         let bpe = BPE::from_file(vocab_str, merges_str)
             .build()
-            .map_err(|err| load_err(vocab, err.to_string()))?;
+            .map_err(|err| TokenizerError::Load {
+                path: format!("{} and {}", vocab.display(), merges.display()),
+                message: err.to_string(),
+            })?;
         let mut inner = Tokenizer::new(bpe);
         inner.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
         inner.with_decoder(Some(ByteLevel::default()));

@@ -283,14 +283,15 @@ fn lesson_figure(
         Figure::Heads => commands.extend(grid_ui(ui, b, a, 60.0, true, OnClick::Select)),
         Figure::Lens => {
             let pos = a.tokens.len().checked_sub(2);
-            match (b.session.lensed(&b.view.knocked_out), pos) {
-                (Some(lens), Some(pos)) => {
+            // The same column of the lens the step's check reads.
+            let column = pos.and_then(|pos| b.session.lensed(&b.view.knocked_out)?.at(pos));
+            match (column, pos) {
+                (Some(column), Some(pos)) => {
                     let next = crate::format::token(&a.tokens[pos + 1].display);
-                    let points: Vec<[f64; 2]> = lens
-                        .layers
+                    let points: Vec<[f64; 2]> = column
                         .iter()
                         .enumerate()
-                        .filter_map(|(l, row)| Some([l as f64, row.get(pos)?.next_logprob?.exp()]))
+                        .filter_map(|(l, cell)| Some([l as f64, cell.next_logprob?.exp()]))
                         .collect();
                     ui.label(format!(
                         "p({next}) after {}, layer by layer (the last is the output); each layer's top guess below",
@@ -312,8 +313,8 @@ fn lesson_figure(
                             );
                         });
                     ui.horizontal_wrapped(|ui| {
-                        for (l, row) in lens.layers.iter().enumerate() {
-                            if let Some(g) = row.get(pos).and_then(|c| c.top_k.first()) {
+                        for (l, cell) in column.iter().enumerate() {
+                            if let Some(g) = cell.top_k.first() {
                                 ui.label(format!("{l}: {}", crate::format::token(&g.text)));
                             }
                         }
