@@ -281,15 +281,15 @@ impl Exports {
     }
 
     /// Advances a screenshot on its way: counts frames once `ready` (with `--screenshot`, the analysis is
-    /// drawn), asks for the picture, saves it when it arrives, and closes the window after `--screenshot`. With
-    /// `shown_error`, what the window shows instead of an analysis, a closing screenshot is saved all the same
+    /// drawn), asks for the picture, saves it when it arrives, and closes the window after `--screenshot`. Where
+    /// `shown_error` gives what the window shows instead of an analysis, a closing screenshot is saved all the same
     /// (it shows the message) and the command fails with the message, so a script does not take it for the
     /// picture it asked for.
     pub fn screenshot_step(
         &mut self,
         ui: &egui::Ui,
         ready: bool,
-        shown_error: Option<String>,
+        shown_error: impl FnOnce() -> Option<String>,
     ) -> Option<Notice> {
         let mut shot = self.screenshot.take()?;
         let image = ui.input(|i| {
@@ -305,7 +305,7 @@ impl Exports {
             };
             let result = save_png(&shot.path, &image);
             if shot.closing {
-                let failure = match (&result, shown_error) {
+                let failure = match (&result, shown_error()) {
                     (Err(err), _) => Some(format!("screenshot failed: {err}")),
                     (Ok(()), Some(shown)) => Some(format!(
                         "the screenshot {} was saved, but the window shows an error: {shown}",

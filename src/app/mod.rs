@@ -387,13 +387,16 @@ impl AttnApp {
         let ready = (self.session.analysis().is_some() && !self.busy() && scored)
             || self.session.load_error().is_some()
             || (self.session.analyze_error().is_some() && !self.busy());
-        // What the window shows instead of what was asked for: a closing screenshot saves it, and says so.
-        let shown_error = self
-            .session
-            .load_error()
-            .map(|e| e.to_string())
-            .or_else(|| self.session.analyze_error().map(|e| e.to_string()))
-            .or_else(|| self.perplexity.error.clone());
+        // What the window shows instead of what was asked for: a closing screenshot saves it, and says so. Made
+        // only when a picture arrives.
+        let (session, perplexity) = (&self.session, &self.perplexity);
+        let shown_error = || {
+            session
+                .load_error()
+                .map(|e| e.to_string())
+                .or_else(|| session.analyze_error().map(|e| e.to_string()))
+                .or_else(|| perplexity.error.clone())
+        };
         if let Some(notice) = self.exports.screenshot_step(ui, ready, shown_error) {
             self.notice = Some(notice);
         }

@@ -13,10 +13,7 @@ use crate::util::{
 
 #[test]
 fn the_lens_equals_transformers_on_every_layer_and_position() {
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("lens_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("lens_reference.json");
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 4);
     for case in cases {
@@ -101,26 +98,18 @@ fn the_lens_equals_transformers_on_every_layer_and_position() {
 #[test]
 fn one_column_of_the_lens_equals_transformers_at_its_position() {
     // What the lesson reads: every layer at one position, against the same reference as the whole lens.
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("lens_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("lens_reference.json");
     for case in reference["cases"].as_array().unwrap() {
         let engine = engine_named(case["model"].as_str().unwrap(), Kernels::default());
         let (_, text, _, what) = case_input(case);
         let bos = case["bos"] == true;
         let want = case["layers"].as_array().unwrap();
         let n = want[0].as_array().unwrap().len();
+        let none = attngraph::model::HeadSet::default();
+        let column_at = |p| attngraph::model::lens::column(&engine, &text, bos, 1, &none, p);
+        let middle = column_at(n / 2).unwrap();
         for p in [0, n / 2, n - 1] {
-            let column = attngraph::model::lens::column(
-                &engine,
-                &text,
-                bos,
-                1,
-                &attngraph::model::HeadSet::default(),
-                p,
-            )
-            .unwrap();
+            let column = column_at(p).unwrap();
             assert_eq!(column.len(), want.len(), "{what}: layers");
             for (l, (cell, row)) in column.iter().zip(want).enumerate() {
                 let w = &row[p];
@@ -142,39 +131,15 @@ fn one_column_of_the_lens_equals_transformers_at_its_position() {
             }
         }
         // The whole lens's cells at the middle position (what the app's lesson reads): the column's, to rounding.
-        let whole = attngraph::model::lens::lens(
-            &engine,
-            &text,
-            bos,
-            1,
-            &attngraph::model::HeadSet::default(),
-        )
-        .unwrap();
-        let column = attngraph::model::lens::column(
-            &engine,
-            &text,
-            bos,
-            1,
-            &attngraph::model::HeadSet::default(),
-            n / 2,
-        )
-        .unwrap();
+        let whole = attngraph::model::lens::lens(&engine, &text, bos, 1, &none).unwrap();
         let at = whole.at(n / 2).unwrap();
-        for (a, b) in at.iter().zip(&column) {
+        for (a, b) in at.iter().zip(&middle) {
             assert!((a.entropy_bits - b.entropy_bits).abs() < 1e-6, "{what}");
             assert_eq!(a.top_k[0].id, b.top_k[0].id, "{what}");
         }
         assert!(whole.at(n).is_none(), "{what}: past the text");
         // Past the text: an error, not an empty column.
-        let past = attngraph::model::lens::column(
-            &engine,
-            &text,
-            bos,
-            1,
-            &attngraph::model::HeadSet::default(),
-            n,
-        );
-        assert!(past.is_err(), "{what}");
+        assert!(column_at(n).is_err(), "{what}");
     }
 }
 

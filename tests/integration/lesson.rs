@@ -446,10 +446,7 @@ fn the_lessons_answers_are_numpys() {
 fn the_lens_step_names_the_layer_transformers_finds() {
     // The layer where the last token first tops the lens after the token before it, from transformers' own
     // hidden states (tests/fixtures/lens_reference.json), against the lesson's answer on the same text.
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("lens_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("lens_reference.json");
     for case in reference["cases"].as_array().unwrap() {
         let (model, text, bos, what) = crate::util::case_input(case);
         let ids = case["ids"].as_array().unwrap();
@@ -502,10 +499,7 @@ fn the_lens_step_names_the_layer_transformers_finds() {
 fn the_sink_step_weighs_token_0_as_numpy_does() {
     // From numpy's norms on transformers' states (tests/fixtures/norms_reference.json): the last token's row of
     // α_ij ‖f(x_j)‖ gives token 0's share of what the head moves; α_0 = that entry over ‖f(x_0)‖.
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("norms_reference.json");
     for case in reference["cases"].as_array().unwrap() {
         let (model, text, bos, what) = crate::util::case_input(case);
         let (layer, head) = (1usize, 0usize);

@@ -6,14 +6,11 @@ use attngraph::markov;
 use attngraph::model::Attentions;
 use serde_json::Value;
 
-use crate::util::{fixtures, ids_of};
+use crate::util::ids_of;
 
 fn load() -> (Value, Attentions, Vec<u32>) {
-    let text = std::fs::read_to_string(fixtures().join("markov_reference.json")).unwrap();
-    let reference: Value = serde_json::from_str(&text).unwrap();
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap())
-            .unwrap();
+    let reference = crate::util::fixture_json("markov_reference.json");
+    let all: Value = crate::util::fixture_json("reference.json");
     let case = all["cases"]
         .as_array()
         .unwrap()

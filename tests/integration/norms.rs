@@ -46,10 +46,7 @@ fn entrywise_excess(a: &Value, b: &Value) -> f64 {
 
 #[test]
 fn edge_norms_equal_numpy_on_transformers() {
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("norms_reference.json");
     for case in reference["cases"].as_array().unwrap() {
         let (model, text, bos, what) = case_input(case);
         let text = text.as_str();
@@ -96,10 +93,7 @@ fn norms_need_json() {
 #[test]
 fn one_layers_value_norms_equal_numpy() {
     // What the lesson's values figure reads: one layer's ‖f_h(x_j)‖, without the other layers' work.
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("norms_reference.json");
     let case = reference["cases"]
         .as_array()
         .unwrap()
@@ -123,10 +117,7 @@ fn one_layers_value_norms_equal_numpy() {
 
 #[test]
 fn exported_graphs_weigh_edges_by_what_flows_as_numpy_does() {
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("norms_reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value = crate::util::fixture_json("norms_reference.json");
     let dir = tempfile::tempdir().unwrap();
     for case in reference["cases"].as_array().unwrap() {
         let (model, text, bos, what) = case_input(case);

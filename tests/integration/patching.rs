@@ -243,78 +243,37 @@ fn the_patch_command_prints_the_reference_and_refuses_what_it_cannot_patch() {
     );
 
     let demo = model_arg("demo");
-    let out = run_cli(
-        &[
-            "patch",
-            "--model",
-            &demo,
-            "--clean",
-            "I love tennis.",
-            "--corrupt",
-            "I really do love tennis.",
-            "--answer",
-            "#5",
-            "--wrong",
-            "#6",
-        ],
-        &[],
-    );
+    // `patch` from "I love tennis." into `corrupt`, with the answer and the wrong answer given.
+    let patch = |corrupt: &str, answer: &str, wrong: &str| {
+        run_cli(
+            &[
+                "patch",
+                "--model",
+                &demo,
+                "--clean",
+                "I love tennis.",
+                "--corrupt",
+                corrupt,
+                "--answer",
+                answer,
+                "--wrong",
+                wrong,
+            ],
+            &[],
+        )
+    };
+    let out = patch("I really do love tennis.", "#5", "#6");
     let stderr = assert_clean_failure(&out, "the same number of tokens");
     assert!(
         stderr.contains("[␣really]"),
         "both token lists are shown: {stderr}"
     );
-    let out = run_cli(
-        &[
-            "patch",
-            "--model",
-            &demo,
-            "--clean",
-            "I love tennis.",
-            "--corrupt",
-            "I hate tennis.",
-            "--answer",
-            " tennisracket",
-            "--wrong",
-            "#6",
-        ],
-        &[],
-    );
+    let out = patch("I hate tennis.", " tennisracket", "#6");
     let stderr = assert_clean_failure(&out, "not one");
     assert!(stderr.contains("--answer"), "{stderr}");
-    let out = run_cli(
-        &[
-            "patch",
-            "--model",
-            &demo,
-            "--clean",
-            "I love tennis.",
-            "--corrupt",
-            "I hate tennis.",
-            "--answer",
-            "#999999",
-            "--wrong",
-            "#6",
-        ],
-        &[],
-    );
+    let out = patch("I hate tennis.", "#999999", "#6");
     assert_clean_failure(&out, "outside the vocabulary");
     // One token on both sides: every run's metric would be 0.
-    let out = run_cli(
-        &[
-            "patch",
-            "--model",
-            &demo,
-            "--clean",
-            "I love tennis.",
-            "--corrupt",
-            "I hate tennis.",
-            "--answer",
-            "#6",
-            "--wrong",
-            "#6",
-        ],
-        &[],
-    );
+    let out = patch("I hate tennis.", "#6", "#6");
     assert_clean_failure(&out, "the same token");
 }

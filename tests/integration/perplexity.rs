@@ -9,10 +9,7 @@ use crate::util::{
 };
 
 fn reference() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("perplexity_reference.json")).unwrap(),
-    )
-    .unwrap()
+    crate::util::fixture_json("perplexity_reference.json")
 }
 
 fn text_of(name: &str) -> String {

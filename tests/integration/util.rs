@@ -30,9 +30,13 @@ pub fn engine(folder: &Path) -> Engine {
 
 /// Loads an engine from a fixture folder on the CPU with the kernels chosen.
 pub fn engine_with(folder: &Path, kernels: Kernels) -> Engine {
-    let source = ModelSource::Folder(folder.to_path_buf());
+    engine_from(&ModelSource::Folder(folder.to_path_buf()), kernels)
+}
+
+/// Loads `source` on the CPU with the kernels chosen.
+fn engine_from(source: &ModelSource, kernels: Kernels) -> Engine {
     Engine::load_with(
-        &source,
+        source,
         &HubOptions::default(),
         &DeviceKind::Cpu.open().unwrap(),
         kernels,
@@ -42,7 +46,12 @@ pub fn engine_with(folder: &Path, kernels: Kernels) -> Engine {
 
 /// reference.json.
 pub fn reference() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("reference.json")).unwrap();
+    fixture_json("reference.json")
+}
+
+/// A JSON file of `tests/fixtures/`, a reference a committed script wrote.
+pub fn fixture_json(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixtures().join(name)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -218,14 +227,7 @@ pub fn kernel_paths(test: &str) -> [Kernels; 2] {
 
 /// The model a reference file names, `demo` or a fixture folder, with the kernels chosen.
 pub fn engine_named(name: &str, kernels: Kernels) -> Engine {
-    let source = ModelSource::parse(&model_arg(name)).unwrap();
-    Engine::load_with(
-        &source,
-        &HubOptions::default(),
-        &DeviceKind::Cpu.open().unwrap(),
-        kernels,
-    )
-    .unwrap()
+    engine_from(&ModelSource::parse(&model_arg(name)).unwrap(), kernels)
 }
 
 /// The `--model` argument for a reference file's model name: `demo`, or a fixture folder.
