@@ -26,6 +26,19 @@ impl AttnApp {
             Command::CancelDownload => self.session.cancel_download(),
             Command::DismissPrefetch => self.session.dismiss_prefetch(),
             Command::TextEdited => self.edited_at = Some(Instant::now()),
+            Command::CutText(fits) => {
+                if let Some(kept) = self.settings.text.get(..fits) {
+                    let kept = kept.to_string();
+                    self.whole_text = Some(std::mem::replace(&mut self.settings.text, kept));
+                    self.request_analysis();
+                }
+            }
+            Command::UncutText => {
+                if let Some(whole) = self.whole_text.take() {
+                    self.settings.text = whole;
+                    self.request_analysis();
+                }
+            }
             Command::CompareText(text) => {
                 self.settings.compare_text = text;
                 self.compare_edited_at = Some(Instant::now());

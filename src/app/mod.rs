@@ -79,6 +79,8 @@ pub struct AttnApp {
     pick_head: bool,
     /// The text and matrix the lesson's prediction was made on: another one starts the step's question over.
     lesson_for: Option<(crate::session::TextKey, crate::graph::Selection)>,
+    /// The whole text, when the reader kept only its start because the model reads no more at once.
+    whole_text: Option<String>,
 }
 
 impl AttnApp {
@@ -155,6 +157,7 @@ impl AttnApp {
             app_selection: settings_selection,
             pick_head: true,
             lesson_for: None,
+            whole_text: None,
         };
         app.load_model(app.settings.model.clone());
         app
@@ -353,6 +356,7 @@ impl AttnApp {
             settings: &self.settings,
             view: &mut self.view,
             perplexity: &mut self.perplexity,
+            whole_text: self.whole_text.as_deref(),
         };
         let (central, body_commands) = body_ui(ui, body);
         self.central_rect = Some(central);

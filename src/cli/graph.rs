@@ -414,5 +414,19 @@ fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result
             s.badge(heads::TYPE_MIN).unwrap_or("")
         )?;
     }
+    // Every head of one text shares its chance scores.
+    if let Some(c) = scores.first().map(|s| s.chance) {
+        writeln!(
+            out,
+            "\ntype: the kind whose score is at least {} (the copying kinds weighed by their own share where \
+             there is one); previous, sink and self also {:.0}% of the way from chance to 1, where chance is \
+             what a head spreading each row evenly scores here: previous {:.3}, sink {:.3}, self {:.3}",
+            heads::TYPE_MIN,
+            heads::LIFT_MIN * 100.0,
+            c.previous_token,
+            c.sink,
+            c.self_attention
+        )?;
+    }
     Ok(())
 }

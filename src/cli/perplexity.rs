@@ -89,15 +89,10 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let max_length = args.max_length.unwrap_or(engine.info().n_positions);
     let stride = args.stride.unwrap_or((max_length / 2).max(1));
     let (ids, spans) = engine.tokenize(&text, false)?;
-    let Some(&(_, first_end)) = spans.first() else {
-        bail!("the input has no text to score: give a file with some text in it");
-    };
     let bos = args.bos.enabled(&engine, false);
     // Without BOS the first token is context only: its bytes are not scored.
-    let scored_bytes = if bos {
-        text.len()
-    } else {
-        text.len() - first_end
+    let Some(scored_bytes) = crate::model::perplexity::scored_bytes(&text, &spans, bos) else {
+        bail!("the input has no text to score: give a file with some text in it");
     };
     let bar = super::args::progress_bar(ids.len(), "tokens", args.quiet);
     let mut progress = |done: usize, total: usize| {
@@ -114,8 +109,8 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         batch: args.batch,
     };
     let report = crate::model::perplexity::sliding_window(&engine, &ids, options, &mut progress)?;
-    // Σ NLL in bits over the scored text's bytes: comparable across tokenizers (and with gzip).
-    let bits_per_byte = report.nll_sum / std::f64::consts::LN_2 / scored_bytes.max(1) as f64;
+    // A text of one token without BOS stops at sliding_window (too short): scored_bytes is not 0 here.
+    let bits_per_byte = report.bits_per_byte(scored_bytes);
     bar.finish_and_clear();
     if let Some(path) = &args.per_window {
         let mut csv = String::from("begin,end,trg_len,n_scored,mean_nll\n");

@@ -167,13 +167,14 @@ pub(crate) fn ids_in_context(
     if text.is_empty() {
         return Err(EngineError::EmptyText);
     }
-    let (ids, _) = engine.tokenize(text, bos)?;
+    let (ids, spans) = engine.tokenize(text, bos)?;
     let limit = engine.info().n_positions;
     if ids.len() > limit {
         return Err(EngineError::TooLong {
             tokens: ids.len(),
             with_bos: if bos { " (with BOS)" } else { "" },
             limit,
+            fits: Some(engine.fitting_prefix(text, &spans, bos, limit)?),
         });
     }
     Ok(ids)

@@ -180,6 +180,7 @@ impl Engine {
                 tokens: ids.len(),
                 with_bos: "",
                 limit: info.n_positions,
+                fits: None,
             });
         }
         let mut attentions = Attentions::with_shape(info.n_layer, info.n_head, ids.len());
@@ -248,6 +249,7 @@ impl Engine {
                 tokens: ids.len(),
                 with_bos: if options.bos { " (with BOS)" } else { "" },
                 limit: info.n_positions,
+                fits: Some(self.fitting_prefix(text, &spans, options.bos, info.n_positions)?),
             });
         }
         let t = ids.len();
@@ -259,6 +261,7 @@ impl Engine {
                 limit,
                 heads,
                 gb: ATTENTION_BUDGET_GB,
+                fits: Some(self.fitting_prefix(text, &spans, options.bos, limit)?),
             });
         }
         // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).

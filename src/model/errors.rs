@@ -63,6 +63,8 @@ pub enum EngineError {
         with_bos: &'static str,
         /// n_positions.
         limit: usize,
+        /// Bytes of the text's longest prefix, cut between tokens, that fits (`None` for ids that are not a text).
+        fits: Option<usize>,
     },
     /// Longer than the attention of every head can be kept for.
     #[error("the text is {tokens} tokens; keeping every head's attention of this model ({heads} heads) for more than {limit} tokens would take over {gb} GB: shorten it, or score it with sliding windows (`attngraph perplexity`, or the app's Perplexity tab)")]
@@ -75,6 +77,8 @@ pub enum EngineError {
         heads: usize,
         /// The budget in GB.
         gb: usize,
+        /// Bytes of the text's longest prefix, cut between tokens, that fits.
+        fits: Option<usize>,
     },
     /// BOS asked for but the model has no BOS token.
     #[error("this model has no BOS token (its config.json names no bos_token_id and its tokenizer adds none), so none can be put first; use --no-bos (in the app, untick BOS)")]

@@ -12,6 +12,7 @@ pub mod demo;
 mod download;
 pub mod engine;
 mod errors;
+mod fit;
 pub mod flow;
 pub(crate) mod gelu;
 pub mod generate;

@@ -63,6 +63,24 @@ pub struct PerplexityReport {
     pub windows: Vec<Window>,
 }
 
+impl PerplexityReport {
+    /// Σ NLL in bits over `scored_bytes` (from [`scored_bytes`]): comparable across tokenizers, and with gzip.
+    pub fn bits_per_byte(&self, scored_bytes: usize) -> f64 {
+        self.nll_sum / std::f64::consts::LN_2 / scored_bytes as f64
+    }
+}
+
+/// The bytes of `text` whose tokens (`spans`, from [`Engine::tokenize`] without BOS) the windows score: all of
+/// them with BOS; without, all but the first token's, which is context only. `None` for a text of no tokens.
+pub fn scored_bytes(text: &str, spans: &[super::engine::Span], bos: bool) -> Option<usize> {
+    let &(_, first_end) = spans.first()?;
+    Some(if bos {
+        text.len()
+    } else {
+        text.len() - first_end
+    })
+}
+
 /// Errors of the windowed scoring.
 #[derive(Debug, thiserror::Error)]
 pub enum PerplexityError {

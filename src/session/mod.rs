@@ -69,6 +69,8 @@ pub struct Session {
     last_millis: Option<f64>,
     requested_generation: u64,
     shown_generation: u64,
+    /// The generation of the last analysis that failed: it answered, with an error.
+    failed_generation: u64,
     prefetch: Option<(String, Prefetch)>,
     prefetch_inbox: Option<mpsc::Receiver<PrefetchMessage>>,
     prefetch_cancel: Arc<AtomicBool>,
@@ -115,6 +117,7 @@ impl Session {
             last_millis: None,
             requested_generation: 0,
             shown_generation: 0,
+            failed_generation: 0,
         }
     }
 
@@ -313,6 +316,7 @@ impl Session {
                 Response::AnalyzeFailed { generation, error } => {
                     if generation == self.requested_generation && self.model_name.is_some() {
                         self.analyze_error = Some(error);
+                        self.failed_generation = generation;
                     }
                 }
                 Response::SideTaskFailed(task, error) => {
@@ -455,8 +459,7 @@ impl Session {
 
     /// Whether an analysis was asked for and has not arrived (nor failed).
     pub fn analysis_pending(&self) -> bool {
-        self.requested_generation > self.shown_generation
-            && self.analyze_error.is_none()
+        self.requested_generation > self.shown_generation.max(self.failed_generation)
             && self.load_error.is_none()
     }
 

@@ -18,6 +18,10 @@ pub struct ScoredFile {
     pub report: PerplexityReport,
     /// Display text of every token (BOS included when prepended).
     pub tokens: Vec<String>,
+    /// Whether BOS was put first (then the first token is scored too).
+    pub bos: bool,
+    /// Bits per byte over the bytes of the scored tokens.
+    pub bits_per_byte: f64,
 }
 
 /// Why a file could not be scored.
@@ -85,6 +89,12 @@ pub fn score_file(
         batch: 1,
     };
     let report = crate::model::perplexity::sliding_window(engine, &ids, options, progress)?;
+    // sliding_window refuses a text with no token to score, so there are spans, and scored bytes.
+    let bits_per_byte = crate::model::perplexity::scored_bytes(&text, &spans, bos)
+        .map(|bytes| report.bits_per_byte(bytes))
+        .ok_or(crate::model::perplexity::PerplexityError::TooShort(
+            ids.len(),
+        ))?;
     let mut tokens: Vec<String> = Vec::with_capacity(ids.len() + 1);
     if bos {
         let id = engine.bos_token().ok_or(EngineError::NoBosToken)?;
@@ -102,5 +112,7 @@ pub fn score_file(
         stride,
         report,
         tokens,
+        bos,
+        bits_per_byte,
     })
 }

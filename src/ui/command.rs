@@ -90,6 +90,10 @@ pub enum Command {
     DismissPrefetch,
     /// The text was typed in; analyse it after the debounce.
     TextEdited,
+    /// Keep the first this many bytes of a text too long for the model, the whole kept to put back.
+    CutText(usize),
+    /// Put back the whole text that [`Command::CutText`] cut.
+    UncutText,
     /// Analyse the text now (BOS was switched).
     Reanalyze,
     /// Sample tokens after the text and append them.

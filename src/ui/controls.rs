@@ -32,11 +32,13 @@ pub struct Controls<'a> {
 /// Draws the top panel; returns what the app must do.
 pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) -> Vec<Command> {
     let mut commands = Vec::new();
-    ui.horizontal(|ui| {
+    // On a narrow window the tabs go on to a second line rather than off the edge.
+    ui.horizontal_wrapped(|ui| {
         ui.label("Model");
+        let field = (ui.available_width() * 0.18).clamp(120.0, 260.0);
         ui.add(
             egui::TextEdit::singleline(c.model_field)
-                .desired_width(260.0)
+                .desired_width(field)
                 .hint_text("demo, a Hub id or a folder"),
         );
         egui::ComboBox::from_id_salt("known_models")

@@ -261,7 +261,7 @@ fn contribution_ui(
     };
     let heads: f64 = a.heads.iter().flatten().sum();
     ui.small(format!(
-        "heads {heads:+.2} (coloured above) · embeddings {:+.2} · ln_f bias {:+.2}",
+        "heads {heads:+.2} (each head's part is its colour in the grid) · embeddings {:+.2} · ln_f bias {:+.2}",
         a.embeddings, a.ln_bias
     ));
     ui.small(format!("MLPs  {}", parts(&a.mlp)));

@@ -127,10 +127,8 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                             egui::StrokeKind::Inside,
                         );
                     }
-                    let badge = scores
-                        .iter()
-                        .find(|s| s.layer == layer && s.head == head)
-                        .and_then(|s| s.badge(heads::TYPE_MIN));
+                    let head_scores = scores.iter().find(|s| s.layer == layer && s.head == head);
+                    let badge = head_scores.and_then(|s| s.badge(heads::TYPE_MIN));
                     if let Some(badge) = badge {
                         // Light cells (the effect colours near 0) need dark letters.
                         let ink = match value {
@@ -151,6 +149,13 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                         Some(b) => format!("layer {layer} head {head}: {b} head"),
                         None => format!("layer {layer} head {head}"),
                     };
+                    if let Some(s) = head_scores {
+                        let c = s.chance;
+                        hover = format!(
+                            "{hover}\nprevious {:.2} · induction {:.2} · sink {:.2} · self {:.2}\n(a head spreading each row evenly: previous {:.2} · sink {:.2} · self {:.2})",
+                            s.previous_token, s.induction, s.sink, s.self_attention, c.previous_token, c.sink, c.self_attention
+                        );
+                    }
                     if let Some((o, _)) = value {
                         hover = format!("{hover}\n{}", o.describe(layer, head));
                     }

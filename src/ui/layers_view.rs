@@ -247,7 +247,11 @@ fn grid(
                         ui.painter().text(
                             rect.center(),
                             egui::Align2::CENTER_CENTER,
-                            format!("{} {:.2}", shorten(&token(&top.text), columns.token_chars), top.prob),
+                            if columns.with_prob {
+                                format!("{} {:.2}", shorten(&token(&top.text), columns.token_chars), top.prob)
+                            } else {
+                                shorten(&token(&top.text), columns.token_chars)
+                            },
                             egui::FontId::monospace(columns.font_size),
                             text_colour,
                         );
@@ -277,8 +281,11 @@ fn grid(
 struct Columns {
     width: f32,
     font_size: f32,
-    /// Characters of the top guess, ellipsis included, before " 0.97".
+    /// Characters of the top guess, ellipsis included.
     token_chars: usize,
+    /// The guess's probability after it (" 0.97"); in a narrow column the colour and the hover give it, and
+    /// the token has the room.
+    with_prob: bool,
 }
 
 impl Columns {
@@ -291,10 +298,14 @@ impl Columns {
         let font_size = if width >= 100.0 { 12.0 } else { 10.0 };
         // A monospace character is about 0.6 em wide; " 0.97" takes five, and 6 points of margin.
         let chars = ((width - 6.0) / (0.6 * font_size)) as usize;
+        let with_prob = width >= 100.0;
         Self {
             width,
             font_size,
-            token_chars: chars.saturating_sub(5).clamp(3, 9),
+            token_chars: chars
+                .saturating_sub(if with_prob { 5 } else { 0 })
+                .clamp(3, 9),
+            with_prob,
         }
     }
 }
@@ -305,21 +316,25 @@ mod tests {
 
     #[test]
     fn columns_fill_the_panel_then_scroll() {
-        // Wide enough for GPT-2 small's 13 columns at full width: the widest cells, the 9-character tokens.
+        // Wide enough for GPT-2 small's 13 columns at full width: the widest cells, the 9-character tokens
+        // and their probabilities.
         let wide = Columns::fitting(13.0 * 126.0, 13, 8.0);
         assert_eq!(
-            (wide.width, wide.font_size, wide.token_chars),
-            (118.0, 12.0, 9)
+            (wide.width, wide.font_size, wide.token_chars, wide.with_prob),
+            (118.0, 12.0, 9, true)
         );
         // The demo model's 10 columns (nine layers and the output) in the 700 points the default window leaves
-        // them: all of them, narrower, in a smaller font, with 4 characters of each guess.
+        // them: all of them, narrower, in a smaller font, with the guesses' 9 characters and no probability.
         let demo = Columns::fitting(700.0, 10, 8.0);
         assert!(
             demo.width * 10.0 + 8.0 * 10.0 <= 700.0 + 0.01,
             "{}",
             demo.width
         );
-        assert_eq!((demo.font_size, demo.token_chars), (10.0, 4));
+        assert_eq!(
+            (demo.font_size, demo.token_chars, demo.with_prob),
+            (10.0, 9, false)
+        );
         // Too many to fit: the narrowest cells, and the grid scrolls sideways.
         let deep = Columns::fitting(660.0, 25, 8.0);
         assert_eq!(deep.width, Columns::NARROWEST);

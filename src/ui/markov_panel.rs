@@ -31,12 +31,18 @@ pub fn markov_panel_ui(
     {
         command = MarkovCommand::Steps(k);
     }
+    let yes = |b: bool| if b { "yes" } else { "no" };
     ui.label(format!(
-        "row-stochastic: {}  ·  DAG without self-loops: {}  ·  absorbing: {:?}  ·  sink mass {:.3}",
-        report.is_row_stochastic,
-        report.is_dag_without_self_loops,
+        "rows sum to 1: {}  ·  acyclic once the self-loops are left out: {}  ·  absorbing: {:?}  ·  sink mass {:.3}",
+        yes(report.is_row_stochastic),
+        yes(report.is_dag_without_self_loops),
         report.absorbing_states,
         report.sink_mass
+    ));
+    ui.small(format!(
+        "The table is of A itself, one step, whatever k is: where each token's chain goes in the end does not \
+         depend on how many steps the graph shows. π is the teleport ranking with α = {}.",
+        report.teleport
     ));
     egui::CollapsingHeader::new("What am I looking at?").default_open(false).show(ui, |ui| {
         ui.label("Each row of an attention matrix sums to 1: row i is a probability distribution over the tokens \
@@ -73,8 +79,8 @@ pub fn markov_panel_ui(
             "Probability that the chain from token i ends in token 0 (1 for every causal softmax head)",
         ),
         (
-            "π (α)",
-            "Teleport ranking: the stationary distribution with a small random jump",
+            "π",
+            "Teleport ranking: the stationary distribution when each step jumps to a random token with probability α",
         ),
     ];
     let mut table = TableBuilder::new(ui)

@@ -46,7 +46,7 @@ fn round_step(k: usize) -> usize {
 
 /// The heatmap's colour scale, above it: what a dark and a bright cell mean.
 fn colour_scale(ui: &mut egui::Ui, log_scale: bool, causal: bool) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), Sense::hover());
         for i in 0..24 {
             let t = i as f32 / 23.0;

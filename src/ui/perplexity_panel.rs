@@ -121,7 +121,17 @@ impl PerplexityTab {
             return command;
         };
         let p = &r.report.ppl;
-        ui.heading(format!("{}: perplexity {:.3}", r.path, p.token));
+        ui.heading(format!(
+            "{}: perplexity {:.3} · {:.3} bits per byte ({})",
+            r.path,
+            p.token,
+            r.bits_per_byte,
+            if r.bos {
+                "BOS first: every token scored"
+            } else {
+                "no BOS: the first token is context only"
+            }
+        ));
         ui.label(format!(
             "token-weighted (exact) {:.4} · mean of window losses (HF guide 2023–24) {:.4} · Σ loss·trg_len / end (HF guide 2022) {:.4} · {}, {} scored, {} of {}, stride {}",
             p.token, p.window_mean, p.hf_legacy, crate::format::count(r.report.tokens, "token", "tokens"), r.report.predicted_tokens, crate::format::count(r.report.windows.len(), "window", "windows"), r.max_length, r.stride

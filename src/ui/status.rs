@@ -91,6 +91,78 @@ pub fn load_error_ui(ui: &mut egui::Ui, session: &Session) -> Option<Command> {
     browse.then_some(Command::BrowseModelFolder)
 }
 
+/// Above the views when the text is more than the model reads at once: how much, and a button that keeps the
+/// part it reads; after a cut, what was cut and a button that puts it back. `whole` is the text before the
+/// cut, while the text is still its start.
+pub fn too_long_ui(
+    ui: &mut egui::Ui,
+    session: &Session,
+    text: &str,
+    whole: Option<&str>,
+) -> Option<Command> {
+    use crate::model::EngineError::{TooLong, TooManyToKeep};
+    use crate::session::worker::TaskError;
+    let mut command = None;
+    if let Some(whole) = whole.filter(|w| w.len() > text.len() && w.starts_with(text)) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!(
+                "ℹ Showing the first {} of the text's {} characters: the rest is more than the model reads at once.",
+                super::grouped(text.chars().count()),
+                super::grouped(whole.chars().count())
+            ));
+            if ui.button("Put the whole text back").clicked() {
+                command = Some(Command::UncutText);
+            }
+        });
+        ui.separator();
+        return command;
+    }
+    let (tokens, limit, fits) = match session.analyze_error() {
+        Some(TaskError::Engine(TooLong {
+            tokens,
+            limit,
+            fits: Some(fits),
+            ..
+        }))
+        | Some(TaskError::Engine(TooManyToKeep {
+            tokens,
+            limit,
+            fits: Some(fits),
+            ..
+        })) => (*tokens, *limit, *fits),
+        _ => return None,
+    };
+    // The cut is offered only where it is a cut of the text on screen (not of one typed over since).
+    let kept = text
+        .get(..fits)
+        .filter(|kept| !kept.is_empty() && fits < text.len())?;
+    ui.horizontal_wrapped(|ui| {
+        ui.colored_label(
+            ERROR_RED,
+            format!(
+                "⚠ The text is {} tokens; the model reads {} at once.",
+                super::grouped(tokens),
+                super::grouped(limit)
+            ),
+        );
+        let tail: String = {
+            let chars: Vec<char> = kept.trim_end().chars().collect();
+            chars[chars.len().saturating_sub(24)..].iter().collect()
+        };
+        if ui
+            .button(format!("Read its first {} tokens", super::grouped(limit)))
+            .on_hover_text(format!(
+                "Cut the text after “…{tail}” (the whole text is kept: a button puts it back). The Perplexity tab scores a file of any length in sliding windows."
+            ))
+            .clicked()
+        {
+            command = Some(Command::CutText(fits));
+        }
+    });
+    ui.separator();
+    command
+}
+
 /// One line above the views while the demo model stands in for GPT-2 on a first run: GPT-2's download in the
 /// background, the offer to switch once it is in the cache, or why it could not be fetched and how to get it.
 pub fn prefetch_banner_ui(ui: &mut egui::Ui, session: &Session) -> Option<Command> {

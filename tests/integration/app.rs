@@ -1268,7 +1268,7 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
 
     // A paste of many lines: the text box keeps its height (it scrolls), so the view below does not move; the
     // count beside it follows.
-    let text_box = |h: &Harness<'static, AttnApp>| h.get_by_label("attention heatmap").rect().min.y;
+    let text_box = |h: &Harness<'static, AttnApp>| h.get_by_label("drop token 0").rect().min.y;
     let before = text_box(&h);
     let lines = |k: usize| -> String { (0..k).map(|i| format!("Line {i} of a text.\n")).collect() };
     h.state_mut().settings.text = lines(8);
@@ -1278,7 +1278,7 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
     assert!(tokens > 40, "{tokens}");
     assert!(
         (text_box(&h) - before).abs() < 1.0,
-        "the heatmap moved from {before} to {}: the text box grew",
+        "the controls under the text box moved from {before} to {}: the text box grew",
         text_box(&h)
     );
     h.get_by_label(&format!("{tokens} / 64 tokens"));
@@ -1288,6 +1288,23 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
     settle(&mut h);
     h.get_by_label_contains("/ 64 tokens: too long");
     assert!((text_box(&h) - before).abs() < 1.0);
+    // The app offers to read the part that fits: the text is cut between tokens, the cut part kept.
+    let whole = h.state().settings.text.clone();
+    h.get_by_label("Read its first 64 tokens").click();
+    settle(&mut h);
+    let kept = h.state().settings.text.clone();
+    assert!(
+        whole.starts_with(&kept) && kept.len() < whole.len(),
+        "{kept:?}"
+    );
+    let tokens = h.state().session.analysis().unwrap().tokens.len();
+    assert!((60..=64).contains(&tokens), "{tokens}");
+    h.get_by_label(&format!("{tokens} / 64 tokens"));
+    assert_eq!(h.state().session.analysis().unwrap().text, kept);
+    h.get_by_label("Put the whole text back").click();
+    settle(&mut h);
+    assert_eq!(h.state().settings.text, whole);
+    h.get_by_label_contains("/ 64 tokens: too long");
 }
 
 #[test]
@@ -1391,7 +1408,7 @@ fn a_1024_token_paste_keeps_the_text_box_counts_narrows_and_clicks() {
     assert_eq!(n, 1024);
     assert!(
         (heatmap_top(&h) - before).abs() < 1.0,
-        "the heatmap moved from {before} to {}: the text box grew",
+        "the controls under the text box moved from {before} to {}: the text box grew",
         heatmap_top(&h)
     );
     h.get_by_label("1,024 / 1,024 tokens");

@@ -169,7 +169,8 @@ fn the_demo_models_perplexity_on_the_check_pages_matches_transformers() {
 #[test]
 fn the_projects_sentences_are_whole_words_to_the_demo_tokenizer() {
     // "I love tennis." and 我愛網球。 in at most five tokens each, without BOS, from the command line as a user
-    // would ask; the ids are the ones HF tokenizers gives (the reference's cases).
+    // would ask; the ids are the ones HF tokenizers gives (the reference's cases). The lesson's first step says
+    // the demo model reads 我愛網球。 as 我愛 | 網球 | 。: this is what makes it true.
     let reference = demo_reference();
     let sentences: [(&str, &[&str]); 2] = [
         ("I love tennis.", &["I", " love", " tennis", "."]),

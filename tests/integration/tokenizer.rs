@@ -48,3 +48,37 @@ fn i_love_tennis() {
     assert_eq!(tokenizer.text(1842), " love");
     assert_eq!(tokenizer.end_of_text(), Some(50256));
 }
+
+#[test]
+fn the_longest_prefix_that_fits_fits_and_one_more_token_would_not() {
+    // What the app offers to read of a text too long: on GPT-2's byte-level BPE and on the demo model's, whose
+    // Chinese words are tokens of several characters (a cut inside one reads as other tokens).
+    use attngraph::model::Kernels;
+    let english = "The old man walks to the market every morning, and the market is busy. ";
+    let chinese = "我愛網球。老人每天早上走到市場，市場很熱鬧。";
+    for (engine, text) in [
+        (crate::util::engine(&hub_model()), english),
+        (crate::util::engine_named("demo", Kernels::Auto), english),
+        (crate::util::engine_named("demo", Kernels::Auto), chinese),
+    ] {
+        for bos in [false, true] {
+            let (ids, spans) = engine.tokenize(text, bos).unwrap();
+            // Below 1 (2 with BOS) nothing fits: the empty prefix, which the app does not offer.
+            for limit in usize::from(bos)..=ids.len() {
+                let end = engine.fitting_prefix(text, &spans, bos, limit).unwrap();
+                let read = engine.tokenize(&text[..end], bos).unwrap().0.len();
+                assert!(read <= limit, "{text:?} {limit}: {read} tokens");
+                // The next cut between tokens, if any, reads as more than the limit.
+                if let Some(next) = spans.iter().map(|s| s.1).find(|&e| e > end) {
+                    let more = engine.tokenize(&text[..next], bos).unwrap().0.len();
+                    assert!(more > limit, "{text:?} {limit}: {more} tokens at {next}");
+                }
+            }
+            // The whole text fits a limit of its own length.
+            assert_eq!(
+                engine.fitting_prefix(text, &spans, bos, ids.len()).unwrap(),
+                spans.last().unwrap().1
+            );
+        }
+    }
+}

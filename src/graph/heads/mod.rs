@@ -44,7 +44,78 @@ pub struct HeadScores {
     pub duplicate_share: Option<f64>,
     /// The induction pattern's, as `duplicate_share`.
     pub induction_share: Option<f64>,
+    /// What a head with no pattern would score on these rows, for the badge.
+    pub chance: Chance,
 }
+
+/// The previous-token, sink and self scores of a head that spreads each row evenly over the tokens it sees
+/// (row i: 1/(i + 1) on each of tokens 0..=i), with the same exclusions: what causality alone gives. On a
+/// short text they are high (on 4 tokens, 0.52 on token 0 and on the token itself), and any head scores them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Chance {
+    /// The previous-token score's.
+    pub previous_token: f64,
+    /// The sink score's.
+    pub sink: f64,
+    /// The self score's.
+    pub self_attention: f64,
+}
+
+impl Chance {
+    /// The chance scores of a text of `n` tokens with exclusions `ex`: [`score_rows`] on rows of 1/(i + 1),
+    /// summed in closed form.
+    fn of(n: usize, ex: Exclusions) -> Self {
+        let (mut total, mut sink_total, mut self_total) = (0.0, 0.0, 0.0);
+        let (mut previous, mut sink, mut itself) = (0.0, 0.0, 0.0);
+        for i in 0..n {
+            let w = 1.0 / (i as f64 + 1.0);
+            // Row i: token 0 and the token itself (one cell when i is 0), and i − 1 others.
+            let others = i.saturating_sub(1) as f64 * w;
+            let kept = |j: usize| {
+                !((ex.attention_to_token0 && j == 0) || (ex.attention_to_self && j == i))
+            };
+            let sink_kept = |j: usize| !(ex.attention_to_self && j == i);
+            let self_kept = |j: usize| !(ex.attention_to_token0 && j == 0);
+            let row_total = |keep: &dyn Fn(usize) -> bool| {
+                let first = if keep(0) { w } else { 0.0 };
+                let diagonal = if i > 0 && keep(i) { w } else { 0.0 };
+                others + first + diagonal
+            };
+            total += row_total(&kept);
+            sink_total += row_total(&sink_kept);
+            self_total += row_total(&self_kept);
+            if i > 0 && kept(i - 1) {
+                previous += w;
+            }
+            if sink_kept(0) {
+                sink += w;
+            }
+            if self_kept(i) {
+                itself += w;
+            }
+        }
+        Chance {
+            previous_token: ratio(previous, total),
+            sink: ratio(sink, sink_total),
+            self_attention: ratio(itself, self_total),
+        }
+    }
+}
+
+/// How far a score stands above chance, as a share of the room there is: (score − chance) / (1 − chance); 0
+/// where chance is 1 (one token: every head scores 1, and nothing is told).
+fn lift(score: f64, chance: f64) -> f64 {
+    if chance < 1.0 {
+        (score - chance) / (1.0 - chance)
+    } else {
+        0.0
+    }
+}
+
+/// A positional kind (previous token, sink, self) names a head only where its score stands at least this far
+/// above chance ([`lift`]): a third of the way from an even spread to all of each row. On long texts chance is
+/// small and [`TYPE_MIN`] decides; on short ones this keeps causality's own pattern from naming every head.
+pub const LIFT_MIN: f64 = 1.0 / 3.0;
 
 /// The head whose previous-token or induction score is highest (the first of equals): the head with the
 /// clearest pattern to open on. `None` without scores.
@@ -77,7 +148,8 @@ impl HeadScores {
     /// `min` is weighed by that share and puts "sink" out of the running. Copying can only happen in the rows
     /// of tokens that came before (on a sentence said twice, about half), and a head rests on token 0 where its
     /// pattern has no target: an induction head's sink score may beat its induction score, yet it is an
-    /// induction head.
+    /// induction head. A positional kind (previous token, sink, self) counts only where it stands [`LIFT_MIN`]
+    /// above what a head with no pattern would score on the same rows ([`Chance`]).
     pub fn badge(&self, min: f64) -> Option<&'static str> {
         let copies = [self.induction_share, self.duplicate_share]
             .iter()
@@ -86,15 +158,34 @@ impl HeadScores {
             Some(share) if copies => share,
             _ => score,
         };
+        // A positional kind no higher above chance than LIFT_MIN scores 0 here: it names nothing.
+        let positional = |score: f64, chance: f64| {
+            if lift(score, chance) >= LIFT_MIN {
+                score
+            } else {
+                0.0
+            }
+        };
+        let c = &self.chance;
         let kinds = [
             ("induction", weighed(self.induction_share, self.induction)),
-            ("previous", self.previous_token),
+            (
+                "previous",
+                positional(self.previous_token, c.previous_token),
+            ),
             (
                 "duplicate",
                 weighed(self.duplicate_share, self.duplicate_token),
             ),
-            ("self", self.self_attention),
-            ("sink", if copies { 0.0 } else { self.sink }),
+            ("self", positional(self.self_attention, c.self_attention)),
+            (
+                "sink",
+                if copies {
+                    0.0
+                } else {
+                    positional(self.sink, c.sink)
+                },
+            ),
         ];
         kinds
             .iter()
@@ -188,6 +279,7 @@ fn score_rows<'a, T: Copy + Into<f64> + 'a>(
     rows: impl ExactSizeIterator<Item = &'a [T]>,
     copies: &[Vec<usize>],
     ex: Exclusions,
+    chance: Chance,
 ) -> HeadScores {
     assert_eq!(
         rows.len(),
@@ -248,6 +340,7 @@ fn score_rows<'a, T: Copy + Into<f64> + 'a>(
         self_attention: ratio(itself, self_total),
         duplicate_share: duplicate_own.share(total),
         induction_share: induction_own.share(total),
+        chance,
     }
 }
 
@@ -263,13 +356,14 @@ pub fn score_heads(att: &Attentions, ids: &[u32], ex: Exclusions) -> Vec<HeadSco
     use rayon::prelude::*;
     let (n, n_head) = (att.n_tokens(), att.n_head());
     let copies = earlier_copies(ids);
+    let chance = Chance::of(n, ex);
     // Each head on its own thread, in layer-then-head order.
     (0..att.n_layer() * n_head)
         .into_par_iter()
         .map(|i| {
             let (layer, head) = (i / n_head, i % n_head);
             let rows = (0..n).map(|q| att.row(layer, head, q));
-            score_rows((layer, head), rows, &copies, ex)
+            score_rows((layer, head), rows, &copies, ex, chance)
         })
         .collect()
 }

@@ -113,6 +113,7 @@ fn the_clearest_head_has_the_strongest_previous_token_or_induction_score() {
         self_attention: 0.0,
         duplicate_share: None,
         induction_share: None,
+        chance: Chance::default(),
     };
     assert_eq!(clearest_head(&[]), None);
     let scores = [
@@ -182,7 +183,77 @@ fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
         a.iter_rows(),
         &earlier_copies(ids),
         Exclusions::default(),
+        Chance::of(ids.len(), Exclusions::default()),
     )
+}
+
+/// Row i: 1/(i + 1) on each of tokens 0..=i.
+fn uniform_causal(n: usize) -> Matrix {
+    let mut a = Matrix::zeros(n);
+    for i in 0..n {
+        (0..=i).for_each(|j| a.set(i, j, 1.0 / (i as f64 + 1.0)));
+    }
+    a
+}
+
+#[test]
+fn chance_is_the_dense_score_of_an_even_spread() {
+    for n in 1..=12 {
+        let a = uniform_causal(n);
+        for (t0, me) in [(false, false), (true, false), (false, true), (true, true)] {
+            let ex = Exclusions {
+                attention_to_token0: t0,
+                attention_to_self: me,
+            };
+            let sink_ex = Exclusions {
+                attention_to_token0: false,
+                ..ex
+            };
+            let self_ex = Exclusions {
+                attention_to_self: false,
+                ..ex
+            };
+            let c = Chance::of(n, ex);
+            let want = [
+                pattern_score(&a, &previous_token_pattern(n), ex),
+                pattern_score(&a, &sink_pattern(n), sink_ex),
+                pattern_score(&a, &Matrix::identity(n), self_ex),
+            ];
+            let got = [c.previous_token, c.sink, c.self_attention];
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-12, "{n} {ex:?}: {got:?} vs {want:?}");
+            }
+        }
+    }
+    // On 4 tokens an even spread puts (1 + 1/2 + 1/3 + 1/4) / 4 on token 0.
+    assert!((Chance::of(4, Exclusions::default()).sink - 25.0 / 48.0).abs() < 1e-12);
+}
+
+#[test]
+fn on_a_short_text_a_head_with_no_pattern_is_named_nothing() {
+    // An even spread on 4 tokens scores 0.52 on token 0 and on itself, over TYPE_MIN: causality's pattern,
+    // not the head's. A head that puts 0.8 of each row on token 0 is a sink; one that looks back, previous.
+    let ids = [0, 1, 2, 3];
+    assert_eq!(scores_of(&uniform_causal(4), &ids).badge(TYPE_MIN), None);
+    let mut sink = uniform_causal(4);
+    for i in 1..4 {
+        (0..=i).for_each(|j| sink.set(i, j, if j == 0 { 0.8 } else { 0.2 / i as f64 }));
+    }
+    assert_eq!(scores_of(&sink, &ids).badge(TYPE_MIN), Some("sink"));
+    let mut previous = Matrix::zeros(4);
+    previous.set(0, 0, 1.0);
+    (1..4).for_each(|i| previous.set(i, i - 1, 1.0));
+    assert_eq!(scores_of(&previous, &ids).badge(TYPE_MIN), Some("previous"));
+    // One token: every head puts all of it on token 0, itself; nothing is told.
+    assert_eq!(scores_of(&Matrix::identity(1), &[0]).badge(TYPE_MIN), None);
+    // On a long text chance is small and the bar is TYPE_MIN's: 0.45 on token 0 in every row of 50 is a sink.
+    let n = 50;
+    let mut leaning = uniform_causal(n);
+    for i in 1..n {
+        (0..=i).for_each(|j| leaning.set(i, j, if j == 0 { 0.45 } else { 0.55 / i as f64 }));
+    }
+    let ids: Vec<u32> = (0..n as u32).collect();
+    assert_eq!(scores_of(&leaning, &ids).badge(TYPE_MIN), Some("sink"));
 }
 
 #[test]
@@ -227,10 +298,14 @@ fn one_pass_equals_the_dense_definitions() {
                     attention_to_token0: t0,
                     attention_to_self: me,
                 };
-                let got = score_rows((0, 0), head.iter_rows(), &earlier_copies(&ids), ex);
+                let chance = Chance::of(n, ex);
+                let got = score_rows((0, 0), head.iter_rows(), &earlier_copies(&ids), ex, chance);
                 // The rows the app passes are causal, row i holding columns 0..=i: the same scores.
                 let causal = head.iter_rows().enumerate().map(|(i, row)| &row[..=i]);
-                assert_eq!(score_rows((0, 0), causal, &earlier_copies(&ids), ex), got);
+                assert_eq!(
+                    score_rows((0, 0), causal, &earlier_copies(&ids), ex, chance),
+                    got
+                );
                 let sink_ex = Exclusions {
                     attention_to_token0: false,
                     ..ex
@@ -328,8 +403,19 @@ fn on_a_text_with_too_few_repeats_scores_are_not_weighed() {
     // Three repeated tokens: the induction rows are too few to call a head an induction head on them.
     let s = scores_of(&copying_head(3, 2, 1.0), &said_twice(3));
     assert_eq!((s.induction_share, s.duplicate_share), (None, None));
-    // The scores count as they are: sink 4/7 beats induction 3/7.
+    // The scores count as they are: induction 3/7, not weighed by its share (1.0), and sink 4/7, which an
+    // even spread over 7 tokens nearly reaches (0.37: the sink stands only 0.32 of the way above it).
     assert!((s.induction - 3.0 / 7.0).abs() < 1e-12 && (s.sink - 4.0 / 7.0).abs() < 1e-12);
+    assert!(lift(s.sink, s.chance.sink) < LIFT_MIN);
+    assert_eq!(s.badge(0.4), Some("induction"));
+    // Resting on token 0 through a longer first half, the same head is a sink: 7/10 against chance 0.29.
+    let mut ids = vec![0, 11, 12, 13, 14, 15, 16];
+    ids.extend([14, 15, 16]);
+    let mut a = Matrix::zeros(10);
+    (0..7).for_each(|i| a.set(i, 0, 1.0));
+    (7..10).for_each(|i| a.set(i, i - 2, 1.0));
+    let s = scores_of(&a, &ids);
+    assert_eq!(s.induction_share, None);
     assert_eq!(s.badge(0.4), Some("sink"));
     // Four repeated tokens are enough.
     let s = scores_of(&copying_head(4, 3, 1.0), &said_twice(4));

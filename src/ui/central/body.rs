@@ -15,4 +15,6 @@ pub struct Body<'a> {
     pub view: &'a mut ViewState,
     /// The Perplexity tab.
     pub perplexity: &'a mut PerplexityTab,
+    /// The whole text before the reader kept only what the model reads of it.
+    pub whole_text: Option<&'a str>,
 }

@@ -55,6 +55,12 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
     let central = egui::CentralPanel::default().show(ui, |ui| {
         commands.extend(status::prefetch_banner_ui(ui, b.session));
         commands.extend(status::load_error_ui(ui, b.session));
+        commands.extend(status::too_long_ui(
+            ui,
+            b.session,
+            &b.settings.text,
+            b.whole_text,
+        ));
         let model = b.settings.model.as_str();
         match &analysis {
             None => commands.extend(status::waiting_ui(ui, b.session, model)),

@@ -78,19 +78,7 @@ pub(super) fn patch_ui(
         "clean (A) {:.3}, corrupt (B) {:.3}; cells are (patched − corrupt) / (clean − corrupt): 0 restores nothing, 1 restores A's difference (the raw value on hover)",
         result.clean_logit_diff, result.corrupt_logit_diff
     ));
-    legend(ui, "−1", "+1");
-    ui.small("each head's values from A (layers down, heads across)");
-    grid(ui, "patch_heads", &result.heads, result, |l, h| {
-        format!("head {l}.{h}")
-    });
-    ui.small("the residual stream entering each layer (rows), at each position (columns), from A");
-    grid(ui, "patch_residual", &result.residual, result, |l, pos| {
-        let t = result
-            .clean_tokens
-            .get(pos)
-            .map_or_else(String::new, |t| token(&t.text));
-        format!("layer {l}, position {pos} ({t})")
-    });
+    // Above the grids, which may run past the bottom of the window.
     ui.horizontal(|ui| {
         ui.label("save");
         for (label, what) in [
@@ -103,6 +91,19 @@ pub(super) fn patch_ui(
                 commands.push(Command::ExportPatch(what));
             }
         }
+    });
+    legend(ui, "−1", "+1");
+    ui.small("each head's values from A (layers down, heads across)");
+    grid(ui, "patch_heads", &result.heads, result, |l, h| {
+        format!("head {l}.{h}")
+    });
+    ui.small("the residual stream entering each layer (rows), at each position (columns), from A");
+    grid(ui, "patch_residual", &result.residual, result, |l, pos| {
+        let t = result
+            .clean_tokens
+            .get(pos)
+            .map_or_else(String::new, |t| token(&t.text));
+        format!("layer {l}, position {pos} ({t})")
     });
     commands
 }

@@ -1,0 +1,36 @@
+//! The longest prefix of a text that a model reads at once: what the app offers to read when a text is too long.
+
+use super::engine::Span;
+use super::{Engine, EngineError};
+
+impl Engine {
+    /// Bytes of the longest prefix of `text`, cut between two of its tokens (`spans`, from [`Engine::tokenize`]
+    /// with `bos`), that reads as at most `limit` tokens (BOS included). A prefix may tokenize differently
+    /// from the whole at its end (a word cut in two), so each cut is read again until one fits; 0 when not even
+    /// the first token does.
+    pub fn fitting_prefix(
+        &self,
+        text: &str,
+        spans: &[Span],
+        bos: bool,
+        limit: usize,
+    ) -> Result<usize, EngineError> {
+        // The ends of the tokens, BOS's empty span left out, from the longest prefix that could fit down.
+        let ends: Vec<usize> = spans
+            .iter()
+            .skip(usize::from(bos))
+            .map(|&(_, end)| end)
+            .take(limit.saturating_sub(usize::from(bos)))
+            .collect();
+        for &end in ends.iter().rev() {
+            // A span's end lies on a character boundary of the text it came from; one that does not is skipped.
+            let Some(prefix) = text.get(..end) else {
+                continue;
+            };
+            if self.tokenize(prefix, bos)?.0.len() <= limit {
+                return Ok(end);
+            }
+        }
+        Ok(0)
+    }
+}
