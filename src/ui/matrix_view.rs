@@ -83,9 +83,10 @@ pub fn matrix_ui(
     }
     colour_scale(ui, log_scale, causal);
     let id = ui.id().with("matrix_view");
-    let label_w = 110.0;
+    // Row labels are tokens, on the left; column labels are numbers, above: a narrow band.
+    let (label_w, label_h) = (110.0, 24.0);
     let avail = ui.available_size();
-    let side = (avail.x - label_w).min(avail.y - label_w).max(40.0);
+    let side = (avail.x - label_w).min(avail.y - label_h).max(40.0);
     let full = Window {
         first: Vec2::ZERO,
         span: n as f32,
@@ -100,12 +101,14 @@ pub fn matrix_ui(
     // enlarges the cells up to 48 points.
     let side = side.min(48.0 * n as f32);
     let min_span = (side / 48.0).clamp(1.0, n as f32);
-    let (rect, response) =
-        ui.allocate_exact_size(Vec2::splat(label_w + side), Sense::click_and_drag());
+    let (rect, response) = ui.allocate_exact_size(
+        Vec2::new(label_w + side, label_h + side),
+        Sense::click_and_drag(),
+    );
     response.widget_info(|| {
         egui::WidgetInfo::labeled(egui::WidgetType::Other, true, "attention heatmap")
     });
-    let area = Rect::from_min_size(rect.min + Vec2::splat(label_w), Vec2::splat(side));
+    let area = Rect::from_min_size(rect.min + Vec2::new(label_w, label_h), Vec2::splat(side));
     let cell = side / window.span;
 
     // Zoom around the pointer, pan by dragging, double-click for the whole matrix.

@@ -34,14 +34,17 @@ fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
 }
 
 /// Grid lines of a log₁₀ axis: every decade (the thickest); within each, 2× and 5× when at most three decades are
-/// in view, and every multiple (2×, 3×, … 9×) when at most one is, so that a curve that stays near one value still
-/// has numbers beside it.
+/// in view, every multiple (2×, 3×, … 9×) when at most one is, and every tenth (1.1×, 1.2×, …) within a factor of
+/// two, so that a curve that stays near one value still has numbers beside it.
 fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     let (low, high) = input.bounds;
     if !(low.is_finite() && high.is_finite()) || high <= low {
         return Vec::new();
     }
+    // Within a factor of two (138 to 154, say) the whole multiples may be none: tenths of them, 110, 120, ….
+    let tenths: Vec<f64> = (11..100).map(|m| f64::from(m) / 10.0).collect();
     let multiples: &[f64] = match high - low {
+        span if span <= 0.3 => &tenths,
         span if span <= 1.0 => &[2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
         span if span <= 3.0 => &[2.0, 5.0],
         _ => &[],
@@ -301,5 +304,11 @@ mod tests {
             .map(|(label, _)| label)
             .collect();
         assert_eq!(near, ["40k", "50k", "60k", "70k"]);
+        // Within a factor of two (a two-token text at 138 and 154): tenths of the decade.
+        let close: Vec<String> = marks(138f64.log10(), 154f64.log10())
+            .into_iter()
+            .map(|(label, _)| label)
+            .collect();
+        assert_eq!(close, ["140", "150"]);
     }
 }

@@ -1187,11 +1187,12 @@ fn every_character_of_the_chinese_lesson_has_a_glyph() {
 fn click_heatmap_cell(h: &mut Harness<'static, AttnApp>, query: usize, key: usize) {
     let n = h.state().session.analysis().unwrap().tokens.len();
     let rect = h.get_by_label("attention heatmap").rect();
+    // Token labels take 110 points on the left, the column numbers 24 above.
     let cell = (rect.width() - 110.0) / n as f32;
     let pos = rect.min
         + egui::vec2(
             110.0 + (key as f32 + 0.5) * cell,
-            110.0 + (query as f32 + 0.5) * cell,
+            24.0 + (query as f32 + 0.5) * cell,
         );
     h.hover_at(pos);
     h.step();
