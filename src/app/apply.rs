@@ -25,11 +25,23 @@ impl AttnApp {
             Command::BrowseModelFolder => self.exports.browse_model_folder(&self.model_field, ctx),
             Command::CancelDownload => self.session.cancel_download(),
             Command::DismissPrefetch => self.session.dismiss_prefetch(),
-            Command::TextEdited => self.edited_at = Some(Instant::now()),
+            Command::TextEdited => {
+                // The text typed over is the reader's now: nothing cut is put back into it.
+                self.whole_text = None;
+                self.edited_at = Some(Instant::now());
+            }
             Command::CutText(fits) => {
                 if let Some(kept) = self.settings.text.get(..fits) {
                     let kept = kept.to_string();
-                    self.whole_text = Some(std::mem::replace(&mut self.settings.text, kept));
+                    let before = std::mem::replace(&mut self.settings.text, kept);
+                    // Cut again (by a model that reads less): the whole text stays the one first cut.
+                    if !self
+                        .whole_text
+                        .as_ref()
+                        .is_some_and(|whole| whole.starts_with(&before))
+                    {
+                        self.whole_text = Some(before);
+                    }
                     self.request_analysis();
                 }
             }
@@ -222,6 +234,7 @@ impl AttnApp {
                 // Kept in the session; the views draw them from there.
                 Event::Swept | Event::Explained | Event::Lensed | Event::Compared => {}
                 Event::Continued(text) => {
+                    self.whole_text = None;
                     self.settings.text = text;
                     self.request_analysis();
                 }

@@ -23,7 +23,7 @@ pub static EN: [StepText; STEPS] = [
         title: "1 · Text becomes tokens",
         body: &[
             "The model never sees letters. A tokenizer cuts your text into pieces from a fixed vocabulary and the model reads their ids.",
-            "Common words are one token; rarer words and names are cut into several pieces, down to single bytes if need be. A Chinese character is three bytes in UTF-8: GPT-2 reads a few very common ones (是) as one token and most as two or three. A vocabulary trained on Chinese keeps common characters, and common words, whole: the demo model reads 我愛網球。 as three tokens, 我愛 | 網球 | 。.",
+            "Common words are one token; rarer words and names are cut into several pieces, down to single bytes if need be. A Chinese character is three bytes in UTF-8: GPT-2 reads a few very common ones (是) as one token and most as two or three. A vocabulary trained on Chinese keeps common characters and common pairs of them whole: the demo model reads 我愛網球。 as 我愛 | 網球 | 。, three tokens.",
             "Each token takes one row and one column of every attention matrix, so the matrix grows as the square of the token count.",
         ],
         question: "Compared with the words in your text (split at spaces), how many tokens does the model read?",
@@ -153,7 +153,7 @@ pub static ZH_HANT: [StepText; STEPS] = [
         title: "1 · 文字變成詞元",
         body: &[
             "模型看不到字母或漢字。分詞器把文字切成固定詞彙表裡的片段，模型讀的是它們的編號。",
-            "常見的詞是一個詞元；較少見的詞和人名會被切成好幾段，最細可切到單一位元組。一個中文字在 UTF-8 中是三個位元組：GPT-2 只把少數極常用的字（例如「是」）讀成一個詞元，大多數讀成兩到三個。以中文訓練的詞彙表會把常用的字、甚至常用的詞整個收進來：示範模型把「我愛網球。」讀成「我愛｜網球｜。」三個詞元。",
+            "常見的詞是一個詞元；較少見的詞和人名會被切成好幾段，最細可切到單一位元組。一個中文字在 UTF-8 中是三個位元組：GPT-2 只把少數極常用的字（例如「是」）讀成一個詞元，大多數讀成兩到三個。以中文訓練的詞彙表會把常用的字和常見的字組整個收進來：示範模型把「我愛網球。」讀成「我愛｜網球｜。」三個詞元。",
             "每個詞元在每個注意力矩陣中各占一列一行，所以矩陣隨詞元數的平方增長。",
         ],
         question: "和你文字中的詞（以空白分開）相比，模型讀到幾個詞元？",

@@ -174,7 +174,10 @@ pub(crate) fn ids_in_context(
             tokens: ids.len(),
             with_bos: if bos { " (with BOS)" } else { "" },
             limit,
-            fits: Some(engine.fitting_prefix(text, &spans, bos, limit)?),
+            fits: engine
+                .fitting_prefix(text, &spans, bos, limit)
+                .ok()
+                .flatten(),
         });
     }
     Ok(ids)

@@ -244,24 +244,31 @@ impl Engine {
                 .into());
             }
         }
-        if ids.len() > info.n_positions {
-            return Err(EngineError::TooLong {
-                tokens: ids.len(),
-                with_bos: if options.bos { " (with BOS)" } else { "" },
-                limit: info.n_positions,
-                fits: Some(self.fitting_prefix(text, &spans, options.bos, info.n_positions)?),
-            });
-        }
         let t = ids.len();
         let heads = info.n_layer * info.n_head;
         let limit = tokens_within_budget(heads);
+        // The part of the text that can be read is within both bounds, whichever refuses it. A failure to find
+        // it leaves the refusal as it is, with no part to offer.
+        let fits = || {
+            self.fitting_prefix(text, &spans, options.bos, info.n_positions.min(limit))
+                .ok()
+                .flatten()
+        };
+        if t > info.n_positions {
+            return Err(EngineError::TooLong {
+                tokens: t,
+                with_bos: if options.bos { " (with BOS)" } else { "" },
+                limit: info.n_positions,
+                fits: fits(),
+            });
+        }
         if t > limit {
             return Err(EngineError::TooManyToKeep {
                 tokens: t,
                 limit,
                 heads,
                 gb: ATTENTION_BUDGET_GB,
-                fits: Some(self.fitting_prefix(text, &spans, options.bos, limit)?),
+                fits: fits(),
             });
         }
         // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).

@@ -63,7 +63,8 @@ pub enum EngineError {
         with_bos: &'static str,
         /// n_positions.
         limit: usize,
-        /// Bytes of the text's longest prefix, cut between tokens, that fits (`None` for ids that are not a text).
+        /// Bytes of the part of the text that can be read (see [`Engine::fitting_prefix`](super::Engine)),
+        /// within this limit and the memory's; `None` for ids that are not a text, or where no part can be.
         fits: Option<usize>,
     },
     /// Longer than the attention of every head can be kept for.
@@ -77,7 +78,7 @@ pub enum EngineError {
         heads: usize,
         /// The budget in GB.
         gb: usize,
-        /// Bytes of the text's longest prefix, cut between tokens, that fits.
+        /// Bytes of the part of the text that can be read, as for [`EngineError::TooLong`].
         fits: Option<usize>,
     },
     /// BOS asked for but the model has no BOS token.

@@ -70,15 +70,13 @@ impl PerplexityReport {
     }
 }
 
-/// The bytes of `text` whose tokens (`spans`, from [`Engine::tokenize`] without BOS) the windows score: all of
-/// them with BOS; without, all but the first token's, which is context only. `None` for a text of no tokens.
+/// The bytes of `text` whose tokens the windows score: all of them with BOS; without, all but the first
+/// token's, which is context only. `spans` are `text`'s own, from [`Engine::tokenize`] without BOS (a BOS span
+/// is empty and would count the first token's bytes). `None` for a text of no tokens, or spans past its end.
 pub fn scored_bytes(text: &str, spans: &[super::engine::Span], bos: bool) -> Option<usize> {
     let &(_, first_end) = spans.first()?;
-    Some(if bos {
-        text.len()
-    } else {
-        text.len() - first_end
-    })
+    let rest = text.len().checked_sub(first_end)?;
+    Some(if bos { text.len() } else { rest })
 }
 
 /// Errors of the windowed scoring.

@@ -66,3 +66,16 @@ pub enum Event {
     /// Scoring a file failed.
     ScoringFailed(TaskError),
 }
+
+/// Why the newest text was refused for its length, and the part of it that can be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadablePart {
+    /// The text's tokens, BOS included.
+    pub tokens: usize,
+    /// The most that can be read: the context, or what the memory for every head's attention allows.
+    pub limit: usize,
+    /// Whether the memory sets the limit, not the context.
+    pub memory: bool,
+    /// Bytes of the text that read as at most `limit` tokens.
+    pub fits: usize,
+}

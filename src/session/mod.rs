@@ -15,6 +15,7 @@ mod prefetch;
 pub mod scoring;
 mod side_tasks;
 mod tasks;
+mod too_long;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +28,7 @@ use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
 use crate::model::{Analysis, AnalyzeOptions, EngineError, HeadSet};
 use events::PrefetchMessage;
-pub use events::{Download, Event, Prefetch};
+pub use events::{Download, Event, Prefetch, ReadablePart};
 pub use worker::{Explained, PatchKey, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
 
@@ -71,6 +72,8 @@ pub struct Session {
     shown_generation: u64,
     /// The generation of the last analysis that failed: it answered, with an error.
     failed_generation: u64,
+    /// The text of the newest analysis asked for.
+    requested_text: String,
     prefetch: Option<(String, Prefetch)>,
     prefetch_inbox: Option<mpsc::Receiver<PrefetchMessage>>,
     prefetch_cancel: Arc<AtomicBool>,
@@ -118,6 +121,7 @@ impl Session {
             requested_generation: 0,
             shown_generation: 0,
             failed_generation: 0,
+            requested_text: String::new(),
         }
     }
 
@@ -163,6 +167,7 @@ impl Session {
         }
         self.stop_patching_unless(|key| key.clean == text);
         self.requested_generation += 1;
+        self.requested_text.clone_from(&text);
         self.worker.send(Request::Analyze {
             generation: self.requested_generation,
             text,

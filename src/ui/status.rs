@@ -100,63 +100,54 @@ pub fn too_long_ui(
     text: &str,
     whole: Option<&str>,
 ) -> Option<Command> {
-    use crate::model::EngineError::{TooLong, TooManyToKeep};
-    use crate::session::worker::TaskError;
     let mut command = None;
-    if let Some(whole) = whole.filter(|w| w.len() > text.len() && w.starts_with(text)) {
+    // A text refused again after a cut (by a model that reads less) offers its own cut first.
+    if let Some(part) = session
+        .readable_part(text)
+        .filter(|p| p.fits > 0 && p.fits < text.len())
+    {
         ui.horizontal_wrapped(|ui| {
-            ui.label(format!(
-                "ℹ Showing the first {} of the text's {} characters: the rest is more than the model reads at once.",
-                super::grouped(text.chars().count()),
-                super::grouped(whole.chars().count())
-            ));
-            if ui.button("Put the whole text back").clicked() {
-                command = Some(Command::UncutText);
+            let why = if part.memory {
+                format!(
+                    "every head's attention is kept for at most {} tokens of this model",
+                    super::grouped(part.limit)
+                )
+            } else {
+                format!("the model reads {} at once", super::grouped(part.limit))
+            };
+            ui.colored_label(
+                ERROR_RED,
+                format!("⚠ The text is {} tokens: {why}.", super::grouped(part.tokens)),
+            );
+            // The end of the part kept, to say where the cut falls.
+            let kept = text.get(..part.fits).unwrap_or_default().trim_end();
+            let tail: String = {
+                let chars: Vec<char> = kept.chars().collect();
+                chars[chars.len().saturating_sub(24)..].iter().collect()
+            };
+            if ui
+                .button("Read the part that fits")
+                .on_hover_text(format!(
+                    "Cut the text after “…{tail}”, between two tokens (the whole text is kept: a button puts it back). The Perplexity tab scores a file of any length in sliding windows."
+                ))
+                .clicked()
+            {
+                command = Some(Command::CutText(part.fits));
             }
         });
         ui.separator();
         return command;
     }
-    let (tokens, limit, fits) = match session.analyze_error() {
-        Some(TaskError::Engine(TooLong {
-            tokens,
-            limit,
-            fits: Some(fits),
-            ..
-        }))
-        | Some(TaskError::Engine(TooManyToKeep {
-            tokens,
-            limit,
-            fits: Some(fits),
-            ..
-        })) => (*tokens, *limit, *fits),
-        _ => return None,
-    };
-    // The cut is offered only where it is a cut of the text on screen (not of one typed over since).
-    let kept = text
-        .get(..fits)
-        .filter(|kept| !kept.is_empty() && fits < text.len())?;
+    let whole =
+        whole.filter(|w| !text.is_empty() && w.len() > text.len() && w.starts_with(text))?;
     ui.horizontal_wrapped(|ui| {
-        ui.colored_label(
-            ERROR_RED,
-            format!(
-                "⚠ The text is {} tokens; the model reads {} at once.",
-                super::grouped(tokens),
-                super::grouped(limit)
-            ),
-        );
-        let tail: String = {
-            let chars: Vec<char> = kept.trim_end().chars().collect();
-            chars[chars.len().saturating_sub(24)..].iter().collect()
-        };
-        if ui
-            .button(format!("Read its first {} tokens", super::grouped(limit)))
-            .on_hover_text(format!(
-                "Cut the text after “…{tail}” (the whole text is kept: a button puts it back). The Perplexity tab scores a file of any length in sliding windows."
-            ))
-            .clicked()
-        {
-            command = Some(Command::CutText(fits));
+        ui.label(format!(
+            "ℹ Showing the first {} of the text's {} characters: the rest is more than the model reads at once.",
+            super::grouped(text.chars().count()),
+            super::grouped(whole.chars().count())
+        ));
+        if ui.button("Put the whole text back").clicked() {
+            command = Some(Command::UncutText);
         }
     });
     ui.separator();

@@ -56,10 +56,13 @@ fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
             value: decade,
             step_size: 1.0,
         });
-        for multiple in multiples {
+        // Each multiple's step is its distance to the next mark up (the decade after the last): egui_plot
+        // leaves out the numbers of marks closer than it can write them, so 9.8× and 9.9× do not overlap.
+        let ups = multiples.iter().skip(1).chain(std::iter::once(&10.0));
+        for (multiple, up) in multiples.iter().zip(ups) {
             marks.push(egui_plot::GridMark {
                 value: decade + multiple.log10(),
-                step_size: 0.1,
+                step_size: (up / multiple).log10(),
             });
         }
     }
@@ -67,13 +70,20 @@ fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     marks
 }
 
-/// A perplexity for the axis: 1, 2.5, 20, 500, 2k, 10k, 3M.
+/// A perplexity for the axis: 1, 2.5, 20, 500, 1.5k, 2k, 10k, 3M.
 fn short_perplexity(value: f64) -> String {
+    // Below 10 of a unit, a tenth where there is one: 1.5k, not 2k.
+    let short = |v: f64| {
+        if v >= 10.0 || (v - v.round()).abs() < 1e-6 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    };
     match value {
-        v if v >= 1e6 => format!("{:.0}M", v / 1e6),
-        v if v >= 1e3 => format!("{:.0}k", v / 1e3),
-        v if v >= 10.0 || (v - v.round()).abs() < 1e-6 => format!("{v:.0}"),
-        v => format!("{v:.1}"),
+        v if v >= 1e6 => format!("{}M", short(v / 1e6)),
+        v if v >= 1e3 => format!("{}k", short(v / 1e3)),
+        v => short(v),
     }
 }
 
@@ -310,5 +320,25 @@ mod tests {
             .map(|(label, _)| label)
             .collect();
         assert_eq!(close, ["140", "150"]);
+        let thousands: Vec<String> = marks(1500f64.log10(), 1800f64.log10())
+            .into_iter()
+            .map(|(label, _)| label)
+            .collect();
+        assert_eq!(thousands, ["1.5k", "1.6k", "1.7k", "1.8k"]);
+        // A mark's step is its distance to the next: 9.9× is 0.0044 from the decade, 1.1× 0.038 from 1.2×.
+        let steps = decades(egui_plot::GridInput {
+            bounds: (1.9, 2.1),
+            base_step_size: 0.01,
+        });
+        let step_at = |v: f64| {
+            steps
+                .iter()
+                .find(|m| (m.value - v.log10()).abs() < 1e-9)
+                .map(|m| m.step_size)
+                .unwrap()
+        };
+        assert!((step_at(99.0) - (100.0f64 / 99.0).log10()).abs() < 1e-12);
+        assert!((step_at(110.0) - (12.0f64 / 11.0).log10()).abs() < 1e-12);
+        assert_eq!(step_at(100.0), 1.0);
     }
 }

@@ -1289,9 +1289,16 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
     settle(&mut h);
     h.get_by_label_contains("/ 64 tokens: too long");
     assert!((text_box(&h) - before).abs() < 1.0);
-    // The app offers to read the part that fits: the text is cut between tokens, the cut part kept.
+    // The app offers to read the part that fits, for this text only: while another one waits to be read, the
+    // offer (found for the one refused) is not made.
+    h.state_mut().settings.text = lines(21);
+    text_edited(&mut h);
+    h.step();
+    assert!(h.query_by_label("Read the part that fits").is_none());
+    settle(&mut h);
+    // The text is cut between tokens, the cut part kept.
     let whole = h.state().settings.text.clone();
-    h.get_by_label("Read its first 64 tokens").click();
+    h.get_by_label("Read the part that fits").click();
     settle(&mut h);
     let kept = h.state().settings.text.clone();
     assert!(
@@ -1306,6 +1313,13 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
     settle(&mut h);
     assert_eq!(h.state().settings.text, whole);
     h.get_by_label_contains("/ 64 tokens: too long");
+    // Cut, then typed over: the text is the reader's, and nothing is offered to put back.
+    h.get_by_label("Read the part that fits").click();
+    settle(&mut h);
+    h.state_mut().settings.text = "Line 0 of".into();
+    text_edited(&mut h);
+    settle(&mut h);
+    assert!(h.query_by_label("Put the whole text back").is_none());
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn i_love_tennis() {
 #[test]
 fn the_longest_prefix_that_fits_fits_and_one_more_token_would_not() {
     // What the app offers to read of a text too long: on GPT-2's byte-level BPE and on the demo model's, whose
-    // Chinese words are tokens of several characters (a cut inside one reads as other tokens).
+    // common Chinese pairs of characters are single tokens. Every cut is at the end of a token of the whole.
     use attngraph::model::Kernels;
     let english = "The old man walks to the market every morning, and the market is busy. ";
     let chinese = "我愛網球。老人每天早上走到市場，市場很熱鬧。";
@@ -63,9 +63,18 @@ fn the_longest_prefix_that_fits_fits_and_one_more_token_would_not() {
     ] {
         for bos in [false, true] {
             let (ids, spans) = engine.tokenize(text, bos).unwrap();
-            // Below 1 (2 with BOS) nothing fits: the empty prefix, which the app does not offer.
-            for limit in usize::from(bos)..=ids.len() {
-                let end = engine.fitting_prefix(text, &spans, bos, limit).unwrap();
+            // Below 1 (2 with BOS) nothing fits.
+            for limit in 0..=usize::from(bos) {
+                assert_eq!(
+                    engine.fitting_prefix(text, &spans, bos, limit).unwrap(),
+                    None
+                );
+            }
+            for limit in usize::from(bos) + 1..=ids.len() {
+                let end = engine
+                    .fitting_prefix(text, &spans, bos, limit)
+                    .unwrap()
+                    .unwrap();
                 let read = engine.tokenize(&text[..end], bos).unwrap().0.len();
                 assert!(read <= limit, "{text:?} {limit}: {read} tokens");
                 // The next cut between tokens, if any, reads as more than the limit.
@@ -77,7 +86,7 @@ fn the_longest_prefix_that_fits_fits_and_one_more_token_would_not() {
             // The whole text fits a limit of its own length.
             assert_eq!(
                 engine.fitting_prefix(text, &spans, bos, ids.len()).unwrap(),
-                spans.last().unwrap().1
+                Some(spans.last().unwrap().1)
             );
         }
     }
