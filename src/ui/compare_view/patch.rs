@@ -94,38 +94,80 @@ pub(super) fn patch_ui(
     });
     legend(ui, "−1", "+1");
     ui.small("each head's values from A (layers down, heads across)");
-    grid(ui, "patch_heads", &result.heads, result, |l, h| {
+    grid(ui, "patch_heads", &result.heads, result, "h", |l, h| {
         format!("head {l}.{h}")
     });
     ui.small("the residual stream entering each layer (rows), at each position (columns), from A");
-    grid(ui, "patch_residual", &result.residual, result, |l, pos| {
-        let t = result
-            .clean_tokens
-            .get(pos)
-            .map_or_else(String::new, |t| token(&t.text));
-        format!("layer {l}, position {pos} ({t})")
-    });
+    grid(
+        ui,
+        "patch_residual",
+        &result.residual,
+        result,
+        "",
+        |l, pos| {
+            let t = result
+                .clean_tokens
+                .get(pos)
+                .map_or_else(String::new, |t| token(&t.text));
+            format!("layer {l}, position {pos} ({t})")
+        },
+    );
     commands
 }
 
-/// Rows of values as squares coloured by their normalised value, the raw value and what it is on hover.
+/// Rows of values as squares coloured by their normalised value, the raw value and what it is on hover. The
+/// rows are layers, labelled L0, L1, … on the left; the columns are numbered above, after `prefix` (h0, h1, …
+/// for heads; positions bare), as often as there is room.
 fn grid(
     ui: &mut egui::Ui,
     id: &str,
     rows: &[Vec<f64>],
     result: &Patching,
+    prefix: &str,
     what: impl Fn(usize, usize) -> String,
 ) {
     // No row at all: an empty picture.
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     // Where clean and corrupt give one difference nothing can be restored: colour by the raw value instead.
     let largest = rows.iter().flatten().fold(1e-12f64, |m, v| m.max(v.abs()));
-    let cell = (ui.available_width().min(420.0) / cols.max(1) as f32).clamp(6.0, 24.0);
-    let (rect, response) = ui.allocate_exact_size(
-        Vec2::new(cell * cols as f32, cell * rows.len() as f32),
+    let (label_w, label_h) = (28.0, 14.0);
+    let cell = ((ui.available_width() - label_w).min(420.0) / cols.max(1) as f32).clamp(6.0, 24.0);
+    let (whole, response) = ui.allocate_exact_size(
+        Vec2::new(
+            label_w + cell * cols as f32,
+            label_h + cell * rows.len() as f32,
+        ),
         Sense::hover(),
     );
     response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Other, true, id));
+    let rect = Rect::from_min_max(whole.min + Vec2::new(label_w, label_h), whole.max);
+    let (font, colour) = (
+        egui::FontId::proportional(10.0),
+        ui.visuals().weak_text_color(),
+    );
+    let labels = ui.painter_at(whole);
+    for r in 0..rows.len() {
+        let y = rect.top() + (r as f32 + 0.5) * cell;
+        labels.text(
+            egui::pos2(rect.left() - 4.0, y),
+            egui::Align2::RIGHT_CENTER,
+            format!("L{r}"),
+            font.clone(),
+            colour,
+        );
+    }
+    // A number every `every` columns, so that numbers of up to four characters do not touch.
+    let every = (24.0 / cell).ceil().max(1.0) as usize;
+    for c in (0..cols).step_by(every) {
+        let x = rect.left() + (c as f32 + 0.5) * cell;
+        labels.text(
+            egui::pos2(x, rect.top() - 2.0),
+            egui::Align2::CENTER_BOTTOM,
+            format!("{prefix}{c}"),
+            font.clone(),
+            colour,
+        );
+    }
     let painter = ui.painter_at(rect);
     for (r, row) in rows.iter().enumerate() {
         for (c, &x) in row.iter().enumerate() {
@@ -142,7 +184,8 @@ fn grid(
             );
         }
     }
-    if let Some(pointer) = response.hover_pos() {
+    // Over the cells only: the labels' band would read as row or column 0.
+    if let Some(pointer) = response.hover_pos().filter(|p| rect.contains(*p)) {
         let (r, c) = (
             ((pointer.y - rect.top()) / cell) as usize,
             ((pointer.x - rect.left()) / cell) as usize,
