@@ -479,7 +479,11 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
     .map_err(|e| {
         // winit's messages can run over several lines and name its source files: keep the first line.
         let message = e.to_string();
-        let first = message.lines().next().unwrap_or("").trim();
+        let first = message
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .unwrap_or("the windowing library gave no reason");
         anyhow::anyhow!("cannot open the window: {first}. Without a display, run under Xvfb (xvfb-run attngraph) or use a command (attngraph --help)")
     })?;
     match screenshot_failure.get() {

@@ -17,13 +17,13 @@ impl Engine {
         limit: usize,
     ) -> Result<Option<usize>, EngineError> {
         // The ends of the tokens, BOS's empty span left out, from the longest prefix that could fit down.
-        let ends: Vec<usize> = spans
+        let ends = spans
             .iter()
             .skip(usize::from(bos))
-            .map(|&(_, end)| end)
             .take(limit.saturating_sub(usize::from(bos)))
-            .collect();
-        for &end in ends.iter().rev() {
+            .map(|&(_, end)| end)
+            .rev();
+        for end in ends {
             // A span's end lies on a character boundary of the text it came from; one that does not is skipped.
             let Some(prefix) = text.get(..end).filter(|p| !p.is_empty()) else {
                 continue;

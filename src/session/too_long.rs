@@ -13,30 +13,26 @@ impl Session {
         if self.failed_generation != self.requested_generation || self.requested_text != text {
             return None;
         }
-        match self.analyze_error.as_ref()? {
+        let (tokens, limit, fits, memory) = match self.analyze_error.as_ref()? {
             TaskError::Engine(EngineError::TooLong {
                 tokens,
                 limit,
-                fits: Some(fits),
+                fits,
                 ..
-            }) => Some(ReadablePart {
-                tokens: *tokens,
-                limit: *limit,
-                memory: false,
-                fits: *fits,
-            }),
+            }) => (tokens, limit, fits, false),
             TaskError::Engine(EngineError::TooManyToKeep {
                 tokens,
                 limit,
-                fits: Some(fits),
+                fits,
                 ..
-            }) => Some(ReadablePart {
-                tokens: *tokens,
-                limit: *limit,
-                memory: true,
-                fits: *fits,
-            }),
-            _ => None,
-        }
+            }) => (tokens, limit, fits, true),
+            _ => return None,
+        };
+        Some(ReadablePart {
+            tokens: *tokens,
+            limit: *limit,
+            memory,
+            fits: (*fits)?,
+        })
     }
 }

@@ -102,10 +102,11 @@ pub fn too_long_ui(
 ) -> Option<Command> {
     let mut command = None;
     // A text refused again after a cut (by a model that reads less) offers its own cut first.
-    if let Some(part) = session
+    let readable = session
         .readable_part(text)
-        .filter(|p| p.fits > 0 && p.fits < text.len())
-    {
+        .and_then(|part| Some((part, text.get(..part.fits)?)))
+        .filter(|(_, kept)| !kept.is_empty() && kept.len() < text.len());
+    if let Some((part, kept)) = readable {
         ui.horizontal_wrapped(|ui| {
             let why = if part.memory {
                 format!(
@@ -120,9 +121,8 @@ pub fn too_long_ui(
                 format!("⚠ The text is {} tokens: {why}.", super::grouped(part.tokens)),
             );
             // The end of the part kept, to say where the cut falls.
-            let kept = text.get(..part.fits).unwrap_or_default().trim_end();
             let tail: String = {
-                let chars: Vec<char> = kept.chars().collect();
+                let chars: Vec<char> = kept.trim_end().chars().collect();
                 chars[chars.len().saturating_sub(24)..].iter().collect()
             };
             if ui

@@ -42,9 +42,12 @@ fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
         return Vec::new();
     }
     // Within a factor of two (138 to 154, say) the whole multiples may be none: tenths of them, 110, 120, ….
-    let tenths: Vec<f64> = (11..100).map(|m| f64::from(m) / 10.0).collect();
+    let tenths: Vec<f64>;
     let multiples: &[f64] = match high - low {
-        span if span <= 0.3 => &tenths,
+        span if span <= 0.3 => {
+            tenths = (11..100).map(|m| f64::from(m) / 10.0).collect();
+            &tenths
+        }
         span if span <= 1.0 => &[2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
         span if span <= 3.0 => &[2.0, 5.0],
         _ => &[],

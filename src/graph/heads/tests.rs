@@ -187,6 +187,20 @@ fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
     )
 }
 
+/// The exclusions the sink and self scores use under `ex`: the sink ignores the token-0 exclusion, self its own.
+fn own_exclusions(ex: Exclusions) -> (Exclusions, Exclusions) {
+    (
+        Exclusions {
+            attention_to_token0: false,
+            ..ex
+        },
+        Exclusions {
+            attention_to_self: false,
+            ..ex
+        },
+    )
+}
+
 /// Row i: 1/(i + 1) on each of tokens 0..=i.
 fn uniform_causal(n: usize) -> Matrix {
     let mut a = Matrix::zeros(n);
@@ -205,14 +219,7 @@ fn chance_is_the_dense_score_of_an_even_spread() {
                 attention_to_token0: t0,
                 attention_to_self: me,
             };
-            let sink_ex = Exclusions {
-                attention_to_token0: false,
-                ..ex
-            };
-            let self_ex = Exclusions {
-                attention_to_self: false,
-                ..ex
-            };
+            let (sink_ex, self_ex) = own_exclusions(ex);
             let c = Chance::of(n, ex);
             let want = [
                 pattern_score(&a, &previous_token_pattern(n), ex),
@@ -306,14 +313,7 @@ fn one_pass_equals_the_dense_definitions() {
                     score_rows((0, 0), causal, &earlier_copies(&ids), ex, chance),
                     got
                 );
-                let sink_ex = Exclusions {
-                    attention_to_token0: false,
-                    ..ex
-                };
-                let self_ex = Exclusions {
-                    attention_to_self: false,
-                    ..ex
-                };
+                let (sink_ex, self_ex) = own_exclusions(ex);
                 let want = [
                     pattern_score(head, &prev, ex),
                     pattern_score(head, &dup, ex),
