@@ -7,7 +7,13 @@ entropy, top-5) for every position, on a text of T tokens, model already loaded,
 Both sides use the GPT-2-small shape (12 layers, 12 heads, 768 wide, 50257 vocabulary, 1024 positions) with the
 same random weights, float32, CPU; PyTorch is limited to --threads threads (default 2) with eager attention.
 attngraph runs twice: with the kernels it picks for this CPU, and with ATTNGRAPH_KERNELS=portable (candle's gemm
-and the few-row kernel, what CPUs without AVX-512 run).
+and the few-row kernel, what CPUs without AVX-512 or AVX2 run, and what CPUs without AVX-512 ran before the packed
+kernel had an AVX2 tile).
+
+With --isa avx2 both sides run as on a CPU without AVX-512: attngraph with ATTNGRAPH_ISA=avx2 (every hand kernel at
+its AVX2 build), PyTorch with MKL_ENABLE_INSTRUCTIONS=AVX2, ONEDNN_MAX_CPU_ISA=AVX2 and ATEN_CPU_CAPABILITY=avx2
+(its BLAS, oneDNN and its own vectorised ops), the floor from PyTorch's sgemm rate under the same caps. The
+libraries read those when they load, so the script starts itself again with them set.
 
 Beside each time stands the floor this machine cannot beat, max(FLOPs / sgemm rate, weight bytes / bandwidth),
 with the rate and bandwidth PyTorch reaches measured in the same run (a 2,048² float32 product and a sum over
@@ -22,6 +28,7 @@ Usage:
   cargo build --release
   python tools/bench_compare.py --tokenizer tests/fixtures/tiny-gpt2/tokenizer.json [--tokens 8,64,256,1024] [--repeat 5]
   python tools/bench_compare.py --shape qwen2.5-0.5b --tokenizer tests/fixtures/tiny-qwen2/tokenizer.json
+  python tools/bench_compare.py --isa avx2 --tokenizer tests/fixtures/tiny-gpt2/tokenizer.json
 """
 
 import argparse
@@ -35,13 +42,34 @@ import sys
 import tempfile
 import time
 
-import torch
-from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM
-
-from benchlib import cpu_name, peaks_from
+from benchlib import AVX2_PYTORCH, cap_pytorch_at
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.join(HERE, "..")
+
+
+def main_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokenizer", required=True, help="a GPT-2 tokenizer.json")
+    ap.add_argument("--tokens", default="8,64,256,1024")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--binary", default=os.path.join(HERE, "..", "target", "release", "attngraph"))
+    ap.add_argument("--shape", choices=["gpt2", "qwen2.5-0.5b"], default="gpt2")
+    ap.add_argument("--isa", choices=["auto", "avx2"], default="auto",
+                    help="avx2: both sides as on a CPU without AVX-512 (default: what this CPU has)")
+    ap.add_argument("--peak-gflops", type=float, help="the sgemm rate for the floor (default: PyTorch's, measured)")
+    ap.add_argument("--peak-gbps", type=float, help="the read bandwidth for the floor (default: measured)")
+    return ap.parse_args()
+
+
+ARGS = main_args()
+cap_pytorch_at(ARGS.isa)
+
+import torch  # noqa: E402  (after the caps are in the environment)
+from transformers import GPT2Config, GPT2LMHeadModel, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+
+from benchlib import cpu_name, peaks_from  # noqa: E402
+
 
 
 def hf_analysis(model, ids):
@@ -59,16 +87,7 @@ def hf_analysis(model, ids):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokenizer", required=True, help="a GPT-2 tokenizer.json")
-    ap.add_argument("--tokens", default="8,64,256,1024")
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "attngraph"))
-    ap.add_argument("--shape", choices=["gpt2", "qwen2.5-0.5b"], default="gpt2")
-    ap.add_argument("--peak-gflops", type=float, help="the sgemm rate for the floor (default: PyTorch's, measured)")
-    ap.add_argument("--peak-gbps", type=float, help="the read bandwidth for the floor (default: measured)")
-    args = ap.parse_args()
+    args = ARGS
     lengths = [int(t) for t in args.tokens.split(",")]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -100,10 +119,11 @@ def main():
             proc = subprocess.run(
                 [args.binary, "bench", "--model", folder, "--tokens", args.tokens, "--repeat", str(args.repeat), "--format", "json",
                  "--peak-gflops", str(gflops), "--peak-gbps", str(gbps)],
-                capture_output=True, text=True, check=True, env={**os.environ, "ATTNGRAPH_KERNELS": kernels, "RAYON_NUM_THREADS": str(args.threads)},
+                capture_output=True, text=True, check=True, env={**os.environ, "ATTNGRAPH_KERNELS": kernels, "RAYON_NUM_THREADS": str(args.threads), **isa},
             )
             return {r["tokens"]: r for r in map(json.loads, proc.stdout.strip().splitlines())}
 
+        isa = {"ATTNGRAPH_ISA": "avx2"} if args.isa == "avx2" else {}
         ours = attngraph("auto")
         portable = attngraph("portable")
 
@@ -124,6 +144,9 @@ def main():
         shape = "GPT-2-small shape" if args.shape == "gpt2" else "Qwen2.5-0.5B shape"
         print(f"CPU: {cpu}; {shape}, {args.threads} threads for PyTorch {torch.__version__} (eager "
               f"attention: the attentions are output), median of {args.repeat}")
+        if args.isa == "avx2":
+            print("Both sides as on a CPU without AVX-512: attngraph with ATTNGRAPH_ISA=avx2, PyTorch with "
+                  + ", ".join(f"{k}={v}" for k, v in AVX2_PYTORCH.items()))
         print(f"Floor = max(FLOPs / {gflops:.1f} GFLOP/s, weight bytes / {gbps:.1f} GB/s): PyTorch's sgemm rate and read "
               f"bandwidth on {args.threads} threads ({peaks_said}); attngraph runs on as many")
         print("| tokens | GFLOP | floor ms | attngraph ms | attngraph / floor | transformers ms | transformers / floor | attngraph / transformers | attngraph peak RSS MB |")

@@ -7,7 +7,10 @@ for each layer and row count, attngraph's fastest kernel on this CPU (`attngraph
 `torch.nn.functional.linear`, as ms, GFLOP/s and the ratio of times; the MLP's GELU against PyTorch's (tanh
 form); and a softmax's exponentials on one thread, e^(x − max) and their sum over a row, against `torch.exp`.
 
-Usage: cargo build --release && python tools/bench_kernels.py [--bin target/release/attngraph]
+With --isa avx2 both sides run as on a CPU without AVX-512 (attngraph with ATTNGRAPH_ISA=avx2, PyTorch with its
+BLAS, oneDNN and its own ops capped at AVX2: `benchlib.AVX2_PYTORCH`).
+
+Usage: cargo build --release && python tools/bench_kernels.py [--bin target/release/attngraph] [--isa avx2]
 """
 
 import argparse
@@ -16,9 +19,21 @@ import os
 import subprocess
 import time
 
-import torch
+from benchlib import AVX2_PYTORCH, cap_pytorch_at, cpu_name
 
-from benchlib import cpu_name
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "attngraph"))
+    ap.add_argument("--isa", choices=["auto", "avx2"], default="auto",
+                    help="avx2: both sides as on a CPU without AVX-512 (default: what this CPU has)")
+    return ap.parse_args()
+
+
+ARGS = parse_args()
+cap_pytorch_at(ARGS.isa)
+
+import torch  # noqa: E402  (after the caps are in the environment)
 
 
 def median_secs(f, budget=0.2):
@@ -37,11 +52,14 @@ def median_secs(f, budget=0.2):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "attngraph"))
-    args = ap.parse_args()
+    args = ARGS
     torch.manual_seed(0)
     print(f"CPU: {cpu_name()}; PyTorch {torch.__version__} with {torch.get_num_threads()} threads")
+    env = dict(os.environ)
+    if args.isa == "avx2":
+        env["ATTNGRAPH_ISA"] = "avx2"
+        print("Both sides as on a CPU without AVX-512: attngraph with ATTNGRAPH_ISA=avx2, PyTorch with "
+              + ", ".join(f"{k}={v}" for k, v in AVX2_PYTORCH.items()))
 
     a = torch.randn(2048, 2048)
     b = torch.randn(2048, 2048)
@@ -52,7 +70,8 @@ def main():
     del a, b, big
 
     ours, gelus, exps, attentions = {}, [], [], []
-    out = subprocess.run([args.bin, "bench", "--kernels", "--format", "json"], check=True, capture_output=True, text=True)
+    out = subprocess.run([args.bin, "bench", "--kernels", "--format", "json"], check=True, capture_output=True, text=True,
+                         env=env)
     for line in out.stdout.splitlines():
         row = json.loads(line)
         if row["layer"] == "mlp.gelu":

@@ -29,6 +29,20 @@ def cpu_name():
     return f"{name} (family {fields['cpu family']} model {fields.get('model', '?')}, {vector})"
 
 
+# What a CPU without AVX-512 runs, on PyTorch's side: its BLAS, oneDNN and its own vectorised ops capped at AVX2.
+AVX2_PYTORCH = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def cap_pytorch_at(isa):
+    """For --isa avx2: starts this script again with PyTorch's caps in the environment, unless they are there (the
+    libraries read them when they load, so call this before importing torch). attngraph's side is
+    ATTNGRAPH_ISA=avx2, which the callers pass to it."""
+    import sys
+
+    if isa == "avx2" and any(os.environ.get(k) != v for k, v in AVX2_PYTORCH.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_PYTORCH})
+
+
 def _best_seconds(work, repeat):
     best = float("inf")
     for _ in range(repeat):

@@ -125,7 +125,9 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
         let size = |s: Option<usize>| s.map_or("unknown".into(), |s| format!("{s} KB"));
         writeln!(
             out,
-            "CPU: {cpu}, {threads} threads; L1d {}, L2 {}: packed panel blocks of {block} along k",
+            "CPU: {cpu}, {threads} threads, kernels up to {}; L1d {}, L2 {}: packed panel blocks of {block} \
+             along k",
+            crate::model::isa::level().name(),
             size(l1),
             size(l2)
         )?;
@@ -164,40 +166,42 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
         for m in ROWS.into_iter().filter(|&m| m <= max_rows) {
             let x_values = values(m * k, 3);
             let x = Tensor::from_slice(&x_values, (m, k), &Device::Cpu)?;
-            let mut kernels: Vec<(&str, f64)> = Vec::new();
+            let mut kernels: Vec<(String, f64)> = Vec::new();
             kernels.push((
-                "candle gemm",
+                "candle gemm".into(),
                 median_secs(|| {
                     std::hint::black_box(add_bias(x.matmul(&w_t)?)?);
                     Ok(())
                 })?,
             ));
-            if packed::supported() {
-                // The same rows, `ld` apart where the analysis lays them out so.
-                let ld = if padded {
-                    packed::mlp::padded_stride(k)
-                } else {
-                    k
-                };
-                let mut spaced = vec![0.0f32; (m - 1) * ld + k];
-                for (to, from) in spaced.chunks_mut(ld).zip(x_values.chunks_exact(k)) {
-                    to[..k].copy_from_slice(from);
-                }
+            // The same rows, `ld` apart where the analysis lays them out so.
+            let ld = if padded {
+                packed::mlp::padded_stride(k)
+            } else {
+                k
+            };
+            let mut spaced = vec![0.0f32; (m - 1) * ld + k];
+            for (to, from) in spaced.chunks_mut(ld).zip(x_values.chunks_exact(k)) {
+                to[..k].copy_from_slice(from);
+            }
+            // Every tile this CPU has (at the level `ATTNGRAPH_ISA` allows), whichever the analysis runs.
+            for kernel in packed::Kernel::available() {
                 kernels.push((
-                    if padded {
-                        "avx512 packed, rows padded"
-                    } else {
-                        "avx512 packed"
-                    },
+                    format!(
+                        "{} packed{}",
+                        kernel.name(),
+                        if padded { ", rows padded" } else { "" }
+                    ),
                     median_secs(|| {
-                        std::hint::black_box(packed.forward_strided(&spaced, m, ld)?);
+                        let y = packed.forward_blocks(kernel, &spaced, m, ld, block)?;
+                        std::hint::black_box(y);
                         Ok(())
                     })?,
                 ));
             }
             if small_matmul::streams(k) && m <= small_matmul::MAX_ROWS {
                 kernels.push((
-                    "few-row streaming",
+                    "few-row streaming".into(),
                     median_secs(|| {
                         std::hint::black_box(add_bias(small_matmul::matmul_t(&x, &w_out_in)?)?);
                         Ok(())
@@ -209,7 +213,7 @@ pub fn bench_kernels(json: bool) -> anyhow::Result<()> {
                 // Every weight is read once per product; with few rows that is most of the traffic.
                 let gbs = (4 * k * n) as f64 / secs / 1e9;
                 if json {
-                    let line = serde_json::json!({"layer": name, "k": k, "n": n, "rows": m, "kernel": kernel, "ms": secs * 1e3, "gflops": gflops, "weights_gb_per_s": gbs, "cpu": cpu, "threads": threads, "l1d_kb": l1, "l2_kb": l2, "block": block});
+                    let line = serde_json::json!({"layer": name, "k": k, "n": n, "rows": m, "kernel": kernel, "ms": secs * 1e3, "gflops": gflops, "weights_gb_per_s": gbs, "cpu": cpu, "threads": threads, "isa": crate::model::isa::level().name(), "l1d_kb": l1, "l2_kb": l2, "block": block});
                     writeln!(out, "{line}")?;
                 } else {
                     writeln!(

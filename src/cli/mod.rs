@@ -252,6 +252,9 @@ fn parse_window(s: &str) -> Result<(usize, usize), String> {
 
 /// Runs the parsed command line.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // A kernel setting that is not one of its names is refused before anything runs, the window included.
+    crate::model::isa::from_env().map_err(anyhow::Error::msg)?;
+    crate::model::Kernels::from_env().map_err(anyhow::Error::msg)?;
     match args.command {
         None => crate::app::run(crate::app::Launch::default()),
         Some(Command::Perplexity(args)) => perplexity::perplexity(&args),

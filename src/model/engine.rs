@@ -38,13 +38,16 @@ pub struct Engine {
 
 impl Engine {
     /// Finds, downloads if needed, and loads a model, with the fastest kernels this CPU has (or those
-    /// `ATTNGRAPH_KERNELS` names: see [`Kernels::from_env`]).
+    /// `ATTNGRAPH_KERNELS` and `ATTNGRAPH_ISA` name: see [`Kernels::from_env`] and [`super::isa::level`]). An
+    /// error, before anything is read, where either holds a value that is not one of its names.
     pub fn load(
         source: &ModelSource,
         hub: &HubOptions,
         device: &Device,
     ) -> Result<Self, EngineError> {
-        Self::load_with(source, hub, device, Kernels::from_env())
+        super::isa::from_env().map_err(EngineError::Setting)?;
+        let kernels = Kernels::from_env().map_err(EngineError::Setting)?;
+        Self::load_with(source, hub, device, kernels)
     }
 
     /// [`Engine::load`] with the kernels chosen.

@@ -113,6 +113,10 @@ pub enum EngineError {
     /// candle failed during the forward pass.
     #[error("the forward pass failed: {0}")]
     Forward(#[from] candle_core::Error),
+    /// A setting in the environment (`ATTNGRAPH_KERNELS`, `ATTNGRAPH_ISA`) that is not one of its values: the
+    /// message names it and the values it takes.
+    #[error("{0}")]
+    Setting(String),
     /// A state the code rules out was reached: a bug, reported rather than turned into a plausible value.
     #[error(
         "internal error: {0}. This is a bug in attngraph; please report it with the text and model"

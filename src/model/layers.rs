@@ -1,5 +1,5 @@
 //! The building blocks of every family's layers: LayerNorm and RMSNorm, the linear layer in its two layouts
-//! (packed for the AVX-512 kernel, or rows for the portable path) read from GPT-2's Conv1D (in, out) or a
+//! (packed for the AVX-512 or AVX2 kernel, or rows for the portable path) read from GPT-2's Conv1D (in, out) or a
 //! PyTorch Linear (out, in), the choice of kernels, and where weights come from.
 
 use candle_core::{Device, Tensor};
@@ -60,8 +60,8 @@ impl Norm {
 /// Which matrix-product kernels a CPU model uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kernels {
-    /// The fastest this CPU has: weights packed for the AVX-512 kernel ([`super::packed`]) where the CPU has
-    /// AVX-512F, else the rows kept for the few-row kernel and candle's gemm.
+    /// The fastest this CPU has: weights packed for the packed kernel ([`super::packed`]) where the CPU has
+    /// AVX-512F or AVX2 and FMA, else the rows kept for the few-row kernel and candle's gemm.
     #[default]
     Auto,
     /// The few-row kernel and candle's gemm on every CPU (for comparing the two paths).
@@ -69,11 +69,18 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// `ATTNGRAPH_KERNELS=portable` in the environment picks [`Kernels::Portable`]; anything else is `Auto`.
-    pub fn from_env() -> Self {
-        match std::env::var("ATTNGRAPH_KERNELS") {
-            Ok(v) if v.eq_ignore_ascii_case("portable") => Self::Portable,
-            _ => Self::Auto,
+    /// `ATTNGRAPH_KERNELS` in the environment: `portable` picks [`Kernels::Portable`], `auto` or nothing
+    /// [`Kernels::Auto`]; anything else is an error that says so.
+    pub fn from_env() -> std::result::Result<Self, String> {
+        let Some(v) = std::env::var_os("ATTNGRAPH_KERNELS") else {
+            return Ok(Self::Auto);
+        };
+        match v.to_str().map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("auto") => Ok(Self::Auto),
+            Some(v) if v.eq_ignore_ascii_case("portable") => Ok(Self::Portable),
+            _ => Err(format!(
+                "ATTNGRAPH_KERNELS={v:?} is not auto or portable: set one of them, or unset it for auto"
+            )),
         }
     }
 }
@@ -205,7 +212,7 @@ impl Source<'_> {
         self.weights.get(name, shape, self.device)
     }
 
-    /// Whether products are packed for the AVX-512 kernel.
+    /// Whether products are packed for the packed kernel.
     pub(super) fn packs(&self) -> bool {
         self.kernels == Kernels::Auto && self.device.is_cpu() && super::packed::supported()
     }

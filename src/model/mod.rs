@@ -17,6 +17,7 @@ pub mod flow;
 pub(crate) mod gelu;
 pub mod generate;
 pub mod head_set;
+pub mod isa;
 mod known;
 pub(crate) mod layer_norm;
 pub mod layers;

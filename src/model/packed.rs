@@ -1,5 +1,5 @@
-//! Linear layers on CPUs with AVX-512: weights packed once, at load time, into panels of 32 output columns, and
-//! multiplied by a register-tiled kernel that uses the full 512-bit width.
+//! Linear layers on CPUs with AVX-512 or AVX2: weights packed once, at load time, into panels of 32 output
+//! columns, and multiplied by a register-tiled kernel that uses the full vector width ([`Kernel`]).
 //!
 //! candle's f32 gemm (the `gemm` crate) uses AVX2 on stable Rust and packs the weight matrix again for every
 //! product: measured on the GPT-2-small shape with a 64-token text, 17% of an analysis went to that packing
@@ -21,13 +21,14 @@ use rayon::prelude::*;
 
 use super::cpu_caches::cache_bytes;
 use super::softmax::f32_rows;
+pub use kernel::Kernel;
 use memory::WeightMemory;
 use tasks::{row_chunks, rows_per_task, Placement, SharedOut};
 pub use tasks::{MR, NR};
 
-// The kernel's tile is as wide as a panel.
+// The kernels' tiles are as wide as a panel.
 #[cfg(target_arch = "x86_64")]
-const _: () = assert!(avx512::NR == NR);
+const _: () = assert!(tile::NR == NR);
 
 /// The length along k of a panel block: the block (len × [`NR`] floats) and the [`MR`] input rows a tile reads
 /// beside it (MR × len) fill no more than 95% of the L1 data cache, in steps of 16. 48 KB (AMD Zen 5, Intel
@@ -61,16 +62,9 @@ fn block_len_for(l1: Option<usize>) -> usize {
     (l1 * 95 / 100 / ((NR + MR) * 4) / 16 * 16).clamp(64, 512)
 }
 
-/// Whether this CPU runs the packed kernel.
+/// Whether this CPU runs the packed kernel (at the level `ATTNGRAPH_ISA` allows).
 pub fn supported() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Kernel::detected().is_some()
 }
 
 /// A weight matrix of `n` outputs by `k` inputs, with its bias, in panels of [`NR`] output columns:
@@ -171,19 +165,29 @@ impl PackedLinear {
         m: usize,
         ldx: usize,
     ) -> candle_core::Result<Vec<f32>> {
-        self.forward_blocks(x, m, ldx, block_len().map_err(candle_core::Error::msg)?)
+        let block = block_len().map_err(candle_core::Error::msg)?;
+        self.forward_blocks(Kernel::required()?, x, m, ldx, block)
     }
 
-    /// [`PackedLinear::forward_strided`] with panel blocks of `block` along k.
-    fn forward_blocks(
+    /// [`PackedLinear::forward_strided`] on `kernel`'s tiles with panel blocks of `block` along k.
+    pub fn forward_blocks(
         &self,
+        kernel: Kernel,
         x: &[f32],
         m: usize,
         ldx: usize,
         block: usize,
     ) -> candle_core::Result<Vec<f32>> {
         let mut y = Vec::new();
-        self.forward_into(x, m, ldx, block, &mut y)?;
+        self.forward_placed(
+            kernel,
+            x,
+            m,
+            ldx,
+            block,
+            Placement::Rows,
+            std::slice::from_mut(&mut y),
+        )?;
         Ok(y)
     }
 
@@ -197,7 +201,15 @@ impl PackedLinear {
         block: usize,
         y: &mut Vec<f32>,
     ) -> candle_core::Result<()> {
-        self.forward_placed(x, m, ldx, block, Placement::Rows, std::slice::from_mut(y))
+        self.forward_placed(
+            Kernel::required()?,
+            x,
+            m,
+            ldx,
+            block,
+            Placement::Rows,
+            std::slice::from_mut(y),
+        )
     }
 
     /// Whether [`PackedLinear::forward_heads`] can write the outputs as `parts` equal runs of heads of `d`: heads
@@ -223,7 +235,15 @@ impl PackedLinear {
     ) -> candle_core::Result<Vec<Vec<f32>>> {
         let mut outs = vec![Vec::new(); parts];
         let block = block_len().map_err(candle_core::Error::msg)?;
-        self.forward_placed(x, m, self.k, block, Placement::Heads { d }, &mut outs)?;
+        self.forward_placed(
+            Kernel::required()?,
+            x,
+            m,
+            self.k,
+            block,
+            Placement::Heads { d },
+            &mut outs,
+        )?;
         Ok(outs)
     }
 
@@ -251,8 +271,10 @@ impl PackedLinear {
     /// The product into `outs`, laid out as `placement` says: one buffer for [`Placement::Rows`], any number
     /// of equal parts of the columns for [`Placement::Heads`]. Each buffer's memory is reused, its values
     /// replaced.
+    #[allow(clippy::too_many_arguments)] // Each is a part of the product; the public ones take fewer.
     fn forward_placed(
         &self,
+        kernel: Kernel,
         x: &[f32],
         m: usize,
         ldx: usize,
@@ -263,9 +285,6 @@ impl PackedLinear {
         let (n, k) = (self.n, self.k);
         if block == 0 {
             candle_core::bail!("packed linear: panel blocks of length 0");
-        }
-        if !supported() {
-            candle_core::bail!("the packed kernel needs a CPU with AVX-512F");
         }
         let fits = match m {
             0 => x.is_empty(),
@@ -332,12 +351,12 @@ impl PackedLinear {
             // Chunk by chunk (see `row_chunks`); task < groups · chunks.len(), so the index is in range.
             let (rows, g) = (chunks[task / groups].clone(), task % groups);
             for p in g * group..((g + 1) * group).min(panels) {
-                // SAFETY: AVX-512F was detected above; the lengths were checked or made above (x: m rows of k,
+                // SAFETY: `kernel` exists, so the CPU has its instructions; the lengths were checked or made above (x: m rows of k,
                 // ldx apart; data: panels·k·NR; bias: panels·NR; each buffer: a capacity of at least `len`,
                 // written before it is read, as the note at `set_len` says), and each task writes only its own
                 // rows of its own panels' columns p·NR..min((p+1)·NR, n), each of which `SharedOut::at` places
                 // at a value of its own, so no two tasks touch the same value.
-                unsafe { self.panel(x, ldx, rows.clone(), p, block, &out) };
+                unsafe { self.panel(kernel, x, ldx, rows.clone(), p, block, &out) };
             }
         });
         for y in outs.iter_mut() {
@@ -355,11 +374,13 @@ impl PackedLinear {
     /// Output columns of panel `p` for `rows` of the m, in blocks of `block` along k.
     ///
     /// # Safety
-    /// AVX-512F is available, p < ⌈n / NR⌉, `rows` ⊆ 0..m, `x` holds m rows of k values starting `ldx` ≥ k
+    /// p < ⌈n / NR⌉, `rows` ⊆ 0..m, `x` holds m rows of k values starting `ldx` ≥ k
     /// apart, `out` places m·n values of which this call alone writes these rows' columns of panel `p`.
     #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::too_many_arguments)] // As `forward_placed`.
     unsafe fn panel(
         &self,
+        kernel: Kernel,
         x: &[f32],
         ldx: usize,
         rows: std::ops::Range<usize>,
@@ -372,7 +393,8 @@ impl PackedLinear {
         let data = self.data.as_slice();
         let panel = data.as_ptr().add(p * k * NR);
         let bias = self.bias.as_ptr().add(p * NR);
-        let tiles = rows.len().div_ceil(MR);
+        let tall = kernel.rows();
+        let tiles = rows.len().div_ceil(tall);
         let mut k0 = 0;
         loop {
             let kc = block.min(k - k0);
@@ -380,7 +402,7 @@ impl PackedLinear {
             while r < rows.end {
                 // The block after this one in memory (the next along k, or the next panel's first) comes from
                 // memory too: the tiles after the first fetch it into L2, each its share of its 2·kc lines.
-                let j = (r - rows.start) / MR;
+                let j = (r - rows.start) / tall;
                 let next = if j >= 1 && tiles >= 2 {
                     let total = 2 * kc;
                     let share = total.div_ceil(tiles - 1).min(kc);
@@ -390,7 +412,7 @@ impl PackedLinear {
                     (0, 0)
                 };
                 let (y, ldy, room) = out.at(p, r);
-                let tile = avx512::Tile {
+                let tile = tile::Tile {
                     x: x.as_ptr().add(r * ldx + k0),
                     ldx,
                     w: panel.add(k0 * NR),
@@ -405,21 +427,14 @@ impl PackedLinear {
                     alone: tiles == 1,
                     // What each pointer may reach, from it to the end of its buffer (for outputs written in heads,
                     // of its head): the tile checks its reads and writes against these in debug builds (the tests).
-                    room: avx512::Room {
+                    room: tile::Room {
                         x: x.len() - (r * ldx + k0),
                         w: data.len() - (p * k + k0) * NR,
                         y: room,
                         bias: self.bias.len() - p * NR,
                     },
                 };
-                r += match rows.end - r {
-                    left if left >= MR => avx512::tile::<MR>(&tile),
-                    8..=11 => avx512::tile::<8>(&tile),
-                    4..=7 => avx512::tile::<4>(&tile),
-                    3 => avx512::tile::<3>(&tile),
-                    2 => avx512::tile::<2>(&tile),
-                    _ => avx512::tile::<1>(&tile),
-                };
+                r += kernel.tile(&tile, rows.end - r);
                 debug_assert!(r <= rows.end, "a tile ran past its task's rows");
             }
             k0 += kc;
@@ -429,13 +444,15 @@ impl PackedLinear {
         }
     }
 
-    /// Elsewhere `supported()` is false, so `forward_f32` returns before any panel.
+    /// Elsewhere no [`Kernel`] exists, so no product reaches a panel.
     ///
     /// # Safety
     /// None needed: it does nothing (the signature matches the x86-64 one).
     #[cfg(not(target_arch = "x86_64"))]
+    #[allow(clippy::too_many_arguments)] // As `forward_placed`.
     unsafe fn panel(
         &self,
+        _: Kernel,
         _: &[f32],
         _: usize,
         _: std::ops::Range<usize>,
@@ -474,10 +491,15 @@ impl CustomOp1 for PackedLinear {
 }
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
+mod kernel;
 mod memory;
 pub mod mlp;
 mod tasks;
+#[cfg(target_arch = "x86_64")]
+mod tile;
 
 #[cfg(test)]
 mod tests;

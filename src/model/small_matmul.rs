@@ -23,9 +23,7 @@ const TASK_ROWS: usize = 128;
 pub fn streams(k: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        k.is_multiple_of(8)
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
+        k.is_multiple_of(8) && crate::model::isa::avx2()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -103,10 +101,7 @@ pub(crate) fn matmul_t_f32(
             let mut block = vec![0.0f32; m * width];
             let mut done = 0;
             #[cfg(target_arch = "x86_64")]
-            if k.is_multiple_of(8)
-                && std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
+            if k.is_multiple_of(8) && crate::model::isa::avx2() {
                 done = width - width % 2;
                 // SAFETY: the features were just detected; x.len() = m·k and w.len() = n·k (checked above),
                 // block.len() = m·width, n0 + width ≤ n, done ≤ width is even and k is a multiple of 8:
@@ -294,8 +289,7 @@ mod tests {
     #[test]
     fn equals_a_plain_f64_product_at_odd_shapes() {
         #[cfg(target_arch = "x86_64")]
-        let streamed = std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma");
+        let streamed = crate::model::isa::avx2();
         #[cfg(not(target_arch = "x86_64"))]
         let streamed = false;
         if !streamed {

@@ -221,11 +221,11 @@ macro_rules! dispatch {
         $vis fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                if crate::model::isa::avx512() {
                     // SAFETY: the CPU has AVX-512F, the only feature the function is compiled for.
                     return unsafe { $avx512($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if crate::model::isa::avx2() {
                     // SAFETY: the CPU has AVX2, the only feature the function is compiled for.
                     return unsafe { $avx2($($arg),*) };
                 }

@@ -1,5 +1,6 @@
 //! The `analyze` command's JSON contract, checked against the reference values.
 
+use attngraph::model::isa::{self, Isa};
 use serde_json::Value;
 
 use crate::util::{
@@ -120,6 +121,33 @@ fn analyze_table_is_readable() {
 }
 
 #[test]
+fn a_kernel_setting_that_is_not_one_of_its_names_is_refused_by_name() {
+    let model = hub_model();
+    let args = [
+        "analyze",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "I love tennis.",
+    ];
+    let path = std::path::Path::new;
+    for (key, value, names) in [
+        ("ATTNGRAPH_ISA", "avx3", "baseline, avx2, avx512"),
+        ("ATTNGRAPH_ISA", "", "baseline, avx2, avx512"),
+        ("ATTNGRAPH_KERNELS", "fast", "auto or portable"),
+    ] {
+        let output = run_cli(&args, &[(key, path(value))]);
+        let stderr = assert_clean_failure(&output, &format!("{key}={value:?}"));
+        assert!(stderr.contains(names), "{stderr}");
+        assert!(output.stdout.is_empty(), "{key}={value}: nothing is read");
+    }
+    // Names are read whatever their case; a level above the CPU's is the CPU's.
+    for (key, value) in [("ATTNGRAPH_ISA", "AVX512"), ("ATTNGRAPH_KERNELS", "Auto")] {
+        assert_success(&run_cli(&args, &[(key, path(value))]));
+    }
+}
+
+#[test]
 fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
     let model = hub_model();
     let args = [
@@ -137,15 +165,23 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
         "--peak-gbps",
         "10",
     ];
-    let portable = std::path::Path::new("portable");
-    let auto = if attngraph::model::packed_kernel_supported() {
-        "avx512-packed"
-    } else {
-        "portable"
+    let (portable, avx2) = (
+        std::path::Path::new("portable"),
+        std::path::Path::new("avx2"),
+    );
+    let packed_at = |level| match level {
+        Isa::Avx512 => "avx512-packed",
+        Isa::Avx2 => "avx2-packed",
+        Isa::Baseline => "portable",
     };
     for (env, kernels) in [
-        (vec![], auto),
+        (vec![], packed_at(isa::level())),
         (vec![("ATTNGRAPH_KERNELS", portable)], "portable"),
+        // What a CPU without AVX-512 runs; where this one has no AVX2 either, what it runs itself.
+        (
+            vec![("ATTNGRAPH_ISA", avx2)],
+            packed_at(isa::level().min(Isa::Avx2)),
+        ),
     ] {
         let started = std::time::Instant::now();
         let output = run_cli(&args, &env);

@@ -212,14 +212,14 @@ pub fn ids_of(value: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// The two kernel paths a test compares: `Auto` (the AVX-512 packed kernel where the CPU has it) and
-/// `Portable`. On a CPU without AVX-512F, `Auto` is the portable path again, and `test` says so on the output.
+/// The two kernel paths a test compares: `Auto` (the packed kernel where the CPU has AVX-512F, or AVX2 and FMA)
+/// and `Portable`. On a CPU without them, `Auto` is the portable path again, and `test` says so on the output.
 pub fn kernel_paths(test: &str) -> [Kernels; 2] {
     if !attngraph::model::packed_kernel_supported() {
         crate::skip_report::report(
             test,
-            "the AVX-512 packed kernel (both passes ran the portable path)",
-            "this CPU has no AVX-512F",
+            "the packed kernel (both passes ran the portable path)",
+            "this CPU has neither AVX-512F nor AVX2 with FMA",
         );
     }
     [Kernels::Auto, Kernels::Portable]

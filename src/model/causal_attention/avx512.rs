@@ -30,7 +30,8 @@ pub struct Avx512(());
 impl Avx512 {
     /// One, if this CPU has AVX-512F.
     pub fn detect() -> Option<Self> {
-        std::arch::is_x86_feature_detected!("avx512f").then_some(Self(()))
+        // `isa::avx512` says yes only where the CPU has AVX-512F.
+        crate::model::isa::avx512().then_some(Self(()))
     }
 }
 

@@ -174,7 +174,8 @@ fn avx512_missing(test: &str) -> bool {
     if avx512::Avx512::detect().is_some() {
         return false;
     }
-    crate::skip_report::report(test, "the AVX-512 products", "the CPU has no AVX-512F");
+    let why = "the CPU has no AVX-512F, or ATTNGRAPH_ISA is set below it";
+    crate::skip_report::report(test, "the AVX-512 products", why);
     true
 }
 

@@ -194,12 +194,14 @@ impl CausalLm {
         &self.config
     }
 
-    /// Which matrix-product kernels this model runs: `"avx512-packed"` or `"portable"` (the few-row kernel and
-    /// candle's gemm on the CPU, candle's own on a GPU).
+    /// Which matrix-product kernels this model runs: `"avx512-packed"` or `"avx2-packed"` (the packed kernel's
+    /// tiles), or `"portable"` (the few-row kernel and candle's gemm on the CPU, candle's own on a GPU).
     pub fn kernels_in_use(&self) -> &'static str {
-        match self.head() {
-            TokenRows::Packed(_) => "avx512-packed",
-            TokenRows::Table(_) => "portable",
+        match (self.head(), super::packed::Kernel::detected()) {
+            (TokenRows::Table(_), _) => "portable",
+            (TokenRows::Packed(_), Some(kernel)) => kernel.path(),
+            // Weights are packed only where a kernel was detected, and the level it was read at is read once.
+            (TokenRows::Packed(_), None) => "packed, with no kernel for this CPU",
         }
     }
 

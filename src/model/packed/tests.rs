@@ -5,23 +5,39 @@ use super::tasks::{rows_per_task, ROWS_PER_TASK};
 use super::*;
 use crate::model::test_values::{bits, test_values as values};
 
-/// Whether this CPU runs the packed kernel; where it does not, the test says so by name and skips its check.
+/// Whether this CPU runs the packed kernel (at the level `ATTNGRAPH_ISA` allows); where it does not, the test
+/// says so by name and skips its check.
 fn kernel_or_skip(test: &str, what: &str) -> bool {
     if !supported() {
-        crate::skip_report::report(test, what, "this CPU has no AVX-512F");
+        crate::skip_report::report(
+            test,
+            what,
+            "this CPU has neither AVX-512F nor AVX2 with FMA",
+        );
     }
     supported()
 }
 
+/// Every tile this CPU runs (at the level `ATTNGRAPH_ISA` allows); the test says by name which it cannot run.
+fn tiles_or_skip(test: &str, what: &str) -> Vec<Kernel> {
+    let tiles = Kernel::available();
+    for (name, needs) in [("avx512", "AVX-512F"), ("avx2", "AVX2 and FMA")] {
+        if !tiles.iter().any(|t| t.name() == name) {
+            let what = format!("{what} on the {name} tile");
+            let why = format!("this CPU has no {needs}, or ATTNGRAPH_ISA is set below it");
+            crate::skip_report::report(test, &what, &why);
+        }
+    }
+    tiles
+}
+
 #[test]
 fn equals_a_plain_f64_product_at_odd_shapes() {
-    if !kernel_or_skip(
+    let tiles = tiles_or_skip(
         "packed::equals_a_plain_f64_product_at_odd_shapes",
-        "the AVX-512 packed kernel",
-    ) {
-        return;
-    }
-    // Rows around every tile height (1–4, 8, 12), their sums and the tasks' 192, widths around the 16- and
+        "the packed kernel",
+    );
+    // Rows around every tile height (1–6, 8, 12), their sums and the tasks' 192, widths around the 16- and
     // 32-column panel edges, k below, at and across the panel blocks (176 or 256 long).
     for (m, k, n) in [
         (1, 1, 1),
@@ -51,9 +67,12 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
     ] {
         let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
         let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
-        // This CPU's block, and those of other L1 sizes.
-        for block in [block_len().unwrap(), 64, 176, 256] {
-            let y = packed.forward_blocks(&x, m, k, block).unwrap();
+        // This CPU's block, and those of other L1 sizes, on every tile.
+        let runs = tiles
+            .iter()
+            .flat_map(|&t| [block_len().unwrap(), 64, 176, 256].map(|block| (t, block)));
+        for (tile, block) in runs {
+            let y = packed.forward_blocks(tile, &x, m, k, block).unwrap();
             for r in 0..m {
                 for c in 0..n {
                     let want: f64 = f64::from(b[c])
@@ -63,7 +82,7 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
                     let got = f64::from(y[r * n + c]);
                     assert!(
                         (got - want).abs() < 1e-5 * (1.0 + k as f64).sqrt(),
-                        "({m}, {k}, {n}) blocks of {block} [{r}][{c}]: {got} vs {want}"
+                        "({m}, {k}, {n}) {tile:?}, blocks of {block} [{r}][{c}]: {got} vs {want}"
                     );
                 }
             }
@@ -75,7 +94,7 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
 fn heads_written_in_place_are_the_rows_split_bit_for_bit() {
     if !kernel_or_skip(
         "packed::heads_written_in_place_are_the_rows_split_bit_for_bit",
-        "the AVX-512 packed kernel",
+        "the packed kernel",
     ) {
         return;
     }
@@ -360,14 +379,14 @@ fn padded_rows_fall_on_distinct_lines_and_read_back_the_same() {
     }
     assert_eq!(padded_stride(3072), 3088);
     assert_eq!(padded_stride(768), 784);
-    if !kernel_or_skip(
+    let tiles = tiles_or_skip(
         "packed::padded_rows_fall_on_distinct_lines_and_read_back_the_same",
-        "the AVX-512 packed kernel on padded rows",
-    ) {
-        return;
-    }
-    // Rows read from a padded layout give the bits of the same rows packed tight.
-    for (m, k, n) in [(1, 3072, 40), (13, 768, 70), (200, 96, 33)] {
+        "the packed kernel on padded rows",
+    );
+    // Rows read from a padded layout give the bits of the same rows packed tight, on every tile.
+    let block = block_len().unwrap();
+    let shapes = [(1, 3072, 40), (13, 768, 70), (200, 96, 33)];
+    for (tile, (m, k, n)) in tiles.iter().flat_map(|&t| shapes.map(|s| (t, s))) {
         let (x, w, b) = (values(m * k, 4), values(k * n, 5), values(n, 6));
         let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
         let ld = padded_stride(k) + 16;
@@ -375,24 +394,26 @@ fn padded_rows_fall_on_distinct_lines_and_read_back_the_same() {
         for (r, row) in x.chunks(k).enumerate() {
             padded[r * ld..r * ld + k].copy_from_slice(row);
         }
-        let tight = packed.forward_f32(&x, m).unwrap();
-        let strided = packed.forward_strided(&padded, m, ld).unwrap();
+        let tight = packed.forward_blocks(tile, &x, m, k, block).unwrap();
+        let strided = packed.forward_blocks(tile, &padded, m, ld, block).unwrap();
         let bits = |v: &[f32]| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&strided), bits(&tight), "({m}, {k}, {n}) at {ld}");
+        assert_eq!(
+            bits(&strided),
+            bits(&tight),
+            "({m}, {k}, {n}) {tile:?} at {ld}"
+        );
         // A buffer that is not m such rows is an error, not a read past its end.
-        let err = packed.forward_strided(&padded[1..], m, ld).unwrap_err();
+        let forward = |x: &[f32], m, ld| packed.forward_blocks(tile, x, m, ld, block);
+        let err = forward(&padded[1..], m, ld).unwrap_err();
         assert!(err.to_string().contains("start"), "{err}");
-        assert!(packed.forward_strided(&x, m, k - 1).is_err());
+        assert!(forward(&x, m, k - 1).is_err());
         // Nor is a last row padded to ld like the others.
         let mut longer = padded.clone();
         longer.resize(m * ld, 0.0);
-        assert!(packed.forward_strided(&longer, m, ld).is_err());
+        assert!(forward(&longer, m, ld).is_err());
         // No rows: no values, no outputs; a value without a row is an error.
-        assert_eq!(
-            packed.forward_strided(&[], 0, ld).unwrap(),
-            Vec::<f32>::new()
-        );
-        assert!(packed.forward_strided(&[1.0], 0, ld).is_err());
+        assert_eq!(forward(&[], 0, ld).unwrap(), Vec::<f32>::new());
+        assert!(forward(&[1.0], 0, ld).is_err());
     }
 }
 
@@ -423,5 +444,26 @@ fn the_gelu_mlp_gives_the_bits_of_its_three_ops() {
         let apart = proj.forward(&h).unwrap();
         assert_eq!(fused.dims(), &[m, c]);
         assert_eq!(bits(&fused), bits(&apart), "{m} rows, {c} → {inner} → {c}");
+    }
+}
+
+#[test]
+fn the_tiles_give_the_same_bits() {
+    // Each output is its bias plus x·w added one k at a time in the same order, one fused multiply-add each, on
+    // either tile: only the width of the registers differs, so the bits cannot.
+    let tiles = tiles_or_skip("packed::the_tiles_give_the_same_bits", "the comparison");
+    let Some((first, rest)) = tiles.split_first() else {
+        return;
+    };
+    let block = block_len().unwrap();
+    let bits = |v: Vec<f32>| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+    for (m, k, n) in [(1, 768, 2304), (7, 300, 97), (64, 3072, 65), (193, 33, 45)] {
+        let (x, w, b) = (values(m * k, 12), values(k * n, 13), values(n, 14));
+        let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
+        let want = bits(packed.forward_blocks(*first, &x, m, k, block).unwrap());
+        for &tile in rest {
+            let got = bits(packed.forward_blocks(tile, &x, m, k, block).unwrap());
+            assert_eq!(got, want, "({m}, {k}, {n}): {tile:?} against {first:?}");
+        }
     }
 }

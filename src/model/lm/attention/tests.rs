@@ -62,8 +62,8 @@ fn heads_written_in_place_equal_the_rows_split() {
     if !crate::model::packed::supported() {
         crate::skip_report::report(
             "lm::attention::heads_written_in_place_equal_the_rows_split",
-            "projections written in heads by the AVX-512 packed kernel",
-            "this CPU has no AVX-512F",
+            "projections written in heads by the packed kernel",
+            "this CPU has neither AVX-512F nor AVX2 with FMA",
         );
         return;
     }
