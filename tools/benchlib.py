@@ -36,11 +36,17 @@ AVX2_PYTORCH = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
 def cap_pytorch_at(isa):
     """For --isa avx2: starts this script again with PyTorch's caps in the environment, unless they are there (the
     libraries read them when they load, so call this before importing torch). attngraph's side is
-    ATTNGRAPH_ISA=avx2, which the callers pass to it."""
+    ATTNGRAPH_ISA=avx2, which the callers pass to it. For --isa auto, refuses to run with any cap already in the
+    environment, which would make a capped run look like the CPU's own."""
     import sys
 
-    if isa == "avx2" and any(os.environ.get(k) != v for k, v in AVX2_PYTORCH.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_PYTORCH})
+    if isa == "auto":
+        set_caps = [k for k in [*AVX2_PYTORCH, "ATTNGRAPH_ISA"] if k in os.environ]
+        if set_caps:
+            raise SystemExit(f"{', '.join(set_caps)} set in the environment: unset them, or pass --isa avx2")
+    elif any(os.environ.get(k) != v for k, v in AVX2_PYTORCH.items()):
+        # orig_argv keeps the interpreter's own flags (-u, -X ...).
+        os.execve(sys.executable, sys.orig_argv, {**os.environ, **AVX2_PYTORCH})
 
 
 def _best_seconds(work, repeat):

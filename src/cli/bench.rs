@@ -360,8 +360,14 @@ pub fn bench(
         let bytes = config.product_weight_bytes();
         let floor = peaks.floor_ms(flops, bytes);
         let achieved = flops / (median / 1e3) / 1e9;
+        let kernels = engine.model().kernels_in_use().ok_or_else(|| {
+            anyhow::anyhow!(
+                "internal error: the weights are packed but this CPU has no packed kernel. This is a bug in \
+                 attngraph; please report it with the CPU's name"
+            )
+        })?;
         if json {
-            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": engine.model().kernels_in_use(), "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured, "norms_median_ms": norms_median, "head_types_median_ms": head_types_median});
+            let line = serde_json::json!({"tokens": tokens, "median_ms": median, "peak_rss_mb": peak, "repeat": repeat, "model": engine.name(), "kernels": kernels, "append_one_token_median_ms": typing_median, "continue_tokens": CONTINUE_TOKENS, "continue_median_ms": continue_median, "cpu": cpu_name(), "gflop": flops / 1e9, "weight_mb": bytes / 1e6, "gflops_achieved": achieved, "floor_ms": floor, "over_floor": median / floor, "peak_gflops": peaks.gflops, "peak_gbps": peaks.gbps, "peaks_measured": peaks.measured, "norms_median_ms": norms_median, "head_types_median_ms": head_types_median});
             writeln!(out, "{line}")?;
         } else {
             if let Some(ms) = norms_median {
@@ -381,7 +387,7 @@ pub fn bench(
                 median / floor,
                 continue_median.map_or_else(|| "n/a".to_string(), |ms| format!("{ms:.1}")),
                 peak.map_or_else(|| "n/a".to_string(), |mb| format!("{mb:.0}")),
-                engine.model().kernels_in_use()
+                kernels
             )?;
         }
     }

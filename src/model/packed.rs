@@ -150,8 +150,8 @@ impl PackedLinear {
         x.apply_op1_no_bwd(self)
     }
 
-    /// x·W + b for `m` rows of `k` values: `m · n` values. An error on a CPU without AVX-512F (the model keeps
-    /// its weights unpacked there).
+    /// x·W + b for `m` rows of `k` values: `m · n` values. An error on a CPU without AVX-512F or AVX2 and FMA
+    /// (the model keeps its weights unpacked there).
     pub fn forward_f32(&self, x: &[f32], m: usize) -> candle_core::Result<Vec<f32>> {
         self.forward_strided(x, m, self.k)
     }
@@ -351,8 +351,8 @@ impl PackedLinear {
             // Chunk by chunk (see `row_chunks`); task < groups · chunks.len(), so the index is in range.
             let (rows, g) = (chunks[task / groups].clone(), task % groups);
             for p in g * group..((g + 1) * group).min(panels) {
-                // SAFETY: `kernel` exists, so the CPU has its instructions; the lengths were checked or made above (x: m rows of k,
-                // ldx apart; data: panels·k·NR; bias: panels·NR; each buffer: a capacity of at least `len`,
+                // SAFETY: `kernel` exists, so the CPU has its instructions; the lengths were checked or made above
+                // (x: m rows of k, ldx apart; data: panels·k·NR; bias: panels·NR; each buffer: a capacity of at least `len`,
                 // written before it is read, as the note at `set_len` says), and each task writes only its own
                 // rows of its own panels' columns p·NR..min((p+1)·NR, n), each of which `SharedOut::at` places
                 // at a value of its own, so no two tasks touch the same value.

@@ -13,6 +13,13 @@ use super::palette::{heat, intensity};
 /// Labels need at least this many points per cell; with less, every k-th row and column is labelled.
 const LABEL_CELL: f32 = 11.0;
 
+/// Characters of a token written up a column, and the band above the cells they take.
+const COLUMN_CHARS: usize = 8;
+const TOKEN_BAND: f32 = 72.0;
+
+/// The band above the cells where every column's number fits across.
+const NUMBER_BAND: f32 = 24.0;
+
 /// Where the reader has zoomed and panned, in cells.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Window {
@@ -83,10 +90,6 @@ pub fn matrix_ui(
     }
     colour_scale(ui, log_scale, causal);
     let id = ui.id().with("matrix_view");
-    // Row labels are tokens, on the left; column labels are numbers, above: a narrow band.
-    let (label_w, label_h) = (110.0, 24.0);
-    let avail = ui.available_size();
-    let side = (avail.x - label_w).min(avail.y - label_h).max(40.0);
     let full = Window {
         first: Vec2::ZERO,
         span: n as f32,
@@ -97,9 +100,24 @@ pub fn matrix_ui(
         .data(|d| d.get_temp::<Window>(id))
         .filter(|w| w.n == n)
         .unwrap_or(full);
-    // The picture is as large as the space allows, at most 48 points a cell for the whole matrix; zooming
-    // enlarges the cells up to 48 points.
-    let side = side.min(48.0 * n as f32);
+    // Row labels are tokens, on the left. Above, each column's token written upwards where every column in
+    // view has room for a line of text, else position numbers across, in a narrower band. The picture is as
+    // large as the space allows, at most 48 points a cell for the whole matrix; zooming enlarges the cells up
+    // to 48 points.
+    let label_w = 110.0;
+    let avail = ui.available_size();
+    let side_under = |band: f32| {
+        (avail.x - label_w)
+            .min(avail.y - band)
+            .max(40.0)
+            .min(48.0 * n as f32)
+    };
+    let label_h = if side_under(TOKEN_BAND) / window.span >= LABEL_CELL {
+        TOKEN_BAND
+    } else {
+        NUMBER_BAND
+    };
+    let side = side_under(label_h);
     let min_span = (side / 48.0).clamp(1.0, n as f32);
     let (rect, response) = ui.allocate_exact_size(
         Vec2::new(label_w + side, label_h + side),
@@ -205,21 +223,45 @@ pub fn matrix_ui(
             text_color,
         );
     }
-    // Column labels are numbers written across: they need room for the widest one, and fall on round steps.
-    let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
-    let col_every = round_step(((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize);
-    for j in (col0..col0 + cols).filter(|j| j % col_every == 0) {
-        let offset = (j as f32 + 0.5 - window.first.x) * cell;
-        if !(0.0..=side).contains(&offset) {
-            continue;
+    // Column labels: tokens written upwards where the band was made for them and the cells (zoomed since,
+    // perhaps) still have room, one a column; else numbers written across, which need room for the widest one
+    // and fall on round steps.
+    if label_h == TOKEN_BAND && cell >= LABEL_CELL {
+        for j in col0..col0 + cols {
+            let offset = (j as f32 + 0.5 - window.first.x) * cell;
+            if !(0.0..=side).contains(&offset) {
+                continue;
+            }
+            let text = graph.token(j).map_or("", |t| t.text.as_str());
+            let galley =
+                labels.layout_no_wrap(super::shorten(text, COLUMN_CHARS), font.clone(), text_color);
+            // Turned a quarter to the left about its top-left corner, the text runs up from just above the
+            // cells, centred on its column.
+            let at = egui::pos2(
+                area.min.x + offset - galley.size().y / 2.0,
+                area.min.y - 4.0,
+            );
+            labels.add(
+                egui::epaint::TextShape::new(at, galley, text_color)
+                    .with_angle(-std::f32::consts::FRAC_PI_2),
+            );
         }
-        labels.text(
-            egui::pos2(area.min.x + offset, area.min.y - 4.0),
-            egui::Align2::CENTER_BOTTOM,
-            j.to_string(),
-            font.clone(),
-            text_color,
-        );
+    } else {
+        let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
+        let col_every = round_step(((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize);
+        for j in (col0..col0 + cols).filter(|j| j % col_every == 0) {
+            let offset = (j as f32 + 0.5 - window.first.x) * cell;
+            if !(0.0..=side).contains(&offset) {
+                continue;
+            }
+            labels.text(
+                egui::pos2(area.min.x + offset, area.min.y - 4.0),
+                egui::Align2::CENTER_BOTTOM,
+                j.to_string(),
+                font.clone(),
+                text_color,
+            );
+        }
     }
 
     let cell_at = |pos: egui::Pos2| -> Option<(usize, usize)> {

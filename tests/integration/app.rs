@@ -1182,17 +1182,19 @@ fn every_character_of_the_chinese_lesson_has_a_glyph() {
     }
 }
 
-/// Clicks cell (`query`, `key`) of the whole-matrix heatmap: the cells fill the square right of and below 110
-/// points of labels.
+/// Clicks cell (`query`, `key`) of the whole-matrix heatmap: the cells fill the square right of 110 points of
+/// row labels and below the band of column labels.
 fn click_heatmap_cell(h: &mut Harness<'static, AttnApp>, query: usize, key: usize) {
     let n = h.state().session.analysis().unwrap().tokens.len();
     let rect = h.get_by_label("attention heatmap").rect();
-    // Token labels take 110 points on the left, the column numbers 24 above.
-    let cell = (rect.width() - 110.0) / n as f32;
+    // Token labels take 110 points on the left; the cells are a square, so the band above is what is left.
+    let side = rect.width() - 110.0;
+    let band = rect.height() - side;
+    let cell = side / n as f32;
     let pos = rect.min
         + egui::vec2(
             110.0 + (key as f32 + 0.5) * cell,
-            24.0 + (query as f32 + 0.5) * cell,
+            band + (query as f32 + 0.5) * cell,
         );
     h.hover_at(pos);
     h.step();

@@ -725,3 +725,34 @@ fn the_library_below_the_cli_and_the_app_prints_nothing() {
         printing.join("\n")
     );
 }
+
+#[test]
+fn only_isa_asks_the_cpu_which_instructions_it_has() {
+    // Every kernel asks `model::isa`, which `ATTNGRAPH_ISA` can lower, so that one switch runs all of them as on
+    // a smaller CPU; a kernel that asked the CPU itself would keep its wider build in such a run. Tests may ask
+    // (they check every build the CPU can run): a test module is the file's last part, from `#[cfg(test)]` over
+    // `mod tests`.
+    let mut asking = Vec::new();
+    for (name, text) in library_sources() {
+        if name == "model/isa.rs" || name.ends_with("/tests.rs") {
+            continue;
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let tests_from = lines
+            .windows(2)
+            .position(|w| {
+                w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod tests")
+            })
+            .unwrap_or(usize::MAX);
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains("is_x86_feature_detected") && i < tests_from {
+                asking.push(format!("src/{name}:{}", i + 1));
+            }
+        }
+    }
+    assert!(
+        asking.is_empty(),
+        "kernels that ask the CPU instead of model::isa:\n{}",
+        asking.join("\n")
+    );
+}

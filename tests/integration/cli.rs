@@ -136,12 +136,16 @@ fn a_kernel_setting_that_is_not_one_of_its_names_is_refused_by_name() {
         ("ATTNGRAPH_ISA", "", "baseline, avx2, avx512"),
         ("ATTNGRAPH_KERNELS", "fast", "auto or portable"),
     ] {
-        let output = run_cli(&args, &[(key, path(value))]);
-        let stderr = assert_clean_failure(&output, &format!("{key}={value:?}"));
-        assert!(stderr.contains(names), "{stderr}");
-        assert!(output.stdout.is_empty(), "{key}={value}: nothing is read");
+        // A command that loads a model, and one that loads none (refused by the command line itself, as the
+        // window is).
+        for args in [&args[..], &["bench", "--kernels"]] {
+            let output = run_cli(args, &[(key, path(value))]);
+            let stderr = assert_clean_failure(&output, &format!("{key}={value:?}"));
+            assert!(stderr.contains(names), "{stderr}");
+            assert!(output.stdout.is_empty(), "{key}={value}: nothing is read");
+        }
     }
-    // Names are read whatever their case; a level above the CPU's is the CPU's.
+    // Names are read whatever their case.
     for (key, value) in [("ATTNGRAPH_ISA", "AVX512"), ("ATTNGRAPH_KERNELS", "Auto")] {
         assert_success(&run_cli(&args, &[(key, path(value))]));
     }
@@ -165,10 +169,7 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
         "--peak-gbps",
         "10",
     ];
-    let (portable, avx2) = (
-        std::path::Path::new("portable"),
-        std::path::Path::new("avx2"),
-    );
+    let path = std::path::Path::new;
     let packed_at = |level| match level {
         Isa::Avx512 => "avx512-packed",
         Isa::Avx2 => "avx2-packed",
@@ -176,11 +177,16 @@ fn bench_prints_one_json_line_per_length_and_names_its_kernels() {
     };
     for (env, kernels) in [
         (vec![], packed_at(isa::level())),
-        (vec![("ATTNGRAPH_KERNELS", portable)], "portable"),
+        (vec![("ATTNGRAPH_KERNELS", path("portable"))], "portable"),
         // What a CPU without AVX-512 runs; where this one has no AVX2 either, what it runs itself.
         (
-            vec![("ATTNGRAPH_ISA", avx2)],
-            packed_at(isa::level().min(Isa::Avx2)),
+            vec![("ATTNGRAPH_ISA", path("avx2"))],
+            packed_at(Isa::detected().min(Isa::Avx2)),
+        ),
+        // A level above the CPU's is the CPU's.
+        (
+            vec![("ATTNGRAPH_ISA", path("avx512"))],
+            packed_at(Isa::detected()),
         ),
     ] {
         let started = std::time::Instant::now();

@@ -195,13 +195,13 @@ impl CausalLm {
     }
 
     /// Which matrix-product kernels this model runs: `"avx512-packed"` or `"avx2-packed"` (the packed kernel's
-    /// tiles), or `"portable"` (the few-row kernel and candle's gemm on the CPU, candle's own on a GPU).
-    pub fn kernels_in_use(&self) -> &'static str {
-        match (self.head(), super::packed::Kernel::detected()) {
-            (TokenRows::Table(_), _) => "portable",
-            (TokenRows::Packed(_), Some(kernel)) => kernel.path(),
-            // Weights are packed only where a kernel was detected, and the level it was read at is read once.
-            (TokenRows::Packed(_), None) => "packed, with no kernel for this CPU",
+    /// tiles), or `"portable"` (the few-row kernel and candle's gemm on the CPU, candle's own on a GPU). `None`
+    /// for packed weights without a kernel, which cannot be: weights are packed only where one was detected, at
+    /// a level read once.
+    pub fn kernels_in_use(&self) -> Option<&'static str> {
+        match self.head() {
+            TokenRows::Table(_) => Some("portable"),
+            TokenRows::Packed(_) => super::packed::Kernel::detected().map(|k| k.path()),
         }
     }
 

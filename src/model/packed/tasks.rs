@@ -7,8 +7,10 @@ pub const NR: usize = 32;
 /// Input rows per register tile: 2 × 12 accumulators + 2 weight registers + 1 broadcast fit the 32 registers.
 pub const MR: usize = 12;
 /// Input rows per AVX2 register tile: 6 × 2 accumulators + 2 weight registers + 1 broadcast fit the 16 registers
-/// (for each half of a panel in turn). A multiple of it divides [`MR`], so tasks cut for one suit the other.
+/// (for each half of a panel in turn). It divides [`MR`], so tasks cut in whole AVX-512 tiles are whole AVX2
+/// tiles too.
 pub const MR_AVX2: usize = 6;
+const _: () = assert!(MR.is_multiple_of(MR_AVX2));
 
 /// Input rows per task, at most: 16 row tiles, which pass each panel block while it is in L1, their outputs in
 /// the panel's columns (24 KB) staying in cache from one block along k to the next. With all 1,024 rows of a long
