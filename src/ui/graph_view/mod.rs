@@ -181,6 +181,9 @@ pub fn graph_panel_ui(
         .with_zoom_and_pan_enabled(true)
         .with_fit_to_screen_enabled(true);
     let id = Some(format!("graph-{layout:?}"));
+    ui.ctx().data_mut(|d| {
+        d.insert_temp(shapes::on_a_line_id(), layout == GraphLayout::Arc);
+    });
     if layout == GraphLayout::Force {
         egui_graphs::GraphView::<
             egui_graphs::FruchtermanReingoldState,
