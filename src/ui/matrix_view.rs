@@ -13,9 +13,17 @@ use super::palette::{heat, intensity};
 /// Labels need at least this many points per cell; with less, every k-th row and column is labelled.
 const LABEL_CELL: f32 = 11.0;
 
-/// Characters of a token written up a column, and the band above the cells they take.
+/// Characters of a token written up a column, at most.
 const COLUMN_CHARS: usize = 8;
-const TOKEN_BAND: f32 = 72.0;
+
+/// Points per cell from which columns are labelled by token: the labels' font is then at least 10 points (at 8,
+/// "m" and "n" read alike).
+const TOKEN_CELL: f32 = 17.0;
+
+/// The labels' font for cells of `cell` points.
+fn label_font(cell: f32) -> egui::FontId {
+    egui::FontId::monospace((cell * 0.6).clamp(8.0, 13.0))
+}
 
 /// The band above the cells where every column's number fits across.
 const NUMBER_BAND: f32 = 24.0;
@@ -112,8 +120,17 @@ pub fn matrix_ui(
             .max(40.0)
             .min(48.0 * n as f32)
     };
-    let label_h = if side_under(TOKEN_BAND) / window.span >= LABEL_CELL {
-        TOKEN_BAND
+    // The token band is as tall as the longest label at the largest font, and no shorter than the numbers'.
+    let token_band = (0..n)
+        .filter_map(|j| graph.token(j))
+        .map(|t| super::shorten(&t.text, COLUMN_CHARS).chars().count())
+        .max()
+        .map_or(NUMBER_BAND, |chars| {
+            (chars as f32 * label_font(f32::MAX).size * 0.62 + 8.0).max(NUMBER_BAND)
+        });
+    let tokens_above = side_under(token_band) / window.span >= TOKEN_CELL;
+    let label_h = if tokens_above {
+        token_band
     } else {
         NUMBER_BAND
     };
@@ -205,7 +222,7 @@ pub fn matrix_ui(
 
     // Labels of the visible rows (token text) and columns (position), thinned when cells are small.
     let every = ((LABEL_CELL / cell).ceil() as usize).max(1);
-    let font = egui::FontId::monospace((cell * 0.6).clamp(8.0, 13.0));
+    let font = label_font(cell);
     let text_color = ui.visuals().text_color();
     let labels = painter.with_clip_rect(rect);
     for i in (row0..row0 + rows).filter(|i| i % every == 0) {
@@ -226,7 +243,7 @@ pub fn matrix_ui(
     // Column labels: tokens written upwards where the band was made for them and the cells (zoomed since,
     // perhaps) still have room, one a column; else numbers written across, which need room for the widest one
     // and fall on round steps.
-    if label_h == TOKEN_BAND && cell >= LABEL_CELL {
+    if tokens_above && cell >= TOKEN_CELL {
         for j in col0..col0 + cols {
             let offset = (j as f32 + 0.5 - window.first.x) * cell;
             if !(0.0..=side).contains(&offset) {

@@ -186,7 +186,9 @@ pub fn token_panel_ui(
                     ui.strong("rank");
                 });
                 header.col(|ui| {
-                    ui.strong("top 5 alternatives");
+                    ui.strong("top 5 alternatives").on_hover_text(
+                        "The model's five likeliest tokens at each position, the likeliest first; the token that came is underlined",
+                    );
                 });
             })
             .body(|body| {
@@ -242,18 +244,7 @@ pub fn token_panel_ui(
                                 ui.monospace(format!("{}", s.rank));
                             });
                             row.col(|ui| {
-                                let alts: Vec<String> = s
-                                    .top_k
-                                    .iter()
-                                    .map(|a| {
-                                        // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
-                                        let text = super::shorten(&visible_whitespace(&a.text), 12);
-                                        format!("{text} {:.2}", a.prob)
-                                    })
-                                    .collect();
-                                // The column can be wider than the panel (it scrolls sideways): the whole list
-                                // also shows on hover, one per line.
-                                ui.small(alts.join("  ")).on_hover_text(alts.join("\n"));
+                                alternatives_ui(ui, &s.top_k, token.id);
                             });
                         }
                         None => {
@@ -279,6 +270,54 @@ pub fn token_panel_ui(
             });
     });
     clicked
+}
+
+/// The model's top guesses for a token: the first at the table's size, the others smaller, the token that
+/// came underlined (green is taken: it means a probability that rose, and low surprisal). Probabilities under
+/// 0.01 are written as powers of ten, not as 0.00. The column can be wider than the panel (it scrolls sideways):
+/// the whole list also shows on hover, one per line.
+fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternative], actual: u32) {
+    let style = ui.style();
+    let normal = egui::TextStyle::Monospace.resolve(style);
+    let small = egui::FontId::monospace(egui::TextStyle::Small.resolve(style).size);
+    let fonts = [normal, small];
+    let colour = ui.visuals().text_color();
+    let mut job = egui::text::LayoutJob::default();
+    let mut lines = Vec::with_capacity(top_k.len());
+    for (i, a) in top_k.iter().enumerate() {
+        // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
+        let prob = if a.prob >= 0.01 {
+            format!("{:.2}", a.prob)
+        } else {
+            format!("{:.0e}", a.prob)
+        };
+        let text = format!(
+            "{} {prob}",
+            super::shorten(&visible_whitespace(&a.text), 12)
+        );
+        let came = a.id == actual;
+        job.append(
+            &text,
+            if i == 0 { 0.0 } else { 10.0 },
+            egui::TextFormat {
+                font_id: fonts[usize::from(i > 0)].clone(),
+                color: colour,
+                underline: if came {
+                    egui::Stroke::new(1.5, colour)
+                } else {
+                    egui::Stroke::NONE
+                },
+                valign: egui::Align::Center,
+                ..Default::default()
+            },
+        );
+        lines.push(if came {
+            format!("{text} (the token that came)")
+        } else {
+            text
+        });
+    }
+    ui.label(job).on_hover_text(lines.join("\n"));
 }
 
 #[cfg(test)]

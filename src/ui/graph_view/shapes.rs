@@ -190,8 +190,8 @@ impl egui_graphs::Layout<FixedState> for FixedLayout {
 /// A token: a circle filled by surprisal, its label below in the theme's text colour (readable on both themes,
 /// whatever the fill), outlined when hovered or pinned.
 ///
-/// When tokens sit closer on screen than their labels are wide, labels in the arc layout are written upwards, one
-/// a token, each ending just under its token, shortened to 14 characters; in the others they alternate between
+/// When tokens sit closer on screen than their labels are wide, labels in the arc layout are written downwards,
+/// one a token, each starting just under its token, shortened to 14 characters; in the others they alternate between
 /// two rows and are shortened with "…" to the room they have. Where even that leaves no room (a line's height
 /// between tokens, or two characters), only every k-th token is labelled. Hover a token or zoom in to read it
 /// whole.
@@ -223,12 +223,12 @@ impl From<egui_graphs::NodeProps<usize>> for TokenShape {
 pub(super) const SPACING: f32 = 70.0;
 
 /// Where the graph view says, for the frame, whether its tokens lie on a line (the arc layout), so that crowded
-/// labels can be written upwards.
+/// labels can be written downwards.
 pub(super) fn on_a_line_id() -> egui::Id {
     egui::Id::new("attngraph.graph.tokens_on_a_line")
 }
 
-/// Characters of a label written upwards.
+/// Characters of a label written downwards.
 const UPRIGHT_CHARS: usize = 14;
 
 impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for TokenShape {
@@ -273,7 +273,8 @@ impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for To
         // Unset means a frame the graph view did not draw: labels as for any layout.
         let on_a_line = ctx.ctx.data(|d| d.get_temp::<bool>(on_a_line_id())) == Some(true);
         if on_a_line && spacing < 8.0 * char_width {
-            let line = font.size * 1.25;
+            // A line and a half a label, so that neighbours do not read as one block.
+            let line = font.size * 1.5;
             let every = (line / spacing.max(0.1)).ceil().max(1.0) as usize;
             if !self.emphasised && !self.index.is_multiple_of(every) {
                 return shapes;
@@ -286,12 +287,12 @@ impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for To
             let galley = ctx
                 .ctx
                 .fonts_mut(|f| f.layout_no_wrap(text, font, visuals.text_color()));
-            // Turned a quarter to the left about its top-left corner, which sits at the label's lower end:
-            // the text runs up to just under the token, centred on it.
-            let at = center + Vec2::new(-galley.size().y / 2.0, radius + 4.0 + galley.size().x);
+            // Turned a quarter to the right about its top-left corner, which sits just under the token: the
+            // text runs down from the token, centred on it, its first character (a space's ␣) nearest.
+            let at = center + Vec2::new(galley.size().y / 2.0, radius + 4.0);
             shapes.push(
                 egui::epaint::TextShape::new(at, galley, visuals.text_color())
-                    .with_angle(-std::f32::consts::FRAC_PI_2)
+                    .with_angle(std::f32::consts::FRAC_PI_2)
                     .into(),
             );
             return shapes;
