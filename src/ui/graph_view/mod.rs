@@ -242,40 +242,64 @@ fn links_popup(ui: &egui::Ui, matrix: &crate::graph::Matrix, token: usize) {
         });
 }
 
-/// The colour ramp of edge weights, with its range.
+/// The colour ramps of edge weights and of the tokens' surprisal, each with its range, each moving to the next line
+/// whole when the row is full.
 fn legend(ui: &mut egui::Ui, log_scale: bool, weight: crate::graph::EdgeWeight) {
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(120.0, 12.0), egui::Sense::hover());
-    for i in 0..24 {
-        let t = i as f32 / 23.0;
-        let x = rect.left() + t * (rect.width() - 5.0);
-        ui.painter().rect_filled(
-            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
-            0.0,
-            ramp(t),
-        );
-    }
     let what = match weight {
         crate::graph::EdgeWeight::Attention => "edge weight",
         crate::graph::EdgeWeight::Norm => "what flows, of the largest,",
         crate::graph::EdgeWeight::NormShare => "share of what flows",
     };
-    ui.small(if log_scale {
+    let range = if log_scale {
         format!("{what} 0.001 … 1 (log)")
     } else {
         format!("{what} 0 … 1")
-    })
-    .on_hover_text(weight.describe());
+    };
+    ramp_with_phrase(ui, 120.0, 24, ramp, range).on_hover_text(weight.describe());
     // The nodes' colour: each token's surprisal, as the probability panel gives it.
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(80.0, 12.0), egui::Sense::hover());
-    for i in 0..16 {
-        let t = i as f32 / 15.0;
-        let x = rect.left() + t * (rect.width() - 5.0);
+    ramp_with_phrase(
+        ui,
+        80.0,
+        16,
+        |t| surprisal_color(Some(f64::from(t) * 20.0)),
+        "token surprisal 0 … 20+ bits (grey: not scored)".into(),
+    )
+    .on_hover_text("A node's colour is −log₂ p(token | the tokens before it): green for a token the model expected, red for one that surprised it");
+}
+
+/// A strip `width` points wide of `steps` colours from `colour(0)` to `colour(1)`, and its phrase in small type
+/// after it: one widget, so that a wrapping row moves both to the next line together.
+fn ramp_with_phrase(
+    ui: &mut egui::Ui,
+    width: f32,
+    steps: usize,
+    colour: impl Fn(f32) -> Color32,
+    phrase: String,
+) -> egui::Response {
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let galley = ui
+        .painter()
+        .layout_no_wrap(phrase.clone(), font, ui.visuals().text_color());
+    let gap = ui.spacing().item_spacing.x;
+    let size = egui::vec2(width + gap + galley.size().x, galley.size().y.max(12.0));
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
+    // Screen readers (and the UI tests) read the phrase as a label's.
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Label, true, &phrase));
+    let top = rect.center().y - 6.0;
+    for i in 0..steps {
+        let t = i as f32 / (steps - 1).max(1) as f32;
+        let x = rect.left() + t * (width - 5.0);
         ui.painter().rect_filled(
-            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(5.0, 12.0)),
-            6.0,
-            surprisal_color(Some(f64::from(t) * 20.0)),
+            egui::Rect::from_min_size(egui::pos2(x, top), egui::vec2(5.0, 12.0)),
+            0.0,
+            colour(t),
         );
     }
-    ui.small("token surprisal 0 … 20+ bits (grey: not scored)")
-        .on_hover_text("A node's colour is −log₂ p(token | the tokens before it): green for a token the model expected, red for one that surprised it");
+    let text_at = egui::pos2(
+        rect.left() + width + gap,
+        rect.center().y - galley.size().y / 2.0,
+    );
+    ui.painter()
+        .galley(text_at, galley, ui.visuals().text_color());
+    response
 }
