@@ -370,97 +370,6 @@ impl PackedLinear {
         }
         Ok(())
     }
-
-    /// Output columns of panel `p` for `rows` of the m, in blocks of `block` along k.
-    ///
-    /// # Safety
-    /// p < ⌈n / NR⌉, `rows` ⊆ 0..m, `x` holds m rows of k values starting `ldx` ≥ k
-    /// apart, `out` places m·n values of which this call alone writes these rows' columns of panel `p`.
-    #[cfg(target_arch = "x86_64")]
-    #[allow(clippy::too_many_arguments)] // As `forward_placed`.
-    unsafe fn panel(
-        &self,
-        kernel: Kernel,
-        x: &[f32],
-        ldx: usize,
-        rows: std::ops::Range<usize>,
-        p: usize,
-        block: usize,
-        out: &SharedOut,
-    ) {
-        let (n, k) = (self.n, self.k);
-        let cols = NR.min(n - p * NR);
-        let data = self.data.as_slice();
-        let panel = data.as_ptr().add(p * k * NR);
-        let bias = self.bias.as_ptr().add(p * NR);
-        let tall = kernel.rows();
-        let tiles = rows.len().div_ceil(tall);
-        let mut k0 = 0;
-        loop {
-            let kc = block.min(k - k0);
-            let mut r = rows.start;
-            while r < rows.end {
-                // The block after this one in memory (the next along k, or the next panel's first) comes from
-                // memory too: the tiles after the first fetch it into L2, each its share of its 2·kc lines.
-                let j = (r - rows.start) / tall;
-                let next = if j >= 1 && tiles >= 2 {
-                    let total = 2 * kc;
-                    let share = total.div_ceil(tiles - 1).min(kc);
-                    let first = (j - 1) * share;
-                    (first, share.min(total.saturating_sub(first)))
-                } else {
-                    (0, 0)
-                };
-                let (y, ldy, room) = out.at(p, r);
-                let tile = tile::Tile {
-                    x: x.as_ptr().add(r * ldx + k0),
-                    ldx,
-                    w: panel.add(k0 * NR),
-                    kc,
-                    y,
-                    ldy,
-                    cols,
-                    bias: (k0 == 0).then_some(bias),
-                    // The first row tile meets the block coming from memory; the later ones read it from L1.
-                    stream: r == rows.start,
-                    next,
-                    alone: tiles == 1,
-                    // What each pointer may reach, from it to the end of its buffer (for outputs written in heads,
-                    // of its head): the tile checks its reads and writes against these in debug builds (the tests).
-                    room: tile::Room {
-                        x: x.len() - (r * ldx + k0),
-                        w: data.len() - (p * k + k0) * NR,
-                        y: room,
-                        bias: self.bias.len() - p * NR,
-                    },
-                };
-                r += kernel.tile(&tile, rows.end - r);
-                debug_assert!(r <= rows.end, "a tile ran past its task's rows");
-            }
-            k0 += kc;
-            if k0 >= k {
-                return;
-            }
-        }
-    }
-
-    /// Elsewhere no [`Kernel`] exists, so no product reaches a panel.
-    ///
-    /// # Safety
-    /// None needed: it does nothing (the signature matches the x86-64 one).
-    #[cfg(not(target_arch = "x86_64"))]
-    #[allow(clippy::too_many_arguments)] // As `forward_placed`.
-    unsafe fn panel(
-        &self,
-        _: Kernel,
-        _: &[f32],
-        _: usize,
-        _: std::ops::Range<usize>,
-        _: usize,
-        _: usize,
-        _: &SharedOut,
-    ) {
-    }
 }
 
 impl CustomOp1 for PackedLinear {
@@ -497,6 +406,7 @@ mod avx512;
 mod kernel;
 mod memory;
 pub mod mlp;
+mod panel;
 mod tasks;
 #[cfg(target_arch = "x86_64")]
 mod tile;

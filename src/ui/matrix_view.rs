@@ -121,19 +121,19 @@ pub fn matrix_ui(
             .min(48.0 * n as f32)
     };
     // The token band is as tall as the longest label at the largest font, and no shorter than the numbers'.
-    let token_band = (0..n)
-        .filter_map(|j| graph.token(j))
-        .map(|t| super::shorten(&t.text, COLUMN_CHARS).chars().count())
-        .max()
-        .map_or(NUMBER_BAND, |chars| {
-            (chars as f32 * label_font(f32::MAX).size * 0.62 + 8.0).max(NUMBER_BAND)
-        });
-    let tokens_above = side_under(token_band) / window.span >= TOKEN_CELL;
-    let label_h = if tokens_above {
-        token_band
-    } else {
-        NUMBER_BAND
-    };
+    // Measured only where the cells can be large enough at all (not on every frame of a long text).
+    let token_band = (side_under(NUMBER_BAND) / window.span >= TOKEN_CELL).then(|| {
+        (0..n)
+            .filter_map(|j| graph.token(j))
+            .map(|t| super::shorten(&t.text, COLUMN_CHARS).chars().count())
+            .max()
+            .map_or(NUMBER_BAND, |chars| {
+                (chars as f32 * label_font(f32::MAX).size * 0.62 + 8.0).max(NUMBER_BAND)
+            })
+    });
+    let token_band = token_band.filter(|&band| side_under(band) / window.span >= TOKEN_CELL);
+    let tokens_above = token_band.is_some();
+    let label_h = token_band.unwrap_or(NUMBER_BAND);
     let side = side_under(label_h);
     let min_span = (side / 48.0).clamp(1.0, n as f32);
     let (rect, response) = ui.allocate_exact_size(

@@ -6,7 +6,7 @@
 
 use std::arch::x86_64::*;
 
-use super::tile::{Tile, AHEAD, FAR, NEAR, NR};
+use super::tile::{walk_block, Tile, NR};
 
 /// R rows of the tile, R ≤ [`super::tasks::MR_AVX2`]; returns R.
 ///
@@ -56,39 +56,12 @@ pub unsafe fn tile<const R: usize>(t: &Tile) -> usize {
         }
         // The first half meets the block as the AVX-512 tile does, and fetches both of each step's lines: the
         // second half finds its own in cache.
-        if half > 0 || !(t.stream || t.next.1 > 0) {
+        if half > 0 {
             for i in 0..t.kc {
-                step!(i);
-            }
-        } else if t.stream && t.alone {
-            for i in 0..t.kc {
-                // A prefetch never faults; `wrapping_add` forms the addresses past the end defined.
-                let far = t.w.wrapping_add((i + FAR) * NR);
-                _mm_prefetch::<_MM_HINT_T1>(far.cast());
-                _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(16).cast());
-                let near = t.w.wrapping_add((i + NEAR) * NR);
-                _mm_prefetch::<_MM_HINT_T0>(near.cast());
-                _mm_prefetch::<_MM_HINT_T0>(near.wrapping_add(16).cast());
-                step!(i);
-            }
-        } else if t.stream {
-            for i in 0..t.kc {
-                // As above.
-                let ahead = t.w.wrapping_add((i + AHEAD) * NR);
-                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
                 step!(i);
             }
         } else {
-            let (first, lines) = t.next;
-            let base = t.w.wrapping_add(t.kc * NR + first * 16);
-            for i in 0..lines.min(t.kc) {
-                _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(i * 16).cast());
-                step!(i);
-            }
-            for i in lines.min(t.kc)..t.kc {
-                step!(i);
-            }
+            walk_block!(t, step);
         }
         for (r, a) in acc.iter().enumerate() {
             let y = t.y.wrapping_add(r * t.ldy + half);

@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::tile::{Tile, AHEAD, FAR, NEAR, NR};
+use super::tile::{walk_block, Tile, NR};
 
 /// R rows of the tile; returns R.
 ///
@@ -45,36 +45,7 @@ pub unsafe fn tile<const R: usize>(t: &Tile) -> usize {
             }
         }};
     }
-    if t.stream && t.alone {
-        for i in 0..t.kc {
-            // As below: prefetches never fault, and `wrapping_add` forms addresses past the end defined.
-            let far = t.w.wrapping_add((i + FAR) * NR);
-            _mm_prefetch::<_MM_HINT_T1>(far.cast());
-            _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(16).cast());
-            let near = t.w.wrapping_add((i + NEAR) * NR);
-            _mm_prefetch::<_MM_HINT_T0>(near.cast());
-            _mm_prefetch::<_MM_HINT_T0>(near.wrapping_add(16).cast());
-            step!(i);
-        }
-    } else if t.stream {
-        for i in 0..t.kc {
-            // A prefetch never faults; `wrapping_add` keeps forming the address defined past the panel's end.
-            let ahead = t.w.wrapping_add((i + AHEAD) * NR);
-            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
-            step!(i);
-        }
-    } else {
-        let (first, lines) = t.next;
-        let base = t.w.wrapping_add(t.kc * NR + first * 16);
-        for i in 0..lines.min(t.kc) {
-            _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(i * 16).cast());
-            step!(i);
-        }
-        for i in lines.min(t.kc)..t.kc {
-            step!(i);
-        }
-    }
+    walk_block!(t, step);
     for (r, a) in acc.iter().enumerate() {
         let y = t.y.add(r * t.ldy);
         _mm512_mask_storeu_ps(y, lo, a[0]);

@@ -71,3 +71,49 @@ impl Tile {
         );
     }
 }
+
+/// Runs `$step!(i)` for every step i of the block `$t` (a [`Tile`]) multiplies, with the prefetches its place in
+/// the task asks for: a lone streaming tile fetches [`FAR`] steps ahead into L2 and [`NEAR`] into L1, another
+/// streaming tile [`AHEAD`] steps into L1, and a later tile its share of the next block's lines into L2, one a
+/// step. Both register tiles walk a block so; a macro, not a function taking a closure, so that each step is
+/// compiled inside the tile's own `#[target_feature]` function. Expands inside an `unsafe` function on x86-64.
+macro_rules! walk_block {
+    ($t:expr, $step:ident) => {{
+        let t: &$crate::model::packed::tile::Tile = $t;
+        let nr = $crate::model::packed::tile::NR;
+        if t.stream && t.alone {
+            for i in 0..t.kc {
+                // A prefetch never faults; `wrapping_add` forms the addresses past the end defined.
+                let far =
+                    t.w.wrapping_add((i + $crate::model::packed::tile::FAR) * nr);
+                _mm_prefetch::<_MM_HINT_T1>(far.cast());
+                _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(16).cast());
+                let near =
+                    t.w.wrapping_add((i + $crate::model::packed::tile::NEAR) * nr);
+                _mm_prefetch::<_MM_HINT_T0>(near.cast());
+                _mm_prefetch::<_MM_HINT_T0>(near.wrapping_add(16).cast());
+                $step!(i);
+            }
+        } else if t.stream {
+            for i in 0..t.kc {
+                // As above.
+                let ahead =
+                    t.w.wrapping_add((i + $crate::model::packed::tile::AHEAD) * nr);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
+                $step!(i);
+            }
+        } else {
+            let (first, lines) = t.next;
+            let base = t.w.wrapping_add(t.kc * nr + first * 16);
+            for i in 0..lines.min(t.kc) {
+                _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(i * 16).cast());
+                $step!(i);
+            }
+            for i in lines.min(t.kc)..t.kc {
+                $step!(i);
+            }
+        }
+    }};
+}
+pub(super) use walk_block;
