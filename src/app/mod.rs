@@ -95,6 +95,9 @@ impl AttnApp {
             .or_else(|| settings.export_dir.clone())
             .unwrap_or_else(|| PathBuf::from("attngraph-exports"));
         let fonts_found = fonts::install_fallbacks(ctx);
+        // Scroll bars always drawn (thin, wider on hover): egui's default shows them only while hovered, and
+        // nothing would tell the reader that a table or the Compare view goes on past the edge.
+        ctx.all_styles_mut(|style| style.spacing.scroll = egui::style::ScrollStyle::thin());
         ctx.set_theme(if settings.dark {
             egui::Theme::Dark
         } else {

@@ -44,8 +44,8 @@ impl EdgeWeight {
     pub fn describe(self) -> &'static str {
         match self {
             Self::Attention => "attention weight α",
-            Self::Norm => "what flows ‖α·f(x)‖, relative to the largest edge",
-            Self::NormShare => "share of what flows into each token, ‖α·f(x)‖ / row sum",
+            Self::Norm => "what flows ||α·f(x)||, relative to the largest edge",
+            Self::NormShare => "share of what flows into each token, ||α·f(x)|| / row sum",
         }
     }
 }

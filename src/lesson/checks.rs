@@ -64,11 +64,11 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 answer,
                 vec![last, 0],
                 format!(
-                    "S[{last}][0] = {lf:.3} and S[0][{last}] = {fl:.3}; over the whole matrix ‖S−Sᵀ‖/‖S‖ = {:.3} (0 if it were symmetric). Here d_head = {}.{} S = X W_Q (X W_K)ᵀ / √d_head is symmetric on every text when W_Q W_Kᵀ is symmetric (and W_Q b_Kᵀ equals W_K b_Qᵀ), and otherwise generally not: different weights alone do not make it asymmetric, but a trained head is almost never symmetric — \"i looks for j\" is not \"j looks for i\".",
+                    "S[{last}][0] = {lf:.3} and S[0][{last}] = {fl:.3}; over the whole matrix ||S−Sᵀ||/||S|| = {:.3} (0 if it were symmetric). Here d_head = {}.{} S = X W_Q (X W_K)ᵀ / √d_head is symmetric on every text when W_Q W_Kᵀ is symmetric (and W_Q b_Kᵀ equals W_K b_Qᵀ), and otherwise generally not: different weights alone do not make it asymmetric, but a trained head is almost never symmetric — \"i looks for j\" is not \"j looks for i\".",
                     e.score_asymmetry, e.head_dim, rotary_en
                 ),
                 format!(
-                    "S[{last}][0] = {lf:.3}，S[0][{last}] = {fl:.3}；整個矩陣的 ‖S−Sᵀ‖/‖S‖ = {:.3}（對稱則為 0）。這裡 d_head = {}。{}S = X W_Q (X W_K)ᵀ / √d_head 在 W_Q W_Kᵀ 對稱（且偏差項相符）時，任何文字的 S 都對稱，否則一般不對稱：權重不同本身並不保證不對稱，但訓練過的頭幾乎從不對稱——「i 找 j」不等於「j 找 i」。",
+                    "S[{last}][0] = {lf:.3}，S[0][{last}] = {fl:.3}；整個矩陣的 ||S−Sᵀ||/||S|| = {:.3}（對稱則為 0）。這裡 d_head = {}。{}S = X W_Q (X W_K)ᵀ / √d_head 在 W_Q W_Kᵀ 對稱（且偏差項相符）時，任何文字的 S 都對稱，否則一般不對稱：權重不同本身並不保證不對稱，但訓練過的頭幾乎從不對稱——「i 找 j」不等於「j 找 i」。",
                     e.score_asymmetry, e.head_dim, rotary_zh
                 ),
             ))

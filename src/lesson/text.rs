@@ -140,7 +140,7 @@ pub static EN: [StepText; STEPS] = [
         body: &[
             "An attention weight says how much token i looks at token j, not how much of j reaches i: the head moves α_ij · f(x_j), and f(x_j) = LN(x_j) W_V W_O can be a large vector or one near zero (Kobayashi et al., 2020).",
             "Many heads park much of their attention on token 0 and move little from it: the sink's vector is small. Step 6 counted where attention goes; this counts what arrives.",
-            "The graph's edges menu switches from attention to what flows, ‖α_ij · f(x_j)‖, for any head.",
+            "The graph's edges menu switches from attention to what flows, ||α_ij · f(x_j)||, for any head.",
         ],
         question: "Of what this head moves to the last token, is token 0's share smaller than its share of the last token's attention?",
         choices: &["smaller: token 0 gets attention but passes on less", "the same or larger"],
@@ -265,7 +265,7 @@ pub static ZH_HANT: [StepText; STEPS] = [
         body: &[
             "注意力權重說的是詞元 i 看詞元 j 看了多少，而不是 j 有多少到了 i：這個頭搬的是 α_ij · f(x_j)，而 f(x_j) = LN(x_j) W_V W_O 可能是很大的向量，也可能幾乎是零（Kobayashi 等，2020）。",
             "許多頭把大量注意力停放在詞元 0，卻幾乎沒從那裡搬走什麼：匯點的向量很小。第 6 步算的是注意力去了哪裡；這一步算的是到了什麼。",
-            "圖的「edges」選單可以把邊從注意力切換成流過的量 ‖α_ij · f(x_j)‖，任何一個頭都可以。",
+            "圖的「edges」選單可以把邊從注意力切換成流過的量 ||α_ij · f(x_j)||，任何一個頭都可以。",
         ],
         question: "在這個頭搬給最後一個詞元的東西裡，詞元 0 所占的比例，是否小於它在最後一個詞元注意力中所占的比例？",
         choices: &["比較小：詞元 0 得到注意力，卻傳得比較少", "一樣或比較大"],

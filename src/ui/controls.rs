@@ -338,8 +338,8 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
         .show_ui(ui, |ui| {
             for (weight, hover) in [
                 (EdgeWeight::Attention, "The attention weight α: how much token i looks at token j. Rows sum to 1: a Markov chain."),
-                (EdgeWeight::Norm, "What the edge carries, ‖α·f(x_j)‖ (Kobayashi et al., 2020): how much of token j reaches token i, relative to the largest edge. Heavy attention on a sink often carries almost nothing. Not a Markov chain: the Markov view stays on attention."),
-                (EdgeWeight::NormShare, "Each token's share of what flows into it: ‖α·f(x_j)‖ divided by its row's sum, so rows sum to 1 again — a Markov reading of what flows, not of attention."),
+                (EdgeWeight::Norm, "What the edge carries, ||α·f(x_j)|| (Kobayashi et al., 2020): how much of token j reaches token i, relative to the largest edge. Heavy attention on a sink often carries almost nothing. Not a Markov chain: the Markov view stays on attention."),
+                (EdgeWeight::NormShare, "Each token's share of what flows into it: ||α·f(x_j)|| divided by its row's sum, so rows sum to 1 again — a Markov reading of what flows, not of attention."),
             ] {
                 ui.selectable_value(&mut settings.edge_weight, weight, label(weight))
                     .on_hover_text(hover);

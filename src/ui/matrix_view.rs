@@ -47,7 +47,7 @@ struct Cached {
 }
 
 /// The smallest of 1, 2, 5, 10, 20, 50, … that is at least `k` (at least 1).
-fn round_step(k: usize) -> usize {
+pub(super) fn round_step(k: usize) -> usize {
     let mut step = 1;
     loop {
         for m in [1, 2, 5] {

@@ -156,168 +156,196 @@ pub fn token_panel_ui(
         );
     });
     ui.separator();
-    // Only the rows in view are laid out (a 1,024-token text has 1,024 rows); the alternatives column may be
-    // wider than the panel, so the table also scrolls sideways.
+    // Only the rows in view are laid out (a 1,024-token text has 1,024 rows). The alternatives take the width
+    // that is left and end in "…" where they do not fit; their hover shows all five.
     let row_height = ui.spacing().interact_size.y;
-    egui::ScrollArea::horizontal().show(ui, |ui| {
-        TableBuilder::new(ui)
-            .id_salt("tokens")
-            .striped(true)
-            .auto_shrink([false, false])
-            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-            .column(Column::auto().at_least(90.0))
-            .column(Column::auto().at_least(64.0))
-            .column(Column::auto().at_least(36.0))
-            .column(Column::auto().at_least(36.0))
-            .column(Column::auto().at_least(200.0))
-            .header(row_height, |mut header| {
-                header.col(|ui| {
-                    ui.strong("token").on_hover_text(
-                        "Click a scored token: the head grid shows which heads its prediction rests on",
-                    );
-                });
-                header.col(|ui| {
-                    ui.strong(if baseline.is_some() { "p before → after" } else { "p" });
-                });
-                header.col(|ui| {
-                    ui.strong("bits");
-                });
-                header.col(|ui| {
-                    ui.strong("rank");
-                });
-                header.col(|ui| {
-                    ui.strong("top 5 alternatives").on_hover_text(
-                        "The model's five likeliest tokens at each position, the likeliest first; the token that came is underlined",
-                    );
-                });
-            })
-            .body(|body| {
-                body.rows(row_height, analysis.tokens.len(), |mut row| {
-                    let pos = row.index();
-                    // `rows` hands out indices below the count it was given.
-                    let token = &analysis.tokens[pos];
-                    row.col(|ui| {
-                        let label = format!("{pos} {}", token.display);
-                        let mut text = egui::RichText::new(label).monospace();
-                        if focus == Some(pos) {
-                            text = text.color(Color32::from_rgb(230, 85, 13));
-                        }
-                        let response = ui.selectable_label(predicted == Some(pos), text);
-                        if token.stats.is_some() && response.clicked() {
-                            clicked = Some(Command::Predict(pos));
-                        }
-                    });
-                    match &token.stats {
-                        Some(s) => {
-                            let before = baseline
-                                .and_then(|b| b.tokens.get(pos))
-                                .and_then(|t| t.stats.as_ref());
-                            row.col(|ui| match before {
-                                Some(b) => {
-                                    let delta = s.logprob - b.logprob;
-                                    let colour = if delta > 0.01 {
-                                        UP
-                                    } else if delta < -0.01 {
-                                        DOWN
-                                    } else {
-                                        ui.visuals().text_color()
-                                    };
-                                    ui.colored_label(
-                                        colour,
-                                        egui::RichText::new(format!(
-                                            "{:.2e} → {:.2e}",
-                                            b.logprob.exp(),
-                                            s.logprob.exp()
-                                        ))
-                                        .monospace(),
-                                    )
-                                    .on_hover_text(format!("Δ ln p = {delta:+.3}"));
-                                }
-                                None => {
-                                    ui.monospace(format!("{:.2e}", s.logprob.exp()));
-                                }
-                            });
-                            row.col(|ui| {
-                                ui.monospace(format!("{:.2}", s.surprisal_bits));
-                            });
-                            row.col(|ui| {
-                                ui.monospace(format!("{}", s.rank));
-                            });
-                            row.col(|ui| {
-                                alternatives_ui(ui, &s.top_k, token.id);
-                            });
-                        }
-                        None => {
-                            row.col(|ui| {
-                                ui.weak(if token.is_bos { "BOS" } else { "context" });
-                            });
-                            row.col(|ui| {
-                                ui.weak("—");
-                            });
-                            row.col(|ui| {
-                                ui.weak("—");
-                            });
-                            row.col(|ui| {
-                                ui.weak(if token.is_bos {
-                                    "not scored: it is the context for x₁"
-                                } else {
-                                    "not scored: no context"
-                                });
-                            });
-                        }
+    TableBuilder::new(ui)
+        .id_salt("tokens")
+        .striped(true)
+        .auto_shrink([false, false])
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::auto().at_least(90.0))
+        .column(Column::auto().at_least(64.0))
+        .column(Column::auto().at_least(36.0))
+        .column(Column::auto().at_least(36.0))
+        .column(Column::remainder().at_least(80.0).clip(true))
+        .header(row_height, |mut header| {
+            header.col(|ui| {
+                ui.strong("token").on_hover_text(
+                    "Click a scored token: the head grid shows which heads its prediction rests on",
+                );
+            });
+            header.col(|ui| {
+                ui.strong(if baseline.is_some() { "p before → after" } else { "p" });
+            });
+            header.col(|ui| {
+                ui.strong("bits");
+            });
+            header.col(|ui| {
+                ui.strong("rank");
+            });
+            header.col(|ui| {
+                ui.strong("top 5 guesses").on_hover_text(
+                    "The model's five likeliest tokens at each position, the likeliest first; the token that came is underlined",
+                );
+            });
+        })
+        .body(|body| {
+            body.rows(row_height, analysis.tokens.len(), |mut row| {
+                let pos = row.index();
+                // `rows` hands out indices below the count it was given.
+                let token = &analysis.tokens[pos];
+                row.col(|ui| {
+                    let label = format!("{pos} {}", token.display);
+                    let mut text = egui::RichText::new(label).monospace();
+                    if focus == Some(pos) {
+                        text = text.color(Color32::from_rgb(230, 85, 13));
+                    }
+                    let response = ui.selectable_label(predicted == Some(pos), text);
+                    if token.stats.is_some() && response.clicked() {
+                        clicked = Some(Command::Predict(pos));
                     }
                 });
+                match &token.stats {
+                    Some(s) => {
+                        let before = baseline
+                            .and_then(|b| b.tokens.get(pos))
+                            .and_then(|t| t.stats.as_ref());
+                        row.col(|ui| match before {
+                            Some(b) => {
+                                let delta = s.logprob - b.logprob;
+                                let colour = if delta > 0.01 {
+                                    UP
+                                } else if delta < -0.01 {
+                                    DOWN
+                                } else {
+                                    ui.visuals().text_color()
+                                };
+                                ui.colored_label(
+                                    colour,
+                                    egui::RichText::new(format!(
+                                        "{:.2e} → {:.2e}",
+                                        b.logprob.exp(),
+                                        s.logprob.exp()
+                                    ))
+                                    .monospace(),
+                                )
+                                .on_hover_text(format!("Δ ln p = {delta:+.3}"));
+                            }
+                            None => {
+                                ui.monospace(format!("{:.2e}", s.logprob.exp()));
+                            }
+                        });
+                        row.col(|ui| {
+                            ui.monospace(format!("{:.2}", s.surprisal_bits));
+                        });
+                        row.col(|ui| {
+                            ui.monospace(format!("{}", s.rank));
+                        });
+                        row.col(|ui| {
+                            alternatives_ui(ui, &s.top_k, token.id);
+                        });
+                    }
+                    None => {
+                        row.col(|ui| {
+                            ui.weak(if token.is_bos { "BOS" } else { "context" });
+                        });
+                        row.col(|ui| {
+                            ui.weak("—");
+                        });
+                        row.col(|ui| {
+                            ui.weak("—");
+                        });
+                        row.col(|ui| {
+                            ui.weak("not scored").on_hover_text(if token.is_bos {
+                                "Nothing comes before it: it is the context the model reads x₁ from"
+                            } else {
+                                "Nothing comes before it to predict it from"
+                            });
+                        });
+                    }
+                }
             });
-    });
+        });
     clicked
 }
 
 /// The model's top guesses for a token: the first at the table's size, the others smaller, the token that
 /// came underlined (green is taken: it means a probability that rose, and low surprisal). Probabilities under
-/// 0.01 are written as powers of ten, not as 0.00. The column can be wider than the panel (it scrolls sideways):
-/// the whole list also shows on hover, one per line.
+/// 0.01 are written as powers of ten, not as 0.00. Only whole guesses are shown, as many as fit the column,
+/// then "+k" for those left out; the whole list shows on hover, one per line.
 fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternative], actual: u32) {
     let style = ui.style();
     let normal = egui::TextStyle::Monospace.resolve(style);
     let small = egui::FontId::monospace(egui::TextStyle::Small.resolve(style).size);
-    let fonts = [normal, small];
     let colour = ui.visuals().text_color();
+    let weak = ui.visuals().weak_text_color();
+    let format = |font: &egui::FontId, colour: Color32, came: bool| egui::TextFormat {
+        font_id: font.clone(),
+        color: colour,
+        underline: if came {
+            egui::Stroke::new(1.5, colour)
+        } else {
+            egui::Stroke::NONE
+        },
+        valign: egui::Align::Center,
+        ..Default::default()
+    };
+    let texts: Vec<String> = top_k
+        .iter()
+        .map(|a| {
+            // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
+            let prob = if a.prob >= 0.01 {
+                format!("{:.2}", a.prob)
+            } else {
+                format!("{:.0e}", a.prob)
+            };
+            format!(
+                "{} {prob}",
+                super::shorten(&visible_whitespace(&a.text), 12)
+            )
+        })
+        .collect();
+    // Whole guesses only: the likeliest always, each next one while it and the count of those left out fit.
+    let width = ui.available_width();
     let mut job = egui::text::LayoutJob::default();
-    let mut lines = Vec::with_capacity(top_k.len());
-    for (i, a) in top_k.iter().enumerate() {
-        // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
-        let prob = if a.prob >= 0.01 {
-            format!("{:.2}", a.prob)
-        } else {
-            format!("{:.0e}", a.prob)
-        };
-        let text = format!(
-            "{} {prob}",
-            super::shorten(&visible_whitespace(&a.text), 12)
-        );
-        let came = a.id == actual;
-        job.append(
-            &text,
-            if i == 0 { 0.0 } else { 10.0 },
-            egui::TextFormat {
-                font_id: fonts[usize::from(i > 0)].clone(),
-                color: colour,
-                underline: if came {
-                    egui::Stroke::new(1.5, colour)
-                } else {
-                    egui::Stroke::NONE
-                },
-                valign: egui::Align::Center,
-                ..Default::default()
-            },
-        );
-        lines.push(if came {
-            format!("{text} (the token that came)")
-        } else {
-            text
-        });
+    let mut shown = 0;
+    for (i, (a, text)) in top_k.iter().zip(&texts).enumerate() {
+        let mut next = job.clone();
+        let (font, gap) = if i == 0 { (&normal, 0.0) } else { (&small, 10.0) };
+        next.append(text, gap, format(font, colour, a.id == actual));
+        let left = top_k.len() - i - 1;
+        let mut measured = next.clone();
+        if left > 0 {
+            measured.append(&format!("+{left}"), 8.0, format(&small, weak, false));
+        }
+        let fits = ui.fonts_mut(|f| f.layout_job(measured)).size().x <= width;
+        if i > 0 && !fits {
+            break;
+        }
+        job = next;
+        shown += 1;
     }
-    ui.label(job).on_hover_text(lines.join("\n"));
+    if shown < top_k.len() {
+        job.append(
+            &format!("+{}", top_k.len() - shown),
+            8.0,
+            format(&small, weak, false),
+        );
+    }
+    let lines: Vec<String> = top_k
+        .iter()
+        .zip(texts)
+        .map(|(a, text)| {
+            if a.id == actual {
+                format!("{text} (the token that came)")
+            } else {
+                text
+            }
+        })
+        .collect();
+    ui.add(egui::Label::new(job).truncate())
+        .on_hover_text(lines.join("\n"));
 }
 
 #[cfg(test)]

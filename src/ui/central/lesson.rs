@@ -137,7 +137,7 @@ fn lesson_figure(
                 let total: f64 = e.carried.iter().sum();
                 if let (Some(weights), true) = (weights, total > 0.0) {
                     ui.small(format!(
-                        "head {}.{}, the last token's row: attention weight α (left bar) and share of what the head moves, α‖f(x_j)‖ (right bar)",
+                        "head {}.{}, the last token's row: attention weight α (left bar) and share of what the head moves, α||f(x_j)|| (right bar)",
                         e.explanation.layer, e.explanation.head
                     ));
                     let attention = egui_plot::BarChart::new(

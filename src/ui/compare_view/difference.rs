@@ -27,12 +27,44 @@ pub(super) fn difference_ui(
         });
     ui.strong("ΔA = B − A: red where B looks more, blue where it looks less");
     legend(ui, &format!("−{largest:.3}"), &format!("+{largest:.3}"));
-    let cell = (ui.available_width().min(300.0) / n.max(1) as f32).clamp(3.0, 14.0);
-    let (rect, response) = ui.allocate_exact_size(Vec2::splat(cell * n as f32), Sense::hover());
+    // Rows are labelled by token, in orange where the texts differ ("A→B"); columns by position at round
+    // steps, with an orange mark above the positions that differ.
+    let differs = |k: usize| a.tokens.get(k).map(|t| t.id) != b.tokens.get(k).map(|t| t.id);
+    let row_label = |k: usize| {
+        // k < n, the number of tokens of both texts here.
+        let (ta, tb) = (token(&a.tokens[k].display), token(&b.tokens[k].display));
+        if differs(k) {
+            shorten(&format!("{ta}→{tb}"), 16)
+        } else {
+            shorten(&tb, 10)
+        }
+    };
+    let width = ui.available_width().min(440.0);
+    let font_for = |cell: f32| egui::FontId::monospace((cell * 0.75).clamp(8.0, 11.0));
+    // The label band is measured at the largest font: the cells follow from what is left.
+    let band = (0..n)
+        .map(|k| {
+            let galley =
+                ui.painter()
+                    .layout_no_wrap(row_label(k), font_for(f32::MAX), Color32::PLACEHOLDER);
+            galley.size().x
+        })
+        .fold(0.0f32, f32::max)
+        + 6.0;
+    let cell = ((width - band) / n.max(1) as f32).clamp(3.0, 16.0);
+    let top = 16.0;
+    let (outer, response) = ui.allocate_exact_size(
+        Vec2::new(band + cell * n as f32, top + cell * n as f32),
+        Sense::hover(),
+    );
     response.widget_info(|| {
         egui::WidgetInfo::labeled(egui::WidgetType::Other, true, "difference heatmap")
     });
-    let painter = ui.painter_at(rect);
+    let rect = Rect::from_min_size(
+        outer.min + Vec2::new(band, top),
+        Vec2::splat(cell * n as f32),
+    );
+    let painter = ui.painter_at(outer);
     for i in 0..n {
         for j in 0..=i {
             let d = mb.get(i, j) - ma.get(i, j);
@@ -42,6 +74,46 @@ pub(super) fn difference_ui(
                 Rect::from_min_size(min, Vec2::splat(cell)),
                 0.0,
                 Color32::from_rgb(r, g, bl),
+            );
+        }
+    }
+    let (font, text_colour) = (font_for(cell), ui.visuals().text_color());
+    let changed = Color32::from_rgb(230, 85, 13);
+    let every = ((11.0 / cell).ceil() as usize).max(1);
+    for i in 0..n {
+        if i % every == 0 || differs(i) {
+            painter.text(
+                egui::pos2(rect.left() - 4.0, rect.top() + (i as f32 + 0.5) * cell),
+                egui::Align2::RIGHT_CENTER,
+                row_label(i),
+                font.clone(),
+                if differs(i) { changed } else { text_colour },
+            );
+        }
+    }
+    let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
+    let col_every = super::super::matrix_view::round_step(
+        ((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize,
+    );
+    for j in 0..n {
+        let x = rect.left() + (j as f32 + 0.5) * cell;
+        if j % col_every == 0 {
+            painter.text(
+                egui::pos2(x, rect.top() - 3.0),
+                egui::Align2::CENTER_BOTTOM,
+                j.to_string(),
+                font.clone(),
+                text_colour,
+            );
+        }
+        if differs(j) {
+            painter.rect_filled(
+                Rect::from_center_size(
+                    egui::pos2(x, rect.top() - 1.5),
+                    Vec2::new(cell.max(3.0), 3.0),
+                ),
+                0.0,
+                changed,
             );
         }
     }
