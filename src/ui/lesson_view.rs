@@ -60,6 +60,12 @@ fn step_keys(ui: &egui::Ui, step: usize) -> Option<usize> {
     .filter(|&s| s != step)
 }
 
+/// The widest the lesson's prose runs, in points: about 95 characters of its prose.
+const MEASURE: f32 = 760.0;
+
+/// The size of the lesson's prose, in points.
+const BODY_SIZE: f32 = 15.0;
+
 /// Draws the lesson; `figure` draws a step's figure and returns its commands.
 pub fn lesson_ui(
     ui: &mut egui::Ui,
@@ -140,92 +146,99 @@ pub fn lesson_ui(
             format!("(head {l}.{h}: change it in the Matrix menu)")
         });
     });
-    ui.heading(text.title);
-    for sentence in text.body {
-        ui.label(*sentence);
-    }
-    ui.add_space(4.0);
-    let report = p.facts.as_ref().map(|f| steps::step(p.lang, step, f));
-    egui::Frame::group(ui.style()).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.strong(if zh { "試試看" } else { "Try this" });
-        ui.label(text.question);
-        ui.horizontal_wrapped(|ui| {
-            for (i, choice) in text.choices.iter().enumerate() {
-                if ui.radio(p.prediction.choice == Some(i), *choice).clicked() {
-                    commands.push(Command::LessonChoose(i));
-                }
-            }
-        });
-        if let Some(reason) = report.as_ref().and_then(|r| r.reason.as_ref()) {
-            ui.colored_label(Color32::from_rgb(230, 85, 13), reason);
+    // The prose and the question at a readable measure: lines across a wide window are hard to follow. The
+    // figure below takes the whole width.
+    ui.scope(|ui| {
+        ui.set_max_width(ui.available_width().min(MEASURE));
+        ui.heading(text.title);
+        // Reading text a size above the interface's labels, a little apart.
+        for sentence in text.body {
+            ui.label(RichText::new(*sentence).size(BODY_SIZE));
+            ui.add_space(2.0);
         }
-        let answer = report.as_ref().and_then(|r| r.answer);
-        let check = if zh {
-            "用我的文字檢查"
-        } else {
-            "Check on my text"
-        };
-        if ui
-            .add_enabled(
-                p.prediction.choice.is_some() && answer.is_some(),
-                egui::Button::new(check),
-            )
-            .on_disabled_hover_text(match (p.prediction.choice.is_some(), zh) {
-                (false, false) => "Pick an answer first",
-                (false, true) => "先選一個答案",
-                (true, false) => "Your text has no answer to this yet (see above)",
-                (true, true) => "你的文字還無法回答這題（見上方說明）",
-            })
-            .clicked()
-        {
-            commands.push(Command::LessonCheck);
-        }
-        if p.prediction.checked {
-            if let (Some(answer), Some(r)) = (answer, report.as_ref()) {
-                let right = p.prediction.choice == Some(answer);
-                let verdict = match (right, p.prediction.shown_early, zh) {
-                    (true, false, false) => "✓ Right.",
-                    (false, false, false) => "✗ Not quite.",
-                    (true, false, true) => "✓ 答對了。",
-                    (false, false, true) => "✗ 不太對。",
-                    (_, true, false) => "You saw the figure first, so this was no prediction:",
-                    (_, true, true) => "你先看了圖，所以這不算預測：",
-                };
-                let colour = match (right, p.prediction.shown_early) {
-                    (_, true) => Color32::GRAY,
-                    (true, false) => Color32::from_rgb(26, 152, 80),
-                    (false, false) => Color32::from_rgb(215, 48, 39),
-                };
-                ui.label(RichText::new(verdict).color(colour).strong());
-                if p.prediction.shown_early || !right {
-                    // The right choice, named, where the reader did not pick it or did not predict.
-                    if let Some(choice) = text.choices.get(answer) {
-                        ui.label(if zh {
-                            format!("答案：{choice}")
-                        } else {
-                            format!("The answer: {choice}")
-                        });
+        ui.add_space(4.0);
+        let report = p.facts.as_ref().map(|f| steps::step(p.lang, step, f));
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.strong(if zh { "試試看" } else { "Try this" });
+            ui.label(RichText::new(text.question).size(BODY_SIZE));
+            ui.horizontal_wrapped(|ui| {
+                for (i, choice) in text.choices.iter().enumerate() {
+                    if ui.radio(p.prediction.choice == Some(i), *choice).clicked() {
+                        commands.push(Command::LessonChoose(i));
                     }
                 }
-                if let Some(reveal) = &r.reveal {
-                    ui.label(reveal);
-                }
-                if let Some(note) = &r.note {
-                    ui.colored_label(Color32::from_rgb(230, 85, 13), note);
+            });
+            if let Some(reason) = report.as_ref().and_then(|r| r.reason.as_ref()) {
+                ui.colored_label(Color32::from_rgb(230, 85, 13), reason);
+            }
+            let answer = report.as_ref().and_then(|r| r.answer);
+            let check = if zh {
+                "用我的文字檢查"
+            } else {
+                "Check on my text"
+            };
+            if ui
+                .add_enabled(
+                    p.prediction.choice.is_some() && answer.is_some(),
+                    egui::Button::new(check),
+                )
+                .on_disabled_hover_text(match (p.prediction.choice.is_some(), zh) {
+                    (false, false) => "Pick an answer first",
+                    (false, true) => "先選一個答案",
+                    (true, false) => "Your text has no answer to this yet (see above)",
+                    (true, true) => "你的文字還無法回答這題（見上方說明）",
+                })
+                .clicked()
+            {
+                commands.push(Command::LessonCheck);
+            }
+            if p.prediction.checked {
+                if let (Some(answer), Some(r)) = (answer, report.as_ref()) {
+                    let right = p.prediction.choice == Some(answer);
+                    let verdict = match (right, p.prediction.shown_early, zh) {
+                        (true, false, false) => "✓ Right.",
+                        (false, false, false) => "✗ Not quite.",
+                        (true, false, true) => "✓ 答對了。",
+                        (false, false, true) => "✗ 不太對。",
+                        (_, true, false) => "You saw the figure first, so this was no prediction:",
+                        (_, true, true) => "你先看了圖，所以這不算預測：",
+                    };
+                    let colour = match (right, p.prediction.shown_early) {
+                        (_, true) => Color32::GRAY,
+                        (true, false) => Color32::from_rgb(26, 152, 80),
+                        (false, false) => Color32::from_rgb(215, 48, 39),
+                    };
+                    ui.label(RichText::new(verdict).color(colour).strong());
+                    if p.prediction.shown_early || !right {
+                        // The right choice, named, where the reader did not pick it or did not predict.
+                        if let Some(choice) = text.choices.get(answer) {
+                            ui.label(if zh {
+                                format!("答案：{choice}")
+                            } else {
+                                format!("The answer: {choice}")
+                            });
+                        }
+                    }
+                    if let Some(reveal) = &r.reveal {
+                        ui.label(reveal);
+                    }
+                    if let Some(note) = &r.note {
+                        ui.colored_label(Color32::from_rgb(230, 85, 13), note);
+                    }
                 }
             }
-        }
-        if report.is_none() {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.small(if zh {
-                    "正在計算…"
-                } else {
-                    "computing…"
+            if report.is_none() {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.small(if zh {
+                        "正在計算…"
+                    } else {
+                        "computing…"
+                    });
                 });
-            });
-        }
+            }
+        });
     });
     ui.separator();
     if p.prediction.figure_open() {

@@ -312,7 +312,11 @@ fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternative], actua
     let mut shown = 0;
     for (i, (a, text)) in top_k.iter().zip(&texts).enumerate() {
         let mut next = job.clone();
-        let (font, gap) = if i == 0 { (&normal, 0.0) } else { (&small, 10.0) };
+        let (font, gap) = if i == 0 {
+            (&normal, 0.0)
+        } else {
+            (&small, 10.0)
+        };
         next.append(text, gap, format(font, colour, a.id == actual));
         let left = top_k.len() - i - 1;
         let mut measured = next.clone();
