@@ -56,6 +56,7 @@ impl AttnApp {
                 self.compare_edited_at = Some(Instant::now());
             }
             Command::Patch(key) => self.session.patch(key),
+            Command::PatchTokens(key) => self.view.patch_choice = Some(key),
             Command::CompareHead(selection) => self.settings.compare_head = selection,
             Command::ExportPatch(what) => self.export_patch(what, ctx),
             Command::Reanalyze => self.request_analysis(),

@@ -229,6 +229,12 @@ impl AttnApp {
                                     title: &title,
                                     caption: &caption,
                                     crossed: &crossed,
+                                    flip: o.kind == GridColour::KnockOut,
+                                    ends: if o.kind == GridColour::KnockOut {
+                                        ("in the way", "needed")
+                                    } else {
+                                        ("against", "for")
+                                    },
                                 });
                                 if png {
                                     export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())
@@ -262,7 +268,8 @@ impl AttnApp {
             .analysis()
             .zip(self.session.compared())
             .and_then(|(a, b)| {
-                let key = crate::ui::compare_view::patch_key(a, b)?;
+                let key =
+                    crate::ui::compare_view::patch_key(a, b, self.view.patch_choice.as_ref())?;
                 self.session.patched(&key).cloned()
             });
         let Some(p) = patched else {

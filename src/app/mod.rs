@@ -271,7 +271,13 @@ impl AttnApp {
                 .zip(self.session.compared())
                 .and_then(|(a, b)| {
                     (a.text == self.settings.text && b.text == self.settings.compare_text)
-                        .then(|| crate::ui::compare_view::patch_key(a, b))
+                        .then(|| {
+                            crate::ui::compare_view::patch_key(
+                                a,
+                                b,
+                                self.view.patch_choice.as_ref(),
+                            )
+                        })
                         .flatten()
                 });
             let both_read = self

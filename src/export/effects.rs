@@ -97,6 +97,11 @@ pub struct GridPicture<'a> {
     pub caption: &'a str,
     /// Heads drawn crossed out: knocked out when the values were made.
     pub crossed: &'a [(usize, usize)],
+    /// Colour −value instead of the value, so that red is what helps the prediction in every grid: set for a
+    /// knock-out's Δ ln p, where a head the token needs has a negative value.
+    pub flip: bool,
+    /// What the legend's blue and red ends mean ("against", "for").
+    pub ends: (&'a str, &'a str),
 }
 
 /// The grid as SVG: one square per head coloured by [`diverging_rgb`] of its value over the largest magnitude,
@@ -150,7 +155,7 @@ pub fn grid_svg(p: &GridPicture<'_>) -> String {
         );
         for (h, &v) in row.iter().enumerate() {
             let x = LEFT + CELL * h as f64;
-            let [r, g, b] = diverging_rgb(v / max);
+            let [r, g, b] = diverging_rgb(if p.flip { -v } else { v } / max);
             let ink = if (v / max).abs() > 0.6 {
                 "white"
             } else {
@@ -186,12 +191,19 @@ pub fn grid_svg(p: &GridPicture<'_>) -> String {
             LEFT + 8.0 * i as f64
         );
     }
+    let (blue, red) = if p.flip {
+        (format!("+{max:.3}"), format!("−{max:.3}"))
+    } else {
+        (format!("−{max:.3}"), format!("+{max:.3}"))
+    };
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="{}" font-size="10">−{max:.3}</text><text x="{}" y="{}" font-size="10" text-anchor="end">+{max:.3}</text>"#,
+        r#"<text x="{LEFT}" y="{}" font-size="10">{blue} {}</text><text x="{}" y="{}" font-size="10" text-anchor="end">{red} {}</text>"#,
         y + 26.0,
+        xml_escape(p.ends.0),
         LEFT + 168.0,
-        y + 26.0
+        y + 26.0,
+        xml_escape(p.ends.1),
     );
     s.push_str("</svg>\n");
     s
@@ -268,13 +280,37 @@ mod tests {
             title: "contributions <to> ' tennis'",
             caption: "direct effect",
             crossed: &[(1, 2)],
+            flip: false,
+            ends: ("against", "for"),
         });
         assert_eq!(svg.matches("<rect x=").count(), 6 + 21);
         // The largest magnitude (2.0) is the full red.
         assert!(svg.contains("fill=\"rgb(178,24,43)\""));
+        assert!(svg.contains("−2.000 against") && svg.contains("+2.000 for"));
         assert!(svg.contains("&lt;to&gt;"));
         assert!(svg.contains("<path d="));
         let tree = resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default());
         assert!(tree.is_ok());
+        // A knock-out's grid: the most negative value (a head the token needs) is the full red.
+        let knock_out = vec![vec![-2.0, 1.0]];
+        let flipped = grid_svg(&GridPicture {
+            values: &knock_out,
+            title: "knock-out",
+            caption: "",
+            crossed: &[],
+            flip: true,
+            ends: ("in the way", "needed"),
+        });
+        let cell = |v: &str| {
+            let at = flipped.find(&format!(">{v}</text>")).unwrap();
+            let fill = flipped[..at].rfind("fill=\"rgb(").unwrap();
+            flipped[fill + 6..].split('"').next().unwrap().to_string()
+        };
+        assert_eq!(cell("-2.00"), "rgb(178,24,43)");
+        // +1 of a largest 2 is half the way to blue: in the way.
+        let [r, g, b] = diverging_rgb(-0.5);
+        assert_eq!(cell("+1.00"), format!("rgb({r},{g},{b})"));
+        assert!(b > r);
+        assert!(flipped.contains("+2.000 in the way") && flipped.contains("−2.000 needed"));
     }
 }

@@ -163,6 +163,8 @@ pub enum Command {
     Patch(crate::session::PatchKey),
     /// Save the patching on screen.
     ExportPatch(PatchExport),
+    /// Measure the patching of these two texts by these two tokens (the reader's choice).
+    PatchTokens(crate::session::PatchKey),
     /// Compare another matrix of the same text (`Some`) or another text (`None`).
     CompareHead(Option<Selection>),
     /// Colour the Layers view's cells by this.

@@ -320,9 +320,24 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
     ui.add(
         egui::DragValue::new(&mut p.top_k)
             .range(0..=64)
-            .prefix("top-k "),
+            .custom_formatter(|k, _| match k as usize {
+                0 => "top-k: all".to_string(),
+                k => format!("top-k {k}"),
+            })
+            .custom_parser(|text| {
+                let text = text
+                    .trim()
+                    .trim_start_matches("top-k")
+                    .trim_start_matches(':')
+                    .trim();
+                if text == "all" {
+                    Some(0.0)
+                } else {
+                    text.parse().ok()
+                }
+            }),
     )
-    .on_hover_text("0 keeps all");
+    .on_hover_text("Keep each token's k strongest edges; all keeps every edge");
     ui.add(egui::Slider::new(&mut p.mass, 0.05..=1.0).text("mass"));
     ui.checkbox(&mut p.drop_first, "drop token 0")
         .on_hover_text("Hide the attention sink and renormalise each row over the other tokens");

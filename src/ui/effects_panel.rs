@@ -30,6 +30,21 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// Red where a head helps the prediction, in both colourings: a contribution for it, or a knock-out that
+    /// lowers it (a negative Δ ln p); blue where it works against it.
+    pub fn colour(&self, value: f64) -> Color32 {
+        diverging(self.helps(value), self.max_abs)
+    }
+
+    /// `value` signed so that helping the prediction is positive.
+    fn helps(&self, value: f64) -> f64 {
+        if self.kind == GridColour::KnockOut {
+            -value
+        } else {
+            value
+        }
+    }
+
     /// The value of one head.
     pub fn value(&self, layer: usize, head: usize) -> Option<f64> {
         self.values.get(layer)?.get(head).copied()
@@ -175,9 +190,10 @@ pub fn effects_panel_ui(ui: &mut egui::Ui, p: EffectsPanel<'_>) -> Vec<Command> 
     commands
 }
 
-fn legend_ui(ui: &mut egui::Ui, max: f64, low: &str, high: &str) {
+/// The colour scale from blue to red, its ends labelled: `blue` and `red` say what each end means.
+fn legend_ui(ui: &mut egui::Ui, blue: &str, red: &str) {
     ui.horizontal(|ui| {
-        ui.small(format!("{low} −{max:.2}"));
+        ui.small(blue);
         let (rect, _) = ui.allocate_exact_size(egui::vec2(100.0, 10.0), egui::Sense::hover());
         let painter = ui.painter_at(rect);
         for i in 0..20 {
@@ -192,7 +208,7 @@ fn legend_ui(ui: &mut egui::Ui, max: f64, low: &str, high: &str) {
                 diverging(t, 1.0),
             );
         }
-        ui.small(format!("+{max:.2} {high}"));
+        ui.small(red);
     });
 }
 
@@ -249,7 +265,8 @@ fn contribution_ui(
         .small(),
     );
     if let Some(o) = p.overlay {
-        legend_ui(ui, o.max_abs, "against", "for");
+        let max = o.max_abs;
+        legend_ui(ui, &format!("against −{max:.2}"), &format!("+{max:.2} for"));
     }
     let parts = |values: &[f64]| -> String {
         values
@@ -302,7 +319,14 @@ fn knock_out_ui(
                 "Δ ln p({token}) without each head alone; perplexity {:.2} with all",
                 sweep.baseline_perplexity
             ));
-            legend_ui(ui, o.max_abs, "needed", "in the way");
+            // Red is a head the token needs (its knock-out lowers ln p), as red is a head that adds to the
+            // logit in the contribution colouring.
+            let max = o.max_abs;
+            legend_ui(
+                ui,
+                &format!("in the way +{max:.2}"),
+                &format!("−{max:.2} needed"),
+            );
             if let Some(((l, h), d)) = sweep.most_needed_for(position) {
                 ui.small(format!("{token} needs head {l}.{h} most ({d:+.3})"));
             }

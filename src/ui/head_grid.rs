@@ -7,7 +7,6 @@ use crate::graph::Selection;
 use crate::model::{Attentions, HeadSet};
 
 use super::effects_panel::{effects_panel_ui, EffectsPanel, Overlay};
-use super::palette::diverging;
 use super::thumbnails::Thumbnails;
 
 /// Points between cells.
@@ -81,7 +80,7 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                     match thumbnails.get(layer * att.n_head() + head) {
                         _ if value.is_some() => {
                             if let Some((o, v)) = value {
-                                painter.rect_filled(rect, 0.0, diverging(v, o.max_abs));
+                                painter.rect_filled(rect, 0.0, o.colour(v));
                                 if cell >= 26.0 {
                                     let ink = if (v / o.max_abs.max(1e-12)).abs() > 0.6 {
                                         Color32::WHITE

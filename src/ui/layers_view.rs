@@ -186,10 +186,13 @@ fn grid(
     commands: &mut Vec<Command>,
 ) {
     let layers = lens.layers.len();
-    let gap = ui.spacing().item_spacing.x;
     let cell = Vec2::new(columns.width, 20.0);
     ui.horizontal(|ui| {
-        ui.add_space(label_width + gap);
+        // Each row is what comes after its token, as the probability panel's rows are the token that came.
+        ui.add_sized(
+            [label_width, 18.0],
+            egui::Label::new(egui::RichText::new("after token").weak()),
+        );
         for layer in 0..layers {
             let text = if layer + 1 == layers {
                 format!("output ({layer})")

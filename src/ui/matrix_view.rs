@@ -25,6 +25,9 @@ fn label_font(cell: f32) -> egui::FontId {
     egui::FontId::monospace((cell * 0.6).clamp(8.0, 13.0))
 }
 
+/// Points per cell from which each cell shows its value.
+const VALUE_CELL: f32 = 34.0;
+
 /// The band above the cells where every column's number fits across.
 const NUMBER_BAND: f32 = 24.0;
 
@@ -219,6 +222,30 @@ pub fn matrix_ui(
         Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
         Color32::WHITE,
     );
+    // Cells with room for "0.42" show their value (those hidden by the mask stay blank): a short text reads as
+    // numbers, and its rows visibly sum to 1.
+    if cell >= VALUE_CELL {
+        let font = egui::FontId::monospace((cell * 0.28).clamp(9.0, 13.0));
+        let values = painter.with_clip_rect(area);
+        for i in row0..row0 + rows {
+            for j in (col0..col0 + cols).filter(|&j| j <= i || !causal) {
+                let v = matrix.get(i, j);
+                let ink = if intensity(v as f32, log_scale) > 0.55 {
+                    Color32::BLACK
+                } else {
+                    Color32::from_gray(225)
+                };
+                let centre = area.min
+                    + (Vec2::new(j as f32, i as f32) + Vec2::splat(0.5) - window.first) * cell;
+                let text = if causal {
+                    format!("{v:.2}")
+                } else {
+                    format!("{v:.1}")
+                };
+                values.text(centre, egui::Align2::CENTER_CENTER, text, font.clone(), ink);
+            }
+        }
+    }
 
     // Labels of the visible rows (token text) and columns (position), thinned when cells are small.
     let every = ((LABEL_CELL / cell).ceil() as usize).max(1);

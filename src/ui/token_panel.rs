@@ -5,7 +5,7 @@
 
 use egui::Color32;
 use egui_extras::{Column, TableBuilder};
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Line, Plot, PlotPoints, Points};
 
 use super::command::Command;
 use crate::model::tokenizer::visible_whitespace;
@@ -116,7 +116,7 @@ pub fn token_panel_ui(
          1 only if every prediction is certain.",
     );
     let points = curve(analysis);
-    let mut plot = Plot::new("running_perplexity")
+    let plot = Plot::new("running_perplexity")
         .height(140.0)
         .x_axis_label("token")
         .y_axis_label("PPL_t (log)")
@@ -136,7 +136,21 @@ pub fn token_panel_ui(
         })
         .allow_scroll(false);
     if baseline.is_some() {
-        plot = plot.legend(Legend::default());
+        // The legend above the plot, not in it: a knocked-out curve climbs into any corner.
+        ui.horizontal(|ui| {
+            for (colour, name) in [
+                (BASELINE, "every head".to_string()),
+                (CURVE, format!("without {}", analysis.ablated)),
+            ] {
+                let (rect, _) =
+                    ui.allocate_exact_size(egui::vec2(18.0, 10.0), egui::Sense::hover());
+                ui.painter().line_segment(
+                    [rect.left_center(), rect.right_center()],
+                    egui::Stroke::new(2.0, colour),
+                );
+                ui.small(name);
+            }
+        });
     }
     plot.show(ui, |plot| {
         if let Some(b) = baseline {
@@ -179,10 +193,16 @@ pub fn token_panel_ui(
                 ui.strong(if baseline.is_some() { "p before → after" } else { "p" });
             });
             header.col(|ui| {
-                ui.strong("bits");
+                let header = ui.strong("bits");
+                if baseline.is_some() {
+                    header.on_hover_text("With the heads knocked out, as the p column's right side");
+                }
             });
             header.col(|ui| {
-                ui.strong("rank");
+                let header = ui.strong("rank");
+                if baseline.is_some() {
+                    header.on_hover_text("With the heads knocked out, as the p column's right side");
+                }
             });
             header.col(|ui| {
                 ui.strong("top 5 guesses").on_hover_text(

@@ -67,6 +67,8 @@ pub struct ViewState {
     pub chinese_font: bool,
     /// The queries the graph shows (first, last); `None` for all.
     pub window: Option<(usize, usize)>,
+    /// The tokens the reader chose to measure patching by, for the two texts it names.
+    pub patch_choice: Option<crate::session::PatchKey>,
 }
 
 impl ViewState {
@@ -88,6 +90,7 @@ impl ViewState {
             lens_colour: Default::default(),
             lens_column: None,
             window: None,
+            patch_choice: None,
         }
     }
 

@@ -1737,7 +1737,7 @@ fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
         h.state().session.analysis().unwrap().clone(),
         h.state().session.compared().unwrap().clone(),
     );
-    let key = attngraph::ui::compare_view::patch_key(&a, &b).unwrap();
+    let key = attngraph::ui::compare_view::patch_key(&a, &b, None).unwrap();
     let shown = h
         .state()
         .session
@@ -1779,6 +1779,28 @@ fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
     assert!(crate::util::max_abs_diff(&json["heads"], &want_json["heads"]) < 1e-12);
     let svg = std::fs::read_to_string(saved("svg")).unwrap();
     assert!(svg.contains("Activation patching"));
+    // Measured by other tokens from the menus: the panel patches by the reader's choice.
+    h.get_by_label("answer token");
+    h.get_by_label("wrong token");
+    let chosen = attngraph::session::PatchKey {
+        answer: b.next_top_k[0].id,
+        wrong: a.next_top_k[0].id,
+        ..key.clone()
+    };
+    h.state_mut().apply(
+        Command::PatchTokens(chosen.clone()),
+        &egui::Context::default(),
+    );
+    h.step();
+    h.get_by_label("Patch from A into B").click();
+    step_until(&mut h, 600, "the chosen patching never finished", |app| {
+        !app.busy() && app.session.patched(&chosen).is_some()
+    });
+    let mine = h.state().session.patched(&chosen).unwrap().clone();
+    assert_eq!(
+        (mine.answer.id, mine.wrong.id),
+        (chosen.answer, chosen.wrong)
+    );
     h.get_by_label("difference graph");
     // Two heads of one text instead: both heatmaps and their difference, no second text needed.
     h.state_mut().apply(

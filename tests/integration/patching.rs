@@ -134,6 +134,74 @@ fn the_lm_head_gives_a_row_the_same_bits_alone_or_among_others() {
     }
 }
 
+/// The Compare view's tokens on the demo model: where the texts differ in one token that the model expects next
+/// (a copying task), A's token there against B's; where they differ in two, A's top guess against B's; and the
+/// reader's choice, for the two texts it was made for only.
+#[test]
+fn the_compare_view_measures_a_copying_task_by_the_tokens_the_texts_differ_in() {
+    use attngraph::model::AnalyzeOptions;
+    use attngraph::session::PatchKey;
+    use attngraph::ui::compare_view::{candidates, copied_pair, patch_key};
+    let engine = engine_named("demo", Kernels::Auto);
+    let read = |text: &str| engine.analyze(text, &AnalyzeOptions::default()).unwrap();
+    let clean = "The old man walks to the market every morning. The old man walks to the";
+    let a = read(clean);
+    let b = read(&clean.replace("market", "river"));
+    assert_eq!(a.tokens.len(), b.tokens.len());
+    let k = a
+        .tokens
+        .iter()
+        .zip(&b.tokens)
+        .position(|(x, y)| x.id != y.id)
+        .unwrap();
+    assert_eq!(
+        (a.tokens[k].text.as_str(), b.tokens[k].text.as_str()),
+        (" market", " river")
+    );
+    // The corrupt text's model copies: " river" is among its guesses after the second "the".
+    assert!(b.next_top_k.iter().any(|g| g.text == " river"));
+    let key = patch_key(&a, &b, None).unwrap();
+    assert_eq!((key.answer, key.wrong), (a.tokens[k].id, b.tokens[k].id));
+    assert_eq!(copied_pair(&a, &b), Some((key.answer, key.wrong)));
+    // Both are offered in the menus, with every guess of both texts, each token once.
+    let offered = candidates(&a, &b);
+    let mut ids: Vec<u32> = offered.iter().map(|(id, _)| *id).collect();
+    for id in [key.answer, key.wrong]
+        .into_iter()
+        .chain(a.next_top_k.iter().chain(&b.next_top_k).map(|g| g.id))
+    {
+        assert!(ids.contains(&id), "{id} is not offered");
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), offered.len());
+    // The reader's choice holds for these two texts, and not for another pair.
+    let chosen = PatchKey {
+        answer: a.next_top_k[0].id,
+        ..key.clone()
+    };
+    assert_eq!(patch_key(&a, &b, Some(&chosen)), Some(chosen.clone()));
+    let elsewhere = PatchKey {
+        corrupt: "another text".into(),
+        ..chosen
+    };
+    assert_eq!(patch_key(&a, &b, Some(&elsewhere)), Some(key));
+    // Two tokens changed: no copying task, so A's top guess against B's.
+    let two = read(&clean.replace("old", "young"));
+    assert_eq!(a.tokens.len(), two.tokens.len());
+    assert_eq!(copied_pair(&a, &two), None);
+    let key = patch_key(&a, &two, None).unwrap();
+    assert_eq!(key.answer, a.next_top_k[0].id);
+    assert_eq!(
+        key.wrong,
+        two.next_top_k
+            .iter()
+            .find(|g| g.id != key.answer)
+            .unwrap()
+            .id
+    );
+}
+
 #[test]
 fn a_cancelled_patching_stops() {
     let engine = engine_with(&fixtures().join("tiny-gpt2"), Kernels::Auto);

@@ -76,14 +76,21 @@ fn knocked_out_ui(ui: &mut egui::Ui, a: &Analysis, selection: crate::graph::Sele
         return;
     }
     let orange = egui::Color32::from_rgb(230, 85, 13);
+    let one = a.ablated.len() == 1;
     let mut line = format!(
-        "Knocked out: {}. Every matrix and probability here is the model without them.",
-        a.ablated
+        "Knocked out: {}. Every matrix and probability here is the model without {}.",
+        a.ablated,
+        if one { "it" } else { "them" }
     );
     if let crate::graph::Selection::Head { layer, head } = selection {
         if a.ablated.contains(layer, head) {
+            let which = if one {
+                "It is the head on screen".to_string()
+            } else {
+                format!("Head {layer}.{head} is one of them")
+            };
             line.push_str(&format!(
-                " Head {layer}.{head} is one of them: it still looks where it would, but what it reads is dropped."
+                " {which}: it still looks where it would, but what it reads is dropped."
             ));
         }
     }
@@ -172,7 +179,8 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) ->
         View::Compare => {
             let session = b.session;
             let compared = session.compared();
-            let key = compared.and_then(|c| super::compare_view::patch_key(a, c));
+            let key = compared
+                .and_then(|c| super::compare_view::patch_key(a, c, b.view.patch_choice.as_ref()));
             let panel = super::compare_view::ComparePanel {
                 a,
                 b: compared,

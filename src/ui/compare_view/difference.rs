@@ -51,7 +51,7 @@ pub(super) fn difference_ui(
         })
         .fold(0.0f32, f32::max)
         + 6.0;
-    let cell = ((width - band) / n.max(1) as f32).clamp(3.0, 16.0);
+    let cell = ((width - band) / n.max(1) as f32).clamp(3.0, 13.0);
     let top = 16.0;
     let (outer, response) = ui.allocate_exact_size(
         Vec2::new(band + cell * n as f32, top + cell * n as f32),

@@ -12,17 +12,18 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 mod difference;
 mod matrices;
 mod patch;
+mod tokens;
 
 use self::difference::difference_ui;
 use self::matrices::matrix_of;
 use self::patch::patch_ui;
 pub use self::patch::PatchState;
+pub use self::tokens::{candidates, copied_pair, default_tokens, patch_key};
 use super::command::Command;
 use super::matrix_view;
 use crate::format::{percent, shorten, token};
 use crate::graph::{self, AttentionGraph, Selection};
 use crate::model::Analysis;
-use crate::session::PatchKey;
 
 /// What the view draws from.
 pub struct ComparePanel<'a> {
@@ -44,31 +45,6 @@ pub struct ComparePanel<'a> {
     pub patch: PatchState<'a>,
     /// Compare another head of the same text instead of another text: this matrix beside `selection`.
     pub other_head: Option<Selection>,
-}
-
-/// The tokens `patch` compares by default: A's top prediction after its last token, and B's (its second when
-/// both are the same token).
-pub fn default_tokens(a: &Analysis, b: &Analysis) -> Option<(u32, u32)> {
-    let answer = a.next_top_k.first()?.id;
-    let wrong = b.next_top_k.iter().map(|t| t.id).find(|&id| id != answer)?;
-    Some((answer, wrong))
-}
-
-/// What patching the two texts as they are would compute: A clean, B corrupt, A's and B's top guesses as the
-/// two tokens; `None` unless both have the same number of tokens and the same BOS.
-pub fn patch_key(a: &Analysis, b: &Analysis) -> Option<PatchKey> {
-    // Patching runs the whole model: with heads knocked out, the answer would be another model's.
-    if a.tokens.len() != b.tokens.len() || a.bos != b.bos || !a.ablated.is_empty() {
-        return None;
-    }
-    let (answer, wrong) = default_tokens(a, b)?;
-    Some(PatchKey {
-        clean: a.text.clone(),
-        corrupt: b.text.clone(),
-        bos: a.bos,
-        answer,
-        wrong,
-    })
 }
 
 /// Draws the view; returns the commands.

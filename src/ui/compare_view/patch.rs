@@ -40,17 +40,57 @@ pub(super) fn patch_ui(
         });
         return commands;
     };
-    let name = |x: &Analysis, id: u32| {
-        x.next_top_k
+    let candidates = super::tokens::candidates(a, b);
+    let name = |id: u32| {
+        candidates
             .iter()
-            .find(|t| t.id == id)
-            .map_or_else(|| format!("#{id}"), |t| token(&t.text))
+            .find(|(c, _)| *c == id)
+            .map_or_else(|| format!("#{id}"), |(_, text)| text.clone())
     };
-    ui.label(format!(
-        "Run B (corrupt), put back one piece of A (clean), and measure logit[{}] − logit[{}] at the last position: A's top guess against B's.",
-        name(a, key.answer),
-        name(b, key.wrong)
-    ));
+    // The two tokens measured, each a menu of A's and B's guesses and the tokens the texts differ in.
+    ui.label("Run B (corrupt), put back one piece of A (clean), and measure at the last position:");
+    ui.horizontal(|ui| {
+        ui.label("logit[");
+        for (salt, which) in [("patch_answer", true), ("patch_wrong", false)] {
+            let current = if which { key.answer } else { key.wrong };
+            egui::ComboBox::from_id_salt(salt)
+                .selected_text(egui::RichText::new(name(current)).monospace())
+                .show_ui(ui, |ui| {
+                    for (id, text) in &candidates {
+                        if ui
+                            .selectable_label(*id == current, egui::RichText::new(text).monospace())
+                            .clicked()
+                            && *id != current
+                        {
+                            let mut chosen = key.clone();
+                            if which {
+                                chosen.answer = *id;
+                            } else {
+                                chosen.wrong = *id;
+                            }
+                            commands.push(Command::PatchTokens(chosen));
+                        }
+                    }
+                })
+                .response
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(
+                        egui::WidgetType::ComboBox,
+                        true,
+                        if which { "answer token" } else { "wrong token" },
+                    )
+                });
+            ui.label(if which { "] − logit[" } else { "]" });
+        }
+    });
+    let pair = Some((key.answer, key.wrong));
+    ui.small(if pair == super::tokens::copied_pair(a, b) {
+        "The texts differ in one token, which the model expects next: a copying task, measured by A's token there against B's."
+    } else if pair == super::tokens::default_tokens(a, b) {
+        "A's top guess after its last token against B's."
+    } else {
+        "The tokens you chose."
+    });
     ui.horizontal(|ui| {
         let running = p.progress.is_some();
         if ui

@@ -83,6 +83,7 @@ pub fn build(
                 weight,
                 intensity: intensity(weight, log_scale),
                 highlight: focus.is_some_and(|f| f == from.index() || f == to.index()),
+                on_a_line: kind == Layout::Arc,
             })
         },
     );

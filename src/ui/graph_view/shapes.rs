@@ -21,18 +21,24 @@ pub struct EdgeData {
     pub intensity: f32,
     /// Part of the hovered or pinned node's row or column.
     pub highlight: bool,
+    /// The tokens lie on a line (the arc layout), where crowded labels run downwards.
+    pub on_a_line: bool,
 }
 
 /// An edge drawn as an arc whose width and colour follow the weight.
 #[derive(Clone, Debug)]
 pub struct WeightEdge {
     data: EdgeData,
+    /// Canvas units under its tokens that their labels take at the last frame's zoom: fit-to-screen keeps them
+    /// in view.
+    label_room: f32,
 }
 
 impl From<EdgeProps<EdgeData>> for WeightEdge {
     fn from(props: EdgeProps<EdgeData>) -> Self {
         Self {
             data: props.payload,
+            label_room: 40.0,
         }
     }
 }
@@ -81,6 +87,8 @@ impl<N: Clone, Ty: EdgeType, Ix: IndexType, D: DisplayNode<N, EdgeData, Ty, Ix>>
         end: &Node<N, EdgeData, Ty, Ix, D>,
         ctx: &DrawContext,
     ) -> Vec<Shape> {
+        let zoom = ctx.meta.zoom.max(1e-3);
+        self.label_room = label_depth(zoom, self.data.on_a_line) / zoom;
         let stroke = self.stroke(ctx);
         let tip = ctx.meta.canvas_to_screen_size(7.0);
         let r = ctx.meta.canvas_to_screen_size(9.0);
@@ -139,12 +147,12 @@ impl<N: Clone, Ty: EdgeType, Ix: IndexType, D: DisplayNode<N, EdgeData, Ty, Ix>>
         } else {
             Self::bezier(start.location(), end.location())
         };
-        // Room for the endpoints' labels too (below the nodes, about one spacing wide), so fit-to-screen does
-        // not cut the first and last labels.
+        // Room for the endpoints' labels too (below the nodes, about one spacing wide, as deep as they run at
+        // the zoom of the last frame), so fit-to-screen does not cut them.
         let label = |p: Pos2| {
             egui::Rect::from_min_max(
                 p + Vec2::new(-0.6 * SPACING, 0.0),
-                p + Vec2::new(0.6 * SPACING, 40.0),
+                p + Vec2::new(0.6 * SPACING, self.label_room),
             )
         };
         let rect = egui::Rect::from_points(&points)
@@ -231,6 +239,40 @@ pub(super) fn on_a_line_id() -> egui::Id {
 /// Characters of a label written downwards.
 const UPRIGHT_CHARS: usize = 14;
 
+/// How tokens' labels are drawn at a zoom: the font (readable at any zoom), the screen distance between
+/// neighbours in the arc layout, a character's width, and whether labels run downwards (tokens on a line closer
+/// than 8 characters).
+struct LabelGeometry {
+    font: egui::FontId,
+    spacing: f32,
+    char_width: f32,
+    downwards: bool,
+}
+
+fn label_geometry(zoom: f32, on_a_line: bool) -> LabelGeometry {
+    let font = egui::FontId::monospace((12.0 * zoom).clamp(10.0, 24.0));
+    let spacing = SPACING * zoom;
+    let char_width = font.size * 0.6;
+    LabelGeometry {
+        downwards: on_a_line && spacing < 8.0 * char_width,
+        font,
+        spacing,
+        char_width,
+    }
+}
+
+/// Screen points under a token's centre that its circle and label take, at most.
+fn label_depth(zoom: f32, on_a_line: bool) -> f32 {
+    let g = label_geometry(zoom, on_a_line);
+    let below = 9.0 * zoom + 4.0;
+    if g.downwards {
+        below + UPRIGHT_CHARS as f32 * g.char_width + 4.0
+    } else {
+        // Two rows where labels alternate.
+        below + 2.0 * g.font.size * 1.3
+    }
+}
+
 impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for TokenShape {
     fn closest_boundary_point(&self, dir: Vec2) -> Pos2 {
         self.pos + dir.normalized() * self.radius
@@ -246,10 +288,14 @@ impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for To
             Stroke::new(1.0, visuals.weak_text_color())
         };
         let fill = self.color.unwrap_or(Color32::GRAY);
-        // Labels keep a readable size at any zoom.
-        let font = egui::FontId::monospace(ctx.meta.canvas_to_screen_size(12.0).clamp(10.0, 24.0));
-        let spacing = ctx.meta.canvas_to_screen_size(SPACING);
-        let char_width = font.size * 0.6;
+        // Unset means a frame the graph view did not draw: labels as for any layout.
+        let on_a_line = ctx.ctx.data(|d| d.get_temp::<bool>(on_a_line_id())) == Some(true);
+        let LabelGeometry {
+            font,
+            spacing,
+            char_width,
+            downwards,
+        } = label_geometry(ctx.meta.zoom, on_a_line);
         // Closer than 8 characters: two rows give each label the room of two neighbours (the same rule for
         // every token, so rows never mix). Closer than 2 characters (hundreds of tokens): one row labels every
         // `every`-th token with about 6 characters of room. The hovered or pinned token shows its whole label,
@@ -270,9 +316,7 @@ impl<E: Clone, Ty: EdgeType, Ix: IndexType> DisplayNode<usize, E, Ty, Ix> for To
             Shape::circle_filled(center, radius, fill),
             Shape::circle_stroke(center, radius, stroke),
         ];
-        // Unset means a frame the graph view did not draw: labels as for any layout.
-        let on_a_line = ctx.ctx.data(|d| d.get_temp::<bool>(on_a_line_id())) == Some(true);
-        if on_a_line && spacing < 8.0 * char_width {
+        if downwards {
             // A line and a half a label, so that neighbours do not read as one block.
             let line = font.size * 1.5;
             let every = (line / spacing.max(0.1)).ceil().max(1.0) as usize;
