@@ -36,7 +36,8 @@ shot() { "$bin" gui --fresh --model demo "$@"; }
 # The README's first picture: the project's own sentence, as the app opens on it, on the previous-token head.
 shot --text "I love tennis." --layer "$pl" --head "$ph" --view graph --screenshot screenshots/tennis.png
 shot --text "$once" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/graph.png
-shot --text "$twice" --layer "$il" --head "$ih" --view graph --screenshot screenshots/induction.png
+# The second "market" (token 19) pinned: its arc to the token after the first "market", and a strip on every head.
+shot --text "$twice" --layer "$il" --head "$ih" --view graph --pin 19 --screenshot screenshots/induction.png
 shot --text "$twice" --layer "$il" --head "$ih" --view matrix --screenshot screenshots/matrix.png
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --weight norm --screenshot screenshots/flow.png
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png

@@ -216,6 +216,13 @@ impl AttnApp {
                         if self.view.predicted.is_some_and(|p| p >= shape.2) {
                             self.view.predicted = None;
                         }
+                        if let Some(p) = self.view.pinned.filter(|&p| p >= shape.2) {
+                            self.view.pinned = None;
+                            self.notice = Some(Notice::failed(format!(
+                                "token {p} is not in this text ({} tokens, from 0): nothing is pinned",
+                                shape.2
+                            )));
+                        }
                     }
                     // The text changed: explain the same position of the new one.
                     if self.view.grid_colour == GridColour::Contribution {

@@ -38,6 +38,8 @@ pub struct Launch {
     pub knock_out: HeadSet,
     /// The token whose prediction the head grid explains.
     pub predict: Option<usize>,
+    /// The token pinned in the graph (its edges highlighted, where it looks shown in every head).
+    pub pin: Option<usize>,
     /// What the head grid is coloured by (with `predict`, contribution unless told).
     pub colour: Option<GridColour>,
     /// The lesson's step (from 0).

@@ -95,9 +95,7 @@ impl AttnApp {
             .or_else(|| settings.export_dir.clone())
             .unwrap_or_else(|| PathBuf::from("attngraph-exports"));
         let fonts_found = fonts::install_fallbacks(ctx);
-        // Scroll bars always drawn (thin, wider on hover): egui's default shows them only while hovered, and
-        // nothing would tell the reader that a table or the Compare view goes on past the edge.
-        ctx.all_styles_mut(|style| style.spacing.scroll = egui::style::ScrollStyle::thin());
+        crate::ui::palette::install_style(ctx);
         ctx.set_theme(if settings.dark {
             egui::Theme::Dark
         } else {
@@ -121,6 +119,7 @@ impl AttnApp {
         view.knocked_out = launch.knock_out.clone();
         view.chinese_font = fonts_found.chinese.is_some();
         view.predicted = launch.predict;
+        view.pinned = launch.pin;
         view.window = launch.window;
         view.grid_colour = launch.colour.unwrap_or(if launch.predict.is_some() {
             GridColour::Contribution

@@ -134,6 +134,10 @@ pub enum Command {
         /// The token (position, BOS included) whose prediction the head grid explains.
         #[arg(long)]
         predict: Option<usize>,
+        /// The token (position, BOS included) to pin in the graph: its edges highlighted, and where it looks
+        /// shown on every head of the grid.
+        #[arg(long)]
+        pin: Option<usize>,
         /// What the head grid is coloured by (with --predict: contribution unless told).
         #[arg(long, value_enum)]
         colour: Option<crate::ui::view_state::GridColour>,
@@ -277,6 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             steps,
             knock_out,
             predict,
+            pin,
             colour,
             lesson_step,
             lang,
@@ -308,6 +313,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 // Without --knock-out every head runs: the empty set, HeadSet's default.
                 knock_out: knock_out.unwrap_or_default(),
                 predict,
+                pin,
                 colour,
                 // 1 ≤ lesson_step ≤ STEPS, checked by clap: a step index from 0.
                 lesson_step: lesson_step.map(|s| s as usize - 1),

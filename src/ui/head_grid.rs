@@ -7,6 +7,7 @@ use crate::graph::Selection;
 use crate::model::{Attentions, HeadSet};
 
 use super::effects_panel::{effects_panel_ui, EffectsPanel, Overlay};
+use super::palette::heat;
 use super::thumbnails::Thumbnails;
 
 /// Points between cells.
@@ -39,6 +40,55 @@ pub struct Cells<'a> {
     pub overlay: Option<&'a Overlay>,
     /// Heads drawn crossed out.
     pub knocked_out: &'a HeadSet,
+    /// The token pinned or hovered in the graph: each head shows where it looks, in a strip on top.
+    pub focus: Option<usize>,
+}
+
+/// Where token `query` looks in one head, as a strip across the top of its cell: a column per point, each the
+/// strongest weight among the keys it covers, in the heatmap's colours; keys after the query stay dark.
+fn focus_strip(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    att: &Attentions,
+    head: (usize, usize),
+    query: usize,
+) {
+    let (layer, head) = head;
+    let n = att.n_tokens();
+    let columns = (rect.width().floor() as usize).clamp(1, n.max(1));
+    let strip = egui::Rect::from_min_size(
+        rect.min,
+        Vec2::new(rect.width(), (rect.height() * 0.3).max(4.0)),
+    );
+    painter.rect_filled(strip, 0.0, Color32::from_gray(12));
+    let width = strip.width() / columns as f32;
+    for c in 0..columns {
+        let (from, to) = (
+            c * n / columns,
+            ((c + 1) * n / columns).max(c * n / columns + 1),
+        );
+        if from > query {
+            break;
+        }
+        // from ≤ query < n: the keys from..=min(to − 1, query) are all inside the row.
+        let strongest = (from..to.min(query + 1))
+            .map(|k| att.get(layer, head, query, k))
+            .fold(0.0f32, f32::max);
+        painter.rect_filled(
+            egui::Rect::from_min_size(
+                strip.min + Vec2::new(c as f32 * width, 0.0),
+                Vec2::new(width, strip.height()),
+            ),
+            0.0,
+            heat(strongest),
+        );
+    }
+    painter.rect_stroke(
+        strip,
+        0.0,
+        egui::Stroke::new(1.0, Color32::from_rgb(230, 85, 13)),
+        egui::StrokeKind::Inside,
+    );
 }
 
 /// Draws the grid with cells of `cell` points; returns the head clicked, if any.
@@ -50,7 +100,10 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
         selected,
         overlay,
         knocked_out,
+        focus,
     } = *c;
+    // The focused token, if it is one of this analysis's.
+    let focus = focus.filter(|&q| q < att.n_tokens());
     let mut clicked = None;
     egui::Grid::new("head_grid")
         .spacing(Vec2::splat(GAP))
@@ -112,6 +165,9 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                             painter.rect_filled(rect, 0.0, Color32::from_gray(20));
                         }
                     }
+                    if let (Some(q), None) = (focus, value) {
+                        focus_strip(&painter, rect, att, (layer, head), q);
+                    }
                     if knocked_out.contains(layer, head) {
                         let stroke = egui::Stroke::new(2.0, Color32::from_rgb(230, 85, 13));
                         painter.line_segment([rect.left_top(), rect.right_bottom()], stroke);
@@ -157,6 +213,13 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                     }
                     if let Some((o, _)) = value {
                         hover = format!("{hover}\n{}", o.describe(layer, head));
+                    }
+                    if let Some(q) = focus {
+                        // q < n, checked above: its row has keys 0..=q.
+                        let (k, w) = (0..=q)
+                            .map(|k| (k, att.get(layer, head, q, k)))
+                            .fold((0, f32::MIN), |best, x| if x.1 > best.1 { x } else { best });
+                        hover = format!("{hover}\ntoken {q} looks most at token {k} ({w:.2})");
                     }
                     if knocked_out.contains(layer, head) {
                         hover.push_str("\nknocked out: the analysis is of the model without it");
@@ -222,6 +285,8 @@ pub struct GridPanel<'a> {
     pub overlay: Option<&'a Overlay>,
     /// The heads knocked out.
     pub knocked_out: &'a HeadSet,
+    /// The token pinned or hovered in the graph.
+    pub focus: Option<usize>,
     /// The controls that choose the colouring and knock heads out.
     pub effects: EffectsPanel<'a>,
 }
@@ -246,6 +311,17 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
             command = Some(Command::ProbeBadges(true));
         }
     });
+    // One line, there whether or not a token is in focus, so that hovering the graph does not move the grid.
+    if p.overlay.is_none() {
+        let line = match p
+            .focus
+            .and_then(|q| Some((q, p.effects.analysis.tokens.get(q)?)))
+        {
+            Some((q, t)) => format!("orange strips: where {q} {} looks, in each head", t.display),
+            None => "hover a token in the graph: each head shows where it looks".to_string(),
+        };
+        ui.add(egui::Label::new(egui::RichText::new(line).small()).truncate());
+    }
     let mut commands = effects_panel_ui(ui, p.effects);
     let scores = match (p.probe_scores, p.badges_from_probe) {
         (Some(probe), true) => probe,
@@ -267,6 +343,7 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
                 selected: p.selected,
                 overlay: p.overlay,
                 knocked_out: p.knocked_out,
+                focus: p.focus,
             };
             head_grid_ui(ui, &cells, cell)
         })

@@ -33,6 +33,13 @@ pub fn diverging(value: f64, max: f64) -> Color32 {
     Color32::from_rgb(r, g, b)
 }
 
+/// The app's changes to egui's style, in both themes: scroll bars always drawn (thin, wider on hover). egui's
+/// default shows them only while hovered, and nothing would tell the reader that a table or the Compare view
+/// goes on past the edge.
+pub fn install_style(ctx: &egui::Context) {
+    ctx.all_styles_mut(|style| style.spacing.scroll = egui::style::ScrollStyle::thin());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,17 @@ pub fn token_panel_ui(
         "PPL = exp(−mean ln p(x_t | x_<t)): the inverse geometric mean of the probabilities below. \
          1 only if every prediction is certain.",
     );
+    // Byte-level tokenizers split some characters (Chinese, emoji) over tokens: say what the marks mean.
+    if let Some(piece) = analysis
+        .tokens
+        .iter()
+        .find(|t| t.display.contains('›') || t.display.contains('‹'))
+    {
+        ui.small(format!(
+            "{}: part of a character that the tokenizer split over tokens; › marks its first bytes, ‹ its last",
+            piece.display
+        ));
+    }
     let points = curve(analysis);
     let plot = Plot::new("running_perplexity")
         .height(140.0)
@@ -234,13 +245,7 @@ pub fn token_panel_ui(
                         row.col(|ui| match before {
                             Some(b) => {
                                 let delta = s.logprob - b.logprob;
-                                let colour = if delta > 0.01 {
-                                    UP
-                                } else if delta < -0.01 {
-                                    DOWN
-                                } else {
-                                    ui.visuals().text_color()
-                                };
+                                let colour = change_colour(delta, ui.visuals().text_color());
                                 ui.colored_label(
                                     colour,
                                     egui::RichText::new(format!(
@@ -288,6 +293,18 @@ pub fn token_panel_ui(
             });
         });
     clicked
+}
+
+/// The colour of a probability that moved by `delta` in ln p: green where it rose, red where it fell, as
+/// strong as the change (full at a factor of e, a quarter of the way from the text colour at 0.01), the text
+/// colour below 0.01.
+fn change_colour(delta: f64, text: Color32) -> Color32 {
+    if delta.abs() <= 0.01 {
+        return text;
+    }
+    let towards = if delta > 0.0 { UP } else { DOWN };
+    let t = (0.25 + 0.75 * delta.abs().min(1.0)) as f32;
+    text.lerp_to_gamma(towards, t)
 }
 
 /// The model's top guesses for a token: the first at the table's size, the others smaller, the token that
@@ -375,6 +392,19 @@ fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternative], actua
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_probabilitys_colour_grows_with_its_change() {
+        let text = Color32::from_gray(200);
+        assert_eq!(change_colour(0.005, text), text);
+        assert_eq!(change_colour(-0.005, text), text);
+        assert_eq!(change_colour(-2.0, text), DOWN);
+        assert_eq!(change_colour(1.5, text), UP);
+        // A small fall is nearer the text colour than a large one.
+        let distance = |c: Color32| (i32::from(c.r()) - 215).abs() + (i32::from(c.g()) - 48).abs();
+        assert!(distance(change_colour(-0.05, text)) > distance(change_colour(-0.5, text)));
+        assert!(distance(change_colour(-0.5, text)) > distance(DOWN));
+    }
 
     #[test]
     fn the_log_axis_marks_decades_and_reads_them_back() {

@@ -163,8 +163,9 @@ impl ViewState {
             focus: self.focus(),
             window: self.window.filter(|&(_, b)| b < analysis.tokens.len()),
         };
+        let pinned = self.pinned;
         let build = |snapshot: &Snapshot| {
-            graph_view::build(
+            let mut graph = graph_view::build(
                 &snapshot.graph,
                 &snapshot.geometry,
                 snapshot.layout,
@@ -173,7 +174,15 @@ impl ViewState {
                     .focus
                     .filter(|&f| f < snapshot.graph.token_count()),
                 graph_key.window,
-            )
+            );
+            // The graph's selection is what pins a token: a rebuilt graph keeps the pinned one selected (and
+            // one pinned from the command line shows as pinned).
+            if let Some(node) =
+                pinned.and_then(|p| graph.node_mut(petgraph::graph::NodeIndex::new(p)))
+            {
+                node.set_selected(true);
+            }
+            graph
         };
         match self.deriver.poll() {
             Some((key, Ok(snapshot))) => {

@@ -13,6 +13,8 @@ use egui_kittest::Harness;
 
 use crate::util::{hub_model, reference_case};
 
+mod focus;
+
 fn harness(model: &Path, text: &str, export_dir: Option<&Path>) -> Harness<'static, AttnApp> {
     let launch = Launch {
         model: Some(model.display().to_string()),

@@ -51,6 +51,7 @@ pub(super) fn grid_ui(
             overlay: overlay.as_ref(),
             // Crossed out: the heads the analysis on screen was made without.
             knocked_out: &a.ablated,
+            focus: b.view.focus(),
             effects: EffectsPanel {
                 analysis: a,
                 colour: b.view.grid_colour,
