@@ -177,6 +177,9 @@ impl AttnApp {
                     if self.last_loaded.as_ref().is_some_and(|last| *last != name) {
                         self.view.knocked_out = HeadSet::default();
                         self.view.predicted = None;
+                        self.view.pinned = None;
+                        // Token ids of another vocabulary.
+                        self.view.patch_choice = None;
                     }
                     self.last_loaded = Some(name.clone());
                     self.pick_head = true;
@@ -201,27 +204,37 @@ impl AttnApp {
                             }
                         }
                         self.app_selection = self.settings.selection;
+                        let mut refused = Vec::new();
                         if self.settings.selection != asked && self.settings.selection_chosen {
                             // Said, not done in silence: the command line's --layer/--head, or a model
                             // with fewer layers or heads than the last one.
-                            self.notice = Some(Notice::failed(format!(
+                            refused.push(format!(
                                 "{} is not in this model (layers 0–{}, heads 0–{}, {} tokens): showing {}",
                                 asked.label(),
                                 shape.0.saturating_sub(1),
                                 shape.1.saturating_sub(1),
                                 shape.2,
                                 self.settings.selection.label()
-                            )));
+                            ));
                         }
                         if self.view.predicted.is_some_and(|p| p >= shape.2) {
                             self.view.predicted = None;
                         }
-                        if let Some(p) = self.view.pinned.filter(|&p| p >= shape.2) {
+                        // A token pinned in a longer text is let go; one asked for on the command line
+                        // that the text does not have is refused, and said.
+                        if self.view.pinned.is_some_and(|p| p >= shape.2) {
                             self.view.pinned = None;
-                            self.notice = Some(Notice::failed(format!(
-                                "token {p} is not in this text ({} tokens, from 0): nothing is pinned",
-                                shape.2
-                            )));
+                        }
+                        match self.pin_at_launch.take() {
+                            Some(p) if p < shape.2 => self.view.pinned = Some(p),
+                            Some(p) => refused.push(format!(
+                                "--pin {p}: the text has tokens 0–{}, so nothing is pinned",
+                                shape.2.saturating_sub(1)
+                            )),
+                            None => {}
+                        }
+                        if !refused.is_empty() {
+                            self.notice = Some(Notice::failed(refused.join("; ")));
                         }
                     }
                     // The text changed: explain the same position of the new one.

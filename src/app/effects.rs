@@ -229,12 +229,8 @@ impl AttnApp {
                                     title: &title,
                                     caption: &caption,
                                     crossed: &crossed,
-                                    flip: o.kind == GridColour::KnockOut,
-                                    ends: if o.kind == GridColour::KnockOut {
-                                        ("in the way", "needed")
-                                    } else {
-                                        ("against", "for")
-                                    },
+                                    flip: o.flip(),
+                                    ends: o.ends(),
                                 });
                                 if png {
                                     export::svg_to_png(&svg, 2.0).map_err(|e| e.to_string())

@@ -110,7 +110,7 @@ impl Launch {
 }
 
 /// The app's icon (assets/attngraph.svg, also the .desktop file's), drawn at 128 pixels for the window.
-pub(super) fn window_icon() -> Option<egui::IconData> {
+pub fn window_icon() -> Option<egui::IconData> {
     const SVG: &str = include_str!("../../assets/attngraph.svg");
     let tree = resvg::usvg::Tree::from_str(SVG, &resvg::usvg::Options::default()).ok()?;
     let size = 128u32;

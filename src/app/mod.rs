@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use exports::Exports;
-pub use launch::Launch;
+pub use launch::{window_icon, Launch};
 
 use crate::model::loader;
 use crate::model::{AnalyzeOptions, KeepScores, DEFAULT_MODEL, DEMO_MODEL};
@@ -64,6 +64,8 @@ pub struct AttnApp {
     sweep_at_launch: bool,
     /// `--patch`: patch from the text into the compared one once both are read.
     patch_at_launch: bool,
+    /// `--pin P`: pinned once the first analysis shows the text has a token P, else refused with a notice.
+    pin_at_launch: Option<usize>,
     /// The generation of the analysis last asked for because the edges weigh what flows.
     norms_asked_at: Option<u64>,
     /// The model loaded before the one loading now.
@@ -119,7 +121,6 @@ impl AttnApp {
         view.knocked_out = launch.knock_out.clone();
         view.chinese_font = fonts_found.chinese.is_some();
         view.predicted = launch.predict;
-        view.pinned = launch.pin;
         view.window = launch.window;
         view.grid_colour = launch.colour.unwrap_or(if launch.predict.is_some() {
             GridColour::Contribution
@@ -152,6 +153,7 @@ impl AttnApp {
             demo_stands_in,
             sweep_at_launch,
             patch_at_launch: launch.patch,
+            pin_at_launch: launch.pin,
             norms_asked_at: None,
             last_loaded: None,
             lesson_attributed: None,
@@ -452,50 +454,5 @@ impl eframe::App for AttnApp {
         if let Ok(text) = serde_json::to_string(&settings) {
             storage.set_string(settings::SETTINGS_KEY, text);
         }
-    }
-}
-
-/// Opens the window and runs until it is closed.
-pub fn run(launch: Launch) -> anyhow::Result<()> {
-    // On Linux, without a display server to talk to, say so in one line before winit tries (its own error
-    // names a path inside its source).
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        anyhow::bail!(
-            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop \
-             session or under Xvfb (xvfb-run attngraph), or use a command such as `attngraph analyze --model demo --text \"I love tennis.\"`"
-        );
-    }
-    let screenshot_failure = launch.screenshot_failure.clone();
-    let mut viewport = egui::ViewportBuilder::default()
-        .with_inner_size([1500.0, 900.0])
-        .with_title("attngraph")
-        .with_app_id("attngraph");
-    if let Some(icon) = launch::window_icon() {
-        viewport = viewport.with_icon(icon);
-    }
-    let options = eframe::NativeOptions {
-        viewport,
-        persist_window: launch.screenshot.is_none() && !launch.fresh,
-        ..Default::default()
-    };
-    eframe::run_native(
-        "attngraph",
-        options,
-        Box::new(move |cc| Ok(Box::new(AttnApp::new(&cc.egui_ctx, cc.storage, launch)))),
-    )
-    .map_err(|e| {
-        // winit's messages can run over several lines and name its source files: keep the first line.
-        let message = e.to_string();
-        let first = message
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty())
-            .unwrap_or("the windowing library gave no reason");
-        anyhow::anyhow!("cannot open the window: {first}. Without a display, run under Xvfb (xvfb-run attngraph) or use a command (attngraph --help)")
-    })?;
-    match screenshot_failure.get() {
-        Some(message) => anyhow::bail!("{message}"),
-        None => Ok(()),
     }
 }

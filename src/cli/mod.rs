@@ -14,6 +14,7 @@ pub mod machine;
 pub mod patch;
 pub mod perplexity;
 pub mod report;
+pub mod window;
 
 use clap::{Parser, Subcommand};
 
@@ -260,7 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::model::isa::from_env().map_err(anyhow::Error::msg)?;
     crate::model::Kernels::from_env().map_err(anyhow::Error::msg)?;
     match args.command {
-        None => crate::app::run(crate::app::Launch::default()),
+        None => window::run(crate::app::Launch::default()),
         Some(Command::Perplexity(args)) => perplexity::perplexity(&args),
         Some(Command::Ablate(args)) => effects::ablate(&args),
         Some(Command::Attribute(args)) => effects::attribute(&args),
@@ -327,7 +328,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 patch,
                 ..crate::app::Launch::default()
             };
-            crate::app::run(launch)
+            window::run(launch)
         }
         Some(Command::Analyze {
             model,

@@ -104,7 +104,7 @@ pub struct GridPicture<'a> {
     pub ends: (&'a str, &'a str),
 }
 
-/// The grid as SVG: one square per head coloured by [`diverging_rgb`] of its value over the largest magnitude,
+/// The grid as SVG: one square per head coloured by [`diverging_rgb`] of its value (−value with `flip`) over the largest magnitude,
 /// the value written in it, layers down and heads across, and a legend.
 pub fn grid_svg(p: &GridPicture<'_>) -> String {
     const CELL: f64 = 46.0;

@@ -147,12 +147,12 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 usize::from(share >= attention),
                 vec![0, last],
                 format!(
-                    "Token 0 gets {} of the last token's attention in head {layer}.{head} and {} of what the head moves to it: ‖f(x_0)‖ = {sink_norm}, against {mean_others:.2} on average for the other tokens.",
+                    "Token 0 gets {} of the last token's attention in head {layer}.{head} and {} of what the head moves to it: ||f(x_0)|| = {sink_norm}, against {mean_others:.2} on average for the other tokens.",
                     crate::format::percent(attention.ln()),
                     crate::format::percent(share.ln())
                 ),
                 format!(
-                    "在頭 {layer}.{head} 裡，詞元 0 得到最後一個詞元 {} 的注意力，卻只占這個頭搬給它的 {}：‖f(x_0)‖ = {sink_norm}，其他詞元平均是 {mean_others:.2}。",
+                    "在頭 {layer}.{head} 裡，詞元 0 得到最後一個詞元 {} 的注意力，卻只占這個頭搬給它的 {}：||f(x_0)|| = {sink_norm}，其他詞元平均是 {mean_others:.2}。",
                     crate::format::percent(attention.ln()),
                     crate::format::percent(share.ln())
                 ),

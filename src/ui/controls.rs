@@ -321,7 +321,7 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
         egui::DragValue::new(&mut p.top_k)
             .range(0..=64)
             .custom_formatter(|k, _| match k as usize {
-                0 => "top-k: all".to_string(),
+                0 => "top-k all".to_string(),
                 k => format!("top-k {k}"),
             })
             .custom_parser(|text| {

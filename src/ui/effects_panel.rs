@@ -38,10 +38,24 @@ impl Overlay {
 
     /// `value` signed so that helping the prediction is positive.
     fn helps(&self, value: f64) -> f64 {
-        if self.kind == GridColour::KnockOut {
+        if self.flip() {
             -value
         } else {
             value
+        }
+    }
+
+    /// Whether red is a negative value: a knock-out's Δ ln p, where a head the token needs lowers it.
+    pub fn flip(&self) -> bool {
+        self.kind == GridColour::KnockOut
+    }
+
+    /// What the colour scale's blue and red ends mean.
+    pub fn ends(&self) -> (&'static str, &'static str) {
+        if self.flip() {
+            ("in the way", "needed")
+        } else {
+            ("against", "for")
         }
     }
 
@@ -265,8 +279,12 @@ fn contribution_ui(
         .small(),
     );
     if let Some(o) = p.overlay {
-        let max = o.max_abs;
-        legend_ui(ui, &format!("against −{max:.2}"), &format!("+{max:.2} for"));
+        let (max, (blue, red)) = (o.max_abs, o.ends());
+        legend_ui(
+            ui,
+            &format!("{blue} −{max:.2}"),
+            &format!("+{max:.2} {red}"),
+        );
     }
     let parts = |values: &[f64]| -> String {
         values
@@ -321,11 +339,11 @@ fn knock_out_ui(
             ));
             // Red is a head the token needs (its knock-out lowers ln p), as red is a head that adds to the
             // logit in the contribution colouring.
-            let max = o.max_abs;
+            let (max, (blue, red)) = (o.max_abs, o.ends());
             legend_ui(
                 ui,
-                &format!("in the way +{max:.2}"),
-                &format!("−{max:.2} needed"),
+                &format!("{blue} +{max:.2}"),
+                &format!("−{max:.2} {red}"),
             );
             if let Some(((l, h), d)) = sweep.most_needed_for(position) {
                 ui.small(format!("{token} needs head {l}.{h} most ({d:+.3})"));

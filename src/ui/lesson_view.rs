@@ -164,13 +164,23 @@ pub fn lesson_ui(
             ui.label(RichText::new(text.question).size(BODY_SIZE));
             ui.horizontal_wrapped(|ui| {
                 for (i, choice) in text.choices.iter().enumerate() {
-                    if ui.radio(p.prediction.choice == Some(i), *choice).clicked() {
+                    if ui
+                        .radio(
+                            p.prediction.choice == Some(i),
+                            RichText::new(*choice).size(BODY_SIZE),
+                        )
+                        .clicked()
+                    {
                         commands.push(Command::LessonChoose(i));
                     }
                 }
             });
             if let Some(reason) = report.as_ref().and_then(|r| r.reason.as_ref()) {
-                ui.colored_label(Color32::from_rgb(230, 85, 13), reason);
+                ui.label(
+                    RichText::new(reason)
+                        .size(BODY_SIZE)
+                        .color(Color32::from_rgb(230, 85, 13)),
+                );
             }
             let answer = report.as_ref().and_then(|r| r.answer);
             let check = if zh {
@@ -209,22 +219,34 @@ pub fn lesson_ui(
                         (true, false) => Color32::from_rgb(26, 152, 80),
                         (false, false) => Color32::from_rgb(215, 48, 39),
                     };
-                    ui.label(RichText::new(verdict).color(colour).strong());
+                    ui.label(
+                        RichText::new(verdict)
+                            .size(BODY_SIZE)
+                            .color(colour)
+                            .strong(),
+                    );
                     if p.prediction.shown_early || !right {
                         // The right choice, named, where the reader did not pick it or did not predict.
                         if let Some(choice) = text.choices.get(answer) {
-                            ui.label(if zh {
-                                format!("答案：{choice}")
-                            } else {
-                                format!("The answer: {choice}")
-                            });
+                            ui.label(
+                                RichText::new(if zh {
+                                    format!("答案：{choice}")
+                                } else {
+                                    format!("The answer: {choice}")
+                                })
+                                .size(BODY_SIZE),
+                            );
                         }
                     }
                     if let Some(reveal) = &r.reveal {
-                        ui.label(reveal);
+                        ui.label(RichText::new(reveal).size(BODY_SIZE));
                     }
                     if let Some(note) = &r.note {
-                        ui.colored_label(Color32::from_rgb(230, 85, 13), note);
+                        ui.label(
+                            RichText::new(note)
+                                .size(BODY_SIZE)
+                                .color(Color32::from_rgb(230, 85, 13)),
+                        );
                     }
                 }
             }

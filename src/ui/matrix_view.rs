@@ -222,13 +222,14 @@ pub fn matrix_ui(
         Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
         Color32::WHITE,
     );
-    // Cells with room for "0.42" show their value (those hidden by the mask stay blank): a short text reads as
-    // numbers, and its rows visibly sum to 1.
-    if cell >= VALUE_CELL {
+    // Cells with room for "0.42" show the value they are coloured by (those hidden by the mask stay blank): a
+    // short text reads as numbers, and an attention matrix's rows visibly sum to 1. Not on the lesson's
+    // unmasked score figure, whose colours are the scores rescaled to 0 … 1, not the scores.
+    if causal && cell >= VALUE_CELL {
         let font = egui::FontId::monospace((cell * 0.28).clamp(9.0, 13.0));
         let values = painter.with_clip_rect(area);
         for i in row0..row0 + rows {
-            for j in (col0..col0 + cols).filter(|&j| j <= i || !causal) {
+            for j in col0..=(col0 + cols - 1).min(i) {
                 let v = matrix.get(i, j);
                 let ink = if intensity(v as f32, log_scale) > 0.55 {
                     Color32::BLACK

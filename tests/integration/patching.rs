@@ -176,10 +176,17 @@ fn the_compare_view_measures_a_copying_task_by_the_tokens_the_texts_differ_in() 
     ids.dedup();
     assert_eq!(ids.len(), offered.len());
     // The reader's choice holds for these two texts, and not for another pair.
+    let other = a
+        .next_top_k
+        .iter()
+        .map(|g| g.id)
+        .find(|&id| id != key.answer && id != key.wrong)
+        .unwrap();
     let chosen = PatchKey {
-        answer: a.next_top_k[0].id,
+        answer: other,
         ..key.clone()
     };
+    assert_ne!(chosen, key);
     assert_eq!(patch_key(&a, &b, Some(&chosen)), Some(chosen.clone()));
     let elsewhere = PatchKey {
         corrupt: "another text".into(),

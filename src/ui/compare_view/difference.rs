@@ -17,7 +17,8 @@ pub(super) fn difference_ui(
     b: &Analysis,
 ) {
     let n = ma.n();
-    if mb.n() != n {
+    // Each matrix is of its analysis, a row per token: below, k < n indexes both token lists.
+    if mb.n() != n || a.tokens.len() != n || b.tokens.len() != n {
         return;
     }
     let largest = (0..n)
@@ -31,7 +32,7 @@ pub(super) fn difference_ui(
     // steps, with an orange mark above the positions that differ.
     let differs = |k: usize| a.tokens.get(k).map(|t| t.id) != b.tokens.get(k).map(|t| t.id);
     let row_label = |k: usize| {
-        // k < n, the number of tokens of both texts here.
+        // k < n, which both texts' token counts equal (checked above).
         let (ta, tb) = (token(&a.tokens[k].display), token(&b.tokens[k].display));
         if differs(k) {
             shorten(&format!("{ta}→{tb}"), 16)
@@ -117,7 +118,8 @@ pub(super) fn difference_ui(
             );
         }
     }
-    if let Some(pointer) = response.hover_pos() {
+    // Over the cells only: the labels' band would read as row or column 0.
+    if let Some(pointer) = response.hover_pos().filter(|p| rect.contains(*p)) {
         let (i, j) = (
             ((pointer.y - rect.top()) / cell) as usize,
             ((pointer.x - rect.left()) / cell) as usize,

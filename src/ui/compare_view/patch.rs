@@ -52,11 +52,16 @@ pub(super) fn patch_ui(
     ui.horizontal(|ui| {
         ui.label("logit[");
         for (salt, which) in [("patch_answer", true), ("patch_wrong", false)] {
-            let current = if which { key.answer } else { key.wrong };
+            // Each menu leaves out the other's token: the same token twice measures nothing.
+            let (current, other) = if which {
+                (key.answer, key.wrong)
+            } else {
+                (key.wrong, key.answer)
+            };
             egui::ComboBox::from_id_salt(salt)
                 .selected_text(egui::RichText::new(name(current)).monospace())
                 .show_ui(ui, |ui| {
-                    for (id, text) in &candidates {
+                    for (id, text) in candidates.iter().filter(|(id, _)| *id != other) {
                         if ui
                             .selectable_label(*id == current, egui::RichText::new(text).monospace())
                             .clicked()
@@ -87,7 +92,7 @@ pub(super) fn patch_ui(
     ui.small(if pair == super::tokens::copied_pair(a, b) {
         "The texts differ in one token, which the model expects next: a copying task, measured by A's token there against B's."
     } else if pair == super::tokens::default_tokens(a, b) {
-        "A's top guess after its last token against B's."
+        "A's top guess after its last token against B's (B's second where both are the same)."
     } else {
         "The tokens you chose."
     });

@@ -7,12 +7,12 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
 use super::{settle, step_until};
-use crate::util::hub_model;
+use crate::util::{hub_model, reference_case};
 
 fn pinned_at(pin: usize) -> Harness<'static, AttnApp> {
     let launch = Launch {
         model: Some(hub_model().display().to_string()),
-        text: Some("I love tennis. I love".into()),
+        text: Some("I love tennis.".into()),
         pin: Some(pin),
         fresh: true,
         ..Launch::default()
@@ -39,11 +39,19 @@ fn a_token_pinned_from_the_command_line_stays_pinned_and_every_head_shows_where_
     let analysis = h.state().session.analysis().unwrap().clone();
     let token = &analysis.tokens[3].display;
     h.get_by_label_contains(&format!("orange strips: where 3 {token} looks"));
-    // Each head says where the pinned token looks most: the largest weight of its row.
-    let att = &analysis.attentions;
-    let (k, w) = (0..=3)
-        .map(|k| (k, att.get(0, 0, 3, k)))
-        .fold((0, f32::MIN), |best, x| if x.1 > best.1 { x } else { best });
+    // Each head says where the pinned token looks most: the largest weight of its row in transformers'
+    // attentions (tests/fixtures/reference.json), layer 0 head 0, row 3.
+    let want = reference_case("I love tennis.", h.state().settings.bos);
+    let row: Vec<f64> = want["attentions"][0][0][3]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (k, w) = row.iter().enumerate().fold(
+        (0, f64::MIN),
+        |best, (k, &w)| if w > best.1 { (k, w) } else { best },
+    );
     let head = h.get_by_label("layer 0 head 0");
     head.hover();
     // Past egui's tooltip delay.
@@ -62,7 +70,7 @@ fn a_pinned_position_past_the_text_is_refused_with_a_notice() {
         "the pin past the text was not refused",
         |app| {
             app.notice()
-                .is_some_and(|n| n.contains("token 99 is not in this text"))
+                .is_some_and(|n| n.contains("--pin 99: the text has tokens 0–"))
         },
     );
     assert_eq!(h.state().view.pinned, None);

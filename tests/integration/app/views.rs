@@ -266,11 +266,18 @@ fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
     // Measured by other tokens from the menus: the panel patches by the reader's choice.
     h.get_by_label("answer token");
     h.get_by_label("wrong token");
+    let answer = a
+        .next_top_k
+        .iter()
+        .chain(&b.next_top_k)
+        .map(|g| g.id)
+        .find(|&id| id != key.answer && id != key.wrong)
+        .unwrap();
     let chosen = attngraph::session::PatchKey {
-        answer: b.next_top_k[0].id,
-        wrong: a.next_top_k[0].id,
+        answer,
         ..key.clone()
     };
+    assert_ne!(chosen, key);
     h.state_mut().apply(
         Command::PatchTokens(chosen.clone()),
         &egui::Context::default(),
@@ -295,4 +302,38 @@ fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
     h.step();
     h.get_by_label("difference heatmap");
     assert!(h.query_by_label("Patch from A into B").is_none());
+}
+
+/// The probability table's guesses column: the likeliest guess first, then as many whole ones as fit, then "+k"
+/// for the k left out (five in all, as the reference's top five).
+#[test]
+fn the_guesses_column_shows_whole_guesses_then_how_many_are_left_out() {
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    let bos = h.state().settings.bos;
+    let want = reference_case("I love tennis.", bos);
+    let analysis = h.state().session.analysis().unwrap().clone();
+    let row = if bos { 1 } else { 0 };
+    let stats = analysis.tokens[row + 1].stats.as_ref().unwrap();
+    // The first guess is transformers' likeliest.
+    assert_eq!(
+        u64::from(stats.top_k[0].id),
+        want["tokens"][row + 1]["top5"][0][0].as_u64().unwrap()
+    );
+    let first = format!(
+        "{} {:.2}",
+        attngraph::model::tokenizer::visible_whitespace(&stats.top_k[0].text),
+        stats.top_k[0].prob
+    );
+    let label = labels_containing(&h, &first).expect("the likeliest guess in the table");
+    let line = label.lines().next().unwrap();
+    // The guesses are whole: each shown one starts with its token; the count after "+" is the rest of five.
+    let shown = stats
+        .top_k
+        .iter()
+        .take_while(|g| line.contains(&attngraph::model::tokenizer::visible_whitespace(&g.text)))
+        .count();
+    // A 1,500-point window leaves the column room for fewer than five.
+    assert!((1..5).contains(&shown), "{line}");
+    assert!(line.ends_with(&format!("+{}", 5 - shown)), "{line}");
 }

@@ -7,13 +7,12 @@ use egui::Color32;
 use egui_extras::{Column, TableBuilder};
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
+mod cells;
+
+use self::cells::{alternatives_ui, change_colour};
 use super::command::Command;
-use crate::model::tokenizer::visible_whitespace;
 use crate::model::Analysis;
 
-/// Where a probability went up, and down, with heads knocked out.
-const UP: Color32 = Color32::from_rgb(26, 152, 80);
-const DOWN: Color32 = Color32::from_rgb(215, 48, 39);
 /// The running perplexity of the reading shown, and of the intact model beside it when heads are knocked out.
 const CURVE: Color32 = Color32::from_rgb(86, 145, 220);
 const BASELINE: Color32 = Color32::from_gray(150);
@@ -116,10 +115,12 @@ pub fn token_panel_ui(
          1 only if every prediction is certain.",
     );
     // Byte-level tokenizers split some characters (Chinese, emoji) over tokens: say what the marks mean.
+    // A token whose byte range starts or ends inside a character (not a token that shows a real ‹ or ›).
+    let inside = |at: usize| !analysis.text.is_char_boundary(at);
     if let Some(piece) = analysis
         .tokens
         .iter()
-        .find(|t| t.display.contains('›') || t.display.contains('‹'))
+        .find(|t| inside(t.start) || inside(t.end))
     {
         ui.small(format!(
             "{}: part of a character that the tokenizer split over tokens; › marks its first bytes, ‹ its last",
@@ -181,8 +182,8 @@ pub fn token_panel_ui(
         );
     });
     ui.separator();
-    // Only the rows in view are laid out (a 1,024-token text has 1,024 rows). The alternatives take the width
-    // that is left and end in "…" where they do not fit; their hover shows all five.
+    // Only the rows in view are laid out (a 1,024-token text has 1,024 rows). The guesses take the width that
+    // is left: as many whole ones as fit, then "+k"; their hover shows all five.
     let row_height = ui.spacing().interact_size.y;
     TableBuilder::new(ui)
         .id_salt("tokens")
@@ -295,116 +296,9 @@ pub fn token_panel_ui(
     clicked
 }
 
-/// The colour of a probability that moved by `delta` in ln p: green where it rose, red where it fell, as
-/// strong as the change (full at a factor of e, a quarter of the way from the text colour at 0.01), the text
-/// colour below 0.01.
-fn change_colour(delta: f64, text: Color32) -> Color32 {
-    if delta.abs() <= 0.01 {
-        return text;
-    }
-    let towards = if delta > 0.0 { UP } else { DOWN };
-    let t = (0.25 + 0.75 * delta.abs().min(1.0)) as f32;
-    text.lerp_to_gamma(towards, t)
-}
-
-/// The model's top guesses for a token: the first at the table's size, the others smaller, the token that
-/// came underlined (green is taken: it means a probability that rose, and low surprisal). Probabilities under
-/// 0.01 are written as powers of ten, not as 0.00. Only whole guesses are shown, as many as fit the column,
-/// then "+k" for those left out; the whole list shows on hover, one per line.
-fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternative], actual: u32) {
-    let style = ui.style();
-    let normal = egui::TextStyle::Monospace.resolve(style);
-    let small = egui::FontId::monospace(egui::TextStyle::Small.resolve(style).size);
-    let colour = ui.visuals().text_color();
-    let weak = ui.visuals().weak_text_color();
-    let format = |font: &egui::FontId, colour: Color32, came: bool| egui::TextFormat {
-        font_id: font.clone(),
-        color: colour,
-        underline: if came {
-            egui::Stroke::new(1.5, colour)
-        } else {
-            egui::Stroke::NONE
-        },
-        valign: egui::Align::Center,
-        ..Default::default()
-    };
-    let texts: Vec<String> = top_k
-        .iter()
-        .map(|a| {
-            // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
-            let prob = if a.prob >= 0.01 {
-                format!("{:.2}", a.prob)
-            } else {
-                format!("{:.0e}", a.prob)
-            };
-            format!(
-                "{} {prob}",
-                super::shorten(&visible_whitespace(&a.text), 12)
-            )
-        })
-        .collect();
-    // Whole guesses only: the likeliest always, each next one while it and the count of those left out fit.
-    let width = ui.available_width();
-    let mut job = egui::text::LayoutJob::default();
-    let mut shown = 0;
-    for (i, (a, text)) in top_k.iter().zip(&texts).enumerate() {
-        let mut next = job.clone();
-        let (font, gap) = if i == 0 {
-            (&normal, 0.0)
-        } else {
-            (&small, 10.0)
-        };
-        next.append(text, gap, format(font, colour, a.id == actual));
-        let left = top_k.len() - i - 1;
-        let mut measured = next.clone();
-        if left > 0 {
-            measured.append(&format!("+{left}"), 8.0, format(&small, weak, false));
-        }
-        let fits = ui.fonts_mut(|f| f.layout_job(measured)).size().x <= width;
-        if i > 0 && !fits {
-            break;
-        }
-        job = next;
-        shown += 1;
-    }
-    if shown < top_k.len() {
-        job.append(
-            &format!("+{}", top_k.len() - shown),
-            8.0,
-            format(&small, weak, false),
-        );
-    }
-    let lines: Vec<String> = top_k
-        .iter()
-        .zip(texts)
-        .map(|(a, text)| {
-            if a.id == actual {
-                format!("{text} (the token that came)")
-            } else {
-                text
-            }
-        })
-        .collect();
-    ui.add(egui::Label::new(job).truncate())
-        .on_hover_text(lines.join("\n"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_probabilitys_colour_grows_with_its_change() {
-        let text = Color32::from_gray(200);
-        assert_eq!(change_colour(0.005, text), text);
-        assert_eq!(change_colour(-0.005, text), text);
-        assert_eq!(change_colour(-2.0, text), DOWN);
-        assert_eq!(change_colour(1.5, text), UP);
-        // A small fall is nearer the text colour than a large one.
-        let distance = |c: Color32| (i32::from(c.r()) - 215).abs() + (i32::from(c.g()) - 48).abs();
-        assert!(distance(change_colour(-0.05, text)) > distance(change_colour(-0.5, text)));
-        assert!(distance(change_colour(-0.5, text)) > distance(DOWN));
-    }
 
     #[test]
     fn the_log_axis_marks_decades_and_reads_them_back() {
