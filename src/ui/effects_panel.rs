@@ -278,14 +278,6 @@ fn contribution_ui(
         ))
         .small(),
     );
-    if let Some(o) = p.overlay {
-        let (max, (blue, red)) = (o.max_abs, o.ends());
-        legend_ui(
-            ui,
-            &format!("{blue} −{max:.2}"),
-            &format!("+{max:.2} {red}"),
-        );
-    }
     let parts = |values: &[f64]| -> String {
         values
             .iter()
@@ -305,6 +297,15 @@ fn contribution_ui(
             "Direct effects only: what each part adds to the logit straight through the final norm, its \
              scale frozen. What a head does through later layers is not in it; the knock-out colouring measures that.",
         );
+    // The scale after the sum it colours, not inside its sentence.
+    if let Some(o) = p.overlay {
+        let (max, (blue, red)) = (o.max_abs, o.ends());
+        legend_ui(
+            ui,
+            &format!("{blue} −{max:.2}"),
+            &format!("+{max:.2} {red}"),
+        );
+    }
     export_buttons(
         ui,
         EffectExport::AttributionCsv,

@@ -148,6 +148,9 @@ impl PerplexityTab {
             .height(160.0)
             .x_axis_label("window")
             .y_axis_label("mean NLL (nats)")
+            // Steps of 0.2, 1 and 5: windows of one text often differ by less than one nat, and steps of 0.1,
+            // 1 and 10 would then label a single line.
+            .y_grid_spacer(egui_plot::log_grid_spacer(5))
             .show(ui, |plot| {
                 plot.line(Line::new("mean NLL", PlotPoints::from(points)));
                 plot.points(
