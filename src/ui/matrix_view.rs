@@ -260,10 +260,16 @@ pub fn matrix_ui(
         }
         // The lesson's score matrix can be of a newer text than the snapshot for a frame: unlabelled, not wrong.
         let text = graph.token(i).map_or("", |t| t.text.as_str());
+        // Where rows are thinned, each label leads with its position, as the columns' numbers do.
+        let label = if every > 1 {
+            format!("{i} {}", super::shorten(text, 10))
+        } else {
+            super::shorten(text, 14)
+        };
         labels.text(
             egui::pos2(area.min.x - 4.0, area.min.y + offset),
             egui::Align2::RIGHT_CENTER,
-            super::shorten(text, 14),
+            label,
             font.clone(),
             text_color,
         );

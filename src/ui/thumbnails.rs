@@ -3,7 +3,7 @@
 
 use egui::Color32;
 
-use super::palette::heat;
+use super::palette::{heat, intensity};
 use crate::graph::EdgeWeight;
 use crate::model::flow::FlowParts;
 use crate::model::Attentions;
@@ -20,7 +20,8 @@ pub struct Thumbnails {
 }
 
 impl Thumbnails {
-    /// Remakes the textures when `key` (the analysis generation and what the edges weigh) changed. With
+    /// Remakes the textures when `key` (the analysis generation, what the edges weigh and the colour scale)
+    /// changed; `log_scale` colours as the heatmap's "log colours" do. With
     /// `flow`, each cell weighs what flows, α_ij ‖f(x_j)‖, relative to the head's largest sampled cell
     /// ([`EdgeWeight::Norm`]) or as its row's share ([`EdgeWeight::NormShare`]), as the graph does.
     pub fn update(
@@ -28,6 +29,7 @@ impl Thumbnails {
         ctx: &egui::Context,
         att: &Attentions,
         flow: Option<(&FlowParts, EdgeWeight)>,
+        log_scale: bool,
         key: u64,
     ) {
         if self.key == Some(key) {
@@ -71,10 +73,15 @@ impl Thumbnails {
                     };
                     for ki in 0..=qi {
                         let w = cell(q, ki * n / shown) / row_sum.max(f32::MIN_POSITIVE);
-                        if w > 0.01 {
-                            if let Some(p) = pixels.get_mut(qi * shown + ki) {
-                                *p = heat(w.sqrt());
-                            }
+                        // Square-root colours from 0.01, or the heatmap's log colours from 0.001 (where
+                        // attention spreads thin over a long text, every weight is under 0.01).
+                        let colour = if log_scale {
+                            (w > 0.001).then(|| heat(intensity(w, true)))
+                        } else {
+                            (w > 0.01).then(|| heat(w.sqrt()))
+                        };
+                        if let (Some(colour), Some(p)) = (colour, pixels.get_mut(qi * shown + ki)) {
+                            *p = colour;
                         }
                     }
                 }

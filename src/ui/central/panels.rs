@@ -25,13 +25,17 @@ pub(super) fn grid_ui(
         .as_deref()
         .filter(|_| weight != crate::graph::EdgeWeight::Attention)
         .map(|parts| (parts, weight));
-    let key = b.session.shown_generation() * 3
+    let key = (b.session.shown_generation() * 3
         + match flow {
             None => 0,
             Some((_, crate::graph::EdgeWeight::NormShare)) => 2,
             Some(_) => 1,
-        };
-    b.view.thumbnails.update(ui.ctx(), &a.attentions, flow, key);
+        })
+        * 2
+        + u64::from(b.settings.log_scale);
+    b.view
+        .thumbnails
+        .update(ui.ctx(), &a.attentions, flow, b.settings.log_scale, key);
     let attribution = b.session.attribution();
     let sweep = b.session.sweep_result().map(|s| &**s);
     let overlay =
