@@ -181,7 +181,28 @@ fn the_compare_view_keeps_both_panes_and_patches_from_one_into_the_other() {
     });
     let b = h.state().session.compared().unwrap().clone();
     assert_eq!(b.text, "I hate tennis. I love");
-    h.get_by_label("difference heatmap");
+    // The difference names a cell on hover only over its cells. Along a row from its left edge, the row label
+    // names nothing (a label is not column 0); the first cell named is that row's column 0.
+    let heatmap = h.get_by_label("difference heatmap").rect();
+    let mut named = None;
+    let mut x = heatmap.left() + 2.0;
+    while x < heatmap.right() {
+        h.hover_at(egui::pos2(x, heatmap.center().y));
+        for _ in 0..8 {
+            h.step();
+        }
+        named = labels_containing(&h, " → column ");
+        if named.is_some() {
+            break;
+        }
+        x += 6.0;
+    }
+    let tip = named.expect("no cell of the difference was named on hover");
+    assert!(x > heatmap.left() + 20.0, "named over the labels: {tip}");
+    assert!(
+        tip.starts_with("row ") && tip.contains(" → column 0:"),
+        "{tip}"
+    );
     // An edit in the first pane reads the first text again and leaves the second pane's analysis as it was.
     h.state_mut().settings.text = "I love tennis. I like".into();
     h.state_mut()
