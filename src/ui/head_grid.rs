@@ -317,8 +317,8 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
             .focus
             .and_then(|q| Some((q, p.effects.analysis.tokens.get(q)?)))
         {
-            Some((q, t)) => format!("orange strips: where {q} {} looks, in each head", t.display),
-            None => "hover a token in the graph: each head shows where it looks".to_string(),
+            Some((q, t)) => format!("orange strips: where {q} {} looks", t.display),
+            None => "hover a token: each head shows where it looks".to_string(),
         };
         ui.add(egui::Label::new(egui::RichText::new(line).small()).truncate());
     }

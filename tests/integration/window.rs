@@ -16,7 +16,11 @@ struct Xvfb {
 
 impl Xvfb {
     fn start() -> Option<Self> {
-        for n in 0..20 {
+        // The tests of one process run side by side: each start takes numbers no other start of this process
+        // tries, so two never wait on the same display.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..20 {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let number = 140 + (std::process::id() as usize % 50) + n;
             let socket = format!("/tmp/.X11-unix/X{number}");
             if Path::new(&socket).exists() && !stale(number) {
@@ -41,11 +45,13 @@ impl Xvfb {
             };
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(10) {
-                if Path::new(&socket).exists() {
-                    return Some(server);
-                }
+                // Ours only while our server still runs: one that exited found the number taken, and the
+                // socket is another server's.
                 if let Ok(Some(_)) = server.child.try_wait() {
                     break; // the number was taken after all: try the next one
+                }
+                if Path::new(&socket).exists() {
+                    return Some(server);
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

@@ -96,10 +96,11 @@ pub fn build(
     {
         if let Some(view) = graph.node_mut(NodeIndex::new(i)) {
             let context = i < first;
-            view.set_label(if context {
-                String::new()
-            } else {
-                token.text.clone()
+            // The context squeezed before the window is named once, under its first token.
+            view.set_label(match (context, i) {
+                (true, 0) => format!("0–{} context", first - 1),
+                (true, _) => String::new(),
+                (false, _) => token.text.clone(),
             });
             view.set_location(Pos2::new(x as f32, y as f32));
             let colour = surprisal_color(token.surprisal_bits);

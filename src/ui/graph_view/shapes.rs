@@ -110,7 +110,8 @@ impl<N: Clone, Ty: EdgeType, Ix: IndexType, D: DisplayNode<N, EdgeData, Ty, Ix>>
                 Color32::TRANSPARENT,
                 stroke,
             )),
-            arrow(p3, p2, tip.max(3.0), stroke.color),
+            // At least 5 points, and wider than the stroke, so the direction reads at any zoom.
+            arrow(p3, p2, tip.max(5.0).max(3.0 * stroke.width), stroke.color),
         ]
     }
 

@@ -74,5 +74,5 @@ fn a_pinned_position_past_the_text_is_refused_with_a_notice() {
         },
     );
     assert_eq!(h.state().view.pinned, None);
-    h.get_by_label_contains("hover a token in the graph");
+    h.get_by_label_contains("hover a token: each head shows where it looks");
 }
