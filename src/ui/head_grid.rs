@@ -214,13 +214,6 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                     if let Some((o, _)) = value {
                         hover = format!("{hover}\n{}", o.describe(layer, head));
                     }
-                    if let Some(q) = focus {
-                        // q < n, checked above: its row has keys 0..=q.
-                        let (k, w) = (0..=q)
-                            .map(|k| (k, att.get(layer, head, q, k)))
-                            .fold((0, f32::MIN), |best, x| if x.1 > best.1 { x } else { best });
-                        hover = format!("{hover}\ntoken {q} looks most at token {k} ({w:.2})");
-                    }
                     if knocked_out.contains(layer, head) {
                         hover.push_str("\nknocked out: the analysis is of the model without it");
                     }
@@ -231,6 +224,14 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                             ui.add(egui::Image::new((texture.id(), Vec2::splat(168.0))));
                         }
                         ui.label(&hover);
+                        // Only while the head is hovered: its row of the focused token, scanned once.
+                        if let Some(q) = focus {
+                            // q < n, checked above: its row has keys 0..=q.
+                            let (k, w) = (0..=q)
+                                .map(|k| (k, att.get(layer, head, q, k)))
+                                .fold((0, f32::MIN), |best, x| if x.1 > best.1 { x } else { best });
+                            ui.label(format!("token {q} looks most at token {k} ({w:.2})"));
+                        }
                     });
                     if response.clicked() {
                         clicked = Some(Selection::Head { layer, head });
