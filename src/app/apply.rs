@@ -106,6 +106,11 @@ impl AttnApp {
             Command::BrowseExportFolder => self.exports.browse_export_folder(ctx),
             Command::ExportNpz => self.export_npz(ctx),
             Command::ScoreFile => self.score_file(),
+            // Asked for from the Perplexity tab, or from the banner over a text too long to analyse.
+            Command::ScoreText => {
+                self.settings.view = View::Perplexity;
+                self.score_text();
+            }
             Command::BrowseTextFile => self.exports.browse_text_file(ctx),
             Command::Predict(position) => {
                 self.view.predicted = Some(position);
@@ -185,8 +190,10 @@ impl AttnApp {
                     self.pick_head = true;
                     self.settings.model = name;
                     self.request_analysis();
-                    if std::mem::take(&mut self.score_when_loaded) {
-                        self.score_file();
+                    match self.score_when_loaded.take() {
+                        Some(super::ScoreAtLaunch::File) => self.score_file(),
+                        Some(super::ScoreAtLaunch::Text) => self.score_text(),
+                        None => {}
                     }
                 }
                 Event::Analyzed => {

@@ -28,6 +28,8 @@ pub struct Launch {
     pub export_dir: Option<PathBuf>,
     /// A file to score in the Perplexity tab once the model is loaded.
     pub score_file: Option<PathBuf>,
+    /// Score the text in the Perplexity tab once the model is loaded.
+    pub score_text: bool,
     /// K of the A^K the Markov view draws.
     pub markov_steps: Option<usize>,
     /// The Hub cache to load from and fetch into (else the one the environment names).

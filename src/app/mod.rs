@@ -18,6 +18,7 @@ pub use launch::{window_icon, Launch};
 
 use crate::model::loader;
 use crate::model::{AnalyzeOptions, KeepScores, DEFAULT_MODEL, DEMO_MODEL};
+use crate::session::scoring::ScoreSource;
 use crate::session::Session;
 use crate::ui::central::{body_ui, Body};
 use crate::ui::controls::{controls_ui, Controls};
@@ -31,6 +32,15 @@ use crate::ui::{fonts, status};
 
 /// Typing pauses this long before the text is analysed.
 const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// What `--score-file` or `--score-text` scores once the model is loaded.
+#[derive(Clone, Copy, Debug)]
+enum ScoreAtLaunch {
+    /// The Perplexity tab's file.
+    File,
+    /// The text.
+    Text,
+}
 
 /// The app.
 pub struct AttnApp {
@@ -51,9 +61,10 @@ pub struct AttnApp {
     edited_at: Option<Instant>,
     /// The same for the Compare view's second text.
     compare_edited_at: Option<Instant>,
-    /// Score the Perplexity tab's file as soon as a model is loaded (`--score-file`).
-    score_when_loaded: bool,
-    /// `--score-file` was given: a `--screenshot` waits for its result too.
+    /// Score the Perplexity tab's file (`--score-file`) or the text (`--score-text`) as soon as a model is
+    /// loaded.
+    score_when_loaded: Option<ScoreAtLaunch>,
+    /// `--score-file` or `--score-text` was given: a `--screenshot` waits for its result too.
     scoring_at_launch: bool,
     /// Where the central view was drawn last frame (PNG exports save that region).
     central_rect: Option<egui::Rect>,
@@ -132,6 +143,11 @@ impl AttnApp {
         if let Some(path) = &launch.score_file {
             perplexity.path = path.display().to_string();
         }
+        let score_at_launch = match (&launch.score_file, launch.score_text) {
+            (Some(_), _) => Some(ScoreAtLaunch::File),
+            (None, true) => Some(ScoreAtLaunch::Text),
+            (None, false) => None,
+        };
         let settings_selection = settings.selection;
         let mut app = Self {
             model_field: settings.model.clone(),
@@ -147,8 +163,8 @@ impl AttnApp {
             notice: notice.map(Notice::done),
             edited_at: None,
             compare_edited_at: None,
-            score_when_loaded: launch.score_file.is_some(),
-            scoring_at_launch: launch.score_file.is_some(),
+            score_when_loaded: score_at_launch,
+            scoring_at_launch: score_at_launch.is_some(),
             central_rect: None,
             demo_stands_in,
             sweep_at_launch,
@@ -206,10 +222,19 @@ impl AttnApp {
     }
 
     fn score_file(&mut self) {
+        self.score(ScoreSource::File(self.perplexity.path.trim().to_string()));
+    }
+
+    /// Scores the text being analysed in the Perplexity tab.
+    fn score_text(&mut self) {
+        self.score(ScoreSource::Text(self.settings.text.clone()));
+    }
+
+    fn score(&mut self, source: ScoreSource) {
         self.perplexity.progress = Some((0, 1));
         self.perplexity.error = None;
-        self.session.score_file(
-            self.perplexity.path.trim().to_string(),
+        self.session.score(
+            source,
             self.perplexity.max_length,
             self.perplexity.stride,
             self.settings.bos,
@@ -400,15 +425,25 @@ impl AttnApp {
         // Ready when the picture is what it will be: the analysis drawn, or an error on screen instead.
         let ready = (self.session.analysis().is_some() && !self.busy() && scored)
             || self.session.load_error().is_some()
-            || (self.session.analyze_error().is_some() && !self.busy());
+            || (self.session.analyze_error().is_some() && !self.busy() && scored);
         // What the window shows instead of what was asked for: a closing screenshot saves it, and says so. Made
         // only when a picture arrives.
         let (session, perplexity) = (&self.session, &self.perplexity);
+        // The Perplexity tab showing a text scored in windows is what was asked for, though the text is too
+        // long for the views that analyse it at once.
+        let scored_text_shown = self.settings.view == View::Perplexity
+            && perplexity.result.is_some()
+            && perplexity.error.is_none();
         let shown_error = || {
             session
                 .load_error()
                 .map(|e| e.to_string())
-                .or_else(|| session.analyze_error().map(|e| e.to_string()))
+                .or_else(|| {
+                    session
+                        .analyze_error()
+                        .filter(|_| !scored_text_shown)
+                        .map(|e| e.to_string())
+                })
                 .or_else(|| perplexity.error.clone())
         };
         if let Some(notice) = self.exports.screenshot_step(ui, ready, shown_error) {

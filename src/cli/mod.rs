@@ -126,6 +126,10 @@ pub enum Command {
         /// Score this file in the Perplexity tab once the model is loaded.
         #[arg(long)]
         score_file: Option<std::path::PathBuf>,
+        /// Score the text in the Perplexity tab once the model is loaded: a text of any length, in sliding
+        /// windows.
+        #[arg(long, conflicts_with = "score_file")]
+        score_text: bool,
         /// K of the A^K the Markov view draws, 1 to 16 (as far as its slider goes).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=16))]
         steps: Option<u64>,
@@ -279,6 +283,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             screenshot,
             fresh,
             score_file,
+            score_text,
             steps,
             knock_out,
             predict,
@@ -309,6 +314,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 screenshot,
                 fresh,
                 score_file,
+                score_text,
                 // 1 to 16, checked by the parser.
                 markov_steps: steps.map(|k| k as usize),
                 // Without --knock-out every head runs: the empty set, HeadSet's default.

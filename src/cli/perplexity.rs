@@ -32,6 +32,10 @@ pub struct PerplexityArgs {
     /// Also write one CSV row per window (begin, end, trg_len, n_scored, mean_nll).
     #[arg(long)]
     pub per_window: Option<PathBuf>,
+    /// Also write one CSV row per scored token (position, token, nll, bits, p, window): where the text
+    /// surprised the model.
+    #[arg(long)]
+    pub per_token: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -81,9 +85,12 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let text = texts.join("\n\n");
     // A refused output path is said before the windows are scored, not after.
-    if let Some(path) = &args.per_window {
+    for path in [&args.per_window, &args.per_token].into_iter().flatten() {
         crate::export::check_target(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.per_window.is_some() && args.per_window == args.per_token {
+        bail!("--per-window and --per-token name the same file: give each its own");
     }
     let engine = args.model.load()?;
     let max_length = args.max_length.unwrap_or(engine.info().n_positions);
@@ -120,6 +127,12 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 w.begin, w.end, w.trg_len, w.n_scored, w.mean_nll
             ));
         }
+        crate::export::write_atomic(path, csv.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.per_token {
+        let tokens = crate::session::scoring::token_texts(&engine, &text, &spans, bos)?;
+        let csv = per_token_csv(&report, &tokens)?;
         crate::export::write_atomic(path, csv.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -170,4 +183,27 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One CSV row per scored token: its position (BOS counted), its text, its negative log-likelihood in nats and
+/// in bits, its probability, and the window that scored it.
+fn per_token_csv(
+    report: &crate::model::perplexity::PerplexityReport,
+    tokens: &[String],
+) -> anyhow::Result<String> {
+    let mut csv = String::from("position,token,nll,bits,p,window\n");
+    for (window, w) in report.windows.iter().enumerate() {
+        for (position, nll) in w.scored() {
+            let Some(token) = tokens.get(position) else {
+                bail!("internal error: window {window} scores position {position}, past the text's {} tokens", tokens.len());
+            };
+            csv.push_str(&format!(
+                "{position},{},{nll},{},{},{window}\n",
+                crate::export::csv_field(token),
+                nll / std::f64::consts::LN_2,
+                (-nll).exp()
+            ));
+        }
+    }
+    Ok(csv)
 }

@@ -55,7 +55,7 @@ pub enum EngineError {
         last: usize,
     },
     /// Longer than the context.
-    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it, or save it as a file and score it with sliding windows (`attngraph perplexity`, or the app's Perplexity tab)")]
+    #[error("the text is {tokens} tokens{with_bos} but the model reads at most {limit}: shorten it, or score it in sliding windows (the app's Perplexity tab, \"Score the text above\"; or `attngraph perplexity` on it saved as a file)")]
     TooLong {
         /// Tokens including BOS.
         tokens: usize,

@@ -35,6 +35,23 @@ pub struct Window {
     pub n_scored: usize,
     /// Mean negative log-likelihood of the scored tokens (nats): the guide's `outputs.loss`.
     pub mean_nll: f64,
+    /// Each scored token's negative log-likelihood (nats), for tokens `end − n_scored .. end` in order. Left
+    /// out of the JSON, which stays one object per window; `attngraph perplexity --per-token` writes them.
+    #[serde(skip)]
+    pub nll: Vec<f64>,
+}
+
+impl Window {
+    /// The tokens this window scores, each with its position in the text (BOS counted) and its
+    /// negative log-likelihood in nats.
+    pub fn scored(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        (self.end - self.nll.len()..self.end).zip(self.nll.iter().copied())
+    }
+
+    /// Whether the token at `position` is scored in this window (not context only).
+    pub fn scores(&self, position: usize) -> bool {
+        (self.end - self.n_scored..self.end).contains(&position)
+    }
 }
 
 /// The three aggregations that Hugging Face's guide has used over the years.
@@ -64,6 +81,18 @@ pub struct PerplexityReport {
 }
 
 impl PerplexityReport {
+    /// Every scored token of the text, in order, with its position (BOS counted) and negative
+    /// log-likelihood in nats. Each token is scored by exactly one window.
+    pub fn scored(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.windows.iter().flat_map(Window::scored)
+    }
+
+    /// The window that scores the token at `position`; `None` for a token no window scores (the first,
+    /// without BOS).
+    pub fn window_scoring(&self, position: usize) -> Option<usize> {
+        self.windows.iter().position(|w| w.scores(position))
+    }
+
     /// Σ NLL in bits over `scored_bytes` (from [`scored_bytes`]): comparable across tokenizers, and with gzip.
     pub fn bits_per_byte(&self, scored_bytes: usize) -> f64 {
         self.nll_sum / std::f64::consts::LN_2 / scored_bytes as f64
@@ -214,7 +243,8 @@ fn score_group(
         let t = end - begin;
         // Every window of a group has length t, and first_row = t − 1 − n_scored < t.
         let targets = &window[first_row + 1..];
-        let mut window_nll = 0.0;
+        let mut nll_of_tokens = Vec::with_capacity(n_scored);
+        let mut chunk_nll = Vec::with_capacity(LM_HEAD_ROWS);
         // The LM head in chunks of rows: one window's logits never exist all at once.
         for chunk in (0..n_scored).step_by(LM_HEAD_ROWS) {
             let rows = LM_HEAD_ROWS.min(n_scored - chunk);
@@ -224,20 +254,24 @@ fn score_group(
             // targets holds n_scored ids, and chunk + rows ≤ n_scored.
             let chunk_targets = &targets[chunk..chunk + rows];
             // Read in place, not copied out first.
-            window_nll += crate::model::softmax::with_values(&logits, |logits| {
+            crate::model::softmax::with_values(&logits, |logits| {
                 logits
                     .par_chunks_exact(vocab)
                     .zip(chunk_targets.par_iter())
                     .map(|(row, &target)| nll(row, target))
-                    .sum::<f64>()
+                    .collect_into_vec(&mut chunk_nll)
             })?;
+            nll_of_tokens.extend_from_slice(&chunk_nll);
         }
+        // Summed in order: the same sum on any number of threads.
+        let window_nll: f64 = nll_of_tokens.iter().sum();
         let window = Window {
             begin,
             end,
             trg_len,
             n_scored,
             mean_nll: window_nll / n_scored.max(1) as f64,
+            nll: nll_of_tokens,
         };
         out.push((window, window_nll));
     }

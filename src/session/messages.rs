@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::scoring::ScoredFile;
+use super::scoring::{ScoreSource, ScoredFile};
 use super::tasks::{Explained, PatchKey, SideTask, TaskError, TextKey};
 use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
@@ -35,10 +35,10 @@ pub enum Request {
         /// Options.
         options: AnalyzeOptions,
     },
-    /// Score a file with sliding windows.
+    /// Score a file, or the text, with sliding windows.
     Perplexity {
-        /// The file.
-        path: String,
+        /// What to score.
+        source: ScoreSource,
         /// Window length (0: the model's context).
         max_length: usize,
         /// Stride (0: half the window).

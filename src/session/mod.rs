@@ -29,6 +29,7 @@ use crate::model::generate::SamplingOptions;
 use crate::model::{Analysis, AnalyzeOptions, EngineError, HeadSet};
 use events::PrefetchMessage;
 pub use events::{Download, Event, Prefetch, ReadablePart};
+use scoring::ScoreSource;
 pub use worker::{Explained, PatchKey, SideTask, TextKey};
 use worker::{Request, Response, TaskError, Worker};
 
@@ -185,10 +186,10 @@ impl Session {
         self.worker.send(Request::Continue { text, bos, options });
     }
 
-    /// Asks for the sliding-window perplexity of the file at `path`.
-    pub fn score_file(&self, path: String, max_length: usize, stride: usize, bos: bool) {
+    /// Asks for the sliding-window perplexity of a file or a text.
+    pub fn score(&self, source: ScoreSource, max_length: usize, stride: usize, bos: bool) {
         self.worker.send(Request::Perplexity {
-            path,
+            source,
             max_length,
             stride,
             bos,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use super::messages::{Request, Response};
-use super::scoring::score_file;
+use super::scoring::score;
 use super::tasks::explained;
 pub use super::tasks::{Explained, PatchKey, SideTask, TaskError, TextKey};
 use crate::graph::heads;
@@ -143,7 +143,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     }
                 }
                 Request::Perplexity {
-                    path,
+                    source,
                     max_length,
                     stride,
                     bos,
@@ -156,7 +156,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             progress_wake();
                         };
                         let bos = engine.bos_if_any(bos);
-                        match score_file(engine, &path, max_length, stride, bos, &mut progress) {
+                        match score(engine, source, max_length, stride, bos, &mut progress) {
                             Ok(scored) => send(Response::PerplexityDone(Box::new(scored))),
                             Err(error) => send(Response::PerplexityFailed(error.into())),
                         }

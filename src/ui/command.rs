@@ -128,6 +128,8 @@ pub enum Command {
     ExportNpz,
     /// Score the file named in the Perplexity tab.
     ScoreFile,
+    /// Score the text being analysed in the Perplexity tab.
+    ScoreText,
     /// Choose the file to score with a dialog.
     BrowseTextFile,
     /// Explain the prediction of the token at this position (clicked in the probability panel).

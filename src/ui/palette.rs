@@ -1,5 +1,5 @@
 //! The window's colour ramps, one place for all of them: edge weights (`intensity`, `ramp`), heatmap cells
-//! (`heat`) and signed effects (`diverging`). A leaf: the widgets import it, it imports none of them.
+//! (`heat`), signed effects (`diverging`) and a token's surprisal (`surprisal_color`). A leaf: the widgets import it, it imports none of them.
 
 use egui::Color32;
 
@@ -31,6 +31,18 @@ pub fn heat(t: f32) -> Color32 {
 pub fn diverging(value: f64, max: f64) -> Color32 {
     let [r, g, b] = diverging_rgb(value / max.max(1e-12));
     Color32::from_rgb(r, g, b)
+}
+
+/// A token's colour by its surprisal −log₂ p: 0 bits green, 20 bits and more red; grey for a token not
+/// scored.
+pub fn surprisal_color(bits: Option<f64>) -> Color32 {
+    match bits {
+        None => Color32::from_gray(150),
+        Some(b) => {
+            let t = (b / 20.0).clamp(0.0, 1.0) as f32;
+            Color32::from_rgb((60.0 + 190.0 * t) as u8, (190.0 - 120.0 * t) as u8, 90)
+        }
+    }
 }
 
 /// The app's changes to egui's style, in both themes: scroll bars always drawn (thin, wider on hover). egui's

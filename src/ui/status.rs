@@ -128,11 +128,18 @@ pub fn too_long_ui(
             if ui
                 .button("Read the part that fits")
                 .on_hover_text(format!(
-                    "Cut the text after “…{tail}”, between two tokens (the whole text is kept: a button puts it back). The Perplexity tab scores a file of any length in sliding windows."
+                    "Cut the text after “…{tail}”, between two tokens (the whole text is kept: a button puts it back)."
                 ))
                 .clicked()
             {
                 command = Some(Command::CutText(part.fits));
+            }
+            if ui
+                .button("Score all of it in windows")
+                .on_hover_text("The Perplexity tab: the whole text in sliding windows, each token scored with as much of the text before it as a window holds")
+                .clicked()
+            {
+                command = Some(Command::ScoreText);
             }
         });
         ui.separator();

@@ -19,6 +19,7 @@ mod exports;
 mod focus;
 mod heatmap;
 mod lesson;
+mod perplexity;
 mod responsive;
 mod views;
 
@@ -304,38 +305,6 @@ fn continue_appends_sampled_tokens_and_the_panel_follows() {
     assert!(text.starts_with("I love") && text.len() > "I love".len());
     assert_eq!(h.state().session.analysis().unwrap().text, text);
     assert!(h.state().session.analysis().unwrap().tokens.len() > before);
-}
-
-#[test]
-fn the_perplexity_tab_scores_a_file_like_the_guide() {
-    let mut h = harness(&hub_model(), "I love tennis.", None);
-    settle(&mut h);
-    h.get_by_label("Perplexity").click();
-    h.step();
-    let path = crate::util::fixtures().join("perplexity_text.txt");
-    let inputs = h.get_all_by_role(Role::TextInput).collect::<Vec<_>>();
-    let file_field = inputs.last().unwrap();
-    file_field.focus();
-    file_field.type_text(path.to_str().unwrap());
-    h.step();
-    h.get_by_label("Score").click();
-    step_until(&mut h, 60, "no result", |app| {
-        assert!(app.perplexity.error.is_none(), "{:?}", app.perplexity.error);
-        app.perplexity.result.is_some()
-    });
-    h.step();
-    // Defaults: the model's context (64) and half of it as stride, with the app's BOS.
-    assert_scored_as_transformers(&h);
-    h.get_by_label_contains("orange: scored here");
-    // The tokens shown read as the file: its Chinese and its emoji (split over byte tokens) whole, no escapes.
-    let scored = h.state().perplexity.result.as_ref().unwrap();
-    let file = std::fs::read_to_string(&path).unwrap();
-    assert!(file.contains('🎾'));
-    assert_eq!(scored.tokens[0], "<|endoftext|>");
-    assert_eq!(
-        scored.tokens[1..].concat(),
-        attngraph::model::tokenizer::visible_whitespace(&file)
-    );
 }
 
 #[test]

@@ -259,3 +259,121 @@ fn batching_windows_changes_no_number() {
         assert!(rel(a, b) <= 1e-6, "{a} vs {b}");
     }
 }
+
+/// The fields of a CSV written by the CLI: commas split, a quoted field may hold commas, newlines and `""`.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    rows
+}
+
+#[test]
+fn every_scored_token_matches_the_guide_loop_split_per_token() {
+    // tools/make_perplexity_tokens_reference.py: the guide's loop with each window's loss split per token.
+    let per_token = crate::util::fixture_json("perplexity_tokens_reference.json");
+    let text = text_of("long");
+    let windows = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let model = hub_model();
+    for case in per_token["cases"].as_array().unwrap() {
+        let (max_length, stride) = (
+            case["max_length"].as_u64().unwrap(),
+            case["stride"].as_u64().unwrap(),
+        );
+        let bos = case["bos"].as_bool().unwrap();
+        let csv = dir.path().join(format!("{max_length}-{stride}-{bos}.csv"));
+        let mut args = vec![
+            "perplexity".to_string(),
+            "--model".into(),
+            model.to_str().unwrap().into(),
+            "--max-length".into(),
+            max_length.to_string(),
+            "--stride".into(),
+            stride.to_string(),
+            "--per-token".into(),
+            csv.to_str().unwrap().into(),
+            "--quiet".into(),
+        ];
+        if bos {
+            args.push("--bos".into());
+        }
+        args.push(
+            fixtures()
+                .join("perplexity_text.txt")
+                .to_str()
+                .unwrap()
+                .into(),
+        );
+        let out = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+        assert_success(&out);
+        let rows = csv_rows(&std::fs::read_to_string(&csv).unwrap());
+        assert_eq!(rows[0], ["position", "token", "nll", "bits", "p", "window"]);
+        let rows = &rows[1..];
+        let positions = case["positions"].as_array().unwrap();
+        let nlls = case["nll"].as_array().unwrap();
+        assert_eq!(rows.len(), positions.len(), "{case:?}");
+        // The window that scores each position, from the guide's own windows in perplexity_reference.json.
+        let guide_windows = windows["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["text"] == "long"
+                    && c["max_length"] == max_length
+                    && c["stride"] == stride
+                    && c["bos"] == bos
+            })
+            .unwrap()["windows"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let mut joined = String::new();
+        for ((row, want_position), want_nll) in rows.iter().zip(positions).zip(nlls) {
+            let position: u64 = row[0].parse().unwrap();
+            assert_eq!(position, want_position.as_u64().unwrap());
+            let (nll, want) = (row[2].parse::<f64>().unwrap(), want_nll.as_f64().unwrap());
+            assert!(
+                (nll - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "position {position}: {nll} vs {want}"
+            );
+            assert!(rel(row[3].parse().unwrap(), want / std::f64::consts::LN_2) <= 1e-5);
+            assert!(rel(row[4].parse().unwrap(), (-want).exp()) <= 1e-4);
+            let window = guide_windows
+                .iter()
+                .position(|w| {
+                    let end = w["end"].as_u64().unwrap();
+                    (end - w["n_scored"].as_u64().unwrap()..end).contains(&position)
+                })
+                .unwrap();
+            assert_eq!(row[5], window.to_string(), "position {position}");
+            joined.push_str(&row[1]);
+        }
+        // With BOS every token of the text is scored; without it, all but the first.
+        if bos {
+            assert_eq!(joined, text);
+        } else {
+            assert!(
+                text.ends_with(&joined)
+                    && joined.len() < text.len()
+                    && joined.len() + 8 > text.len()
+            );
+        }
+    }
+}

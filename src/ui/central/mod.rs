@@ -63,11 +63,29 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
         ));
         let model = b.settings.model.as_str();
         match &analysis {
+            // The Perplexity tab needs a model, not an analysis: it scores a text too long to analyse.
+            _ if b.settings.view == View::Perplexity && b.session.model_name().is_some() => {
+                commands.extend(perplexity_ui(ui, &mut b));
+            }
             None => commands.extend(status::waiting_ui(ui, b.session, model)),
             Some(a) => commands.extend(view_ui(ui, &mut b, a)),
         }
     });
     (central.response.rect, commands)
+}
+
+/// The Perplexity tab.
+fn perplexity_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
+    let model_loaded = b.session.model_name().is_some();
+    match b
+        .perplexity
+        .ui(ui, model_loaded, !b.settings.text.is_empty())
+    {
+        PerplexityCommand::Run => Some(Command::ScoreFile),
+        PerplexityCommand::RunText => Some(Command::ScoreText),
+        PerplexityCommand::Browse => Some(Command::BrowseTextFile),
+        PerplexityCommand::None => None,
+    }
 }
 
 /// Says so above the graph, matrix and Markov views when heads are knocked out.
@@ -126,11 +144,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) ->
         knocked_out_ui(ui, a, b.settings.selection);
     }
     match b.settings.view {
-        View::Perplexity => match b.perplexity.ui(ui, b.session.model_name().is_some()) {
-            PerplexityCommand::Run => commands.push(Command::ScoreFile),
-            PerplexityCommand::Browse => commands.push(Command::BrowseTextFile),
-            PerplexityCommand::None => {}
-        },
+        View::Perplexity => commands.extend(perplexity_ui(ui, b)),
         View::Heads => {
             // A grid of few heads per layer, cells fitted to the height, leaves most of the width empty: the
             // selected head's matrix takes it, large.

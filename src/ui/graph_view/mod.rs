@@ -8,7 +8,7 @@ use petgraph::stable_graph::StableGraph;
 
 mod shapes;
 
-use super::palette::{intensity, ramp};
+use super::palette::{intensity, ramp, surprisal_color};
 use shapes::SPACING;
 pub use shapes::{EdgeData, FixedLayout, FixedState, TokenShape, WeightEdge};
 
@@ -24,17 +24,6 @@ pub type ViewGraph = Graph<
     TokenShape,
     WeightEdge,
 >;
-
-/// Node colour by surprisal: 0 bits green, 20+ bits red; grey for unscored tokens.
-pub fn surprisal_color(bits: Option<f64>) -> Color32 {
-    match bits {
-        None => Color32::from_gray(150),
-        Some(b) => {
-            let t = (b / 20.0).clamp(0.0, 1.0) as f32;
-            Color32::from_rgb((60.0 + 190.0 * t) as u8, (190.0 - 120.0 * t) as u8, 90)
-        }
-    }
-}
 
 /// Builds the view graph from the snapshot's petgraph graph and node positions, laid out as `kind` (the
 /// snapshot's; force layout starts from the circle), edges with their drawing data. `focus` highlights one node's row and column. `window` (first, last) shows

@@ -1,0 +1,271 @@
+//! The Perplexity tab: score a file, or the text being analysed, with sliding windows; plot each window's mean
+//! NLL; and show for a chosen window which tokens are context and which are scored, each scored token coloured
+//! by its surprisal — the picture that makes the stride obvious, and shows where the text surprised the model.
+
+mod window_text;
+
+use egui::Color32;
+use egui_plot::{Line, Plot, PlotPoints, Points};
+
+pub use crate::session::scoring::ScoredFile;
+
+/// Tokens listed as the most surprising of a scoring.
+const SURPRISING: usize = 8;
+
+/// The tab's own state.
+#[derive(Default)]
+pub struct PerplexityTab {
+    /// The file path typed.
+    pub path: String,
+    /// Stride (0: half the window).
+    pub stride: usize,
+    /// Window length (0: the model's context).
+    pub max_length: usize,
+    /// Progress (scored, total) while running.
+    pub progress: Option<(usize, usize)>,
+    /// The last result.
+    pub result: Option<ScoredFile>,
+    /// The last error.
+    pub error: Option<String>,
+    /// The window shown.
+    pub window: usize,
+    /// Each token's score by position; `None` for a token no window scores.
+    scored_at: Vec<Option<TokenScore>>,
+    /// The most surprising tokens of the result, (position, nll), the most surprising first.
+    pub surprising: Vec<(usize, f64)>,
+    /// The token chosen from the most surprising, marked in the window text.
+    pub marked: Option<usize>,
+    /// Whether the window text still has to scroll the marked token into view.
+    scroll_to_marked: bool,
+}
+
+/// How one token was scored.
+#[derive(Clone, Copy, Debug)]
+struct TokenScore {
+    /// Its negative log-likelihood in nats.
+    nll: f64,
+    /// The window that scored it.
+    window: usize,
+}
+
+/// A drag value's text: `auto` for 0 (the default), else the number.
+fn auto_or(value: f64, auto: &str) -> String {
+    if value == 0.0 {
+        auto.to_string()
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// What the tab asks the app to do.
+#[must_use]
+pub enum PerplexityCommand {
+    /// Nothing.
+    None,
+    /// Score the file.
+    Run,
+    /// Score the text being analysed.
+    RunText,
+    /// Choose the file with a dialog.
+    Browse,
+}
+
+impl PerplexityTab {
+    /// Shows a scoring's result, or why it failed, in place of the progress.
+    pub fn finished(&mut self, result: Result<ScoredFile, String>) {
+        self.progress = None;
+        match result {
+            Ok(scored) => {
+                self.error = None;
+                self.window = 0;
+                self.marked = None;
+                self.scored_at = vec![None; scored.report.tokens];
+                for (window, w) in scored.report.windows.iter().enumerate() {
+                    for (position, nll) in w.scored() {
+                        // Windows score positions below the text's length, BOS counted: `report.tokens`.
+                        self.scored_at[position] = Some(TokenScore { nll, window });
+                    }
+                }
+                let mut by_surprise: Vec<(usize, f64)> = scored.report.scored().collect();
+                by_surprise.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                by_surprise.truncate(SURPRISING);
+                self.surprising = by_surprise;
+                self.result = Some(scored);
+            }
+            Err(message) => self.error = Some(message),
+        }
+    }
+
+    /// Shows the token at `position`: its window, marked and scrolled into view.
+    pub fn show_token(&mut self, position: usize) {
+        if let Some(window) = self
+            .result
+            .as_ref()
+            .and_then(|r| r.report.window_scoring(position))
+        {
+            self.window = window;
+            self.marked = Some(position);
+            self.scroll_to_marked = true;
+        }
+    }
+
+    /// Draws the tab. `text_given`: whether there is a text being analysed to score.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model_loaded: bool,
+        text_given: bool,
+    ) -> PerplexityCommand {
+        let command = self.controls_ui(ui, model_loaded, text_given);
+        ui.label(
+            "Windows of L tokens start every S tokens. Each window scores only the tokens no earlier window scored; \
+             the rest of it is context. A smaller stride gives every prediction more context, and a lower perplexity.",
+        );
+        if let Some(err) = &self.error {
+            ui.colored_label(Color32::from_rgb(220, 80, 60), format!("⚠ {err}"));
+        }
+        self.result_ui(ui);
+        command
+    }
+
+    /// The row of controls: the file, the window and stride, and the two ways to score.
+    fn controls_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model_loaded: bool,
+        text_given: bool,
+    ) -> PerplexityCommand {
+        let mut command = PerplexityCommand::None;
+        let running = self.progress.is_some();
+        ui.horizontal(|ui| {
+            ui.label("File");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path)
+                    .desired_width(360.0)
+                    .hint_text("path of a UTF-8 text file"),
+            );
+            if ui
+                .add_enabled(!running, egui::Button::new("📂 Open…"))
+                .on_hover_text("Choose a text file and score it")
+                .clicked()
+            {
+                command = PerplexityCommand::Browse;
+            }
+            ui.add(
+                egui::DragValue::new(&mut self.max_length)
+                    .range(0..=4096)
+                    .prefix("window: ")
+                    .custom_formatter(|v, _| auto_or(v, "model's context")),
+            )
+            .on_hover_text("Tokens per window; 0 (shown as \"model's context\"): 1024 for GPT-2");
+            ui.add(
+                egui::DragValue::new(&mut self.stride)
+                    .range(0..=4096)
+                    .prefix("stride: ")
+                    .custom_formatter(|v, _| auto_or(v, "half the window")),
+            )
+            .on_hover_text(
+                "Tokens between window starts; 0 (shown as \"half the window\"): as the guide",
+            );
+            if ui
+                .add_enabled(
+                    model_loaded && !running && !self.path.trim().is_empty(),
+                    egui::Button::new("Score file"),
+                )
+                .on_disabled_hover_text("Type a file's path, or choose one with Open…")
+                .clicked()
+            {
+                command = PerplexityCommand::Run;
+            }
+            if ui
+                .add_enabled(
+                    model_loaded && !running && text_given,
+                    egui::Button::new("Score the text above"),
+                )
+                .on_hover_text("The text in the box above, in the same windows")
+                .clicked()
+            {
+                command = PerplexityCommand::RunText;
+            }
+            if let Some((done, total)) = self.progress {
+                ui.add(
+                    egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                        .desired_width(160.0)
+                        .text(format!("{done}/{total} tokens")),
+                );
+            }
+        });
+        command
+    }
+
+    /// The result: the perplexities, the windows' losses, the most surprising tokens and one window's text.
+    fn result_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(r) = &self.result else {
+            return;
+        };
+        let p = &r.report.ppl;
+        ui.heading(format!(
+            "{}: perplexity {:.3} · {:.3} bits per byte ({})",
+            r.name,
+            p.token,
+            r.bits_per_byte,
+            if r.bos {
+                "BOS first: every token scored"
+            } else {
+                "no BOS: the first token is context only"
+            }
+        ));
+        ui.label(format!(
+            "token-weighted (exact) {:.4} · mean of window losses (HF guide 2023–24) {:.4} · Σ loss·trg_len / end (HF guide 2022) {:.4} · {}, {} scored, {} of {}, stride {}",
+            p.token, p.window_mean, p.hf_legacy, crate::format::count(r.report.tokens, "token", "tokens"), r.report.predicted_tokens, crate::format::count(r.report.windows.len(), "window", "windows"), r.max_length, r.stride
+        ));
+        let points: Vec<[f64; 2]> = r
+            .report
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| [i as f64, w.mean_nll])
+            .collect();
+        let chosen: Vec<[f64; 2]> = points.get(self.window).copied().into_iter().collect();
+        let last = r.report.windows.len().saturating_sub(1);
+        // One window has no curve to show: say so rather than plot a lone point on a meaningless axis.
+        if last == 0 {
+            ui.label("One window: the whole text fits in the model's context, and every token is scored with all the tokens before it.");
+        } else {
+            let plot = Plot::new("window_nll")
+                .height(160.0)
+                .x_axis_label("window (click one to show its text)")
+                .y_axis_label("mean NLL (nats)")
+                // Steps of 0.2, 1 and 5: windows of one text often differ by less than one nat, and steps of
+                // 0.1, 1 and 10 would then label a single line.
+                .y_grid_spacer(egui_plot::log_grid_spacer(5))
+                .show(ui, |plot| {
+                    plot.line(Line::new("mean NLL", PlotPoints::from(points)));
+                    plot.points(
+                        Points::new("chosen", PlotPoints::from(chosen))
+                            .radius(5.0)
+                            .color(Color32::from_rgb(230, 85, 13)),
+                    );
+                    plot.pointer_coordinate()
+                });
+            if plot.response.clicked() {
+                if let Some(at) = plot.inner {
+                    // Rounded to the nearest window and kept within them: the cast cannot wrap.
+                    self.window = at.x.round().clamp(0.0, last as f64) as usize;
+                    self.marked = None;
+                }
+            }
+        }
+        if let Some(position) = self.surprising_ui(ui) {
+            self.show_token(position);
+        }
+        if last > 0
+            && ui
+                .add(egui::Slider::new(&mut self.window, 0..=last).text("window"))
+                .changed()
+        {
+            self.marked = None;
+        }
+        self.window_text_ui(ui);
+    }
+}

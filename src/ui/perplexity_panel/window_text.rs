@@ -1,0 +1,121 @@
+//! The most surprising tokens of a scoring, and one window's text: context grey, each scored token coloured by
+//! its surprisal, with its probability on hover.
+
+use egui::{Color32, RichText};
+
+use super::{PerplexityTab, TokenScore};
+use crate::ui::palette::surprisal_color;
+
+/// A negative log-likelihood in nats as bits.
+fn bits(nll: f64) -> f64 {
+    nll / std::f64::consts::LN_2
+}
+
+impl PerplexityTab {
+    /// The most surprising tokens of the whole text, each a button that shows it in its window; returns the
+    /// position clicked.
+    pub(super) fn surprising_ui(&self, ui: &mut egui::Ui) -> Option<usize> {
+        let r = self.result.as_ref()?;
+        let mut clicked = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("most surprising:").on_hover_text(
+                "The scored tokens the model gave the lowest probability, in the whole text",
+            );
+            for &(position, nll) in &self.surprising {
+                let Some(text) = r.tokens.get(position) else {
+                    continue;
+                };
+                let label = RichText::new(format!("{text} {:.1} bits", bits(nll)))
+                    .monospace()
+                    .color(surprisal_color(Some(bits(nll))));
+                if ui
+                    .add(egui::Button::new(label).small())
+                    .on_hover_text(format!(
+                        "token {position}: p = {:.3e}; click to show it in its window",
+                        (-nll).exp()
+                    ))
+                    .clicked()
+                {
+                    clicked = Some(position);
+                }
+            }
+        });
+        clicked
+    }
+
+    /// The chosen window's tokens.
+    pub(super) fn window_text_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(r) = &self.result else {
+            return;
+        };
+        let Some(w) = r.report.windows.get(self.window) else {
+            return;
+        };
+        let scored_from = w.end - w.n_scored;
+        ui.label(format!(
+            "window {}: tokens {}–{}: grey is context only; the {} scored here are coloured by surprisal, green 0 bits to red 20+ (mean NLL {:.3} nats)",
+            self.window,
+            w.begin,
+            w.end.saturating_sub(1),
+            crate::format::count(w.n_scored, "token", "tokens"),
+            w.mean_nll
+        ));
+        let mut scrolled = false;
+        egui::ScrollArea::vertical()
+            .id_salt("window_tokens")
+            .show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    ui.spacing_mut().item_spacing.x = 1.0;
+                    for (i, text) in r.tokens.iter().enumerate().take(w.end).skip(w.begin) {
+                        let score = self.scored_at.get(i).copied().flatten();
+                        let here = i >= scored_from;
+                        let color = match score {
+                            Some(score) if here => surprisal_color(Some(bits(score.nll))),
+                            _ => Color32::from_gray(130),
+                        };
+                        let mut rich = RichText::new(text).monospace().color(color);
+                        if self.marked == Some(i) {
+                            rich = rich
+                                .background_color(Color32::from_rgb(70, 70, 110))
+                                .strong();
+                        }
+                        let response = ui.label(rich);
+                        if self.marked == Some(i) && self.scroll_to_marked {
+                            response.scroll_to_me(Some(egui::Align::Center));
+                            scrolled = true;
+                        }
+                        response.on_hover_ui(|ui| {
+                            ui.label(token_hover(i, score, here));
+                        });
+                        // The text's own line breaks, so a paragraph reads as one.
+                        if r.line_ends.binary_search(&i).is_ok() {
+                            ui.end_row();
+                        }
+                    }
+                });
+            });
+        if scrolled {
+            self.scroll_to_marked = false;
+        }
+    }
+}
+
+/// What a token's hover says: its probability, and whether this window or another scores it.
+fn token_hover(position: usize, score: Option<TokenScore>, here: bool) -> String {
+    match (score, here) {
+        (Some(s), true) => format!(
+            "token {position}: p = {:.3e}, {:.2} bits, scored in this window",
+            (-s.nll).exp(),
+            bits(s.nll)
+        ),
+        (Some(s), false) => format!(
+            "token {position}: context here; scored in window {} (p = {:.3e}, {:.2} bits)",
+            s.window,
+            (-s.nll).exp(),
+            bits(s.nll)
+        ),
+        (None, _) => format!(
+            "token {position}: never scored (the text's first token, with nothing before it to predict it from)"
+        ),
+    }
+}
