@@ -16,6 +16,9 @@ pub enum MarkovCommand {
     Steps(usize),
 }
 
+/// Absorbing tokens given a column of their own; the line above the table names them all.
+const MAX_ABSORBING_COLUMNS: usize = 4;
+
 /// Draws the panel.
 pub fn markov_panel_ui(
     ui: &mut egui::Ui,
@@ -32,11 +35,21 @@ pub fn markov_panel_ui(
         command = MarkovCommand::Steps(k);
     }
     let yes = |b: bool| if b { "yes" } else { "no" };
+    let absorbing = match report.absorbing_states.as_slice() {
+        [] => "no absorbing token".to_string(),
+        [only] => format!("absorbing: token {only} alone, so every chain ends there"),
+        many => format!(
+            "absorbing: tokens {} (the → columns: where each chain ends)",
+            many.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     ui.label(format!(
-        "rows sum to 1: {}  ·  acyclic once the self-loops are left out: {}  ·  absorbing: {:?}  ·  sink mass {:.3}",
+        "rows sum to 1: {}  ·  acyclic once the self-loops are left out: {}  ·  {absorbing}  ·  sink mass {:.3}",
         yes(report.is_row_stochastic),
         yes(report.is_dag_without_self_loops),
-        report.absorbing_states,
         report.sink_mass
     ));
     ui.small(format!(
@@ -66,7 +79,24 @@ pub fn markov_panel_ui(
     });
     // Only the rows in view are laid out: a long text has a row per token.
     let row_height = ui.spacing().interact_size.y;
-    let headers = [
+    // A column per absorbing token, where there is a choice: with one, every chain ends in it (probability 1
+    // in every row), which the line above says once.
+    let shown_absorbing: &[usize] = match report.absorbing_states.as_slice() {
+        [_, _, ..] => {
+            &report.absorbing_states[..report.absorbing_states.len().min(MAX_ABSORBING_COLUMNS)]
+        }
+        _ => &[],
+    };
+    let absorbing_headers: Vec<(String, String)> = shown_absorbing
+        .iter()
+        .map(|s| {
+            (
+                format!("→ {s}"),
+                format!("Probability that the chain from token i ends in token {s}"),
+            )
+        })
+        .collect();
+    let mut headers: Vec<(String, String)> = [
         ("token", "The token (row i of the matrix)"),
         ("H bits", "Entropy of row i: how spread its attention is"),
         ("2^H", "Effective number of tokens row i attends to"),
@@ -74,15 +104,16 @@ pub fn markov_panel_ui(
             "E[steps]",
             "Expected steps of the chain from token i until it is absorbed",
         ),
-        (
-            "→ token 0",
-            "Probability that the chain from token i ends in token 0 (1 for every causal softmax head)",
-        ),
-        (
-            "π",
-            "Teleport ranking: the stationary distribution when each step jumps to a random token with probability α",
-        ),
-    ];
+    ]
+    .iter()
+    .map(|&(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    headers.extend(absorbing_headers);
+    headers.push((
+        "π".to_string(),
+        "Teleport ranking: the stationary distribution when each step jumps to a random token with probability α"
+            .to_string(),
+    ));
     let mut table = TableBuilder::new(ui)
         .id_salt("markov_rows")
         .striped(true)
@@ -93,9 +124,9 @@ pub fn markov_panel_ui(
     }
     table
         .header(row_height, |mut header| {
-            for (name, help) in headers {
+            for (name, help) in &headers {
                 header.col(|ui| {
-                    ui.strong(name).on_hover_text(help);
+                    ui.strong(name.as_str()).on_hover_text(help.as_str());
                 });
             }
         })
@@ -105,7 +136,7 @@ pub fn markov_panel_ui(
                 // `rows` hands out indices below the token count, and the report has one entry per token in each
                 // list.
                 let get = |v: &[f64]| v[i];
-                let cells = [
+                let mut cells = vec![
                     format!(
                         "{i} {}",
                         crate::format::shorten(&graph.petgraph()[NodeIndex::new(i)].text, 10)
@@ -113,17 +144,13 @@ pub fn markov_panel_ui(
                     format!("{:.3}", get(&report.row_entropy_bits)),
                     format!("{:.2}", get(&report.effective_attended)),
                     format!("{:.2}", get(&report.expected_steps)),
-                    // A row per token, a column per absorbing state.
-                    report
-                        .absorbing_states
-                        .iter()
-                        .position(|&s| s == 0)
-                        .map_or_else(
-                            || "—".to_string(),
-                            |k| format!("{:.3}", report.absorption_probabilities[i][k]),
-                        ),
-                    format!("{:.4}", get(&report.teleport_ranking)),
                 ];
+                // A row per token, a column per absorbing state: the shown ones are the first of them.
+                cells.extend(
+                    (0..shown_absorbing.len())
+                        .map(|k| format!("{:.3}", report.absorption_probabilities[i][k])),
+                );
+                cells.push(format!("{:.4}", get(&report.teleport_ranking)));
                 for cell in cells {
                     row.col(|ui| {
                         ui.monospace(cell);
@@ -132,4 +159,66 @@ pub fn markov_panel_ui(
             });
         });
     command
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::kittest::{NodeT, Queryable};
+
+    use super::*;
+    use crate::graph::{Matrix, TokenNode};
+
+    /// The panel's table for `rows`, drawn once; the labels on screen.
+    fn labels_of(rows: &[Vec<f64>]) -> Vec<String> {
+        let a = Matrix::from_rows(rows).unwrap();
+        let report = crate::markov::report(&a, 0.15, 1);
+        let tokens = (0..rows.len())
+            .map(|position| TokenNode {
+                position,
+                id: 7,
+                text: format!("t{position}"),
+                surprisal_bits: None,
+            })
+            .collect();
+        let graph = AttentionGraph::new(tokens, &[]).unwrap();
+        let mut harness = egui_kittest::Harness::new_ui(|ui| {
+            let _ = markov_panel_ui(ui, &report, &graph, 1);
+        });
+        harness.run();
+        harness
+            // Each label once: not the text runs under it.
+            .query_all_by(|node| node.role() == egui::accesskit::Role::Label)
+            .filter_map(|node| {
+                // A label's text is its accessible label, or its value where the label is empty.
+                let node = node.accesskit_node();
+                node.label()
+                    .filter(|l| !l.is_empty())
+                    .or_else(|| node.value())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn where_chains_end_gets_a_column_only_when_there_is_a_choice() {
+        // Causal softmax rows: token 0 alone absorbs, and every chain ends there.
+        let one = labels_of(&[
+            vec![1.0, 0.0, 0.0],
+            vec![0.5, 0.5, 0.0],
+            vec![0.2, 0.3, 0.5],
+        ]);
+        assert!(one.iter().any(|l| l.contains("token 0 alone")), "{one:?}");
+        assert!(!one.iter().any(|l| l.starts_with('→')), "{one:?}");
+        // Token 1 looks only at itself: two absorbing tokens, and token 2's chain splits between them (½, ½).
+        let two = labels_of(&[
+            vec![1.0, 0.0, 0.0],
+            vec![0.0, 1.0, 0.0],
+            vec![0.25, 0.25, 0.5],
+        ]);
+        assert!(two.iter().any(|l| l.contains("tokens 0, 1")), "{two:?}");
+        assert!(
+            two.iter().any(|l| l == "→ 0") && two.iter().any(|l| l == "→ 1"),
+            "{two:?}"
+        );
+        assert_eq!(two.iter().filter(|l| *l == "0.500").count(), 2, "{two:?}");
+    }
 }
