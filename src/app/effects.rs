@@ -264,8 +264,7 @@ impl AttnApp {
             .analysis()
             .zip(self.session.compared())
             .and_then(|(a, b)| {
-                let key =
-                    crate::ui::compare_view::patch_key(a, b, self.view.patch_choice.as_ref())?;
+                let key = self.view.patch_key(a, b)?;
                 self.session.patched(&key).cloned()
             });
         let Some(p) = patched else {

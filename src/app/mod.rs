@@ -297,13 +297,7 @@ impl AttnApp {
                 .zip(self.session.compared())
                 .and_then(|(a, b)| {
                     (a.text == self.settings.text && b.text == self.settings.compare_text)
-                        .then(|| {
-                            crate::ui::compare_view::patch_key(
-                                a,
-                                b,
-                                self.view.patch_choice.as_ref(),
-                            )
-                        })
+                        .then(|| self.view.patch_key(a, b))
                         .flatten()
                 });
             let both_read = self

@@ -49,8 +49,15 @@ struct Cached {
     texture: egui::TextureHandle,
 }
 
+/// Every how many columns of `cell` points a heatmap of `n` columns numbers one, so that the widest number in
+/// `font` fits between two: a round step (1, 2, 5, 10, …), so the numbers read as a scale.
+pub(super) fn column_number_step(n: usize, cell: f32, font: &egui::FontId) -> usize {
+    let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
+    round_step(((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize)
+}
+
 /// The smallest of 1, 2, 5, 10, 20, 50, … that is at least `k` (at least 1).
-pub(super) fn round_step(k: usize) -> usize {
+fn round_step(k: usize) -> usize {
     let mut step = 1;
     loop {
         for m in [1, 2, 5] {
@@ -298,8 +305,7 @@ pub fn matrix_ui(
             );
         }
     } else {
-        let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
-        let col_every = round_step(((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize);
+        let col_every = column_number_step(n, cell, &font);
         for j in (col0..col0 + cols).filter(|j| j % col_every == 0) {
             let offset = (j as f32 + 0.5 - window.first.x) * cell;
             if !(0.0..=side).contains(&offset) {

@@ -72,6 +72,12 @@ pub struct ViewState {
 }
 
 impl ViewState {
+    /// The tokens activation patching measures for texts `a` and `b`: the reader's choice where it was made on
+    /// these two texts, else the default for them.
+    pub fn patch_key(&self, a: &Analysis, b: &Analysis) -> Option<crate::session::PatchKey> {
+        super::compare_view::patch_key(a, b, self.patch_choice.as_ref())
+    }
+
     /// Starts the snapshot thread; `wake` is called when a snapshot is ready.
     pub fn spawn(wake: impl Fn() + Send + 'static) -> Self {
         Self {

@@ -193,8 +193,7 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) ->
         View::Compare => {
             let session = b.session;
             let compared = session.compared();
-            let key = compared
-                .and_then(|c| super::compare_view::patch_key(a, c, b.view.patch_choice.as_ref()));
+            let key = compared.and_then(|c| b.view.patch_key(a, c));
             let panel = super::compare_view::ComparePanel {
                 a,
                 b: compared,

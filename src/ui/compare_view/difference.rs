@@ -92,10 +92,7 @@ pub(super) fn difference_ui(
             );
         }
     }
-    let digits = n.saturating_sub(1).max(1).to_string().len() as f32;
-    let col_every = super::super::matrix_view::round_step(
-        ((digits * font.size * 0.62 + 6.0) / cell).ceil() as usize,
-    );
+    let col_every = super::super::matrix_view::column_number_step(n, cell, &font);
     for j in 0..n {
         let x = rect.left() + (j as f32 + 0.5) * cell;
         if j % col_every == 0 {
