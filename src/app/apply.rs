@@ -111,6 +111,10 @@ impl AttnApp {
                 self.settings.view = View::Perplexity;
                 self.score_text();
             }
+            Command::ScoreWholeText => {
+                self.apply(Command::UncutText, ctx);
+                self.apply(Command::ScoreText, ctx);
+            }
             Command::BrowseTextFile => self.exports.browse_text_file(ctx),
             Command::Predict(position) => {
                 self.view.predicted = Some(position);
@@ -185,6 +189,8 @@ impl AttnApp {
                         self.view.pinned = None;
                         // Token ids of another vocabulary.
                         self.view.patch_choice = None;
+                        // Another model's scores.
+                        self.perplexity.clear();
                     }
                     self.last_loaded = Some(name.clone());
                     self.pick_head = true;

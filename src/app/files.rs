@@ -1,12 +1,14 @@
-//! Files the app writes and reads through the reader: exports of the selection, and what a file dialog
-//! answered.
+//! Files the app writes and reads through the reader: exports of the selection, what a file dialog
+//! answered, the text or file scored in the Perplexity tab, and the closing screenshot.
 
 use std::path::PathBuf;
 
 use super::{AttnApp, Exports};
 use crate::export::Format;
+use crate::session::scoring::ScoreSource;
 use crate::ui::dialogs::Purpose;
 use crate::ui::notice::Notice;
+use crate::ui::settings::View;
 
 impl AttnApp {
     pub(super) fn export_file_name(&self, format: Format) -> String {
@@ -59,6 +61,66 @@ impl AttnApp {
                     )))
                 }
             },
+        }
+    }
+
+    pub(super) fn score_file(&mut self) {
+        self.score(ScoreSource::File(self.perplexity.path.trim().to_string()));
+    }
+
+    /// Scores the text being analysed in the Perplexity tab.
+    pub(super) fn score_text(&mut self) {
+        self.score(ScoreSource::Text(self.settings.text.clone()));
+    }
+
+    fn score(&mut self, source: ScoreSource) {
+        // One scoring at a time: a second asked for meanwhile (the banner's button stays live) is not queued
+        // behind it, where the first one's end would report the tab idle while the second still ran.
+        if self.perplexity.progress.is_some() {
+            return;
+        }
+        self.perplexity.progress = Some((0, 1));
+        self.perplexity.error = None;
+        self.session.score(
+            source,
+            self.perplexity.max_length,
+            self.perplexity.stride,
+            self.settings.bos,
+        );
+    }
+
+    /// Saves the `--screenshot` once the picture is what it will be, and says what the window shows instead
+    /// of what was asked for.
+    pub(super) fn screenshot_step(&mut self, ui: &egui::Ui) {
+        let scored = !self.scoring_at_launch
+            || self.perplexity.result.is_some()
+            || self.perplexity.error.is_some();
+        // Ready when the picture is what it will be: the analysis drawn, or an error on screen instead.
+        let ready = (self.session.analysis().is_some() && !self.busy() && scored)
+            || self.session.load_error().is_some()
+            || (self.session.analyze_error().is_some() && !self.busy() && scored);
+        // What the window shows instead of what was asked for: a closing screenshot saves it, and says so. Made
+        // only when a picture arrives.
+        let (session, perplexity) = (&self.session, &self.perplexity);
+        // The Perplexity tab showing a text scored in windows is what was asked for, though the text is too
+        // long for the views that analyse it at once.
+        let scored_text_shown = self.settings.view == View::Perplexity
+            && perplexity.result.is_some()
+            && perplexity.error.is_none();
+        let shown_error = || {
+            session
+                .load_error()
+                .map(|e| e.to_string())
+                .or_else(|| {
+                    session
+                        .analyze_error()
+                        .filter(|_| !scored_text_shown)
+                        .map(|e| e.to_string())
+                })
+                .or_else(|| perplexity.error.clone())
+        };
+        if let Some(notice) = self.exports.screenshot_step(ui, ready, shown_error) {
+            self.notice = Some(notice);
         }
     }
 }

@@ -18,7 +18,6 @@ pub use launch::{window_icon, Launch};
 
 use crate::model::loader;
 use crate::model::{AnalyzeOptions, KeepScores, DEFAULT_MODEL, DEMO_MODEL};
-use crate::session::scoring::ScoreSource;
 use crate::session::Session;
 use crate::ui::central::{body_ui, Body};
 use crate::ui::controls::{controls_ui, Controls};
@@ -221,26 +220,6 @@ impl AttnApp {
         );
     }
 
-    fn score_file(&mut self) {
-        self.score(ScoreSource::File(self.perplexity.path.trim().to_string()));
-    }
-
-    /// Scores the text being analysed in the Perplexity tab.
-    fn score_text(&mut self) {
-        self.score(ScoreSource::Text(self.settings.text.clone()));
-    }
-
-    fn score(&mut self, source: ScoreSource) {
-        self.perplexity.progress = Some((0, 1));
-        self.perplexity.error = None;
-        self.session.score(
-            source,
-            self.perplexity.max_length,
-            self.perplexity.stride,
-            self.settings.bos,
-        );
-    }
-
     /// The whole window. Public so tests can drive it with egui_kittest.
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
@@ -413,36 +392,7 @@ impl AttnApp {
         if let Some(notice) = &self.notice {
             notice.toast(&ctx);
         }
-        let scored = !self.scoring_at_launch
-            || self.perplexity.result.is_some()
-            || self.perplexity.error.is_some();
-        // Ready when the picture is what it will be: the analysis drawn, or an error on screen instead.
-        let ready = (self.session.analysis().is_some() && !self.busy() && scored)
-            || self.session.load_error().is_some()
-            || (self.session.analyze_error().is_some() && !self.busy() && scored);
-        // What the window shows instead of what was asked for: a closing screenshot saves it, and says so. Made
-        // only when a picture arrives.
-        let (session, perplexity) = (&self.session, &self.perplexity);
-        // The Perplexity tab showing a text scored in windows is what was asked for, though the text is too
-        // long for the views that analyse it at once.
-        let scored_text_shown = self.settings.view == View::Perplexity
-            && perplexity.result.is_some()
-            && perplexity.error.is_none();
-        let shown_error = || {
-            session
-                .load_error()
-                .map(|e| e.to_string())
-                .or_else(|| {
-                    session
-                        .analyze_error()
-                        .filter(|_| !scored_text_shown)
-                        .map(|e| e.to_string())
-                })
-                .or_else(|| perplexity.error.clone())
-        };
-        if let Some(notice) = self.exports.screenshot_step(ui, ready, shown_error) {
-            self.notice = Some(notice);
-        }
+        self.screenshot_step(ui);
     }
 }
 

@@ -44,6 +44,9 @@ pub struct PerplexityArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// Tokens the table names as the most surprising.
+const MOST_SURPRISING: usize = 5;
+
 /// A file's name as a message shows it: `stdin` for `-`.
 fn shown(path: &std::path::Path) -> String {
     if path.as_os_str() == "-" {
@@ -97,10 +100,9 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     let stride = args.stride.unwrap_or((max_length / 2).max(1));
     let (ids, spans) = engine.tokenize(&text, false)?;
     let bos = args.bos.enabled(&engine, false);
-    // Without BOS the first token is context only: its bytes are not scored.
-    let Some(scored_bytes) = crate::model::perplexity::scored_bytes(&text, &spans, bos) else {
+    if spans.is_empty() {
         bail!("the input has no text to score: give a file with some text in it");
-    };
+    }
     let bar = super::args::progress_bar(ids.len(), "tokens", args.quiet);
     let mut progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -116,6 +118,10 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         batch: args.batch,
     };
     let report = crate::model::perplexity::sliding_window(&engine, &ids, options, &mut progress)?;
+    // The spans are the text's own, one per token of the report less BOS.
+    let Some(scored_bytes) = report.scored_bytes(text.len(), &spans, bos) else {
+        bail!("internal error: the tokens' byte spans do not fit the text or the windows");
+    };
     // A text of one token without BOS stops at sliding_window (too short): scored_bytes is not 0 here.
     let bits_per_byte = report.bits_per_byte(scored_bytes);
     bar.finish_and_clear();
@@ -130,8 +136,8 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         crate::export::write_atomic(path, csv.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let tokens = crate::session::scoring::token_labels(&engine, &text, &ids, &spans, bos)?;
     if let Some(path) = &args.per_token {
-        let tokens = crate::session::scoring::token_texts(&engine, &text, &spans, bos)?;
         let csv = per_token_csv(&report, &tokens)?;
         crate::export::write_atomic(path, csv.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -180,12 +186,27 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 out,
                 "bits per byte                           {bits_per_byte:.4}   over {scored_bytes} scored bytes"
             )?;
+            let mut by_surprise: Vec<(usize, f64)> = report.scored().collect();
+            by_surprise.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let listed: Vec<String> = by_surprise
+                .iter()
+                .take(MOST_SURPRISING)
+                .map(|&(position, nll)| {
+                    // Windows score positions of the text with BOS, whose labels `tokens` holds one each.
+                    let text = &tokens[position];
+                    format!(
+                        "{text} {:.1} bits (token {position})",
+                        nll / std::f64::consts::LN_2
+                    )
+                })
+                .collect();
+            writeln!(out, "most surprising: {}", listed.join(", "))?;
         }
     }
     Ok(())
 }
 
-/// One CSV row per scored token: its position (BOS counted), its text, its negative log-likelihood in nats and
+/// One CSV row per scored token: its position (BOS counted), its label as the app shows it, its negative log-likelihood in nats and
 /// in bits, its probability, and the window that scored it.
 fn per_token_csv(
     report: &crate::model::perplexity::PerplexityReport,

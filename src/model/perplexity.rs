@@ -35,17 +35,18 @@ pub struct Window {
     pub n_scored: usize,
     /// Mean negative log-likelihood of the scored tokens (nats): the guide's `outputs.loss`.
     pub mean_nll: f64,
-    /// Each scored token's negative log-likelihood (nats), for tokens `end − n_scored .. end` in order. Left
-    /// out of the JSON, which stays one object per window; `attngraph perplexity --per-token` writes them.
+    /// Each scored token's negative log-likelihood (nats), for tokens `end − n_scored .. end` in order: made
+    /// only by [`sliding_window`], n_scored of them. Left out of the JSON, which stays one object per window;
+    /// `attngraph perplexity --per-token` writes them.
     #[serde(skip)]
-    pub nll: Vec<f64>,
+    nll: Vec<f64>,
 }
 
 impl Window {
     /// The tokens this window scores, each with its position in the text (BOS counted) and its
     /// negative log-likelihood in nats.
     pub fn scored(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
-        (self.end - self.nll.len()..self.end).zip(self.nll.iter().copied())
+        (self.end - self.n_scored..self.end).zip(self.nll.iter().copied())
     }
 
     /// Whether the token at `position` is scored in this window (not context only).
@@ -81,31 +82,53 @@ pub struct PerplexityReport {
 }
 
 impl PerplexityReport {
+    /// The bytes of the text whose tokens the windows scored: all of them where every token is scored (BOS
+    /// first); without BOS, all but the first token's, which is context only; and less the first token of each
+    /// window where the stride equals the window. A token's bytes run from the end of the token before it to its
+    /// own end (the first token's from the text's start). `spans` are the text's own, from [`Engine::tokenize`]
+    /// without BOS, and `text_len` its length in bytes. `None` for spans that do not fit the report or the text.
+    pub fn scored_bytes(
+        &self,
+        text_len: usize,
+        spans: &[super::engine::Span],
+        bos: bool,
+    ) -> Option<usize> {
+        let lead = usize::from(bos);
+        if spans.len() + lead != self.tokens {
+            return None;
+        }
+        let mut scored = vec![false; spans.len()];
+        for (position, _) in self.scored() {
+            // Windows score positions 1.. of the tokens (BOS counted), below spans.len() + lead.
+            scored[position - lead] = true;
+        }
+        let mut unscored = 0;
+        let mut before = 0;
+        for (&(_, end), scored) in spans.iter().zip(scored) {
+            if !scored {
+                unscored += end.checked_sub(before)?;
+            }
+            before = end;
+        }
+        text_len.checked_sub(unscored)
+    }
+
     /// Every scored token of the text, in order, with its position (BOS counted) and negative
     /// log-likelihood in nats. Each token is scored by exactly one window.
     pub fn scored(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
         self.windows.iter().flat_map(Window::scored)
     }
 
-    /// The window that scores the token at `position`; `None` for a token no window scores (the first,
-    /// without BOS).
+    /// The window that scores the token at `position`; `None` for a token no window scores: BOS, the text's
+    /// first token without BOS, and each window's first where the stride equals the window.
     pub fn window_scoring(&self, position: usize) -> Option<usize> {
         self.windows.iter().position(|w| w.scores(position))
     }
 
-    /// Σ NLL in bits over `scored_bytes` (from [`scored_bytes`]): comparable across tokenizers, and with gzip.
+    /// Σ NLL in bits over `scored_bytes` (from [`Self::scored_bytes`]): comparable across tokenizers, and with gzip.
     pub fn bits_per_byte(&self, scored_bytes: usize) -> f64 {
         self.nll_sum / std::f64::consts::LN_2 / scored_bytes as f64
     }
-}
-
-/// The bytes of `text` whose tokens the windows score: all of them with BOS; without, all but the first
-/// token's, which is context only. `spans` are `text`'s own, from [`Engine::tokenize`] without BOS (a BOS span
-/// is empty and would count the first token's bytes). `None` for a text of no tokens, or spans past its end.
-pub fn scored_bytes(text: &str, spans: &[super::engine::Span], bos: bool) -> Option<usize> {
-    let &(_, first_end) = spans.first()?;
-    let rest = text.len().checked_sub(first_end)?;
-    Some(if bos { text.len() } else { rest })
 }
 
 /// Errors of the windowed scoring.

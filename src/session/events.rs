@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::scoring::ScoredFile;
+use super::scoring::ScoredText;
 use super::tasks::TaskError;
 use crate::model::loader::LoadError;
 
@@ -62,7 +62,7 @@ pub enum Event {
     /// Tokens scored so far of the file being scored.
     ScoringProgress(usize, usize),
     /// A file was scored.
-    Scored(Box<ScoredFile>),
+    Scored(Box<ScoredText>),
     /// Scoring a file failed.
     ScoringFailed(TaskError),
 }

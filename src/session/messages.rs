@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::scoring::{ScoreSource, ScoredFile};
+use super::scoring::{ScoreSource, ScoredText};
 use super::tasks::{Explained, PatchKey, SideTask, TaskError, TextKey};
 use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
@@ -162,7 +162,7 @@ pub enum Response {
     /// Tokens scored so far of a file.
     PerplexityProgress(usize, usize),
     /// A file was scored.
-    PerplexityDone(Box<ScoredFile>),
+    PerplexityDone(Box<ScoredText>),
     /// Scoring a file failed.
     PerplexityFailed(TaskError),
     /// The text with sampled tokens appended.

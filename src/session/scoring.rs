@@ -2,21 +2,25 @@
 //! the token texts to show beside each window's numbers.
 
 use crate::model::perplexity::{PerplexityError, PerplexityReport, WindowOptions};
-use crate::model::tokenizer::visible_whitespace;
+use crate::model::tokenizer::{display_form, visible_whitespace};
 use crate::model::{Engine, EngineError};
 
 /// A finished scoring with the token texts for display.
 #[derive(Debug)]
-pub struct ScoredFile {
-    /// What was scored, as the tab names it: the file's path, or "the text above".
-    pub name: String,
+pub struct ScoredText {
+    /// What was scored: a file, or the text being analysed as it was then.
+    pub source: ScoreSource,
+    /// The model that scored it.
+    pub model: String,
     /// Window length used.
     pub max_length: usize,
     /// Stride used.
     pub stride: usize,
     /// The report.
     pub report: PerplexityReport,
-    /// Display text of every token (BOS included when prepended), whitespace made visible.
+    /// Every token's label (BOS included when prepended), as the app shows tokens: whitespace made visible,
+    /// and a character split over tokens whole on each of them, marked ‹ where it began in an earlier token
+    /// and › where it ends in a later one.
     pub tokens: Vec<String>,
     /// Positions of the tokens that end a line of the text (hold a newline): where its display breaks.
     pub line_ends: Vec<usize>,
@@ -24,6 +28,16 @@ pub struct ScoredFile {
     pub bos: bool,
     /// Bits per byte over the bytes of the scored tokens.
     pub bits_per_byte: f64,
+}
+
+impl ScoredText {
+    /// How the tab names what was scored: the file's path, or "the text above".
+    pub fn name(&self) -> &str {
+        match &self.source {
+            ScoreSource::File(path) => path,
+            ScoreSource::Text(_) => "the text above",
+        }
+    }
 }
 
 /// Why a file could not be scored.
@@ -53,23 +67,24 @@ pub enum ScoringError {
     Perplexity(#[from] PerplexityError),
 }
 
-/// The text of every token the windows see, BOS first when it is prepended: position i of the result is
-/// position i of the scoring. A character split over tokens (an emoji's four bytes, say) is given whole on the
-/// token where it ends, so the text reads as written rather than as byte escapes.
-pub fn token_texts(
+/// Every token's label, BOS first when it is prepended: position i of the result is position i of the
+/// scoring. Labels are the app's (see [`ScoredText::tokens`]); a token whose span is empty is labelled by its
+/// vocabulary entry.
+pub fn token_labels(
     engine: &Engine,
     text: &str,
+    ids: &[u32],
     spans: &[crate::model::engine::Span],
     bos: bool,
 ) -> Result<Vec<String>, EngineError> {
     let mut tokens: Vec<String> = Vec::with_capacity(spans.len() + 1);
     if bos {
         let id = engine.bos_token().ok_or(EngineError::NoBosToken)?;
-        tokens.push(engine.tokenizer().text(id));
+        tokens.push(visible_whitespace(&engine.tokenizer().text(id)));
     }
-    tokens.extend(spans.iter().map(|&(start, end)| {
-        // Both ends are rounded up to character boundaries of `text`, and start ≤ end.
-        text[text.ceil_char_boundary(start)..text.ceil_char_boundary(end)].to_string()
+    tokens.extend(ids.iter().zip(spans).map(|(&id, &(start, end))| {
+        display_form(text, start, end)
+            .unwrap_or_else(|| visible_whitespace(&engine.tokenizer().text(id)))
     }));
     Ok(tokens)
 }
@@ -83,9 +98,6 @@ pub enum ScoreSource {
     Text(String),
 }
 
-/// How the tab names the text being analysed when it is what was scored.
-pub const TEXT_ABOVE: &str = "the text above";
-
 /// Scores `source` with windows of `max_length` tokens (0: the model's context) every `stride` tokens (0: half
 /// the window), calling `progress(scored, total)` as windows finish.
 pub fn score(
@@ -95,15 +107,17 @@ pub fn score(
     stride: usize,
     bos: bool,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<ScoredFile, ScoringError> {
-    let (name, text) = match source {
+) -> Result<ScoredText, ScoringError> {
+    let file;
+    let text = match &source {
         ScoreSource::File(path) => {
-            let text = read_file(&path)?;
-            (path, text)
+            file = read_file(path)?;
+            &file
         }
-        ScoreSource::Text(text) => (TEXT_ABOVE.to_string(), text),
+        ScoreSource::Text(text) => text,
     };
-    score_text(engine, name, &text, max_length, stride, bos, progress)
+    let scored = score_text(engine, text, max_length, stride, bos, progress)?;
+    Ok(ScoredText { source, ..scored })
 }
 
 /// The file at `path` as text.
@@ -120,16 +134,15 @@ fn read_file(path: &str) -> Result<String, ScoringError> {
     })
 }
 
-/// Scores `text`, named `name` in the result.
+/// Scores `text`; the result's source is the text, for [`score`] to replace with what it read.
 fn score_text(
     engine: &Engine,
-    name: String,
     text: &str,
     max_length: usize,
     stride: usize,
     bos: bool,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<ScoredFile, ScoringError> {
+) -> Result<ScoredText, ScoringError> {
     let (ids, spans) = engine.tokenize(text, false)?;
     let max_length = if max_length == 0 {
         engine.info().n_positions
@@ -148,21 +161,28 @@ fn score_text(
         batch: 1,
     };
     let report = crate::model::perplexity::sliding_window(engine, &ids, options, progress)?;
-    // sliding_window refuses a text with no token to score, so there are spans, and scored bytes.
-    let bits_per_byte = crate::model::perplexity::scored_bytes(text, &spans, bos)
+    // sliding_window refuses a text with no token to score; the spans are the text's own, one per token.
+    let bits_per_byte = report
+        .scored_bytes(text.len(), &spans, bos)
         .map(|bytes| report.bits_per_byte(bytes))
         .ok_or(crate::model::perplexity::PerplexityError::TooShort(
             ids.len(),
         ))?;
-    let raw = token_texts(engine, text, &spans, bos)?;
-    let line_ends = (0..raw.len()).filter(|&i| raw[i].contains('\n')).collect();
-    let tokens = raw.iter().map(|t| visible_whitespace(t)).collect();
-    Ok(ScoredFile {
-        name,
+    let lead = usize::from(bos);
+    let line_ends = spans
+        .iter()
+        .enumerate()
+        // Spans are byte ranges of `text`.
+        .filter(|(_, &(start, end))| text.as_bytes()[start..end].contains(&b'\n'))
+        .map(|(i, _)| i + lead)
+        .collect();
+    Ok(ScoredText {
+        source: ScoreSource::Text(text.to_string()),
+        model: engine.name().to_string(),
         max_length,
         stride,
         report,
-        tokens,
+        tokens: token_labels(engine, text, &ids, &spans, bos)?,
         line_ends,
         bos,
         bits_per_byte,

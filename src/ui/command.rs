@@ -130,6 +130,8 @@ pub enum Command {
     ScoreFile,
     /// Score the text being analysed in the Perplexity tab.
     ScoreText,
+    /// Put back the whole text of which the part the model reads was kept, and score it in the Perplexity tab.
+    ScoreWholeText,
     /// Choose the file to score with a dialog.
     BrowseTextFile,
     /// Explain the prediction of the token at this position (clicked in the probability panel).

@@ -39,11 +39,16 @@ pub fn markov_panel_ui(
         [] => "no absorbing token".to_string(),
         [only] => format!("absorbing: token {only} alone, so every chain ends there"),
         many => format!(
-            "absorbing: tokens {} (the → columns: where each chain ends)",
+            "absorbing: tokens {} (the → columns{}: where each chain ends)",
             many.iter()
                 .map(usize::to_string)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            if many.len() > MAX_ABSORBING_COLUMNS {
+                format!(", for the first {MAX_ABSORBING_COLUMNS}")
+            } else {
+                String::new()
+            }
         ),
     };
     ui.label(format!(

@@ -1,5 +1,6 @@
 //! The window's colour ramps, one place for all of them: edge weights (`intensity`, `ramp`), heatmap cells
-//! (`heat`), signed effects (`diverging`) and a token's surprisal (`surprisal_color`). A leaf: the widgets import it, it imports none of them.
+//! (`heat`), signed effects (`diverging`) and a token's surprisal (`surprisal_color`), and the strip that
+//! shows a ramp beside its phrase (`ramp_with_phrase`). A leaf: the widgets import it, it imports none of them.
 
 use egui::Color32;
 
@@ -43,6 +44,43 @@ pub fn surprisal_color(bits: Option<f64>) -> Color32 {
             Color32::from_rgb((60.0 + 190.0 * t) as u8, (190.0 - 120.0 * t) as u8, 90)
         }
     }
+}
+
+/// A strip `width` points wide of `steps` colours from `colour(0)` to `colour(1)`, and its phrase in small type
+/// after it: one widget, so that a wrapping row moves both to the next line together.
+pub fn ramp_with_phrase(
+    ui: &mut egui::Ui,
+    width: f32,
+    steps: usize,
+    colour: impl Fn(f32) -> Color32,
+    phrase: String,
+) -> egui::Response {
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let galley = ui
+        .painter()
+        .layout_no_wrap(phrase.clone(), font, ui.visuals().text_color());
+    let gap = ui.spacing().item_spacing.x;
+    let size = egui::vec2(width + gap + galley.size().x, galley.size().y.max(12.0));
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
+    // Screen readers (and the UI tests) read the phrase as a label's.
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Label, true, &phrase));
+    let top = rect.center().y - 6.0;
+    for i in 0..steps {
+        let t = i as f32 / (steps - 1).max(1) as f32;
+        let x = rect.left() + t * (width - 5.0);
+        ui.painter().rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, top), egui::vec2(5.0, 12.0)),
+            0.0,
+            colour(t),
+        );
+    }
+    let text_at = egui::pos2(
+        rect.left() + width + gap,
+        rect.center().y - galley.size().y / 2.0,
+    );
+    ui.painter()
+        .galley(text_at, galley, ui.visuals().text_color());
+    response
 }
 
 /// The app's changes to egui's style, in both themes: scroll bars always drawn (thin, wider on hover). egui's

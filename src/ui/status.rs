@@ -136,7 +136,7 @@ pub fn too_long_ui(
             }
             if ui
                 .button("Score all of it in windows")
-                .on_hover_text("The Perplexity tab: the whole text in sliding windows, each token scored with as much of the text before it as a window holds")
+                .on_hover_text("The Perplexity tab: the whole text in sliding windows, each token scored with up to a window of the text before it (at least the window less the stride)")
                 .clicked()
             {
                 command = Some(Command::ScoreText);
@@ -155,6 +155,13 @@ pub fn too_long_ui(
         ));
         if ui.button("Put the whole text back").clicked() {
             command = Some(Command::UncutText);
+        }
+        if ui
+            .button("Score all of it in windows")
+            .on_hover_text("Put the whole text back and score it in the Perplexity tab, in sliding windows")
+            .clicked()
+        {
+            command = Some(Command::ScoreWholeText);
         }
     });
     ui.separator();

@@ -286,65 +286,78 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
 
 #[test]
 fn every_scored_token_matches_the_guide_loop_split_per_token() {
-    // tools/make_perplexity_tokens_reference.py: the guide's loop with each window's loss split per token.
+    // tools/make_perplexity_tokens_reference.py: the guide's loop with each window's loss split per token, and
+    // the bytes of the scored tokens.
     let per_token = crate::util::fixture_json("perplexity_tokens_reference.json");
     let text = text_of("long");
-    let windows = reference();
     let dir = tempfile::tempdir().unwrap();
     let model = hub_model();
-    for case in per_token["cases"].as_array().unwrap() {
+    let cases = per_token["cases"].as_array().unwrap();
+    // Some cases leave each window's first token unscored: the stride is the window.
+    assert!(cases.iter().any(|c| c["stride"] == c["max_length"]));
+    for case in cases {
         let (max_length, stride) = (
             case["max_length"].as_u64().unwrap(),
             case["stride"].as_u64().unwrap(),
         );
         let bos = case["bos"].as_bool().unwrap();
         let csv = dir.path().join(format!("{max_length}-{stride}-{bos}.csv"));
-        let mut args = vec![
-            "perplexity".to_string(),
-            "--model".into(),
-            model.to_str().unwrap().into(),
-            "--max-length".into(),
-            max_length.to_string(),
-            "--stride".into(),
-            stride.to_string(),
-            "--per-token".into(),
-            csv.to_str().unwrap().into(),
-            "--quiet".into(),
-        ];
-        if bos {
-            args.push("--bos".into());
-        }
-        args.push(
-            fixtures()
-                .join("perplexity_text.txt")
-                .to_str()
-                .unwrap()
-                .into(),
+        let run = |format: &str, extra: &[&str]| {
+            let (max_length, stride) = (max_length.to_string(), stride.to_string());
+            let file = fixtures().join("perplexity_text.txt");
+            let mut args = vec![
+                "perplexity",
+                "--model",
+                model.to_str().unwrap(),
+                "--max-length",
+                &max_length,
+                "--stride",
+                &stride,
+                "--format",
+                format,
+                "--quiet",
+                if bos { "--bos" } else { "--no-bos" },
+            ];
+            args.extend_from_slice(extra);
+            args.push(file.to_str().unwrap());
+            let out = run_cli(&args, &[]);
+            assert_success(&out);
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let json: Value =
+            serde_json::from_str(&run("json", &["--per-token", csv.to_str().unwrap()])).unwrap();
+        let positions = case["positions"].as_array().unwrap();
+        let nlls = case["nll"].as_array().unwrap();
+        // Bits per byte over the scored tokens' bytes only.
+        assert_eq!(
+            json["scored_bytes"], case["scored_bytes"],
+            "{max_length}/{stride} {bos}"
         );
-        let out = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-        assert_success(&out);
+        let bits: f64 =
+            nlls.iter().map(|n| n.as_f64().unwrap()).sum::<f64>() / std::f64::consts::LN_2;
+        let bytes = case["scored_bytes"].as_f64().unwrap();
+        assert!(rel(json["bits_per_byte"].as_f64().unwrap(), bits / bytes) <= 1e-5);
+
         let rows = csv_rows(&std::fs::read_to_string(&csv).unwrap());
         assert_eq!(rows[0], ["position", "token", "nll", "bits", "p", "window"]);
         let rows = &rows[1..];
-        let positions = case["positions"].as_array().unwrap();
-        let nlls = case["nll"].as_array().unwrap();
         assert_eq!(rows.len(), positions.len(), "{case:?}");
-        // The window that scores each position, from the guide's own windows in perplexity_reference.json.
-        let guide_windows = windows["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| {
-                c["text"] == "long"
-                    && c["max_length"] == max_length
-                    && c["stride"] == stride
-                    && c["bos"] == bos
-            })
-            .unwrap()["windows"]
-            .as_array()
-            .unwrap()
-            .clone();
-        let mut joined = String::new();
+        // The window that scores each position, from the guide's windows: those the stride starts, each
+        // scoring what no window before it reached.
+        let window_of = |position: u64| {
+            let (mut begin, mut prev_end, mut w) = (0, 0, 0);
+            loop {
+                let end = (begin + max_length).min(json["tokens"].as_u64().unwrap());
+                if position < end {
+                    assert!(
+                        position >= prev_end.max(begin + 1),
+                        "position {position} scored by no window"
+                    );
+                    return w;
+                }
+                (begin, prev_end, w) = (begin + stride, end, w + 1);
+            }
+        };
         for ((row, want_position), want_nll) in rows.iter().zip(positions).zip(nlls) {
             let position: u64 = row[0].parse().unwrap();
             assert_eq!(position, want_position.as_u64().unwrap());
@@ -355,25 +368,46 @@ fn every_scored_token_matches_the_guide_loop_split_per_token() {
             );
             assert!(rel(row[3].parse().unwrap(), want / std::f64::consts::LN_2) <= 1e-5);
             assert!(rel(row[4].parse().unwrap(), (-want).exp()) <= 1e-4);
-            let window = guide_windows
-                .iter()
-                .position(|w| {
-                    let end = w["end"].as_u64().unwrap();
-                    (end - w["n_scored"].as_u64().unwrap()..end).contains(&position)
-                })
-                .unwrap();
-            assert_eq!(row[5], window.to_string(), "position {position}");
-            joined.push_str(&row[1]);
-        }
-        // With BOS every token of the text is scored; without it, all but the first.
-        if bos {
-            assert_eq!(joined, text);
-        } else {
-            assert!(
-                text.ends_with(&joined)
-                    && joined.len() < text.len()
-                    && joined.len() + 8 > text.len()
+            assert_eq!(
+                row[5],
+                window_of(position).to_string(),
+                "position {position}"
             );
         }
+        // Every token scored (stride below the window): the labels read as the text, less its first token
+        // without BOS.
+        if stride < max_length {
+            let read = crate::util::read_labels(rows.iter().map(|r| r[1].as_str()));
+            let visible = attngraph::model::tokenizer::visible_whitespace(&text);
+            if bos {
+                assert_eq!(read, visible);
+            } else {
+                assert!(
+                    visible.ends_with(&read)
+                        && read.len() < visible.len()
+                        && read.len() + 8 > visible.len()
+                );
+            }
+        }
+
+        // The table's last line: the five highest losses of the reference, in order, by position.
+        let table = run("table", &[]);
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("most surprising: "))
+            .unwrap();
+        let listed: Vec<u64> = line
+            .split("(token ")
+            .skip(1)
+            .map(|part| part.split(')').next().unwrap().parse().unwrap())
+            .collect();
+        let mut by_loss: Vec<(u64, f64)> = positions
+            .iter()
+            .zip(nlls)
+            .map(|(p, n)| (p.as_u64().unwrap(), n.as_f64().unwrap()))
+            .collect();
+        by_loss.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let want: Vec<u64> = by_loss.iter().take(5).map(|&(p, _)| p).collect();
+        assert_eq!(listed, want, "{line}");
     }
 }

@@ -262,3 +262,19 @@ pub fn case_input(case: &Value) -> (String, String, &'static str, String) {
     let what = format!("{} {text:?} {bos}", case["model"]);
     (model, text, bos, what)
 }
+
+/// The text the labels of a run of tokens read: whitespace made visible, and a character split over tokens
+/// written once. A label holding part of a character shows it whole, marked `‹` where it began in an earlier
+/// token and `›` where it ends in a later one; the character is kept on the token where it begins.
+pub fn read_labels<'a>(labels: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for label in labels {
+        let mut chars = label.chars().peekable();
+        if chars.peek() == Some(&'‹') {
+            chars.next();
+            chars.next();
+        }
+        out.extend(chars.filter(|&c| c != '›'));
+    }
+    out
+}

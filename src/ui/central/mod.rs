@@ -76,11 +76,11 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
 
 /// The Perplexity tab.
 fn perplexity_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
-    let model_loaded = b.session.model_name().is_some();
-    match b
-        .perplexity
-        .ui(ui, model_loaded, !b.settings.text.is_empty())
-    {
+    let now = super::perplexity_panel::Now {
+        model: b.session.model_name(),
+        text: &b.settings.text,
+    };
+    match b.perplexity.ui(ui, now) {
         PerplexityCommand::Run => Some(Command::ScoreFile),
         PerplexityCommand::RunText => Some(Command::ScoreText),
         PerplexityCommand::Browse => Some(Command::BrowseTextFile),

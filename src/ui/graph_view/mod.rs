@@ -1,14 +1,14 @@
 //! The graph view: egui_graphs drawing the selected matrix with a custom edge shape whose width and colour
 //! follow the weight, arcs for the arc layout, self-loops, arrows, and node colour by surprisal.
 
-use egui::{Color32, Pos2};
+use egui::Pos2;
 use egui_graphs::Graph;
 use petgraph::graph::NodeIndex;
 use petgraph::stable_graph::StableGraph;
 
 mod shapes;
 
-use super::palette::{intensity, ramp, surprisal_color};
+use super::palette::{intensity, ramp, ramp_with_phrase, surprisal_color};
 use shapes::SPACING;
 pub use shapes::{EdgeData, FixedLayout, FixedState, TokenShape, WeightEdge};
 
@@ -256,41 +256,4 @@ fn legend(ui: &mut egui::Ui, log_scale: bool, weight: crate::graph::EdgeWeight) 
         "token surprisal 0 … 20+ bits (grey: not scored)".into(),
     )
     .on_hover_text("A node's colour is −log₂ p(token | the tokens before it): green for a token the model expected, red for one that surprised it");
-}
-
-/// A strip `width` points wide of `steps` colours from `colour(0)` to `colour(1)`, and its phrase in small type
-/// after it: one widget, so that a wrapping row moves both to the next line together.
-fn ramp_with_phrase(
-    ui: &mut egui::Ui,
-    width: f32,
-    steps: usize,
-    colour: impl Fn(f32) -> Color32,
-    phrase: String,
-) -> egui::Response {
-    let font = egui::TextStyle::Small.resolve(ui.style());
-    let galley = ui
-        .painter()
-        .layout_no_wrap(phrase.clone(), font, ui.visuals().text_color());
-    let gap = ui.spacing().item_spacing.x;
-    let size = egui::vec2(width + gap + galley.size().x, galley.size().y.max(12.0));
-    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
-    // Screen readers (and the UI tests) read the phrase as a label's.
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::WidgetType::Label, true, &phrase));
-    let top = rect.center().y - 6.0;
-    for i in 0..steps {
-        let t = i as f32 / (steps - 1).max(1) as f32;
-        let x = rect.left() + t * (width - 5.0);
-        ui.painter().rect_filled(
-            egui::Rect::from_min_size(egui::pos2(x, top), egui::vec2(5.0, 12.0)),
-            0.0,
-            colour(t),
-        );
-    }
-    let text_at = egui::pos2(
-        rect.left() + width + gap,
-        rect.center().y - galley.size().y / 2.0,
-    );
-    ui.painter()
-        .galley(text_at, galley, ui.visuals().text_color());
-    response
 }

@@ -7,7 +7,8 @@ mod window_text;
 use egui::Color32;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
-pub use crate::session::scoring::ScoredFile;
+use crate::session::scoring::ScoreSource;
+pub use crate::session::scoring::ScoredText;
 
 /// Tokens listed as the most surprising of a scoring.
 const SURPRISING: usize = 8;
@@ -24,7 +25,7 @@ pub struct PerplexityTab {
     /// Progress (scored, total) while running.
     pub progress: Option<(usize, usize)>,
     /// The last result.
-    pub result: Option<ScoredFile>,
+    pub result: Option<ScoredText>,
     /// The last error.
     pub error: Option<String>,
     /// The window shown.
@@ -46,6 +47,29 @@ struct TokenScore {
     nll: f64,
     /// The window that scored it.
     window: usize,
+}
+
+/// What the tab needs of the window's state beside its own.
+#[derive(Clone, Copy)]
+pub struct Now<'a> {
+    /// The model loaded, if any.
+    pub model: Option<&'a str>,
+    /// The text in the box above.
+    pub text: &'a str,
+}
+
+/// Which tokens of a scoring were scored, in words derived from the report.
+fn what_is_scored(r: &ScoredText) -> String {
+    let unscored = r.report.tokens - r.report.predicted_tokens;
+    match (r.bos, unscored) {
+        (true, 1) => "BOS first: every token of the text scored".to_string(),
+        (false, 1) => "no BOS: the first token is context only".to_string(),
+        (bos, _) => format!(
+            "{} of the text not scored: each window's first has nothing before it in its window, where the stride equals the window{}",
+            crate::format::count(unscored - usize::from(bos), "token", "tokens"),
+            if bos { "" } else { " (the text's first among them)" }
+        ),
+    }
 }
 
 /// A drag value's text: `auto` for 0 (the default), else the number.
@@ -72,7 +96,7 @@ pub enum PerplexityCommand {
 
 impl PerplexityTab {
     /// Shows a scoring's result, or why it failed, in place of the progress.
-    pub fn finished(&mut self, result: Result<ScoredFile, String>) {
+    pub fn finished(&mut self, result: Result<ScoredText, String>) {
         self.progress = None;
         match result {
             Ok(scored) => {
@@ -109,14 +133,20 @@ impl PerplexityTab {
         }
     }
 
-    /// Draws the tab. `text_given`: whether there is a text being analysed to score.
-    pub fn ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model_loaded: bool,
-        text_given: bool,
-    ) -> PerplexityCommand {
-        let command = self.controls_ui(ui, model_loaded, text_given);
+    /// Forgets the result: another model was loaded, whose scores these are not.
+    pub fn clear(&mut self) {
+        self.result = None;
+        self.error = None;
+        self.window = 0;
+        self.scored_at.clear();
+        self.surprising.clear();
+        self.marked = None;
+        self.scroll_to_marked = false;
+    }
+
+    /// Draws the tab.
+    pub fn ui(&mut self, ui: &mut egui::Ui, now: Now<'_>) -> PerplexityCommand {
+        let command = self.controls_ui(ui, now);
         ui.label(
             "Windows of L tokens start every S tokens. Each window scores only the tokens no earlier window scored; \
              the rest of it is context. A smaller stride gives every prediction more context, and a lower perplexity.",
@@ -124,19 +154,24 @@ impl PerplexityTab {
         if let Some(err) = &self.error {
             ui.colored_label(Color32::from_rgb(220, 80, 60), format!("⚠ {err}"));
         }
-        self.result_ui(ui);
+        self.result_ui(ui, now);
         command
     }
 
     /// The row of controls: the file, the window and stride, and the two ways to score.
-    fn controls_ui(
-        &mut self,
-        ui: &mut egui::Ui,
-        model_loaded: bool,
-        text_given: bool,
-    ) -> PerplexityCommand {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, now: Now<'_>) -> PerplexityCommand {
         let mut command = PerplexityCommand::None;
         let running = self.progress.is_some();
+        // Why a button is off, said on its hover: the first reason that holds.
+        let why_not = |missing: Option<&'static str>| {
+            if now.model.is_none() {
+                Some("Load a model first")
+            } else if running {
+                Some("A scoring is running: wait for it to finish")
+            } else {
+                missing
+            }
+        };
         ui.horizontal(|ui| {
             ui.label("File");
             ui.add(
@@ -147,6 +182,7 @@ impl PerplexityTab {
             if ui
                 .add_enabled(!running, egui::Button::new("📂 Open…"))
                 .on_hover_text("Choose a text file and score it")
+                .on_disabled_hover_text("A scoring is running: wait for it to finish")
                 .clicked()
             {
                 command = PerplexityCommand::Browse;
@@ -167,22 +203,27 @@ impl PerplexityTab {
             .on_hover_text(
                 "Tokens between window starts; 0 (shown as \"half the window\"): as the guide",
             );
-            if ui
-                .add_enabled(
-                    model_loaded && !running && !self.path.trim().is_empty(),
-                    egui::Button::new("Score file"),
-                )
-                .on_disabled_hover_text("Type a file's path, or choose one with Open…")
-                .clicked()
-            {
+            let no_path = self
+                .path
+                .trim()
+                .is_empty()
+                .then_some("Type a file's path, or choose one with Open…");
+            if let Some(why) = why_not(no_path) {
+                ui.add_enabled(false, egui::Button::new("Score file"))
+                    .on_disabled_hover_text(why);
+            } else if ui.button("Score file").clicked() {
                 command = PerplexityCommand::Run;
             }
-            if ui
-                .add_enabled(
-                    model_loaded && !running && text_given,
-                    egui::Button::new("Score the text above"),
-                )
-                .on_hover_text("The text in the box above, in the same windows")
+            let no_text = now
+                .text
+                .is_empty()
+                .then_some("Type a text in the box above");
+            if let Some(why) = why_not(no_text) {
+                ui.add_enabled(false, egui::Button::new("Score the text above"))
+                    .on_disabled_hover_text(why);
+            } else if ui
+                .button("Score the text above")
+                .on_hover_text("The text in the box above, in the same windows, however long it is")
                 .clicked()
             {
                 command = PerplexityCommand::RunText;
@@ -199,22 +240,25 @@ impl PerplexityTab {
     }
 
     /// The result: the perplexities, the windows' losses, the most surprising tokens and one window's text.
-    fn result_ui(&mut self, ui: &mut egui::Ui) {
+    fn result_ui(&mut self, ui: &mut egui::Ui, now: Now<'_>) {
         let Some(r) = &self.result else {
             return;
         };
         let p = &r.report.ppl;
         ui.heading(format!(
-            "{}: perplexity {:.3} · {:.3} bits per byte ({})",
-            r.name,
+            "{}: perplexity {:.3} · {:.3} bits per byte",
+            r.name(),
             p.token,
             r.bits_per_byte,
-            if r.bos {
-                "BOS first: every token scored"
-            } else {
-                "no BOS: the first token is context only"
-            }
         ));
+        ui.label(format!("scored by {}; {}", r.model, what_is_scored(r)));
+        if matches!(&r.source, ScoreSource::Text(scored) if scored != now.text) {
+            ui.colored_label(
+                Color32::from_rgb(230, 85, 13),
+                "The text above has changed since it was scored: these are the scores of the text as it was. \
+                 Score the text above again for the text as it is.",
+            );
+        }
         ui.label(format!(
             "token-weighted (exact) {:.4} · mean of window losses (HF guide 2023–24) {:.4} · Σ loss·trg_len / end (HF guide 2022) {:.4} · {}, {} scored, {} of {}, stride {}",
             p.token, p.window_mean, p.hf_legacy, crate::format::count(r.report.tokens, "token", "tokens"), r.report.predicted_tokens, crate::format::count(r.report.windows.len(), "window", "windows"), r.max_length, r.stride
@@ -230,10 +274,15 @@ impl PerplexityTab {
         let last = r.report.windows.len().saturating_sub(1);
         // One window has no curve to show: say so rather than plot a lone point on a meaningless axis.
         if last == 0 {
-            ui.label("One window: the whole text fits in the model's context, and every token is scored with all the tokens before it.");
+            ui.label("One window: the whole text fits in it, and every token scored is scored with all the tokens before it.");
         } else {
+            // A click picks a window: dragging, zooming and scrolling would move the plot off its windows
+            // instead, and keep it there for the next result.
             let plot = Plot::new("window_nll")
                 .height(160.0)
+                .allow_drag(false)
+                .allow_zoom(false)
+                .allow_scroll(false)
                 .x_axis_label("window (click one to show its text)")
                 .y_axis_label("mean NLL (nats)")
                 // Steps of 0.2, 1 and 5: windows of one text often differ by less than one nat, and steps of

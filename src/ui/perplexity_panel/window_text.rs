@@ -4,7 +4,7 @@
 use egui::{Color32, RichText};
 
 use super::{PerplexityTab, TokenScore};
-use crate::ui::palette::surprisal_color;
+use crate::ui::palette::{ramp_with_phrase, surprisal_color};
 
 /// A negative log-likelihood in nats as bits.
 fn bits(nll: f64) -> f64 {
@@ -22,9 +22,8 @@ impl PerplexityTab {
                 "The scored tokens the model gave the lowest probability, in the whole text",
             );
             for &(position, nll) in &self.surprising {
-                let Some(text) = r.tokens.get(position) else {
-                    continue;
-                };
+                // Scored positions lie below the report's token count, which `tokens` has one label each for.
+                let text = &r.tokens[position];
                 let label = RichText::new(format!("{text} {:.1} bits", bits(nll)))
                     .monospace()
                     .color(surprisal_color(Some(bits(nll))));
@@ -52,14 +51,24 @@ impl PerplexityTab {
             return;
         };
         let scored_from = w.end - w.n_scored;
-        ui.label(format!(
-            "window {}: tokens {}–{}: grey is context only; the {} scored here are coloured by surprisal, green 0 bits to red 20+ (mean NLL {:.3} nats)",
-            self.window,
-            w.begin,
-            w.end.saturating_sub(1),
-            crate::format::count(w.n_scored, "token", "tokens"),
-            w.mean_nll
-        ));
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!(
+                "window {}: tokens {}–{}, mean NLL {:.3} nats. Grey: context only; the {} scored here by surprisal:",
+                self.window,
+                w.begin,
+                w.end.saturating_sub(1),
+                w.mean_nll,
+                crate::format::count(w.n_scored, "token", "tokens"),
+            ));
+            ramp_with_phrase(
+                ui,
+                80.0,
+                16,
+                |t| surprisal_color(Some(f64::from(t) * 20.0)),
+                "0 … 20+ bits".into(),
+            )
+            .on_hover_text("−log₂ p(token | the tokens before it in its window): green for a token the model expected, red for one that surprised it");
+        });
         let mut scrolled = false;
         egui::ScrollArea::vertical()
             .id_salt("window_tokens")
@@ -67,7 +76,8 @@ impl PerplexityTab {
                 ui.horizontal_wrapped(|ui| {
                     ui.spacing_mut().item_spacing.x = 1.0;
                     for (i, text) in r.tokens.iter().enumerate().take(w.end).skip(w.begin) {
-                        let score = self.scored_at.get(i).copied().flatten();
+                        // i < w.end ≤ the report's token count, the length of `scored_at`.
+                        let score = self.scored_at[i];
                         let here = i >= scored_from;
                         let color = match score {
                             Some(score) if here => surprisal_color(Some(bits(score.nll))),
@@ -85,7 +95,7 @@ impl PerplexityTab {
                             scrolled = true;
                         }
                         response.on_hover_ui(|ui| {
-                            ui.label(token_hover(i, score, here));
+                            ui.label(token_hover(i, score, here, r.bos));
                         });
                         // The text's own line breaks, so a paragraph reads as one.
                         if r.line_ends.binary_search(&i).is_ok() {
@@ -100,8 +110,9 @@ impl PerplexityTab {
     }
 }
 
-/// What a token's hover says: its probability, and whether this window or another scores it.
-fn token_hover(position: usize, score: Option<TokenScore>, here: bool) -> String {
+/// What a token's hover says: its probability, and whether this window or another scores it; for a token no
+/// window scores, why.
+fn token_hover(position: usize, score: Option<TokenScore>, here: bool, bos: bool) -> String {
     match (score, here) {
         (Some(s), true) => format!(
             "token {position}: p = {:.3e}, {:.2} bits, scored in this window",
@@ -114,8 +125,14 @@ fn token_hover(position: usize, score: Option<TokenScore>, here: bool) -> String
             (-s.nll).exp(),
             bits(s.nll)
         ),
+        (None, _) if position == 0 && bos => {
+            "token 0: BOS, which every prediction starts from; nothing predicts it".to_string()
+        }
+        (None, _) if position == 0 => {
+            "token 0: the text's first, with nothing before it to predict it from".to_string()
+        }
         (None, _) => format!(
-            "token {position}: never scored (the text's first token, with nothing before it to predict it from)"
+            "token {position}: the first of its window, with nothing before it there; the stride equals the window, so no window scores it"
         ),
     }
 }

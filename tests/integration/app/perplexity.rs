@@ -24,15 +24,24 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
     h.step();
     // Defaults: the model's context (64) and half of it as stride, with the app's BOS.
     assert_scored_as_transformers(&h);
-    h.get_by_label_contains("scored here are coloured by surprisal");
+    h.get_by_label_contains("scored here by surprisal");
     // The tokens shown read as the file: its Chinese and its emoji (split over byte tokens) whole, no escapes.
     let scored = h.state().perplexity.result.as_ref().unwrap();
     let file = std::fs::read_to_string(&path).unwrap();
     assert!(file.contains('🎾'));
     assert_eq!(scored.tokens[0], "<|endoftext|>");
     assert_eq!(
-        scored.tokens[1..].concat(),
+        crate::util::read_labels(scored.tokens[1..].iter().map(String::as_str)),
         attngraph::model::tokenizer::visible_whitespace(&file)
+    );
+    // Each part of the emoji is labelled, with the side it continues on marked.
+    assert!(
+        scored
+            .tokens
+            .iter()
+            .any(|t| t.contains('🎾') && t.ends_with('›')),
+        "{:?}",
+        scored.tokens
     );
 }
 
@@ -57,7 +66,7 @@ fn the_text_above_is_scored_and_its_most_surprising_token_shown_in_its_window() 
     });
     h.step();
     assert_eq!(
-        h.state().perplexity.result.as_ref().unwrap().name,
+        h.state().perplexity.result.as_ref().unwrap().name(),
         "the text above"
     );
     // The text box holds the fixture's file: the same windows, the same perplexity.
@@ -103,8 +112,19 @@ fn the_text_above_is_scored_and_its_most_surprising_token_shown_in_its_window() 
     // The tab's own button scores the text again.
     h.get_by_label("Score the text above").click();
     h.step();
+    assert!(
+        h.state().perplexity.progress.is_some(),
+        "the second scoring did not start"
+    );
     step_until(&mut h, 60, "no second result", |app| {
         app.perplexity.progress.is_none()
     });
     assert_scored_as_transformers(&h);
+    assert!(labels_containing(&h, "has changed since it was scored").is_none());
+
+    // The text edited after it was scored: the result says it is of the text as it was.
+    h.state_mut().settings.text.push_str(" More.");
+    text_edited(&mut h);
+    h.step();
+    assert!(labels_containing(&h, "has changed since it was scored").is_some());
 }
