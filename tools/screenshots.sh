@@ -38,6 +38,8 @@ shot --text "I love tennis." --layer "$pl" --head "$ph" --view graph --screensho
 shot --text "$once" --layer "$pl" --head "$ph" --view graph --screenshot screenshots/graph.png
 # The second "market" (token 19) pinned: its arc to the token after the first "market", and a strip on every head.
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --pin 19 --screenshot screenshots/induction.png
+# Every head of the induction head's layer at once, the same token pinned.
+shot --text "$twice" --layer "$il" --head "$ih" --view overlay --pin 19 --screenshot screenshots/overlay.png
 shot --text "$twice" --layer "$il" --head "$ih" --view matrix --screenshot screenshots/matrix.png
 shot --text "$twice" --layer "$il" --head "$ih" --view graph --weight norm --screenshot screenshots/flow.png
 shot --text "$twice" --layer "$sl" --head "$sh" --view markov --steps 4 --screenshot screenshots/markov.png

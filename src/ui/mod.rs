@@ -15,6 +15,7 @@ pub mod lesson_view;
 pub mod markov_panel;
 pub mod matrix_view;
 pub mod notice;
+pub mod overlay_view;
 pub mod palette;
 pub mod perplexity_panel;
 pub mod settings;

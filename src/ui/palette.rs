@@ -1,5 +1,5 @@
 //! The window's colour ramps, one place for all of them: edge weights (`intensity`, `ramp`), heatmap cells
-//! (`heat`), signed effects (`diverging`) and a token's surprisal (`surprisal_color`), and the strip that
+//! (`heat`), signed effects (`diverging`), a token's surprisal (`surprisal_color`) and a head (`head_colour`), and the strip that
 //! shows a ramp beside its phrase (`ramp_with_phrase`). A leaf: the widgets import it, it imports none of them.
 
 use egui::Color32;
@@ -32,6 +32,14 @@ pub fn heat(t: f32) -> Color32 {
 pub fn diverging(value: f64, max: f64) -> Color32 {
     let [r, g, b] = diverging_rgb(value / max.max(1e-12));
     Color32::from_rgb(r, g, b)
+}
+
+/// Head `head`'s colour of `heads`: hues spread evenly round the wheel, and every other head darker, so that
+/// neighbours differ in both.
+pub fn head_colour(head: usize, heads: usize) -> Color32 {
+    let hue = head as f32 / heads.max(1) as f32;
+    let value = if head.is_multiple_of(2) { 0.95 } else { 0.75 };
+    egui::ecolor::Hsva::new(hue, 0.75, value, 1.0).into()
 }
 
 /// A token's colour by its surprisal −log₂ p: 0 bits green, 20 bits and more red; grey for a token not

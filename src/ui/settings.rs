@@ -27,13 +27,16 @@ pub enum View {
     Layers,
     /// A second text beside the first: both heatmaps, the difference, and activation patching.
     Compare,
+    /// Every head of one layer at once, as lines from the queries to the keys, one colour per head.
+    Overlay,
 }
 
 impl View {
     /// Every view, in the order of the window's tabs.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Graph,
         Self::Matrix,
+        Self::Overlay,
         Self::Heads,
         Self::Layers,
         Self::Compare,
@@ -53,6 +56,7 @@ impl View {
             Self::Lesson => "Lesson",
             Self::Layers => "Layers",
             Self::Compare => "Compare",
+            Self::Overlay => "Overlay",
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct ViewState {
     pub window: Option<(usize, usize)>,
     /// The tokens the reader chose to measure patching by, for the two texts it names.
     pub patch_choice: Option<crate::session::PatchKey>,
+    /// Which heads of the layer the Overlay view draws (all, for a model not seen yet).
+    pub overlay_heads: Vec<bool>,
 }
 
 impl ViewState {
@@ -97,6 +99,7 @@ impl ViewState {
             lens_column: None,
             window: None,
             patch_choice: None,
+            overlay_heads: Vec::new(),
         }
     }
 

@@ -19,6 +19,7 @@ mod exports;
 mod focus;
 mod heatmap;
 mod lesson;
+mod overlay;
 mod perplexity;
 mod responsive;
 mod views;

@@ -145,6 +145,16 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) ->
     }
     match b.settings.view {
         View::Perplexity => commands.extend(perplexity_ui(ui, b)),
+        View::Overlay => commands.extend(super::overlay_view::overlay_ui(
+            ui,
+            super::overlay_view::OverlayPanel {
+                analysis: a,
+                selection: b.settings.selection,
+                shown: &mut b.view.overlay_heads,
+                threshold: b.settings.pruning.threshold as f32,
+                pinned: b.view.pinned,
+            },
+        )),
         View::Heads => {
             // A grid of few heads per layer, cells fitted to the height, leaves most of the width empty: the
             // selected head's matrix takes it, large.
