@@ -6,7 +6,7 @@
 use egui::{Color32, Sense, Stroke};
 
 use super::command::Command;
-use super::palette::head_colour;
+use super::palette::{head_colour, intensity, FOCUS};
 use crate::graph::Selection;
 use crate::model::attentions::Attentions;
 use crate::model::Analysis;
@@ -36,7 +36,7 @@ pub enum Focus {
     Key(usize),
 }
 
-/// The lines of `heads` (indices into `layer`) of weight at least `threshold`: the focused token's alone, or
+/// The lines of `heads` (indices into `layer`) of weight above 0 and at least `threshold`: the focused token's alone, or
 /// every one where there is no focus; drawn in this order, the heaviest last, on top.
 ///
 /// # Panics
@@ -52,8 +52,9 @@ pub fn overlay_lines(
     let n = att.n_tokens();
     let mut lines = Vec::new();
     for &head in heads {
+        // A weight of 0 draws nothing, whatever the threshold (0 keeps every other line).
         let mut keep = |query: usize, key: usize, weight: f32| {
-            if weight >= threshold {
+            if weight > 0.0 && weight >= threshold {
                 lines.push(OverlayLine {
                     query,
                     key,
@@ -92,13 +93,17 @@ pub fn overlay_lines(
 pub struct OverlayPanel<'a> {
     /// The analysis on screen.
     pub analysis: &'a Analysis,
-    /// The selection, whose layer is shown (rollout, flow and the all-layer mean show layer 0).
+    /// The selection, whose layer is shown (rollout, flow and the all-layer mean span every layer: layer 0).
     pub selection: Selection,
     /// Which of the layer's heads are drawn; made as long as the layer has heads.
     pub shown: &'a mut Vec<bool>,
     /// Lines below this weight are left out (the pruning threshold).
     pub threshold: f32,
-    /// The pinned token.
+    /// Opacity on a log scale from 0.001 to 1 ("log colours"), else linear.
+    pub log_scale: bool,
+    /// The query the app has as hovered: the grid's strips follow it.
+    pub hovered: Option<usize>,
+    /// The pinned query.
     pub pinned: Option<usize>,
 }
 
@@ -112,6 +117,25 @@ pub fn layer_of(selection: Selection) -> usize {
     }
 }
 
+/// `selection` moved to `layer`, of the same kind where it has a layer.
+fn at_layer(selection: Selection, layer: usize) -> Selection {
+    match selection {
+        Selection::Head { head, .. } => Selection::Head { layer, head },
+        Selection::LayerMean(_) => Selection::LayerMean(layer),
+        Selection::LayerMax(_) => Selection::LayerMax(layer),
+        Selection::AllMean | Selection::Rollout | Selection::Flow => {
+            Selection::Head { layer, head: 0 }
+        }
+    }
+}
+
+/// The token a focus is on.
+fn token_of(focus: Focus) -> usize {
+    match focus {
+        Focus::Query(i) | Focus::Key(i) => i,
+    }
+}
+
 /// Draws the view.
 pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
     let mut commands = Vec::new();
@@ -120,47 +144,36 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
     if p.shown.len() != n_head {
         *p.shown = vec![true; n_head];
     }
-    let layer = layer_of(p.selection).min(n_layer.saturating_sub(1));
+    // The app clamps the selection to the model when an analysis arrives: the layer is in range.
+    let layer = layer_of(p.selection);
+    header_ui(ui, &p, layer, n_layer, &mut commands);
     let selected_head = match p.selection {
-        Selection::Head { head, .. } => head,
-        _ => 0,
+        Selection::Head { head, .. } => Some(head),
+        _ => None,
     };
-    ui.horizontal_wrapped(|ui| {
-        let mut chosen = layer;
-        ui.strong("Every head of layer");
-        if ui
-            .add(egui::DragValue::new(&mut chosen).range(0..=n_layer.saturating_sub(1)))
-            .on_hover_text("The layer shown (↑/↓ and the grid change it too)")
-            .changed()
-        {
-            commands.push(Command::Select {
-                selection: Selection::Head {
-                    layer: chosen,
-                    head: selected_head,
-                },
-                open_graph: false,
-            });
-        }
-        ui.label(format!(
-            "at once, one colour each: a line from query i (left) to key j (right), as opaque as A[i][j]; weights below {} (the threshold) left out. Hover a token for its lines alone; click a query to pin it.",
-            p.threshold
-        ));
-    });
-    heads_ui(ui, p.shown);
+    heads_ui(ui, p.shown, selected_head);
     let heads: Vec<usize> = (0..n_head).filter(|&h| p.shown[h]).collect();
 
     let id = ui.id().with("overlay_hover");
-    let hovered: Option<Focus> = ui.data(|d| d.get_temp(id)).flatten();
-    let focus = hovered.or(p.pinned.filter(|&q| q < n).map(Focus::Query));
-    if let Some(f) = focus {
-        ui.label(focus_summary(p.analysis, layer, &heads, f));
-    } else if n > ALL_LINES_UP_TO {
-        ui.label(format!(
+    // A hover kept from an earlier text may lie past this one's tokens (the text shrank under a still
+    // pointer): it is let go, not drawn.
+    let hovered: Option<Focus> = ui
+        .data(|d| d.get_temp::<Option<Focus>>(id))
+        .flatten()
+        .filter(|&f| token_of(f) < n);
+    // apply.rs lets go of a pin past the text when a shorter one arrives.
+    let focus = hovered.or(p.pinned.map(Focus::Query));
+    // One line, always there, so that rows never move under the pointer as the focus comes and goes.
+    let line = match focus {
+        _ if heads.is_empty() => "No head shown: switch one on above.".to_string(),
+        Some(f) => focus_summary(p.analysis, layer, &heads, f),
+        None if n > ALL_LINES_UP_TO => format!(
             "{n} tokens: hover or pin a token to draw its lines (every line of more than {ALL_LINES_UP_TO} tokens would cover the view)."
-        ));
-    } else {
-        ui.label(" ");
-    }
+        ),
+        None => "Hover a token for its lines alone (a query's on the left, a key's on the right); click a query to pin it.".to_string(),
+    };
+    ui.add(egui::Label::new(&line).truncate())
+        .on_hover_text(&line);
     let lines = if focus.is_none() && n > ALL_LINES_UP_TO {
         Vec::new()
     } else {
@@ -169,27 +182,57 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
 
     let mut new_hover = None;
     let mut clicked = None;
+    let pin_id = ui.id().with("overlay_pin_shown");
+    let pin_shown: Option<usize> = ui.data(|d| d.get_temp(pin_id)).flatten();
+    let mut pin_seen = pin_shown.filter(|_| p.pinned == pin_shown);
     egui::ScrollArea::vertical()
         .id_salt("overlay")
         .auto_shrink([false, false])
         .show(ui, |ui| {
             // Rows fill the height where there is room, up to 28 points; a long text scrolls.
-            let row = (ui.available_height() / n.max(1) as f32).clamp(18.0, 28.0);
+            let row = (ui.available_height() / n as f32).clamp(18.0, 28.0);
             let width = ui.available_width();
             let (rect, response) =
                 ui.allocate_exact_size(egui::vec2(width, row * n as f32 + 8.0), Sense::click());
+            // The tests find the drawing by this name.
+            response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::WidgetType::Other, true, "overlay lines")
+            });
             let label_width = (width * 0.22).clamp(80.0, 180.0);
             let (left, right) = (rect.left() + label_width, rect.right() - label_width);
             let y = |i: usize| rect.top() + 4.0 + (i as f32 + 0.5) * row;
+            // A newly pinned token is scrolled into view (on a long text it may lie far below), frame after
+            // frame until its row shows (the area learns its height only as it draws); then the reader scrolls.
+            if let Some(pin) = p.pinned.filter(|&pin| Some(pin) != pin_shown) {
+                let at =
+                    egui::Rect::from_center_size(egui::pos2(left, y(pin)), egui::vec2(1.0, row));
+                if ui.clip_rect().contains_rect(at) {
+                    pin_seen = Some(pin);
+                } else {
+                    ui.scroll_to_rect_animation(
+                        at,
+                        Some(egui::Align::Center),
+                        egui::style::ScrollAnimation::none(),
+                    );
+                    ui.ctx().request_repaint();
+                }
+            }
             let painter = ui.painter_at(rect);
             // Each head's lines leave and reach a token a little apart from the other heads', so that heads
             // looking at the same token show side by side rather than one over another.
             let spread = |head: usize| {
-                (head as f32 - (n_head as f32 - 1.0) / 2.0) * (row * 0.6 / n_head.max(1) as f32)
+                (head as f32 - (n_head as f32 - 1.0) / 2.0) * (row * 0.6 / n_head as f32)
             };
+            let dark = ui.visuals().dark_mode;
             for line in &lines {
-                let colour = head_colour(line.head, n_head);
-                let alpha = (line.weight.clamp(0.0, 1.0) * 230.0) as u8;
+                let colour = head_colour(line.head, n_head, dark);
+                // As opaque as its weight; one token's few lines get a floor, so that the lightest kept shows.
+                let t = intensity(line.weight, p.log_scale);
+                let alpha = if focus.is_some() {
+                    40.0 + 215.0 * t
+                } else {
+                    230.0 * t
+                };
                 let width = if focus.is_some() { 2.5 } else { 1.5 };
                 painter.line_segment(
                     [
@@ -198,31 +241,46 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
                     ],
                     Stroke::new(
                         width,
-                        Color32::from_rgba_unmultiplied(colour.r(), colour.g(), colour.b(), alpha),
+                        Color32::from_rgba_unmultiplied(
+                            colour.r(),
+                            colour.g(),
+                            colour.b(),
+                            alpha as u8,
+                        ),
                     ),
                 );
             }
             let font = egui::FontId::monospace(12.0);
             let text = ui.visuals().text_color();
-            let orange = Color32::from_rgb(230, 85, 13);
-            for (i, token) in p.analysis.tokens.iter().enumerate() {
-                let label = format!("{} {i}", crate::format::shorten(&token.display, 14));
+            // Only the rows in view are labelled: a long text has two labels per token.
+            let clip = ui.clip_rect();
+            let first = ((clip.top() - rect.top() - 4.0) / row).floor().max(0.0) as usize;
+            let last = ((clip.bottom() - rect.top() - 4.0) / row).ceil().max(0.0) as usize;
+            for (i, token) in p
+                .analysis
+                .tokens
+                .iter()
+                .enumerate()
+                .take(last + 1)
+                .skip(first)
+            {
                 let (left_colour, right_colour) = match focus {
-                    Some(Focus::Query(q)) if q == i => (orange, text),
-                    Some(Focus::Key(k)) if k == i => (text, orange),
+                    Some(Focus::Query(q)) if q == i => (FOCUS, text),
+                    Some(Focus::Key(k)) if k == i => (text, FOCUS),
                     _ => (text, text),
                 };
+                let shown = crate::format::shorten(&token.display, 14);
                 painter.text(
                     egui::pos2(left, y(i)),
                     egui::Align2::RIGHT_CENTER,
-                    label,
+                    format!("{shown} {i}"),
                     font.clone(),
                     left_colour,
                 );
                 painter.text(
                     egui::pos2(right, y(i)),
                     egui::Align2::LEFT_CENTER,
-                    format!("{i} {}", crate::format::shorten(&token.display, 14)),
+                    format!("{i} {shown}"),
                     font.clone(),
                     right_colour,
                 );
@@ -248,40 +306,106 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
                 clicked = response.interact_pointer_pos().and_then(at);
             }
         });
+    ui.data_mut(|d| d.insert_temp(pin_id, pin_seen));
     if new_hover != hovered {
         ui.data_mut(|d| d.insert_temp(id, new_hover));
         ui.ctx().request_repaint();
     }
-    if let Some(Focus::Query(i) | Focus::Key(i)) = clicked {
+    // The app's hover follows a hovered query, so the grid's strips show where it looks in every head.
+    let hovered_query = match new_hover {
+        Some(Focus::Query(q)) => Some(q),
+        _ => None,
+    };
+    // A click pins a query (left); a key (right) is only hovered: a pin is where a token looks.
+    let pinned = match clicked {
+        Some(Focus::Query(q)) => (p.pinned != Some(q)).then_some(q),
+        _ => p.pinned,
+    };
+    if hovered_query != p.hovered || pinned != p.pinned {
         commands.push(Command::Focus {
-            hovered: None,
-            pinned: (p.pinned != Some(i)).then_some(i),
+            hovered: hovered_query,
+            pinned,
         });
     }
     commands
 }
 
-/// The row of head toggles, each in its colour, with "all" and "none".
-fn heads_ui(ui: &mut egui::Ui, shown: &mut [bool]) {
+/// The first lines: the layer (to change), what the lines mean, and which of the window's controls apply.
+fn header_ui(
+    ui: &mut egui::Ui,
+    p: &OverlayPanel<'_>,
+    layer: usize,
+    n_layer: usize,
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal_wrapped(|ui| {
+        let mut chosen = layer;
+        ui.strong("Every head of layer");
+        if ui
+            .add(egui::DragValue::new(&mut chosen).range(0..=n_layer - 1))
+            .on_hover_text("The layer shown (↑/↓ and the grid change it too)")
+            .changed()
+        {
+            commands.push(Command::Select {
+                selection: at_layer(p.selection, chosen),
+                open_graph: false,
+            });
+        }
+        ui.label(format!(
+            "at once: a line from query i (left) to key j (right) in each head's colour, as opaque as A[i][j]{}; weights under {} (the threshold) left out.",
+            if p.log_scale { " on a log scale" } else { "" },
+            p.threshold
+        ));
+    });
+    if matches!(
+        p.selection,
+        Selection::AllMean | Selection::Rollout | Selection::Flow
+    ) {
+        ui.colored_label(
+            FOCUS,
+            "The selection spans every layer, and the overlay shows one: layer 0. Pick a layer here or in the grid.",
+        );
+    }
+    ui.small("The threshold and log colours apply here; top-k, mass, dropping token 0 and what flows are the graph's.");
+}
+
+/// The row of head toggles, each in its colour (an outline while off), the selected head underlined; a double
+/// click shows one head alone.
+fn heads_ui(ui: &mut egui::Ui, shown: &mut [bool], selected: Option<usize>) {
     let n_head = shown.len();
+    let dark = ui.visuals().dark_mode;
+    let mut solo = None;
     ui.horizontal_wrapped(|ui| {
         ui.label("heads:");
         for (head, on) in shown.iter_mut().enumerate() {
-            let colour = head_colour(head, n_head);
-            let label = egui::RichText::new(format!("h{head}"))
+            let colour = head_colour(head, n_head, dark);
+            // Black on the light colours, white on the dark ones (by their luma).
+            let luma = 0.299 * f32::from(colour.r())
+                + 0.587 * f32::from(colour.g())
+                + 0.114 * f32::from(colour.b());
+            let on_fill = if luma > 140.0 {
+                Color32::BLACK
+            } else {
+                Color32::WHITE
+            };
+            let mut label = egui::RichText::new(format!("h{head}"))
                 .monospace()
-                .color(if *on { Color32::BLACK } else { Color32::GRAY });
-            let button =
-                egui::Button::new(label).fill(if *on { colour } else { Color32::TRANSPARENT });
-            if ui
-                .add(button)
-                .on_hover_text(format!(
-                    "Head {head}: click to {} its lines",
-                    if *on { "hide" } else { "show" }
-                ))
-                .clicked()
-            {
+                .color(if *on { on_fill } else { colour });
+            if selected == Some(head) {
+                label = label.underline().strong();
+            }
+            let button = egui::Button::new(label)
+                .fill(if *on { colour } else { Color32::TRANSPARENT })
+                .stroke(Stroke::new(1.0, colour));
+            let response = ui.add(button).on_hover_text(format!(
+                "Head {head}: click to {} its lines, double-click to show it alone",
+                if *on { "hide" } else { "show" }
+            ));
+            if response.clicked() {
                 *on = !*on;
+            }
+            if response.double_clicked() {
+                solo = Some(head);
             }
         }
         if ui.small_button("all").clicked() {
@@ -291,33 +415,41 @@ fn heads_ui(ui: &mut egui::Ui, shown: &mut [bool]) {
             shown.iter_mut().for_each(|on| *on = false);
         }
     });
+    if let Some(head) = solo {
+        for (h, on) in shown.iter_mut().enumerate() {
+            *on = h == head;
+        }
+    }
 }
 
 /// The focused token's strongest line in each head shown: "token 5 ␣walk looks most at: h0 → 4 ␣man 0.92, …",
 /// or for a key, which token looks at it most.
 fn focus_summary(a: &Analysis, layer: usize, heads: &[usize], focus: Focus) -> String {
     let att = &a.attentions;
+    // Positions come from the attentions' rows, one per token of the analysis.
     let name = |i: usize| format!("{i} {}", crate::format::shorten(&a.tokens[i].display, 12));
     let parts: Vec<String> = heads
         .iter()
-        .filter_map(|&head| {
+        .map(|&head| {
+            // The last of the strongest, as `max_by` picks. A row holds keys 0..=q, its own token's among them, and
+            // key k is in rows k..n, its own row first: each search starts from a weight that is there.
+            let strongest =
+                |best: (usize, f32), (i, w): (usize, f32)| if w >= best.1 { (i, w) } else { best };
             let best = match focus {
-                Focus::Query(q) => att
-                    .row(layer, head, q)
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .max_by(|x, y| x.1.total_cmp(&y.1)),
+                Focus::Query(q) => {
+                    let row = att.row(layer, head, q);
+                    row.iter().copied().enumerate().fold((q, row[q]), strongest)
+                }
                 Focus::Key(k) => (k..att.n_tokens())
                     .map(|q| (q, att.row(layer, head, q)[k]))
-                    .max_by(|x, y| x.1.total_cmp(&y.1)),
-            }?;
+                    .fold((k, att.row(layer, head, k)[k]), strongest),
+            };
             let arrow = if matches!(focus, Focus::Query(_)) {
                 "→"
             } else {
                 "←"
             };
-            Some(format!("h{head} {arrow} {} {:.2}", name(best.0), best.1))
+            format!("h{head} {arrow} {} {:.2}", name(best.0), best.1)
         })
         .collect();
     match focus {

@@ -140,7 +140,10 @@ fn heatmap_ui(
 
 fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) -> Vec<Command> {
     let mut commands = Vec::new();
-    if matches!(b.settings.view, View::Graph | View::Matrix | View::Markov) {
+    if matches!(
+        b.settings.view,
+        View::Graph | View::Matrix | View::Markov | View::Overlay
+    ) {
         knocked_out_ui(ui, a, b.settings.selection);
     }
     match b.settings.view {
@@ -152,6 +155,8 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) ->
                 selection: b.settings.selection,
                 shown: &mut b.view.overlay_heads,
                 threshold: b.settings.pruning.threshold as f32,
+                log_scale: b.settings.log_scale,
+                hovered: b.view.hovered,
                 pinned: b.view.pinned,
             },
         )),

@@ -10,6 +10,19 @@ use super::*;
 
 const TEXT: &str = "Attention is a Markov chain: row i says where token i looks.";
 
+/// A click of the primary button at `pos`, the pointer left there.
+fn click_at(h: &mut Harness<'static, AttnApp>, pos: egui::Pos2) {
+    h.hover_at(pos);
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+}
+
 /// transformers' A[q][k] for `layer` and `head` of the reference case.
 fn weight(case: &serde_json::Value, layer: usize, head: usize, q: usize, k: usize) -> f64 {
     case["attentions"][layer][head][q][k].as_f64().unwrap()
@@ -117,4 +130,68 @@ fn the_view_names_where_a_pinned_token_looks_in_each_head_shown() {
         !summary.contains("h1 →") && summary.contains("h0 →"),
         "{summary}"
     );
+}
+
+#[test]
+fn hovering_a_key_names_who_looks_at_it_most_and_a_click_there_pins_nothing() {
+    let case = reference_case(TEXT, true);
+    let mut h = harness(&hub_model(), TEXT, None);
+    settle(&mut h);
+    h.get_by_label("Overlay").click();
+    let ctx = h.ctx.clone();
+    let select = Command::Select {
+        selection: Selection::Head { layer: 1, head: 0 },
+        open_graph: false,
+    };
+    h.state_mut().apply(select, &ctx);
+    h.step();
+    let n = case["ids"].as_array().unwrap().len();
+    // The drawing's rows: n of them below a margin of 4 points, keys at its right edge.
+    let rect = h.get_by_label("overlay lines").rect();
+    let row = (rect.height() - 8.0) / n as f32;
+    let key = 3;
+    let at = egui::pos2(
+        rect.right() - 20.0,
+        rect.top() + 4.0 + (key as f32 + 0.5) * row,
+    );
+    h.hover_at(at);
+    h.step();
+    h.step();
+    let summary = labels_containing(&h, "is looked at most by:").unwrap();
+    let n_head = case["attentions"][1].as_array().unwrap().len();
+    for head in 0..n_head {
+        // transformers' query that puts the most weight on key 3 in this head.
+        let best = (key..n)
+            .max_by(|&a, &b| {
+                weight(&case, 1, head, a, key).total_cmp(&weight(&case, 1, head, b, key))
+            })
+            .unwrap();
+        let part = format!("h{head} ← {best} ");
+        assert!(summary.contains(&part), "{part:?} not in {summary}");
+    }
+    // A key is only hovered: clicking it pins nothing.
+    click_at(&mut h, at);
+    h.step();
+    assert_eq!(h.state().view.pinned, None);
+    // A query on the left is pinned by a click, and the app's hover follows the left column.
+    let query = egui::pos2(rect.left() + 20.0, rect.top() + 4.0 + (5.5) * row);
+    h.hover_at(query);
+    h.step();
+    assert_eq!(h.state().view.hovered, Some(5));
+    click_at(&mut h, query);
+    h.step();
+    assert_eq!(h.state().view.pinned, Some(5));
+
+    // The pointer resting on token 15 while the text shrinks to 5 tokens: the hover is let go, not drawn.
+    h.hover_at(egui::pos2(
+        rect.left() + 20.0,
+        rect.top() + 4.0 + 15.5 * row,
+    ));
+    h.step();
+    h.state_mut().settings.text = "I love tennis.".into();
+    text_edited(&mut h);
+    settle(&mut h);
+    h.step();
+    assert_eq!(h.state().session.analysis().unwrap().tokens.len(), 5);
+    assert!(labels_containing(&h, "looks most at:").is_none());
 }
