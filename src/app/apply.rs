@@ -111,6 +111,7 @@ impl AttnApp {
                 self.settings.view = View::Perplexity;
                 self.score_text();
             }
+            Command::ExportPerToken => self.export_per_token(ctx),
             Command::ScoreWholeText => {
                 self.apply(Command::UncutText, ctx);
                 self.apply(Command::ScoreText, ctx);

@@ -123,4 +123,29 @@ impl AttnApp {
             self.notice = Some(notice);
         }
     }
+
+    /// Saves the Perplexity tab's scoring, one row per scored token, in the quick-export folder.
+    pub(super) fn export_per_token(&mut self, ctx: &egui::Context) {
+        let Some(r) = &self.perplexity.result else {
+            self.notice = Some(Notice::failed(
+                "nothing to save: score a file or the text in the Perplexity tab first",
+            ));
+            return;
+        };
+        let csv = crate::export::per_token_csv(&r.report, &r.tokens).ok_or_else(|| {
+            format!(
+                "{} token labels for a scoring of {} tokens",
+                r.tokens.len(),
+                r.report.tokens
+            )
+        });
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs());
+        let name = format!("perplexity_per_token-{stamp}.csv");
+        self.notice = Some(
+            self.exports
+                .write_file(name, move || csv.map(String::into_bytes), ctx),
+        );
+    }
 }

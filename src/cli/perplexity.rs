@@ -138,7 +138,13 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
     }
     let tokens = crate::session::scoring::token_labels(&engine, &text, &ids, &spans, bos)?;
     if let Some(path) = &args.per_token {
-        let csv = per_token_csv(&report, &tokens)?;
+        let Some(csv) = crate::export::per_token_csv(&report, &tokens) else {
+            bail!(
+                "internal error: {} token labels for a scoring of {} tokens",
+                tokens.len(),
+                report.tokens
+            );
+        };
         crate::export::write_atomic(path, csv.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -186,11 +192,9 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 out,
                 "bits per byte                           {bits_per_byte:.4}   over {scored_bytes} scored bytes"
             )?;
-            let mut by_surprise: Vec<(usize, f64)> = report.scored().collect();
-            by_surprise.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let listed: Vec<String> = by_surprise
+            let listed: Vec<String> = report
+                .most_surprising(MOST_SURPRISING)
                 .iter()
-                .take(MOST_SURPRISING)
                 .map(|&(position, nll)| {
                     // Windows score positions of the text with BOS, whose labels `tokens` holds one each.
                     let text = &tokens[position];
@@ -204,27 +208,4 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// One CSV row per scored token: its position (BOS counted), its label as the app shows it, its negative log-likelihood in nats and
-/// in bits, its probability, and the window that scored it.
-fn per_token_csv(
-    report: &crate::model::perplexity::PerplexityReport,
-    tokens: &[String],
-) -> anyhow::Result<String> {
-    let mut csv = String::from("position,token,nll,bits,p,window\n");
-    for (window, w) in report.windows.iter().enumerate() {
-        for (position, nll) in w.scored() {
-            let Some(token) = tokens.get(position) else {
-                bail!("internal error: window {window} scores position {position}, past the text's {} tokens", tokens.len());
-            };
-            csv.push_str(&format!(
-                "{position},{},{nll},{},{},{window}\n",
-                crate::export::csv_field(token),
-                nll / std::f64::consts::LN_2,
-                (-nll).exp()
-            ));
-        }
-    }
-    Ok(csv)
 }

@@ -1,5 +1,6 @@
 //! Exports of exactly what is selected: the chosen matrix, its pruned edges and a layout, as DOT, GraphML,
-//! JSON, CSV or SVG. Files are written to a temporary sibling and renamed, so a failed export leaves no half file.
+//! JSON, CSV or SVG; and the other things the app and the commands save (effects, the lens, patching, a
+//! scoring's tokens). Files are written to a temporary sibling and renamed, so a failed export leaves no half file.
 //! Plain data; never candle or egui.
 
 mod atomic;
@@ -11,6 +12,7 @@ mod npz;
 mod patching;
 mod picture;
 mod png;
+mod scoring;
 mod snapshot;
 mod svg;
 mod text;
@@ -30,6 +32,7 @@ pub use lens::{lens_svg, LensShade};
 pub use npz::{write_analysis, NpzError};
 pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
+pub use scoring::per_token_csv;
 pub use snapshot::{Snapshot, SnapshotError, JSON_SCHEMA_VERSION};
 pub use svg::{to_svg, weight_rgb};
 pub use text::{to_csv, to_dot, to_graphml, to_json};

@@ -119,6 +119,14 @@ impl PerplexityReport {
         self.windows.iter().flat_map(Window::scored)
     }
 
+    /// The `k` scored tokens of the highest loss, the highest first (ties by position): (position, nll).
+    pub fn most_surprising(&self, k: usize) -> Vec<(usize, f64)> {
+        let mut by_loss: Vec<(usize, f64)> = self.scored().collect();
+        by_loss.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        by_loss.truncate(k);
+        by_loss
+    }
+
     /// The window that scores the token at `position`; `None` for a token no window scores: BOS, the text's
     /// first token without BOS, and each window's first where the stride equals the window.
     pub fn window_scoring(&self, position: usize) -> Option<usize> {

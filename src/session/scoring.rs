@@ -65,27 +65,39 @@ pub enum ScoringError {
     /// The windows could not be scored.
     #[error(transparent)]
     Perplexity(#[from] PerplexityError),
+    /// The tokenizer's byte spans do not fit the text or the windows: a bug, said as one.
+    #[error("internal error: the tokens' byte spans do not fit the text ({0}); please report it with the text")]
+    Spans(String),
 }
 
 /// Every token's label, BOS first when it is prepended: position i of the result is position i of the
-/// scoring. Labels are the app's (see [`ScoredText::tokens`]); a token whose span is empty is labelled by its
-/// vocabulary entry.
+/// scoring. Labels are the app's (see [`ScoredText::tokens`]); a token whose span is empty (one the tokenizer
+/// adds, holding no byte of the text) is labelled by its vocabulary entry.
 pub fn token_labels(
     engine: &Engine,
     text: &str,
     ids: &[u32],
     spans: &[crate::model::engine::Span],
     bos: bool,
-) -> Result<Vec<String>, EngineError> {
+) -> Result<Vec<String>, ScoringError> {
     let mut tokens: Vec<String> = Vec::with_capacity(spans.len() + 1);
     if bos {
         let id = engine.bos_token().ok_or(EngineError::NoBosToken)?;
         tokens.push(visible_whitespace(&engine.tokenizer().text(id)));
     }
-    tokens.extend(ids.iter().zip(spans).map(|(&id, &(start, end))| {
-        display_form(text, start, end)
-            .unwrap_or_else(|| visible_whitespace(&engine.tokenizer().text(id)))
-    }));
+    for (&id, &(start, end)) in ids.iter().zip(spans) {
+        let label = match display_form(text, start, end) {
+            Some(label) => label,
+            None if start == end => visible_whitespace(&engine.tokenizer().text(id)),
+            None => {
+                return Err(ScoringError::Spans(format!(
+                    "bytes {start}..{end} of {}",
+                    text.len()
+                )))
+            }
+        };
+        tokens.push(label);
+    }
     Ok(tokens)
 }
 
@@ -112,12 +124,24 @@ pub fn score(
     let text = match &source {
         ScoreSource::File(path) => {
             file = read_file(path)?;
-            &file
+            file.as_str()
         }
-        ScoreSource::Text(text) => text,
+        ScoreSource::Text(text) => text.as_str(),
     };
     let scored = score_text(engine, text, max_length, stride, bos, progress)?;
-    Ok(ScoredText { source, ..scored })
+    // The text's last use is above: the result keeps the source, which holds the text only where it is the
+    // text (a file is not copied).
+    Ok(ScoredText {
+        source,
+        model: scored.model,
+        max_length: scored.max_length,
+        stride: scored.stride,
+        report: scored.report,
+        tokens: scored.tokens,
+        line_ends: scored.line_ends,
+        bos: scored.bos,
+        bits_per_byte: scored.bits_per_byte,
+    })
 }
 
 /// The file at `path` as text.
@@ -134,7 +158,19 @@ fn read_file(path: &str) -> Result<String, ScoringError> {
     })
 }
 
-/// Scores `text`; the result's source is the text, for [`score`] to replace with what it read.
+/// A scoring before it is told its source.
+struct Scoring {
+    model: String,
+    max_length: usize,
+    stride: usize,
+    report: PerplexityReport,
+    tokens: Vec<String>,
+    line_ends: Vec<usize>,
+    bos: bool,
+    bits_per_byte: f64,
+}
+
+/// Scores `text`.
 fn score_text(
     engine: &Engine,
     text: &str,
@@ -142,7 +178,7 @@ fn score_text(
     stride: usize,
     bos: bool,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<ScoredText, ScoringError> {
+) -> Result<Scoring, ScoringError> {
     let (ids, spans) = engine.tokenize(text, false)?;
     let max_length = if max_length == 0 {
         engine.info().n_positions
@@ -161,13 +197,18 @@ fn score_text(
         batch: 1,
     };
     let report = crate::model::perplexity::sliding_window(engine, &ids, options, progress)?;
-    // sliding_window refuses a text with no token to score; the spans are the text's own, one per token.
+    // The spans are the text's own, one per token of the report less BOS: anything else is a bug.
     let bits_per_byte = report
         .scored_bytes(text.len(), &spans, bos)
         .map(|bytes| report.bits_per_byte(bytes))
-        .ok_or(crate::model::perplexity::PerplexityError::TooShort(
-            ids.len(),
-        ))?;
+        .ok_or_else(|| {
+            ScoringError::Spans(format!(
+                "{} spans for {} tokens of {} bytes",
+                spans.len(),
+                report.tokens,
+                text.len()
+            ))
+        })?;
     let lead = usize::from(bos);
     let line_ends = spans
         .iter()
@@ -176,8 +217,7 @@ fn score_text(
         .filter(|(_, &(start, end))| text.as_bytes()[start..end].contains(&b'\n'))
         .map(|(i, _)| i + lead)
         .collect();
-    Ok(ScoredText {
-        source: ScoreSource::Text(text.to_string()),
+    Ok(Scoring {
         model: engine.name().to_string(),
         max_length,
         stride,

@@ -134,6 +134,8 @@ pub enum Command {
     ScoreWholeText,
     /// Choose the file to score with a dialog.
     BrowseTextFile,
+    /// Save the Perplexity tab's scoring, one CSV row per scored token, in the quick-export folder.
+    ExportPerToken,
     /// Explain the prediction of the token at this position (clicked in the probability panel).
     Predict(usize),
     /// Colour the head grid by this.

@@ -35,7 +35,10 @@ pub fn markov_panel_ui(
         command = MarkovCommand::Steps(k);
     }
     let yes = |b: bool| if b { "yes" } else { "no" };
+    // Absorption is a chain's: where rows do not sum to 1 (a layer's maximum) there is none to speak of.
+    let chain = report.is_row_stochastic;
     let absorbing = match report.absorbing_states.as_slice() {
+        _ if !chain => "not a Markov chain, so nothing is absorbed".to_string(),
         [] => "no absorbing token".to_string(),
         [only] => format!("absorbing: token {only} alone, so every chain ends there"),
         many => format!(
@@ -87,7 +90,7 @@ pub fn markov_panel_ui(
     // A column per absorbing token, where there is a choice: with one, every chain ends in it (probability 1
     // in every row), which the line above says once.
     let shown_absorbing: &[usize] = match report.absorbing_states.as_slice() {
-        [_, _, ..] => {
+        [_, _, ..] if chain => {
             &report.absorbing_states[..report.absorbing_states.len().min(MAX_ABSORBING_COLUMNS)]
         }
         _ => &[],
@@ -107,7 +110,7 @@ pub fn markov_panel_ui(
         ("2^H", "Effective number of tokens row i attends to"),
         (
             "E[steps]",
-            "Expected steps of the chain from token i until it is absorbed",
+            "Expected steps of the chain from token i until it is absorbed (a chain's rows sum to 1: — where they do not)",
         ),
     ]
     .iter()
@@ -148,7 +151,11 @@ pub fn markov_panel_ui(
                     ),
                     format!("{:.3}", get(&report.row_entropy_bits)),
                     format!("{:.2}", get(&report.effective_attended)),
-                    format!("{:.2}", get(&report.expected_steps)),
+                    if chain {
+                        format!("{:.2}", get(&report.expected_steps))
+                    } else {
+                        "—".to_string()
+                    },
                 ];
                 // A row per token, a column per absorbing state: the shown ones are the first of them.
                 cells.extend(

@@ -99,7 +99,10 @@ pub fn too_long_ui(
     session: &Session,
     text: &str,
     whole: Option<&str>,
+    scoring: bool,
 ) -> Option<Command> {
+    // The Perplexity tab scores one text at a time.
+    let busy = "A scoring is running in the Perplexity tab: wait for it to finish";
     let mut command = None;
     // A text refused again after a cut (by a model that reads less) offers its own cut first.
     let readable = session
@@ -135,8 +138,9 @@ pub fn too_long_ui(
                 command = Some(Command::CutText(part.fits));
             }
             if ui
-                .button("Score all of it in windows")
-                .on_hover_text("The Perplexity tab: the whole text in sliding windows, each token scored with up to a window of the text before it (at least the window less the stride)")
+                .add_enabled(!scoring, egui::Button::new("Score all of it in windows"))
+                .on_hover_text("The Perplexity tab: the whole text in sliding windows, each token scored with up to a window of the text before it; after the first window, at least the window less the stride")
+                .on_disabled_hover_text(busy)
                 .clicked()
             {
                 command = Some(Command::ScoreText);
@@ -157,8 +161,9 @@ pub fn too_long_ui(
             command = Some(Command::UncutText);
         }
         if ui
-            .button("Score all of it in windows")
+            .add_enabled(!scoring, egui::Button::new("Score all of it in windows"))
             .on_hover_text("Put the whole text back and score it in the Perplexity tab, in sliding windows")
+            .on_disabled_hover_text(busy)
             .clicked()
         {
             command = Some(Command::ScoreWholeText);

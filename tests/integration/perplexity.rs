@@ -260,30 +260,6 @@ fn batching_windows_changes_no_number() {
     }
 }
 
-/// The fields of a CSV written by the CLI: commas split, a quoted field may hold commas, newlines and `""`.
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
-    let (mut quoted, mut chars) = (false, text.chars().peekable());
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
-        }
-    }
-    rows
-}
-
 #[test]
 fn every_scored_token_matches_the_guide_loop_split_per_token() {
     // tools/make_perplexity_tokens_reference.py: the guide's loop with each window's loss split per token, and
@@ -338,7 +314,7 @@ fn every_scored_token_matches_the_guide_loop_split_per_token() {
         let bytes = case["scored_bytes"].as_f64().unwrap();
         assert!(rel(json["bits_per_byte"].as_f64().unwrap(), bits / bytes) <= 1e-5);
 
-        let rows = csv_rows(&std::fs::read_to_string(&csv).unwrap());
+        let rows = crate::util::csv_rows(&std::fs::read_to_string(&csv).unwrap());
         assert_eq!(rows[0], ["position", "token", "nll", "bits", "p", "window"]);
         let rows = &rows[1..];
         assert_eq!(rows.len(), positions.len(), "{case:?}");

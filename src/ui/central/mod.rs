@@ -60,6 +60,7 @@ pub fn body_ui(ui: &mut egui::Ui, mut b: Body<'_>) -> (egui::Rect, Vec<Command>)
             b.session,
             &b.settings.text,
             b.whole_text,
+            b.perplexity.progress.is_some(),
         ));
         let model = b.settings.model.as_str();
         match &analysis {
@@ -83,6 +84,7 @@ fn perplexity_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
     match b.perplexity.ui(ui, now) {
         PerplexityCommand::Run => Some(Command::ScoreFile),
         PerplexityCommand::RunText => Some(Command::ScoreText),
+        PerplexityCommand::SaveCsv => Some(Command::ExportPerToken),
         PerplexityCommand::Browse => Some(Command::BrowseTextFile),
         PerplexityCommand::None => None,
     }

@@ -90,6 +90,8 @@ pub enum PerplexityCommand {
     Run,
     /// Score the text being analysed.
     RunText,
+    /// Save one CSV row per scored token in the quick-export folder.
+    SaveCsv,
     /// Choose the file with a dialog.
     Browse,
 }
@@ -110,10 +112,7 @@ impl PerplexityTab {
                         self.scored_at[position] = Some(TokenScore { nll, window });
                     }
                 }
-                let mut by_surprise: Vec<(usize, f64)> = scored.report.scored().collect();
-                by_surprise.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                by_surprise.truncate(SURPRISING);
-                self.surprising = by_surprise;
+                self.surprising = scored.report.most_surprising(SURPRISING);
                 self.result = Some(scored);
             }
             Err(message) => self.error = Some(message),
@@ -146,7 +145,7 @@ impl PerplexityTab {
 
     /// Draws the tab.
     pub fn ui(&mut self, ui: &mut egui::Ui, now: Now<'_>) -> PerplexityCommand {
-        let command = self.controls_ui(ui, now);
+        let mut command = self.controls_ui(ui, now);
         ui.label(
             "Windows of L tokens start every S tokens. Each window scores only the tokens no earlier window scored; \
              the rest of it is context. A smaller stride gives every prediction more context, and a lower perplexity.",
@@ -154,7 +153,9 @@ impl PerplexityTab {
         if let Some(err) = &self.error {
             ui.colored_label(Color32::from_rgb(220, 80, 60), format!("⚠ {err}"));
         }
-        self.result_ui(ui, now);
+        if self.result_ui(ui, now) {
+            command = PerplexityCommand::SaveCsv;
+        }
         command
     }
 
@@ -239,10 +240,11 @@ impl PerplexityTab {
         command
     }
 
-    /// The result: the perplexities, the windows' losses, the most surprising tokens and one window's text.
-    fn result_ui(&mut self, ui: &mut egui::Ui, now: Now<'_>) {
+    /// The result: the perplexities, the windows' losses, the most surprising tokens and one window's text;
+    /// whether the reader asked to save it.
+    fn result_ui(&mut self, ui: &mut egui::Ui, now: Now<'_>) -> bool {
         let Some(r) = &self.result else {
-            return;
+            return false;
         };
         let p = &r.report.ppl;
         ui.heading(format!(
@@ -251,7 +253,14 @@ impl PerplexityTab {
             p.token,
             r.bits_per_byte,
         ));
-        ui.label(format!("scored by {}; {}", r.model, what_is_scored(r)));
+        let mut save = false;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("scored by {}; {}", r.model, what_is_scored(r)));
+            save = ui
+                .button("Save per-token CSV")
+                .on_hover_text("One row per scored token (position, token, nll, bits, p, window), in the quick-export folder")
+                .clicked();
+        });
         if matches!(&r.source, ScoreSource::Text(scored) if scored != now.text) {
             ui.colored_label(
                 Color32::from_rgb(230, 85, 13),
@@ -316,5 +325,6 @@ impl PerplexityTab {
             self.marked = None;
         }
         self.window_text_ui(ui);
+        save
     }
 }

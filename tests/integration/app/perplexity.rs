@@ -6,7 +6,8 @@ use super::*;
 
 #[test]
 fn the_perplexity_tab_scores_a_file_like_the_guide() {
-    let mut h = harness(&hub_model(), "I love tennis.", None);
+    let exports = tempfile::tempdir().unwrap();
+    let mut h = harness(&hub_model(), "I love tennis.", Some(exports.path()));
     settle(&mut h);
     h.get_by_label("Perplexity").click();
     h.step();
@@ -43,6 +44,34 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
         "{:?}",
         scored.tokens
     );
+    // Saved, one row per scored token: transformers' losses in the same windows
+    // (tools/make_perplexity_tokens_reference.py).
+    h.get_by_label("Save per-token CSV").click();
+    wait_for_exports(&mut h);
+    let rows = crate::util::csv_rows(&std::fs::read_to_string(only_file(exports.path())).unwrap());
+    assert_eq!(rows[0], ["position", "token", "nll", "bits", "p", "window"]);
+    let bos = h.state().settings.bos;
+    let reference = crate::util::fixture_json("perplexity_tokens_reference.json");
+    let case = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == bos)
+        .unwrap()
+        .clone();
+    let (positions, nlls) = (
+        case["positions"].as_array().unwrap(),
+        case["nll"].as_array().unwrap(),
+    );
+    assert_eq!(rows.len() - 1, positions.len());
+    for ((row, position), nll) in rows[1..].iter().zip(positions).zip(nlls) {
+        assert_eq!(row[0], position.as_u64().unwrap().to_string());
+        let (ours, want) = (row[2].parse::<f64>().unwrap(), nll.as_f64().unwrap());
+        assert!(
+            (ours - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{row:?} vs {want}"
+        );
+    }
 }
 
 #[test]
