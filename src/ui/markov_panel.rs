@@ -232,5 +232,20 @@ mod tests {
             "{two:?}"
         );
         assert_eq!(two.iter().filter(|l| *l == "0.500").count(), 2, "{two:?}");
+        // Rows that do not sum to 1 (a layer's maximum): no chain, so no absorption and no expected steps.
+        let max = labels_of(&[
+            vec![1.0, 0.0, 0.0],
+            vec![0.9, 0.6, 0.0],
+            vec![0.5, 0.3, 0.7],
+        ]);
+        assert!(
+            max.iter().any(|l| l.contains("not a Markov chain")),
+            "{max:?}"
+        );
+        assert!(
+            !max.iter().any(|l| l.contains("every chain ends there")),
+            "{max:?}"
+        );
+        assert_eq!(max.iter().filter(|l| *l == "—").count(), 3, "{max:?}");
     }
 }
