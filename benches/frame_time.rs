@@ -51,6 +51,9 @@ fn main() {
             (View::Matrix, None),
             (View::Heads, None),
             (View::Markov, None),
+            // Every head of layer 5: up to 128 tokens every line kept, past that the hovered token's alone.
+            (View::Overlay, None),
+            (View::Overlay, Some(0.0)),
         ];
         for (view, threshold) in cases {
             match measure(&model, n, view, threshold, frames) {

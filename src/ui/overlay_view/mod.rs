@@ -14,6 +14,9 @@ use super::palette::{head_colour, intensity, FOCUS};
 use crate::graph::Selection;
 use crate::model::Analysis;
 
+/// The alpha (of 255) under which a line shows nothing.
+const FAINTEST: f32 = 2.0;
+
 /// Texts of more tokens than this draw lines only for the token in focus: all of them would be a solid wash.
 pub const ALL_LINES_UP_TO: usize = 128;
 
@@ -105,7 +108,14 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
     let lines = if focus.is_none() && n > ALL_LINES_UP_TO {
         Vec::new()
     } else {
-        overlay_lines(att, layer, &heads, p.threshold, focus)
+        // Without a focus a line is as opaque as its weight, and one under FAINTEST of 255 shows nothing:
+        // those are not looked for. At 128 tokens with no threshold that is most of GPT-2's 100k weights.
+        let faintest = match focus {
+            Some(_) => 0.0,
+            None if p.log_scale => 10f32.powf(3.0 * FAINTEST / 230.0 - 3.0),
+            None => FAINTEST / 230.0,
+        };
+        overlay_lines(att, layer, &heads, p.threshold.max(faintest), focus)
     };
 
     let mut new_hover = None;
