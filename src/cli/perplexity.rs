@@ -136,7 +136,12 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
         crate::export::write_atomic(path, csv.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let tokens = crate::session::scoring::token_labels(&engine, &text, &ids, &spans, bos)?;
+    // Labels only where they are written: the per-token CSV and the table's most surprising tokens.
+    let tokens = if args.per_token.is_some() || args.format == PerplexityFormat::Table {
+        crate::session::scoring::token_labels(&engine, &text, &ids, &spans, bos)?
+    } else {
+        Vec::new()
+    };
     if let Some(path) = &args.per_token {
         let Some(csv) = crate::export::per_token_csv(&report, &tokens) else {
             bail!(

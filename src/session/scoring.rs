@@ -128,57 +128,6 @@ pub fn score(
         }
         ScoreSource::Text(text) => text.as_str(),
     };
-    let scored = score_text(engine, text, max_length, stride, bos, progress)?;
-    // The text's last use is above: the result keeps the source, which holds the text only where it is the
-    // text (a file is not copied).
-    Ok(ScoredText {
-        source,
-        model: scored.model,
-        max_length: scored.max_length,
-        stride: scored.stride,
-        report: scored.report,
-        tokens: scored.tokens,
-        line_ends: scored.line_ends,
-        bos: scored.bos,
-        bits_per_byte: scored.bits_per_byte,
-    })
-}
-
-/// The file at `path` as text.
-fn read_file(path: &str) -> Result<String, ScoringError> {
-    let bytes = std::fs::File::open(path)
-        .and_then(crate::text_file::read)
-        .map_err(|source| ScoringError::Read {
-            path: path.to_string(),
-            source,
-        })?;
-    String::from_utf8(bytes).map_err(|e| ScoringError::NotUtf8 {
-        path: path.to_string(),
-        offset: e.utf8_error().valid_up_to(),
-    })
-}
-
-/// A scoring before it is told its source.
-struct Scoring {
-    model: String,
-    max_length: usize,
-    stride: usize,
-    report: PerplexityReport,
-    tokens: Vec<String>,
-    line_ends: Vec<usize>,
-    bos: bool,
-    bits_per_byte: f64,
-}
-
-/// Scores `text`.
-fn score_text(
-    engine: &Engine,
-    text: &str,
-    max_length: usize,
-    stride: usize,
-    bos: bool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Scoring, ScoringError> {
     let (ids, spans) = engine.tokenize(text, false)?;
     let max_length = if max_length == 0 {
         engine.info().n_positions
@@ -217,14 +166,32 @@ fn score_text(
         .filter(|(_, &(start, end))| text.as_bytes()[start..end].contains(&b'\n'))
         .map(|(i, _)| i + lead)
         .collect();
-    Ok(Scoring {
+    let tokens = token_labels(engine, text, &ids, &spans, bos)?;
+    // The text's last use is above: the result keeps the source, which holds the text only where it is the
+    // text (a file is not copied).
+    Ok(ScoredText {
+        source,
         model: engine.name().to_string(),
         max_length,
         stride,
         report,
-        tokens: token_labels(engine, text, &ids, &spans, bos)?,
+        tokens,
         line_ends,
         bos,
         bits_per_byte,
+    })
+}
+
+/// The file at `path` as text.
+fn read_file(path: &str) -> Result<String, ScoringError> {
+    let bytes = std::fs::File::open(path)
+        .and_then(crate::text_file::read)
+        .map_err(|source| ScoringError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+    String::from_utf8(bytes).map_err(|e| ScoringError::NotUtf8 {
+        path: path.to_string(),
+        offset: e.utf8_error().valid_up_to(),
     })
 }

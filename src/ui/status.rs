@@ -93,6 +93,15 @@ pub fn load_error_ui(ui: &mut egui::Ui, session: &Session) -> Option<Command> {
 
 /// Above the views when the text is more than the model reads at once: how much, and a button that keeps the
 /// part it reads; after a cut, what was cut and a button that puts it back. `whole` is the text before the
+/// The banners' "Score all of it in windows", off while a scoring runs (the Perplexity tab scores one text at a
+/// time); whether it was clicked.
+fn score_all_button(ui: &mut egui::Ui, scoring: bool, hover: &str) -> bool {
+    ui.add_enabled(!scoring, egui::Button::new("Score all of it in windows"))
+        .on_hover_text(hover)
+        .on_disabled_hover_text("A scoring is running in the Perplexity tab: wait for it to finish")
+        .clicked()
+}
+
 /// cut, while the text is still its start.
 pub fn too_long_ui(
     ui: &mut egui::Ui,
@@ -101,8 +110,6 @@ pub fn too_long_ui(
     whole: Option<&str>,
     scoring: bool,
 ) -> Option<Command> {
-    // The Perplexity tab scores one text at a time.
-    let busy = "A scoring is running in the Perplexity tab: wait for it to finish";
     let mut command = None;
     // A text refused again after a cut (by a model that reads less) offers its own cut first.
     let readable = session
@@ -137,12 +144,7 @@ pub fn too_long_ui(
             {
                 command = Some(Command::CutText(part.fits));
             }
-            if ui
-                .add_enabled(!scoring, egui::Button::new("Score all of it in windows"))
-                .on_hover_text("The Perplexity tab: the whole text in sliding windows, each token scored with up to a window of the text before it; after the first window, at least the window less the stride")
-                .on_disabled_hover_text(busy)
-                .clicked()
-            {
+            if score_all_button(ui, scoring, "The Perplexity tab: the whole text in sliding windows, each token scored with up to a window of the text before it; after the first window, at least the window less the stride") {
                 command = Some(Command::ScoreText);
             }
         });
@@ -160,12 +162,11 @@ pub fn too_long_ui(
         if ui.button("Put the whole text back").clicked() {
             command = Some(Command::UncutText);
         }
-        if ui
-            .add_enabled(!scoring, egui::Button::new("Score all of it in windows"))
-            .on_hover_text("Put the whole text back and score it in the Perplexity tab, in sliding windows")
-            .on_disabled_hover_text(busy)
-            .clicked()
-        {
+        if score_all_button(
+            ui,
+            scoring,
+            "Put the whole text back and score it in the Perplexity tab, in sliding windows",
+        ) {
             command = Some(Command::ScoreWholeText);
         }
     });

@@ -4,6 +4,18 @@
 
 use super::*;
 
+/// transformers' per-token losses in the tab's default windows (64, stride 32) with or without BOS
+/// (tests/fixtures/perplexity_tokens_reference.json, from tools/make_perplexity_tokens_reference.py).
+fn tokens_case(bos: bool) -> serde_json::Value {
+    crate::util::fixture_json("perplexity_tokens_reference.json")["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == bos)
+        .unwrap()
+        .clone()
+}
+
 #[test]
 fn the_perplexity_tab_scores_a_file_like_the_guide() {
     let exports = tempfile::tempdir().unwrap();
@@ -51,14 +63,7 @@ fn the_perplexity_tab_scores_a_file_like_the_guide() {
     let rows = crate::util::csv_rows(&std::fs::read_to_string(only_file(exports.path())).unwrap());
     assert_eq!(rows[0], ["position", "token", "nll", "bits", "p", "window"]);
     let bos = h.state().settings.bos;
-    let reference = crate::util::fixture_json("perplexity_tokens_reference.json");
-    let case = reference["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == bos)
-        .unwrap()
-        .clone();
+    let case = tokens_case(bos);
     let (positions, nlls) = (
         case["positions"].as_array().unwrap(),
         case["nll"].as_array().unwrap(),
@@ -103,14 +108,7 @@ fn the_text_above_is_scored_and_its_most_surprising_token_shown_in_its_window() 
 
     // transformers' per-token losses in the same windows (64, stride 32, BOS as the settings say).
     let bos = h.state().settings.bos;
-    let reference = crate::util::fixture_json("perplexity_tokens_reference.json");
-    let case = reference["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["max_length"] == 64 && c["stride"] == 32 && c["bos"] == bos)
-        .unwrap()
-        .clone();
+    let case = tokens_case(bos);
     let mut want: Vec<(u64, f64)> = case["positions"]
         .as_array()
         .unwrap()
