@@ -4,7 +4,7 @@
 
 mod window_text;
 
-use egui::Color32;
+use egui::{Color32, Rangef};
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
 use crate::session::scoring::ScoreSource;
@@ -294,9 +294,17 @@ impl PerplexityTab {
                 .allow_scroll(false)
                 .x_axis_label("window (click one to show its text)")
                 .y_axis_label("mean NLL (nats)")
-                // Steps of 0.2, 1 and 5: windows of one text often differ by less than one nat, and steps of
-                // 0.1, 1 and 10 would then label a single line.
-                .y_grid_spacer(egui_plot::log_grid_spacer(5))
+                // Windows of one text often differ by about a nat, where powers of 10 (or 5) would label a
+                // single line: labelled steps of 1, 2 or 5 times a power of 10, at least LABEL_GAP apart.
+                .grid_spacing(Rangef::new(GRID_MIN, 300.0))
+                .y_grid_spacer(egui_plot::uniform_grid_spacer(|input| {
+                    grid_steps(input.base_step_size / f64::from(GRID_MIN) * LABEL_GAP)
+                }))
+                // As many decimals as the step needs: 0.5 has one (egui_plot's default rounds it to none).
+                .y_axis_formatter(|mark, _| {
+                    let decimals = (-mark.step_size.log10()).ceil().max(0.0) as usize;
+                    format!("{:.*}", decimals, mark.value)
+                })
                 .show(ui, |plot| {
                     plot.line(Line::new("mean NLL", PlotPoints::from(points)));
                     plot.points(
@@ -326,5 +334,60 @@ impl PerplexityTab {
         }
         self.window_text_ui(ui);
         save
+    }
+}
+
+/// The plot's thinnest grid lines are at least this many points apart.
+const GRID_MIN: f32 = 8.0;
+
+/// Points between labelled lines on the window-loss plot's y axis: egui_plot labels lines 20 points apart faintly,
+/// 30 fully.
+const LABEL_GAP: f64 = 32.0;
+
+/// The y axis's grid steps, `[thin, labelled, thick]`: the labelled step is the smallest of 1, 2 or 5 times a
+/// power of 10 that is at least `span`, and every step is 1, 2 or 5 times a power of 10, so that its labels need
+/// no more decimals than it has. Steps of 1 where `span` is not a positive number (a plot with no height yet).
+fn grid_steps(span: f64) -> [f64; 3] {
+    if !(span.is_finite() && span > 0.0) {
+        return [0.2, 1.0, 10.0];
+    }
+    let power = 10f64.powf(span.log10().floor());
+    // power ≤ span < 10 · power, up to rounding in log10: 2 is halved, 1 and 5 split in five.
+    let (step, thin) = if span <= power {
+        (power, power / 5.0)
+    } else if span <= 2.0 * power {
+        (2.0 * power, power)
+    } else if span <= 5.0 * power {
+        (5.0 * power, power)
+    } else {
+        (10.0 * power, 2.0 * power)
+    };
+    [thin, step, 10.0 * step]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid_steps;
+
+    #[test]
+    fn grid_steps_are_one_two_or_five_times_a_power_of_ten() {
+        for (span, step, thin) in [
+            (0.13, 0.2, 0.1),
+            (0.2, 0.2, 0.1),
+            (0.21, 0.5, 0.1),
+            (0.7, 1.0, 0.2),
+            (1.0, 1.0, 0.2),
+            (3.0, 5.0, 1.0),
+            (12.0, 20.0, 10.0),
+            (0.0, 1.0, 0.2),
+            (f64::NAN, 1.0, 0.2),
+        ] {
+            let [t, s, thick] = grid_steps(span);
+            let close = |a: f64, b: f64| (a - b).abs() < 1e-12 * b;
+            assert!(
+                close(s, step) && close(t, thin) && close(thick, 10.0 * step),
+                "{span} → {t} {s} {thick}"
+            );
+        }
     }
 }
