@@ -6,7 +6,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     attngraph::allocator::tune();
-    let args = attngraph::cli::Args::parse();
+    let args =
+        attngraph::cli::Args::parse_from(attngraph::cli::with_default_command(std::env::args_os()));
     match attngraph::cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

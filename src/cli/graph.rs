@@ -226,10 +226,10 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
     }
     writeln!(
         out,
-        "{} — {} ({} tokens)",
+        "{} — {} ({})",
         snap.model,
         snap.title(),
-        snap.graph.token_count()
+        crate::format::count(snap.graph.token_count(), "token", "tokens")
     )?;
     writeln!(
         out,

@@ -61,12 +61,12 @@ pub fn run(args: &LensArgs) -> anyhow::Result<()> {
 fn table(lens: &Lens) -> String {
     let layers = lens.layers.len();
     let mut s = format!(
-        "each layer's top guess for the next token (layer {} is the model's output); last column: p of the actual next token by layer\n\n",
-        layers - 1
+        "each layer's top guess for the next token (embed: the embeddings alone; after Ln: the stream leaving block n; output: the model's own, after L{}); last column: p of the actual next token by layer\n\n",
+        layers.saturating_sub(2)
     );
     let _ = write!(s, "{:>4}  {:<12}", "pos", "token");
     for l in 0..layers {
-        let _ = write!(s, " {:<14}", format!("layer {l}"));
+        let _ = write!(s, " {:<14}", crate::model::lens::row_name(l, layers));
     }
     s.push_str(" p(next) by layer\n");
     for (position, tok) in lens.tokens.iter().enumerate() {

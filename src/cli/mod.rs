@@ -259,6 +259,21 @@ fn parse_window(s: &str) -> Result<(usize, usize), String> {
     Ok((a, b))
 }
 
+/// The command line with `gui` put in where it starts with an option other than help or the version:
+/// `attngraph --model demo` opens the app as `attngraph gui --model demo` does, as `attngraph` alone does.
+pub fn with_default_command(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let opens_app = args.get(1).and_then(|a| a.to_str()).is_some_and(|first| {
+        first.starts_with('-') && !matches!(first, "-h" | "--help" | "-V" | "--version")
+    });
+    if opens_app {
+        args.insert(1, "gui".into());
+    }
+    args
+}
+
 /// Runs the parsed command line.
 pub fn run(args: Args) -> anyhow::Result<()> {
     // A kernel setting that is not one of its names is refused before anything runs, the window included.
@@ -394,5 +409,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             exclude_current,
             format == AnalyzeFormat::Json,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_default_command;
+
+    #[test]
+    fn options_without_a_command_open_the_app() {
+        let line = |words: &[&str]| -> Vec<String> {
+            with_default_command(words.iter().map(|w| std::ffi::OsString::from(*w)))
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            line(&["attngraph", "--model", "demo"]),
+            ["attngraph", "gui", "--model", "demo"]
+        );
+        for unchanged in [
+            &["attngraph"][..],
+            &["attngraph", "--help"],
+            &["attngraph", "-V"],
+            &["attngraph", "analyze", "--model", "demo"],
+        ] {
+            assert_eq!(line(unchanged), unchanged);
+        }
     }
 }

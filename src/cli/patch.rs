@@ -124,6 +124,13 @@ fn table(p: &Patching) -> String {
         p.clean_logit_diff,
         p.corrupt_logit_diff
     );
+    if let Some(gap) = p.weak_gap() {
+        let _ = writeln!(
+            s,
+            "warning: {}",
+            crate::model::patching::weak_gap_warning(gap)
+        );
+    }
     s.push_str(if p.normalised(0.0).is_some() {
         "cells: (patched − corrupt) / (clean − corrupt): 0 restores nothing, 1 restores the clean difference\n\n"
     } else {

@@ -176,7 +176,11 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 crate::format::count(report.tokens, "token", "tokens"),
                 report.predicted_tokens,
                 crate::format::count(report.windows.len(), "window", "windows"),
-                if bos { ", BOS" } else { "" }
+                if bos {
+                    ", BOS first"
+                } else {
+                    "; no BOS, as transformers' tokenizer(text): the first token is context only (--bos scores it too, as the app does)"
+                }
             )?;
             writeln!(
                 out,

@@ -32,11 +32,7 @@ pub fn lens_svg(lens: &Lens, shade: LensShade, title: &str, caption: &str) -> St
     let height = TOP + CELL_H * rows as f64 + 48.0;
     let mut s = svg_start(width, height, title, caption);
     for layer in 0..layers {
-        let label = if layer + 1 == layers {
-            format!("output ({layer})")
-        } else {
-            format!("layer {layer}")
-        };
+        let label = crate::model::lens::row_name(layer, layers);
         let _ = writeln!(
             s,
             r#"<text x="{}" y="{}" font-size="11" text-anchor="middle">{label}</text>"#,
@@ -156,7 +152,7 @@ mod tests {
                 "four cells and the legend"
             );
             assert!(svg.contains("␣&lt;a&amp;b&gt; 0.25"), "{svg}");
-            assert!(svg.contains("output (1)") && svg.contains("layer 0"));
+            assert!(svg.contains(">output<") && svg.contains(">embed<"));
             assert!(svg.contains("title &amp; more"));
             // The last position has no next token: grey when coloured by it.
             assert_eq!(

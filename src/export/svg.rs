@@ -15,6 +15,9 @@ pub fn weight_rgb(w: f64) -> (u8, u8, u8) {
     (lerp(158.0, 84.0), lerp(202.0, 39.0), lerp(225.0, 143.0))
 }
 
+/// Room the header's second line takes above the drawing.
+const HEADER: f64 = 24.0;
+
 /// Renders the snapshot as a standalone SVG document.
 pub fn to_svg(s: &Snapshot) -> String {
     let Geometry {
@@ -25,20 +28,51 @@ pub fn to_svg(s: &Snapshot) -> String {
     } = &s.geometry;
     let (width, height) = (*width, *height);
     let mut out = String::new();
+    let title = format!("{} — {}", s.model, s.title());
+    // The title on a line of its own, the page widened to hold it (DejaVu Sans at 14 px is about 7.6 px a
+    // character); the drawing keeps its place below the two lines of the header.
+    // The second line: what an edge is, and the scale of its colour and width (11 px: about 5.9 a character).
+    let legend = format!(
+        "{} 0 … 1 (colour and width) · {}{} · token i → token j: i attends to j",
+        s.edge_weight.describe(),
+        crate::format::count(s.graph.edge_count(), "edge", "edges"),
+        if s.pruning.threshold > 0.0 {
+            format!(" of weight ≥ {}", s.pruning.threshold)
+        } else {
+            String::new()
+        }
+    );
+    let page_width = width
+        .max(20.0 + 8.0 * title.chars().count() as f64)
+        .max(106.0 + 6.2 * legend.chars().count() as f64);
+    let page_height = height + 30.0 + HEADER;
     let _ = writeln!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\" font-family=\"DejaVu Sans, Noto Sans, Liberation Sans, Arial, sans-serif\">",
-        height + 30.0,
-        height + 30.0
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{page_width}\" height=\"{page_height}\" viewBox=\"0 0 {page_width} {page_height}\" font-family=\"DejaVu Sans, Noto Sans, Noto Sans CJK TC, WenQuanYi Micro Hei, Liberation Sans, Arial, sans-serif\">"
     );
-    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#54278f\"/></marker></defs>\n");
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#54278f\"/></marker>");
+    let ((r0, g0, b0), (r1, g1, b1)) = (weight_rgb(0.0), weight_rgb(1.0));
+    let _ = write!(
+        out,
+        "<linearGradient id=\"weights\"><stop offset=\"0\" stop-color=\"rgb({r0},{g0},{b0})\"/><stop offset=\"1\" stop-color=\"rgb({r1},{g1},{b1})\"/></linearGradient>"
+    );
+    out.push_str("</defs>\n");
     let _ = writeln!(out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
     let _ = writeln!(
         out,
-        "<text x=\"10\" y=\"20\" font-size=\"14\">{} — {} — {} edges (token i → token j: i attends to j)</text>",
-        xml_escape(&s.model),
-        xml_escape(&s.title()),
-        s.graph.edge_count()
+        "<text x=\"10\" y=\"20\" font-size=\"14\">{}</text>",
+        xml_escape(&title)
+    );
+    let _ = writeln!(
+        out,
+        "<rect x=\"10\" y=\"31\" width=\"80\" height=\"9\" fill=\"url(#weights)\"/><text x=\"96\" y=\"40\" font-size=\"11\" fill=\"#444\">{}</text>",
+        xml_escape(&legend)
+    );
+    // The drawing centred on a page widened for the header.
+    let _ = writeln!(
+        out,
+        "<g transform=\"translate({:.1} {HEADER})\">",
+        (page_width - width) / 2.0
     );
     // Light edges first, so heavy ones are drawn on top.
     let mut edges: Vec<_> = s.graph.edges().collect();
@@ -78,6 +112,6 @@ pub fn to_svg(s: &Snapshot) -> String {
         );
         let _ = writeln!(out, "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"9\" fill=\"#666\" text-anchor=\"middle\">{}</text>", y + 42.0, t.position);
     }
-    out.push_str("</svg>\n");
+    out.push_str("</g>\n</svg>\n");
     out
 }

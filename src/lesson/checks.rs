@@ -29,7 +29,7 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                     crate::format::count(t, "token", "tokens"), crate::format::count(w, "word", "words"), e.characters, e.bytes, e.attention_entries.bytes, e.attention_entries.tokens, m.vocab_size, m.n_embd
                 ),
                 format!(
-                    "{t} 個詞元、{w} 個以空白分開的詞、{} 個字元、{} 個位元組。若切成位元組，注意力矩陣有 {} 格；以詞元計只有 {} 格。詞彙表的大小從不出現在這個 n × n 矩陣裡：較大的詞彙表只是把文字切成較少的詞元（n² 較小），代價是較大的嵌入表（{} × {} = {:.0} 萬，這個模型共約 {:.0} 萬個參數）、輸出端較寬的 softmax，以及較罕見、訓練時較少見到的詞元。",
+                    "{t} 個詞元、{w} 個詞（以空白分開，每個漢字算一個）、{} 個字元、{} 個位元組。若切成位元組，注意力矩陣有 {} 格；以詞元計只有 {} 格。詞彙表的大小從不出現在這個 n × n 矩陣裡：較大的詞彙表只是把文字切成較少的詞元（n² 較小），代價是較大的嵌入表（{} × {} = {:.0} 萬，這個模型共約 {:.0} 萬個參數）、輸出端較寬的 softmax，以及較罕見、訓練時較少見到的詞元。",
                     e.characters, e.bytes, e.attention_entries.bytes, e.attention_entries.tokens, m.vocab_size, m.n_embd, table * 100.0, params * 100.0
                 ),
             ))

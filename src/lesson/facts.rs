@@ -25,8 +25,18 @@ pub struct Facts<'a> {
 }
 
 impl Facts<'_> {
+    /// The text's words: split at whitespace, with each Han character one word of its own (Chinese puts no
+    /// spaces between words), and punctuation standing alone not counted.
     pub(super) fn words(&self) -> usize {
-        self.analysis.text.split_whitespace().count()
+        self.analysis
+            .text
+            .split_whitespace()
+            .map(|piece| {
+                let han = piece.chars().filter(|&c| is_han(c)).count();
+                let other = piece.chars().any(|c| !is_han(c) && c.is_alphanumeric());
+                han + usize::from(other)
+            })
+            .sum()
     }
 
     pub(super) fn text_tokens(&self) -> usize {
@@ -89,4 +99,9 @@ pub(super) fn plain(answer: usize, positions: Vec<usize>, en: String, zh: String
         zh,
         note: None,
     }
+}
+
+/// Whether `c` is a Han character (CJK unified ideographs, their extensions A to F and the compatibility block).
+fn is_han(c: char) -> bool {
+    matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x2_0000..=0x2_EBEF)
 }

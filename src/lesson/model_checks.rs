@@ -71,16 +71,20 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 Some(_) => 2,
                 None => 3,
             };
-            let guesses: Vec<String> = (0..=output)
-                .filter_map(|l| {
-                    let g = top(l)?;
-                    Some(format!(
-                        "{l}: {} {}",
-                        crate::format::token(&g.text),
-                        crate::format::percent(g.prob.ln())
-                    ))
-                })
-                .collect();
+            // Each row's top guess, the row named by `name`.
+            let guesses = |name: fn(usize, usize) -> String| -> Vec<String> {
+                (0..=output)
+                    .filter_map(|l| {
+                        let g = top(l)?;
+                        Some(format!(
+                            "{}: {} {}",
+                            name(l, output + 1),
+                            crate::format::token(&g.text),
+                            crate::format::percent(g.prob.ln())
+                        ))
+                    })
+                    .collect()
+            };
             let climb: Vec<String> = (0..=output)
                 .filter_map(|l| {
                     let lp = lens.get(l)?.next_logprob?;
@@ -91,12 +95,18 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
             let target = crate::format::token(&next.text);
             let (en_first, zh_first) = match first {
                 Some(l) if l == output => (
-                    format!("{target} becomes the top guess only at the output (layer {l})"),
-                    format!("{target} 要到輸出（第 {l} 層）才成為第一猜測"),
+                    format!("{target} becomes the top guess only at the output"),
+                    format!("{target} 要到輸出才成為第一猜測"),
                 ),
                 Some(l) => (
-                    format!("{target} is the top guess from layer {l} on"),
-                    format!("{target} 從第 {l} 層起成為第一猜測"),
+                    format!(
+                        "{target} is the top guess from {} on",
+                        crate::model::lens::row_name(l, output + 1)
+                    ),
+                    format!(
+                        "{target} 從「{}」起成為第一猜測",
+                        crate::model::lens::row_name_zh(l, output + 1)
+                    ),
                 ),
                 None => (
                     format!("{target} is the top guess at no layer"),
@@ -108,12 +118,12 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 vec![pos, pos + 1],
                 format!(
                     "After {after} (position {pos}), each layer's top guess — {}. {en_first}; its probability layer by layer: {}.",
-                    guesses.join(", "),
+                    guesses(crate::model::lens::row_name).join(", "),
                     climb.join(" → ")
                 ),
                 format!(
                     "在 {after}（位置 {pos}）之後，每一層的第一猜測——{}。{zh_first}；它一層一層的機率：{}。",
-                    guesses.join("、"),
+                    guesses(crate::model::lens::row_name_zh).join("、"),
                     climb.join(" → ")
                 ),
             ))

@@ -26,7 +26,7 @@ pub static EN: [StepText; STEPS] = [
             "Common words are one token; rarer words and names are cut into several pieces, down to single bytes if need be. A Chinese character is three bytes in UTF-8: GPT-2 reads a few very common ones (是) as one token and most as two or three. A vocabulary trained on Chinese keeps common characters and common pairs of them whole: the demo model reads 我愛網球。 as 我愛 | 網球 | 。, three tokens.",
             "Each token takes one row and one column of every attention matrix, so the matrix grows as the square of the token count.",
         ],
-        question: "Compared with the words in your text (split at spaces), how many tokens does the model read?",
+        question: "Compared with the words in your text (split at spaces, and each Chinese character counted as one), how many tokens does the model read?",
         choices: &["fewer tokens than words", "exactly one per word", "more tokens than words"],
     },
     StepText {
@@ -77,7 +77,7 @@ pub static EN: [StepText; STEPS] = [
             "A head that already puts much of its weight on token 0 (a sink) only gets there faster. The model never computes A^k: sinks are thought to be learned because softmax must put its weight somewhere, and token 0 is visible from every position.",
             "The multi-step path that means something runs through the layers, not through one head again and again: attention rollout multiplies the layers' head-averaged matrices, each mixed with the residual connection (½A + ½I) — a heuristic picture of the flow, not an exact one.",
         ],
-        question: "Start one walker on every token. After 8 steps of this head, are more than half of them on token 0?",
+        question: "In the limit every walker is on token 0; the question is how soon. Start one walker on every token: after 8 steps of this head, are more than half of them on token 0 already?",
         choices: &["no, half or less", "yes, more than half"],
     },
     StepText {
@@ -123,14 +123,14 @@ pub static EN: [StepText; STEPS] = [
     StepText {
         title: "11 · What each layer predicts",
         body: &[
-            "The residual stream after any block can be put through the final norm and the unembedding as if the model stopped there: the logit lens (nostalgebraist, 2020). Layer 0 is the embeddings alone; the last layer is the model's own output.",
+            "The residual stream after any block can be put through the final norm and the unembedding as if the model stopped there: the logit lens (nostalgebraist, 2020). The first column, embed, is the embeddings alone; after L3 is the stream leaving block 3, with layer 3's heads and MLP in it; the last, output, is the model's own prediction.",
             "Each block adds to the stream what its heads bring from other tokens and what its MLP computes, so the guess for the next token changes layer by layer; the figure shows, for the last-but-one token, each layer's top guess and the probability of the token that really comes next.",
             "The lens reads earlier layers through the last layer's norm and unembedding, which they were not trained to feed directly: read its early columns as a rough view, not the layer's own belief.",
         ],
         question: "At which layer does the token that really comes last first become the top guess after the token before it?",
         choices: &[
-            "already at layer 0, the embeddings",
-            "at a layer between",
+            "already at embed, the embeddings alone",
+            "after a layer between",
             "only at the output",
             "never: the model's top guess is another token",
         ],
@@ -156,7 +156,7 @@ pub static ZH_HANT: [StepText; STEPS] = [
             "常見的詞是一個詞元；較少見的詞和人名會被切成好幾段，最細可切到單一位元組。一個中文字在 UTF-8 中是三個位元組：GPT-2 只把少數極常用的字（例如「是」）讀成一個詞元，大多數讀成兩到三個。以中文訓練的詞彙表會把常用的字和常見的字組整個收進來：示範模型把「我愛網球。」讀成「我愛｜網球｜。」三個詞元。",
             "每個詞元在每個注意力矩陣中各占一列一行，所以矩陣隨詞元數的平方增長。",
         ],
-        question: "和你文字中的詞（以空白分開）相比，模型讀到幾個詞元？",
+        question: "和你文字中的詞（以空白分開，每個漢字算一個）相比，模型讀到幾個詞元？",
         choices: &["詞元比詞少", "每個詞剛好一個", "詞元比詞多"],
     },
     StepText {
@@ -207,7 +207,7 @@ pub static ZH_HANT: [StepText; STEPS] = [
             "已經把很多權重放在詞元 0（匯點）上的頭只是更快到達。模型從來不計算 A^k：一般認為匯點是學出來的，因為 softmax 總得把權重放在某處，而詞元 0 從每個位置都看得到。",
             "有意義的多步路徑是跨層的，而不是同一個頭重複走：注意力展開（rollout）把各層（各頭平均後）的矩陣相乘，每層先和殘差連接混合（½A + ½I）——這是近似的資訊流示意，不是精確結果。",
         ],
-        question: "在每個詞元上各放一個隨機漫步者。這個頭走 8 步之後，超過一半的漫步者在詞元 0 嗎？",
+        question: "極限下每個漫步者都在詞元 0；問題是多快。在每個詞元上各放一個隨機漫步者：這個頭走 8 步之後，已經有超過一半在詞元 0 嗎？",
         choices: &["沒有，一半或更少", "有，超過一半"],
     },
     StepText {
@@ -253,12 +253,12 @@ pub static ZH_HANT: [StepText; STEPS] = [
     StepText {
         title: "11 · 每一層預測什麼",
         body: &[
-            "任何一個區塊之後的殘差流，都可以當作模型在那裡停下，送進最後的正規化層和反嵌入（unembedding）：這就是 logit lens（nostalgebraist，2020）。第 0 層只有嵌入；最後一層就是模型自己的輸出。",
+            "任何一個區塊之後的殘差流，都可以當作模型在那裡停下，送進最後的正規化層和反嵌入（unembedding）：這就是 logit lens（nostalgebraist，2020）。第一欄「嵌入」只有嵌入；「L3 之後」是離開第 3 個區塊的殘差流，已含第 3 層的頭和 MLP；最後一欄「輸出」就是模型自己的預測。",
             "每個區塊都把它的頭從其他詞元帶來的東西、和它的 MLP 算出的東西加進殘差流，所以對下一個詞元的猜測一層一層改變；圖中是倒數第二個詞元在每一層的第一猜測，以及真正下一個詞元的機率。",
             "logit lens 用最後一層的正規化和反嵌入去讀較早的層，而那些層並沒有被訓練成直接接到它們：較早的欄位只是粗略的樣子，不是那一層自己的判斷。",
         ],
         question: "真正的最後一個詞元，從哪一層開始成為它前一個詞元之後的第一猜測？",
-        choices: &["第 0 層（嵌入）就是了", "中間的某一層", "要到輸出才是", "從來不是：模型的第一猜測是別的詞元"],
+        choices: &["在「嵌入」就是了", "中間某一層之後", "要到輸出才是", "從來不是：模型的第一猜測是別的詞元"],
     },
     StepText {
         title: "12 · 匯點帶來了什麼",

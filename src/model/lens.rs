@@ -51,6 +51,26 @@ impl Lens {
     }
 }
 
+/// Row `row` of a lens of `rows` rows, as every view, export and the lesson name it: `embed`, the stream entering
+/// block 0 (the embeddings alone); `after L{l}`, the stream leaving block l; `output`, the last row, the model's
+/// own prediction.
+pub fn row_name(row: usize, rows: usize) -> String {
+    match row {
+        0 => "embed".to_string(),
+        r if r + 1 >= rows => "output".to_string(),
+        r => format!("after L{}", r - 1),
+    }
+}
+
+/// [`row_name`] in Traditional Chinese.
+pub fn row_name_zh(row: usize, rows: usize) -> String {
+    match row {
+        0 => "嵌入".to_string(),
+        r if r + 1 >= rows => "輸出".to_string(),
+        r => format!("L{} 之後", r - 1),
+    }
+}
+
 /// The lens of `text` (BOS prepended if `bos`) with the heads in `ablated` knocked out, `top_k` guesses a cell.
 pub fn lens(
     engine: &Engine,

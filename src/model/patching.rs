@@ -49,6 +49,24 @@ impl Patching {
         let span = self.clean_logit_diff - self.corrupt_logit_diff;
         (span.abs() > 1e-9).then(|| (x - self.corrupt_logit_diff) / span)
     }
+
+    /// Where clean and corrupt differ by under [`WEAK_GAP`] (but by something): the normalised cells divide by
+    /// that small difference, so changes too small to mean much show as large fractions. The gap, if so.
+    pub fn weak_gap(&self) -> Option<f64> {
+        let gap = (self.clean_logit_diff - self.corrupt_logit_diff).abs();
+        (gap > 1e-9 && gap < WEAK_GAP).then_some(gap)
+    }
+}
+
+/// A logit difference that clean and corrupt must differ by for the normalised cells to mean much: one logit, a
+/// factor of e in the odds of the two tokens. Smaller, and the user is told so.
+pub const WEAK_GAP: f64 = 1.0;
+
+/// What to say when the two runs differ by only `gap` logits.
+pub fn weak_gap_warning(gap: f64) -> String {
+    format!(
+        "clean and corrupt differ by only {gap:.2} in logit[answer] − logit[wrong] (under {WEAK_GAP}): each cell divides by that, so small changes look large. Choose an answer and a wrong token that the edit moves more, or texts that differ where it matters"
+    )
 }
 
 /// Patches `corrupt` with pieces of `clean` (BOS first in both if `bos`) and measures

@@ -50,8 +50,8 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
     ui.horizontal_wrapped(|ui| {
         ui.strong("What each layer would predict next");
         ui.weak(format!(
-            "· column l: the residual stream entering block l through the final norm and the unembedding; the last column (layer {}) is the model's output{}",
-            layers - 1,
+            "· each column's residual stream through the final norm and the unembedding: embed, the embeddings alone; after Ln, the stream leaving block n; output, the model's own (after L{}){}",
+            layers.saturating_sub(2),
             p.knocked_out
         ));
     });
@@ -194,11 +194,7 @@ fn grid(
             egui::Label::new(egui::RichText::new("after token").weak()),
         );
         for layer in 0..layers {
-            let text = if layer + 1 == layers {
-                format!("output ({layer})")
-            } else {
-                format!("layer {layer}")
-            };
+            let text = crate::model::lens::row_name(layer, layers);
             ui.add_sized(
                 [cell.x, 18.0],
                 egui::Label::new(egui::RichText::new(text).strong()),
@@ -260,7 +256,10 @@ fn grid(
                         );
                         // Built only while hovered.
                         let response = response.on_hover_ui(|ui| {
-                            ui.label(format!("layer {layer}, after token {position}:"));
+                            ui.label(format!(
+                                "{}, after token {position}:",
+                                crate::model::lens::row_name(layer, layers)
+                            ));
                             for g in &c.top_k {
                                 ui.monospace(format!("{} {:.3}", token(&g.text), g.prob));
                             }

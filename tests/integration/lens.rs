@@ -174,7 +174,7 @@ fn the_lens_of_a_knocked_out_run_is_its_own_and_formats_read() {
     assert_success(&table);
     assert!(String::from_utf8(table.stdout)
         .unwrap()
-        .contains("layer 3 is the model's output"));
+        .contains("output: the model's own, after L2"));
     let bad = run_cli(&["lens", "--model", &model, "--text", ""], &[]);
     assert_clean_failure(&bad, "empty");
 }

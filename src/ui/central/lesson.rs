@@ -294,7 +294,7 @@ fn lesson_figure(
                         .filter_map(|(l, cell)| Some([l as f64, cell.next_logprob?.exp()]))
                         .collect();
                     ui.label(format!(
-                        "p({next}) after {}, layer by layer (the last is the output); each layer's top guess below",
+                        "p({next}) after {}, layer by layer (0: embed, the embeddings alone; the last: output); each layer's top guess below",
                         crate::format::token(&a.tokens[pos].display)
                     ));
                     Plot::new("lesson_lens")
@@ -315,7 +315,11 @@ fn lesson_figure(
                     ui.horizontal_wrapped(|ui| {
                         for (l, cell) in column.iter().enumerate() {
                             if let Some(g) = cell.top_k.first() {
-                                ui.label(format!("{l}: {}", crate::format::token(&g.text)));
+                                ui.label(format!(
+                                    "{}: {}",
+                                    crate::model::lens::row_name(l, column.len()),
+                                    crate::format::token(&g.text)
+                                ));
                             }
                         }
                     });

@@ -75,6 +75,16 @@ pub fn compare_ui(ui: &mut egui::Ui, p: ComparePanel<'_>) -> Vec<Command> {
     }
     ui.horizontal(|ui| {
         ui.label("B, compared with the text above (A):");
+        // The quickest way to two texts of one length: A's own text, to change a word of.
+        if ui
+            .add_enabled(p.text != p.a.text, egui::Button::new("copy A").small())
+            .on_hover_text(
+                "Put A's text here, then change one word of it: the difference and patching need two texts of the same number of tokens",
+            )
+            .clicked()
+        {
+            commands.push(Command::CompareText(p.a.text.clone()));
+        }
         let mut text = p.text.to_string();
         let edit = ui.add(
             egui::TextEdit::singleline(&mut text)
@@ -241,24 +251,33 @@ fn heads_ui(ui: &mut egui::Ui, p: &ComparePanel<'_>, other: Selection) -> Vec<Co
 /// Both running perplexities on one plot.
 fn perplexity_plot(ui: &mut egui::Ui, a: &Analysis, b: &Analysis) {
     ui.strong("running perplexity of both texts");
-    let points = |x: &Analysis| -> Vec<[f64; 2]> {
-        x.tokens
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| Some([i as f64, t.stats.as_ref()?.running_perplexity]))
-            .collect()
-    };
+    // The main panel's log axis: the two curves often differ by a factor, and a linear axis labelled only 0.
+    use crate::ui::token_panel::{curve, decades, short_perplexity};
     Plot::new("compare_perplexity")
         .height(150.0)
         .legend(Legend::default())
         .x_axis_label("token")
-        .y_axis_label("PPL_t")
+        .y_axis_label("PPL_t (log)")
+        .y_grid_spacer(decades)
+        .y_axis_formatter(|mark, _| short_perplexity(10f64.powf(mark.value)))
+        .label_formatter(|hover| match hover {
+            egui_plot::HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => Some(format!(
+                "{plot_name}\ntoken {:.0}: PPL_t {:.2}",
+                position.x,
+                10f64.powf(position.y)
+            )),
+            egui_plot::HoverPosition::Elsewhere { .. } => None,
+        })
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
         .show(ui, |plot| {
-            plot.line(Line::new("A", PlotPoints::from(points(a))));
-            plot.line(Line::new("B", PlotPoints::from(points(b))));
+            plot.line(Line::new("A", PlotPoints::from(curve(a))));
+            plot.line(Line::new("B", PlotPoints::from(curve(b))));
         });
 }
 

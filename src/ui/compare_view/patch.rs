@@ -123,6 +123,12 @@ pub(super) fn patch_ui(
         "clean (A) {:.3}, corrupt (B) {:.3}; cells are (patched − corrupt) / (clean − corrupt): 0 restores nothing, 1 restores A's difference (the raw value on hover)",
         result.clean_logit_diff, result.corrupt_logit_diff
     ));
+    if let Some(gap) = result.weak_gap() {
+        ui.colored_label(
+            crate::ui::palette::FOCUS,
+            format!("⚠ {}.", crate::model::patching::weak_gap_warning(gap)),
+        );
+    }
     // Above the grids, which may run past the bottom of the window.
     ui.horizontal(|ui| {
         ui.label("save");

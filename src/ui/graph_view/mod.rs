@@ -203,32 +203,60 @@ pub fn graph_panel_ui(
         .and_then(|&n| graph.node(n))
         .map(|n| *n.payload());
     if let Some(token) = pinned.or(hovered) {
-        links_popup(ui, &snapshot.matrix, token);
+        links_popup(ui, snapshot, token);
     }
     command
         .or(((hovered, pinned) != focus)
             .then_some(super::command::Command::Focus { hovered, pinned }))
 }
 
-/// Where `token` looks and what looks at it, as "token weight" lists of the weights above 0.005.
-fn links_popup(ui: &egui::Ui, matrix: &crate::graph::Matrix, token: usize) {
+/// How many tokens the focus box names on each of its two lines.
+const LINKS_SHOWN: usize = 8;
+
+/// Where `token` looks and what looks at it: the heaviest weights above 0.005 first, each with its token, up to
+/// [`LINKS_SHOWN`] a line and how many more.
+fn links_popup(ui: &egui::Ui, snapshot: &crate::export::Snapshot, token: usize) {
+    let matrix = &snapshot.matrix;
     if token >= matrix.n() {
         return;
     }
-    let row: Vec<String> = (0..matrix.n())
-        .filter(|&j| matrix.get(token, j) > 0.005)
-        .map(|j| format!("{} {:.3}", j, matrix.get(token, j)))
-        .collect();
-    let col: Vec<String> = (0..matrix.n())
-        .filter(|&i| matrix.get(i, token) > 0.005)
-        .map(|i| format!("{} {:.3}", i, matrix.get(i, token)))
-        .collect();
+    let name = |i: usize| {
+        snapshot.graph.token(i).map_or_else(
+            || i.to_string(),
+            |t| format!("{} ({i})", crate::format::shorten(&t.text, 12)),
+        )
+    };
+    let list = |mut links: Vec<(usize, f64)>| {
+        links.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let more = links.len().saturating_sub(LINKS_SHOWN);
+        let mut parts: Vec<String> = links
+            .iter()
+            .take(LINKS_SHOWN)
+            .map(|&(i, w)| format!("{} {w:.3}", name(i)))
+            .collect();
+        if more > 0 {
+            parts.push(format!("+{more} more"));
+        }
+        parts.join(", ")
+    };
+    let row = list(
+        (0..matrix.n())
+            .map(|j| (j, matrix.get(token, j)))
+            .filter(|&(_, w)| w > 0.005)
+            .collect(),
+    );
+    let col = list(
+        (0..matrix.n())
+            .map(|i| (i, matrix.get(i, token)))
+            .filter(|&(_, w)| w > 0.005)
+            .collect(),
+    );
     egui::Area::new(egui::Id::new("focus_info"))
         .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(8.0, -36.0))
         .show(ui.ctx(), |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.label(format!("token {token} looks at: {}", row.join(", ")));
-                ui.label(format!("looked at by: {}", col.join(", ")));
+                ui.label(format!("{} looks at: {row}", name(token)));
+                ui.label(format!("looked at by: {col}"));
             });
         });
 }

@@ -19,7 +19,7 @@ const BASELINE: Color32 = Color32::from_gray(150);
 
 /// The running perplexity of each scored token, as (position, log₁₀ PPL_t): the plot's y axis is logarithmic,
 /// since the first few tokens' perplexity can be 10,000 and the rest of a long text's under 100.
-fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
+pub(crate) fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
     analysis
         .tokens
         .iter()
@@ -35,7 +35,7 @@ fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
 /// Grid lines of a log₁₀ axis: every decade (the thickest); within each, 2× and 5× when at most three decades are
 /// in view, every multiple (2×, 3×, … 9×) when at most one is, and every tenth (1.1×, 1.2×, …) within a factor of
 /// two, so that a curve that stays near one value still has numbers beside it.
-fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+pub(crate) fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     let (low, high) = input.bounds;
     if !(low.is_finite() && high.is_finite()) || high <= low {
         return Vec::new();
@@ -73,7 +73,7 @@ fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
 }
 
 /// A perplexity for the axis: 1, 2.5, 20, 500, 1.5k, 2k, 10k, 3M.
-fn short_perplexity(value: f64) -> String {
+pub(crate) fn short_perplexity(value: f64) -> String {
     // Below 10 of a unit, a tenth where there is one: 1.5k, not 2k.
     let short = |v: f64| {
         if v >= 10.0 || (v - v.round()).abs() < 1e-6 {
