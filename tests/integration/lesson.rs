@@ -531,3 +531,34 @@ fn the_sink_step_weighs_token_0_as_numpy_does() {
         );
     }
 }
+
+#[test]
+fn step_one_counts_each_chinese_character_as_a_word() {
+    // 我愛網球。 has four Han characters and a full stop: four words, as the question counts them (counted
+    // here by hand). The demo model's tokenizer reads it in fewer tokens than that, GPT-2's in more.
+    let text = "我愛網球。";
+    let tokens = |model: &str| {
+        cli_json(&[
+            "analyze", "--model", model, "--text", text, "--format", "json",
+        ])["tokens"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let gpt2 = fixtures().join("tiny-gpt2-hub").display().to_string();
+    for (model, want) in [("demo".to_string(), 0), (gpt2, 2)] {
+        let n = tokens(&model);
+        assert_eq!(
+            n.cmp(&4) as i64 + 1,
+            want,
+            "{model}: {n} tokens against 4 words"
+        );
+        for lang in ["en", "zh-Hant"] {
+            let step = &lesson_json(&model, text, "--no-bos", lang)["steps"][0];
+            assert_eq!(step["answer"], want, "{model} {lang}");
+            let reveal = step["reveal"].as_str().unwrap();
+            let words = if lang == "en" { "4 words" } else { "4 個詞" };
+            assert!(reveal.contains(words), "{model} {lang}: {reveal}");
+        }
+    }
+}

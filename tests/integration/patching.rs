@@ -352,3 +352,66 @@ fn the_patch_command_prints_the_reference_and_refuses_what_it_cannot_patch() {
     let out = patch("I hate tennis.", "#6", "#6");
     assert_clean_failure(&out, "the same token");
 }
+
+#[test]
+fn the_patch_table_warns_where_clean_and_corrupt_barely_differ() {
+    // The reference case's two differences come from transformers: the warning follows them.
+    let reference = reference();
+    let case = &reference["models"]["demo"][0];
+    let gap = (case["clean_logit_diff"].as_f64().unwrap()
+        - case["corrupt_logit_diff"].as_f64().unwrap())
+    .abs();
+    let table = |answer: &str, wrong: &str, clean: &str, corrupt: &str| {
+        let out = run_cli(
+            &[
+                "patch",
+                "--model",
+                "demo",
+                "--clean",
+                clean,
+                "--corrupt",
+                corrupt,
+                "--answer",
+                answer,
+                "--wrong",
+                wrong,
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let warned = |s: &str| s.contains("warning: clean and corrupt differ by only");
+    let out = table(
+        &format!("#{}", case["answer"]),
+        &format!("#{}", case["wrong"]),
+        case["clean"].as_str().unwrap(),
+        case["corrupt"].as_str().unwrap(),
+    );
+    assert_eq!(warned(&out), gap < 1.0, "gap {gap}:\n{out}");
+    // Tokens the edit hardly moves: a newline against " He" after a sentence whose one changed word is early.
+    let out = table(
+        "#199",
+        " He",
+        "The market opened early, and every trader in the market knew it.",
+        "The market opened late, and every trader in the market knew it.",
+    );
+    let first = out.lines().next().unwrap();
+    let number = |key: &str| -> f64 {
+        let at = first.find(key).unwrap() + key.len();
+        first[at..]
+            .split(',')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let small = (number("clean ") - number("corrupt ")).abs();
+    assert!(small < 1.0, "{first}");
+    assert!(warned(&out), "{out}");
+}
