@@ -277,7 +277,8 @@ impl PerplexityTab {
             .windows
             .iter()
             .enumerate()
-            .map(|(i, w)| [i as f64, w.mean_nll])
+            // In bits, as the tokens below are coloured.
+            .map(|(i, w)| [i as f64, window_text::bits(w.mean_nll)])
             .collect();
         let chosen: Vec<[f64; 2]> = points.get(self.window).copied().into_iter().collect();
         let last = r.report.windows.len().saturating_sub(1);
@@ -293,8 +294,8 @@ impl PerplexityTab {
                 .allow_zoom(false)
                 .allow_scroll(false)
                 .x_axis_label("window (click one to show its text)")
-                .y_axis_label("mean NLL (nats)")
-                // Windows of one text often differ by about a nat, where powers of 10 (or 5) would label a
+                .y_axis_label("bits a token")
+                // Windows of one text often differ by a bit or two, where powers of 10 (or 5) would label a
                 // single line: labelled steps of 1, 2 or 5 times a power of 10, at least LABEL_GAP apart.
                 .grid_spacing(Rangef::new(GRID_MIN, 300.0))
                 .y_grid_spacer(egui_plot::uniform_grid_spacer(|input| {

@@ -7,7 +7,7 @@ use super::{PerplexityTab, TokenScore};
 use crate::ui::palette::{ramp_with_phrase, surprisal_color};
 
 /// A negative log-likelihood in nats as bits.
-fn bits(nll: f64) -> f64 {
+pub(super) fn bits(nll: f64) -> f64 {
     nll / std::f64::consts::LN_2
 }
 
@@ -53,10 +53,11 @@ impl PerplexityTab {
         let scored_from = w.end - w.n_scored;
         ui.horizontal_wrapped(|ui| {
             ui.label(format!(
-                "window {}: tokens {}–{}, mean NLL {:.3} nats. Grey: context only; the {} scored here by surprisal:",
+                "window {}: tokens {}–{}, mean surprisal {:.2} bits a token (NLL {:.3} nats). Grey: context only; the {} scored here by surprisal:",
                 self.window,
                 w.begin,
                 w.end.saturating_sub(1),
+                bits(w.mean_nll),
                 w.mean_nll,
                 crate::format::count(w.n_scored, "token", "tokens"),
             ));
