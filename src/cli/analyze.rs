@@ -114,7 +114,7 @@ pub fn analyze(
                     if analysis.bos {
                         "with BOS"
                     } else {
-                        "no BOS, as transformers' tokenizer(text): the first token is not scored; --bos scores it too, as the app does"
+                        "no BOS: the first token is not scored; the app puts the model's BOS first, as --bos does"
                     }
                 )?,
                 None => writeln!(

@@ -266,7 +266,8 @@ pub fn with_default_command(
 ) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
     let opens_app = args.get(1).and_then(|a| a.to_str()).is_some_and(|first| {
-        first.starts_with('-') && !matches!(first, "-h" | "--help" | "-V" | "--version")
+        first.starts_with('-')
+            && !matches!(first, "-" | "--" | "-h" | "--help" | "-V" | "--version")
     });
     if opens_app {
         args.insert(1, "gui".into());
@@ -432,6 +433,7 @@ mod tests {
             &["attngraph"][..],
             &["attngraph", "--help"],
             &["attngraph", "-V"],
+            &["attngraph", "--"],
             &["attngraph", "analyze", "--model", "demo"],
         ] {
             assert_eq!(line(unchanged), unchanged);

@@ -179,7 +179,7 @@ pub fn perplexity(args: &PerplexityArgs) -> anyhow::Result<()> {
                 if bos {
                     ", BOS first"
                 } else {
-                    "; no BOS, as transformers' tokenizer(text): the first token is context only (--bos scores it too, as the app does)"
+                    "; no BOS: the first token is context only (the app puts the model's BOS first, as --bos does)"
                 }
             )?;
             writeln!(

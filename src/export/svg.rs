@@ -32,14 +32,32 @@ pub fn to_svg(s: &Snapshot) -> String {
     // The title on a line of its own, the page widened to hold it (DejaVu Sans at 14 px is about 7.6 px a
     // character); the drawing keeps its place below the two lines of the header.
     // The second line: what an edge is, and the scale of its colour and width (11 px: about 5.9 a character).
+    // The title names a weight other than attention already: here only its scale.
+    let what = match s.edge_weight {
+        crate::graph::EdgeWeight::Attention => "attention weight α",
+        _ => "edge weight",
+    };
+    let p = &s.pruning;
+    let mut kept = Vec::new();
+    if p.threshold > 0.0 {
+        kept.push(format!("weight ≥ {}", p.threshold));
+    }
+    if p.top_k > 0 {
+        kept.push(format!("each token's {} strongest", p.top_k));
+    }
+    if p.mass < 1.0 {
+        kept.push(format!("the fewest reaching {} of each row", p.mass));
+    }
+    if p.drop_first {
+        kept.push("token 0 dropped, rows renormalised".to_string());
+    }
     let legend = format!(
-        "{} 0 … 1 (colour and width) · {}{} · token i → token j: i attends to j",
-        s.edge_weight.describe(),
+        "{what} 0 … 1 (colour and width) · {}{} · token i → token j: i attends to j",
         crate::format::count(s.graph.edge_count(), "edge", "edges"),
-        if s.pruning.threshold > 0.0 {
-            format!(" of weight ≥ {}", s.pruning.threshold)
-        } else {
+        if kept.is_empty() {
             String::new()
+        } else {
+            format!(" ({})", kept.join(", "))
         }
     );
     let page_width = width

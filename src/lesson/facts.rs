@@ -101,7 +101,11 @@ pub(super) fn plain(answer: usize, positions: Vec<usize>, en: String, zh: String
     }
 }
 
-/// Whether `c` is a Han character (CJK unified ideographs, their extensions A to F and the compatibility block).
+/// Whether `c` is a Han character: 〇, the CJK unified ideographs, their extensions A to H, and the compatibility
+/// ideographs and their supplement.
 fn is_han(c: char) -> bool {
-    matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x2_0000..=0x2_EBEF)
+    matches!(
+        u32::from(c),
+        0x3007 | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x2_0000..=0x2_EBEF | 0x2_F800..=0x2_FA1F | 0x3_0000..=0x3_23AF
+    )
 }

@@ -100,12 +100,12 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 ),
                 Some(l) => (
                     format!(
-                        "{target} is the top guess from {} on",
+                        "{target} first becomes the top guess at {}",
                         crate::model::lens::row_name(l, output + 1)
                     ),
                     format!(
-                        "{target} 從「{}」起成為第一猜測",
-                        crate::model::lens::row_name_zh(l, output + 1)
+                        "{target} 在 {} 第一次成為第一猜測",
+                        crate::model::lens::row_name(l, output + 1)
                     ),
                 ),
                 None => (
@@ -123,7 +123,7 @@ pub(super) fn check(index: usize, f: &Facts<'_>) -> Result<Checked, NotApplicabl
                 ),
                 format!(
                     "在 {after}（位置 {pos}）之後，每一層的第一猜測——{}。{zh_first}；它一層一層的機率：{}。",
-                    guesses(crate::model::lens::row_name_zh).join("、"),
+                    guesses(crate::model::lens::row_name).join("、"),
                     climb.join(" → ")
                 ),
             ))

@@ -62,15 +62,6 @@ pub fn row_name(row: usize, rows: usize) -> String {
     }
 }
 
-/// [`row_name`] in Traditional Chinese.
-pub fn row_name_zh(row: usize, rows: usize) -> String {
-    match row {
-        0 => "嵌入".to_string(),
-        r if r + 1 >= rows => "輸出".to_string(),
-        r => format!("L{} 之後", r - 1),
-    }
-}
-
 /// The lens of `text` (BOS prepended if `bos`) with the heads in `ablated` knocked out, `top_k` guesses a cell.
 pub fn lens(
     engine: &Engine,
@@ -183,4 +174,17 @@ fn cells(
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_name;
+
+    #[test]
+    fn rows_are_named_by_the_stream_they_read() {
+        // A model of 3 layers has 4 rows: the embeddings, after blocks 0 and 1, and the output (after block 2).
+        let names: Vec<String> = (0..4).map(|row| row_name(row, 4)).collect();
+        assert_eq!(names, ["embed", "after L0", "after L1", "output"]);
+        assert_eq!([row_name(0, 2), row_name(1, 2)], ["embed", "output"]);
+    }
 }

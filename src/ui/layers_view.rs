@@ -155,11 +155,13 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                     "p({}) after token {position}, layer by layer",
                     token(&next.text)
                 ));
+                let rows = lens.layers.len();
                 Plot::new("lens_climb")
                     .height(150.0)
                     .include_y(0.0)
                     .include_y(1.0)
-                    .x_axis_label("layer")
+                    .x_axis_label("residual stream")
+                    .x_axis_formatter(move |mark, _| row_label(mark.value, rows))
                     .y_axis_label("p(next)")
                     .show(ui, |plot| {
                         plot.line(Line::new("p(next)", PlotPoints::from(points.clone())));
@@ -257,7 +259,7 @@ fn grid(
                         // Built only while hovered.
                         let response = response.on_hover_ui(|ui| {
                             ui.label(format!(
-                                "{}, after token {position}:",
+                                "token {position} · {}:",
                                 crate::model::lens::row_name(layer, layers)
                             ));
                             for g in &c.top_k {
@@ -344,4 +346,14 @@ mod tests {
         // No layers is no division by zero.
         assert_eq!(Columns::fitting(660.0, 0, 8.0).width, Columns::WIDEST);
     }
+}
+
+/// A lens plot's x-axis label at `value`: the row's name at whole rows, nothing between or past them.
+pub(crate) fn row_label(value: f64, rows: usize) -> String {
+    let row = value.round();
+    if (value - row).abs() > 1e-6 || row < 0.0 || row >= rows as f64 {
+        return String::new();
+    }
+    // 0 ≤ row < rows, a whole number: the cast keeps it.
+    crate::model::lens::row_name(row as usize, rows)
 }

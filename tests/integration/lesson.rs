@@ -557,7 +557,11 @@ fn step_one_counts_each_chinese_character_as_a_word() {
             let step = &lesson_json(&model, text, "--no-bos", lang)["steps"][0];
             assert_eq!(step["answer"], want, "{model} {lang}");
             let reveal = step["reveal"].as_str().unwrap();
-            let words = if lang == "en" { "4 words" } else { "4 個詞" };
+            let words = if lang == "en" {
+                "4 words"
+            } else {
+                "4 個詞（"
+            };
             assert!(reveal.contains(words), "{model} {lang}: {reveal}");
         }
     }

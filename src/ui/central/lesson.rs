@@ -294,14 +294,18 @@ fn lesson_figure(
                         .filter_map(|(l, cell)| Some([l as f64, cell.next_logprob?.exp()]))
                         .collect();
                     ui.label(format!(
-                        "p({next}) after {}, layer by layer (0: embed, the embeddings alone; the last: output); each layer's top guess below",
+                        "p({next}) after {}, layer by layer (embed: the embeddings alone; output: the model's own); each layer's top guess below",
                         crate::format::token(&a.tokens[pos].display)
                     ));
+                    let rows = column.len();
                     Plot::new("lesson_lens")
                         .height(150.0)
                         .include_y(0.0)
                         .include_y(1.0)
-                        .x_axis_label("layer")
+                        .x_axis_label("residual stream")
+                        .x_axis_formatter(move |mark, _| {
+                            crate::ui::layers_view::row_label(mark.value, rows)
+                        })
                         .y_axis_label("p")
                         .allow_drag(false)
                         .allow_zoom(false)

@@ -278,7 +278,7 @@ impl PerplexityTab {
             .iter()
             .enumerate()
             // In bits, as the tokens below are coloured.
-            .map(|(i, w)| [i as f64, window_text::bits(w.mean_nll)])
+            .map(|(i, w)| [i as f64, bits(w.mean_nll)])
             .collect();
         let chosen: Vec<[f64; 2]> = points.get(self.window).copied().into_iter().collect();
         let last = r.report.windows.len().saturating_sub(1);
@@ -307,7 +307,10 @@ impl PerplexityTab {
                     format!("{:.*}", decimals, mark.value)
                 })
                 .show(ui, |plot| {
-                    plot.line(Line::new("mean NLL", PlotPoints::from(points)));
+                    plot.line(Line::new(
+                        "mean surprisal (bits a token)",
+                        PlotPoints::from(points),
+                    ));
                     plot.points(
                         Points::new("chosen", PlotPoints::from(chosen))
                             .radius(5.0)
@@ -336,6 +339,11 @@ impl PerplexityTab {
         self.window_text_ui(ui);
         save
     }
+}
+
+/// A negative log-likelihood in nats as bits.
+fn bits(nll: f64) -> f64 {
+    nll / std::f64::consts::LN_2
 }
 
 /// The plot's thinnest grid lines are at least this many points apart.

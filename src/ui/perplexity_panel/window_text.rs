@@ -3,13 +3,8 @@
 
 use egui::{Color32, RichText};
 
-use super::{PerplexityTab, TokenScore};
+use super::{bits, PerplexityTab, TokenScore};
 use crate::ui::palette::{ramp_with_phrase, surprisal_color};
-
-/// A negative log-likelihood in nats as bits.
-pub(super) fn bits(nll: f64) -> f64 {
-    nll / std::f64::consts::LN_2
-}
 
 impl PerplexityTab {
     /// The most surprising tokens of the whole text, each a button that shows it in its window; returns the
