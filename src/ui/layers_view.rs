@@ -314,6 +314,16 @@ impl Columns {
     }
 }
 
+/// A lens plot's x-axis label at `value`: the row's name at whole rows, nothing between or past them.
+pub(crate) fn row_label(value: f64, rows: usize) -> String {
+    let row = value.round();
+    if (value - row).abs() > 1e-6 || row < 0.0 || row >= rows as f64 {
+        return String::new();
+    }
+    // 0 ≤ row < rows, a whole number: the cast keeps it.
+    crate::model::lens::row_name(row as usize, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Columns;
@@ -346,14 +356,4 @@ mod tests {
         // No layers is no division by zero.
         assert_eq!(Columns::fitting(660.0, 0, 8.0).width, Columns::WIDEST);
     }
-}
-
-/// A lens plot's x-axis label at `value`: the row's name at whole rows, nothing between or past them.
-pub(crate) fn row_label(value: f64, rows: usize) -> String {
-    let row = value.round();
-    if (value - row).abs() > 1e-6 || row < 0.0 || row >= rows as f64 {
-        return String::new();
-    }
-    // 0 ≤ row < rows, a whole number: the cast keeps it.
-    crate::model::lens::row_name(row as usize, rows)
 }
