@@ -309,39 +309,120 @@ fn selection_ui(
     }
 }
 
+/// Which of the pruning row's controls change what a view draws.
+#[derive(Clone, Copy)]
+struct Applies {
+    /// Threshold, top-k, mass and dropping token 0: the graph's edges.
+    edges: bool,
+    /// The threshold alone (the Overlay's lines).
+    threshold: bool,
+    /// What an edge weighs: the graph and the heatmaps.
+    weight: bool,
+    /// The graph's layout.
+    layout: bool,
+    /// Log colours: every view that colours attention weights.
+    log: bool,
+}
+
+impl Applies {
+    fn to(view: View) -> Self {
+        let all = Self {
+            edges: true,
+            threshold: true,
+            weight: true,
+            layout: true,
+            log: true,
+        };
+        let none = Self {
+            edges: false,
+            threshold: false,
+            weight: false,
+            layout: false,
+            log: true,
+        };
+        match view {
+            // The Lesson's figures include the graph and the Markov panel.
+            View::Graph | View::Markov | View::Lesson => all,
+            View::Matrix | View::Heads => Self {
+                weight: true,
+                ..none
+            },
+            View::Overlay => Self {
+                threshold: true,
+                ..none
+            },
+            View::Compare => none,
+            View::Layers | View::Perplexity => Self { log: false, ..none },
+        }
+    }
+}
+
+/// The pruning row: the controls that change the view on screen; the rest, which shape the graph and every
+/// export, as one line that says what they are set to.
 fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
+    let applies = Applies::to(settings.view);
     let p: &mut Pruning = &mut settings.pruning;
-    ui.add(
-        egui::Slider::new(&mut p.threshold, 0.0..=1.0)
-            .text("threshold")
-            .logarithmic(true)
-            .smallest_positive(0.001),
-    );
-    ui.add(
-        egui::DragValue::new(&mut p.top_k)
-            .range(0..=64)
-            .custom_formatter(|k, _| match k as usize {
-                0 => "top-k all".to_string(),
-                k => format!("top-k {k}"),
-            })
-            .custom_parser(|text| {
-                let text = text
-                    .trim()
-                    .trim_start_matches("top-k")
-                    .trim_start_matches(':')
-                    .trim();
-                if text == "all" {
-                    Some(0.0)
-                } else {
-                    text.parse().ok()
-                }
-            }),
-    )
-    .on_hover_text("Keep each token's k strongest edges; all keeps every edge");
-    ui.add(egui::Slider::new(&mut p.mass, 0.05..=1.0).text("mass"));
-    ui.checkbox(&mut p.drop_first, "drop token 0")
-        .on_hover_text("Hide the attention sink and renormalise each row over the other tokens");
-    ui.checkbox(&mut settings.log_scale, "log colours");
+    if applies.threshold {
+        ui.add(
+            egui::Slider::new(&mut p.threshold, 0.0..=1.0)
+                .text("threshold")
+                .logarithmic(true)
+                .smallest_positive(0.001),
+        );
+    }
+    if applies.edges {
+        ui.add(
+            egui::DragValue::new(&mut p.top_k)
+                .range(0..=64)
+                .custom_formatter(|k, _| match k as usize {
+                    0 => "top-k all".to_string(),
+                    k => format!("top-k {k}"),
+                })
+                .custom_parser(|text| {
+                    let text = text
+                        .trim()
+                        .trim_start_matches("top-k")
+                        .trim_start_matches(':')
+                        .trim();
+                    if text == "all" {
+                        Some(0.0)
+                    } else {
+                        text.parse().ok()
+                    }
+                }),
+        )
+        .on_hover_text("Keep each token's k strongest edges; all keeps every edge");
+        ui.add(egui::Slider::new(&mut p.mass, 0.05..=1.0).text("mass"));
+        ui.checkbox(&mut p.drop_first, "drop token 0")
+            .on_hover_text(
+                "Hide the attention sink and renormalise each row over the other tokens",
+            );
+    }
+    if applies.log {
+        ui.checkbox(&mut settings.log_scale, "log colours");
+    }
+    if !applies.edges {
+        let p = &settings.pruning;
+        let mut set = Vec::new();
+        if !applies.threshold {
+            set.push(format!("threshold {:.3}", p.threshold));
+        }
+        set.push(match p.top_k {
+            0 => "top-k all".to_string(),
+            k => format!("top-k {k}"),
+        });
+        set.push(format!("mass {:.2}", p.mass));
+        if p.drop_first {
+            set.push("token 0 dropped".to_string());
+        }
+        ui.weak(format!("graph: {}", set.join(", ")))
+        .on_hover_text(
+            "The graph's pruning, which this view does not use: it shapes the Graph and Markov views and the exports (SVG, PNG, DOT, GraphML, JSON, CSV). Change it in the Graph view.",
+        );
+    }
+    if !applies.weight {
+        return;
+    }
     use crate::graph::EdgeWeight;
     let label = |w: EdgeWeight| match w {
         EdgeWeight::Attention => "edges: attention",
@@ -362,6 +443,9 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
         })
         .response
         .on_hover_text("What the graph's and the heatmap's edges weigh (one head, or a layer's heads together)");
+    if !applies.layout {
+        return;
+    }
     egui::ComboBox::from_id_salt("layout")
         .selected_text(format!("{:?}", settings.layout))
         .show_ui(ui, |ui| {

@@ -446,3 +446,46 @@ fn a_first_run_with_an_empty_cache_and_no_network_shows_the_demo_model() {
         .join("models--openai-community--gpt2/snapshots")
         .exists());
 }
+
+#[test]
+fn each_view_shows_the_pruning_controls_it_uses() {
+    use attngraph::ui::settings::View;
+    let mut h = harness(&hub_model(), "I love tennis. I love tennis.", None);
+    settle(&mut h);
+    for (view, drop_first, threshold, summary) in [
+        (View::Graph, true, true, None),
+        (View::Markov, true, true, None),
+        (
+            View::Matrix,
+            false,
+            false,
+            Some("graph: threshold 0.020, top-k all"),
+        ),
+        (
+            View::Overlay,
+            false,
+            true,
+            Some("graph: top-k all, mass 1.00"),
+        ),
+        (View::Compare, false, false, Some("graph: threshold 0.020")),
+    ] {
+        h.state_mut().settings.view = view;
+        settle(&mut h);
+        assert_eq!(
+            h.query_by_label("drop token 0").is_some(),
+            drop_first,
+            "{view:?}"
+        );
+        assert_eq!(
+            h.query_all_by_label("threshold").next().is_some(),
+            threshold,
+            "{view:?}"
+        );
+        match summary {
+            Some(line) => {
+                h.get_by_label_contains(line);
+            }
+            None => assert!(h.query_by_label_contains("graph: ").is_none(), "{view:?}"),
+        }
+    }
+}

@@ -91,7 +91,7 @@ fn a_heatmap_cell_click_selects_both_tokens_and_a_long_paste_keeps_the_text_box(
 
     // A paste of many lines: the text box keeps its height (it scrolls), so the view below does not move; the
     // count beside it follows.
-    let text_box = |h: &Harness<'static, AttnApp>| h.get_by_label("drop token 0").rect().min.y;
+    let text_box = |h: &Harness<'static, AttnApp>| h.get_by_label("log colours").rect().min.y;
     let before = text_box(&h);
     let lines = |k: usize| -> String { (0..k).map(|i| format!("Line {i} of a text.\n")).collect() };
     h.state_mut().settings.text = lines(8);
