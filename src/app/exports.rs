@@ -154,6 +154,33 @@ impl Exports {
         ctx: &egui::Context,
     ) -> Notice {
         let path = self.dir.join(name);
+        self.write_at(path, write, ctx)
+    }
+
+    /// Writes the bytes `render` gives to `path` (a file the reader chose), as [`Exports::write_file`] does.
+    pub fn write_file_at(
+        &mut self,
+        path: PathBuf,
+        render: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+        ctx: &egui::Context,
+    ) -> Notice {
+        self.write_at(
+            path,
+            move |file| {
+                let bytes = render().map_err(std::io::Error::other)?;
+                std::io::Write::write_all(file, &bytes)
+            },
+            ctx,
+        )
+    }
+
+    /// Writes `path` with `write` on a thread of its own, through a temporary file renamed into place.
+    fn write_at(
+        &mut self,
+        path: PathBuf,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()> + Send + 'static,
+        ctx: &egui::Context,
+    ) -> Notice {
         let (done, wake, target) = (self.done.0.clone(), ctx.clone(), path.clone());
         let write = move || {
             let result = target

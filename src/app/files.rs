@@ -19,6 +19,11 @@ impl AttnApp {
     }
 
     pub(super) fn export_to(&mut self, path: PathBuf, format: Format, ctx: &egui::Context) {
+        // The Overlay view's SVG is the overlay as shown; its other formats are the selected matrix's.
+        if self.settings.view == View::Overlay && format == Format::Svg {
+            self.notice = Some(self.export_overlay(path, ctx));
+            return;
+        }
         let snapshot = self
             .view
             .shown()
@@ -147,5 +152,57 @@ impl AttnApp {
             self.exports
                 .write_file(name, move || csv.map(String::into_bytes), ctx),
         );
+    }
+}
+
+impl AttnApp {
+    /// Writes the Overlay view as shown (its heads, the threshold, log colours and the pinned query) as SVG.
+    fn export_overlay(&mut self, path: PathBuf, ctx: &egui::Context) -> Notice {
+        use crate::graph::overlay::{overlay_lines, Focus, ALL_LINES_UP_TO};
+        let Some(analysis) = self.session.analysis().cloned() else {
+            return Notice::failed("nothing to export yet: the text is still being read");
+        };
+        let att = &analysis.attentions;
+        let (n_head, n) = (att.n_head(), att.n_tokens());
+        let heads: Vec<usize> = (0..n_head)
+            // The view sizes its switches on its first frame, all on: until then every head is shown.
+            .filter(|&h| self.view.overlay_heads.get(h).copied().unwrap_or(true))
+            .collect();
+        if heads.is_empty() {
+            return Notice::failed("no head is shown: switch one on to export the overlay");
+        }
+        let focus = self.view.pinned.filter(|&q| q < n).map(Focus::Query);
+        if focus.is_none() && n > ALL_LINES_UP_TO {
+            return Notice::failed(format!(
+                "{n} tokens: every line of more than {ALL_LINES_UP_TO} would cover the picture; pin a token (click it) to export its lines"
+            ));
+        }
+        let layer = crate::ui::overlay_view::layer_of(self.settings.selection);
+        let threshold = self.settings.pruning.threshold as f32;
+        let log_scale = self.settings.log_scale;
+        let model = self.settings.model.clone();
+        self.exports.write_file_at(
+            path,
+            move || {
+                let att = &analysis.attentions;
+                let faintest = crate::export::faintest_weight(focus.is_some(), log_scale);
+                let lines = overlay_lines(att, layer, &heads, threshold.max(faintest), focus);
+                let tokens: Vec<String> =
+                    analysis.tokens.iter().map(|t| t.display.clone()).collect();
+                Ok(crate::export::overlay_svg(&crate::export::OverlayPicture {
+                    model: &model,
+                    tokens: &tokens,
+                    layer,
+                    n_head: att.n_head(),
+                    heads: &heads,
+                    lines: &lines,
+                    threshold,
+                    focus,
+                    log_scale,
+                })
+                .into_bytes())
+            },
+            ctx,
+        )
     }
 }

@@ -11,6 +11,7 @@ pub mod kernels;
 pub mod lens;
 pub mod lesson;
 pub mod machine;
+pub mod overlay;
 pub mod patch;
 pub mod perplexity;
 pub mod report;
@@ -92,6 +93,9 @@ pub enum Command {
     /// The logit lens: what each layer would predict, its residual stream put through the final norm and
     /// the unembedding; the last layer is the model's own output.
     Lens(lens::LensArgs),
+    /// Every head of one layer at once, as the app's Overlay view (and BertViz's head view) draws them: a line
+    /// from each query to each key it attends to, one colour per head, as opaque as the weight; SVG or PNG.
+    Overlay(overlay::OverlayArgs),
     /// Activation patching between two texts of one length: the metric logit[answer] − logit[wrong] at the last
     /// position with each head's values, or the residual stream at each layer and position, from the clean text.
     Patch(patch::PatchArgs),
@@ -288,6 +292,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Explain(args)) => effects::explain(&args),
         Some(Command::Lesson(args)) => lesson::lesson(&args),
         Some(Command::Lens(args)) => lens::run(&args),
+        Some(Command::Overlay(args)) => overlay::run(&args),
         Some(Command::Patch(args)) => patch::run(&args),
         Some(Command::Gui {
             model,

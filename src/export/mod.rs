@@ -9,6 +9,7 @@ mod escape;
 mod layout;
 mod lens;
 mod npz;
+mod overlay;
 mod patching;
 mod picture;
 mod png;
@@ -30,6 +31,7 @@ pub use layout::{
 };
 pub use lens::{lens_svg, LensShade};
 pub use npz::{write_analysis, NpzError};
+pub use overlay::{faintest_weight, head_rgb, intensity, line_alpha, overlay_svg, OverlayPicture};
 pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use scoring::per_token_csv;

@@ -4,6 +4,7 @@
 mod build;
 pub mod heads;
 mod matrix;
+pub mod overlay;
 mod prune;
 mod select;
 mod weight;

@@ -188,7 +188,11 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
         pruning_ui(ui, settings);
         ui.separator();
         ui.menu_button("Export ▾", |ui| {
-            commands.extend(export_menu_ui(ui, c.export_dir));
+            commands.extend(export_menu_ui(
+                ui,
+                c.export_dir,
+                settings.view == View::Overlay,
+            ));
         })
         .response
         .on_hover_text("Save the selected matrix, the view, or every head for NumPy");
@@ -196,7 +200,7 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
     commands
 }
 
-fn export_menu_ui(ui: &mut egui::Ui, export_dir: &Path) -> Option<Command> {
+fn export_menu_ui(ui: &mut egui::Ui, export_dir: &Path, overlay: bool) -> Option<Command> {
     let mut command = None;
     if ui
         .button("Save as…")
@@ -211,6 +215,8 @@ fn export_menu_ui(ui: &mut egui::Ui, export_dir: &Path) -> Option<Command> {
         for format in Format::ALL {
             let hover = if format == Format::Png {
                 "the view as shown".to_string()
+            } else if overlay && format == Format::Svg {
+                "the overlay: its heads, threshold, log colours and pinned query".to_string()
             } else {
                 format!("the selected matrix as {}", format.extension())
             };

@@ -4,21 +4,13 @@
 
 use egui::Color32;
 
+pub use crate::export::intensity;
 use crate::export::{diverging_rgb, weight_rgb};
 
 /// Colour of an intensity in [0, 1]: light blue to deep violet (the SVG export uses the same ramp).
 pub fn ramp(intensity: f32) -> Color32 {
     let (r, g, b) = weight_rgb(f64::from(intensity));
     Color32::from_rgb(r, g, b)
-}
-
-/// Maps a weight to 0..1, linearly or on a log scale from 1e-3 to 1.
-pub fn intensity(weight: f32, log_scale: bool) -> f32 {
-    if log_scale {
-        ((weight.max(1e-3).log10() + 3.0) / 3.0).clamp(0.0, 1.0)
-    } else {
-        weight.clamp(0.0, 1.0)
-    }
 }
 
 /// Heatmap colour: dark slate for 0, bright amber for 1, readable on both themes.
@@ -37,53 +29,10 @@ pub fn diverging(value: f64, max: f64) -> Color32 {
 /// The colour of what is in focus (a pinned or hovered token) across the views.
 pub const FOCUS: Color32 = Color32::from_rgb(230, 85, 13);
 
-/// Tableau's twenty colours, the ten strong ones first: a qualitative palette made to tell categories apart,
-/// on white and on dark grounds.
-const TABLEAU_20: [(u8, u8, u8); 20] = [
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-    (174, 199, 232),
-    (255, 187, 120),
-    (152, 223, 138),
-    (255, 152, 150),
-    (197, 176, 213),
-    (196, 156, 148),
-    (247, 182, 210),
-    (199, 199, 199),
-    (219, 219, 141),
-    (158, 218, 229),
-];
-
-/// Head `head`'s colour among `heads`: Tableau's twenty for up to twenty heads; past that, hues a golden
-/// angle apart (neighbours far round the wheel) at two brightnesses, darker on a light ground.
+/// Head `head`'s colour among `heads` (`export::head_rgb`: the SVG draws with the same).
 pub fn head_colour(head: usize, heads: usize, dark: bool) -> Color32 {
-    if heads <= TABLEAU_20.len() {
-        // head < heads ≤ 20.
-        let (r, g, b) = TABLEAU_20[head];
-        return Color32::from_rgb(r, g, b);
-    }
-    let hue = (head as f32 * 0.618_034).fract();
-    let value = match (dark, head.is_multiple_of(2)) {
-        (true, true) => 1.0,
-        (true, false) => 0.7,
-        (false, true) => 0.75,
-        (false, false) => 0.5,
-    };
-    egui::ecolor::HsvaGamma {
-        h: hue,
-        s: 0.85,
-        v: value,
-        a: 1.0,
-    }
-    .into()
+    let (r, g, b) = crate::export::head_rgb(head, heads, dark);
+    Color32::from_rgb(r, g, b)
 }
 
 /// A token's colour by its surprisal −log₂ p: 0 bits green, 20 bits and more red; grey for a token not

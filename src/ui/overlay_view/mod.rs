@@ -5,20 +5,13 @@
 
 use egui::{Color32, Sense, Stroke};
 
-mod lines;
-
-pub use lines::{overlay_lines, Focus, OverlayLine};
+pub use crate::graph::overlay::{overlay_lines, Focus, OverlayLine, ALL_LINES_UP_TO};
+use crate::graph::overlay::{strongest, token_of};
 
 use super::command::Command;
-use super::palette::{head_colour, intensity, FOCUS};
+use super::palette::{head_colour, FOCUS};
 use crate::graph::Selection;
 use crate::model::Analysis;
-
-/// The alpha (of 255) under which a line shows nothing.
-const FAINTEST: f32 = 2.0;
-
-/// Texts of more tokens than this draw lines only for the token in focus: all of them would be a solid wash.
-pub const ALL_LINES_UP_TO: usize = 128;
 
 /// What the view draws from.
 pub struct OverlayPanel<'a> {
@@ -57,13 +50,6 @@ fn at_layer(selection: Selection, layer: usize) -> Selection {
         Selection::AllMean | Selection::Rollout | Selection::Flow => {
             Selection::Head { layer, head: 0 }
         }
-    }
-}
-
-/// The token a focus is on.
-fn token_of(focus: Focus) -> usize {
-    match focus {
-        Focus::Query(i) | Focus::Key(i) => i,
     }
 }
 
@@ -108,13 +94,9 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
     let lines = if focus.is_none() && n > ALL_LINES_UP_TO {
         Vec::new()
     } else {
-        // Without a focus a line is as opaque as its weight, and one under FAINTEST of 255 shows nothing:
-        // those are not looked for. At 128 tokens with no threshold that is most of GPT-2's 100k weights.
-        let faintest = match focus {
-            Some(_) => 0.0,
-            None if p.log_scale => 10f32.powf(3.0 * FAINTEST / 230.0 - 3.0),
-            None => FAINTEST / 230.0,
-        };
+        // Weights too faint to show are not looked for: at 128 tokens with no threshold that is most of GPT-2's
+        // 100k weights.
+        let faintest = crate::export::faintest_weight(focus.is_some(), p.log_scale);
         overlay_lines(att, layer, &heads, p.threshold.max(faintest), focus)
     };
 
@@ -164,13 +146,7 @@ pub fn overlay_ui(ui: &mut egui::Ui, p: OverlayPanel<'_>) -> Vec<Command> {
             let dark = ui.visuals().dark_mode;
             for line in &lines {
                 let colour = head_colour(line.head, n_head, dark);
-                // As opaque as its weight; one token's few lines get a floor, so that the lightest kept shows.
-                let t = intensity(line.weight, p.log_scale);
-                let alpha = if focus.is_some() {
-                    40.0 + 215.0 * t
-                } else {
-                    230.0 * t
-                };
+                let alpha = crate::export::line_alpha(line.weight, p.log_scale, focus.is_some());
                 let width = if focus.is_some() { 2.5 } else { 1.5 };
                 painter.line_segment(
                     [
@@ -369,19 +345,7 @@ fn focus_summary(a: &Analysis, layer: usize, heads: &[usize], focus: Focus) -> S
     let parts: Vec<String> = heads
         .iter()
         .map(|&head| {
-            // The last of the strongest, as `max_by` picks. A row holds keys 0..=q, its own token's among them, and
-            // key k is in rows k..n, its own row first: each search starts from a weight that is there.
-            let strongest =
-                |best: (usize, f32), (i, w): (usize, f32)| if w >= best.1 { (i, w) } else { best };
-            let best = match focus {
-                Focus::Query(q) => {
-                    let row = att.row(layer, head, q);
-                    row.iter().copied().enumerate().fold((q, row[q]), strongest)
-                }
-                Focus::Key(k) => (k..att.n_tokens())
-                    .map(|q| (q, att.row(layer, head, q)[k]))
-                    .fold((k, att.row(layer, head, k)[k]), strongest),
-            };
+            let best = strongest(att, layer, head, focus);
             let arrow = if matches!(focus, Focus::Query(_)) {
                 "→"
             } else {

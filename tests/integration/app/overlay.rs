@@ -1,5 +1,6 @@
 //! The Overlay view: every head of a layer as lines from queries to keys, checked against transformers'
-//! attention (tests/fixtures/reference.json): the lines kept, their weights, and the summary of a pinned token.
+//! attention (tests/fixtures/reference.json): the lines kept, their weights, the summary of a pinned token, and
+//! the same lines in `attngraph overlay`'s SVG and the view's own SVG export.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use attngraph::model::{AnalyzeOptions, KeepScores};
 use attngraph::ui::overlay_view::{overlay_lines, Focus};
 
 use super::*;
+use crate::util::{assert_clean_failure, run_cli};
 
 const TEXT: &str = "Attention is a Markov chain: row i says where token i looks.";
 
@@ -194,4 +196,191 @@ fn hovering_a_key_names_who_looks_at_it_most_and_a_click_there_pins_nothing() {
     h.step();
     assert_eq!(h.state().session.analysis().unwrap().tokens.len(), 5);
     assert!(labels_containing(&h, "looks most at:").is_none());
+}
+
+/// The lines of an overlay SVG: (head, query, key) → weight, read from each line's title.
+fn svg_lines(svg: &str) -> BTreeMap<(usize, usize, usize), f64> {
+    let mut lines = BTreeMap::new();
+    for piece in svg.split("<line ").skip(1) {
+        // <title>h{head}: {q} {token} → {k} {token} {weight}</title>
+        let title = piece
+            .split("<title>")
+            .nth(1)
+            .unwrap()
+            .split("</title>")
+            .next()
+            .unwrap();
+        let (head, rest) = title.strip_prefix('h').unwrap().split_once(": ").unwrap();
+        let (from, to) = rest.split_once(" → ").unwrap();
+        let query = from.split(' ').next().unwrap().parse().unwrap();
+        let key = to.split(' ').next().unwrap().parse().unwrap();
+        let weight = to.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(
+            lines
+                .insert((head.parse().unwrap(), query, key), weight)
+                .is_none(),
+            "a line twice: {title}"
+        );
+    }
+    lines
+}
+
+/// transformers' weights of `heads` in `layer` at or above `threshold`, the lines of `query` alone if given.
+fn reference_lines(
+    case: &serde_json::Value,
+    layer: usize,
+    heads: &[usize],
+    threshold: f64,
+    query: Option<usize>,
+) -> BTreeMap<(usize, usize, usize), f64> {
+    let n = case["ids"].as_array().unwrap().len();
+    let mut lines = BTreeMap::new();
+    for &h in heads {
+        for q in (0..n).filter(|&q| query.is_none_or(|p| p == q)) {
+            for k in 0..=q {
+                let w = weight(case, layer, h, q, k);
+                if w >= threshold {
+                    lines.insert((h, q, k), w);
+                }
+            }
+        }
+    }
+    lines
+}
+
+fn assert_same_lines(
+    got: &BTreeMap<(usize, usize, usize), f64>,
+    want: &BTreeMap<(usize, usize, usize), f64>,
+    what: &str,
+) {
+    assert!(!want.is_empty(), "{what}");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}"
+    );
+    for (line, w) in want {
+        assert!(
+            (got[line] - w).abs() <= 1e-4,
+            "{what}: {line:?} {} vs {w}",
+            got[line]
+        );
+    }
+}
+
+#[test]
+fn the_overlay_command_draws_transformers_weights_above_the_threshold() {
+    let case = reference_case(TEXT, true);
+    let dir = tempfile::tempdir().unwrap();
+    let model = hub_model().display().to_string();
+    let overlay = |extra: &[&str], out: &std::path::Path| {
+        let mut args = vec![
+            "overlay", "--model", &model, "--text", TEXT, "--bos", "--layer", "1",
+        ];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--threshold") {
+            args.extend(["--threshold", "0.05"]);
+        }
+        let out = out.to_str().unwrap().to_string();
+        args.extend(["-o", &out]);
+        run_cli(&args, &[])
+    };
+    // The threshold falls between weights (checked in the test above for these heads): rounding moves no line.
+    let svg_path = dir.path().join("all.svg");
+    let out = overlay(&["--heads", "0,2"], &svg_path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("layer 1: h0, h2 of its 4 heads"));
+    assert_same_lines(
+        &svg_lines(&svg),
+        &reference_lines(&case, 1, &[0, 2], 0.05, None),
+        "heads 0, 2",
+    );
+    // One query's lines, every head.
+    let svg_path = dir.path().join("query.svg");
+    let out = overlay(&["--query", "9"], &svg_path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_same_lines(
+        &svg_lines(&svg),
+        &reference_lines(&case, 1, &[0, 1, 2, 3], 0.05, Some(9)),
+        "query 9",
+    );
+    // PNG.
+    let png = dir.path().join("o.png");
+    let out = overlay(&[], &png);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+    // What it refuses, and why.
+    let bad = dir.path().join("bad.svg");
+    for (extra, says) in [
+        (&["--heads", "4"][..], "head 4 does not exist"),
+        (&["--query", "99"], "token 99 is past the text"),
+        (
+            &["--threshold", "2"],
+            "--threshold 2 must be between 0 and 1",
+        ),
+    ] {
+        assert_clean_failure(&overlay(extra, &bad), says);
+    }
+    assert_clean_failure(&overlay(&[], &dir.path().join("x.txt")), "which format?");
+    // Every line of a long text would be a wash: one token's lines, or a shorter text.
+    let long = "one two three four five ".repeat(30);
+    let bad_path = bad.to_str().unwrap();
+    let args = [
+        "overlay", "--model", "demo", "--text", &long, "--layer", "0", "-o", bad_path,
+    ];
+    assert_clean_failure(&run_cli(&args, &[]), "give --query P or --key P");
+    assert!(!bad.exists());
+}
+
+#[test]
+fn the_export_menu_saves_the_overlay_as_shown() {
+    let case = reference_case(TEXT, true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(&hub_model(), TEXT, Some(dir.path()));
+    settle(&mut h);
+    h.get_by_label("Overlay").click();
+    h.step();
+    let ctx = h.ctx.clone();
+    let select = Command::Select {
+        selection: Selection::Head { layer: 1, head: 0 },
+        open_graph: false,
+    };
+    h.state_mut().apply(select, &ctx);
+    h.state_mut().settings.pruning.threshold = 0.05;
+    h.step();
+    // Head 1 off.
+    h.get_all_by_label("h1")
+        .find(|node| node.accesskit_node().role() == Role::Button)
+        .unwrap()
+        .click();
+    h.step();
+    h.step();
+    h.state_mut()
+        .apply(Command::QuickExport(attngraph::export::Format::Svg), &ctx);
+    wait_for_exports(&mut h);
+    let svg = std::fs::read_to_string(only_file(dir.path())).unwrap();
+    assert!(
+        svg.contains("layer 1: h0, h2, h3 of its 4 heads"),
+        "{}",
+        &svg[..400]
+    );
+    assert_same_lines(
+        &svg_lines(&svg),
+        &reference_lines(&case, 1, &[0, 2, 3], 0.05, None),
+        "heads 0, 2, 3",
+    );
 }

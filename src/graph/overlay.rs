@@ -1,6 +1,11 @@
-//! The Overlay view's lines: which of a layer's query → key weights are drawn, in which order.
+//! Every head of one layer at once, as BertViz's head view draws them: which query → key weights are drawn, in
+//! which order, and each head's strongest line for a token. The app's Overlay view and `attngraph overlay` draw
+//! from here.
 
 use crate::model::attentions::Attentions;
+
+/// Texts of more tokens than this draw lines only for a token in focus: all of them would be a solid wash.
+pub const ALL_LINES_UP_TO: usize = 128;
 
 /// One line: query → key in one head.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,4 +80,31 @@ pub fn overlay_lines(
     }
     lines.sort_by(|a, b| a.weight.total_cmp(&b.weight));
     lines
+}
+
+/// The token a focus is on.
+pub fn token_of(focus: Focus) -> usize {
+    match focus {
+        Focus::Query(i) | Focus::Key(i) => i,
+    }
+}
+
+/// The focused token's strongest line in `head`: for a query, the key it looks at most; for a key, the query that
+/// looks at it most; with its weight. The last of equals, as `max_by` picks.
+///
+/// # Panics
+/// If the layer, the head or the token is past the attentions' shape (a bug).
+pub fn strongest(att: &Attentions, layer: usize, head: usize, focus: Focus) -> (usize, f32) {
+    let pick = |best: (usize, f32), (i, w): (usize, f32)| if w >= best.1 { (i, w) } else { best };
+    // A row holds keys 0..=q, its own token's among them, and key k is in rows k..n, its own row first: each
+    // search starts from a weight that is there.
+    match focus {
+        Focus::Query(q) => {
+            let row = att.row(layer, head, q);
+            row.iter().copied().enumerate().fold((q, row[q]), pick)
+        }
+        Focus::Key(k) => (k..att.n_tokens())
+            .map(|q| (q, att.row(layer, head, q)[k]))
+            .fold((k, att.row(layer, head, k)[k]), pick),
+    }
 }
