@@ -1,15 +1,29 @@
 //! How numbers are written for a person, the same in the window and on the command line.
 
-/// A probability given as its natural log, as a percentage, always in plain decimals: one decimal from 1 %
-/// ("45.3 %"), two significant digits below ("0.23 %", "0.0093 %"), so 0.23 % and 0.16 % stay apart.
+/// A probability given as its natural log, as a percentage: one decimal from 1 % ("45.3 %"), two significant
+/// digits below in plain decimals down to 0.0001 % ("0.23 %", "0.0093 %"), so 0.23 % and 0.16 % stay apart; two
+/// significant digits as a power of ten below that ("3.1e-7 %"), where a row of zeros would be unreadable.
 pub fn percent(logprob: f64) -> String {
     let p = 100.0 * logprob.exp();
     if p >= 1.0 || p == 0.0 || !p.is_finite() {
         return format!("{p:.1} %");
     }
-    // The decimals that show two significant digits: 0.23 needs 2, 0.0093 needs 4 (at most 12).
-    let decimals = ((-p.log10()).floor() as usize + 2).min(12);
+    if p < 1e-4 {
+        return format!("{p:.1e} %");
+    }
+    // The decimals that show two significant digits: 0.23 needs 2, 0.0093 needs 4, 0.00012 needs 5.
+    let decimals = (-p.log10()).floor() as usize + 2;
     format!("{p:.decimals$} %")
+}
+
+/// A probability as a whole percentage, for a narrow cell: "31%", "2%", and "<1%" below one percent (where
+/// [`percent`] gives the digits).
+pub fn whole_percent(p: f64) -> String {
+    if p < 0.005 {
+        "<1%".to_string()
+    } else {
+        format!("{:.0}%", 100.0 * p)
+    }
 }
 
 /// A token as a person reads it: its text with whitespace made visible (␣ ↵ ⇥), unquoted.
@@ -63,6 +77,17 @@ mod tests {
         assert_eq!(of(0.16), "0.16 %");
         assert_eq!(of(0.00931), "0.0093 %");
         assert_eq!(of(0.0), "0.0 %");
+        assert_eq!(of(0.00012), "0.00012 %");
+        assert_eq!(of(0.0000312), "3.1e-5 %");
+        assert_eq!(of(1e-12), "1.0e-12 %");
+    }
+
+    #[test]
+    fn whole_percentages_round_and_say_below_one() {
+        assert_eq!(whole_percent(0.314), "31%");
+        assert_eq!(whole_percent(0.0051), "1%");
+        assert_eq!(whole_percent(0.0049), "<1%");
+        assert_eq!(whole_percent(1.0), "100%");
     }
 
     #[test]

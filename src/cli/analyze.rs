@@ -73,7 +73,7 @@ pub fn analyze(
         AnalyzeFormat::Table => {
             writeln!(
                 out,
-                "{:>4}  {:<16} {:>6}  {:>9}  {:>9}  {:>6}  {:>8}  {:>10}  top alternatives",
+                "{:>4}  {:<16} {:>6}  {:>10}  {:>9}  {:>6}  {:>8}  {:>10}  top alternatives",
                 "pos", "token", "id", "p", "surprisal", "rank", "entropy", "PPL_t"
             )?;
             for (pos, token) in analysis.tokens.iter().enumerate() {
@@ -84,13 +84,19 @@ pub fn analyze(
                             .top_k
                             .iter()
                             .take(3)
-                            .map(|a| format!("{} {:.3}", crate::format::token(&a.text), a.prob))
+                            .map(|a| {
+                                format!(
+                                    "{} {}",
+                                    crate::format::token(&a.text),
+                                    crate::format::percent(a.prob.ln())
+                                )
+                            })
                             .collect();
                         writeln!(
                             out,
-                            "{pos:>4}  {label:<16} {:>6}  {:>9.3e}  {:>6.2} b  {:>6}  {:>6.2} b  {:>10.2}  {}",
+                            "{pos:>4}  {label:<16} {:>6}  {:>10}  {:>6.2} b  {:>6}  {:>6.2} b  {:>10.2}  {}",
                             token.id,
-                            s.logprob.exp(),
+                            crate::format::percent(s.logprob),
                             s.surprisal_bits,
                             s.rank,
                             s.entropy_bits,

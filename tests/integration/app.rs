@@ -150,10 +150,10 @@ fn typing_shows_the_reference_tokens_and_probabilities() {
             .map(|v| v.as_u64().unwrap())
             .collect::<Vec<_>>()
     );
-    // The panel prints p = exp(logprob) of " love" as the reference says.
+    // The panel prints p = exp(logprob) of " love" as the reference says, as a percentage.
     let p = want["tokens"][2]["logprob"].as_f64().unwrap().exp();
     h.get_by_label("2 ␣love");
-    h.get_by_label(&format!("{p:.2e}"));
+    h.get_by_label(&attngraph::format::percent(p.ln()));
     let ppl = want["perplexity"].as_f64().unwrap();
     let heading = h
         .get_by_label_contains("Perplexity ")

@@ -262,7 +262,7 @@ fn lesson_figure(
                     for t in &a.tokens {
                         if let Some(s) = &t.stats {
                             ui.monospace(&t.display);
-                            ui.monospace(format!("{:.3e}", s.logprob.exp()));
+                            ui.monospace(crate::format::percent(s.logprob));
                             ui.monospace(format!("{:.2}", s.surprisal_bits));
                             ui.end_row();
                         }

@@ -25,8 +25,8 @@ impl PerplexityTab {
                 if ui
                     .add(egui::Button::new(label).small())
                     .on_hover_text(format!(
-                        "token {position}: p = {:.3e}; click to show it in its window",
-                        (-nll).exp()
+                        "token {position}: p = {}; click to show it in its window",
+                        crate::format::percent(-nll)
                     ))
                     .clicked()
                 {
@@ -111,14 +111,14 @@ impl PerplexityTab {
 fn token_hover(position: usize, score: Option<TokenScore>, here: bool, bos: bool) -> String {
     match (score, here) {
         (Some(s), true) => format!(
-            "token {position}: p = {:.3e}, {:.2} bits, scored in this window",
-            (-s.nll).exp(),
+            "token {position}: p = {}, {:.2} bits, scored in this window",
+            crate::format::percent(-s.nll),
             bits(s.nll)
         ),
         (Some(s), false) => format!(
-            "token {position}: context here; scored in window {} (p = {:.3e}, {:.2} bits)",
+            "token {position}: context here; scored in window {} (p = {}, {:.2} bits)",
             s.window,
-            (-s.nll).exp(),
+            crate::format::percent(-s.nll),
             bits(s.nll)
         ),
         (None, _) if position == 0 && bos => {

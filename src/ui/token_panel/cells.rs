@@ -22,8 +22,8 @@ pub(super) fn change_colour(delta: f64, text: Color32) -> Color32 {
 }
 
 /// The model's top guesses for a token: the first at the table's size, the others smaller, the token that
-/// came underlined (green is taken: it means a probability that rose, and low surprisal). Probabilities under
-/// 0.01 are written as powers of ten, not as 0.00. Only whole guesses are shown, as many as fit the column,
+/// came underlined (green is taken: it means a probability that rose, and low surprisal). Probabilities are
+/// percentages, whole ones here and as the p column gives them on hover. Only whole guesses are shown, as many as fit the column,
 /// then "+k" for those left out; the whole list shows on hover, one per line.
 pub(super) fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternative], actual: u32) {
     let style = ui.style();
@@ -42,18 +42,15 @@ pub(super) fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternat
         valign: egui::Align::Center,
         ..Default::default()
     };
+    // Some vocabulary entries are runs of 30+ symbols: keep the table narrow, and the percentages whole (the
+    // hover gives them as the p column does).
     let texts: Vec<String> = top_k
         .iter()
         .map(|a| {
-            // Some vocabulary entries are runs of 30+ symbols: keep the table narrow.
-            let prob = if a.prob >= 0.01 {
-                format!("{:.2}", a.prob)
-            } else {
-                format!("{:.0e}", a.prob)
-            };
             format!(
-                "{} {prob}",
-                crate::ui::shorten(&visible_whitespace(&a.text), 12)
+                "{} {}",
+                crate::ui::shorten(&visible_whitespace(&a.text), 12),
+                crate::format::whole_percent(a.prob)
             )
         })
         .collect();
@@ -90,8 +87,12 @@ pub(super) fn alternatives_ui(ui: &mut egui::Ui, top_k: &[crate::model::Alternat
     }
     let lines: Vec<String> = top_k
         .iter()
-        .zip(texts)
-        .map(|(a, text)| {
+        .map(|a| {
+            let text = format!(
+                "{} {}",
+                visible_whitespace(&a.text),
+                crate::format::percent(a.prob.ln())
+            );
             if a.id == actual {
                 format!("{text} (the token that came)")
             } else {

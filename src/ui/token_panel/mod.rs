@@ -250,16 +250,16 @@ pub fn token_panel_ui(
                                 ui.colored_label(
                                     colour,
                                     egui::RichText::new(format!(
-                                        "{:.2e} → {:.2e}",
-                                        b.logprob.exp(),
-                                        s.logprob.exp()
+                                        "{} → {}",
+                                        crate::format::percent(b.logprob),
+                                        crate::format::percent(s.logprob)
                                     ))
                                     .monospace(),
                                 )
                                 .on_hover_text(format!("Δ ln p = {delta:+.3}"));
                             }
                             None => {
-                                ui.monospace(format!("{:.2e}", s.logprob.exp()));
+                                ui.monospace(crate::format::percent(s.logprob));
                             }
                         });
                         row.col(|ui| {

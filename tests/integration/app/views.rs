@@ -342,9 +342,9 @@ fn the_guesses_column_shows_whole_guesses_then_how_many_are_left_out() {
         want["tokens"][row + 1]["top5"][0][0].as_u64().unwrap()
     );
     let first = format!(
-        "{} {:.2}",
+        "{} {}",
         attngraph::model::tokenizer::visible_whitespace(&stats.top_k[0].text),
-        stats.top_k[0].prob
+        attngraph::format::whole_percent(stats.top_k[0].prob)
     );
     let label = labels_containing(&h, &first).expect("the likeliest guess in the table");
     let line = label.lines().next().unwrap();
