@@ -26,6 +26,13 @@ pub fn whole_percent(p: f64) -> String {
     }
 }
 
+/// `text` followed by spaces to `width` columns of a terminal, counted in display width (a Chinese character
+/// takes two), as `{:<width}` does for text of one column a character; longer text as it is.
+pub fn pad(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
 /// A token as a person reads it: its text with whitespace made visible (␣ ↵ ⇥), unquoted.
 pub fn token(text: &str) -> String {
     crate::model::tokenizer::visible_whitespace(text)
@@ -80,6 +87,13 @@ mod tests {
         assert_eq!(of(0.00012), "0.00012 %");
         assert_eq!(of(0.0000312), "3.1e-5 %");
         assert_eq!(of(1e-12), "1.0e-12 %");
+    }
+
+    #[test]
+    fn padding_counts_a_chinese_character_as_two_columns() {
+        assert_eq!(pad("ab", 4), "ab  ");
+        assert_eq!(pad("網球", 6), "網球  ");
+        assert_eq!(pad("␣tennis", 4), "␣tennis");
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub fn analyze(
                             .collect();
                         writeln!(
                             out,
-                            "{pos:>4}  {label:<16} {:>6}  {:>10}  {:>6.2} b  {:>6}  {:>6.2} b  {:>10.2}  {}",
+                            "{pos:>4}  {} {:>6}  {:>10}  {:>6.2} b  {:>6}  {:>6.2} b  {:>10.2}  {}",
+                            crate::format::pad(&label, 16),
                             token.id,
                             crate::format::percent(s.logprob),
                             s.surprisal_bits,
@@ -106,7 +107,8 @@ pub fn analyze(
                     }
                     None => writeln!(
                         out,
-                        "{pos:>4}  {label:<16} {:>6}  (context only: not scored)",
+                        "{pos:>4}  {} {:>6}  (context only: not scored)",
+                        crate::format::pad(&label, 16),
                         token.id
                     )?,
                 }

@@ -160,8 +160,8 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
             continue;
         };
         s.push_str(&format!(
-            "{p:>4}  {:<18} {:>9} {:>9} {d:>+9.4}\n",
-            crate::format::token(&token.text),
+            "{p:>4}  {} {:>9} {:>9} {d:>+9.4}\n",
+            crate::format::pad(&crate::format::token(&token.text), 18),
             percent(*before),
             percent(*after),
         ));

@@ -254,8 +254,8 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
     let tokens: Vec<_> = snap.graph.tokens().collect();
     for (i, t) in tokens.iter().enumerate() {
         let mut line = format!(
-            "{i:>4}  {:<16} {:>8.5} {:>9.3} {:>9.2} {:>9.3} {:>9.4}",
-            crate::format::shorten(&t.text, 16),
+            "{i:>4}  {} {:>8.5} {:>9.3} {:>9.2} {:>9.3} {:>9.4}",
+            crate::format::pad(&crate::format::shorten(&t.text, 16), 16),
             // The report has one entry per token in each of these lists.
             r.row_sums[i],
             r.row_entropy_bits[i],

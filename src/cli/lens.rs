@@ -70,7 +70,11 @@ fn table(lens: &Lens) -> String {
     }
     s.push_str(" p(next) by layer\n");
     for (position, tok) in lens.tokens.iter().enumerate() {
-        let _ = write!(s, "{position:>4}  {:<12}", shorten(&token(&tok.text), 12));
+        let _ = write!(
+            s,
+            "{position:>4}  {}",
+            crate::format::pad(&shorten(&token(&tok.text), 12), 12)
+        );
         let mut climb = Vec::with_capacity(layers);
         for row in &lens.layers {
             // Every row has a cell per token.
@@ -78,7 +82,7 @@ fn table(lens: &Lens) -> String {
             let top = cell.top_k.first().map_or_else(String::new, |g| {
                 format!("{} {:.2}", shorten(&token(&g.text), 8), g.prob)
             });
-            let _ = write!(s, " {top:<14}");
+            let _ = write!(s, " {}", crate::format::pad(&top, 14));
             if let Some(lp) = cell.next_logprob {
                 climb.push(percent(lp));
             }

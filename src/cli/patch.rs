@@ -156,7 +156,11 @@ fn table(p: &Patching) -> String {
         } else {
             format!("{}/{}", token(&c.text), token(&k.text))
         };
-        let _ = write!(s, "{pos:>4} {:<16}", shorten(&label, 16));
+        let _ = write!(
+            s,
+            "{pos:>4} {}",
+            crate::format::pad(&shorten(&label, 16), 16)
+        );
         for row in &p.residual {
             // Every row has a cell per position.
             let _ = write!(s, " {}", norm(row[pos]));
