@@ -248,7 +248,10 @@ impl AttnApp {
                             None => {}
                         }
                         if !refused.is_empty() {
-                            self.notice = Some(Notice::failed(refused.join("; ")));
+                            let refused = refused.join("; ");
+                            self.notice = Some(Notice::failed(refused.clone()));
+                            // Kept: the analyses that follow (the selection now in range) refuse nothing.
+                            self.refused = Some(refused);
                         }
                     }
                     // The text changed: explain the same position of the new one.

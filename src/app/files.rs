@@ -106,7 +106,7 @@ impl AttnApp {
             || (self.session.analyze_error().is_some() && !self.busy() && scored);
         // What the window shows instead of what was asked for: a closing screenshot saves it, and says so. Made
         // only when a picture arrives.
-        let (session, perplexity) = (&self.session, &self.perplexity);
+        let (session, perplexity, refused) = (&self.session, &self.perplexity, &self.refused);
         // The Perplexity tab showing a text scored in windows is what was asked for, though the text is too
         // long for the views that analyse it at once.
         let scored_text_shown = self.settings.view == View::Perplexity
@@ -123,6 +123,7 @@ impl AttnApp {
                         .map(|e| e.to_string())
                 })
                 .or_else(|| perplexity.error.clone())
+                .or_else(|| refused.clone())
         };
         if let Some(notice) = self.exports.screenshot_step(ui, ready, shown_error) {
             self.notice = Some(notice);

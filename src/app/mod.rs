@@ -76,6 +76,9 @@ pub struct AttnApp {
     patch_at_launch: bool,
     /// `--pin P`: pinned once the first analysis shows the text has a token P, else refused with a notice.
     pin_at_launch: Option<usize>,
+    /// What an analysis could not show as asked (a --layer, --head or --pin past the model or text), kept: a
+    /// closing screenshot fails with it.
+    refused: Option<String>,
     /// The generation of the analysis last asked for because the edges weigh what flows.
     norms_asked_at: Option<u64>,
     /// The model loaded before the one loading now.
@@ -169,6 +172,7 @@ impl AttnApp {
             sweep_at_launch,
             patch_at_launch: launch.patch,
             pin_at_launch: launch.pin,
+            refused: None,
             norms_asked_at: None,
             last_loaded: None,
             lesson_attributed: None,

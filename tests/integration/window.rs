@@ -257,6 +257,22 @@ fn a_screenshot_of_an_error_is_saved_and_the_command_fails() {
     // The picture, which shows the message, is there all the same.
     let image = image::open(&png).unwrap().to_rgba8();
     assert!(image.width() >= 1200, "{}", image.width());
+    // A head or a pin the model or the text does not have: shown as the nearest there is, said, and the command
+    // fails with what it refused (the demo model has layers 0–8; "I love tennis." is five tokens with BOS).
+    for (asked, says) in [
+        (
+            &["--layer", "20", "--head", "0"][..],
+            "layer 20 head 0 is not in this model",
+        ),
+        (&["--pin", "30"], "--pin 30: the text has tokens 0–4"),
+    ] {
+        let mut args = vec!["--fresh", "--model", "demo", "--text", "I love tennis."];
+        args.extend_from_slice(asked);
+        let (status, stderr, png, _dir) = run_gui(&server, &args, &[]);
+        assert_eq!(status.code(), Some(1), "{asked:?}: {stderr}");
+        assert!(stderr.contains(says), "{asked:?}: {stderr}");
+        assert!(png.exists(), "{asked:?}");
+    }
 }
 
 #[test]
