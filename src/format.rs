@@ -13,16 +13,25 @@ pub fn percent(logprob: f64) -> String {
     }
     // The decimals that show two significant digits: 0.23 needs 2, 0.0093 needs 4, 0.00012 needs 5.
     let decimals = (-p.log10()).floor() as usize + 2;
+    // 0.996 % rounds to 1.0 %: written as 1 % and up are.
+    let scale = 10f64.powi(decimals as i32);
+    if (p * scale).round() / scale >= 1.0 {
+        return format!("{p:.1} %");
+    }
     format!("{p:.decimals$} %")
 }
 
-/// A probability as a whole percentage, for a narrow cell: "31%", "2%", and "<1%" below one percent (where
-/// [`percent`] gives the digits).
+/// A probability as a whole percentage, for a narrow cell: "31%", "2%", "<1%" below a half percent and ">99%"
+/// above 99.5 % but under certainty (where [`percent`] gives the digits).
 pub fn whole_percent(p: f64) -> String {
-    if p < 0.005 {
+    let whole = (100.0 * p).round();
+    if whole < 1.0 {
         "<1%".to_string()
+    } else if whole >= 100.0 && p < 1.0 {
+        // Not certain, so not 100 %.
+        ">99%".to_string()
     } else {
-        format!("{:.0}%", 100.0 * p)
+        format!("{whole:.0}%")
     }
 }
 
@@ -85,6 +94,7 @@ mod tests {
         assert_eq!(of(0.00931), "0.0093 %");
         assert_eq!(of(0.0), "0.0 %");
         assert_eq!(of(0.00012), "0.00012 %");
+        assert_eq!(of(0.996), "1.0 %");
         assert_eq!(of(0.0000312), "3.1e-5 %");
         assert_eq!(of(1e-12), "1.0e-12 %");
     }
@@ -101,6 +111,7 @@ mod tests {
         assert_eq!(whole_percent(0.314), "31%");
         assert_eq!(whole_percent(0.0051), "1%");
         assert_eq!(whole_percent(0.0049), "<1%");
+        assert_eq!(whole_percent(0.996), ">99%");
         assert_eq!(whole_percent(1.0), "100%");
     }
 

@@ -219,6 +219,9 @@ impl AttnApp {
                         }
                         self.app_selection = self.settings.selection;
                         let mut refused = Vec::new();
+                        // The command line's choice, checked once, against the first model that answers.
+                        let from_launch = std::mem::take(&mut self.selection_at_launch);
+                        let pin_refused = self.pin_at_launch.is_some_and(|p| p >= shape.2);
                         if self.settings.selection != asked && self.settings.selection_chosen {
                             // Said, not done in silence: the command line's --layer/--head, or a model
                             // with fewer layers or heads than the last one.
@@ -248,10 +251,14 @@ impl AttnApp {
                             None => {}
                         }
                         if !refused.is_empty() {
-                            let refused = refused.join("; ");
-                            self.notice = Some(Notice::failed(refused.clone()));
-                            // Kept: the analyses that follow (the selection now in range) refuse nothing.
-                            self.refused = Some(refused);
+                            let said = refused.join("; ");
+                            self.notice = Some(Notice::failed(said.clone()));
+                            // Kept for a closing screenshot where the command line asked for it (a saved
+                            // selection a smaller model lacks is only said): the analyses that follow, the
+                            // selection now in range, refuse nothing.
+                            if (from_launch && self.settings.selection != asked) || pin_refused {
+                                self.refused = Some(said);
+                            }
                         }
                     }
                     // The text changed: explain the same position of the new one.

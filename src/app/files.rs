@@ -12,6 +12,11 @@ use crate::ui::settings::View;
 
 impl AttnApp {
     pub(super) fn export_file_name(&self, format: Format) -> String {
+        // The Overlay's SVG is a whole layer, not the selected matrix.
+        if self.settings.view == View::Overlay && format == Format::Svg {
+            let layer = crate::ui::overlay_view::layer_of(self.settings.selection);
+            return Exports::file_name(Some(&format!("overlay layer {layer}")), format);
+        }
         Exports::file_name(
             self.view.shown().map(|s| s.snapshot.title()).as_deref(),
             format,
@@ -165,9 +170,10 @@ impl AttnApp {
         };
         let att = &analysis.attentions;
         let (n_head, n) = (att.n_head(), att.n_tokens());
+        // The view's rule: switches of another shape (none yet, or another model's) are all on.
+        let switches = &self.view.overlay_heads;
         let heads: Vec<usize> = (0..n_head)
-            // The view sizes its switches on its first frame, all on: until then every head is shown.
-            .filter(|&h| self.view.overlay_heads.get(h).copied().unwrap_or(true))
+            .filter(|&h| switches.len() != n_head || switches[h])
             .collect();
         if heads.is_empty() {
             return Notice::failed("no head is shown: switch one on to export the overlay");
@@ -186,8 +192,10 @@ impl AttnApp {
             path,
             move || {
                 let att = &analysis.attentions;
-                let faintest = crate::export::faintest_weight(focus.is_some(), log_scale);
-                let lines = overlay_lines(att, layer, &heads, threshold.max(faintest), focus);
+                // Weights too faint to show are left out too, and the picture says so.
+                let threshold =
+                    threshold.max(crate::export::faintest_weight(focus.is_some(), log_scale));
+                let lines = overlay_lines(att, layer, &heads, threshold, focus);
                 let tokens: Vec<String> =
                     analysis.tokens.iter().map(|t| t.display.clone()).collect();
                 Ok(crate::export::overlay_svg(&crate::export::OverlayPicture {
@@ -198,6 +206,7 @@ impl AttnApp {
                     heads: &heads,
                     lines: &lines,
                     threshold,
+                    knocked_out: analysis.ablated.to_string(),
                     focus,
                     log_scale,
                 })

@@ -76,9 +76,11 @@ pub struct AttnApp {
     patch_at_launch: bool,
     /// `--pin P`: pinned once the first analysis shows the text has a token P, else refused with a notice.
     pin_at_launch: Option<usize>,
-    /// What an analysis could not show as asked (a --layer, --head or --pin past the model or text), kept: a
-    /// closing screenshot fails with it.
+    /// What the first analysis could not show as the command line asked (a --layer, --head or --pin past the
+    /// model or text), kept: a closing screenshot fails with it.
     refused: Option<String>,
+    /// `--layer`/`--head`/`--aggregate` were given: the first analysis checks them against the model.
+    selection_at_launch: bool,
     /// The generation of the analysis last asked for because the edges weigh what flows.
     norms_asked_at: Option<u64>,
     /// The model loaded before the one loading now.
@@ -173,6 +175,7 @@ impl AttnApp {
             patch_at_launch: launch.patch,
             pin_at_launch: launch.pin,
             refused: None,
+            selection_at_launch: launch.selection.is_some(),
             norms_asked_at: None,
             last_loaded: None,
             lesson_attributed: None,

@@ -68,6 +68,7 @@ pub fn run(args: &OverlayArgs) -> anyhow::Result<()> {
         (Some(format), _) => format,
         (None, Some("svg")) => OverlayFormat::Svg,
         (None, Some("png")) => OverlayFormat::Png,
+        (None, _) if output.as_os_str() == "-" => OverlayFormat::Svg,
         _ => bail!(
             "which format? {} names none: give --format svg|png, or an -o ending in .svg or .png",
             output.display()
@@ -140,14 +141,11 @@ pub fn run(args: &OverlayArgs) -> anyhow::Result<()> {
             "the text is {n} tokens: every line of more than {ALL_LINES_UP_TO} would cover the picture; give --query P or --key P to draw one token's, or a shorter text"
         );
     }
-    let faintest = export::faintest_weight(focus.is_some(), args.log_colours);
-    let lines = overlay_lines(
-        &analysis.attentions,
-        args.layer,
-        &heads,
-        args.threshold.max(faintest),
-        focus,
-    );
+    // Weights too faint to show are left out too, and the picture says so.
+    let threshold = args
+        .threshold
+        .max(export::faintest_weight(focus.is_some(), args.log_colours));
+    let lines = overlay_lines(&analysis.attentions, args.layer, &heads, threshold, focus);
     let tokens: Vec<String> = analysis.tokens.iter().map(|t| t.display.clone()).collect();
     let svg = export::overlay_svg(&OverlayPicture {
         model: engine.name(),
@@ -156,7 +154,8 @@ pub fn run(args: &OverlayArgs) -> anyhow::Result<()> {
         n_head: info.n_head,
         heads: &heads,
         lines: &lines,
-        threshold: args.threshold,
+        threshold,
+        knocked_out: String::new(),
         focus,
         log_scale: args.log_colours,
     });
@@ -178,7 +177,7 @@ pub fn run(args: &OverlayArgs) -> anyhow::Result<()> {
         heads.len(),
         info.n_head,
         crate::format::count(lines.len(), "line", "lines"),
-        args.threshold
+        threshold
     );
     Ok(())
 }

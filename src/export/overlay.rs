@@ -116,8 +116,10 @@ pub struct OverlayPicture<'a> {
     pub heads: &'a [usize],
     /// The lines, as [`crate::graph::overlay::overlay_lines`] gives them (lightest first).
     pub lines: &'a [OverlayLine],
-    /// Weights under it were left out.
+    /// Weights under it were left out (the threshold asked for, or the faintest weight that shows, if higher).
     pub threshold: f32,
+    /// The heads knocked out of the run, as "0.3, 1.2" (empty: none).
+    pub knocked_out: String,
     /// The token whose lines alone are drawn, if any.
     pub focus: Option<Focus>,
     /// Opacity on a log scale from 0.001 to 1.
@@ -156,9 +158,14 @@ pub fn overlay_svg(p: &OverlayPicture<'_>) -> String {
         None => String::new(),
     };
     let caption = format!(
-        "a line from query i (left) to key j (right) in its head's colour, as opaque as A[i][j]{}; weights under {} left out{whose}",
+        "a line from query i (left) to key j (right) in its head's colour, as opaque as A[i][j]{}; weights under {} left out{whose}{}",
         if p.log_scale { " (log scale)" } else { "" },
-        p.threshold
+        p.threshold,
+        if p.knocked_out.is_empty() {
+            String::new()
+        } else {
+            format!("; heads {} knocked out", p.knocked_out)
+        }
     );
     let width = 20.0 + 2.0 * LABELS + LINES;
     let height = TOP + ROW * n as f64 + 16.0;
@@ -166,7 +173,8 @@ pub fn overlay_svg(p: &OverlayPicture<'_>) -> String {
     // the drawing centred on it.
     let page = width
         .max(20.0 + 9.0 * title.chars().count() as f64)
-        .max(20.0 + 6.0 * caption.chars().count() as f64);
+        .max(20.0 + 6.0 * caption.chars().count() as f64)
+        .max(20.0 + 44.0 * p.heads.len() as f64);
     let x0 = (page - width) / 2.0;
     let mut s = svg_start(page, height, &title, &caption);
     // The heads' legend.

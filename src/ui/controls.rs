@@ -349,16 +349,17 @@ impl Applies {
         match view {
             // The Lesson's figures include the graph and the Markov panel.
             View::Graph | View::Markov | View::Lesson => all,
-            View::Matrix | View::Heads => Self {
+            // The head grid beside these views draws with what an edge weighs and the log colours.
+            View::Matrix | View::Heads | View::Compare | View::Layers => Self {
                 weight: true,
                 ..none
             },
             View::Overlay => Self {
                 threshold: true,
+                weight: true,
                 ..none
             },
-            View::Compare => none,
-            View::Layers | View::Perplexity => Self { log: false, ..none },
+            View::Perplexity => Self { log: false, ..none },
         }
     }
 }

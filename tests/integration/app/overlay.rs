@@ -274,10 +274,11 @@ fn the_overlay_command_draws_transformers_weights_above_the_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let model = hub_model().display().to_string();
     let overlay = |extra: &[&str], out: &std::path::Path| {
-        let mut args = vec![
-            "overlay", "--model", &model, "--text", TEXT, "--bos", "--layer", "1",
-        ];
+        let mut args = vec!["overlay", "--model", &model, "--text", TEXT, "--bos"];
         args.extend_from_slice(extra);
+        if !extra.contains(&"--layer") {
+            args.extend(["--layer", "1"]);
+        }
         if !extra.contains(&"--threshold") {
             args.extend(["--threshold", "0.05"]);
         }
@@ -314,6 +315,34 @@ fn the_overlay_command_draws_transformers_weights_above_the_threshold() {
         &reference_lines(&case, 1, &[0, 1, 2, 3], 0.05, Some(9)),
         "query 9",
     );
+    // Who looks at one key, every head.
+    let svg_path = dir.path().join("key.svg");
+    let out = overlay(&["--key", "3"], &svg_path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: BTreeMap<_, _> = reference_lines(&case, 1, &[0, 1, 2, 3], 0.05, None)
+        .into_iter()
+        .filter(|((_, _, k), _)| *k == 3)
+        .collect();
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_same_lines(&svg_lines(&svg), &want, "key 3");
+    // To stdout: SVG without --format.
+    let stdout = std::path::Path::new("-");
+    let out = overlay(&["--heads", "0,2"], stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = String::from_utf8(out.stdout).unwrap();
+    assert_same_lines(
+        &svg_lines(&svg),
+        &reference_lines(&case, 1, &[0, 2], 0.05, None),
+        "stdout",
+    );
     // PNG.
     let png = dir.path().join("o.png");
     let out = overlay(&[], &png);
@@ -327,6 +356,7 @@ fn the_overlay_command_draws_transformers_weights_above_the_threshold() {
     let bad = dir.path().join("bad.svg");
     for (extra, says) in [
         (&["--heads", "4"][..], "head 4 does not exist"),
+        (&["--layer", "3"], "layer 3 does not exist"),
         (&["--query", "99"], "token 99 is past the text"),
         (
             &["--threshold", "2"],
@@ -376,7 +406,7 @@ fn the_export_menu_saves_the_overlay_as_shown() {
     assert!(
         svg.contains("layer 1: h0, h2, h3 of its 4 heads"),
         "{}",
-        &svg[..400]
+        svg.chars().take(400).collect::<String>()
     );
     assert_same_lines(
         &svg_lines(&svg),
