@@ -47,12 +47,26 @@ pub fn token(text: &str) -> String {
     crate::model::tokenizer::visible_whitespace(text)
 }
 
-/// `text` cut to at most `max` characters (at least 2), its last one "…" when cut.
+/// `text` cut to at most `max` columns of display width (at least 2; a Chinese character takes two), its last
+/// one "…" when cut; at least one character of it is kept.
 pub fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    use unicode_width::UnicodeWidthChar;
+    if unicode_width::UnicodeWidthStr::width(text) <= max {
         return text.to_string();
     }
-    text.chars().take(max.max(2) - 1).chain(['…']).collect()
+    let room = max.max(2) - 1;
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let width = c.width().unwrap_or(0);
+        if used + width > room && !cut.is_empty() {
+            break;
+        }
+        cut.push(c);
+        used += width;
+    }
+    cut.push('…');
+    cut
 }
 
 /// `n` and its noun, singular for one: "1 window", "3 windows".
@@ -120,6 +134,9 @@ mod tests {
         assert_eq!(shorten("tennis", 6), "tennis");
         assert_eq!(shorten("tennis", 4), "ten…");
         assert_eq!(shorten("␣tennis", 1), "␣…");
+        // Two columns a Chinese character: 5 of them and "…" in 12 columns.
+        assert_eq!(shorten("我愛網球我愛網球", 12), "我愛網球我…");
+        assert_eq!(shorten("我愛網球", 8), "我愛網球");
     }
 
     #[test]
