@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use super::args::{BosArgs, EffectFormat, ModelArgs, TextArgs};
-use crate::format::{percent, shorten, token};
+use crate::format::{percent, shorten, token, whole_percent};
 use crate::model::lens::{lens, Lens};
 use crate::model::HeadSet;
 
@@ -80,7 +80,7 @@ fn table(lens: &Lens) -> String {
             // Every row has a cell per token.
             let cell = &row[position];
             let top = cell.top_k.first().map_or_else(String::new, |g| {
-                format!("{} {:.2}", shorten(&token(&g.text), 8), g.prob)
+                format!("{} {}", shorten(&token(&g.text), 8), whole_percent(g.prob))
             });
             let _ = write!(s, " {}", crate::format::pad(&top, 14));
             if let Some(lp) = cell.next_logprob {

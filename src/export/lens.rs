@@ -71,7 +71,11 @@ pub fn lens_svg(lens: &Lens, shade: LensShade, title: &str, caption: &str) -> St
                 "black"
             };
             let text = top.map_or_else(String::new, |g| {
-                format!("{} {:.2}", shorten(&token(&g.text), 9), g.prob)
+                format!(
+                    "{} {}",
+                    shorten(&token(&g.text), 9),
+                    crate::format::whole_percent(g.prob)
+                )
             });
             let _ = writeln!(
                 s,
@@ -151,7 +155,7 @@ mod tests {
                 4 + 21,
                 "four cells and the legend"
             );
-            assert!(svg.contains("␣&lt;a&amp;b&gt; 0.25"), "{svg}");
+            assert!(svg.contains("␣&lt;a&amp;b&gt; 25%"), "{svg}");
             assert!(svg.contains(">output<") && svg.contains(">embed<"));
             assert!(svg.contains("title &amp; more"));
             // The last position has no next token: grey when coloured by it.

@@ -263,10 +263,17 @@ fn grid(
                                 crate::model::lens::row_name(layer, layers)
                             ));
                             for g in &c.top_k {
-                                ui.monospace(format!("{} {:.3}", token(&g.text), g.prob));
+                                ui.monospace(format!(
+                                    "{} {}",
+                                    token(&g.text),
+                                    crate::format::percent(g.prob.ln())
+                                ));
                             }
                             if let Some(lp) = c.next_logprob {
-                                ui.label(format!("actual next token: p {:.3}", lp.exp()));
+                                ui.label(format!(
+                                    "actual next token: p {}",
+                                    crate::format::percent(lp)
+                                ));
                             }
                             ui.label(format!("entropy {:.2} bits", c.entropy_bits));
                         });
