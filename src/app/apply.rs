@@ -83,6 +83,7 @@ impl AttnApp {
                     self.settings.view = View::Graph;
                 }
             }
+            Command::ShowView(view) => self.settings.view = view,
             Command::ProbeBadges(from_probe) => {
                 if !from_probe || self.session.probe_scores().is_some() {
                     self.view.badges_from_probe = from_probe;

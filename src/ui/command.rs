@@ -155,6 +155,8 @@ pub enum Command {
     ExportEffects(EffectExport),
     /// Show only these queries (first, last) in the graph; `None` for all.
     TokenWindow(Option<(usize, usize)>),
+    /// Switch to this view.
+    ShowView(super::settings::View),
     /// Show this step of the lesson (from 0).
     LessonStep(usize),
     /// Teach in this language.

@@ -489,3 +489,21 @@ fn each_view_shows_the_pruning_controls_it_uses() {
         }
     }
 }
+
+#[test]
+fn a_long_texts_graph_offers_the_overlay() {
+    use attngraph::ui::settings::View;
+    // Over 48 tokens (the fixture reads up to 64), the graph's token window comes with a way to the Overlay.
+    let text = "one two three four five six seven eight nine ten ".repeat(5);
+    let mut h = harness(&hub_model(), &text, None);
+    settle(&mut h);
+    let n = h.state().session.analysis().unwrap().tokens.len();
+    assert!((49..=64).contains(&n), "{n} tokens");
+    h.get_by_label("Overlay ▸").click();
+    h.step();
+    assert_eq!(h.state().settings.view, View::Overlay);
+    // A short text has no such button.
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    assert!(h.query_by_label("Overlay ▸").is_none());
+}

@@ -133,6 +133,18 @@ pub fn graph_panel_ui(
                 ));
             }
             ui.weak(format!("of {n}"));
+            // Arcs of this many tokens crowd one line: the Overlay gives each token a row.
+            if ui
+                .small_button("Overlay ▸")
+                .on_hover_text(
+                    "A long text reads better in the Overlay view: each token on a row of its own, every head of the layer at once (hover or pin a token for its lines)",
+                )
+                .clicked()
+            {
+                command = Some(super::command::Command::ShowView(
+                    super::settings::View::Overlay,
+                ));
+            }
             if window.is_some() {
                 ui.weak(
                     "· the tokens before them sit faded on the left; exports hold the whole text",
