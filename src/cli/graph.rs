@@ -354,14 +354,25 @@ pub fn heads(
                 None => heads::DEFAULT_PROBE_LEN.min(most),
             };
             let scores = heads::probe_scores(&engine, probe, ex)?;
-            return print_head_scores(&scores, json);
+            let on = format!(
+                "{}: scored on the induction probe, BOS then a random sequence of {probe} tokens said twice (--text T scores a text instead)",
+                engine.name()
+            );
+            return print_head_scores(&scores, json, &on);
         }
     };
     let scores = heads::score_heads(&attentions, &ids, ex);
-    print_head_scores(&scores, json)
+    let on = format!(
+        "{}: scored on the text, {}{}",
+        engine.name(),
+        crate::format::count(ids.len(), "token", "tokens"),
+        if bos { " with BOS first" } else { "" }
+    );
+    print_head_scores(&scores, json, &on)
 }
 
-fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result<()> {
+/// The scores as JSON, or as a table under `on`, the line that says what they were scored on.
+fn print_head_scores(scores: &[heads::HeadScores], json: bool, on: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
         /// A head's scores with the type its badge names.
@@ -385,6 +396,7 @@ fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result
     // The copying kinds' own shares (dup. own, ind. own) weigh them for the type; "-" where too few rows have
     // a target of their own.
     let share = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s:.3}"));
+    writeln!(out, "{on}\n")?;
     writeln!(
         out,
         "{:>5} {:>4}  {:>8} {:>9} {:>9} {:>6} {:>6}  {:>8} {:>8}  type",
@@ -411,7 +423,8 @@ fn print_head_scores(scores: &[heads::HeadScores], json: bool) -> anyhow::Result
             s.self_attention,
             share(s.duplicate_share),
             share(s.induction_share),
-            s.badge(heads::TYPE_MIN).unwrap_or("")
+            // A head no kind describes: said, not left blank.
+            s.badge(heads::TYPE_MIN).unwrap_or("—")
         )?;
     }
     // Every head of one text shares its chance scores.
