@@ -47,18 +47,20 @@ pub fn token(text: &str) -> String {
     crate::model::tokenizer::visible_whitespace(text)
 }
 
-/// `text` cut to at most `max` columns of display width (at least 2; a Chinese character takes two), its last
-/// one "…" when cut; at least one character of it is kept.
+/// `text` cut to at most `max` columns of display width (at least 2; a Chinese character takes two, a control
+/// character one), its last one "…" when cut; at least one character of it is kept, so a wide first character
+/// and "…" may take 3.
 pub fn shorten(text: &str, max: usize) -> String {
-    use unicode_width::UnicodeWidthChar;
-    if unicode_width::UnicodeWidthStr::width(text) <= max {
+    // One measure for the fit and the cut: a control character (a newline in a pasted text) takes a column.
+    let width = |c: char| unicode_width::UnicodeWidthChar::width(c).unwrap_or(1);
+    if text.chars().map(width).sum::<usize>() <= max {
         return text.to_string();
     }
     let room = max.max(2) - 1;
     let mut cut = String::new();
     let mut used = 0;
     for c in text.chars() {
-        let width = c.width().unwrap_or(0);
+        let width = width(c);
         if used + width > room && !cut.is_empty() {
             break;
         }
@@ -137,6 +139,8 @@ mod tests {
         // Two columns a Chinese character: 5 of them and "…" in 12 columns.
         assert_eq!(shorten("我愛網球我愛網球", 12), "我愛網球我…");
         assert_eq!(shorten("我愛網球", 8), "我愛網球");
+        // A pasted text's newlines count, so it is cut as before.
+        assert_eq!(shorten("a\n\nb\nc", 3), "a\n…");
     }
 
     #[test]

@@ -432,7 +432,7 @@ fn print_head_scores(scores: &[heads::HeadScores], json: bool, on: &str) -> anyh
         writeln!(
             out,
             "\ntype: the kind whose score is at least {} (the copying kinds weighed by their own share where \
-             there is one); previous, sink and self also {:.0}% of the way from chance to 1, where chance is \
+             there is one; — where no kind is); previous, sink and self also {:.0}% of the way from chance to 1, where chance is \
              what a head spreading each row evenly scores here: previous {:.3}, sink {:.3}, self {:.3}",
             heads::TYPE_MIN,
             heads::LIFT_MIN * 100.0,

@@ -105,7 +105,7 @@ pub fn lens_svg(lens: &Lens, shade: LensShade, title: &str, caption: &str) -> St
     }
     let _ = writeln!(
         s,
-        r#"<text x="184" y="{}" font-size="10">0 … 1 (√ scale) · {what}</text>"#,
+        r#"<text x="184" y="{}" font-size="10">0 … 100 % (√ scale) · {what}</text>"#,
         legend_y + 9.0
     );
     s.push_str("</svg>\n");

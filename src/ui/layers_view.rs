@@ -87,7 +87,7 @@ pub fn layers_ui(ui: &mut egui::Ui, p: LayersPanel<'_>) -> Vec<Command> {
                 heat(t),
             );
         }
-        ui.small("p 0 … 1 (√ scale)");
+        ui.small("p 0 … 100 % (√ scale)");
         ui.separator();
         ui.label("save");
         if ui
@@ -249,7 +249,11 @@ fn grid(
                             rect.center(),
                             egui::Align2::CENTER_CENTER,
                             if columns.with_prob {
-                                format!("{} {:.2}", shorten(&token(&top.text), columns.token_chars), top.prob)
+                                format!(
+                                    "{} {}",
+                                    shorten(&token(&top.text), columns.token_chars),
+                                    crate::format::whole_percent(top.prob)
+                                )
                             } else {
                                 shorten(&token(&top.text), columns.token_chars)
                             },
@@ -294,7 +298,7 @@ struct Columns {
     font_size: f32,
     /// Characters of the top guess, ellipsis included.
     token_chars: usize,
-    /// The guess's probability after it (" 0.97"); in a narrow column the colour and the hover give it, and
+    /// The guess's probability after it (" 97%"); in a narrow column the colour and the hover give it, and
     /// the token has the room.
     with_prob: bool,
 }

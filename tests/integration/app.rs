@@ -505,5 +505,12 @@ fn a_long_texts_graph_offers_the_overlay() {
     // A short text has no such button.
     let mut h = harness(&hub_model(), "I love tennis.", None);
     settle(&mut h);
+    h.get_by_label_contains("edges of 5 tokens");
+    assert!(h.query_by_label("Overlay ▸").is_none());
+    // Nor does the Markov view, which draws the same graph.
+    let mut h = harness(&hub_model(), &text, None);
+    h.state_mut().settings.view = View::Markov;
+    settle(&mut h);
+    h.get_by_label_contains(&format!("edges of {n} tokens"));
     assert!(h.query_by_label("Overlay ▸").is_none());
 }

@@ -218,6 +218,24 @@ fn the_probe_scores_of_the_demo_model_equal_numpy() {
     );
     assert_success(&out);
     assert_scores_equal(&out.stdout, want);
+    // The table says what it scored, and every head's row ends in a type or "—", never blank.
+    let table = run_cli(&["heads", "--model", "demo"], &[("HOME", home.path())]);
+    assert_success(&table);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with("demo: scored on the induction probe"),
+        "{table}"
+    );
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<usize>().is_ok())
+        })
+        .collect();
+    assert_eq!(rows.len(), 9 * 4, "{table}");
+    assert!(rows.iter().all(|r| !r.ends_with(' ')), "{table}");
     // Every head of the 9 × 4 grid the model card and the README describe.
     let config: Value = serde_json::from_str(attngraph::model::demo::CONFIG).unwrap();
     assert_eq!(

@@ -88,8 +88,7 @@ pub(super) fn graph_ui(ui: &mut egui::Ui, b: &mut Body<'_>) -> Option<Command> {
         ui,
         &mut shown.graph,
         &shown.snapshot,
-        b.settings.layout,
-        b.settings.log_scale,
+        b.settings,
         focus,
         window,
     )

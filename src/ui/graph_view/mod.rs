@@ -109,12 +109,12 @@ pub fn graph_panel_ui(
     ui: &mut egui::Ui,
     graph: &mut ViewGraph,
     snapshot: &crate::export::Snapshot,
-    layout: super::settings::GraphLayout,
-    log_scale: bool,
+    settings: &super::settings::Settings,
     focus: (Option<usize>, Option<usize>),
     window: Option<(usize, usize)>,
 ) -> Option<super::command::Command> {
-    use super::settings::GraphLayout;
+    use super::settings::{GraphLayout, View};
+    let (layout, log_scale) = (settings.layout, settings.log_scale);
     let mut command = None;
     let n = snapshot.graph.token_count();
     if n > AUTO_TOP_K_ABOVE {
@@ -133,11 +133,13 @@ pub fn graph_panel_ui(
                 ));
             }
             ui.weak(format!("of {n}"));
-            // Arcs of this many tokens crowd one line: the Overlay gives each token a row.
-            if ui
-                .small_button("Overlay ▸")
+            // Arcs of this many tokens crowd one line: the Overlay gives each token a row. Offered in the Graph
+            // view only: the Markov view and the lesson draw this graph too.
+            if settings.view == View::Graph
+                && ui
+                    .small_button("Overlay ▸")
                 .on_hover_text(
-                    "A long text reads better in the Overlay view: each token on a row of its own, every head of the layer at once (hover or pin a token for its lines)",
+                    "A long text reads better in the Overlay view: each token on a row of its own, every head of the layer at once",
                 )
                 .clicked()
             {
