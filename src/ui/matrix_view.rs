@@ -135,10 +135,15 @@ pub fn matrix_ui(
     let token_band = (side_under(NUMBER_BAND) / window.span >= TOKEN_CELL).then(|| {
         (0..n)
             .filter_map(|j| graph.token(j))
-            .map(|t| super::shorten(&t.text, COLUMN_CHARS).chars().count())
+            // Columns of display width: a Chinese character takes two, about an em.
+            .map(|t| {
+                unicode_width::UnicodeWidthStr::width(
+                    super::shorten(&t.text, COLUMN_CHARS).as_str(),
+                )
+            })
             .max()
-            .map_or(NUMBER_BAND, |chars| {
-                (chars as f32 * label_font(f32::MAX).size * 0.62 + 8.0).max(NUMBER_BAND)
+            .map_or(NUMBER_BAND, |columns| {
+                (columns as f32 * label_font(f32::MAX).size * 0.62 + 8.0).max(NUMBER_BAND)
             })
     });
     let token_band = token_band.filter(|&band| side_under(band) / window.span >= TOKEN_CELL);
