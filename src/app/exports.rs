@@ -134,14 +134,8 @@ impl Exports {
         render: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
         ctx: &egui::Context,
     ) -> Notice {
-        self.write_with(
-            name,
-            move |file| {
-                let bytes = render().map_err(std::io::Error::other)?;
-                std::io::Write::write_all(file, &bytes)
-            },
-            ctx,
-        )
+        let path = self.dir.join(name);
+        self.write_file_at(path, render, ctx)
     }
 
     /// Writes `name` in the quick-export folder with `write`, on a thread of its own, through a temporary file

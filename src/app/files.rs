@@ -164,7 +164,7 @@ impl AttnApp {
 impl AttnApp {
     /// Writes the Overlay view as shown (its heads, the threshold, log colours and the pinned query) as SVG.
     fn export_overlay(&mut self, path: PathBuf, ctx: &egui::Context) -> Notice {
-        use crate::graph::overlay::{overlay_lines, Focus, ALL_LINES_UP_TO};
+        use crate::graph::overlay::{Focus, ALL_LINES_UP_TO};
         let Some(analysis) = self.session.analysis().cloned() else {
             return Notice::failed("nothing to export yet: the text is still being read");
         };
@@ -191,26 +191,10 @@ impl AttnApp {
         self.exports.write_file_at(
             path,
             move || {
-                let att = &analysis.attentions;
-                // Weights too faint to show are left out too, and the picture says so.
-                let threshold =
-                    threshold.max(crate::export::faintest_weight(focus.is_some(), log_scale));
-                let lines = overlay_lines(att, layer, &heads, threshold, focus);
-                let tokens: Vec<String> =
-                    analysis.tokens.iter().map(|t| t.display.clone()).collect();
-                Ok(crate::export::overlay_svg(&crate::export::OverlayPicture {
-                    model: &model,
-                    tokens: &tokens,
-                    layer,
-                    n_head: att.n_head(),
-                    heads: &heads,
-                    lines: &lines,
-                    threshold,
-                    knocked_out: analysis.ablated.to_string(),
-                    focus,
-                    log_scale,
-                })
-                .into_bytes())
+                let drawn = crate::export::draw_overlay(
+                    &analysis, &model, layer, &heads, threshold, focus, log_scale,
+                );
+                Ok(drawn.svg.into_bytes())
             },
             ctx,
         )

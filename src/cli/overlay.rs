@@ -6,8 +6,8 @@ use std::io::Write;
 use anyhow::{bail, Context};
 
 use super::args::{BosArgs, ModelArgs, TextArgs};
-use crate::export::{self, OverlayPicture};
-use crate::graph::overlay::{overlay_lines, Focus, ALL_LINES_UP_TO};
+use crate::export;
+use crate::graph::overlay::{Focus, ALL_LINES_UP_TO};
 use crate::model::{AnalyzeOptions, KeepScores};
 
 /// What `overlay` writes.
@@ -141,24 +141,16 @@ pub fn run(args: &OverlayArgs) -> anyhow::Result<()> {
             "the text is {n} tokens: every line of more than {ALL_LINES_UP_TO} would cover the picture; give --query P or --key P to draw one token's, or a shorter text"
         );
     }
-    // Weights too faint to show are left out too, and the picture says so.
-    let threshold = args
-        .threshold
-        .max(export::faintest_weight(focus.is_some(), args.log_colours));
-    let lines = overlay_lines(&analysis.attentions, args.layer, &heads, threshold, focus);
-    let tokens: Vec<String> = analysis.tokens.iter().map(|t| t.display.clone()).collect();
-    let svg = export::overlay_svg(&OverlayPicture {
-        model: engine.name(),
-        tokens: &tokens,
-        layer: args.layer,
-        n_head: info.n_head,
-        heads: &heads,
-        lines: &lines,
-        threshold,
-        knocked_out: String::new(),
+    let drawn = export::draw_overlay(
+        &analysis,
+        engine.name(),
+        args.layer,
+        &heads,
+        args.threshold,
         focus,
-        log_scale: args.log_colours,
-    });
+        args.log_colours,
+    );
+    let svg = drawn.svg;
     if to_stdout {
         std::io::stdout().lock().write_all(svg.as_bytes())?;
         return Ok(());
@@ -176,8 +168,8 @@ pub fn run(args: &OverlayArgs) -> anyhow::Result<()> {
         args.layer,
         heads.len(),
         info.n_head,
-        crate::format::count(lines.len(), "line", "lines"),
-        threshold
+        crate::format::count(drawn.lines, "line", "lines"),
+        drawn.threshold
     );
     Ok(())
 }

@@ -31,7 +31,10 @@ pub use layout::{
 };
 pub use lens::{lens_svg, LensShade};
 pub use npz::{write_analysis, NpzError};
-pub use overlay::{faintest_weight, head_rgb, intensity, line_alpha, overlay_svg, OverlayPicture};
+pub use overlay::{
+    draw_overlay, faintest_weight, head_rgb, intensity, line_alpha, overlay_svg, DrawnOverlay,
+    OverlayPicture,
+};
 pub use patching::patching_svg;
 pub use png::{svg_to_png, system_fonts, to_png, PngError};
 pub use scoring::per_token_csv;

@@ -240,6 +240,54 @@ pub fn overlay_svg(p: &OverlayPicture<'_>) -> String {
     s
 }
 
+/// An Overlay of an analysis drawn: the SVG, how many lines it has, and the cut it applied.
+pub struct DrawnOverlay {
+    /// The SVG document.
+    pub svg: String,
+    /// Lines drawn.
+    pub lines: usize,
+    /// Weights under this were left out: the threshold asked for, or the faintest that shows, if higher.
+    pub threshold: f32,
+}
+
+/// Draws `layer` of `analysis` as the Overlay view does: the lines of `heads` at or above `threshold` (weights
+/// too faint to show are left out too, and the caption says so), `focus`'s alone if given. The command line
+/// and the window's export both draw through here.
+///
+/// # Panics
+/// If the layer, a head or the focused token is past the analysis (a bug: callers check them).
+pub fn draw_overlay(
+    analysis: &crate::model::Analysis,
+    model: &str,
+    layer: usize,
+    heads: &[usize],
+    threshold: f32,
+    focus: Option<Focus>,
+    log_scale: bool,
+) -> DrawnOverlay {
+    let att = &analysis.attentions;
+    let threshold = threshold.max(faintest_weight(focus.is_some(), log_scale));
+    let lines = crate::graph::overlay::overlay_lines(att, layer, heads, threshold, focus);
+    let tokens: Vec<String> = analysis.tokens.iter().map(|t| t.display.clone()).collect();
+    let svg = overlay_svg(&OverlayPicture {
+        model,
+        tokens: &tokens,
+        layer,
+        n_head: att.n_head(),
+        heads,
+        lines: &lines,
+        threshold,
+        knocked_out: analysis.ablated.to_string(),
+        focus,
+        log_scale,
+    });
+    DrawnOverlay {
+        svg,
+        lines: lines.len(),
+        threshold,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use egui::{Color32, Vec2};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, PlotPoints};
 
 mod difference;
 mod matrices;
@@ -252,29 +252,11 @@ fn heads_ui(ui: &mut egui::Ui, p: &ComparePanel<'_>, other: Selection) -> Vec<Co
 fn perplexity_plot(ui: &mut egui::Ui, a: &Analysis, b: &Analysis) {
     ui.strong("running perplexity of both texts");
     // The main panel's log axis: the two curves often differ by a factor, and a linear axis labelled only 0.
-    use crate::ui::token_panel::{curve, decades, short_perplexity};
-    Plot::new("compare_perplexity")
-        .height(150.0)
+    use crate::ui::token_panel::{curve, running_perplexity_plot};
+    running_perplexity_plot("compare_perplexity", 150.0)
         .legend(Legend::default())
-        .x_axis_label("token")
-        .y_axis_label("PPL_t (log)")
-        .y_grid_spacer(decades)
-        .y_axis_formatter(|mark, _| short_perplexity(10f64.powf(mark.value)))
-        .label_formatter(|hover| match hover {
-            egui_plot::HoverPosition::NearDataPoint {
-                plot_name,
-                position,
-                ..
-            } => Some(format!(
-                "{plot_name}\ntoken {:.0}: PPL_t {:.2}",
-                position.x,
-                10f64.powf(position.y)
-            )),
-            egui_plot::HoverPosition::Elsewhere { .. } => None,
-        })
         .allow_drag(false)
         .allow_zoom(false)
-        .allow_scroll(false)
         .show(ui, |plot| {
             plot.line(Line::new("A", PlotPoints::from(curve(a))));
             plot.line(Line::new("B", PlotPoints::from(curve(b))));

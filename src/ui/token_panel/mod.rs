@@ -17,6 +17,30 @@ use crate::model::Analysis;
 const CURVE: Color32 = Color32::from_rgb(86, 145, 220);
 const BASELINE: Color32 = Color32::from_gray(150);
 
+/// A plot of running perplexities ([`curve`]'s points) on a log axis labelled in plain numbers, each point's
+/// token and PPL_t on hover; the probability panel's and the Compare view's.
+pub(crate) fn running_perplexity_plot(id: &str, height: f32) -> Plot<'static> {
+    Plot::new(id)
+        .height(height)
+        .x_axis_label("token")
+        .y_axis_label("PPL_t (log)")
+        .y_grid_spacer(decades)
+        .y_axis_formatter(|mark, _| short_perplexity(10f64.powf(mark.value)))
+        .label_formatter(|hover| match hover {
+            egui_plot::HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => Some(format!(
+                "{plot_name}\ntoken {:.0}: PPL_t {:.2}",
+                position.x,
+                10f64.powf(position.y)
+            )),
+            egui_plot::HoverPosition::Elsewhere { .. } => None,
+        })
+        .allow_scroll(false)
+}
+
 /// The running perplexity of each scored token, as (position, log₁₀ PPL_t): the plot's y axis is logarithmic,
 /// since the first few tokens' perplexity can be 10,000 and the rest of a long text's under 100.
 pub(crate) fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
@@ -35,7 +59,7 @@ pub(crate) fn curve(analysis: &Analysis) -> Vec<[f64; 2]> {
 /// Grid lines of a log₁₀ axis: every decade (the thickest); within each, 2× and 5× when at most three decades are
 /// in view, every multiple (2×, 3×, … 9×) when at most one is, and every tenth (1.1×, 1.2×, …) within a factor of
 /// two, so that a curve that stays near one value still has numbers beside it.
-pub(crate) fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     let (low, high) = input.bounds;
     if !(low.is_finite() && high.is_finite()) || high <= low {
         return Vec::new();
@@ -73,7 +97,7 @@ pub(crate) fn decades(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
 }
 
 /// A perplexity for the axis: 1, 2.5, 20, 500, 1.5k, 2k, 10k, 3M.
-pub(crate) fn short_perplexity(value: f64) -> String {
+fn short_perplexity(value: f64) -> String {
     // Below 10 of a unit, a tenth where there is one: 1.5k, not 2k.
     let short = |v: f64| {
         if v >= 10.0 || (v - v.round()).abs() < 1e-6 {
@@ -128,25 +152,7 @@ pub fn token_panel_ui(
         ));
     }
     let points = curve(analysis);
-    let plot = Plot::new("running_perplexity")
-        .height(140.0)
-        .x_axis_label("token")
-        .y_axis_label("PPL_t (log)")
-        .y_grid_spacer(decades)
-        .y_axis_formatter(|mark, _| short_perplexity(10f64.powf(mark.value)))
-        .label_formatter(|hover| match hover {
-            egui_plot::HoverPosition::NearDataPoint {
-                plot_name,
-                position,
-                ..
-            } => Some(format!(
-                "{plot_name}\ntoken {:.0}: PPL_t {:.2}",
-                position.x,
-                10f64.powf(position.y)
-            )),
-            egui_plot::HoverPosition::Elsewhere { .. } => None,
-        })
-        .allow_scroll(false);
+    let plot = running_perplexity_plot("running_perplexity", 140.0);
     if baseline.is_some() {
         // The legend above the plot, not in it: a knocked-out curve climbs into any corner.
         ui.horizontal(|ui| {
