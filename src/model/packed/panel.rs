@@ -38,16 +38,29 @@ impl PackedLinear {
             let kc = block.min(k - k0);
             let mut r = rows.start;
             while r < rows.end {
-                // The block after this one in memory (the next along k, or the next panel's first) comes from
-                // memory too: the tiles after the first fetch it into L2, each its share of its 2·kc lines.
+                // The blocks after this one in memory (along k, then on into the next panel) come from memory
+                // too: the tiles after the first fetch one of them into L2, each its share of its 2·kc lines
+                // (at most one a step), the next block at once where a block has many tiles or their shares
+                // fill half their steps or more, the one after it spread over their steps where it has few
+                // (`tile::FEW_TILES`).
                 let j = (r - rows.start) / tall;
-                let next = if j >= 1 && tiles >= 2 {
+                let fetch = if j >= 1 && tiles >= 2 {
                     let total = 2 * kc;
                     let share = total.div_ceil(tiles - 1).min(kc);
                     let first = (j - 1) * share;
-                    (first, share.min(total.saturating_sub(first)))
+                    let lines = share.min(total.saturating_sub(first));
+                    let (ahead, every) = match kc / share {
+                        every if every >= 2 && tiles <= tile::FEW_TILES => (2, every),
+                        _ => (1, 1),
+                    };
+                    tile::Fetch {
+                        first,
+                        lines,
+                        ahead,
+                        every,
+                    }
                 } else {
-                    (0, 0)
+                    tile::Fetch::default()
                 };
                 let (y, ldy, room) = out.at(p, r);
                 let tile = tile::Tile {
@@ -61,7 +74,7 @@ impl PackedLinear {
                     bias: (k0 == 0).then_some(bias),
                     // The first row tile meets the block coming from memory; the later ones read it from L1.
                     stream: r == rows.start,
-                    next,
+                    fetch,
                     alone: tiles == 1,
                     // What each pointer may reach, from it to the end of its buffer (for outputs written in heads,
                     // of its head): the tile checks its reads and writes against these in debug builds (the tests).

@@ -19,9 +19,8 @@ pub struct Tile {
     /// Whether the panel block comes from memory in this tile (the first row tile of a block): it then
     /// prefetches [`AHEAD`] steps ahead, into the rest of the block and on into the next.
     pub stream: bool,
-    /// Lines (16 values) of the block after this one in memory to fetch into L2, one a step: from the
-    /// first, so many.
-    pub next: (usize, usize),
+    /// The lines of a block to come that this tile fetches into L2 (none for the first row tile of a block).
+    pub fetch: Fetch,
     /// Whether this is its task's only row tile (a task of no more rows than a tile has: a short text, the
     /// last rows of a longer one, a generated token): no later tile fetches the next block into L2, so a
     /// streaming tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`] steps ahead into L1.
@@ -40,6 +39,25 @@ pub const AHEAD: usize = 32;
 /// Intel Xeon, family 6 model 167).
 pub const FAR: usize = 64;
 pub const NEAR: usize = 16;
+
+/// The share of a later block's lines (16 values each) that a row tile after the first of its block fetches
+/// into L2 while it multiplies: lines `first..first + lines` of the block `ahead` blocks after its own in memory
+/// (the next along k, or on into the next panel), one line every `every` steps.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fetch {
+    pub first: usize,
+    pub lines: usize,
+    pub ahead: usize,
+    pub every: usize,
+}
+
+/// Row tiles per block up to which the later tiles fetch two blocks ahead, spread over their steps (where their
+/// shares leave at least two steps a line); with more, they fetch the next block, their shares of it at once. With few tiles a block passes quickly (a text of 64
+/// tokens: six tiles, about 5 µs a block), too soon for the next block's lines to arrive if they are asked
+/// for one after another: spread evenly over the steps and two blocks ahead, a whole analysis of 64 tokens ran
+/// 5 % faster (Intel Xeon, family 6 model 167), while at 1,024 tokens (16 tiles) spreading them made it 1–2 %
+/// slower (docs/PERFORMANCE.md, step 23).
+pub const FEW_TILES: usize = 8;
 
 /// How many values each of a tile's pointers has from it to the end of what it may reach: its buffer, or for
 /// outputs written in heads, its head.
@@ -74,8 +92,8 @@ impl Tile {
 
 /// Runs `$step!(i)` for every step i of the block `$t` (a [`Tile`]) multiplies, with the prefetches its place in
 /// the task asks for: a lone streaming tile fetches [`FAR`] steps ahead into L2 and [`NEAR`] into L1, another
-/// streaming tile [`AHEAD`] steps into L1, and a later tile its share of the next block's lines into L2, one a
-/// step. Both register tiles walk a block so; a macro, not a function taking a closure, so that each step is
+/// streaming tile [`AHEAD`] steps into L1, and a later tile its share of a later block's lines into L2
+/// ([`Fetch`]). Both register tiles walk a block so; a macro, not a function taking a closure, so that each step is
 /// compiled inside the tile's own `#[target_feature]` function. Expands inside an `unsafe` function on x86-64.
 macro_rules! walk_block {
     ($t:expr, $step:ident) => {{
@@ -104,14 +122,37 @@ macro_rules! walk_block {
                 $step!(i);
             }
         } else {
-            let (first, lines) = t.next;
-            let base = t.w.wrapping_add(t.kc * nr + first * 16);
-            for i in 0..lines.min(t.kc) {
-                _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(i * 16).cast());
-                $step!(i);
-            }
-            for i in lines.min(t.kc)..t.kc {
-                $step!(i);
+            let f = t.fetch;
+            // As above: a prefetch never faults, and the addresses are formed with `wrapping_add`.
+            let base = t.w.wrapping_add(f.ahead * t.kc * nr + f.first * 16);
+            let lines = f.lines.min(t.kc);
+            // At most kc / lines steps a line, so that the steps of the spread loop below stay in the block.
+            let every = match lines {
+                0 => 1,
+                lines => f.every.min(t.kc / lines),
+            };
+            if every <= 1 {
+                for i in 0..lines {
+                    _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(i * 16).cast());
+                    $step!(i);
+                }
+                for i in lines..t.kc {
+                    $step!(i);
+                }
+            } else {
+                // every · lines ≤ kc (above), so i < kc at every step.
+                let mut i = 0;
+                for l in 0..lines {
+                    _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(l * 16).cast());
+                    for _ in 0..every {
+                        $step!(i);
+                        i += 1;
+                    }
+                }
+                while i < t.kc {
+                    $step!(i);
+                    i += 1;
+                }
             }
         }
     }};
