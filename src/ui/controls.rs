@@ -185,7 +185,7 @@ pub fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, c: Controls<'_>) 
             selection_ui(ui, &mut settings.selection, shape);
         }
         ui.separator();
-        pruning_ui(ui, settings);
+        pruning_ui(ui, settings, c.shape.map(|(_, _, tokens)| tokens));
         ui.separator();
         ui.menu_button("Export ▾", |ui| {
             commands.extend(export_menu_ui(
@@ -364,11 +364,24 @@ impl Applies {
     }
 }
 
+/// What top-k 0 means on a text of `tokens` tokens (`None`: no analysis yet): every edge, or on a long text
+/// with no mass limit the automatic [`crate::graph::AUTO_TOP_K`] ([`Pruning::shown`]).
+fn top_k_label(pruning: &Pruning, tokens: Option<usize>) -> String {
+    match pruning.top_k {
+        0 if tokens.is_some_and(|n| pruning.shown(n).1) => {
+            format!("top-k auto ({})", crate::graph::AUTO_TOP_K)
+        }
+        0 => "top-k all".to_string(),
+        k => format!("top-k {k}"),
+    }
+}
+
 /// The pruning row: the controls that change the view on screen; the rest, which shape the graph and every
-/// export, as one line that says what they are set to.
-fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
+/// export, as one line that says what they are set to. `tokens`: the analysis on screen's, once there is one.
+fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings, tokens: Option<usize>) {
     let applies = Applies::to(settings.view);
     let p: &mut Pruning = &mut settings.pruning;
+    let automatic = tokens.is_some_and(|n| p.shown(n).1);
     if applies.threshold {
         ui.add(
             egui::Slider::new(&mut p.threshold, 0.0..=1.0)
@@ -381,7 +394,8 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
         ui.add(
             egui::DragValue::new(&mut p.top_k)
                 .range(0..=64)
-                .custom_formatter(|k, _| match k as usize {
+                .custom_formatter(move |k, _| match k as usize {
+                    0 if automatic => format!("top-k auto ({})", crate::graph::AUTO_TOP_K),
                     0 => "top-k all".to_string(),
                     k => format!("top-k {k}"),
                 })
@@ -391,14 +405,18 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
                         .trim_start_matches("top-k")
                         .trim_start_matches(':')
                         .trim();
-                    if text == "all" {
+                    if text == "all" || text.starts_with("auto") {
                         Some(0.0)
                     } else {
                         text.parse().ok()
                     }
                 }),
         )
-        .on_hover_text("Keep each token's k strongest edges; all keeps every edge");
+        .on_hover_text(format!(
+            "Keep each token's k strongest edges; 0 keeps every edge, except above {} tokens with no mass limit, where each token keeps its {} strongest (auto)",
+            crate::graph::AUTO_TOP_K_ABOVE,
+            crate::graph::AUTO_TOP_K
+        ));
         ui.add(egui::Slider::new(&mut p.mass, 0.05..=1.0).text("mass"));
         ui.checkbox(&mut p.drop_first, "drop token 0")
             .on_hover_text(
@@ -414,10 +432,7 @@ fn pruning_ui(ui: &mut egui::Ui, settings: &mut Settings) {
         if !applies.threshold {
             set.push(format!("threshold {:.3}", p.threshold));
         }
-        set.push(match p.top_k {
-            0 => "top-k all".to_string(),
-            k => format!("top-k {k}"),
-        });
+        set.push(top_k_label(p, tokens));
         set.push(format!("mass {:.2}", p.mass));
         if p.drop_first {
             set.push("token 0 dropped".to_string());

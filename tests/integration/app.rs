@@ -491,6 +491,30 @@ fn each_view_shows_the_pruning_controls_it_uses() {
 }
 
 #[test]
+fn the_pruning_row_says_when_top_k_is_automatic() {
+    use attngraph::ui::settings::View;
+    // Over 48 tokens with top-k 0 and no mass limit, the graph keeps each token's 3 strongest edges: the
+    // control and the grey line say so rather than "all".
+    let text = "one two three four five six seven eight nine ten ".repeat(5);
+    let mut h = harness(&hub_model(), &text, None);
+    settle(&mut h);
+    assert!(h.state().session.analysis().unwrap().tokens.len() > 48);
+    h.get_by_value("top-k auto (3)");
+    assert!(h.query_by_value("top-k all").is_none());
+    h.state_mut().settings.view = View::Matrix;
+    settle(&mut h);
+    h.get_by_label_contains("graph: threshold 0.020, top-k auto (3)");
+    // A mass limit turns the automatic limit off.
+    h.state_mut().settings.pruning.mass = 0.9;
+    settle(&mut h);
+    h.get_by_label_contains("graph: threshold 0.020, top-k all, mass 0.90");
+    // So does a short text.
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    h.get_by_value("top-k all");
+}
+
+#[test]
 fn a_long_texts_graph_offers_the_overlay() {
     use attngraph::ui::settings::View;
     // Over 48 tokens (the fixture reads up to 64), the graph's token window comes with a way to the Overlay.
