@@ -185,14 +185,15 @@ pub(crate) fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
 
-/// Output formats of `ablate` and `attribute`.
+/// Output formats of `ablate`, `attribute`, `lens` and `patch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EffectFormat {
-    /// A table for people, biggest effects first.
+    /// A table for people (ablate and attribute: biggest effects first).
     Table,
     /// One JSON object for programs.
     Json,
-    /// CSV, one row per position (ablate), per head and position (`--all-heads`) or per part (attribute).
+    /// CSV: one row per position (ablate), per head and position (ablate --all-heads), per part (attribute),
+    /// per layer, position and guess (lens), or per patched head and per patched position (patch).
     Csv,
 }
 
