@@ -4,7 +4,9 @@
 
 Ablation: a pre-hook on each layer's `attn.c_proj` zeroes the ablated heads' columns of its input (each head's
 attention-weighted values), leaving `c_proj`'s bias and everything else as it was. Recent transformers releases
-ignore GPT-2's `head_mask`, so the hook is the way; the script checks that it changes the output.
+ignore GPT-2's `head_mask`, so the hook is the way; the script checks that it changes the output. Mean ablation
+puts in those columns, at every position, their mean over the text's positions in the intact model's run (a
+first pass with hooks that only record `c_proj`'s input), as TransformerLens users mean-ablate on one prompt.
 
 Attribution: hooks capture, at one position, each layer's `c_proj` input and MLP output and the input of
 `ln_f`; numpy then takes each head's values times its rows of `c_proj`'s weight, and scores every part c as
@@ -16,8 +18,10 @@ What it writes:
                                     with the first demo model's tokenizer (4,096 ids)
   tests/fixtures/attribution_reference.json
         for tiny-gpt2 (tests/fixtures), the demo model (assets/demo-model) and tiny-gpt2-odd:
-          ablate     ids, heads, the log-probabilities with and without them, and both perplexities
-          sweep      every head ablated alone: its perplexity and per-position change
+          ablate     ids, heads, the log-probabilities with and without them, and both perplexities; under
+                     `mean`, the same heads mean-ablated
+          sweep      every head ablated alone: its perplexity and per-position change; `mean_sweep`, every
+                     head mean-ablated alone
           attribute  position, target, logit, log-probability and every part's contribution
 
     python tools/make_attribution_reference.py
@@ -91,16 +95,33 @@ def head_dim(model):
     return model.config.n_embd // model.config.n_head
 
 
-def logprobs(model, ids, ablated):
-    """ln p(x_t | x_<t) per position (None at 0) with the heads in `ablated` ({layer: [heads]}) zeroed."""
+def head_means(model, ids):
+    """Each layer's `c_proj` input in the intact model, averaged over the positions: {layer: (n_embd,)}."""
+    means, hooks = {}, []
+    for layer in range(model.config.n_layer):
+
+        def record(_module, args, layer=layer):
+            means[layer] = args[0][0].double().mean(dim=0).float()
+
+        hooks.append(model.transformer.h[layer].attn.c_proj.register_forward_pre_hook(record))
+    with torch.no_grad():
+        model(torch.tensor([ids]))
+    for hook in hooks:
+        hook.remove()
+    return means
+
+
+def logprobs(model, ids, ablated, means=None):
+    """ln p(x_t | x_<t) per position (None at 0) with the heads in `ablated` ({layer: [heads]}) zeroed, or with
+    `means` (from `head_means`) put in their place."""
     d = head_dim(model)
     hooks = []
     for layer, heads in ablated.items():
 
-        def zero(_module, args, heads=heads):
+        def zero(_module, args, heads=heads, layer=layer):
             x = args[0].clone()
             for h in heads:
-                x[..., h * d : (h + 1) * d] = 0
+                x[..., h * d : (h + 1) * d] = 0 if means is None else means[layer][h * d : (h + 1) * d]
             return (x,)
 
         hooks.append(model.transformer.h[layer].attn.c_proj.register_forward_pre_hook(zero))
@@ -129,6 +150,8 @@ def ablate_case(model, ids, heads):
     abl = logprobs(model, ids, ablated)
     changed = max(abs(a - b) for a, b in zip(abl[1:], base[1:]))
     assert changed > 1e-6, f"ablating {heads} changed nothing: the hook did not take"
+    mean = logprobs(model, ids, ablated, head_means(model, ids))
+    assert max(abs(a - b) for a, b in zip(mean[1:], abl[1:])) > 1e-6, "the means changed nothing from zeros"
     return {
         "ids": ids,
         "heads": [list(h) for h in heads],
@@ -137,19 +160,28 @@ def ablate_case(model, ids, heads):
         "delta_logprob": delta(base, abl),
         "baseline_perplexity": perplexity(base),
         "ablated_perplexity": perplexity(abl),
+        "mean": {
+            "ablated_logprob": mean,
+            "delta_logprob": delta(base, mean),
+            "ablated_perplexity": perplexity(mean),
+        },
     }
 
 
 def sweep_case(model, ids):
     base = logprobs(model, ids, {})
-    cells = []
-    for layer in range(model.config.n_layer):
-        row = []
-        for head in range(model.config.n_head):
-            abl = logprobs(model, ids, {layer: [head]})
-            row.append({"ablated_perplexity": perplexity(abl), "delta_logprob": delta(base, abl)})
-        cells.append(row)
-    return {"ids": ids, "baseline_logprob": base, "baseline_perplexity": perplexity(base), "sweep": cells}
+    means = head_means(model, ids)
+    sweeps = {}
+    for key, given in (("sweep", None), ("mean_sweep", means)):
+        cells = []
+        for layer in range(model.config.n_layer):
+            row = []
+            for head in range(model.config.n_head):
+                abl = logprobs(model, ids, {layer: [head]}, given)
+                row.append({"ablated_perplexity": perplexity(abl), "delta_logprob": delta(base, abl)})
+            cells.append(row)
+        sweeps[key] = cells
+    return {"ids": ids, "baseline_logprob": base, "baseline_perplexity": perplexity(base), **sweeps}
 
 
 def attribute_case(model, ids, position, target):

@@ -7,7 +7,7 @@ use anyhow::bail;
 use super::args::{progress_bar, BosArgs, EffectFormat, ModelArgs, TextArgs};
 use crate::export::{ablation_csv, attribution_csv, sweep_csv};
 use crate::format::percent;
-use crate::model::ablation::{self, Ablation, Sweep};
+use crate::model::ablation::{self, Ablation, Replacement, Sweep};
 use crate::model::attribution::{self, Attribution};
 use crate::model::HeadSet;
 
@@ -30,6 +30,9 @@ pub struct AblateArgs {
     /// Knock out every head alone, in turn, and report each.
     #[arg(long)]
     pub all_heads: bool,
+    /// What a knocked-out head's attention-weighted values become.
+    #[arg(long, value_enum, default_value_t = Replacement::Zero)]
+    pub replace_with: Replacement,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -79,7 +82,7 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
             if heads.is_empty() {
                 bail!("--heads names no head: write layer.head, e.g. --heads 0.3");
             }
-            let report = ablation::ablate(&engine, &text, bos, heads)?;
+            let report = ablation::ablate(&engine, &text, bos, heads, args.replace_with)?;
             match args.format {
                 EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
                 EffectFormat::Csv => write!(out, "{}", ablation_csv(&report))?,
@@ -89,10 +92,11 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
         None => {
             let info = engine.info();
             let bar = progress_bar(info.n_layer * info.n_head, "heads", args.quiet);
-            let report = ablation::sweep(&engine, &text, bos, &mut |done, _| {
-                bar.set_position(done as u64);
-                true
-            })?;
+            let report =
+                ablation::sweep(&engine, &text, bos, args.replace_with, &mut |done, _| {
+                    bar.set_position(done as u64);
+                    true
+                })?;
             bar.finish_and_clear();
             match args.format {
                 EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
@@ -132,10 +136,22 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the tables say what became of the heads knocked out.
+fn replaced(replacement: Replacement) -> &'static str {
+    match replacement {
+        Replacement::Zero => "knocked out (their values zeroed)",
+        Replacement::Mean => {
+            "mean-ablated (their values set to their means over the text's positions)"
+        }
+    }
+}
+
 /// Positions by the size of their change, biggest first.
 fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
     let mut s = format!(
-        "without heads {heads}: perplexity {:.3} → {:.3} ({:+.1} %)\n\n",
+        "{} {heads} {}: perplexity {:.3} → {:.3} ({:+.1} %)\n\n",
+        if heads.len() == 1 { "head" } else { "heads" },
+        replaced(a.replacement),
         a.baseline_perplexity,
         a.ablated_perplexity,
         100.0 * (a.ablated_perplexity / a.baseline_perplexity - 1.0)
@@ -172,7 +188,8 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
 /// Heads by how much their removal raises the perplexity, with the token each one matters to most.
 fn sweep_table(sweep: &Sweep) -> String {
     let mut s = format!(
-        "every head knocked out alone; perplexity {:.3} with every head in place\n\n",
+        "every head alone {}; perplexity {:.3} with every head in place\n\n",
+        replaced(sweep.replacement),
         sweep.baseline_perplexity
     );
     s.push_str(&format!(

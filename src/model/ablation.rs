@@ -1,9 +1,10 @@
-//! Which heads matter to what the model predicts: knock heads out (zero-ablation) and see how each token's
-//! log-probability moves, for a chosen set of heads ([`ablate`]) or for every head alone ([`sweep`]).
+//! Which heads matter to what the model predicts: knock heads out and see how each token's log-probability
+//! moves, for a chosen set of heads ([`ablate`]) or for every head alone ([`sweep`]).
 //!
-//! Ablating a head sets its attention-weighted values, its share of `c_proj`'s input, to zero; everything else,
-//! `c_proj`'s bias included, is unchanged (the hook transformers users write, since recent releases ignore
-//! GPT-2's `head_mask`).
+//! Ablating a head replaces its attention-weighted values, its share of `c_proj`'s input, with zeros (zero
+//! ablation) or with their mean over the text's positions in the intact run (mean ablation, [`Replacement`]);
+//! everything else, `c_proj`'s bias included, is unchanged (the hook transformers users write, since recent
+//! releases ignore GPT-2's `head_mask`).
 
 use candle_core::Tensor;
 use serde::Serialize;
@@ -12,6 +13,21 @@ use super::analysis::row_stats;
 use super::engine::{Engine, EngineError};
 use super::head_set::HeadSet;
 use super::lm::CausalLm;
+
+/// What an ablated head's attention-weighted values are replaced with.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Replacement {
+    /// Zeros: the head adds nothing but `c_proj`'s bias, which is not its own. Also removes what the head
+    /// adds on average, which the layers above may rely on whatever the text.
+    #[default]
+    Zero,
+    /// At every position, the head's mean over the text's positions in the intact run: what stays is what the
+    /// head adds on average, what goes is what it adds at each position in particular.
+    Mean,
+}
 
 /// Rows whose logits are computed at once (as in the analysis): 128 × vocabulary floats.
 const LOGITS_CHUNK: usize = 128;
@@ -32,6 +48,8 @@ pub struct Ablation {
     pub tokens: Vec<TokenText>,
     /// The heads knocked out, as [layer, head].
     pub heads: Vec<[usize; 2]>,
+    /// What their values were replaced with.
+    pub replacement: Replacement,
     /// ln p(x_t | x_<t) of the intact model per position; `None` at position 0, which nothing predicts.
     pub baseline_logprob: Vec<Option<f64>>,
     /// The same with the heads knocked out.
@@ -62,6 +80,8 @@ pub struct Sweep {
     pub baseline_logprob: Vec<Option<f64>>,
     /// The intact model's perplexity.
     pub baseline_perplexity: f64,
+    /// What each head's values were replaced with.
+    pub replacement: Replacement,
     /// [layer][head].
     pub sweep: Vec<Vec<SweepCell>>,
 }
@@ -80,22 +100,41 @@ impl Sweep {
     }
 }
 
-/// Reads `text` (with BOS prepended if `bos`) with and without the heads in `heads`.
+/// The means mean ablation puts in, from the intact run's `trace`; `None` for zero ablation.
+fn means_for(
+    model: &CausalLm,
+    trace: &super::lm::Trace,
+    replacement: Replacement,
+) -> Result<Option<Vec<Tensor>>, EngineError> {
+    Ok(match replacement {
+        Replacement::Zero => None,
+        Replacement::Mean => Some(model.head_means(trace)?),
+    })
+}
+
+/// Reads `text` (with BOS prepended if `bos`) with and without the heads in `heads`, their values replaced as
+/// `replacement` says.
 pub fn ablate(
     engine: &Engine,
     text: &str,
     bos: bool,
     heads: &HeadSet,
+    replacement: Replacement,
 ) -> Result<Ablation, EngineError> {
     let ids = checked_ids(engine, text, bos)?;
     let info = engine.info();
     heads.check(info.n_layer, info.n_head)?;
     let model = engine.model();
-    let baseline = target_logprobs(model, &model.trace(&ids, &HeadSet::default())?.hidden, &ids)?;
-    let ablated = target_logprobs(model, &model.trace(&ids, heads)?.hidden, &ids)?;
+    let intact = model.trace(&ids, &HeadSet::default())?;
+    let baseline = target_logprobs(model, &intact.hidden, &ids)?;
+    let means = means_for(model, &intact, replacement)?;
+    drop(intact);
+    let hidden = model.trace_replacing(&ids, heads, means.as_deref())?.hidden;
+    let ablated = target_logprobs(model, &hidden, &ids)?;
     Ok(Ablation {
         tokens: token_texts(engine, &ids),
         heads: heads.iter().map(|(l, h)| [l, h]).collect(),
+        replacement,
         delta_logprob: delta(&baseline, &ablated),
         baseline_perplexity: perplexity(&baseline),
         ablated_perplexity: perplexity(&ablated),
@@ -104,18 +143,20 @@ pub fn ablate(
     })
 }
 
-/// Knocks out every head alone, in turn, calling `progress(heads done, heads in all)` after each layer; when it
-/// returns `false` the sweep stops with [`EngineError::Cancelled`].
+/// Knocks out every head alone, in turn, its values replaced as `replacement` says, calling `progress(heads
+/// done, heads in all)` after each layer; when it returns `false` the sweep stops with
+/// [`EngineError::Cancelled`].
 ///
 /// What is reused: one traced pass of the intact model keeps every layer's input and each head's
 /// attention-weighted values. For a head in layer l, the layers below l do not change, nor do the other heads
 /// of layer l, so the run starts from the trace at layer l's attention output (the traced heads with that one
-/// zeroed, through `c_proj`), and only layer l's MLP and the layers above it run again, for all of the layer's
-/// heads at once as a batch of windows.
+/// replaced, through `c_proj`), and only layer l's MLP and the layers above it run again, for all of the
+/// layer's heads at once as a batch of windows.
 pub fn sweep(
     engine: &Engine,
     text: &str,
     bos: bool,
+    replacement: Replacement,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Sweep, EngineError> {
     let ids = checked_ids(engine, text, bos)?;
@@ -123,11 +164,13 @@ pub fn sweep(
     let model = engine.model();
     let trace = model.trace(&ids, &HeadSet::default())?;
     let baseline = target_logprobs(model, &trace.hidden, &ids)?;
+    let means = means_for(model, &trace, replacement)?;
     let t = ids.len();
     let total = info.n_layer * info.n_head;
     let mut layers = Vec::with_capacity(info.n_layer);
     for layer in 0..info.n_layer {
-        let hidden = model.without_each_head(&trace, layer)?; // (n_head · t, n_embd)
+        let layer_means = means.as_ref().and_then(|means| means.get(layer));
+        let hidden = model.without_each_head(&trace, layer, layer_means)?; // (n_head · t, n_embd)
         let mut cells = Vec::with_capacity(info.n_head);
         for head in 0..info.n_head {
             let ablated = target_logprobs(model, &hidden.narrow(0, head * t, t)?, &ids)?;
@@ -145,6 +188,7 @@ pub fn sweep(
         tokens: token_texts(engine, &ids),
         baseline_perplexity: perplexity(&baseline),
         baseline_logprob: baseline,
+        replacement,
         sweep: layers,
     })
 }

@@ -308,7 +308,13 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                                 progress_wake();
                                 !cancel.load(std::sync::atomic::Ordering::Relaxed)
                             };
-                            match ablation::sweep(engine, &key.text, key.bos, &mut progress) {
+                            match ablation::sweep(
+                                engine,
+                                &key.text,
+                                key.bos,
+                                ablation::Replacement::Zero,
+                                &mut progress,
+                            ) {
                                 Ok(sweep) => send(Response::Swept(key, Arc::new(sweep))),
                                 Err(error) => send(Response::SideTaskFailed(task, error.into())),
                             }

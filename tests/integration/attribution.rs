@@ -2,7 +2,7 @@
 //! (tests/fixtures/attribution_reference.json, written by tools/make_attribution_reference.py), on three models
 //! of different sizes and both key layouts, with both kernel paths, through the library and the CLI.
 
-use attngraph::model::ablation::{ablate, sweep};
+use attngraph::model::ablation::{ablate, sweep, Replacement};
 use attngraph::model::attribution::attribute;
 use attngraph::model::{Engine, HeadSet, Kernels};
 use serde_json::Value;
@@ -68,25 +68,34 @@ fn ablating_heads_equals_transformers_with_a_hook() {
                     .collect();
                 let text = case["text"].as_str().unwrap();
                 let bos = case["bos"].as_bool().unwrap();
-                let what = format!("{name} {kernels:?} {text:?} bos {bos} without {heads}");
-                let got = ablate(&engine, text, bos, &heads).unwrap();
-                let got_ids: Vec<u32> = got.tokens.iter().map(|t| t.id).collect();
-                assert_eq!(got_ids, ids_of(&case["ids"]), "{what}");
-                assert_logprobs(&got.baseline_logprob, &case["baseline_logprob"], &what);
-                assert_logprobs(&got.ablated_logprob, &case["ablated_logprob"], &what);
-                assert_logprobs(&got.delta_logprob, &case["delta_logprob"], &what);
-                for (g, w) in [
-                    (got.baseline_perplexity, &case["baseline_perplexity"]),
-                    (got.ablated_perplexity, &case["ablated_perplexity"]),
+                // Zero ablation's numbers at the case's top level, mean ablation's under "mean" (the
+                // replaced values the intact run's means over the text's positions).
+                for (replacement, want) in [
+                    (Replacement::Zero, case),
+                    (Replacement::Mean, &case["mean"]),
                 ] {
-                    let w = w.as_f64().unwrap();
-                    assert!(rel(g, w) < 1e-5, "{what}: perplexity {g} vs {w}");
+                    let what =
+                        format!("{name} {kernels:?} {text:?} bos {bos} {replacement:?} {heads}");
+                    let got = ablate(&engine, text, bos, &heads, replacement).unwrap();
+                    assert_eq!(got.replacement, replacement);
+                    let got_ids: Vec<u32> = got.tokens.iter().map(|t| t.id).collect();
+                    assert_eq!(got_ids, ids_of(&case["ids"]), "{what}");
+                    assert_logprobs(&got.baseline_logprob, &case["baseline_logprob"], &what);
+                    assert_logprobs(&got.ablated_logprob, &want["ablated_logprob"], &what);
+                    assert_logprobs(&got.delta_logprob, &want["delta_logprob"], &what);
+                    for (g, w) in [
+                        (got.baseline_perplexity, &case["baseline_perplexity"]),
+                        (got.ablated_perplexity, &want["ablated_perplexity"]),
+                    ] {
+                        let w = w.as_f64().unwrap();
+                        assert!(rel(g, w) < 1e-5, "{what}: perplexity {g} vs {w}");
+                    }
+                    // The knock-out matters: some token moves (the reference checks its hook the same way).
+                    assert!(
+                        got.delta_logprob.iter().flatten().any(|d| d.abs() > 1e-6),
+                        "{what}"
+                    );
                 }
-                // The knock-out matters: some token moves (the reference checks its hook the same way).
-                assert!(
-                    got.delta_logprob.iter().flatten().any(|d| d.abs() > 1e-6),
-                    "{what}"
-                );
             }
         }
     }
@@ -99,33 +108,39 @@ fn the_sweep_equals_transformers_one_head_at_a_time() {
         for (name, engine) in engines(kernels) {
             let case = &reference["models"][name]["sweep"][0];
             let text = case["text"].as_str().unwrap();
-            let mut calls = Vec::new();
-            let got = sweep(&engine, text, true, &mut |done, total| {
-                calls.push((done, total));
-                true
-            })
-            .unwrap();
-            let info = engine.info();
-            assert_eq!(calls.len(), info.n_layer, "one progress call per layer");
-            assert_eq!(
-                calls.last(),
-                Some(&(info.n_layer * info.n_head, info.n_layer * info.n_head))
-            );
-            let want = case["sweep"].as_array().unwrap();
-            assert_eq!(got.sweep.len(), want.len());
-            assert_logprobs(&got.baseline_logprob, &case["baseline_logprob"], name);
-            for (l, (g_layer, w_layer)) in got.sweep.iter().zip(want).enumerate() {
-                let w_layer = w_layer.as_array().unwrap();
-                assert_eq!(g_layer.len(), w_layer.len());
-                for (h, (g, w)) in g_layer.iter().zip(w_layer).enumerate() {
-                    let what = format!("{name} {kernels:?} sweep {l}.{h}");
-                    assert_logprobs(&g.delta_logprob, &w["delta_logprob"], &what);
-                    let wp = w["ablated_perplexity"].as_f64().unwrap();
-                    assert!(
-                        rel(g.ablated_perplexity, wp) < 1e-5,
-                        "{what}: {} vs {wp}",
-                        g.ablated_perplexity
-                    );
+            for (replacement, key) in [
+                (Replacement::Zero, "sweep"),
+                (Replacement::Mean, "mean_sweep"),
+            ] {
+                let mut calls = Vec::new();
+                let got = sweep(&engine, text, true, replacement, &mut |done, total| {
+                    calls.push((done, total));
+                    true
+                })
+                .unwrap();
+                assert_eq!(got.replacement, replacement);
+                let info = engine.info();
+                assert_eq!(calls.len(), info.n_layer, "one progress call per layer");
+                assert_eq!(
+                    calls.last(),
+                    Some(&(info.n_layer * info.n_head, info.n_layer * info.n_head))
+                );
+                let want = case[key].as_array().unwrap();
+                assert_eq!(got.sweep.len(), want.len());
+                assert_logprobs(&got.baseline_logprob, &case["baseline_logprob"], name);
+                for (l, (g_layer, w_layer)) in got.sweep.iter().zip(want).enumerate() {
+                    let w_layer = w_layer.as_array().unwrap();
+                    assert_eq!(g_layer.len(), w_layer.len());
+                    for (h, (g, w)) in g_layer.iter().zip(w_layer).enumerate() {
+                        let what = format!("{name} {kernels:?} {key} {l}.{h}");
+                        assert_logprobs(&g.delta_logprob, &w["delta_logprob"], &what);
+                        let wp = w["ablated_perplexity"].as_f64().unwrap();
+                        assert!(
+                            rel(g.ablated_perplexity, wp) < 1e-5,
+                            "{what}: {} vs {wp}",
+                            g.ablated_perplexity
+                        );
+                    }
                 }
             }
         }
@@ -136,10 +151,16 @@ fn the_sweep_equals_transformers_one_head_at_a_time() {
 fn a_sweep_stops_when_its_progress_says_so() {
     let engine = engine_with(&prefixed_model(), Kernels::Auto);
     let mut calls = 0;
-    let result = sweep(&engine, "I love tennis.", true, &mut |_, _| {
-        calls += 1;
-        false
-    });
+    let result = sweep(
+        &engine,
+        "I love tennis.",
+        true,
+        Replacement::Zero,
+        &mut |_, _| {
+            calls += 1;
+            false
+        },
+    );
     assert!(matches!(
         result,
         Err(attngraph::model::EngineError::Cancelled)
@@ -220,6 +241,79 @@ fn assert_numbers_close(got: &Value, want: &Value, what: &str) {
             assert!((g - w).abs() < 1e-4, "{what}: {g} vs {w}");
         }
     }
+}
+
+#[test]
+fn the_ablate_command_mean_ablates_as_transformers_does() {
+    let reference = reference();
+    let model = odd_model();
+    let case = &reference["models"]["tiny-gpt2-odd"]["ablate"][1];
+    let heads: Vec<String> = case["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|lh| format!("{}.{}", lh[0], lh[1]))
+        .collect();
+    let run = |format: &str| {
+        run_cli(
+            &[
+                "ablate",
+                "--model",
+                &model,
+                "--text",
+                case["text"].as_str().unwrap(),
+                "--bos",
+                "--heads",
+                &heads.join(","),
+                "--replace-with",
+                "mean",
+                "--format",
+                format,
+            ],
+            &[],
+        )
+    };
+    let out = json_of(&run("json"));
+    assert_eq!(out["replacement"], "mean");
+    let want = &case["mean"];
+    for key in ["ablated_logprob", "delta_logprob"] {
+        assert_numbers_close(&out[key], &want[key], key);
+    }
+    let (g, w) = (
+        out["ablated_perplexity"].as_f64().unwrap(),
+        want["ablated_perplexity"].as_f64().unwrap(),
+    );
+    assert!(rel(g, w) < 1e-5, "{g} vs {w}");
+    // Not zero ablation's numbers: the two differ in the reference, and the command follows the means.
+    let zero = case["ablated_perplexity"].as_f64().unwrap();
+    assert!(rel(zero, w) > 1e-4, "zero {zero}, mean {w}");
+    let table = run("table");
+    assert_success(&table);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with(&format!(
+            "heads {} mean-ablated (their values set to their means over the text's positions): perplexity",
+            heads.join(",")
+        )),
+        "{table}"
+    );
+    // An unknown replacement is refused by name.
+    let bad = run_cli(
+        &[
+            "ablate",
+            "--model",
+            &model,
+            "--text",
+            "a",
+            "--heads",
+            "0.0",
+            "--replace-with",
+            "average",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values: zero, mean"));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! head's attention, log-probabilities, perplexity, sliding-window perplexity, head ablation and direct logit
 //! attribution, on both kernel paths.
 
-use attngraph::model::ablation::ablate;
+use attngraph::model::ablation::{ablate, Replacement};
 use attngraph::model::attribution::attribute;
 use attngraph::model::perplexity::{sliding_window, WindowOptions};
 use attngraph::model::{AnalyzeOptions, Engine, HeadSet, Kernels};
@@ -241,7 +241,7 @@ fn ablation_equals_a_hook_on_o_proj() {
                 .collect();
             let text = case["text"].as_str().unwrap();
             let what = format!("{name} {kernels:?} {text:?} without {heads}");
-            let got = ablate(&engine, text, bos, &heads).unwrap();
+            let got = ablate(&engine, text, bos, &heads, Replacement::Zero).unwrap();
             let got_ids: Vec<u32> = got.tokens.iter().map(|t| t.id).collect();
             assert_eq!(got_ids, ids_of(&case["ids"]), "{what}");
             assert_logprobs(&got.baseline_logprob, &case["baseline_logprob"], &what);

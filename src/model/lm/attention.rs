@@ -253,16 +253,16 @@ impl Attention {
     }
 
     /// Attention of the new positions `x` (t_new, c), which follow `past` cached positions whose keys and values
-    /// are given. `kept_heads` (n_head, 1, 1) of 1 and 0 multiplies each head's attention-weighted values: 0
-    /// ablates the head (its share of the output projection's input is zero; the bias stays). Returns the output
-    /// and this layer's keys and values for all past + new positions.
+    /// are given. `knockout` replaces the attention-weighted values of the heads it ablates (their share of the
+    /// output projection's input: zeros, or their means; the bias stays). Returns the output and this layer's
+    /// keys and values for all past + new positions.
     pub(super) fn forward(
         &self,
         x: &Tensor,
         past: Option<&KeyValue>,
         mask: &Tensor,
         keep_scores: bool,
-        kept_heads: Option<&Tensor>,
+        knockout: Option<&super::Knockout>,
     ) -> Result<(AttentionOutput, KeyValue)> {
         let t_new = x.dim(0)?;
         let offset = match past {
@@ -300,8 +300,8 @@ impl Attention {
                 heads,
             )
         };
-        let heads = match kept_heads {
-            Some(kept) => heads.broadcast_mul(kept)?,
+        let heads = match knockout {
+            Some(knockout) => knockout.apply(&heads)?,
             None => heads,
         };
         let y = heads

@@ -29,6 +29,26 @@ mod residual;
 mod scoring;
 mod split_heads;
 
+/// What becomes of one layer's ablated heads: their attention-weighted values (n_head, t, head_dim) times
+/// `kept` (n_head, 1, 1) of 1 (kept) and 0 (ablated), plus `fill` (n_head, 1, head_dim) where given, which is
+/// zero on the kept heads: zero ablation without it, mean ablation with each ablated head's mean over the
+/// positions of the intact run ([`CausalLm::head_means`]).
+pub(crate) struct Knockout {
+    kept: Tensor,
+    fill: Option<Tensor>,
+}
+
+impl Knockout {
+    /// `heads` (n_head, t, head_dim) with the ablated ones replaced.
+    fn apply(&self, heads: &Tensor) -> Result<Tensor> {
+        let kept = heads.broadcast_mul(&self.kept)?;
+        match &self.fill {
+            Some(fill) => kept.broadcast_add(fill),
+            None => Ok(kept),
+        }
+    }
+}
+
 /// One layer's pieces of the residual stream from [`CausalLm::trace`], for every position.
 pub struct LayerTrace {
     /// The residual stream entering the layer, (t, n_embd).
@@ -267,7 +287,7 @@ impl CausalLm {
         let mut cache = Vec::with_capacity(self.blocks.len());
         for (idx, block) in self.blocks.iter().enumerate() {
             observe(idx, &x)?;
-            let kept = self.kept_heads(ablated, idx)?;
+            let kept = self.kept_heads(ablated, idx, None)?;
             let (out, kv) = block.attn.forward(
                 &block.attention_input(&x)?,
                 past.get(idx),
@@ -312,24 +332,48 @@ impl CausalLm {
         }
     }
 
-    /// The factor each head's values are multiplied by in `layer`: `None` when no head there is ablated, else
-    /// (n_head, 1, 1) of 1 (kept) and 0 (ablated).
-    fn kept_heads(&self, ablated: &HeadSet, layer: usize) -> Result<Option<Tensor>> {
+    /// What becomes of the heads of `layer` in `ablated`: `None` when none of them is there; else they are
+    /// zeroed, or where `means` (this layer's, (n_head, 1, head_dim), from [`CausalLm::head_means`]) is given,
+    /// set to their means.
+    fn kept_heads(
+        &self,
+        ablated: &HeadSet,
+        layer: usize,
+        means: Option<&Tensor>,
+    ) -> Result<Option<Knockout>> {
         if let Err(err) = ablated.check(self.config.n_layer, self.config.n_head) {
             candle_core::bail!("{err}");
         }
         if ablated.in_layer(layer).next().is_none() {
             return Ok(None);
         }
-        self.kept_mask(self.config.n_head, |h| !ablated.contains(layer, h))
+        self.knockout(|h| !ablated.contains(layer, h), means)
             .map(Some)
     }
 
-    fn kept_mask(&self, n_head: usize, kept: impl Fn(usize) -> bool) -> Result<Tensor> {
+    /// The [`Knockout`] that keeps the heads `kept` says and zeroes the others, or sets them to `means`.
+    fn knockout(&self, kept: impl Fn(usize) -> bool, means: Option<&Tensor>) -> Result<Knockout> {
+        let n_head = self.config.n_head;
         let values: Vec<f32> = (0..n_head)
             .map(|h| if kept(h) { 1.0 } else { 0.0 })
             .collect();
-        Tensor::from_vec(values, (n_head, 1, 1), &self.device)
+        let kept = Tensor::from_vec(values, (n_head, 1, 1), &self.device)?;
+        let fill = match means {
+            Some(means) => Some(means.broadcast_mul(&kept.affine(-1.0, 1.0)?)?),
+            None => None,
+        };
+        Ok(Knockout { kept, fill })
+    }
+
+    /// Each layer's heads' attention-weighted values in `trace`, averaged over its positions: (n_head, 1,
+    /// head_dim) a layer. What mean ablation puts in an ablated head's place (the mean over the one text read,
+    /// as TransformerLens users mean-ablate on one prompt).
+    pub fn head_means(&self, trace: &Trace) -> Result<Vec<Tensor>> {
+        trace
+            .layers
+            .iter()
+            .map(|layer| layer.heads.mean_keepdim(1))
+            .collect()
     }
 
     /// Logits of the rows `start..start + len` of `hidden`: (len, vocab_size).

@@ -15,13 +15,30 @@ impl CausalLm {
     /// attention-weighted values (its share of the output projection's input) to zero and leaves everything
     /// else, the projection's bias included, as it was.
     pub fn trace(&self, ids: &[u32], ablated: &HeadSet) -> Result<Trace> {
+        self.trace_replacing(ids, ablated, None)
+    }
+
+    /// [`CausalLm::trace`], with the ablated heads' values set to `means` (one tensor a layer, from
+    /// [`CausalLm::head_means`]) instead of zero where given: mean ablation.
+    pub fn trace_replacing(
+        &self,
+        ids: &[u32],
+        ablated: &HeadSet,
+        means: Option<&[Tensor]>,
+    ) -> Result<Trace> {
+        if means.is_some_and(|means| means.len() != self.blocks.len()) {
+            candle_core::bail!(
+                "mean ablation needs the means of all {} layers",
+                self.blocks.len()
+            );
+        }
         let t = ids.len();
         let embeddings = self.embed_at(ids, 0)?;
         let mask = causal_mask(0, t, &self.device)?;
         let mut layers = Vec::with_capacity(self.blocks.len());
         let mut x = embeddings.clone();
         for (idx, block) in self.blocks.iter().enumerate() {
-            let kept = self.kept_heads(ablated, idx)?;
+            let kept = self.kept_heads(ablated, idx, means.and_then(|means| means.get(idx)))?;
             let (out, _) = block.attn.forward(
                 &block.attention_input(&x)?,
                 None,
@@ -59,23 +76,28 @@ impl CausalLm {
     /// Final hidden states (after the final norm) of the text traced in `trace` with each head of `layer`
     /// ablated in turn, one window per head: (n_head · t, n_embd), head h's window at rows h·t..(h + 1)·t. The
     /// layers below `layer` and the attention of every other head in it do not change, so they are taken from
-    /// the trace: each window's attention output is the traced one with that head's values zeroed, then the
-    /// rest of the model runs on all windows at once.
-    pub fn without_each_head(&self, trace: &Trace, layer: usize) -> Result<Tensor> {
+    /// the trace: each window's attention output is the traced one with that head's values zeroed (or, where
+    /// `means` (this layer's, from [`CausalLm::head_means`]) is given, set to its mean), then the rest of the
+    /// model runs on all windows at once.
+    pub fn without_each_head(
+        &self,
+        trace: &Trace,
+        layer: usize,
+        means: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let traced = trace
             .layers
             .get(layer)
             .ok_or_else(|| candle_core::Error::Msg(format!("the trace has no layer {layer}")))?;
         let (n_head, t, head_dim) = traced.heads.dims3()?;
         let c = n_head * head_dim;
-        // One window per head: the traced values with that head's zeroed, (n_head · t, c).
+        // One window per head: the traced values with that head's replaced, (n_head · t, c).
         let mut inputs = Vec::with_capacity(n_head);
         for h in 0..n_head {
-            let kept = self.kept_mask(n_head, |head| head != h)?;
+            let knockout = self.knockout(|head| head != h, means)?;
             inputs.push(
-                traced
-                    .heads
-                    .broadcast_mul(&kept)?
+                knockout
+                    .apply(&traced.heads)?
                     .transpose(0, 1)?
                     .reshape((t, c))?,
             );
