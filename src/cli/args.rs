@@ -13,9 +13,10 @@ use crate::model::{DeviceKind, Engine, HubOptions, ModelSource, DEFAULT_MODEL};
 /// Options shared by every command that loads a model.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// `demo` (the small model inside the binary), a Hub id (openai-community/gpt2, gpt2-medium, gpt2-large,
-    /// gpt2-xl, distilbert/distilgpt2; `id@revision` allowed) or a folder with config.json, model.safetensors
-    /// and tokenizer.json (or vocab.json + merges.txt).
+    /// `demo` (the small model inside the binary), a Hub id of a GPT-2, Qwen2 or Llama model
+    /// (openai-community/gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilbert/distilgpt2, Qwen/Qwen2.5-0.5B,
+    /// HuggingFaceTB/SmolLM2-135M, …; `id@revision` allowed) or a folder with config.json, the safetensors
+    /// weights and tokenizer.json (GPT-2 also vocab.json + merges.txt).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
     /// Use only the local Hugging Face cache (also HF_HUB_OFFLINE=1).

@@ -137,11 +137,15 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
 }
 
 /// How the tables say what became of the heads knocked out.
-fn replaced(replacement: Replacement) -> &'static str {
-    match replacement {
-        Replacement::Zero => "knocked out (their values zeroed)",
-        Replacement::Mean => {
-            "mean-ablated (their values set to their means over the text's positions)"
+fn replaced(replacement: Replacement, one: bool) -> &'static str {
+    match (replacement, one) {
+        (Replacement::Zero, true) => "knocked out (its values zeroed)",
+        (Replacement::Zero, false) => "knocked out (their values zeroed)",
+        (Replacement::Mean, true) => {
+            "mean-ablated (its values set to their means over the positions read)"
+        }
+        (Replacement::Mean, false) => {
+            "mean-ablated (their values set to their means over the positions read)"
         }
     }
 }
@@ -151,7 +155,7 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
     let mut s = format!(
         "{} {heads} {}: perplexity {:.3} → {:.3} ({:+.1} %)\n\n",
         if heads.len() == 1 { "head" } else { "heads" },
-        replaced(a.replacement),
+        replaced(a.replacement, heads.len() == 1),
         a.baseline_perplexity,
         a.ablated_perplexity,
         100.0 * (a.ablated_perplexity / a.baseline_perplexity - 1.0)
@@ -189,7 +193,7 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
 fn sweep_table(sweep: &Sweep) -> String {
     let mut s = format!(
         "every head alone {}; perplexity {:.3} with every head in place\n\n",
-        replaced(sweep.replacement),
+        replaced(sweep.replacement, true),
         sweep.baseline_perplexity
     );
     s.push_str(&format!(

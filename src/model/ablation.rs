@@ -169,7 +169,12 @@ pub fn sweep(
     let total = info.n_layer * info.n_head;
     let mut layers = Vec::with_capacity(info.n_layer);
     for layer in 0..info.n_layer {
-        let layer_means = means.as_ref().and_then(|means| means.get(layer));
+        let layer_means = match &means {
+            Some(means) => Some(means.get(layer).ok_or(EngineError::Internal(
+                "mean ablation without the means of every layer",
+            ))?),
+            None => None,
+        };
         let hidden = model.without_each_head(&trace, layer, layer_means)?; // (n_head · t, n_embd)
         let mut cells = Vec::with_capacity(info.n_head);
         for head in 0..info.n_head {

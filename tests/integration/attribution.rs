@@ -292,7 +292,7 @@ fn the_ablate_command_mean_ablates_as_transformers_does() {
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(
         table.starts_with(&format!(
-            "heads {} mean-ablated (their values set to their means over the text's positions): perplexity",
+            "heads {} mean-ablated (their values set to their means over the positions read): perplexity",
             heads.join(",")
         )),
         "{table}"

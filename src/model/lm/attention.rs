@@ -23,7 +23,7 @@ pub struct AttentionOutput {
     /// Pre-softmax scores QKᵀ/√d before masking, (n_head, t, t), if asked for.
     pub scores: Option<Tensor>,
     /// Each head's attention-weighted values, the input of the output projection split by head:
-    /// (n_head, t, head_dim), zero for an ablated head.
+    /// (n_head, t, head_dim), as the knock-out left them for an ablated head (zeros, or its means).
     pub heads: Tensor,
 }
 

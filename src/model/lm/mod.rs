@@ -31,8 +31,8 @@ mod split_heads;
 
 /// What becomes of one layer's ablated heads: their attention-weighted values (n_head, t, head_dim) times
 /// `kept` (n_head, 1, 1) of 1 (kept) and 0 (ablated), plus `fill` (n_head, 1, head_dim) where given, which is
-/// zero on the kept heads: zero ablation without it, mean ablation with each ablated head's mean over the
-/// positions of the intact run ([`CausalLm::head_means`]).
+/// zero on the kept heads: zero ablation without it, mean ablation with each ablated head's mean over every
+/// position of the intact run, BOS included where it was read ([`CausalLm::head_means`]).
 pub(crate) struct Knockout {
     kept: Tensor,
     fill: Option<Tensor>,
@@ -53,7 +53,8 @@ impl Knockout {
 pub struct LayerTrace {
     /// The residual stream entering the layer, (t, n_embd).
     pub input: Tensor,
-    /// Each head's attention-weighted values, (n_head, t, head_dim) (zero for an ablated head).
+    /// Each head's attention-weighted values, (n_head, t, head_dim) (for an ablated head, what replaced them:
+    /// zeros, or its means).
     pub heads: Tensor,
     /// The attention output added to the stream, the output projection's bias included, (t, n_embd).
     pub attention: Tensor,

@@ -41,15 +41,15 @@ impl PackedLinear {
                 // The blocks after this one in memory (along k, then on into the next panel) come from memory
                 // too: the tiles after the first fetch one of them into L2, each its share of its 2·kc lines
                 // (at most one a step), the next block at once where a block has many tiles or their shares
-                // fill half their steps or more, the one after it spread over their steps where it has few
-                // (`tile::FEW_TILES`).
+                // fill more than half their steps, the one after it spread over their steps where it has few
+                // (`tile::FEW_TILES`). A block of no steps (k = 0) fetches nothing.
                 let j = (r - rows.start) / tall;
                 let fetch = if j >= 1 && tiles >= 2 {
                     let total = 2 * kc;
                     let share = total.div_ceil(tiles - 1).min(kc);
                     let first = (j - 1) * share;
                     let lines = share.min(total.saturating_sub(first));
-                    let (ahead, every) = match kc / share {
+                    let (ahead, every) = match kc.checked_div(share).unwrap_or(0) {
                         every if every >= 2 && tiles <= tile::FEW_TILES => (2, every),
                         _ => (1, 1),
                     };

@@ -62,8 +62,11 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         // one short).
         (400, 9, 33),
         (1030, 5, 40),
-        // No inputs: every output is its bias, stored by the only block along k there is.
+        // No inputs: every output is its bias, stored by the only block along k there is (with one row tile, and
+        // with several, whose later tiles have nothing to fetch).
         (3, 0, 40),
+        (13, 0, 40),
+        (64, 0, 40),
     ] {
         let (x, w, b) = (values(m * k, 1), values(k * n, 2), values(n, 3));
         let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));

@@ -51,12 +51,14 @@ pub struct Fetch {
     pub every: usize,
 }
 
-/// Row tiles per block up to which the later tiles fetch two blocks ahead, spread over their steps (where their
-/// shares leave at least two steps a line); with more, they fetch the next block, their shares of it at once. With few tiles a block passes quickly (a text of 64
-/// tokens: six tiles, about 5 µs a block), too soon for the next block's lines to arrive if they are asked
-/// for one after another: spread evenly over the steps and two blocks ahead, a whole analysis of 64 tokens ran
-/// 5 % faster (Intel Xeon, family 6 model 167), while at 1,024 tokens (16 tiles) spreading them made it 1–2 %
-/// slower (docs/PERFORMANCE.md, step 23).
+/// Row tiles per block (a task's chunk of rows) up to which the later tiles fetch two blocks ahead, spread over
+/// their steps (where their shares leave at least two steps a line); with more, they fetch the next block,
+/// their shares of it at once. With few tiles a block passes quickly (a text of 64 tokens: six tiles, about 5 µs
+/// a block), too soon for the next block's lines to arrive if they are asked for one after another: spread
+/// evenly over the steps and two blocks ahead, a whole analysis of 64 tokens ran 5 % faster (Intel Xeon, family
+/// 6 model 167). Spreading them in chunks of 14–16 tiles too (1,024 tokens on 2 threads, k = 768) made 1,024
+/// tokens 1–2 % slower. Chunks of 5–8 tiles also come from long texts where tasks are short (k = 3,072: 8 tiles)
+/// or threads many; the 1,024-token runs of step 23 include the first (docs/PERFORMANCE.md).
 pub const FEW_TILES: usize = 8;
 
 /// How many values each of a tile's pointers has from it to the end of what it may reach: its buffer, or for
