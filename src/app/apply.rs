@@ -142,7 +142,17 @@ impl AttnApp {
             Command::Sweep => {
                 if let Some(key) = self.session.text_key() {
                     self.view.grid_colour = GridColour::KnockOut;
-                    self.session.sweep(key);
+                    self.session.sweep(key, self.view.knock_out_by);
+                }
+            }
+            Command::KnockOutBy(by) => {
+                self.view.knock_out_by = by;
+                if !self.view.knocked_out.is_empty() {
+                    self.request_analysis();
+                }
+                // The sweep on screen was made the other way: make it this way.
+                if self.view.grid_colour == GridColour::KnockOut {
+                    self.apply(Command::Sweep, ctx);
                 }
             }
             Command::ExportEffects(what) => self.export_effects(what, ctx),

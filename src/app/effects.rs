@@ -32,8 +32,7 @@ impl AttnApp {
         };
         self.session.explain(key.clone(), layer, head);
         if self.settings.lesson_step == crate::lesson::steps::LENS_STEP {
-            self.session
-                .lens(key.clone(), self.view.knocked_out.clone());
+            self.session.lens(key.clone(), self.view.knock_out());
         }
         // The attribution step explains the last token's prediction: chosen once per text, so the reader can
         // pick another token or colouring in its grid.
@@ -112,7 +111,7 @@ impl AttnApp {
                 }
             },
             EffectExport::LensCsv | EffectExport::LensJson => {
-                match self.session.lensed(&self.view.knocked_out) {
+                match self.session.lensed(&self.view.knock_out()) {
                     None => missing("open the Layers view and wait for its numbers"),
                     Some(lens) => {
                         let lens = lens.clone();
@@ -133,7 +132,7 @@ impl AttnApp {
                 }
             }
             EffectExport::LensSvg | EffectExport::LensPng => {
-                match self.session.lensed(&self.view.knocked_out) {
+                match self.session.lensed(&self.view.knock_out()) {
                     None => missing("open the Layers view and wait for its numbers"),
                     Some(lens) => {
                         let lens = lens.clone();

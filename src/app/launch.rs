@@ -38,6 +38,8 @@ pub struct Launch {
     pub hub_endpoint: Option<String>,
     /// Heads to knock out.
     pub knock_out: HeadSet,
+    /// What their values become.
+    pub knock_out_by: crate::model::ablation::Replacement,
     /// The token whose prediction the head grid explains.
     pub predict: Option<usize>,
     /// The token pinned in the graph (its edges highlighted, where it looks shown in every head).

@@ -134,6 +134,7 @@ impl AttnApp {
         let wake = ctx.clone();
         let mut view = ViewState::spawn(move || wake.request_repaint());
         view.knocked_out = launch.knock_out.clone();
+        view.knock_out_by = launch.knock_out_by;
         view.chinese_font = fonts_found.chinese.is_some();
         view.predicted = launch.predict;
         view.window = launch.window;
@@ -222,6 +223,7 @@ impl AttnApp {
                 top_k: 5,
                 keep_scores: KeepScores::None,
                 ablated: self.view.knocked_out.clone(),
+                replacement: self.view.knock_out_by,
                 norms: self.settings.edge_weight != crate::graph::EdgeWeight::Attention,
             },
         );
@@ -252,7 +254,7 @@ impl AttnApp {
         }
         if self.settings.view == View::Layers {
             if let Some(key) = self.session.text_key() {
-                self.session.lens(key, self.view.knocked_out.clone());
+                self.session.lens(key, self.view.knock_out());
             }
         }
         if self.settings.view == View::Compare && self.session.model_name().is_some() {
@@ -270,6 +272,7 @@ impl AttnApp {
                             keep_scores: KeepScores::None,
                             // Both panes are read by the same model: the heads knocked out in one are in both.
                             ablated: self.view.knocked_out.clone(),
+                            replacement: self.view.knock_out_by,
                             norms: false,
                         },
                     );

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use super::args::{BosArgs, EffectFormat, ModelArgs, TextArgs};
 use crate::format::{percent, shorten, token, whole_percent};
+use crate::model::ablation::Replacement;
 use crate::model::lens::{lens, Lens};
 use crate::model::HeadSet;
 
@@ -27,6 +28,9 @@ pub struct LensArgs {
     /// Heads to knock out first, as layer.head counting from 0: `--heads 0.3,2.1` (the lens of the ablated run).
     #[arg(long)]
     pub heads: Option<HeadSet>,
+    /// What the knocked-out heads' attention-weighted values become (with --heads).
+    #[arg(long, value_enum, default_value_t = Replacement::Zero, requires = "heads")]
+    pub replace_with: Replacement,
     /// Output format.
     #[arg(long, value_enum, default_value_t = EffectFormat::Table)]
     pub format: EffectFormat,
@@ -46,12 +50,24 @@ pub fn run(args: &LensArgs) -> anyhow::Result<()> {
         args.bos.enabled(&engine, false),
         usize::from(args.top_k),
         &ablated,
+        args.replace_with,
     )?;
     let mut out = std::io::stdout().lock();
     match args.format {
         EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         EffectFormat::Csv => write!(out, "{}", crate::export::lens_csv(&report))?,
-        EffectFormat::Table => write!(out, "{}", table(&report))?,
+        EffectFormat::Table => {
+            if !ablated.is_empty() {
+                let how = match args.replace_with {
+                    Replacement::Zero => "knocked out (values zeroed)",
+                    Replacement::Mean => {
+                        "mean-ablated (values set to their means over the positions read)"
+                    }
+                };
+                writeln!(out, "heads {ablated} {how}")?;
+            }
+            write!(out, "{}", table(&report))?
+        }
     }
     Ok(())
 }

@@ -88,6 +88,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
             bos,
             1,
             &crate::model::HeadSet::default(),
+            crate::model::ablation::Replacement::Zero,
             last - 1,
         )?)
     } else {

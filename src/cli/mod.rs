@@ -140,6 +140,10 @@ pub enum Command {
         /// Heads to knock out, as layer.head: `--knock-out 0.3,2.1`.
         #[arg(long)]
         knock_out: Option<crate::model::HeadSet>,
+        /// What knocked-out heads' values become, as the knock-out's "as zeros | means": zero or mean ablation
+        /// (the knock-out and the sweep).
+        #[arg(long, value_enum, default_value_t = crate::model::ablation::Replacement::Zero)]
+        replace_with: crate::model::ablation::Replacement,
         /// The token (position, BOS included) whose prediction the head grid explains.
         #[arg(long)]
         predict: Option<usize>,
@@ -307,6 +311,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             score_text,
             steps,
             knock_out,
+            replace_with,
             predict,
             pin,
             colour,
@@ -340,6 +345,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 markov_steps: steps.map(|k| k as usize),
                 // Without --knock-out every head runs: the empty set, HeadSet's default.
                 knock_out: knock_out.unwrap_or_default(),
+                knock_out_by: replace_with,
                 predict,
                 pin,
                 colour,

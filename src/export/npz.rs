@@ -208,7 +208,8 @@ fn header(descr: &str, shape: &[usize]) -> Result<Vec<u8>, NpzError> {
 /// query, key) in float32, zeros above the diagonal, as transformers' stacked `output_attentions`; with `--scores`
 /// `scores` of the same shape, with `--norms` `norms` (same shape), `layer_norms` (layer, query, key) and
 /// `value_norms` (layer, head, token) in float64; heads knocked out, if any, as `knocked_out` (head, 2): each
-/// one's layer and head. Returns `out` with everything written to it.
+/// one's layer and head, with `knocked_out_mean` (a scalar: 1 where their values were set to their means, 0
+/// where zeroed). Returns `out` with everything written to it.
 pub fn write_analysis<W: Write + Seek>(
     out: W,
     analysis: &Analysis,
@@ -276,6 +277,8 @@ pub fn write_analysis<W: Write + Seek>(
         let heads: Vec<(usize, usize)> = analysis.ablated.iter().collect();
         let pairs = heads.iter().flat_map(|&(l, h)| [l as i64, h as i64]);
         npz.array("knocked_out", &[heads.len(), 2], pairs)?;
+        let mean = analysis.replacement == crate::model::ablation::Replacement::Mean;
+        npz.array("knocked_out_mean", &[], [i64::from(mean)])?;
     }
     npz.finish()
 }

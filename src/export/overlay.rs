@@ -164,7 +164,7 @@ pub fn overlay_svg(p: &OverlayPicture<'_>) -> String {
         if p.knocked_out.is_empty() {
             String::new()
         } else {
-            format!("; heads {} knocked out", p.knocked_out)
+            format!("; heads {}", p.knocked_out)
         }
     );
     let width = 20.0 + 2.0 * LABELS + LINES;
@@ -277,7 +277,15 @@ pub fn draw_overlay(
         heads,
         lines: &lines,
         threshold,
-        knocked_out: analysis.ablated.to_string(),
+        knocked_out: match (analysis.ablated.is_empty(), analysis.replacement) {
+            (true, _) => String::new(),
+            (false, crate::model::ablation::Replacement::Zero) => {
+                format!("{} knocked out", analysis.ablated)
+            }
+            (false, crate::model::ablation::Replacement::Mean) => {
+                format!("{} mean-ablated", analysis.ablated)
+            }
+        },
         focus,
         log_scale,
     });

@@ -29,6 +29,37 @@ pub enum Replacement {
     Mean,
 }
 
+impl Replacement {
+    /// Whether it is zero ablation, the default.
+    pub fn is_zero(&self) -> bool {
+        *self == Self::Zero
+    }
+
+    /// The means mean ablation puts in for `ids` (BOS included where read), from a pass of the intact model;
+    /// `None` for zero ablation, or where no head is knocked out.
+    pub(crate) fn means(
+        self,
+        model: &CausalLm,
+        ids: &[u32],
+        ablated: &HeadSet,
+    ) -> Result<Option<Vec<Tensor>>, EngineError> {
+        if self.is_zero() || ablated.is_empty() {
+            return Ok(None);
+        }
+        means_for(model, &model.trace(ids, &HeadSet::default())?, self)
+    }
+}
+
+/// Heads knocked out and what their values become: what the window's knock-out, and the logit lens that follows
+/// it, read the text with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnockOut {
+    /// The heads.
+    pub heads: HeadSet,
+    /// What their values become.
+    pub replacement: Replacement,
+}
+
 /// Rows whose logits are computed at once (as in the analysis): 128 × vocabulary floats.
 const LOGITS_CHUNK: usize = 128;
 

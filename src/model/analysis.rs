@@ -178,6 +178,9 @@ pub struct Analysis {
     /// The heads knocked out while reading the text (empty: none).
     #[serde(skip_serializing_if = "HeadSet::is_empty")]
     pub ablated: HeadSet,
+    /// What their values became.
+    #[serde(skip_serializing_if = "super::ablation::Replacement::is_zero")]
+    pub replacement: super::ablation::Replacement,
     /// What each head moves from each token (the norms of what flows), when asked for: made in the same pass.
     #[serde(skip)]
     pub flow: Option<std::sync::Arc<super::flow::FlowParts>>,

@@ -274,12 +274,18 @@ impl Engine {
                 fits: fits(),
             });
         }
+        // Mean ablation's means are over every position, so a new token changes every row: nothing is reused.
+        let means = options
+            .replacement
+            .means(&self.model, &ids, &options.ablated)?;
         // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).
         let reuse = match &cache.previous {
             Some(prev)
                 if !options.keep_scores.any()
+                    && means.is_none()
                     && prev.bos == options.bos
                     && prev.ablated == options.ablated
+                    && prev.replacement == options.replacement
                     && cache.top_k == options.top_k
                     && (!options.norms || prev.flow.is_some()) =>
             {
@@ -315,7 +321,7 @@ impl Engine {
             new_ids,
             past,
             options.keep_scores,
-            &options.ablated,
+            (&options.ablated, means.as_deref()),
             &mut |_, probs, scores| {
                 push_layer(&mut attentions, prefix, probs)?;
                 // One entry a layer, in order: empty for a layer whose scores are not kept.
@@ -459,6 +465,7 @@ impl Engine {
             attentions,
             scores,
             ablated: options.ablated.clone(),
+            replacement: options.replacement,
             flow,
         };
         let state = (!options.keep_scores.any()).then_some((ids, kv, hidden));

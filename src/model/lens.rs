@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::ablation::{ids_in_context, token_texts, TokenText};
+use super::ablation::{ids_in_context, token_texts, Replacement, TokenText};
 use super::head_set::HeadSet;
 use super::{Engine, EngineError};
 
@@ -62,17 +62,19 @@ pub fn row_name(row: usize, rows: usize) -> String {
     }
 }
 
-/// The lens of `text` (BOS prepended if `bos`) with the heads in `ablated` knocked out, `top_k` guesses a cell.
+/// The lens of `text` (BOS prepended if `bos`) with the heads in `ablated` knocked out (their values replaced as
+/// `replacement` says), `top_k` guesses a cell.
 pub fn lens(
     engine: &Engine,
     text: &str,
     bos: bool,
     top_k: usize,
     ablated: &HeadSet,
+    replacement: Replacement,
 ) -> Result<Lens, EngineError> {
     let ids = ids_in_context(engine, text, bos)?;
     let t = ids.len();
-    let layers = rows_of(engine, &ids, top_k, ablated, 0..t)?;
+    let layers = rows_of(engine, &ids, top_k, (ablated, replacement), 0..t)?;
     if layers.iter().any(|row| row.len() != t) {
         return Err(EngineError::Internal("a lens row without a cell per token"));
     }
@@ -92,6 +94,7 @@ pub fn column(
     bos: bool,
     top_k: usize,
     ablated: &HeadSet,
+    replacement: Replacement,
     position: usize,
 ) -> Result<Vec<LensCell>, EngineError> {
     let ids = ids_in_context(engine, text, bos)?;
@@ -99,13 +102,19 @@ pub fn column(
     if position > last {
         return Err(EngineError::Position { position, last });
     }
-    rows_of(engine, &ids, top_k, ablated, position..position + 1)?
-        .into_iter()
-        .map(|mut row| {
-            row.pop()
-                .ok_or(EngineError::Internal("a lens layer without its cell"))
-        })
-        .collect()
+    rows_of(
+        engine,
+        &ids,
+        top_k,
+        (ablated, replacement),
+        position..position + 1,
+    )?
+    .into_iter()
+    .map(|mut row| {
+        row.pop()
+            .ok_or(EngineError::Internal("a lens layer without its cell"))
+    })
+    .collect()
 }
 
 /// Each layer's cells at `positions` of `ids`: the streams entering each block, then the output.
@@ -113,11 +122,12 @@ fn rows_of(
     engine: &Engine,
     ids: &[u32],
     top_k: usize,
-    ablated: &HeadSet,
+    (ablated, replacement): (&HeadSet, Replacement),
     positions: std::ops::Range<usize>,
 ) -> Result<Vec<Vec<LensCell>>, EngineError> {
     let model = engine.model();
-    let trace = model.trace(ids, ablated)?;
+    let means = replacement.means(model, ids, ablated)?;
+    let trace = model.trace_replacing(ids, ablated, means.as_deref())?;
     let mut layers = Vec::with_capacity(trace.layers.len() + 1);
     for stream in trace.layers.iter().map(|l| &l.input) {
         let rows = stream.narrow(0, positions.start, positions.len())?;

@@ -84,6 +84,8 @@ pub struct AnalyzeOptions {
     pub keep_scores: KeepScores,
     /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
     pub ablated: HeadSet,
+    /// What the knocked-out heads' values become.
+    pub replacement: super::ablation::Replacement,
     /// Also weigh what each head moves from each token ([`Analysis::flow`]), in the same pass.
     pub norms: bool,
 }
@@ -95,6 +97,7 @@ impl Default for AnalyzeOptions {
             top_k: 5,
             keep_scores: KeepScores::None,
             ablated: HeadSet::default(),
+            replacement: Default::default(),
             norms: false,
         }
     }

@@ -8,7 +8,7 @@ use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
-use crate::model::{Analysis, AnalyzeOptions, HeadSet};
+use crate::model::{Analysis, AnalyzeOptions};
 
 /// What the UI asks for.
 #[derive(Debug)]
@@ -68,8 +68,8 @@ pub enum Request {
     Lens {
         /// The text.
         key: TextKey,
-        /// Heads knocked out.
-        ablated: HeadSet,
+        /// Heads knocked out, and what their values become.
+        ablated: crate::model::ablation::KnockOut,
     },
     /// Knock out every head alone, in turn.
     Sweep {
@@ -77,6 +77,8 @@ pub enum Request {
         key: TextKey,
         /// Set by the UI to stop it (the text changed).
         cancel: Arc<std::sync::atomic::AtomicBool>,
+        /// What each head's values become.
+        replacement: crate::model::ablation::Replacement,
     },
     /// Read the second pane's text (compared with the one on screen); the newest such request wins.
     Compare {
@@ -172,7 +174,11 @@ pub enum Response {
     /// The lesson's numbers, with the head's score matrix for its figure.
     Explained(Box<Explained>),
     /// The logit lens of a text with the heads knocked out.
-    Lensed(TextKey, HeadSet, Arc<crate::model::lens::Lens>),
+    Lensed(
+        TextKey,
+        crate::model::ablation::KnockOut,
+        Arc<crate::model::lens::Lens>,
+    ),
     /// Heads done so far of a sweep.
     SweepProgress(TextKey, usize, usize),
     /// A sweep over every head.

@@ -26,7 +26,7 @@ use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
-use crate::model::{Analysis, AnalyzeOptions, EngineError, HeadSet};
+use crate::model::{Analysis, AnalyzeOptions, EngineError};
 use events::PrefetchMessage;
 pub use events::{Download, Event, Prefetch, ReadablePart};
 use scoring::ScoreSource;
@@ -54,9 +54,13 @@ pub struct Session {
     sweep_running: Option<(TextKey, Arc<AtomicBool>)>,
     explained: Option<Box<Explained>>,
     /// The logit lens: its text and knocked-out heads, and the lens.
-    lens: Option<(TextKey, HeadSet, Arc<crate::model::lens::Lens>)>,
+    lens: Option<(
+        TextKey,
+        crate::model::ablation::KnockOut,
+        Arc<crate::model::lens::Lens>,
+    )>,
     /// The newest lens asked for, while it is on its way.
-    lens_pending: Option<(TextKey, HeadSet)>,
+    lens_pending: Option<(TextKey, crate::model::ablation::KnockOut)>,
     /// The second pane: the compared text and patching.
     pane: pane::ComparePane,
     /// The newest explanation asked for (text, layer, head), while it is on its way.

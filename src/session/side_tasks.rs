@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::worker::{Request, SideTask, TextKey};
 use super::{Explained, Session};
-use crate::model::HeadSet;
+use crate::model::ablation::KnockOut;
 
 impl Session {
     /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text, unless it is
@@ -61,7 +61,7 @@ impl Session {
 
     /// Asks for the logit lens of `key`'s text with the heads in `ablated` knocked out, unless it is here or on
     /// its way.
-    pub fn lens(&mut self, key: TextKey, ablated: HeadSet) {
+    pub fn lens(&mut self, key: TextKey, ablated: KnockOut) {
         let asked = Some((key.clone(), ablated.clone()));
         let have = self
             .lens
@@ -80,7 +80,7 @@ impl Session {
     }
 
     /// The logit lens, if it was made for the text on screen with these heads knocked out.
-    pub fn lensed(&self, ablated: &HeadSet) -> Option<&crate::model::lens::Lens> {
+    pub fn lensed(&self, ablated: &KnockOut) -> Option<&crate::model::lens::Lens> {
         let (key, a, lens) = self.lens.as_ref()?;
         (Some(key) == self.text_key().as_ref() && a == ablated).then_some(&**lens)
     }
@@ -91,13 +91,18 @@ impl Session {
         (Some(&e.key) == self.text_key().as_ref()).then_some(e)
     }
 
-    /// Asks for every head to be knocked out alone, in turn, on `key`'s text.
-    pub fn sweep(&mut self, key: TextKey) {
+    /// Asks for every head to be knocked out alone, in turn, on `key`'s text, its values replaced as
+    /// `replacement` says.
+    pub fn sweep(&mut self, key: TextKey, replacement: crate::model::ablation::Replacement) {
         self.sweep_progress = Some((0, 1));
         self.failed
             .retain(|(t, _)| *t != SideTask::Sweep(key.clone()));
         let cancel = Arc::new(AtomicBool::new(false));
         self.sweep_running = Some((key.clone(), Arc::clone(&cancel)));
-        self.worker.send(Request::Sweep { key, cancel });
+        self.worker.send(Request::Sweep {
+            key,
+            cancel,
+            replacement,
+        });
     }
 }

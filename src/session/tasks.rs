@@ -87,7 +87,7 @@ pub enum SideTask {
     /// A knock-out sweep.
     Sweep(TextKey),
     /// The logit lens of the text with these heads knocked out.
-    Lens(TextKey, crate::model::HeadSet),
+    Lens(TextKey, crate::model::ablation::KnockOut),
 }
 
 impl SideTask {

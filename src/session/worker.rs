@@ -223,7 +223,12 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     match &engine {
                         Some(engine) => {
                             match crate::model::lens::lens(
-                                engine, &key.text, key.bos, LENS_TOP_K, &ablated,
+                                engine,
+                                &key.text,
+                                key.bos,
+                                LENS_TOP_K,
+                                &ablated.heads,
+                                ablated.replacement,
                             ) {
                                 Ok(lens) => send(Response::Lensed(key, ablated, Arc::new(lens))),
                                 Err(error) => send(Response::SideTaskFailed(task, error.into())),
@@ -292,7 +297,11 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     }
                     None => send(Response::PatchFailed(key, TaskError::NoModel)),
                 },
-                Request::Sweep { key, cancel } => {
+                Request::Sweep {
+                    key,
+                    cancel,
+                    replacement,
+                } => {
                     let task = SideTask::Sweep(key.clone());
                     match &engine {
                         Some(engine) => {
@@ -312,7 +321,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                                 engine,
                                 &key.text,
                                 key.bos,
-                                ablation::Replacement::Zero,
+                                replacement,
                                 &mut progress,
                             ) {
                                 Ok(sweep) => send(Response::Swept(key, Arc::new(sweep))),

@@ -149,6 +149,8 @@ pub enum Command {
     },
     /// Bring back every knocked-out head.
     RestoreHeads,
+    /// Knock heads out with zeros or with their means from now on (the knock-out and the sweep read again).
+    KnockOutBy(crate::model::ablation::Replacement),
     /// Knock out every head alone, in turn, to see which ones the chosen prediction needs.
     Sweep,
     /// Save the heads' effects to the quick-export folder.

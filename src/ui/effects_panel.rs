@@ -10,7 +10,7 @@ use super::command::{Command, EffectExport};
 use super::palette::diverging;
 use crate::format::percent;
 use crate::graph::Selection;
-use crate::model::ablation::Sweep;
+use crate::model::ablation::{Replacement, Sweep};
 use crate::model::attribution::Attribution;
 use crate::model::tokenizer::visible_whitespace;
 use crate::model::{Analysis, HeadSet};
@@ -27,6 +27,8 @@ pub struct Overlay {
     pub token: String,
     /// ln p of that token with every head (for the knock-out's before → after).
     pub baseline_logprob: Option<f64>,
+    /// How the sweep knocked each head out (zero ablation where there is no sweep).
+    pub replacement: Replacement,
 }
 
 impl Overlay {
@@ -69,15 +71,19 @@ impl Overlay {
         let Some(v) = self.value(layer, head) else {
             return format!("layer {layer} head {head}");
         };
+        let without = match self.replacement {
+            Replacement::Zero => format!("without head {layer}.{head}"),
+            Replacement::Mean => format!("with head {layer}.{head} mean-ablated"),
+        };
         match (self.kind, self.baseline_logprob) {
             (GridColour::KnockOut, Some(base)) => format!(
-                "without head {layer}.{head}, ln p({}) changes by {v:+.3}: {} → {}",
+                "{without}, ln p({}) changes by {v:+.3}: {} → {}",
                 self.token,
                 percent(base),
                 percent(base + v)
             ),
             (GridColour::KnockOut, None) => {
-                format!("without head {layer}.{head}, ln p({}) changes by {v:+.3}", self.token)
+                format!("{without}, ln p({}) changes by {v:+.3}", self.token)
             }
             _ => format!(
                 "head {layer}.{head} adds {v:+.3} to the logit of {} (directly, through the final norm)",
@@ -129,6 +135,7 @@ pub fn overlay(
         kind: colour,
         token,
         baseline_logprob: sweep.and_then(|s| s.baseline_logprob.get(position).copied().flatten()),
+        replacement: sweep.map(|s| s.replacement).unwrap_or_default(),
     })
 }
 
@@ -152,6 +159,8 @@ pub struct EffectsPanel<'a> {
     pub overlay: Option<&'a Overlay>,
     /// The heads knocked out.
     pub knocked_out: &'a HeadSet,
+    /// What their values become.
+    pub knock_out_by: Replacement,
     /// The selected matrix (its head can be knocked out).
     pub selected: Selection,
     /// Why the attribution or the sweep asked for failed, if it did.
@@ -335,7 +344,11 @@ fn knock_out_ui(
     match (p.sweep, p.overlay) {
         (Some(sweep), Some(o)) => {
             ui.small(format!(
-                "Δ ln p({token}) without each head alone; perplexity {:.2} with all",
+                "Δ ln p({token}) {} each head alone; perplexity {:.2} with all",
+                match sweep.replacement {
+                    Replacement::Zero => "without",
+                    Replacement::Mean => "mean-ablating",
+                },
                 sweep.baseline_perplexity
             ));
             // Red is a head the token needs (its knock-out lowers ln p), as red is a head that adds to the
@@ -378,18 +391,51 @@ fn knock_out_toggle_ui(ui: &mut egui::Ui, p: &EffectsPanel<'_>, commands: &mut V
     ui.horizontal_wrapped(|ui| {
         if let Selection::Head { layer, head } = p.selected {
             let mut out = p.knocked_out.contains(layer, head);
+            let hover = match p.knock_out_by {
+                Replacement::Zero => "Read the text again with this head's output set to zero (its values times its columns of the output projection); the probability panel shows before → after",
+                Replacement::Mean => "Read the text again with this head's values set, at every position, to their mean over the positions read (mean ablation); the probability panel shows before → after",
+            };
             if ui
                 .checkbox(&mut out, format!("knock out {layer}.{head}"))
-                .on_hover_text("Read the text again with this head's output set to zero (its values times its columns of the output projection); the probability panel shows before → after")
+                .on_hover_text(hover)
                 .changed()
             {
                 commands.push(Command::ToggleKnockOut { layer, head });
             }
         }
+        ui.small("as");
+        for (by, label, hover) in [
+            (
+                Replacement::Zero,
+                "zeros",
+                "Zero ablation: a knocked-out head adds nothing (also what it adds on average, which the layers above may rely on whatever the text)",
+            ),
+            (
+                Replacement::Mean,
+                "means",
+                "Mean ablation: a knocked-out head's values become, at every position, their mean over the positions read (BOS included); it still adds what it adds on average and loses what it adds at each position",
+            ),
+        ] {
+            if ui
+                .selectable_label(p.knock_out_by == by, label)
+                .on_hover_text(hover)
+                .clicked()
+                && p.knock_out_by != by
+            {
+                commands.push(Command::KnockOutBy(by));
+            }
+        }
         if !p.knocked_out.is_empty() {
             ui.colored_label(
                 Color32::from_rgb(230, 85, 13),
-                format!("knocked out: {}", p.knocked_out),
+                format!(
+                    "{}: {}",
+                    match p.knock_out_by {
+                        Replacement::Zero => "knocked out",
+                        Replacement::Mean => "mean-ablated",
+                    },
+                    p.knocked_out
+                ),
             );
             if ui.small_button("restore all").clicked() {
                 commands.push(Command::RestoreHeads);

@@ -57,6 +57,8 @@ pub struct ViewState {
     pub predicted: Option<usize>,
     /// The heads knocked out: the analysis is of the model without them.
     pub knocked_out: HeadSet,
+    /// What the knocked-out heads' values become (and each head's in the sweep): zeros or their means.
+    pub knock_out_by: crate::model::ablation::Replacement,
     /// The reader's answer on the lesson's current step.
     pub prediction: super::lesson_view::Prediction,
     /// What the Layers view's cells are coloured by.
@@ -74,6 +76,14 @@ pub struct ViewState {
 }
 
 impl ViewState {
+    /// The heads knocked out and what their values become, as the lens is asked for and kept.
+    pub fn knock_out(&self) -> crate::model::ablation::KnockOut {
+        crate::model::ablation::KnockOut {
+            heads: self.knocked_out.clone(),
+            replacement: self.knock_out_by,
+        }
+    }
+
     /// The tokens activation patching measures for texts `a` and `b`: the reader's choice where it was made on
     /// these two texts, else the default for them.
     pub fn patch_key(&self, a: &Analysis, b: &Analysis) -> Option<crate::session::PatchKey> {
@@ -93,6 +103,7 @@ impl ViewState {
             grid_colour: GridColour::default(),
             predicted: None,
             knocked_out: HeadSet::default(),
+            knock_out_by: Default::default(),
             prediction: Default::default(),
             chinese_font: true,
             lens_colour: Default::default(),

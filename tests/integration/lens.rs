@@ -106,7 +106,8 @@ fn one_column_of_the_lens_equals_transformers_at_its_position() {
         let want = case["layers"].as_array().unwrap();
         let n = want[0].as_array().unwrap().len();
         let none = attngraph::model::HeadSet::default();
-        let column_at = |p| attngraph::model::lens::column(&engine, &text, bos, 1, &none, p);
+        let zero = attngraph::model::ablation::Replacement::Zero;
+        let column_at = |p| attngraph::model::lens::column(&engine, &text, bos, 1, &none, zero, p);
         let middle = column_at(n / 2).unwrap();
         for p in [0, n / 2, n - 1] {
             let column = column_at(p).unwrap();
@@ -131,7 +132,7 @@ fn one_column_of_the_lens_equals_transformers_at_its_position() {
             }
         }
         // The whole lens's cells at the middle position (what the app's lesson reads): the column's, to rounding.
-        let whole = attngraph::model::lens::lens(&engine, &text, bos, 1, &none).unwrap();
+        let whole = attngraph::model::lens::lens(&engine, &text, bos, 1, &none, zero).unwrap();
         let at = whole.at(n / 2).unwrap();
         for (a, b) in at.iter().zip(&middle) {
             assert!((a.entropy_bits - b.entropy_bits).abs() < 1e-6, "{what}");
@@ -141,6 +142,68 @@ fn one_column_of_the_lens_equals_transformers_at_its_position() {
         // Past the text: an error, not an empty column.
         assert!(column_at(n).is_err(), "{what}");
     }
+}
+
+#[test]
+fn the_lens_of_a_mean_ablated_run_ends_on_transformers_probabilities() {
+    // tools/make_attribution_reference.py: head 2.1 of tiny-gpt2 mean-ablated on "I love tennis." with BOS;
+    // the lens's last row is that run's output, so its p of each next token is the reference's.
+    let text = std::fs::read_to_string(fixtures().join("attribution_reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let case = reference["models"]["tiny-gpt2"]["ablate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["text"] == "I love tennis."
+                && c["bos"] == true
+                && c["heads"] == serde_json::json!([[2, 1]])
+        })
+        .unwrap();
+    let model = fixtures().join("tiny-gpt2-hub").display().to_string();
+    let args = [
+        "lens",
+        "--model",
+        &model,
+        "--text",
+        "I love tennis.",
+        "--bos",
+        "--heads",
+        "2.1",
+        "--replace-with",
+        "mean",
+    ];
+    let json = cli_json(&[&args[..], &["--format", "json"]].concat());
+    let output = json["layers"].as_array().unwrap().last().unwrap();
+    let mut checked = 0;
+    for (pos, cell) in output.as_array().unwrap().iter().enumerate() {
+        if let Some(got) = cell["next_logprob"].as_f64() {
+            let want = case["mean"]["ablated_logprob"][pos + 1].as_f64().unwrap();
+            assert!((got - want).abs() < 1e-4, "at {pos}: {got} vs {want}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4);
+    let table = run_cli(&args, &[]);
+    assert_success(&table);
+    assert!(String::from_utf8(table.stdout)
+        .unwrap()
+        .starts_with("heads 2.1 mean-ablated"));
+    // Without --heads there is nothing to replace: refused.
+    let bad = run_cli(
+        &[
+            "lens",
+            "--model",
+            &model,
+            "--text",
+            "a",
+            "--replace-with",
+            "mean",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--heads"));
 }
 
 #[test]

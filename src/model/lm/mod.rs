@@ -262,22 +262,34 @@ impl CausalLm {
         ablated: &HeadSet,
         visit: &mut LayerVisitor<'_>,
     ) -> Result<(Tensor, Vec<KeyValue>)> {
-        self.forward_from_observed(new_ids, past, keep_scores, ablated, visit, &mut |_, _| {
-            Ok(())
-        })
+        self.forward_from_observed(
+            new_ids,
+            past,
+            keep_scores,
+            (ablated, None),
+            visit,
+            &mut |_, _| Ok(()),
+        )
     }
 
     /// [`CausalLm::forward_from`], also handing `observe` each layer's index and the residual stream entering it
-    /// (t_new, n_embd): what the norms of what flows read, in the same pass.
+    /// (t_new, n_embd): what the norms of what flows read, in the same pass. The ablated heads' values are set to
+    /// `means` (one tensor a layer, from [`CausalLm::head_means`]) where given, else zeroed.
     pub fn forward_from_observed(
         &self,
         new_ids: &[u32],
         past: &[KeyValue],
         keep_scores: KeepScores,
-        ablated: &HeadSet,
+        (ablated, means): (&HeadSet, Option<&[Tensor]>),
         visit: &mut LayerVisitor<'_>,
         observe: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
     ) -> Result<(Tensor, Vec<KeyValue>)> {
+        if means.is_some_and(|means| means.len() != self.blocks.len()) {
+            candle_core::bail!(
+                "mean ablation needs the means of all {} layers",
+                self.blocks.len()
+            );
+        }
         let offset = match past.first() {
             Some(kv) => kv.positions()?,
             None => 0,
@@ -288,7 +300,7 @@ impl CausalLm {
         let mut cache = Vec::with_capacity(self.blocks.len());
         for (idx, block) in self.blocks.iter().enumerate() {
             observe(idx, &x)?;
-            let kept = self.kept_heads(ablated, idx, None)?;
+            let kept = self.kept_heads(ablated, idx, means.and_then(|means| means.get(idx)))?;
             let (out, kv) = block.attn.forward(
                 &block.attention_input(&x)?,
                 past.get(idx),

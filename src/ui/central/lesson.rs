@@ -26,7 +26,7 @@ pub(super) fn lesson_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &Analysis) -> Ve
     let last = a.tokens.len().saturating_sub(1);
     // The lens at the last-but-one token, what the lens step reads.
     let lens_column = session
-        .lensed(&b.view.knocked_out)
+        .lensed(&b.view.knock_out())
         .zip(a.tokens.len().checked_sub(2))
         .and_then(|(lens, pos)| lens.at(pos));
     let facts = explained.map(|e| Facts {
@@ -284,7 +284,7 @@ fn lesson_figure(
         Figure::Lens => {
             let pos = a.tokens.len().checked_sub(2);
             // The same column of the lens the step's check reads.
-            let column = pos.and_then(|pos| b.session.lensed(&b.view.knocked_out)?.at(pos));
+            let column = pos.and_then(|pos| b.session.lensed(&b.view.knock_out())?.at(pos));
             match (column, pos) {
                 (Some(column), Some(pos)) => {
                     let next = crate::format::token(&a.tokens[pos + 1].display);

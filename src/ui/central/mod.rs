@@ -97,11 +97,18 @@ fn knocked_out_ui(ui: &mut egui::Ui, a: &Analysis, selection: crate::graph::Sele
     }
     let orange = egui::Color32::from_rgb(230, 85, 13);
     let one = a.ablated.len() == 1;
-    let mut line = format!(
-        "Knocked out: {}. Every matrix and probability here is the model without {}.",
-        a.ablated,
-        if one { "it" } else { "them" }
-    );
+    let mut line = match a.replacement {
+        crate::model::ablation::Replacement::Zero => format!(
+            "Knocked out: {}. Every matrix and probability here is the model without {}.",
+            a.ablated,
+            if one { "it" } else { "them" }
+        ),
+        crate::model::ablation::Replacement::Mean => format!(
+            "Mean-ablated: {}. Every matrix and probability here is the model with {} values set to their means over the positions read.",
+            a.ablated,
+            if one { "its" } else { "their" },
+        ),
+    };
     if let crate::graph::Selection::Head { layer, head } = selection {
         if a.ablated.contains(layer, head) {
             let which = if one {
@@ -110,7 +117,11 @@ fn knocked_out_ui(ui: &mut egui::Ui, a: &Analysis, selection: crate::graph::Sele
                 format!("Head {layer}.{head} is one of them")
             };
             line.push_str(&format!(
-                " {which}: it still looks where it would, but what it reads is dropped."
+                " {which}: it still looks where it would, but what it reads is {}.",
+                match a.replacement {
+                    crate::model::ablation::Replacement::Zero => "dropped",
+                    crate::model::ablation::Replacement::Mean => "replaced by its means",
+                }
             ));
         }
     }
@@ -189,19 +200,21 @@ fn view_ui(ui: &mut egui::Ui, b: &mut Body<'_>, a: &std::sync::Arc<Analysis>) ->
         }
         View::Layers => {
             let panel = super::layers_view::LayersPanel {
-                lens: b.session.lensed(&b.view.knocked_out),
+                lens: b.session.lensed(&b.view.knock_out()),
                 colour: b.view.lens_colour,
                 column: b.view.lens_column,
                 failure: b.session.text_key().and_then(|key| {
-                    b.session.failure(&crate::session::SideTask::Lens(
-                        key,
-                        b.view.knocked_out.clone(),
-                    ))
+                    b.session
+                        .failure(&crate::session::SideTask::Lens(key, b.view.knock_out()))
                 }),
-                knocked_out: if b.view.knocked_out.is_empty() {
-                    String::new()
-                } else {
-                    format!(" · heads {} knocked out", b.view.knocked_out)
+                knocked_out: match (b.view.knocked_out.is_empty(), b.view.knock_out_by) {
+                    (true, _) => String::new(),
+                    (false, crate::model::ablation::Replacement::Zero) => {
+                        format!(" · heads {} knocked out", b.view.knocked_out)
+                    }
+                    (false, crate::model::ablation::Replacement::Mean) => {
+                        format!(" · heads {} mean-ablated", b.view.knocked_out)
+                    }
                 },
             };
             commands.extend(super::layers_view::layers_ui(ui, panel));

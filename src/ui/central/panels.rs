@@ -37,7 +37,12 @@ pub(super) fn grid_ui(
         .thumbnails
         .update(ui.ctx(), &a.attentions, flow, b.settings.log_scale, key);
     let attribution = b.session.attribution();
-    let sweep = b.session.sweep_result().map(|s| &**s);
+    // A sweep made with the other replacement is not this one's: the panel offers to run it again.
+    let sweep = b
+        .session
+        .sweep_result()
+        .map(|s| &**s)
+        .filter(|s| s.replacement == b.view.knock_out_by);
     let overlay =
         effects_panel::overlay(b.view.grid_colour, b.view.predicted, a, attribution, sweep);
     grid_panel_ui(
@@ -66,6 +71,7 @@ pub(super) fn grid_ui(
                 sweep_progress: b.session.sweep_progress(),
                 overlay: overlay.as_ref(),
                 knocked_out: &b.view.knocked_out,
+                knock_out_by: b.view.knock_out_by,
                 selected: b.settings.selection,
                 failure: b.session.text_key().and_then(|key| {
                     let task = match b.view.grid_colour {

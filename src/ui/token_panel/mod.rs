@@ -113,6 +113,16 @@ fn short_perplexity(value: f64) -> String {
     }
 }
 
+/// What the knocked-out run is, for the heading and the curve's name: "without 0.3", or "with 0.3 mean-ablated".
+fn without(analysis: &Analysis) -> String {
+    match analysis.replacement {
+        crate::model::ablation::Replacement::Zero => format!("without {}", analysis.ablated),
+        crate::model::ablation::Replacement::Mean => {
+            format!("with {} mean-ablated", analysis.ablated)
+        }
+    }
+}
+
 /// Draws the panel. `focus` is the token to highlight (hovered or pinned node); `predicted` the one whose
 /// prediction the grid explains; `baseline`, with heads knocked out, the intact model's reading of the text.
 /// Returns the token clicked.
@@ -128,8 +138,8 @@ pub fn token_panel_ui(
     let baseline = baseline.filter(|b| b.text == analysis.text && b.bos == analysis.bos);
     match (analysis.perplexity, baseline.and_then(|b| b.perplexity)) {
         (Some(ppl), Some(before)) => ui.heading(format!(
-            "Perplexity {before:.2} → {ppl:.2} without {}",
-            analysis.ablated
+            "Perplexity {before:.2} → {ppl:.2} {}",
+            without(analysis)
         )),
         (Some(ppl), None) => ui.heading(format!("Perplexity {ppl:.2}")),
         (None, _) => ui.heading("Perplexity: nothing scored"),
@@ -158,7 +168,7 @@ pub fn token_panel_ui(
         ui.horizontal(|ui| {
             for (colour, name) in [
                 (BASELINE, "every head".to_string()),
-                (CURVE, format!("without {}", analysis.ablated)),
+                (CURVE, without(analysis)),
             ] {
                 let (rect, _) =
                     ui.allocate_exact_size(egui::vec2(18.0, 10.0), egui::Sense::hover());
@@ -175,7 +185,7 @@ pub fn token_panel_ui(
             plot.line(Line::new("every head", PlotPoints::from(curve(b))).color(BASELINE));
         }
         let name = if baseline.is_some() {
-            format!("without {}", analysis.ablated)
+            without(analysis)
         } else {
             "running perplexity".to_string()
         };

@@ -127,6 +127,101 @@ fn knocking_out_a_head_reads_the_text_again_and_shows_before_and_after() {
 }
 
 #[test]
+fn mean_ablation_in_the_window_follows_transformers() {
+    use attngraph::model::ablation::Replacement;
+    let reference = attribution_reference();
+    let cases = &reference["models"]["tiny-gpt2"];
+    let ablated = cases["ablate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["text"] == "I love tennis."
+                && c["bos"] == true
+                && c["heads"] == serde_json::json!([[2, 1]])
+        })
+        .unwrap();
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    h.get_by_label("layer 2 head 1").click();
+    h.step();
+    h.step();
+    // "as means" first, then the head: the text is read with its values set to their means.
+    h.get_by_label("means").click();
+    h.step();
+    h.get_by_label("knock out 2.1").click();
+    settle(&mut h);
+    let check = |h: &Harness<'static, AttnApp>, by: Replacement, want: &serde_json::Value| {
+        let analysis = h.state().session.analysis().unwrap();
+        assert_eq!(analysis.replacement, by);
+        for (pos, token) in analysis.tokens.iter().enumerate() {
+            match &token.stats {
+                Some(stats) => close(stats.logprob, &want["ablated_logprob"][pos], "after"),
+                None => assert!(want["ablated_logprob"][pos].is_null()),
+            }
+        }
+    };
+    check(&h, Replacement::Mean, &ablated["mean"]);
+    h.get_by_label_contains("Mean-ablated: 2.1");
+    h.get_by_label("mean-ablated: 2.1");
+
+    // The Layers tab's lens follows: its last row is the output, whose p of each next token is the run's.
+    h.state_mut().settings.view = attngraph::ui::settings::View::Layers;
+    settle(&mut h);
+    let app = h.state();
+    let lens = app
+        .session
+        .lensed(&app.view.knock_out())
+        .expect("the lens of the mean-ablated run");
+    let output = lens.layers.last().unwrap();
+    for (pos, cell) in output.iter().enumerate() {
+        if let Some(lp) = cell.next_logprob {
+            close(
+                lp,
+                &ablated["mean"]["ablated_logprob"][pos + 1],
+                "lens output",
+            );
+        }
+    }
+    h.state_mut().settings.view = attngraph::ui::settings::View::Heads;
+    settle(&mut h);
+
+    // The sweep, every head mean-ablated alone, for " tennis" (position 3).
+    let sweep = &cases["sweep"][0];
+    h.get_by_label("3 ␣tennis").click();
+    settle(&mut h);
+    h.get_by_label("knock-out").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("Which heads matter for").click();
+    settle(&mut h);
+    let got = h.state().session.sweep_result().unwrap().clone();
+    assert_eq!(got.replacement, Replacement::Mean);
+    for (l, heads) in got.sweep.iter().enumerate() {
+        for (hd, cell) in heads.iter().enumerate() {
+            close(
+                cell.delta_logprob[3].unwrap(),
+                &sweep["mean_sweep"][l][hd]["delta_logprob"][3],
+                "mean sweep",
+            );
+        }
+    }
+
+    // Back to zeros: the knock-out and the sweep are read again that way.
+    h.get_by_label("zeros").click();
+    settle(&mut h);
+    check(&h, Replacement::Zero, ablated);
+    let got = h.state().session.sweep_result().unwrap().clone();
+    assert_eq!(got.replacement, Replacement::Zero);
+    close(
+        got.sweep[0][0].delta_logprob[3].unwrap(),
+        &sweep["sweep"][0][0]["delta_logprob"][3],
+        "zero sweep",
+    );
+    h.get_by_label("knocked out: 2.1");
+}
+
+#[test]
 fn the_heads_effects_export_as_csv_json_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&hub_model(), "I love tennis.", Some(dir.path()));

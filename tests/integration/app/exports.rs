@@ -53,6 +53,8 @@ fn the_export_menu_saves_the_analysis_on_screen_for_numpy() {
     let analysis = h.state().session.analysis().unwrap();
     let knocked: Vec<Vec<i64>> = array("knocked_out").to_vec2().unwrap();
     assert_eq!(knocked, vec![vec![2, 1]]);
+    // Zeroed, not mean-ablated.
+    assert_eq!(array("knocked_out_mean").to_scalar::<i64>().unwrap(), 0);
     let attentions = array("attentions");
     let t = analysis.tokens.len();
     assert_eq!(attentions.dims(), &[3, 4, t, t]);

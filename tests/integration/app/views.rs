@@ -22,7 +22,7 @@ fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
     let lens = h
         .state()
         .session
-        .lensed(&attngraph::model::HeadSet::default())
+        .lensed(&attngraph::model::ablation::KnockOut::default())
         .expect("the lens of the text on screen")
         .clone();
     let n_layer = h.state().session.analysis().unwrap().model.n_layer;
@@ -79,7 +79,11 @@ fn the_layers_view_shows_the_lens_and_plots_a_tokens_climb() {
     h.state_mut().view.knocked_out = "1.2".parse().unwrap();
     h.step();
     settle(&mut h);
-    assert!(h.state().session.lensed(&"1.2".parse().unwrap()).is_some());
+    let knock_out = attngraph::model::ablation::KnockOut {
+        heads: "1.2".parse().unwrap(),
+        replacement: Default::default(),
+    };
+    assert!(h.state().session.lensed(&knock_out).is_some());
 }
 
 #[test]
