@@ -150,8 +150,10 @@ impl AttnApp {
                 if !self.view.knocked_out.is_empty() {
                     self.request_analysis();
                 }
-                // The sweep on screen was made the other way: make it this way.
-                if self.view.grid_colour == GridColour::KnockOut {
+                // A sweep on screen, or on its way, was made the other way: make it this way.
+                let swept = self.session.sweep_result().is_some()
+                    || self.session.sweep_progress().is_some();
+                if self.view.grid_colour == GridColour::KnockOut && swept {
                     self.apply(Command::Sweep, ctx);
                 }
             }

@@ -3,6 +3,7 @@
 
 use super::AttnApp;
 use crate::export;
+use crate::model::ablation::Replacement;
 use crate::ui::command::{EffectExport, LensColour};
 use crate::ui::effects_panel;
 use crate::ui::notice::Notice;
@@ -61,7 +62,12 @@ impl AttnApp {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |t| t.as_secs());
         let attribution = self.session.attribution().cloned();
-        let sweep = self.session.sweep_result().cloned();
+        // The sweep the grid shows: one made the other way (zeros or means) is not on screen.
+        let sweep = self
+            .session
+            .sweep_result()
+            .filter(|s| s.replacement == self.view.knock_out_by)
+            .cloned();
         let analysis = self.session.analysis().cloned();
         let missing = |what: &str| Notice::failed(format!("nothing to export: {what}"));
         let notice = match what {
@@ -93,8 +99,13 @@ impl AttnApp {
                 None => missing("run “Which heads matter” with the grid coloured by knock-out"),
                 Some(s) => {
                     let json = what == EffectExport::SweepJson;
+                    // The CSV has no field for it: the name says whether heads were zeroed or mean-ablated.
                     let name = format!(
-                        "knock_out_sweep-{stamp}.{}",
+                        "{}-{stamp}.{}",
+                        match s.replacement {
+                            Replacement::Zero => "knock_out_sweep",
+                            Replacement::Mean => "mean_ablation_sweep",
+                        },
                         if json { "json" } else { "csv" }
                     );
                     self.exports.write_file(
@@ -147,11 +158,15 @@ impl AttnApp {
                             .iter()
                             .map(|(l, h)| format!("{l}.{h}"))
                             .collect();
+                        let how = match self.view.knock_out_by {
+                            Replacement::Zero => "knocked out",
+                            Replacement::Mean => "mean-ablated",
+                        };
                         let title = if knocked.is_empty() {
                             "What each layer would predict next (the logit lens)".to_string()
                         } else {
                             format!(
-                                "What each layer would predict next, heads {} knocked out",
+                                "What each layer would predict next, heads {} {how}",
                                 knocked.join(", ")
                             )
                         };
@@ -186,16 +201,21 @@ impl AttnApp {
                         self.view.predicted,
                         a,
                         self.session.attribution(),
-                        self.session.sweep_result().map(|s| &**s),
+                        sweep.as_deref(),
                     )
                 });
                 match overlay {
                     None => missing("colour the grid by contribution or knock-out first"),
                     Some(o) => {
                         let title = match o.kind {
-                            GridColour::KnockOut => {
-                                format!("Δ ln p({}) without each head", o.token)
-                            }
+                            GridColour::KnockOut => match o.replacement {
+                                Replacement::Zero => {
+                                    format!("Δ ln p({}) without each head", o.token)
+                                }
+                                Replacement::Mean => {
+                                    format!("Δ ln p({}) mean-ablating each head", o.token)
+                                }
+                            },
                             _ => format!(
                                 "Each head's direct contribution to the logit of {}",
                                 o.token

@@ -223,7 +223,7 @@ impl AttnApp {
                 top_k: 5,
                 keep_scores: KeepScores::None,
                 ablated: self.view.knocked_out.clone(),
-                replacement: self.view.knock_out_by,
+                replacement: self.view.replacement(),
                 norms: self.settings.edge_weight != crate::graph::EdgeWeight::Attention,
             },
         );
@@ -272,7 +272,7 @@ impl AttnApp {
                             keep_scores: KeepScores::None,
                             // Both panes are read by the same model: the heads knocked out in one are in both.
                             ablated: self.view.knocked_out.clone(),
-                            replacement: self.view.knock_out_by,
+                            replacement: self.view.replacement(),
                             norms: false,
                         },
                     );

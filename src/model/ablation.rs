@@ -12,53 +12,8 @@ use serde::Serialize;
 use super::analysis::row_stats;
 use super::engine::{Engine, EngineError};
 use super::head_set::HeadSet;
+pub use super::head_set::{KnockOut, Replacement};
 use super::lm::CausalLm;
-
-/// What an ablated head's attention-weighted values are replaced with.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Replacement {
-    /// Zeros: the head adds nothing but `c_proj`'s bias, which is not its own. Also removes what the head
-    /// adds on average, which the layers above may rely on whatever the text.
-    #[default]
-    Zero,
-    /// At every position, the head's mean over the text's positions in the intact run: what stays is what the
-    /// head adds on average, what goes is what it adds at each position in particular.
-    Mean,
-}
-
-impl Replacement {
-    /// Whether it is zero ablation, the default.
-    pub fn is_zero(&self) -> bool {
-        *self == Self::Zero
-    }
-
-    /// The means mean ablation puts in for `ids` (BOS included where read), from a pass of the intact model;
-    /// `None` for zero ablation, or where no head is knocked out.
-    pub(crate) fn means(
-        self,
-        model: &CausalLm,
-        ids: &[u32],
-        ablated: &HeadSet,
-    ) -> Result<Option<Vec<Tensor>>, EngineError> {
-        if self.is_zero() || ablated.is_empty() {
-            return Ok(None);
-        }
-        means_for(model, &model.trace(ids, &HeadSet::default())?, self)
-    }
-}
-
-/// Heads knocked out and what their values become: what the window's knock-out, and the logit lens that follows
-/// it, read the text with.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KnockOut {
-    /// The heads.
-    pub heads: HeadSet,
-    /// What their values become.
-    pub replacement: Replacement,
-}
 
 /// Rows whose logits are computed at once (as in the analysis): 128 × vocabulary floats.
 const LOGITS_CHUNK: usize = 128;

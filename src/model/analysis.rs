@@ -179,8 +179,8 @@ pub struct Analysis {
     #[serde(skip_serializing_if = "HeadSet::is_empty")]
     pub ablated: HeadSet,
     /// What their values became.
-    #[serde(skip_serializing_if = "super::ablation::Replacement::is_zero")]
-    pub replacement: super::ablation::Replacement,
+    #[serde(skip_serializing_if = "super::head_set::Replacement::is_zero")]
+    pub replacement: super::head_set::Replacement,
     /// What each head moves from each token (the norms of what flows), when asked for: made in the same pass.
     #[serde(skip)]
     pub flow: Option<std::sync::Arc<super::flow::FlowParts>>,

@@ -275,9 +275,9 @@ impl Engine {
             });
         }
         // Mean ablation's means are over every position, so a new token changes every row: nothing is reused.
-        let means = options
-            .replacement
-            .means(&self.model, &ids, &options.ablated)?;
+        let means = self
+            .model
+            .knock_out_means(&ids, &options.ablated, options.replacement)?;
         // Reuse at most t − 1 positions, so there is always a new row to run; never with scores (not cached).
         let reuse = match &cache.previous {
             Some(prev)

@@ -29,7 +29,9 @@ impl FlowParts {
     ) -> Result<Vec<Vec<f64>>, EngineError> {
         let f = model.value_outputs(layer, input)?; // (n_head, rows, n_embd)
         let (n_head, rows, _) = f.dims3()?;
-        // A knocked-out head moves nothing: its vectors are zero, as its values are in the forward pass.
+        // A knocked-out head moves nothing from any token: zeroed, its values are zero in the forward pass;
+        // mean-ablated, it adds the same vector at every position whatever it attends to, which belongs to no
+        // edge (as the output projection's bias belongs to none). Its vectors here are zero either way.
         let kept: Vec<f32> = (0..n_head)
             .map(|h| if ablated.contains(layer, h) { 0.0 } else { 1.0 })
             .collect();

@@ -1,4 +1,5 @@
-//! A set of attention heads named by (layer, head), counting from 0: which heads an ablation knocks out.
+//! A set of attention heads named by (layer, head), counting from 0: which heads an ablation knocks out, and
+//! what their values become ([`Replacement`], [`KnockOut`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -125,6 +126,46 @@ impl fmt::Display for HeadSet {
         let names: Vec<String> = self.iter().map(|(l, h)| format!("{l}.{h}")).collect();
         f.write_str(&names.join(","))
     }
+}
+
+/// What an ablated head's attention-weighted values are replaced with.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Replacement {
+    /// Zeros: the head adds nothing but `c_proj`'s bias, which is not its own. Also removes what the head
+    /// adds on average, which the layers above may rely on whatever the text.
+    #[default]
+    Zero,
+    /// At every position, the head's mean over the text's positions in the intact run: what stays is what the
+    /// head adds on average, what goes is what it adds at each position in particular.
+    Mean,
+}
+
+impl Replacement {
+    /// Whether it is zero ablation, the default.
+    pub fn is_zero(&self) -> bool {
+        *self == Self::Zero
+    }
+}
+
+/// Heads knocked out and what their values become: what the window's knock-out, and the logit lens that follows
+/// it, read the text with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnockOut {
+    /// The heads.
+    pub heads: HeadSet,
+    /// What their values become.
+    pub replacement: Replacement,
 }
 
 #[cfg(test)]

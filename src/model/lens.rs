@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::ablation::{ids_in_context, token_texts, Replacement, TokenText};
-use super::head_set::HeadSet;
+use super::ablation::{ids_in_context, token_texts, TokenText};
+use super::head_set::{HeadSet, Replacement};
 use super::{Engine, EngineError};
 
 /// One of a cell's top guesses.
@@ -126,7 +126,7 @@ fn rows_of(
     positions: std::ops::Range<usize>,
 ) -> Result<Vec<Vec<LensCell>>, EngineError> {
     let model = engine.model();
-    let means = replacement.means(model, ids, ablated)?;
+    let means = model.knock_out_means(ids, ablated, replacement)?;
     let trace = model.trace_replacing(ids, ablated, means.as_deref())?;
     let mut layers = Vec::with_capacity(trace.layers.len() + 1);
     for stream in trace.layers.iter().map(|l| &l.input) {

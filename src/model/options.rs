@@ -85,7 +85,7 @@ pub struct AnalyzeOptions {
     /// Heads to knock out (see [`CausalLm::trace`]); empty for the model as it is.
     pub ablated: HeadSet,
     /// What the knocked-out heads' values become.
-    pub replacement: super::ablation::Replacement,
+    pub replacement: super::head_set::Replacement,
     /// Also weigh what each head moves from each token ([`Analysis::flow`]), in the same pass.
     pub norms: bool,
 }

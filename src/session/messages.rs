@@ -180,7 +180,7 @@ pub enum Response {
         Arc<crate::model::lens::Lens>,
     ),
     /// Heads done so far of a sweep.
-    SweepProgress(TextKey, usize, usize),
+    SweepProgress(TextKey, crate::model::ablation::Replacement, usize, usize),
     /// A sweep over every head.
     Swept(TextKey, Arc<Sweep>),
     /// A task besides the analysis failed; shown like a failed analysis, whatever analysis is current.

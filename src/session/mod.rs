@@ -51,7 +51,11 @@ pub struct Session {
     attribution_pending: Option<(TextKey, usize)>,
     sweep: Option<(TextKey, Arc<Sweep>)>,
     /// The text of the sweep running, and its stop flag.
-    sweep_running: Option<(TextKey, Arc<AtomicBool>)>,
+    sweep_running: Option<(
+        TextKey,
+        crate::model::ablation::Replacement,
+        Arc<AtomicBool>,
+    )>,
     explained: Option<Box<Explained>>,
     /// The logit lens: its text and knocked-out heads, and the lens.
     lens: Option<(
@@ -139,7 +143,7 @@ impl Session {
     /// Loads `model` (a `--model` string) on the worker; the current model stays until it is ready. A sweep
     /// running on the current model stops first.
     pub fn load(&mut self, model: String) {
-        if let Some((_, cancel)) = self.sweep_running.take() {
+        if let Some((_, _, cancel)) = self.sweep_running.take() {
             cancel.store(true, Ordering::Relaxed);
             self.sweep_progress = None;
         }
@@ -165,7 +169,7 @@ impl Session {
 
     /// Asks for the analysis of `text`. A sweep running on another text stops: its answer would be stale.
     pub fn analyze(&mut self, text: String, options: AnalyzeOptions) {
-        if let Some((key, cancel)) = &self.sweep_running {
+        if let Some((key, _, cancel)) = &self.sweep_running {
             if key.text != text || key.bos != options.bos {
                 cancel.store(true, Ordering::Relaxed);
             }
@@ -295,8 +299,12 @@ impl Session {
                     self.attribution = Some((key, attribution));
                     events.push(Event::Attributed);
                 }
-                Response::SweepProgress(key, done, total) => {
-                    if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
+                Response::SweepProgress(key, replacement, done, total) => {
+                    if self
+                        .sweep_running
+                        .as_ref()
+                        .is_some_and(|(k, r, _)| *k == key && *r == replacement)
+                    {
                         self.sweep_progress = Some((done, total));
                     }
                 }
@@ -316,7 +324,11 @@ impl Session {
                     events.push(Event::Lensed);
                 }
                 Response::Swept(key, sweep) => {
-                    if self.sweep_running.as_ref().is_some_and(|(k, _)| *k == key) {
+                    if self
+                        .sweep_running
+                        .as_ref()
+                        .is_some_and(|(k, r, _)| *k == key && *r == sweep.replacement)
+                    {
                         self.sweep_progress = None;
                         self.sweep_running = None;
                     }
@@ -342,8 +354,12 @@ impl Session {
                                 self.explain_pending = None;
                             }
                         }
-                        SideTask::Sweep(key) => {
-                            if self.sweep_running.as_ref().is_some_and(|(k, _)| k == key) {
+                        SideTask::Sweep(key, replacement) => {
+                            if self
+                                .sweep_running
+                                .as_ref()
+                                .is_some_and(|(k, r, _)| k == key && r == replacement)
+                            {
                                 self.sweep_running = None;
                                 self.sweep_progress = None;
                             }

@@ -94,11 +94,15 @@ impl Session {
     /// Asks for every head to be knocked out alone, in turn, on `key`'s text, its values replaced as
     /// `replacement` says.
     pub fn sweep(&mut self, key: TextKey, replacement: crate::model::ablation::Replacement) {
+        // One sweep at a time: one asked for the other way (zeros or means) stops where it is.
+        if let Some((_, _, cancel)) = self.sweep_running.take() {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.sweep_progress = Some((0, 1));
         self.failed
-            .retain(|(t, _)| *t != SideTask::Sweep(key.clone()));
+            .retain(|(t, _)| *t != SideTask::Sweep(key.clone(), replacement));
         let cancel = Arc::new(AtomicBool::new(false));
-        self.sweep_running = Some((key.clone(), Arc::clone(&cancel)));
+        self.sweep_running = Some((key.clone(), replacement, Arc::clone(&cancel)));
         self.worker.send(Request::Sweep {
             key,
             cancel,

@@ -85,7 +85,7 @@ pub enum SideTask {
     /// The lesson's numbers: the text and the head.
     Explain(TextKey, usize, usize),
     /// A knock-out sweep.
-    Sweep(TextKey),
+    Sweep(TextKey, crate::model::ablation::Replacement),
     /// The logit lens of the text with these heads knocked out.
     Lens(TextKey, crate::model::ablation::KnockOut),
 }
@@ -96,7 +96,7 @@ impl SideTask {
         match self {
             Self::Attribute(key, _)
             | Self::Explain(key, _, _)
-            | Self::Sweep(key)
+            | Self::Sweep(key, _)
             | Self::Lens(key, _) => Some(key),
             Self::Probe | Self::Continue => None,
         }

@@ -302,7 +302,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                     cancel,
                     replacement,
                 } => {
-                    let task = SideTask::Sweep(key.clone());
+                    let task = SideTask::Sweep(key.clone(), replacement);
                     match &engine {
                         Some(engine) => {
                             let progress_out = outbox.clone();
@@ -311,6 +311,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                             let mut progress = move |done: usize, total: usize| {
                                 let _ = progress_out.send(Response::SweepProgress(
                                     swept.clone(),
+                                    replacement,
                                     done,
                                     total,
                                 ));
@@ -374,6 +375,7 @@ fn run(inbox: &Receiver<Request>, outbox: &Sender<Response>, wake: &Arc<dyn Fn()
                         // The intact reading is for before → after; the norms are the ablated run's only.
                         let intact = AnalyzeOptions {
                             ablated: Default::default(),
+                            replacement: Default::default(),
                             norms: false,
                             ..options.clone()
                         };

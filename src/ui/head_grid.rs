@@ -40,6 +40,8 @@ pub struct Cells<'a> {
     pub overlay: Option<&'a Overlay>,
     /// Heads drawn crossed out.
     pub knocked_out: &'a HeadSet,
+    /// What their values became.
+    pub replacement: crate::model::ablation::Replacement,
     /// The token pinned or hovered in the graph: each head shows where it looks, in a strip on top.
     pub focus: Option<usize>,
 }
@@ -100,6 +102,7 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
         selected,
         overlay,
         knocked_out,
+        replacement,
         focus,
     } = *c;
     // The focused token, if it is one of this analysis's.
@@ -215,7 +218,14 @@ pub fn head_grid_ui(ui: &mut egui::Ui, c: &Cells<'_>, cell: f32) -> Option<Selec
                         hover = format!("{hover}\n{}", o.describe(layer, head));
                     }
                     if knocked_out.contains(layer, head) {
-                        hover.push_str("\nknocked out: the analysis is of the model without it");
+                        hover.push_str(match replacement {
+                            crate::model::ablation::Replacement::Zero => {
+                                "\nknocked out: the analysis is of the model without it"
+                            }
+                            crate::model::ablation::Replacement::Mean => {
+                                "\nmean-ablated: the analysis is of the model with its values set to their means"
+                            }
+                        });
                     }
                     // Hovering shows the head's pattern large, whatever the cells are coloured by.
                     let preview = thumbnails.get(layer * att.n_head() + head);
@@ -323,6 +333,8 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
         };
         ui.add(egui::Label::new(egui::RichText::new(line).small()).truncate());
     }
+    // What the crossed-out heads' values became, for their hover (the panel takes the effects next).
+    let replacement = p.effects.analysis.replacement;
     let mut commands = effects_panel_ui(ui, p.effects);
     let scores = match (p.probe_scores, p.badges_from_probe) {
         (Some(probe), true) => probe,
@@ -344,6 +356,7 @@ pub fn grid_panel_ui(ui: &mut egui::Ui, p: GridPanel<'_>) -> Vec<super::command:
                 selected: p.selected,
                 overlay: p.overlay,
                 knocked_out: p.knocked_out,
+                replacement,
                 focus: p.focus,
             };
             head_grid_ui(ui, &cells, cell)

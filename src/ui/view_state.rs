@@ -80,7 +80,18 @@ impl ViewState {
     pub fn knock_out(&self) -> crate::model::ablation::KnockOut {
         crate::model::ablation::KnockOut {
             heads: self.knocked_out.clone(),
-            replacement: self.knock_out_by,
+            replacement: self.replacement(),
+        }
+    }
+
+    /// What the knocked-out heads' values become in a reading: the choice, or zero ablation where no head is
+    /// knocked out (the intact model, however it would be knocked out), so that a choice alone reads nothing
+    /// again.
+    pub fn replacement(&self) -> crate::model::ablation::Replacement {
+        if self.knocked_out.is_empty() {
+            Default::default()
+        } else {
+            self.knock_out_by
         }
     }
 

@@ -14,6 +14,31 @@ use crate::model::weights::WeightsError;
 
 use super::positions::{rotary_tables, QueryBlock};
 
+/// What becomes of one layer's ablated heads: their attention-weighted values (n_head, t, head_dim) times
+/// `kept` (n_head, 1, 1) of 1 (kept) and 0 (ablated), plus `fill` (n_head, 1, head_dim) where given, which is
+/// zero on the kept heads: zero ablation without it, mean ablation with each ablated head's mean over every
+/// position of the intact run, BOS included where it was read ([`super::CausalLm::head_means`]).
+pub(super) struct Knockout {
+    kept: Tensor,
+    fill: Option<Tensor>,
+}
+
+impl Knockout {
+    /// `kept` (n_head, 1, 1) of 1 and 0, and `fill` (n_head, 1, head_dim), zero where `kept` is 1.
+    pub(super) fn new(kept: Tensor, fill: Option<Tensor>) -> Self {
+        Self { kept, fill }
+    }
+
+    /// `heads` (n_head, t, head_dim) with the ablated ones replaced.
+    pub(super) fn apply(&self, heads: &Tensor) -> Result<Tensor> {
+        let kept = heads.broadcast_mul(&self.kept)?;
+        match &self.fill {
+            Some(fill) => kept.broadcast_add(fill),
+            None => Ok(kept),
+        }
+    }
+}
+
 /// What one attention layer hands back besides its output.
 pub struct AttentionOutput {
     /// The block's attention output, (t, n_embd).
@@ -262,7 +287,7 @@ impl Attention {
         past: Option<&KeyValue>,
         mask: &Tensor,
         keep_scores: bool,
-        knockout: Option<&super::Knockout>,
+        knockout: Option<&Knockout>,
     ) -> Result<(AttentionOutput, KeyValue)> {
         let t_new = x.dim(0)?;
         let offset = match past {

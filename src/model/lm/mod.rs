@@ -8,6 +8,7 @@
 
 use candle_core::{Device, Tensor};
 
+use self::attention::Knockout;
 pub use self::attention::{AttentionOutput, KeyValue, LayerProbs};
 use self::block::Block;
 pub(crate) use self::positions::causal_mask;
@@ -28,26 +29,6 @@ mod positions;
 mod residual;
 mod scoring;
 mod split_heads;
-
-/// What becomes of one layer's ablated heads: their attention-weighted values (n_head, t, head_dim) times
-/// `kept` (n_head, 1, 1) of 1 (kept) and 0 (ablated), plus `fill` (n_head, 1, head_dim) where given, which is
-/// zero on the kept heads: zero ablation without it, mean ablation with each ablated head's mean over every
-/// position of the intact run, BOS included where it was read ([`CausalLm::head_means`]).
-pub(crate) struct Knockout {
-    kept: Tensor,
-    fill: Option<Tensor>,
-}
-
-impl Knockout {
-    /// `heads` (n_head, t, head_dim) with the ablated ones replaced.
-    fn apply(&self, heads: &Tensor) -> Result<Tensor> {
-        let kept = heads.broadcast_mul(&self.kept)?;
-        match &self.fill {
-            Some(fill) => kept.broadcast_add(fill),
-            None => Ok(kept),
-        }
-    }
-}
 
 /// One layer's pieces of the residual stream from [`CausalLm::trace`], for every position.
 pub struct LayerTrace {
@@ -375,7 +356,7 @@ impl CausalLm {
             Some(means) => Some(means.broadcast_mul(&kept.affine(-1.0, 1.0)?)?),
             None => None,
         };
-        Ok(Knockout { kept, fill })
+        Ok(Knockout::new(kept, fill))
     }
 
     /// Each layer's heads' attention-weighted values in `trace`, averaged over its positions: (n_head, 1,

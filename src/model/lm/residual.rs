@@ -6,7 +6,7 @@ use candle_core::Tensor;
 
 use super::positions::{causal_mask, query_blocks, QUERY_BLOCK};
 use super::{CausalLm, KeyValue, LayerTrace, Result, Trace};
-use crate::model::head_set::HeadSet;
+use crate::model::head_set::{HeadSet, Replacement};
 use crate::model::residual_add;
 
 impl CausalLm {
@@ -16,6 +16,21 @@ impl CausalLm {
     /// else, the projection's bias included, as it was.
     pub fn trace(&self, ids: &[u32], ablated: &HeadSet) -> Result<Trace> {
         self.trace_replacing(ids, ablated, None)
+    }
+
+    /// The means mean ablation puts in for `ids` (BOS included where read), from a pass of the intact model:
+    /// `None` for zero ablation, or where no head is knocked out.
+    pub fn knock_out_means(
+        &self,
+        ids: &[u32],
+        ablated: &HeadSet,
+        replacement: Replacement,
+    ) -> Result<Option<Vec<Tensor>>> {
+        if replacement.is_zero() || ablated.is_empty() {
+            return Ok(None);
+        }
+        self.head_means(&self.trace(ids, &HeadSet::default())?)
+            .map(Some)
     }
 
     /// [`CausalLm::trace`], with the ablated heads' values set to `means` (one tensor a layer, from

@@ -75,7 +75,7 @@ pub(super) fn grid_ui(
                 selected: b.settings.selection,
                 failure: b.session.text_key().and_then(|key| {
                     let task = match b.view.grid_colour {
-                        GridColour::KnockOut => SideTask::Sweep(key),
+                        GridColour::KnockOut => SideTask::Sweep(key, b.view.knock_out_by),
                         _ => SideTask::Attribute(key, b.view.predicted?.checked_sub(1)?),
                     };
                     b.session.failure(&task)
