@@ -2,7 +2,7 @@
 //! moves, for a chosen set of heads ([`ablate`]) or for every head alone ([`sweep`]).
 //!
 //! Ablating a head replaces its attention-weighted values, its share of `c_proj`'s input, with zeros (zero
-//! ablation) or with their mean over the text's positions in the intact run (mean ablation, [`Replacement`]);
+//! ablation) or with their mean over every position the intact model read (mean ablation, [`Replacement`]);
 //! everything else, `c_proj`'s bias included, is unchanged (the hook transformers users write, since recent
 //! releases ignore GPT-2's `head_mask`).
 

@@ -146,8 +146,8 @@ pub enum Replacement {
     /// adds on average, which the layers above may rely on whatever the text.
     #[default]
     Zero,
-    /// At every position, the head's mean over the text's positions in the intact run: what stays is what the
-    /// head adds on average, what goes is what it adds at each position in particular.
+    /// At every position, the head's mean over every position the intact model read (BOS included where read):
+    /// what stays is what the head adds on average, what goes is what it adds at each position in particular.
     Mean,
 }
 

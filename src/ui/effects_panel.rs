@@ -425,21 +425,25 @@ fn knock_out_toggle_ui(ui: &mut egui::Ui, p: &EffectsPanel<'_>, commands: &mut V
                 commands.push(Command::KnockOutBy(by));
             }
         }
-        if !p.knocked_out.is_empty() {
-            ui.colored_label(
-                Color32::from_rgb(230, 85, 13),
-                format!(
-                    "{}: {}",
-                    match p.knock_out_by {
-                        Replacement::Zero => "knocked out",
-                        Replacement::Mean => "mean-ablated",
-                    },
-                    p.knocked_out
-                ),
-            );
-            if ui.small_button("restore all").clicked() {
-                commands.push(Command::RestoreHeads);
-            }
+    });
+    // On a line of its own, so that the narrow panel does not break the heads' names.
+    if p.knocked_out.is_empty() {
+        return;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.colored_label(
+            Color32::from_rgb(230, 85, 13),
+            format!(
+                "{}: {}",
+                match p.knock_out_by {
+                    Replacement::Zero => "knocked out",
+                    Replacement::Mean => "mean-ablated",
+                },
+                p.knocked_out
+            ),
+        );
+        if ui.small_button("restore all").clicked() {
+            commands.push(Command::RestoreHeads);
         }
     });
 }
