@@ -253,6 +253,40 @@ fn ablation_equals_a_hook_on_o_proj() {
 }
 
 #[test]
+fn mean_ablation_equals_a_hook_on_o_proj() {
+    // tools/make_families_mean_reference.py: the same cases as the zero ablation's, the heads' columns of
+    // o_proj's input set to their means over every position of an intact pass.
+    let path = fixtures().join("families_mean_ablation.json");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (name, kernels, engine) in engines("families::mean_ablation_equals_a_hook_on_o_proj") {
+        let bos = engine.tokenizer_adds_bos();
+        let cases = reference["models"][name].as_array().unwrap();
+        assert!(cases.len() >= 4, "{name}");
+        for case in cases {
+            let heads: HeadSet = case["heads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|lh| {
+                    (
+                        lh[0].as_u64().unwrap() as usize,
+                        lh[1].as_u64().unwrap() as usize,
+                    )
+                })
+                .collect();
+            let text = case["text"].as_str().unwrap();
+            let what = format!("{name} {kernels:?} {text:?} mean-ablating {heads}");
+            let got = ablate(&engine, text, bos, &heads, Replacement::Mean).unwrap();
+            let got_ids: Vec<u32> = got.tokens.iter().map(|t| t.id).collect();
+            assert_eq!(got_ids, ids_of(&case["ids"]), "{what}");
+            assert_logprobs(&got.ablated_logprob, &case["ablated_logprob"], &what);
+            let want = case["ablated_perplexity"].as_f64().unwrap();
+            assert!(rel(got.ablated_perplexity, want) < 1e-5, "{what}");
+        }
+    }
+}
+
+#[test]
 fn attribution_with_rmsnorm_equals_numpy_and_adds_up() {
     let reference = reference();
     let close = |got: f64, want: &Value, what: &str| {
