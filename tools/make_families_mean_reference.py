@@ -19,22 +19,16 @@ Needs: tools/requirements-train.txt (torch, transformers, tokenizers).
 """
 
 import json
-import math
 import os
+
+import sys
 
 import torch
 from transformers import AutoModelForCausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURES = os.path.join(HERE, "..", "tests", "fixtures")
-
-
-def layers_of(model):
-    return model.model.layers
-
-
-def head_dim_of(config):
-    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+sys.path.insert(0, HERE)
+from make_families_reference import FIXTURES, layers_of, logprobs, perplexity  # noqa: E402
 
 
 def means_of(model, ids):
@@ -51,33 +45,6 @@ def means_of(model, ids):
     for hook in hooks:
         hook.remove()
     return means
-
-
-def logprobs(model, ids, ablated, means=None):
-    """ln p(x_t | x_<t) per position (None at 0) with the heads in `ablated` ({layer: [heads]}) zeroed, or set to
-    `means` where given."""
-    d = head_dim_of(model.config)
-    hooks = []
-    for layer, heads in ablated.items():
-
-        def replace(_module, args, heads=heads, layer=layer):
-            x = args[0].clone()
-            for h in heads:
-                x[..., h * d : (h + 1) * d] = 0 if means is None else means[layer][h * d : (h + 1) * d]
-            return (x,)
-
-        hooks.append(layers_of(model)[layer].self_attn.o_proj.register_forward_pre_hook(replace))
-    with torch.no_grad():
-        logits = model(torch.tensor([ids])).logits[0].double()
-    for hook in hooks:
-        hook.remove()
-    lp = torch.log_softmax(logits, dim=-1)
-    return [None] + [lp[p - 1, ids[p]].item() for p in range(1, len(ids))]
-
-
-def perplexity(lps):
-    scored = [x for x in lps if x is not None]
-    return math.exp(-sum(scored) / len(scored))
 
 
 def main():

@@ -246,17 +246,18 @@ def head_dim_of(config):
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
-def logprobs(model, ids, ablated):
+def logprobs(model, ids, ablated, means=None):
     """ln p(x_t | x_<t) per position (None at 0) with the heads in `ablated` ({layer: [heads]}) zeroed: a pre-hook
-    on `o_proj` sets the heads' columns of its input (their attention-weighted values) to 0."""
+    on `o_proj` sets the heads' columns of its input (their attention-weighted values) to 0, or to `means`
+    ({layer: (heads · d,)}, tools/make_families_mean_reference.py) where given."""
     d = head_dim_of(model.config)
     hooks = []
     for layer, heads in ablated.items():
 
-        def zero(_module, args, heads=heads):
+        def zero(_module, args, heads=heads, layer=layer):
             x = args[0].clone()
             for h in heads:
-                x[..., h * d : (h + 1) * d] = 0
+                x[..., h * d : (h + 1) * d] = 0 if means is None else means[layer][h * d : (h + 1) * d]
             return (x,)
 
         hooks.append(layers_of(model)[layer].self_attn.o_proj.register_forward_pre_hook(zero))

@@ -207,16 +207,14 @@ impl AttnApp {
                 match overlay {
                     None => missing("colour the grid by contribution or knock-out first"),
                     Some(o) => {
-                        let title = match o.kind {
-                            GridColour::KnockOut => match o.replacement {
-                                Replacement::Zero => {
-                                    format!("Δ ln p({}) without each head", o.token)
-                                }
-                                Replacement::Mean => {
-                                    format!("Δ ln p({}) mean-ablating each head", o.token)
-                                }
-                            },
-                            _ => format!(
+                        let title = match o.sweep {
+                            Some((_, Replacement::Zero)) => {
+                                format!("Δ ln p({}) without each head", o.token)
+                            }
+                            Some((_, Replacement::Mean)) => {
+                                format!("Δ ln p({}) mean-ablating each head", o.token)
+                            }
+                            None => format!(
                                 "Each head's direct contribution to the logit of {}",
                                 o.token
                             ),

@@ -26,7 +26,7 @@ use crate::graph::heads::HeadScores;
 use crate::model::ablation::Sweep;
 use crate::model::attribution::Attribution;
 use crate::model::generate::SamplingOptions;
-use crate::model::{Analysis, AnalyzeOptions, EngineError};
+use crate::model::{Analysis, AnalyzeOptions};
 use events::PrefetchMessage;
 pub use events::{Download, Event, Prefetch, ReadablePart};
 use scoring::ScoreSource;
@@ -341,53 +341,7 @@ impl Session {
                         self.failed_generation = generation;
                     }
                 }
-                Response::SideTaskFailed(task, error) => {
-                    match &task {
-                        SideTask::Attribute(key, position) => {
-                            if self.attribution_pending.as_ref() == Some(&(key.clone(), *position))
-                            {
-                                self.attribution_pending = None;
-                            }
-                        }
-                        SideTask::Explain(key, layer, head) => {
-                            if self.explain_pending == Some((key.clone(), *layer, *head)) {
-                                self.explain_pending = None;
-                            }
-                        }
-                        SideTask::Sweep(key, replacement) => {
-                            if self
-                                .sweep_running
-                                .as_ref()
-                                .is_some_and(|(k, r, _)| k == key && r == replacement)
-                            {
-                                self.sweep_running = None;
-                                self.sweep_progress = None;
-                            }
-                        }
-                        SideTask::Lens(key, ablated) => {
-                            if self.lens_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
-                                self.lens_pending = None;
-                            }
-                        }
-                        SideTask::Probe | SideTask::Continue => {}
-                    }
-                    let cancelled = matches!(error, TaskError::Engine(EngineError::Cancelled));
-                    match task {
-                        _ if cancelled => {}
-                        // The probe and Continue were asked for by a click: their error shows like an analysis's.
-                        SideTask::Probe | SideTask::Continue => {
-                            if self.model_name.is_some() {
-                                self.analyze_error = Some(error);
-                            }
-                        }
-                        // The panels that asked show these; one for an older text is no longer anyone's.
-                        task => {
-                            if task.key() == self.text_key().as_ref() {
-                                self.failed.push((task, error.to_string()));
-                            }
-                        }
-                    }
-                }
+                Response::SideTaskFailed(task, error) => self.side_task_failed(task, error),
             }
         }
         events
@@ -424,28 +378,6 @@ impl Session {
             text: a.text.clone(),
             bos: a.bos,
         })
-    }
-
-    /// The latest direct logit attribution, if it was made for the text on screen.
-    pub fn attribution(&self) -> Option<&Attribution> {
-        let (key, attribution) = self.attribution.as_ref()?;
-        (Some(key) == self.text_key().as_ref()).then_some(&**attribution)
-    }
-
-    /// Whether an attribution was asked for and has not arrived.
-    pub fn attribution_pending(&self) -> bool {
-        self.attribution_pending.is_some()
-    }
-
-    /// The latest sweep over every head, if it was made for the text on screen.
-    pub fn sweep_result(&self) -> Option<&Arc<Sweep>> {
-        let (key, sweep) = self.sweep.as_ref()?;
-        (Some(key) == self.text_key().as_ref()).then_some(sweep)
-    }
-
-    /// Heads done and in all while a sweep runs.
-    pub fn sweep_progress(&self) -> Option<(usize, usize)> {
-        self.sweep_progress
     }
 
     /// Head-type scores of every head on the analysed text.

@@ -4,9 +4,12 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::tasks::TaskError;
 use super::worker::{Request, SideTask, TextKey};
 use super::{Explained, Session};
-use crate::model::ablation::KnockOut;
+use crate::model::ablation::{KnockOut, Sweep};
+use crate::model::attribution::Attribution;
+use crate::model::EngineError;
 
 impl Session {
     /// Asks for the direct logit attribution of the prediction made at `position` of `key`'s text, unless it is
@@ -108,5 +111,76 @@ impl Session {
             cancel,
             replacement,
         });
+    }
+
+    /// The latest direct logit attribution, if it was made for the text on screen.
+    pub fn attribution(&self) -> Option<&Attribution> {
+        let (key, attribution) = self.attribution.as_ref()?;
+        (Some(key) == self.text_key().as_ref()).then_some(&**attribution)
+    }
+
+    /// Whether an attribution was asked for and has not arrived.
+    pub fn attribution_pending(&self) -> bool {
+        self.attribution_pending.is_some()
+    }
+
+    /// The latest sweep over every head, if it was made for the text on screen.
+    pub fn sweep_result(&self) -> Option<&Arc<Sweep>> {
+        let (key, sweep) = self.sweep.as_ref()?;
+        (Some(key) == self.text_key().as_ref()).then_some(sweep)
+    }
+
+    /// Heads done and in all while a sweep runs.
+    pub fn sweep_progress(&self) -> Option<(usize, usize)> {
+        self.sweep_progress
+    }
+
+    /// A side task failed: it is no longer pending; its error is kept for the panel that asked (unless it was
+    /// cancelled, or is for an older text), or shown as an analysis's for the probe and Continue.
+    pub(super) fn side_task_failed(&mut self, task: SideTask, error: TaskError) {
+        match &task {
+            SideTask::Attribute(key, position) => {
+                if self.attribution_pending.as_ref() == Some(&(key.clone(), *position)) {
+                    self.attribution_pending = None;
+                }
+            }
+            SideTask::Explain(key, layer, head) => {
+                if self.explain_pending == Some((key.clone(), *layer, *head)) {
+                    self.explain_pending = None;
+                }
+            }
+            SideTask::Sweep(key, replacement) => {
+                if self
+                    .sweep_running
+                    .as_ref()
+                    .is_some_and(|(k, r, _)| k == key && r == replacement)
+                {
+                    self.sweep_running = None;
+                    self.sweep_progress = None;
+                }
+            }
+            SideTask::Lens(key, ablated) => {
+                if self.lens_pending.as_ref() == Some(&(key.clone(), ablated.clone())) {
+                    self.lens_pending = None;
+                }
+            }
+            SideTask::Probe | SideTask::Continue => {}
+        }
+        let cancelled = matches!(error, TaskError::Engine(EngineError::Cancelled));
+        match task {
+            _ if cancelled => {}
+            // The probe and Continue were asked for by a click: their error shows like an analysis's.
+            SideTask::Probe | SideTask::Continue => {
+                if self.model_name.is_some() {
+                    self.analyze_error = Some(error);
+                }
+            }
+            // The panels that asked show these; one for an older text is no longer anyone's.
+            task => {
+                if task.key() == self.text_key().as_ref() {
+                    self.failed.push((task, error.to_string()));
+                }
+            }
+        }
     }
 }

@@ -25,10 +25,9 @@ pub struct Overlay {
     pub kind: GridColour,
     /// The token whose prediction the values explain, as shown.
     pub token: String,
-    /// ln p of that token with every head (for the knock-out's before → after).
-    pub baseline_logprob: Option<f64>,
-    /// How the sweep knocked each head out (zero ablation where there is no sweep).
-    pub replacement: Replacement,
+    /// For a knock-out colouring, ln p of that token with every head (for the before → after) and how the
+    /// sweep knocked each head out; `None` for a contribution.
+    pub sweep: Option<(Option<f64>, Replacement)>,
 }
 
 impl Overlay {
@@ -71,24 +70,24 @@ impl Overlay {
         let Some(v) = self.value(layer, head) else {
             return format!("layer {layer} head {head}");
         };
-        let without = match self.replacement {
+        let Some((baseline, replacement)) = self.sweep else {
+            return format!(
+                "head {layer}.{head} adds {v:+.3} to the logit of {} (directly, through the final norm)",
+                self.token
+            );
+        };
+        let without = match replacement {
             Replacement::Zero => format!("without head {layer}.{head}"),
             Replacement::Mean => format!("with head {layer}.{head} mean-ablated"),
         };
-        match (self.kind, self.baseline_logprob) {
-            (GridColour::KnockOut, Some(base)) => format!(
+        match baseline {
+            Some(base) => format!(
                 "{without}, ln p({}) changes by {v:+.3}: {} → {}",
                 self.token,
                 percent(base),
                 percent(base + v)
             ),
-            (GridColour::KnockOut, None) => {
-                format!("{without}, ln p({}) changes by {v:+.3}", self.token)
-            }
-            _ => format!(
-                "head {layer}.{head} adds {v:+.3} to the logit of {} (directly, through the final norm)",
-                self.token
-            ),
+            None => format!("{without}, ln p({}) changes by {v:+.3}", self.token),
         }
     }
 }
@@ -110,23 +109,28 @@ pub fn overlay(
 ) -> Option<Overlay> {
     let position = predicted?;
     let token = token_label(analysis, position)?;
-    let values = match colour {
+    let (values, swept) = match colour {
         GridColour::Patterns => return None,
         // The attribution answers for the logits at position − 1, which predict this token.
         GridColour::Contribution => {
             let a = attribution.filter(|a| a.position + 1 == position)?;
-            a.heads.clone()
+            (a.heads.clone(), None)
         }
-        GridColour::KnockOut => sweep?
-            .sweep
-            .iter()
-            .map(|heads| {
-                heads
-                    .iter()
-                    .map(|c| c.delta_logprob.get(position).copied().flatten())
-                    .collect::<Option<Vec<f64>>>()
-            })
-            .collect::<Option<Vec<_>>>()?,
+        GridColour::KnockOut => {
+            let s = sweep?;
+            let values = s
+                .sweep
+                .iter()
+                .map(|heads| {
+                    heads
+                        .iter()
+                        .map(|c| c.delta_logprob.get(position).copied().flatten())
+                        .collect::<Option<Vec<f64>>>()
+                })
+                .collect::<Option<Vec<_>>>()?;
+            let baseline = s.baseline_logprob.get(position).copied().flatten();
+            (values, Some((baseline, s.replacement)))
+        }
     };
     let max_abs = values.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     Some(Overlay {
@@ -134,8 +138,7 @@ pub fn overlay(
         max_abs,
         kind: colour,
         token,
-        baseline_logprob: sweep.and_then(|s| s.baseline_logprob.get(position).copied().flatten()),
-        replacement: sweep.map(|s| s.replacement).unwrap_or_default(),
+        sweep: swept,
     })
 }
 

@@ -8,13 +8,12 @@ use attngraph::model::{Engine, HeadSet, Kernels};
 use serde_json::Value;
 
 use crate::util::{
-    assert_clean_failure, assert_success, engine_named, engine_with, fixtures, hub_model, ids_of,
-    kernel_paths, prefixed_model, rel, run_cli,
+    assert_clean_failure, assert_success, engine_named, engine_with, fixtures, heads_of, hub_model,
+    ids_of, kernel_paths, prefixed_model, rel, run_cli,
 };
 
 fn reference() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("attribution_reference.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    crate::util::attribution_reference()
 }
 
 /// The reference's name for each model, with the engines that load it: tiny-gpt2 in both key layouts, the
@@ -55,17 +54,7 @@ fn ablating_heads_equals_transformers_with_a_hook() {
     for kernels in kernel_paths("attribution::ablating_heads_equals_transformers_with_a_hook") {
         for (name, engine) in engines(kernels) {
             for case in reference["models"][name]["ablate"].as_array().unwrap() {
-                let heads: HeadSet = case["heads"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|lh| {
-                        (
-                            lh[0].as_u64().unwrap() as usize,
-                            lh[1].as_u64().unwrap() as usize,
-                        )
-                    })
-                    .collect();
+                let heads: HeadSet = heads_of(&case["heads"]);
                 let text = case["text"].as_str().unwrap();
                 let bos = case["bos"].as_bool().unwrap();
                 // Zero ablation's numbers at the case's top level, mean ablation's under "mean" (the

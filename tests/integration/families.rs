@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::engine::check_cases;
 use crate::util::{
-    assert_clean_failure, cli_json, engine_with, fixtures, ids_of, kernel_paths, rel, run_cli,
+    assert_clean_failure, cli_json, engine_with, fixtures, heads_of, ids_of, kernel_paths, rel,
+    run_cli,
 };
 
 const MODELS: [&str; 2] = ["tiny-qwen2", "tiny-llama"];
@@ -228,17 +229,7 @@ fn ablation_equals_a_hook_on_o_proj() {
     for (name, kernels, engine) in engines("families::ablation_equals_a_hook_on_o_proj") {
         let bos = engine.tokenizer_adds_bos();
         for case in reference["models"][name]["ablate"].as_array().unwrap() {
-            let heads: HeadSet = case["heads"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|lh| {
-                    (
-                        lh[0].as_u64().unwrap() as usize,
-                        lh[1].as_u64().unwrap() as usize,
-                    )
-                })
-                .collect();
+            let heads: HeadSet = heads_of(&case["heads"]);
             let text = case["text"].as_str().unwrap();
             let what = format!("{name} {kernels:?} {text:?} without {heads}");
             let got = ablate(&engine, text, bos, &heads, Replacement::Zero).unwrap();
@@ -263,17 +254,7 @@ fn mean_ablation_equals_a_hook_on_o_proj() {
         let cases = reference["models"][name].as_array().unwrap();
         assert!(cases.len() >= 4, "{name}");
         for case in cases {
-            let heads: HeadSet = case["heads"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|lh| {
-                    (
-                        lh[0].as_u64().unwrap() as usize,
-                        lh[1].as_u64().unwrap() as usize,
-                    )
-                })
-                .collect();
+            let heads: HeadSet = heads_of(&case["heads"]);
             let text = case["text"].as_str().unwrap();
             let what = format!("{name} {kernels:?} {text:?} mean-ablating {heads}");
             let got = ablate(&engine, text, bos, &heads, Replacement::Mean).unwrap();

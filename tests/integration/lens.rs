@@ -148,18 +148,8 @@ fn one_column_of_the_lens_equals_transformers_at_its_position() {
 fn the_lens_of_a_mean_ablated_run_ends_on_transformers_probabilities() {
     // tools/make_attribution_reference.py: head 2.1 of tiny-gpt2 mean-ablated on "I love tennis." with BOS;
     // the lens's last row is that run's output, so its p of each next token is the reference's.
-    let text = std::fs::read_to_string(fixtures().join("attribution_reference.json")).unwrap();
-    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let case = reference["models"]["tiny-gpt2"]["ablate"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["text"] == "I love tennis."
-                && c["bos"] == true
-                && c["heads"] == serde_json::json!([[2, 1]])
-        })
-        .unwrap();
+    let reference = crate::util::attribution_reference();
+    let case = crate::util::tennis_without_2_1(&reference, "tiny-gpt2");
     let model = fixtures().join("tiny-gpt2-hub").display().to_string();
     let args = [
         "lens",

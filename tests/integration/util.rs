@@ -212,6 +212,39 @@ pub fn ids_of(value: &Value) -> Vec<u32> {
         .collect()
 }
 
+/// A fixture's heads, as [[layer, head], …].
+pub fn heads_of(value: &Value) -> attngraph::model::HeadSet {
+    value
+        .as_array()
+        .expect("an array of heads")
+        .iter()
+        .map(|lh| {
+            let index = |i: usize| lh[i].as_u64().expect("a layer or head") as usize;
+            (index(0), index(1))
+        })
+        .collect()
+}
+
+/// tests/fixtures/attribution_reference.json (tools/make_attribution_reference.py): transformers with hooks.
+pub fn attribution_reference() -> Value {
+    fixture_json("attribution_reference.json")
+}
+
+/// The ablation case of `model` in [`attribution_reference`] on "I love tennis." with BOS, head 2.1 knocked out.
+pub fn tennis_without_2_1(reference: &Value, model: &str) -> Value {
+    reference["models"][model]["ablate"]
+        .as_array()
+        .expect("ablation cases")
+        .iter()
+        .find(|c| {
+            c["text"] == "I love tennis."
+                && c["bos"] == true
+                && c["heads"] == serde_json::json!([[2, 1]])
+        })
+        .expect("the case of head 2.1 on \"I love tennis.\" with BOS")
+        .clone()
+}
+
 /// The two kernel paths a test compares: `Auto` (the packed kernel where the CPU has AVX-512F, or AVX2 and FMA)
 /// and `Portable`. On a CPU without them, `Auto` is the portable path again, and `test` says so on the output.
 pub fn kernel_paths(test: &str) -> [Kernels; 2] {

@@ -294,6 +294,8 @@ fn one_pass_equals_the_dense_definitions() {
             for j in 0..n {
                 copying.set(i, j, 0.5 * a.get(i, j));
             }
+            // With no earlier copy that half rests on token 0, as a head with nothing to copy does: 0 is the
+            // design of this made-up head, not a fallback.
             let target = (2..i).rev().find(|&j| ids[j - 1] == ids[i]).unwrap_or(0);
             copying.set(i, target, copying.get(i, target) + 0.5);
         }

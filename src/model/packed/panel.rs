@@ -44,12 +44,13 @@ impl PackedLinear {
                 // fill more than half their steps, the one after it spread over their steps where it has few
                 // (`tile::FEW_TILES`). A block of no steps (k = 0) fetches nothing.
                 let j = (r - rows.start) / tall;
-                let fetch = if j >= 1 && tiles >= 2 {
+                let fetch = if j >= 1 && tiles >= 2 && kc > 0 {
                     let total = 2 * kc;
+                    // share ≥ 1: kc ≥ 1 and total ≥ 2.
                     let share = total.div_ceil(tiles - 1).min(kc);
                     let first = (j - 1) * share;
                     let lines = share.min(total.saturating_sub(first));
-                    let (ahead, every) = match kc.checked_div(share).unwrap_or(0) {
+                    let (ahead, every) = match kc / share {
                         every if every >= 2 && tiles <= tile::FEW_TILES => (2, every),
                         _ => (1, 1),
                     };

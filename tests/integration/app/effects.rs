@@ -2,12 +2,7 @@
 
 use super::*;
 
-/// tests/fixtures/attribution_reference.json (tools/make_attribution_reference.py): transformers with hooks.
-fn attribution_reference() -> serde_json::Value {
-    let text = std::fs::read_to_string(crate::util::fixtures().join("attribution_reference.json"))
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use crate::util::attribution_reference;
 
 fn close(got: f64, want: &serde_json::Value, what: &str) {
     let want = want.as_f64().unwrap();
@@ -18,16 +13,7 @@ fn close(got: f64, want: &serde_json::Value, what: &str) {
 fn knocking_out_a_head_reads_the_text_again_and_shows_before_and_after() {
     let reference = attribution_reference();
     let cases = &reference["models"]["tiny-gpt2"];
-    let ablated = cases["ablate"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["text"] == "I love tennis."
-                && c["bos"] == true
-                && c["heads"] == serde_json::json!([[2, 1]])
-        })
-        .unwrap();
+    let ablated = &crate::util::tennis_without_2_1(&reference, "tiny-gpt2");
     let mut h = harness(&hub_model(), "I love tennis.", None);
     settle(&mut h);
     assert!(h.state().settings.bos);
@@ -131,16 +117,7 @@ fn mean_ablation_in_the_window_follows_transformers() {
     use attngraph::model::ablation::Replacement;
     let reference = attribution_reference();
     let cases = &reference["models"]["tiny-gpt2"];
-    let ablated = cases["ablate"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["text"] == "I love tennis."
-                && c["bos"] == true
-                && c["heads"] == serde_json::json!([[2, 1]])
-        })
-        .unwrap();
+    let ablated = &crate::util::tennis_without_2_1(&reference, "tiny-gpt2");
     let mut h = harness(&hub_model(), "I love tennis.", None);
     settle(&mut h);
     h.get_by_label("layer 2 head 1").click();
