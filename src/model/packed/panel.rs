@@ -76,7 +76,7 @@ impl PackedLinear {
                     // The first row tile meets the block coming from memory; the later ones read it from L1.
                     stream: r == rows.start,
                     fetch,
-                    alone: tiles == 1,
+                    far: tiles <= 2,
                     // What each pointer may reach, from it to the end of its buffer (for outputs written in heads,
                     // of its head): the tile checks its reads and writes against these in debug builds (the tests).
                     room: tile::Room {

@@ -37,8 +37,9 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         "packed::equals_a_plain_f64_product_at_odd_shapes",
         "the packed kernel",
     );
-    // Rows around every tile height (1–6, 8, 12), their sums and the tasks' 192, widths around the 16- and
-    // 32-column panel edges, k below, at and across the panel blocks (176 or 256 long).
+    // Rows around every tile height (1–6, 8, 12), their sums (7, 8 and 14 on AVX2's: two tiles, one far-fetching,
+    // and three) and the tasks' 192, widths around the 16- and 32-column panel edges, k below, at and across the
+    // panel blocks (176 or 256 long).
     for (m, k, n) in [
         (1, 1, 1),
         (1, 8, 16),
@@ -46,6 +47,8 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         (3, 24, 31),
         (5, 7, 33),
         (7, 300, 64),
+        (8, 300, 64),
+        (14, 40, 33),
         (11, 256, 65),
         (12, 257, 40),
         (13, 513, 97),
@@ -460,7 +463,13 @@ fn the_tiles_give_the_same_bits() {
     };
     let block = block_len().unwrap();
     let bits = |v: Vec<f32>| v.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
-    for (m, k, n) in [(1, 768, 2304), (7, 300, 97), (64, 3072, 65), (193, 33, 45)] {
+    for (m, k, n) in [
+        (1, 768, 2304),
+        (7, 300, 97),
+        (8, 768, 97),
+        (64, 3072, 65),
+        (193, 33, 45),
+    ] {
         let (x, w, b) = (values(m * k, 12), values(k * n, 13), values(n, 14));
         let packed = PackedLinear::from_in_out(&w, k, n, Some(&b));
         let want = bits(packed.forward_blocks(*first, &x, m, k, block).unwrap());

@@ -21,10 +21,13 @@ pub struct Tile {
     pub stream: bool,
     /// The lines of a block to come that this tile fetches into L2 (none for the first row tile of a block).
     pub fetch: Fetch,
-    /// Whether this is its task's only row tile (a task of no more rows than a tile has: a short text, the
-    /// last rows of a longer one, a generated token): no later tile fetches the next block into L2, so a
-    /// streaming tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`] steps ahead into L1.
-    pub alone: bool,
+    /// Whether a streaming tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`] steps ahead into L1:
+    /// where its block has at most two row tiles (a short text, the last rows of a longer one, a generated
+    /// token). With one, no later tile fetches the next block into L2; with two, the second fetches at most a
+    /// line a step, half of it. Giving the first tile of two the far fetch too made an 8-token analysis on
+    /// AVX2's tiles (6 and 2 rows) about 10 % faster and 16 tokens on AVX-512's (12 and 4) about 10 % (AMD EPYC,
+    /// Zen 4; docs/PERFORMANCE.md step 24); letting the second then fetch nothing made 8 tokens slower.
+    pub far: bool,
     pub room: Room,
 }
 
@@ -32,11 +35,11 @@ pub struct Tile {
 /// covers at the rate a few-row tile consumes the panel.
 pub const AHEAD: usize = 32;
 
-/// Steps of k a lone streaming tile fetches ahead into L2 (8 KB) and into L1 (2 KB). Prefetches into L1 alone
-/// are limited by its few fill buffers: with them an 8-token analysis, which reads every weight once, took
-/// weights in at about 15 GB/s against the 21 GB/s of a plain read, and with L2 fetched ahead it ran about 10 %
-/// faster (median of six rounds, 40.8 → 36.9 ms; 16 tokens and longer, whose tiles are not alone, unchanged;
-/// Intel Xeon, family 6 model 167).
+/// Steps of k a streaming tile with [`Tile::far`] fetches ahead into L2 (8 KB) and into L1 (2 KB). Prefetches
+/// into L1 alone are limited by its few fill buffers: with them an 8-token analysis, which reads every weight
+/// once, took weights in at about 15 GB/s against the 21 GB/s of a plain read, and with L2 fetched ahead it ran
+/// about 10 % faster (median of six rounds, 40.8 → 36.9 ms; 16 tokens and longer, whose tiles were then not
+/// far, unchanged; Intel Xeon, family 6 model 167).
 pub const FAR: usize = 64;
 pub const NEAR: usize = 16;
 
@@ -93,15 +96,16 @@ impl Tile {
 }
 
 /// Runs `$step!(i)` for every step i of the block `$t` (a [`Tile`]) multiplies, with the prefetches its place in
-/// the task asks for: a lone streaming tile fetches [`FAR`] steps ahead into L2 and [`NEAR`] into L1, another
-/// streaming tile [`AHEAD`] steps into L1, and a later tile its share of a later block's lines into L2
-/// ([`Fetch`]). Both register tiles walk a block so; a macro, not a function taking a closure, so that each step is
-/// compiled inside the tile's own `#[target_feature]` function. Expands inside an `unsafe` function on x86-64.
+/// the task asks for: a streaming tile with [`Tile::far`] fetches [`FAR`] steps ahead into L2 and [`NEAR`] into
+/// L1, another streaming tile [`AHEAD`] steps into L1, and a later tile its share of a later block's lines into
+/// L2 ([`Fetch`]). Both register tiles walk a block so; a macro, not a function taking a closure, so that each
+/// step is compiled inside the tile's own `#[target_feature]` function. Expands inside an `unsafe` function on
+/// x86-64.
 macro_rules! walk_block {
     ($t:expr, $step:ident) => {{
         let t: &$crate::model::packed::tile::Tile = $t;
         let nr = $crate::model::packed::tile::NR;
-        if t.stream && t.alone {
+        if t.stream && t.far {
             for i in 0..t.kc {
                 // A prefetch never faults; `wrapping_add` forms the addresses past the end defined.
                 let far =
