@@ -72,6 +72,18 @@ def head_scores(att, ids):
     return out
 
 
+def prompt_scores(ref):
+    """`attngraph heads --prompts FILE`'s figures: every reference text of one line, each read alone with BOS,
+    and each head's five scores averaged over them, as TransformerLens's detect_head averages a batch."""
+    cases = [c for c in ref["cases"] if c["with_bos"] and "\n" not in c["text"] and "\r" not in c["text"]]
+    per_text = [head_scores(np.array(c["attentions"], dtype=np.float64), c["ids"]) for c in cases]
+    keys = ["previous_token", "duplicate_token", "induction", "sink", "self_attention"]
+    mean = [{"layer": heads[0]["layer"], "head": heads[0]["head"],
+             **{k: float(np.mean([h[k] for h in heads])) for k in keys}}
+            for heads in zip(*per_text)]
+    return {"texts": [c["text"] for c in cases], "head_scores": mean}
+
+
 def main():
     ref = json.load(open(os.path.join(FIXTURES, "reference.json")))
     case = next(c for c in ref["cases"] if c["text"] == TEXT and c["with_bos"])
@@ -95,6 +107,7 @@ def main():
         "ids": case["ids"],
         "selections": {name: {"matrix": m.tolist(), **stats(m)} for name, m in selections.items()},
         "head_scores": head_scores(att, case["ids"]),
+        "prompt_scores": prompt_scores(ref),
     }
     json.dump(out, open(os.path.join(FIXTURES, "markov_reference.json"), "w"))
     print("wrote markov_reference.json")

@@ -301,39 +301,106 @@ pub fn markov(args: &SelectArgs, teleport: f64, steps: usize, json: bool) -> any
     Ok(())
 }
 
-/// `attngraph heads`: head-type scores on the text, or on the induction probe.
+/// What `attngraph heads` scores the heads on.
+pub enum ScoredOn {
+    /// One text (--text).
+    Text(String),
+    /// A file of texts, one a line (--prompts): the mean over them.
+    Prompts(std::path::PathBuf),
+    /// The induction probe.
+    Probe,
+}
+
+/// `attngraph heads`: head-type scores on a text, on a file of texts (their mean), or on the induction probe.
 pub fn heads(
     model: &ModelArgs,
-    text: Option<&str>,
+    on: ScoredOn,
     bos: BosArgs,
     probe: Option<usize>,
     exclude_bos: bool,
     exclude_current: bool,
     json: bool,
 ) -> anyhow::Result<()> {
+    // A file of texts is read, and refused if it holds none, before the model loads.
+    let prompts = match &on {
+        ScoredOn::Prompts(file) => {
+            let all = super::args::read_text(file)?;
+            // Line numbers from 1, as editors show them; `lines` drops each line's LF or CR LF.
+            let texts: Vec<(usize, String)> = all
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(i, line)| (i + 1, line.to_owned()))
+                .collect();
+            if texts.is_empty() {
+                bail!(
+                    "{} holds no text: write one text a line (blank lines are skipped)",
+                    file.display()
+                );
+            }
+            texts
+        }
+        _ => Vec::new(),
+    };
     let engine = model.load()?;
     let bos = bos.enabled(&engine, true);
     let ex = heads::Exclusions {
         attention_to_token0: exclude_bos,
         attention_to_self: exclude_current,
     };
-    let (ids, attentions) = match text {
-        Some(text) => {
-            let analysis = engine.analyze(
-                text,
-                &AnalyzeOptions {
-                    bos,
-                    top_k: 1,
-                    keep_scores: KeepScores::None,
-                    ..Default::default()
-                },
-            )?;
-            (
-                analysis.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
-                analysis.attentions,
-            )
+    // One text's scores and its tokens, BOS included.
+    let score_text = |text: &str| -> anyhow::Result<(Vec<heads::HeadScores>, usize)> {
+        let analysis = engine.analyze(
+            text,
+            &AnalyzeOptions {
+                bos,
+                top_k: 1,
+                keep_scores: KeepScores::None,
+                ..Default::default()
+            },
+        )?;
+        let ids: Vec<u32> = analysis.tokens.iter().map(|t| t.id).collect();
+        Ok((
+            heads::score_heads(&analysis.attentions, &ids, ex),
+            ids.len(),
+        ))
+    };
+    let with_bos = if bos { " with BOS first" } else { "" };
+    match on {
+        ScoredOn::Text(text) => {
+            let (scores, tokens) = score_text(&text)?;
+            let on = format!(
+                "{}: scored on the text, {}{with_bos}",
+                engine.name(),
+                crate::format::count(tokens, "token", "tokens"),
+            );
+            print_head_scores(&scores, json, &on)
         }
-        None => {
+        ScoredOn::Prompts(file) => {
+            let texts = prompts;
+            let bar = super::args::progress_bar(texts.len(), "texts", false);
+            let mut per_text = Vec::with_capacity(texts.len());
+            let (mut fewest, mut most) = (usize::MAX, 0);
+            for (line, text) in &texts {
+                let (scores, tokens) =
+                    score_text(text).with_context(|| format!("{} line {line}", file.display()))?;
+                per_text.push(scores);
+                (fewest, most) = (fewest.min(tokens), most.max(tokens));
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+            // `texts` is not empty (refused above), and each gave its scores or returned its error.
+            let scores = heads::mean::mean_over_texts(&per_text)
+                .context("no text of the file was scored")?;
+            let on = format!(
+                "{}: the mean over {} of {}, each read alone{with_bos} ({fewest} to {most} tokens)",
+                engine.name(),
+                crate::format::count(texts.len(), "text", "texts"),
+                file.display(),
+            );
+            print_head_scores(&scores, json, &on)
+        }
+        ScoredOn::Probe => {
             // BOS and the random half twice must fit the context; a half of one token has no earlier copy
             // followed by anything to look for.
             let most = engine.info().n_positions.saturating_sub(1) / 2;
@@ -355,20 +422,12 @@ pub fn heads(
             };
             let scores = heads::probe_scores(&engine, probe, ex)?;
             let on = format!(
-                "{}: scored on the induction probe, BOS then a random sequence of {probe} tokens said twice (--text T scores a text instead)",
+                "{}: scored on the induction probe, BOS then a random sequence of {probe} tokens said twice (--text T or --prompts FILE scores texts instead)",
                 engine.name()
             );
-            return print_head_scores(&scores, json, &on);
+            print_head_scores(&scores, json, &on)
         }
-    };
-    let scores = heads::score_heads(&attentions, &ids, ex);
-    let on = format!(
-        "{}: scored on the text, {}{}",
-        engine.name(),
-        crate::format::count(ids.len(), "token", "tokens"),
-        if bos { " with BOS first" } else { "" }
-    );
-    print_head_scores(&scores, json, &on)
+    }
 }
 
 /// The scores as JSON, or as a table under `on`, the line that says what they were scored on.

@@ -220,14 +220,18 @@ pub enum Command {
         /// Model selection.
         #[command(flatten)]
         model: ModelArgs,
-        /// The text; without it, the induction probe runs.
+        /// The text; without it (or --prompts), the induction probe runs.
         #[arg(long)]
         text: Option<String>,
-        /// BOS for --text (on unless --no-bos: the sink score looks at token 0).
+        /// A file of texts, one a line (blank lines skipped; - reads stdin): each read alone, and each head's
+        /// scores averaged over them, as TransformerLens's head detector averages a batch of prompts.
+        #[arg(long, value_name = "FILE", conflicts_with = "text")]
+        prompts: Option<std::path::PathBuf>,
+        /// BOS for --text and --prompts (on unless --no-bos: the sink score looks at token 0).
         #[command(flatten)]
         bos: BosArgs,
         /// Length of the probe's random half, 2 to (context − 1) / 2 [default: 50, or what the context allows].
-        #[arg(long, conflicts_with = "text")]
+        #[arg(long, conflicts_with_all = ["text", "prompts"])]
         probe_len: Option<usize>,
         /// Leave attention to token 0 out of the scores.
         #[arg(long)]
@@ -407,6 +411,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(Command::Heads {
             model,
             text,
+            prompts,
             bos,
             probe_len,
             exclude_bos,
@@ -414,7 +419,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format,
         }) => graph::heads(
             &model,
-            text.as_deref(),
+            match (text, prompts) {
+                (Some(text), _) => graph::ScoredOn::Text(text),
+                (None, Some(file)) => graph::ScoredOn::Prompts(file),
+                (None, None) => graph::ScoredOn::Probe,
+            },
             bos,
             probe_len,
             exclude_bos,

@@ -15,37 +15,42 @@ fn number(x: Option<f64>) -> String {
     }
 }
 
-/// One row per position: `position,id,token,baseline_logprob,ablated_logprob,delta_logprob` (empty where a
-/// position is not scored).
+/// One row per position: `position,id,token,baseline_logprob,ablated_logprob,delta_logprob,replacement` (empty
+/// where a position is not scored; `replacement` is `zero` or `mean`, the same on every row).
 pub fn ablation_csv(a: &Ablation) -> String {
-    let mut out =
-        String::from("position,id,token,baseline_logprob,ablated_logprob,delta_logprob\n");
+    let mut out = String::from(
+        "position,id,token,baseline_logprob,ablated_logprob,delta_logprob,replacement\n",
+    );
     for (p, token) in a.tokens.iter().enumerate() {
         let at = |v: &[Option<f64>]| number(v.get(p).copied().flatten());
         out.push_str(&format!(
-            "{p},{},{},{},{},{}\n",
+            "{p},{},{},{},{},{},{}\n",
             token.id,
             csv_field(&token.text),
             at(&a.baseline_logprob),
             at(&a.ablated_logprob),
             at(&a.delta_logprob),
+            a.replacement.name(),
         ));
     }
     out
 }
 
-/// One row per head and position: `layer,head,ablated_perplexity,position,id,token,delta_logprob`.
+/// One row per head and position: `layer,head,ablated_perplexity,position,id,token,delta_logprob,replacement`
+/// (`replacement` as in [`ablation_csv`]).
 pub fn sweep_csv(s: &Sweep) -> String {
-    let mut out = String::from("layer,head,ablated_perplexity,position,id,token,delta_logprob\n");
+    let mut out =
+        String::from("layer,head,ablated_perplexity,position,id,token,delta_logprob,replacement\n");
     for (layer, heads) in s.sweep.iter().enumerate() {
         for (head, cell) in heads.iter().enumerate() {
             for (p, (token, delta)) in s.tokens.iter().zip(&cell.delta_logprob).enumerate() {
                 out.push_str(&format!(
-                    "{layer},{head},{},{p},{},{},{}\n",
+                    "{layer},{head},{},{p},{},{},{},{}\n",
                     cell.ablated_perplexity,
                     token.id,
                     csv_field(&token.text),
                     number(*delta),
+                    s.replacement.name(),
                 ));
             }
         }

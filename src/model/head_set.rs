@@ -156,6 +156,14 @@ impl Replacement {
     pub fn is_zero(&self) -> bool {
         *self == Self::Zero
     }
+
+    /// `"zero"` or `"mean"`: as the JSON and `--replace-with` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Zero => "zero",
+            Self::Mean => "mean",
+        }
+    }
 }
 
 /// Heads knocked out and what their values become: what the window's knock-out, and the logit lens that follows

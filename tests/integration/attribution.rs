@@ -286,6 +286,29 @@ fn the_ablate_command_mean_ablates_as_transformers_does() {
         )),
         "{table}"
     );
+    // CSV says it on every row, as the last column, with the mean-ablated log-probabilities.
+    let csv = run("csv");
+    assert_success(&csv);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let mut rows = csv.lines();
+    assert_eq!(
+        rows.next(),
+        Some("position,id,token,baseline_logprob,ablated_logprob,delta_logprob,replacement")
+    );
+    let rows: Vec<&str> = rows.collect();
+    assert_eq!(
+        rows.len(),
+        want["ablated_logprob"].as_array().unwrap().len()
+    );
+    for (row, want) in rows.iter().zip(want["ablated_logprob"].as_array().unwrap()) {
+        // A token's text may hold commas (quoted), so the numbers are read from the end.
+        let fields: Vec<&str> = row.rsplitn(5, ',').collect();
+        assert_eq!(fields[0], "mean", "{row}");
+        match want.as_f64() {
+            Some(w) => assert!(rel(fields[2].parse().unwrap(), w) < 1e-5, "{row} vs {w}"),
+            None => assert_eq!(fields[2], "", "{row}"),
+        }
+    }
     // An unknown replacement is refused by name.
     let bad = run_cli(
         &[
@@ -410,7 +433,10 @@ fn the_ablate_command_prints_what_transformers_computes() {
     let csv = String::from_utf8(csv.stdout).unwrap();
     let n = case["ids"].as_array().unwrap().len();
     assert_eq!(csv.lines().count(), 1 + 2 * 5 * n);
-    assert!(csv.starts_with("layer,head,ablated_perplexity,position,id,token,delta_logprob\n"));
+    assert!(csv.starts_with(
+        "layer,head,ablated_perplexity,position,id,token,delta_logprob,replacement\n"
+    ));
+    assert!(csv.lines().skip(1).all(|row| row.ends_with(",zero")));
 }
 
 #[test]

@@ -120,6 +120,97 @@ fn head_scores_match_numpy() {
 }
 
 #[test]
+fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
+    use crate::util::{assert_clean_failure, assert_success, prefixed_model, run_cli};
+    let reference = crate::util::fixture_json("markov_reference.json");
+    let want = &reference["prompt_scores"];
+    let texts: Vec<&str> = want["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prompts.txt");
+    // CR LF line ends and blank lines between the texts: neither is part of a text.
+    std::fs::write(&file, texts.join("\r\n\n") + "\n").unwrap();
+    let model = prefixed_model();
+    let heads = |file: &std::path::Path, format: &str| {
+        run_cli(
+            &[
+                "heads",
+                "--model",
+                model.to_str().unwrap(),
+                "--prompts",
+                file.to_str().unwrap(),
+                "--format",
+                format,
+            ],
+            &[],
+        )
+    };
+    let out = heads(&file, "json");
+    assert_success(&out);
+    let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ours, want) = (
+        ours.as_array().unwrap(),
+        want["head_scores"].as_array().unwrap(),
+    );
+    assert_eq!(ours.len(), want.len());
+    for (s, w) in ours.iter().zip(want) {
+        assert_eq!((&s["layer"], &s["head"]), (&w["layer"], &w["head"]));
+        for key in [
+            "previous_token",
+            "duplicate_token",
+            "induction",
+            "sink",
+            "self_attention",
+        ] {
+            // attngraph's own attention against transformers' (f32), averaged: absolute, as some scores are ~0.
+            let (g, e) = (s[key].as_f64().unwrap(), w[key].as_f64().unwrap());
+            assert!(
+                (g - e).abs() < 1e-5,
+                "{key} of {}.{}: {g} vs numpy {e}",
+                w["layer"],
+                w["head"]
+            );
+        }
+    }
+    // Not one text's scores: the first text alone scores otherwise.
+    let first = dir.path().join("first.txt");
+    std::fs::write(&first, texts[0]).unwrap();
+    let alone: Value = serde_json::from_slice(&heads(&first, "json").stdout).unwrap();
+    assert!(
+        (alone[0]["previous_token"].as_f64().unwrap()
+            - ours[0]["previous_token"].as_f64().unwrap())
+        .abs()
+            > 1e-3
+    );
+    let table = heads(&file, "table");
+    assert_success(&table);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.lines().next().unwrap().contains(&format!(
+            "the mean over {} texts of {}, each read alone with BOS first",
+            texts.len(),
+            file.display()
+        )),
+        "{table}"
+    );
+    // A file of no text, and a line the model cannot read, are refused: the second by its number.
+    let blank = dir.path().join("blank.txt");
+    std::fs::write(&blank, "\n  \n").unwrap();
+    assert_clean_failure(
+        &heads(&blank, "json"),
+        "holds no text: write one text a line",
+    );
+    let long = dir.path().join("long.txt");
+    std::fs::write(&long, format!("a\n\n{}\n", "word ".repeat(100))).unwrap();
+    let stderr = assert_clean_failure(&heads(&long, "json"), "line 3");
+    assert!(stderr.contains("reads at most 64"), "{stderr}");
+}
+
+#[test]
 fn flow_is_bounded_by_one_and_refused_on_long_texts() {
     let (_, att, _) = load();
     let flow = graph::select(&att, Selection::Flow).unwrap();

@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use crate::model::{Attentions, Engine, EngineError};
 
+pub mod mean;
+
 /// Tokens in each half of the induction probe when none is chosen.
 pub const DEFAULT_PROBE_LEN: usize = 50;
 
