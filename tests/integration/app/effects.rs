@@ -199,6 +199,46 @@ fn mean_ablation_in_the_window_follows_transformers() {
 }
 
 #[test]
+fn switching_to_means_while_a_sweep_runs_ends_on_the_mean_sweep() {
+    use attngraph::model::ablation::Replacement;
+    let reference = attribution_reference();
+    let sweep = &reference["models"]["tiny-gpt2"]["sweep"][0];
+    let mut h = harness(&hub_model(), "I love tennis.", None);
+    settle(&mut h);
+    h.get_by_label("3 ␣tennis").click();
+    settle(&mut h);
+    h.get_by_label("knock-out").click();
+    h.step();
+    h.step();
+    // The zero sweep starts and "as means" is chosen before any frame reads the worker's messages, so the zero
+    // sweep is still running when it is cancelled; the one shown at the end is the mean sweep, never the zero
+    // one, whenever the zero sweep's messages arrive.
+    let ctx = h.ctx.clone();
+    h.state_mut().apply(Command::Sweep, &ctx);
+    assert_eq!(
+        h.state().session.sweep_progress(),
+        Some((0, 1)),
+        "the zero sweep runs"
+    );
+    h.state_mut()
+        .apply(Command::KnockOutBy(Replacement::Mean), &ctx);
+    assert!(h.state().session.sweep_result().is_none());
+    settle(&mut h);
+    let got = h.state().session.sweep_result().unwrap().clone();
+    assert_eq!(got.replacement, Replacement::Mean);
+    for (l, heads) in got.sweep.iter().enumerate() {
+        for (hd, cell) in heads.iter().enumerate() {
+            close(
+                cell.delta_logprob[3].unwrap(),
+                &sweep["mean_sweep"][l][hd]["delta_logprob"][3],
+                "mean sweep",
+            );
+        }
+    }
+    assert!(h.state().session.sweep_progress().is_none());
+}
+
+#[test]
 fn the_heads_effects_export_as_csv_json_svg_and_png() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(&hub_model(), "I love tennis.", Some(dir.path()));
