@@ -7,6 +7,7 @@ pub mod args;
 pub mod bench;
 pub mod effects;
 pub mod graph;
+pub mod heads;
 pub mod kernels;
 pub mod lens;
 pub mod lesson;
@@ -214,8 +215,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = AnalyzeFormat::Table)]
         format: AnalyzeFormat,
     },
-    /// Head-type scores (previous-token, duplicate, induction, sink, self) of every head, on a text or, without
-    /// --text, on a repeated random token sequence that reveals induction heads.
+    /// Head-type scores (previous-token, duplicate, induction, sink, self) of every head, on a text, on a file of
+    /// texts (their mean), or without either on a repeated random token sequence that reveals induction heads.
     Heads {
         /// Model selection.
         #[command(flatten)]
@@ -417,12 +418,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             exclude_bos,
             exclude_current,
             format,
-        }) => graph::heads(
+        }) => heads::heads(
             &model,
             match (text, prompts) {
-                (Some(text), _) => graph::ScoredOn::Text(text),
-                (None, Some(file)) => graph::ScoredOn::Prompts(file),
-                (None, None) => graph::ScoredOn::Probe,
+                (Some(text), _) => heads::ScoredOn::Text(text),
+                (None, Some(file)) => heads::ScoredOn::Prompts(file),
+                (None, None) => heads::ScoredOn::Probe,
             },
             bos,
             probe_len,

@@ -181,6 +181,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_replacement_is_named_as_json_and_the_command_line_name_it() {
+        use clap::ValueEnum;
+        for r in [Replacement::Zero, Replacement::Mean] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+            assert_eq!(r.to_possible_value().unwrap().get_name(), r.name());
+        }
+    }
+
+    #[test]
     fn parses_checks_and_prints() {
         let set: HeadSet = "2.1, 0.3,0.3".parse().unwrap();
         assert_eq!(set.iter().collect::<Vec<_>>(), vec![(0, 3), (2, 1)]);

@@ -132,8 +132,8 @@ fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("prompts.txt");
-    // CR LF line ends and blank lines between the texts: neither is part of a text.
-    std::fs::write(&file, texts.join("\r\n\n") + "\n").unwrap();
+    // A byte-order mark, CR LF line ends and blank lines between the texts: none is part of a text.
+    std::fs::write(&file, format!("\u{feff}{}\n", texts.join("\r\n\n"))).unwrap();
     let model = prefixed_model();
     let heads = |file: &std::path::Path, format: &str| {
         run_cli(
@@ -206,8 +206,28 @@ fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
     );
     let long = dir.path().join("long.txt");
     std::fs::write(&long, format!("a\n\n{}\n", "word ".repeat(100))).unwrap();
-    let stderr = assert_clean_failure(&heads(&long, "json"), "line 3");
-    assert!(stderr.contains("reads at most 64"), "{stderr}");
+    let stderr = assert_clean_failure(&heads(&long, "json"), "line 3 is 102 tokens with BOS first");
+    assert!(
+        stderr.contains("reads at most 64: shorten the line"),
+        "{stderr}"
+    );
+    // "a" with BOS is two tokens: excluding token 0 and each token's attention to itself leaves nothing.
+    let excluded = run_cli(
+        &[
+            "heads",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompts",
+            file.to_str().unwrap(),
+            "--exclude-bos",
+            "--exclude-current",
+        ],
+        &[],
+    );
+    assert_clean_failure(
+        &excluded,
+        "line 11 is 2 tokens: --exclude-bos and --exclude-current leave no attention",
+    );
 }
 
 #[test]

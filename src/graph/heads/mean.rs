@@ -5,8 +5,9 @@ use super::{Chance, HeadScores};
 
 /// Each head's scores averaged over texts. `per_text` holds every text's [`super::score_heads`], all of one
 /// model: the same heads in the same order. The five scores and the chance scores are the mean over the
-/// texts; a copying kind's own share (`duplicate_share`, `induction_share`) is the mean over the texts that
-/// have one, and `None` where none has. `None` where there are no texts.
+/// texts. A copying kind's own share (`duplicate_share`, `induction_share`) is weighed over the rows of every
+/// text at once, by the rule one text's is: so one text with many targets counts for its rows, and a text too
+/// short to have a share of its own adds its rows to the others'. `None` where there are no texts.
 ///
 /// # Panics
 ///
@@ -28,12 +29,10 @@ pub fn mean_over_texts(per_text: &[Vec<HeadScores>]) -> Option<Vec<HeadScores>> 
         // i < first.len(), and every text has first.len() heads (checked above).
         let of = || per_text.iter().map(move |scores| &scores[i]);
         let mean = |score: fn(&HeadScores) -> f64| of().map(score).sum::<f64>() / texts;
-        let share = |share: fn(&HeadScores) -> Option<f64>| {
-            let (sum, count) = of()
-                .filter_map(share)
-                .fold((0.0, 0usize), |(sum, count), s| (sum + s, count + 1));
-            (count > 0).then(|| sum / count as f64)
-        };
+        let tally = of()
+            .map(|s| s.tally)
+            .fold(super::Tally::default(), super::Tally::plus);
+        let (duplicate_share, induction_share) = tally.shares();
         HeadScores {
             layer: first[i].layer,
             head: first[i].head,
@@ -42,13 +41,14 @@ pub fn mean_over_texts(per_text: &[Vec<HeadScores>]) -> Option<Vec<HeadScores>> 
             induction: mean(|s| s.induction),
             sink: mean(|s| s.sink),
             self_attention: mean(|s| s.self_attention),
-            duplicate_share: share(|s| s.duplicate_share),
-            induction_share: share(|s| s.induction_share),
+            duplicate_share,
+            induction_share,
             chance: Chance {
                 previous_token: mean(|s| s.chance.previous_token),
                 sink: mean(|s| s.chance.sink),
                 self_attention: mean(|s| s.chance.self_attention),
             },
+            tally,
         }
     });
     Some(means.collect())
@@ -57,54 +57,60 @@ pub fn mean_over_texts(per_text: &[Vec<HeadScores>]) -> Option<Vec<HeadScores>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn head(layer: usize, previous: f64, share: Option<f64>) -> HeadScores {
-        HeadScores {
-            layer,
-            head: 0,
-            previous_token: previous,
-            duplicate_token: 0.0,
-            induction: previous / 2.0,
-            sink: 1.0 - previous,
-            self_attention: 0.0,
-            duplicate_share: None,
-            induction_share: share,
-            chance: Chance {
-                previous_token: previous / 4.0,
-                sink: 0.5,
-                self_attention: 0.5,
-            },
-        }
-    }
+    use crate::graph::heads::tests::{copying_head, said_twice, scores_of};
+    use crate::graph::matrix::Matrix;
 
     #[test]
     fn the_mean_of_one_text_is_its_scores() {
-        let one = vec![head(0, 0.25, Some(0.5)), head(1, 0.75, None)];
+        let one = vec![scores_of(&copying_head(5, 4, 0.6), &said_twice(5))];
         assert_eq!(mean_over_texts(std::slice::from_ref(&one)), Some(one));
         assert_eq!(mean_over_texts(&[]), None);
     }
 
     #[test]
-    fn scores_are_averaged_and_shares_over_the_texts_that_have_one() {
+    fn scores_are_averaged_and_shares_weighed_over_every_texts_rows() {
+        // On one text the head copies: each of the second copy's 4 tokens looks at the token after its earlier
+        // copy (induction 4/9, its own share 1 over 4 rows). On three shorter ones it rests on token 0, and
+        // each has 3 rows with an induction target: too few for a share of its own.
+        let copies = scores_of(&copying_head(4, 3, 1.0), &said_twice(4));
+        assert_eq!(copies.induction_share, Some(1.0));
+        let resting = |len: u32| {
+            let ids = said_twice(len);
+            let mut a = Matrix::zeros(ids.len());
+            (0..ids.len()).for_each(|i| a.set(i, 0, 1.0));
+            scores_of(&a, &ids)
+        };
+        let rest = resting(3);
+        assert_eq!(rest.induction_share, None);
         let texts = [
-            vec![head(0, 0.25, Some(0.5))],
-            vec![head(0, 0.75, None)],
-            vec![head(0, 0.5, Some(0.25))],
+            vec![copies.clone()],
+            vec![rest.clone()],
+            vec![rest.clone()],
+            vec![rest],
         ];
-        let mean = mean_over_texts(&texts).unwrap();
-        let m = &mean[0];
-        assert_eq!(m.previous_token, 0.5);
-        assert_eq!(m.induction, 0.25);
-        assert_eq!(m.sink, 0.5);
-        assert_eq!(m.chance.previous_token, 0.125);
-        // The second text has no rows with an induction target of their own: left out, not counted as 0.
-        assert_eq!(m.induction_share, Some(0.375));
-        assert_eq!(m.duplicate_share, None);
+        let mean = &mean_over_texts(&texts).unwrap()[0];
+        assert!(
+            (mean.induction - 1.0 / 9.0).abs() < 1e-12,
+            "{}",
+            mean.induction
+        );
+        // Sink: 5/9 on the first text (BOS and the first copy), 1 on the others.
+        assert!((mean.sink - (5.0 / 9.0 + 3.0) / 4.0).abs() < 1e-12);
+        // The share over all 13 rows with a target, 4 of them on it: one text does not make the head an
+        // induction head for all four, which averaging the shares that exist (1.0) would have.
+        assert!((mean.induction_share.unwrap() - 4.0 / 13.0).abs() < 1e-12);
+        assert_eq!(copies.badge(0.4), Some("induction"));
+        assert_eq!(mean.badge(0.4), Some("sink"));
     }
 
     #[test]
     #[should_panic(expected = "the same heads for every text")]
     fn texts_of_different_models_are_refused() {
-        let _ = mean_over_texts(&[vec![head(0, 0.5, None)], vec![head(1, 0.5, None)]]);
+        let a = scores_of(&copying_head(4, 3, 1.0), &said_twice(4));
+        let b = HeadScores {
+            layer: 1,
+            ..a.clone()
+        };
+        let _ = mean_over_texts(&[vec![a], vec![b]]);
     }
 }

@@ -48,6 +48,45 @@ pub struct HeadScores {
     pub induction_share: Option<f64>,
     /// What a head with no pattern would score on these rows, for the badge.
     pub chance: Chance,
+    /// The sums the scores and shares were made of, so that a mean over texts weighs the shares over all
+    /// their rows ([`mean::mean_over_texts`]).
+    #[serde(skip)]
+    pub(crate) tally: Tally,
+}
+
+/// The sums one head's scores were made of: the attention each score is a share of (after its exclusions), and
+/// the copying kinds' own targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Tally {
+    /// The attention the previous-token, duplicate and induction scores are shares of.
+    total: f64,
+    /// The sink score's.
+    sink_total: f64,
+    /// The self score's.
+    self_total: f64,
+    duplicate: CopyTally,
+    induction: CopyTally,
+}
+
+impl Tally {
+    /// Both tallies' sums.
+    fn plus(self, other: Self) -> Self {
+        Self {
+            total: self.total + other.total,
+            sink_total: self.sink_total + other.sink_total,
+            self_total: self.self_total + other.self_total,
+            duplicate: self.duplicate.plus(other.duplicate),
+            induction: self.induction.plus(other.induction),
+        }
+    }
+
+    /// The copying kinds' own shares, as [`HeadScores::duplicate_share`] and `induction_share`.
+    fn shares(&self) -> (Option<f64>, Option<f64>) {
+        (
+            self.duplicate.share(self.total),
+            self.induction.share(self.total),
+        )
+    }
 }
 
 /// The previous-token, sink and self scores of a head that spreads each row evenly over the tokens it sees
@@ -144,6 +183,13 @@ const MIN_TARGET_ROWS: usize = 4;
 const MIN_REACH: f64 = 0.1;
 
 impl HeadScores {
+    /// Whether every score had attention to be a share of: false where the exclusions left none (one token, or
+    /// two with both excluded), and the scores are 0 for want of any.
+    pub fn has_attention_left(&self) -> bool {
+        let t = &self.tally;
+        t.total > 0.0 && t.sink_total > 0.0 && t.self_total > 0.0
+    }
+
     /// The best-fitting type, for badges: the kind with the highest score of at least `min`, as TransformerLens
     /// scores them, except that a copying kind (induction, duplicate) whose own share (see
     /// [`HeadScores::duplicate_share`]) passes
@@ -218,7 +264,7 @@ fn earlier_copies(ids: &[u32]) -> Vec<Vec<usize>> {
 
 /// A pattern's own targets' sums (see [`HeadScores::duplicate_share`]): the attention on them, the attention
 /// in the rows that have one, and how many rows have one.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct CopyTally {
     hit: f64,
     reach: f64,
@@ -226,6 +272,14 @@ struct CopyTally {
 }
 
 impl CopyTally {
+    fn plus(self, other: Self) -> Self {
+        Self {
+            hit: self.hit + other.hit,
+            reach: self.reach + other.reach,
+            rows: self.rows + other.rows,
+        }
+    }
+
     /// Counts row `i` (holding `row_kept` of the attention, `at` column j) if the pattern marks a target of
     /// its own there: not token 0, the token itself or the one before it.
     fn add(
@@ -343,6 +397,13 @@ fn score_rows<'a, T: Copy + Into<f64> + 'a>(
         duplicate_share: duplicate_own.share(total),
         induction_share: induction_own.share(total),
         chance,
+        tally: Tally {
+            total,
+            sink_total,
+            self_total,
+            duplicate: duplicate_own,
+            induction: induction_own,
+        },
     }
 }
 

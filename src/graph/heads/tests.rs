@@ -114,6 +114,7 @@ fn the_clearest_head_has_the_strongest_previous_token_or_induction_score() {
         duplicate_share: None,
         induction_share: None,
         chance: Chance::default(),
+        tally: Default::default(),
     };
     assert_eq!(clearest_head(&[]), None);
     let scores = [
@@ -177,7 +178,7 @@ fn a_pure_previous_token_head_scores_one() {
 }
 
 /// The scores of one head `a` on `ids`, as `score_heads` makes them.
-fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
+pub(super) fn scores_of(a: &Matrix, ids: &[u32]) -> HeadScores {
     score_rows(
         (0, 0),
         a.iter_rows(),
@@ -355,7 +356,7 @@ fn one_pass_equals_the_dense_definitions() {
 }
 
 /// BOS, then ids 10..10+len, then the same again.
-fn said_twice(len: u32) -> Vec<u32> {
+pub(super) fn said_twice(len: u32) -> Vec<u32> {
     std::iter::once(0)
         .chain(10..10 + len)
         .chain(10..10 + len)
@@ -364,7 +365,7 @@ fn said_twice(len: u32) -> Vec<u32> {
 
 /// A head on `said_twice(len)` that rests on token 0 through BOS and the first copy, then gives `weight` to
 /// the token `back` places before (the rest to token 0).
-fn copying_head(len: usize, back: usize, weight: f64) -> Matrix {
+pub(super) fn copying_head(len: usize, back: usize, weight: f64) -> Matrix {
     let n = 2 * len + 1;
     let mut a = Matrix::zeros(n);
     for i in 0..n {

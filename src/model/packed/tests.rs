@@ -37,8 +37,8 @@ fn equals_a_plain_f64_product_at_odd_shapes() {
         "packed::equals_a_plain_f64_product_at_odd_shapes",
         "the packed kernel",
     );
-    // Rows around every tile height (1–6, 8, 12), their sums (7, 8 and 14 on AVX2's: two tiles, one far-fetching,
-    // and three) and the tasks' 192, widths around the 16- and 32-column panel edges, k below, at and across the
+    // Rows around every tile height (1–6, 8, 12), their sums (7 and 8 on AVX2's: two tiles, the first fetching
+    // far; 14: three) and the tasks' 192, widths around the 16- and 32-column panel edges, k below, at and across the
     // panel blocks (176 or 256 long).
     for (m, k, n) in [
         (1, 1, 1),

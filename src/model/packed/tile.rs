@@ -22,8 +22,8 @@ pub struct Tile {
     /// The lines of a block to come that this tile fetches into L2 (none for the first row tile of a block).
     pub fetch: Fetch,
     /// Whether a streaming tile fetches [`FAR`] steps ahead into L2 itself, and [`NEAR`] steps ahead into L1:
-    /// where its block has at most two row tiles (a short text, the last rows of a longer one, a generated
-    /// token). With one, no later tile fetches the next block into L2; with two, the second fetches at most a
+    /// where its block has at most two row tiles (a short text, a generated token; tasks' chunks are cut
+    /// evenly, so a long text's are not short). With one, no later tile fetches the next block into L2; with two, the second fetches at most a
     /// line a step, half of it. Giving the first tile of two the far fetch too made an 8-token analysis on
     /// AVX2's tiles (6 and 2 rows) about 10 % faster and 16 tokens on AVX-512's (12 and 4) about 10 % (AMD EPYC,
     /// Zen 4; docs/PERFORMANCE.md step 24); letting the second then fetch nothing made 8 tokens slower.
