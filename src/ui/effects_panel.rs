@@ -174,7 +174,7 @@ pub struct EffectsPanel<'a> {
 pub fn effects_panel_ui(ui: &mut egui::Ui, p: EffectsPanel<'_>) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.horizontal_wrapped(|ui| {
-        ui.small("colour heads by");
+        ui.small("colour by");
         for (colour, hover) in [
             (GridColour::Patterns, "Each head's attention matrix, small"),
             (
