@@ -79,6 +79,53 @@ impl TextArgs {
     }
 }
 
+/// The texts of a file of texts, one a line (`-`: stdin), with their line numbers from 1 as editors show them:
+/// blank lines are skipped, `lines` drops each line's LF or CR LF, and a byte-order mark (as some editors begin
+/// a file) is not part of the first text. A file of no text is refused with what to do.
+pub(super) fn read_prompts(path: &std::path::Path) -> anyhow::Result<Vec<(usize, String)>> {
+    let all = read_text(path)?;
+    let texts: Vec<(usize, String)> = all
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&all)
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| (i + 1, line.to_owned()))
+        .collect();
+    if texts.is_empty() {
+        anyhow::bail!(
+            "{} holds no text: write one text a line (blank lines are skipped)",
+            path.display()
+        );
+    }
+    Ok(texts)
+}
+
+/// The error of line `line` of `file`, a file of texts: a line too long for `model` said so, with what to do;
+/// any other error named by its line.
+pub(super) fn line_error(
+    err: crate::model::EngineError,
+    file: &dyn std::fmt::Display,
+    line: usize,
+    model: &str,
+) -> anyhow::Error {
+    use crate::model::EngineError;
+    match err {
+        EngineError::TooLong {
+            tokens,
+            with_bos,
+            limit,
+            ..
+        } => anyhow::anyhow!(
+            "{file} line {line} is {tokens} tokens{with_bos}, and {model} reads at most {limit}: shorten the line, or split it over several"
+        ),
+        EngineError::TooManyToKeep { tokens, limit, .. } => anyhow::anyhow!(
+            "{file} line {line} is {tokens} tokens, and every head's attention of {model} is kept for at most {limit}: shorten the line, or split it over several"
+        ),
+        err => anyhow::Error::new(err).context(format!("{file} line {line}")),
+    }
+}
+
 /// Reads a file (or stdin for `-`) as UTF-8, naming the byte offset of the first invalid byte; at most
 /// [`crate::text_file::MAX_BYTES`].
 pub(super) fn read_text(path: &std::path::Path) -> anyhow::Result<String> {

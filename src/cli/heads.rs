@@ -31,26 +31,7 @@ pub fn heads(
 ) -> anyhow::Result<()> {
     // A file of texts is read, and refused if it holds none, before the model loads.
     let prompts = match &on {
-        ScoredOn::Prompts(file) => {
-            let all = super::args::read_text(file)?;
-            // Line numbers from 1, as editors show them; `lines` drops each line's LF or CR LF, and a
-            // byte-order mark (as some editors begin a file) is not part of the first text.
-            let texts: Vec<(usize, String)> = all
-                .strip_prefix('\u{feff}')
-                .unwrap_or(&all)
-                .lines()
-                .enumerate()
-                .filter(|(_, line)| !line.trim().is_empty())
-                .map(|(i, line)| (i + 1, line.to_owned()))
-                .collect();
-            if texts.is_empty() {
-                bail!(
-                    "{} holds no text: write one text a line (blank lines are skipped)",
-                    file.display()
-                );
-            }
-            texts
-        }
+        ScoredOn::Prompts(file) => super::args::read_prompts(file)?,
         _ => Vec::new(),
     };
     let engine = model.load()?;
@@ -102,14 +83,7 @@ pub fn heads(
                         ))
                     }
                     Ok(scored) => Ok(scored),
-                    Err(
-                        EngineError::TooLong { tokens, limit, .. }
-                        | EngineError::TooManyToKeep { tokens, limit, .. },
-                    ) => Err(anyhow::anyhow!(
-                        "{file} line {line} is {tokens} tokens{with_bos}, and {} reads at most {limit}: shorten the line, or split it over several",
-                        engine.name()
-                    )),
-                    Err(err) => Err(anyhow::Error::new(err).context(format!("{file} line {line}"))),
+                    Err(err) => Err(super::args::line_error(err, &file, *line, engine.name())),
                 };
                 let (scores, tokens) = match scored {
                     Ok(scored) => scored,

@@ -129,6 +129,95 @@ pub fn ablate(
     })
 }
 
+/// Every head knocked out alone over several texts, each read alone ([`sweep`] on each): the perplexity over
+/// every token scored in any of them, intact and without each head, and the change of ln p a token. A head
+/// that matters to one text by chance matters to many only if the model needs it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PooledSweep {
+    /// How many texts.
+    pub texts: usize,
+    /// Tokens scored over all of them.
+    pub scored_tokens: usize,
+    /// exp of the mean negative log-probability of those tokens, intact.
+    pub baseline_perplexity: f64,
+    /// What each head's values were replaced with.
+    pub replacement: Replacement,
+    /// [layer][head].
+    pub sweep: Vec<Vec<PooledCell>>,
+}
+
+/// One head knocked out alone, over every text.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PooledCell {
+    /// The perplexity of all the scored tokens without this head.
+    pub ablated_perplexity: f64,
+    /// The mean of ablated − baseline ln p over those tokens.
+    pub mean_delta_logprob: f64,
+}
+
+impl PooledSweep {
+    /// Pools the sweeps of several texts, all of one model and one replacement. `None` where no token is
+    /// scored (no sweeps: each sweep scores at least one).
+    ///
+    /// # Panics
+    ///
+    /// If the sweeps differ in their heads or their replacement, or a head's changes are not at the positions
+    /// its text scores (they come from [`sweep`] on one model).
+    pub fn of(sweeps: &[Sweep]) -> Option<Self> {
+        let first = sweeps.first()?;
+        let shape = |s: &Sweep| s.sweep.iter().map(Vec::len).collect::<Vec<_>>();
+        let (mut baseline, mut scored) = (0.0, 0usize);
+        let mut changes: Vec<Vec<f64>> = first.sweep.iter().map(|l| vec![0.0; l.len()]).collect();
+        for s in sweeps {
+            assert!(
+                shape(s) == shape(first) && s.replacement == first.replacement,
+                "sweeps of one model and one replacement"
+            );
+            let base = s.baseline_logprob.iter().flatten();
+            baseline += base.clone().sum::<f64>();
+            scored += base.count();
+            for (total, cells) in changes.iter_mut().zip(&s.sweep) {
+                for (total, cell) in total.iter_mut().zip(cells) {
+                    assert_eq!(
+                        cell.delta_logprob
+                            .iter()
+                            .map(Option::is_some)
+                            .collect::<Vec<_>>(),
+                        s.baseline_logprob
+                            .iter()
+                            .map(Option::is_some)
+                            .collect::<Vec<_>>(),
+                        "a head's changes at its text's scored positions"
+                    );
+                    *total += cell.delta_logprob.iter().flatten().sum::<f64>();
+                }
+            }
+        }
+        if scored == 0 {
+            return None;
+        }
+        let n = scored as f64;
+        Some(Self {
+            texts: sweeps.len(),
+            scored_tokens: scored,
+            baseline_perplexity: (-baseline / n).exp(),
+            replacement: first.replacement,
+            sweep: changes
+                .into_iter()
+                .map(|layer| {
+                    layer
+                        .into_iter()
+                        .map(|change| PooledCell {
+                            ablated_perplexity: (-(baseline + change) / n).exp(),
+                            mean_delta_logprob: change / n,
+                        })
+                        .collect()
+                })
+                .collect(),
+        })
+    }
+}
+
 /// Knocks out every head alone, in turn, its values replaced as `replacement` says, calling `progress(heads
 /// done, heads in all)` after each layer; when it returns `false` the sweep stops with
 /// [`EngineError::Cancelled`].

@@ -19,6 +19,7 @@ mod markov;
 mod norms;
 mod patching;
 mod perplexity;
+mod pooled;
 mod scores;
 #[path = "../../src/skip_report.rs"]
 mod skip_report;

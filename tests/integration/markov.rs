@@ -206,7 +206,7 @@ fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
     );
     let long = dir.path().join("long.txt");
     std::fs::write(&long, format!("a\n\n{}\n", "word ".repeat(100))).unwrap();
-    let stderr = assert_clean_failure(&heads(&long, "json"), "line 3 is 102 tokens with BOS first");
+    let stderr = assert_clean_failure(&heads(&long, "json"), "line 3 is 102 tokens (with BOS)");
     assert!(
         stderr.contains("reads at most 64: shorten the line"),
         "{stderr}"

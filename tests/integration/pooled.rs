@@ -1,0 +1,157 @@
+//! Every head knocked out over a file of texts (`ablate --all-heads --prompts`), against transformers with hooks
+//! (tests/fixtures/pooled_sweep.json, written by tools/make_pooled_sweep_reference.py).
+
+use attngraph::model::ablation::{self, PooledSweep, Replacement};
+use attngraph::model::Kernels;
+use serde_json::Value;
+
+use crate::util::{
+    assert_clean_failure, assert_success, engine_with, fixture_json, hub_model, prefixed_model,
+    run_cli,
+};
+
+fn close(got: f64, want: &Value, what: &str) {
+    let want = want.as_f64().unwrap();
+    assert!(
+        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+        "{what}: {got} vs transformers {want}"
+    );
+}
+
+fn texts(reference: &Value) -> Vec<&str> {
+    reference["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn pooled_sweeps_equal_transformers_over_every_text() {
+    let reference = fixture_json("pooled_sweep.json");
+    for kernels in [Kernels::Auto, Kernels::Portable] {
+        let engine = engine_with(&hub_model(), kernels);
+        for (replacement, key) in [(Replacement::Zero, "zero"), (Replacement::Mean, "mean")] {
+            let sweeps: Vec<_> = texts(&reference)
+                .iter()
+                .map(|t| ablation::sweep(&engine, t, true, replacement, &mut |_, _| true).unwrap())
+                .collect();
+            let pooled = PooledSweep::of(&sweeps).unwrap();
+            assert_eq!(pooled.texts, 4);
+            assert_eq!(
+                pooled.scored_tokens as u64,
+                reference["scored_tokens"].as_u64().unwrap()
+            );
+            assert_eq!(pooled.replacement, replacement);
+            close(
+                pooled.baseline_perplexity,
+                &reference["baseline_perplexity"],
+                "baseline",
+            );
+            let want = reference[key].as_array().unwrap();
+            assert_eq!(pooled.sweep.len(), want.len());
+            for (l, (heads, want)) in pooled.sweep.iter().zip(want).enumerate() {
+                for (h, (cell, want)) in heads.iter().zip(want.as_array().unwrap()).enumerate() {
+                    let what = format!("{key} {l}.{h} ({kernels:?})");
+                    close(cell.ablated_perplexity, &want["ablated_perplexity"], &what);
+                    close(cell.mean_delta_logprob, &want["mean_delta_logprob"], &what);
+                }
+            }
+        }
+    }
+    assert_eq!(PooledSweep::of(&[]), None);
+}
+
+#[test]
+fn the_ablate_command_sweeps_a_file_of_texts_as_transformers_does() {
+    let reference = fixture_json("pooled_sweep.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("texts.txt");
+    // Blank lines between the texts are skipped.
+    std::fs::write(&file, texts(&reference).join("\n\n")).unwrap();
+    let model = prefixed_model();
+    let ablate = |extra: &[&str]| {
+        let mut args = vec![
+            "ablate",
+            "--model",
+            model.to_str().unwrap(),
+            "--bos",
+            "--prompts",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_cli(&args, &[])
+    };
+    let out = ablate(&["--all-heads", "--replace-with", "mean", "--format", "json"]);
+    assert_success(&out);
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["replacement"], "mean");
+    assert_eq!(got["texts"], 4);
+    assert_eq!(got["scored_tokens"], reference["scored_tokens"]);
+    for (l, heads) in got["sweep"].as_array().unwrap().iter().enumerate() {
+        for (h, cell) in heads.as_array().unwrap().iter().enumerate() {
+            let want = &reference["mean"][l][h];
+            for key in ["ablated_perplexity", "mean_delta_logprob"] {
+                close(
+                    cell[key].as_f64().unwrap(),
+                    &want[key],
+                    &format!("{key} {l}.{h}"),
+                );
+            }
+        }
+    }
+    // The table names the texts and the tokens scored; CSV has a row a head.
+    let table = ablate(&["--all-heads"]);
+    assert_success(&table);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with(&format!(
+            "every head alone knocked out (its values zeroed), over 4 texts of {} ({} tokens scored)",
+            file.display(),
+            reference["scored_tokens"]
+        )),
+        "{table}"
+    );
+    let csv = ablate(&["--all-heads", "--format", "csv"]);
+    assert_success(&csv);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let n = reference["zero"].as_array().unwrap().len()
+        * reference["zero"][0].as_array().unwrap().len();
+    assert_eq!(csv.lines().count(), 1 + n);
+    assert!(csv.starts_with("layer,head,ablated_perplexity,mean_delta_logprob,replacement\n"));
+    let first: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    close(
+        first[2].parse().unwrap(),
+        &reference["zero"][0][0]["ablated_perplexity"],
+        "csv",
+    );
+    assert_eq!(first[4], "zero");
+    // --heads with --prompts, and a line too long, are refused with what to do.
+    assert_clean_failure(
+        &ablate(&["--heads", "0.0"]),
+        "give --all-heads instead of --heads",
+    );
+    let without_bos = |text: String| {
+        let path = dir.path().join("other.txt");
+        std::fs::write(&path, text).unwrap();
+        run_cli(
+            &[
+                "ablate",
+                "--model",
+                model.to_str().unwrap(),
+                "--all-heads",
+                "--prompts",
+                path.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let long = format!("two words\n{}\n", "word ".repeat(100));
+    assert_clean_failure(&without_bos(long), "line 2 is 101 tokens, and");
+    // Without BOS a one-token line predicts nothing.
+    assert_clean_failure(
+        &without_bos("two words\nok\n".into()),
+        "line 2: the text is one token",
+    );
+}
