@@ -146,7 +146,8 @@ fn ablate_over_texts(args: &AblateArgs, file: &std::path::Path) -> anyhow::Resul
     let info = engine.info();
     let heads = info.n_layer * info.n_head;
     let bar = progress_bar(texts.len() * heads, "heads", args.quiet);
-    let mut sweeps = Vec::with_capacity(texts.len());
+    // Each text's sweep is added to the sums and dropped: a long file is not kept whole.
+    let mut pool = ablation::SweepPool::default();
     let shown = file.display();
     for (i, (line, text)) in texts.iter().enumerate() {
         let swept = ablation::sweep(&engine, text, bos, args.replace_with, &mut |done, _| {
@@ -154,7 +155,7 @@ fn ablate_over_texts(args: &AblateArgs, file: &std::path::Path) -> anyhow::Resul
             true
         });
         match swept {
-            Ok(sweep) => sweeps.push(sweep),
+            Ok(sweep) => pool.add(&sweep),
             Err(err) => {
                 bar.finish_and_clear();
                 return Err(super::args::line_error(err, &shown, *line, engine.name()));
@@ -163,7 +164,7 @@ fn ablate_over_texts(args: &AblateArgs, file: &std::path::Path) -> anyhow::Resul
     }
     bar.finish_and_clear();
     // `texts` is not empty (read_prompts refuses a file of none), and each sweep scores a token.
-    let pooled = ablation::PooledSweep::of(&sweeps).context("no token of the file was scored")?;
+    let pooled = pool.finish().context("no token of the file was scored")?;
     let mut out = std::io::stdout().lock();
     match args.format {
         EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&pooled)?)?,
@@ -177,13 +178,16 @@ fn ablate_over_texts(args: &AblateArgs, file: &std::path::Path) -> anyhow::Resul
 fn pooled_sweep_table(sweep: &ablation::PooledSweep, file: &str) -> String {
     let mut s = format!(
         "every head alone {}, over {} of {file} ({} scored); perplexity {:.3} with every head in place\n\n",
-        replaced(sweep.replacement, true),
+        match sweep.replacement {
+            Replacement::Zero => replaced(sweep.replacement, true),
+            Replacement::Mean => "mean-ablated (its values set to their means over each text's positions)",
+        },
         crate::format::count(sweep.texts, "text", "texts"),
         crate::format::count(sweep.scored_tokens, "token", "tokens"),
         sweep.baseline_perplexity
     );
     s.push_str(&format!(
-        "{:>6}  {:>11} {:>9}  {:>13}\n",
+        "{:>6}  {:>11} {:>9}  {:>14}\n",
         "head", "perplexity", "change", "Δ ln p a token"
     ));
     let mut cells: Vec<(usize, usize, &ablation::PooledCell)> = sweep
@@ -195,7 +199,7 @@ fn pooled_sweep_table(sweep: &ablation::PooledSweep, file: &str) -> String {
     cells.sort_by(|a, b| b.2.ablated_perplexity.total_cmp(&a.2.ablated_perplexity));
     for (l, h, cell) in cells {
         s.push_str(&format!(
-            "{:>6}  {:>11.3} {:>+8.1}%  {:>+13.4}\n",
+            "{:>6}  {:>11.3} {:>+8.1}%  {:>+14.4}\n",
             format!("{l}.{h}"),
             cell.ablated_perplexity,
             100.0 * (cell.ablated_perplexity / sweep.baseline_perplexity - 1.0),

@@ -156,53 +156,84 @@ pub struct PooledCell {
 }
 
 impl PooledSweep {
-    /// Pools the sweeps of several texts, all of one model and one replacement. `None` where no token is
-    /// scored (no sweeps: each sweep scores at least one).
+    /// Pools the sweeps of several texts, all of one model and one replacement (see [`SweepPool`]). `None` where
+    /// there are none.
     ///
     /// # Panics
     ///
-    /// If the sweeps differ in their heads or their replacement, or a head's changes are not at the positions
-    /// its text scores (they come from [`sweep`] on one model).
+    /// As [`SweepPool::add`].
     pub fn of(sweeps: &[Sweep]) -> Option<Self> {
-        let first = sweeps.first()?;
-        let shape = |s: &Sweep| s.sweep.iter().map(Vec::len).collect::<Vec<_>>();
-        let (mut baseline, mut scored) = (0.0, 0usize);
-        let mut changes: Vec<Vec<f64>> = first.sweep.iter().map(|l| vec![0.0; l.len()]).collect();
-        for s in sweeps {
-            assert!(
-                shape(s) == shape(first) && s.replacement == first.replacement,
-                "sweeps of one model and one replacement"
-            );
-            let base = s.baseline_logprob.iter().flatten();
-            baseline += base.clone().sum::<f64>();
-            scored += base.count();
-            for (total, cells) in changes.iter_mut().zip(&s.sweep) {
-                for (total, cell) in total.iter_mut().zip(cells) {
-                    assert_eq!(
-                        cell.delta_logprob
-                            .iter()
-                            .map(Option::is_some)
-                            .collect::<Vec<_>>(),
-                        s.baseline_logprob
-                            .iter()
-                            .map(Option::is_some)
-                            .collect::<Vec<_>>(),
-                        "a head's changes at its text's scored positions"
-                    );
-                    *total += cell.delta_logprob.iter().flatten().sum::<f64>();
-                }
+        let mut pool = SweepPool::default();
+        sweeps.iter().for_each(|s| pool.add(s));
+        pool.finish()
+    }
+}
+
+/// The sums a [`PooledSweep`] is made of, a text's sweep added at a time, so that a file of many texts is
+/// pooled without keeping every sweep.
+#[derive(Clone, Debug, Default)]
+pub struct SweepPool {
+    texts: usize,
+    scored: usize,
+    /// Σ ln p of the scored tokens, intact.
+    baseline: f64,
+    /// Σ of each head's changes, [layer][head]; empty before the first sweep.
+    changes: Vec<Vec<f64>>,
+    replacement: Option<Replacement>,
+}
+
+impl SweepPool {
+    /// Adds one text's sweep.
+    ///
+    /// # Panics
+    ///
+    /// If it differs from those added before in its heads or its replacement, or a head's changes are not at
+    /// the positions its text scores (the sweeps come from [`sweep`] on one model).
+    pub fn add(&mut self, s: &Sweep) {
+        if self.changes.is_empty() {
+            self.changes = s.sweep.iter().map(|l| vec![0.0; l.len()]).collect();
+            self.replacement = Some(s.replacement);
+        }
+        assert!(
+            self.replacement == Some(s.replacement)
+                && s.sweep
+                    .iter()
+                    .map(Vec::len)
+                    .eq(self.changes.iter().map(Vec::len)),
+            "sweeps of one model and one replacement"
+        );
+        let scored: Vec<bool> = s.baseline_logprob.iter().map(Option::is_some).collect();
+        self.baseline += s.baseline_logprob.iter().flatten().sum::<f64>();
+        self.scored += scored.iter().filter(|&&b| b).count();
+        for (totals, cells) in self.changes.iter_mut().zip(&s.sweep) {
+            for (total, cell) in totals.iter_mut().zip(cells) {
+                assert!(
+                    cell.delta_logprob
+                        .iter()
+                        .map(Option::is_some)
+                        .eq(scored.iter().copied()),
+                    "a head's changes at its text's scored positions"
+                );
+                *total += cell.delta_logprob.iter().flatten().sum::<f64>();
             }
         }
-        if scored == 0 {
+        self.texts += 1;
+    }
+
+    /// The pooled figures; `None` where no token was scored (no sweep was added: each scores at least one).
+    pub fn finish(self) -> Option<PooledSweep> {
+        let replacement = self.replacement?;
+        if self.scored == 0 {
             return None;
         }
-        let n = scored as f64;
-        Some(Self {
-            texts: sweeps.len(),
-            scored_tokens: scored,
+        let (n, baseline) = (self.scored as f64, self.baseline);
+        Some(PooledSweep {
+            texts: self.texts,
+            scored_tokens: self.scored,
             baseline_perplexity: (-baseline / n).exp(),
-            replacement: first.replacement,
-            sweep: changes
+            replacement,
+            sweep: self
+                .changes
                 .into_iter()
                 .map(|layer| {
                     layer
