@@ -81,7 +81,7 @@ pub enum Command {
     },
 
     /// Knock heads out and see each token's log-probability move: a set of heads together (--heads), or every
-    /// head alone in turn (--all-heads).
+    /// head alone in turn (--all-heads), on a text or over a file of texts (--all-heads --prompts).
     Ablate(effects::AblateArgs),
     /// Direct logit attribution: what each head, MLP and the embeddings add to the logit of one prediction.
     Attribute(effects::AttributeArgs),
