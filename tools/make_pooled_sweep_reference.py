@@ -11,7 +11,8 @@ token.
 What it writes:
   tests/fixtures/pooled_sweep.json
         model, texts, scored_tokens, baseline_perplexity, and for "zero" and "mean" a [layer][head] grid of
-        {ablated_perplexity, mean_delta_logprob}
+        {ablated_perplexity, mean_delta_logprob}; and "set": heads 0.0 and 1.1 knocked out together, for
+        "zero" and "mean" the perplexity over every text and each text's, beside each text's intact one
 
     python tools/make_pooled_sweep_reference.py
 
@@ -67,6 +68,17 @@ def main():
                 row.append({"ablated_perplexity": math.exp(-total / n), "mean_delta_logprob": change / n})
             grid.append(row)
         out[key] = grid
+    # A set of heads knocked out together (`ablate --heads 0.0,1.1 --prompts FILE`): the perplexity over every
+    # scored token, and each text's own.
+    ablated = {0: [0], 1: [1]}
+    for key, given in (("zero", [None] * len(texts)), ("mean", means)):
+        abls = [logprobs(model, ids, ablated, m) for ids, m in zip(texts, given)]
+        total = sum(a for lps in abls for a in lps if a is not None)
+        out.setdefault("set", {"heads": [[0, 0], [1, 1]]})[key] = {
+            "ablated_perplexity": math.exp(-total / n),
+            "per_text": [math.exp(-sum(a for a in lps if a is not None) / (len(lps) - 1)) for lps in abls],
+        }
+    out["set"]["per_text_baseline"] = [math.exp(-sum(x for x in b if x is not None) / (len(b) - 1)) for b in base]
     assert any(abs(c["mean_delta_logprob"] - d["mean_delta_logprob"]) > 1e-6
                for r, s in zip(out["zero"], out["mean"]) for c, d in zip(r, s)), "the means changed nothing"
     path = os.path.join(FIXTURES, "pooled_sweep.json")

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::args::{progress_bar, BosArgs, EffectFormat, ModelArgs, TextArgs};
 use crate::export::{ablation_csv, attribution_csv, sweep_csv};
@@ -53,8 +53,9 @@ pub struct AblateText {
     /// token too.
     #[arg(long, value_name = "PATH")]
     pub text_file: Option<std::path::PathBuf>,
-    /// With --all-heads: a file of texts, one a line (blank lines skipped; -: stdin), each read alone, every
-    /// head knocked out over all of them: the perplexity of all their scored tokens without each head.
+    /// A file of texts, one a line (blank lines skipped; -: stdin), each read alone, the heads knocked out over
+    /// all of them: the perplexity of all their scored tokens without the set (--heads, and each text's), or
+    /// without each head (--all-heads).
     #[arg(long, value_name = "FILE")]
     pub prompts: Option<std::path::PathBuf>,
 }
@@ -89,16 +90,8 @@ pub struct AttributeArgs {
     pub format: EffectFormat,
 }
 
-/// Runs `attngraph ablate`.
+/// Runs `attngraph ablate` on one text (a file of texts, `--prompts`, is the pooled module's).
 pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
-    if let Some(file) = &args.text.prompts {
-        if args.heads.is_some() {
-            bail!(
-                "--prompts knocks out every head alone over the file's texts: give --all-heads instead of --heads, or --text for one text"
-            );
-        }
-        return ablate_over_texts(args, file);
-    }
     let text = TextArgs {
         text: args.text.text.clone(),
         text_file: args.text.text_file.clone(),
@@ -138,93 +131,6 @@ pub fn ablate(args: &AblateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `attngraph ablate --all-heads --prompts FILE`: every head knocked out alone over every text of the file.
-fn ablate_over_texts(args: &AblateArgs, file: &std::path::Path) -> anyhow::Result<()> {
-    let texts = super::args::read_prompts(file)?;
-    let engine = args.model.load()?;
-    let bos = args.bos.enabled(&engine, false);
-    let info = engine.info();
-    let heads = info.n_layer * info.n_head;
-    let bar = progress_bar(texts.len() * heads, "heads", args.quiet);
-    // Each text's sweep is added to the sums and dropped: a long file is not kept whole.
-    let mut pool = ablation::SweepPool::default();
-    let shown = file.display();
-    for (i, (line, text)) in texts.iter().enumerate() {
-        let swept = ablation::sweep(&engine, text, bos, args.replace_with, &mut |done, _| {
-            bar.set_position((i * heads + done) as u64);
-            true
-        });
-        match swept {
-            Ok(sweep) => pool.add(&sweep),
-            Err(err) => {
-                bar.finish_and_clear();
-                return Err(super::args::line_error(err, &shown, *line, engine.name()));
-            }
-        }
-    }
-    bar.finish_and_clear();
-    // `texts` is not empty (read_prompts refuses a file of none), and each sweep scores a token.
-    let pooled = pool.finish().context("no token of the file was scored")?;
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        EffectFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&pooled)?)?,
-        EffectFormat::Csv => write!(out, "{}", pooled_sweep_csv(&pooled))?,
-        EffectFormat::Table => write!(out, "{}", pooled_sweep_table(&pooled, &shown.to_string()))?,
-    }
-    Ok(())
-}
-
-/// Heads by the perplexity without them, highest first, over every text.
-fn pooled_sweep_table(sweep: &ablation::PooledSweep, file: &str) -> String {
-    let mut s = format!(
-        "every head alone {}, over {} of {file} ({} scored); perplexity {:.3} with every head in place\n\n",
-        match sweep.replacement {
-            Replacement::Zero => replaced(sweep.replacement, true),
-            Replacement::Mean => "mean-ablated (its values set to their means over each text's positions)",
-        },
-        crate::format::count(sweep.texts, "text", "texts"),
-        crate::format::count(sweep.scored_tokens, "token", "tokens"),
-        sweep.baseline_perplexity
-    );
-    s.push_str(&format!(
-        "{:>6}  {:>11} {:>9}  {:>14}\n",
-        "head", "perplexity", "change", "Δ ln p a token"
-    ));
-    let mut cells: Vec<(usize, usize, &ablation::PooledCell)> = sweep
-        .sweep
-        .iter()
-        .enumerate()
-        .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| (l, h, c)))
-        .collect();
-    cells.sort_by(|a, b| b.2.ablated_perplexity.total_cmp(&a.2.ablated_perplexity));
-    for (l, h, cell) in cells {
-        s.push_str(&format!(
-            "{:>6}  {:>11.3} {:>+8.1}%  {:>+14.4}\n",
-            format!("{l}.{h}"),
-            cell.ablated_perplexity,
-            100.0 * (cell.ablated_perplexity / sweep.baseline_perplexity - 1.0),
-            cell.mean_delta_logprob,
-        ));
-    }
-    s
-}
-
-/// One row per head: `layer,head,ablated_perplexity,mean_delta_logprob,replacement`.
-fn pooled_sweep_csv(sweep: &ablation::PooledSweep) -> String {
-    let mut out = String::from("layer,head,ablated_perplexity,mean_delta_logprob,replacement\n");
-    for (layer, heads) in sweep.sweep.iter().enumerate() {
-        for (head, cell) in heads.iter().enumerate() {
-            out.push_str(&format!(
-                "{layer},{head},{},{},{}\n",
-                cell.ablated_perplexity,
-                cell.mean_delta_logprob,
-                sweep.replacement.name()
-            ));
-        }
-    }
-    out
-}
-
 /// Runs `attngraph attribute`.
 pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
     let position = match (args.position, args.predict) {
@@ -254,7 +160,7 @@ pub fn attribute(args: &AttributeArgs) -> anyhow::Result<()> {
 }
 
 /// How the tables say what became of the heads knocked out.
-fn replaced(replacement: Replacement, one: bool) -> &'static str {
+pub(super) fn replaced(replacement: Replacement, one: bool) -> &'static str {
     match (replacement, one) {
         (Replacement::Zero, true) => "knocked out (its values zeroed)",
         (Replacement::Zero, false) => "knocked out (their values zeroed)",

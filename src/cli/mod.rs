@@ -15,6 +15,7 @@ pub mod machine;
 pub mod overlay;
 pub mod patch;
 pub mod perplexity;
+pub mod pooled;
 pub mod report;
 pub mod window;
 
@@ -81,7 +82,7 @@ pub enum Command {
     },
 
     /// Knock heads out and see each token's log-probability move: a set of heads together (--heads), or every
-    /// head alone in turn (--all-heads), on a text or over a file of texts (--all-heads --prompts).
+    /// head alone in turn (--all-heads), on a text or over a file of texts (--prompts).
     Ablate(effects::AblateArgs),
     /// Direct logit attribution: what each head, MLP and the embeddings add to the logit of one prediction.
     Attribute(effects::AttributeArgs),
@@ -296,7 +297,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         None => window::run(crate::app::Launch::default()),
         Some(Command::Perplexity(args)) => perplexity::perplexity(&args),
-        Some(Command::Ablate(args)) => effects::ablate(&args),
+        Some(Command::Ablate(args)) => match &args.text.prompts {
+            Some(file) => pooled::ablate_over_texts(&args, file),
+            None => effects::ablate(&args),
+        },
         Some(Command::Attribute(args)) => effects::attribute(&args),
         Some(Command::Explain(args)) => effects::explain(&args),
         Some(Command::Lesson(args)) => lesson::lesson(&args),

@@ -169,6 +169,68 @@ impl PooledSweep {
     }
 }
 
+/// A set of heads knocked out together over several texts, each read alone ([`ablate`] on each): the
+/// perplexity over every token scored in any of them, intact and without the heads.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PooledAblation {
+    /// How many texts.
+    pub texts: usize,
+    /// Tokens scored over all of them.
+    pub scored_tokens: usize,
+    /// The heads knocked out, as [layer, head].
+    pub heads: Vec<[usize; 2]>,
+    /// What their values were replaced with.
+    pub replacement: Replacement,
+    /// exp of the mean negative log-probability of those tokens, intact.
+    pub baseline_perplexity: f64,
+    /// The same with the heads knocked out.
+    pub ablated_perplexity: f64,
+}
+
+impl PooledAblation {
+    /// Pools the ablations of several texts, of one set of heads and one replacement; `None` where there are
+    /// none, or none scores a token.
+    ///
+    /// # Panics
+    ///
+    /// If they differ in their heads or replacement, or an ablated text is not scored where its intact one is
+    /// (they come from [`ablate`] on one model).
+    pub fn of(ablations: &[Ablation]) -> Option<Self> {
+        let first = ablations.first()?;
+        let (mut baseline, mut ablated, mut scored) = (0.0, 0.0, 0usize);
+        for a in ablations {
+            assert!(
+                a.heads == first.heads && a.replacement == first.replacement,
+                "ablations of one set of heads and one replacement"
+            );
+            for (base, abl) in a.baseline_logprob.iter().zip(&a.ablated_logprob) {
+                match (base, abl) {
+                    (Some(base), Some(abl)) => {
+                        baseline += base;
+                        ablated += abl;
+                        scored += 1;
+                    }
+                    (None, None) => {}
+                    _ => panic!("an ablated text scored where its intact one is"),
+                }
+            }
+        }
+        // [`ablate`] refuses a text that scores no token.
+        if scored == 0 {
+            return None;
+        }
+        let n = scored as f64;
+        Some(Self {
+            texts: ablations.len(),
+            scored_tokens: scored,
+            heads: first.heads.clone(),
+            replacement: first.replacement,
+            baseline_perplexity: (-baseline / n).exp(),
+            ablated_perplexity: (-ablated / n).exp(),
+        })
+    }
+}
+
 /// The sums a [`PooledSweep`] is made of, a text's sweep added at a time, so that a file of many texts is
 /// pooled without keeping every sweep.
 #[derive(Clone, Debug, Default)]

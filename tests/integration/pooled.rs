@@ -28,6 +28,33 @@ fn texts(reference: &Value) -> Vec<&str> {
 }
 
 #[test]
+fn a_pooled_ablation_equals_transformers_over_every_text() {
+    let reference = fixture_json("pooled_sweep.json");
+    let set = &reference["set"];
+    let heads: attngraph::model::HeadSet = "0.0,1.1".parse().unwrap();
+    let engine = engine_with(&hub_model(), Kernels::Auto);
+    for (replacement, key) in [(Replacement::Zero, "zero"), (Replacement::Mean, "mean")] {
+        let ablations: Vec<_> = texts(&reference)
+            .iter()
+            .map(|t| ablation::ablate(&engine, t, true, &heads, replacement).unwrap())
+            .collect();
+        let pooled = ablation::PooledAblation::of(&ablations).unwrap();
+        assert_eq!((pooled.texts, pooled.replacement), (4, replacement));
+        close(
+            pooled.baseline_perplexity,
+            &reference["baseline_perplexity"],
+            "baseline",
+        );
+        close(
+            pooled.ablated_perplexity,
+            &set[key]["ablated_perplexity"],
+            key,
+        );
+    }
+    assert_eq!(ablation::PooledAblation::of(&[]), None);
+}
+
+#[test]
 fn pooled_sweeps_equal_transformers_over_every_text() {
     let reference = fixture_json("pooled_sweep.json");
     for kernels in [Kernels::Auto, Kernels::Portable] {
@@ -127,11 +154,51 @@ fn the_ablate_command_sweeps_a_file_of_texts_as_transformers_does() {
         "csv",
     );
     assert_eq!(first[4], "zero");
-    // --heads with --prompts, and a line too long, are refused with what to do.
-    assert_clean_failure(
-        &ablate(&["--heads", "0.0"]),
-        "give --all-heads instead of --heads",
-    );
+    // A set of heads together over the file: pooled, and each text's perplexity by its line.
+    let set = &reference["set"];
+    for (key, extra) in [("zero", None), ("mean", Some("mean"))] {
+        let mut args = vec!["--heads", "0.0,1.1", "--format", "json"];
+        if let Some(r) = extra {
+            args.extend(["--replace-with", r]);
+        }
+        let out = ablate(&args);
+        assert_success(&out);
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got["heads"], set["heads"]);
+        assert_eq!(got["scored_tokens"], reference["scored_tokens"]);
+        close(
+            got["baseline_perplexity"].as_f64().unwrap(),
+            &reference["baseline_perplexity"],
+            "set baseline",
+        );
+        close(
+            got["ablated_perplexity"].as_f64().unwrap(),
+            &set[key]["ablated_perplexity"],
+            key,
+        );
+        for (i, text) in got["per_text"].as_array().unwrap().iter().enumerate() {
+            // The texts stand on lines 1, 3, 5 and 7 (a blank line between each two).
+            assert_eq!(text["line"], 2 * i + 1);
+            close(
+                text["baseline_perplexity"].as_f64().unwrap(),
+                &set["per_text_baseline"][i],
+                "text",
+            );
+            close(
+                text["ablated_perplexity"].as_f64().unwrap(),
+                &set[key]["per_text"][i],
+                "text",
+            );
+        }
+    }
+    let table = ablate(&["--heads", "0.0,1.1"]);
+    assert_success(&table);
+    assert!(String::from_utf8(table.stdout).unwrap().starts_with(&format!(
+        "heads 0.0,1.1 knocked out (their values zeroed) over 4 texts of {} ({} tokens scored): perplexity",
+        file.display(),
+        reference["scored_tokens"]
+    )));
+    // A line too long, and a line of one token without BOS, are refused by their numbers with what to do.
     let without_bos = |text: String| {
         let path = dir.path().join("other.txt");
         std::fs::write(&path, text).unwrap();
