@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden values for `attngraph ablate --all-heads --prompts FILE`, computed with Hugging Face transformers
+"""Golden values for `attngraph ablate --all-heads --prompts FILE` and `ablate --heads … --prompts FILE`, computed with Hugging Face transformers
 (PyTorch, float32) through forward pre-hooks on each layer's `c_proj`, as tools/make_attribution_reference.py
 knocks heads out (its helpers are imported, not copied).
 

@@ -41,8 +41,8 @@ pub struct AblateArgs {
     pub format: EffectFormat,
 }
 
-/// What `attngraph ablate` reads: `--text T` or `--text-file PATH` as every one-text command, or with
-/// `--all-heads` a file of texts, one a line (`--prompts FILE`).
+/// What `attngraph ablate` reads: `--text T` or `--text-file PATH` as every one-text command, or a file of
+/// texts, one a line (`--prompts FILE`).
 #[derive(Debug, Clone, clap::Args)]
 #[group(required = true, multiple = false)]
 pub struct AblateText {

@@ -109,20 +109,20 @@ fn ablate_set_over_texts(
     file: &std::path::Path,
     texts: &[(usize, String)],
 ) -> anyhow::Result<()> {
-    if heads.is_empty() {
-        anyhow::bail!("--heads names no head: write layer.head, e.g. --heads 0.3");
-    }
+    // Heads the model lacks are said of --heads, before any line is read.
+    let info = engine.info();
+    heads.check(info.n_layer, info.n_head)?;
     let bar = progress_bar(texts.len(), "texts", args.quiet);
     let shown = file.display();
-    // Each text's figures (its line, its perplexity intact and without the heads) and its ablation, whose
-    // per-position values are pooled at the end: a few numbers a token.
-    let mut ablations = Vec::with_capacity(texts.len());
+    // Each text's line and its perplexity intact and without the heads; its ablation is added to the sums and
+    // dropped.
+    let mut pool = ablation::AblationPool::default();
     let mut lines = Vec::with_capacity(texts.len());
     for (line, text) in texts {
         match ablation::ablate(engine, text, bos, heads, args.replace_with) {
             Ok(a) => {
                 lines.push((*line, a.baseline_perplexity, a.ablated_perplexity));
-                ablations.push(a);
+                pool.add(&a);
             }
             Err(err) => {
                 bar.finish_and_clear();
@@ -132,8 +132,8 @@ fn ablate_set_over_texts(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let pooled =
-        ablation::PooledAblation::of(&ablations).context("no token of the file was scored")?;
+    // `texts` is not empty (read_prompts refuses a file of none), and each ablation scores a token.
+    let pooled = pool.finish().context("no token of the file was scored")?;
     let mut out = std::io::stdout().lock();
     match args.format {
         EffectFormat::Json => {
@@ -179,13 +179,17 @@ fn ablate_set_over_texts(
                 .iter()
                 .map(|[l, h]| format!("{l}.{h}"))
                 .collect();
+            let one = heads.len() == 1;
             writeln!(
                 out,
-                "heads {} {} over {} of {shown} ({} scored): perplexity {:.3} → {:.3} ({:+.1}%)\n",
+                "{} {} {} over {} of {shown} ({} scored): perplexity {:.3} → {:.3} ({:+.1} %)\n",
+                if one { "head" } else { "heads" },
                 heads.join(","),
-                match pooled.replacement {
-                    Replacement::Zero => replaced(pooled.replacement, false),
-                    Replacement::Mean =>
+                match (pooled.replacement, one) {
+                    (Replacement::Zero, _) => replaced(pooled.replacement, one),
+                    (Replacement::Mean, true) =>
+                        "mean-ablated (its values set to their means over each text's positions)",
+                    (Replacement::Mean, false) =>
                         "mean-ablated (their values set to their means over each text's positions)",
                 },
                 crate::format::count(pooled.texts, "text", "texts"),
@@ -197,10 +201,10 @@ fn ablate_set_over_texts(
             writeln!(
                 out,
                 "{:>6}  {:>11} {:>11} {:>9}",
-                "line", "perplexity", "without", "change"
+                "line", "intact", "without", "change"
             )?;
             let mut rows = lines.clone();
-            // The texts that need the heads most first.
+            // The texts whose perplexity rises most without the heads first.
             rows.sort_by(|a, b| (b.2 / b.1).total_cmp(&(a.2 / a.1)));
             for (line, base, abl) in rows {
                 writeln!(

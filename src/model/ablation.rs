@@ -188,45 +188,81 @@ pub struct PooledAblation {
 }
 
 impl PooledAblation {
-    /// Pools the ablations of several texts, of one set of heads and one replacement; `None` where there are
-    /// none, or none scores a token.
+    /// Pools the ablations of several texts, of one set of heads and one replacement (see [`AblationPool`]);
+    /// `None` where there are none.
     ///
     /// # Panics
     ///
-    /// If they differ in their heads or replacement, or an ablated text is not scored where its intact one is
-    /// (they come from [`ablate`] on one model).
+    /// As [`AblationPool::add`].
     pub fn of(ablations: &[Ablation]) -> Option<Self> {
-        let first = ablations.first()?;
-        let (mut baseline, mut ablated, mut scored) = (0.0, 0.0, 0usize);
-        for a in ablations {
-            assert!(
-                a.heads == first.heads && a.replacement == first.replacement,
-                "ablations of one set of heads and one replacement"
-            );
-            for (base, abl) in a.baseline_logprob.iter().zip(&a.ablated_logprob) {
-                match (base, abl) {
-                    (Some(base), Some(abl)) => {
-                        baseline += base;
-                        ablated += abl;
-                        scored += 1;
-                    }
-                    (None, None) => {}
-                    _ => panic!("an ablated text scored where its intact one is"),
+        let mut pool = AblationPool::default();
+        ablations.iter().for_each(|a| pool.add(a));
+        pool.finish()
+    }
+}
+
+/// The sums a [`PooledAblation`] is made of, a text's ablation added at a time, so that a file of many texts
+/// is pooled without keeping every ablation.
+#[derive(Clone, Debug, Default)]
+pub struct AblationPool {
+    texts: usize,
+    scored: usize,
+    /// Σ ln p of the scored tokens, intact and without the heads.
+    baseline: f64,
+    ablated: f64,
+    /// The heads and their replacement, from the first ablation.
+    first: Option<(Vec<[usize; 2]>, Replacement)>,
+}
+
+impl AblationPool {
+    /// Adds one text's ablation.
+    ///
+    /// # Panics
+    ///
+    /// If it differs from those added before in its heads or replacement, or it is not scored where its
+    /// intact text is (the ablations come from [`ablate`] on one model).
+    pub fn add(&mut self, a: &Ablation) {
+        let first = self
+            .first
+            .get_or_insert_with(|| (a.heads.clone(), a.replacement));
+        assert!(
+            first.0 == a.heads && first.1 == a.replacement,
+            "ablations of one set of heads and one replacement"
+        );
+        assert_eq!(
+            a.baseline_logprob.len(),
+            a.ablated_logprob.len(),
+            "an ablated text of as many positions as its intact one"
+        );
+        for (base, abl) in a.baseline_logprob.iter().zip(&a.ablated_logprob) {
+            match (base, abl) {
+                (Some(base), Some(abl)) => {
+                    self.baseline += base;
+                    self.ablated += abl;
+                    self.scored += 1;
                 }
+                (None, None) => {}
+                _ => panic!("an ablated text scored where its intact one is"),
             }
         }
-        // [`ablate`] refuses a text that scores no token.
-        if scored == 0 {
+        self.texts += 1;
+    }
+
+    /// The pooled figures; `None` where no token was scored (no ablation was added: [`ablate`] refuses a text
+    /// that scores none).
+    pub fn finish(self) -> Option<PooledAblation> {
+        let (heads, replacement) = self.first?;
+        if self.scored == 0 {
             return None;
         }
-        let n = scored as f64;
-        Some(Self {
-            texts: ablations.len(),
-            scored_tokens: scored,
-            heads: first.heads.clone(),
-            replacement: first.replacement,
-            baseline_perplexity: (-baseline / n).exp(),
-            ablated_perplexity: (-ablated / n).exp(),
+        let n = self.scored as f64;
+        Some(PooledAblation {
+            texts: self.texts,
+            scored_tokens: self.scored,
+            heads,
+            replacement,
+            baseline_perplexity: (-self.baseline / n).exp(),
+            ablated_perplexity: (-self.ablated / n).exp(),
         })
     }
 }

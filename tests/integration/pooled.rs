@@ -1,4 +1,4 @@
-//! Every head knocked out over a file of texts (`ablate --all-heads --prompts`), against transformers with hooks
+//! Heads knocked out over a file of texts (`ablate --all-heads --prompts`, `ablate --heads … --prompts`), against transformers with hooks
 //! (tests/fixtures/pooled_sweep.json, written by tools/make_pooled_sweep_reference.py).
 
 use attngraph::model::ablation::{self, PooledSweep, Replacement};
@@ -165,7 +165,12 @@ fn the_ablate_command_sweeps_a_file_of_texts_as_transformers_does() {
         assert_success(&out);
         let got: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(got["heads"], set["heads"]);
+        assert_eq!(
+            (&got["texts"], &got["replacement"]),
+            (&Value::from(4), &Value::from(key))
+        );
         assert_eq!(got["scored_tokens"], reference["scored_tokens"]);
+        assert_eq!(got["per_text"].as_array().unwrap().len(), 4);
         close(
             got["baseline_perplexity"].as_f64().unwrap(),
             &reference["baseline_perplexity"],
@@ -193,11 +198,46 @@ fn the_ablate_command_sweeps_a_file_of_texts_as_transformers_does() {
     }
     let table = ablate(&["--heads", "0.0,1.1"]);
     assert_success(&table);
-    assert!(String::from_utf8(table.stdout).unwrap().starts_with(&format!(
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with(&format!(
         "heads 0.0,1.1 knocked out (their values zeroed) over 4 texts of {} ({} tokens scored): perplexity",
         file.display(),
         reference["scored_tokens"]
     )));
+    // Its rows: the texts whose perplexity rises most without the heads first, as transformers' figures rank them.
+    let rise = |i: usize| {
+        set["zero"]["per_text"][i].as_f64().unwrap() / set["per_text_baseline"][i].as_f64().unwrap()
+    };
+    let mut want: Vec<usize> = (0..4).collect();
+    want.sort_by(|&a, &b| rise(b).total_cmp(&rise(a)));
+    let want: Vec<String> = want.iter().map(|i| (2 * i + 1).to_string()).collect();
+    let got: Vec<String> = table
+        .lines()
+        .skip(3)
+        .map(|row| row.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(got, want, "{table}");
+    // CSV: a row a text, by its line.
+    let csv = ablate(&["--heads", "0.0,1.1", "--format", "csv"]);
+    assert_success(&csv);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "line,baseline_perplexity,ablated_perplexity,replacement"
+    );
+    assert_eq!(rows.len(), 5);
+    let second: Vec<&str> = rows[2].split(',').collect();
+    assert_eq!((second[0], second[3]), ("3", "zero"));
+    close(
+        second[2].parse().unwrap(),
+        &set["zero"]["per_text"][1],
+        "csv",
+    );
+    // A head the model lacks is said of --heads, not of a line.
+    let out = ablate(&["--heads", "9.0"]);
+    let stderr = assert_clean_failure(&out, "layer 9");
+    assert!(!stderr.contains("line 1"), "{stderr}");
     // A line too long, and a line of one token without BOS, are refused by their numbers with what to do.
     let without_bos = |text: String| {
         let path = dir.path().join("other.txt");
