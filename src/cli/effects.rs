@@ -212,6 +212,20 @@ fn ablation_table(a: &Ablation, heads: &HeadSet) -> String {
     s
 }
 
+/// The cells of a [layer][head] grid with their layer and head, the highest `perplexity` first.
+pub(super) fn by_perplexity<C>(
+    grid: &[Vec<C>],
+    perplexity: impl Fn(&C) -> f64,
+) -> Vec<(usize, usize, &C)> {
+    let mut cells: Vec<(usize, usize, &C)> = grid
+        .iter()
+        .enumerate()
+        .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| (l, h, c)))
+        .collect();
+    cells.sort_by(|a, b| perplexity(b.2).total_cmp(&perplexity(a.2)));
+    cells
+}
+
 /// Heads by how much their removal raises the perplexity, with the token each one matters to most.
 fn sweep_table(sweep: &Sweep) -> String {
     let mut s = format!(
@@ -223,14 +237,7 @@ fn sweep_table(sweep: &Sweep) -> String {
         "{:>6}  {:>11} {:>9}  {}\n",
         "head", "perplexity", "change", "the token it matters most to (Δ ln p)"
     ));
-    let mut cells: Vec<(usize, usize, &ablation::SweepCell)> = sweep
-        .sweep
-        .iter()
-        .enumerate()
-        .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| (l, h, c)))
-        .collect();
-    cells.sort_by(|a, b| b.2.ablated_perplexity.total_cmp(&a.2.ablated_perplexity));
-    for (l, h, cell) in cells {
+    for (l, h, cell) in by_perplexity(&sweep.sweep, |c| c.ablated_perplexity) {
         // Only a drop counts: a head whose removal raises every token's probability is needed by none.
         let worst = cell
             .delta_logprob

@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::args::{progress_bar, EffectFormat};
-use super::effects::{replaced, AblateArgs};
+use super::effects::{by_perplexity, replaced, AblateArgs};
 use crate::model::ablation::{self, Replacement};
 
 /// `attngraph ablate --prompts FILE`: the heads knocked out over every text of the file.
@@ -53,10 +53,7 @@ pub fn ablate_over_texts(args: &AblateArgs, file: &std::path::Path) -> anyhow::R
 fn pooled_sweep_table(sweep: &ablation::PooledSweep, file: &str) -> String {
     let mut s = format!(
         "every head alone {}, over {} of {file} ({} scored); perplexity {:.3} with every head in place\n\n",
-        match sweep.replacement {
-            Replacement::Zero => replaced(sweep.replacement, true),
-            Replacement::Mean => "mean-ablated (its values set to their means over each text's positions)",
-        },
+        replaced_in_each_text(sweep.replacement, true),
         crate::format::count(sweep.texts, "text", "texts"),
         crate::format::count(sweep.scored_tokens, "token", "tokens"),
         sweep.baseline_perplexity
@@ -65,14 +62,7 @@ fn pooled_sweep_table(sweep: &ablation::PooledSweep, file: &str) -> String {
         "{:>6}  {:>11} {:>9}  {:>14}\n",
         "head", "perplexity", "change", "Δ ln p a token"
     ));
-    let mut cells: Vec<(usize, usize, &ablation::PooledCell)> = sweep
-        .sweep
-        .iter()
-        .enumerate()
-        .flat_map(|(l, heads)| heads.iter().enumerate().map(move |(h, c)| (l, h, c)))
-        .collect();
-    cells.sort_by(|a, b| b.2.ablated_perplexity.total_cmp(&a.2.ablated_perplexity));
-    for (l, h, cell) in cells {
+    for (l, h, cell) in by_perplexity(&sweep.sweep, |c| c.ablated_perplexity) {
         s.push_str(&format!(
             "{:>6}  {:>11.3} {:>+8.1}%  {:>+14.4}\n",
             format!("{l}.{h}"),
@@ -98,6 +88,19 @@ fn pooled_sweep_csv(sweep: &ablation::PooledSweep) -> String {
         }
     }
     out
+}
+
+/// As the one-text tables say what became of the heads, with the means each text's own.
+fn replaced_in_each_text(replacement: Replacement, one: bool) -> &'static str {
+    match (replacement, one) {
+        (Replacement::Zero, _) => replaced(replacement, one),
+        (Replacement::Mean, true) => {
+            "mean-ablated (its values set to their means over each text's positions)"
+        }
+        (Replacement::Mean, false) => {
+            "mean-ablated (their values set to their means over each text's positions)"
+        }
+    }
 }
 
 /// `attngraph ablate --heads … --prompts FILE`: the heads knocked out together in every text of the file.
@@ -185,13 +188,7 @@ fn ablate_set_over_texts(
                 "{} {} {} over {} of {shown} ({} scored): perplexity {:.3} → {:.3} ({:+.1} %)\n",
                 if one { "head" } else { "heads" },
                 heads.join(","),
-                match (pooled.replacement, one) {
-                    (Replacement::Zero, _) => replaced(pooled.replacement, one),
-                    (Replacement::Mean, true) =>
-                        "mean-ablated (its values set to their means over each text's positions)",
-                    (Replacement::Mean, false) =>
-                        "mean-ablated (their values set to their means over each text's positions)",
-                },
+                replaced_in_each_text(pooled.replacement, one),
                 crate::format::count(pooled.texts, "text", "texts"),
                 crate::format::count(pooled.scored_tokens, "token", "tokens"),
                 pooled.baseline_perplexity,

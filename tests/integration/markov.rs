@@ -135,21 +135,18 @@ fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
     // A byte-order mark, CR LF line ends and blank lines between the texts: none is part of a text.
     std::fs::write(&file, format!("\u{feff}{}\n", texts.join("\r\n\n"))).unwrap();
     let model = prefixed_model();
-    let heads = |file: &std::path::Path, format: &str| {
-        run_cli(
-            &[
-                "heads",
-                "--model",
-                model.to_str().unwrap(),
-                "--prompts",
-                file.to_str().unwrap(),
-                "--format",
-                format,
-            ],
-            &[],
-        )
+    let heads = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "heads",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompts",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_cli(&args, &[])
     };
-    let out = heads(&file, "json");
+    let out = heads(&file, &["--format", "json"]);
     assert_success(&out);
     let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
     let (ours, want) = (
@@ -179,14 +176,15 @@ fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
     // Not one text's scores: the first text alone scores otherwise.
     let first = dir.path().join("first.txt");
     std::fs::write(&first, texts[0]).unwrap();
-    let alone: Value = serde_json::from_slice(&heads(&first, "json").stdout).unwrap();
+    let alone: Value =
+        serde_json::from_slice(&heads(&first, &["--format", "json"]).stdout).unwrap();
     assert!(
         (alone[0]["previous_token"].as_f64().unwrap()
             - ours[0]["previous_token"].as_f64().unwrap())
         .abs()
             > 1e-3
     );
-    let table = heads(&file, "table");
+    let table = heads(&file, &["--format", "table"]);
     assert_success(&table);
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(
@@ -201,29 +199,21 @@ fn the_heads_command_averages_a_file_of_texts_as_numpy_does() {
     let blank = dir.path().join("blank.txt");
     std::fs::write(&blank, "\n  \n").unwrap();
     assert_clean_failure(
-        &heads(&blank, "json"),
+        &heads(&blank, &["--format", "json"]),
         "holds no text: write one text a line",
     );
     let long = dir.path().join("long.txt");
     std::fs::write(&long, format!("a\n\n{}\n", "word ".repeat(100))).unwrap();
-    let stderr = assert_clean_failure(&heads(&long, "json"), "line 3 is 102 tokens (with BOS)");
+    let stderr = assert_clean_failure(
+        &heads(&long, &["--format", "json"]),
+        "line 3 is 102 tokens (with BOS)",
+    );
     assert!(
         stderr.contains("reads at most 64: shorten the line"),
         "{stderr}"
     );
     // "a" with BOS is two tokens: excluding token 0 and each token's attention to itself leaves nothing.
-    let excluded = run_cli(
-        &[
-            "heads",
-            "--model",
-            model.to_str().unwrap(),
-            "--prompts",
-            file.to_str().unwrap(),
-            "--exclude-bos",
-            "--exclude-current",
-        ],
-        &[],
-    );
+    let excluded = heads(&file, &["--exclude-bos", "--exclude-current"]);
     assert_clean_failure(
         &excluded,
         "line 11 is 2 tokens: --exclude-bos and --exclude-current leave no attention",

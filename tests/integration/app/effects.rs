@@ -112,6 +112,24 @@ fn knocking_out_a_head_reads_the_text_again_and_shows_before_and_after() {
     h.get_by_label_contains("needs head");
 }
 
+/// The window's sweep is the mean one, and each head's Δ ln p of " tennis" (position 3) is transformers'.
+fn assert_mean_sweep_for_tennis(
+    got: &attngraph::model::ablation::Sweep,
+    sweep: &serde_json::Value,
+) {
+    use attngraph::model::ablation::Replacement;
+    assert_eq!(got.replacement, Replacement::Mean);
+    for (l, heads) in got.sweep.iter().enumerate() {
+        for (hd, cell) in heads.iter().enumerate() {
+            close(
+                cell.delta_logprob[3].unwrap(),
+                &sweep["mean_sweep"][l][hd]["delta_logprob"][3],
+                "mean sweep",
+            );
+        }
+    }
+}
+
 #[test]
 fn mean_ablation_in_the_window_follows_transformers() {
     use attngraph::model::ablation::Replacement;
@@ -172,17 +190,7 @@ fn mean_ablation_in_the_window_follows_transformers() {
     h.step();
     h.get_by_label_contains("Which heads matter for").click();
     settle(&mut h);
-    let got = h.state().session.sweep_result().unwrap().clone();
-    assert_eq!(got.replacement, Replacement::Mean);
-    for (l, heads) in got.sweep.iter().enumerate() {
-        for (hd, cell) in heads.iter().enumerate() {
-            close(
-                cell.delta_logprob[3].unwrap(),
-                &sweep["mean_sweep"][l][hd]["delta_logprob"][3],
-                "mean sweep",
-            );
-        }
-    }
+    assert_mean_sweep_for_tennis(h.state().session.sweep_result().unwrap(), sweep);
 
     // Back to zeros: the knock-out and the sweep are read again that way.
     h.get_by_label("zeros").click();
@@ -224,17 +232,7 @@ fn switching_to_means_while_a_sweep_runs_ends_on_the_mean_sweep() {
         .apply(Command::KnockOutBy(Replacement::Mean), &ctx);
     assert!(h.state().session.sweep_result().is_none());
     settle(&mut h);
-    let got = h.state().session.sweep_result().unwrap().clone();
-    assert_eq!(got.replacement, Replacement::Mean);
-    for (l, heads) in got.sweep.iter().enumerate() {
-        for (hd, cell) in heads.iter().enumerate() {
-            close(
-                cell.delta_logprob[3].unwrap(),
-                &sweep["mean_sweep"][l][hd]["delta_logprob"][3],
-                "mean sweep",
-            );
-        }
-    }
+    assert_mean_sweep_for_tennis(h.state().session.sweep_result().unwrap(), sweep);
     assert!(h.state().session.sweep_progress().is_none());
 }
 
